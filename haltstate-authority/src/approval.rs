@@ -1,0 +1,112 @@
+//! Approvals: the human decision an APPROVAL_REQUIRED action waits for.
+//!
+//! An approval is created once per idempotency key (the same key always finds the same approval), expires after
+//! a configurable window (24 h by default), and is decided by an operator who is never the requesting agent.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::timestamp::rfc3339;
+
+/// Where an approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    /// Waiting for a human.
+    Pending,
+    /// A human approved; the next guard with the key runs the action.
+    Approved,
+    /// A human rejected; the key answers denied.
+    Rejected,
+    /// Nobody decided in time; the key answers expired.
+    Expired,
+}
+
+impl ApprovalStatus {
+    /// The wire form (lowercase).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Rejected => "rejected",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(ApprovalStatus::Pending),
+            "approved" => Some(ApprovalStatus::Approved),
+            "rejected" => Some(ApprovalStatus::Rejected),
+            "expired" => Some(ApprovalStatus::Expired),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ApprovalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One approval, as operators and the wire see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The approval id (`apr_...`); the wire's `approval_id` and `request_id`.
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// The guard's idempotency key; `None` for approvals created by a check.
+    pub idempotency_key: Option<String>,
+    /// The requesting agent.
+    pub agent_id: String,
+    /// The action waiting.
+    pub action: String,
+    /// The resource reference, if any.
+    pub resource: Option<String>,
+    /// The safe params policy saw.
+    pub params: Map<String, Value>,
+    /// The risk flag, if any.
+    pub risk: Option<String>,
+    /// Context for the approver.
+    pub metadata: Option<Map<String, Value>>,
+    /// The policy that required approval.
+    pub policy_id: Option<String>,
+    /// Why approval is required.
+    pub policy_reason: String,
+    /// Where it stands now (an overdue pending approval reads as expired).
+    pub status: ApprovalStatus,
+    /// When it was requested.
+    #[serde(with = "rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops being decidable.
+    #[serde(with = "rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was decided (for an expiry: when it expired).
+    #[serde(with = "rfc3339::option")]
+    pub decided_at: Option<OffsetDateTime>,
+    /// Who decided.
+    pub approver: Option<String>,
+    /// The approver's reason.
+    pub decision_reason: Option<String>,
+}
+
+/// How an operator decides an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the action run.
+    Approve,
+    /// Deny the action.
+    Reject,
+}
+
+/// A change of an approval's status, as the approvals stream delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalEvent {
+    /// The approval after the change.
+    pub approval: Approval,
+}

@@ -1,0 +1,475 @@
+//! The authority: one handle over policies, approvals, idempotency claims, the kill switch and the ledger.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::approval::{Approval, ApprovalEvent, ApprovalStatus, Verdict};
+use crate::check::{CheckAnswer, CheckReport, CheckRequest};
+use crate::clock::{Clock, SystemClock};
+use crate::decision::PolicyDecision;
+use crate::error::{AuthorityError, Result};
+use crate::idempotency::{GuardAnswer, KeyState, ReportAck, fingerprint};
+use crate::keys::{NewKey, Principal, Role};
+use crate::kill_switch::{KillScope, KillState, KillStatus};
+use crate::ledger::{self, EvidenceQuery, EvidenceRecord, LedgerHead, VerifyReport};
+use crate::policy::{PolicyEngine, PolicyError};
+use crate::request::{
+    ActionRequest, GuardRequest, MAX_KEY_LEN, OutcomeReport, validate_name, validate_text,
+};
+use crate::store::ops::{self, Windows};
+use crate::store::writer::{self, Job, Pending, WriterCounters, WriterStats};
+use crate::store::{self, Durability, Readers};
+
+/// How long an approval stays decidable unless configured otherwise.
+pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a claim lasts before another worker may re-claim the key, unless configured otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5 * 60);
+
+/// Configures and opens an [`Authority`].
+#[derive(Debug)]
+pub struct AuthorityBuilder {
+    db_path: PathBuf,
+    policy_file: Option<PathBuf>,
+    policy_source: Option<(String, String)>,
+    approval_ttl: Duration,
+    lease: Duration,
+    clock: Arc<dyn Clock>,
+    durability: Durability,
+}
+
+impl AuthorityBuilder {
+    /// Loads policies from this Cedar file (and [`Authority::reload_policies`] re-reads it).
+    pub fn policy_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.policy_file = Some(path.into());
+        self
+    }
+
+    /// Uses these policies; `name` appears in diagnostics.
+    pub fn policy_source(mut self, name: impl Into<String>, source: impl Into<String>) -> Self {
+        self.policy_source = Some((name.into(), source.into()));
+        self
+    }
+
+    /// How long an approval stays decidable (default 24 h).
+    pub fn approval_ttl(mut self, ttl: Duration) -> Self {
+        self.approval_ttl = ttl;
+        self
+    }
+
+    /// How long a claim lasts before another worker may re-claim (default 5 min).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Where the authority reads the time (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How hard commits work to survive a crash (default: fsync every commit).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Opens (creating or migrating) the database and loads the policies.
+    ///
+    /// With no policy configured every decision is DENY; that suits an operator tool that only approves,
+    /// flips the kill switch or verifies the ledger.
+    pub fn open(self) -> Result<Authority> {
+        let policies = match (&self.policy_file, &self.policy_source) {
+            (Some(path), _) => PolicyEngine::from_file(path)?,
+            (None, Some((name, source))) => PolicyEngine::from_source(name, source)?,
+            (None, None) => PolicyEngine::empty(),
+        };
+        let conn = store::open_writer(&self.db_path, self.durability)?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn Job>>();
+        let counters = Arc::new(WriterCounters::default());
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        let writer = {
+            let (clock, counters, events) = (self.clock.clone(), counters.clone(), events.clone());
+            std::thread::Builder::new()
+                .name("haltstate-writer".into())
+                .spawn(move || writer::run(conn, queue, clock, counters, events))
+                .map_err(|e| {
+                    AuthorityError::CommitFailed(format!("cannot start the writer thread: {e}"))
+                })?
+        };
+        Ok(Authority {
+            inner: Arc::new(Inner {
+                policies,
+                policy_file: self.policy_file,
+                readers: Readers::new(self.db_path.clone()),
+                db_path: self.db_path,
+                jobs: Some(jobs),
+                writer: Some(writer),
+                clock: self.clock,
+                windows: Windows {
+                    approval_ttl: self.approval_ttl,
+                    lease: self.lease,
+                },
+                counters,
+                events,
+            }),
+        })
+    }
+}
+
+/// The policy authority, embedded in-process.
+///
+/// Cheap to clone; every clone shares one database writer. State-changing calls return a [`Pending`] that is
+/// answered once the change is committed (`.wait()` from sync code, `.await` from async code); reads answer
+/// directly.
+///
+/// ```
+/// use haltstate_authority::{ActionRequest, Authority, GuardRequest, GuardStatus, Outcome, OutcomeReport};
+/// use serde_json::json;
+///
+/// let dir = tempfile::tempdir()?;
+/// let authority = Authority::builder(dir.path().join("haltstate.db"))
+///     .policy_source("inline.cedar", r#"
+///         @id("refunds.small")
+///         permit(principal, action == Action::"refund.create", resource)
+///         when { context.params has amount_cents && context.params.amount_cents <= 10000 };
+///     "#)
+///     .open()?;
+///
+/// let refund = ActionRequest::new("billing", "refund.create").param("amount_cents", json!(4_500));
+/// let answer = authority.guard("acme", GuardRequest::new(refund.clone(), "refund:1042")).wait()?;
+/// assert_eq!(answer.status, GuardStatus::Allowed);
+///
+/// // ... perform the refund, then report how it went:
+/// authority.report("acme", OutcomeReport::new("refund:1042", Outcome::Success)).wait()?;
+///
+/// // The same key never runs twice.
+/// let again = authority.guard("acme", GuardRequest::new(refund, "refund:1042")).wait()?;
+/// assert_eq!(again.status, GuardStatus::Completed);
+/// assert!(authority.verify_ledger().is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Authority {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    policies: PolicyEngine,
+    policy_file: Option<PathBuf>,
+    db_path: PathBuf,
+    readers: Readers,
+    jobs: Option<Sender<Box<dyn Job>>>,
+    writer: Option<JoinHandle<()>>,
+    clock: Arc<dyn Clock>,
+    windows: Windows,
+    counters: Arc<WriterCounters>,
+    events: tokio::sync::broadcast::Sender<ApprovalEvent>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish what is queued and stop; joining makes that durable
+        // before the last handle is gone.
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Authority {
+    /// Starts configuring an authority stored in the SQLite file at `db_path`.
+    pub fn builder(db_path: impl Into<PathBuf>) -> AuthorityBuilder {
+        AuthorityBuilder {
+            db_path: db_path.into(),
+            policy_file: None,
+            policy_source: None,
+            approval_ttl: DEFAULT_APPROVAL_TTL,
+            lease: DEFAULT_LEASE,
+            clock: Arc::new(SystemClock),
+            durability: Durability::Full,
+        }
+    }
+
+    fn submit<T, F>(&self, op: F) -> Pending<T>
+    where
+        F: FnOnce(&mut writer::Batch<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.inner.jobs {
+            Some(jobs) => writer::submit(jobs, op),
+            None => Pending::ready(Err(AuthorityError::Closed)),
+        }
+    }
+
+    /// The current time, as the authority sees it.
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// The SQLite file.
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    /// The live policy engine.
+    pub fn policies(&self) -> &PolicyEngine {
+        &self.inner.policies
+    }
+
+    /// Re-reads the configured policy file; on error the old set stays in force.
+    pub fn reload_policies(&self) -> Result<usize, PolicyError> {
+        match &self.inner.policy_file {
+            Some(path) => self.inner.policies.reload_file(path),
+            None => Ok(self.inner.policies.current().len()),
+        }
+    }
+
+    /// What policy alone says, with no kill switch, idempotency or ledger involved.
+    pub fn decide(&self, tenant: &str, request: &ActionRequest) -> PolicyDecision {
+        self.inner.policies.decide(tenant, request, self.now())
+    }
+
+    /// Asks to run an action under an idempotency key: kill switch, then the key's record, then policy.
+    ///
+    /// `Allowed` and `Approved` answers carry a claim: run the body, then [`report`](Self::report). A key bound
+    /// to a different operation is refused with [`AuthorityError::IdempotencyConflict`].
+    pub fn guard(&self, tenant: &str, request: GuardRequest) -> Pending<GuardAnswer> {
+        if let Err(e) = validate_name("tenant", tenant).and_then(|()| request.validate()) {
+            return Pending::ready(Err(e));
+        }
+        // Policy runs on the caller's thread, in parallel with other callers; the writer only orders state.
+        let policy = self.decide(tenant, &request.action);
+        let fingerprint = fingerprint(&request.action);
+        let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
+        self.submit(move |b| ops::guard(b, windows, &tenant, &request, &fingerprint, policy))
+    }
+
+    /// Reports how a guarded body ended: success completes the key, anything else releases the claim.
+    pub fn report(&self, tenant: &str, report: OutcomeReport) -> Pending<ReportAck> {
+        let report = match validate_name("tenant", tenant).and_then(|()| report.validated()) {
+            Ok(report) => report,
+            Err(e) => return Pending::ready(Err(e)),
+        };
+        let tenant = tenant.to_owned();
+        self.submit(move |b| ops::report(b, &tenant, report))
+    }
+
+    /// Asks for a decision without claiming anything. APPROVAL_REQUIRED creates (or, for a known request id,
+    /// finds) an approval to wait for.
+    pub fn check(&self, tenant: &str, request: CheckRequest) -> Pending<CheckAnswer> {
+        let valid = validate_name("tenant", tenant)
+            .and_then(|()| request.action.validate())
+            .and_then(|()| {
+                request
+                    .request_id
+                    .as_deref()
+                    .map_or(Ok(()), |id| validate_text("request_id", id, MAX_KEY_LEN))
+            });
+        if let Err(e) = valid {
+            return Pending::ready(Err(e));
+        }
+        let policy = self.decide(tenant, &request.action);
+        let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
+        self.submit(move |b| ops::check(b, windows, &tenant, request, policy))
+    }
+
+    /// Records what a caller did after a check; answers the ledger sequence number.
+    pub fn report_check(&self, tenant: &str, report: CheckReport) -> Pending<u64> {
+        if let Err(e) = validate_name("tenant", tenant)
+            .and_then(|()| validate_name("agent_id", &report.agent_id))
+        {
+            return Pending::ready(Err(e));
+        }
+        let tenant = tenant.to_owned();
+        self.submit(move |b| ops::check_report(b, &tenant, report))
+    }
+
+    /// One approval of `tenant`.
+    pub fn approval(&self, tenant: &str, id: &str) -> Result<Approval> {
+        let now = self.now();
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::load_approval(conn, tenant, id, now))?
+            .ok_or_else(|| AuthorityError::ApprovalNotFound { id: id.to_owned() })
+    }
+
+    /// Approvals of `tenant`, newest first, optionally only those with `status`.
+    pub fn approvals(
+        &self,
+        tenant: &str,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+    ) -> Result<Vec<Approval>> {
+        let now = self.now();
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::list_approvals(conn, tenant, status, limit, now))
+    }
+
+    /// Approvals of `tenant` decided (or expired) after `since`, oldest first.
+    pub fn approvals_since(
+        &self,
+        tenant: &str,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Approval>> {
+        let now = self.now();
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::approvals_since(conn, tenant, since, limit, now))
+    }
+
+    /// Approves a pending approval as `approver` (an operator; never the requesting agent).
+    pub fn approve(
+        &self,
+        tenant: &str,
+        id: &str,
+        approver: &str,
+        reason: Option<String>,
+    ) -> Pending<Approval> {
+        self.decide_approval(tenant, id, Verdict::Approve, approver, reason)
+    }
+
+    /// Rejects a pending approval as `approver`; the key then answers denied with `reason`.
+    pub fn reject(
+        &self,
+        tenant: &str,
+        id: &str,
+        approver: &str,
+        reason: Option<String>,
+    ) -> Pending<Approval> {
+        self.decide_approval(tenant, id, Verdict::Reject, approver, reason)
+    }
+
+    fn decide_approval(
+        &self,
+        tenant: &str,
+        id: &str,
+        verdict: Verdict,
+        approver: &str,
+        reason: Option<String>,
+    ) -> Pending<Approval> {
+        let valid = validate_name("tenant", tenant)
+            .and_then(|()| validate_text("approval id", id, MAX_KEY_LEN))
+            .and_then(|()| validate_name("approver", approver));
+        if let Err(e) = valid {
+            return Pending::ready(Err(e));
+        }
+        let (tenant, id, approver) = (tenant.to_owned(), id.to_owned(), approver.to_owned());
+        self.submit(move |b| ops::decide_approval(b, &tenant, &id, verdict, &approver, reason))
+    }
+
+    /// Stores the expiry of every overdue approval (reads already show them expired) and answers them.
+    pub fn sweep_expired(&self) -> Pending<Vec<Approval>> {
+        self.submit(ops::sweep_expired)
+    }
+
+    /// Approval changes as they commit (decisions and expiries), for streaming to clients.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ApprovalEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The effective kill-switch state for `agent_id`, or the tenant's own state when `agent_id` is `None`.
+    pub fn kill_switch(&self, tenant: &str, agent_id: Option<&str>) -> Result<KillStatus> {
+        self.inner.readers.with(|conn| match agent_id {
+            Some(agent) => crate::store::queries::kill_status(conn, tenant, agent),
+            None => {
+                let scope = KillScope::Tenant(tenant.to_owned());
+                let state = crate::store::queries::kill_state(conn, &scope)?;
+                Ok(KillStatus {
+                    state,
+                    scope: (state != KillState::Run).then_some(scope),
+                })
+            }
+        })
+    }
+
+    /// Sets the kill switch of `scope`; the change is itself a ledger record naming `actor`.
+    pub fn set_kill_switch(
+        &self,
+        scope: KillScope,
+        state: KillState,
+        actor: &str,
+    ) -> Pending<KillStatus> {
+        let valid = validate_name("tenant", scope.tenant())
+            .and_then(|()| {
+                scope
+                    .agent_id()
+                    .map_or(Ok(()), |a| validate_name("agent_id", a))
+            })
+            .and_then(|()| validate_name("actor", actor));
+        if let Err(e) = valid {
+            return Pending::ready(Err(e));
+        }
+        let actor = actor.to_owned();
+        self.submit(move |b| ops::set_kill(b, &scope, state, &actor))
+    }
+
+    /// Evidence of `tenant` matching `query`, in ledger order.
+    pub fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::evidence(conn, tenant, query))
+    }
+
+    /// The last record of the ledger.
+    pub fn ledger_head(&self) -> Result<LedgerHead> {
+        self.inner.readers.with(crate::store::queries::ledger_head)
+    }
+
+    /// Recomputes the whole hash chain; [`AuthorityError::LedgerBroken`] names the first broken record.
+    pub fn verify_ledger(&self) -> Result<VerifyReport> {
+        self.inner.readers.with(ledger::verify)
+    }
+
+    /// Creates an API key; its secret is in the answer and nowhere else.
+    pub fn create_key(&self, tenant: &str, name: &str, role: Role) -> Pending<NewKey> {
+        if let Err(e) = validate_name("tenant", tenant).and_then(|()| validate_name("name", name)) {
+            return Pending::ready(Err(e));
+        }
+        let (tenant, name) = (tenant.to_owned(), name.to_owned());
+        self.submit(move |b| ops::create_key(b, &tenant, &name, role))
+    }
+
+    /// Revokes a key by id; answers whether a live key was revoked.
+    pub fn revoke_key(&self, tenant: &str, key_id: &str) -> Pending<bool> {
+        let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
+        self.submit(move |b| ops::revoke_key(b, &tenant, &key_id))
+    }
+
+    /// Who `secret` authenticates as within `tenant`. Every failure is the same
+    /// [`AuthorityError::Unauthenticated`], whether the tenant is unknown or the key wrong.
+    pub fn authenticate(&self, tenant: &str, secret: &str) -> Result<Principal> {
+        if tenant.is_empty() || secret.is_empty() || tenant.len() > 128 || secret.len() > 256 {
+            return Err(AuthorityError::Unauthenticated);
+        }
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::authenticate(conn, tenant, secret))
+    }
+
+    /// The state of an idempotency key and, while claimed, the lease remaining.
+    pub fn idempotency_state(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<(KeyState, Option<Duration>)>> {
+        let now = self.now();
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::key_state(conn, tenant, key, now))
+    }
+
+    /// How many transactions and operations the writer has committed (group commit at work).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.counters.snapshot()
+    }
+}

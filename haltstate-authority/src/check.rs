@@ -1,0 +1,76 @@
+//! Checks: a decision without a claim, for callers that branch on the answer themselves.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::Decision;
+use crate::request::ActionRequest;
+
+/// A check: the action, and optionally the caller's request id (the same id finds the same approval).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRequest {
+    /// The action.
+    #[serde(flatten)]
+    pub action: ActionRequest,
+    /// The caller's correlation id; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl CheckRequest {
+    /// A check of `action`.
+    pub fn new(action: ActionRequest) -> Self {
+        Self {
+            action,
+            request_id: None,
+        }
+    }
+
+    /// Sets the caller's request id.
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+}
+
+/// What the authority answers a check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckAnswer {
+    /// The decision.
+    pub decision: Decision,
+    /// Why.
+    pub reason: String,
+    /// The deciding policy.
+    pub policy_id: Option<String>,
+    /// For APPROVAL_REQUIRED: the approval to wait for.
+    pub approval_id: Option<String>,
+    /// The request id (the caller's, or one generated for it).
+    pub request_id: String,
+    /// Time policy took, in microseconds.
+    pub decision_latency_us: u64,
+    /// The ledger record of this answer.
+    pub ledger_seq: u64,
+}
+
+/// What a caller reports after acting on a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// The check's request id.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// The agent.
+    pub agent_id: String,
+    /// The action.
+    #[serde(default)]
+    pub action: String,
+    /// Free text from the caller: `success`, `error`, `failure`, ...
+    pub status: String,
+    /// The decision the caller acted on.
+    #[serde(default)]
+    pub decision: Option<Decision>,
+    /// The policy the caller was told about.
+    #[serde(default)]
+    pub policy_id: Option<String>,
+    /// A short error text (truncated on receipt).
+    #[serde(default)]
+    pub error: Option<String>,
+}

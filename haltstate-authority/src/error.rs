@@ -1,0 +1,146 @@
+//! The errors of the authority's public API.
+
+use crate::approval::ApprovalStatus;
+use crate::policy::PolicyError;
+
+/// Everything the authority can refuse or fail with.
+///
+/// Business refusals (a conflicting idempotency key, an approval by its own requester) are variants a caller
+/// can match on and map to a wire status; `Storage` and `Closed` are operational failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorityError {
+    /// A request field is missing, too long or malformed.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    /// The tenant is unknown or the key does not belong to it. Deliberately says no more than that.
+    #[error("authentication failed")]
+    Unauthenticated,
+
+    /// The credentials are valid but their role may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+
+    /// The idempotency key is already bound to a different operation.
+    #[error("idempotency key {key:?} is already bound to a different operation")]
+    IdempotencyConflict {
+        /// The key that was reused.
+        key: String,
+    },
+
+    /// An outcome was reported for a key that holds no live claim.
+    #[error("idempotency key {key:?} holds no claim to report on (state: {state})")]
+    NotClaimed {
+        /// The key reported on.
+        key: String,
+        /// The key's state at the time of the report.
+        state: String,
+    },
+
+    /// An outcome was reported with a claim token that is not the current one (the lease expired and another
+    /// worker re-claimed the key).
+    #[error("claim token for idempotency key {key:?} is no longer current")]
+    StaleClaim {
+        /// The key reported on.
+        key: String,
+    },
+
+    /// No approval with that id exists for this tenant.
+    #[error("approval {id:?} not found")]
+    ApprovalNotFound {
+        /// The approval id asked for.
+        id: String,
+    },
+
+    /// The approval has already been decided.
+    #[error("approval {id:?} is already {status}")]
+    ApprovalDecided {
+        /// The approval id.
+        id: String,
+        /// Its current status.
+        status: ApprovalStatus,
+    },
+
+    /// The approver is the agent that requested the action.
+    #[error("approval {id:?} cannot be decided by its requesting agent {approver:?}")]
+    SelfApproval {
+        /// The approval id.
+        id: String,
+        /// Who tried.
+        approver: String,
+    },
+
+    /// The policy set failed to load.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+
+    /// The ledger's hash chain is broken.
+    #[error("ledger is broken at record {seq}: {problem}")]
+    LedgerBroken {
+        /// The first broken record's sequence number.
+        seq: u64,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// SQLite failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+
+    /// The transaction holding this operation failed to commit; nothing of it was kept.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+
+    /// The schema in the database file is newer than this build understands.
+    #[error("database schema version {found} is newer than the supported version {supported}")]
+    SchemaTooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+
+    /// The authority has shut down.
+    #[error("the authority has shut down")]
+    Closed,
+}
+
+impl AuthorityError {
+    /// A short stable code for the wire (`{"code": ...}`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthorityError::InvalidRequest(_) => "invalid_request",
+            AuthorityError::Unauthenticated => "unauthenticated",
+            AuthorityError::Forbidden(_) => "forbidden",
+            AuthorityError::IdempotencyConflict { .. } => "idempotency_conflict",
+            AuthorityError::NotClaimed { .. } => "not_claimed",
+            AuthorityError::StaleClaim { .. } => "stale_claim",
+            AuthorityError::ApprovalNotFound { .. } => "approval_not_found",
+            AuthorityError::ApprovalDecided { .. } => "approval_decided",
+            AuthorityError::SelfApproval { .. } => "self_approval",
+            AuthorityError::Policy(_) => "policy_invalid",
+            AuthorityError::LedgerBroken { .. } => "ledger_broken",
+            AuthorityError::Storage(_) => "storage",
+            AuthorityError::CommitFailed(_) => "commit_failed",
+            AuthorityError::SchemaTooNew { .. } => "schema_too_new",
+            AuthorityError::Closed => "closed",
+        }
+    }
+}
+
+impl AuthorityError {
+    /// Whether this is an operational failure (storage, shutdown) rather than a refusal of the request.
+    pub fn is_operational(&self) -> bool {
+        matches!(
+            self,
+            AuthorityError::Storage(_)
+                | AuthorityError::CommitFailed(_)
+                | AuthorityError::Closed
+                | AuthorityError::SchemaTooNew { .. }
+        )
+    }
+}
+
+/// Shorthand for results of the authority's API.
+pub type Result<T, E = AuthorityError> = std::result::Result<T, E>;

@@ -1,0 +1,192 @@
+//! The hash chain: how a record's hash is computed, the running tail, and verification.
+
+use rusqlite::Connection;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::record::EvidenceRecord;
+use crate::canonical::to_canonical_bytes;
+use crate::error::{AuthorityError, Result};
+
+/// The `prev_hash` of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The last record of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerHead {
+    /// How many records the ledger holds (the last record's sequence number).
+    pub seq: u64,
+    /// The last record's hash ([`GENESIS_HASH`] for an empty ledger).
+    pub hash: String,
+}
+
+/// What a successful verification saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// How many records were checked.
+    pub records: u64,
+    /// The head hash they chain to.
+    pub head_hash: String,
+}
+
+/// `hex(SHA-256(prev_hash || canonical record bytes))`: how every ledger hash is computed, for auditors who
+/// recompute the chain themselves.
+pub fn record_hash(prev_hash: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+/// The writer's view of the end of the chain, advanced record by record inside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tail {
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
+}
+
+impl Tail {
+    pub(crate) fn load(conn: &Connection) -> Result<Self> {
+        let row = conn
+            .query_row(
+                "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+            )
+            .map(Some)
+            .or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?;
+        Ok(match row {
+            Some((seq, hash)) => Tail {
+                seq: u64::try_from(seq).unwrap_or(0),
+                hash,
+            },
+            None => Tail {
+                seq: 0,
+                hash: GENESIS_HASH.to_owned(),
+            },
+        })
+    }
+
+    /// Appends `record` (assigning its `seq`) and moves the head row with it.
+    pub(crate) fn append(&mut self, conn: &Connection, record: &mut EvidenceRecord) -> Result<u64> {
+        record.seq = self.seq + 1;
+        let value = serde_json::to_value(&*record).map_err(|e| {
+            AuthorityError::InvalidRequest(format!("evidence does not serialize: {e}"))
+        })?;
+        let body = to_canonical_bytes(&value);
+        let hash = record_hash(&self.hash, &body);
+        let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
+        conn.prepare_cached(
+            "INSERT INTO ledger (seq, prev_hash, hash, body) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(rusqlite::params![seq, self.hash, hash, body])?;
+        conn.prepare_cached(
+            "INSERT INTO ledger_head (id, seq, hash) VALUES (1, ?1, ?2) \
+             ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )?
+        .execute(rusqlite::params![seq, hash])?;
+        self.seq = record.seq;
+        self.hash = hash;
+        Ok(self.seq)
+    }
+}
+
+/// Recomputes the whole chain; the error names the first broken record.
+pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
+    let broken = |seq: u64, problem: String| AuthorityError::LedgerBroken { seq, problem };
+    let mut statement =
+        conn.prepare("SELECT seq, prev_hash, hash, body FROM ledger ORDER BY seq")?;
+    let mut rows = statement.query([])?;
+    let mut expected_seq = 1u64;
+    let mut prev = GENESIS_HASH.to_owned();
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let prev_hash: String = row.get(1)?;
+        let hash: String = row.get(2)?;
+        let body: Vec<u8> = row.get(3)?;
+        let seq = u64::try_from(seq)
+            .map_err(|_| broken(expected_seq, format!("invalid sequence number {seq}")))?;
+        if seq != expected_seq {
+            return Err(broken(
+                expected_seq,
+                format!("record {expected_seq} is missing (next record is {seq})"),
+            ));
+        }
+        if prev_hash != prev {
+            return Err(broken(
+                seq,
+                "its prev_hash does not match the previous record's hash".into(),
+            ));
+        }
+        if record_hash(&prev_hash, &body) != hash {
+            return Err(broken(seq, "its content does not match its hash".into()));
+        }
+        let record: EvidenceRecord = serde_json::from_slice(&body).map_err(|e| {
+            broken(
+                seq,
+                format!("its content is not a valid evidence record: {e}"),
+            )
+        })?;
+        if record.seq != seq {
+            return Err(broken(
+                seq,
+                format!("it claims to be record {}", record.seq),
+            ));
+        }
+        prev = hash;
+        expected_seq += 1;
+    }
+    let records = expected_seq - 1;
+    let head: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT seq, hash FROM ledger_head WHERE id = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map(Some)
+        .or_else(|e| {
+            if e == rusqlite::Error::QueryReturnedNoRows {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        })?;
+    match head {
+        None if records == 0 => {}
+        None => return Err(broken(records, "the ledger head is missing".into())),
+        Some((head_seq, head_hash)) => {
+            let head_seq = u64::try_from(head_seq).unwrap_or(0);
+            if head_seq > records {
+                return Err(broken(
+                    records + 1,
+                    format!(
+                        "record {} is missing (the head says {head_seq})",
+                        records + 1
+                    ),
+                ));
+            }
+            if head_seq < records {
+                return Err(broken(
+                    head_seq + 1,
+                    format!("record {} is past the head ({head_seq})", head_seq + 1),
+                ));
+            }
+            if head_hash != prev {
+                return Err(broken(
+                    records,
+                    "the ledger head's hash does not match the last record".into(),
+                ));
+            }
+        }
+    }
+    Ok(VerifyReport {
+        records,
+        head_hash: prev,
+    })
+}

@@ -1,0 +1,273 @@
+//! Loading a policy file: parse, check the annotations Cedar does not check, re-key by `@id`, and slice the
+//! set per action so a decision only evaluates the policies that can apply.
+
+use std::collections::{HashMap, HashSet};
+
+use cedar_policy::{ActionConstraint, Effect, Policy, PolicyId, PolicySet};
+use miette::Diagnostic;
+
+use super::context::EntityTypes;
+use super::diagnostic::{PolicyDiagnostic, PolicyError};
+
+/// The annotation keys we read. Cedar accepts any key, so a typo such as `@aproval` would load silently and
+/// turn an approval gate into a plain permit: every other key fails the load.
+const KNOWN_ANNOTATIONS: &[&str] = &["id", "reason", "approval"];
+
+/// What we read from a policy's annotations, once, at load.
+#[derive(Debug, Clone)]
+pub(crate) struct PolicyMeta {
+    pub(crate) id: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) approval_required: bool,
+    /// Position in the file: among several satisfied policies, the first in the file decides.
+    pub(crate) order: usize,
+}
+
+/// The policies that can apply to one action.
+#[derive(Debug, Clone)]
+pub(crate) struct Slice {
+    pub(crate) set: PolicySet,
+}
+
+/// A loaded, validated policy set.
+#[derive(Debug)]
+pub struct CompiledPolicies {
+    pub(crate) types: EntityTypes,
+    pub(crate) by_action: HashMap<String, Slice>,
+    /// The policies with no action constraint: all that can apply to an action no policy names.
+    pub(crate) unconstrained: Slice,
+    pub(crate) meta: HashMap<PolicyId, PolicyMeta>,
+    pub(crate) source_name: String,
+    pub(crate) policy_count: usize,
+}
+
+impl CompiledPolicies {
+    /// A set with no policies: every decision is DENY (fail closed).
+    pub fn empty() -> Self {
+        Self {
+            types: EntityTypes::new(),
+            by_action: HashMap::new(),
+            unconstrained: Slice {
+                set: PolicySet::new(),
+            },
+            meta: HashMap::new(),
+            source_name: "<empty>".to_owned(),
+            policy_count: 0,
+        }
+    }
+
+    /// Parses and validates Cedar `source`; `source_name` is the file name used in diagnostics.
+    pub fn compile(source_name: &str, source: &str) -> Result<Self, PolicyError> {
+        let parsed: PolicySet = source
+            .parse()
+            .map_err(|errors: cedar_policy::ParseErrors| {
+                PolicyError::Invalid(
+                    errors
+                        .iter()
+                        .map(|e| parse_diagnostic(source_name, source, e))
+                        .collect(),
+                )
+            })?;
+
+        let mut diagnostics = Vec::new();
+        if parsed.templates().next().is_some() {
+            diagnostics.push(PolicyDiagnostic::at(
+                source_name,
+                source,
+                source.find('?').unwrap_or(0),
+                "policy templates (`?principal`, `?resource`) are not supported".into(),
+                Some("write the entity out: `principal == Agent::\"billing-agent\"`".into()),
+            ));
+        }
+
+        // Cedar names policies policy0, policy1, ... in file order; keep that order.
+        let mut policies: Vec<(usize, &Policy)> = parsed
+            .policies()
+            .map(|p| (file_position(p.id()), p))
+            .collect();
+        policies.sort_by_key(|(position, _)| *position);
+
+        let types = EntityTypes::new();
+        let mut meta = HashMap::new();
+        let mut seen_ids: HashSet<String> = HashSet::new();
+        let mut by_action: HashMap<String, Vec<Policy>> = HashMap::new();
+        let mut unconstrained: Vec<Policy> = Vec::new();
+        let mut search_from = 0;
+
+        for (order, policy) in policies {
+            let text = policy.to_string();
+            let start = source[search_from..]
+                .find(&text)
+                .map_or(search_from, |i| search_from + i);
+            search_from = start + text.len().min(source.len() - start);
+            let at = |needle: &str| start + text.find(needle).unwrap_or(0);
+            let mut fail = |offset: usize, message: String, help: Option<&str>| {
+                diagnostics.push(PolicyDiagnostic::at(
+                    source_name,
+                    source,
+                    offset,
+                    message,
+                    help.map(str::to_owned),
+                ));
+            };
+
+            for (key, _) in policy.annotations() {
+                if !KNOWN_ANNOTATIONS.contains(&key) {
+                    fail(
+                        at(&format!("@{key}")),
+                        format!("unknown annotation `@{key}`"),
+                        Some(
+                            "the annotations are `@id(\"...\")`, `@reason(\"...\")` and `@approval(\"required\")`",
+                        ),
+                    );
+                }
+            }
+            let id = match policy.annotation("id") {
+                Some(id) if !id.trim().is_empty() => id.to_owned(),
+                Some(_) => {
+                    fail(at("@id"), "`@id` must not be empty".into(), None);
+                    continue;
+                }
+                None => {
+                    fail(
+                        start,
+                        "policy has no `@id`".into(),
+                        Some(
+                            "name every policy, e.g. `@id(\"refunds.small\")`, so decisions can cite it",
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if !seen_ids.insert(id.clone()) {
+                fail(
+                    at("@id"),
+                    format!("duplicate policy id {id:?}"),
+                    Some("every `@id` must be unique"),
+                );
+                continue;
+            }
+            let approval_required = match policy.annotation("approval") {
+                None => false,
+                Some("required") if policy.effect() == Effect::Permit => true,
+                Some("required") => {
+                    fail(
+                        at("@approval"),
+                        "`@approval` only applies to `permit` policies".into(),
+                        Some("a `forbid` always denies; remove the annotation"),
+                    );
+                    false
+                }
+                Some(other) => {
+                    fail(
+                        at("@approval"),
+                        format!("`@approval({other:?})` is not understood"),
+                        Some("the only value is `@approval(\"required\")`"),
+                    );
+                    false
+                }
+            };
+
+            let policy_id = PolicyId::new(&id);
+            let rekeyed = policy.new_id(policy_id.clone());
+            meta.insert(
+                policy_id,
+                PolicyMeta {
+                    id: id.clone(),
+                    reason: policy.annotation("reason").map(str::to_owned),
+                    approval_required,
+                    order,
+                },
+            );
+            match policy.action_constraint() {
+                ActionConstraint::Any => unconstrained.push(rekeyed),
+                ActionConstraint::Eq(uid) => {
+                    // Requests only ever carry `Action::"..."`; a policy on another type can never apply.
+                    if uid.type_name() == &types.action {
+                        by_action
+                            .entry(uid.id().unescaped().to_owned())
+                            .or_default()
+                            .push(rekeyed);
+                    }
+                }
+                ActionConstraint::In(uids) => {
+                    // Without action-group entities, `action in [A, B]` holds exactly for A and B.
+                    for uid in uids.iter().filter(|uid| uid.type_name() == &types.action) {
+                        by_action
+                            .entry(uid.id().unescaped().to_owned())
+                            .or_default()
+                            .push(rekeyed.clone());
+                    }
+                }
+            }
+        }
+
+        if !diagnostics.is_empty() {
+            return Err(PolicyError::Invalid(diagnostics));
+        }
+
+        let build = |policies: Vec<Policy>| -> Result<Slice, PolicyError> {
+            let mut set = PolicySet::new();
+            for policy in policies {
+                set.add(policy).map_err(|e| {
+                    PolicyError::Invalid(vec![PolicyDiagnostic::at(
+                        source_name,
+                        source,
+                        0,
+                        e.to_string(),
+                        None,
+                    )])
+                })?;
+            }
+            Ok(Slice { set })
+        };
+        let mut slices = HashMap::with_capacity(by_action.len());
+        for (action, mut policies) in by_action {
+            policies.extend(unconstrained.iter().cloned());
+            slices.insert(action, build(policies)?);
+        }
+        Ok(Self {
+            types,
+            by_action: slices,
+            unconstrained: build(unconstrained)?,
+            policy_count: meta.len(),
+            meta,
+            source_name: source_name.to_owned(),
+        })
+    }
+
+    /// How many policies the set holds.
+    pub fn len(&self) -> usize {
+        self.policy_count
+    }
+
+    /// Whether the set is empty (every decision is DENY).
+    pub fn is_empty(&self) -> bool {
+        self.policy_count == 0
+    }
+
+    /// The file (or source name) the set was loaded from.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+}
+
+fn file_position(id: &PolicyId) -> usize {
+    let text: &str = id.as_ref();
+    text.strip_prefix("policy")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+fn parse_diagnostic(
+    file: &str,
+    source: &str,
+    error: &cedar_policy::ParseError,
+) -> PolicyDiagnostic {
+    let offset = error
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map_or(0, |label| label.offset());
+    let help = error.help().map(|h| h.to_string());
+    PolicyDiagnostic::at(file, source, offset, error.to_string(), help)
+}

@@ -1,0 +1,319 @@
+//! Reads shared by the writer (inside its transaction) and the read pool.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::approval::{Approval, ApprovalStatus};
+use crate::error::{AuthorityError, Result};
+use crate::idempotency::KeyState;
+use crate::keys::{self, Principal, Role};
+use crate::kill_switch::{KillScope, KillState, KillStatus};
+use crate::ledger::{EvidenceQuery, EvidenceRecord, GENESIS_HASH, LedgerHead};
+use crate::timestamp::{format_rfc3339, from_micros, to_micros};
+
+/// One idempotency record as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRow {
+    pub(crate) fingerprint: String,
+    pub(crate) agent_id: String,
+    pub(crate) action: String,
+    pub(crate) state: KeyState,
+    pub(crate) approval_id: Option<String>,
+    pub(crate) policy_id: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) claim_token: Option<String>,
+    pub(crate) lease_until_us: Option<i64>,
+    pub(crate) outcome_seq: Option<i64>,
+}
+
+pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Option<KeyRow>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
+             lease_until_us, outcome_seq FROM idempotency WHERE tenant = ?1 AND key = ?2",
+        )?
+        .query_row(params![tenant, key], |row| {
+            let state: String = row.get(3)?;
+            Ok(KeyRow {
+                fingerprint: row.get(0)?,
+                agent_id: row.get(1)?,
+                action: row.get(2)?,
+                // An unknown stored state reads as failed: it can be retried, never replayed as done.
+                state: KeyState::parse(&state).unwrap_or(KeyState::Failed),
+                approval_id: row.get(4)?,
+                policy_id: row.get(5)?,
+                reason: row.get(6)?,
+                claim_token: row.get(7)?,
+                lease_until_us: row.get(8)?,
+                outcome_seq: row.get(9)?,
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+const APPROVAL_COLUMNS: &str = "id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, \
+     policy_id, policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason";
+
+/// Maps a row; a pending approval past its window reads as expired at its expiry time.
+fn approval_from_row(row: &Row<'_>, now: OffsetDateTime) -> rusqlite::Result<Approval> {
+    let params: String = row.get(6)?;
+    let metadata: Option<String> = row.get(8)?;
+    let status: String = row.get(11)?;
+    let expires_at = from_micros(row.get(13)?);
+    let mut status = ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Expired);
+    let mut decided_at = row.get::<_, Option<i64>>(14)?.map(from_micros);
+    if status == ApprovalStatus::Pending && expires_at <= now {
+        status = ApprovalStatus::Expired;
+        decided_at = Some(expires_at);
+    }
+    Ok(Approval {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        idempotency_key: row.get(2)?,
+        agent_id: row.get(3)?,
+        action: row.get(4)?,
+        resource: row.get(5)?,
+        params: serde_json::from_str::<Map<String, Value>>(&params).unwrap_or_default(),
+        risk: row.get(7)?,
+        metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        policy_id: row.get(9)?,
+        policy_reason: row.get(10)?,
+        status,
+        created_at: from_micros(row.get(12)?),
+        expires_at,
+        decided_at,
+        approver: row.get(15)?,
+        decision_reason: row.get(16)?,
+    })
+}
+
+pub(crate) fn load_approval(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Approval>> {
+    let sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1 AND tenant = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id, tenant], |row| approval_from_row(row, now))
+        .optional()?)
+}
+
+pub(crate) fn load_approval_by_request(
+    conn: &Connection,
+    tenant: &str,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Approval>> {
+    let sql =
+        format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tenant = ?1 AND request_id = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![tenant, request_id], |row| {
+            approval_from_row(row, now)
+        })
+        .optional()?)
+}
+
+/// Approvals of `tenant`, newest first, optionally only those in `status`.
+pub(crate) fn list_approvals(
+    conn: &Connection,
+    tenant: &str,
+    status: Option<ApprovalStatus>,
+    limit: u32,
+    now: OffsetDateTime,
+) -> Result<Vec<Approval>> {
+    let now_us = to_micros(now);
+    let (filter, limit) = (
+        status.map(ApprovalStatus::as_str),
+        i64::from(limit.min(1000)),
+    );
+    // The stored status lags for overdue pending approvals: filter on the effective status.
+    let sql = format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tenant = ?1 AND ( ?2 IS NULL \
+         OR (?2 = 'pending' AND status = 'pending' AND expires_us > ?3) \
+         OR (?2 = 'expired' AND (status = 'expired' OR (status = 'pending' AND expires_us <= ?3))) \
+         OR (?2 NOT IN ('pending', 'expired') AND status = ?2) ) \
+         ORDER BY created_us DESC, id LIMIT ?4"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params![tenant, filter, now_us, limit], |row| {
+        approval_from_row(row, now)
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Decided approvals with `decided_at > since`, oldest first (expiries count as decided at their expiry).
+pub(crate) fn approvals_since(
+    conn: &Connection,
+    tenant: &str,
+    since: OffsetDateTime,
+    limit: u32,
+    now: OffsetDateTime,
+) -> Result<Vec<Approval>> {
+    let sql = format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tenant = ?1 AND ( \
+           (decided_us IS NOT NULL AND decided_us > ?2) \
+           OR (status = 'pending' AND expires_us > ?2 AND expires_us <= ?3) ) \
+         ORDER BY COALESCE(decided_us, expires_us), id LIMIT ?4"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(
+        params![
+            tenant,
+            to_micros(since),
+            to_micros(now),
+            i64::from(limit.clamp(1, 1000))
+        ],
+        |row| approval_from_row(row, now),
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The stored state of one scope (RUN when never set).
+pub(crate) fn kill_state(conn: &Connection, scope: &KillScope) -> Result<KillState> {
+    let state: Option<String> = conn
+        .prepare_cached("SELECT state FROM kill_switch WHERE tenant = ?1 AND agent_id = ?2")?
+        .query_row(
+            params![scope.tenant(), scope.agent_id().unwrap_or("")],
+            |row| row.get(0),
+        )
+        .optional()?;
+    // An unreadable stored state is treated as KILL: fail closed.
+    Ok(state.map_or(KillState::Run, |s| {
+        KillState::parse(&s).unwrap_or(KillState::Kill)
+    }))
+}
+
+/// The effective state for `agent_id`: the more severe of the tenant's and the agent's.
+pub(crate) fn kill_status(conn: &Connection, tenant: &str, agent_id: &str) -> Result<KillStatus> {
+    let tenant_scope = KillScope::Tenant(tenant.to_owned());
+    let agent_scope = KillScope::Agent {
+        tenant: tenant.to_owned(),
+        agent_id: agent_id.to_owned(),
+    };
+    let tenant_state = kill_state(conn, &tenant_scope)?;
+    let agent_state = kill_state(conn, &agent_scope)?;
+    Ok(
+        if tenant_state == KillState::Run && agent_state == KillState::Run {
+            KillStatus {
+                state: KillState::Run,
+                scope: None,
+            }
+        } else if tenant_state >= agent_state {
+            KillStatus {
+                state: tenant_state,
+                scope: Some(tenant_scope),
+            }
+        } else {
+            KillStatus {
+                state: agent_state,
+                scope: Some(agent_scope),
+            }
+        },
+    )
+}
+
+pub(crate) fn ledger_head(conn: &Connection) -> Result<LedgerHead> {
+    let head = conn
+        .query_row(
+            "SELECT seq, hash FROM ledger_head WHERE id = 1",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+        )
+        .optional()?;
+    Ok(match head {
+        Some((seq, hash)) => LedgerHead {
+            seq: u64::try_from(seq).unwrap_or(0),
+            hash,
+        },
+        None => LedgerHead {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        },
+    })
+}
+
+pub(crate) fn evidence(
+    conn: &Connection,
+    tenant: &str,
+    query: &EvidenceQuery,
+) -> Result<Vec<EvidenceRecord>> {
+    let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
+    let after = query
+        .after_seq
+        .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
+    let mut statement = conn.prepare_cached(
+        "SELECT body FROM ledger WHERE tenant = ?1 AND seq > ?2 \
+         AND (?3 IS NULL OR idempotency_key = ?3) AND (?4 IS NULL OR action = ?4) \
+         AND (?5 IS NULL OR agent_id = ?5) AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7) \
+         ORDER BY seq LIMIT ?8",
+    )?;
+    let rows = statement.query_map(
+        params![
+            tenant,
+            after,
+            query.idempotency_key,
+            query.action,
+            query.agent_id,
+            query.from.map(format_rfc3339),
+            query.to.map(format_rfc3339),
+            limit
+        ],
+        |row| row.get::<_, Vec<u8>>(0),
+    )?;
+    let mut records = Vec::new();
+    for body in rows {
+        let body = body?;
+        let record = serde_json::from_slice(&body).map_err(|e| AuthorityError::LedgerBroken {
+            seq: 0,
+            problem: format!("a record of tenant {tenant} does not decode: {e}"),
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Finds the key's principal; every failure is the same `Unauthenticated`.
+pub(crate) fn authenticate(conn: &Connection, tenant: &str, secret: &str) -> Result<Principal> {
+    let presented = keys::hash(secret);
+    let mut statement = conn.prepare_cached(
+        "SELECT name, role, key_hash FROM api_keys WHERE tenant = ?1 AND revoked_us IS NULL",
+    )?;
+    let mut rows = statement.query(params![tenant])?;
+    let mut found = None;
+    // Compare against every key of the tenant, so the time taken does not say which one matched.
+    while let Some(row) = rows.next()? {
+        let stored: Vec<u8> = row.get(2)?;
+        if keys::matches(&stored, &presented) && found.is_none() {
+            let role: String = row.get(1)?;
+            found = Some(Principal {
+                tenant: tenant.to_owned(),
+                name: row.get(0)?,
+                role: Role::parse(&role).unwrap_or(Role::Agent),
+            });
+        }
+    }
+    found.ok_or(AuthorityError::Unauthenticated)
+}
+
+/// The key's state as `(state, lease remaining)`, for operators and tests.
+pub(crate) fn key_state(
+    conn: &Connection,
+    tenant: &str,
+    key: &str,
+    now: OffsetDateTime,
+) -> Result<Option<(KeyState, Option<Duration>)>> {
+    Ok(load_key(conn, tenant, key)?.map(|row| {
+        let remaining = row
+            .lease_until_us
+            .filter(|_| row.state == KeyState::Claimed)
+            .map(|until| Duration::from_micros(u64::try_from(until - to_micros(now)).unwrap_or(0)));
+        (row.state, remaining)
+    }))
+}

@@ -1,0 +1,123 @@
+//! The SQLite schema and its versioned migrations (tracked in `PRAGMA user_version`).
+//!
+//! Times are integer microseconds since the Unix epoch. Ledger rows hold only the canonical bytes and the chain;
+//! the columns queries filter on are generated from the bytes, so there is no second copy to tamper with.
+
+use rusqlite::Connection;
+
+use crate::error::{AuthorityError, Result};
+
+/// Each entry moves the schema one version up; never edit a released entry, append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE api_keys (
+        id          TEXT PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('agent', 'operator')),
+        key_hash    BLOB NOT NULL UNIQUE,
+        created_us  INTEGER NOT NULL,
+        revoked_us  INTEGER
+    );
+    CREATE INDEX api_keys_tenant ON api_keys (tenant);
+
+    CREATE TABLE idempotency (
+        tenant          TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        fingerprint     TEXT NOT NULL,
+        agent_id        TEXT NOT NULL,
+        action          TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        approval_id     TEXT,
+        policy_id       TEXT,
+        reason          TEXT NOT NULL DEFAULT '',
+        claim_token     TEXT,
+        lease_until_us  INTEGER,
+        outcome_seq     INTEGER,
+        created_us      INTEGER NOT NULL,
+        updated_us      INTEGER NOT NULL,
+        PRIMARY KEY (tenant, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE approvals (
+        id               TEXT PRIMARY KEY,
+        tenant           TEXT NOT NULL,
+        idempotency_key  TEXT,
+        request_id       TEXT,
+        agent_id         TEXT NOT NULL,
+        action           TEXT NOT NULL,
+        resource         TEXT,
+        params           TEXT NOT NULL,
+        risk             TEXT,
+        metadata         TEXT,
+        policy_id        TEXT,
+        policy_reason    TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        created_us       INTEGER NOT NULL,
+        expires_us       INTEGER NOT NULL,
+        decided_us       INTEGER,
+        approver         TEXT,
+        decision_reason  TEXT
+    );
+    CREATE INDEX approvals_pending ON approvals (tenant, status, expires_us);
+    CREATE INDEX approvals_decided ON approvals (tenant, decided_us);
+    CREATE UNIQUE INDEX approvals_request ON approvals (tenant, request_id) WHERE request_id IS NOT NULL;
+
+    CREATE TABLE kill_switch (
+        tenant      TEXT NOT NULL,
+        agent_id    TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        updated_us  INTEGER NOT NULL,
+        updated_by  TEXT NOT NULL,
+        PRIMARY KEY (tenant, agent_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE ledger (
+        seq             INTEGER PRIMARY KEY,
+        prev_hash       TEXT NOT NULL,
+        hash            TEXT NOT NULL,
+        body            BLOB NOT NULL,
+        tenant          TEXT GENERATED ALWAYS AS (json_extract(body, '$.tenant')) VIRTUAL,
+        at              TEXT GENERATED ALWAYS AS (json_extract(body, '$.at')) VIRTUAL,
+        action          TEXT GENERATED ALWAYS AS (json_extract(body, '$.action')) VIRTUAL,
+        agent_id        TEXT GENERATED ALWAYS AS (json_extract(body, '$.agent_id')) VIRTUAL,
+        idempotency_key TEXT GENERATED ALWAYS AS (json_extract(body, '$.idempotency_key')) VIRTUAL
+    );
+    CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);
+    CREATE INDEX ledger_tenant_action ON ledger (tenant, action, seq);
+    CREATE INDEX ledger_tenant_agent ON ledger (tenant, agent_id, seq);
+    CREATE INDEX ledger_tenant_at ON ledger (tenant, at);
+
+    CREATE TABLE ledger_head (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        seq   INTEGER NOT NULL,
+        hash  TEXT NOT NULL
+    );
+    "#,
+];
+
+/// The newest schema version this build knows.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the file up to [`SCHEMA_VERSION`]; safe to race with another process doing the same.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(AuthorityError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

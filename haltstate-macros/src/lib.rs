@@ -1,0 +1,1 @@
+//! The attribute macros (`#[guard]` and friends); arrives with the macros issue.

@@ -1,0 +1,1 @@
+//! The self-hosted HaltState authority over HTTP; arrives with the server issue.

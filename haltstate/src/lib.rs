@@ -1,0 +1,1 @@
+//! The HaltState runtime client; arrives with the client issue.
