@@ -1,0 +1,490 @@
+//! Guards and idempotency claims: allow claims, success completes, error releases, leases lapse, and one key
+//! is one operation.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use common::{TENANT, env, env_with, guard_refund, refund};
+use haltstate_authority::{
+    AuthorityError, EvidenceKind, EvidenceQuery, GuardRequest, GuardStatus, KeyState, Outcome,
+    OutcomeReport,
+};
+use serde_json::json;
+
+#[test]
+fn allowed_guard_claims_the_key_with_a_lease() {
+    let env = env();
+    let answer = env
+        .authority
+        .guard(TENANT, guard_refund(4_500, "refund:1"))
+        .wait()
+        .unwrap();
+    assert_eq!(answer.status, GuardStatus::Allowed);
+    assert_eq!(answer.policy_id.as_deref(), Some("refunds.small"));
+    let claim = answer.claim.expect("an allowed guard carries a claim");
+    assert_eq!(
+        claim.lease_until,
+        common::MONDAY_10AM + haltstate_authority::DEFAULT_LEASE
+    );
+    let (state, remaining) = env
+        .authority
+        .idempotency_state(TENANT, "refund:1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(state, KeyState::Claimed);
+    assert_eq!(remaining, Some(haltstate_authority::DEFAULT_LEASE));
+}
+
+#[test]
+fn denied_guard_claims_nothing_and_runs_policy_again_on_retry() {
+    let env = env();
+    let answer = env
+        .authority
+        .guard(TENANT, guard_refund(900_000, "refund:big"))
+        .wait()
+        .unwrap();
+    assert_eq!(answer.status, GuardStatus::Denied);
+    assert_eq!(answer.reason, haltstate_authority::NO_POLICY_PERMITS);
+    assert!(answer.claim.is_none());
+    assert_eq!(
+        env.authority
+            .idempotency_state(TENANT, "refund:big")
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
+fn second_guard_while_claimed_is_in_progress() {
+    let env = env();
+    env.authority
+        .guard(TENANT, guard_refund(100, "refund:2"))
+        .wait()
+        .unwrap();
+    let second = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:2"))
+        .wait()
+        .unwrap();
+    assert_eq!(second.status, GuardStatus::InProgress);
+    assert!(second.claim.is_none());
+}
+
+#[test]
+fn completed_replay_answers_completed_with_the_recorded_outcome() {
+    let env = env();
+    let first = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:3"))
+        .wait()
+        .unwrap();
+    let token = first.claim.unwrap().token;
+    let report = OutcomeReport::new("refund:3", Outcome::Success)
+        .claim_token(token)
+        .resource_ref("refund:re_1");
+    let ack = env.authority.report(TENANT, report).wait().unwrap();
+    assert_eq!(ack.state, KeyState::Completed);
+    assert!(!ack.duplicate);
+
+    let replay = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:3"))
+        .wait()
+        .unwrap();
+    assert_eq!(replay.status, GuardStatus::Completed);
+    assert_eq!(replay.completed_seq, Some(ack.ledger_seq));
+    assert!(replay.claim.is_none());
+    let outcome = &env
+        .authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                after_seq: Some(ack.ledger_seq - 1),
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap()[0];
+    assert_eq!(outcome.outcome, Some(Outcome::Success));
+    assert_eq!(outcome.resource_refs, vec!["refund:re_1".to_owned()]);
+}
+
+#[test]
+fn key_conflict_is_an_error_never_a_replay() {
+    let env = env();
+    env.authority
+        .guard(TENANT, guard_refund(100, "refund:4"))
+        .wait()
+        .unwrap();
+    let error = env
+        .authority
+        .guard(TENANT, guard_refund(200, "refund:4"))
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(&error, AuthorityError::IdempotencyConflict { key } if key == "refund:4"),
+        "{error}"
+    );
+    assert_eq!(error.code(), "idempotency_conflict");
+    // Another agent, resource or risk under the same key conflicts too.
+    let mut other_agent = guard_refund(100, "refund:4");
+    other_agent.action.agent_id = "someone-else".into();
+    assert!(matches!(
+        env.authority.guard(TENANT, other_agent).wait(),
+        Err(AuthorityError::IdempotencyConflict { .. })
+    ));
+    // The refusal is evidence too.
+    let records = env
+        .authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                idempotency_key: Some("refund:4".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.status.as_deref() == Some("denied"))
+            .count(),
+        2
+    );
+    // The same key in another tenant is another operation.
+    assert_eq!(
+        env.authority
+            .guard("globex", guard_refund(200, "refund:4"))
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Allowed
+    );
+}
+
+#[test]
+fn metadata_and_param_order_do_not_change_the_operation() {
+    let env = env();
+    let request = refund(100).param("currency", json!("EUR"));
+    env.authority
+        .guard(TENANT, GuardRequest::new(request.clone(), "refund:5"))
+        .wait()
+        .unwrap();
+    let mut reordered = request.clone();
+    reordered.params = request
+        .params
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let reordered = reordered.metadata(serde_json::Map::from_iter([(
+        "note".into(),
+        json!("for the approver"),
+    )]));
+    let again = env
+        .authority
+        .guard(TENANT, GuardRequest::new(reordered, "refund:5"))
+        .wait()
+        .unwrap();
+    assert_eq!(again.status, GuardStatus::InProgress);
+}
+
+#[test]
+fn error_releases_the_claim_and_a_retry_claims_again() {
+    let env = env();
+    let first = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:6"))
+        .wait()
+        .unwrap();
+    let report = OutcomeReport::new("refund:6", Outcome::Error)
+        .claim_token(first.claim.unwrap().token)
+        .error("gateway timeout");
+    assert_eq!(
+        env.authority.report(TENANT, report).wait().unwrap().state,
+        KeyState::Failed
+    );
+    let retry = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:6"))
+        .wait()
+        .unwrap();
+    assert_eq!(retry.status, GuardStatus::Allowed);
+    assert!(retry.claim.is_some());
+}
+
+#[test]
+fn panicked_cancelled_and_aborted_outcomes_release_the_claim_too() {
+    let env = env();
+    for (i, outcome) in [Outcome::Panicked, Outcome::Cancelled, Outcome::Aborted]
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("refund:rel{i}");
+        env.authority
+            .guard(TENANT, guard_refund(100, &key))
+            .wait()
+            .unwrap();
+        let ack = env
+            .authority
+            .report(TENANT, OutcomeReport::new(&key, outcome))
+            .wait()
+            .unwrap();
+        assert_eq!(ack.state, KeyState::Failed);
+        assert_eq!(
+            env.authority
+                .guard(TENANT, guard_refund(100, &key))
+                .wait()
+                .unwrap()
+                .status,
+            GuardStatus::Allowed
+        );
+    }
+}
+
+#[test]
+fn lease_expiry_lets_another_worker_re_claim_and_the_old_token_goes_stale() {
+    let env = env_with(|b| {
+        b.policy_file(common::sample_policy_path())
+            .lease(Duration::from_secs(30))
+    });
+    let first = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:7"))
+        .wait()
+        .unwrap();
+    let stale_token = first.claim.unwrap().token;
+    env.clock.advance(Duration::from_secs(29));
+    assert_eq!(
+        env.authority
+            .guard(TENANT, guard_refund(100, "refund:7"))
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::InProgress
+    );
+    env.clock.advance(Duration::from_secs(2));
+    let reclaimed = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:7"))
+        .wait()
+        .unwrap();
+    assert_eq!(reclaimed.status, GuardStatus::Allowed);
+    assert!(
+        reclaimed.reason.contains("lease expired"),
+        "{}",
+        reclaimed.reason
+    );
+    let fresh_token = reclaimed.claim.unwrap().token;
+    assert_ne!(fresh_token, stale_token);
+
+    let late = OutcomeReport::new("refund:7", Outcome::Success).claim_token(stale_token);
+    assert!(matches!(
+        env.authority.report(TENANT, late).wait(),
+        Err(AuthorityError::StaleClaim { .. })
+    ));
+    let current = OutcomeReport::new("refund:7", Outcome::Success).claim_token(fresh_token);
+    assert_eq!(
+        env.authority.report(TENANT, current).wait().unwrap().state,
+        KeyState::Completed
+    );
+}
+
+#[test]
+fn retried_report_is_acknowledged_once_and_recorded_once() {
+    let env = env();
+    let token = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:8"))
+        .wait()
+        .unwrap()
+        .claim
+        .unwrap()
+        .token;
+    let report = OutcomeReport::new("refund:8", Outcome::Success).claim_token(token);
+    let first = env.authority.report(TENANT, report.clone()).wait().unwrap();
+    let second = env.authority.report(TENANT, report).wait().unwrap();
+    assert!(second.duplicate);
+    assert_eq!(second.ledger_seq, first.ledger_seq);
+    let outcomes = env
+        .authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                idempotency_key: Some("refund:8".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|r| r.kind == EvidenceKind::Outcome)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn report_without_a_claim_is_refused() {
+    let env = env();
+    let unknown = env
+        .authority
+        .report(
+            TENANT,
+            OutcomeReport::new("never-guarded", Outcome::Success),
+        )
+        .wait();
+    assert!(
+        matches!(unknown, Err(AuthorityError::NotClaimed { ref state, .. }) if state == "unknown")
+    );
+    env.authority
+        .guard(TENANT, guard_refund(90_000, "refund:pending"))
+        .wait()
+        .unwrap();
+    let pending = env
+        .authority
+        .report(
+            TENANT,
+            OutcomeReport::new("refund:pending", Outcome::Success),
+        )
+        .wait();
+    assert!(
+        matches!(pending, Err(AuthorityError::NotClaimed { ref state, .. }) if state == "pending_approval")
+    );
+}
+
+#[test]
+fn concurrent_claim_32_threads_one_key_exactly_one_wins_100_rounds() {
+    let env = env();
+    for round in 0..100 {
+        let key = format!("refund:race{round}");
+        let barrier = Arc::new(Barrier::new(32));
+        let workers: Vec<_> = (0..32)
+            .map(|_| {
+                let (authority, barrier, key) =
+                    (env.authority.clone(), barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    authority
+                        .guard(TENANT, guard_refund(100, &key))
+                        .wait()
+                        .unwrap()
+                        .status
+                })
+            })
+            .collect();
+        let statuses: Vec<GuardStatus> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        let winners = statuses.iter().filter(|s| s.may_run()).count();
+        assert_eq!(winners, 1, "round {round}: {statuses:?}");
+        assert!(
+            statuses
+                .iter()
+                .all(|s| s.may_run() || *s == GuardStatus::InProgress),
+            "{statuses:?}"
+        );
+    }
+}
+
+#[test]
+fn concurrent_guards_share_transactions_group_commit() {
+    let env = env();
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            let authority = env.authority.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let key = format!("refund:gc{w}:{i}");
+                    let token = authority
+                        .guard(TENANT, guard_refund(100, &key))
+                        .wait()
+                        .unwrap()
+                        .claim
+                        .unwrap()
+                        .token;
+                    authority
+                        .report(
+                            TENANT,
+                            OutcomeReport::new(&key, Outcome::Success).claim_token(token),
+                        )
+                        .wait()
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let stats = env.authority.writer_stats();
+    assert_eq!(stats.operations, 16 * 50 * 2);
+    assert!(
+        stats.transactions < stats.operations / 2,
+        "no batching happened: {stats:?}"
+    );
+    assert_eq!(env.authority.verify_ledger().unwrap().records, 16 * 50 * 2);
+}
+
+#[test]
+fn invalid_requests_are_refused_before_anything_is_written() {
+    let env = env();
+    let bad_action = GuardRequest::new(
+        haltstate_authority::ActionRequest::new("agent", "Refund Create"),
+        "k",
+    );
+    assert!(matches!(
+        env.authority.guard(TENANT, bad_action).wait(),
+        Err(AuthorityError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        env.authority.guard(TENANT, guard_refund(1, "")).wait(),
+        Err(AuthorityError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        env.authority.guard("", guard_refund(1, "k")).wait(),
+        Err(AuthorityError::InvalidRequest(_))
+    ));
+    let long_key = "k".repeat(haltstate_authority::MAX_KEY_LEN + 1);
+    assert!(matches!(
+        env.authority
+            .guard(TENANT, guard_refund(1, &long_key))
+            .wait(),
+        Err(AuthorityError::InvalidRequest(_))
+    ));
+    assert_eq!(env.authority.ledger_head().unwrap().seq, 0);
+}
+
+#[test]
+fn async_callers_await_the_same_answers() {
+    let env = env();
+    let authority = env.authority.clone();
+    let status = futures_lite_block_on(async move {
+        authority
+            .guard(TENANT, guard_refund(100, "refund:async"))
+            .await
+            .map(|a| a.status)
+    });
+    assert_eq!(status.unwrap(), GuardStatus::Allowed);
+}
+
+/// A minimal executor: the writer is its own thread, so awaiting a `Pending` needs no runtime.
+fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
