@@ -1,6 +1,8 @@
 //! Guards and idempotency claims: allow claims, success completes, error releases, leases lapse, and one key
 //! is one operation.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::{Arc, Barrier};

@@ -1,5 +1,7 @@
 //! Policies: the pinned mapping, fail-closed defaults, annotations, load errors and atomic reload.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{MONDAY_10AM, TENANT, env, refund, sample_policy_path};

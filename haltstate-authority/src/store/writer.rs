@@ -282,12 +282,13 @@ pub(crate) fn run(
             Ok(()) => {
                 counters.transactions.fetch_add(1, Ordering::Relaxed);
                 counters.operations.fetch_add(count, Ordering::Relaxed);
-                for reply in replies {
-                    reply.finish(None);
-                }
+                // Publish before answering: a caller that sees its acknowledgement finds the event already out.
                 for event in published {
                     // No subscriber is not an error.
                     let _ = events.send(event);
+                }
+                for reply in replies {
+                    reply.finish(None);
                 }
             }
             Err(error) => {

@@ -1,5 +1,6 @@
 //! Shared set-up: a real authority on a real SQLite file in a temp dir, with a clock the test moves.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,453 @@
+//! Approvals: one per key, decided by someone other than the requester, expiring on time.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TENANT, env, env_with, guard_refund, refund, sample_policy_path};
+use haltstate_authority::{
+    ApprovalStatus, AuthorityError, CheckRequest, Decision, GuardStatus, KeyState, Outcome,
+    OutcomeReport,
+};
+
+#[test]
+fn approval_required_creates_a_pending_approval_with_a_24h_window() {
+    let env = env();
+    let answer = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big1"))
+        .wait()
+        .unwrap();
+    assert_eq!(answer.status, GuardStatus::Pending);
+    assert_eq!(answer.policy_id.as_deref(), Some("refunds.large"));
+    let id = answer.approval_id.unwrap();
+    let approval = env.authority.approval(TENANT, &id).unwrap();
+    assert_eq!(approval.status, ApprovalStatus::Pending);
+    assert_eq!(
+        approval.expires_at - approval.created_at,
+        time::Duration::hours(24)
+    );
+    assert_eq!(approval.idempotency_key.as_deref(), Some("refund:big1"));
+    assert_eq!(approval.params["amount_cents"], 90_000);
+    assert_eq!(answer.expires_at, Some(approval.expires_at));
+}
+
+#[test]
+fn the_same_key_always_maps_to_the_same_approval() {
+    let env = env();
+    let first = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big2"))
+        .wait()
+        .unwrap();
+    let again = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big2"))
+        .wait()
+        .unwrap();
+    assert_eq!(again.status, GuardStatus::Pending);
+    assert_eq!(again.approval_id, first.approval_id);
+    assert_eq!(
+        env.authority
+            .approvals(TENANT, Some(ApprovalStatus::Pending), 100)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn approved_key_runs_on_retry_once() {
+    let env = env();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big3"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    let approved = env
+        .authority
+        .approve(TENANT, &id, "alice", Some("customer verified".into()))
+        .wait()
+        .unwrap();
+    assert_eq!(approved.status, ApprovalStatus::Approved);
+    assert_eq!(approved.approver.as_deref(), Some("alice"));
+
+    let retry = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big3"))
+        .wait()
+        .unwrap();
+    assert_eq!(retry.status, GuardStatus::Approved);
+    assert_eq!(retry.approval_id.as_deref(), Some(id.as_str()));
+    assert_eq!(retry.approver.as_deref(), Some("alice"));
+    assert_eq!(retry.approved_at, approved.decided_at);
+    let token = retry.claim.unwrap().token;
+    env.authority
+        .report(
+            TENANT,
+            OutcomeReport::new("refund:big3", Outcome::Success).claim_token(token),
+        )
+        .wait()
+        .unwrap();
+    let replay = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big3"))
+        .wait()
+        .unwrap();
+    assert_eq!(replay.status, GuardStatus::Completed);
+}
+
+#[test]
+fn error_after_approval_releases_without_needing_a_new_approval() {
+    let env = env();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big4"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    env.authority
+        .approve(TENANT, &id, "alice", None)
+        .wait()
+        .unwrap();
+    env.authority
+        .guard(TENANT, guard_refund(90_000, "refund:big4"))
+        .wait()
+        .unwrap();
+    env.authority
+        .report(TENANT, OutcomeReport::new("refund:big4", Outcome::Error))
+        .wait()
+        .unwrap();
+    let retry = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big4"))
+        .wait()
+        .unwrap();
+    assert_eq!(retry.status, GuardStatus::Approved);
+    assert_eq!(retry.approval_id.as_deref(), Some(id.as_str()));
+    assert_eq!(env.authority.approvals(TENANT, None, 100).unwrap().len(), 1);
+}
+
+#[test]
+fn rejected_key_answers_denied_with_the_rejection_reason() {
+    let env = env();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big5"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    env.authority
+        .reject(TENANT, &id, "bob", Some("looks like fraud".into()))
+        .wait()
+        .unwrap();
+    let retry = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big5"))
+        .wait()
+        .unwrap();
+    assert_eq!(retry.status, GuardStatus::Denied);
+    assert_eq!(retry.reason, "looks like fraud");
+    assert_eq!(retry.approver.as_deref(), Some("bob"));
+    assert!(retry.claim.is_none());
+    assert_eq!(
+        env.authority
+            .idempotency_state(TENANT, "refund:big5")
+            .unwrap()
+            .unwrap()
+            .0,
+        KeyState::Rejected
+    );
+}
+
+#[test]
+fn self_approval_refused() {
+    let env = env();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big6"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    let error = env
+        .authority
+        .approve(TENANT, &id, "billing-agent", None)
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(error, AuthorityError::SelfApproval { .. }),
+        "{error}"
+    );
+    assert!(matches!(
+        env.authority
+            .reject(TENANT, &id, "billing-agent", None)
+            .wait(),
+        Err(AuthorityError::SelfApproval { .. })
+    ));
+    assert_eq!(
+        env.authority.approval(TENANT, &id).unwrap().status,
+        ApprovalStatus::Pending
+    );
+}
+
+#[test]
+fn a_decided_approval_cannot_be_decided_again() {
+    let env = env();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big7"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    env.authority
+        .approve(TENANT, &id, "alice", None)
+        .wait()
+        .unwrap();
+    let error = env
+        .authority
+        .reject(TENANT, &id, "bob", None)
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AuthorityError::ApprovalDecided {
+                status: ApprovalStatus::Approved,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn another_tenants_approval_is_not_found() {
+    let env = env();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big8"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    assert!(matches!(
+        env.authority.approval("globex", &id),
+        Err(AuthorityError::ApprovalNotFound { .. })
+    ));
+    assert!(matches!(
+        env.authority.approve("globex", &id, "eve", None).wait(),
+        Err(AuthorityError::ApprovalNotFound { .. })
+    ));
+    assert_eq!(
+        env.authority.approval(TENANT, &id).unwrap().status,
+        ApprovalStatus::Pending
+    );
+}
+
+#[test]
+fn approval_expiry_answers_expired_and_refuses_late_decisions() {
+    let env = env_with(|b| {
+        b.policy_file(sample_policy_path())
+            .approval_ttl(Duration::from_secs(3600))
+    });
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big9"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    env.clock.advance(Duration::from_secs(3599));
+    assert_eq!(
+        env.authority
+            .guard(TENANT, guard_refund(90_000, "refund:big9"))
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Pending
+    );
+    env.clock.advance(Duration::from_secs(1));
+    // Reads show the expiry before anything stored it.
+    assert_eq!(
+        env.authority.approval(TENANT, &id).unwrap().status,
+        ApprovalStatus::Expired
+    );
+    let late = env
+        .authority
+        .approve(TENANT, &id, "alice", None)
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(
+            late,
+            AuthorityError::ApprovalDecided {
+                status: ApprovalStatus::Expired,
+                ..
+            }
+        ),
+        "{late}"
+    );
+    let retry = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big9"))
+        .wait()
+        .unwrap();
+    assert_eq!(retry.status, GuardStatus::Expired);
+    assert_eq!(
+        env.authority
+            .idempotency_state(TENANT, "refund:big9")
+            .unwrap()
+            .unwrap()
+            .0,
+        KeyState::Expired
+    );
+}
+
+#[test]
+fn sweep_stores_expiries_once_and_publishes_them() {
+    let env = env_with(|b| {
+        b.policy_file(sample_policy_path())
+            .approval_ttl(Duration::from_secs(60))
+    });
+    let mut events = env.authority.subscribe();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:big10"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    env.clock.advance(Duration::from_secs(61));
+    let swept = env.authority.sweep_expired().wait().unwrap();
+    assert_eq!(
+        swept.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        vec![id.as_str()]
+    );
+    assert!(env.authority.sweep_expired().wait().unwrap().is_empty());
+    let event = events.try_recv().unwrap();
+    assert_eq!(
+        (event.approval.id.as_str(), event.approval.status),
+        (id.as_str(), ApprovalStatus::Expired)
+    );
+}
+
+#[test]
+fn approvals_since_lists_decisions_in_order_after_the_cursor() {
+    let env = env_with(|b| {
+        b.policy_file(sample_policy_path())
+            .approval_ttl(Duration::from_secs(600))
+    });
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            env.authority
+                .guard(TENANT, guard_refund(90_000, &format!("refund:s{i}")))
+                .wait()
+                .unwrap()
+                .approval_id
+                .unwrap()
+        })
+        .collect();
+    let start = env.authority.now();
+    env.clock.advance(Duration::from_secs(1));
+    env.authority
+        .reject(TENANT, &ids[1], "bob", None)
+        .wait()
+        .unwrap();
+    env.clock.advance(Duration::from_secs(1));
+    env.authority
+        .approve(TENANT, &ids[0], "alice", None)
+        .wait()
+        .unwrap();
+    let cursor = env.authority.now();
+    env.clock.advance(Duration::from_secs(600)); // ids[2] expires, counted at its expiry time
+    let since: Vec<(String, ApprovalStatus)> = env
+        .authority
+        .approvals_since(TENANT, start, 100)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.id, a.status))
+        .collect();
+    assert_eq!(
+        since,
+        vec![
+            (ids[1].clone(), ApprovalStatus::Rejected),
+            (ids[0].clone(), ApprovalStatus::Approved),
+            (ids[2].clone(), ApprovalStatus::Expired),
+        ]
+    );
+    assert_eq!(
+        env.authority
+            .approvals_since(TENANT, cursor, 100)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        env.authority
+            .approvals_since(TENANT, start, 1)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        env.authority
+            .approvals_since("globex", start, 100)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn decisions_are_published_after_commit() {
+    let env = env();
+    let mut events = env.authority.subscribe();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:ev"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    assert!(
+        events.try_recv().is_err(),
+        "a pending approval is not a decision"
+    );
+    env.authority
+        .approve(TENANT, &id, "alice", None)
+        .wait()
+        .unwrap();
+    let event = events.try_recv().unwrap();
+    assert_eq!(event.approval.status, ApprovalStatus::Approved);
+    assert_eq!(event.approval.approver.as_deref(), Some("alice"));
+}
+
+#[test]
+fn check_approval_is_found_again_by_request_id() {
+    let env = env();
+    let check = || CheckRequest::new(refund(90_000)).request_id("req-77");
+    let first = env.authority.check(TENANT, check()).wait().unwrap();
+    assert_eq!(first.decision, Decision::ApprovalRequired);
+    let again = env.authority.check(TENANT, check()).wait().unwrap();
+    assert_eq!(again.approval_id, first.approval_id);
+    assert_eq!(again.request_id, "req-77");
+    let other = env
+        .authority
+        .check(TENANT, CheckRequest::new(refund(90_000)))
+        .wait()
+        .unwrap();
+    assert_ne!(other.approval_id, first.approval_id);
+    assert!(other.request_id.starts_with("req_"));
+    let approval = env
+        .authority
+        .approval(TENANT, first.approval_id.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(approval.idempotency_key, None);
+}

@@ -1,0 +1,421 @@
+//! The ledger: what each record holds, and that any tampering done directly in SQLite is found by verify.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{TENANT, env, guard_refund};
+use haltstate_authority::{
+    Authority, AuthorityError, Decision, EvidenceKind, EvidenceQuery, GENESIS_HASH, KillScope,
+    KillState, Outcome, OutcomeReport, ProofStatus, record_hash,
+};
+use proptest::prelude::*;
+use rusqlite::{Connection, params};
+
+#[test]
+fn decision_and_outcome_records_hold_the_evidence() {
+    let env = env();
+    let mut request = guard_refund(4_500, "refund:ev1");
+    request.action.redacted_fields = vec!["card_last4".into()];
+    let answer = env.authority.guard(TENANT, request).wait().unwrap();
+    let report = OutcomeReport::new("refund:ev1", Outcome::Success)
+        .claim_token(answer.claim.unwrap().token)
+        .body_latency(std::time::Duration::from_micros(1234))
+        .resource_ref("refund:re_9");
+    env.authority.report(TENANT, report).wait().unwrap();
+
+    let records = env
+        .authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                idempotency_key: Some("refund:ev1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    let decision = &records[0];
+    assert_eq!(decision.kind, EvidenceKind::Guard);
+    assert_eq!(decision.decision, Some(Decision::Allow));
+    assert_eq!(decision.status.as_deref(), Some("allowed"));
+    assert_eq!(decision.policy_id.as_deref(), Some("refunds.small"));
+    assert_eq!(
+        decision.reason.as_deref(),
+        Some("refunds up to 100.00 are routine")
+    );
+    assert_eq!(decision.agent_id.as_deref(), Some("billing-agent"));
+    assert_eq!(decision.action.as_deref(), Some("refund.create"));
+    assert_eq!(decision.resource_refs, vec!["order:1042".to_owned()]);
+    assert!(decision.decision_latency_us.is_some());
+    assert_eq!(decision.proof_status, Some(ProofStatus::Verified));
+    assert_eq!(decision.redaction_status.as_deref(), Some("redacted"));
+    assert_eq!(decision.redacted_fields, vec!["card_last4".to_owned()]);
+    assert_eq!(decision.at, common::MONDAY_10AM);
+    let outcome = &records[1];
+    assert_eq!(outcome.kind, EvidenceKind::Outcome);
+    assert_eq!(outcome.outcome, Some(Outcome::Success));
+    assert_eq!(outcome.body_latency_us, Some(1234));
+    assert_eq!(outcome.resource_refs, vec!["refund:re_9".to_owned()]);
+    assert_eq!(outcome.policy_id.as_deref(), Some("refunds.small"));
+    assert_eq!(outcome.seq, decision.seq + 1);
+}
+
+#[test]
+fn error_texts_are_truncated_in_the_ledger() {
+    let env = env();
+    env.authority
+        .guard(TENANT, guard_refund(100, "refund:long"))
+        .wait()
+        .unwrap();
+    let report = OutcomeReport::new("refund:long", Outcome::Error).error("x".repeat(10_000));
+    let seq = env
+        .authority
+        .report(TENANT, report)
+        .wait()
+        .unwrap()
+        .ledger_seq;
+    let record = env
+        .authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                after_seq: Some(seq - 1),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        record.error.unwrap().chars().count(),
+        haltstate_authority::MAX_ERROR_TEXT + 1
+    );
+}
+
+#[test]
+fn evidence_queries_filter_by_action_agent_and_time_within_the_tenant() {
+    let env = env();
+    env.authority
+        .guard(TENANT, guard_refund(100, "refund:q1"))
+        .wait()
+        .unwrap();
+    env.clock.advance(std::time::Duration::from_secs(60));
+    let later = env.authority.now();
+    let mut export = guard_refund(100, "export:q2");
+    export.action.action = "data.export".into();
+    export.action.agent_id = "exporter".into();
+    env.authority.guard(TENANT, export).wait().unwrap();
+    env.authority
+        .guard("globex", guard_refund(100, "refund:q3"))
+        .wait()
+        .unwrap();
+
+    let query = |q: EvidenceQuery| env.authority.evidence(TENANT, &q).unwrap().len();
+    assert_eq!(query(EvidenceQuery::default()), 2);
+    assert_eq!(
+        query(EvidenceQuery {
+            action: Some("data.export".into()),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        query(EvidenceQuery {
+            agent_id: Some("billing-agent".into()),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        query(EvidenceQuery {
+            from: Some(later),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        query(EvidenceQuery {
+            to: Some(later),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        query(EvidenceQuery {
+            limit: Some(1),
+            ..Default::default()
+        }),
+        1
+    );
+}
+
+#[test]
+fn verify_reports_count_and_head_and_the_head_matches() {
+    let env = env();
+    assert_eq!(
+        env.authority.verify_ledger().unwrap().head_hash,
+        GENESIS_HASH
+    );
+    for i in 0..5 {
+        env.authority
+            .guard(TENANT, guard_refund(100, &format!("refund:v{i}")))
+            .wait()
+            .unwrap();
+    }
+    let report = env.authority.verify_ledger().unwrap();
+    let head = env.authority.ledger_head().unwrap();
+    assert_eq!(
+        (report.records, report.head_hash.as_str()),
+        (5, head.hash.as_str())
+    );
+    assert_eq!(head.seq, 5);
+}
+
+#[test]
+fn two_handles_on_one_file_keep_one_chain() {
+    // The app and the operator CLI each open the file; their appends interleave on one chain.
+    let env = env();
+    let cli = env.second_handle();
+    for i in 0..10 {
+        env.authority
+            .guard(TENANT, guard_refund(100, &format!("refund:mp{i}")))
+            .wait()
+            .unwrap();
+        let state = if i % 2 == 0 {
+            KillState::Pause
+        } else {
+            KillState::Run
+        };
+        cli.set_kill_switch(KillScope::Tenant("globex".into()), state, "cli")
+            .wait()
+            .unwrap();
+    }
+    assert_eq!(env.authority.verify_ledger().unwrap().records, 20);
+    assert_eq!(cli.verify_ledger().unwrap().records, 20);
+}
+
+#[test]
+fn state_survives_reopening_the_file() {
+    let env = env();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:persist"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    let path = env.db_path();
+    drop(env.authority);
+    let reopened = Authority::builder(&path)
+        .clock(env.clock.clone())
+        .open()
+        .unwrap();
+    assert_eq!(
+        reopened.approval(TENANT, &id).unwrap().status,
+        haltstate_authority::ApprovalStatus::Pending
+    );
+    reopened.approve(TENANT, &id, "alice", None).wait().unwrap();
+    assert_eq!(reopened.verify_ledger().unwrap().records, 2);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 999)
+        .unwrap();
+    let error = Authority::builder(&path).open().unwrap_err();
+    assert!(
+        matches!(error, AuthorityError::SchemaTooNew { found: 999, .. }),
+        "{error}"
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Tamper {
+    Edit { index: usize, byte: usize },
+    Rewrite { index: usize },
+    Delete { index: usize },
+    Swap { a: usize, b: usize },
+    Insert { index: usize, recompute_hash: bool },
+}
+
+/// Builds a ledger of `n` records through the authority (not by hand), closes it, and returns its file.
+fn ledger_of(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let env = env();
+    for i in 0..n {
+        if i % 3 == 2 {
+            let state = if i % 2 == 0 {
+                KillState::Pause
+            } else {
+                KillState::Run
+            };
+            env.authority
+                .set_kill_switch(KillScope::Tenant(TENANT.into()), state, "ops")
+                .wait()
+                .unwrap();
+        } else {
+            env.authority
+                .guard(
+                    TENANT,
+                    guard_refund(100 + i as i64, &format!("refund:t{i}")),
+                )
+                .wait()
+                .unwrap();
+        }
+    }
+    let path = env.db_path();
+    drop(env.authority);
+    (env.dir, path)
+}
+
+/// Applies the tampering and answers the sequence number verify must name.
+fn tamper(conn: &Connection, n: usize, how: &Tamper) -> u64 {
+    let row = |seq: usize| -> (String, String, Vec<u8>) {
+        conn.query_row(
+            "SELECT prev_hash, hash, body FROM ledger WHERE seq = ?1",
+            [seq as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    match *how {
+        Tamper::Edit { index, byte } => {
+            // SQLite evaluates the generated columns on every UPDATE and refuses a body that is not JSON, so a
+            // forger writes valid JSON: here, backdating one digit of the timestamp.
+            let seq = index % n + 1;
+            let (_, _, mut body) = row(seq);
+            let start = body.windows(6).position(|w| w == b"\"at\":\"").unwrap() + 6;
+            let digits: Vec<usize> = (start..start + 26)
+                .filter(|&i| body[i].is_ascii_digit())
+                .collect();
+            let at = digits[byte % digits.len()];
+            body[at] = if body[at] == b'1' { b'2' } else { b'1' };
+            conn.execute(
+                "UPDATE ledger SET body = ?1 WHERE seq = ?2",
+                params![body, seq as i64],
+            )
+            .unwrap();
+            seq as u64
+        }
+        Tamper::Rewrite { index } => {
+            let seq = index % n + 1;
+            let (_, _, body) = row(seq);
+            let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            value["reason"] = serde_json::json!("nothing to see here");
+            let forged = haltstate_authority::canonical::to_canonical_bytes(&value);
+            conn.execute(
+                "UPDATE ledger SET body = ?1 WHERE seq = ?2",
+                params![forged, seq as i64],
+            )
+            .unwrap();
+            seq as u64
+        }
+        Tamper::Delete { index } => {
+            let seq = index % n + 1;
+            conn.execute("DELETE FROM ledger WHERE seq = ?1", [seq as i64])
+                .unwrap();
+            seq as u64
+        }
+        Tamper::Swap { a, b } => {
+            let (a, b) = (a % n + 1, b % n + 1);
+            let (low, high) = (a.min(b), a.max(b).max(a.min(b) + 1).min(n));
+            if low == high {
+                // One-record ledger: reorder against a forged twin is the same as an edit.
+                conn.execute(
+                    "UPDATE ledger SET prev_hash = hash WHERE seq = ?1",
+                    [low as i64],
+                )
+                .unwrap();
+                return low as u64;
+            }
+            let (lo_row, hi_row) = (row(low), row(high));
+            let put = |seq: usize, r: &(String, String, Vec<u8>)| {
+                conn.execute(
+                    "UPDATE ledger SET prev_hash = ?1, hash = ?2, body = ?3 WHERE seq = ?4",
+                    params![r.0, r.1, r.2, seq as i64],
+                )
+                .unwrap();
+            };
+            put(low, &hi_row);
+            put(high, &lo_row);
+            low as u64
+        }
+        Tamper::Insert {
+            index,
+            recompute_hash,
+        } => {
+            let seq = index % n + 1;
+            conn.execute(
+                "UPDATE ledger SET seq = seq + 1000000 WHERE seq >= ?1",
+                [seq as i64],
+            )
+            .unwrap();
+            conn.execute(
+                "UPDATE ledger SET seq = seq - 1000000 + 1 WHERE seq >= 1000000",
+                [],
+            )
+            .unwrap();
+            let prev = if seq == 1 {
+                GENESIS_HASH.to_owned()
+            } else {
+                row(seq - 1).1
+            };
+            let body = format!(
+                r#"{{"at":"2026-01-05T10:00:00.000000Z","kind":"guard","seq":{seq},"status":"allowed","tenant":"{TENANT}"}}"#
+            )
+            .into_bytes();
+            let hash = if recompute_hash {
+                record_hash(&prev, &body)
+            } else {
+                "f".repeat(64)
+            };
+            conn.execute(
+                "INSERT INTO ledger (seq, prev_hash, hash, body) VALUES (?1, ?2, ?3, ?4)",
+                params![seq as i64, prev, hash, body],
+            )
+            .unwrap();
+            // A forger who recomputes the hash is caught where the next record no longer links to it.
+            if recompute_hash {
+                seq as u64 + 1
+            } else {
+                seq as u64
+            }
+        }
+    }
+}
+
+fn tamper_strategy() -> impl Strategy<Value = Tamper> {
+    prop_oneof![
+        (any::<usize>(), any::<usize>()).prop_map(|(index, byte)| Tamper::Edit { index, byte }),
+        any::<usize>().prop_map(|index| Tamper::Rewrite { index }),
+        any::<usize>().prop_map(|index| Tamper::Delete { index }),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Tamper::Swap { a, b }),
+        (any::<usize>(), any::<bool>()).prop_map(|(index, recompute_hash)| Tamper::Insert {
+            index,
+            recompute_hash
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_edit_deletion_insertion_or_reordering_is_found_by_verify(n in 2usize..12, how in tamper_strategy()) {
+        let (_dir, path) = ledger_of(n);
+        let expected = {
+            let conn = Connection::open(&path).unwrap();
+            tamper(&conn, n, &how)
+        };
+        let authority = Authority::builder(&path).open().unwrap();
+        match authority.verify_ledger() {
+            Err(AuthorityError::LedgerBroken { seq, problem }) => {
+                prop_assert_eq!(seq, expected, "{:?}: {}", how, problem);
+            }
+            other => prop_assert!(false, "{:?} went unnoticed: {:?}", how, other),
+        }
+    }
+}
