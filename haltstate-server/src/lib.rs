@@ -1,1 +1,68 @@
-//! The self-hosted HaltState authority over HTTP; arrives with the server issue.
+//! The self-hosted HaltState authority over HTTP.
+//!
+//! Serves the HaltState wire contract (check, guard, reports, approvals, the approvals stream, heartbeat) under
+//! both the canonical prefix `/api/haltstate/sentinel/` and the legacy `/api/sentinel/`, so the official SDKs
+//! of other languages work against it unmodified. Bodies are bounded (64 KiB, nesting 32) and every error is JSON
+//! `{"detail", "code"}`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use haltstate_authority::Authority;
+//! use haltstate_server::{AppState, router};
+//!
+//! let authority = Authority::builder("haltstate.db").policy_file("policies.cedar").open()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8787").await?;
+//! axum::serve(listener, router(AppState::new(authority))).await?;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod body;
+mod error;
+pub mod routes;
+mod state;
+mod wire;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use auth::{Caller, Operator};
+pub use body::{MAX_BODY_BYTES, MAX_JSON_DEPTH};
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    use routes::{sentinel, stream};
+    let contract = || {
+        Router::new()
+            .route("/action/check", post(sentinel::check))
+            .route("/action/guard", post(sentinel::guard))
+            .route("/action/guard/report", post(sentinel::guard_report))
+            .route("/action/report", post(sentinel::report))
+            .route("/approval/{id}", get(sentinel::approval))
+            .route("/approvals/since", get(sentinel::approvals_since))
+            .route("/approvals/stream", get(stream::approvals_stream))
+            .route("/heartbeat", get(sentinel::heartbeat))
+    };
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .nest(sentinel::CANONICAL, contract())
+        .nest(sentinel::LEGACY, contract())
+        .nest(&format!("/ops{}", sentinel::CANONICAL), contract())
+        .nest(&format!("/ops{}", sentinel::LEGACY), contract())
+        .fallback(|| async { ApiError::no_route() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

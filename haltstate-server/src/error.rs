@@ -1,0 +1,97 @@
+//! Every error the server answers: a status and a JSON body `{"detail": "...", "code": "..."}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use haltstate_authority::AuthorityError;
+use serde_json::json;
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable machine-readable code.
+    pub code: &'static str,
+    /// A human-readable explanation (never a secret or a param value).
+    pub detail: String,
+    /// Seconds to wait, for 429 and 503.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `detail`.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 with code `invalid_request`.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+    }
+
+    /// 401: the same answer whatever was wrong with the credentials.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "invalid tenant id or API key",
+        )
+    }
+
+    /// 403.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 404 for a route that does not exist (clients fall back to the legacy prefix on it).
+    pub fn no_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    }
+}
+
+impl From<AuthorityError> for ApiError {
+    fn from(error: AuthorityError) -> Self {
+        let status = match &error {
+            AuthorityError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            AuthorityError::Unauthenticated => return ApiError::unauthenticated(),
+            AuthorityError::Forbidden(_) | AuthorityError::SelfApproval { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            AuthorityError::IdempotencyConflict { .. }
+            | AuthorityError::NotClaimed { .. }
+            | AuthorityError::StaleClaim { .. }
+            | AuthorityError::ApprovalDecided { .. } => StatusCode::CONFLICT,
+            AuthorityError::ApprovalNotFound { .. } => StatusCode::NOT_FOUND,
+            AuthorityError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(%error, "authority failure");
+            // Storage details stay in the log.
+            return ApiError::new(status, error.code(), "internal error");
+        }
+        let mut api = ApiError::new(status, error.code(), error.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            api.retry_after = Some(1);
+        }
+        api
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "detail": self.detail, "code": self.code });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,2 @@
+//! The `haltstate` binary; arrives in full with the CLI.
+fn main() {}

@@ -1,0 +1,4 @@
+//! The routes, grouped by audience.
+
+pub mod sentinel;
+pub mod stream;

@@ -1,0 +1,116 @@
+//! E7: the approvals stream (SSE).
+//!
+//! `CONNECTED` first; then, when `last_seen` is given, every decision after it (`catchup: true`); then live
+//! decisions. The stream reads from the database cursor rather than only from in-process events, so decisions
+//! made by another process on the same file (the operator CLI) arrive too, and nothing is missed between the
+//! catch-up and the first live event. Idle periods carry `:` comment heartbeats.
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use haltstate_authority::Authority;
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire;
+
+/// How often the stream looks for decisions made outside this process.
+const POLL: Duration = Duration::from_secs(1);
+
+/// `GET approvals/stream?tenant_id=&last_seen=`.
+pub async fn approvals_stream(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let last_seen = query
+        .get("last_seen")
+        .filter(|s| !s.is_empty())
+        .map(|s| wire::parse_timestamp("last_seen", s));
+    let last_seen = last_seen.transpose()?;
+    let (sender, receiver) = mpsc::channel::<Event>(64);
+    let connected_at = state.authority.now();
+    tokio::spawn(feed(
+        state.authority.clone(),
+        who.tenant,
+        last_seen,
+        connected_at,
+        sender,
+    ));
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|event| (Ok(event), receiver))
+    });
+    Ok(Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(state.sse_heartbeat)
+            .text("heartbeat"),
+    ))
+}
+
+async fn feed(
+    authority: Authority,
+    tenant: String,
+    last_seen: Option<OffsetDateTime>,
+    connected_at: OffsetDateTime,
+    sender: mpsc::Sender<Event>,
+) {
+    // Subscribe before the first read, so a decision committed in between wakes us.
+    let mut wake = authority.subscribe();
+    let data = |value: serde_json::Value| Event::default().data(value.to_string());
+    if sender
+        .send(data(json!({ "type": "CONNECTED" })))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut cursor = last_seen.unwrap_or(connected_at);
+    let mut sent_at_cursor: HashSet<String> = HashSet::new();
+    loop {
+        let decisions =
+            match authority.approvals_since(&tenant, cursor - Duration::from_micros(1), 500) {
+                Ok(decisions) => decisions,
+                Err(error) => {
+                    tracing::warn!(%error, "approvals stream read failed");
+                    let _ = sender
+                        .send(data(
+                            json!({ "type": "ERROR", "message": "internal error" }),
+                        ))
+                        .await;
+                    return;
+                }
+            };
+        for approval in decisions.iter().filter(|a| wire::is_decided(a.status)) {
+            let Some(decided_at) = approval.decided_at else {
+                continue;
+            };
+            if decided_at < cursor
+                || (decided_at == cursor && sent_at_cursor.contains(&approval.id))
+            {
+                continue;
+            }
+            if decided_at > cursor {
+                cursor = decided_at;
+                sent_at_cursor.clear();
+            }
+            sent_at_cursor.insert(approval.id.clone());
+            let event = wire::decision_event(approval, decided_at <= connected_at);
+            if sender.send(data(event)).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            () = sender.closed() => return,
+            _ = wake.recv() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
