@@ -18,6 +18,7 @@
 
 mod auth;
 mod body;
+pub mod cli;
 mod error;
 pub mod routes;
 mod state;

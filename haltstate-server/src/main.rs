@@ -1,2 +1,107 @@
-//! The `haltstate` binary; arrives in full with the CLI.
-fn main() {}
+//! `haltstate`: serve the authority over HTTP, and operate it from the command line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use haltstate_authority::Authority;
+use haltstate_server::cli::{Cli, Command};
+use haltstate_server::{AppState, router};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "haltstate=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { db, policy, listen } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("haltstate: cannot start the runtime: {error}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime.block_on(serve(db, policy, listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("haltstate: {error}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        other => haltstate_server::cli::run(other),
+    }
+}
+
+async fn serve(
+    db: std::path::PathBuf,
+    policy: std::path::PathBuf,
+    listen: std::net::SocketAddr,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let authority = Authority::builder(&db).policy_file(&policy).open()?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, db = %db.display(), policy = %policy.display(), "serving");
+    // Machine-readable for scripts and tests that start the server on port 0.
+    println!("listening on http://{}", listener.local_addr()?);
+
+    let sweeper = {
+        let authority = authority.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                if let Err(error) = authority.sweep_expired().await {
+                    tracing::warn!(%error, "sweeping expired approvals failed");
+                }
+            }
+        })
+    };
+    #[cfg(unix)]
+    {
+        let authority = authority.clone();
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match authority.reload_policies() {
+                    Ok(count) => tracing::info!(count, "policies reloaded"),
+                    Err(error) => {
+                        tracing::error!(%error, "policy reload failed; keeping the old set")
+                    }
+                }
+            }
+        });
+    }
+    axum::serve(listener, router(AppState::new(authority.clone())))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    sweeper.abort();
+    // The last handle flushes the writer's queue before the process exits.
+    drop(authority);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

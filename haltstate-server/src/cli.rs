@@ -1,0 +1,327 @@
+//! The `haltstate` command line: serve the authority, and operate it directly on its SQLite file.
+//!
+//! Every command that acts on the authority takes `--db PATH`: it opens the same file the app uses (safe while
+//! the app runs, thanks to WAL), so an operator can approve, kill or verify on an embedded deployment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use haltstate_authority::{
+    Approval, ApprovalStatus, Authority, AuthorityError, KillScope, KillState, PolicyEngine, Role,
+    timestamp::format_rfc3339,
+};
+
+/// The HaltState authority: serve it, and operate it.
+#[derive(Debug, Parser)]
+#[command(name = "haltstate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the authority over HTTP.
+    ///
+    /// Example: haltstate serve --db haltstate.db --policy examples/policies/haltstate.cedar
+    Serve {
+        /// The SQLite file (created when missing).
+        #[arg(long)]
+        db: PathBuf,
+        /// The Cedar policy file; reloaded on SIGHUP (a bad file keeps the old set).
+        #[arg(long)]
+        policy: PathBuf,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+    },
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// List, show, approve or reject approvals.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Stop every guard of a tenant (or one agent) until resumed.
+    ///
+    /// Example: haltstate kill --db haltstate.db --tenant acme --agent billing-agent
+    Kill(KillArgs),
+    /// Pause a tenant (or one agent): guards are denied until resumed.
+    ///
+    /// Example: haltstate pause --db haltstate.db --tenant acme
+    Pause(KillArgs),
+    /// Resume a killed or paused tenant (or agent).
+    ///
+    /// Example: haltstate resume --db haltstate.db --tenant acme
+    Resume(KillArgs),
+    /// Work with the evidence ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, alone, on stdout. It is shown only this once.
+    ///
+    /// Example: haltstate keys create --db haltstate.db --tenant acme --name billing-agent --role agent
+    Create {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// The key's name: for an operator, the identity recorded on approvals.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Agent,
+    Operator,
+}
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The SQLite file of the authority.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals, newest first.
+    ///
+    /// Example: haltstate approvals list --db haltstate.db --tenant acme --status pending
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_parser = ["pending", "approved", "rejected", "expired"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one approval as JSON.
+    ///
+    /// Example: haltstate approvals show apr_0123 --db haltstate.db --tenant acme
+    Show {
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Approve a pending approval.
+    ///
+    /// Example: haltstate approvals approve apr_0123 --db haltstate.db --tenant acme --as alice --reason "verified"
+    Approve(Decide),
+    /// Reject a pending approval.
+    ///
+    /// Example: haltstate approvals reject apr_0123 --db haltstate.db --tenant acme --as alice --reason "fraud"
+    Reject(Decide),
+}
+
+#[derive(Debug, Args)]
+pub struct Decide {
+    pub id: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// Why; recorded on the approval and the ledger.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who decides (never the requesting agent). Defaults to $USER.
+    #[arg(long = "as")]
+    pub approver: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Only this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Who flips the switch (recorded on the ledger). Defaults to $USER.
+    #[arg(long = "as")]
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute the hash chain: exit 0 with the record count and head hash, or non-zero naming the first
+    /// broken record.
+    ///
+    /// Example: haltstate ledger verify --db haltstate.db
+    Verify {
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file: exit 0, or print each error as file:line:column.
+    ///
+    /// Example: haltstate policy check examples/policies/haltstate.cedar
+    Check { path: PathBuf },
+}
+
+/// Runs a command that is not `serve`.
+pub fn run(command: Command) -> ExitCode {
+    match execute(command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("haltstate: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn open(db: &PathBuf) -> Result<Authority, AuthorityError> {
+    if !db.exists() {
+        return Err(AuthorityError::InvalidRequest(format!(
+            "no database at {}",
+            db.display()
+        )));
+    }
+    Authority::builder(db).open()
+}
+
+fn whoami(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "operator".into())
+}
+
+fn execute(command: Command) -> Result<ExitCode, AuthorityError> {
+    match command {
+        Command::Serve { .. } => return unreachable_serve(),
+        Command::Keys(KeysCommand::Create {
+            db,
+            tenant,
+            name,
+            role,
+        }) => {
+            let role = match role {
+                RoleArg::Agent => Role::Agent,
+                RoleArg::Operator => Role::Operator,
+            };
+            let key = Authority::builder(&db)
+                .open()?
+                .create_key(&tenant, &name, role)
+                .wait()?;
+            println!("{}", key.secret);
+            eprintln!(
+                "created {role} key {} for tenant {tenant}; it will not be shown again",
+                key.id
+            );
+        }
+        Command::Approvals(ApprovalsCommand::List {
+            target,
+            status,
+            limit,
+        }) => {
+            let status = status.as_deref().and_then(parse_status);
+            for approval in open(&target.db)?.approvals(&target.tenant, status, limit)? {
+                println!("{}", summary(&approval));
+            }
+        }
+        Command::Approvals(ApprovalsCommand::Show { id, target }) => {
+            let approval = open(&target.db)?.approval(&target.tenant, &id)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&approval).unwrap_or_default()
+            );
+        }
+        Command::Approvals(ApprovalsCommand::Approve(d)) => {
+            let authority = open(&d.target.db)?;
+            let approval = authority
+                .approve(&d.target.tenant, &d.id, &whoami(d.approver), d.reason)
+                .wait()?;
+            println!("{}", summary(&approval));
+        }
+        Command::Approvals(ApprovalsCommand::Reject(d)) => {
+            let authority = open(&d.target.db)?;
+            let approval = authority
+                .reject(&d.target.tenant, &d.id, &whoami(d.approver), d.reason)
+                .wait()?;
+            println!("{}", summary(&approval));
+        }
+        Command::Kill(args) => set_switch(args, KillState::Kill)?,
+        Command::Pause(args) => set_switch(args, KillState::Pause)?,
+        Command::Resume(args) => set_switch(args, KillState::Run)?,
+        Command::Ledger(LedgerCommand::Verify { db }) => match open(&db)?.verify_ledger() {
+            Ok(report) => println!(
+                "ledger ok: {} records, head {}",
+                report.records, report.head_hash
+            ),
+            Err(AuthorityError::LedgerBroken { seq, problem }) => {
+                eprintln!("ledger BROKEN at record {seq}: {problem}");
+                return Ok(ExitCode::from(2));
+            }
+            Err(other) => return Err(other),
+        },
+        Command::Policy(PolicyCommand::Check { path }) => match PolicyEngine::from_file(&path) {
+            Ok(engine) => println!("{}: {} policies ok", path.display(), engine.current().len()),
+            Err(error) => {
+                eprintln!("{error}");
+                return Ok(ExitCode::from(1));
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unreachable_serve() -> Result<ExitCode, AuthorityError> {
+    Err(AuthorityError::InvalidRequest(
+        "serve is handled by main".into(),
+    ))
+}
+
+fn set_switch(args: KillArgs, state: KillState) -> Result<(), AuthorityError> {
+    let scope = KillScope::new(args.target.tenant, args.agent);
+    let status = open(&args.target.db)?
+        .set_kill_switch(scope.clone(), state, &whoami(args.actor))
+        .wait()?;
+    let what = match scope.agent_id() {
+        Some(agent) => format!("agent {agent} of tenant {}", scope.tenant()),
+        None => format!("tenant {}", scope.tenant()),
+    };
+    println!("{what}: {state} (effective: {})", status.state);
+    Ok(())
+}
+
+fn parse_status(text: &str) -> Option<ApprovalStatus> {
+    match text {
+        "pending" => Some(ApprovalStatus::Pending),
+        "approved" => Some(ApprovalStatus::Approved),
+        "rejected" => Some(ApprovalStatus::Rejected),
+        "expired" => Some(ApprovalStatus::Expired),
+        _ => None,
+    }
+}
+
+fn summary(a: &Approval) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\tagent={}\tkey={}\texpires={}{}",
+        a.id,
+        a.status,
+        a.action,
+        a.resource.as_deref().unwrap_or("-"),
+        a.agent_id,
+        a.idempotency_key.as_deref().unwrap_or("-"),
+        format_rfc3339(a.expires_at),
+        a.approver
+            .as_deref()
+            .map(|who| format!("\tby={who}"))
+            .unwrap_or_default(),
+    )
+}

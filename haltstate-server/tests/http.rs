@@ -1,0 +1,736 @@
+//! The server over loopback: the wire contract, auth, limits and the approvals stream.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use haltstate_authority::{Authority, KillScope, KillState, Role};
+use haltstate_server::{AppState, router};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const TENANT: &str = "acme";
+
+struct Server {
+    base: String,
+    authority: Authority,
+    agent_key: String,
+    operator_key: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Policies that do not depend on the wall clock (the sample has schedule windows).
+const POLICIES: &str = r#"
+@id("refunds.small") @reason("small refunds are routine")
+permit(principal, action == Action::"refund.create", resource)
+when { context.params has amount_cents && context.params.amount_cents <= 10000 };
+@id("refunds.large") @reason("large refunds need a human") @approval("required")
+permit(principal, action == Action::"refund.create", resource)
+when { context.params has amount_cents && context.params.amount_cents > 10000 && context.params.amount_cents <= 500000 };
+"#;
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::builder(dir.path().join("hs.db"))
+        .policy_source("test.cedar", POLICIES)
+        .open()
+        .unwrap();
+    let agent_key = authority
+        .create_key(TENANT, "billing-agent", Role::Agent)
+        .await
+        .unwrap()
+        .secret;
+    let operator_key = authority
+        .create_key(TENANT, "alice", Role::Operator)
+        .await
+        .unwrap()
+        .secret;
+    let mut state = AppState::new(authority.clone());
+    state.sse_heartbeat = Duration::from_millis(200);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Server {
+        base,
+        authority,
+        agent_key,
+        operator_key,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl Server {
+    fn url(&self, prefix: &str, path: &str) -> String {
+        format!("{}{prefix}/{path}", self.base)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.post_as(&self.agent_key, "/api/sentinel", path, body)
+            .await
+    }
+
+    async fn post_as(
+        &self,
+        key: &str,
+        prefix: &str,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(prefix, path))
+            .header("X-Tenant-Id", TENANT)
+            .header("X-API-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url("/api/haltstate/sentinel", path))
+            .header("X-Tenant-Id", TENANT)
+            .header("X-API-Key", &self.agent_key)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn refund(cents: i64) -> Value {
+    json!({ "agent_id": "billing-agent", "action": "refund.create", "params": { "amount_cents": cents } })
+}
+
+fn guard(cents: i64, key: &str) -> Value {
+    let mut body = refund(cents);
+    body["idempotency_key"] = json!(key);
+    body
+}
+
+#[tokio::test]
+async fn check_answers_each_decision_under_both_prefixes() {
+    let s = start().await;
+    for prefix in [
+        "/api/sentinel",
+        "/api/haltstate/sentinel",
+        "/ops/api/sentinel",
+    ] {
+        let (status, allow) = s
+            .post_as(&s.agent_key, prefix, "action/check", refund(100))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{prefix}");
+        assert_eq!(allow["decision"], "ALLOW");
+        assert_eq!(allow["policy_id"], "refunds.small");
+        assert!(allow["request_id"].is_string());
+    }
+    let (_, deny) = s.post("action/check", refund(900_000)).await;
+    assert_eq!(
+        (deny["decision"].as_str(), deny["reason"].as_str()),
+        (Some("DENY"), Some("no policy permits this action"))
+    );
+    let (_, pending) = s.post("action/check", refund(90_000)).await;
+    assert_eq!(pending["decision"], "APPROVAL_REQUIRED");
+    let id = pending["approval_id"].as_str().unwrap();
+    let (status, approval) = s.get(&format!("approval/{id}")).await;
+    assert_eq!(
+        (status, approval["status"].as_str()),
+        (StatusCode::OK, Some("pending"))
+    );
+}
+
+#[tokio::test]
+async fn guard_pending_approved_runs_once_then_completed() {
+    let s = start().await;
+    let (_, pending) = s.post("action/guard", guard(90_000, "refund:1")).await;
+    assert_eq!(pending["status"], "pending");
+    let id = pending["approval_id"].as_str().unwrap().to_owned();
+    let (_, again) = s.post("action/guard", guard(90_000, "refund:1")).await;
+    assert_eq!(
+        again["approval_id"],
+        id.as_str(),
+        "the same key finds the same approval"
+    );
+
+    s.authority
+        .approve(TENANT, &id, "alice", Some("ok".into()))
+        .await
+        .unwrap();
+    let (_, approved) = s.post("action/guard", guard(90_000, "refund:1")).await;
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["approver"], "alice");
+    assert!(approved["approved_at"].is_string());
+    let report = json!({ "idempotency_key": "refund:1", "action": "refund.create", "agent_id": "billing-agent", "outcome": "success", "error": null });
+    let (status, ack) = s.post("action/guard/report", report).await;
+    assert_eq!(
+        (status, ack["state"].as_str()),
+        (StatusCode::OK, Some("completed"))
+    );
+    let (_, replay) = s.post("action/guard", guard(90_000, "refund:1")).await;
+    assert_eq!(replay["status"], "completed");
+}
+
+#[tokio::test]
+async fn allowed_guard_always_sends_the_approval_fields() {
+    let s = start().await;
+    let (_, allowed) = s.post("action/guard", guard(100, "refund:2")).await;
+    assert_eq!(allowed["status"], "allowed");
+    let fields = allowed.as_object().unwrap();
+    for field in ["approval_id", "approved_at", "approver"] {
+        assert!(
+            fields.contains_key(field),
+            "{field} missing: the 0.7.0 client would invent it"
+        );
+    }
+    assert!(allowed["approval_id"].is_null());
+    assert!(allowed["claim_token"].is_string());
+}
+
+#[tokio::test]
+async fn rejected_approval_answers_denied_with_the_reason() {
+    let s = start().await;
+    let (_, pending) = s.post("action/guard", guard(90_000, "refund:3")).await;
+    let id = pending["approval_id"].as_str().unwrap();
+    s.authority
+        .reject(TENANT, id, "alice", Some("fraud".into()))
+        .await
+        .unwrap();
+    let (_, denied) = s.post("action/guard", guard(90_000, "refund:3")).await;
+    assert_eq!(
+        (denied["status"].as_str(), denied["reason"].as_str()),
+        (Some("denied"), Some("fraud"))
+    );
+}
+
+#[tokio::test]
+async fn key_conflict_is_409_with_its_code() {
+    let s = start().await;
+    s.post("action/guard", guard(100, "refund:4")).await;
+    let (status, body) = s.post("action/guard", guard(200, "refund:4")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["code"], "idempotency_conflict");
+    assert!(body["detail"].as_str().unwrap().contains("refund:4"));
+}
+
+#[tokio::test]
+async fn approvals_since_lists_decisions_after_the_cursor() {
+    let s = start().await;
+    let since = "2000-01-01T00:00:00.000000";
+    let (_, pending) = s.post("action/guard", guard(90_000, "refund:5")).await;
+    let (_, empty) = s
+        .get(&format!("approvals/since?tenant_id={TENANT}&since={since}"))
+        .await;
+    assert_eq!(empty["decisions"], json!([]));
+    s.authority
+        .approve(
+            TENANT,
+            pending["approval_id"].as_str().unwrap(),
+            "alice",
+            None,
+        )
+        .await
+        .unwrap();
+    let (status, listed) = s
+        .get(&format!(
+            "approvals/since?tenant_id={TENANT}&since={since}&limit=10"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["decisions"][0]["request_id"], pending["approval_id"]);
+    assert_eq!(listed["decisions"][0]["status"], "approved");
+    let (status, _) = s.get("approvals/since?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn heartbeat_follows_the_kill_switch() {
+    let s = start().await;
+    let beat = || async {
+        s.get("heartbeat?agent_id=billing-agent").await.1["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(beat().await, "OK");
+    s.authority
+        .set_kill_switch(
+            KillScope::new(TENANT, Some("billing-agent")),
+            KillState::Pause,
+            "ops",
+        )
+        .await
+        .unwrap();
+    assert_eq!(beat().await, "PAUSE");
+    s.authority
+        .set_kill_switch(KillScope::Tenant(TENANT.into()), KillState::Kill, "ops")
+        .await
+        .unwrap();
+    assert_eq!(beat().await, "KILL");
+    let (_, denied) = s.post("action/guard", guard(100, "refund:6")).await;
+    assert_eq!(denied["status"], "denied");
+    assert!(denied["reason"].as_str().unwrap().contains("kill switch"));
+}
+
+#[tokio::test]
+async fn approvals_stream_sends_connected_catch_up_then_live_decisions() {
+    let s = start().await;
+    let (_, first) = s.post("action/guard", guard(90_000, "refund:7")).await;
+    let (_, second) = s.post("action/guard", guard(90_000, "refund:8")).await;
+    s.authority
+        .approve(
+            TENANT,
+            first["approval_id"].as_str().unwrap(),
+            "alice",
+            None,
+        )
+        .await
+        .unwrap();
+
+    let mut response = s
+        .http
+        .get(format!("{}/api/sentinel/approvals/stream?tenant_id={TENANT}&last_seen=2000-01-01T00:00:00%2B00:00", s.base))
+        .header("X-Tenant-Id", TENANT)
+        .header("X-API-Key", &s.agent_key)
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events: Vec<Value> = Vec::new();
+    let mut text = String::new();
+    let mut approved_live = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while events.len() < 3 && tokio::time::Instant::now() < deadline {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find('\n') {
+            let line: String = text.drain(..=end).collect();
+            if let Some(data) = line.trim_end().strip_prefix("data: ") {
+                events.push(serde_json::from_str(data).unwrap());
+            }
+        }
+        if events.len() == 2 && !approved_live {
+            approved_live = true;
+            s.authority
+                .reject(
+                    TENANT,
+                    second["approval_id"].as_str().unwrap(),
+                    "alice",
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(events[0]["type"], "CONNECTED");
+    assert_eq!(
+        (
+            events[1]["request_id"].clone(),
+            events[1]["catchup"].clone()
+        ),
+        (first["approval_id"].clone(), json!(true))
+    );
+    assert_eq!(events[2]["request_id"], second["approval_id"]);
+    assert_eq!(
+        (events[2]["status"].as_str(), events[2]["catchup"].as_bool()),
+        (Some("rejected"), Some(false))
+    );
+}
+
+#[tokio::test]
+async fn bearer_auth_works_and_admin_token_grants_nothing() {
+    let s = start().await;
+    let url = s.url("/api/sentinel", "action/check");
+    let bearer = s
+        .http
+        .post(&url)
+        .header("X-Tenant-Id", TENANT)
+        .bearer_auth(&s.agent_key)
+        .json(&refund(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), StatusCode::OK);
+    let admin = s
+        .http
+        .post(&url)
+        .header("X-Tenant-Id", TENANT)
+        .header("X-Admin-Token", &s.operator_key)
+        .json(&refund(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// One hostile request and the status it must get.
+struct Hostile {
+    name: &'static str,
+    method: &'static str,
+    path: String,
+    tenant: Option<&'static str>,
+    key: Option<String>,
+    body: Vec<u8>,
+    expect: StatusCode,
+}
+
+#[tokio::test]
+async fn hostile_inputs_get_typed_json_errors_and_the_server_keeps_answering() {
+    let s = start().await;
+    let other_key = s
+        .authority
+        .create_key("globex", "g", Role::Agent)
+        .await
+        .unwrap()
+        .secret;
+    let (_, pending) = s.post("action/guard", guard(90_000, "refund:h")).await;
+    let approval_id = pending["approval_id"].as_str().unwrap().to_owned();
+    let agent = Some(s.agent_key.clone());
+    let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+    let huge = format!(
+        r#"{{"agent_id":"a","action":"x.y","params":{{"blob":"{}"}}}}"#,
+        "x".repeat(70 * 1024)
+    );
+    let j = |v: Value| v.to_string().into_bytes();
+    let c = "/api/sentinel/action/check".to_owned();
+    let g = "/api/sentinel/action/guard".to_owned();
+    let table = vec![
+        Hostile {
+            name: "malformed json",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: b"{not json".to_vec(),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "empty body",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: vec![],
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "array body",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: b"[]".to_vec(),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "action wrong type",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"action": 42})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "params wrong type",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"action": "x.y", "params": "str"})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "missing action",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"agent_id": "a"})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "invalid action name",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"action": "Refund Create"})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "empty action",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"action": ""})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "huge body",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: huge.into_bytes(),
+            expect: StatusCode::PAYLOAD_TOO_LARGE,
+        },
+        Hostile {
+            name: "deep nesting",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: deep.into_bytes(),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "long agent id",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"action": "x.y", "agent_id": "a".repeat(1000)})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "control chars in agent",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"action": "x.y", "agent_id": "a\u{0}b"})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "guard without key",
+            method: "POST",
+            path: g.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(refund(1)),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "guard empty key",
+            method: "POST",
+            path: g.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(guard(1, "")),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "guard huge key",
+            method: "POST",
+            path: g.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(guard(1, &"k".repeat(300))),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "number out of range",
+            method: "POST",
+            path: g.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: br#"{"action": "x.y", "idempotency_key": "k1", "params": {"a": 1e400}}"#.to_vec(),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "unknown outcome",
+            method: "POST",
+            path: "/api/sentinel/action/guard/report".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"idempotency_key": "k", "outcome": "meh"})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "report unclaimed key",
+            method: "POST",
+            path: "/api/sentinel/action/guard/report".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"idempotency_key": "never", "outcome": "success"})),
+            expect: StatusCode::CONFLICT,
+        },
+        Hostile {
+            name: "unknown decision in report",
+            method: "POST",
+            path: "/api/sentinel/action/report".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: j(json!({"status": "success", "decision": "QUARANTINE"})),
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "no credentials",
+            method: "POST",
+            path: c.clone(),
+            tenant: None,
+            key: None,
+            body: j(refund(1)),
+            expect: StatusCode::UNAUTHORIZED,
+        },
+        Hostile {
+            name: "no key",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: None,
+            body: j(refund(1)),
+            expect: StatusCode::UNAUTHORIZED,
+        },
+        Hostile {
+            name: "wrong key",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: Some("hs_wrong".into()),
+            body: j(refund(1)),
+            expect: StatusCode::UNAUTHORIZED,
+        },
+        Hostile {
+            name: "unknown tenant",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some("nobody"),
+            key: agent.clone(),
+            body: j(refund(1)),
+            expect: StatusCode::UNAUTHORIZED,
+        },
+        Hostile {
+            name: "another tenant's key",
+            method: "POST",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: Some(other_key.clone()),
+            body: j(refund(1)),
+            expect: StatusCode::UNAUTHORIZED,
+        },
+        Hostile {
+            name: "another tenant's approval",
+            method: "GET",
+            path: format!("/api/sentinel/approval/{approval_id}"),
+            tenant: Some("globex"),
+            key: Some(other_key.clone()),
+            body: vec![],
+            expect: StatusCode::NOT_FOUND,
+        },
+        Hostile {
+            name: "unknown approval",
+            method: "GET",
+            path: "/api/sentinel/approval/apr_nope".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: vec![],
+            expect: StatusCode::NOT_FOUND,
+        },
+        Hostile {
+            name: "odd approval id",
+            method: "GET",
+            path: "/api/sentinel/approval/..%2F..%2Fetc%2Fpasswd".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: vec![],
+            expect: StatusCode::NOT_FOUND,
+        },
+        Hostile {
+            name: "bad since",
+            method: "GET",
+            path: "/api/sentinel/approvals/since?since=yesterday".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: vec![],
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "bad limit",
+            method: "GET",
+            path: "/api/sentinel/approvals/since?limit=abc".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: vec![],
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "bad last_seen",
+            method: "GET",
+            path: "/api/sentinel/approvals/stream?last_seen=soon".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: vec![],
+            expect: StatusCode::BAD_REQUEST,
+        },
+        Hostile {
+            name: "unknown route",
+            method: "GET",
+            path: "/api/sentinel/nope".into(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: vec![],
+            expect: StatusCode::NOT_FOUND,
+        },
+        Hostile {
+            name: "wrong method",
+            method: "GET",
+            path: c.clone(),
+            tenant: Some(TENANT),
+            key: agent.clone(),
+            body: vec![],
+            expect: StatusCode::METHOD_NOT_ALLOWED,
+        },
+    ];
+    assert!(table.len() >= 30);
+    for case in table {
+        let mut request = s.http.request(
+            case.method.parse().unwrap(),
+            format!("{}{}", s.base, case.path),
+        );
+        if let Some(tenant) = case.tenant {
+            request = request.header("X-Tenant-Id", tenant);
+        }
+        if let Some(key) = &case.key {
+            request = request.header("X-API-Key", key);
+        }
+        if case.method == "POST" {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(case.body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        assert!(!status.is_redirection(), "{}: never a 3xx", case.name);
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{}: not JSON: {e}", case.name));
+        assert_eq!(status, case.expect, "{}: {body}", case.name);
+        assert!(
+            body["detail"].is_string() && body["code"].is_string(),
+            "{}: {body}",
+            case.name
+        );
+        let (alive, _) = s.post("action/check", refund(1)).await;
+        assert_eq!(
+            alive,
+            StatusCode::OK,
+            "server stopped answering after {}",
+            case.name
+        );
+    }
+}
