@@ -1,0 +1,360 @@
+//! The `haltstate` binary: serve, keys, approvals and kill switch on `--db` while the server runs, ledger verify,
+//! policy check.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+const POLICY: &str = r#"
+@id("refunds.small") permit(principal, action == Action::"refund.create", resource)
+when { context.params has amount_cents && context.params.amount_cents <= 10000 };
+@id("refunds.large") @approval("required") permit(principal, action == Action::"refund.create", resource)
+when { context.params has amount_cents && context.params.amount_cents > 10000 };
+"#;
+
+fn haltstate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(db: &Path, policy: &Path) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .args([
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected: {line:?}"))
+        .to_owned();
+    Served { child, base }
+}
+
+async fn guard(base: &str, key: &str, cents: i64, idempotency_key: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/api/sentinel/action/guard"))
+        .header("X-Tenant-Id", "acme")
+        .header("X-API-Key", key)
+        .json(&json!({"agent_id": "billing-agent", "action": "refund.create", "params": {"amount_cents": cents}, "idempotency_key": idempotency_key}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn operator_approves_and_kills_on_the_db_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
+    std::fs::write(&policy, POLICY).unwrap();
+    let db_arg = db.to_str().unwrap();
+
+    let created = haltstate(&[
+        "keys",
+        "create",
+        "--db",
+        db_arg,
+        "--tenant",
+        "acme",
+        "--name",
+        "billing-agent",
+        "--role",
+        "agent",
+    ]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let key = text(&created.stdout);
+    assert_eq!(key.lines().count(), 1, "the key alone on stdout: {key:?}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("hs_"));
+
+    let server = serve(&db, &policy);
+    let pending = guard(&server.base, &key, 90_000, "refund:cli").await;
+    assert_eq!(pending["status"], "pending");
+    let id = pending["approval_id"].as_str().unwrap();
+
+    let listed = haltstate(&[
+        "approvals",
+        "list",
+        "--db",
+        db_arg,
+        "--tenant",
+        "acme",
+        "--status",
+        "pending",
+    ]);
+    assert!(
+        text(&listed.stdout).contains(id),
+        "{}",
+        text(&listed.stdout)
+    );
+    let own = haltstate(&[
+        "approvals",
+        "approve",
+        id,
+        "--db",
+        db_arg,
+        "--tenant",
+        "acme",
+        "--as",
+        "billing-agent",
+    ]);
+    assert!(!own.status.success());
+    assert!(
+        text(&own.stderr).contains("requesting agent"),
+        "{}",
+        text(&own.stderr)
+    );
+    let approved = haltstate(&[
+        "approvals",
+        "approve",
+        id,
+        "--db",
+        db_arg,
+        "--tenant",
+        "acme",
+        "--as",
+        "alice",
+        "--reason",
+        "ok",
+    ]);
+    assert!(approved.status.success(), "{}", text(&approved.stderr));
+    let shown = haltstate(&["approvals", "show", id, "--db", db_arg, "--tenant", "acme"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        (shown["status"].as_str(), shown["approver"].as_str()),
+        (Some("approved"), Some("alice"))
+    );
+    assert_eq!(
+        guard(&server.base, &key, 90_000, "refund:cli").await["status"],
+        "approved"
+    );
+
+    let paused = haltstate(&[
+        "pause",
+        "--db",
+        db_arg,
+        "--tenant",
+        "acme",
+        "--agent",
+        "billing-agent",
+        "--as",
+        "oncall",
+    ]);
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    let denied = guard(&server.base, &key, 100, "refund:paused").await;
+    assert_eq!(denied["status"], "denied");
+    assert_eq!(
+        denied["reason"],
+        "kill switch: agent billing-agent is paused"
+    );
+    assert!(
+        haltstate(&[
+            "resume",
+            "--db",
+            db_arg,
+            "--tenant",
+            "acme",
+            "--agent",
+            "billing-agent"
+        ])
+        .status
+        .success()
+    );
+    assert_eq!(
+        guard(&server.base, &key, 100, "refund:resumed").await["status"],
+        "allowed"
+    );
+
+    let verified = haltstate(&["ledger", "verify", "--db", db_arg]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    assert!(
+        text(&verified.stdout).starts_with("ledger ok: "),
+        "{}",
+        text(&verified.stdout)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_gracefully_and_keeps_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
+    std::fs::write(&policy, POLICY).unwrap();
+    let db_arg = db.to_str().unwrap().to_owned();
+    let key = text(
+        &haltstate(&[
+            "keys", "create", "--db", &db_arg, "--tenant", "acme", "--name", "a", "--role", "agent",
+        ])
+        .stdout,
+    );
+    let mut server = serve(&db, &policy);
+    for i in 0..20 {
+        assert_eq!(
+            guard(&server.base, key.trim(), 100, &format!("refund:{i}")).await["status"],
+            "allowed"
+        );
+    }
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let verified = text(&haltstate(&["ledger", "verify", "--db", &db_arg]).stdout);
+    assert!(verified.starts_with("ledger ok: 20 records"), "{verified}");
+}
+
+#[test]
+fn ledger_verify_names_the_first_broken_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hs.db");
+    let db_arg = db.to_str().unwrap();
+    assert!(
+        haltstate(&[
+            "keys", "create", "--db", db_arg, "--tenant", "acme", "--name", "ops", "--role",
+            "operator"
+        ])
+        .status
+        .success()
+    );
+    for state in ["pause", "resume", "kill"] {
+        assert!(
+            haltstate(&[state, "--db", db_arg, "--tenant", "acme", "--as", "oncall"])
+                .status
+                .success()
+        );
+    }
+    assert!(
+        text(&haltstate(&["ledger", "verify", "--db", db_arg]).stdout)
+            .starts_with("ledger ok: 3 records")
+    );
+
+    // Someone with the file rewrites who flipped the switch in record 2.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let body: Vec<u8> = conn
+        .query_row("SELECT body FROM ledger WHERE seq = 2", [], |r| r.get(0))
+        .unwrap();
+    let forged = String::from_utf8(body)
+        .unwrap()
+        .replace("\"actor\":\"oncall\"", "\"actor\":\"mallory\"");
+    assert_eq!(
+        conn.execute(
+            "UPDATE ledger SET body = ?1 WHERE seq = 2",
+            [forged.into_bytes()]
+        )
+        .unwrap(),
+        1
+    );
+
+    let broken = haltstate(&["ledger", "verify", "--db", db_arg]);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(
+        text(&broken.stderr).contains("BROKEN at record 2"),
+        "{}",
+        text(&broken.stderr)
+    );
+}
+
+#[test]
+fn commands_on_a_missing_database_refuse_instead_of_creating_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    let out = haltstate(&[
+        "kill",
+        "--db",
+        missing.to_str().unwrap(),
+        "--tenant",
+        "acme",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no database at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!missing.exists());
+}
+
+#[test]
+fn policy_check_prints_file_line_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.cedar");
+    std::fs::write(&bad, "@id(\"a\")\npermit(principal, actoin, resource);\n").unwrap();
+    let checked = haltstate(&["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(
+        text(&checked.stderr).contains("bad.cedar:2:19: error:"),
+        "{}",
+        text(&checked.stderr)
+    );
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/haltstate.cedar");
+    let good = haltstate(&["policy", "check", sample.to_str().unwrap()]);
+    assert!(good.status.success());
+    assert!(text(&good.stdout).contains("7 policies ok"));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for args in [
+        vec!["serve"],
+        vec!["keys", "create"],
+        vec!["approvals", "list"],
+        vec!["approvals", "approve"],
+        vec!["approvals", "reject"],
+        vec!["approvals", "show"],
+        vec!["kill"],
+        vec!["pause"],
+        vec!["resume"],
+        vec!["ledger", "verify"],
+        vec!["policy", "check"],
+    ] {
+        let mut with_help = args.clone();
+        with_help.push("--help");
+        let help = text(&haltstate(&with_help).stdout);
+        assert!(
+            help.contains("Example: haltstate"),
+            "{args:?} has no example:\n{help}"
+        );
+    }
+}
