@@ -13,6 +13,8 @@ use haltstate_authority::{
     timestamp::format_rfc3339,
 };
 
+use crate::remote::{Remote, RemoteError};
+
 /// The HaltState authority: serve it, and operate it.
 #[derive(Debug, Parser)]
 #[command(name = "haltstate", version, about, long_about = None)]
@@ -46,6 +48,8 @@ pub enum Command {
     /// Stop every guard of a tenant (or one agent) until resumed.
     ///
     /// Example: haltstate kill --db haltstate.db --tenant acme --agent billing-agent
+    ///
+    /// Example: HALTSTATE_TENANT_ID=acme HALTSTATE_API_KEY=hs_... haltstate kill --server http://127.0.0.1:8787
     Kill(KillArgs),
     /// Pause a tenant (or one agent): guards are denied until resumed.
     ///
@@ -87,14 +91,55 @@ pub enum RoleArg {
     Operator,
 }
 
+/// Where an operator command acts: on the SQLite file, or through a running server's operator API.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// The SQLite file of the authority.
+    /// Work on this SQLite file directly (safe while the app runs).
+    #[arg(long, conflicts_with = "server", required_unless_present = "server")]
+    pub db: Option<PathBuf>,
+    /// Work through this server's operator API, with the operator key in HALTSTATE_TENANT_ID and
+    /// HALTSTATE_API_KEY.
     #[arg(long)]
-    pub db: PathBuf,
-    /// The tenant.
-    #[arg(long)]
-    pub tenant: String,
+    pub server: Option<String>,
+    /// The tenant (with --server, defaults to HALTSTATE_TENANT_ID).
+    #[arg(long, required_unless_present = "server")]
+    pub tenant: Option<String>,
+}
+
+/// An opened target.
+enum Backend {
+    Db {
+        authority: Authority,
+        tenant: String,
+    },
+    Server(Remote),
+}
+
+impl Target {
+    fn open(self) -> Result<Backend, CliError> {
+        match (self.db, self.server) {
+            (Some(db), _) => Ok(Backend::Db {
+                authority: open(&db)?,
+                tenant: self.tenant.unwrap_or_default(),
+            }),
+            (None, Some(server)) => Ok(Backend::Server(Remote::from_env(&server, self.tenant)?)),
+            (None, None) => Err(CliError::Usage("give --db PATH or --server URL".into())),
+        }
+    }
+}
+
+/// What can go wrong in a CLI command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The authority refused or failed.
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// The command line is incomplete.
+    #[error("{0}")]
+    Usage(String),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +166,8 @@ pub enum ApprovalsCommand {
     /// Approve a pending approval.
     ///
     /// Example: haltstate approvals approve apr_0123 --db haltstate.db --tenant acme --as alice --reason "verified"
+    ///
+    /// Example: haltstate approvals approve apr_0123 --server http://127.0.0.1:8787
     Approve(Decide),
     /// Reject a pending approval.
     ///
@@ -201,9 +248,9 @@ fn whoami(given: Option<String>) -> String {
         .unwrap_or_else(|| "operator".into())
 }
 
-fn execute(command: Command) -> Result<ExitCode, AuthorityError> {
+fn execute(command: Command) -> Result<ExitCode, CliError> {
     match command {
-        Command::Serve { .. } => return unreachable_serve(),
+        Command::Serve { .. } => return Err(CliError::Usage("serve is handled by main".into())),
         Command::Keys(KeysCommand::Create {
             db,
             tenant,
@@ -229,31 +276,31 @@ fn execute(command: Command) -> Result<ExitCode, AuthorityError> {
             status,
             limit,
         }) => {
-            let status = status.as_deref().and_then(parse_status);
-            for approval in open(&target.db)?.approvals(&target.tenant, status, limit)? {
+            let approvals = match target.open()? {
+                Backend::Db { authority, tenant } => {
+                    authority.approvals(&tenant, status.as_deref().and_then(parse_status), limit)?
+                }
+                Backend::Server(remote) => remote.approvals(status.as_deref(), limit)?,
+            };
+            for approval in approvals {
                 println!("{}", summary(&approval));
             }
         }
         Command::Approvals(ApprovalsCommand::Show { id, target }) => {
-            let approval = open(&target.db)?.approval(&target.tenant, &id)?;
+            let approval = match target.open()? {
+                Backend::Db { authority, tenant } => authority.approval(&tenant, &id)?,
+                Backend::Server(remote) => remote.approval(&id)?,
+            };
             println!(
                 "{}",
                 serde_json::to_string_pretty(&approval).unwrap_or_default()
             );
         }
         Command::Approvals(ApprovalsCommand::Approve(d)) => {
-            let authority = open(&d.target.db)?;
-            let approval = authority
-                .approve(&d.target.tenant, &d.id, &whoami(d.approver), d.reason)
-                .wait()?;
-            println!("{}", summary(&approval));
+            println!("{}", summary(&decide(d, true)?))
         }
         Command::Approvals(ApprovalsCommand::Reject(d)) => {
-            let authority = open(&d.target.db)?;
-            let approval = authority
-                .reject(&d.target.tenant, &d.id, &whoami(d.approver), d.reason)
-                .wait()?;
-            println!("{}", summary(&approval));
+            println!("{}", summary(&decide(d, false)?))
         }
         Command::Kill(args) => set_switch(args, KillState::Kill)?,
         Command::Pause(args) => set_switch(args, KillState::Pause)?,
@@ -267,7 +314,7 @@ fn execute(command: Command) -> Result<ExitCode, AuthorityError> {
                 eprintln!("ledger BROKEN at record {seq}: {problem}");
                 return Ok(ExitCode::from(2));
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.into()),
         },
         Command::Policy(PolicyCommand::Check { path }) => match PolicyEngine::from_file(&path) {
             Ok(engine) => println!("{}: {} policies ok", path.display(), engine.current().len()),
@@ -280,22 +327,43 @@ fn execute(command: Command) -> Result<ExitCode, AuthorityError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn unreachable_serve() -> Result<ExitCode, AuthorityError> {
-    Err(AuthorityError::InvalidRequest(
-        "serve is handled by main".into(),
-    ))
+fn decide(d: Decide, approve: bool) -> Result<Approval, CliError> {
+    Ok(match d.target.open()? {
+        Backend::Db { authority, tenant } => {
+            let approver = whoami(d.approver);
+            if approve {
+                authority
+                    .approve(&tenant, &d.id, &approver, d.reason)
+                    .wait()?
+            } else {
+                authority
+                    .reject(&tenant, &d.id, &approver, d.reason)
+                    .wait()?
+            }
+        }
+        Backend::Server(remote) => remote.decide(&d.id, approve, d.approver, d.reason)?,
+    })
 }
 
-fn set_switch(args: KillArgs, state: KillState) -> Result<(), AuthorityError> {
-    let scope = KillScope::new(args.target.tenant, args.agent);
-    let status = open(&args.target.db)?
-        .set_kill_switch(scope.clone(), state, &whoami(args.actor))
-        .wait()?;
-    let what = match scope.agent_id() {
-        Some(agent) => format!("agent {agent} of tenant {}", scope.tenant()),
-        None => format!("tenant {}", scope.tenant()),
+fn set_switch(args: KillArgs, state: KillState) -> Result<(), CliError> {
+    let agent = args.agent.clone();
+    let (what, effective) = match args.target.open()? {
+        Backend::Db { authority, tenant } => {
+            let scope = KillScope::new(tenant.clone(), agent.clone());
+            let status = authority
+                .set_kill_switch(scope, state, &whoami(args.actor))
+                .wait()?;
+            (tenant, status.state.to_string())
+        }
+        Backend::Server(remote) => (
+            "(the key's tenant)".to_owned(),
+            remote.set_kill(agent.clone(), state, args.actor)?,
+        ),
     };
-    println!("{what}: {state} (effective: {})", status.state);
+    match agent {
+        Some(agent) => println!("agent {agent} of tenant {what}: {state} (effective: {effective})"),
+        None => println!("tenant {what}: {state} (effective: {effective})"),
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! Serves the HaltState wire contract (check, guard, reports, approvals, the approvals stream, heartbeat) under
 //! both the canonical prefix `/api/haltstate/sentinel/` and the legacy `/api/sentinel/`, so the official SDKs
 //! of other languages work against it unmodified. Bodies are bounded (64 KiB, nesting 32) and every error is JSON
-//! `{"detail", "code"}`.
+//! `{"detail", "code"}`. Operators use `/api/haltstate/v1/` (operator keys only).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,6 +20,7 @@ mod auth;
 mod body;
 pub mod cli;
 mod error;
+pub mod remote;
 pub mod routes;
 mod state;
 mod wire;
@@ -35,7 +36,7 @@ pub use state::AppState;
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    use routes::{sentinel, stream};
+    use routes::{operator, sentinel, stream};
     let contract = || {
         Router::new()
             .route("/action/check", post(sentinel::check))
@@ -47,6 +48,17 @@ pub fn router(state: AppState) -> Router {
             .route("/approvals/stream", get(stream::approvals_stream))
             .route("/heartbeat", get(sentinel::heartbeat))
     };
+    let operator_api = Router::new()
+        .route("/approvals", get(operator::list_approvals))
+        .route("/approvals/{id}", get(operator::show_approval))
+        .route("/approvals/{id}/approve", post(operator::approve))
+        .route("/approvals/{id}/reject", post(operator::reject))
+        .route(
+            "/kill-switch",
+            get(operator::get_kill_switch).post(operator::set_kill_switch),
+        )
+        .route("/evidence", get(operator::evidence))
+        .route("/ledger/head", get(operator::ledger_head));
     Router::new()
         .route(
             "/healthz",
@@ -56,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .nest(sentinel::LEGACY, contract())
         .nest(&format!("/ops{}", sentinel::CANONICAL), contract())
         .nest(&format!("/ops{}", sentinel::LEGACY), contract())
+        .nest(operator::PREFIX, operator_api)
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

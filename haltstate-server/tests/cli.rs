@@ -358,3 +358,110 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+fn haltstate_with_env(args: &[&str], tenant: &str, key: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .args(args)
+        .env("HALTSTATE_TENANT_ID", tenant)
+        .env("HALTSTATE_API_KEY", key)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn operator_commands_work_over_the_server_with_an_operator_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
+    std::fs::write(&policy, POLICY).unwrap();
+    let db_arg = db.to_str().unwrap();
+    let create = |name: &str, role: &str| {
+        text(
+            &haltstate(&[
+                "keys", "create", "--db", db_arg, "--tenant", "acme", "--name", name, "--role",
+                role,
+            ])
+            .stdout,
+        )
+        .trim()
+        .to_owned()
+    };
+    let (agent, operator) = (
+        create("billing-agent", "agent"),
+        create("alice", "operator"),
+    );
+    let server = serve(&db, &policy);
+    let id = guard(&server.base, &agent, 90_000, "refund:remote").await["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let listed = haltstate_with_env(
+        &["approvals", "list", "--server", &server.base],
+        "acme",
+        &operator,
+    );
+    assert!(
+        text(&listed.stdout).contains(&id),
+        "{}{}",
+        text(&listed.stdout),
+        text(&listed.stderr)
+    );
+    let refused = haltstate_with_env(
+        &["approvals", "approve", &id, "--server", &server.base],
+        "acme",
+        &agent,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("403"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let approved = haltstate_with_env(
+        &[
+            "approvals",
+            "approve",
+            &id,
+            "--server",
+            &server.base,
+            "--reason",
+            "ok",
+        ],
+        "acme",
+        &operator,
+    );
+    assert!(approved.status.success(), "{}", text(&approved.stderr));
+    assert!(
+        text(&approved.stdout).contains("by=alice"),
+        "{}",
+        text(&approved.stdout)
+    );
+    assert_eq!(
+        guard(&server.base, &agent, 90_000, "refund:remote").await["status"],
+        "approved"
+    );
+
+    let killed = haltstate_with_env(&["kill", "--server", &server.base], "acme", &operator);
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    assert_eq!(
+        guard(&server.base, &agent, 100, "refund:after-kill").await["status"],
+        "denied"
+    );
+    assert!(
+        haltstate_with_env(&["resume", "--server", &server.base], "acme", &operator)
+            .status
+            .success()
+    );
+    assert_eq!(
+        guard(&server.base, &agent, 100, "refund:after-resume").await["status"],
+        "allowed"
+    );
+
+    let no_env = haltstate(&["kill", "--server", &server.base]);
+    assert!(
+        text(&no_env.stderr).contains("HALTSTATE_TENANT_ID is not set")
+            || text(&no_env.stderr).contains("HALTSTATE_API_KEY"),
+        "{}",
+        text(&no_env.stderr)
+    );
+}

@@ -734,3 +734,198 @@ async fn hostile_inputs_get_typed_json_errors_and_the_server_keeps_answering() {
         );
     }
 }
+
+impl Server {
+    async fn operator(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}/api/haltstate/v1/{path}", self.base))
+            .header("X-Tenant-Id", TENANT)
+            .header("X-API-Key", key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn operator_api_lists_approves_kills_and_queries_evidence() {
+    use reqwest::Method;
+    let s = start().await;
+    let op = s.operator_key.clone();
+    let (_, pending) = s.post("action/guard", guard(90_000, "refund:op")).await;
+    let id = pending["approval_id"].as_str().unwrap();
+
+    let (status, listed) = s
+        .operator(Method::GET, "approvals?status=pending", &op, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["approvals"][0]["id"], id);
+    let (_, shown) = s
+        .operator(Method::GET, &format!("approvals/{id}"), &op, None)
+        .await;
+    assert_eq!(shown["idempotency_key"], "refund:op");
+    let (status, approved) = s
+        .operator(
+            Method::POST,
+            &format!("approvals/{id}/approve"),
+            &op,
+            Some(json!({"reason": "ok"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(
+        (approved["status"].as_str(), approved["approver"].as_str()),
+        (Some("approved"), Some("alice"))
+    );
+    let (status, again) = s
+        .operator(
+            Method::POST,
+            &format!("approvals/{id}/reject"),
+            &op,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (StatusCode::CONFLICT, Some("approval_decided"))
+    );
+
+    let (_, killed) = s
+        .operator(
+            Method::POST,
+            "kill-switch",
+            &op,
+            Some(json!({"state": "KILL", "agent_id": "billing-agent"})),
+        )
+        .await;
+    assert_eq!(killed["state"], "KILL");
+    let (_, read) = s
+        .operator(Method::GET, "kill-switch?agent_id=billing-agent", &op, None)
+        .await;
+    assert_eq!(
+        (read["state"].as_str(), read["scope"].as_str()),
+        (Some("KILL"), Some("agent"))
+    );
+    let (status, _) = s
+        .operator(
+            Method::POST,
+            "kill-switch",
+            &op,
+            Some(json!({"state": "MAYBE"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (_, evidence) = s
+        .operator(Method::GET, "evidence?idempotency_key=refund:op", &op, None)
+        .await;
+    let kinds: Vec<&str> = evidence["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["guard", "approval"]);
+    let (_, head) = s.operator(Method::GET, "ledger/head", &op, None).await;
+    assert_eq!(head["seq"], 3);
+}
+
+#[tokio::test]
+async fn agent_keys_get_403_on_every_operator_endpoint() {
+    use reqwest::Method;
+    let s = start().await;
+    let endpoints = [
+        (Method::GET, "approvals"),
+        (Method::GET, "approvals/apr_x"),
+        (Method::POST, "approvals/apr_x/approve"),
+        (Method::POST, "approvals/apr_x/reject"),
+        (Method::GET, "kill-switch"),
+        (Method::POST, "kill-switch"),
+        (Method::GET, "evidence"),
+        (Method::GET, "ledger/head"),
+    ];
+    for (method, path) in endpoints {
+        let (status, body) = s
+            .operator(
+                method.clone(),
+                path,
+                &s.agent_key,
+                Some(json!({"state": "KILL"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+        assert_eq!(body["code"], "forbidden");
+    }
+    assert_eq!(
+        s.authority.kill_switch(TENANT, None).unwrap().state,
+        KillState::Run
+    );
+}
+
+#[tokio::test]
+async fn operators_of_another_tenant_see_and_decide_nothing_here() {
+    use reqwest::Method;
+    let s = start().await;
+    let (_, pending) = s.post("action/guard", guard(90_000, "refund:iso")).await;
+    let id = pending["approval_id"].as_str().unwrap();
+    let mallory = s
+        .authority
+        .create_key("globex", "mallory", Role::Operator)
+        .await
+        .unwrap()
+        .secret;
+    let as_globex = |method: Method, path: String, body: Option<Value>| {
+        let request = s
+            .http
+            .request(method, format!("{}/api/haltstate/v1/{path}", s.base))
+            .header("X-Tenant-Id", "globex")
+            .header("X-API-Key", &mallory);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        as_globex(Method::GET, format!("approvals/{id}"), None).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        as_globex(
+            Method::POST,
+            format!("approvals/{id}/approve"),
+            Some(json!({}))
+        )
+        .await,
+        StatusCode::NOT_FOUND
+    );
+    let (_, listed) = (
+        StatusCode::OK,
+        s.authority.approvals("globex", None, 10).unwrap(),
+    );
+    assert!(listed.is_empty());
+    // Mallory's tenant header with our operator key fails authentication outright.
+    let cross = s
+        .http
+        .get(format!("{}/api/haltstate/v1/approvals", s.base))
+        .header("X-Tenant-Id", "globex")
+        .header("X-API-Key", &s.operator_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.authority.approval(TENANT, id).unwrap().status,
+        haltstate_authority::ApprovalStatus::Pending
+    );
+}

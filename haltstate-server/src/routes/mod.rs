@@ -1,4 +1,5 @@
 //! The routes, grouped by audience.
 
+pub mod operator;
 pub mod sentinel;
 pub mod stream;

@@ -1,0 +1,176 @@
+//! The operator API seen from the CLI's `--server` mode.
+
+use haltstate_authority::{Approval, KillState};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::routes::operator::PREFIX;
+
+/// Why a remote operator call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// A required environment variable is missing.
+    #[error(
+        "{0} is not set; --server needs an operator key in HALTSTATE_TENANT_ID and HALTSTATE_API_KEY"
+    )]
+    MissingEnv(&'static str),
+    /// The server could not be reached.
+    #[error("cannot reach {url}: {source}")]
+    Connect {
+        /// Where.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error.
+    #[error("server answered {status}: {detail}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The server's `detail`.
+        detail: String,
+    },
+    /// The answer was not what the operator API sends.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+}
+
+/// An operator session against a running server.
+#[derive(Debug)]
+pub struct Remote {
+    base: String,
+    tenant: String,
+    key: String,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Remote {
+    /// A session against `base` with the operator key from the environment; `tenant` overrides
+    /// `HALTSTATE_TENANT_ID`.
+    pub fn from_env(base: &str, tenant: Option<String>) -> Result<Self, RemoteError> {
+        let tenant = match tenant {
+            Some(tenant) => tenant,
+            None => std::env::var("HALTSTATE_TENANT_ID")
+                .map_err(|_| RemoteError::MissingEnv("HALTSTATE_TENANT_ID"))?,
+        };
+        let key = std::env::var("HALTSTATE_API_KEY")
+            .map_err(|_| RemoteError::MissingEnv("HALTSTATE_API_KEY"))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| RemoteError::Protocol(format!("cannot start a runtime: {e}")))?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            tenant,
+            key,
+            http: reqwest::Client::new(),
+            runtime,
+        })
+    }
+
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, RemoteError> {
+        let url = format!("{}{PREFIX}/{path}", self.base);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header("X-Tenant-Id", &self.tenant)
+            .header("X-API-Key", &self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.runtime.block_on(async {
+            let response = request
+                .send()
+                .await
+                .map_err(|source| RemoteError::Connect {
+                    url: url.clone(),
+                    source,
+                })?;
+            let status = response.status();
+            let value: Value = response
+                .json()
+                .await
+                .map_err(|e| RemoteError::Protocol(e.to_string()))?;
+            if !status.is_success() {
+                let detail = value["detail"].as_str().unwrap_or("no detail").to_owned();
+                return Err(RemoteError::Refused {
+                    status: status.as_u16(),
+                    detail,
+                });
+            }
+            serde_json::from_value(value).map_err(|e| RemoteError::Protocol(e.to_string()))
+        })
+    }
+
+    /// Approvals, newest first.
+    pub fn approvals(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Approval>, RemoteError> {
+        let path = format!(
+            "approvals?limit={limit}{}",
+            status.map(|s| format!("&status={s}")).unwrap_or_default()
+        );
+        let listed: Value = self.call(reqwest::Method::GET, &path, None)?;
+        serde_json::from_value(listed["approvals"].clone())
+            .map_err(|e| RemoteError::Protocol(e.to_string()))
+    }
+
+    /// One approval.
+    pub fn approval(&self, id: &str) -> Result<Approval, RemoteError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("approvals/{}", encode(id)),
+            None,
+        )
+    }
+
+    /// Approves or rejects.
+    pub fn decide(
+        &self,
+        id: &str,
+        approve: bool,
+        approver: Option<String>,
+        reason: Option<String>,
+    ) -> Result<Approval, RemoteError> {
+        let verb = if approve { "approve" } else { "reject" };
+        self.call(
+            reqwest::Method::POST,
+            &format!("approvals/{}/{verb}", encode(id)),
+            Some(json!({ "as": approver, "reason": reason })),
+        )
+    }
+
+    /// Sets the kill switch; answers the effective state.
+    pub fn set_kill(
+        &self,
+        agent: Option<String>,
+        state: KillState,
+        actor: Option<String>,
+    ) -> Result<String, RemoteError> {
+        let body = json!({ "state": state.as_str(), "agent_id": agent, "as": actor });
+        let answer: Value = self.call(reqwest::Method::POST, "kill-switch", Some(body))?;
+        Ok(answer["state"].as_str().unwrap_or("?").to_owned())
+    }
+}
+
+/// Percent-encodes a path segment (approval ids are ours, but never trust a path built from input).
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
