@@ -1,0 +1,159 @@
+//! Conformance: the official HaltState Python SDK 0.7.0, unmodified, against our server.
+//!
+//! The test makes a venv under `target/` (once; later runs reuse it) and installs the PyPI package
+//! `haltstate-sdk==0.7.0`. When that cannot be done the test fails and says why: it never skips.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, Outcome};
+
+const SDK: &str = "haltstate-sdk==0.7.0";
+
+const POLICY: &str = r#"
+@id("refunds.small") permit(principal, action == Action::"refund.create", resource)
+when { context.params has amount_cents && context.params.amount_cents <= 10000 };
+@id("refunds.large") @approval("required") permit(principal, action == Action::"refund.create", resource)
+when { context.params has amount_cents && context.params.amount_cents > 10000 && context.params.amount_cents <= 500000 };
+"#;
+
+/// The venv's python, with the SDK installed.
+fn python_with_sdk() -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-haltstate-sdk-0.7.0");
+    let python = venv.join("bin/python");
+    let ready = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import haltstate, janus"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.exists() && ready(&python) {
+        return python;
+    }
+    let run = |command: &mut Command, what: &str| {
+        let out = command
+            .output()
+            .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+        assert!(
+            out.status.success(),
+            "{what} failed; the conformance test needs python3 with venv and pip, and PyPI:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+        "python3 -m venv",
+    );
+    run(
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            SDK,
+        ]),
+        "pip install",
+    );
+    assert!(ready(&python), "{SDK} installed but does not import");
+    python
+}
+
+#[test]
+fn official_python_sdk_0_7_0_works_against_our_server() {
+    let python = python_with_sdk();
+    let dir = tempfile::tempdir().unwrap();
+    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
+    std::fs::write(&policy, POLICY).unwrap();
+    let bin = env!("CARGO_BIN_EXE_haltstate");
+    let db_arg = db.to_str().unwrap();
+    let key = Command::new(bin)
+        .args([
+            "keys",
+            "create",
+            "--db",
+            db_arg,
+            "--tenant",
+            "acme",
+            "--name",
+            "billing-agent",
+            "--role",
+            "agent",
+        ])
+        .output()
+        .unwrap();
+    assert!(key.status.success());
+    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
+
+    let mut server = Command::new(bin)
+        .args([
+            "serve",
+            "--db",
+            db_arg,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/conformance.py");
+    let run = Command::new(&python)
+        .arg(&script)
+        .env("HS_BASE", &base)
+        .env("HS_TENANT", "acme")
+        .env("HS_AGENT_KEY", &key)
+        .env("HS_BIN", bin)
+        .env("HS_DB", db_arg)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "the Python SDK run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.trim_end().ends_with("CONFORMANCE OK 13"), "{stdout}");
+
+    // What the SDK reported after its blocks reached the ledger, and the chain holds.
+    let authority = Authority::builder(&db).open().unwrap();
+    let outcomes = |key: &str| {
+        authority
+            .evidence(
+                "acme",
+                &EvidenceQuery {
+                    idempotency_key: Some(key.into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == EvidenceKind::Outcome)
+            .map(|r| r.outcome)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcomes("py:small"), vec![Some(Outcome::Success)]);
+    assert_eq!(outcomes("py:big"), vec![Some(Outcome::Success)]);
+    assert!(outcomes("py:reject").is_empty());
+    authority.verify_ledger().unwrap();
+}
