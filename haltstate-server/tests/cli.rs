@@ -465,3 +465,84 @@ async fn operator_commands_work_over_the_server_with_an_operator_key() {
         text(&no_env.stderr)
     );
 }
+
+async fn check_policy_id(base: &str, key: &str) -> Value {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{base}/api/sentinel/action/check"))
+        .header("X-Tenant-Id", "acme")
+        .header("X-API-Key", key)
+        .json(&json!({"agent_id": "a", "action": "refund.create", "params": {"amount_cents": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["policy_id"].clone()
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_policy_file_and_a_bad_file_keeps_the_old_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
+    std::fs::write(&policy, POLICY).unwrap();
+    let key = text(
+        &haltstate(&[
+            "keys",
+            "create",
+            "--db",
+            db.to_str().unwrap(),
+            "--tenant",
+            "acme",
+            "--name",
+            "a",
+            "--role",
+            "agent",
+        ])
+        .stdout,
+    );
+    let key = key.trim();
+    let server = serve(&db, &policy);
+    let health: Value = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(check_policy_id(&server.base, key).await, "refunds.small");
+
+    let hup = |pid: u32| {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    let eventually = |want: &'static str| {
+        let base = server.base.clone();
+        async move {
+            for _ in 0..100 {
+                if check_policy_id(&base, key).await == want {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    std::fs::write(&policy, r#"@id("v2") permit(principal, action, resource);"#).unwrap();
+    hup(server.child.id());
+    assert!(eventually("v2").await, "SIGHUP did not load the new file");
+
+    std::fs::write(&policy, "@id(\"v3\") permit(principal, action, resource)").unwrap(); // missing `;`
+    hup(server.child.id());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        check_policy_id(&server.base, key).await,
+        "v2",
+        "a bad file must keep the old set"
+    );
+}
