@@ -133,6 +133,10 @@ pub struct GuardRequest {
     pub action: ActionRequest,
     /// The key that makes retries safe: the same key is the same operation, forever.
     pub idempotency_key: String,
+    /// A token the caller chose for the claim. A retried guard with the same token gets the same claim back
+    /// (its first answer may have been lost) instead of `in_progress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_token: Option<String>,
 }
 
 impl GuardRequest {
@@ -141,12 +145,22 @@ impl GuardRequest {
         Self {
             action,
             idempotency_key: idempotency_key.into(),
+            claim_token: None,
         }
+    }
+
+    /// Sets the caller's claim token (see [`claim_token`](Self::claim_token)).
+    pub fn claim_token(mut self, token: impl Into<String>) -> Self {
+        self.claim_token = Some(token.into());
+        self
     }
 
     /// Checks every bound.
     pub fn validate(&self) -> Result<()> {
         self.action.validate()?;
+        if let Some(token) = &self.claim_token {
+            validate_text("claim_token", token, MAX_KEY_LEN)?;
+        }
         validate_text("idempotency_key", &self.idempotency_key, MAX_KEY_LEN)
     }
 }

@@ -490,3 +490,42 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
         std::thread::park();
     }
 }
+
+#[test]
+fn a_retried_guard_with_the_same_claim_token_gets_its_claim_back() {
+    let env = env();
+    let first = env
+        .authority
+        .guard(
+            TENANT,
+            guard_refund(100, "refund:retry").claim_token("tok-1"),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(first.claim.as_ref().unwrap().token, "tok-1");
+    let retried = env
+        .authority
+        .guard(
+            TENANT,
+            guard_refund(100, "refund:retry").claim_token("tok-1"),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(retried.status, GuardStatus::Allowed);
+    assert_eq!(retried.claim, first.claim);
+    let other = env
+        .authority
+        .guard(
+            TENANT,
+            guard_refund(100, "refund:retry").claim_token("tok-2"),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(other.status, GuardStatus::InProgress);
+    let untokened = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:retry"))
+        .wait()
+        .unwrap();
+    assert_eq!(untokened.status, GuardStatus::InProgress);
+}

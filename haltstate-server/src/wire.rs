@@ -48,6 +48,8 @@ pub struct GuardBody {
     pub context: Option<Map<String, Value>>,
     pub idempotency_key: String,
     #[serde(default)]
+    pub claim_token: Option<String>,
+    #[serde(default)]
     pub resource: Option<String>,
     #[serde(default)]
     pub risk: Option<String>,

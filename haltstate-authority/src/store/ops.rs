@@ -138,7 +138,7 @@ pub(crate) fn guard(
     match policy.decision {
         Decision::Deny => {}
         Decision::Allow => {
-            let claim = new_claim(b, windows);
+            let claim = new_claim(b, windows, request);
             write_key(
                 b,
                 tenant,
@@ -211,6 +211,29 @@ fn replay(
         KeyState::Claimed
             if row
                 .lease_until_us
+                .is_some_and(|until| until > to_micros(b.now))
+                && request.claim_token.is_some()
+                && request.claim_token == row.claim_token =>
+        {
+            // The same caller retrying (its first answer was lost): it already holds this claim.
+            replayed.status = if row.approval_id.is_some() {
+                GuardStatus::Approved
+            } else {
+                GuardStatus::Allowed
+            };
+            replayed.reason = "this caller already holds the claim".into();
+            replayed.claim =
+                row.claim_token
+                    .clone()
+                    .zip(row.lease_until_us)
+                    .map(|(token, until)| Claim {
+                        token,
+                        lease_until: crate::timestamp::from_micros(until),
+                    });
+        }
+        KeyState::Claimed
+            if row
+                .lease_until_us
                 .is_some_and(|until| until > to_micros(b.now)) =>
         {
             replayed.status = GuardStatus::InProgress;
@@ -218,7 +241,7 @@ fn replay(
         }
         KeyState::Claimed | KeyState::Approved => {
             let lapsed = row.state == KeyState::Claimed;
-            let claim = new_claim(b, windows);
+            let claim = new_claim(b, windows, request);
             set_key_state(b, tenant, key, KeyState::Claimed, Some(&claim))?;
             replayed.status = if row.approval_id.is_some() {
                 GuardStatus::Approved
@@ -237,7 +260,7 @@ fn replay(
         }
         KeyState::Failed if row.approval_id.is_some() => {
             // The human already approved this exact operation; a retry after an error needs no new approval.
-            let claim = new_claim(b, windows);
+            let claim = new_claim(b, windows, request);
             set_key_state(b, tenant, key, KeyState::Claimed, Some(&claim))?;
             replayed.status = GuardStatus::Approved;
             replayed.reason = "retry of an approved action after an error".into();
@@ -275,9 +298,13 @@ fn replay(
     record_guard(b, tenant, request, None, replayed).map(Some)
 }
 
-fn new_claim(b: &Batch<'_>, windows: Windows) -> Claim {
+fn new_claim(b: &Batch<'_>, windows: Windows, request: &GuardRequest) -> Claim {
+    let token = request
+        .claim_token
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     Claim {
-        token: uuid::Uuid::new_v4().simple().to_string(),
+        token,
         lease_until: b.now + windows.lease,
     }
 }

@@ -84,10 +84,9 @@ pub async fn guard(
         body.metadata,
         body.redacted_fields,
     );
-    let answer = state
-        .authority
-        .guard(&who.tenant, GuardRequest::new(action, key.clone()))
-        .await?;
+    let mut request = GuardRequest::new(action, key.clone());
+    request.claim_token = body.claim_token;
+    let answer = state.authority.guard(&who.tenant, request).await?;
     // The official SDKs fill absent approval fields from the client clock and the key (B20): always send them.
     let approved_at = match answer.status {
         GuardStatus::Approved => answer.approved_at,
