@@ -177,6 +177,8 @@ pub struct GuardAnswer {
     pub decision_latency_us: u64,
     /// The ledger record of this answer.
     pub ledger_seq: u64,
+    /// Set when the kill switch denied the guard: the state that did.
+    pub kill_switch: Option<crate::kill_switch::KillState>,
 }
 
 /// What the authority answers an outcome report.

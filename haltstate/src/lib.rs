@@ -1,1 +1,71 @@
-//! The HaltState runtime client; arrives with the client issue.
+//! Guard side effects behind a policy authority.
+//!
+//! Code that performs side effects (refunds, exports, deletes, LLM calls) asks the authority first:
+//! [`guard`](HaltStateClient::guard) answers with a [`Permit`] to run, or a typed [`GuardError`] (denied,
+//! pending a human's approval, already completed, in progress, kill switch...). The body runs only with a
+//! permit, and the permit reports the outcome exactly once, leaving [`Evidence`] behind. Only the params a
+//! call names leave the process; [`secret`] values leave as keyed digests.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use haltstate::{Action, GuardError, HaltStateClient};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! // An authority in this process, with one policy: refunds up to 100.00 run, larger ones need a human.
+//! let authority = haltstate_authority::Authority::builder(dir.path().join("haltstate.db"))
+//!     .policy_source("refunds.cedar", r#"
+//!         @id("small") permit(principal, action == Action::"refund.create", resource)
+//!             when { context.params.amount_cents <= 10000 };
+//!         @id("large") @approval("required") permit(principal, action == Action::"refund.create", resource)
+//!             when { context.params.amount_cents > 10000 };
+//!     "#)
+//!     .open()?;
+//! let client = HaltStateClient::embedded(authority)?;
+//!
+//! let refund = |order: u32, cents: u32| {
+//!     Action::new("refund.create").key(format!("refund:{order}")).param("amount_cents", cents)
+//! };
+//! let permit = client.guard(refund(1042, 4_500)).await?;
+//! // ... issue the refund ...
+//! permit.complete().await?;
+//!
+//! match client.guard(refund(1043, 90_000)).await {
+//!     Err(GuardError::ApprovalPending { approval_id, .. }) => println!("waiting for a human: {approval_id}"),
+//!     other => panic!("expected a pending approval, got {other:?}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Features: `embedded` (default) brings the in-process authority; `tls` enables `https://` base URLs.
+
+mod action;
+mod answers;
+pub mod blocking;
+mod client;
+pub mod env;
+mod error;
+mod evidence;
+mod global;
+mod kill_switch;
+mod permit;
+mod redact;
+mod stream;
+mod transport;
+
+pub use action::{Action, IntoParam, Param};
+pub use answers::{ApprovalDecision, ApprovalStatus, CheckResult, Decision, Outcome, ProofStatus};
+pub use client::{
+    AsyncHaltStateClient, ClientBuilder, DEFAULT_AGENT_ID, DEFAULT_BASE_URL, FailMode,
+    HaltStateClient,
+};
+pub use error::GuardError;
+pub use evidence::Evidence;
+pub use global::{global, init};
+pub use kill_switch::KillState;
+pub use permit::{MAX_ERROR_CHARS, Permit};
+pub use redact::{Secret, secret};
+pub use stream::{ApprovalStream, STREAM_IDLE_TIMEOUT};
+
+#[cfg(feature = "embedded")]
+pub use haltstate_authority as authority;

@@ -51,6 +51,7 @@ fn answer(status: GuardStatus, reason: impl Into<String>) -> GuardAnswer {
         completed_seq: None,
         decision_latency_us: 0,
         ledger_seq: 0,
+        kill_switch: None,
     }
 }
 
@@ -105,13 +106,9 @@ pub(crate) fn guard(
     let key = request.idempotency_key.as_str();
     let kill = queries::kill_status(b.conn, tenant, &request.action.agent_id)?;
     if let Some(reason) = kill.denial_reason() {
-        return record_guard(
-            b,
-            tenant,
-            request,
-            None,
-            answer(GuardStatus::Denied, reason),
-        );
+        let mut denied = answer(GuardStatus::Denied, reason);
+        denied.kill_switch = Some(kill.state);
+        return record_guard(b, tenant, request, None, denied);
     }
 
     let existing = queries::load_key(b.conn, tenant, key)?;

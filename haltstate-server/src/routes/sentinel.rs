@@ -106,6 +106,7 @@ pub async fn guard(
         "lease_expires_at": answer.claim.as_ref().map(|c| format_rfc3339(c.lease_until)),
         "completed_seq": answer.completed_seq,
         "ledger_seq": answer.ledger_seq,
+        "kill_switch": answer.kill_switch.map(|k| k.as_str()),
         "latency_ms": answer.decision_latency_us / 1000,
     })))
 }

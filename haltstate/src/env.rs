@@ -1,0 +1,97 @@
+//! Configuration from the environment, as the other HaltState SDKs read it.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `HALTSTATE_TENANT_ID` | the tenant (required for HTTP) |
+//! | `HALTSTATE_API_KEY` | the API key (required for HTTP) |
+//! | `HALTSTATE_BASE_URL` | the authority's URL; when unset, the embedded authority is used if `HALTSTATE_POLICY` is set, else `https://haltstate.ai` |
+//! | `HALTSTATE_AGENT_ID` | the default agent id |
+//! | `HALTSTATE_TIMEOUT` | per-request timeout in seconds (a positive number) |
+//! | `HALTSTATE_FAIL_OPEN` | `true`/`1` to fail open, `false`/`0` (default) to fail closed |
+//! | `HALTSTATE_POLICY` | the Cedar policy file of the embedded authority |
+//! | `HALTSTATE_DB` | the SQLite file of the embedded authority (default `haltstate.db`) |
+//! | `HALTSTATE_REDACTION_KEY` | the key `secret()` values are digested under |
+//!
+//! A malformed value is a [`GuardError::Config`](crate::GuardError::Config) naming the variable.
+
+use std::time::Duration;
+
+use crate::client::{ClientBuilder, FailMode};
+use crate::error::GuardError;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn required(name: &'static str) -> Result<String, GuardError> {
+    var(name).ok_or_else(|| GuardError::Config(format!("{name} is not set")))
+}
+
+pub(crate) fn builder_from_env() -> Result<ClientBuilder, GuardError> {
+    let mut builder = ClientBuilder::default();
+    if let Some(agent) = var("HALTSTATE_AGENT_ID") {
+        builder = builder.agent_id(agent);
+    }
+    if let Some(timeout) = var("HALTSTATE_TIMEOUT") {
+        let seconds: f64 = timeout
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+            .ok_or_else(|| {
+                GuardError::Config(format!(
+                    "HALTSTATE_TIMEOUT must be a positive number of seconds, got {timeout:?}"
+                ))
+            })?;
+        builder = builder.request_timeout(Duration::from_secs_f64(seconds));
+    }
+    if let Some(fail_open) = var("HALTSTATE_FAIL_OPEN") {
+        let mode = match fail_open.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => FailMode::Open,
+            "0" | "false" | "no" | "off" => FailMode::Closed,
+            _ => {
+                return Err(GuardError::Config(format!(
+                    "HALTSTATE_FAIL_OPEN must be true or false, got {fail_open:?}"
+                )));
+            }
+        };
+        builder = builder.fail_mode(mode);
+    }
+    if let Some(key) = var("HALTSTATE_REDACTION_KEY") {
+        builder = builder.redaction_key(key);
+    }
+    if let Some(tenant) = var("HALTSTATE_TENANT_ID") {
+        builder = builder.tenant(tenant);
+    }
+    if let Some(base) = var("HALTSTATE_BASE_URL") {
+        return Ok(builder
+            .base_url(base)
+            .api_key(required("HALTSTATE_API_KEY")?)
+            .tenant(required("HALTSTATE_TENANT_ID")?));
+    }
+    if let Some(policy) = var("HALTSTATE_POLICY") {
+        return embedded(builder, policy);
+    }
+    Ok(builder
+        .api_key(required("HALTSTATE_API_KEY")?)
+        .tenant(required("HALTSTATE_TENANT_ID")?))
+}
+
+#[cfg(feature = "embedded")]
+fn embedded(builder: ClientBuilder, policy: String) -> Result<ClientBuilder, GuardError> {
+    let db = var("HALTSTATE_DB").unwrap_or_else(|| "haltstate.db".to_owned());
+    let authority = haltstate_authority::Authority::builder(&db)
+        .policy_file(&policy)
+        .open()
+        .map_err(|e| {
+            GuardError::Config(format!("HALTSTATE_POLICY={policy} HALTSTATE_DB={db}: {e}"))
+        })?;
+    Ok(builder.authority(authority))
+}
+
+#[cfg(not(feature = "embedded"))]
+fn embedded(_builder: ClientBuilder, _policy: String) -> Result<ClientBuilder, GuardError> {
+    Err(GuardError::Config(
+        "HALTSTATE_POLICY needs the `embedded` feature of the haltstate crate".into(),
+    ))
+}

@@ -1,0 +1,289 @@
+//! The permit: proof that the authority let this call run, and the one place its outcome is reported.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+use crate::answers::{Outcome, ProofStatus};
+use crate::client::HaltStateClient;
+use crate::error::GuardError;
+use crate::evidence::Evidence;
+use crate::transport::{GuardReply, GuardStatus, OutcomeOut};
+
+/// Error texts in reports are cut to this many characters (after every param value is removed).
+pub const MAX_ERROR_CHARS: usize = 256;
+
+/// What the guard knew when it granted.
+pub(crate) struct PermitParts {
+    pub(crate) client: HaltStateClient,
+    pub(crate) action: String,
+    pub(crate) agent_id: String,
+    pub(crate) idempotency_key: String,
+    pub(crate) resource: Option<String>,
+    pub(crate) redacted_fields: Vec<String>,
+    pub(crate) sensitive: Vec<String>,
+    pub(crate) decision_latency: Duration,
+    pub(crate) span: tracing::Span,
+}
+
+struct Grant {
+    parts: PermitParts,
+    decision: &'static str,
+    claim_token: Option<String>,
+    approval_id: Option<String>,
+    approver: Option<String>,
+    approved_at: Option<OffsetDateTime>,
+    policy_id: Option<String>,
+    reason: String,
+    unverified: bool,
+    resource_refs: Vec<String>,
+    started: Instant,
+}
+
+/// Permission to run one guarded action, held while its body runs.
+///
+/// Report the outcome exactly once, with [`complete`](Self::complete) or [`fail`](Self::fail) (they take the
+/// permit by value). A permit dropped without either reports `aborted`, or `panicked` while unwinding, in the
+/// background: the claim is released either way.
+#[must_use = "a permit must be completed or failed; dropping it reports the action as aborted"]
+pub struct Permit {
+    grant: Option<Grant>,
+    drop_outcome: Outcome,
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Permit");
+        if let Some(grant) = &self.grant {
+            d.field("action", &grant.parts.action)
+                .field("idempotency_key", &grant.parts.idempotency_key)
+                .field("decision", &grant.decision)
+                .field("approval_id", &grant.approval_id);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl Permit {
+    pub(crate) fn granted(parts: PermitParts, reply: GuardReply) -> Self {
+        let decision = if reply.status == GuardStatus::Approved {
+            "approved"
+        } else {
+            "allowed"
+        };
+        Self::with(Grant {
+            parts,
+            decision,
+            claim_token: reply.claim_token,
+            approval_id: reply.approval_id,
+            approver: reply.approver,
+            approved_at: reply.approved_at,
+            policy_id: reply.policy_id,
+            reason: reply.reason,
+            unverified: false,
+            resource_refs: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+
+    pub(crate) fn unverified(parts: PermitParts, why: String) -> Self {
+        Self::with(Grant {
+            parts,
+            decision: "unverified",
+            claim_token: None,
+            approval_id: None,
+            approver: None,
+            approved_at: None,
+            policy_id: None,
+            reason: format!("fail-open: {why}"),
+            unverified: true,
+            resource_refs: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+
+    fn with(grant: Grant) -> Self {
+        Self {
+            grant: Some(grant),
+            drop_outcome: Outcome::Aborted,
+        }
+    }
+
+    fn grant(&self) -> Option<&Grant> {
+        self.grant.as_ref()
+    }
+
+    /// The idempotency key.
+    pub fn idempotency_key(&self) -> &str {
+        self.grant()
+            .map_or("", |g| g.parts.idempotency_key.as_str())
+    }
+
+    /// The action.
+    pub fn action(&self) -> &str {
+        self.grant().map_or("", |g| g.parts.action.as_str())
+    }
+
+    /// The approval behind an approved permit.
+    pub fn approval_id(&self) -> Option<&str> {
+        self.grant().and_then(|g| g.approval_id.as_deref())
+    }
+
+    /// Who approved.
+    pub fn approver(&self) -> Option<&str> {
+        self.grant().and_then(|g| g.approver.as_deref())
+    }
+
+    /// When it was approved, as the authority says (never the client clock).
+    pub fn approved_at(&self) -> Option<OffsetDateTime> {
+        self.grant().and_then(|g| g.approved_at)
+    }
+
+    /// The deciding policy.
+    pub fn policy_id(&self) -> Option<&str> {
+        self.grant().and_then(|g| g.policy_id.as_deref())
+    }
+
+    /// The authority's reason.
+    pub fn reason(&self) -> &str {
+        self.grant().map_or("", |g| g.reason.as_str())
+    }
+
+    /// `false` when the authority could not be reached and the call runs fail-open.
+    pub fn is_verified(&self) -> bool {
+        self.grant().is_some_and(|g| !g.unverified)
+    }
+
+    /// Adds a safe reference to what the body produced (`refund:re_123`), recorded with the outcome.
+    pub fn add_resource_ref(&mut self, reference: impl Into<String>) {
+        if let Some(grant) = &mut self.grant {
+            grant.resource_refs.push(reference.into());
+        }
+    }
+
+    /// What a drop without an outcome reports (`aborted` by default; the macros set `cancelled` for futures).
+    #[doc(hidden)]
+    pub fn set_drop_outcome(&mut self, outcome: Outcome) {
+        self.drop_outcome = outcome;
+    }
+
+    /// Reports success: the key completes and never runs again.
+    pub async fn complete(self) -> Result<Evidence, GuardError> {
+        self.finish(Outcome::Success, None).await
+    }
+
+    /// Reports failure: the claim is released so a retry may run. The error text is cut and every param value
+    /// is removed from it before it leaves the process.
+    pub async fn fail(self, error: impl fmt::Display) -> Result<Evidence, GuardError> {
+        self.finish(Outcome::Error, Some(error.to_string())).await
+    }
+
+    /// Reports `outcome`. `Err` means the outcome could not be recorded; the action itself did run.
+    pub async fn finish(
+        mut self,
+        outcome: Outcome,
+        error: Option<String>,
+    ) -> Result<Evidence, GuardError> {
+        let Some(grant) = self.grant.take() else {
+            return Err(GuardError::Config(
+                "this permit's outcome was already reported".into(),
+            ));
+        };
+        let (report, evidence, client) = prepare(grant, outcome, error);
+        let result = deliver(&client, report).await;
+        if let Err(error) = &result {
+            tracing::error!(%error, key = %evidence.idempotency_key, "outcome report failed");
+        }
+        result.map(|()| evidence)
+    }
+
+    /// Sync [`finish`](Self::finish), for the blocking client and sync guarded functions.
+    pub(crate) fn finish_blocking(
+        self,
+        outcome: Outcome,
+        error: Option<String>,
+    ) -> Result<Evidence, GuardError> {
+        crate::blocking::block_on(self.finish(outcome, error))
+    }
+}
+
+fn prepare(
+    grant: Grant,
+    outcome: Outcome,
+    error: Option<String>,
+) -> (Option<OutcomeOut>, Evidence, HaltStateClient) {
+    let body_latency = grant.started.elapsed();
+    let parts = grant.parts;
+    let mut resource_refs: Vec<String> = parts.resource.iter().cloned().collect();
+    resource_refs.extend(grant.resource_refs);
+    let proof_status = parts.client.proof_for(grant.unverified);
+    let evidence = Evidence {
+        action: parts.action.clone(),
+        agent_id: parts.agent_id.clone(),
+        idempotency_key: parts.idempotency_key.clone(),
+        decision: grant.decision.to_owned(),
+        outcome: Some(outcome),
+        policy_id: grant.policy_id,
+        approval_id: grant.approval_id,
+        resource_refs: resource_refs.clone(),
+        decision_latency: parts.decision_latency,
+        body_latency: Some(body_latency),
+        proof_status,
+        redaction_status: if parts.redacted_fields.is_empty() {
+            "none"
+        } else {
+            "redacted"
+        },
+        redacted_fields: parts.redacted_fields.clone(),
+    };
+    evidence.emit(&parts.span);
+    let report = (proof_status == ProofStatus::Verified).then(|| OutcomeOut {
+        idempotency_key: parts.idempotency_key,
+        claim_token: grant.claim_token,
+        action: parts.action,
+        agent_id: parts.agent_id,
+        outcome,
+        error: error.map(|e| crate::redact::scrub(&e, &parts.sensitive, MAX_ERROR_CHARS)),
+        body_latency,
+        resource_refs,
+        redacted_fields: parts.redacted_fields,
+        proof_status,
+    });
+    (report, evidence, parts.client)
+}
+
+async fn deliver(client: &HaltStateClient, report: Option<OutcomeOut>) -> Result<(), GuardError> {
+    let Some(report) = report else {
+        // Fail-open evidence has no claim to report on; it is kept in the span's evidence event.
+        return Ok(());
+    };
+    let sender = client.clone();
+    client
+        .on_io(async move { sender.inner.transport.report(&report).await })
+        .await
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(grant) = self.grant.take() else {
+            return;
+        };
+        let outcome = if std::thread::panicking() {
+            Outcome::Panicked
+        } else {
+            self.drop_outcome
+        };
+        let (report, evidence, client) = prepare(grant, outcome, None);
+        tracing::warn!(key = %evidence.idempotency_key, %outcome, "permit dropped without an outcome; reporting it");
+        // Never block in drop: the report goes out on the client's runtime.
+        if let Some(runtime) = &client.inner.runtime {
+            let sender = client.clone();
+            runtime.spawn(async move {
+                if let Err(error) = deliver(&sender, report).await {
+                    tracing::error!(%error, "report of a dropped permit failed");
+                }
+            });
+        }
+    }
+}
