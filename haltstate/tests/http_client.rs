@@ -1,0 +1,639 @@
+//! The client against the real server over loopback: every operation, every refusal, fail modes.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{TENANT, TestServer, refund};
+use futures_util::StreamExt;
+use haltstate::{
+    Action, ApprovalStatus, Decision, FailMode, GuardError, KillState, Outcome, ProofStatus, secret,
+};
+use haltstate_authority::{EvidenceKind, EvidenceQuery, KillScope};
+
+fn outcomes(server: &TestServer, key: &str) -> Vec<haltstate_authority::Outcome> {
+    server
+        .authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                idempotency_key: Some(key.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == EvidenceKind::Outcome)
+        .filter_map(|r| r.outcome)
+        .collect()
+}
+
+#[tokio::test]
+async fn guard_allowed_runs_completes_and_a_replay_is_already_completed() {
+    let server = TestServer::start();
+    let client = server.client();
+    let permit = client.guard(refund(1, 4_500)).await.unwrap();
+    assert!(permit.is_verified());
+    assert_eq!(permit.policy_id(), Some("refunds.small"));
+    let evidence = permit.complete().await.unwrap();
+    assert_eq!(
+        (evidence.decision.as_str(), evidence.outcome),
+        ("allowed", Some(Outcome::Success))
+    );
+    assert_eq!(evidence.resource_refs, vec!["order:1".to_owned()]);
+    assert_eq!(evidence.proof_status, ProofStatus::Verified);
+    assert_eq!(
+        outcomes(&server, "refund:1"),
+        vec![haltstate_authority::Outcome::Success]
+    );
+
+    let replay = client.guard(refund(1, 4_500)).await.unwrap_err();
+    assert_eq!(
+        replay,
+        GuardError::AlreadyCompleted {
+            idempotency_key: "refund:1".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn pending_approval_then_operator_approves_then_it_runs_once() {
+    let server = TestServer::start();
+    let client = server.client();
+    let GuardError::ApprovalPending {
+        approval_id,
+        idempotency_key,
+        action,
+    } = client.guard(refund(2, 90_000)).await.unwrap_err()
+    else {
+        panic!("expected ApprovalPending");
+    };
+    assert_eq!(
+        (idempotency_key.as_str(), action.as_str()),
+        ("refund:2", "refund.create")
+    );
+    let waiter = {
+        let client = client.clone();
+        let id = approval_id.clone();
+        tokio::spawn(async move { client.wait_for_approval(&id, Duration::from_secs(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server
+        .authority
+        .approve(TENANT, &approval_id, "alice", Some("verified".into()))
+        .wait()
+        .unwrap();
+    let decision = waiter.await.unwrap().unwrap();
+    assert_eq!(
+        (decision.status, decision.approver.as_deref()),
+        (ApprovalStatus::Approved, Some("alice"))
+    );
+
+    let permit = client.guard(refund(2, 90_000)).await.unwrap();
+    assert_eq!(
+        (permit.approver(), permit.approval_id()),
+        (Some("alice"), Some(approval_id.as_str()))
+    );
+    assert!(permit.approved_at().is_some());
+    permit.complete().await.unwrap();
+}
+
+#[tokio::test]
+async fn wait_for_approval_honours_its_deadline() {
+    let server = TestServer::start();
+    let client = server.client();
+    let GuardError::ApprovalPending { approval_id, .. } =
+        client.guard(refund(3, 90_000)).await.unwrap_err()
+    else {
+        panic!()
+    };
+    let started = std::time::Instant::now();
+    let error = client
+        .wait_for_approval(&approval_id, Duration::from_millis(700))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, GuardError::ApprovalTimeout { .. }),
+        "{error}"
+    );
+    // B16: never sleeps past the deadline by a whole interval.
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn denial_rejection_conflict_and_in_progress_are_typed() {
+    let server = TestServer::start();
+    let client = server.client();
+    let denied = client
+        .guard(Action::new("data.delete").key("delete:1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied,
+        GuardError::ActionDenied {
+            reason: "deletes are forbidden".into(),
+            policy_id: Some("no-deletes".into())
+        }
+    );
+
+    let GuardError::ApprovalPending { approval_id, .. } =
+        client.guard(refund(4, 90_000)).await.unwrap_err()
+    else {
+        panic!()
+    };
+    server
+        .authority
+        .reject(TENANT, &approval_id, "bob", Some("fraud".into()))
+        .wait()
+        .unwrap();
+    assert!(
+        matches!(client.guard(refund(4, 90_000)).await, Err(GuardError::ActionDenied { reason, .. }) if reason == "fraud")
+    );
+
+    let held = client.guard(refund(5, 100)).await.unwrap();
+    assert_eq!(
+        client.guard(refund(5, 100)).await.unwrap_err(),
+        GuardError::InProgress {
+            idempotency_key: "refund:5".into()
+        }
+    );
+    assert_eq!(
+        client.guard(refund(5, 200)).await.unwrap_err(),
+        GuardError::IdempotencyConflict {
+            idempotency_key: "refund:5".into()
+        }
+    );
+    held.complete().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_guard_without_a_key_is_a_config_error_and_sends_nothing() {
+    let server = TestServer::start();
+    let before = server.ledger_len();
+    let error = server
+        .client()
+        .guard(Action::new("refund.create").param("amount_cents", 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, GuardError::Config(ref m) if m.contains("idempotency key")),
+        "{error}"
+    );
+    assert_eq!(server.ledger_len(), before);
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_auth_errors() {
+    let server = TestServer::start();
+    let client = haltstate::HaltStateClient::builder()
+        .base_url(server.base_url())
+        .tenant(TENANT)
+        .api_key("hs_wrong")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        client.guard(refund(6, 1)).await,
+        Err(GuardError::Auth(_))
+    ));
+    assert!(matches!(
+        client.check(refund(6, 1)).await,
+        Err(GuardError::Auth(_))
+    ));
+}
+
+#[tokio::test]
+async fn check_answers_each_decision_and_report_reaches_the_ledger() {
+    let server = TestServer::start();
+    let client = server.client();
+    let allow = client.check(refund(7, 100)).await.unwrap();
+    assert_eq!(allow.decision, Decision::Allow);
+    assert!(
+        allow.request_id.starts_with("req_"),
+        "B5: the client's request id is sent and kept"
+    );
+    assert_eq!(
+        client.check(refund(7, 900_000)).await.unwrap().decision,
+        Decision::Deny
+    );
+    let approval = client.check(refund(7, 90_000)).await.unwrap();
+    assert!(approval.requires_approval() && approval.approval_id.is_some());
+
+    client.report(&allow, Outcome::Success, None).await.unwrap();
+    let reports: Vec<_> = server
+        .authority
+        .evidence(TENANT, &EvidenceQuery::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == EvidenceKind::CheckReport)
+        .collect();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        reports[0].request_id.as_deref(),
+        Some(allow.request_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn approvals_since_and_the_stream_deliver_decisions_once() {
+    let server = TestServer::start();
+    let client = server.client();
+    let start = time::OffsetDateTime::now_utc() - Duration::from_secs(1);
+    let GuardError::ApprovalPending {
+        approval_id: first, ..
+    } = client.guard(refund(8, 90_000)).await.unwrap_err()
+    else {
+        panic!()
+    };
+    let GuardError::ApprovalPending {
+        approval_id: second,
+        ..
+    } = client.guard(refund(9, 90_000)).await.unwrap_err()
+    else {
+        panic!()
+    };
+    server
+        .authority
+        .approve(TENANT, &first, "alice", None)
+        .wait()
+        .unwrap();
+
+    let since = client.approvals_since(start, 100).await.unwrap();
+    assert_eq!(
+        since
+            .iter()
+            .map(|d| d.request_id.as_str())
+            .collect::<Vec<_>>(),
+        vec![first.as_str()]
+    );
+
+    let mut stream = client.subscribe_approvals(Some(start));
+    let caught_up = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (caught_up.request_id.as_str(), caught_up.is_catchup),
+        (first.as_str(), true)
+    );
+    server
+        .authority
+        .reject(TENANT, &second, "alice", None)
+        .wait()
+        .unwrap();
+    let live = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (live.request_id.as_str(), live.status),
+        (second.as_str(), ApprovalStatus::Rejected)
+    );
+    // Heartbeats keep flowing; no decision is delivered twice.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), stream.next())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn the_stream_resumes_after_the_server_restarts_without_duplicates() {
+    let mut server = TestServer::start();
+    let client = server.client();
+    let start = time::OffsetDateTime::now_utc() - Duration::from_secs(1);
+    let GuardError::ApprovalPending {
+        approval_id: first, ..
+    } = client.guard(refund(10, 90_000)).await.unwrap_err()
+    else {
+        panic!()
+    };
+    let GuardError::ApprovalPending {
+        approval_id: second,
+        ..
+    } = client.guard(refund(11, 90_000)).await.unwrap_err()
+    else {
+        panic!()
+    };
+    server
+        .authority
+        .approve(TENANT, &first, "alice", None)
+        .wait()
+        .unwrap();
+    let mut stream = client.subscribe_approvals(Some(start));
+    let got = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.request_id, first);
+
+    server.restart();
+    server
+        .authority
+        .approve(TENANT, &second, "alice", None)
+        .wait()
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(15), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next.request_id, second,
+        "B11: the reconnect resumes after the newest decision"
+    );
+}
+
+#[tokio::test]
+async fn kill_switch_heartbeat_makes_guards_fail_fast_without_a_round_trip() {
+    let server = TestServer::start();
+    let client = haltstate::HaltStateClient::builder()
+        .base_url(server.base_url())
+        .tenant(TENANT)
+        .api_key(&server.agent_key)
+        .agent_id("billing-agent")
+        .kill_switch_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let mut watch = client.kill_switch();
+    server
+        .authority
+        .set_kill_switch(
+            KillScope::new(TENANT, Some("billing-agent")),
+            haltstate_authority::KillState::Kill,
+            "ops",
+        )
+        .wait()
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        watch.wait_for(|s| *s == KillState::Kill),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let before = server.ledger_len();
+    let error = client.guard(refund(12, 100)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            GuardError::KillSwitchTriggered {
+                state: KillState::Kill,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(server.ledger_len(), before, "no round trip while killed");
+}
+
+#[tokio::test]
+async fn server_side_kill_is_a_typed_kill_switch_error() {
+    let server = TestServer::start();
+    server
+        .authority
+        .set_kill_switch(
+            KillScope::Tenant(TENANT.into()),
+            haltstate_authority::KillState::Pause,
+            "ops",
+        )
+        .wait()
+        .unwrap();
+    let error = server.client().guard(refund(13, 100)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            GuardError::KillSwitchTriggered {
+                state: KillState::Pause,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn server_stopped_fails_closed_and_the_body_never_runs() {
+    let mut server = TestServer::start();
+    let client = server.client();
+    client
+        .guard(refund(14, 100))
+        .await
+        .unwrap()
+        .complete()
+        .await
+        .unwrap();
+    server.stop();
+    let ran = AtomicUsize::new(0);
+    let result = client.guard(refund(15, 100)).await.map(|permit| {
+        ran.fetch_add(1, Ordering::SeqCst);
+        permit
+    });
+    assert!(
+        matches!(result, Err(GuardError::Connection(_))),
+        "{result:?}"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(matches!(
+        client.check(refund(15, 100)).await,
+        Err(GuardError::Connection(_))
+    ));
+}
+
+#[tokio::test]
+async fn fail_open_runs_unverified_when_the_authority_is_down() {
+    let mut server = TestServer::start();
+    let client = server.client_with(FailMode::Open);
+    server.stop();
+    let permit = client.guard(refund(16, 100)).await.unwrap();
+    assert!(!permit.is_verified());
+    let evidence = permit.complete().await.unwrap();
+    assert_eq!(
+        (evidence.proof_status, evidence.decision.as_str()),
+        (ProofStatus::Unverified, "unverified")
+    );
+    let check = client.check(refund(16, 100)).await.unwrap();
+    assert!(check.allowed() && check.reason.starts_with("fail-open"));
+    // Per call, closed still wins.
+    let closed = client
+        .guard(refund(17, 100).fail_mode(FailMode::Closed))
+        .await;
+    assert!(matches!(closed, Err(GuardError::Connection(_))));
+}
+
+#[tokio::test]
+async fn a_dropped_permit_reports_aborted_and_releases_the_claim() {
+    let server = TestServer::start();
+    let client = server.client();
+    drop(client.guard(refund(18, 100)).await.unwrap());
+    for _ in 0..50 {
+        if !outcomes(&server, "refund:18").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        outcomes(&server, "refund:18"),
+        vec![haltstate_authority::Outcome::Aborted]
+    );
+    client
+        .guard(refund(18, 100))
+        .await
+        .unwrap()
+        .complete()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_panicking_body_reports_panicked() {
+    let server = TestServer::start();
+    let client = server.client().blocking();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _permit = client.guard(refund(19, 100)).unwrap();
+        panic!("the body blew up");
+    }));
+    assert!(caught.is_err());
+    for _ in 0..50 {
+        if !outcomes(&server, "refund:19").is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        outcomes(&server, "refund:19"),
+        vec![haltstate_authority::Outcome::Panicked]
+    );
+}
+
+#[tokio::test]
+async fn secrets_leave_as_digests_and_error_texts_carry_no_param_values() {
+    let server = TestServer::start();
+    let client = server.client();
+    let action = refund(20, 90_000)
+        .param("card", secret("4111111111111111"))
+        .param("email", "alice@example.com");
+    let GuardError::ApprovalPending { approval_id, .. } =
+        client.guard(action.clone()).await.unwrap_err()
+    else {
+        panic!()
+    };
+    let approval = server.authority.approval(TENANT, &approval_id).unwrap();
+    let card = approval.params["card"].as_str().unwrap();
+    assert!(
+        card.starts_with("hmac-sha256:") && !card.contains("4111"),
+        "{card}"
+    );
+
+    server
+        .authority
+        .approve(TENANT, &approval_id, "alice", None)
+        .wait()
+        .unwrap();
+    let permit = client.guard(action).await.unwrap();
+    let evidence = permit
+        .fail("card 4111111111111111 of alice@example.com was declined")
+        .await
+        .unwrap();
+    assert_eq!(
+        (evidence.redaction_status, evidence.redacted_fields.clone()),
+        ("redacted", vec!["card".to_owned()])
+    );
+    let record = server
+        .authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                idempotency_key: Some("refund:20".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == EvidenceKind::Outcome)
+        .unwrap();
+    let error = record.error.unwrap();
+    assert!(
+        !error.contains("4111") && !error.contains("alice@"),
+        "{error}"
+    );
+    assert_eq!(record.redacted_fields, vec!["card".to_owned()]);
+}
+
+#[test]
+fn blocking_client_works_outside_any_runtime() {
+    let server = TestServer::start();
+    let client = server.client().blocking();
+    let permit = client.guard(refund(21, 100)).unwrap();
+    permit.complete().unwrap();
+    assert!(matches!(
+        client.guard(refund(21, 100)),
+        Err(GuardError::AlreadyCompleted { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_client_works_from_spawn_blocking() {
+    let server = TestServer::start();
+    let client = server.client();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let client = client.blocking();
+        client.guard(refund(22, 100))?.complete()
+    })
+    .await
+    .unwrap();
+    assert_eq!(outcome.unwrap().outcome, Some(Outcome::Success));
+}
+
+/// A sync function that guards, as a user's code would call it from inside an async handler.
+fn sync_refund(client: &haltstate::HaltStateClient, order: u32) -> Result<(), GuardError> {
+    client
+        .blocking()
+        .guard(refund(order, 100))?
+        .complete()
+        .map(drop)
+}
+
+#[test]
+fn blocking_client_works_from_a_sync_fn_inside_a_current_thread_runtime() {
+    let server = TestServer::start();
+    let client = server.client();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(async { sync_refund(&client, 23) });
+    assert_eq!(result, Ok(()));
+}
+
+#[test]
+fn one_static_client_serves_many_runtimes() {
+    let server = TestServer::start();
+    let client = Arc::new(server.client());
+    for order in 30..34 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = client.clone();
+        runtime.block_on(async move {
+            client
+                .guard(refund(order, 100))
+                .await
+                .unwrap()
+                .complete()
+                .await
+                .unwrap()
+        });
+    }
+}
