@@ -19,10 +19,12 @@ use crate::remote::{Remote, RemoteError};
 #[derive(Debug, Parser)]
 #[command(name = "haltstate", version, about, long_about = None)]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the authority over HTTP.
@@ -67,27 +69,34 @@ pub enum Command {
     Policy(PolicyCommand),
 }
 
+/// `haltstate keys ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a key and print it, alone, on stdout. It is shown only this once.
     ///
     /// Example: haltstate keys create --db haltstate.db --tenant acme --name billing-agent --role agent
     Create {
+        /// The SQLite file (created when missing).
         #[arg(long)]
         db: PathBuf,
+        /// The tenant the key belongs to.
         #[arg(long)]
         tenant: String,
         /// The key's name: for an operator, the identity recorded on approvals.
         #[arg(long)]
         name: String,
+        /// `agent` (check, guard, report) or `operator` (also approve, reject, kill switch, evidence).
         #[arg(long, value_enum)]
         role: RoleArg,
     },
 }
 
+/// A key's role.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoleArg {
+    /// Check, guard, report.
     Agent,
+    /// Also approve, reject, flip the kill switch, read evidence.
     Operator,
 }
 
@@ -142,16 +151,20 @@ pub enum CliError {
     Usage(String),
 }
 
+/// `haltstate approvals ...`.
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCommand {
     /// List approvals, newest first.
     ///
     /// Example: haltstate approvals list --db haltstate.db --tenant acme --status pending
     List {
+        /// Where to act.
         #[command(flatten)]
         target: Target,
+        /// Only approvals in this status.
         #[arg(long, value_parser = ["pending", "approved", "rejected", "expired"])]
         status: Option<String>,
+        /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -159,7 +172,9 @@ pub enum ApprovalsCommand {
     ///
     /// Example: haltstate approvals show apr_0123 --db haltstate.db --tenant acme
     Show {
+        /// The approval id (`apr_...`).
         id: String,
+        /// Where to act.
         #[command(flatten)]
         target: Target,
     },
@@ -175,9 +190,12 @@ pub enum ApprovalsCommand {
     Reject(Decide),
 }
 
+/// Approve or reject.
 #[derive(Debug, Args)]
 pub struct Decide {
+    /// The approval id (`apr_...`).
     pub id: String,
+    /// Where to act.
     #[command(flatten)]
     pub target: Target,
     /// Why; recorded on the approval and the ledger.
@@ -188,8 +206,10 @@ pub struct Decide {
     pub approver: Option<String>,
 }
 
+/// Kill, pause or resume.
 #[derive(Debug, Args)]
 pub struct KillArgs {
+    /// Where to act.
     #[command(flatten)]
     pub target: Target,
     /// Only this agent.
@@ -200,6 +220,7 @@ pub struct KillArgs {
     pub actor: Option<String>,
 }
 
+/// `haltstate ledger ...`.
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Recompute the hash chain: exit 0 with the record count and head hash, or non-zero naming the first
@@ -207,17 +228,22 @@ pub enum LedgerCommand {
     ///
     /// Example: haltstate ledger verify --db haltstate.db
     Verify {
+        /// The SQLite file of the authority.
         #[arg(long)]
         db: PathBuf,
     },
 }
 
+/// `haltstate policy ...`.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Validate a policy file: exit 0, or print each error as file:line:column.
     ///
     /// Example: haltstate policy check examples/policies/haltstate.cedar
-    Check { path: PathBuf },
+    Check {
+        /// The Cedar policy file.
+        path: PathBuf,
+    },
 }
 
 /// Runs a command that is not `serve`.

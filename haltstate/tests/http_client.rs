@@ -435,9 +435,8 @@ async fn server_stopped_fails_closed_and_the_body_never_runs() {
         .unwrap();
     server.stop();
     let ran = AtomicUsize::new(0);
-    let result = client.guard(refund(15, 100)).await.map(|permit| {
+    let result = client.guard(refund(15, 100)).await.inspect(|_permit| {
         ran.fetch_add(1, Ordering::SeqCst);
-        permit
     });
     assert!(
         matches!(result, Err(GuardError::Connection(_))),
