@@ -19,7 +19,8 @@ use crate::kill_switch::{KillScope, KillState, KillStatus};
 use crate::ledger::{self, EvidenceQuery, EvidenceRecord, LedgerHead, VerifyReport};
 use crate::policy::{PolicyEngine, PolicyError};
 use crate::request::{
-    ActionRequest, GuardRequest, MAX_KEY_LEN, OutcomeReport, validate_name, validate_text,
+    ActionRequest, GuardRequest, MAX_KEY_LEN, OutcomeReport, UnverifiedOutcome, validate_name,
+    validate_text,
 };
 use crate::store::ops::{self, Windows};
 use crate::store::writer::{self, Job, Pending, WriterCounters, WriterStats};
@@ -279,6 +280,21 @@ impl Authority {
         let policy = self.decide(tenant, &request.action);
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
         self.submit(move |b| ops::check(b, windows, &tenant, request, policy))
+    }
+
+    /// Records evidence of an action a client ran fail-open. Recorded once per `evidence_id`: answers the ledger
+    /// sequence number and whether this delivery was a repeat (then nothing was written).
+    pub fn record_unverified(
+        &self,
+        tenant: &str,
+        evidence: UnverifiedOutcome,
+    ) -> Pending<(u64, bool)> {
+        let evidence = match validate_name("tenant", tenant).and_then(|()| evidence.validated()) {
+            Ok(evidence) => evidence,
+            Err(e) => return Pending::ready(Err(e)),
+        };
+        let tenant = tenant.to_owned();
+        self.submit(move |b| ops::record_unverified(b, &tenant, evidence))
     }
 
     /// Records what a caller did after a check; answers the ledger sequence number.

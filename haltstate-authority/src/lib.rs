@@ -60,7 +60,7 @@ pub use policy::{
 };
 pub use request::{
     ActionRequest, GuardRequest, MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES,
-    MAX_PARAMS_DEPTH, MAX_RISK_LEN, Outcome, OutcomeReport, ProofStatus,
+    MAX_PARAMS_DEPTH, MAX_RISK_LEN, Outcome, OutcomeReport, ProofStatus, UnverifiedOutcome,
 };
 pub use store::Durability;
 pub use store::writer::{Pending, PendingFuture, WriterStats};

@@ -315,6 +315,65 @@ impl OutcomeReport {
     }
 }
 
+/// Evidence of an action a client ran fail-open, without the authority's decision, delivered once the
+/// authority answers again. Recorded once per `evidence_id`, however often it is delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnverifiedOutcome {
+    /// The client's unique id for this evidence.
+    pub evidence_id: String,
+    /// The agent.
+    pub agent_id: String,
+    /// The action.
+    pub action: String,
+    /// The idempotency key.
+    pub idempotency_key: String,
+    /// How the body ended.
+    pub outcome: Outcome,
+    /// Why the client ran without a decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A short error text from the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the body ran.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "duration_micros"
+    )]
+    pub body_latency: Option<Duration>,
+    /// Safe references to what was acted on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_refs: Vec<String>,
+    /// Params the client sent as digests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted_fields: Vec<String>,
+    /// When it happened, on the client's clock.
+    #[serde(with = "crate::timestamp::rfc3339")]
+    pub occurred_at: time::OffsetDateTime,
+}
+
+impl UnverifiedOutcome {
+    pub(crate) fn validated(mut self) -> Result<Self> {
+        validate_text("evidence_id", &self.evidence_id, MAX_KEY_LEN)?;
+        validate_name("agent_id", &self.agent_id)?;
+        validate_action(&self.action)?;
+        validate_text("idempotency_key", &self.idempotency_key, MAX_KEY_LEN)?;
+        if self.resource_refs.len() > 32 {
+            return Err(invalid("at most 32 resource_refs".into()));
+        }
+        for reference in &self.resource_refs {
+            validate_text("resource_refs", reference, MAX_KEY_LEN)?;
+        }
+        validate_fields(&self.redacted_fields)?;
+        self.error = self.error.map(|text| truncate_chars(&text, MAX_ERROR_TEXT));
+        self.reason = self
+            .reason
+            .map(|text| truncate_chars(&text, MAX_ERROR_TEXT));
+        Ok(self)
+    }
+}
+
 /// `Option<Duration>` as integer microseconds.
 mod duration_micros {
     use std::time::Duration;

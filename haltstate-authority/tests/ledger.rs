@@ -419,3 +419,86 @@ proptest! {
         }
     }
 }
+
+fn unverified(id: &str) -> haltstate_authority::UnverifiedOutcome {
+    haltstate_authority::UnverifiedOutcome {
+        evidence_id: id.into(),
+        agent_id: "billing-agent".into(),
+        action: "refund.create".into(),
+        idempotency_key: format!("refund:{id}"),
+        outcome: Outcome::Success,
+        reason: Some("fail-open: connection refused".into()),
+        error: None,
+        body_latency: Some(std::time::Duration::from_millis(3)),
+        resource_refs: vec!["order:1".into()],
+        redacted_fields: vec![],
+        occurred_at: common::MONDAY_10AM,
+    }
+}
+
+#[test]
+fn unverified_evidence_is_recorded_once_per_evidence_id() {
+    let env = env();
+    let (seq, duplicate) = env
+        .authority
+        .record_unverified(TENANT, unverified("ev-1"))
+        .wait()
+        .unwrap();
+    assert!(!duplicate);
+    let (again, duplicate) = env
+        .authority
+        .record_unverified(TENANT, unverified("ev-1"))
+        .wait()
+        .unwrap();
+    assert_eq!((again, duplicate), (seq, true));
+    // Another tenant's evidence id space is its own.
+    assert!(
+        !env.authority
+            .record_unverified("globex", unverified("ev-1"))
+            .wait()
+            .unwrap()
+            .1
+    );
+    let records = env
+        .authority
+        .evidence(TENANT, &EvidenceQuery::default())
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].proof_status, Some(ProofStatus::Unverified));
+    assert_eq!(records[0].evidence_id.as_deref(), Some("ev-1"));
+    assert_eq!(records[0].occurred_at, Some(common::MONDAY_10AM));
+    env.authority.verify_ledger().unwrap();
+}
+
+#[test]
+fn a_version_1_database_is_migrated_in_place() {
+    let env = env();
+    env.authority
+        .guard(TENANT, guard_refund(100, "refund:old"))
+        .wait()
+        .unwrap();
+    let path = env.db_path();
+    drop(env.authority);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE unverified_imports; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let reopened = Authority::builder(&path)
+        .clock(env.clock.clone())
+        .open()
+        .unwrap();
+    assert!(
+        !reopened
+            .record_unverified(TENANT, unverified("ev-2"))
+            .wait()
+            .unwrap()
+            .1
+    );
+    assert_eq!(reopened.verify_ledger().unwrap().records, 2);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
             .route("/action/check", post(sentinel::check))
             .route("/action/guard", post(sentinel::guard))
             .route("/action/guard/report", post(sentinel::guard_report))
+            .route("/action/guard/unverified", post(sentinel::guard_unverified))
             .route("/action/report", post(sentinel::report))
             .route("/approval/{id}", get(sentinel::approval))
             .route("/approvals/since", get(sentinel::approvals_since))

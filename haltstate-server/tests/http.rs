@@ -929,3 +929,29 @@ async fn operators_of_another_tenant_see_and_decide_nothing_here() {
         haltstate_authority::ApprovalStatus::Pending
     );
 }
+
+#[tokio::test]
+async fn unverified_evidence_is_accepted_once_per_evidence_id() {
+    let s = start().await;
+    let evidence = json!({
+        "evidence_id": "ev-42", "agent_id": "billing-agent", "action": "refund.create",
+        "idempotency_key": "refund:42", "outcome": "success", "occurred_at": "2026-01-05T10:00:00Z"
+    });
+    let (status, first) = s.post("action/guard/unverified", evidence.clone()).await;
+    assert_eq!(
+        (status, first["duplicate"].as_bool()),
+        (StatusCode::OK, Some(false))
+    );
+    let (_, second) = s.post("action/guard/unverified", evidence).await;
+    assert_eq!(
+        (second["duplicate"].as_bool(), second["ledger_seq"].clone()),
+        (Some(true), first["ledger_seq"].clone())
+    );
+    let (status, bad) = s
+        .post("action/guard/unverified", json!({"evidence_id": "x"}))
+        .await;
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+}

@@ -63,6 +63,7 @@ pub struct ClientBuilder {
     kill_switch_interval: Option<Duration>,
     redaction_key: Option<Vec<u8>>,
     user_agent: String,
+    spool_dir: Option<std::path::PathBuf>,
     #[cfg(feature = "embedded")]
     authority: Option<haltstate_authority::Authority>,
 }
@@ -81,6 +82,7 @@ impl Default for ClientBuilder {
             kill_switch_interval: None,
             redaction_key: None,
             user_agent: format!("haltstate-rust/{}", env!("CARGO_PKG_VERSION")),
+            spool_dir: None,
             #[cfg(feature = "embedded")]
             authority: None,
         }
@@ -146,6 +148,14 @@ impl ClientBuilder {
     /// action's identity, so a retry from another process must produce the same one.
     pub fn redaction_key(mut self, key: impl AsRef<[u8]>) -> Self {
         self.redaction_key = Some(key.as_ref().to_vec());
+        self
+    }
+
+    /// Where fail-open evidence waits for delivery (default `$HALTSTATE_SPOOL_DIR`, else
+    /// `<temp dir>/haltstate-spool/<tenant>`). Use a directory that survives restarts: evidence spooled by one
+    /// process is delivered by the next client that uses the same directory.
+    pub fn spool_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
         self
     }
 
@@ -223,8 +233,14 @@ impl ClientBuilder {
                 )
             }
         };
+        let spool = crate::spool::Spool::new(
+            self.spool_dir
+                .clone()
+                .unwrap_or_else(|| crate::spool::default_dir(&tenant)),
+        );
         let inner = Arc::new(Inner {
             transport,
+            spool,
             tenant,
             agent_id: self.agent_id,
             fail_mode: self.fail_mode,
@@ -237,6 +253,7 @@ impl ClientBuilder {
         if let Some(interval) = self.kill_switch_interval {
             client.start_heartbeat(interval);
         }
+        client.start_spool_delivery();
         Ok(client)
     }
 }
@@ -278,6 +295,7 @@ pub type AsyncHaltStateClient = HaltStateClient;
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) transport: Transport,
+    pub(crate) spool: crate::spool::Spool,
     pub(crate) tenant: String,
     pub(crate) agent_id: String,
     pub(crate) fail_mode: FailMode,
@@ -683,6 +701,50 @@ impl HaltStateClient {
                 tokio::time::sleep(interval).await;
             }
         });
+    }
+
+    /// Delivers spooled fail-open evidence whenever there is some and the authority answers.
+    fn start_spool_delivery(&self) {
+        let Some(runtime) = &self.inner.runtime else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                for path in inner.spool.pending() {
+                    let Some(evidence) = inner.spool.read(&path) else {
+                        continue;
+                    };
+                    match inner.transport.deliver_unverified(&evidence).await {
+                        Ok(()) => inner.spool.delivered(&path),
+                        // Malformed for the authority: retrying would never succeed.
+                        Err(error @ GuardError::Rejected { .. }) => {
+                            inner.spool.refused(&path, &error)
+                        }
+                        // Still unreachable (or refusing us): keep everything for the next round.
+                        Err(error) => {
+                            tracing::debug!(%error, "spooled evidence not delivered yet");
+                            break;
+                        }
+                    }
+                }
+                let wake = tokio::time::sleep(crate::spool::DELIVERY_INTERVAL);
+                tokio::select! {
+                    () = inner.spool.wake.notified() => {}
+                    () = wake => {}
+                }
+                drop(inner);
+            }
+        });
+    }
+
+    /// The directory fail-open evidence is spooled to.
+    pub fn spool_dir(&self) -> &std::path::Path {
+        self.inner.spool.dir()
     }
 
     /// Stops the heartbeat and refuses further calls. Reports already sent are not affected.

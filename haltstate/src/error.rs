@@ -113,6 +113,9 @@ pub enum GuardError {
         /// How long we waited.
         waited: Duration,
     },
+    /// Fail-open evidence could not be kept on disk.
+    #[error("cannot keep fail-open evidence: {0}")]
+    Spool(String),
     /// The client is misconfigured.
     #[error("configuration error: {0}")]
     Config(String),

@@ -50,6 +50,7 @@ mod global;
 mod kill_switch;
 mod permit;
 mod redact;
+mod spool;
 mod stream;
 mod transport;
 

@@ -9,6 +9,7 @@ use crate::answers::{Outcome, ProofStatus};
 use crate::client::HaltStateClient;
 use crate::error::GuardError;
 use crate::evidence::Evidence;
+use crate::spool::SpooledEvidence;
 use crate::transport::{GuardReply, GuardStatus, OutcomeOut};
 
 /// Error texts in reports are cut to this many characters (after every param value is removed).
@@ -39,6 +40,7 @@ struct Grant {
     unverified: bool,
     resource_refs: Vec<String>,
     started: Instant,
+    occurred_at: OffsetDateTime,
 }
 
 /// Permission to run one guarded action, held while its body runs.
@@ -84,6 +86,7 @@ impl Permit {
             unverified: false,
             resource_refs: Vec::new(),
             started: Instant::now(),
+            occurred_at: OffsetDateTime::now_utc(),
         })
     }
 
@@ -100,6 +103,7 @@ impl Permit {
             unverified: true,
             resource_refs: Vec::new(),
             started: Instant::now(),
+            occurred_at: OffsetDateTime::now_utc(),
         })
     }
 
@@ -208,11 +212,17 @@ impl Permit {
     }
 }
 
+/// Where an outcome goes: to the authority, or (fail-open) to the spool for later delivery.
+enum Report {
+    Authority(OutcomeOut),
+    Spool(SpooledEvidence),
+}
+
 fn prepare(
     grant: Grant,
     outcome: Outcome,
     error: Option<String>,
-) -> (Option<OutcomeOut>, Evidence, HaltStateClient) {
+) -> (Report, Evidence, HaltStateClient) {
     let body_latency = grant.started.elapsed();
     let parts = grant.parts;
     let mut resource_refs: Vec<String> = parts.resource.iter().cloned().collect();
@@ -238,30 +248,49 @@ fn prepare(
         redacted_fields: parts.redacted_fields.clone(),
     };
     evidence.emit(&parts.span);
-    let report = (proof_status == ProofStatus::Verified).then(|| OutcomeOut {
-        idempotency_key: parts.idempotency_key,
-        claim_token: grant.claim_token,
-        action: parts.action,
-        agent_id: parts.agent_id,
-        outcome,
-        error: error.map(|e| crate::redact::scrub(&e, &parts.sensitive, MAX_ERROR_CHARS)),
-        body_latency,
-        resource_refs,
-        redacted_fields: parts.redacted_fields,
-        proof_status,
-    });
+    let error = error.map(|e| crate::redact::scrub(&e, &parts.sensitive, MAX_ERROR_CHARS));
+    let report = if proof_status == ProofStatus::Verified {
+        Report::Authority(OutcomeOut {
+            idempotency_key: parts.idempotency_key,
+            claim_token: grant.claim_token,
+            action: parts.action,
+            agent_id: parts.agent_id,
+            outcome,
+            error,
+            body_latency,
+            resource_refs,
+            redacted_fields: parts.redacted_fields,
+            proof_status,
+        })
+    } else {
+        Report::Spool(SpooledEvidence {
+            evidence_id: format!("ev_{}", uuid::Uuid::new_v4().simple()),
+            agent_id: parts.agent_id,
+            action: parts.action,
+            idempotency_key: parts.idempotency_key,
+            outcome: outcome.as_str().to_owned(),
+            reason: Some(grant.reason),
+            error,
+            body_latency: u64::try_from(body_latency.as_micros()).ok(),
+            resource_refs,
+            redacted_fields: parts.redacted_fields,
+            occurred_at: grant.occurred_at,
+        })
+    };
     (report, evidence, parts.client)
 }
 
-async fn deliver(client: &HaltStateClient, report: Option<OutcomeOut>) -> Result<(), GuardError> {
-    let Some(report) = report else {
-        // Fail-open evidence has no claim to report on; it is kept in the span's evidence event.
-        return Ok(());
-    };
-    let sender = client.clone();
-    client
-        .on_io(async move { sender.inner.transport.report(&report).await })
-        .await
+async fn deliver(client: &HaltStateClient, report: Report) -> Result<(), GuardError> {
+    match report {
+        Report::Authority(report) => {
+            let sender = client.clone();
+            client
+                .on_io(async move { sender.inner.transport.report(&report).await })
+                .await
+        }
+        // Durable before we answer; the spool's deliverer takes it from here.
+        Report::Spool(evidence) => client.inner.spool.write(&evidence),
+    }
 }
 
 impl Drop for Permit {

@@ -636,3 +636,93 @@ fn one_static_client_serves_many_runtimes() {
         });
     }
 }
+
+fn spooled(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn unverified_records(server: &TestServer) -> Vec<haltstate_authority::EvidenceRecord> {
+    server
+        .authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.proof_status == Some(haltstate_authority::ProofStatus::Unverified))
+        .collect()
+}
+
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn fail_open_evidence_is_spooled_and_delivered_once_after_the_authority_and_the_client_restart()
+ {
+    let mut server = TestServer::start();
+    let spool = server.spool_dir();
+    server.stop();
+    {
+        let client = server.client_with(FailMode::Open);
+        for order in 0..5 {
+            let permit = client.guard(refund(100 + order, 100)).await.unwrap();
+            assert!(!permit.is_verified());
+            permit.complete().await.unwrap();
+        }
+        assert_eq!(
+            spooled(&spool).len(),
+            5,
+            "each fail-open run is on disk before complete() returns"
+        );
+        // The process "exits" with the authority still down.
+    }
+    let kept = spooled(&spool)[0].clone();
+    let kept_copy = std::fs::read(&kept).unwrap();
+
+    server.restart();
+    let client = server.client_with(FailMode::Open);
+    assert!(
+        eventually(|| spooled(&spool).is_empty()).await,
+        "the spool was not delivered"
+    );
+    let records = unverified_records(&server);
+    assert_eq!(records.len(), 5);
+    let ids: std::collections::HashSet<_> = records
+        .iter()
+        .map(|r| r.evidence_id.clone().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    assert!(records.iter().all(
+        |r| r.outcome == Some(haltstate_authority::Outcome::Success) && r.occurred_at.is_some()
+    ));
+
+    // A crash between the authority's acknowledgement and the file's removal delivers it again: still one record.
+    std::fs::write(&kept, kept_copy).unwrap();
+    assert!(eventually(|| spooled(&spool).is_empty()).await);
+    assert_eq!(
+        unverified_records(&server).len(),
+        5,
+        "nothing delivered twice"
+    );
+    drop(client);
+    server.authority.verify_ledger().unwrap();
+}

@@ -105,6 +105,16 @@ pub struct EvidenceRecord {
     /// A short error text from the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The client's id for fail-open evidence delivered later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_id: Option<String>,
+    /// When fail-open evidence happened on the client (the record's `at` is when it arrived).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::timestamp::rfc3339::option"
+    )]
+    pub occurred_at: Option<OffsetDateTime>,
 }
 
 impl EvidenceRecord {
@@ -133,6 +143,8 @@ impl EvidenceRecord {
             redaction_status: None,
             redacted_fields: Vec::new(),
             error: None,
+            evidence_id: None,
+            occurred_at: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::queries::{self, KeyRow};
 use super::writer::Batch;
@@ -19,7 +19,7 @@ use crate::kill_switch::{KillScope, KillState, KillStatus};
 use crate::ledger::{EvidenceKind, EvidenceRecord};
 use crate::request::{
     ActionRequest, GuardRequest, MAX_ERROR_TEXT, Outcome, OutcomeReport, ProofStatus,
-    truncate_chars,
+    UnverifiedOutcome, truncate_chars,
 };
 use crate::timestamp::to_micros;
 
@@ -721,6 +721,50 @@ pub(crate) fn set_kill(
             scope: Some(scope.clone()),
         },
     })
+}
+
+/// Records fail-open evidence once per evidence id; answers its ledger record and whether it was a repeat.
+pub(crate) fn record_unverified(
+    b: &mut Batch<'_>,
+    tenant: &str,
+    evidence: UnverifiedOutcome,
+) -> Result<(u64, bool)> {
+    let known: Option<i64> = b
+        .conn
+        .prepare_cached(
+            "SELECT seq FROM unverified_imports WHERE tenant = ?1 AND evidence_id = ?2",
+        )?
+        .query_row(params![tenant, evidence.evidence_id], |row| row.get(0))
+        .optional()?;
+    if let Some(seq) = known {
+        return Ok((u64::try_from(seq).unwrap_or(0), true));
+    }
+    let mut record = EvidenceRecord::new(EvidenceKind::Outcome, tenant, b.now);
+    record.agent_id = Some(evidence.agent_id);
+    record.action = Some(evidence.action);
+    record.idempotency_key = Some(evidence.idempotency_key);
+    record.status = Some("unverified".into());
+    record.outcome = Some(evidence.outcome);
+    record.reason = evidence.reason;
+    record.error = evidence.error;
+    record.body_latency_us = evidence.body_latency.map(micros);
+    record.resource_refs = evidence.resource_refs;
+    record.proof_status = Some(ProofStatus::Unverified);
+    record.redaction_status = Some(redaction_status(&evidence.redacted_fields));
+    record.redacted_fields = evidence.redacted_fields;
+    record.evidence_id = Some(evidence.evidence_id.clone());
+    record.occurred_at = Some(evidence.occurred_at);
+    let seq = b.append(record)?;
+    b.conn
+        .prepare_cached(
+            "INSERT INTO unverified_imports (tenant, evidence_id, seq) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![
+            tenant,
+            evidence.evidence_id,
+            i64::try_from(seq).unwrap_or(i64::MAX)
+        ])?;
+    Ok((seq, false))
 }
 
 pub(crate) fn create_key(

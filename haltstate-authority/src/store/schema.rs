@@ -95,6 +95,15 @@ const MIGRATIONS: &[&str] = &[
         hash  TEXT NOT NULL
     );
     "#,
+    // 2: fail-open evidence delivered later by clients, deduplicated by the client's evidence id.
+    r#"
+    CREATE TABLE unverified_imports (
+        tenant       TEXT NOT NULL,
+        evidence_id  TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        PRIMARY KEY (tenant, evidence_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The newest schema version this build knows.

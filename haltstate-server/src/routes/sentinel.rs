@@ -140,6 +140,19 @@ pub async fn guard_report(
     ))
 }
 
+/// Our extension: `POST action/guard/unverified`, evidence a client ran fail-open and delivers later. Recorded
+/// once per `evidence_id`; a repeat delivery answers `duplicate: true`.
+pub async fn guard_unverified(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    WireJson(body): WireJson<haltstate_authority::UnverifiedOutcome>,
+) -> Result<Json<Value>, ApiError> {
+    let (seq, duplicate) = state.authority.record_unverified(&who.tenant, body).await?;
+    Ok(Json(
+        json!({ "ok": true, "ledger_seq": seq, "duplicate": duplicate }),
+    ))
+}
+
 /// E4: `POST action/report`.
 pub async fn report(
     State(state): State<AppState>,

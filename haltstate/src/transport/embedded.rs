@@ -170,6 +170,37 @@ impl EmbeddedTransport {
             .map_err(|e| map_error(e, None))
     }
 
+    pub(crate) async fn deliver_unverified(
+        &self,
+        evidence: &crate::spool::SpooledEvidence,
+    ) -> Result<(), GuardError> {
+        let outcome = match evidence.outcome.as_str() {
+            "success" => authority::Outcome::Success,
+            "aborted" => authority::Outcome::Aborted,
+            "panicked" => authority::Outcome::Panicked,
+            "cancelled" => authority::Outcome::Cancelled,
+            _ => authority::Outcome::Error,
+        };
+        let record = authority::UnverifiedOutcome {
+            evidence_id: evidence.evidence_id.clone(),
+            agent_id: evidence.agent_id.clone(),
+            action: evidence.action.clone(),
+            idempotency_key: evidence.idempotency_key.clone(),
+            outcome,
+            reason: evidence.reason.clone(),
+            error: evidence.error.clone(),
+            body_latency: evidence.body_latency.map(Duration::from_micros),
+            resource_refs: evidence.resource_refs.clone(),
+            redacted_fields: evidence.redacted_fields.clone(),
+            occurred_at: evidence.occurred_at,
+        };
+        self.authority
+            .record_unverified(&self.tenant, record)
+            .await
+            .map(drop)
+            .map_err(|e| map_error(e, None))
+    }
+
     pub(crate) fn approval(&self, id: &str) -> Result<ApprovalDecision, GuardError> {
         match self.authority.approval(&self.tenant, id) {
             Ok(approval) => Ok(decision_of(&approval)),

@@ -40,6 +40,7 @@ pub(crate) enum Endpoint {
     Since = 5,
     Stream = 6,
     Heartbeat = 7,
+    Unverified = 8,
 }
 
 /// Route memory: 0 = not yet known, 1 = canonical, 2 = legacy.
@@ -61,7 +62,7 @@ pub(crate) struct HttpSettings {
 pub(crate) struct HttpTransport {
     settings: HttpSettings,
     http: reqwest::Client,
-    routes: [AtomicU8; 8],
+    routes: [AtomicU8; 9],
 }
 
 /// An HTTP answer: status, JSON body (Null when there is none), and `Retry-After`.
@@ -394,6 +395,22 @@ impl HttpTransport {
             .map(|item| decision_from(item, "", true))
             .filter(|d| !d.request_id.is_empty())
             .collect())
+    }
+
+    pub(crate) async fn deliver_unverified(
+        &self,
+        evidence: &crate::spool::SpooledEvidence,
+    ) -> Result<(), GuardError> {
+        let body = serde_json::to_value(evidence).map_err(|e| GuardError::Spool(e.to_string()))?;
+        let answer = self
+            .send(
+                Endpoint::Unverified,
+                Method::POST,
+                "action/guard/unverified",
+                Some(&body),
+            )
+            .await?;
+        ok_body(answer, None).map(drop)
     }
 
     pub(crate) async fn heartbeat(&self, agent_id: &str) -> Result<KillState, GuardError> {

@@ -150,6 +150,17 @@ impl Transport {
         }
     }
 
+    pub(crate) async fn deliver_unverified(
+        &self,
+        evidence: &crate::spool::SpooledEvidence,
+    ) -> Result<(), GuardError> {
+        match self {
+            Transport::Http(t) => t.deliver_unverified(evidence).await,
+            #[cfg(feature = "embedded")]
+            Transport::Embedded(t) => t.deliver_unverified(evidence).await,
+        }
+    }
+
     /// Whether calls must run on the client's own runtime (HTTP) or may run on the caller's (embedded).
     pub(crate) fn needs_io_runtime(&self) -> bool {
         matches!(self, Transport::Http(_))

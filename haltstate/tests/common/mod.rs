@@ -94,6 +94,11 @@ impl TestServer {
         self.listen();
     }
 
+    /// The fail-open spool of this server's test clients.
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("spool")
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -112,6 +117,7 @@ impl TestServer {
             .deadline(Duration::from_secs(2))
             .fail_mode(fail_mode)
             .redaction_key("test-redaction-key")
+            .spool_dir(self.spool_dir())
             .build()
             .unwrap()
     }
