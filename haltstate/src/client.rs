@@ -165,6 +165,30 @@ impl ClientBuilder {
         self
     }
 
+    /// A builder configured from the process environment (see [`crate::env`]).
+    pub fn from_env() -> Result<Self, GuardError> {
+        crate::env::builder_from_env()
+    }
+
+    /// A builder configured from these variables instead of the process environment, by the same rules
+    /// as [`from_env`](Self::from_env): for tests, and for configuration kept elsewhere.
+    ///
+    /// ```
+    /// let error = haltstate::ClientBuilder::from_vars([("HALTSTATE_TENANT_ID", "acme")]).unwrap_err();
+    /// assert_eq!(error.to_string(), "configuration error: HALTSTATE_API_KEY is not set");
+    /// ```
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, GuardError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        crate::env::builder_from(&|name| vars.get(name).cloned())
+    }
+
     /// Talks to this in-process authority instead of HTTP.
     #[cfg(feature = "embedded")]
     pub fn authority(mut self, authority: haltstate_authority::Authority) -> Self {

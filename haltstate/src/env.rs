@@ -19,15 +19,18 @@ use std::time::Duration;
 use crate::client::{ClientBuilder, FailMode};
 use crate::error::GuardError;
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn required(name: &'static str) -> Result<String, GuardError> {
-    var(name).ok_or_else(|| GuardError::Config(format!("{name} is not set")))
-}
-
 pub(crate) fn builder_from_env() -> Result<ClientBuilder, GuardError> {
+    builder_from(&|name| std::env::var(name).ok())
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub(crate) fn builder_from(lookup: Lookup<'_>) -> Result<ClientBuilder, GuardError> {
+    let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let required = |name: &'static str| {
+        var(name).ok_or_else(|| GuardError::Config(format!("{name} is not set")))
+    };
     let mut builder = ClientBuilder::default();
     if let Some(agent) = var("HALTSTATE_AGENT_ID") {
         builder = builder.agent_id(agent);
@@ -70,7 +73,8 @@ pub(crate) fn builder_from_env() -> Result<ClientBuilder, GuardError> {
             .tenant(required("HALTSTATE_TENANT_ID")?));
     }
     if let Some(policy) = var("HALTSTATE_POLICY") {
-        return embedded(builder, policy);
+        let db = var("HALTSTATE_DB").unwrap_or_else(|| "haltstate.db".to_owned());
+        return embedded(builder, policy, db);
     }
     Ok(builder
         .api_key(required("HALTSTATE_API_KEY")?)
@@ -78,8 +82,11 @@ pub(crate) fn builder_from_env() -> Result<ClientBuilder, GuardError> {
 }
 
 #[cfg(feature = "embedded")]
-fn embedded(builder: ClientBuilder, policy: String) -> Result<ClientBuilder, GuardError> {
-    let db = var("HALTSTATE_DB").unwrap_or_else(|| "haltstate.db".to_owned());
+fn embedded(
+    builder: ClientBuilder,
+    policy: String,
+    db: String,
+) -> Result<ClientBuilder, GuardError> {
     let authority = haltstate_authority::Authority::builder(&db)
         .policy_file(&policy)
         .open()
@@ -90,7 +97,11 @@ fn embedded(builder: ClientBuilder, policy: String) -> Result<ClientBuilder, Gua
 }
 
 #[cfg(not(feature = "embedded"))]
-fn embedded(_builder: ClientBuilder, _policy: String) -> Result<ClientBuilder, GuardError> {
+fn embedded(
+    _builder: ClientBuilder,
+    _policy: String,
+    _db: String,
+) -> Result<ClientBuilder, GuardError> {
     Err(GuardError::Config(
         "HALTSTATE_POLICY needs the `embedded` feature of the haltstate crate".into(),
     ))

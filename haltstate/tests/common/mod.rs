@@ -1,6 +1,8 @@
 //! A real authority server on loopback, on its own thread and runtime, which tests can stop and restart.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod proxy;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
