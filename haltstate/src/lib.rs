@@ -49,6 +49,12 @@ mod evidence;
 mod global;
 mod kill_switch;
 mod permit;
+#[doc(hidden)]
+pub mod __private {
+    //! Used by the expansions of the guard macros; not a public API.
+    pub use crate::private::*;
+}
+mod private;
 mod redact;
 mod spool;
 mod stream;

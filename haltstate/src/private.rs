@@ -1,0 +1,177 @@
+//! What the guard macros expand to call. Not a public API: names and signatures here change without notice.
+
+use std::sync::{Arc, LazyLock};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use crate::action::Action;
+pub use crate::answers::Outcome;
+pub use crate::client::{FailMode, HaltStateClient};
+pub use crate::error::GuardError;
+pub use crate::permit::Permit;
+pub use crate::redact::secret;
+
+/// Anything a macro's `client = ...` may name: a client, a reference to one, a `LazyLock`, an `Arc`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a HaltState client",
+    label = "expected a `HaltStateClient` (or a reference, `Arc` or `LazyLock` of one)"
+)]
+pub trait GuardClient {
+    /// The client.
+    fn guard_client(&self) -> &HaltStateClient;
+}
+
+impl GuardClient for HaltStateClient {
+    fn guard_client(&self) -> &HaltStateClient {
+        self
+    }
+}
+
+impl<T: GuardClient + ?Sized> GuardClient for &T {
+    fn guard_client(&self) -> &HaltStateClient {
+        (**self).guard_client()
+    }
+}
+
+impl<T: GuardClient + ?Sized> GuardClient for &mut T {
+    fn guard_client(&self) -> &HaltStateClient {
+        (**self).guard_client()
+    }
+}
+
+impl<T: GuardClient + ?Sized> GuardClient for Arc<T> {
+    fn guard_client(&self) -> &HaltStateClient {
+        (**self).guard_client()
+    }
+}
+
+impl<T: GuardClient + ?Sized> GuardClient for Box<T> {
+    fn guard_client(&self) -> &HaltStateClient {
+        (**self).guard_client()
+    }
+}
+
+impl<T: GuardClient, F: FnOnce() -> T> GuardClient for LazyLock<T, F> {
+    fn guard_client(&self) -> &HaltStateClient {
+        (**self).guard_client()
+    }
+}
+
+/// The client a macro uses: a handle of the named one (cheap: an `Arc`), so no borrow outlives this call.
+pub fn client_of<C: GuardClient + ?Sized>(client: &C) -> Result<HaltStateClient, GuardError> {
+    Ok(client.guard_client().clone())
+}
+
+/// The global client, for macros that name none.
+pub fn global_client() -> Result<HaltStateClient, GuardError> {
+    crate::global::global().cloned()
+}
+
+/// The return type of a guarded fn: `Result<T, E>` where `E: From<GuardError>`.
+#[diagnostic::on_unimplemented(
+    message = "a guarded fn must return `Result<_, E>` where `E: From<haltstate::GuardError>`, not `{Self}`",
+    label = "this return type cannot carry a denial or a pending approval",
+    note = "add `#[from] haltstate::GuardError` to your error enum, or return `Result<_, haltstate::GuardError>`"
+)]
+pub trait GuardOutput: Sized {
+    /// The value returned when the body does not run.
+    fn from_guard_error(error: GuardError) -> Self;
+    /// How the body ended, and an error text safe to report (the error's type, never its message).
+    fn outcome(&self) -> (Outcome, Option<String>);
+}
+
+impl<T, E: From<GuardError>> GuardOutput for Result<T, E> {
+    fn from_guard_error(error: GuardError) -> Self {
+        Err(E::from(error))
+    }
+
+    fn outcome(&self) -> (Outcome, Option<String>) {
+        match self {
+            Ok(_) => (Outcome::Success, None),
+            // The message may quote arguments; the type name never does.
+            Err(_) => (
+                Outcome::Error,
+                Some(format!("returned Err({})", std::any::type_name::<E>())),
+            ),
+        }
+    }
+}
+
+/// Builds the action from the macro's arguments.
+pub fn action(name: &str, agent: Option<&str>, key: Option<String>) -> Action {
+    let mut action = Action::new(name);
+    if let Some(agent) = agent {
+        action = action.agent(agent);
+    }
+    if let Some(key) = key {
+        action = action.key(key);
+    }
+    action
+}
+
+/// The key `haltstate_guard` derives when none is given: a digest of action, agent and the named params, so
+/// the same call with the same params is the same operation.
+pub fn derived_key(action: &Action, client: &HaltStateClient) -> Result<String, GuardError> {
+    let out = client.outgoing(action)?;
+    let value = serde_json::json!({ "action": out.action, "agent": out.agent_id, "params": Value::Object(out.params) });
+    let digest =
+        Sha256::digest(serde_jcs::to_vec(&value).map_err(|e| GuardError::Config(e.to_string()))?);
+    Ok(format!("hs:{}:{}", out.action, &hex::encode(digest)[..32]))
+}
+
+/// Guards, from async code.
+pub async fn guard(client: &HaltStateClient, action: Action) -> Result<Permit, GuardError> {
+    client.guard(action).await
+}
+
+/// Guards, and when approval is pending waits up to `timeout_s` for a human, then guards again.
+pub async fn guard_waiting(
+    client: &HaltStateClient,
+    action: Action,
+    timeout_s: u64,
+) -> Result<Permit, GuardError> {
+    match client.guard(action.clone()).await {
+        Err(GuardError::ApprovalPending { approval_id, .. }) => {
+            client
+                .wait_for_approval(&approval_id, std::time::Duration::from_secs(timeout_s))
+                .await?;
+            client.guard(action).await
+        }
+        other => other,
+    }
+}
+
+/// Guards, from sync code.
+pub fn guard_blocking(client: &HaltStateClient, action: Action) -> Result<Permit, GuardError> {
+    crate::blocking::block_on(client.guard(action))
+}
+
+/// Reports the body's outcome, from async code. A report failure is logged: the body's own result is what
+/// the caller gets.
+pub async fn finish<R: GuardOutput>(permit: Permit, output: &R) {
+    let (outcome, error) = output.outcome();
+    if let Err(error) = permit.finish(outcome, error).await {
+        tracing::error!(%error, "outcome of a guarded fn could not be reported");
+    }
+}
+
+/// Reports the body's outcome, from sync code.
+pub fn finish_blocking<R: GuardOutput>(permit: Permit, output: &R) {
+    let (outcome, error) = output.outcome();
+    if let Err(error) = permit.finish_blocking(outcome, error) {
+        tracing::error!(%error, "outcome of a guarded fn could not be reported");
+    }
+}
+
+/// Runs the body as an `FnOnce`, so it may move out of (and return borrows of) its captures.
+#[inline(always)]
+pub fn call_once<R, F: FnOnce() -> R>(body: F) -> R {
+    body()
+}
+
+/// Marks the permit of an async body: dropped mid-body means the future was cancelled.
+pub fn cancellable(mut permit: Permit) -> Permit {
+    permit.set_drop_outcome(Outcome::Cancelled);
+    permit
+}
