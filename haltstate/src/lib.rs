@@ -69,6 +69,7 @@ pub use client::{
 pub use error::GuardError;
 pub use evidence::Evidence;
 pub use global::{global, init};
+pub use haltstate_macros::{ahaltstate_guard, guard, haltstate_guard, openai_guard};
 pub use kill_switch::KillState;
 pub use permit::{MAX_ERROR_CHARS, Permit};
 pub use redact::{Secret, secret};

@@ -1,0 +1,302 @@
+//! Stage two: what a guarded fn becomes.
+//!
+//! ```text
+//! fn f(args) -> R {                         // the user's own signature tokens, re-emitted
+//!     #![inner attrs]
+//!     let client = ...;                      // evaluated once
+//!     let action = Action::new(..).key(<key from the args, by name>).param(..);
+//!     let permit = match guard(client, action) { Ok(p) => p, Err(e) => return R::from_guard_error(e) };
+//!     let out = call_once(move || { <fake return edge>; { <body> } });   // or `async move { .. }.await`
+//!     finish(permit, &out);                  // exactly once; a panic or a dropped future reports via Drop
+//!     out
+//! }
+//! ```
+//! Generated locals are `mixed_site` identifiers: the body can neither name nor shadow them.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{
+    AttrStyle, Expr, GenericArgument, ItemFn, PathArguments, ReturnType, Stmt, Type, TypeParamBound,
+};
+
+use crate::attr::{Args, Macro};
+use crate::key;
+
+fn local(name: &str) -> syn::Ident {
+    syn::Ident::new(name, Span::mixed_site())
+}
+
+/// `Pin<Box<dyn Future<Output = R> + ..>>` -> `R`: what `#[async_trait]` turned an `async fn` into.
+fn boxed_future_output(ty: &Type) -> Option<&Type> {
+    let Type::Path(pin) = ty else { return None };
+    let pin = pin.path.segments.last()?;
+    if pin.ident != "Pin" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &pin.arguments else {
+        return None;
+    };
+    let Some(GenericArgument::Type(Type::Path(boxed))) = args.args.first() else {
+        return None;
+    };
+    let boxed = boxed.path.segments.last()?;
+    let PathArguments::AngleBracketed(args) = &boxed.arguments else {
+        return None;
+    };
+    let Some(GenericArgument::Type(Type::TraitObject(object))) = args.args.first() else {
+        return None;
+    };
+    object.bounds.iter().find_map(|bound| {
+        let TypeParamBound::Trait(trait_bound) = bound else {
+            return None;
+        };
+        let future = trait_bound.path.segments.last()?;
+        if future.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(args) = &future.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+            _ => None,
+        })
+    })
+}
+
+/// `Box::pin(async move { .. })` as the tail of a desugared `#[async_trait]` method: its async block.
+fn boxed_async_tail(item: &mut ItemFn) -> Option<&mut syn::ExprAsync> {
+    let Some(Stmt::Expr(Expr::Call(call), None)) = item.block.stmts.last_mut() else {
+        return None;
+    };
+    let Expr::Path(func) = call.func.as_ref() else {
+        return None;
+    };
+    if func.path.segments.last().is_none_or(|s| s.ident != "pin") || call.args.len() != 1 {
+        return None;
+    }
+    match call.args.first_mut() {
+        Some(Expr::Async(block)) => Some(block),
+        _ => None,
+    }
+}
+
+pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result<TokenStream> {
+    let sig = item.sig.clone();
+    if let Some(token) = &sig.constness {
+        return Err(syn::Error::new(
+            token.span,
+            format!("#[{}] cannot guard a `const fn`", which.name()),
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Err(syn::Error::new_spanned(
+            variadic,
+            format!("#[{}] cannot guard a C-variadic fn", which.name()),
+        ));
+    }
+    let ReturnType::Type(_, declared) = &sig.output else {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            format!(
+                "#[{}] needs the fn to return `Result<_, E>` where `E: From<haltstate::GuardError>`; \
+                 this fn returns `()`, so a denial would have nowhere to go",
+                which.name()
+            ),
+        ));
+    };
+    let is_async = sig.asyncness.is_some();
+    // `#[async_trait]` has already turned `async fn -> R` into `fn -> Pin<Box<dyn Future<Output = R>>>`.
+    let boxed = if is_async {
+        None
+    } else {
+        boxed_future_output(declared).cloned()
+    };
+    let is_future = boxed.is_some() || matches!(declared.as_ref(), Type::ImplTrait(_));
+    if is_future && (boxed.is_none() || boxed_async_tail(&mut item).is_none()) {
+        return Err(syn::Error::new_spanned(
+            declared,
+            format!(
+                "#[{}] cannot see inside this future; make it an `async fn` (or end it with `Box::pin(async move {{ .. }})`)",
+                which.name()
+            ),
+        ));
+    }
+    let asynchronous = is_async || boxed.is_some();
+    if args.wait_timeout_s.is_some() && !asynchronous {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            "`on_approval = wait(..)` needs an async fn: a sync fn never blocks on a human",
+        ));
+    }
+    let output: Type = boxed.clone().unwrap_or_else(|| declared.as_ref().clone());
+    let krate: TokenStream = match &args.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::haltstate),
+    };
+    let p = quote!(#krate::__private);
+
+    let (client, action, permit, out, error, key) = (
+        local("__hs_client"),
+        local("__hs_action"),
+        local("__hs_permit"),
+        local("__hs_out"),
+        local("__hs_error"),
+        local("__hs_key"),
+    );
+
+    // The return type decides how a refusal comes back; spanned there so a wrong type is reported there.
+    let refuse = quote_spanned!(output.span()=> <#output as #p::GuardOutput>::from_guard_error);
+
+    let client_expr = match &args.client {
+        Some(expr) => quote_spanned!(expr.span()=> #p::client_of(&(#expr))),
+        None => quote!(#p::global_client()),
+    };
+    let action_name = match (&args.action, which) {
+        (Some(lit), _) => lit.value(),
+        (None, Macro::OpenaiGuard) => format!("llm.{}", sig.ident),
+        (None, _) => String::new(),
+    };
+    let agent = match &args.agent_id {
+        Some(lit) => quote!(::std::option::Option::Some(#lit)),
+        None => quote!(::std::option::Option::None),
+    };
+    let key_value = match &args.key {
+        Some(expr) => {
+            let tokens = key::key_tokens(expr, &sig)?;
+            quote!(::std::option::Option::Some(#tokens))
+        }
+        None => quote!(::std::option::Option::None),
+    };
+
+    let mut chain = TokenStream::new();
+    let params: Vec<_> = args.params.iter().flatten().collect();
+    for param in &params {
+        let name = param.name.to_string();
+        let value = &param.value;
+        chain.extend(if param.secret {
+            quote_spanned!(value.span()=> .param(#name, #p::secret(&(#value))))
+        } else {
+            quote_spanned!(value.span()=> .param(#name, &(#value)))
+        });
+    }
+    if which == Macro::OpenaiGuard && args.params.is_none() {
+        // The model and the argument names, never the prompt text.
+        let names = key::param_names(&sig);
+        if names.iter().any(|n| n == "model") {
+            chain.extend(quote!(.param("model", &(model))));
+        }
+        let listed: Vec<String> = names.iter().map(ToString::to_string).collect();
+        chain.extend(quote!(.param("arguments", [#(#listed),*])));
+    }
+    if let Some(resource) = &args.resource {
+        chain.extend(quote_spanned!(resource.span()=> .resource(::std::string::ToString::to_string(&(#resource)))));
+    }
+    if let Some(risk) = &args.risk {
+        chain.extend(quote!(.risk(#risk)));
+    }
+    if let Some((open, _)) = args.fail_open {
+        let mode = if open { quote!(Open) } else { quote!(Closed) };
+        chain.extend(quote!(.fail_mode(#p::FailMode::#mode)));
+    }
+    let derive_key = if args.key.is_none() {
+        quote! {
+            let #action = match #p::derived_key(&#action, &#client) {
+                ::std::result::Result::Ok(#key) => #action.key(#key),
+                ::std::result::Result::Err(#error) => return #refuse(#error),
+            };
+        }
+    } else {
+        TokenStream::new()
+    };
+
+    let pre = quote! {
+        let #client = match #client_expr {
+            ::std::result::Result::Ok(#client) => #client,
+            ::std::result::Result::Err(#error) => return #refuse(#error),
+        };
+        let #action = #p::action(#action_name, #agent, #key_value) #chain;
+        #derive_key
+    };
+
+    let fake_edge = quote_spanned! {output.span()=>
+        #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return, clippy::let_unit_value)]
+        if false {
+            let __hs_never: #output = loop {};
+            return __hs_never;
+        }
+    };
+
+    if let Some(tail) = boxed.as_ref().and_then(|_| boxed_async_tail(&mut item)) {
+        // #[async_trait]: guard inside the boxed future, around the original async block.
+        let body = tail.block.clone();
+        let guard_call = guard_call(args, &p, &client, &action);
+        let new_block: syn::Block = syn::parse_quote!({
+            #pre
+            let #permit = match #guard_call.await {
+                ::std::result::Result::Ok(#permit) => #p::cancellable(#permit),
+                ::std::result::Result::Err(#error) => return #refuse(#error),
+            };
+            let #out: #output = async move { #fake_edge #body }.await;
+            #p::finish(#permit, &#out).await;
+            #out
+        });
+        tail.block = new_block;
+        return Ok(item.into_token_stream());
+    }
+
+    let (outer, inner): (Vec<_>, Vec<_>) = item
+        .attrs
+        .iter()
+        .partition(|a| matches!(a.style, AttrStyle::Outer));
+    let vis = &item.vis;
+    let body = &item.block;
+    let sig_tokens = &item.sig;
+    let inner_tokens = quote!(#(#inner)*);
+    let guarded = if is_async {
+        let guard_call = guard_call(args, &p, &client, &action);
+        quote! {
+            #pre
+            let #permit = match #guard_call.await {
+                ::std::result::Result::Ok(#permit) => #p::cancellable(#permit),
+                ::std::result::Result::Err(#error) => return #refuse(#error),
+            };
+            let #out: #output = async move { #fake_edge #body }.await;
+            #p::finish(#permit, &#out).await;
+            #out
+        }
+    } else {
+        let call = quote_spanned!(body.span()=> #p::call_once(move || { #fake_edge #body }));
+        quote! {
+            #pre
+            let #permit = match #p::guard_blocking(&#client, #action) {
+                ::std::result::Result::Ok(#permit) => #permit,
+                ::std::result::Result::Err(#error) => return #refuse(#error),
+            };
+            #[allow(clippy::redundant_closure_call)]
+            let #out: #output = #call;
+            #p::finish_blocking(#permit, &#out);
+            #out
+        }
+    };
+    // The original brace token keeps its span, so lints such as `dead_code` still point at the user's fn.
+    let mut block = TokenStream::new();
+    body.brace_token.surround(&mut block, |tokens| {
+        tokens.extend(inner_tokens);
+        tokens.extend(guarded);
+    });
+    Ok(quote!(#(#outer)* #vis #sig_tokens #block))
+}
+
+fn guard_call(
+    args: &Args,
+    p: &TokenStream,
+    client: &syn::Ident,
+    action: &syn::Ident,
+) -> TokenStream {
+    match &args.wait_timeout_s {
+        Some(seconds) => quote!(#p::guard_waiting(&#client, #action, #seconds)),
+        None => quote!(#p::guard(&#client, #action)),
+    }
+}
