@@ -238,6 +238,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
                 ::std::result::Result::Ok(#permit) => #p::cancellable(#permit),
                 ::std::result::Result::Err(#error) => return #refuse(#error),
             };
+            #[allow(unused_braces)]
             let #out: #output = async move { #fake_edge #body }.await;
             #p::finish(#permit, &#out).await;
             #out
@@ -262,6 +263,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
                 ::std::result::Result::Ok(#permit) => #p::cancellable(#permit),
                 ::std::result::Result::Err(#error) => return #refuse(#error),
             };
+            #[allow(unused_braces)]
             let #out: #output = async move { #fake_edge #body }.await;
             #p::finish(#permit, &#out).await;
             #out
@@ -274,7 +276,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
                 ::std::result::Result::Ok(#permit) => #permit,
                 ::std::result::Result::Err(#error) => return #refuse(#error),
             };
-            #[allow(clippy::redundant_closure_call)]
+            #[allow(unused_braces, clippy::redundant_closure_call)]
             let #out: #output = #call;
             #p::finish_blocking(#permit, &#out);
             #out

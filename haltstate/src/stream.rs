@@ -94,6 +94,8 @@ fn reconnect_delay(failures: u32) -> Duration {
     Duration::from_micros(rand::rng().random_range(micros / 2..=micros))
 }
 
+// Without the `embedded` feature HTTP is the only transport, and the `let .. else` below is irrefutable.
+#[allow(irrefutable_let_patterns)]
 async fn follow_sse(
     client: HaltStateClient,
     mut cursor: OffsetDateTime,
