@@ -59,8 +59,9 @@ pub use policy::{
     CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
 };
 pub use request::{
-    ActionRequest, GuardRequest, MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES,
-    MAX_PARAMS_DEPTH, MAX_RISK_LEN, Outcome, OutcomeReport, ProofStatus, UnverifiedOutcome,
+    ActionRequest, GuardRequest, LlmUsage, MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN,
+    MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, MAX_RISK_LEN, Outcome, OutcomeReport, ProofStatus,
+    UnverifiedOutcome,
 };
 pub use store::Durability;
 pub use store::writer::{Pending, PendingFuture, WriterStats};

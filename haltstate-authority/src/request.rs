@@ -256,6 +256,9 @@ pub struct OutcomeReport {
     /// Names of params the client replaced by a keyed digest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redacted_fields: Vec<String>,
+    /// For an LLM call: the model and token counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<LlmUsage>,
 }
 
 impl OutcomeReport {
@@ -270,6 +273,7 @@ impl OutcomeReport {
             resource_refs: Vec::new(),
             proof_status: ProofStatus::Verified,
             redacted_fields: Vec::new(),
+            usage: None,
         }
     }
 
@@ -310,9 +314,25 @@ impl OutcomeReport {
             validate_text("resource_refs", reference, MAX_KEY_LEN)?;
         }
         validate_fields(&self.redacted_fields)?;
+        if let Some(usage) = &self.usage {
+            validate_text("usage.model", &usage.model, MAX_NAME_LEN)?;
+        }
         self.error = self.error.map(|text| truncate_chars(&text, MAX_ERROR_TEXT));
         Ok(self)
     }
+}
+
+/// What an LLM call consumed, recorded with its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlmUsage {
+    /// The model that answered.
+    pub model: String,
+    /// Tokens in the prompt.
+    pub prompt_tokens: u64,
+    /// Tokens in the completion.
+    pub completion_tokens: u64,
+    /// Both.
+    pub total_tokens: u64,
 }
 
 /// Evidence of an action a client ran fail-open, without the authority's decision, delivered once the

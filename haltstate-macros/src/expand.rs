@@ -220,6 +220,27 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
         #derive_key
     };
 
+    // `openai_guard` also records the model and token counts when the `Ok` value implements `Usage`.
+    let (finish_async, finish_sync) = if which == Macro::OpenaiGuard {
+        let usage = local("__hs_usage");
+        let probe = quote! {
+            let #usage = {
+                #[allow(unused_imports)]
+                use #p::{HasUsage as _, NoUsage as _};
+                (&#p::UsageProbe(&#out)).usage_of()
+            };
+        };
+        (
+            quote!(#probe #p::finish_with_usage(#permit, &#out, #usage).await;),
+            quote!(#probe #p::finish_blocking_with_usage(#permit, &#out, #usage);),
+        )
+    } else {
+        (
+            quote!(#p::finish(#permit, &#out).await;),
+            quote!(#p::finish_blocking(#permit, &#out);),
+        )
+    };
+
     let fake_edge = quote_spanned! {output.span()=>
         #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return, clippy::let_unit_value)]
         if false {
@@ -240,7 +261,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
             };
             #[allow(unused_braces)]
             let #out: #output = async move { #fake_edge #body }.await;
-            #p::finish(#permit, &#out).await;
+            #finish_async
             #out
         });
         tail.block = new_block;
@@ -265,7 +286,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
             };
             #[allow(unused_braces)]
             let #out: #output = async move { #fake_edge #body }.await;
-            #p::finish(#permit, &#out).await;
+            #finish_async
             #out
         }
     } else {
@@ -278,7 +299,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
             };
             #[allow(unused_braces, clippy::redundant_closure_call)]
             let #out: #output = #call;
-            #p::finish_blocking(#permit, &#out);
+            #finish_sync
             #out
         }
     };

@@ -76,6 +76,8 @@ pub struct GuardReportBody {
     pub proof_status: Option<String>,
     #[serde(default)]
     pub redacted_fields: Vec<String>,
+    #[serde(default)]
+    pub usage: Option<haltstate_authority::LlmUsage>,
 }
 
 /// E4 check outcome report.

@@ -35,6 +35,8 @@ pub struct Evidence {
     pub redaction_status: &'static str,
     /// The params sent as digests.
     pub redacted_fields: Vec<String>,
+    /// For an LLM call whose response implements [`Usage`](crate::openai::Usage): model and token counts.
+    pub usage: Option<crate::openai::LlmUsage>,
 }
 
 impl Evidence {
@@ -60,6 +62,8 @@ impl Evidence {
             proof_status = self.proof_status.as_str(),
             redaction_status = self.redaction_status,
             redacted_fields = ?self.redacted_fields,
+            llm_model = self.usage.as_ref().map(|u| u.model.as_str()),
+            llm_total_tokens = self.usage.as_ref().map(|u| u.total_tokens),
             "guarded call"
         );
     }

@@ -48,6 +48,7 @@ mod error;
 mod evidence;
 mod global;
 mod kill_switch;
+pub mod openai;
 mod permit;
 #[doc(hidden)]
 pub mod __private {

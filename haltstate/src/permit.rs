@@ -41,6 +41,7 @@ struct Grant {
     resource_refs: Vec<String>,
     started: Instant,
     occurred_at: OffsetDateTime,
+    usage: Option<crate::openai::LlmUsage>,
 }
 
 /// Permission to run one guarded action, held while its body runs.
@@ -87,6 +88,7 @@ impl Permit {
             resource_refs: Vec::new(),
             started: Instant::now(),
             occurred_at: OffsetDateTime::now_utc(),
+            usage: None,
         })
     }
 
@@ -104,6 +106,7 @@ impl Permit {
             resource_refs: Vec::new(),
             started: Instant::now(),
             occurred_at: OffsetDateTime::now_utc(),
+            usage: None,
         })
     }
 
@@ -163,6 +166,13 @@ impl Permit {
     pub fn add_resource_ref(&mut self, reference: impl Into<String>) {
         if let Some(grant) = &mut self.grant {
             grant.resource_refs.push(reference.into());
+        }
+    }
+
+    /// Records what an LLM call consumed, reported with the outcome.
+    pub fn set_usage(&mut self, usage: crate::openai::LlmUsage) {
+        if let Some(grant) = &mut self.grant {
+            grant.usage = Some(usage);
         }
     }
 
@@ -246,6 +256,7 @@ fn prepare(
             "redacted"
         },
         redacted_fields: parts.redacted_fields.clone(),
+        usage: grant.usage.clone(),
     };
     evidence.emit(&parts.span);
     let error = error.map(|e| crate::redact::scrub(&e, &parts.sensitive, MAX_ERROR_CHARS));
@@ -261,6 +272,7 @@ fn prepare(
             resource_refs,
             redacted_fields: parts.redacted_fields,
             proof_status,
+            usage: grant.usage,
         })
     } else {
         Report::Spool(SpooledEvidence {

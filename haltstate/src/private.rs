@@ -170,6 +170,61 @@ pub fn call_once<R, F: FnOnce() -> R>(body: F) -> R {
     body()
 }
 
+/// Looks for LLM usage in a guarded fn's output: `(&UsageProbe(&out)).usage_of()` finds it when the `Ok` value
+/// implements [`Usage`](crate::openai::Usage), and answers `None` otherwise (autoref specialization: the
+/// first impl applies by value, the fallback only through one more reference).
+#[allow(missing_debug_implementations)]
+pub struct UsageProbe<'a, T>(pub &'a T);
+
+/// The probe's answer when the `Ok` value has usage.
+pub trait HasUsage {
+    /// The usage.
+    fn usage_of(&self) -> Option<crate::openai::LlmUsage>;
+}
+
+impl<T: crate::openai::Usage, E> HasUsage for UsageProbe<'_, Result<T, E>> {
+    fn usage_of(&self) -> Option<crate::openai::LlmUsage> {
+        self.0
+            .as_ref()
+            .ok()
+            .and_then(crate::openai::Usage::llm_usage)
+    }
+}
+
+/// The probe's answer otherwise.
+pub trait NoUsage {
+    /// Nothing.
+    fn usage_of(&self) -> Option<crate::openai::LlmUsage> {
+        None
+    }
+}
+
+impl<T> NoUsage for &UsageProbe<'_, T> {}
+
+/// Reports the body's outcome with the LLM usage found in it, from async code.
+pub async fn finish_with_usage<R: GuardOutput>(
+    mut permit: Permit,
+    output: &R,
+    usage: Option<crate::openai::LlmUsage>,
+) {
+    if let Some(usage) = usage {
+        permit.set_usage(usage);
+    }
+    finish(permit, output).await;
+}
+
+/// Reports the body's outcome with the LLM usage found in it, from sync code.
+pub fn finish_blocking_with_usage<R: GuardOutput>(
+    mut permit: Permit,
+    output: &R,
+    usage: Option<crate::openai::LlmUsage>,
+) {
+    if let Some(usage) = usage {
+        permit.set_usage(usage);
+    }
+    finish_blocking(permit, output);
+}
+
 /// Marks the permit of an async body: dropped mid-body means the future was cancelled.
 pub fn cancellable(mut permit: Permit) -> Permit {
     permit.set_drop_outcome(Outcome::Cancelled);

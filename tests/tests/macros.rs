@@ -549,3 +549,55 @@ fn guard_without_a_client_uses_the_global_one() {
         vec![haltstate::authority::Outcome::Success]
     );
 }
+
+struct Completion {
+    model: String,
+    text: String,
+}
+
+impl haltstate::openai::Usage for Completion {
+    fn llm_usage(&self) -> Option<haltstate::openai::LlmUsage> {
+        Some(haltstate::openai::LlmUsage {
+            model: self.model.clone(),
+            prompt_tokens: 7,
+            completion_tokens: 5,
+            total_tokens: 12,
+        })
+    }
+}
+
+#[openai_guard(client = CLIENT, agent_id = "gpt", action = "chat.complete", idempotency_key = |conversation| conversation.to_string())]
+async fn complete(conversation: &str, model: &str, prompt: &str) -> Result<Completion, GuardError> {
+    Ok(Completion {
+        model: model.to_owned(),
+        text: prompt.chars().rev().collect(),
+    })
+}
+
+#[tokio::test]
+async fn openai_guard_records_model_and_token_counts_when_the_response_has_them() {
+    let completion = complete("conv-usage", "gpt-4o-mini", "abc").await.unwrap();
+    assert_eq!(completion.text, "cba");
+    let record = WORLD
+        .authority
+        .evidence(
+            "acme",
+            &EvidenceQuery {
+                idempotency_key: Some("conv-usage".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == EvidenceKind::Outcome)
+        .unwrap();
+    let usage = record.usage.unwrap();
+    assert_eq!(
+        (
+            usage.model.as_str(),
+            usage.prompt_tokens,
+            usage.total_tokens
+        ),
+        ("gpt-4o-mini", 7, 12)
+    );
+}

@@ -105,6 +105,9 @@ pub struct EvidenceRecord {
     /// A short error text from the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For an LLM call: the model and token counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::request::LlmUsage>,
     /// The client's id for fail-open evidence delivered later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_id: Option<String>,
@@ -143,6 +146,7 @@ impl EvidenceRecord {
             redaction_status: None,
             redacted_fields: Vec::new(),
             error: None,
+            usage: None,
             evidence_id: None,
             occurred_at: None,
         }

@@ -417,6 +417,7 @@ pub(crate) fn report(b: &mut Batch<'_>, tenant: &str, report: OutcomeReport) -> 
     record.redaction_status = Some(redaction_status(&report.redacted_fields));
     record.redacted_fields = report.redacted_fields;
     record.error = report.error;
+    record.usage = report.usage;
     let seq = b.append(record)?;
     b.conn
         .prepare_cached(

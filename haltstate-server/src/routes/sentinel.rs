@@ -125,6 +125,7 @@ pub async fn guard_report(
     report.body_latency = body.body_latency_us.map(std::time::Duration::from_micros);
     report.resource_refs = body.resource_refs;
     report.redacted_fields = body.redacted_fields;
+    report.usage = body.usage;
     report.proof_status = match body.proof_status.as_deref() {
         None | Some("verified") => ProofStatus::Verified,
         Some("unverified") => ProofStatus::Unverified,

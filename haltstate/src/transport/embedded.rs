@@ -112,6 +112,12 @@ impl EmbeddedTransport {
         report.error = out.error.clone();
         report.resource_refs = out.resource_refs.clone();
         report.redacted_fields = out.redacted_fields.clone();
+        report.usage = out.usage.as_ref().map(|u| authority::LlmUsage {
+            model: u.model.clone(),
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+        });
         report.proof_status = match out.proof_status {
             ProofStatus::Verified => authority::ProofStatus::Verified,
             ProofStatus::Unverified => authority::ProofStatus::Unverified,

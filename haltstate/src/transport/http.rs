@@ -284,6 +284,12 @@ impl HttpTransport {
             "resource_refs": out.resource_refs,
             "redacted_fields": out.redacted_fields,
             "proof_status": out.proof_status.as_str(),
+            "usage": out.usage.as_ref().map(|u| json!({
+                "model": u.model,
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "total_tokens": u.total_tokens,
+            })),
         });
         let answer = self
             .send(

@@ -67,6 +67,7 @@ pub(crate) struct OutcomeOut {
     pub(crate) resource_refs: Vec<String>,
     pub(crate) redacted_fields: Vec<String>,
     pub(crate) proof_status: ProofStatus,
+    pub(crate) usage: Option<crate::openai::LlmUsage>,
 }
 
 /// A report on a check.
