@@ -200,7 +200,9 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
         let mode = if open { quote!(Open) } else { quote!(Closed) };
         chain.extend(quote!(.fail_mode(#p::FailMode::#mode)));
     }
-    let derive_key = if args.key.is_none() {
+    let derive_key = if args.key.is_none() && which == Macro::OpenaiGuard {
+        quote!(let #action = #action.key(#p::fresh_key(#action_name));)
+    } else if args.key.is_none() {
         quote! {
             let #action = match #p::derived_key(&#action, &#client) {
                 ::std::result::Result::Ok(#key) => #action.key(#key),

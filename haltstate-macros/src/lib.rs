@@ -12,8 +12,10 @@
 //! - `client = EXPR`: a `HaltStateClient`, a reference, `Arc` or `LazyLock` of one (default: `haltstate::global()`).
 //! - `idempotency_key = |order| format!("refund:{}", order.id)`: a closure whose parameters bind to the fn's
 //!   parameters **by name**, or any expression in the fn's scope (`format!("x:{}", self.id)`).
-//!   `haltstate_guard`, `ahaltstate_guard` and `openai_guard` without one derive a key deterministically from
-//!   the action, the agent and the params, so the same call with the same params is the same operation.
+//!   `haltstate_guard` and `ahaltstate_guard` without one derive a key deterministically from the action, the
+//!   agent and the params, so the same call with the same params is the same operation. `openai_guard` without
+//!   one uses a fresh key per call: LLM calls with different prompts are different operations, and the prompt
+//!   never leaves the process; give a key to make a retry find the same approval.
 //! - `params(amount_cents = order.amount, card = secret(order.card))`: the only values that leave the process;
 //!   `secret(..)` sends a keyed digest.
 //! - `resource = EXPR`, `risk = "money"`, `fail = "open" | "closed"`,

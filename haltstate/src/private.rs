@@ -120,6 +120,13 @@ pub fn derived_key(action: &Action, client: &HaltStateClient) -> Result<String, 
     Ok(format!("hs:{}:{}", out.action, &hex::encode(digest)[..32]))
 }
 
+/// A key of its own for each call: what `openai_guard` uses when given no `idempotency_key`, because two LLM
+/// calls with the same model and different prompts are different operations (and the prompt never leaves
+/// the process, so it cannot be part of a derived key).
+pub fn fresh_key(action: &str) -> String {
+    format!("{action}:{}", uuid::Uuid::new_v4().simple())
+}
+
 /// Guards, from async code.
 pub async fn guard(client: &HaltStateClient, action: Action) -> Result<Permit, GuardError> {
     client.guard(action).await

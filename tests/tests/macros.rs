@@ -601,3 +601,17 @@ async fn openai_guard_records_model_and_token_counts_when_the_response_has_them(
         ("gpt-4o-mini", 7, 12)
     );
 }
+
+#[tokio::test]
+async fn openai_guard_without_a_key_treats_each_call_as_its_own_operation() {
+    let first = ask("gpt-4o-mini", "first question").await.unwrap_err();
+    let second = ask("gpt-4o-mini", "second question").await.unwrap_err();
+    let (
+        GuardError::ApprovalPending { approval_id: a, .. },
+        GuardError::ApprovalPending { approval_id: b, .. },
+    ) = (first, second)
+    else {
+        panic!("both calls wait for approval under these policies");
+    };
+    assert_ne!(a, b, "a second question is not a replay of the first");
+}
