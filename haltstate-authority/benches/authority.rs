@@ -1,0 +1,128 @@
+//! The authority's hot paths: one policy decision over a 20-policy set, and guard + report on the durable
+//! ledger from 1 and 8 concurrent callers. Figures go to BENCHMARKS.md.
+//!
+//! `cargo bench -p haltstate-authority --bench authority`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use haltstate_authority::{
+    ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport, PolicyEngine,
+};
+use serde_json::json;
+
+/// Twenty policies over ten actions, shaped like a real tenant's: permits with conditions, approval gates,
+/// forbids on schedule windows and risk flags.
+fn twenty_policies() -> String {
+    let mut source = String::new();
+    for i in 0..10 {
+        source.push_str(&format!(
+            r#"@id("a{i}.small") @reason("small") permit(principal, action == Action::"service{i}.act", resource)
+               when {{ context.params has amount && context.params.amount <= 10000 }};
+               @id("a{i}.freeze") @reason("frozen") forbid(principal, action == Action::"service{i}.act", resource)
+               when {{ context.hour >= 2 && context.hour < 4 && context.risk == "money" }};
+            "#
+        ));
+    }
+    source
+}
+
+fn request() -> ActionRequest {
+    ActionRequest::new("billing-agent", "service3.act")
+        .resource("order:1")
+        .param("amount", json!(4_500))
+        .risk("money")
+}
+
+fn decision(c: &mut Criterion) {
+    let engine = PolicyEngine::from_source("bench.cedar", &twenty_policies()).expect("policies");
+    let request = request();
+    let now = time::macros::datetime!(2026-01-05 10:00 UTC);
+    assert_eq!(engine.current().len(), 20);
+    c.bench_function("decision/20-policy set", |b| {
+        b.iter(|| engine.decide("acme", &request, now))
+    });
+}
+
+fn authority(dir: &tempfile::TempDir, name: &str) -> Authority {
+    Authority::builder(dir.path().join(name))
+        .policy_source("bench.cedar", twenty_policies())
+        .durability(Durability::Full)
+        .open()
+        .expect("authority")
+}
+
+/// One guarded action: guard, then report success.
+fn guarded(authority: &Authority, key: &str) {
+    let answer = authority
+        .guard("acme", GuardRequest::new(request(), key))
+        .wait()
+        .expect("guard");
+    let token = answer.claim.expect("allowed").token;
+    authority
+        .report(
+            "acme",
+            OutcomeReport::new(key, Outcome::Success).claim_token(token),
+        )
+        .wait()
+        .expect("report");
+}
+
+fn embedded_guard(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut group = c.benchmark_group("embedded guard+report (fsync per commit)");
+    group.throughput(Throughput::Elements(1));
+    let single = authority(&dir, "single.db");
+    let counter = AtomicU64::new(0);
+    group.bench_function("1 caller", |b| {
+        b.iter(|| {
+            guarded(
+                &single,
+                &format!("k{}", counter.fetch_add(1, Ordering::Relaxed)),
+            )
+        })
+    });
+
+    // 8 callers: the time per action is the wall time of a round of 8 x N actions divided by 8 x N.
+    let shared = Arc::new(authority(&dir, "eight.db"));
+    let next = Arc::new(AtomicU64::new(0));
+    group.bench_function("8 callers, amortised per action", |b| {
+        b.iter_custom(|iterations| {
+            let per_thread = iterations.div_ceil(8).max(1);
+            let started = Instant::now();
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (authority, next) = (shared.clone(), next.clone());
+                    std::thread::spawn(move || {
+                        for _ in 0..per_thread {
+                            guarded(
+                                &authority,
+                                &format!("m{}", next.fetch_add(1, Ordering::Relaxed)),
+                            );
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().expect("worker");
+            }
+            let elapsed = started.elapsed();
+            Duration::from_nanos(
+                u64::try_from(
+                    elapsed.as_nanos() / u128::from(per_thread * 8) * u128::from(iterations),
+                )
+                .unwrap_or(u64::MAX),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    targets = decision, embedded_guard
+}
+criterion_main!(benches);
