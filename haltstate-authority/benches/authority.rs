@@ -3,6 +3,9 @@
 //!
 //! `cargo bench -p haltstate-authority --bench authority`
 
+// criterion_group! generates an undocumented fn.
+#![allow(missing_docs)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
