@@ -49,10 +49,10 @@ fn decision(c: &mut Criterion) {
     });
 }
 
-fn authority(dir: &tempfile::TempDir, name: &str) -> Authority {
+fn authority(dir: &tempfile::TempDir, name: &str, durability: Durability) -> Authority {
     Authority::builder(dir.path().join(name))
         .policy_source("bench.cedar", twenty_policies())
-        .durability(Durability::Full)
+        .durability(durability)
         .open()
         .expect("authority")
 }
@@ -75,52 +75,61 @@ fn guarded(authority: &Authority, key: &str) {
 
 fn embedded_guard(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut group = c.benchmark_group("embedded guard+report (fsync per commit)");
-    group.throughput(Throughput::Elements(1));
-    let single = authority(&dir, "single.db");
-    let counter = AtomicU64::new(0);
-    group.bench_function("1 caller", |b| {
-        b.iter(|| {
-            guarded(
-                &single,
-                &format!("k{}", counter.fetch_add(1, Ordering::Relaxed)),
-            )
-        })
-    });
-
-    // 8 callers: the time per action is the wall time of a round of 8 x N actions divided by 8 x N.
-    let shared = Arc::new(authority(&dir, "eight.db"));
-    let next = Arc::new(AtomicU64::new(0));
-    group.bench_function("8 callers, amortised per action", |b| {
-        b.iter_custom(|iterations| {
-            let per_thread = iterations.div_ceil(8).max(1);
-            let started = Instant::now();
-            let workers: Vec<_> = (0..8)
-                .map(|_| {
-                    let (authority, next) = (shared.clone(), next.clone());
-                    std::thread::spawn(move || {
-                        for _ in 0..per_thread {
-                            guarded(
-                                &authority,
-                                &format!("m{}", next.fetch_add(1, Ordering::Relaxed)),
-                            );
-                        }
-                    })
-                })
-                .collect();
-            for worker in workers {
-                worker.join().expect("worker");
-            }
-            let elapsed = started.elapsed();
-            Duration::from_nanos(
-                u64::try_from(
-                    elapsed.as_nanos() / u128::from(per_thread * 8) * u128::from(iterations),
+    // Full: fsync at every commit (an acknowledged record survives power loss). Normal: WAL without fsync at
+    // commit (survives a process crash); the difference is the fsync's share.
+    for (label, durability) in [
+        ("fsync per commit", Durability::Full),
+        ("no fsync (Normal)", Durability::Normal),
+    ] {
+        let mut group = c.benchmark_group(format!("embedded guard+report ({label})"));
+        group.throughput(Throughput::Elements(1));
+        let single = authority(&dir, &format!("single-{durability:?}.db"), durability);
+        let counter = AtomicU64::new(0);
+        group.bench_function("1 caller", |b| {
+            b.iter(|| {
+                guarded(
+                    &single,
+                    &format!("k{}", counter.fetch_add(1, Ordering::Relaxed)),
                 )
-                .unwrap_or(u64::MAX),
-            )
-        })
-    });
-    group.finish();
+            })
+        });
+
+        // 8 callers: the time per action is the wall time of a round of 8 x N actions divided by 8 x N.
+        let shared = Arc::new(authority(
+            &dir,
+            &format!("eight-{durability:?}.db"),
+            durability,
+        ));
+        let next = Arc::new(AtomicU64::new(0));
+        group.bench_function("8 callers, amortised per action", |b| {
+            b.iter_custom(|iterations| {
+                let per_thread = iterations.div_ceil(8).max(1);
+                let started = Instant::now();
+                let workers: Vec<_> = (0..8)
+                    .map(|_| {
+                        let (authority, next) = (shared.clone(), next.clone());
+                        std::thread::spawn(move || {
+                            for _ in 0..per_thread {
+                                guarded(
+                                    &authority,
+                                    &format!("m{}", next.fetch_add(1, Ordering::Relaxed)),
+                                );
+                            }
+                        })
+                    })
+                    .collect();
+                for worker in workers {
+                    worker.join().expect("worker");
+                }
+                let elapsed = started.elapsed();
+                let per_action = elapsed.as_nanos() / u128::from(per_thread * 8);
+                Duration::from_nanos(
+                    u64::try_from(per_action * u128::from(iterations)).unwrap_or(u64::MAX),
+                )
+            })
+        });
+        group.finish();
+    }
 }
 
 criterion_group! {

@@ -481,8 +481,14 @@ fn a_version_1_database_is_migrated_in_place() {
     drop(env.authority);
     {
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE unverified_imports; PRAGMA user_version = 1;")
-            .unwrap();
+        // The shape version 1 had: no import table, and the two indexes version 3 drops.
+        conn.execute_batch(
+            "DROP TABLE unverified_imports; \
+             CREATE INDEX ledger_tenant_action ON ledger (tenant, action, seq); \
+             CREATE INDEX ledger_tenant_agent ON ledger (tenant, agent_id, seq); \
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let reopened = Authority::builder(&path)
         .clock(env.clock.clone())
@@ -500,5 +506,5 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }

@@ -73,7 +73,8 @@ impl Tail {
         })
     }
 
-    /// Appends `record` (assigning its `seq`) and moves the head row with it.
+    /// Appends `record`, assigning its `seq`. The head row is written once per transaction, by
+    /// [`store_head`](Self::store_head), before the commit.
     pub(crate) fn append(&mut self, conn: &Connection, record: &mut EvidenceRecord) -> Result<u64> {
         record.seq = self.seq + 1;
         let value = serde_json::to_value(&*record).map_err(|e| {
@@ -86,14 +87,22 @@ impl Tail {
             "INSERT INTO ledger (seq, prev_hash, hash, body) VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(rusqlite::params![seq, self.hash, hash, body])?;
+        self.seq = record.seq;
+        self.hash = hash;
+        Ok(self.seq)
+    }
+
+    /// Writes the head row (sequence and hash of the last record), inside the transaction that appended.
+    pub(crate) fn store_head(&self, conn: &Connection) -> Result<()> {
         conn.prepare_cached(
             "INSERT INTO ledger_head (id, seq, hash) VALUES (1, ?1, ?2) \
              ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         )?
-        .execute(rusqlite::params![seq, hash])?;
-        self.seq = record.seq;
-        self.hash = hash;
-        Ok(self.seq)
+        .execute(rusqlite::params![
+            i64::try_from(self.seq).unwrap_or(i64::MAX),
+            self.hash
+        ])?;
+        Ok(())
     }
 }
 

@@ -104,6 +104,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, evidence_id)
     ) WITHOUT ROWID;
     "#,
+    // 3: every ledger append paid for four expression indexes; operator queries by action or agent are rare
+    // and are served by the tenant/time index, so keep only the key and time indexes.
+    r#"
+    DROP INDEX IF EXISTS ledger_tenant_action;
+    DROP INDEX IF EXISTS ledger_tenant_agent;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -278,7 +278,16 @@ pub(crate) fn run(
         let replies: Vec<Box<dyn Reply>> =
             queued.drain(..).map(|job| job.run(&mut batch)).collect();
         let published = std::mem::take(&mut batch.events);
-        match conn.execute_batch("COMMIT") {
+        // The head row moves once per transaction, with the last record this batch appended.
+        let head = if *batch.tail == tail_before {
+            Ok(())
+        } else {
+            batch.tail.store_head(&conn)
+        };
+        let committed = head
+            .map_err(|e| e.to_string())
+            .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+        match committed {
             Ok(()) => {
                 counters.transactions.fetch_add(1, Ordering::Relaxed);
                 counters.operations.fetch_add(count, Ordering::Relaxed);
@@ -291,12 +300,11 @@ pub(crate) fn run(
                     reply.finish(None);
                 }
             }
-            Err(error) => {
-                tracing::error!(%error, "commit failed; the batch is lost and every caller is told");
+            Err(message) => {
+                tracing::error!(error = %message, "commit failed; the batch is lost and every caller is told");
                 let _ = conn.execute_batch("ROLLBACK");
                 tail = Some(tail_before);
                 seen_data_version = None;
-                let message = error.to_string();
                 for reply in replies {
                     reply.finish(Some(&message));
                 }
