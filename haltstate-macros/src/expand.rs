@@ -253,6 +253,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
 
     if let Some(tail) = boxed.as_ref().and_then(|_| boxed_async_tail(&mut item)) {
         // #[async_trait]: guard inside the boxed future, around the original async block.
+        silence_rebindings(&mut tail.block);
         let body = tail.block.clone();
         let guard_call = guard_call(args, &p, &client, &action);
         let new_block: syn::Block = syn::parse_quote!({
@@ -312,6 +313,31 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
         tokens.extend(guarded);
     });
     Ok(quote!(#(#outer)* #vis #sig_tokens #block))
+}
+
+/// `#[async_trait]` moves each argument into its future with `let arg = arg;`. The guard reads the arguments
+/// before those statements, so an argument used only in `params(..)` would make its re-binding look unused.
+fn silence_rebindings(block: &mut syn::Block) {
+    for statement in &mut block.stmts {
+        let Stmt::Local(local) = statement else {
+            continue;
+        };
+        let Some(init) = &local.init else { continue };
+        let Expr::Path(value) = init.expr.as_ref() else {
+            continue;
+        };
+        let rebinds = match &local.pat {
+            syn::Pat::Ident(name) => {
+                value.path.is_ident(&name.ident) || value.path.is_ident("self")
+            }
+            _ => false,
+        };
+        if rebinds {
+            local
+                .attrs
+                .push(syn::parse_quote!(#[allow(unused_variables)]));
+        }
+    }
 }
 
 fn guard_call(
