@@ -248,25 +248,27 @@ pub(crate) fn evidence(
     let after = query
         .after_seq
         .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
-    let mut statement = conn.prepare_cached(
-        "SELECT body FROM ledger WHERE tenant = ?1 AND seq > ?2 \
-         AND (?3 IS NULL OR idempotency_key = ?3) AND (?4 IS NULL OR action = ?4) \
-         AND (?5 IS NULL OR agent_id = ?5) AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7) \
-         ORDER BY seq LIMIT ?8",
-    )?;
-    let rows = statement.query_map(
-        params![
-            tenant,
-            after,
-            query.idempotency_key,
-            query.action,
-            query.agent_id,
-            query.from.map(format_rfc3339),
-            query.to.map(format_rfc3339),
-            limit
-        ],
-        |row| row.get::<_, Vec<u8>>(0),
-    )?;
+    // Only the filters given go into the SQL: `(?x IS NULL OR col = ?x)` would keep SQLite from using the
+    // key and time indexes, and a query by key would scan the tenant's whole ledger.
+    let mut sql = String::from("SELECT body FROM ledger WHERE tenant = ?1 AND seq > ?2");
+    let mut values: Vec<rusqlite::types::Value> = vec![tenant.to_owned().into(), after.into()];
+    let mut filter = |column_condition: &str, value: Option<String>| {
+        if let Some(value) = value {
+            values.push(value.into());
+            sql.push_str(&format!(" AND {column_condition} ?{}", values.len()));
+        }
+    };
+    filter("idempotency_key =", query.idempotency_key.clone());
+    filter("action =", query.action.clone());
+    filter("agent_id =", query.agent_id.clone());
+    filter("at >=", query.from.map(format_rfc3339));
+    filter("at <", query.to.map(format_rfc3339));
+    values.push(limit.into());
+    sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", values.len()));
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
+        row.get::<_, Vec<u8>>(0)
+    })?;
     let mut records = Vec::new();
     for body in rows {
         let body = body?;
