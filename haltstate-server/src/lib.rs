@@ -30,6 +30,43 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use auth::{Caller, Operator};
+
+/// Entry points for the fuzz targets in `fuzz/` and their regression tests; not a public API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes `bytes` as every request body the server takes, the way the server does (size and depth limits,
+    /// then typed decoding, then the authority's validation), and answers how many decoded. Never panics.
+    pub fn request_bodies(bytes: &[u8]) -> usize {
+        use crate::wire::{CheckBody, CheckReportBody, GuardBody, GuardReportBody, merge_params};
+        if bytes.len() > crate::body::MAX_BODY_BYTES {
+            return 0;
+        }
+        let mut decoded = 0;
+        if let Ok(body) = crate::body::decode::<GuardBody>(bytes) {
+            decoded += 1;
+            let mut action = haltstate_authority::ActionRequest::new(body.agent_id, body.action)
+                .params(merge_params(body.params, body.context));
+            action.resource = body.resource;
+            action.risk = body.risk;
+            let _ = haltstate_authority::GuardRequest::new(action, body.idempotency_key).validate();
+        }
+        if let Ok(body) = crate::body::decode::<CheckBody>(bytes) {
+            decoded += 1;
+            let _ = haltstate_authority::ActionRequest::new(body.agent_id, body.action)
+                .params(merge_params(body.params, body.context))
+                .validate();
+        }
+        decoded += usize::from(crate::body::decode::<GuardReportBody>(bytes).is_ok());
+        decoded += usize::from(crate::body::decode::<CheckReportBody>(bytes).is_ok());
+        decoded += usize::from(
+            crate::body::decode::<haltstate_authority::UnverifiedOutcome>(bytes).is_ok(),
+        );
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            decoded += usize::from(crate::wire::parse_timestamp("since", text).is_ok());
+        }
+        decoded
+    }
+}
 pub use body::{MAX_BODY_BYTES, MAX_JSON_DEPTH};
 pub use error::ApiError;
 pub use state::AppState;

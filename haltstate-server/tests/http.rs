@@ -955,3 +955,206 @@ async fn unverified_evidence_is_accepted_once_per_evidence_id() {
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
 }
+
+/// Every endpoint, with tenant A's keys, aimed at tenant B: nothing of B's is read, decided or switched.
+#[tokio::test]
+async fn tenant_isolation_matrix_over_every_endpoint() {
+    use reqwest::Method;
+    let s = start().await;
+    // Tenant B ("globex") has a pending approval, a decided one, and evidence.
+    let big = |key: &str| {
+        haltstate_authority::GuardRequest::new(
+            haltstate_authority::ActionRequest::new("g", "refund.create")
+                .param("amount_cents", json!(90_000)),
+            key,
+        )
+    };
+    let b_id = s
+        .authority
+        .guard("globex", big("b:1"))
+        .await
+        .unwrap()
+        .approval_id
+        .unwrap();
+    let decided = s
+        .authority
+        .guard("globex", big("b:2"))
+        .await
+        .unwrap()
+        .approval_id
+        .unwrap();
+    s.authority
+        .approve("globex", &decided, "bob", None)
+        .await
+        .unwrap();
+    let guard_b = json!({"agent_id": "g", "action": "refund.create", "params": {"amount_cents": 90_000}, "idempotency_key": "b:1"});
+
+    for (role, key) in [
+        ("agent", s.agent_key.clone()),
+        ("operator", s.operator_key.clone()),
+    ] {
+        let send = |method: Method, path: String, body: Option<Value>, tenant: &'static str| {
+            let mut request = s
+                .http
+                .request(method, format!("{}{path}", s.base))
+                .header("X-Tenant-Id", tenant)
+                .header("X-API-Key", &key);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                (
+                    status,
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+        // A's key presented as tenant B: refused outright, on every endpoint.
+        for (method, path) in [
+            (Method::POST, "/api/sentinel/action/check"),
+            (Method::POST, "/api/sentinel/action/guard"),
+            (Method::POST, "/api/sentinel/action/guard/report"),
+            (Method::POST, "/api/sentinel/action/report"),
+            (Method::GET, "/api/sentinel/approvals/since"),
+            (Method::GET, "/api/sentinel/approvals/stream"),
+            (Method::GET, "/api/sentinel/heartbeat"),
+            (Method::GET, "/api/haltstate/v1/approvals"),
+            (Method::POST, "/api/haltstate/v1/kill-switch"),
+            (Method::GET, "/api/haltstate/v1/evidence"),
+            (Method::GET, "/api/haltstate/v1/ledger/head"),
+        ] {
+            let (status, _) = send(
+                method.clone(),
+                path.to_owned(),
+                Some(guard_b.clone()),
+                "globex",
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{role} key as globex: {method} {path}"
+            );
+        }
+        let (status, _) = send(
+            Method::GET,
+            format!("/api/sentinel/approval/{b_id}"),
+            None,
+            "globex",
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{role}: approval/{{id}} as globex"
+        );
+
+        // A's key as A, naming B's resources: nothing found, nothing listed.
+        let (status, _) = send(
+            Method::GET,
+            format!("/api/sentinel/approval/{b_id}"),
+            None,
+            TENANT,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{role}: B's approval through E5"
+        );
+        let (_, since) = send(
+            Method::GET,
+            "/api/sentinel/approvals/since?since=2000-01-01T00:00:00Z".into(),
+            None,
+            TENANT,
+        )
+        .await;
+        assert_eq!(
+            since["decisions"],
+            json!([]),
+            "{role}: B's decisions through E6"
+        );
+        if role == "operator" {
+            for verb in ["approve", "reject"] {
+                let (status, _) = send(
+                    Method::POST,
+                    format!("/api/haltstate/v1/approvals/{b_id}/{verb}"),
+                    Some(json!({})),
+                    TENANT,
+                )
+                .await;
+                assert_eq!(
+                    status,
+                    StatusCode::NOT_FOUND,
+                    "operator: {verb} B's approval"
+                );
+            }
+            let (status, _) = send(
+                Method::GET,
+                format!("/api/haltstate/v1/approvals/{b_id}"),
+                None,
+                TENANT,
+            )
+            .await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            let (_, listed) = send(
+                Method::GET,
+                "/api/haltstate/v1/approvals".into(),
+                None,
+                TENANT,
+            )
+            .await;
+            assert_eq!(listed["approvals"], json!([]));
+            let (_, evidence) = send(
+                Method::GET,
+                "/api/haltstate/v1/evidence".into(),
+                None,
+                TENANT,
+            )
+            .await;
+            assert!(
+                evidence["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| r["tenant"] == TENANT)
+            );
+            // A kill from A's operator is A's alone.
+            let (status, _) = send(
+                Method::POST,
+                "/api/haltstate/v1/kill-switch".into(),
+                Some(json!({"state": "KILL"})),
+                TENANT,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(
+                s.authority.kill_switch("globex", None).unwrap().state,
+                KillState::Run
+            );
+            let (status, _) = send(
+                Method::POST,
+                "/api/haltstate/v1/kill-switch".into(),
+                Some(json!({"state": "RUN"})),
+                TENANT,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+        } else {
+            let (status, _) = send(
+                Method::POST,
+                format!("/api/haltstate/v1/approvals/{b_id}/approve"),
+                Some(json!({})),
+                TENANT,
+            )
+            .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "an agent key never approves");
+        }
+    }
+    assert_eq!(
+        s.authority.approval("globex", &b_id).unwrap().status,
+        haltstate_authority::ApprovalStatus::Pending
+    );
+}

@@ -127,6 +127,11 @@ pub fn fresh_key(action: &str) -> String {
     format!("{action}:{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Parses one approvals-stream line as the subscriber does; for the fuzz target. Never panics.
+pub fn parse_sse_line(line: &str) -> bool {
+    crate::stream::parse_line_for_fuzzing(line)
+}
+
 /// Guards, from async code.
 pub async fn guard(client: &HaltStateClient, action: Action) -> Result<Permit, GuardError> {
     client.guard(action).await

@@ -204,6 +204,10 @@ async fn read_events(
     }
 }
 
+pub(crate) fn parse_line_for_fuzzing(line: &str) -> bool {
+    parse_line(line).is_some()
+}
+
 /// One SSE line: a `data:` line carrying one JSON object; comments, `event:`, `id:`, `retry:` are ignored.
 fn parse_line(line: &str) -> Option<Result<ApprovalDecision, GuardError>> {
     let data = line.strip_prefix("data:")?.trim_start();
