@@ -307,12 +307,7 @@ impl OutcomeReport {
         if let Some(token) = &self.claim_token {
             validate_text("claim_token", token, MAX_KEY_LEN)?;
         }
-        if self.resource_refs.len() > 32 {
-            return Err(invalid("at most 32 resource_refs".into()));
-        }
-        for reference in &self.resource_refs {
-            validate_text("resource_refs", reference, MAX_KEY_LEN)?;
-        }
+        validate_refs(&self.resource_refs)?;
         validate_fields(&self.redacted_fields)?;
         if let Some(usage) = &self.usage {
             validate_text("usage.model", &usage.model, MAX_NAME_LEN)?;
@@ -379,12 +374,7 @@ impl UnverifiedOutcome {
         validate_name("agent_id", &self.agent_id)?;
         validate_action(&self.action)?;
         validate_text("idempotency_key", &self.idempotency_key, MAX_KEY_LEN)?;
-        if self.resource_refs.len() > 32 {
-            return Err(invalid("at most 32 resource_refs".into()));
-        }
-        for reference in &self.resource_refs {
-            validate_text("resource_refs", reference, MAX_KEY_LEN)?;
-        }
+        validate_refs(&self.resource_refs)?;
         validate_fields(&self.redacted_fields)?;
         self.error = self.error.map(|text| truncate_chars(&text, MAX_ERROR_TEXT));
         self.reason = self
@@ -417,6 +407,15 @@ pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }
+}
+
+fn validate_refs(references: &[String]) -> Result<()> {
+    if references.len() > 32 {
+        return Err(invalid("at most 32 resource_refs".into()));
+    }
+    references
+        .iter()
+        .try_for_each(|reference| validate_text("resource_refs", reference, MAX_KEY_LEN))
 }
 
 fn validate_fields(fields: &[String]) -> Result<()> {

@@ -251,12 +251,10 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
         }
     };
 
-    if let Some(tail) = boxed.as_ref().and_then(|_| boxed_async_tail(&mut item)) {
-        // #[async_trait]: guard inside the boxed future, around the original async block.
-        silence_rebindings(&mut tail.block);
-        let body = tail.block.clone();
-        let guard_call = guard_call(args, &p, &client, &action);
-        let new_block: syn::Block = syn::parse_quote!({
+    // The guarded async block, the same for an `async fn` and for the future `#[async_trait]` returns.
+    let guard_call = guard_call(args, &p, &client, &action);
+    let async_guarded = |body: &TokenStream| {
+        quote! {
             #pre
             let #permit = match #guard_call.await {
                 ::std::result::Result::Ok(#permit) => #p::cancellable(#permit),
@@ -266,8 +264,15 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
             let #out: #output = async move { #fake_edge #body }.await;
             #finish_async
             #out
-        });
-        tail.block = new_block;
+        }
+    };
+
+    if let Some(tail) = boxed.as_ref().and_then(|_| boxed_async_tail(&mut item)) {
+        // #[async_trait]: guard inside the boxed future, around the original async block.
+        silence_rebindings(&mut tail.block);
+        let body = tail.block.clone();
+        let guarded = async_guarded(&body.to_token_stream());
+        tail.block = syn::parse_quote!({ #guarded });
         return Ok(item.into_token_stream());
     }
 
@@ -280,18 +285,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
     let sig_tokens = &item.sig;
     let inner_tokens = quote!(#(#inner)*);
     let guarded = if is_async {
-        let guard_call = guard_call(args, &p, &client, &action);
-        quote! {
-            #pre
-            let #permit = match #guard_call.await {
-                ::std::result::Result::Ok(#permit) => #p::cancellable(#permit),
-                ::std::result::Result::Err(#error) => return #refuse(#error),
-            };
-            #[allow(unused_braces)]
-            let #out: #output = async move { #fake_edge #body }.await;
-            #finish_async
-            #out
-        }
+        async_guarded(&body.to_token_stream())
     } else {
         let call = quote_spanned!(body.span()=> #p::call_once(move || { #fake_edge #body }));
         quote! {

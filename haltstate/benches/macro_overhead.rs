@@ -18,11 +18,21 @@ use haltstate::{Action, GuardError, HaltStateClient, haltstate_guard};
 static WORLD: LazyLock<(HaltStateClient, tempfile::TempDir)> = LazyLock::new(|| {
     let dir = tempfile::tempdir().expect("temp dir");
     let authority = Authority::builder(dir.path().join("bench.db"))
-        .policy_source("p.cedar", r#"@id("all") permit(principal, action == Action::"refund.create", resource);"#)
+        .policy_source(
+            "p.cedar",
+            r#"@id("all") permit(principal, action == Action::"refund.create", resource);"#,
+        )
         .durability(Durability::Normal)
         .open()
         .expect("authority");
-    (HaltStateClient::builder().authority(authority).tenant("acme").build().expect("client"), dir)
+    (
+        HaltStateClient::builder()
+            .authority(authority)
+            .tenant("acme")
+            .build()
+            .expect("client"),
+        dir,
+    )
 });
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -35,7 +45,10 @@ fn by_macro(order: u64, amount: u32) -> Result<u32, GuardError> {
 
 fn by_hand(order: u64, amount: u32) -> Result<u32, GuardError> {
     let client = WORLD.0.blocking();
-    let action = Action::new("refund.create").agent("bench").key(format!("hand:{order}")).param("amount_cents", amount);
+    let action = Action::new("refund.create")
+        .agent("bench")
+        .key(format!("hand:{order}"))
+        .param("amount_cents", amount);
     let permit = client.guard(action)?;
     let result: Result<u32, GuardError> = Ok(amount);
     match &result {
@@ -47,8 +60,12 @@ fn by_hand(order: u64, amount: u32) -> Result<u32, GuardError> {
 
 fn overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("guarded call (embedded, no fsync)");
-    group.bench_function("#[haltstate_guard]", |b| b.iter(|| by_macro(NEXT.fetch_add(1, Ordering::Relaxed), 100)));
-    group.bench_function("by hand", |b| b.iter(|| by_hand(NEXT.fetch_add(1, Ordering::Relaxed), 100)));
+    group.bench_function("#[haltstate_guard]", |b| {
+        b.iter(|| by_macro(NEXT.fetch_add(1, Ordering::Relaxed), 100))
+    });
+    group.bench_function("by hand", |b| {
+        b.iter(|| by_hand(NEXT.fetch_add(1, Ordering::Relaxed), 100))
+    });
     group.finish();
 }
 
