@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use serde_json::{Value, json};
 
@@ -40,29 +41,7 @@ impl Drop for Served {
 }
 
 fn serve(db: &Path, policy: &Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haltstate"))
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected: {line:?}"))
-        .to_owned();
+    let (child, base) = common::serve(db, policy, "127.0.0.1:0");
     Served { child, base }
 }
 

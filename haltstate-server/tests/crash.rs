@@ -3,10 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,31 +32,7 @@ enum Acknowledged {
 }
 
 fn serve(db: &Path, policy: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haltstate"))
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (
-        child,
-        line.trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned(),
-    )
+    common::serve(db, policy, "127.0.0.1:0")
 }
 
 async fn post(

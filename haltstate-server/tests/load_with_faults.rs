@@ -4,10 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,26 +20,7 @@ const POLICY: &str =
     r#"@id("small") permit(principal, action == Action::"refund.create", resource);"#;
 
 fn serve(db: &Path, policy: &Path, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haltstate"))
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on"), "{line:?}");
-    child
+    common::serve(db, policy, &format!("127.0.0.1:{port}")).0
 }
 
 fn free_port() -> u16 {

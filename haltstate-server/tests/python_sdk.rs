@@ -5,9 +5,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, Outcome};
 
@@ -91,29 +92,7 @@ fn official_python_sdk_0_7_0_works_against_our_server() {
     assert!(key.status.success());
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
 
-    let mut server = Command::new(bin)
-        .args([
-            "serve",
-            "--db",
-            db_arg,
-            "--policy",
-            policy.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let (mut server, base) = common::serve(&db, &policy, "127.0.0.1:0");
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/conformance.py");
     let run = Command::new(&python)
