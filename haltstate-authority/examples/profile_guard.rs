@@ -1,38 +1,66 @@
-//! A loop for profilers: guard + report on one caller, `Durability::Normal`, 20,000 times.
-//! `cargo build --release -p haltstate-authority --example profile_guard && perf record -g target/release/examples/profile_guard`
+//! A loop for profilers: guard + report from N callers (threads), 20,000 actions each by default.
+//!
+//! `cargo build --release -p haltstate-authority --example profile_guard &&
+//!  perf record -g target/release/examples/profile_guard [callers] [actions per caller] [full|normal]`
+use std::sync::Arc;
+
 use haltstate_authority::{
     ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let callers: u64 = args.next().map_or(Ok(1), |a| a.parse())?;
+    let per_caller: u64 = args.next().map_or(Ok(20_000), |a| a.parse())?;
+    let durability = match args.next().as_deref() {
+        Some("full") => Durability::Full,
+        _ => Durability::Normal,
+    };
     let dir = tempfile::tempdir()?;
-    let authority = Authority::builder(dir.path().join("p.db"))
-        .policy_source(
-            "p.cedar",
-            r#"@id("all") permit(principal, action, resource);"#,
-        )
-        .durability(Durability::Normal)
-        .open()?;
-    let started = std::time::Instant::now();
-    let n = 20_000;
-    for i in 0..n {
-        let key = format!("k{i}");
-        let request =
-            ActionRequest::new("agent", "refund.create").param("amount", serde_json::json!(i));
-        let answer = authority
-            .guard("acme", GuardRequest::new(request, &key))
-            .wait()?;
-        let token = answer.claim.ok_or("no claim")?.token;
-        authority
-            .report(
-                "acme",
-                OutcomeReport::new(&key, Outcome::Success).claim_token(token),
+    let authority = Arc::new(
+        Authority::builder(dir.path().join("p.db"))
+            .policy_source(
+                "p.cedar",
+                r#"@id("all") permit(principal, action, resource);"#,
             )
-            .wait()?;
+            .durability(durability)
+            .open()?,
+    );
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..callers)
+        .map(|c| {
+            let authority = authority.clone();
+            std::thread::spawn(move || -> Result<(), String> {
+                for i in 0..per_caller {
+                    let key = format!("k{c}-{i}");
+                    let request = ActionRequest::new("agent", "refund.create")
+                        .param("amount", serde_json::json!(i));
+                    let answer = authority
+                        .guard("acme", GuardRequest::new(request, &key))
+                        .wait()
+                        .map_err(|e| e.to_string())?;
+                    let token = answer.claim.ok_or("no claim")?.token;
+                    authority
+                        .report(
+                            "acme",
+                            OutcomeReport::new(&key, Outcome::Success).claim_token(token),
+                        )
+                        .wait()
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().map_err(|_| "worker panicked")??;
     }
+    let actions = callers * per_caller;
+    let stats = authority.writer_stats();
     println!(
-        "{:.1} µs per guard+report",
-        started.elapsed().as_micros() as f64 / f64::from(n)
+        "{callers} callers, {durability:?}: {:.1} µs per guard+report (amortised), {:.1} operations per transaction",
+        started.elapsed().as_micros() as f64 / actions as f64,
+        stats.operations as f64 / stats.transactions.max(1) as f64
     );
     Ok(())
 }

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -23,7 +22,8 @@ use crate::request::{
     validate_text,
 };
 use crate::store::ops::{self, Windows};
-use crate::store::writer::{self, Job, Pending, WriterCounters, WriterStats};
+use crate::store::pending::{self, Pending};
+use crate::store::writer::{self, Writer, WriterCounters, WriterState, WriterStats};
 use crate::store::{self, Durability, Readers};
 
 /// How long an approval stays decidable unless configured otherwise.
@@ -91,14 +91,15 @@ impl AuthorityBuilder {
             (None, None) => PolicyEngine::empty(),
         };
         let conn = store::open_writer(&self.db_path, self.durability)?;
-        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn Job>>();
         let counters = Arc::new(WriterCounters::default());
         let (events, _) = tokio::sync::broadcast::channel(1024);
-        let writer = {
-            let (clock, counters, events) = (self.clock.clone(), counters.clone(), events.clone());
+        let state = WriterState::new(conn, self.clock.clone(), counters.clone(), events.clone());
+        let writer = Writer::new(state);
+        let thread = {
+            let writer = writer.clone();
             std::thread::Builder::new()
                 .name("haltstate-writer".into())
-                .spawn(move || writer::run(conn, queue, clock, counters, events))
+                .spawn(move || writer.run())
                 .map_err(|e| {
                     AuthorityError::CommitFailed(format!("cannot start the writer thread: {e}"))
                 })?
@@ -109,8 +110,8 @@ impl AuthorityBuilder {
                 policy_file: self.policy_file,
                 readers: Readers::new(self.db_path.clone()),
                 db_path: self.db_path,
-                jobs: Some(jobs),
-                writer: Some(writer),
+                writer,
+                writer_thread: Some(thread),
                 clock: self.clock,
                 windows: Windows {
                     approval_ttl: self.approval_ttl,
@@ -166,8 +167,8 @@ struct Inner {
     policy_file: Option<PathBuf>,
     db_path: PathBuf,
     readers: Readers,
-    jobs: Option<Sender<Box<dyn Job>>>,
-    writer: Option<JoinHandle<()>>,
+    writer: Arc<Writer>,
+    writer_thread: Option<JoinHandle<()>>,
     clock: Arc<dyn Clock>,
     windows: Windows,
     counters: Arc<WriterCounters>,
@@ -176,11 +177,11 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the queue lets the writer finish what is queued and stop; joining makes that durable
+        // Closing the queue lets the writer thread finish what is queued and stop; joining makes that durable
         // before the last handle is gone.
-        drop(self.jobs.take());
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        self.writer.close();
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -204,10 +205,7 @@ impl Authority {
         F: FnOnce(&mut writer::Batch<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        match &self.inner.jobs {
-            Some(jobs) => writer::submit(jobs, op),
-            None => Pending::ready(Err(AuthorityError::Closed)),
-        }
+        pending::submit(&self.inner.writer, op)
     }
 
     /// The current time, as the authority sees it.

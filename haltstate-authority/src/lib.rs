@@ -64,4 +64,5 @@ pub use request::{
     UnverifiedOutcome,
 };
 pub use store::Durability;
-pub use store::writer::{Pending, PendingFuture, WriterStats};
+pub use store::pending::{Pending, PendingFuture};
+pub use store::writer::WriterStats;

@@ -320,12 +320,12 @@ impl OutcomeReport {
 /// What an LLM call consumed, recorded with its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LlmUsage {
+    /// Tokens in the completion.
+    pub completion_tokens: u64,
     /// The model that answered.
     pub model: String,
     /// Tokens in the prompt.
     pub prompt_tokens: u64,
-    /// Tokens in the completion.
-    pub completion_tokens: u64,
     /// Both.
     pub total_tokens: u64,
 }

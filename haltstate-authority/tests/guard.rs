@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::future::IntoFuture;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -469,6 +470,59 @@ fn async_callers_await_the_same_answers() {
             .map(|a| a.status)
     });
     assert_eq!(status.unwrap(), GuardStatus::Allowed);
+}
+
+#[test]
+fn a_call_dropped_unwaited_still_happens_in_order() {
+    let env = env();
+    // Neither the Pending nor the future is ever waited for; both changes must still be made, before
+    // anything submitted after them.
+    drop(
+        env.authority
+            .guard(TENANT, guard_refund(100, "refund:dropped")),
+    );
+    drop(
+        env.authority
+            .guard(TENANT, guard_refund(100, "refund:dropped-future"))
+            .into_future(),
+    );
+    let later = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:later"))
+        .wait()
+        .unwrap();
+    assert_eq!(later.ledger_seq, 3);
+    for key in ["refund:dropped", "refund:dropped-future"] {
+        let state = env.authority.idempotency_state(TENANT, key).unwrap();
+        assert_eq!(state.map(|(s, _)| s), Some(KeyState::Claimed), "{key}");
+    }
+}
+
+#[test]
+fn sync_and_async_callers_at_once_are_each_answered_once() {
+    let env = env();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let authority = env.authority.clone();
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    let key = format!("refund:mix{w}:{i}");
+                    let guard = authority.guard(TENANT, guard_refund(100, &key));
+                    let answer = if w % 2 == 0 {
+                        guard.wait()
+                    } else {
+                        futures_lite_block_on(guard.into_future())
+                    };
+                    assert_eq!(answer.unwrap().status, GuardStatus::Allowed, "{key}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(env.authority.writer_stats().operations, 8 * 40);
+    assert_eq!(env.authority.verify_ledger().unwrap().records, 8 * 40);
 }
 
 /// A minimal executor: the writer is its own thread, so awaiting a `Pending` needs no runtime.

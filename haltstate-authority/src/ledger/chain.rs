@@ -5,7 +5,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::record::EvidenceRecord;
-use crate::canonical::to_canonical_bytes;
 use crate::error::{AuthorityError, Result};
 
 /// The `prev_hash` of the first record.
@@ -77,10 +76,8 @@ impl Tail {
     /// [`store_head`](Self::store_head), before the commit.
     pub(crate) fn append(&mut self, conn: &Connection, record: &mut EvidenceRecord) -> Result<u64> {
         record.seq = self.seq + 1;
-        let value = serde_json::to_value(&*record).map_err(|e| {
-            AuthorityError::InvalidRequest(format!("evidence does not serialize: {e}"))
-        })?;
-        let body = to_canonical_bytes(&value);
+        record.saturate_numbers();
+        let body = record.canonical_bytes();
         let hash = record_hash(&self.hash, &body);
         let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
         conn.prepare_cached(

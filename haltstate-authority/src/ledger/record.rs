@@ -40,77 +40,46 @@ impl EvidenceKind {
 }
 
 /// One ledger record. Optional fields are absent from the canonical bytes when empty.
+///
+/// Fields are declared in the order of their keys, so serializing the struct gives its RFC 8785 canonical
+/// bytes directly (no field holds a float or a map); [`canonical_bytes`](Self::canonical_bytes) relies on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceRecord {
-    /// Position in the ledger, from 1.
-    pub seq: u64,
-    /// When it was recorded.
-    #[serde(with = "rfc3339")]
-    pub at: OffsetDateTime,
-    /// The tenant.
-    pub tenant: String,
-    /// What this is evidence of.
-    pub kind: EvidenceKind,
-    /// The acting agent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
     /// The action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
-    /// The idempotency key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
-    /// The check's request id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    /// The policy decision.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
-    /// The answer or new state: a guard status (`allowed`, `pending`, ...), an approval status, a kill state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// How a guarded body ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<Outcome>,
-    /// Why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The deciding policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy_id: Option<String>,
-    /// The approval involved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval_id: Option<String>,
     /// The operator who approved, rejected or flipped the kill switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
-    /// Safe references to what was acted on.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resource_refs: Vec<String>,
-    /// Time spent deciding, in microseconds.
+    /// The acting agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision_latency_us: Option<u64>,
+    pub agent_id: Option<String>,
+    /// The approval involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// When it was recorded.
+    #[serde(with = "rfc3339")]
+    pub at: OffsetDateTime,
     /// Time the guarded body ran, in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_latency_us: Option<u64>,
-    /// Whether the authority decided (`verified`) or a fail-open client ran without it (`unverified`).
+    /// The policy decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proof_status: Option<ProofStatus>,
-    /// `none` or `redacted`.
+    pub decision: Option<Decision>,
+    /// Time spent deciding, in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redaction_status: Option<String>,
-    /// The params the client replaced by digests.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub redacted_fields: Vec<String>,
+    pub decision_latency_us: Option<u64>,
     /// A short error text from the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// For an LLM call: the model and token counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<crate::request::LlmUsage>,
     /// The client's id for fail-open evidence delivered later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_id: Option<String>,
+    /// The idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// What this is evidence of.
+    pub kind: EvidenceKind,
     /// When fail-open evidence happened on the client (the record's `at` is when it arrived).
     #[serde(
         default,
@@ -118,9 +87,68 @@ pub struct EvidenceRecord {
         with = "crate::timestamp::rfc3339::option"
     )]
     pub occurred_at: Option<OffsetDateTime>,
+    /// How a guarded body ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// The deciding policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
+    /// Whether the authority decided (`verified`) or a fail-open client ran without it (`unverified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_status: Option<ProofStatus>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The params the client replaced by digests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted_fields: Vec<String>,
+    /// `none` or `redacted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction_status: Option<String>,
+    /// The check's request id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Safe references to what was acted on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_refs: Vec<String>,
+    /// Position in the ledger, from 1.
+    pub seq: u64,
+    /// The answer or new state: a guard status (`allowed`, `pending`, ...), an approval status, a kill state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The tenant.
+    pub tenant: String,
+    /// For an LLM call: the model and token counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::request::LlmUsage>,
 }
 
 impl EvidenceRecord {
+    /// The largest integer RFC 8785 writes exactly (2^53 - 1); larger numbers become doubles there.
+    pub const MAX_EXACT_NUMBER: u64 = (1 << 53) - 1;
+
+    /// Caps every number at [`MAX_EXACT_NUMBER`](Self::MAX_EXACT_NUMBER), so the record's bytes are canonical
+    /// and read back as written. Only client-reported figures (latencies, token counts) can be that large.
+    pub(crate) fn saturate_numbers(&mut self) {
+        let cap = |n: &mut u64| *n = (*n).min(Self::MAX_EXACT_NUMBER);
+        cap(&mut self.seq);
+        self.decision_latency_us.as_mut().map(cap);
+        self.body_latency_us.as_mut().map(cap);
+        if let Some(usage) = self.usage.as_mut() {
+            cap(&mut usage.completion_tokens);
+            cap(&mut usage.prompt_tokens);
+            cap(&mut usage.total_tokens);
+        }
+    }
+
+    /// The record's canonical (RFC 8785) bytes: what the ledger stores and hashes. Numbers must be at most
+    /// [`MAX_EXACT_NUMBER`](Self::MAX_EXACT_NUMBER), as the ledger makes them.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // Building a `serde_json::Value` and sorting it was half of an append's cost; the declaration order
+        // makes the plain serialization canonical (a test compares both on every field).
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
     /// An empty record of `kind` for `tenant` at `at`; the ledger assigns `seq` on append.
     pub(crate) fn new(kind: EvidenceKind, tenant: &str, at: OffsetDateTime) -> Self {
         Self {
@@ -170,4 +198,76 @@ pub struct EvidenceQuery {
     pub after_seq: Option<u64>,
     /// At most this many records (capped at 1000; 100 when unset).
     pub limit: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::canonical::to_canonical_bytes;
+    use crate::request::LlmUsage;
+
+    fn full_record(text: &str, number: u64) -> EvidenceRecord {
+        let at = OffsetDateTime::from_unix_timestamp(1_767_225_600)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let mut record = EvidenceRecord::new(EvidenceKind::Outcome, text, at);
+        let some = || Some(text.to_owned());
+        record.seq = number;
+        record.agent_id = some();
+        record.action = some();
+        record.idempotency_key = some();
+        record.request_id = some();
+        record.decision = Some(Decision::ApprovalRequired);
+        record.status = some();
+        record.outcome = Some(Outcome::Success);
+        record.reason = some();
+        record.policy_id = some();
+        record.approval_id = some();
+        record.actor = some();
+        record.resource_refs = vec![text.to_owned(), "order:1".to_owned()];
+        record.decision_latency_us = Some(number);
+        record.body_latency_us = Some(number);
+        record.proof_status = Some(ProofStatus::Unverified);
+        record.redaction_status = some();
+        record.redacted_fields = vec![text.to_owned()];
+        record.error = some();
+        record.usage = Some(LlmUsage {
+            completion_tokens: number,
+            model: text.to_owned(),
+            prompt_tokens: number,
+            total_tokens: number,
+        });
+        record.evidence_id = some();
+        record.occurred_at = Some(at);
+        record
+    }
+
+    fn jcs(record: &EvidenceRecord) -> Vec<u8> {
+        to_canonical_bytes(&serde_json::to_value(record).unwrap_or_default())
+    }
+
+    #[test]
+    fn every_field_serializes_in_canonical_order() {
+        let record = full_record("acme", 42);
+        assert_eq!(
+            String::from_utf8_lossy(&record.canonical_bytes()),
+            String::from_utf8_lossy(&jcs(&record))
+        );
+        let mut huge = full_record("acme", u64::MAX);
+        huge.saturate_numbers();
+        assert_eq!(huge.canonical_bytes(), jcs(&huge));
+        assert_eq!(huge.body_latency_us, Some(EvidenceRecord::MAX_EXACT_NUMBER));
+        let sparse = EvidenceRecord::new(EvidenceKind::Guard, "acme", record.at);
+        assert_eq!(sparse.canonical_bytes(), jcs(&sparse));
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_bytes_equal_rfc8785_for_any_text(text in any::<String>(), number in any::<u64>()) {
+            let mut record = full_record(&text, number);
+            record.saturate_numbers();
+            prop_assert_eq!(record.canonical_bytes(), jcs(&record));
+        }
+    }
 }

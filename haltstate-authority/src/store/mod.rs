@@ -3,6 +3,7 @@
 //! WAL mode lets readers (and another process, such as the operator CLI) work while the writer writes.
 
 pub(crate) mod ops;
+pub(crate) mod pending;
 pub(crate) mod queries;
 mod schema;
 pub(crate) mod writer;

@@ -1,19 +1,21 @@
-//! The single writer: every state change goes through one thread and one connection.
+//! The writer: every state change runs in one SQLite connection, one batch at a time.
 //!
-//! Callers queue operations; the writer takes everything queued (up to a bound), runs it in one `BEGIN IMMEDIATE`
-//! transaction with a savepoint per operation, commits once, and only then answers each caller. Concurrent
-//! callers therefore share one fsync (group commit), every acknowledged change is durable, and operations are
-//! serialized, which is what makes "exactly one of 32 concurrent claims wins" true by construction.
+//! Callers queue operations. Whoever finds the connection free (a caller, or the writer thread when nobody
+//! else is) takes everything queued (up to a bound), runs it in one `BEGIN IMMEDIATE` transaction with a
+//! savepoint per operation, commits once, and only then answers each caller. Concurrent callers therefore share
+//! one fsync (group commit), every acknowledged change is durable, and operations are serialized, which is what
+//! makes "exactly one of 32 concurrent claims wins" true by construction.
 //!
-//! Another process (the operator CLI) may write the same file; the writer notices through `PRAGMA data_version`
-//! and reloads the end of the ledger chain before appending.
+//! A caller that finds the connection free runs the batch on its own thread: on this kind of machine a thread
+//! wake-up costs tens of microseconds, more than the operation itself, so an uncontended call makes none. A
+//! caller that finds it busy waits for its answer; the thread committing at that moment hands anything queued
+//! behind it to the writer thread, so nothing queued is left without a thread to run it.
+//!
+//! Another process (the operator CLI) may write the same file; the batch runner notices through
+//! `PRAGMA data_version` and reloads the end of the ledger chain before appending.
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 
 use rusqlite::Connection;
 use time::OffsetDateTime;
@@ -61,9 +63,9 @@ pub(crate) trait Reply: Send {
     fn finish(self: Box<Self>, commit_error: Option<&str>);
 }
 
-struct OpJob<F, T> {
-    op: F,
-    reply: oneshot::Sender<Result<T>>,
+pub(crate) struct OpJob<F, T> {
+    pub(crate) op: F,
+    pub(crate) reply: oneshot::Sender<Result<T>>,
 }
 
 struct OpReply<T> {
@@ -107,17 +109,20 @@ fn run_in_savepoint<T>(
     batch: &mut Batch<'_>,
     op: impl FnOnce(&mut Batch<'_>) -> Result<T>,
 ) -> Result<T> {
-    batch.conn.execute_batch("SAVEPOINT op")?;
+    batch.conn.prepare_cached("SAVEPOINT op")?.execute([])?;
     let tail_before = batch.tail.clone();
     let events_before = batch.events.len();
     let result = op(batch);
     match &result {
         Err(error) if error.is_operational() => {
-            batch.conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+            batch.conn.prepare_cached("ROLLBACK TO op")?.execute([])?;
+            batch.conn.prepare_cached("RELEASE op")?.execute([])?;
             *batch.tail = tail_before;
             batch.events.truncate(events_before);
         }
-        _ => batch.conn.execute_batch("RELEASE op")?,
+        _ => {
+            batch.conn.prepare_cached("RELEASE op")?.execute([])?;
+        }
     }
     result
 }
@@ -147,154 +152,108 @@ impl WriterCounters {
     }
 }
 
-/// Queues `op` on the writer.
-pub(crate) fn submit<T, F>(jobs: &std::sync::mpsc::Sender<Box<dyn Job>>, op: F) -> Pending<T>
-where
-    F: FnOnce(&mut Batch<'_>) -> Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let (reply, receiver) = oneshot::channel();
-    if let Err(rejected) = jobs.send(Box::new(OpJob { op, reply })) {
-        rejected.0.fail(AuthorityError::Closed);
-    }
-    Pending { receiver }
+/// Operations waiting for a batch.
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Box<dyn Job>>,
+    closed: bool,
+    /// The writer thread is asleep and must be woken for queued work.
+    writer_idle: bool,
 }
 
-/// The answer to a state-changing call, available once its transaction commits.
-///
-/// Wait for it from sync code with [`wait`](Self::wait), or `.await` it from async code; either way the caller
-/// only learns the answer after it is durable. Waiting never needs a runtime: the writer is its own thread.
-///
-/// ```
-/// # use haltstate_authority::{Authority, KillScope, KillState};
-/// # let dir = tempfile::tempdir()?;
-/// let authority = Authority::builder(dir.path().join("hs.db")).open()?;
-/// let status = authority.set_kill_switch(KillScope::Tenant("acme".into()), KillState::Pause, "ops").wait()?;
-/// assert_eq!(status.state, KillState::Pause);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[must_use = "the call's answer (and any error) is in the Pending; wait for it or await it"]
-#[derive(Debug)]
-pub struct Pending<T> {
-    receiver: oneshot::Receiver<Result<T>>,
-}
-
-impl<T> Pending<T> {
-    /// An answer that needs no transaction (the request was refused before it reached the writer).
-    pub(crate) fn ready(result: Result<T>) -> Self {
-        let (reply, receiver) = oneshot::channel();
-        let _ = reply.send(result);
-        Self { receiver }
-    }
-
-    /// Blocks the thread until the answer is committed.
-    pub fn wait(self) -> Result<T> {
-        self.receiver.recv().unwrap_or(Err(AuthorityError::Closed))
-    }
-}
-
-impl<T> IntoFuture for Pending<T> {
-    type Output = Result<T>;
-    type IntoFuture = PendingFuture<T>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        PendingFuture {
-            inner: self.receiver.into_future(),
-        }
-    }
-}
-
-/// The future of a [`Pending`].
-#[derive(Debug)]
-pub struct PendingFuture<T> {
-    inner: oneshot::AsyncReceiver<Result<T>>,
-}
-
-impl<T> Future for PendingFuture<T> {
-    type Output = Result<T>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.inner)
-            .poll(cx)
-            .map(|received| received.unwrap_or(Err(AuthorityError::Closed)))
-    }
-}
-
-/// The writer thread's loop; returns when every sender is gone and the queue is drained.
-pub(crate) fn run(
+/// The connection and what the batch runner keeps between batches.
+pub(crate) struct WriterState {
     conn: Connection,
-    jobs: Receiver<Box<dyn Job>>,
+    tail: Option<Tail>,
+    seen_data_version: Option<i64>,
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
-) {
-    let mut tail: Option<Tail> = None;
-    let mut seen_data_version: Option<i64> = None;
-    let mut queued: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = jobs.recv() {
-        queued.push(first);
-        while queued.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => queued.push(job),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+}
+
+impl WriterState {
+    pub(crate) fn new(
+        conn: Connection,
+        clock: Arc<dyn Clock>,
+        counters: Arc<WriterCounters>,
+        events: tokio::sync::broadcast::Sender<ApprovalEvent>,
+    ) -> Self {
+        Self {
+            conn,
+            tail: None,
+            seen_data_version: None,
+            clock,
+            counters,
+            events,
         }
-        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+    }
+
+    /// Runs `jobs` in one transaction and answers each after the commit (or with the commit's error).
+    fn run_batch(&mut self, jobs: Vec<Box<dyn Job>>) {
+        let conn = &self.conn;
+        if let Err(error) = conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+        {
             tracing::error!(%error, "cannot start a write transaction");
             let message = error.to_string();
-            for job in queued.drain(..) {
+            for job in jobs {
                 job.fail(AuthorityError::CommitFailed(message.clone()));
             }
-            continue;
+            return;
         }
         // Another process may have appended to the ledger since our last commit.
         let data_version = conn
-            .query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |row| row.get::<_, i64>(0)))
             .ok();
-        if tail.is_none() || data_version != seen_data_version {
-            match Tail::load(&conn) {
-                Ok(loaded) => tail = Some(loaded),
+        if self.tail.is_none() || data_version != self.seen_data_version {
+            match Tail::load(conn) {
+                Ok(loaded) => self.tail = Some(loaded),
                 Err(error) => {
                     let _ = conn.execute_batch("ROLLBACK");
-                    for job in queued.drain(..) {
+                    for job in jobs {
                         job.fail(AuthorityError::CommitFailed(error.to_string()));
                     }
-                    continue;
+                    return;
                 }
             }
-            seen_data_version = data_version;
+            self.seen_data_version = data_version;
         }
-        let Some(current_tail) = tail.as_mut() else {
-            continue;
+        let Some(current_tail) = self.tail.as_mut() else {
+            return;
         };
         let tail_before = current_tail.clone();
         let mut batch = Batch {
-            conn: &conn,
+            conn,
             tail: current_tail,
-            now: clock.now(),
+            now: self.clock.now(),
             events: Vec::new(),
         };
-        let count = queued.len() as u64;
+        let count = jobs.len() as u64;
         let replies: Vec<Box<dyn Reply>> =
-            queued.drain(..).map(|job| job.run(&mut batch)).collect();
+            jobs.into_iter().map(|job| job.run(&mut batch)).collect();
         let published = std::mem::take(&mut batch.events);
         // The head row moves once per transaction, with the last record this batch appended.
         let head = if *batch.tail == tail_before {
             Ok(())
         } else {
-            batch.tail.store_head(&conn)
+            batch.tail.store_head(conn)
         };
-        let committed = head
-            .map_err(|e| e.to_string())
-            .and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+        let committed = head.map_err(|e| e.to_string()).and_then(|()| {
+            conn.prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
         match committed {
             Ok(()) => {
-                counters.transactions.fetch_add(1, Ordering::Relaxed);
-                counters.operations.fetch_add(count, Ordering::Relaxed);
+                self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+                self.counters.operations.fetch_add(count, Ordering::Relaxed);
                 // Publish before answering: a caller that sees its acknowledgement finds the event already out.
                 for event in published {
                     // No subscriber is not an error.
-                    let _ = events.send(event);
+                    let _ = self.events.send(event);
                 }
                 for reply in replies {
                     reply.finish(None);
@@ -303,12 +262,146 @@ pub(crate) fn run(
             Err(message) => {
                 tracing::error!(error = %message, "commit failed; the batch is lost and every caller is told");
                 let _ = conn.execute_batch("ROLLBACK");
-                tail = Some(tail_before);
-                seen_data_version = None;
+                self.tail = Some(tail_before);
+                self.seen_data_version = None;
                 for reply in replies {
                     reply.finish(Some(&message));
                 }
             }
+        }
+    }
+
+    /// Makes the connection usable again after a batch panicked half-way (its callers were told `Closed` when
+    /// their reply senders dropped).
+    fn recover(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.tail = None;
+        self.seen_data_version = None;
+    }
+}
+
+/// The queue and the connection, shared by every handle, the callers leading batches and the writer thread.
+pub(crate) struct Writer {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    state: Mutex<WriterState>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(state: WriterState) -> Arc<Self> {
+        Arc::new(Self {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            state: Mutex::new(state),
+        })
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // The queue holds no invariant a panic could break half-way.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `job`; after [`close`](Self::close) the job is answered `Closed` instead. Answers whether the
+    /// writer thread must be woken for it.
+    fn enqueue(&self, job: Box<dyn Job>) -> bool {
+        let mut queue = self.queue();
+        if queue.closed {
+            drop(queue);
+            job.fail(AuthorityError::Closed);
+            return false;
+        }
+        queue.jobs.push(job);
+        queue.writer_idle
+    }
+
+    /// Queues `job` and, if the connection is free, runs the batch on this thread.
+    pub(crate) fn submit_and_lead(&self, job: Box<dyn Job>) {
+        self.enqueue(job);
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => {
+                self.state.clear_poison();
+                let mut state = poisoned.into_inner();
+                state.recover();
+                state
+            }
+            // Whoever holds the connection hands what is queued on when it is done.
+            Err(TryLockError::WouldBlock) => return,
+        };
+        self.lead(state);
+    }
+
+    /// Queues `job` for the writer thread (nobody is waiting for the answer on this thread).
+    pub(crate) fn submit_in_background(&self, job: Box<dyn Job>) {
+        if self.enqueue(job) {
+            self.wake.notify_one();
+        }
+    }
+
+    fn take_jobs(&self) -> Vec<Box<dyn Job>> {
+        let mut queue = self.queue();
+        let take = queue.jobs.len().min(MAX_BATCH);
+        let rest = queue.jobs.split_off(take);
+        std::mem::replace(&mut queue.jobs, rest)
+    }
+
+    /// Runs one batch of what is queued, then makes sure anything queued meanwhile has a thread to run it.
+    fn lead(&self, mut state: MutexGuard<'_, WriterState>) {
+        let jobs = self.take_jobs();
+        if !jobs.is_empty() {
+            state.run_batch(jobs);
+        }
+        drop(state);
+        let queue = self.queue();
+        if !queue.jobs.is_empty() && queue.writer_idle {
+            drop(queue);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Stops taking jobs; the writer thread finishes what is queued and returns.
+    pub(crate) fn close(&self) {
+        self.queue().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// The writer thread: runs batches nobody else is running, until closed and drained.
+    pub(crate) fn run(&self) {
+        loop {
+            {
+                let mut queue = self.queue();
+                while queue.jobs.is_empty() && !queue.closed {
+                    queue.writer_idle = true;
+                    queue = self
+                        .wake
+                        .wait(queue)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    queue.writer_idle = false;
+                }
+                if queue.jobs.is_empty() && queue.closed {
+                    return;
+                }
+            }
+            let state = match self.state.lock() {
+                Ok(state) => state,
+                Err(poisoned) => {
+                    self.state.clear_poison();
+                    let mut state = poisoned.into_inner();
+                    state.recover();
+                    state
+                }
+            };
+            self.lead(state);
         }
     }
 }

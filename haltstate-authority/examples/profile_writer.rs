@@ -1,0 +1,58 @@
+//! The writer's floor: 20,000 guards are queued without anyone waiting (a dropped `Pending` is still carried
+//! out, by the writer thread), then their 20,000 reports; batches are as large as they get (up to 512
+//! operations per transaction) and no caller wakes between operations. What is left per operation is the
+//! writer's own serial work.
+//!
+//! `cargo run --release -p haltstate-authority --example profile_writer [full|normal]`
+use haltstate_authority::{
+    ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport,
+};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let durability = match std::env::args().nth(1).as_deref() {
+        Some("full") => Durability::Full,
+        _ => Durability::Normal,
+    };
+    let dir = tempfile::tempdir()?;
+    let authority = Authority::builder(dir.path().join("p.db"))
+        .policy_source(
+            "p.cedar",
+            r#"@id("all") permit(principal, action, resource);"#,
+        )
+        .durability(durability)
+        .open()?;
+    let n = 20_000u32;
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let request =
+            ActionRequest::new("agent", "refund.create").param("amount", serde_json::json!(i));
+        // The claim token is chosen here, so the reports need no answer from the guards.
+        let guard = GuardRequest::new(request, format!("k{i}")).claim_token(format!("t{i}"));
+        drop(authority.guard("acme", guard));
+    }
+    // Operations run in order: once a later one is answered, every earlier one is committed.
+    let marker = |key: &str| {
+        let request = ActionRequest::new("agent", "refund.create");
+        authority
+            .guard("acme", GuardRequest::new(request, key))
+            .wait()
+    };
+    marker("marker:guards")?;
+    let guard_time = started.elapsed();
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let report =
+            OutcomeReport::new(format!("k{i}"), Outcome::Success).claim_token(format!("t{i}"));
+        drop(authority.report("acme", report));
+    }
+    marker("marker:reports")?;
+    let report_time = started.elapsed();
+    let stats = authority.writer_stats();
+    println!(
+        "{durability:?}: guard {:.1} µs/op, report {:.1} µs/op, {:.0} operations per transaction",
+        guard_time.as_micros() as f64 / f64::from(n),
+        report_time.as_micros() as f64 / f64::from(n),
+        stats.operations as f64 / stats.transactions.max(1) as f64
+    );
+    Ok(())
+}
