@@ -499,6 +499,28 @@ fn a_call_dropped_unwaited_still_happens_in_order() {
 }
 
 #[test]
+fn a_call_waited_for_after_every_handle_is_gone_still_happens() {
+    let env = env();
+    let path = env.db_path();
+    let common::Env { dir, authority, .. } = env;
+    let waited = authority.guard(TENANT, guard_refund(100, "refund:outlived"));
+    let dropped = authority.guard(TENANT, guard_refund(100, "refund:outlived-dropped"));
+    drop(authority);
+    // The writer thread has stopped; the waiting thread runs the batch itself.
+    assert_eq!(waited.wait().unwrap().status, GuardStatus::Allowed);
+    drop(dropped);
+    let reopened = haltstate_authority::Authority::builder(path)
+        .open()
+        .unwrap();
+    for key in ["refund:outlived", "refund:outlived-dropped"] {
+        let state = reopened.idempotency_state(TENANT, key).unwrap();
+        assert_eq!(state.map(|(s, _)| s), Some(KeyState::Claimed), "{key}");
+    }
+    assert_eq!(reopened.verify_ledger().unwrap().records, 2);
+    drop(dir);
+}
+
+#[test]
 fn sync_and_async_callers_at_once_are_each_answered_once() {
     let env = env();
     let workers: Vec<_> = (0..8)

@@ -161,6 +161,17 @@ struct Queue {
     writer_idle: bool,
 }
 
+/// Where a queued job stands.
+#[derive(Debug, PartialEq, Eq)]
+enum Enqueued {
+    /// The writer thread is awake or a batch is running: it will be taken.
+    Queued,
+    /// The writer thread sleeps and must be woken if nobody else runs the batch.
+    WriterAsleep,
+    /// The authority was closed and its writer thread has stopped or is stopping.
+    WriterGone,
+}
+
 /// The connection and what the batch runner keeps between batches.
 pub(crate) struct WriterState {
     conn: Connection,
@@ -311,30 +322,42 @@ impl Writer {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues `job`; after [`close`](Self::close) the job is answered `Closed` instead. Answers whether the
-    /// writer thread must be woken for it.
-    fn enqueue(&self, job: Box<dyn Job>) -> bool {
+    /// Queues `job`; answers whether the writer thread must be woken for it, or is gone.
+    fn enqueue(&self, job: Box<dyn Job>) -> Enqueued {
         let mut queue = self.queue();
-        if queue.closed {
-            drop(queue);
-            job.fail(AuthorityError::Closed);
-            return false;
-        }
         queue.jobs.push(job);
-        queue.writer_idle
+        if queue.closed {
+            Enqueued::WriterGone
+        } else if queue.writer_idle {
+            Enqueued::WriterAsleep
+        } else {
+            Enqueued::Queued
+        }
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, WriterState> {
+        match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => self.recovered(poisoned.into_inner()),
+        }
+    }
+
+    fn recovered<'a>(&self, mut state: MutexGuard<'a, WriterState>) -> MutexGuard<'a, WriterState> {
+        self.state.clear_poison();
+        state.recover();
+        state
     }
 
     /// Queues `job` and, if the connection is free, runs the batch on this thread.
     pub(crate) fn submit_and_lead(&self, job: Box<dyn Job>) {
-        self.enqueue(job);
+        if self.enqueue(job) == Enqueued::WriterGone {
+            // Every handle is gone, so is the writer thread: this caller runs its own batch.
+            self.lead(self.lock_state());
+            return;
+        }
         let state = match self.state.try_lock() {
             Ok(state) => state,
-            Err(TryLockError::Poisoned(poisoned)) => {
-                self.state.clear_poison();
-                let mut state = poisoned.into_inner();
-                state.recover();
-                state
-            }
+            Err(TryLockError::Poisoned(poisoned)) => self.recovered(poisoned.into_inner()),
             // Whoever holds the connection hands what is queued on when it is done.
             Err(TryLockError::WouldBlock) => return,
         };
@@ -343,8 +366,10 @@ impl Writer {
 
     /// Queues `job` for the writer thread (nobody is waiting for the answer on this thread).
     pub(crate) fn submit_in_background(&self, job: Box<dyn Job>) {
-        if self.enqueue(job) {
-            self.wake.notify_one();
+        match self.enqueue(job) {
+            Enqueued::WriterAsleep => self.wake.notify_one(),
+            Enqueued::WriterGone => self.lead(self.lock_state()),
+            Enqueued::Queued => {}
         }
     }
 
@@ -369,7 +394,8 @@ impl Writer {
         }
     }
 
-    /// Stops taking jobs; the writer thread finishes what is queued and returns.
+    /// Stops the writer thread once it has run what is queued. Calls still waited for afterwards (their
+    /// `Pending` outlived every handle) run on the waiting thread.
     pub(crate) fn close(&self) {
         self.queue().closed = true;
         self.wake.notify_one();
@@ -392,15 +418,7 @@ impl Writer {
                     return;
                 }
             }
-            let state = match self.state.lock() {
-                Ok(state) => state,
-                Err(poisoned) => {
-                    self.state.clear_poison();
-                    let mut state = poisoned.into_inner();
-                    state.recover();
-                    state
-                }
-            };
+            let state = self.lock_state();
             self.lead(state);
         }
     }
