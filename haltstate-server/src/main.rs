@@ -1,5 +1,6 @@
 //! `haltstate`: serve the authority over HTTP, and operate it from the command line.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "haltstate=info,warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     match cli.command {

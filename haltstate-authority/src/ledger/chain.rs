@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::record::EvidenceRecord;
 use crate::error::{AuthorityError, Result};
+use crate::timestamp::format_rfc3339;
 
 /// The `prev_hash` of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -81,9 +82,18 @@ impl Tail {
         let hash = record_hash(&self.hash, &body);
         let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
         conn.prepare_cached(
-            "INSERT INTO ledger (seq, prev_hash, hash, body) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO ledger (seq, prev_hash, hash, body, tenant, at, idempotency_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
-        .execute(rusqlite::params![seq, self.hash, hash, body])?;
+        .execute(rusqlite::params![
+            seq,
+            self.hash,
+            hash,
+            body,
+            record.tenant,
+            format_rfc3339(record.at),
+            record.idempotency_key
+        ])?;
         self.seq = record.seq;
         self.hash = hash;
         Ok(self.seq)
@@ -106,8 +116,9 @@ impl Tail {
 /// Recomputes the whole chain; the error names the first broken record.
 pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
     let broken = |seq: u64, problem: String| AuthorityError::LedgerBroken { seq, problem };
-    let mut statement =
-        conn.prepare("SELECT seq, prev_hash, hash, body FROM ledger ORDER BY seq")?;
+    let mut statement = conn.prepare(
+        "SELECT seq, prev_hash, hash, body, tenant, at, idempotency_key FROM ledger ORDER BY seq",
+    )?;
     let mut rows = statement.query([])?;
     let mut expected_seq = 1u64;
     let mut prev = GENESIS_HASH.to_owned();
@@ -116,6 +127,7 @@ pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
         let prev_hash: String = row.get(1)?;
         let hash: String = row.get(2)?;
         let body: Vec<u8> = row.get(3)?;
+        let indexed: (String, String, Option<String>) = (row.get(4)?, row.get(5)?, row.get(6)?);
         let seq = u64::try_from(seq)
             .map_err(|_| broken(expected_seq, format!("invalid sequence number {seq}")))?;
         if seq != expected_seq {
@@ -143,6 +155,20 @@ pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
             return Err(broken(
                 seq,
                 format!("it claims to be record {}", record.seq),
+            ));
+        }
+        // Queries find records through these columns: one that disagrees with the hashed body would hide the
+        // record from (or slip it into) another tenant's, key's or time range's evidence.
+        if indexed
+            != (
+                record.tenant,
+                format_rfc3339(record.at),
+                record.idempotency_key,
+            )
+        {
+            return Err(broken(
+                seq,
+                "its indexed columns (tenant, at, idempotency_key) do not match its content".into(),
             ));
         }
         prev = hash;

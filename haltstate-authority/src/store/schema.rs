@@ -1,7 +1,8 @@
 //! The SQLite schema and its versioned migrations (tracked in `PRAGMA user_version`).
 //!
-//! Times are integer microseconds since the Unix epoch. Ledger rows hold only the canonical bytes and the chain;
-//! the columns queries filter on are generated from the bytes, so there is no second copy to tamper with.
+//! Times are integer microseconds since the Unix epoch. Ledger rows hold the canonical bytes and the chain; the
+//! columns queries filter on are either generated from the bytes or (the indexed ones) stored beside them and
+//! checked against them by `verify`.
 
 use rusqlite::Connection;
 
@@ -109,6 +110,28 @@ const MIGRATIONS: &[&str] = &[
     r#"
     DROP INDEX IF EXISTS ledger_tenant_action;
     DROP INDEX IF EXISTS ledger_tenant_agent;
+    "#,
+    // 4: the indexed columns (tenant, time, key) are stored, not generated: evaluating `json_extract` over the
+    // body for every index entry was a sixth of each append. `verify` checks them against the body, so they
+    // are no second copy anyone can change unnoticed. Action and agent stay generated (no index reads them).
+    r#"
+    CREATE TABLE ledger_v4 (
+        seq             INTEGER PRIMARY KEY,
+        prev_hash       TEXT NOT NULL,
+        hash            TEXT NOT NULL,
+        body            BLOB NOT NULL,
+        tenant          TEXT NOT NULL,
+        at              TEXT NOT NULL,
+        idempotency_key TEXT,
+        action          TEXT GENERATED ALWAYS AS (json_extract(body, '$.action')) VIRTUAL,
+        agent_id        TEXT GENERATED ALWAYS AS (json_extract(body, '$.agent_id')) VIRTUAL
+    );
+    INSERT INTO ledger_v4 (seq, prev_hash, hash, body, tenant, at, idempotency_key)
+        SELECT seq, prev_hash, hash, body, tenant, at, idempotency_key FROM ledger ORDER BY seq;
+    DROP TABLE ledger;
+    ALTER TABLE ledger_v4 RENAME TO ledger;
+    CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);
+    CREATE INDEX ledger_tenant_at ON ledger (tenant, at);
     "#,
 ];
 
