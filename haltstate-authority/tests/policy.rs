@@ -210,6 +210,42 @@ fn fractional_amounts_become_decimals_and_unrepresentable_ones_deny() {
 }
 
 #[test]
+fn context_attributes_no_policy_reads_change_nothing() {
+    // The action's slice reads only `hour`; `risk`, `tenant` and `params` are left out of Cedar's context, which
+    // must not change any answer, including the refusal of a param Cedar cannot hold.
+    let e = engine(
+        r#"@id("office-hours") permit(principal, action == Action::"report.send", resource)
+           when { context.hour >= 9 && context.hour < 17 };
+           @id("whole-context") permit(principal, action == Action::"audit.read", resource)
+           when { context == { "tenant": "acme", "params": {}, "risk": "", "hour": 10, "weekday": 0 } };"#,
+    );
+    let send = ActionRequest::new("a", "report.send").risk("pii");
+    assert_eq!(
+        e.decide(TENANT, &send, MONDAY_10AM).decision,
+        Decision::Allow
+    );
+    let at_night = MONDAY_10AM.replace_hour(22).unwrap();
+    assert_eq!(e.decide(TENANT, &send, at_night).decision, Decision::Deny);
+    let odd = e.decide(
+        TENANT,
+        &send.param("price", json!(0.123456789)),
+        MONDAY_10AM,
+    );
+    assert_eq!(odd.decision, Decision::Deny);
+    assert!(odd.reason.contains("minor units"), "{}", odd.reason);
+    // A policy comparing the whole record sees every attribute.
+    let audit = ActionRequest::new("a", "audit.read");
+    assert_eq!(
+        e.decide(TENANT, &audit, MONDAY_10AM).decision,
+        Decision::Allow
+    );
+    assert_eq!(
+        e.decide("globex", &audit, MONDAY_10AM).decision,
+        Decision::Deny
+    );
+}
+
+#[test]
 fn policy_typo_is_rejected_with_file_line_and_column() {
     let error = load_error(
         "@id(\"ok\")\npermit(principal, action, resource);\n\n@id(\"typo\")\npermt(principal, action, resource);\n",

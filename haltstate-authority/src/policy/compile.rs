@@ -8,6 +8,7 @@ use miette::Diagnostic;
 
 use super::context::EntityTypes;
 use super::diagnostic::{PolicyDiagnostic, PolicyError};
+use super::reads::ContextReads;
 
 /// The annotation keys we read. Cedar accepts any key, so a typo such as `@aproval` would load silently and
 /// turn an approval gate into a plain permit: every other key fails the load.
@@ -27,6 +28,8 @@ pub(crate) struct PolicyMeta {
 #[derive(Debug, Clone)]
 pub(crate) struct Slice {
     pub(crate) set: PolicySet,
+    /// The context attributes its policies read.
+    pub(crate) reads: ContextReads,
 }
 
 /// A loaded, validated policy set.
@@ -49,6 +52,7 @@ impl CompiledPolicies {
             by_action: HashMap::new(),
             unconstrained: Slice {
                 set: PolicySet::new(),
+                reads: ContextReads::NONE,
             },
             meta: HashMap::new(),
             source_name: "<empty>".to_owned(),
@@ -208,7 +212,9 @@ impl CompiledPolicies {
 
         let build = |policies: Vec<Policy>| -> Result<Slice, PolicyError> {
             let mut set = PolicySet::new();
+            let mut reads = ContextReads::NONE;
             for policy in policies {
+                reads = reads.union(ContextReads::of_policy(&policy));
                 set.add(policy).map_err(|e| {
                     PolicyError::Invalid(vec![PolicyDiagnostic::at(
                         source_name,
@@ -219,7 +225,7 @@ impl CompiledPolicies {
                     )])
                 })?;
             }
-            Ok(Slice { set })
+            Ok(Slice { set, reads })
         };
         let mut slices = HashMap::with_capacity(by_action.len());
         for (action, mut policies) in by_action {

@@ -8,6 +8,7 @@ use cedar_policy::{Context, EntityId, EntityTypeName, EntityUid, RestrictedExpre
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use super::reads::{Attr, ContextReads};
 use crate::request::ActionRequest;
 
 /// Entity type names, parsed once.
@@ -49,32 +50,47 @@ impl EntityTypes {
     }
 }
 
-/// The context record `{tenant, params, risk, hour, weekday}`.
+/// The context record `{tenant, params, risk, hour, weekday}`, with only the attributes in `reads`.
 pub(crate) fn build_context(
     tenant: &str,
     request: &ActionRequest,
     now: OffsetDateTime,
+    reads: ContextReads,
 ) -> Result<Context, String> {
     let utc = now.to_offset(time::UtcOffset::UTC);
-    let pairs = vec![
-        (
-            "tenant".to_owned(),
+    // Params are converted whether or not a policy reads them: one that Cedar cannot hold exactly is refused the
+    // same way for every policy set.
+    let params = record(&request.params)?;
+    let mut pairs = Vec::with_capacity(5);
+    let mut add = |attr: Attr, value: RestrictedExpression| {
+        pairs.push((attr.name().to_owned(), value));
+    };
+    if reads.reads(Attr::Tenant) {
+        add(
+            Attr::Tenant,
             RestrictedExpression::new_string(tenant.to_owned()),
-        ),
-        ("params".to_owned(), record(&request.params)?),
-        (
-            "risk".to_owned(),
-            RestrictedExpression::new_string(request.risk.clone().unwrap_or_default()),
-        ),
-        (
-            "hour".to_owned(),
+        );
+    }
+    if reads.reads(Attr::Params) {
+        add(Attr::Params, params);
+    }
+    if reads.reads(Attr::Risk) {
+        let risk = request.risk.clone().unwrap_or_default();
+        add(Attr::Risk, RestrictedExpression::new_string(risk));
+    }
+    if reads.reads(Attr::Hour) {
+        add(
+            Attr::Hour,
             RestrictedExpression::new_long(i64::from(utc.hour())),
-        ),
-        (
-            "weekday".to_owned(),
-            RestrictedExpression::new_long(i64::from(utc.weekday().number_days_from_monday())),
-        ),
-    ];
+        );
+    }
+    if reads.reads(Attr::Weekday) {
+        let weekday = utc.weekday().number_days_from_monday();
+        add(
+            Attr::Weekday,
+            RestrictedExpression::new_long(i64::from(weekday)),
+        );
+    }
     Context::from_pairs(pairs).map_err(|e| e.to_string())
 }
 

@@ -29,6 +29,7 @@
 mod compile;
 mod context;
 mod diagnostic;
+mod reads;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -128,7 +129,7 @@ impl PolicyEngine {
         if slice.set.is_empty() {
             return PolicyDecision::deny(NO_POLICY_PERMITS);
         }
-        let context = match context::build_context(tenant, request, now) {
+        let context = match context::build_context(tenant, request, now, slice.reads) {
             Ok(context) => context,
             Err(why) => return PolicyDecision::deny(format!("invalid params: {why}")),
         };
