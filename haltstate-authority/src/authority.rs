@@ -41,6 +41,7 @@ pub struct AuthorityBuilder {
     lease: Duration,
     clock: Arc<dyn Clock>,
     durability: Durability,
+    checkpoint_pages: u32,
 }
 
 impl AuthorityBuilder {
@@ -80,6 +81,14 @@ impl AuthorityBuilder {
         self
     }
 
+    /// How many pages the write-ahead log may hold before a commit copies them into the database (default
+    /// [`DEFAULT_CHECKPOINT_PAGES`](crate::DEFAULT_CHECKPOINT_PAGES), about 40 MB). Lower keeps the `-wal` file
+    /// smaller at some throughput; every acknowledged change is durable either way.
+    pub fn checkpoint_pages(mut self, pages: u32) -> Self {
+        self.checkpoint_pages = pages;
+        self
+    }
+
     /// Opens (creating or migrating) the database and loads the policies.
     ///
     /// With no policy configured every decision is DENY; that suits an operator tool that only approves,
@@ -90,7 +99,7 @@ impl AuthorityBuilder {
             (None, Some((name, source))) => PolicyEngine::from_source(name, source)?,
             (None, None) => PolicyEngine::empty(),
         };
-        let conn = store::open_writer(&self.db_path, self.durability)?;
+        let conn = store::open_writer(&self.db_path, self.durability, self.checkpoint_pages)?;
         let counters = Arc::new(WriterCounters::default());
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let state = WriterState::new(conn, self.clock.clone(), counters.clone(), events.clone());
@@ -197,6 +206,7 @@ impl Authority {
             lease: DEFAULT_LEASE,
             clock: Arc::new(SystemClock),
             durability: Durability::Full,
+            checkpoint_pages: store::DEFAULT_CHECKPOINT_PAGES,
         }
     }
 

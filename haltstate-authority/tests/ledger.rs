@@ -559,3 +559,33 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap();
     assert_eq!(version, 4);
 }
+
+#[test]
+fn checkpoint_pages_decides_when_the_wal_is_copied_into_the_database() {
+    let db_size_after_100_guards = |pages: Option<u32>| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hs.db");
+        let mut builder = Authority::builder(&path).policy_file(common::sample_policy_path());
+        if let Some(pages) = pages {
+            builder = builder.checkpoint_pages(pages);
+        }
+        let authority = builder.open().unwrap();
+        for i in 0..100 {
+            let key = format!("refund:ckpt{i}");
+            authority
+                .guard(TENANT, guard_refund(100, &key))
+                .wait()
+                .unwrap();
+        }
+        let size = std::fs::metadata(&path).unwrap().len();
+        drop(authority);
+        size
+    };
+    // With the default, 100 guards stay in the WAL; with a 4-page limit they are copied as they commit.
+    let default = db_size_after_100_guards(None);
+    let eager = db_size_after_100_guards(Some(4));
+    assert!(
+        eager > default,
+        "eager {eager} bytes, default {default} bytes"
+    );
+}

@@ -29,7 +29,18 @@ pub enum Durability {
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connection> {
+/// WAL pages after which a commit checkpoints, unless configured otherwise: ~40 MB of WAL.
+///
+/// SQLite's default (1,000) made checkpoints 7% of the server's CPU under load, copying the same hot pages (the
+/// ledger's tail, index leaves) back into the database again and again; at 10,000 each is copied once per much
+/// longer stretch. Measured at 64 connections: 6,100-6,500 -> 7,100-7,350 actions/s; 20,000 gave no more.
+pub const DEFAULT_CHECKPOINT_PAGES: u32 = 10_000;
+
+pub(crate) fn open_writer(
+    path: &Path,
+    durability: Durability,
+    checkpoint_pages: u32,
+) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -41,6 +52,7 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
             Durability::Normal => "NORMAL",
         },
     )?;
+    conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages)?;
     conn.set_prepared_statement_cache_capacity(64);
     schema::migrate(&mut conn)?;
     Ok(conn)
