@@ -21,9 +21,10 @@ use crate::request::{
     ActionRequest, GuardRequest, MAX_KEY_LEN, OutcomeReport, UnverifiedOutcome, validate_name,
     validate_text,
 };
+use crate::store::batch::{self, WriterCounters, WriterState, WriterStats};
 use crate::store::ops::{self, Windows};
 use crate::store::pending::{self, Pending};
-use crate::store::writer::{self, Writer, WriterCounters, WriterState, WriterStats};
+use crate::store::writer::Writer;
 use crate::store::{self, Durability, Readers};
 
 /// How long an approval stays decidable unless configured otherwise.
@@ -212,7 +213,7 @@ impl Authority {
 
     fn submit<T, F>(&self, op: F) -> Pending<T>
     where
-        F: FnOnce(&mut writer::Batch<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut batch::Batch<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         pending::submit(&self.inner.writer, op)

@@ -63,6 +63,6 @@ pub use request::{
     MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, MAX_RISK_LEN, Outcome, OutcomeReport, ProofStatus,
     UnverifiedOutcome,
 };
+pub use store::batch::WriterStats;
 pub use store::pending::{Pending, PendingFuture};
-pub use store::writer::WriterStats;
 pub use store::{DEFAULT_CHECKPOINT_PAGES, Durability};

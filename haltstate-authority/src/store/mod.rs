@@ -2,6 +2,7 @@
 //!
 //! WAL mode lets readers (and another process, such as the operator CLI) work while the writer writes.
 
+pub(crate) mod batch;
 pub(crate) mod ops;
 pub(crate) mod pending;
 pub(crate) mod queries;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
+use super::batch::Batch;
 use super::queries::{self, KeyRow};
-use super::writer::Batch;
 use crate::approval::{Approval, ApprovalEvent, ApprovalStatus, Verdict};
 use crate::check::{CheckAnswer, CheckReport, CheckRequest};
 use crate::decision::{Decision, PolicyDecision};

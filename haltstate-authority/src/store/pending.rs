@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::writer::{Batch, Job, OpJob, Writer};
+use super::batch::{Batch, Job, OpJob};
+use super::writer::Writer;
 use crate::error::{AuthorityError, Result};
 
 /// An operation not yet queued. It is queued when its caller first waits for it (and may then run on the
