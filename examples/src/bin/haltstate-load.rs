@@ -110,6 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("p50              {:?}", percentile(&all, 0.50));
     println!("p99              {:?}", percentile(&all, 0.99));
     println!("p999             {:?}", percentile(&all, 0.999));
+    println!("max              {:?}", percentile(&all, 1.0));
     println!("errors           {}", errors.load(Ordering::Relaxed));
     Ok(())
 }
