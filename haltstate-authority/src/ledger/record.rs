@@ -143,6 +143,20 @@ impl EvidenceRecord {
 
     /// The record's canonical (RFC 8785) bytes: what the ledger stores and hashes. Numbers must be at most
     /// [`MAX_EXACT_NUMBER`](Self::MAX_EXACT_NUMBER), as the ledger makes them.
+    ///
+    /// An auditor holding the records can recompute the chain with it:
+    ///
+    /// ```
+    /// use haltstate_authority::{ActionRequest, Authority, EvidenceQuery, GuardRequest, GENESIS_HASH, record_hash};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let authority = Authority::builder(dir.path().join("hs.db")).open()?;
+    /// authority.guard("acme", GuardRequest::new(ActionRequest::new("a", "x.y"), "k1")).wait()?;
+    /// let records = authority.evidence("acme", &EvidenceQuery::default())?;
+    /// let hash = record_hash(GENESIS_HASH, &records[0].canonical_bytes());
+    /// assert_eq!(hash, authority.ledger_head()?.hash);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn canonical_bytes(&self) -> Vec<u8> {
         // Building a `serde_json::Value` and sorting it was half of an append's cost; the declaration order
         // makes the plain serialization canonical (a test compares both on every field).
