@@ -40,6 +40,11 @@ pub enum Command {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: SocketAddr,
+        /// WAL pages after which a commit copies them into the database (about 4 KiB each). Lower keeps the
+        /// `-wal` file and the slowest commits smaller, at some throughput.
+        #[arg(long, default_value_t = haltstate_authority::DEFAULT_CHECKPOINT_PAGES,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        checkpoint_pages: u32,
     },
     /// Manage API keys.
     #[command(subcommand)]

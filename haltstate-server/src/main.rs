@@ -20,7 +20,12 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { db, policy, listen } => {
+        Command::Serve {
+            db,
+            policy,
+            listen,
+            checkpoint_pages,
+        } => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
                 Err(error) => {
@@ -28,7 +33,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match runtime.block_on(serve(db, policy, listen)) {
+            match runtime.block_on(serve(db, policy, listen, checkpoint_pages)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("haltstate: {error}");
@@ -44,8 +49,12 @@ async fn serve(
     db: std::path::PathBuf,
     policy: std::path::PathBuf,
     listen: std::net::SocketAddr,
+    checkpoint_pages: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let authority = Authority::builder(&db).policy_file(&policy).open()?;
+    let authority = Authority::builder(&db)
+        .policy_file(&policy)
+        .checkpoint_pages(checkpoint_pages)
+        .open()?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, db = %db.display(), policy = %policy.display(), "serving");
     // Machine-readable for scripts and tests that start the server on port 0.

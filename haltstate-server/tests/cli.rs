@@ -224,6 +224,48 @@ async fn sigterm_stops_the_server_gracefully_and_keeps_what_it_acknowledged() {
     assert!(verified.starts_with("ledger ok: 20 records"), "{verified}");
 }
 
+#[tokio::test]
+async fn checkpoint_pages_sets_when_the_wal_is_copied_into_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
+    std::fs::write(&policy, POLICY).unwrap();
+    let db_arg = db.to_str().unwrap().to_owned();
+    let key = text(
+        &haltstate(&[
+            "keys", "create", "--db", &db_arg, "--tenant", "acme", "--name", "a", "--role", "agent",
+        ])
+        .stdout,
+    );
+    let before = std::fs::metadata(&db).unwrap().len();
+    let (child, base) =
+        common::serve_with(&db, &policy, "127.0.0.1:0", &["--checkpoint-pages", "4"]);
+    let server = Served { child, base };
+    for i in 0..30 {
+        assert_eq!(
+            guard(&server.base, key.trim(), 100, &format!("refund:{i}")).await["status"],
+            "allowed"
+        );
+    }
+    // With the default (10,000 pages) these 30 guards would still be in the WAL only.
+    let during = std::fs::metadata(&db).unwrap().len();
+    assert!(during > before, "database {before} -> {during} bytes");
+    let refused = haltstate(&[
+        "serve",
+        "--db",
+        &db_arg,
+        "--policy",
+        "p.cedar",
+        "--checkpoint-pages",
+        "0",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("checkpoint-pages"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
 #[test]
 fn ledger_verify_names_the_first_broken_record() {
     let dir = tempfile::tempdir().unwrap();

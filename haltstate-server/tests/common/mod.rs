@@ -8,6 +8,11 @@ use std::process::{Child, Command, Stdio};
 /// Runs `haltstate serve` on `db` and `policy`, listening on `listen` (`127.0.0.1:0` for any port), and answers
 /// the process and its base URL once it prints where it listens.
 pub fn serve(db: &Path, policy: &Path, listen: &str) -> (Child, String) {
+    serve_with(db, policy, listen, &[])
+}
+
+/// [`serve`] with more `serve` arguments.
+pub fn serve_with(db: &Path, policy: &Path, listen: &str, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_haltstate"))
         .args([
             "serve",
@@ -18,6 +23,7 @@ pub fn serve(db: &Path, policy: &Path, listen: &str) -> (Child, String) {
             "--listen",
             listen,
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
