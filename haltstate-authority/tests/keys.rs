@@ -65,6 +65,61 @@ fn wrong_key_unknown_tenant_and_another_tenants_key_all_fail_the_same_way() {
 }
 
 #[test]
+fn each_of_many_keys_of_a_tenant_is_its_own_principal() {
+    let env = env();
+    let keys: Vec<_> = (0..50)
+        .map(|i| {
+            let role = if i % 2 == 0 {
+                Role::Agent
+            } else {
+                Role::Operator
+            };
+            let key = env
+                .authority
+                .create_key("acme", &format!("agent-{i}"), role)
+                .wait()
+                .unwrap();
+            (i, role, key)
+        })
+        .collect();
+    let other = env
+        .authority
+        .create_key("globex", "agent-0", Role::Agent)
+        .wait()
+        .unwrap();
+    for (i, role, key) in &keys {
+        let principal = env.authority.authenticate("acme", &key.secret).unwrap();
+        assert_eq!(principal.name, format!("agent-{i}"));
+        assert_eq!(principal.role, *role);
+        assert!(env.authority.authenticate("globex", &key.secret).is_err());
+    }
+    assert_eq!(
+        env.authority
+            .authenticate("globex", &other.secret)
+            .unwrap()
+            .tenant,
+        "globex"
+    );
+    // Revoking one key leaves its neighbours alone.
+    assert!(
+        env.authority
+            .revoke_key("acme", &keys[7].2.id)
+            .wait()
+            .unwrap()
+    );
+    assert!(
+        env.authority
+            .authenticate("acme", &keys[7].2.secret)
+            .is_err()
+    );
+    assert!(
+        env.authority
+            .authenticate("acme", &keys[8].2.secret)
+            .is_ok()
+    );
+}
+
+#[test]
 fn revoked_keys_stop_working() {
     let env = env();
     let key = env

@@ -282,26 +282,39 @@ pub(crate) fn evidence(
 }
 
 /// Finds the key's principal; every failure is the same `Unauthenticated`.
+///
+/// The key is found by its SHA-256, through the unique index: the time the lookup takes depends on the hash, which
+/// tells an attacker nothing about any secret, and it does not grow with the tenant's number of keys. The stored
+/// hash is still compared in constant time, and the tenant and revocation checked after the lookup, so a key of
+/// another tenant fails exactly like a wrong one.
 pub(crate) fn authenticate(conn: &Connection, tenant: &str, secret: &str) -> Result<Principal> {
     let presented = keys::hash(secret);
-    let mut statement = conn.prepare_cached(
-        "SELECT name, role, key_hash FROM api_keys WHERE tenant = ?1 AND revoked_us IS NULL",
-    )?;
-    let mut rows = statement.query(params![tenant])?;
-    let mut found = None;
-    // Compare against every key of the tenant, so the time taken does not say which one matched.
-    while let Some(row) = rows.next()? {
-        let stored: Vec<u8> = row.get(2)?;
-        if keys::matches(&stored, &presented) && found.is_none() {
-            let role: String = row.get(1)?;
-            found = Some(Principal {
-                tenant: tenant.to_owned(),
-                name: row.get(0)?,
+    let row = conn
+        .prepare_cached(
+            "SELECT tenant, name, role, key_hash, revoked_us IS NULL FROM api_keys WHERE key_hash = ?1",
+        )?
+        .query_row(params![presented.as_slice()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Vec<u8>>(3)?,
+                row.get::<_, bool>(4)?,
+            ))
+        })
+        .optional()?;
+    match row {
+        Some((owner, name, role, stored, live))
+            if live && owner == tenant && keys::matches(&stored, &presented) =>
+        {
+            Ok(Principal {
+                tenant: owner,
+                name,
                 role: Role::parse(&role).unwrap_or(Role::Agent),
-            });
+            })
         }
+        _ => Err(AuthorityError::Unauthenticated),
     }
-    found.ok_or(AuthorityError::Unauthenticated)
 }
 
 /// The key's state as `(state, lease remaining)`, for operators and tests.
