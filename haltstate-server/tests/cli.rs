@@ -41,7 +41,11 @@ impl Drop for Served {
 }
 
 fn serve(db: &Path, policy: &Path) -> Served {
-    let (child, base) = common::serve(db, policy, "127.0.0.1:0");
+    serve_with(db, policy, &[])
+}
+
+fn serve_with(db: &Path, policy: &Path, extra: &[&str]) -> Served {
+    let (child, base) = common::serve_with(db, policy, "127.0.0.1:0", extra);
     Served { child, base }
 }
 
@@ -193,20 +197,12 @@ async fn operator_approves_and_kills_on_the_db_while_the_server_runs() {
 
 #[tokio::test]
 async fn sigterm_stops_the_server_gracefully_and_keeps_what_it_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
-    std::fs::write(&policy, POLICY).unwrap();
-    let db_arg = db.to_str().unwrap().to_owned();
-    let key = text(
-        &haltstate(&[
-            "keys", "create", "--db", &db_arg, "--tenant", "acme", "--name", "a", "--role", "agent",
-        ])
-        .stdout,
-    );
-    let mut server = serve(&db, &policy);
+    let setup = common::setup(POLICY);
+    let db_arg = setup.db.to_str().unwrap();
+    let mut server = serve(&setup.db, &setup.policy);
     for i in 0..20 {
         assert_eq!(
-            guard(&server.base, key.trim(), 100, &format!("refund:{i}")).await["status"],
+            guard(&server.base, &setup.key, 100, &format!("refund:{i}")).await["status"],
             "allowed"
         );
     }
@@ -220,39 +216,29 @@ async fn sigterm_stops_the_server_gracefully_and_keeps_what_it_acknowledged() {
     );
     let status = server.child.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    let verified = text(&haltstate(&["ledger", "verify", "--db", &db_arg]).stdout);
+    let verified = text(&haltstate(&["ledger", "verify", "--db", db_arg]).stdout);
     assert!(verified.starts_with("ledger ok: 20 records"), "{verified}");
 }
 
 #[tokio::test]
 async fn checkpoint_pages_sets_when_the_wal_is_copied_into_the_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
-    std::fs::write(&policy, POLICY).unwrap();
-    let db_arg = db.to_str().unwrap().to_owned();
-    let key = text(
-        &haltstate(&[
-            "keys", "create", "--db", &db_arg, "--tenant", "acme", "--name", "a", "--role", "agent",
-        ])
-        .stdout,
-    );
-    let before = std::fs::metadata(&db).unwrap().len();
-    let (child, base) =
-        common::serve_with(&db, &policy, "127.0.0.1:0", &["--checkpoint-pages", "4"]);
-    let server = Served { child, base };
+    let setup = common::setup(POLICY);
+    let db_arg = setup.db.to_str().unwrap();
+    let before = std::fs::metadata(&setup.db).unwrap().len();
+    let server = serve_with(&setup.db, &setup.policy, &["--checkpoint-pages", "4"]);
     for i in 0..30 {
         assert_eq!(
-            guard(&server.base, key.trim(), 100, &format!("refund:{i}")).await["status"],
+            guard(&server.base, &setup.key, 100, &format!("refund:{i}")).await["status"],
             "allowed"
         );
     }
     // With the default (10,000 pages) these 30 guards would still be in the WAL only.
-    let during = std::fs::metadata(&db).unwrap().len();
+    let during = std::fs::metadata(&setup.db).unwrap().len();
     assert!(during > before, "database {before} -> {during} bytes");
     let refused = haltstate(&[
         "serve",
         "--db",
-        &db_arg,
+        db_arg,
         "--policy",
         "p.cedar",
         "--checkpoint-pages",

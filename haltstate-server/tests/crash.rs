@@ -57,16 +57,12 @@ async fn post(
 }
 
 fn crash_round(target_actions: usize, workers: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
-    std::fs::write(&policy, POLICY).unwrap();
-    let key = Authority::builder(&db)
-        .open()
-        .unwrap()
-        .create_key("acme", "load", haltstate_authority::Role::Agent)
-        .wait()
-        .unwrap()
-        .secret;
+    let common::Setup {
+        dir: _dir,
+        db,
+        policy,
+        key,
+    } = common::setup(POLICY);
     let (mut server, base) = serve(&db, &policy);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -32,16 +32,12 @@ fn free_port() -> u16 {
 }
 
 fn run(total: Duration, restart_every: Duration, workers: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
-    std::fs::write(&policy, POLICY).unwrap();
-    let key = Authority::builder(&db)
-        .open()
-        .unwrap()
-        .create_key("acme", "load", haltstate_authority::Role::Agent)
-        .wait()
-        .unwrap()
-        .secret;
+    let common::Setup {
+        dir: _dir,
+        db,
+        policy,
+        key,
+    } = common::setup(POLICY);
     let port = free_port();
     let server = Arc::new(Mutex::new(serve(&db, &policy, port)));
     let client = HaltStateClient::builder()

@@ -2,8 +2,40 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use haltstate_authority::{Authority, Role};
+use tempfile::TempDir;
+
+/// A fresh database in its own directory, a policy file beside it, and an agent key of tenant `acme`.
+pub struct Setup {
+    pub dir: TempDir,
+    pub db: PathBuf,
+    pub policy: PathBuf,
+    pub key: String,
+}
+
+/// Writes `policy_source` and creates the key; the authority used for it is closed before this returns, so the
+/// server started next is the file's only writer.
+pub fn setup(policy_source: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
+    std::fs::write(&policy, policy_source).unwrap();
+    let key = Authority::builder(&db)
+        .open()
+        .unwrap()
+        .create_key("acme", "load", Role::Agent)
+        .wait()
+        .unwrap()
+        .secret;
+    Setup {
+        dir,
+        db,
+        policy,
+        key,
+    }
+}
 
 /// Runs `haltstate serve` on `db` and `policy`, listening on `listen` (`127.0.0.1:0` for any port), and answers
 /// the process and its base URL once it prints where it listens.
