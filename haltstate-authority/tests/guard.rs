@@ -473,6 +473,75 @@ fn async_callers_await_the_same_answers() {
 }
 
 #[test]
+fn async_tasks_on_one_thread_share_a_transaction() {
+    let env = env();
+    // Warm up: the writer thread is asleep from here on, so the tasks' own leader runs the batch.
+    env.authority
+        .guard(TENANT, guard_refund(100, "refund:warm-up"))
+        .wait()
+        .unwrap();
+    let before = env.authority.writer_stats();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let authority = env.authority.clone();
+                tokio::spawn(async move {
+                    authority
+                        .guard(TENANT, guard_refund(100, &format!("refund:task{t}")))
+                        .await
+                        .unwrap()
+                        .status
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), GuardStatus::Allowed);
+        }
+    });
+    let after = env.authority.writer_stats();
+    assert_eq!(after.operations - before.operations, 8);
+    // Each task running its own operation at its first poll made 8 transactions (8 fsyncs); the first poll now
+    // only queues and yields, so the 8 share one (two if the writer thread happened to be awake).
+    assert!(
+        after.transactions - before.transactions <= 2,
+        "{before:?} -> {after:?}"
+    );
+}
+
+#[test]
+fn a_future_dropped_after_its_first_poll_still_happens() {
+    let env = env();
+    let mut future = Box::pin(
+        env.authority
+            .guard(TENANT, guard_refund(100, "refund:polled-once"))
+            .into_future(),
+    );
+    // Outside a runtime the first poll queues the operation and yields, meaning to lead its batch next time.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    drop(future);
+    // Nothing else is submitted: only the writer thread, woken by the drop, can carry it out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = env
+            .authority
+            .idempotency_state(TENANT, "refund:polled-once")
+            .unwrap();
+        if state.map(|(s, _)| s) == Some(KeyState::Claimed) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped call never ran"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
 fn a_call_dropped_unwaited_still_happens_in_order() {
     let env = env();
     // Neither the Pending nor the future is ever waited for; both changes must still be made, before

@@ -8,7 +8,9 @@
 //! A caller that finds the connection free runs the batch on its own thread: on this kind of machine a thread
 //! wake-up costs tens of microseconds, more than the operation itself, so an uncontended call makes none. A
 //! caller that finds it busy waits for its answer; the thread committing at that moment hands anything queued
-//! behind it to the writer thread, so nothing queued is left without a thread to run it.
+//! behind it to the writer thread, so nothing queued is left without a thread to run it. An async caller on a
+//! single-threaded executor queues first and leads on its next poll instead (`pending.rs`), so that the other
+//! tasks of its thread can join the batch.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 
@@ -94,11 +96,25 @@ impl Writer {
 
     /// Queues `job` and, if the connection is free, runs the batch on this thread.
     pub(crate) fn submit_and_lead(&self, job: Box<dyn Job>) {
+        if self.submit_to_lead_later(job) {
+            self.lead_if_free();
+        }
+    }
+
+    /// Queues `job` for a batch the caller will try to lead later ([`lead_if_free`](Self::lead_if_free)), so
+    /// that operations queued in between join it. Answers `false` when the writer is gone and the batch has
+    /// already run on this thread.
+    pub(crate) fn submit_to_lead_later(&self, job: Box<dyn Job>) -> bool {
         if self.enqueue(job) == Enqueued::WriterGone {
             // Every handle is gone, so is the writer thread: this caller runs its own batch.
             self.lead(self.lock_state());
-            return;
+            return false;
         }
+        true
+    }
+
+    /// Runs a batch of what is queued if the connection is free; if not, whoever holds it hands the queue on.
+    pub(crate) fn lead_if_free(&self) {
         let state = match self.state.try_lock() {
             Ok(state) => state,
             Err(TryLockError::Poisoned(poisoned)) => self.recovered(poisoned.into_inner()),
@@ -106,6 +122,16 @@ impl Writer {
             Err(TryLockError::WouldBlock) => return,
         };
         self.lead(state);
+    }
+
+    /// Wakes the writer thread if something is queued and nobody is running a batch for it (a caller that
+    /// queued to lead later gave up before leading).
+    pub(crate) fn nudge(&self) {
+        let queue = self.queue();
+        if !queue.jobs.is_empty() && queue.writer_idle {
+            drop(queue);
+            self.wake.notify_one();
+        }
     }
 
     /// Queues `job` for the writer thread (nobody is waiting for the answer on this thread).
@@ -131,11 +157,7 @@ impl Writer {
             state.run_batch(jobs);
         }
         drop(state);
-        let queue = self.queue();
-        if !queue.jobs.is_empty() && queue.writer_idle {
-            drop(queue);
-            self.wake.notify_one();
-        }
+        self.nudge();
     }
 
     /// Stops the writer thread once it has run what is queued. Calls still waited for afterwards (their
