@@ -1,7 +1,7 @@
 //! Async callers on one tokio runtime: guard + report from N tasks, 2,000 actions each by default.
 //!
 //! `cargo run --release -p haltstate-authority --example profile_async [tasks] [actions per task]
-//!  [full|normal] [current|multi]`
+//!  [full|normal] [current|multi|multi1]` (multi1: a multi-thread runtime with one worker)
 use std::sync::Arc;
 
 use haltstate_authority::{
@@ -19,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let flavor = args.next().unwrap_or_else(|| "current".into());
     let runtime = match flavor.as_str() {
         "multi" => tokio::runtime::Builder::new_multi_thread().build()?,
+        "multi1" => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()?,
         _ => tokio::runtime::Builder::new_current_thread().build()?,
     };
     let dir = tempfile::tempdir()?;

@@ -26,15 +26,7 @@ fn main() -> ExitCode {
             listen,
             checkpoint_pages,
         } => {
-            // A batch and its fsync run on the worker that polls them; with one worker no request is read
-            // meanwhile, so nothing queues behind it and every operation pays its own fsync. Pinned to one core,
-            // 64 connections: 1 worker 1,270-1,429 actions/s, 2 workers 5,162-5,595 (BENCHMARKS.md).
-            let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers)
-                .enable_all()
-                .build()
-            {
+            let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
                 Err(error) => {
                     eprintln!("haltstate: cannot start the runtime: {error}");

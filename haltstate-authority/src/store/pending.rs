@@ -128,11 +128,12 @@ impl<T> IntoFuture for Pending<T> {
 /// On a tokio runtime with more than one worker, its first poll runs the batch on the polling thread when no
 /// other batch is running (a few tens of microseconds of SQLite work per operation, plus the commit's fsync with
 /// [`Durability::Full`](crate::Durability::Full)); tasks on the other workers queue behind it and share the
-/// next commit. On one thread (a `current_thread` runtime, or an executor other than tokio) nothing else could
-/// queue while that batch runs, so the first poll only queues the operation and yields; the executor's other
-/// ready tasks queue theirs, and the second poll runs them all in one transaction: one fsync for the batch
-/// instead of one per operation (8 tasks on a `current_thread` runtime, fsync per commit: 8.0 operations per
-/// transaction instead of 1.0, 483 -> 134 µs per guard + report; `examples/profile_async.rs`).
+/// next commit. On one thread (a `current_thread` runtime, a one-worker `multi_thread` one, or an executor other
+/// than tokio) nothing else could queue while that batch runs, so the first poll only queues the operation and
+/// yields; the executor's other ready tasks queue theirs, and the second poll runs them all in one transaction:
+/// one fsync for the batch instead of one per operation (8 tasks on a `current_thread` runtime, fsync per
+/// commit: 8.0 operations per transaction instead of 1.0, 483 -> 134 µs per guard + report;
+/// `examples/profile_async.rs`).
 #[derive(Debug)]
 pub struct PendingFuture<T> {
     unsent: Unsent,
@@ -155,9 +156,8 @@ impl<T> Future for PendingFuture<T> {
                 writer.submit_and_lead(job);
             } else if writer.submit_to_lead_later(job) {
                 this.queued.0 = Some(writer);
-                // A self-wake puts this task behind the ones already ready, so their operations are queued
-                // before it leads. (A one-worker `multi_thread` runtime polls a self-woken task first from its
-                // LIFO slot; there this is the same as leading at once.)
+                // A task woken during its own poll is rescheduled behind the ones already ready, so their
+                // operations are queued before it leads.
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
