@@ -474,41 +474,52 @@ fn async_callers_await_the_same_answers() {
 
 #[test]
 fn async_tasks_on_one_thread_share_a_transaction() {
-    let env = env();
-    // Warm up: the writer thread is asleep from here on, so the tasks' own leader runs the batch.
-    env.authority
-        .guard(TENANT, guard_refund(100, "refund:warm-up"))
-        .wait()
-        .unwrap();
-    let before = env.authority.writer_stats();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let tasks: Vec<_> = (0..8)
-            .map(|t| {
-                let authority = env.authority.clone();
-                tokio::spawn(async move {
-                    authority
-                        .guard(TENANT, guard_refund(100, &format!("refund:task{t}")))
-                        .await
-                        .unwrap()
-                        .status
+    let one_thread = [
+        (
+            "current_thread",
+            tokio::runtime::Builder::new_current_thread().build(),
+        ),
+        (
+            "multi_thread, 1 worker",
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build(),
+        ),
+    ];
+    for (flavor, runtime) in one_thread {
+        let env = env();
+        // Warm up: the writer thread is asleep from here on, so the tasks' own leader runs the batch.
+        env.authority
+            .guard(TENANT, guard_refund(100, "refund:warm-up"))
+            .wait()
+            .unwrap();
+        let before = env.authority.writer_stats();
+        runtime.unwrap().block_on(async {
+            let tasks: Vec<_> = (0..8)
+                .map(|t| {
+                    let authority = env.authority.clone();
+                    tokio::spawn(async move {
+                        authority
+                            .guard(TENANT, guard_refund(100, &format!("refund:task{t}")))
+                            .await
+                            .unwrap()
+                            .status
+                    })
                 })
-            })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap(), GuardStatus::Allowed);
-        }
-    });
-    let after = env.authority.writer_stats();
-    assert_eq!(after.operations - before.operations, 8);
-    // Each task running its own operation at its first poll made 8 transactions (8 fsyncs); the first poll now
-    // only queues and yields, so the 8 share one (two if the writer thread happened to be awake).
-    assert!(
-        after.transactions - before.transactions <= 2,
-        "{before:?} -> {after:?}"
-    );
+                .collect();
+            for task in tasks {
+                assert_eq!(task.await.unwrap(), GuardStatus::Allowed);
+            }
+        });
+        let after = env.authority.writer_stats();
+        assert_eq!(after.operations - before.operations, 8, "{flavor}");
+        // Each task running its own operation at its first poll made 8 transactions (8 fsyncs); the first poll
+        // now only queues and yields, so the 8 share one (two if the writer thread happened to be awake).
+        assert!(
+            after.transactions - before.transactions <= 2,
+            "{flavor}: {before:?} -> {after:?}"
+        );
+    }
 }
 
 #[test]
