@@ -488,7 +488,7 @@ fn async_tasks_on_one_thread_share_a_transaction() {
     ];
     for (flavor, runtime) in one_thread {
         let env = env();
-        // Warm up: the writer thread is asleep from here on, so the tasks' own leader runs the batch.
+        // Warm up, so that the writer thread is normally asleep and the tasks' own leader runs the batch.
         env.authority
             .guard(TENANT, guard_refund(100, "refund:warm-up"))
             .wait()
@@ -514,9 +514,10 @@ fn async_tasks_on_one_thread_share_a_transaction() {
         let after = env.authority.writer_stats();
         assert_eq!(after.operations - before.operations, 8, "{flavor}");
         // Each task running its own operation at its first poll made 8 transactions (8 fsyncs); the first poll
-        // now only queues and yields, so the 8 share one (two if the writer thread happened to be awake).
+        // now only queues and yields, so the 8 share one. A writer thread not yet asleep (a loaded machine may
+        // not have scheduled it since it started) takes what is queued when it gets there: a few batches.
         assert!(
-            after.transactions - before.transactions <= 2,
+            after.transactions - before.transactions <= 4,
             "{flavor}: {before:?} -> {after:?}"
         );
     }
