@@ -12,7 +12,7 @@
 //! | `HALTSTATE_DB` | the SQLite file of the embedded authority (default `haltstate.db`) |
 //! | `HALTSTATE_REDACTION_KEY` | the key `secret()` values are digested under |
 //!
-//! A malformed value is a [`GuardError::Config`](crate::GuardError::Config) naming the variable.
+//! A malformed value is a [`GuardError::Config`] naming the variable.
 
 use std::time::Duration;
 
