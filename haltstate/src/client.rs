@@ -251,7 +251,7 @@ impl ClientBuilder {
                     user_agent: self.user_agent.clone(),
                 };
                 (
-                    Transport::Http(HttpTransport::new(settings)?),
+                    Transport::Http(Box::new(HttpTransport::new(settings)?)),
                     tenant,
                     Some(RedactionKey::from_material(&material)),
                 )

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
+use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -63,7 +64,14 @@ pub(crate) struct HttpTransport {
     settings: HttpSettings,
     http: reqwest::Client,
     routes: [AtomicU8; 9],
+    /// `X-Tenant-Id` and `X-API-Key`, checked once when the client is built; the key is marked sensitive so
+    /// that no `Debug` output of a request shows it.
+    tenant_header: HeaderValue,
+    key_header: HeaderValue,
 }
+
+const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// An HTTP answer: status, JSON body (Null when there is none), and `Retry-After`.
 pub(crate) struct Answer {
@@ -86,6 +94,16 @@ impl HttpTransport {
                 settings.base_url
             )));
         }
+        let tenant_header = HeaderValue::from_str(&settings.tenant).map_err(|_| {
+            GuardError::Config(format!(
+                "the tenant id {:?} has characters an HTTP header cannot carry",
+                settings.tenant
+            ))
+        })?;
+        let mut key_header = HeaderValue::from_str(&settings.api_key).map_err(|_| {
+            GuardError::Config("the API key has characters an HTTP header cannot carry".into())
+        })?;
+        key_header.set_sensitive(true);
         let http = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .timeout(settings.request_timeout)
@@ -100,6 +118,8 @@ impl HttpTransport {
             settings,
             http,
             routes: Default::default(),
+            tenant_header,
+            key_header,
         })
     }
 
@@ -180,8 +200,8 @@ impl HttpTransport {
             let mut request = self
                 .http
                 .request(method.clone(), &url)
-                .header("X-Tenant-Id", &self.settings.tenant)
-                .header("X-API-Key", &self.settings.api_key);
+                .header(X_TENANT_ID, self.tenant_header.clone())
+                .header(X_API_KEY, self.key_header.clone());
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -558,6 +578,37 @@ mod tests {
             assert!(backoff(attempt) <= BACKOFF_CAP);
         }
         assert!(backoff(0) <= BACKOFF_BASE);
+    }
+
+    fn settings(tenant: &str, api_key: &str) -> HttpSettings {
+        HttpSettings {
+            base_url: "http://127.0.0.1:1".into(),
+            tenant: tenant.into(),
+            api_key: api_key.into(),
+            request_timeout: Duration::from_secs(1),
+            deadline: Duration::from_secs(1),
+            max_retries: 0,
+            user_agent: "test".into(),
+        }
+    }
+
+    #[test]
+    fn tenant_and_key_that_no_header_can_carry_are_config_errors_at_build() {
+        assert!(HttpTransport::new(settings("acme", "hs_key")).is_ok());
+        let Err(GuardError::Config(message)) = HttpTransport::new(settings("acme\n", "hs_key"))
+        else {
+            panic!("a tenant with a newline was accepted");
+        };
+        assert!(message.contains("tenant"), "{message}");
+        let Err(GuardError::Config(message)) =
+            HttpTransport::new(settings("acme", "hs_secret\r\nX-Evil: 1"))
+        else {
+            panic!("a key with CR LF was accepted");
+        };
+        assert!(
+            !message.contains("hs_secret"),
+            "the error shows the key: {message}"
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub(crate) struct CheckReportOut {
 /// Where requests go.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    Http(http::HttpTransport),
+    Http(Box<http::HttpTransport>),
     #[cfg(feature = "embedded")]
     Embedded(embedded::EmbeddedTransport),
 }
