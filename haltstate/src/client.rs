@@ -50,7 +50,7 @@ pub enum FailMode {
 ///     .build()?;
 /// # Ok::<(), haltstate::GuardError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     tenant: Option<String>,
     api_key: Option<String>,
@@ -67,6 +67,34 @@ pub struct ClientBuilder {
     #[cfg(feature = "embedded")]
     authority: Option<haltstate_authority::Authority>,
 }
+
+/// Shows the settings with the API key and the redaction key as `<redacted>`: a client is often logged with `?`.
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("ClientBuilder");
+        out.field("tenant", &self.tenant)
+            .field("api_key", &self.api_key.as_ref().map(|_| REDACTED))
+            .field("base_url", &self.base_url)
+            .field("request_timeout", &self.request_timeout)
+            .field("deadline", &self.deadline)
+            .field("max_retries", &self.max_retries)
+            .field("fail_mode", &self.fail_mode)
+            .field("agent_id", &self.agent_id)
+            .field("kill_switch_interval", &self.kill_switch_interval)
+            .field(
+                "redaction_key",
+                &self.redaction_key.as_ref().map(|_| REDACTED),
+            )
+            .field("user_agent", &self.user_agent)
+            .field("spool_dir", &self.spool_dir);
+        #[cfg(feature = "embedded")]
+        out.field("authority", &self.authority);
+        out.finish()
+    }
+}
+
+/// How secrets appear in `Debug` output.
+pub(crate) const REDACTED: &str = "<redacted>";
 
 impl Default for ClientBuilder {
     fn default() -> Self {
@@ -782,5 +810,31 @@ impl HaltStateClient {
         } else {
             ProofStatus::Verified
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_builder_and_client_shows_no_secret() {
+        let builder = HaltStateClient::builder()
+            .base_url("http://127.0.0.1:1")
+            .tenant("acme")
+            .api_key("hs_live_do_not_print")
+            .redaction_key("redaction-material");
+        let client = builder.clone().build().unwrap();
+        let key_bytes = format!("{:?}", b"redaction-material".to_vec());
+        for shown in [
+            format!("{builder:?}"),
+            format!("{client:?}"),
+            format!("{client:#?}"),
+        ] {
+            assert!(!shown.contains("hs_live_do_not_print"), "{shown}");
+            assert!(!shown.contains(&key_bytes[1..20]), "{shown}");
+            assert!(shown.contains("acme"), "{shown}");
+        }
+        assert!(format!("{builder:?}").contains(REDACTED));
     }
 }

@@ -48,7 +48,7 @@ pub(crate) enum Endpoint {
 const UNKNOWN: u8 = 0;
 
 /// Settings of the HTTP transport.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct HttpSettings {
     pub(crate) base_url: String,
     pub(crate) tenant: String,
@@ -57,6 +57,20 @@ pub(crate) struct HttpSettings {
     pub(crate) deadline: Duration,
     pub(crate) max_retries: u32,
     pub(crate) user_agent: String,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("base_url", &self.base_url)
+            .field("tenant", &self.tenant)
+            .field("api_key", &crate::client::REDACTED)
+            .field("request_timeout", &self.request_timeout)
+            .field("deadline", &self.deadline)
+            .field("max_retries", &self.max_retries)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
