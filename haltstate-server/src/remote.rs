@@ -37,13 +37,23 @@ pub enum RemoteError {
 }
 
 /// An operator session against a running server.
-#[derive(Debug)]
 pub struct Remote {
     base: String,
     tenant: String,
     key: String,
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
+}
+
+/// Shows the server and tenant; the operator key as `<redacted>`.
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("base", &self.base)
+            .field("tenant", &self.tenant)
+            .field("key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl Remote {
@@ -173,4 +183,25 @@ fn encode(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_operator_key() {
+        let remote = Remote {
+            base: "http://127.0.0.1:1".into(),
+            tenant: "acme".into(),
+            key: "hs_operator_do_not_print".into(),
+            http: reqwest::Client::new(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
+        };
+        let shown = format!("{remote:?}");
+        assert!(!shown.contains("hs_operator_do_not_print"), "{shown}");
+        assert!(shown.contains("acme"), "{shown}");
+    }
 }
