@@ -141,13 +141,23 @@ impl fmt::Display for GuardStatus {
 }
 
 /// The claim a caller holds while it runs the body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
     /// Proof of holding the claim; send it with the outcome report.
     pub token: String,
     /// When the claim lapses and another worker may re-claim the key.
     #[serde(with = "rfc3339")]
     pub lease_until: OffsetDateTime,
+}
+
+/// The token is a capability (whoever holds it may report the claim's outcome), so `Debug` does not show it.
+impl fmt::Debug for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claim")
+            .field("token", &"<redacted>")
+            .field("lease_until", &self.lease_until)
+            .finish()
+    }
 }
 
 /// What the authority answers a guard.
@@ -196,6 +206,17 @@ pub struct ReportAck {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn claim_debug_hides_the_token() {
+        let claim = Claim {
+            token: "ct_capability_do_not_print".into(),
+            lease_until: OffsetDateTime::UNIX_EPOCH,
+        };
+        let shown = format!("{claim:?}");
+        assert!(!shown.contains("ct_capability_do_not_print"), "{shown}");
+        assert!(shown.contains("lease_until"), "{shown}");
+    }
 
     #[test]
     fn fingerprint_ignores_param_order_and_metadata_but_not_values() {
