@@ -2,20 +2,17 @@
 //!
 //! `cargo run --release -p haltstate-authority --example profile_async [tasks] [actions per task]
 //!  [full|normal] [current|multi|multi1]` (multi1: a multi-thread runtime with one worker)
+mod common;
+
 use std::sync::Arc;
 
-use haltstate_authority::{
-    ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport,
-};
+use haltstate_authority::{Durability, GuardRequest, Outcome, OutcomeReport};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let tasks: u64 = args.next().map_or(Ok(8), |a| a.parse())?;
     let per_task: u64 = args.next().map_or(Ok(2_000), |a| a.parse())?;
-    let durability = match args.next().as_deref() {
-        Some("normal") => Durability::Normal,
-        _ => Durability::Full,
-    };
+    let durability = common::durability(args.next().as_deref(), Durability::Full);
     let flavor = args.next().unwrap_or_else(|| "current".into());
     let runtime = match flavor.as_str() {
         "multi" => tokio::runtime::Builder::new_multi_thread().build()?,
@@ -25,15 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => tokio::runtime::Builder::new_current_thread().build()?,
     };
     let dir = tempfile::tempdir()?;
-    let authority = Arc::new(
-        Authority::builder(dir.path().join("p.db"))
-            .policy_source(
-                "p.cedar",
-                r#"@id("all") permit(principal, action, resource);"#,
-            )
-            .durability(durability)
-            .open()?,
-    );
+    let authority = Arc::new(common::open(&dir, durability)?);
     let started = std::time::Instant::now();
     runtime.block_on(async {
         let workers: Vec<_> = (0..tasks)
@@ -42,10 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 tokio::spawn(async move {
                     for i in 0..per_task {
                         let key = format!("k{t}-{i}");
-                        let request = ActionRequest::new("agent", "refund.create")
-                            .param("amount", serde_json::json!(i));
                         let answer = authority
-                            .guard("acme", GuardRequest::new(request, &key))
+                            .guard("acme", GuardRequest::new(common::refund(i), &key))
                             .await
                             .map_err(|e| e.to_string())?;
                         let token = answer.claim.ok_or("no claim")?.token;
@@ -67,11 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     let actions = tasks * per_task;
-    let stats = authority.writer_stats();
     println!(
         "{tasks} tasks, {flavor} runtime, {durability:?}: {:.1} µs per guard+report (amortised), {:.1} operations per transaction",
         started.elapsed().as_micros() as f64 / actions as f64,
-        stats.operations as f64 / stats.transactions.max(1) as f64
+        common::operations_per_transaction(&authority)
     );
     Ok(())
 }

@@ -2,30 +2,19 @@
 //!
 //! `cargo build --release -p haltstate-authority --example profile_guard &&
 //!  perf record -g target/release/examples/profile_guard [callers] [actions per caller] [full|normal]`
+mod common;
+
 use std::sync::Arc;
 
-use haltstate_authority::{
-    ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport,
-};
+use haltstate_authority::{Durability, GuardRequest, Outcome, OutcomeReport};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let callers: u64 = args.next().map_or(Ok(1), |a| a.parse())?;
     let per_caller: u64 = args.next().map_or(Ok(20_000), |a| a.parse())?;
-    let durability = match args.next().as_deref() {
-        Some("full") => Durability::Full,
-        _ => Durability::Normal,
-    };
+    let durability = common::durability(args.next().as_deref(), Durability::Normal);
     let dir = tempfile::tempdir()?;
-    let authority = Arc::new(
-        Authority::builder(dir.path().join("p.db"))
-            .policy_source(
-                "p.cedar",
-                r#"@id("all") permit(principal, action, resource);"#,
-            )
-            .durability(durability)
-            .open()?,
-    );
+    let authority = Arc::new(common::open(&dir, durability)?);
     let started = std::time::Instant::now();
     let workers: Vec<_> = (0..callers)
         .map(|c| {
@@ -33,10 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::thread::spawn(move || -> Result<(), String> {
                 for i in 0..per_caller {
                     let key = format!("k{c}-{i}");
-                    let request = ActionRequest::new("agent", "refund.create")
-                        .param("amount", serde_json::json!(i));
                     let answer = authority
-                        .guard("acme", GuardRequest::new(request, &key))
+                        .guard("acme", GuardRequest::new(common::refund(i), &key))
                         .wait()
                         .map_err(|e| e.to_string())?;
                     let token = answer.claim.ok_or("no claim")?.token;
@@ -56,11 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         worker.join().map_err(|_| "worker panicked")??;
     }
     let actions = callers * per_caller;
-    let stats = authority.writer_stats();
     println!(
         "{callers} callers, {durability:?}: {:.1} µs per guard+report (amortised), {:.1} operations per transaction",
         started.elapsed().as_micros() as f64 / actions as f64,
-        stats.operations as f64 / stats.transactions.max(1) as f64
+        common::operations_per_transaction(&authority)
     );
     Ok(())
 }

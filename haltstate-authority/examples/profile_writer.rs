@@ -4,28 +4,18 @@
 //! writer's own serial work.
 //!
 //! `cargo run --release -p haltstate-authority --example profile_writer [full|normal]`
-use haltstate_authority::{
-    ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport,
-};
+mod common;
+
+use haltstate_authority::{ActionRequest, Durability, GuardRequest, Outcome, OutcomeReport};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let durability = match std::env::args().nth(1).as_deref() {
-        Some("full") => Durability::Full,
-        _ => Durability::Normal,
-    };
+    let durability = common::durability(std::env::args().nth(1).as_deref(), Durability::Normal);
     let dir = tempfile::tempdir()?;
-    let authority = Authority::builder(dir.path().join("p.db"))
-        .policy_source(
-            "p.cedar",
-            r#"@id("all") permit(principal, action, resource);"#,
-        )
-        .durability(durability)
-        .open()?;
+    let authority = common::open(&dir, durability)?;
     let n = 20_000u32;
     let started = std::time::Instant::now();
     for i in 0..n {
-        let request =
-            ActionRequest::new("agent", "refund.create").param("amount", serde_json::json!(i));
+        let request = common::refund(u64::from(i));
         // The claim token is chosen here, so the reports need no answer from the guards.
         let guard = GuardRequest::new(request, format!("k{i}")).claim_token(format!("t{i}"));
         drop(authority.guard("acme", guard));
@@ -47,12 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     marker("marker:reports")?;
     let report_time = started.elapsed();
-    let stats = authority.writer_stats();
     println!(
         "{durability:?}: guard {:.1} µs/op, report {:.1} µs/op, {:.0} operations per transaction",
         guard_time.as_micros() as f64 / f64::from(n),
         report_time.as_micros() as f64 / f64::from(n),
-        stats.operations as f64 / stats.transactions.max(1) as f64
+        common::operations_per_transaction(&authority)
     );
     Ok(())
 }
