@@ -14,6 +14,7 @@ use crate::answers::{ApprovalDecision, CheckResult, Outcome, ProofStatus};
 use crate::error::GuardError;
 use crate::kill_switch::{KillState, KillSwitch};
 use crate::permit::{Permit, PermitParts};
+use crate::redact::REDACTED;
 use crate::redact::RedactionKey;
 use crate::transport::http::{HttpSettings, HttpTransport};
 use crate::transport::{CheckReportOut, GuardStatus, Outgoing, Transport};
@@ -92,9 +93,6 @@ impl std::fmt::Debug for ClientBuilder {
         out.finish()
     }
 }
-
-/// How secrets appear in `Debug` output.
-pub(crate) const REDACTED: &str = "<redacted>";
 
 impl Default for ClientBuilder {
     fn default() -> Self {

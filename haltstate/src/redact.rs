@@ -6,6 +6,9 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+/// How a secret setting (the API key, the redaction key) appears in `Debug` output.
+pub(crate) const REDACTED: &str = "<redacted>";
+
 /// A value that must never leave the process in the clear. Build it with [`secret`].
 ///
 /// Its `Debug` prints `Secret(<redacted>)`, so it is safe in logs too.

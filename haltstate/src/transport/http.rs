@@ -64,7 +64,7 @@ impl std::fmt::Debug for HttpSettings {
         f.debug_struct("HttpSettings")
             .field("base_url", &self.base_url)
             .field("tenant", &self.tenant)
-            .field("api_key", &crate::client::REDACTED)
+            .field("api_key", &crate::redact::REDACTED)
             .field("request_timeout", &self.request_timeout)
             .field("deadline", &self.deadline)
             .field("max_retries", &self.max_retries)
