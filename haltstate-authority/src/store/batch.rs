@@ -115,6 +115,13 @@ fn run_in_savepoint<T>(
     result
 }
 
+/// Answers every job of a batch that could not run with the reason.
+fn fail_all(jobs: Vec<Box<dyn Job>>, message: &str) {
+    for job in jobs {
+        job.fail(AuthorityError::CommitFailed(message.to_owned()));
+    }
+}
+
 /// Counters that show group commit at work.
 #[derive(Debug, Default)]
 pub(crate) struct WriterCounters {
@@ -175,10 +182,7 @@ impl WriterState {
             .and_then(|mut s| s.execute([]))
         {
             tracing::error!(%error, "cannot start a write transaction");
-            let message = error.to_string();
-            for job in jobs {
-                job.fail(AuthorityError::CommitFailed(message.clone()));
-            }
+            fail_all(jobs, &error.to_string());
             return;
         }
         // Another process may have appended to the ledger since our last commit.
@@ -191,9 +195,7 @@ impl WriterState {
                 Ok(loaded) => self.tail = Some(loaded),
                 Err(error) => {
                     let _ = conn.execute_batch("ROLLBACK");
-                    for job in jobs {
-                        job.fail(AuthorityError::CommitFailed(error.to_string()));
-                    }
+                    fail_all(jobs, &error.to_string());
                     return;
                 }
             }
