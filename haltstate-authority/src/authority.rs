@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::actor::{Actor, Via};
 use crate::approval::{Approval, ApprovalEvent, ApprovalStatus, Verdict};
 use crate::check::{CheckAnswer, CheckReport, CheckRequest};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::PolicyDecision;
 use crate::error::{AuthorityError, Result};
 use crate::idempotency::{GuardAnswer, KeyState, ReportAck, fingerprint};
-use crate::keys::{NewKey, Principal, Role};
+use crate::identity::canonical_name;
+use crate::keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
 use crate::kill_switch::{KillScope, KillState, KillStatus};
 use crate::ledger::{self, EvidenceQuery, EvidenceRecord, LedgerHead, VerifyReport};
 use crate::policy::{PolicyEngine, PolicyError};
@@ -251,8 +253,8 @@ impl Authority {
     ///
     /// `Allowed` and `Approved` answers carry a claim: run the body, then [`report`](Self::report). A key bound
     /// to a different operation is refused with [`AuthorityError::IdempotencyConflict`].
-    pub fn guard(&self, tenant: &str, request: GuardRequest) -> Pending<GuardAnswer> {
-        if let Err(e) = validate_name("tenant", tenant).and_then(|()| request.validate()) {
+    pub fn guard(&self, tenant: &str, mut request: GuardRequest) -> Pending<GuardAnswer> {
+        if let Err(e) = validate_name("tenant", tenant).and_then(|()| request.normalize()) {
             return Pending::ready(Err(e));
         }
         // Policy runs on the caller's thread, in parallel with other callers; the writer only orders state.
@@ -274,9 +276,9 @@ impl Authority {
 
     /// Asks for a decision without claiming anything. APPROVAL_REQUIRED creates (or, for a known request id,
     /// finds) an approval to wait for.
-    pub fn check(&self, tenant: &str, request: CheckRequest) -> Pending<CheckAnswer> {
+    pub fn check(&self, tenant: &str, mut request: CheckRequest) -> Pending<CheckAnswer> {
         let valid = validate_name("tenant", tenant)
-            .and_then(|()| request.action.validate())
+            .and_then(|()| request.action.normalize())
             .and_then(|()| {
                 request
                     .request_id
@@ -287,8 +289,9 @@ impl Authority {
             return Pending::ready(Err(e));
         }
         let policy = self.decide(tenant, &request.action);
+        let fingerprint = fingerprint(&request.action);
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(move |b| ops::check(b, windows, &tenant, request, policy))
+        self.submit(move |b| ops::check(b, windows, &tenant, request, &fingerprint, policy))
     }
 
     /// Records evidence of an action a client ran fail-open. Recorded once per `evidence_id`: answers the ledger
@@ -306,13 +309,13 @@ impl Authority {
         self.submit(move |b| ops::record_unverified(b, &tenant, evidence))
     }
 
-    /// Records what a caller did after a check; answers the ledger sequence number.
+    /// Records what a caller did after a check; answers the ledger sequence number. The record is `verified`
+    /// only when this authority made the decision the report names (see [`CheckReport`]).
     pub fn report_check(&self, tenant: &str, report: CheckReport) -> Pending<u64> {
-        if let Err(e) = validate_name("tenant", tenant)
-            .and_then(|()| validate_name("agent_id", &report.agent_id))
-        {
-            return Pending::ready(Err(e));
-        }
+        let report = match validate_name("tenant", tenant).and_then(|()| report.validated()) {
+            Ok(report) => report,
+            Err(e) => return Pending::ready(Err(e)),
+        };
         let tenant = tenant.to_owned();
         self.submit(move |b| ops::check_report(b, &tenant, report))
     }
@@ -352,7 +355,8 @@ impl Authority {
             .with(|conn| crate::store::queries::approvals_since(conn, tenant, since, limit, now))
     }
 
-    /// Approves a pending approval as `approver` (an operator; never the requesting agent).
+    /// Approves a pending approval as `approver` (an operator; never the requesting agent), recorded as acting
+    /// from code in this process ([`Via::Library`]); see [`decide_approval`](Self::decide_approval).
     pub fn approve(
         &self,
         tenant: &str,
@@ -360,7 +364,10 @@ impl Authority {
         approver: &str,
         reason: Option<String>,
     ) -> Pending<Approval> {
-        self.decide_approval(tenant, id, Verdict::Approve, approver, reason)
+        match Actor::new(approver, Via::Library) {
+            Ok(actor) => self.decide_approval(tenant, id, Verdict::Approve, actor, reason),
+            Err(e) => Pending::ready(Err(e)),
+        }
     }
 
     /// Rejects a pending approval as `approver`; the key then answers denied with `reason`.
@@ -371,24 +378,29 @@ impl Authority {
         approver: &str,
         reason: Option<String>,
     ) -> Pending<Approval> {
-        self.decide_approval(tenant, id, Verdict::Reject, approver, reason)
+        match Actor::new(approver, Via::Library) {
+            Ok(actor) => self.decide_approval(tenant, id, Verdict::Reject, actor, reason),
+            Err(e) => Pending::ready(Err(e)),
+        }
     }
 
-    fn decide_approval(
+    /// Decides a pending approval as `approver`, recorded with the channel it acted through. Nobody decides an
+    /// approval requested under their own name ([`AuthorityError::SelfApproval`]), and a decided approval stays
+    /// decided ([`AuthorityError::ApprovalDecided`]).
+    pub fn decide_approval(
         &self,
         tenant: &str,
         id: &str,
         verdict: Verdict,
-        approver: &str,
+        approver: Actor,
         reason: Option<String>,
     ) -> Pending<Approval> {
         let valid = validate_name("tenant", tenant)
-            .and_then(|()| validate_text("approval id", id, MAX_KEY_LEN))
-            .and_then(|()| validate_name("approver", approver));
+            .and_then(|()| validate_text("approval id", id, MAX_KEY_LEN));
         if let Err(e) = valid {
             return Pending::ready(Err(e));
         }
-        let (tenant, id, approver) = (tenant.to_owned(), id.to_owned(), approver.to_owned());
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
         self.submit(move |b| ops::decide_approval(b, &tenant, &id, verdict, &approver, reason))
     }
 
@@ -404,7 +416,10 @@ impl Authority {
 
     /// The effective kill-switch state for `agent_id`, or the tenant's own state when `agent_id` is `None`.
     pub fn kill_switch(&self, tenant: &str, agent_id: Option<&str>) -> Result<KillStatus> {
-        self.inner.readers.with(|conn| match agent_id {
+        let agent_id = agent_id
+            .map(|agent| canonical_name("agent_id", agent))
+            .transpose()?;
+        self.inner.readers.with(|conn| match &agent_id {
             Some(agent) => crate::store::queries::kill_status(conn, tenant, agent),
             None => {
                 let scope = KillScope::Tenant(tenant.to_owned());
@@ -417,24 +432,37 @@ impl Authority {
         })
     }
 
-    /// Sets the kill switch of `scope`; the change is itself a ledger record naming `actor`.
+    /// Sets the kill switch of `scope`; the change is itself a ledger record naming `actor`, recorded as acting
+    /// from code in this process ([`Via::Library`]).
     pub fn set_kill_switch(
         &self,
         scope: KillScope,
         state: KillState,
         actor: &str,
     ) -> Pending<KillStatus> {
-        let valid = validate_name("tenant", scope.tenant())
-            .and_then(|()| {
-                scope
-                    .agent_id()
-                    .map_or(Ok(()), |a| validate_name("agent_id", a))
-            })
-            .and_then(|()| validate_name("actor", actor));
-        if let Err(e) = valid {
-            return Pending::ready(Err(e));
+        match Actor::new(actor, Via::Library) {
+            Ok(actor) => self.set_kill_switch_as(scope, state, actor),
+            Err(e) => Pending::ready(Err(e)),
         }
-        let actor = actor.to_owned();
+    }
+
+    /// Sets the kill switch of `scope` as `actor`, recorded with the channel it acted through.
+    pub fn set_kill_switch_as(
+        &self,
+        scope: KillScope,
+        state: KillState,
+        actor: Actor,
+    ) -> Pending<KillStatus> {
+        let scope = match validate_name("tenant", scope.tenant()).and_then(|()| match scope {
+            KillScope::Agent { tenant, agent_id } => Ok(KillScope::Agent {
+                agent_id: canonical_name("agent_id", &agent_id)?,
+                tenant,
+            }),
+            tenant => Ok(tenant),
+        }) {
+            Ok(scope) => scope,
+            Err(e) => return Pending::ready(Err(e)),
+        };
         self.submit(move |b| ops::set_kill(b, &scope, state, &actor))
     }
 
@@ -450,24 +478,63 @@ impl Authority {
         self.inner.readers.with(crate::store::queries::ledger_head)
     }
 
+    /// The last record of `tenant`'s evidence (sequence 0 and the genesis hash when it has none): what an
+    /// operator of that tenant may see of the ledger's end.
+    pub fn tenant_head(&self, tenant: &str) -> Result<LedgerHead> {
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::tenant_head(conn, tenant))
+    }
+
     /// Recomputes the whole hash chain; [`AuthorityError::LedgerBroken`] names the first broken record.
     pub fn verify_ledger(&self) -> Result<VerifyReport> {
         self.inner.readers.with(ledger::verify)
     }
 
-    /// Creates an API key; its secret is in the answer and nowhere else.
+    /// Verifies the ledger of the database at `path` without opening an authority on it: read-only, never
+    /// creating or migrating anything, and refusing ([`AuthorityError::NotADatabase`]) a file that is not a
+    /// HaltState database.
+    pub fn verify_ledger_file(path: impl AsRef<Path>) -> Result<VerifyReport> {
+        ledger::verify(&store::open_existing_read_only(path.as_ref())?)
+    }
+
+    /// Creates an API key named `name` (for an agent key, acting as the agent of that name); its secret is in
+    /// the answer and nowhere else.
     pub fn create_key(&self, tenant: &str, name: &str, role: Role) -> Pending<NewKey> {
-        if let Err(e) = validate_name("tenant", tenant).and_then(|()| validate_name("name", name)) {
+        self.create_key_with(tenant, KeySpec::new(name, role))
+    }
+
+    /// Creates an API key as `spec` says. Names are canonical and unique among the tenant's live keys
+    /// ([`AuthorityError::DuplicateKeyName`]).
+    pub fn create_key_with(&self, tenant: &str, spec: KeySpec) -> Pending<NewKey> {
+        if let Err(e) = validate_name("tenant", tenant).and_then(|()| spec.resolved().map(drop)) {
             return Pending::ready(Err(e));
         }
-        let (tenant, name) = (tenant.to_owned(), name.to_owned());
-        self.submit(move |b| ops::create_key(b, &tenant, &name, role))
+        let tenant = tenant.to_owned();
+        self.submit(move |b| ops::create_key(b, &tenant, &spec))
     }
 
     /// Revokes a key by id; answers whether a live key was revoked.
     pub fn revoke_key(&self, tenant: &str, key_id: &str) -> Pending<bool> {
         let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
         self.submit(move |b| ops::revoke_key(b, &tenant, &key_id))
+    }
+
+    /// The tenant's keys, newest first; revoked ones too unless `live_only`. Never their secrets.
+    pub fn keys(&self, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>> {
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::list_keys(conn, tenant, live_only))
+    }
+
+    /// One key of the tenant.
+    pub fn key(&self, tenant: &str, key_id: &str) -> Result<KeyInfo> {
+        self.inner
+            .readers
+            .with(|conn| crate::store::queries::load_key_info(conn, tenant, key_id))?
+            .ok_or_else(|| AuthorityError::KeyNotFound {
+                id: key_id.to_owned(),
+            })
     }
 
     /// Who `secret` authenticates as within `tenant`. Every failure is the same

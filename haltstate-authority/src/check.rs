@@ -3,7 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decision::Decision;
-use crate::request::ActionRequest;
+use crate::error::{AuthorityError, Result};
+use crate::identity::canonical_name;
+use crate::request::{
+    ActionRequest, MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, truncate_chars, validate_action,
+    validate_text,
+};
 
 /// A check: the action, and optionally the caller's request id (the same id finds the same approval).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,4 +78,40 @@ pub struct CheckReport {
     /// A short error text (truncated on receipt).
     #[serde(default)]
     pub error: Option<String>,
+}
+
+/// The statuses a check report may carry (the official SDKs' free text, bounded to what they send).
+const CHECK_REPORT_STATUSES: &[&str] = &[
+    "success",
+    "error",
+    "failure",
+    "aborted",
+    "panicked",
+    "cancelled",
+];
+
+impl CheckReport {
+    /// Canonicalises the agent and checks every field as strictly as a guard's: bounded ids without control
+    /// characters, a known action name and status.
+    pub(crate) fn validated(mut self) -> Result<Self> {
+        self.agent_id = canonical_name("agent_id", &self.agent_id)?;
+        if !self.action.is_empty() {
+            validate_action(&self.action)?;
+        }
+        if let Some(id) = &self.request_id {
+            validate_text("request_id", id, MAX_KEY_LEN)?;
+        }
+        if let Some(id) = &self.policy_id {
+            validate_text("policy_id", id, MAX_NAME_LEN)?;
+        }
+        self.status = self.status.to_ascii_lowercase();
+        if !CHECK_REPORT_STATUSES.contains(&self.status.as_str()) {
+            return Err(AuthorityError::InvalidRequest(format!(
+                "status must be one of {}",
+                CHECK_REPORT_STATUSES.join(", ")
+            )));
+        }
+        self.error = self.error.map(|e| truncate_chars(&e, MAX_ERROR_TEXT));
+        Ok(self)
+    }
 }

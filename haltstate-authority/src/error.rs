@@ -22,6 +22,45 @@ pub enum AuthorityError {
     #[error("forbidden: {0}")]
     Forbidden(String),
 
+    /// The request names an agent outside the agents its key may act as.
+    #[error("this key may not act as agent {agent:?} (it acts as {allowed})")]
+    AgentMismatch {
+        /// The agent the request named (canonical).
+        agent: String,
+        /// The key's agent set.
+        allowed: String,
+    },
+
+    /// The request names an identity other than the caller's own (an approver or actor).
+    #[error("this key acts as {identity:?}, not {claimed:?}")]
+    IdentityMismatch {
+        /// Who the request claimed to be.
+        claimed: String,
+        /// Who the key is.
+        identity: String,
+    },
+
+    /// A live key of this tenant already has that name.
+    #[error("a key named {name:?} already exists in this tenant")]
+    DuplicateKeyName {
+        /// The name.
+        name: String,
+    },
+
+    /// No key with that id exists for this tenant.
+    #[error("key {id:?} not found")]
+    KeyNotFound {
+        /// The key id asked for.
+        id: String,
+    },
+
+    /// The check's request id is already bound to a different operation.
+    #[error("request id {request_id:?} is already bound to a different operation")]
+    RequestIdConflict {
+        /// The request id that was reused.
+        request_id: String,
+    },
+
     /// The idempotency key is already bound to a different operation.
     #[error("idempotency key {key:?} is already bound to a different operation")]
     IdempotencyConflict {
@@ -42,6 +81,16 @@ pub enum AuthorityError {
     /// worker re-claimed the key).
     #[error("claim token for idempotency key {key:?} is no longer current")]
     StaleClaim {
+        /// The key reported on.
+        key: String,
+    },
+
+    /// An outcome was reported without the claim token for a claim granted to a caller that chose its own token
+    /// (or by another key than the one holding the claim).
+    #[error(
+        "idempotency key {key:?} is claimed; its outcome can only be reported with the claim token"
+    )]
+    ClaimTokenRequired {
         /// The key reported on.
         key: String,
     },
@@ -88,6 +137,10 @@ pub enum AuthorityError {
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
 
+    /// A stored row does not decode (an unknown state, a malformed column): the authority refuses to guess.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+
     /// The transaction holding this operation failed to commit; nothing of it was kept.
     #[error("commit failed: {0}")]
     CommitFailed(String),
@@ -99,6 +152,15 @@ pub enum AuthorityError {
         found: i64,
         /// Newest version this build knows.
         supported: i64,
+    },
+
+    /// The file is not a HaltState database.
+    #[error("{path} is not a HaltState database: {why}")]
+    NotADatabase {
+        /// The file.
+        path: String,
+        /// What gave it away.
+        why: String,
     },
 
     /// The authority has shut down.
@@ -113,6 +175,13 @@ impl AuthorityError {
             AuthorityError::InvalidRequest(_) => "invalid_request",
             AuthorityError::Unauthenticated => "unauthenticated",
             AuthorityError::Forbidden(_) => "forbidden",
+            AuthorityError::AgentMismatch { .. } => "agent_mismatch",
+            AuthorityError::IdentityMismatch { .. } => "identity_mismatch",
+            AuthorityError::DuplicateKeyName { .. } => "duplicate_name",
+            AuthorityError::KeyNotFound { .. } => "key_not_found",
+            AuthorityError::RequestIdConflict { .. } => "request_id_conflict",
+            AuthorityError::ClaimTokenRequired { .. } => "claim_token_required",
+            AuthorityError::NotADatabase { .. } => "not_a_database",
             AuthorityError::IdempotencyConflict { .. } => "idempotency_conflict",
             AuthorityError::NotClaimed { .. } => "not_claimed",
             AuthorityError::StaleClaim { .. } => "stale_claim",
@@ -122,6 +191,7 @@ impl AuthorityError {
             AuthorityError::Policy(_) => "policy_invalid",
             AuthorityError::LedgerBroken { .. } => "ledger_broken",
             AuthorityError::Storage(_) => "storage",
+            AuthorityError::Corrupt(_) => "corrupt",
             AuthorityError::CommitFailed(_) => "commit_failed",
             AuthorityError::SchemaTooNew { .. } => "schema_too_new",
             AuthorityError::Closed => "closed",
@@ -135,6 +205,7 @@ impl AuthorityError {
         matches!(
             self,
             AuthorityError::Storage(_)
+                | AuthorityError::Corrupt(_)
                 | AuthorityError::CommitFailed(_)
                 | AuthorityError::Closed
                 | AuthorityError::SchemaTooNew { .. }

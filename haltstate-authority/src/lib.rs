@@ -26,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod actor;
 mod approval;
 mod authority;
 pub mod canonical;
@@ -34,6 +35,7 @@ mod clock;
 mod decision;
 mod error;
 mod idempotency;
+mod identity;
 mod keys;
 mod kill_switch;
 mod ledger;
@@ -42,6 +44,7 @@ mod request;
 mod store;
 pub mod timestamp;
 
+pub use actor::{Actor, Via};
 pub use approval::{Approval, ApprovalEvent, ApprovalStatus, Verdict};
 pub use authority::{Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE};
 pub use check::{CheckAnswer, CheckReport, CheckRequest};
@@ -49,7 +52,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, PolicyDecision};
 pub use error::{AuthorityError, Result};
 pub use idempotency::{Claim, GuardAnswer, GuardStatus, KeyState, ReportAck, fingerprint};
-pub use keys::{NewKey, Principal, Role};
+pub use identity::{
+    AgentPattern, AgentSet, MAX_AGENT_PATTERNS, NAME_PUNCTUATION, PLACEHOLDER_AGENT, canonical_name,
+};
+pub use keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
 pub use kill_switch::{KillScope, KillState, KillStatus};
 pub use ledger::{
     EvidenceKind, EvidenceQuery, EvidenceRecord, GENESIS_HASH, LedgerHead, VerifyReport,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{AuthorityError, Result};
+use crate::identity::canonical_name;
 
 /// Longest accepted tenant id, agent id or action name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
@@ -102,9 +103,9 @@ impl ActionRequest {
         self
     }
 
-    /// Checks every bound; the authority calls this before doing anything else.
+    /// Checks every bound; the authority calls this (through its normalisation) before doing anything else.
     pub fn validate(&self) -> Result<()> {
-        validate_name("agent_id", &self.agent_id)?;
+        canonical_name("agent_id", &self.agent_id)?;
         validate_action(&self.action)?;
         if let Some(resource) = &self.resource {
             validate_text("resource", resource, MAX_KEY_LEN)?;
@@ -123,6 +124,16 @@ impl ActionRequest {
         }
         Ok(())
     }
+
+    /// The one normalisation every entry point applies before validating: the agent's canonical name, and no
+    /// empty risk flag (absent and empty are the same to policy, so they must fingerprint the same).
+    pub(crate) fn normalize(&mut self) -> Result<()> {
+        self.agent_id = canonical_name("agent_id", &self.agent_id)?;
+        if self.risk.as_deref() == Some("") {
+            self.risk = None;
+        }
+        self.validate()
+    }
 }
 
 /// A guard: an action bound to an idempotency key, which the authority claims for the caller when allowed.
@@ -137,6 +148,10 @@ pub struct GuardRequest {
     /// (its first answer may have been lost) instead of `in_progress`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim_token: Option<String>,
+    /// The id of the API key asking, set by the server from the credentials (never from a body). A claim granted
+    /// to a caller that sent no claim token can be reported without one by this key only.
+    #[serde(skip)]
+    pub caller_key: Option<String>,
 }
 
 impl GuardRequest {
@@ -146,13 +161,26 @@ impl GuardRequest {
             action,
             idempotency_key: idempotency_key.into(),
             claim_token: None,
+            caller_key: None,
         }
+    }
+
+    /// Sets the id of the API key asking (see [`caller_key`](Self::caller_key)).
+    pub fn caller_key(mut self, key_id: impl Into<String>) -> Self {
+        self.caller_key = Some(key_id.into());
+        self
     }
 
     /// Sets the caller's claim token (see [`claim_token`](Self::claim_token)).
     pub fn claim_token(mut self, token: impl Into<String>) -> Self {
         self.claim_token = Some(token.into());
         self
+    }
+
+    /// Normalises the action and checks every bound.
+    pub(crate) fn normalize(&mut self) -> Result<()> {
+        self.action.normalize()?;
+        self.validate()
     }
 
     /// Checks every bound.
@@ -231,10 +259,14 @@ pub enum ProofStatus {
 pub struct OutcomeReport {
     /// The guarded key.
     pub idempotency_key: String,
-    /// The claim token from the guard's answer; without it the report applies to whoever holds the claim
-    /// (the official SDKs send none).
+    /// The claim token from the guard's answer. A claim can only be reported with it, except one granted to a
+    /// guard that sent no token of its own (the official SDKs send none on guard or report): that one the same
+    /// API key may report without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim_token: Option<String>,
+    /// The id of the API key reporting, set by the server from the credentials (never from a body).
+    #[serde(skip)]
+    pub caller_key: Option<String>,
     /// How the body ended.
     pub outcome: Outcome,
     /// A short error text; cut to [`MAX_ERROR_TEXT`] characters.
@@ -267,6 +299,7 @@ impl OutcomeReport {
         Self {
             idempotency_key: idempotency_key.into(),
             claim_token: None,
+            caller_key: None,
             outcome,
             error: None,
             body_latency: None,
@@ -280,6 +313,12 @@ impl OutcomeReport {
     /// Sets the claim token from the guard's answer.
     pub fn claim_token(mut self, token: impl Into<String>) -> Self {
         self.claim_token = Some(token.into());
+        self
+    }
+
+    /// Sets the id of the API key reporting.
+    pub fn caller_key(mut self, key_id: impl Into<String>) -> Self {
+        self.caller_key = Some(key_id.into());
         self
     }
 
@@ -371,7 +410,7 @@ pub struct UnverifiedOutcome {
 impl UnverifiedOutcome {
     pub(crate) fn validated(mut self) -> Result<Self> {
         validate_text("evidence_id", &self.evidence_id, MAX_KEY_LEN)?;
-        validate_name("agent_id", &self.agent_id)?;
+        self.agent_id = canonical_name("agent_id", &self.agent_id)?;
         validate_action(&self.action)?;
         validate_text("idempotency_key", &self.idempotency_key, MAX_KEY_LEN)?;
         validate_refs(&self.resource_refs)?;

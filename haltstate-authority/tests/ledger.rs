@@ -517,6 +517,12 @@ fn a_version_1_database_is_migrated_in_place() {
         // indexes version 3 drops.
         conn.execute_batch(
             "DROP TABLE unverified_imports;
+             DROP INDEX api_keys_live_name;
+             ALTER TABLE api_keys DROP COLUMN agents;
+             ALTER TABLE api_keys DROP COLUMN rate_limit;
+             ALTER TABLE idempotency DROP COLUMN claimed_by;
+             ALTER TABLE idempotency DROP COLUMN client_token;
+             DROP TABLE check_requests;
              CREATE TABLE ledger_v1 (
                  seq INTEGER PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body BLOB NOT NULL,
                  tenant TEXT GENERATED ALWAYS AS (json_extract(body, '$.tenant')) VIRTUAL,
@@ -557,7 +563,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[test]

@@ -1,19 +1,27 @@
 //! Who is calling: `X-Tenant-Id` with `X-API-Key`, or `Authorization: Bearer` with the tenant in `X-Tenant-Id`
 //! or the `tenant_id` query parameter. `X-Admin-Token` (which the official SDKs send with the agent's own key)
 //! grants nothing.
+//!
+//! A key is one identity of one role. The wire contract's routes take agent keys only ([`Agent`]); the operator
+//! API takes operator keys only ([`Operator`]); the other role gets 403 `wrong_role`. An address that fails to
+//! authenticate too often gets 429 for a while, before its keys are looked at; a key over its request rate gets
+//! 429 too. Both answers carry `Retry-After`.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use haltstate_authority::{Principal, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// An authenticated caller of any role.
+/// An authenticated agent key.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub struct Agent(pub Principal);
 
-/// An authenticated caller with the operator role.
+/// An authenticated operator key.
 #[derive(Debug, Clone)]
 pub struct Operator(pub Principal);
 
@@ -33,7 +41,31 @@ fn query_tenant(parts: &Parts) -> Option<String> {
     })
 }
 
-fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+/// The client's address; a server not started by [`serve`](crate::serve) (a test's `axum::serve`) gives none,
+/// and all its clients share one budget.
+fn client_address(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+}
+
+fn too_many(code: &'static str, detail: &str, wait: std::time::Duration) -> ApiError {
+    let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail);
+    error.retry_after = Some(wait.as_secs().max(1));
+    error
+}
+
+/// Authenticates the request's key, under the address's failure budget and the key's rate.
+pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let address = client_address(parts);
+    if let Err(wait) = state.rates.check_address(address) {
+        return Err(too_many(
+            "too_many_failures",
+            "too many failed authentications from this address",
+            wait,
+        ));
+    }
     let key = header(parts, "x-api-key").map(str::to_owned).or_else(|| {
         header(parts, "authorization")
             .and_then(|v| {
@@ -45,23 +77,51 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> 
     let tenant = header(parts, "x-tenant-id")
         .map(str::to_owned)
         .or_else(|| query_tenant(parts));
-    let (Some(tenant), Some(key)) = (tenant, key) else {
-        return Err(ApiError::unauthenticated());
+    let principal = match (tenant, key) {
+        (Some(tenant), Some(key)) => state.authority.authenticate(&tenant, &key).ok(),
+        _ => None,
+    };
+    let Some(principal) = principal else {
+        return Err(match state.rates.failed(address) {
+            Some(wait) => too_many(
+                "too_many_failures",
+                "too many failed authentications from this address",
+                wait,
+            ),
+            None => ApiError::unauthenticated(),
+        });
     };
     state
-        .authority
-        .authenticate(&tenant, &key)
-        .map_err(|_| ApiError::unauthenticated())
+        .rates
+        .check_key(&principal)
+        .map_err(|wait| too_many("rate_limited", "this key is over its request rate", wait))?;
+    Ok(principal)
 }
 
-impl FromRequestParts<AppState> for Caller {
+fn with_role(principal: Principal, role: Role) -> Result<Principal, ApiError> {
+    if principal.role == role {
+        return Ok(principal);
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "wrong_role",
+        match role {
+            Role::Agent => {
+                "this route takes agent keys: operator keys cannot request actions or act as agents"
+            }
+            Role::Operator => "this route takes operator keys",
+        },
+    ))
+}
+
+impl FromRequestParts<AppState> for Agent {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(parts, state).map(Caller)
+        with_role(authenticate(parts, state)?, Role::Agent).map(Agent)
     }
 }
 
@@ -72,10 +132,6 @@ impl FromRequestParts<AppState> for Operator {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = authenticate(parts, state)?;
-        if principal.role != Role::Operator {
-            return Err(ApiError::forbidden("this endpoint needs an operator key"));
-        }
-        Ok(Operator(principal))
+        with_role(authenticate(parts, state)?, Role::Operator).map(Operator)
     }
 }

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -16,12 +17,14 @@ pub const MAX_JSON_DEPTH: usize = 32;
 #[derive(Debug, Clone)]
 pub struct WireJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WireJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for WireJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.limits().body_timeout;
+        let bytes = tokio::time::timeout(limit, Bytes::from_request(request, state))
             .await
+            .map_err(|_| ApiError::body_timeout(limit))?
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(

@@ -19,6 +19,20 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// 408: the body did not arrive in time; the connection is closed after the answer.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                limit.as_secs()
+            ),
+        )
+    }
+}
+
+impl ApiError {
     /// An error with `status`, `code` and `detail`.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Self {
@@ -59,14 +73,20 @@ impl From<AuthorityError> for ApiError {
         let status = match &error {
             AuthorityError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthorityError::Unauthenticated => return ApiError::unauthenticated(),
-            AuthorityError::Forbidden(_) | AuthorityError::SelfApproval { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            AuthorityError::Forbidden(_)
+            | AuthorityError::SelfApproval { .. }
+            | AuthorityError::AgentMismatch { .. }
+            | AuthorityError::IdentityMismatch { .. } => StatusCode::FORBIDDEN,
             AuthorityError::IdempotencyConflict { .. }
+            | AuthorityError::RequestIdConflict { .. }
             | AuthorityError::NotClaimed { .. }
             | AuthorityError::StaleClaim { .. }
+            | AuthorityError::ClaimTokenRequired { .. }
+            | AuthorityError::DuplicateKeyName { .. }
             | AuthorityError::ApprovalDecided { .. } => StatusCode::CONFLICT,
-            AuthorityError::ApprovalNotFound { .. } => StatusCode::NOT_FOUND,
+            AuthorityError::ApprovalNotFound { .. } | AuthorityError::KeyNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
             AuthorityError::Closed => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -87,6 +107,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "detail": self.detail, "code": self.code });
         let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of a body that came too slowly is not worth reading.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(seconds) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -5,14 +5,18 @@
 //! of other languages work against it unmodified. Bodies are bounded (64 KiB, nesting 32) and every error is JSON
 //! `{"detail", "code"}`. Operators use `/api/haltstate/v1/` (operator keys only).
 //!
+//! [`serve`] runs it within [`ServeLimits`] (timeouts, connection count, graceful shutdown with a deadline);
+//! [`router`] is the bare `axum` router, for embedding in an app of your own.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use haltstate_authority::Authority;
-//! use haltstate_server::{AppState, router};
+//! use haltstate_server::{AppState, ServeLimits, serve};
 //!
 //! let authority = Authority::builder("haltstate.db").policy_file("policies.cedar").open()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8787").await?;
-//! axum::serve(listener, router(AppState::new(authority))).await?;
+//! let state = AppState::with_limits(authority, ServeLimits::default());
+//! serve(listener, state, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
 //! ```
 
@@ -20,8 +24,12 @@ mod auth;
 mod body;
 pub mod cli;
 mod error;
+mod limits;
+mod rate;
+mod refusals;
 pub mod remote;
 pub mod routes;
+mod serve;
 mod state;
 mod wire;
 
@@ -29,7 +37,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-pub use auth::{Caller, Operator};
+pub use auth::{Agent, Operator};
+pub use limits::ServeLimits;
+pub use serve::serve;
 
 /// Entry points for the fuzz targets in `fuzz/` and their regression tests; not a public API.
 #[doc(hidden)]
@@ -44,17 +54,23 @@ pub mod fuzzing {
         let mut decoded = 0;
         if let Ok(body) = crate::body::decode::<GuardBody>(bytes) {
             decoded += 1;
-            let mut action = haltstate_authority::ActionRequest::new(body.agent_id, body.action)
-                .params(merge_params(body.params, body.context));
+            let mut action = haltstate_authority::ActionRequest::new(
+                body.agent_id.unwrap_or_else(|| "default".into()),
+                body.action,
+            )
+            .params(merge_params(body.params, body.context));
             action.resource = body.resource;
             action.risk = body.risk;
             let _ = haltstate_authority::GuardRequest::new(action, body.idempotency_key).validate();
         }
         if let Ok(body) = crate::body::decode::<CheckBody>(bytes) {
             decoded += 1;
-            let _ = haltstate_authority::ActionRequest::new(body.agent_id, body.action)
-                .params(merge_params(body.params, body.context))
-                .validate();
+            let _ = haltstate_authority::ActionRequest::new(
+                body.agent_id.unwrap_or_else(|| "default".into()),
+                body.action,
+            )
+            .params(merge_params(body.params, body.context))
+            .validate();
         }
         decoded += usize::from(crate::body::decode::<GuardReportBody>(bytes).is_ok());
         decoded += usize::from(crate::body::decode::<CheckReportBody>(bytes).is_ok());
@@ -96,12 +112,11 @@ pub fn router(state: AppState) -> Router {
             get(operator::get_kill_switch).post(operator::set_kill_switch),
         )
         .route("/evidence", get(operator::evidence))
-        .route("/ledger/head", get(operator::ledger_head));
+        .route("/ledger/head", get(operator::ledger_head))
+        .route("/keys", get(operator::list_keys).post(operator::create_key))
+        .route("/keys/{id}/revoke", post(operator::revoke_key));
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(healthz))
         .nest(sentinel::CANONICAL, contract())
         .nest(sentinel::LEGACY, contract())
         .nest(&format!("/ops{}", sentinel::CANONICAL), contract())
@@ -115,15 +130,31 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed",
             )
         })
-        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log_request,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// What a connection past the limit is served: `/healthz`, and 503 for everything else.
+pub(crate) fn health_router() -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(serve::too_many_connections)
+}
+
 /// One structured log line per request: method, path (never the query, which may carry ids), status, latency.
-/// Answered requests log at `debug` (`RUST_LOG=haltstate_server=debug` shows them): formatting a line per request
-/// cost 3% of the server's CPU under load. Refusals log at `info`, server errors at `warn`.
+/// Answered requests and refusals log at `debug` (`RUST_LOG=haltstate_server=debug` shows them): formatting a line
+/// per request cost 3% of the server's CPU under load, and a burst of bad requests must not flood the log, so
+/// refusals are also counted and summarised at `info` once a minute. Server errors log at `warn`.
 async fn log_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -135,7 +166,8 @@ async fn log_request(
     if status >= 500 {
         tracing::warn!(%method, %path, status, micros, "request");
     } else if status >= 400 {
-        tracing::info!(%method, %path, status, micros, "request");
+        state.refusals.count(status);
+        tracing::debug!(%method, %path, status, micros, "request refused");
     } else {
         tracing::debug!(%method, %path, status, micros, "request");
     }

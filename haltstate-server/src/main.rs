@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use haltstate_authority::Authority;
-use haltstate_server::cli::{Cli, Command};
-use haltstate_server::{AppState, router};
+use haltstate_server::cli::{Cli, Command, ServeArgs};
+use haltstate_server::{AppState, serve};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -20,12 +20,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            db,
-            policy,
-            listen,
-            checkpoint_pages,
-        } => {
+        Command::Serve(args) => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
                 Err(error) => {
@@ -33,7 +28,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match runtime.block_on(serve(db, policy, listen, checkpoint_pages)) {
+            match runtime.block_on(run_server(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("haltstate: {error}");
@@ -45,12 +40,15 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(
-    db: std::path::PathBuf,
-    policy: std::path::PathBuf,
-    listen: std::net::SocketAddr,
-    checkpoint_pages: u32,
-) -> Result<(), Box<dyn std::error::Error>> {
+async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let ServeArgs {
+        db,
+        policy,
+        listen,
+        checkpoint_pages,
+        limits,
+    } = args;
+    let limits = limits.limits();
     let authority = Authority::builder(&db)
         .policy_file(&policy)
         .checkpoint_pages(checkpoint_pages)
@@ -86,9 +84,12 @@ async fn serve(
             }
         });
     }
-    axum::serve(listener, router(AppState::new(authority.clone())))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve(
+        listener,
+        AppState::with_limits(authority.clone(), limits),
+        shutdown_signal(),
+    )
+    .await?;
     sweeper.abort();
     // The last handle flushes the writer's queue before the process exits.
     drop(authority);

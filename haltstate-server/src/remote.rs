@@ -1,6 +1,7 @@
 //! The operator API seen from the CLI's `--server` mode.
 
-use haltstate_authority::{Approval, KillState};
+use haltstate_authority::{Approval, ApprovalStatus, KeyInfo, KillState, Verdict};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -24,10 +25,12 @@ pub enum RemoteError {
         source: reqwest::Error,
     },
     /// The server answered with an error.
-    #[error("server answered {status}: {detail}")]
+    #[error("server answered {status} ({code}): {detail}")]
     Refused {
         /// The HTTP status.
         status: u16,
+        /// The server's `code`.
+        code: String,
         /// The server's `detail`.
         detail: String,
     },
@@ -104,34 +107,37 @@ impl Remote {
                     source,
                 })?;
             let status = response.status();
-            let value: Value = response
-                .json()
+            let bytes = response
+                .bytes()
                 .await
                 .map_err(|e| RemoteError::Protocol(e.to_string()))?;
             if !status.is_success() {
-                let detail = value["detail"].as_str().unwrap_or("no detail").to_owned();
+                let refusal: Refusal = serde_json::from_slice(&bytes).map_err(|e| {
+                    RemoteError::Protocol(format!("{status} without an error body: {e}"))
+                })?;
                 return Err(RemoteError::Refused {
                     status: status.as_u16(),
-                    detail,
+                    code: refusal.code,
+                    detail: refusal.detail,
                 });
             }
-            serde_json::from_value(value).map_err(|e| RemoteError::Protocol(e.to_string()))
+            serde_json::from_slice(&bytes).map_err(|e| RemoteError::Protocol(e.to_string()))
         })
     }
 
     /// Approvals, newest first.
     pub fn approvals(
         &self,
-        status: Option<&str>,
+        status: Option<ApprovalStatus>,
         limit: u32,
     ) -> Result<Vec<Approval>, RemoteError> {
         let path = format!(
             "approvals?limit={limit}{}",
             status.map(|s| format!("&status={s}")).unwrap_or_default()
         );
-        let listed: Value = self.call(reqwest::Method::GET, &path, None)?;
-        serde_json::from_value(listed["approvals"].clone())
-            .map_err(|e| RemoteError::Protocol(e.to_string()))
+        Ok(self
+            .call::<Approvals>(reqwest::Method::GET, &path, None)?
+            .approvals)
     }
 
     /// One approval.
@@ -143,15 +149,18 @@ impl Remote {
         )
     }
 
-    /// Approves or rejects.
+    /// Approves or rejects as the key's operator (`approver`, when given, must be that operator).
     pub fn decide(
         &self,
         id: &str,
-        approve: bool,
+        verdict: Verdict,
         approver: Option<String>,
         reason: Option<String>,
     ) -> Result<Approval, RemoteError> {
-        let verb = if approve { "approve" } else { "reject" };
+        let verb = match verdict {
+            Verdict::Approve => "approve",
+            Verdict::Reject => "reject",
+        };
         self.call(
             reqwest::Method::POST,
             &format!("approvals/{}/{verb}", encode(id)),
@@ -165,11 +174,61 @@ impl Remote {
         agent: Option<String>,
         state: KillState,
         actor: Option<String>,
-    ) -> Result<String, RemoteError> {
+    ) -> Result<KillState, RemoteError> {
         let body = json!({ "state": state.as_str(), "agent_id": agent, "as": actor });
-        let answer: Value = self.call(reqwest::Method::POST, "kill-switch", Some(body))?;
-        Ok(answer["state"].as_str().unwrap_or("?").to_owned())
+        let answer: KillAnswer = self.call(reqwest::Method::POST, "kill-switch", Some(body))?;
+        KillState::parse(&answer.state)
+            .ok_or_else(|| RemoteError::Protocol(format!("unknown state {:?}", answer.state)))
     }
+
+    /// The tenant's keys.
+    pub fn keys(&self, live_only: bool) -> Result<Vec<KeyInfo>, RemoteError> {
+        Ok(self
+            .call::<Keys>(
+                reqwest::Method::GET,
+                &format!("keys?live={live_only}"),
+                None,
+            )?
+            .keys)
+    }
+
+    /// Revokes a key; answers it and whether it was live.
+    pub fn revoke_key(&self, id: &str) -> Result<(KeyInfo, bool), RemoteError> {
+        let answer: Revoked = self.call(
+            reqwest::Method::POST,
+            &format!("keys/{}/revoke", encode(id)),
+            Some(json!({})),
+        )?;
+        Ok((answer.key, answer.revoked))
+    }
+}
+
+/// An error answer of the operator API.
+#[derive(Debug, Deserialize)]
+struct Refusal {
+    code: String,
+    detail: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Approvals {
+    approvals: Vec<Approval>,
+}
+
+#[derive(Debug, Deserialize)]
+struct KillAnswer {
+    state: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Keys {
+    keys: Vec<KeyInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Revoked {
+    key: KeyInfo,
+    revoked: bool,
 }
 
 /// Percent-encodes a path segment (approval ids are ours, but never trust a path built from input).

@@ -1,8 +1,14 @@
 //! What every handler shares.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use haltstate_authority::Authority;
+use tokio_util::sync::CancellationToken;
+
+use crate::limits::ServeLimits;
+use crate::rate::RateLimits;
+use crate::refusals::Refusals;
 
 /// The server's shared state.
 #[derive(Debug, Clone)]
@@ -11,14 +17,37 @@ pub struct AppState {
     pub authority: Authority,
     /// How often the approvals stream sends a `:` comment when idle.
     pub sse_heartbeat: Duration,
+    /// How often an approvals stream re-reads the database (decisions made by another process) and checks that
+    /// its key is still live.
+    pub sse_poll: Duration,
+    /// Cancelled when the server shuts down: approval streams end on it.
+    pub shutdown: CancellationToken,
+    pub(crate) limits: ServeLimits,
+    pub(crate) rates: Arc<RateLimits>,
+    pub(crate) refusals: Arc<Refusals>,
 }
 
 impl AppState {
-    /// State over `authority` with the default 15 s stream heartbeat.
+    /// State over `authority` with the default limits and a 15 s stream heartbeat.
     pub fn new(authority: Authority) -> Self {
+        Self::with_limits(authority, ServeLimits::default())
+    }
+
+    /// State over `authority` with these limits.
+    pub fn with_limits(authority: Authority, limits: ServeLimits) -> Self {
         Self {
             authority,
             sse_heartbeat: Duration::from_secs(15),
+            sse_poll: Duration::from_secs(1),
+            shutdown: CancellationToken::new(),
+            limits,
+            rates: Arc::new(RateLimits::new(&limits)),
+            refusals: Arc::new(Refusals::default()),
         }
+    }
+
+    /// The limits this state enforces.
+    pub fn limits(&self) -> &ServeLimits {
+        &self.limits
     }
 }

@@ -7,18 +7,11 @@ use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use crate::error::ApiError;
 
-/// The agent id the official SDKs send when the caller gives none.
-pub const DEFAULT_AGENT: &str = "default";
-
-fn default_agent() -> String {
-    DEFAULT_AGENT.to_owned()
-}
-
 /// E1 check. The TypeScript docs send `context` where the Python SDK sends `params`; both are accepted.
 #[derive(Debug, Deserialize)]
 pub struct CheckBody {
-    #[serde(default = "default_agent")]
-    pub agent_id: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
     pub action: String,
     #[serde(default)]
     pub params: Option<Map<String, Value>>,
@@ -39,8 +32,8 @@ pub struct CheckBody {
 /// E2 guard.
 #[derive(Debug, Deserialize)]
 pub struct GuardBody {
-    #[serde(default = "default_agent")]
-    pub agent_id: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
     pub action: String,
     #[serde(default)]
     pub params: Option<Map<String, Value>>,
@@ -85,8 +78,8 @@ pub struct GuardReportBody {
 pub struct CheckReportBody {
     #[serde(default)]
     pub request_id: Option<String>,
-    #[serde(default = "default_agent")]
-    pub agent_id: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
     #[serde(default)]
     pub action: String,
     pub status: String,

@@ -54,7 +54,8 @@ async fn guard(base: &str, key: &str, cents: i64, idempotency_key: &str) -> Valu
         .post(format!("{base}/api/sentinel/action/guard"))
         .header("X-Tenant-Id", "acme")
         .header("X-API-Key", key)
-        .json(&json!({"agent_id": "billing-agent", "action": "refund.create", "params": {"amount_cents": cents}, "idempotency_key": idempotency_key}))
+        // No agent_id: the key acts as its own agent.
+        .json(&json!({"action": "refund.create", "params": {"amount_cents": cents}, "idempotency_key": idempotency_key}))
         .send()
         .await
         .unwrap()
@@ -176,7 +177,9 @@ async fn operator_approves_and_kills_on_the_db_while_the_server_runs() {
             "--tenant",
             "acme",
             "--agent",
-            "billing-agent"
+            "billing-agent",
+            "--as",
+            "oncall"
         ])
         .status
         .success()

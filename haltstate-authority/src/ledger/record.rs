@@ -121,6 +121,9 @@ pub struct EvidenceRecord {
     /// For an LLM call: the model and token counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::request::LlmUsage>,
+    /// For an operator's change: through what the `actor` acted (`api`, `cli`, `console`, `library`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<crate::actor::Via>,
 }
 
 impl EvidenceRecord {
@@ -191,6 +194,7 @@ impl EvidenceRecord {
             usage: None,
             evidence_id: None,
             occurred_at: None,
+            via: None,
         }
     }
 }
@@ -254,6 +258,7 @@ mod tests {
         });
         record.evidence_id = some();
         record.occurred_at = Some(at);
+        record.via = Some(crate::actor::Via::Cli);
         record
     }
 

@@ -42,6 +42,7 @@ pub(crate) fn open_writer(
     durability: Durability,
     checkpoint_pages: u32,
 ) -> Result<Connection> {
+    create_private(path)?;
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -56,6 +57,70 @@ pub(crate) fn open_writer(
     conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages)?;
     conn.set_prepared_statement_cache_capacity(64);
     schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Creates the database file readable by its owner only, before SQLite does (with the process umask, usually
+/// 0644). SQLite gives the `-wal` and `-shm` files the database file's permissions.
+fn create_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(crate::error::AuthorityError::CommitFailed(format!(
+                    "cannot create {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Opens an existing HaltState database read-only, refusing a file that is not one (without writing to it).
+pub(crate) fn open_existing_read_only(path: &Path) -> Result<Connection> {
+    let not_ours = |why: String| crate::error::AuthorityError::NotADatabase {
+        path: path.display().to_string(),
+        why,
+    };
+    if !path.is_file() {
+        return Err(not_ours("no such file".into()));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| not_ours(e.to_string()))?;
+    if version == 0 {
+        return Err(not_ours("it holds no HaltState schema".into()));
+    }
+    if version > schema::SCHEMA_VERSION {
+        return Err(crate::error::AuthorityError::SchemaTooNew {
+            found: version,
+            supported: schema::SCHEMA_VERSION,
+        });
+    }
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('ledger', 'ledger_head', 'api_keys')",
+        [],
+        |row| row.get(0),
+    )?;
+    if tables != 3 {
+        return Err(not_ours("its tables are not a HaltState ledger".into()));
+    }
     Ok(conn)
 }
 

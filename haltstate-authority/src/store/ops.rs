@@ -9,12 +9,13 @@ use rusqlite::{OptionalExtension, params};
 
 use super::batch::Batch;
 use super::queries::{self, KeyRow};
+use crate::actor::{Actor, Via};
 use crate::approval::{Approval, ApprovalEvent, ApprovalStatus, Verdict};
 use crate::check::{CheckAnswer, CheckReport, CheckRequest};
 use crate::decision::{Decision, PolicyDecision};
 use crate::error::{AuthorityError, Result};
 use crate::idempotency::{Claim, GuardAnswer, GuardStatus, KeyState, ReportAck};
-use crate::keys::{self, NewKey, Role};
+use crate::keys::{self, KeySpec, NewKey, Role};
 use crate::kill_switch::{KillScope, KillState, KillStatus};
 use crate::ledger::{EvidenceKind, EvidenceRecord};
 use crate::request::{
@@ -185,7 +186,6 @@ fn replay(
     request: &GuardRequest,
     row: &KeyRow,
 ) -> Result<Option<GuardAnswer>> {
-    let key = request.idempotency_key.as_str();
     let approval = match &row.approval_id {
         Some(id) => queries::load_approval(b.conn, tenant, id, b.now)?,
         None => None,
@@ -239,7 +239,7 @@ fn replay(
         KeyState::Claimed | KeyState::Approved => {
             let lapsed = row.state == KeyState::Claimed;
             let claim = new_claim(b, windows, request);
-            set_key_state(b, tenant, key, KeyState::Claimed, Some(&claim))?;
+            reclaim(b, tenant, request, &claim)?;
             replayed.status = if row.approval_id.is_some() {
                 GuardStatus::Approved
             } else {
@@ -258,7 +258,7 @@ fn replay(
         KeyState::Failed if row.approval_id.is_some() => {
             // The human already approved this exact operation; a retry after an error needs no new approval.
             let claim = new_claim(b, windows, request);
-            set_key_state(b, tenant, key, KeyState::Claimed, Some(&claim))?;
+            reclaim(b, tenant, request, &claim)?;
             replayed.status = GuardStatus::Approved;
             replayed.reason = "retry of an approved action after an error".into();
             replayed.claim = Some(claim);
@@ -321,11 +321,12 @@ fn write_key(
     b.conn
         .prepare_cached(
             "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
-             reason, claim_token, lease_until_us, created_us, updated_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) \
+             reason, claim_token, lease_until_us, created_us, updated_us, claimed_by, client_token) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14) \
              ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
-             lease_until_us = excluded.lease_until_us, updated_us = excluded.updated_us",
+             lease_until_us = excluded.lease_until_us, updated_us = excluded.updated_us, \
+             claimed_by = excluded.claimed_by, client_token = excluded.client_token",
         )?
         .execute(params![
             tenant,
@@ -340,29 +341,27 @@ fn write_key(
             claim.map(|c| c.token.as_str()),
             claim.map(|c| to_micros(c.lease_until)),
             now,
+            claim.and(request.caller_key.as_deref()),
+            claim.is_some() && request.claim_token.is_some(),
         ])?;
     Ok(())
 }
 
-fn set_key_state(
-    b: &mut Batch<'_>,
-    tenant: &str,
-    key: &str,
-    state: KeyState,
-    claim: Option<&Claim>,
-) -> Result<()> {
+/// Hands the key's claim to this guard's caller.
+fn reclaim(b: &mut Batch<'_>, tenant: &str, request: &GuardRequest, claim: &Claim) -> Result<()> {
     b.conn
         .prepare_cached(
-            "UPDATE idempotency SET state = ?3, claim_token = COALESCE(?4, claim_token), lease_until_us = ?5, \
-             updated_us = ?6 WHERE tenant = ?1 AND key = ?2",
+            "UPDATE idempotency SET state = 'claimed', claim_token = ?3, lease_until_us = ?4, updated_us = ?5, \
+             claimed_by = ?6, client_token = ?7 WHERE tenant = ?1 AND key = ?2",
         )?
         .execute(params![
             tenant,
-            key,
-            state.as_str(),
-            claim.map(|c| c.token.as_str()),
-            claim.map(|c| to_micros(c.lease_until)),
-            to_micros(b.now)
+            request.idempotency_key,
+            claim.token,
+            to_micros(claim.lease_until),
+            to_micros(b.now),
+            request.caller_key,
+            request.claim_token.is_some(),
         ])?;
     Ok(())
 }
@@ -379,7 +378,12 @@ pub(crate) fn report(b: &mut Batch<'_>, tenant: &str, report: OutcomeReport) -> 
     } else {
         KeyState::Failed
     };
-    let token_matches = report.claim_token.is_none() || report.claim_token == row.claim_token;
+    // Only the claim's holder reports it: with its token, or, for a claim granted to a caller that chose no
+    // token (the official SDKs), from the same API key without one.
+    let token_matches = match &report.claim_token {
+        Some(token) => row.claim_token.as_ref() == Some(token),
+        None => !row.client_token && row.claimed_by == report.caller_key,
+    };
 
     // A retried report of an outcome already recorded is acknowledged, never recorded twice.
     if row.state == target && token_matches {
@@ -398,8 +402,13 @@ pub(crate) fn report(b: &mut Batch<'_>, tenant: &str, report: OutcomeReport) -> 
         });
     }
     if !token_matches {
-        return Err(AuthorityError::StaleClaim {
-            key: key.to_owned(),
+        return Err(match report.claim_token {
+            Some(_) => AuthorityError::StaleClaim {
+                key: key.to_owned(),
+            },
+            None => AuthorityError::ClaimTokenRequired {
+                key: key.to_owned(),
+            },
         });
     }
 
@@ -437,9 +446,24 @@ pub(crate) fn check(
     windows: Windows,
     tenant: &str,
     request: CheckRequest,
+    fingerprint: &str,
     policy: PolicyDecision,
 ) -> Result<CheckAnswer> {
     let request_id = request.request_id.clone().unwrap_or_else(|| new_id("req"));
+    // A request id is one operation, as an idempotency key is: reusing it for another operation could pick up
+    // the approval granted to the first one.
+    let bound = queries::load_check(b.conn, tenant, &request_id)?;
+    if bound
+        .as_ref()
+        .is_some_and(|row| row.fingerprint != fingerprint)
+    {
+        let mut record = check_record(b, tenant, &request, &request_id);
+        record.decision = Some(Decision::Deny);
+        record.status = Some(Decision::Deny.as_str().to_owned());
+        record.reason = Some("request id is bound to a different operation".into());
+        b.append(record)?;
+        return Err(AuthorityError::RequestIdConflict { request_id });
+    }
     let kill = queries::kill_status(b.conn, tenant, &request.action.agent_id)?;
     let (decision, reason, policy_id, latency) = match kill.denial_reason() {
         Some(reason) => (Decision::Deny, reason, None, 0),
@@ -471,20 +495,28 @@ pub(crate) fn check(
     } else {
         None
     };
-    let mut record = EvidenceRecord::new(EvidenceKind::Check, tenant, b.now);
-    record.agent_id = Some(request.action.agent_id.clone());
-    record.action = Some(request.action.action.clone());
-    record.request_id = Some(request_id.clone());
+    b.conn
+        .prepare_cached(
+            "INSERT INTO check_requests (tenant, request_id, fingerprint, agent_id, action, decision, created_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (tenant, request_id) DO UPDATE SET decision = excluded.decision",
+        )?
+        .execute(params![
+            tenant,
+            request_id,
+            fingerprint,
+            request.action.agent_id,
+            request.action.action,
+            decision.as_str(),
+            to_micros(b.now)
+        ])?;
+    let mut record = check_record(b, tenant, &request, &request_id);
     record.decision = Some(decision);
     record.status = Some(decision.as_str().to_owned());
     record.reason = Some(reason.clone());
     record.policy_id = policy_id.clone();
     record.approval_id = approval_id.clone();
-    record.resource_refs = request.action.resource.iter().cloned().collect();
     record.decision_latency_us = Some(latency);
-    record.proof_status = Some(ProofStatus::Verified);
-    record.redaction_status = Some(redaction_status(&request.action.redacted_fields));
-    record.redacted_fields = request.action.redacted_fields.clone();
     let ledger_seq = b.append(record)?;
     Ok(CheckAnswer {
         decision,
@@ -497,17 +529,51 @@ pub(crate) fn check(
     })
 }
 
+fn check_record(
+    b: &Batch<'_>,
+    tenant: &str,
+    request: &CheckRequest,
+    request_id: &str,
+) -> EvidenceRecord {
+    let mut record = EvidenceRecord::new(EvidenceKind::Check, tenant, b.now);
+    record.agent_id = Some(request.action.agent_id.clone());
+    record.action = Some(request.action.action.clone());
+    record.request_id = Some(request_id.to_owned());
+    record.resource_refs = request.action.resource.iter().cloned().collect();
+    record.proof_status = Some(ProofStatus::Verified);
+    record.redaction_status = Some(redaction_status(&request.action.redacted_fields));
+    record.redacted_fields = request.action.redacted_fields.clone();
+    record
+}
+
+/// Records what a caller says it did after a check. The record is `verified` only when the authority made the
+/// decision it names: a check under that request id, by that agent, for that action, that decided so.
 pub(crate) fn check_report(b: &mut Batch<'_>, tenant: &str, report: CheckReport) -> Result<u64> {
+    let decided = match &report.request_id {
+        Some(id) => queries::load_check(b.conn, tenant, id)?,
+        None => None,
+    };
+    let verified = decided.is_some_and(|row| {
+        row.agent_id == report.agent_id
+            && (report.action.is_empty() || row.action == report.action)
+            && report.decision.is_none_or(|d| d.as_str() == row.decision)
+    });
     let mut record = EvidenceRecord::new(EvidenceKind::CheckReport, tenant, b.now);
     record.agent_id = Some(report.agent_id);
     record.action = Some(report.action).filter(|a| !a.is_empty());
     record.request_id = report.request_id;
     record.decision = report.decision;
-    record.outcome = Some(Outcome::parse(&report.status).unwrap_or(Outcome::Error));
-    record.status = Some(truncate_chars(&report.status, 32));
+    record.outcome = Some(Outcome::parse(&report.status).ok_or_else(|| {
+        AuthorityError::InvalidRequest(format!("unknown status {:?}", report.status))
+    })?);
+    record.status = Some(report.status);
     record.policy_id = report.policy_id;
-    record.error = report.error.map(|e| truncate_chars(&e, MAX_ERROR_TEXT));
-    record.proof_status = Some(ProofStatus::Verified);
+    record.error = report.error;
+    record.proof_status = Some(if verified {
+        ProofStatus::Verified
+    } else {
+        ProofStatus::Unverified
+    });
     b.append(record)
 }
 
@@ -592,14 +658,14 @@ fn expire_approval(b: &mut Batch<'_>, approval: &Approval) -> Result<Approval> {
             )?
             .execute(params![approval.tenant, key, to_micros(b.now)])?;
     }
-    record_approval(b, &expired)?;
+    record_approval(b, &expired, None)?;
     b.publish(ApprovalEvent {
         approval: expired.clone(),
     });
     Ok(expired)
 }
 
-fn record_approval(b: &mut Batch<'_>, approval: &Approval) -> Result<u64> {
+fn record_approval(b: &mut Batch<'_>, approval: &Approval, via: Option<Via>) -> Result<u64> {
     let mut record = EvidenceRecord::new(EvidenceKind::Approval, &approval.tenant, b.now);
     record.agent_id = Some(approval.agent_id.clone());
     record.action = Some(approval.action.clone());
@@ -610,6 +676,7 @@ fn record_approval(b: &mut Batch<'_>, approval: &Approval) -> Result<u64> {
     record.reason = approval.decision_reason.clone();
     record.policy_id = approval.policy_id.clone();
     record.resource_refs = approval.resource.iter().cloned().collect();
+    record.via = via;
     b.append(record)
 }
 
@@ -618,7 +685,7 @@ pub(crate) fn decide_approval(
     tenant: &str,
     id: &str,
     verdict: Verdict,
-    approver: &str,
+    approver: &Actor,
     reason: Option<String>,
 ) -> Result<Approval> {
     let approval = queries::load_approval(b.conn, tenant, id, b.now)?
@@ -632,10 +699,11 @@ pub(crate) fn decide_approval(
             status: approval.status,
         });
     }
-    if approver == approval.agent_id {
+    // Both names are canonical, so `Bot` cannot approve what `bot` asked for.
+    if approver.name() == approval.agent_id {
         return Err(AuthorityError::SelfApproval {
             id: id.to_owned(),
-            approver: approver.to_owned(),
+            approver: approver.name().to_owned(),
         });
     }
     let (status, key_state) = match verdict {
@@ -648,7 +716,7 @@ pub(crate) fn decide_approval(
             "UPDATE approvals SET status = ?3, decided_us = ?4, approver = ?5, decision_reason = ?6 \
              WHERE id = ?1 AND tenant = ?2",
         )?
-        .execute(params![id, tenant, status.as_str(), to_micros(b.now), approver, reason])?;
+        .execute(params![id, tenant, status.as_str(), to_micros(b.now), approver.name(), reason])?;
     if let Some(key) = &approval.idempotency_key {
         b.conn
             .prepare_cached(
@@ -660,11 +728,11 @@ pub(crate) fn decide_approval(
     let decided = Approval {
         status,
         decided_at: Some(b.now),
-        approver: Some(approver.to_owned()),
+        approver: Some(approver.name().to_owned()),
         decision_reason: reason,
         ..approval
     };
-    record_approval(b, &decided)?;
+    record_approval(b, &decided, Some(approver.via()))?;
     b.publish(ApprovalEvent {
         approval: decided.clone(),
     });
@@ -696,7 +764,7 @@ pub(crate) fn set_kill(
     b: &mut Batch<'_>,
     scope: &KillScope,
     state: KillState,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<KillStatus> {
     b.conn
         .prepare_cached(
@@ -704,11 +772,12 @@ pub(crate) fn set_kill(
              ON CONFLICT (tenant, agent_id) DO UPDATE SET state = excluded.state, \
              updated_us = excluded.updated_us, updated_by = excluded.updated_by",
         )?
-        .execute(params![scope.tenant(), scope.agent_id().unwrap_or(""), state.as_str(), to_micros(b.now), actor])?;
+        .execute(params![scope.tenant(), scope.agent_id().unwrap_or(""), state.as_str(), to_micros(b.now), actor.name()])?;
     let mut record = EvidenceRecord::new(EvidenceKind::KillSwitch, scope.tenant(), b.now);
     record.agent_id = scope.agent_id().map(str::to_owned);
     record.status = Some(state.as_str().to_owned());
-    record.actor = Some(actor.to_owned());
+    record.actor = Some(actor.name().to_owned());
+    record.via = Some(actor.via());
     record.reason = Some(match scope.agent_id() {
         Some(agent) => format!("agent {agent} set to {state}"),
         None => format!("tenant {} set to {state}", scope.tenant()),
@@ -768,18 +837,34 @@ pub(crate) fn record_unverified(
     Ok((seq, false))
 }
 
-pub(crate) fn create_key(
-    b: &mut Batch<'_>,
-    tenant: &str,
-    name: &str,
-    role: Role,
-) -> Result<NewKey> {
+pub(crate) fn create_key(b: &mut Batch<'_>, tenant: &str, spec: &KeySpec) -> Result<NewKey> {
+    let (name, agents) = spec.resolved()?;
+    if queries::live_name_taken(b.conn, tenant, &name)? {
+        return Err(AuthorityError::DuplicateKeyName { name });
+    }
+    let stored_agents = match spec.role {
+        Role::Agent => Some(
+            serde_json::to_string(&agents.to_strings())
+                .map_err(|e| AuthorityError::InvalidRequest(e.to_string()))?,
+        ),
+        Role::Operator => None,
+    };
     let key = keys::generate();
     b.conn
         .prepare_cached(
-            "INSERT INTO api_keys (id, tenant, name, role, key_hash, created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO api_keys (id, tenant, name, role, key_hash, created_us, agents, rate_limit) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![key.id, tenant, name, role.as_str(), keys::hash(&key.secret).to_vec(), to_micros(b.now)])?;
+        .execute(params![
+            key.id,
+            tenant,
+            name,
+            spec.role.as_str(),
+            keys::hash(&key.secret).to_vec(),
+            to_micros(b.now),
+            stored_agents,
+            spec.rate_limit.map(|n| n.get()),
+        ])?;
     Ok(key)
 }
 

@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use crate::approval::{Approval, ApprovalStatus};
 use crate::error::{AuthorityError, Result};
 use crate::idempotency::KeyState;
-use crate::keys::{self, Principal, Role};
+use crate::identity::AgentSet;
+use crate::keys::{self, KeyInfo, Principal, Role};
 use crate::kill_switch::{KillScope, KillState, KillStatus};
 use crate::ledger::{EvidenceQuery, EvidenceRecord, GENESIS_HASH, LedgerHead};
 use crate::timestamp::{format_rfc3339, from_micros, to_micros};
@@ -27,13 +28,17 @@ pub(crate) struct KeyRow {
     pub(crate) claim_token: Option<String>,
     pub(crate) lease_until_us: Option<i64>,
     pub(crate) outcome_seq: Option<i64>,
+    /// The API key holding the claim (none for the embedded authority).
+    pub(crate) claimed_by: Option<String>,
+    /// Whether the claim's holder chose its token (then only that token reports it).
+    pub(crate) client_token: bool,
 }
 
 pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Option<KeyRow>> {
     let row = conn
         .prepare_cached(
             "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-             lease_until_us, outcome_seq FROM idempotency WHERE tenant = ?1 AND key = ?2",
+             lease_until_us, outcome_seq, claimed_by, client_token FROM idempotency WHERE tenant = ?1 AND key = ?2",
         )?
         .query_row(params![tenant, key], |row| {
             let state: String = row.get(3)?;
@@ -49,6 +54,8 @@ pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Opt
                 claim_token: row.get(7)?,
                 lease_until_us: row.get(8)?,
                 outcome_seq: row.get(9)?,
+                claimed_by: row.get(10)?,
+                client_token: row.get(11)?,
             })
         })
         .optional()?;
@@ -239,6 +246,25 @@ pub(crate) fn ledger_head(conn: &Connection) -> Result<LedgerHead> {
     })
 }
 
+pub(crate) fn tenant_head(conn: &Connection, tenant: &str) -> Result<LedgerHead> {
+    let head = conn
+        .prepare_cached("SELECT seq, hash FROM ledger WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")?
+        .query_row(params![tenant], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })
+        .optional()?;
+    Ok(match head {
+        Some((seq, hash)) => LedgerHead {
+            seq: u64::try_from(seq).unwrap_or(0),
+            hash,
+        },
+        None => LedgerHead {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        },
+    })
+}
+
 pub(crate) fn evidence(
     conn: &Connection,
     tenant: &str,
@@ -290,31 +316,129 @@ pub(crate) fn evidence(
 pub(crate) fn authenticate(conn: &Connection, tenant: &str, secret: &str) -> Result<Principal> {
     let presented = keys::hash(secret);
     let row = conn
-        .prepare_cached(
-            "SELECT tenant, name, role, key_hash, revoked_us IS NULL FROM api_keys WHERE key_hash = ?1",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?1"
+        ))?
         .query_row(params![presented.as_slice()], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, Vec<u8>>(3)?,
-                row.get::<_, bool>(4)?,
-            ))
+            Ok((key_from_row(row), row.get::<_, Vec<u8>>(8)?))
         })
         .optional()?;
     match row {
-        Some((owner, name, role, stored, live))
-            if live && owner == tenant && keys::matches(&stored, &presented) =>
+        Some((Ok(info), stored))
+            if info.revoked_at.is_none()
+                && info.tenant == tenant
+                && keys::matches(&stored, &presented) =>
         {
             Ok(Principal {
-                tenant: owner,
-                name,
-                role: Role::parse(&role).unwrap_or(Role::Agent),
+                tenant: info.tenant,
+                key_id: info.id,
+                name: info.name,
+                role: info.role,
+                agents: info.agents,
+                rate_limit: info.rate_limit,
             })
+        }
+        // A row that does not decode authenticates nobody: fail closed, and say so in the log.
+        Some((Err(error), _)) => {
+            tracing::error!(%error, "an API key row does not decode; refusing it");
+            Err(AuthorityError::Unauthenticated)
         }
         _ => Err(AuthorityError::Unauthenticated),
     }
+}
+
+const KEY_COLUMNS: &str = "id, tenant, name, role, agents, rate_limit, created_us, revoked_us";
+
+fn key_from_row(row: &Row<'_>) -> Result<KeyInfo> {
+    let role: String = row.get(3)?;
+    let role = Role::parse(&role)
+        .ok_or_else(|| AuthorityError::Corrupt(format!("stored key role {role:?} is unknown")))?;
+    let agents = match (role, row.get::<_, Option<String>>(4)?) {
+        (Role::Operator, _) => AgentSet::default(),
+        (Role::Agent, Some(stored)) => serde_json::from_str(&stored).map_err(|e| {
+            AuthorityError::Corrupt(format!("stored agent set does not decode: {e}"))
+        })?,
+        // Keys from before agent sets act as the agent their name says.
+        (Role::Agent, None) => AgentSet::one(&row.get::<_, String>(2)?)?,
+    };
+    let rate_limit = row
+        .get::<_, Option<i64>>(5)?
+        .and_then(|n| u32::try_from(n).ok())
+        .and_then(std::num::NonZeroU32::new);
+    Ok(KeyInfo {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        name: row.get(2)?,
+        role,
+        agents,
+        rate_limit,
+        created_at: from_micros(row.get(6)?),
+        revoked_at: row.get::<_, Option<i64>>(7)?.map(from_micros),
+    })
+}
+
+/// The tenant's keys, newest first (revoked ones too, unless `live_only`).
+pub(crate) fn list_keys(conn: &Connection, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>> {
+    let sql = format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant = ?1 AND (?2 = 0 OR revoked_us IS NULL) \
+         ORDER BY created_us DESC, id"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(params![tenant, live_only])?;
+    let mut keys = Vec::new();
+    while let Some(row) = rows.next()? {
+        keys.push(key_from_row(row)?);
+    }
+    Ok(keys)
+}
+
+/// One key of the tenant.
+pub(crate) fn load_key_info(conn: &Connection, tenant: &str, id: &str) -> Result<Option<KeyInfo>> {
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant = ?1 AND id = ?2");
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(params![tenant, id])?;
+    rows.next()?.map(key_from_row).transpose()
+}
+
+/// Whether a live key of the tenant has this name.
+pub(crate) fn live_name_taken(conn: &Connection, tenant: &str, name: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM api_keys WHERE tenant = ?1 AND name = ?2 AND revoked_us IS NULL",
+        )?
+        .query_row(params![tenant, name], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// What a check decided under a request id.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckRow {
+    pub(crate) fingerprint: String,
+    pub(crate) agent_id: String,
+    pub(crate) action: String,
+    pub(crate) decision: String,
+}
+
+pub(crate) fn load_check(
+    conn: &Connection,
+    tenant: &str,
+    request_id: &str,
+) -> Result<Option<CheckRow>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT fingerprint, agent_id, action, decision FROM check_requests \
+             WHERE tenant = ?1 AND request_id = ?2",
+        )?
+        .query_row(params![tenant, request_id], |row| {
+            Ok(CheckRow {
+                fingerprint: row.get(0)?,
+                agent_id: row.get(1)?,
+                action: row.get(2)?,
+                decision: row.get(3)?,
+            })
+        })
+        .optional()?)
 }
 
 /// The key's state as `(state, lease remaining)`, for operators and tests.

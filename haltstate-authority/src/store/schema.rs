@@ -133,6 +133,35 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);
     CREATE INDEX ledger_tenant_at ON ledger (tenant, at);
     "#,
+    // 5: identities. A key is one identity: names are canonical (lowercase) and unique among a tenant's live
+    // keys (older duplicates get their key id appended), and an agent key carries the agents it may act as.
+    // A claim remembers which key holds it and whether the caller chose its token; a check's request id is
+    // bound to one operation, like an idempotency key.
+    r#"
+    ALTER TABLE api_keys ADD COLUMN agents TEXT;
+    ALTER TABLE api_keys ADD COLUMN rate_limit INTEGER;
+    UPDATE api_keys SET name = lower(name);
+    UPDATE api_keys SET name = name || '-' || substr(id, 5)
+        WHERE revoked_us IS NULL AND EXISTS (
+            SELECT 1 FROM api_keys AS older
+            WHERE older.tenant = api_keys.tenant AND older.name = api_keys.name
+              AND older.revoked_us IS NULL AND older.rowid < api_keys.rowid);
+    CREATE UNIQUE INDEX api_keys_live_name ON api_keys (tenant, name) WHERE revoked_us IS NULL;
+
+    ALTER TABLE idempotency ADD COLUMN claimed_by TEXT;
+    ALTER TABLE idempotency ADD COLUMN client_token INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE check_requests (
+        tenant       TEXT NOT NULL,
+        request_id   TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        agent_id     TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        decision     TEXT NOT NULL,
+        created_us   INTEGER NOT NULL,
+        PRIMARY KEY (tenant, request_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The newest schema version this build knows.

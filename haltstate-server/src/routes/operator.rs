@@ -1,11 +1,15 @@
-//! The operator API under `/api/haltstate/v1/`: approvals, the kill switch, evidence and the ledger head.
-//! Operator keys only; an agent key gets 403. Every query is scoped to the key's tenant.
+//! The operator API under `/api/haltstate/v1/`: approvals, the kill switch, evidence, the tenant's ledger head
+//! and keys. Operator keys only; an agent key gets 403. Every query is scoped to the key's tenant, and every
+//! change is recorded as the key's own operator: a body's `as` may only name that operator.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use haltstate_authority::{ApprovalStatus, EvidenceQuery, KillScope, KillState, Principal};
+use haltstate_authority::{
+    Actor, AgentSet, ApprovalStatus, EvidenceQuery, KeySpec, KillScope, KillState, Principal, Role,
+    Verdict, Via,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,20 +64,35 @@ pub async fn show_approval(
 
 /// The body of approve and reject.
 #[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct DecideBody {
     /// Why.
     #[serde(default)]
     pub reason: Option<String>,
-    /// Who decides, when the key is shared by a team; defaults to the key's name.
+    /// Who decides: when given, it must be the key's own operator (compared canonically).
     #[serde(default, rename = "as")]
     pub approver: Option<String>,
 }
 
-fn approver(who: &Principal, body: &DecideBody) -> String {
-    body.approver
-        .clone()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| who.name.clone())
+/// The key's operator, acting through the API; `claimed` (a body's `as`) must be the same one.
+fn actor(who: &Principal, claimed: Option<&str>) -> Result<Actor, ApiError> {
+    let name = who.operator(claimed)?;
+    Ok(Actor::new(&name, Via::Api)?)
+}
+
+async fn decide(
+    state: AppState,
+    who: Principal,
+    id: String,
+    body: DecideBody,
+    verdict: Verdict,
+) -> Result<Json<Value>, ApiError> {
+    let approver = actor(&who, body.approver.as_deref())?;
+    let approval = state
+        .authority
+        .decide_approval(&who.tenant, &id, verdict, approver, body.reason)
+        .await?;
+    Ok(Json(json!(approval)))
 }
 
 /// `POST approvals/{id}/approve`.
@@ -83,11 +102,7 @@ pub async fn approve(
     Path(id): Path<String>,
     WireJson(body): WireJson<DecideBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let approval = state
-        .authority
-        .approve(&who.tenant, &id, &approver(&who, &body), body.reason)
-        .await?;
-    Ok(Json(json!(approval)))
+    decide(state, who, id, body, Verdict::Approve).await
 }
 
 /// `POST approvals/{id}/reject`.
@@ -97,11 +112,7 @@ pub async fn reject(
     Path(id): Path<String>,
     WireJson(body): WireJson<DecideBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let approval = state
-        .authority
-        .reject(&who.tenant, &id, &approver(&who, &body), body.reason)
-        .await?;
-    Ok(Json(json!(approval)))
+    decide(state, who, id, body, Verdict::Reject).await
 }
 
 fn kill_json(status: &haltstate_authority::KillStatus) -> Value {
@@ -126,13 +137,14 @@ pub async fn get_kill_switch(
 
 /// The body of a kill-switch change.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KillBody {
     /// `RUN`, `PAUSE` or `KILL`.
     pub state: String,
     /// Only this agent.
     #[serde(default)]
     pub agent_id: Option<String>,
-    /// Who flips it; defaults to the key's name.
+    /// Who flips it: when given, it must be the key's own operator.
     #[serde(default, rename = "as")]
     pub actor: Option<String>,
 }
@@ -149,12 +161,12 @@ pub async fn set_kill_switch(
             body.state
         ))
     })?;
-    let actor = body
-        .actor
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| who.name.clone());
+    let actor = actor(&who, body.actor.as_deref())?;
     let scope = KillScope::new(who.tenant.clone(), body.agent_id);
-    let status = state.authority.set_kill_switch(scope, kill, &actor).await?;
+    let status = state
+        .authority
+        .set_kill_switch_as(scope, kill, actor)
+        .await?;
     Ok(Json(kill_json(&status)))
 }
 
@@ -191,10 +203,81 @@ pub async fn evidence(
     ))
 }
 
-/// `GET ledger/head`.
+/// `GET ledger/head`: the last record of this tenant's evidence, never another tenant's.
 pub async fn ledger_head(
     State(state): State<AppState>,
-    Operator(_who): Operator,
+    Operator(who): Operator,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.authority.ledger_head()?)))
+    let head = state.authority.tenant_head(&who.tenant)?;
+    Ok(Json(
+        json!({ "tenant": who.tenant, "seq": head.seq, "hash": head.hash }),
+    ))
+}
+
+/// `GET keys?live=true`: the tenant's keys, never their secrets.
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let live_only = match query.get("live").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "live must be true or false, got {other:?}"
+            )));
+        }
+    };
+    Ok(Json(
+        json!({ "keys": state.authority.keys(&who.tenant, live_only)? }),
+    ))
+}
+
+/// The body of a key creation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    /// The key's name: an operator's identity, or (by default) the agent an agent key acts as.
+    pub name: String,
+    /// `agent` or `operator`.
+    pub role: Role,
+    /// For an agent key: the agents it may act as (`name`, `prefix*`, `*`).
+    #[serde(default)]
+    pub agents: Option<Vec<String>>,
+    /// Requests per second.
+    #[serde(default)]
+    pub rate_limit: Option<std::num::NonZeroU32>,
+}
+
+/// `POST keys`: creates a key; the answer holds its secret, shown this once.
+pub async fn create_key(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    WireJson(body): WireJson<NewKeyBody>,
+) -> Result<Json<Value>, ApiError> {
+    let mut spec = KeySpec::new(body.name, body.role);
+    if let Some(agents) = body.agents {
+        spec = spec.agents(AgentSet::parse(agents)?);
+    }
+    spec.rate_limit = body.rate_limit;
+    let created = state.authority.create_key_with(&who.tenant, spec).await?;
+    let info = state.authority.key(&who.tenant, &created.id)?;
+    tracing::info!(tenant = %who.tenant, key_id = %created.id, by = %who.name, "key created");
+    Ok(Json(json!({ "key": info, "secret": created.secret })))
+}
+
+/// `POST keys/{id}/revoke`.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    // Unknown ids (another tenant's included) are not found.
+    state.authority.key(&who.tenant, &id)?;
+    let revoked = state.authority.revoke_key(&who.tenant, &id).await?;
+    tracing::info!(tenant = %who.tenant, key_id = %id, by = %who.name, revoked, "key revoked");
+    Ok(Json(
+        json!({ "key": state.authority.key(&who.tenant, &id)?, "revoked": revoked }),
+    ))
 }

@@ -10,7 +10,7 @@ use haltstate_authority::{
 };
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::Agent;
 use crate::body::WireJson;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,6 +21,8 @@ pub const CANONICAL: &str = "/api/haltstate/sentinel";
 /// The legacy prefix every official SDK call is written against.
 pub const LEGACY: &str = "/api/sentinel";
 
+/// The action a body asks for, acting as the agent the key allows (the body's `agent_id`, or the key's own).
+#[allow(clippy::too_many_arguments)]
 fn action_request(
     agent_id: String,
     action: String,
@@ -41,12 +43,12 @@ fn action_request(
 /// E1: `POST action/check`.
 pub async fn check(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Agent(who): Agent,
     WireJson(body): WireJson<CheckBody>,
 ) -> Result<Json<Value>, ApiError> {
     let params = wire::merge_params(body.params, body.context);
     let action = action_request(
-        body.agent_id,
+        who.act_as(body.agent_id.as_deref())?,
         body.action,
         params,
         body.resource,
@@ -70,13 +72,13 @@ pub async fn check(
 /// E2: `POST action/guard`.
 pub async fn guard(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Agent(who): Agent,
     WireJson(body): WireJson<GuardBody>,
 ) -> Result<Json<Value>, ApiError> {
     let params = wire::merge_params(body.params, body.context);
     let key = body.idempotency_key;
     let action = action_request(
-        body.agent_id,
+        who.act_as(body.agent_id.as_deref())?,
         body.action,
         params,
         body.resource,
@@ -84,7 +86,7 @@ pub async fn guard(
         body.metadata,
         body.redacted_fields,
     );
-    let mut request = GuardRequest::new(action, key.clone());
+    let mut request = GuardRequest::new(action, key.clone()).caller_key(&who.key_id);
     request.claim_token = body.claim_token;
     let answer = state.authority.guard(&who.tenant, request).await?;
     // The official SDKs fill absent approval fields from the client clock and the key (B20): always send them.
@@ -114,12 +116,12 @@ pub async fn guard(
 /// E3: `POST action/guard/report`.
 pub async fn guard_report(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Agent(who): Agent,
     WireJson(body): WireJson<GuardReportBody>,
 ) -> Result<Json<Value>, ApiError> {
     let outcome = Outcome::parse(&body.outcome)
         .ok_or_else(|| ApiError::bad_request(format!("unknown outcome {:?}", body.outcome)))?;
-    let mut report = OutcomeReport::new(body.idempotency_key, outcome);
+    let mut report = OutcomeReport::new(body.idempotency_key, outcome).caller_key(&who.key_id);
     report.claim_token = body.claim_token;
     report.error = body.error;
     report.body_latency = body.body_latency_us.map(std::time::Duration::from_micros);
@@ -145,9 +147,10 @@ pub async fn guard_report(
 /// once per `evidence_id`; a repeat delivery answers `duplicate: true`.
 pub async fn guard_unverified(
     State(state): State<AppState>,
-    Caller(who): Caller,
-    WireJson(body): WireJson<haltstate_authority::UnverifiedOutcome>,
+    Agent(who): Agent,
+    WireJson(mut body): WireJson<haltstate_authority::UnverifiedOutcome>,
 ) -> Result<Json<Value>, ApiError> {
+    body.agent_id = who.act_as(Some(&body.agent_id))?;
     let (seq, duplicate) = state.authority.record_unverified(&who.tenant, body).await?;
     Ok(Json(
         json!({ "ok": true, "ledger_seq": seq, "duplicate": duplicate }),
@@ -157,9 +160,10 @@ pub async fn guard_unverified(
 /// E4: `POST action/report`.
 pub async fn report(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Agent(who): Agent,
     WireJson(body): WireJson<CheckReportBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let agent_id = who.act_as(body.agent_id.as_deref())?;
     let decision = match body.decision.as_deref() {
         None => None,
         Some("ALLOW") => Some(Decision::Allow),
@@ -176,7 +180,7 @@ pub async fn report(
         .map(str::to_owned);
     let report = CheckReport {
         request_id: body.request_id,
-        agent_id: body.agent_id,
+        agent_id,
         action: body.action,
         status: body.status,
         decision,
@@ -190,17 +194,21 @@ pub async fn report(
 /// E5: `GET approval/{id}`.
 pub async fn approval(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Agent(who): Agent,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let approval = state.authority.approval(&who.tenant, &id)?;
+    // Another agent's approval does not exist for this key.
+    if !who.agents.contains(&approval.agent_id) {
+        return Err(haltstate_authority::AuthorityError::ApprovalNotFound { id }.into());
+    }
     Ok(Json(wire::approval_status(&approval)))
 }
 
 /// E6: `GET approvals/since?since=&limit=`.
 pub async fn approvals_since(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Agent(who): Agent,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let since = match query.get("since").filter(|s| !s.is_empty()) {
@@ -216,21 +224,23 @@ pub async fn approvals_since(
             .ok_or_else(|| ApiError::bad_request("limit must be an integer from 1 to 500"))?,
     };
     let decisions = state.authority.approvals_since(&who.tenant, since, limit)?;
-    Ok(Json(
-        json!({ "decisions": decisions.iter().map(wire::decision_item).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(json!({
+        "decisions": decisions
+            .iter()
+            .filter(|a| who.agents.contains(&a.agent_id))
+            .map(wire::decision_item)
+            .collect::<Vec<_>>()
+    })))
 }
 
 /// E8: `GET heartbeat?agent_id=`: `OK`, `PAUSE` or `KILL`.
 pub async fn heartbeat(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Agent(who): Agent,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let agent = query
-        .get("agent_id")
-        .map_or(wire::DEFAULT_AGENT, String::as_str);
-    let status = state.authority.kill_switch(&who.tenant, Some(agent))?;
+    let agent = who.act_as(query.get("agent_id").map(String::as_str))?;
+    let status = state.authority.kill_switch(&who.tenant, Some(&agent))?;
     let text = match status.state {
         KillState::Run => "OK",
         KillState::Pause => "PAUSE",

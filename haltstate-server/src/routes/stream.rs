@@ -4,6 +4,9 @@
 //! decisions. The stream reads from the database cursor rather than only from in-process events, so decisions
 //! made by another process on the same file (the operator CLI) arrive too, and nothing is missed between the
 //! catch-up and the first live event. Idle periods carry `:` comment heartbeats.
+//!
+//! A stream delivers only the approvals of the agents its key acts as. It ends (with an `ERROR` event) within
+//! one poll of its key being revoked, and at once when the server shuts down.
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -12,23 +15,20 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use haltstate_authority::Authority;
+use haltstate_authority::{Authority, Principal};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::auth::Caller;
+use crate::auth::Agent;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire;
 
-/// How often the stream looks for decisions made outside this process.
-const POLL: Duration = Duration::from_secs(1);
-
 /// `GET approvals/stream?tenant_id=&last_seen=`.
 pub async fn approvals_stream(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Agent(who): Agent,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let last_seen = query
@@ -38,13 +38,7 @@ pub async fn approvals_stream(
     let last_seen = last_seen.transpose()?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
     let connected_at = state.authority.now();
-    tokio::spawn(feed(
-        state.authority.clone(),
-        who.tenant,
-        last_seen,
-        connected_at,
-        sender,
-    ));
+    tokio::spawn(feed(state.clone(), who, last_seen, connected_at, sender));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|event| (Ok(event), receiver))
     });
@@ -55,13 +49,27 @@ pub async fn approvals_stream(
     ))
 }
 
+/// Whether the stream's key may still read: live, and the server not shutting down. `Some(message)` ends it.
+fn end_reason(authority: &Authority, who: &Principal) -> Option<&'static str> {
+    match authority.key(&who.tenant, &who.key_id) {
+        Ok(key) if key.revoked_at.is_none() => None,
+        Ok(_) => Some("the key was revoked"),
+        Err(error) => {
+            tracing::warn!(%error, "approvals stream cannot check its key; ending it");
+            Some("internal error")
+        }
+    }
+}
+
 async fn feed(
-    authority: Authority,
-    tenant: String,
+    state: AppState,
+    who: Principal,
     last_seen: Option<OffsetDateTime>,
     connected_at: OffsetDateTime,
     sender: mpsc::Sender<Event>,
 ) {
+    let authority = &state.authority;
+    let tenant = &who.tenant;
     // Subscribe before the first read, so a decision committed in between wakes us.
     let mut wake = authority.subscribe();
     let data = |value: serde_json::Value| Event::default().data(value.to_string());
@@ -75,8 +83,14 @@ async fn feed(
     let mut cursor = last_seen.unwrap_or(connected_at);
     let mut sent_at_cursor: HashSet<String> = HashSet::new();
     loop {
+        if let Some(message) = end_reason(authority, &who) {
+            let _ = sender
+                .send(data(json!({ "type": "ERROR", "message": message })))
+                .await;
+            return;
+        }
         let decisions =
-            match authority.approvals_since(&tenant, cursor - Duration::from_micros(1), 500) {
+            match authority.approvals_since(tenant, cursor - Duration::from_micros(1), 500) {
                 Ok(decisions) => decisions,
                 Err(error) => {
                     tracing::warn!(%error, "approvals stream read failed");
@@ -102,6 +116,9 @@ async fn feed(
                 sent_at_cursor.clear();
             }
             sent_at_cursor.insert(approval.id.clone());
+            if !who.agents.contains(&approval.agent_id) {
+                continue;
+            }
             let event = wire::decision_event(approval, decided_at <= connected_at);
             if sender.send(data(event)).await.is_err() {
                 return;
@@ -109,8 +126,9 @@ async fn feed(
         }
         tokio::select! {
             () = sender.closed() => return,
+            () = state.shutdown.cancelled() => return,
             _ = wake.recv() => {}
-            () = tokio::time::sleep(POLL) => {}
+            () = tokio::time::sleep(state.sse_poll) => {}
         }
     }
 }

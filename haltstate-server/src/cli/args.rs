@@ -1,0 +1,304 @@
+//! The command line's shape: every command, flag and help text (with an example each).
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::limits::ServeLimits;
+
+/// The HaltState authority: serve it, and operate it.
+#[derive(Debug, Parser)]
+#[command(name = "haltstate", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the authority over HTTP.
+    ///
+    /// Example: haltstate serve --db haltstate.db --policy examples/policies/haltstate.cedar
+    Serve(ServeArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// List, show, approve or reject approvals.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Stop every guard of a tenant (or one agent) until resumed.
+    ///
+    /// Example: haltstate kill --db haltstate.db --tenant acme --agent billing-agent --as alice
+    ///
+    /// Example: HALTSTATE_TENANT_ID=acme HALTSTATE_API_KEY=hs_... haltstate kill --server http://127.0.0.1:8787
+    Kill(KillArgs),
+    /// Pause a tenant (or one agent): guards are denied until resumed.
+    ///
+    /// Example: haltstate pause --db haltstate.db --tenant acme --as alice
+    Pause(KillArgs),
+    /// Resume a killed or paused tenant (or agent).
+    ///
+    /// Example: haltstate resume --db haltstate.db --tenant acme --as alice
+    Resume(KillArgs),
+    /// Work with the evidence ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `haltstate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The SQLite file (created when missing, readable by its owner only).
+    #[arg(long)]
+    pub db: PathBuf,
+    /// The Cedar policy file; reloaded on SIGHUP (a bad file keeps the old set).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// WAL pages after which a commit copies them into the database (about 4 KiB each). Lower keeps the
+    /// `-wal` file and the slowest commits smaller, at some throughput.
+    #[arg(long, default_value_t = haltstate_authority::DEFAULT_CHECKPOINT_PAGES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub checkpoint_pages: u32,
+    /// Connection and request limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The `serve` flags behind [`ServeLimits`].
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// From a request's first byte to the end of its headers.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// To receive a request's body once its headers arrived (then 408).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Connections served at once (keep it below the file descriptor limit); past it, `/healthz` and 503.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// On SIGTERM, how long in-flight requests get before the server exits anyway.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Failed authentications per minute from one client address before it gets 429.
+    #[arg(long, default_value_t = NonZeroU32::MIN.saturating_add(59))]
+    pub auth_failures_per_minute: NonZeroU32,
+    /// Requests per second for keys without a limit of their own (default: unlimited).
+    #[arg(long)]
+    pub key_rate_limit: Option<NonZeroU32>,
+}
+
+impl LimitArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> ServeLimits {
+        ServeLimits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            shutdown_timeout: self.shutdown_timeout,
+            auth_failures_per_minute: self.auth_failures_per_minute,
+            key_rate_limit: self.key_rate_limit,
+        }
+    }
+}
+
+/// `haltstate keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, alone, on stdout. It is shown only this once.
+    ///
+    /// An agent key acts as the agent its name says, or as the agents given with --agents (names, prefixes such
+    /// as billing-*, or * for every agent of the tenant). An operator key is the operator its name says.
+    ///
+    /// Example: haltstate keys create --db haltstate.db --tenant acme --name billing-agent --role agent
+    ///
+    /// Example: haltstate keys create --db haltstate.db --tenant acme --name fleet --role agent --agents 'billing-*'
+    Create {
+        /// The SQLite file (created when missing).
+        #[arg(long)]
+        db: PathBuf,
+        /// The tenant the key belongs to.
+        #[arg(long)]
+        tenant: String,
+        /// The key's name: unique among the tenant's live keys.
+        #[arg(long)]
+        name: String,
+        /// `agent` (check, guard, report) or `operator` (approve, reject, kill switch, evidence, keys).
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// For an agent key: the agents it may act as, comma-separated (name, prefix*, or *).
+        #[arg(long, value_delimiter = ',')]
+        agents: Vec<String>,
+        /// Requests per second this key may make.
+        #[arg(long)]
+        rate_limit: Option<NonZeroU32>,
+    },
+    /// List the tenant's keys (never their secrets).
+    ///
+    /// Example: haltstate keys list --db haltstate.db --tenant acme
+    List {
+        /// Where to act.
+        #[command(flatten)]
+        target: Target,
+        /// Include revoked keys.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a key: it authenticates nothing from now on, and its approval streams end.
+    ///
+    /// Example: haltstate keys revoke key_0123456789abcdef --db haltstate.db --tenant acme
+    Revoke {
+        /// The key id (`key_...`, from `keys list`).
+        id: String,
+        /// Where to act.
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// A key's role.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Check, guard, report.
+    Agent,
+    /// Approve, reject, flip the kill switch, read evidence, manage keys.
+    Operator,
+}
+
+/// Where an operator command acts: on the SQLite file, or through a running server's operator API.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Work on this SQLite file directly (safe while the app runs).
+    #[arg(long, conflicts_with = "server", required_unless_present = "server")]
+    pub db: Option<PathBuf>,
+    /// Work through this server's operator API, with the operator key in HALTSTATE_TENANT_ID and
+    /// HALTSTATE_API_KEY.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The tenant (with --server, defaults to HALTSTATE_TENANT_ID).
+    #[arg(long, required_unless_present = "server")]
+    pub tenant: Option<String>,
+}
+
+/// `haltstate approvals ...`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals, newest first.
+    ///
+    /// Example: haltstate approvals list --db haltstate.db --tenant acme --status pending
+    List {
+        /// Where to act.
+        #[command(flatten)]
+        target: Target,
+        /// Only approvals in this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one approval as JSON.
+    ///
+    /// Example: haltstate approvals show apr_0123 --db haltstate.db --tenant acme
+    Show {
+        /// The approval id (`apr_...`).
+        id: String,
+        /// Where to act.
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Approve a pending approval.
+    ///
+    /// Example: haltstate approvals approve apr_0123 --db haltstate.db --tenant acme --as alice --reason "verified"
+    ///
+    /// Example: haltstate approvals approve apr_0123 --server http://127.0.0.1:8787
+    Approve(Decide),
+    /// Reject a pending approval.
+    ///
+    /// Example: haltstate approvals reject apr_0123 --db haltstate.db --tenant acme --as alice --reason "fraud"
+    Reject(Decide),
+}
+
+/// An approval status to filter on.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    /// Waiting for a human.
+    Pending,
+    /// Approved.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Nobody decided in time.
+    Expired,
+}
+
+/// Approve or reject.
+#[derive(Debug, Args)]
+pub struct Decide {
+    /// The approval id (`apr_...`).
+    pub id: String,
+    /// Where to act.
+    #[command(flatten)]
+    pub target: Target,
+    /// Why; recorded on the approval and the ledger.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who decides (never the requesting agent). Required with --db, where it is recorded with `via: cli`; with
+    /// --server the operator is the key's own, and --as may only repeat it.
+    #[arg(long = "as")]
+    pub approver: Option<String>,
+}
+
+/// Kill, pause or resume.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Where to act.
+    #[command(flatten)]
+    pub target: Target,
+    /// Only this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Who flips the switch: required with --db (recorded with `via: cli`); with --server, the key's operator.
+    #[arg(long = "as")]
+    pub actor: Option<String>,
+}
+
+/// `haltstate ledger ...`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute the hash chain, reading the file only: exit 0 with the record count and head hash, 2 naming the
+    /// first broken record, 1 when the file is not a HaltState database.
+    ///
+    /// Example: haltstate ledger verify --db haltstate.db
+    Verify {
+        /// The SQLite file of the authority.
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+/// `haltstate policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file: exit 0, or print each error as file:line:column.
+    ///
+    /// Example: haltstate policy check examples/policies/haltstate.cedar
+    Check {
+        /// The Cedar policy file.
+        path: PathBuf,
+    },
+}

@@ -1,0 +1,294 @@
+//! The `haltstate` command line: serve the authority, and operate it directly on its SQLite file or through a
+//! server.
+//!
+//! Every command that acts on the authority takes `--db PATH`: it opens the same file the app uses (safe while
+//! the app runs, thanks to WAL), so an operator can approve, kill or verify on an embedded deployment. Working on
+//! the file, the person names themselves (`--as`), and the evidence says the change came `via: cli`. With
+//! `--server URL` the operator key in the environment is the identity.
+
+mod args;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use haltstate_authority::{
+    Actor, AgentSet, Approval, ApprovalStatus, Authority, AuthorityError, KeyInfo, KeySpec,
+    KillScope, KillState, PolicyEngine, Role, Verdict, Via, timestamp::format_rfc3339,
+};
+
+pub use args::{
+    ApprovalsCommand, Cli, Command, Decide, KeysCommand, KillArgs, LedgerCommand, LimitArgs,
+    PolicyCommand, RoleArg, ServeArgs, StatusArg, Target,
+};
+
+use crate::remote::{Remote, RemoteError};
+
+/// An opened target.
+enum Backend {
+    Db {
+        authority: Authority,
+        tenant: String,
+    },
+    Server(Remote),
+}
+
+impl Target {
+    fn open(self) -> Result<Backend, CliError> {
+        match (self.db, self.server) {
+            (Some(db), _) => Ok(Backend::Db {
+                authority: open(&db)?,
+                tenant: self
+                    .tenant
+                    .ok_or_else(|| CliError::Usage("give --tenant with --db".into()))?,
+            }),
+            (None, Some(server)) => Ok(Backend::Server(Remote::from_env(&server, self.tenant)?)),
+            (None, None) => Err(CliError::Usage("give --db PATH or --server URL".into())),
+        }
+    }
+}
+
+/// What can go wrong in a CLI command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The authority refused or failed.
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// The command line is incomplete.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs a command that is not `serve`.
+pub fn run(command: Command) -> ExitCode {
+    match execute(command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("haltstate: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn open(db: &Path) -> Result<Authority, AuthorityError> {
+    if !db.exists() {
+        return Err(AuthorityError::InvalidRequest(format!(
+            "no database at {}",
+            db.display()
+        )));
+    }
+    Authority::builder(db).open()
+}
+
+/// The person acting on the database file: named explicitly, never guessed from the environment.
+fn cli_actor(given: Option<String>, what: &str) -> Result<Actor, CliError> {
+    let name = given.ok_or_else(|| {
+        CliError::Usage(format!(
+            "with --db, {what} needs --as NAME: the operator it is recorded as"
+        ))
+    })?;
+    Ok(Actor::new(&name, Via::Cli)?)
+}
+
+fn role_of(role: RoleArg) -> Role {
+    match role {
+        RoleArg::Agent => Role::Agent,
+        RoleArg::Operator => Role::Operator,
+    }
+}
+
+fn status_of(status: StatusArg) -> ApprovalStatus {
+    match status {
+        StatusArg::Pending => ApprovalStatus::Pending,
+        StatusArg::Approved => ApprovalStatus::Approved,
+        StatusArg::Rejected => ApprovalStatus::Rejected,
+        StatusArg::Expired => ApprovalStatus::Expired,
+    }
+}
+
+fn execute(command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Serve(_) => return Err(CliError::Usage("serve is handled by main".into())),
+        Command::Keys(command) => keys(command)?,
+        Command::Approvals(ApprovalsCommand::List {
+            target,
+            status,
+            limit,
+        }) => {
+            let status = status.map(status_of);
+            let approvals = match target.open()? {
+                Backend::Db { authority, tenant } => authority.approvals(&tenant, status, limit)?,
+                Backend::Server(remote) => remote.approvals(status, limit)?,
+            };
+            for approval in approvals {
+                println!("{}", summary(&approval));
+            }
+        }
+        Command::Approvals(ApprovalsCommand::Show { id, target }) => {
+            let approval = match target.open()? {
+                Backend::Db { authority, tenant } => authority.approval(&tenant, &id)?,
+                Backend::Server(remote) => remote.approval(&id)?,
+            };
+            let shown = serde_json::to_string_pretty(&approval)
+                .map_err(|e| CliError::Usage(format!("cannot show the approval: {e}")))?;
+            println!("{shown}");
+        }
+        Command::Approvals(ApprovalsCommand::Approve(d)) => {
+            println!("{}", summary(&decide(d, Verdict::Approve)?))
+        }
+        Command::Approvals(ApprovalsCommand::Reject(d)) => {
+            println!("{}", summary(&decide(d, Verdict::Reject)?))
+        }
+        Command::Kill(args) => set_switch(args, KillState::Kill)?,
+        Command::Pause(args) => set_switch(args, KillState::Pause)?,
+        Command::Resume(args) => set_switch(args, KillState::Run)?,
+        Command::Ledger(LedgerCommand::Verify { db }) => match Authority::verify_ledger_file(&db) {
+            Ok(report) => println!(
+                "ledger ok: {} records, head {}",
+                report.records, report.head_hash
+            ),
+            Err(AuthorityError::LedgerBroken { seq, problem }) => {
+                eprintln!("ledger BROKEN at record {seq}: {problem}");
+                return Ok(ExitCode::from(2));
+            }
+            Err(other) => return Err(other.into()),
+        },
+        Command::Policy(PolicyCommand::Check { path }) => match PolicyEngine::from_file(&path) {
+            Ok(engine) => println!("{}: {} policies ok", path.display(), engine.current().len()),
+            Err(error) => {
+                eprintln!("{error}");
+                return Ok(ExitCode::from(1));
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys(command: KeysCommand) -> Result<(), CliError> {
+    match command {
+        KeysCommand::Create {
+            db,
+            tenant,
+            name,
+            role,
+            agents,
+            rate_limit,
+        } => {
+            let mut spec = KeySpec::new(name, role_of(role));
+            if !agents.is_empty() {
+                spec = spec.agents(AgentSet::parse(&agents)?);
+            }
+            spec.rate_limit = rate_limit;
+            let authority = Authority::builder(&db).open()?;
+            let key = authority.create_key_with(&tenant, spec).wait()?;
+            let info = authority.key(&tenant, &key.id)?;
+            println!("{}", key.secret);
+            eprintln!(
+                "created {} key {} ({}) for tenant {tenant}{}; it will not be shown again",
+                info.role,
+                info.id,
+                info.name,
+                match info.role {
+                    Role::Agent => format!(", acting as {}", info.agents),
+                    Role::Operator => String::new(),
+                }
+            );
+        }
+        KeysCommand::List { target, all } => {
+            let keys = match target.open()? {
+                Backend::Db { authority, tenant } => authority.keys(&tenant, !all)?,
+                Backend::Server(remote) => remote.keys(!all)?,
+            };
+            for key in keys {
+                println!("{}", key_line(&key));
+            }
+        }
+        KeysCommand::Revoke { id, target } => {
+            let (key, revoked) = match target.open()? {
+                Backend::Db { authority, tenant } => {
+                    authority.key(&tenant, &id)?;
+                    let revoked = authority.revoke_key(&tenant, &id).wait()?;
+                    (authority.key(&tenant, &id)?, revoked)
+                }
+                Backend::Server(remote) => remote.revoke_key(&id)?,
+            };
+            println!("{}", key_line(&key));
+            if !revoked {
+                eprintln!("key {id} was already revoked");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn key_line(key: &KeyInfo) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\tcreated={}{}{}",
+        key.id,
+        key.name,
+        key.role,
+        match key.role {
+            Role::Agent => format!("agents={}", key.agents),
+            Role::Operator => "-".to_owned(),
+        },
+        format_rfc3339(key.created_at),
+        key.rate_limit
+            .map(|r| format!("\trate_limit={r}/s"))
+            .unwrap_or_default(),
+        key.revoked_at
+            .map(|t| format!("\trevoked={}", format_rfc3339(t)))
+            .unwrap_or_default(),
+    )
+}
+
+fn decide(d: Decide, verdict: Verdict) -> Result<Approval, CliError> {
+    Ok(match d.target.open()? {
+        Backend::Db { authority, tenant } => {
+            let approver = cli_actor(d.approver, "deciding an approval")?;
+            authority
+                .decide_approval(&tenant, &d.id, verdict, approver, d.reason)
+                .wait()?
+        }
+        Backend::Server(remote) => remote.decide(&d.id, verdict, d.approver, d.reason)?,
+    })
+}
+
+fn set_switch(args: KillArgs, state: KillState) -> Result<(), CliError> {
+    let agent = args.agent.clone();
+    let (what, effective) = match args.target.open()? {
+        Backend::Db { authority, tenant } => {
+            let actor = cli_actor(args.actor, "the kill switch")?;
+            let scope = KillScope::new(tenant.clone(), agent.clone());
+            let status = authority.set_kill_switch_as(scope, state, actor).wait()?;
+            (tenant, status.state)
+        }
+        Backend::Server(remote) => (
+            "(the key's tenant)".to_owned(),
+            remote.set_kill(agent.clone(), state, args.actor)?,
+        ),
+    };
+    match agent {
+        Some(agent) => println!("agent {agent} of tenant {what}: {state} (effective: {effective})"),
+        None => println!("tenant {what}: {state} (effective: {effective})"),
+    }
+    Ok(())
+}
+
+fn summary(a: &Approval) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\tagent={}\tkey={}\texpires={}{}",
+        a.id,
+        a.status,
+        a.action,
+        a.resource.as_deref().unwrap_or("-"),
+        a.agent_id,
+        a.idempotency_key.as_deref().unwrap_or("-"),
+        format_rfc3339(a.expires_at),
+        a.approver
+            .as_deref()
+            .map(|who| format!("\tby={who}"))
+            .unwrap_or_default(),
+    )
+}
