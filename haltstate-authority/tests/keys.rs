@@ -5,7 +5,7 @@
 mod common;
 
 use common::env;
-use haltstate_authority::{AuthorityError, Role};
+use haltstate_authority::{AgentSet, Authority, AuthorityError, KeySpec, Role};
 
 #[test]
 fn a_created_key_authenticates_with_its_tenant_and_role() {
@@ -154,4 +154,127 @@ fn secrets_are_stored_only_as_hashes() {
         !contains(&bytes) && !contains(&wal),
         "the secret is in the database file"
     );
+}
+
+#[test]
+fn a_key_is_one_identity_its_name_canonical_and_unique_among_live_keys() {
+    let env = env();
+    let create = |name: &str, role: Role| env.authority.create_key("acme", name, role).wait();
+    let alice = create("Alice", Role::Operator).unwrap();
+    let principal = env.authority.authenticate("acme", &alice.secret).unwrap();
+    assert_eq!(principal.name, "alice");
+    assert!(principal.agents.patterns().is_empty());
+    for duplicate in ["alice", "ALICE"] {
+        assert!(matches!(
+            create(duplicate, Role::Agent),
+            Err(AuthorityError::DuplicateKeyName { .. })
+        ));
+    }
+    assert!(matches!(
+        create("al\u{200b}ice", Role::Operator),
+        Err(AuthorityError::InvalidRequest(_))
+    ));
+    // The same name in another tenant is another identity; a revoked key frees its name.
+    assert!(
+        env.authority
+            .create_key("globex", "alice", Role::Operator)
+            .wait()
+            .is_ok()
+    );
+    env.authority.revoke_key("acme", &alice.id).wait().unwrap();
+    assert!(create("alice", Role::Operator).is_ok());
+    let listed = env.authority.keys("acme", false).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(env.authority.keys("acme", true).unwrap().len(), 1);
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.id == alice.id && k.revoked_at.is_some())
+    );
+}
+
+#[test]
+fn an_agent_key_acts_as_its_set_and_an_operator_key_as_no_agent() {
+    let env = env();
+    let fleet = env
+        .authority
+        .create_key_with(
+            "acme",
+            KeySpec::new("fleet", Role::Agent)
+                .agents(AgentSet::parse(["billing-*", "Exporter"]).unwrap()),
+        )
+        .wait()
+        .unwrap();
+    let principal = env.authority.authenticate("acme", &fleet.secret).unwrap();
+    assert_eq!(principal.act_as(Some("billing-eu")).unwrap(), "billing-eu");
+    assert_eq!(principal.act_as(None).unwrap(), "exporter");
+    assert!(matches!(
+        principal.act_as(Some("fleet")),
+        Err(AuthorityError::AgentMismatch { .. })
+    ));
+    assert!(matches!(
+        env.authority
+            .create_key_with(
+                "acme",
+                KeySpec::new("op", Role::Operator).agents(AgentSet::one("x").unwrap())
+            )
+            .wait(),
+        Err(AuthorityError::InvalidRequest(_))
+    ));
+    let op = env
+        .authority
+        .create_key("acme", "op", Role::Operator)
+        .wait()
+        .unwrap();
+    let operator = env.authority.authenticate("acme", &op.secret).unwrap();
+    assert!(matches!(
+        operator.act_as(None),
+        Err(AuthorityError::Forbidden(_))
+    ));
+    assert_eq!(operator.operator(Some("OP")).unwrap(), "op");
+    assert!(matches!(
+        operator.operator(Some("someone")),
+        Err(AuthorityError::IdentityMismatch { .. })
+    ));
+}
+
+#[test]
+fn migrating_to_identities_lowercases_names_and_renames_live_duplicates() {
+    let env = env();
+    let path = env.db_path();
+    let first = env
+        .authority
+        .create_key("acme", "bot", Role::Agent)
+        .wait()
+        .unwrap();
+    let second = env
+        .authority
+        .create_key("acme", "other", Role::Agent)
+        .wait()
+        .unwrap();
+    drop(env.authority);
+    {
+        // The shape before identities (schema 4): no agent sets, names as typed, duplicates allowed.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "DROP INDEX api_keys_live_name;
+             ALTER TABLE api_keys DROP COLUMN agents;
+             ALTER TABLE api_keys DROP COLUMN rate_limit;
+             ALTER TABLE idempotency DROP COLUMN claimed_by;
+             ALTER TABLE idempotency DROP COLUMN client_token;
+             DROP TABLE check_requests;
+             UPDATE api_keys SET name = 'Bot' WHERE id = '{}';
+             UPDATE api_keys SET name = 'BOT' WHERE id = '{}';
+             PRAGMA user_version = 4;",
+            first.id, second.id
+        ))
+        .unwrap();
+    }
+    let authority = Authority::builder(&path).open().unwrap();
+    let one = authority.authenticate("acme", &first.secret).unwrap();
+    let two = authority.authenticate("acme", &second.secret).unwrap();
+    assert_eq!(one.name, "bot");
+    assert_eq!(two.name, format!("bot-{}", &second.id[4..]));
+    // A key from before agent sets acts as the agent its (now canonical) name says.
+    assert_eq!(one.act_as(None).unwrap(), "bot");
 }

@@ -381,3 +381,53 @@ fn sample_policies_load_and_decide_as_documented() {
     assert_eq!(decide(&llm("unvetted-model")).decision, Decision::Deny);
     assert_eq!(env.authority.policies().current().len(), 7);
 }
+
+#[test]
+fn the_sample_policy_refuses_negative_zero_and_non_integer_amounts() {
+    let env = env();
+    let amount = |value: serde_json::Value| {
+        env.authority
+            .decide(
+                TENANT,
+                &ActionRequest::new("billing-agent", "refund.create").param("amount_cents", value),
+            )
+            .decision
+    };
+    assert_eq!(amount(json!(1)), Decision::Allow);
+    for refused in [
+        json!(-500),
+        json!(-900_000),
+        json!(0),
+        json!(12.5),
+        json!("100"),
+        json!(true),
+        json!([100]),
+    ] {
+        assert_eq!(amount(refused.clone()), Decision::Deny, "{refused}");
+    }
+}
+
+#[test]
+fn an_agent_literal_that_is_not_a_canonical_name_is_a_load_error() {
+    let error = load_error(
+        "@id(\"ok\") permit(principal == Agent::\"exporter\", action, resource);\n\
+         @id(\"never\") forbid(principal == Agent::\"Exporter\", action, resource);\n\
+         @id(\"in-body\") forbid(principal, action, resource) when { principal == Agent::\"bo t\" };",
+    );
+    let shown = error.to_string();
+    assert!(shown.contains("bad.cedar:2:"), "{shown}");
+    assert!(
+        shown.contains("`Agent::\"Exporter\"` can never match"),
+        "{shown}"
+    );
+    assert!(shown.contains("write `Agent::\"exporter\"`"), "{shown}");
+    assert!(shown.contains("bad.cedar:3:"), "{shown}");
+    // Another entity type of the same name is not an agent.
+    assert!(
+        PolicyEngine::from_source(
+            "ok.cedar",
+            "@id(\"x\") permit(principal, action, resource) when { resource == MyAgent::\"X\" };"
+        )
+        .is_ok()
+    );
+}

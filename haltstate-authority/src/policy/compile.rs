@@ -126,6 +126,28 @@ impl CompiledPolicies {
                     );
                 }
             }
+            // Agents act under canonical (lowercase) names, so a literal that is not one can never match: a
+            // `forbid` on `Agent::"Bot"` would silently forbid nothing.
+            for (offset, name) in agent_literals(&text) {
+                if crate::identity::canonical_name("agent", &name)
+                    .ok()
+                    .as_deref()
+                    != Some(name.as_str())
+                {
+                    let hint = crate::identity::canonical_name("agent", &name)
+                        .map(|canonical| format!("write `Agent::\"{canonical}\"`"))
+                        .unwrap_or_else(|_| {
+                            "agent names hold ASCII letters, digits and `._-@:`".to_owned()
+                        });
+                    fail(
+                        start + offset,
+                        format!(
+                            "`Agent::{name:?}` can never match: agents act under canonical (lowercase) names"
+                        ),
+                        Some(&hint),
+                    );
+                }
+            }
             let id = match policy.annotation("id") {
                 Some(id) if !id.trim().is_empty() => id.to_owned(),
                 Some(_) => {
@@ -256,6 +278,35 @@ impl CompiledPolicies {
     pub fn source_name(&self) -> &str {
         &self.source_name
     }
+}
+
+/// Every `Agent::"..."` literal in a policy's text, with its offset in that text.
+fn agent_literals(text: &str) -> Vec<(usize, String)> {
+    const OPEN: &str = "Agent::\"";
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(OPEN).map(|i| from + i) {
+        let name_start = at + OPEN.len();
+        let mut end = name_start;
+        let bytes = text.as_bytes();
+        while end < bytes.len() && bytes[end] != b'"' {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        let mut end = end.min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        // `MyAgent::"x"` or `Ns::Agent::"x"` is another type.
+        let other_type = text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+        if !other_type {
+            found.push((at, text[name_start..end].to_owned()));
+        }
+        from = end;
+    }
+    found
 }
 
 fn file_position(id: &PolicyId) -> usize {
