@@ -15,6 +15,7 @@ use crate::decision::PolicyDecision;
 use crate::error::{AuthorityError, Result};
 use crate::idempotency::{GuardAnswer, KeyState, ReportAck, fingerprint};
 use crate::identity::canonical_name;
+use crate::key_cache::KeyCache;
 use crate::keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
 use crate::kill_switch::{KillScope, KillState, KillStatus};
 use crate::ledger::{self, EvidenceQuery, EvidenceRecord, LedgerHead, VerifyReport};
@@ -131,6 +132,7 @@ impl AuthorityBuilder {
                 },
                 counters,
                 events,
+                key_cache: Arc::new(KeyCache::default()),
             }),
         })
     }
@@ -185,6 +187,7 @@ struct Inner {
     windows: Windows,
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
+    key_cache: Arc<KeyCache>,
 }
 
 impl Drop for Inner {
@@ -514,10 +517,20 @@ impl Authority {
         self.submit(move |b| ops::create_key(b, &tenant, &spec))
     }
 
-    /// Revokes a key by id; answers whether a live key was revoked.
+    /// Revokes a key by id; answers whether a live key was revoked. This authority forgets the key as the
+    /// revocation is written; a request authenticating at that moment, or through another process on the same
+    /// database, may still be served for at most [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
     pub fn revoke_key(&self, tenant: &str, key_id: &str) -> Pending<bool> {
+        // Forget it before and after: a request authenticating meanwhile may have put it back.
+        self.inner.key_cache.forget(key_id);
         let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
-        self.submit(move |b| ops::revoke_key(b, &tenant, &key_id))
+        // Only the cache: a queued operation holding the whole authority would keep it alive past its last handle.
+        let cache = self.inner.key_cache.clone();
+        self.submit(move |b| {
+            let revoked = ops::revoke_key(b, &tenant, &key_id);
+            cache.forget(&key_id);
+            revoked
+        })
     }
 
     /// The tenant's keys, newest first; revoked ones too unless `live_only`. Never their secrets.
@@ -538,14 +551,21 @@ impl Authority {
     }
 
     /// Who `secret` authenticates as within `tenant`. Every failure is the same
-    /// [`AuthorityError::Unauthenticated`], whether the tenant is unknown or the key wrong.
+    /// [`AuthorityError::Unauthenticated`], whether the tenant is unknown or the key wrong. A success is
+    /// remembered for [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
     pub fn authenticate(&self, tenant: &str, secret: &str) -> Result<Principal> {
         if tenant.is_empty() || secret.is_empty() || tenant.len() > 128 || secret.len() > 256 {
             return Err(AuthorityError::Unauthenticated);
         }
-        self.inner
+        if let Some(principal) = self.inner.key_cache.get(tenant, secret) {
+            return Ok(principal);
+        }
+        let principal = self
+            .inner
             .readers
-            .with(|conn| crate::store::queries::authenticate(conn, tenant, secret))
+            .with(|conn| crate::store::queries::authenticate(conn, tenant, secret))?;
+        self.inner.key_cache.put(tenant, secret, &principal);
+        Ok(principal)
     }
 
     /// The state of an idempotency key and, while claimed, the lease remaining.

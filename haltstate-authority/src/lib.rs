@@ -36,6 +36,7 @@ mod decision;
 mod error;
 mod idempotency;
 mod identity;
+mod key_cache;
 mod keys;
 mod kill_switch;
 mod ledger;
@@ -55,6 +56,7 @@ pub use idempotency::{Claim, GuardAnswer, GuardStatus, KeyState, ReportAck, fing
 pub use identity::{
     AgentPattern, AgentSet, MAX_AGENT_PATTERNS, NAME_PUNCTUATION, PLACEHOLDER_AGENT, canonical_name,
 };
+pub use key_cache::KEY_CACHE_TTL;
 pub use keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
 pub use kill_switch::{KillScope, KillState, KillStatus};
 pub use ledger::{

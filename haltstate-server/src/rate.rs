@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -21,6 +22,8 @@ pub(crate) struct RateLimits {
     /// Addresses past their failure budget, until when: every request from them is refused before its key is
     /// looked at, so guessing keys gets nowhere.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Whether `blocked` may hold anything: the common case (nobody blocked) then takes no lock.
+    any_blocked: AtomicBool,
     per_key: Mutex<HashMap<String, KeyLimiter>>,
     default_key_rate: Option<NonZeroU32>,
 }
@@ -63,6 +66,7 @@ impl RateLimits {
         Self {
             auth_failures: RateLimiter::keyed(Quota::per_minute(limits.auth_failures_per_minute)),
             blocked: Mutex::new(HashMap::new()),
+            any_blocked: AtomicBool::new(false),
             per_key: Mutex::new(HashMap::new()),
             default_key_rate: limits.key_rate_limit,
         }
@@ -70,6 +74,9 @@ impl RateLimits {
 
     /// `Err(wait)` while `address` is past its budget of failed authentications.
     pub(crate) fn check_address(&self, address: IpAddr) -> Result<(), Duration> {
+        if !self.any_blocked.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let client = client_of(address);
         let mut blocked = locked(&self.blocked);
         match blocked.get(&client) {
@@ -88,6 +95,7 @@ impl RateLimits {
         let not_until = self.auth_failures.check_key(&client).err()?;
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         locked(&self.blocked).insert(client, Instant::now() + wait);
+        self.any_blocked.store(true, Ordering::Release);
         Some(wait)
     }
 
@@ -120,7 +128,11 @@ impl RateLimits {
         self.auth_failures.retain_recent();
         self.auth_failures.shrink_to_fit();
         let now = Instant::now();
-        locked(&self.blocked).retain(|_, until| *until > now);
+        let mut blocked = locked(&self.blocked);
+        blocked.retain(|_, until| *until > now);
+        self.any_blocked
+            .store(!blocked.is_empty(), Ordering::Release);
+        drop(blocked);
         locked(&self.per_key).retain(|_, key| now.duration_since(key.last_used) < KEY_IDLE);
     }
 }
