@@ -1374,3 +1374,68 @@ fn the_cli_on_the_database_names_its_operator_and_marks_the_evidence() {
     assert_eq!(record.actor.as_deref(), Some("alice"));
     assert_eq!(record.via, Some(haltstate_authority::Via::Cli));
 }
+
+#[test]
+fn refusals_log_at_debug_with_one_summary_at_info() {
+    use std::io::{BufRead, BufReader};
+    let setup = common::setup(POLICIES);
+    let log = setup.dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .args([
+            "serve",
+            "--db",
+            setup.db.to_str().unwrap(),
+            "--policy",
+            setup.policy.to_str().unwrap(),
+        ])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..40 {
+            let status = http
+                .post(format!("{base}{CHECK}"))
+                .header("X-Tenant-Id", TENANT)
+                .header("X-API-Key", "hs_wrong")
+                .json(&json!({"action": "x.y"}))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+    });
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let summaries: Vec<_> = text
+        .lines()
+        .filter(|l| l.contains("requests refused since the last summary"))
+        .collect();
+    assert_eq!(summaries.len(), 1, "{text}");
+    assert!(summaries[0].contains("401: 40"), "{text}");
+    assert!(
+        text.lines().count() < 10,
+        "one line per refusal reached the log:\n{text}"
+    );
+}
