@@ -7,28 +7,30 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::actor::{Actor, Via};
-use crate::approval::{Approval, ApprovalEvent, ApprovalStatus, Verdict};
-use crate::check::{CheckAnswer, CheckReport, CheckRequest};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::PolicyDecision;
 use crate::error::{AuthorityError, Result};
-use crate::idempotency::{GuardAnswer, KeyState, ReportAck, fingerprint};
-use crate::identity::canonical_name;
+use crate::events::ApprovalEvent;
 use crate::key_cache::KeyCache;
-use crate::keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
-use crate::kill_switch::{KillScope, KillState, KillStatus};
-use crate::ledger::{self, EvidenceQuery, EvidenceRecord, LedgerHead, VerifyReport};
+use crate::ledger;
 use crate::policy::{PolicyEngine, PolicyError};
-use crate::request::{
-    ActionRequest, GuardRequest, MAX_KEY_LEN, OutcomeReport, UnverifiedOutcome, validate_name,
-    validate_text,
-};
 use crate::store::batch::{self, WriterCounters, WriterState, WriterStats};
 use crate::store::ops::{self, Windows};
 use crate::store::pending::{self, Pending};
 use crate::store::writer::Writer;
 use crate::store::{self, Durability, Readers};
+use haltstate_types::canonical_name;
+use haltstate_types::limits::MAX_KEY_LEN;
+use haltstate_types::{
+    ActionRequest, GuardRequest, OutcomeReport, UnverifiedOutcome, validate_name, validate_text,
+};
+use haltstate_types::{Actor, Via};
+use haltstate_types::{Approval, ApprovalStatus, Verdict};
+use haltstate_types::{CheckAnswer, CheckReport, CheckRequest};
+use haltstate_types::{EvidenceQuery, EvidenceRecord, LedgerHead, VerifyReport};
+use haltstate_types::{GuardAnswer, KeyState, ReportAck, fingerprint};
+use haltstate_types::{KeyInfo, KeySpec, NewKey, Principal, Role};
+use haltstate_types::{KillScope, KillState, KillStatus};
 
 /// How long an approval stays decidable unless configured otherwise.
 pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -258,7 +260,7 @@ impl Authority {
     /// to a different operation is refused with [`AuthorityError::IdempotencyConflict`].
     pub fn guard(&self, tenant: &str, mut request: GuardRequest) -> Pending<GuardAnswer> {
         if let Err(e) = validate_name("tenant", tenant).and_then(|()| request.normalize()) {
-            return Pending::ready(Err(e));
+            return Pending::ready(Err(e.into()));
         }
         // Policy runs on the caller's thread, in parallel with other callers; the writer only orders state.
         let policy = self.decide(tenant, &request.action);
@@ -271,7 +273,7 @@ impl Authority {
     pub fn report(&self, tenant: &str, report: OutcomeReport) -> Pending<ReportAck> {
         let report = match validate_name("tenant", tenant).and_then(|()| report.validated()) {
             Ok(report) => report,
-            Err(e) => return Pending::ready(Err(e)),
+            Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
         self.submit(move |b| ops::report(b, &tenant, report))
@@ -289,7 +291,7 @@ impl Authority {
                     .map_or(Ok(()), |id| validate_text("request_id", id, MAX_KEY_LEN))
             });
         if let Err(e) = valid {
-            return Pending::ready(Err(e));
+            return Pending::ready(Err(e.into()));
         }
         let policy = self.decide(tenant, &request.action);
         let fingerprint = fingerprint(&request.action);
@@ -306,7 +308,7 @@ impl Authority {
     ) -> Pending<(u64, bool)> {
         let evidence = match validate_name("tenant", tenant).and_then(|()| evidence.validated()) {
             Ok(evidence) => evidence,
-            Err(e) => return Pending::ready(Err(e)),
+            Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
         self.submit(move |b| ops::record_unverified(b, &tenant, evidence))
@@ -317,7 +319,7 @@ impl Authority {
     pub fn report_check(&self, tenant: &str, report: CheckReport) -> Pending<u64> {
         let report = match validate_name("tenant", tenant).and_then(|()| report.validated()) {
             Ok(report) => report,
-            Err(e) => return Pending::ready(Err(e)),
+            Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
         self.submit(move |b| ops::check_report(b, &tenant, report))
@@ -369,7 +371,7 @@ impl Authority {
     ) -> Pending<Approval> {
         match Actor::new(approver, Via::Library) {
             Ok(actor) => self.decide_approval(tenant, id, Verdict::Approve, actor, reason),
-            Err(e) => Pending::ready(Err(e)),
+            Err(e) => Pending::ready(Err(e.into())),
         }
     }
 
@@ -383,7 +385,7 @@ impl Authority {
     ) -> Pending<Approval> {
         match Actor::new(approver, Via::Library) {
             Ok(actor) => self.decide_approval(tenant, id, Verdict::Reject, actor, reason),
-            Err(e) => Pending::ready(Err(e)),
+            Err(e) => Pending::ready(Err(e.into())),
         }
     }
 
@@ -401,7 +403,7 @@ impl Authority {
         let valid = validate_name("tenant", tenant)
             .and_then(|()| validate_text("approval id", id, MAX_KEY_LEN));
         if let Err(e) = valid {
-            return Pending::ready(Err(e));
+            return Pending::ready(Err(e.into()));
         }
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
         self.submit(move |b| ops::decide_approval(b, &tenant, &id, verdict, &approver, reason))
@@ -445,7 +447,7 @@ impl Authority {
     ) -> Pending<KillStatus> {
         match Actor::new(actor, Via::Library) {
             Ok(actor) => self.set_kill_switch_as(scope, state, actor),
-            Err(e) => Pending::ready(Err(e)),
+            Err(e) => Pending::ready(Err(e.into())),
         }
     }
 
@@ -464,7 +466,7 @@ impl Authority {
             tenant => Ok(tenant),
         }) {
             Ok(scope) => scope,
-            Err(e) => return Pending::ready(Err(e)),
+            Err(e) => return Pending::ready(Err(e.into())),
         };
         self.submit(move |b| ops::set_kill(b, &scope, state, &actor))
     }
@@ -511,7 +513,7 @@ impl Authority {
     /// ([`AuthorityError::DuplicateKeyName`]).
     pub fn create_key_with(&self, tenant: &str, spec: KeySpec) -> Pending<NewKey> {
         if let Err(e) = validate_name("tenant", tenant).and_then(|()| spec.resolved().map(drop)) {
-            return Pending::ready(Err(e));
+            return Pending::ready(Err(e.into()));
         }
         let tenant = tenant.to_owned();
         self.submit(move |b| ops::create_key(b, &tenant, &spec))

@@ -1,7 +1,7 @@
 //! The errors of the authority's public API.
 
-use crate::approval::ApprovalStatus;
 use crate::policy::PolicyError;
+use haltstate_types::{ApprovalStatus, ErrorCode, RequestError};
 
 /// Everything the authority can refuse or fail with.
 ///
@@ -169,32 +169,50 @@ pub enum AuthorityError {
 }
 
 impl AuthorityError {
-    /// A short stable code for the wire (`{"code": ...}`).
-    pub fn code(&self) -> &'static str {
+    /// The stable code for the wire (`{"code": ...}`).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuthorityError::InvalidRequest(_) => "invalid_request",
-            AuthorityError::Unauthenticated => "unauthenticated",
-            AuthorityError::Forbidden(_) => "forbidden",
-            AuthorityError::AgentMismatch { .. } => "agent_mismatch",
-            AuthorityError::IdentityMismatch { .. } => "identity_mismatch",
-            AuthorityError::DuplicateKeyName { .. } => "duplicate_name",
-            AuthorityError::KeyNotFound { .. } => "key_not_found",
-            AuthorityError::RequestIdConflict { .. } => "request_id_conflict",
-            AuthorityError::ClaimTokenRequired { .. } => "claim_token_required",
-            AuthorityError::NotADatabase { .. } => "not_a_database",
-            AuthorityError::IdempotencyConflict { .. } => "idempotency_conflict",
-            AuthorityError::NotClaimed { .. } => "not_claimed",
-            AuthorityError::StaleClaim { .. } => "stale_claim",
-            AuthorityError::ApprovalNotFound { .. } => "approval_not_found",
-            AuthorityError::ApprovalDecided { .. } => "approval_decided",
-            AuthorityError::SelfApproval { .. } => "self_approval",
-            AuthorityError::Policy(_) => "policy_invalid",
-            AuthorityError::LedgerBroken { .. } => "ledger_broken",
-            AuthorityError::Storage(_) => "storage",
-            AuthorityError::Corrupt(_) => "corrupt",
-            AuthorityError::CommitFailed(_) => "commit_failed",
-            AuthorityError::SchemaTooNew { .. } => "schema_too_new",
-            AuthorityError::Closed => "closed",
+            AuthorityError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            AuthorityError::Unauthenticated => ErrorCode::Unauthenticated,
+            AuthorityError::Forbidden(_) => ErrorCode::Forbidden,
+            AuthorityError::AgentMismatch { .. } => ErrorCode::AgentMismatch,
+            AuthorityError::IdentityMismatch { .. } => ErrorCode::IdentityMismatch,
+            AuthorityError::DuplicateKeyName { .. } => ErrorCode::DuplicateName,
+            AuthorityError::KeyNotFound { .. } => ErrorCode::KeyNotFound,
+            AuthorityError::RequestIdConflict { .. } => ErrorCode::RequestIdConflict,
+            AuthorityError::ClaimTokenRequired { .. } => ErrorCode::ClaimTokenRequired,
+            AuthorityError::NotADatabase { .. } => ErrorCode::NotADatabase,
+            AuthorityError::IdempotencyConflict { .. } => ErrorCode::IdempotencyConflict,
+            AuthorityError::NotClaimed { .. } => ErrorCode::NotClaimed,
+            AuthorityError::StaleClaim { .. } => ErrorCode::StaleClaim,
+            AuthorityError::ApprovalNotFound { .. } => ErrorCode::ApprovalNotFound,
+            AuthorityError::ApprovalDecided { .. } => ErrorCode::ApprovalDecided,
+            AuthorityError::SelfApproval { .. } => ErrorCode::SelfApproval,
+            AuthorityError::Policy(_) => ErrorCode::PolicyInvalid,
+            AuthorityError::LedgerBroken { .. } => ErrorCode::LedgerBroken,
+            AuthorityError::Storage(_) => ErrorCode::Storage,
+            AuthorityError::Corrupt(_) => ErrorCode::Corrupt,
+            AuthorityError::CommitFailed(_) => ErrorCode::CommitFailed,
+            AuthorityError::SchemaTooNew { .. } => ErrorCode::SchemaTooNew,
+            AuthorityError::Closed => ErrorCode::Closed,
+        }
+    }
+}
+
+/// A request refused before anything was decided keeps its meaning.
+impl From<RequestError> for AuthorityError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::AgentMismatch { agent, allowed } => {
+                AuthorityError::AgentMismatch { agent, allowed }
+            }
+            RequestError::IdentityMismatch { claimed, identity } => {
+                AuthorityError::IdentityMismatch { claimed, identity }
+            }
+            RequestError::Forbidden(why) => AuthorityError::Forbidden(why),
+            RequestError::Invalid(why) => AuthorityError::InvalidRequest(why),
+            // `RequestError` may grow; anything new is a refusal of the request as it stands.
+            other => AuthorityError::InvalidRequest(other.to_string()),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::keys::Principal;
+use haltstate_types::Principal;
 
 /// How long an authentication is trusted without asking the database again.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);

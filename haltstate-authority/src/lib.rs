@@ -26,50 +26,37 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod actor;
-mod approval;
 mod authority;
-pub mod canonical;
-mod check;
 mod clock;
 mod decision;
 mod error;
-mod idempotency;
-mod identity;
+mod events;
 mod key_cache;
-mod keys;
-mod kill_switch;
 mod ledger;
 mod policy;
-mod request;
+mod secrets;
 mod store;
-pub mod timestamp;
 
-pub use actor::{Actor, Via};
-pub use approval::{Approval, ApprovalEvent, ApprovalStatus, Verdict};
 pub use authority::{Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE};
-pub use check::{CheckAnswer, CheckReport, CheckRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use decision::{Decision, PolicyDecision};
+pub use decision::PolicyDecision;
 pub use error::{AuthorityError, Result};
-pub use idempotency::{Claim, GuardAnswer, GuardStatus, KeyState, ReportAck, fingerprint};
-pub use identity::{
-    AgentPattern, AgentSet, MAX_AGENT_PATTERNS, NAME_PUNCTUATION, PLACEHOLDER_AGENT, canonical_name,
+pub use events::ApprovalEvent;
+pub use haltstate_types::limits::{
+    MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, MAX_RISK_LEN,
+};
+pub use haltstate_types::{
+    ActionRequest, Actor, AgentPattern, AgentSet, Approval, ApprovalStatus, CheckAnswer,
+    CheckReport, CheckRequest, Claim, Decision, ErrorCode, EvidenceKind, EvidenceQuery,
+    EvidenceRecord, GENESIS_HASH, GuardAnswer, GuardRequest, GuardStatus, KeyInfo, KeySpec,
+    KeyState, KillScope, KillState, KillStatus, LedgerHead, LlmUsage, MAX_AGENT_PATTERNS,
+    NAME_PUNCTUATION, NewKey, Outcome, OutcomeReport, PLACEHOLDER_AGENT, Principal, ProofStatus,
+    ReportAck, RequestError, Role, UnverifiedOutcome, Verdict, VerifyReport, Via, canonical,
+    canonical_name, fingerprint, record_hash, timestamp,
 };
 pub use key_cache::KEY_CACHE_TTL;
-pub use keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
-pub use kill_switch::{KillScope, KillState, KillStatus};
-pub use ledger::{
-    EvidenceKind, EvidenceQuery, EvidenceRecord, GENESIS_HASH, LedgerHead, VerifyReport,
-    record_hash,
-};
 pub use policy::{
     CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
-};
-pub use request::{
-    ActionRequest, GuardRequest, LlmUsage, MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN,
-    MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, MAX_RISK_LEN, Outcome, OutcomeReport, ProofStatus,
-    UnverifiedOutcome,
 };
 pub use store::batch::WriterStats;
 pub use store::pending::{Pending, PendingFuture};

@@ -130,7 +130,7 @@ fn key_conflict_is_an_error_never_a_replay() {
         matches!(&error, AuthorityError::IdempotencyConflict { key } if key == "refund:4"),
         "{error}"
     );
-    assert_eq!(error.code(), "idempotency_conflict");
+    assert_eq!(error.code().as_str(), "idempotency_conflict");
     // Another agent, resource or risk under the same key conflicts too.
     let mut other_agent = guard_refund(100, "refund:4");
     other_agent.action.agent_id = "someone-else".into();

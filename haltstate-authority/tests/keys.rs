@@ -5,6 +5,7 @@
 mod common;
 
 use common::env;
+use haltstate_authority::RequestError;
 use haltstate_authority::{AgentSet, Authority, AuthorityError, KeySpec, Role};
 
 #[test]
@@ -210,7 +211,7 @@ fn an_agent_key_acts_as_its_set_and_an_operator_key_as_no_agent() {
     assert_eq!(principal.act_as(None).unwrap(), "exporter");
     assert!(matches!(
         principal.act_as(Some("fleet")),
-        Err(AuthorityError::AgentMismatch { .. })
+        Err(RequestError::AgentMismatch { .. })
     ));
     assert!(matches!(
         env.authority
@@ -229,12 +230,12 @@ fn an_agent_key_acts_as_its_set_and_an_operator_key_as_no_agent() {
     let operator = env.authority.authenticate("acme", &op.secret).unwrap();
     assert!(matches!(
         operator.act_as(None),
-        Err(AuthorityError::Forbidden(_))
+        Err(RequestError::Forbidden(_))
     ));
     assert_eq!(operator.operator(Some("OP")).unwrap(), "op");
     assert!(matches!(
         operator.operator(Some("someone")),
-        Err(AuthorityError::IdentityMismatch { .. })
+        Err(RequestError::IdentityMismatch { .. })
     ));
 }
 

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use haltstate_authority::{Principal, Role};
+use haltstate_authority::{ErrorCode, Principal, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -50,10 +50,8 @@ fn client_address(parts: &Parts) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
 }
 
-fn too_many(code: &'static str, detail: &str, wait: std::time::Duration) -> ApiError {
-    let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail);
-    error.retry_after = Some(wait.as_secs().max(1));
-    error
+fn too_many(code: ErrorCode, detail: &str, wait: std::time::Duration) -> ApiError {
+    ApiError::retry_later(StatusCode::TOO_MANY_REQUESTS, code, detail, wait.as_secs())
 }
 
 /// Authenticates the request's key, under the address's failure budget and the key's rate.
@@ -61,7 +59,7 @@ pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal,
     let address = client_address(parts);
     if let Err(wait) = state.rates.check_address(address) {
         return Err(too_many(
-            "too_many_failures",
+            ErrorCode::TooManyFailures,
             "too many failed authentications from this address",
             wait,
         ));
@@ -84,17 +82,20 @@ pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal,
     let Some(principal) = principal else {
         return Err(match state.rates.failed(address) {
             Some(wait) => too_many(
-                "too_many_failures",
+                ErrorCode::TooManyFailures,
                 "too many failed authentications from this address",
                 wait,
             ),
             None => ApiError::unauthenticated(),
         });
     };
-    state
-        .rates
-        .check_key(&principal)
-        .map_err(|wait| too_many("rate_limited", "this key is over its request rate", wait))?;
+    state.rates.check_key(&principal).map_err(|wait| {
+        too_many(
+            ErrorCode::RateLimited,
+            "this key is over its request rate",
+            wait,
+        )
+    })?;
     Ok(principal)
 }
 
@@ -104,7 +105,7 @@ fn with_role(principal: Principal, role: Role) -> Result<Principal, ApiError> {
     }
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
-        "wrong_role",
+        ErrorCode::WrongRole,
         match role {
             Role::Agent => {
                 "this route takes agent keys: operator keys cannot request actions or act as agents"

@@ -2,8 +2,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use haltstate_authority::AuthorityError;
-use serde_json::json;
+use haltstate_authority::{AuthorityError, ErrorCode, RequestError};
+use haltstate_types::wire::ErrorBody;
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +11,7 @@ pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// A stable machine-readable code.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// A human-readable explanation (never a secret or a param value).
     pub detail: String,
     /// Seconds to wait, for 429 and 503.
@@ -19,22 +19,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// 408: the body did not arrive in time; the connection is closed after the answer.
-    pub fn body_timeout(limit: std::time::Duration) -> Self {
-        Self::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
-            format!(
-                "the request body did not arrive within {} s",
-                limit.as_secs()
-            ),
-        )
-    }
-}
-
-impl ApiError {
     /// An error with `status`, `code` and `detail`.
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -45,26 +31,40 @@ impl ApiError {
 
     /// 400 with code `invalid_request`.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, detail)
     }
 
     /// 401: the same answer whatever was wrong with the credentials.
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "invalid tenant id or API key",
         )
     }
 
-    /// 403.
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
-    }
-
     /// 404 for a route that does not exist (clients fall back to the legacy prefix on it).
     pub fn no_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
+    }
+
+    /// 408: the body did not arrive in time; the connection is closed after the answer.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::BodyTimeout,
+            format!(
+                "the request body did not arrive within {} s",
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// 429 or 503 with `Retry-After`.
+    pub fn retry_later(status: StatusCode, code: ErrorCode, detail: &str, seconds: u64) -> Self {
+        let mut error = Self::new(status, code, detail);
+        error.retry_after = Some(seconds.max(1));
+        error
     }
 }
 
@@ -103,9 +103,18 @@ impl From<AuthorityError> for ApiError {
     }
 }
 
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        AuthorityError::from(error).into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "detail": self.detail, "code": self.code });
+        let body = ErrorBody {
+            detail: self.detail,
+            code: self.code.into(),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::REQUEST_TIMEOUT {
             // The rest of a body that came too slowly is not worth reading.

@@ -22,16 +22,14 @@
 
 mod auth;
 mod body;
-pub mod cli;
 mod error;
 mod limits;
+mod query;
 mod rate;
 mod refusals;
-pub mod remote;
 pub mod routes;
 mod serve;
 mod state;
-mod wire;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -45,32 +43,31 @@ pub use serve::serve;
 #[doc(hidden)]
 pub mod fuzzing {
     /// Decodes `bytes` as every request body the server takes, the way the server does (size and depth limits,
-    /// then typed decoding, then the authority's validation), and answers how many decoded. Never panics.
+    /// then typed decoding, then the authority's normalisation and validation), and answers how many decoded.
+    /// Never panics.
     pub fn request_bodies(bytes: &[u8]) -> usize {
-        use crate::wire::{CheckBody, CheckReportBody, GuardBody, GuardReportBody, merge_params};
+        use haltstate_types::wire::{CheckBody, CheckReportBody, GuardBody, GuardReportBody};
         if bytes.len() > crate::body::MAX_BODY_BYTES {
             return 0;
         }
         let mut decoded = 0;
         if let Ok(body) = crate::body::decode::<GuardBody>(bytes) {
             decoded += 1;
-            let mut action = haltstate_authority::ActionRequest::new(
-                body.agent_id.unwrap_or_else(|| "default".into()),
-                body.action,
-            )
-            .params(merge_params(body.params, body.context));
-            action.resource = body.resource;
-            action.risk = body.risk;
-            let _ = haltstate_authority::GuardRequest::new(action, body.idempotency_key).validate();
+            let agent = body
+                .action
+                .agent_id
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let _ = body.into_request(agent).normalize();
         }
         if let Ok(body) = crate::body::decode::<CheckBody>(bytes) {
             decoded += 1;
-            let _ = haltstate_authority::ActionRequest::new(
-                body.agent_id.unwrap_or_else(|| "default".into()),
-                body.action,
-            )
-            .params(merge_params(body.params, body.context))
-            .validate();
+            let agent = body
+                .action
+                .agent_id
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let _ = body.into_request(agent).action.normalize();
         }
         decoded += usize::from(crate::body::decode::<GuardReportBody>(bytes).is_ok());
         decoded += usize::from(crate::body::decode::<CheckReportBody>(bytes).is_ok());
@@ -78,7 +75,7 @@ pub mod fuzzing {
             crate::body::decode::<haltstate_authority::UnverifiedOutcome>(bytes).is_ok(),
         );
         if let Ok(text) = std::str::from_utf8(bytes) {
-            decoded += usize::from(crate::wire::parse_timestamp("since", text).is_ok());
+            decoded += usize::from(haltstate_types::timestamp::parse_iso8601(text).is_some());
         }
         decoded
     }
@@ -89,18 +86,26 @@ pub use state::AppState;
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    use haltstate_types::wire::paths;
     use routes::{operator, sentinel, stream};
+    let at = |suffix: &str| format!("/{suffix}");
     let contract = || {
         Router::new()
-            .route("/action/check", post(sentinel::check))
-            .route("/action/guard", post(sentinel::guard))
-            .route("/action/guard/report", post(sentinel::guard_report))
-            .route("/action/guard/unverified", post(sentinel::guard_unverified))
-            .route("/action/report", post(sentinel::report))
-            .route("/approval/{id}", get(sentinel::approval))
-            .route("/approvals/since", get(sentinel::approvals_since))
-            .route("/approvals/stream", get(stream::approvals_stream))
-            .route("/heartbeat", get(sentinel::heartbeat))
+            .route(&at(paths::CHECK), post(sentinel::check))
+            .route(&at(paths::GUARD), post(sentinel::guard))
+            .route(&at(paths::GUARD_REPORT), post(sentinel::guard_report))
+            .route(
+                &at(paths::GUARD_UNVERIFIED),
+                post(sentinel::guard_unverified),
+            )
+            .route(&at(paths::REPORT), post(sentinel::report))
+            .route(
+                &format!("/{}/{{id}}", paths::APPROVAL),
+                get(sentinel::approval),
+            )
+            .route(&at(paths::APPROVALS_SINCE), get(sentinel::approvals_since))
+            .route(&at(paths::APPROVALS_STREAM), get(stream::approvals_stream))
+            .route(&at(paths::HEARTBEAT), get(sentinel::heartbeat))
     };
     let operator_api = Router::new()
         .route("/approvals", get(operator::list_approvals))
@@ -117,16 +122,19 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/{id}/revoke", post(operator::revoke_key));
     Router::new()
         .route("/healthz", get(healthz))
-        .nest(sentinel::CANONICAL, contract())
-        .nest(sentinel::LEGACY, contract())
-        .nest(&format!("/ops{}", sentinel::CANONICAL), contract())
-        .nest(&format!("/ops{}", sentinel::LEGACY), contract())
-        .nest(operator::PREFIX, operator_api)
+        .nest(paths::CANONICAL, contract())
+        .nest(paths::LEGACY, contract())
+        .nest(
+            &format!("{}{}", paths::OPS_BASE, paths::CANONICAL),
+            contract(),
+        )
+        .nest(&format!("{}{}", paths::OPS_BASE, paths::LEGACY), contract())
+        .nest(paths::OPERATOR, operator_api)
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                haltstate_authority::ErrorCode::MethodNotAllowed,
                 "method not allowed",
             )
         })

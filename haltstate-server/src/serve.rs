@@ -360,11 +360,11 @@ async fn connection(
 
 /// What an overflow connection answers to anything but `/healthz`.
 pub(crate) async fn too_many_connections() -> axum::response::Response {
-    let mut error = ApiError::new(
+    ApiError::retry_later(
         StatusCode::SERVICE_UNAVAILABLE,
-        "too_many_connections",
+        haltstate_authority::ErrorCode::TooManyConnections,
         "the server is at its connection limit; retry shortly",
-    );
-    error.retry_after = Some(1);
-    error.into_response()
+        1,
+    )
+    .into_response()
 }

@@ -1,42 +1,10 @@
-//! The hash chain: how a record's hash is computed, the running tail, and verification.
+//! The hash chain in SQLite: the running tail, and verification (the arithmetic is `haltstate_types::record_hash`).
 
+use haltstate_types::timestamp::format_rfc3339;
+use haltstate_types::{EvidenceRecord, GENESIS_HASH, VerifyReport, record_hash};
 use rusqlite::Connection;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::record::EvidenceRecord;
 use crate::error::{AuthorityError, Result};
-use crate::timestamp::format_rfc3339;
-
-/// The `prev_hash` of the first record.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The last record of the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LedgerHead {
-    /// How many records the ledger holds (the last record's sequence number).
-    pub seq: u64,
-    /// The last record's hash ([`GENESIS_HASH`] for an empty ledger).
-    pub hash: String,
-}
-
-/// What a successful verification saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifyReport {
-    /// How many records were checked.
-    pub records: u64,
-    /// The head hash they chain to.
-    pub head_hash: String,
-}
-
-/// `hex(SHA-256(prev_hash || canonical record bytes))`: how every ledger hash is computed, for auditors who
-/// recompute the chain themselves.
-pub fn record_hash(prev_hash: &str, body: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(body);
-    hex::encode(hasher.finalize())
-}
 
 /// The writer's view of the end of the chain, advanced record by record inside a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]

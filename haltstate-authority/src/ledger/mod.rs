@@ -6,9 +6,5 @@
 //! row (sequence and hash of the last record) catches a truncated tail.
 
 mod chain;
-mod record;
-
-pub use chain::{GENESIS_HASH, LedgerHead, VerifyReport, record_hash};
-pub use record::{EvidenceKind, EvidenceQuery, EvidenceRecord};
 
 pub(crate) use chain::{Tail, verify};

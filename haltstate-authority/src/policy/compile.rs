@@ -129,12 +129,12 @@ impl CompiledPolicies {
             // Agents act under canonical (lowercase) names, so a literal that is not one can never match: a
             // `forbid` on `Agent::"Bot"` would silently forbid nothing.
             for (offset, name) in agent_literals(&text) {
-                if crate::identity::canonical_name("agent", &name)
+                if haltstate_types::canonical_name("agent", &name)
                     .ok()
                     .as_deref()
                     != Some(name.as_str())
                 {
-                    let hint = crate::identity::canonical_name("agent", &name)
+                    let hint = haltstate_types::canonical_name("agent", &name)
                         .map(|canonical| format!("write `Agent::\"{canonical}\"`"))
                         .unwrap_or_else(|_| {
                             "agent names hold ASCII letters, digits and `._-@:`".to_owned()

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::reads::{Attr, ContextReads};
-use crate::request::ActionRequest;
+use haltstate_types::ActionRequest;
 
 /// Entity type names, parsed once.
 #[derive(Debug, Clone)]

@@ -42,8 +42,9 @@ use time::OffsetDateTime;
 pub use compile::CompiledPolicies;
 pub use diagnostic::{PolicyDiagnostic, PolicyError};
 
-use crate::decision::{Decision, PolicyDecision};
-use crate::request::ActionRequest;
+use crate::decision::PolicyDecision;
+use haltstate_types::ActionRequest;
+use haltstate_types::Decision;
 
 /// The reason given when nothing permits an action.
 pub const NO_POLICY_PERMITS: &str = "no policy permits this action";

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::Connection;
 use time::OffsetDateTime;
 
-use crate::approval::ApprovalEvent;
 use crate::clock::Clock;
 use crate::error::{AuthorityError, Result};
-use crate::ledger::{EvidenceRecord, Tail};
+use crate::events::ApprovalEvent;
+use crate::ledger::Tail;
+use haltstate_types::EvidenceRecord;
 
 /// What an operation sees while it runs: the open transaction, the ledger tail, the batch's clock reading.
 #[derive(Debug)]

@@ -9,20 +9,24 @@ use rusqlite::{OptionalExtension, params};
 
 use super::batch::Batch;
 use super::queries::{self, KeyRow};
-use crate::actor::{Actor, Via};
-use crate::approval::{Approval, ApprovalEvent, ApprovalStatus, Verdict};
-use crate::check::{CheckAnswer, CheckReport, CheckRequest};
-use crate::decision::{Decision, PolicyDecision};
+use crate::decision::PolicyDecision;
 use crate::error::{AuthorityError, Result};
-use crate::idempotency::{Claim, GuardAnswer, GuardStatus, KeyState, ReportAck};
-use crate::keys::{self, KeySpec, NewKey, Role};
-use crate::kill_switch::{KillScope, KillState, KillStatus};
-use crate::ledger::{EvidenceKind, EvidenceRecord};
-use crate::request::{
-    ActionRequest, GuardRequest, MAX_ERROR_TEXT, Outcome, OutcomeReport, ProofStatus,
-    UnverifiedOutcome, truncate_chars,
+use crate::events::ApprovalEvent;
+use crate::secrets;
+use haltstate_types::Decision;
+use haltstate_types::limits::MAX_ERROR_TEXT;
+use haltstate_types::timestamp::to_micros;
+use haltstate_types::{
+    ActionRequest, GuardRequest, Outcome, OutcomeReport, ProofStatus, UnverifiedOutcome,
+    truncate_chars,
 };
-use crate::timestamp::to_micros;
+use haltstate_types::{Actor, Via};
+use haltstate_types::{Approval, ApprovalStatus, Verdict};
+use haltstate_types::{CheckAnswer, CheckReport, CheckRequest};
+use haltstate_types::{Claim, GuardAnswer, GuardStatus, KeyState, ReportAck};
+use haltstate_types::{EvidenceKind, EvidenceRecord};
+use haltstate_types::{KeySpec, NewKey, Role};
+use haltstate_types::{KillScope, KillState, KillStatus};
 
 /// Timing rules the operations follow.
 #[derive(Debug, Clone, Copy)]
@@ -225,7 +229,7 @@ fn replay(
                     .zip(row.lease_until_us)
                     .map(|(token, until)| Claim {
                         token,
-                        lease_until: crate::timestamp::from_micros(until),
+                        lease_until: haltstate_types::timestamp::from_micros(until),
                     });
         }
         KeyState::Claimed
@@ -849,7 +853,7 @@ pub(crate) fn create_key(b: &mut Batch<'_>, tenant: &str, spec: &KeySpec) -> Res
         ),
         Role::Operator => None,
     };
-    let key = keys::generate();
+    let key = secrets::generate();
     b.conn
         .prepare_cached(
             "INSERT INTO api_keys (id, tenant, name, role, key_hash, created_us, agents, rate_limit) \
@@ -860,7 +864,7 @@ pub(crate) fn create_key(b: &mut Batch<'_>, tenant: &str, spec: &KeySpec) -> Res
             tenant,
             name,
             spec.role.as_str(),
-            keys::hash(&key.secret).to_vec(),
+            secrets::hash(&key.secret).to_vec(),
             to_micros(b.now),
             stored_agents,
             spec.rate_limit.map(|n| n.get()),

@@ -6,14 +6,15 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::approval::{Approval, ApprovalStatus};
 use crate::error::{AuthorityError, Result};
-use crate::idempotency::KeyState;
-use crate::identity::AgentSet;
-use crate::keys::{self, KeyInfo, Principal, Role};
-use crate::kill_switch::{KillScope, KillState, KillStatus};
-use crate::ledger::{EvidenceQuery, EvidenceRecord, GENESIS_HASH, LedgerHead};
-use crate::timestamp::{format_rfc3339, from_micros, to_micros};
+use crate::secrets;
+use haltstate_types::AgentSet;
+use haltstate_types::KeyState;
+use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
+use haltstate_types::{Approval, ApprovalStatus};
+use haltstate_types::{EvidenceQuery, EvidenceRecord, GENESIS_HASH, LedgerHead};
+use haltstate_types::{KeyInfo, Principal, Role};
+use haltstate_types::{KillScope, KillState, KillStatus};
 
 /// One idempotency record as stored.
 #[derive(Debug, Clone)]
@@ -314,7 +315,7 @@ pub(crate) fn evidence(
 /// hash is still compared in constant time, and the tenant and revocation checked after the lookup, so a key of
 /// another tenant fails exactly like a wrong one.
 pub(crate) fn authenticate(conn: &Connection, tenant: &str, secret: &str) -> Result<Principal> {
-    let presented = keys::hash(secret);
+    let presented = secrets::hash(secret);
     let row = conn
         .prepare_cached(&format!(
             "SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?1"
@@ -327,7 +328,7 @@ pub(crate) fn authenticate(conn: &Connection, tenant: &str, secret: &str) -> Res
         Some((Ok(info), stored))
             if info.revoked_at.is_none()
                 && info.tenant == tenant
-                && keys::matches(&stored, &presented) =>
+                && secrets::matches(&stored, &presented) =>
         {
             Ok(Principal {
                 tenant: info.tenant,

@@ -15,15 +15,15 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use haltstate_authority::{Authority, Principal};
-use serde_json::json;
+use haltstate_authority::{ApprovalStatus, Authority, Principal};
+use haltstate_types::wire::{DecisionEvent, StreamEvent};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::auth::Agent;
 use crate::error::ApiError;
+use crate::query;
 use crate::state::AppState;
-use crate::wire;
 
 /// `GET approvals/stream?tenant_id=&last_seen=`.
 pub async fn approvals_stream(
@@ -34,7 +34,7 @@ pub async fn approvals_stream(
     let last_seen = query
         .get("last_seen")
         .filter(|s| !s.is_empty())
-        .map(|s| wire::parse_timestamp("last_seen", s));
+        .map(|s| query::timestamp("last_seen", s));
     let last_seen = last_seen.transpose()?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
     let connected_at = state.authority.now();
@@ -72,12 +72,10 @@ async fn feed(
     let tenant = &who.tenant;
     // Subscribe before the first read, so a decision committed in between wakes us.
     let mut wake = authority.subscribe();
-    let data = |value: serde_json::Value| Event::default().data(value.to_string());
-    if sender
-        .send(data(json!({ "type": "CONNECTED" })))
-        .await
-        .is_err()
-    {
+    let data = |event: StreamEvent| {
+        Event::default().data(serde_json::to_string(&event).unwrap_or_default())
+    };
+    if sender.send(data(StreamEvent::Connected)).await.is_err() {
         return;
     }
     let mut cursor = last_seen.unwrap_or(connected_at);
@@ -85,7 +83,9 @@ async fn feed(
     loop {
         if let Some(message) = end_reason(authority, &who) {
             let _ = sender
-                .send(data(json!({ "type": "ERROR", "message": message })))
+                .send(data(StreamEvent::Error {
+                    message: message.to_owned(),
+                }))
                 .await;
             return;
         }
@@ -95,14 +95,17 @@ async fn feed(
                 Err(error) => {
                     tracing::warn!(%error, "approvals stream read failed");
                     let _ = sender
-                        .send(data(
-                            json!({ "type": "ERROR", "message": "internal error" }),
-                        ))
+                        .send(data(StreamEvent::Error {
+                            message: "internal error".into(),
+                        }))
                         .await;
                     return;
                 }
             };
-        for approval in decisions.iter().filter(|a| wire::is_decided(a.status)) {
+        for approval in decisions
+            .iter()
+            .filter(|a| a.status != ApprovalStatus::Pending)
+        {
             let Some(decided_at) = approval.decided_at else {
                 continue;
             };
@@ -119,7 +122,8 @@ async fn feed(
             if !who.agents.contains(&approval.agent_id) {
                 continue;
             }
-            let event = wire::decision_event(approval, decided_at <= connected_at);
+            let event =
+                StreamEvent::Decision(DecisionEvent::new(approval, decided_at <= connected_at));
             if sender.send(data(event)).await.is_err() {
                 return;
             }

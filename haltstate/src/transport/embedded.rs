@@ -30,7 +30,7 @@ fn map_error(error: authority::AuthorityError, key: Option<&str>) -> GuardError 
         e if e.is_operational() => GuardError::Connection(e.to_string()),
         e => GuardError::Rejected {
             status: 400,
-            code: e.code().to_owned(),
+            code: e.code().as_str().to_owned(),
             detail: e.to_string(),
         },
     }

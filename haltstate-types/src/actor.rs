@@ -43,11 +43,11 @@ impl fmt::Display for Via {
 /// An operator acting: a canonical name and the channel.
 ///
 /// ```
-/// use haltstate_authority::{Actor, Via};
+/// use haltstate_types::{Actor, Via};
 ///
 /// let alice = Actor::new("Alice", Via::Cli)?;
 /// assert_eq!(alice.name(), "alice");
-/// # Ok::<(), haltstate_authority::AuthorityError>(())
+/// # Ok::<(), haltstate_types::RequestError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {

@@ -2,13 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::action::ActionRequest;
 use crate::decision::Decision;
-use crate::error::{AuthorityError, Result};
+use crate::error::{Result, invalid};
 use crate::identity::canonical_name;
-use crate::request::{
-    ActionRequest, MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, truncate_chars, validate_action,
-    validate_text,
-};
+use crate::limits::{MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN};
+use crate::validate::{truncate_chars, validate_action, validate_text};
 
 /// A check: the action, and optionally the caller's request id (the same id finds the same approval).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,7 +92,7 @@ const CHECK_REPORT_STATUSES: &[&str] = &[
 impl CheckReport {
     /// Canonicalises the agent and checks every field as strictly as a guard's: bounded ids without control
     /// characters, a known action name and status.
-    pub(crate) fn validated(mut self) -> Result<Self> {
+    pub fn validated(mut self) -> Result<Self> {
         self.agent_id = canonical_name("agent_id", &self.agent_id)?;
         if !self.action.is_empty() {
             validate_action(&self.action)?;
@@ -106,7 +105,7 @@ impl CheckReport {
         }
         self.status = self.status.to_ascii_lowercase();
         if !CHECK_REPORT_STATUSES.contains(&self.status.as_str()) {
-            return Err(AuthorityError::InvalidRequest(format!(
+            return Err(invalid(format!(
                 "status must be one of {}",
                 CHECK_REPORT_STATUSES.join(", ")
             )));

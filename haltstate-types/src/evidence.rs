@@ -1,10 +1,13 @@
 //! One evidence record: what was decided or what happened, with everything an auditor needs and nothing more.
+//!
+//! The ledger stores each record as its canonical bytes and chains it ([`record_hash`](crate::record_hash)).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::actor::Via;
 use crate::decision::Decision;
-use crate::request::{Outcome, ProofStatus};
+use crate::report::{LlmUsage, Outcome, ProofStatus};
 use crate::timestamp::rfc3339;
 
 /// What a record is evidence of.
@@ -120,10 +123,10 @@ pub struct EvidenceRecord {
     pub tenant: String,
     /// For an LLM call: the model and token counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<crate::request::LlmUsage>,
+    pub usage: Option<LlmUsage>,
     /// For an operator's change: through what the `actor` acted (`api`, `cli`, `console`, `library`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub via: Option<crate::actor::Via>,
+    pub via: Option<Via>,
 }
 
 impl EvidenceRecord {
@@ -132,7 +135,7 @@ impl EvidenceRecord {
 
     /// Caps every number at [`MAX_EXACT_NUMBER`](Self::MAX_EXACT_NUMBER), so the record's bytes are canonical
     /// and read back as written. Only client-reported figures (latencies, token counts) can be that large.
-    pub(crate) fn saturate_numbers(&mut self) {
+    pub fn saturate_numbers(&mut self) {
         let cap = |n: &mut u64| *n = (*n).min(Self::MAX_EXACT_NUMBER);
         cap(&mut self.seq);
         self.decision_latency_us.as_mut().map(cap);
@@ -150,15 +153,12 @@ impl EvidenceRecord {
     /// An auditor holding the records can recompute the chain with it:
     ///
     /// ```
-    /// use haltstate_authority::{ActionRequest, Authority, EvidenceQuery, GuardRequest, GENESIS_HASH, record_hash};
+    /// use haltstate_types::{EvidenceKind, EvidenceRecord, GENESIS_HASH, record_hash};
     ///
-    /// # let dir = tempfile::tempdir()?;
-    /// let authority = Authority::builder(dir.path().join("hs.db")).open()?;
-    /// authority.guard("acme", GuardRequest::new(ActionRequest::new("a", "x.y"), "k1")).wait()?;
-    /// let records = authority.evidence("acme", &EvidenceQuery::default())?;
-    /// let hash = record_hash(GENESIS_HASH, &records[0].canonical_bytes());
-    /// assert_eq!(hash, authority.ledger_head()?.hash);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// let mut first = EvidenceRecord::new(EvidenceKind::Guard, "acme", time::OffsetDateTime::UNIX_EPOCH);
+    /// first.seq = 1;
+    /// let hash = record_hash(GENESIS_HASH, &first.canonical_bytes());
+    /// assert_eq!(hash.len(), 64);
     /// ```
     pub fn canonical_bytes(&self) -> Vec<u8> {
         // Building a `serde_json::Value` and sorting it was half of an append's cost; the declaration order
@@ -167,7 +167,7 @@ impl EvidenceRecord {
     }
 
     /// An empty record of `kind` for `tenant` at `at`; the ledger assigns `seq` on append.
-    pub(crate) fn new(kind: EvidenceKind, tenant: &str, at: OffsetDateTime) -> Self {
+    pub fn new(kind: EvidenceKind, tenant: &str, at: OffsetDateTime) -> Self {
         Self {
             seq: 0,
             at,
@@ -224,7 +224,6 @@ mod tests {
 
     use super::*;
     use crate::canonical::to_canonical_bytes;
-    use crate::request::LlmUsage;
 
     fn full_record(text: &str, number: u64) -> EvidenceRecord {
         let at = OffsetDateTime::from_unix_timestamp(1_767_225_600)
@@ -258,7 +257,7 @@ mod tests {
         });
         record.evidence_id = some();
         record.occurred_at = Some(at);
-        record.via = Some(crate::actor::Via::Cli);
+        record.via = Some(Via::Cli);
         record
     }
 

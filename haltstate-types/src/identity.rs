@@ -1,7 +1,7 @@
 //! Who acts: identity names, and the set of agents an agent key may act as.
 //!
 //! Every identity (an agent, an operator) is a **canonical name**: ASCII letters, digits and `. _ - @ :`,
-//! starting with a letter or digit, at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, compared
+//! starting with a letter or digit, at most [`MAX_NAME_LEN`](crate::limits::MAX_NAME_LEN) bytes, compared
 //! case-insensitively (stored and shown in lowercase). Anything else (a space, a control, format or zero-width
 //! character, a homoglyph from another script) is refused rather than normalised, so `"bo\u{200b}t"` can never
 //! pass for `bot`, and `"Bot"` always is `bot`.
@@ -10,7 +10,7 @@
 //! (`billing-*`) or every agent of the tenant (`*`).
 //!
 //! ```
-//! use haltstate_authority::{AgentSet, canonical_name};
+//! use haltstate_types::{AgentSet, canonical_name};
 //!
 //! assert_eq!(canonical_name("agent_id", "Billing-Agent")?, "billing-agent");
 //! assert!(canonical_name("agent_id", "bo\u{200b}t").is_err());
@@ -19,15 +19,15 @@
 //! assert!(set.contains("billing-eu"));
 //! assert!(!set.contains("billing"));
 //! assert_eq!(set.default_agent(), Some("exporter"));
-//! # Ok::<(), haltstate_authority::AuthorityError>(())
+//! # Ok::<(), haltstate_types::RequestError>(())
 //! ```
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AuthorityError, Result};
-use crate::request::MAX_NAME_LEN;
+use crate::error::{RequestError, Result};
+use crate::limits::MAX_NAME_LEN;
 
 /// The characters an identity name may hold besides ASCII letters and digits.
 pub const NAME_PUNCTUATION: &str = "._-@:";
@@ -38,18 +38,16 @@ pub const PLACEHOLDER_AGENT: &str = "default";
 /// The canonical (lowercase) form of an identity name, or why `value` is not one.
 pub fn canonical_name(field: &str, value: &str) -> Result<String> {
     let refuse = |why: &str| {
-        Err(AuthorityError::InvalidRequest(format!(
+        Err(RequestError::Invalid(format!(
             "{field} {}: {why}",
             shown(value)
         )))
     };
     if value.is_empty() {
-        return Err(AuthorityError::InvalidRequest(format!(
-            "{field} must not be empty"
-        )));
+        return Err(RequestError::Invalid(format!("{field} must not be empty")));
     }
     if value.len() > MAX_NAME_LEN {
-        return Err(AuthorityError::InvalidRequest(format!(
+        return Err(RequestError::Invalid(format!(
             "{field} must be at most {MAX_NAME_LEN} bytes"
         )));
     }
@@ -156,12 +154,12 @@ impl AgentSet {
             }
         }
         if set.is_empty() {
-            return Err(AuthorityError::InvalidRequest(
+            return Err(RequestError::Invalid(
                 "an agent key needs at least one agent".into(),
             ));
         }
         if set.len() > MAX_AGENT_PATTERNS {
-            return Err(AuthorityError::InvalidRequest(format!(
+            return Err(RequestError::Invalid(format!(
                 "an agent key may name at most {MAX_AGENT_PATTERNS} agents or prefixes"
             )));
         }
@@ -198,18 +196,20 @@ impl AgentSet {
                 if self.contains(&agent) {
                     Ok(agent)
                 } else {
-                    Err(AuthorityError::AgentMismatch {
+                    Err(RequestError::AgentMismatch {
                         agent,
                         allowed: self.to_string(),
                     })
                 }
             }
-            _ => self.default_agent().map(str::to_owned).ok_or_else(|| {
-                AuthorityError::AgentMismatch {
-                    agent: PLACEHOLDER_AGENT.to_owned(),
-                    allowed: self.to_string(),
-                }
-            }),
+            _ => {
+                self.default_agent()
+                    .map(str::to_owned)
+                    .ok_or_else(|| RequestError::AgentMismatch {
+                        agent: PLACEHOLDER_AGENT.to_owned(),
+                        allowed: self.to_string(),
+                    })
+            }
         }
     }
 
@@ -295,17 +295,17 @@ mod tests {
         for other in ["bot-2", "exporter"] {
             assert!(matches!(
                 set.act_as(Some(other)),
-                Err(AuthorityError::AgentMismatch { .. })
+                Err(RequestError::AgentMismatch { .. })
             ));
         }
         assert!(matches!(
             set.act_as(Some("bo\u{200b}t")),
-            Err(AuthorityError::InvalidRequest(_))
+            Err(RequestError::Invalid(_))
         ));
         let prefixes = AgentSet::parse(["billing-*"]).unwrap();
         assert!(matches!(
             prefixes.act_as(None),
-            Err(AuthorityError::AgentMismatch { .. })
+            Err(RequestError::AgentMismatch { .. })
         ));
         // A key that really is for an agent called `default` keeps it.
         let literal = AgentSet::parse(["default", "x"]).unwrap();

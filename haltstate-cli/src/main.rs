@@ -1,12 +1,19 @@
 //! `haltstate`: serve the authority over HTTP, and operate it from the command line.
+//!
+//! `args` is the command line's shape, `commands` runs every command but `serve` (on the database file, or
+//! through a server's operator API with `remote`), and `main` runs the server.
+
+mod args;
+mod commands;
+mod remote;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use args::{Cli, Command, ServeArgs};
 use clap::Parser;
 use haltstate_authority::Authority;
-use haltstate_server::cli::{Cli, Command, ServeArgs};
 use haltstate_server::{AppState, serve};
 
 fn main() -> ExitCode {
@@ -36,7 +43,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        other => haltstate_server::cli::run(other),
+        other => commands::run(other),
     }
 }
 

@@ -8,9 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A kill-switch state, ordered by severity.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum KillState {
     /// Normal operation.
@@ -40,6 +38,16 @@ impl KillState {
             "KILL" => Some(KillState::Kill),
             _ => None,
         }
+    }
+}
+
+/// Read as [`KillState::parse`] reads: case-insensitively, `OK` and `RESUME` meaning RUN.
+impl<'de> Deserialize<'de> for KillState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        KillState::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("state must be RUN, PAUSE or KILL, got {text:?}"))
+        })
     }
 }
 

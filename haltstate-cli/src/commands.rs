@@ -1,24 +1,22 @@
-//! The `haltstate` command line: serve the authority, and operate it directly on its SQLite file or through a
-//! server.
+//! Every command but `serve`: operate the authority directly on its database, or through a server.
 //!
 //! Every command that acts on the authority takes `--db PATH`: it opens the same file the app uses (safe while
 //! the app runs, thanks to WAL), so an operator can approve, kill or verify on an embedded deployment. Working on
 //! the file, the person names themselves (`--as`), and the evidence says the change came `via: cli`. With
 //! `--server URL` the operator key in the environment is the identity.
 
-mod args;
-
 use std::path::Path;
 use std::process::ExitCode;
 
 use haltstate_authority::{
     Actor, AgentSet, Approval, ApprovalStatus, Authority, AuthorityError, KeyInfo, KeySpec,
-    KillScope, KillState, PolicyEngine, Role, Verdict, Via, timestamp::format_rfc3339,
+    KillScope, KillState, PolicyEngine, RequestError, Role, Verdict, Via,
+    timestamp::format_rfc3339,
 };
 
-pub use args::{
-    ApprovalsCommand, Cli, Command, Decide, KeysCommand, KillArgs, LedgerCommand, LimitArgs,
-    PolicyCommand, RoleArg, ServeArgs, StatusArg, Target,
+use crate::args::{
+    ApprovalsCommand, Command, Decide, KeysCommand, KillArgs, LedgerCommand, PolicyCommand,
+    RoleArg, StatusArg, Target,
 };
 
 use crate::remote::{Remote, RemoteError};
@@ -53,6 +51,9 @@ pub enum CliError {
     /// The authority refused or failed.
     #[error(transparent)]
     Authority(#[from] AuthorityError),
+    /// A name or agent set on the command line is not valid.
+    #[error(transparent)]
+    Request(#[from] RequestError),
     /// The server refused or could not be reached.
     #[error(transparent)]
     Remote(#[from] RemoteError),
@@ -62,7 +63,7 @@ pub enum CliError {
 }
 
 /// Runs a command that is not `serve`.
-pub fn run(command: Command) -> ExitCode {
+pub(crate) fn run(command: Command) -> ExitCode {
     match execute(command) {
         Ok(code) => code,
         Err(error) => {

@@ -36,7 +36,8 @@ impl ApprovalStatus {
         }
     }
 
-    pub(crate) fn parse(text: &str) -> Option<Self> {
+    /// Parses the wire form.
+    pub fn parse(text: &str) -> Option<Self> {
         match text {
             "pending" => Some(ApprovalStatus::Pending),
             "approved" => Some(ApprovalStatus::Approved),
@@ -102,11 +103,4 @@ pub enum Verdict {
     Approve,
     /// Deny the action.
     Reject,
-}
-
-/// A change of an approval's status, as the approvals stream delivers it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApprovalEvent {
-    /// The approval after the change.
-    pub approval: Approval,
 }

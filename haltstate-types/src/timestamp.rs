@@ -11,12 +11,12 @@ const RFC3339_MICROS: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 /// Microseconds since the Unix epoch.
-pub(crate) fn to_micros(t: OffsetDateTime) -> i64 {
+pub fn to_micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 
 /// The moment `micros` microseconds after the Unix epoch (clamped to the representable range).
-pub(crate) fn from_micros(micros: i64) -> OffsetDateTime {
+pub fn from_micros(micros: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -26,6 +26,28 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
     let utc = t.to_offset(time::UtcOffset::UTC);
     utc.format(RFC3339_MICROS)
         .unwrap_or_else(|_| utc.to_string())
+}
+
+/// Parses an ISO-8601 timestamp as clients send them: RFC 3339 with an offset, or (as Python's `isoformat()` of a
+/// naive datetime gives) without one, read as UTC. `None` when it is neither.
+///
+/// ```
+/// use haltstate_types::timestamp::parse_iso8601;
+///
+/// let with_offset = parse_iso8601("2026-01-05T01:37:12.123456+01:00").unwrap();
+/// assert_eq!(parse_iso8601("2026-01-05T00:37:12.123456"), Some(with_offset));
+/// assert_eq!(parse_iso8601("yesterday"), None);
+/// ```
+pub fn parse_iso8601(text: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::{Iso8601, Rfc3339};
+    OffsetDateTime::parse(text, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(text, &Iso8601::DEFAULT))
+        .ok()
+        .or_else(|| {
+            time::PrimitiveDateTime::parse(text, &Iso8601::DEFAULT)
+                .ok()
+                .map(|t| t.assume_offset(time::UtcOffset::UTC))
+        })
 }
 
 /// Serde adapter: `OffsetDateTime` as fixed-width RFC 3339 on output, any RFC 3339 on input.

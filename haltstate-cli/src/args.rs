@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::limits::ServeLimits;
+use haltstate_server::ServeLimits;
 
 /// The HaltState authority: serve it, and operate it.
 #[derive(Debug, Parser)]

@@ -1,11 +1,12 @@
 //! The operator API seen from the CLI's `--server` mode.
 
 use haltstate_authority::{Approval, ApprovalStatus, KeyInfo, KillState, Verdict};
-use serde::Deserialize;
+use haltstate_types::wire::paths::OPERATOR;
+use haltstate_types::wire::{
+    ApprovalsReply, DecideBody, ErrorBody, KeysReply, KillBody, KillReply, RevokedReply,
+};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
-
-use crate::routes::operator::PREFIX;
 
 /// Why a remote operator call failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,16 +88,16 @@ impl Remote {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<&impl Serialize>,
     ) -> Result<T, RemoteError> {
-        let url = format!("{}{PREFIX}/{path}", self.base);
+        let url = format!("{}{OPERATOR}/{path}", self.base);
         let mut request = self
             .http
             .request(method, &url)
             .header("X-Tenant-Id", &self.tenant)
             .header("X-API-Key", &self.key);
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request.json(body);
         }
         self.runtime.block_on(async {
             let response = request
@@ -112,12 +113,16 @@ impl Remote {
                 .await
                 .map_err(|e| RemoteError::Protocol(e.to_string()))?;
             if !status.is_success() {
-                let refusal: Refusal = serde_json::from_slice(&bytes).map_err(|e| {
+                let refusal: ErrorBody = serde_json::from_slice(&bytes).map_err(|e| {
                     RemoteError::Protocol(format!("{status} without an error body: {e}"))
                 })?;
+                let code = match refusal.code {
+                    haltstate_types::Lenient::Known(code) => code.as_str().to_owned(),
+                    haltstate_types::Lenient::Unknown(code) => code,
+                };
                 return Err(RemoteError::Refused {
                     status: status.as_u16(),
-                    code: refusal.code,
+                    code,
                     detail: refusal.detail,
                 });
             }
@@ -136,7 +141,7 @@ impl Remote {
             status.map(|s| format!("&status={s}")).unwrap_or_default()
         );
         Ok(self
-            .call::<Approvals>(reqwest::Method::GET, &path, None)?
+            .call::<ApprovalsReply>(reqwest::Method::GET, &path, NO_BODY)?
             .approvals)
     }
 
@@ -145,7 +150,7 @@ impl Remote {
         self.call(
             reqwest::Method::GET,
             &format!("approvals/{}", encode(id)),
-            None,
+            NO_BODY,
         )
     }
 
@@ -164,72 +169,50 @@ impl Remote {
         self.call(
             reqwest::Method::POST,
             &format!("approvals/{}/{verb}", encode(id)),
-            Some(json!({ "as": approver, "reason": reason })),
+            Some(&DecideBody { reason, approver }),
         )
     }
 
     /// Sets the kill switch; answers the effective state.
     pub fn set_kill(
         &self,
-        agent: Option<String>,
+        agent_id: Option<String>,
         state: KillState,
         actor: Option<String>,
     ) -> Result<KillState, RemoteError> {
-        let body = json!({ "state": state.as_str(), "agent_id": agent, "as": actor });
-        let answer: KillAnswer = self.call(reqwest::Method::POST, "kill-switch", Some(body))?;
-        KillState::parse(&answer.state)
-            .ok_or_else(|| RemoteError::Protocol(format!("unknown state {:?}", answer.state)))
+        let body = KillBody {
+            state,
+            agent_id,
+            actor,
+        };
+        let answer: KillReply = self.call(reqwest::Method::POST, "kill-switch", Some(&body))?;
+        Ok(answer.state)
     }
 
     /// The tenant's keys.
     pub fn keys(&self, live_only: bool) -> Result<Vec<KeyInfo>, RemoteError> {
         Ok(self
-            .call::<Keys>(
+            .call::<KeysReply>(
                 reqwest::Method::GET,
                 &format!("keys?live={live_only}"),
-                None,
+                NO_BODY,
             )?
             .keys)
     }
 
     /// Revokes a key; answers it and whether it was live.
     pub fn revoke_key(&self, id: &str) -> Result<(KeyInfo, bool), RemoteError> {
-        let answer: Revoked = self.call(
+        let answer: RevokedReply = self.call(
             reqwest::Method::POST,
             &format!("keys/{}/revoke", encode(id)),
-            Some(json!({})),
+            NO_BODY,
         )?;
         Ok((answer.key, answer.revoked))
     }
 }
 
-/// An error answer of the operator API.
-#[derive(Debug, Deserialize)]
-struct Refusal {
-    code: String,
-    detail: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Approvals {
-    approvals: Vec<Approval>,
-}
-
-#[derive(Debug, Deserialize)]
-struct KillAnswer {
-    state: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Keys {
-    keys: Vec<KeyInfo>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Revoked {
-    key: KeyInfo,
-    revoked: bool,
-}
+/// No request body.
+const NO_BODY: Option<&()> = None;
 
 /// Percent-encodes a path segment (approval ids are ours, but never trust a path built from input).
 fn encode(segment: &str) -> String {

@@ -7,13 +7,10 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::error::{AuthorityError, Result};
+use crate::error::{RequestError, Result, invalid};
 use crate::identity::{AgentSet, canonical_name};
 use crate::timestamp::rfc3339;
 
@@ -73,7 +70,7 @@ impl Principal {
     /// The agent a request of this key acts as (see [`AgentSet::act_as`]); operator keys act as no agent.
     pub fn act_as(&self, claimed: Option<&str>) -> Result<String> {
         if self.role != Role::Agent {
-            return Err(AuthorityError::Forbidden(
+            return Err(RequestError::Forbidden(
                 "operator keys cannot request actions; use an agent key".into(),
             ));
         }
@@ -84,9 +81,7 @@ impl Principal {
     /// one, compared canonically.
     pub fn operator(&self, claimed: Option<&str>) -> Result<String> {
         if self.role != Role::Operator {
-            return Err(AuthorityError::Forbidden(
-                "this needs an operator key".into(),
-            ));
+            return Err(RequestError::Forbidden("this needs an operator key".into()));
         }
         match claimed.filter(|c| !c.is_empty()) {
             None => Ok(self.name.clone()),
@@ -95,7 +90,7 @@ impl Principal {
                 if claimed == self.name {
                     Ok(claimed)
                 } else {
-                    Err(AuthorityError::IdentityMismatch {
+                    Err(RequestError::IdentityMismatch {
                         claimed,
                         identity: self.name.clone(),
                     })
@@ -108,11 +103,11 @@ impl Principal {
 /// What a new key is: its name, role, agents and rate limit.
 ///
 /// ```
-/// use haltstate_authority::{AgentSet, KeySpec, Role};
+/// use haltstate_types::{AgentSet, KeySpec, Role};
 ///
 /// let fleet = KeySpec::new("billing-fleet", Role::Agent).agents(AgentSet::parse(["billing-*"])?);
 /// assert_eq!(fleet.name, "billing-fleet");
-/// # Ok::<(), haltstate_authority::AuthorityError>(())
+/// # Ok::<(), haltstate_types::RequestError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySpec {
@@ -150,13 +145,13 @@ impl KeySpec {
     }
 
     /// The canonical name and the agent set to store (empty for operators).
-    pub(crate) fn resolved(&self) -> Result<(String, AgentSet)> {
+    pub fn resolved(&self) -> Result<(String, AgentSet)> {
         let name = canonical_name("key name", &self.name)?;
         let agents = match (self.role, &self.agents) {
             (Role::Operator, None) => AgentSet::default(),
             (Role::Operator, Some(_)) => {
-                return Err(AuthorityError::InvalidRequest(
-                    "operator keys act as no agent; give agents only to agent keys".into(),
+                return Err(invalid(
+                    "operator keys act as no agent; give agents only to agent keys",
                 ));
             }
             (Role::Agent, None) => AgentSet::one(&name)?,
@@ -205,23 +200,4 @@ impl fmt::Debug for NewKey {
             .field("secret", &"<redacted>")
             .finish()
     }
-}
-
-pub(crate) fn generate() -> NewKey {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let mut id = [0u8; 8];
-    rand::rng().fill_bytes(&mut id);
-    NewKey {
-        id: format!("key_{}", hex::encode(id)),
-        secret: format!("hs_{}", hex::encode(bytes)),
-    }
-}
-
-pub(crate) fn hash(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
-
-pub(crate) fn matches(stored: &[u8], presented: &[u8; 32]) -> bool {
-    stored.len() == 32 && bool::from(stored.ct_eq(presented))
 }
