@@ -12,13 +12,15 @@ use crate::decision::PolicyDecision;
 use crate::error::{AuthorityError, Result};
 use crate::events::ApprovalEvent;
 use crate::key_cache::KeyCache;
-use crate::ledger;
+use crate::ops;
 use crate::policy::{PolicyEngine, PolicyError};
-use crate::store::batch::{self, WriterCounters, WriterState, WriterStats};
-use crate::store::ops::{self, Windows};
+use crate::rules::Windows;
+use crate::store::Durability;
+use crate::store::job::{WriterCounters, WriterStats};
 use crate::store::pending::{self, Pending};
+use crate::store::sqlite::{self, SqliteReads, SqliteRunner};
+use crate::store::tx::{Reads, Tx};
 use crate::store::writer::Writer;
-use crate::store::{self, Durability, Readers};
 use haltstate_types::canonical_name;
 use haltstate_types::limits::MAX_KEY_LEN;
 use haltstate_types::{
@@ -105,11 +107,11 @@ impl AuthorityBuilder {
             (None, Some((name, source))) => PolicyEngine::from_source(name, source)?,
             (None, None) => PolicyEngine::empty(),
         };
-        let conn = store::open_writer(&self.db_path, self.durability, self.checkpoint_pages)?;
+        let conn = sqlite::open_writer(&self.db_path, self.durability, self.checkpoint_pages)?;
         let counters = Arc::new(WriterCounters::default());
         let (events, _) = tokio::sync::broadcast::channel(1024);
-        let state = WriterState::new(conn, self.clock.clone(), counters.clone(), events.clone());
-        let writer = Writer::new(state);
+        let runner = SqliteRunner::new(conn, self.clock.clone(), counters.clone(), events.clone());
+        let writer = Writer::new(Box::new(runner));
         let thread = {
             let writer = writer.clone();
             std::thread::Builder::new()
@@ -123,7 +125,7 @@ impl AuthorityBuilder {
             inner: Arc::new(Inner {
                 policies,
                 policy_file: self.policy_file,
-                readers: Readers::new(self.db_path.clone()),
+                reads: Arc::new(SqliteReads::new(self.db_path.clone())),
                 db_path: self.db_path,
                 writer,
                 writer_thread: Some(thread),
@@ -182,7 +184,7 @@ struct Inner {
     policies: PolicyEngine,
     policy_file: Option<PathBuf>,
     db_path: PathBuf,
-    readers: Readers,
+    reads: Arc<dyn Reads>,
     writer: Arc<Writer>,
     writer_thread: Option<JoinHandle<()>>,
     clock: Arc<dyn Clock>,
@@ -214,13 +216,13 @@ impl Authority {
             lease: DEFAULT_LEASE,
             clock: Arc::new(SystemClock),
             durability: Durability::Full,
-            checkpoint_pages: store::DEFAULT_CHECKPOINT_PAGES,
+            checkpoint_pages: sqlite::DEFAULT_CHECKPOINT_PAGES,
         }
     }
 
     fn submit<T, F>(&self, op: F) -> Pending<T>
     where
-        F: FnOnce(&mut batch::Batch<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         pending::submit(&self.inner.writer, op)
@@ -266,7 +268,7 @@ impl Authority {
         let policy = self.decide(tenant, &request.action);
         let fingerprint = fingerprint(&request.action);
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(move |b| ops::guard(b, windows, &tenant, &request, &fingerprint, policy))
+        self.submit(move |b| ops::guard::guard(b, windows, &tenant, &request, &fingerprint, policy))
     }
 
     /// Reports how a guarded body ended: success completes the key, anything else releases the claim.
@@ -276,7 +278,7 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
-        self.submit(move |b| ops::report(b, &tenant, report))
+        self.submit(move |b| ops::report::report(b, &tenant, report))
     }
 
     /// Asks for a decision without claiming anything. APPROVAL_REQUIRED creates (or, for a known request id,
@@ -296,7 +298,7 @@ impl Authority {
         let policy = self.decide(tenant, &request.action);
         let fingerprint = fingerprint(&request.action);
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(move |b| ops::check(b, windows, &tenant, request, &fingerprint, policy))
+        self.submit(move |b| ops::check::check(b, windows, &tenant, request, &fingerprint, policy))
     }
 
     /// Records evidence of an action a client ran fail-open. Recorded once per `evidence_id`: answers the ledger
@@ -311,7 +313,7 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
-        self.submit(move |b| ops::record_unverified(b, &tenant, evidence))
+        self.submit(move |b| ops::unverified::record(b, &tenant, evidence))
     }
 
     /// Records what a caller did after a check; answers the ledger sequence number. The record is `verified`
@@ -322,15 +324,15 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
-        self.submit(move |b| ops::check_report(b, &tenant, report))
+        self.submit(move |b| ops::check::report(b, &tenant, report))
     }
 
     /// One approval of `tenant`.
     pub fn approval(&self, tenant: &str, id: &str) -> Result<Approval> {
         let now = self.now();
         self.inner
-            .readers
-            .with(|conn| crate::store::queries::load_approval(conn, tenant, id, now))?
+            .reads
+            .approval(tenant, id, now)?
             .ok_or_else(|| AuthorityError::ApprovalNotFound { id: id.to_owned() })
     }
 
@@ -342,9 +344,7 @@ impl Authority {
         limit: u32,
     ) -> Result<Vec<Approval>> {
         let now = self.now();
-        self.inner
-            .readers
-            .with(|conn| crate::store::queries::list_approvals(conn, tenant, status, limit, now))
+        self.inner.reads.approvals(tenant, status, limit, now)
     }
 
     /// Approvals of `tenant` decided (or expired) after `since`, oldest first.
@@ -355,9 +355,7 @@ impl Authority {
         limit: u32,
     ) -> Result<Vec<Approval>> {
         let now = self.now();
-        self.inner
-            .readers
-            .with(|conn| crate::store::queries::approvals_since(conn, tenant, since, limit, now))
+        self.inner.reads.approvals_since(tenant, since, limit, now)
     }
 
     /// Approves a pending approval as `approver` (an operator; never the requesting agent), recorded as acting
@@ -406,12 +404,12 @@ impl Authority {
             return Pending::ready(Err(e.into()));
         }
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.submit(move |b| ops::decide_approval(b, &tenant, &id, verdict, &approver, reason))
+        self.submit(move |b| ops::approvals::decide(b, &tenant, &id, verdict, &approver, reason))
     }
 
     /// Stores the expiry of every overdue approval (reads already show them expired) and answers them.
     pub fn sweep_expired(&self) -> Pending<Vec<Approval>> {
-        self.submit(ops::sweep_expired)
+        self.submit(ops::approvals::sweep_expired)
     }
 
     /// Approval changes as they commit (decisions and expiries), for streaming to clients.
@@ -424,17 +422,17 @@ impl Authority {
         let agent_id = agent_id
             .map(|agent| canonical_name("agent_id", agent))
             .transpose()?;
-        self.inner.readers.with(|conn| match &agent_id {
-            Some(agent) => crate::store::queries::kill_status(conn, tenant, agent),
+        match &agent_id {
+            Some(agent) => self.inner.reads.kill_status(tenant, agent),
             None => {
                 let scope = KillScope::Tenant(tenant.to_owned());
-                let state = crate::store::queries::kill_state(conn, &scope)?;
+                let state = self.inner.reads.kill_state(&scope)?;
                 Ok(KillStatus {
                     state,
                     scope: (state != KillState::Run).then_some(scope),
                 })
             }
-        })
+        }
     }
 
     /// Sets the kill switch of `scope`; the change is itself a ledger record naming `actor`, recorded as acting
@@ -468,39 +466,35 @@ impl Authority {
             Ok(scope) => scope,
             Err(e) => return Pending::ready(Err(e.into())),
         };
-        self.submit(move |b| ops::set_kill(b, &scope, state, &actor))
+        self.submit(move |b| ops::kill::set(b, &scope, state, &actor))
     }
 
     /// Evidence of `tenant` matching `query`, in ledger order.
     pub fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
-        self.inner
-            .readers
-            .with(|conn| crate::store::queries::evidence(conn, tenant, query))
+        self.inner.reads.evidence(tenant, query)
     }
 
     /// The last record of the ledger.
     pub fn ledger_head(&self) -> Result<LedgerHead> {
-        self.inner.readers.with(crate::store::queries::ledger_head)
+        self.inner.reads.ledger_head()
     }
 
     /// The last record of `tenant`'s evidence (sequence 0 and the genesis hash when it has none): what an
     /// operator of that tenant may see of the ledger's end.
     pub fn tenant_head(&self, tenant: &str) -> Result<LedgerHead> {
-        self.inner
-            .readers
-            .with(|conn| crate::store::queries::tenant_head(conn, tenant))
+        self.inner.reads.tenant_head(tenant)
     }
 
     /// Recomputes the whole hash chain; [`AuthorityError::LedgerBroken`] names the first broken record.
     pub fn verify_ledger(&self) -> Result<VerifyReport> {
-        self.inner.readers.with(ledger::verify)
+        self.inner.reads.verify()
     }
 
     /// Verifies the ledger of the database at `path` without opening an authority on it: read-only, never
     /// creating or migrating anything, and refusing ([`AuthorityError::NotADatabase`]) a file that is not a
     /// HaltState database.
     pub fn verify_ledger_file(path: impl AsRef<Path>) -> Result<VerifyReport> {
-        ledger::verify(&store::open_existing_read_only(path.as_ref())?)
+        sqlite::verify_file(path.as_ref())
     }
 
     /// Creates an API key named `name` (for an agent key, acting as the agent of that name); its secret is in
@@ -516,7 +510,7 @@ impl Authority {
             return Pending::ready(Err(e.into()));
         }
         let tenant = tenant.to_owned();
-        self.submit(move |b| ops::create_key(b, &tenant, &spec))
+        self.submit(move |b| ops::keys::create(b, &tenant, &spec))
     }
 
     /// Revokes a key by id; answers whether a live key was revoked. This authority forgets the key as the
@@ -529,7 +523,7 @@ impl Authority {
         // Only the cache: a queued operation holding the whole authority would keep it alive past its last handle.
         let cache = self.inner.key_cache.clone();
         self.submit(move |b| {
-            let revoked = ops::revoke_key(b, &tenant, &key_id);
+            let revoked = ops::keys::revoke(b, &tenant, &key_id);
             cache.forget(&key_id);
             revoked
         })
@@ -537,16 +531,14 @@ impl Authority {
 
     /// The tenant's keys, newest first; revoked ones too unless `live_only`. Never their secrets.
     pub fn keys(&self, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>> {
-        self.inner
-            .readers
-            .with(|conn| crate::store::queries::list_keys(conn, tenant, live_only))
+        self.inner.reads.keys(tenant, live_only)
     }
 
     /// One key of the tenant.
     pub fn key(&self, tenant: &str, key_id: &str) -> Result<KeyInfo> {
         self.inner
-            .readers
-            .with(|conn| crate::store::queries::load_key_info(conn, tenant, key_id))?
+            .reads
+            .key_info(tenant, key_id)?
             .ok_or_else(|| AuthorityError::KeyNotFound {
                 id: key_id.to_owned(),
             })
@@ -562,10 +554,7 @@ impl Authority {
         if let Some(principal) = self.inner.key_cache.get(tenant, secret) {
             return Ok(principal);
         }
-        let principal = self
-            .inner
-            .readers
-            .with(|conn| crate::store::queries::authenticate(conn, tenant, secret))?;
+        let principal = self.inner.reads.authenticate(tenant, secret)?;
         self.inner.key_cache.put(tenant, secret, &principal);
         Ok(principal)
     }
@@ -577,9 +566,7 @@ impl Authority {
         key: &str,
     ) -> Result<Option<(KeyState, Option<Duration>)>> {
         let now = self.now();
-        self.inner
-            .readers
-            .with(|conn| crate::store::queries::key_state(conn, tenant, key, now))
+        self.inner.reads.key_state(tenant, key, now)
     }
 
     /// How many transactions and operations the writer has committed (group commit at work).

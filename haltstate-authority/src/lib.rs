@@ -32,8 +32,10 @@ mod decision;
 mod error;
 mod events;
 mod key_cache;
-mod ledger;
+mod ops;
 mod policy;
+mod records;
+mod rules;
 mod secrets;
 mod store;
 
@@ -58,6 +60,7 @@ pub use key_cache::KEY_CACHE_TTL;
 pub use policy::{
     CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
 };
-pub use store::batch::WriterStats;
+pub use store::Durability;
+pub use store::job::WriterStats;
 pub use store::pending::{Pending, PendingFuture};
-pub use store::{DEFAULT_CHECKPOINT_PAGES, Durability};
+pub use store::sqlite::DEFAULT_CHECKPOINT_PAGES;

@@ -5,13 +5,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::batch::{Batch, Job, OpJob};
+use super::job::OpJob;
+use super::tx::Tx;
 use super::writer::Writer;
 use crate::error::{AuthorityError, Result};
 
 /// An operation not yet queued. It is queued when its caller first waits for it (and may then run on the
 /// caller's thread), or, if the caller never does, when it is dropped: a dropped call still happens.
-struct Unsent(Option<(Box<dyn Job>, Arc<Writer>)>);
+struct Unsent(Option<(Box<dyn super::job::Job>, Arc<Writer>)>);
 
 impl Unsent {
     fn send(&mut self) {
@@ -61,7 +62,7 @@ impl std::fmt::Debug for Unsent {
 /// Prepares `op` for `writer`; it runs when the answer is first waited for.
 pub(crate) fn submit<T, F>(writer: &Arc<Writer>, op: F) -> Pending<T>
 where
-    F: FnOnce(&mut Batch<'_>) -> Result<T> + Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
     let (reply, receiver) = oneshot::channel();

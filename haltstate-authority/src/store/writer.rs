@@ -14,7 +14,7 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 
-use super::batch::{Job, WriterState};
+use super::job::{Job, Runner};
 
 /// Most operations one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -43,7 +43,7 @@ enum Enqueued {
 pub(crate) struct Writer {
     queue: Mutex<Queue>,
     wake: Condvar,
-    state: Mutex<WriterState>,
+    state: Mutex<Box<dyn Runner>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -53,7 +53,7 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(state: WriterState) -> Arc<Self> {
+    pub(crate) fn new(state: Box<dyn Runner>) -> Arc<Self> {
         Arc::new(Self {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
@@ -81,14 +81,17 @@ impl Writer {
         }
     }
 
-    fn lock_state(&self) -> MutexGuard<'_, WriterState> {
+    fn lock_state(&self) -> MutexGuard<'_, Box<dyn Runner>> {
         match self.state.lock() {
             Ok(state) => state,
             Err(poisoned) => self.recovered(poisoned.into_inner()),
         }
     }
 
-    fn recovered<'a>(&self, mut state: MutexGuard<'a, WriterState>) -> MutexGuard<'a, WriterState> {
+    fn recovered<'a>(
+        &self,
+        mut state: MutexGuard<'a, Box<dyn Runner>>,
+    ) -> MutexGuard<'a, Box<dyn Runner>> {
         self.state.clear_poison();
         state.recover();
         state
@@ -151,7 +154,7 @@ impl Writer {
     }
 
     /// Runs one batch of what is queued, then makes sure anything queued meanwhile has a thread to run it.
-    fn lead(&self, mut state: MutexGuard<'_, WriterState>) {
+    fn lead(&self, mut state: MutexGuard<'_, Box<dyn Runner>>) {
         let jobs = self.take_jobs();
         if !jobs.is_empty() {
             state.run_batch(jobs);

@@ -1,4 +1,4 @@
-//! Reads shared by the writer (inside its transaction) and the read pool.
+//! SQL reads shared by the transaction ([`super::tx::SqliteTx`]) and the read pool ([`super::SqliteReads`]).
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::error::{AuthorityError, Result};
+use crate::records::{CheckRecord, KeyRecord};
 use crate::secrets;
 use haltstate_types::AgentSet;
 use haltstate_types::KeyState;
@@ -16,68 +17,78 @@ use haltstate_types::{EvidenceQuery, EvidenceRecord, GENESIS_HASH, LedgerHead};
 use haltstate_types::{KeyInfo, Principal, Role};
 use haltstate_types::{KillScope, KillState, KillStatus};
 
-/// One idempotency record as stored.
-#[derive(Debug, Clone)]
-pub(crate) struct KeyRow {
-    pub(crate) fingerprint: String,
-    pub(crate) agent_id: String,
-    pub(crate) action: String,
-    pub(crate) state: KeyState,
-    pub(crate) approval_id: Option<String>,
-    pub(crate) policy_id: Option<String>,
-    pub(crate) reason: String,
-    pub(crate) claim_token: Option<String>,
-    pub(crate) lease_until_us: Option<i64>,
-    pub(crate) outcome_seq: Option<i64>,
-    /// The API key holding the claim (none for the embedded authority).
-    pub(crate) claimed_by: Option<String>,
-    /// Whether the claim's holder chose its token (then only that token reports it).
-    pub(crate) client_token: bool,
-}
-
-pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Option<KeyRow>> {
+pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
     let row = conn
         .prepare_cached(
             "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
              lease_until_us, outcome_seq, claimed_by, client_token FROM idempotency WHERE tenant = ?1 AND key = ?2",
         )?
         .query_row(params![tenant, key], |row| {
-            let state: String = row.get(3)?;
-            Ok(KeyRow {
-                fingerprint: row.get(0)?,
-                agent_id: row.get(1)?,
-                action: row.get(2)?,
-                // An unknown stored state reads as failed: it can be retried, never replayed as done.
-                state: KeyState::parse(&state).unwrap_or(KeyState::Failed),
-                approval_id: row.get(4)?,
-                policy_id: row.get(5)?,
-                reason: row.get(6)?,
-                claim_token: row.get(7)?,
-                lease_until_us: row.get(8)?,
-                outcome_seq: row.get(9)?,
-                claimed_by: row.get(10)?,
-                client_token: row.get(11)?,
-            })
+            Ok((
+                row.get::<_, String>(3)?,
+                KeyRecord {
+                    key: key.to_owned(),
+                    fingerprint: row.get(0)?,
+                    agent_id: row.get(1)?,
+                    action: row.get(2)?,
+                    state: KeyState::Failed,
+                    approval_id: row.get(4)?,
+                    policy_id: row.get(5)?,
+                    reason: row.get(6)?,
+                    claim_token: row.get(7)?,
+                    lease_until: row.get::<_, Option<i64>>(8)?.map(from_micros),
+                    outcome_seq: row
+                        .get::<_, Option<i64>>(9)?
+                        .map(|s| u64::try_from(s).unwrap_or(0)),
+                    claimed_by: row.get(10)?,
+                    client_token: row.get(11)?,
+                },
+            ))
         })
         .optional()?;
-    Ok(row)
+    row.map(|(state, record)| {
+        // An unknown stored state is refused, never guessed: read as `failed` it would let a completed side
+        // effect run again.
+        let state = KeyState::parse(&state).ok_or_else(|| {
+            AuthorityError::Corrupt(format!(
+                "idempotency key {key:?} has an unknown state {state:?}"
+            ))
+        })?;
+        Ok(KeyRecord { state, ..record })
+    })
+    .transpose()
 }
 
 const APPROVAL_COLUMNS: &str = "id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, \
      policy_id, policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason";
 
-/// Maps a row; a pending approval past its window reads as expired at its expiry time.
+/// Maps a row; a pending approval past its window reads as expired at its expiry time. A column that does not
+/// decode is an error, never an empty value an approver would be shown.
 fn approval_from_row(row: &Row<'_>, now: OffsetDateTime) -> rusqlite::Result<Approval> {
+    let corrupt = |column: usize, why: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("approval column {column}: {why}").into(),
+        )
+    };
     let params: String = row.get(6)?;
     let metadata: Option<String> = row.get(8)?;
     let status: String = row.get(11)?;
     let expires_at = from_micros(row.get(13)?);
-    let mut status = ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Expired);
+    let mut status = ApprovalStatus::parse(&status)
+        .ok_or_else(|| corrupt(11, format!("unknown status {status:?}")))?;
     let mut decided_at = row.get::<_, Option<i64>>(14)?.map(from_micros);
     if status == ApprovalStatus::Pending && expires_at <= now {
         status = ApprovalStatus::Expired;
         decided_at = Some(expires_at);
     }
+    let params = serde_json::from_str::<Map<String, Value>>(&params)
+        .map_err(|e| corrupt(6, e.to_string()))?;
+    let metadata = metadata
+        .map(|m| serde_json::from_str(&m))
+        .transpose()
+        .map_err(|e| corrupt(8, e.to_string()))?;
     Ok(Approval {
         id: row.get(0)?,
         tenant: row.get(1)?,
@@ -85,9 +96,9 @@ fn approval_from_row(row: &Row<'_>, now: OffsetDateTime) -> rusqlite::Result<App
         agent_id: row.get(3)?,
         action: row.get(4)?,
         resource: row.get(5)?,
-        params: serde_json::from_str::<Map<String, Value>>(&params).unwrap_or_default(),
+        params,
         risk: row.get(7)?,
-        metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        metadata,
         policy_id: row.get(9)?,
         policy_reason: row.get(10)?,
         status,
@@ -412,27 +423,19 @@ pub(crate) fn live_name_taken(conn: &Connection, tenant: &str, name: &str) -> Re
         .is_some())
 }
 
-/// What a check decided under a request id.
-#[derive(Debug, Clone)]
-pub(crate) struct CheckRow {
-    pub(crate) fingerprint: String,
-    pub(crate) agent_id: String,
-    pub(crate) action: String,
-    pub(crate) decision: String,
-}
-
 pub(crate) fn load_check(
     conn: &Connection,
     tenant: &str,
     request_id: &str,
-) -> Result<Option<CheckRow>> {
+) -> Result<Option<CheckRecord>> {
     Ok(conn
         .prepare_cached(
             "SELECT fingerprint, agent_id, action, decision FROM check_requests \
              WHERE tenant = ?1 AND request_id = ?2",
         )?
         .query_row(params![tenant, request_id], |row| {
-            Ok(CheckRow {
+            Ok(CheckRecord {
+                request_id: request_id.to_owned(),
                 fingerprint: row.get(0)?,
                 agent_id: row.get(1)?,
                 action: row.get(2)?,
@@ -449,11 +452,13 @@ pub(crate) fn key_state(
     key: &str,
     now: OffsetDateTime,
 ) -> Result<Option<(KeyState, Option<Duration>)>> {
-    Ok(load_key(conn, tenant, key)?.map(|row| {
-        let remaining = row
-            .lease_until_us
-            .filter(|_| row.state == KeyState::Claimed)
-            .map(|until| Duration::from_micros(u64::try_from(until - to_micros(now)).unwrap_or(0)));
-        (row.state, remaining)
+    Ok(load_key(conn, tenant, key)?.map(|record| {
+        let remaining = record
+            .lease_until
+            .filter(|_| record.state == KeyState::Claimed)
+            .map(|until| {
+                Duration::from_micros(u64::try_from(to_micros(until) - to_micros(now)).unwrap_or(0))
+            });
+        (record.state, remaining)
     }))
 }

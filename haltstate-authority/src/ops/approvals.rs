@@ -1,0 +1,145 @@
+//! Approvals, applied: created for checks, decided by operators, expired when their window closes.
+
+use haltstate_types::{
+    ActionRequest, Actor, Approval, ApprovalStatus, EvidenceKind, EvidenceRecord, KeyState,
+    Verdict, Via,
+};
+
+use super::new_id;
+use crate::decision::PolicyDecision;
+use crate::error::{AuthorityError, Result};
+use crate::events::ApprovalEvent;
+use crate::rules::Windows;
+use crate::rules::approval::{DecideStep, decide as decide_rule, expired};
+use crate::store::tx::Tx;
+
+/// A new pending approval for a check of `action`.
+pub(crate) fn for_check(
+    tx: &dyn Tx,
+    windows: Windows,
+    tenant: &str,
+    action: &ActionRequest,
+    policy: &PolicyDecision,
+) -> Approval {
+    let now = tx.now();
+    Approval {
+        id: new_id("apr"),
+        tenant: tenant.to_owned(),
+        idempotency_key: None,
+        agent_id: action.agent_id.clone(),
+        action: action.action.clone(),
+        resource: action.resource.clone(),
+        params: action.params.clone(),
+        risk: action.risk.clone(),
+        metadata: action.metadata.clone(),
+        policy_id: policy.policy_id.clone(),
+        policy_reason: policy.reason.clone(),
+        status: ApprovalStatus::Pending,
+        created_at: now,
+        expires_at: now + windows.approval_ttl,
+        decided_at: None,
+        approver: None,
+        decision_reason: None,
+    }
+}
+
+/// Moves the key waiting on `approval` (if it still waits) to `state`.
+fn move_key(tx: &mut dyn Tx, approval: &Approval, state: KeyState) -> Result<()> {
+    let Some(key) = &approval.idempotency_key else {
+        return Ok(());
+    };
+    if let Some(record) = tx.key(&approval.tenant, key)? {
+        if record.state == KeyState::PendingApproval {
+            tx.put_key(
+                &approval.tenant,
+                &crate::records::KeyRecord { state, ..record },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Stores the expiry of an overdue approval (reads already show it expired), moves its key and records it;
+/// answers the approval as expired.
+pub(crate) fn expire(tx: &mut dyn Tx, approval: &Approval) -> Result<Approval> {
+    let expired = expired(approval);
+    if !tx.settle_approval(&expired)? {
+        return Ok(expired);
+    }
+    move_key(tx, &expired, KeyState::Expired)?;
+    record(tx, &expired, None)?;
+    tx.publish(ApprovalEvent {
+        approval: expired.clone(),
+    });
+    Ok(expired)
+}
+
+fn record(tx: &mut dyn Tx, approval: &Approval, via: Option<Via>) -> Result<u64> {
+    let mut record = EvidenceRecord::new(EvidenceKind::Approval, &approval.tenant, tx.now());
+    record.agent_id = Some(approval.agent_id.clone());
+    record.action = Some(approval.action.clone());
+    record.idempotency_key = approval.idempotency_key.clone();
+    record.approval_id = Some(approval.id.clone());
+    record.status = Some(approval.status.as_str().to_owned());
+    record.actor = approval.approver.clone();
+    record.reason = approval.decision_reason.clone();
+    record.policy_id = approval.policy_id.clone();
+    record.resource_refs = approval.resource.iter().cloned().collect();
+    record.via = via;
+    tx.append(record)
+}
+
+pub(crate) fn decide(
+    tx: &mut dyn Tx,
+    tenant: &str,
+    id: &str,
+    verdict: Verdict,
+    approver: &Actor,
+    reason: Option<String>,
+) -> Result<Approval> {
+    let approval = tx
+        .approval(tenant, id)?
+        .ok_or_else(|| AuthorityError::ApprovalNotFound { id: id.to_owned() })?;
+    match decide_rule(&approval, verdict, approver, reason, tx.now())? {
+        DecideStep::Expired => {
+            expire(tx, &approval)?;
+            Err(AuthorityError::ApprovalDecided {
+                id: id.to_owned(),
+                status: ApprovalStatus::Expired,
+            })
+        }
+        DecideStep::Decided {
+            approval,
+            key_state,
+        } => {
+            let approval = *approval;
+            if !tx.settle_approval(&approval)? {
+                // Decided by someone else in another process since it was read.
+                return Err(AuthorityError::ApprovalDecided {
+                    id: id.to_owned(),
+                    status: tx
+                        .approval(tenant, id)?
+                        .map_or(approval.status, |current| current.status),
+                });
+            }
+            move_key(tx, &approval, key_state)?;
+            record(tx, &approval, Some(approver.via()))?;
+            tx.publish(ApprovalEvent {
+                approval: approval.clone(),
+            });
+            Ok(approval)
+        }
+    }
+}
+
+/// Stores every overdue expiry (at most 1,000 per call) and records each.
+pub(crate) fn sweep_expired(tx: &mut dyn Tx) -> Result<Vec<Approval>> {
+    let due = tx.overdue_approvals(1000)?;
+    let mut swept = Vec::with_capacity(due.len());
+    for (tenant, id) in due {
+        if let Some(approval) = tx.approval(&tenant, &id)? {
+            swept.push(expire(tx, &approval)?);
+        }
+    }
+    Ok(swept)
+}

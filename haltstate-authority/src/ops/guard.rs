@@ -1,0 +1,93 @@
+//! A guard, applied: load the kill switch and the key's record, decide by the rule, store and record.
+
+use haltstate_types::{
+    Decision, EvidenceKind, EvidenceRecord, GuardAnswer, GuardRequest, ProofStatus,
+};
+
+use super::{approvals, new_id, redaction_status};
+use crate::decision::PolicyDecision;
+use crate::error::{AuthorityError, Result};
+use crate::rules::Windows;
+use crate::rules::guard::{GuardFacts, guard as decide};
+use crate::store::tx::Tx;
+
+/// Guards `request` under `policy` (decided before the transaction, on the caller's thread).
+pub(crate) fn guard(
+    tx: &mut dyn Tx,
+    windows: Windows,
+    tenant: &str,
+    request: &GuardRequest,
+    fingerprint: &str,
+    policy: PolicyDecision,
+) -> Result<GuardAnswer> {
+    let kill = tx.kill_status(tenant, &request.action.agent_id)?;
+    // A stopped agent's guard reads nothing else.
+    let record = match kill.denial_reason() {
+        Some(_) => None,
+        None => tx.key(tenant, &request.idempotency_key)?,
+    };
+    let approval = match record.as_ref().and_then(|r| r.approval_id.as_deref()) {
+        Some(id) => tx.approval(tenant, id)?,
+        None => None,
+    };
+    let outcome = decide(&GuardFacts {
+        tenant,
+        request,
+        fingerprint,
+        kill: &kill,
+        record: record.as_ref(),
+        approval: approval.as_ref(),
+        policy: &policy,
+        now: tx.now(),
+        windows,
+        fresh_token: uuid::Uuid::new_v4().simple().to_string(),
+        fresh_approval_id: new_id("apr"),
+    });
+    if let Some(overdue) = &outcome.expire_approval {
+        approvals::expire(tx, overdue)?;
+    }
+    if let Some(approval) = &outcome.create_approval {
+        tx.insert_approval(approval, None)?;
+    }
+    if let Some(record) = &outcome.store {
+        tx.put_key(tenant, record)?;
+    }
+    let answer = record_guard(tx, tenant, request, outcome.decision, outcome.answer)?;
+    if outcome.conflict {
+        return Err(AuthorityError::IdempotencyConflict {
+            key: request.idempotency_key.clone(),
+        });
+    }
+    Ok(answer)
+}
+
+/// Records the guard's answer in the ledger and returns it with its ledger sequence number.
+fn record_guard(
+    tx: &mut dyn Tx,
+    tenant: &str,
+    request: &GuardRequest,
+    decision: Option<Decision>,
+    mut answer: GuardAnswer,
+) -> Result<GuardAnswer> {
+    let action = &request.action;
+    let mut record = EvidenceRecord::new(EvidenceKind::Guard, tenant, tx.now());
+    record.agent_id = Some(action.agent_id.clone());
+    record.action = Some(action.action.clone());
+    record.idempotency_key = Some(request.idempotency_key.clone());
+    record.decision = decision;
+    record.status = Some(answer.status.as_str().to_owned());
+    record.reason = Some(answer.reason.clone());
+    record.policy_id = answer.policy_id.clone();
+    record.approval_id = answer.approval_id.clone();
+    record.actor = answer
+        .approver
+        .clone()
+        .filter(|_| answer.approval_id.is_some());
+    record.resource_refs = action.resource.iter().cloned().collect();
+    record.decision_latency_us = Some(answer.decision_latency_us);
+    record.proof_status = Some(ProofStatus::Verified);
+    record.redaction_status = Some(redaction_status(&action.redacted_fields));
+    record.redacted_fields = action.redacted_fields.clone();
+    answer.ledger_seq = tx.append(record)?;
+    Ok(answer)
+}

@@ -1,0 +1,60 @@
+//! An outcome report, applied: record the outcome and move the key.
+
+use haltstate_types::{EvidenceKind, EvidenceRecord, OutcomeReport, ReportAck};
+
+use super::redaction_status;
+use crate::error::{AuthorityError, Result};
+use crate::records::KeyRecord;
+use crate::rules::micros;
+use crate::rules::report::{ReportStep, report as decide};
+use crate::store::tx::Tx;
+
+pub(crate) fn report(tx: &mut dyn Tx, tenant: &str, report: OutcomeReport) -> Result<ReportAck> {
+    let key = report.idempotency_key.clone();
+    let record = tx
+        .key(tenant, &key)?
+        .ok_or_else(|| AuthorityError::NotClaimed {
+            key: key.clone(),
+            state: "unknown".into(),
+        })?;
+    let state = match decide(&record, &report)? {
+        ReportStep::Duplicate { seq } => {
+            return Ok(ReportAck {
+                ledger_seq: seq,
+                state: record.state,
+                duplicate: true,
+            });
+        }
+        ReportStep::Record { state } => state,
+    };
+    let mut evidence = EvidenceRecord::new(EvidenceKind::Outcome, tenant, tx.now());
+    evidence.agent_id = Some(record.agent_id.clone());
+    evidence.action = Some(record.action.clone());
+    evidence.idempotency_key = Some(key);
+    evidence.status = Some(state.as_str().to_owned());
+    evidence.outcome = Some(report.outcome);
+    evidence.policy_id = record.policy_id.clone();
+    evidence.approval_id = record.approval_id.clone();
+    evidence.resource_refs = report.resource_refs;
+    evidence.body_latency_us = report.body_latency.map(micros);
+    evidence.proof_status = Some(report.proof_status);
+    evidence.redaction_status = Some(redaction_status(&report.redacted_fields));
+    evidence.redacted_fields = report.redacted_fields;
+    evidence.error = report.error;
+    evidence.usage = report.usage;
+    let seq = tx.append(evidence)?;
+    tx.put_key(
+        tenant,
+        &KeyRecord {
+            state,
+            outcome_seq: Some(seq),
+            lease_until: None,
+            ..record
+        },
+    )?;
+    Ok(ReportAck {
+        ledger_seq: seq,
+        state,
+        duplicate: false,
+    })
+}

@@ -1,0 +1,49 @@
+//! What storage keeps besides the ledger, as the rules see it: one idempotency record per key, one check record
+//! per request id. Storage loads and stores these; it decides nothing.
+
+use time::OffsetDateTime;
+
+use haltstate_types::KeyState;
+
+/// One idempotency record: the operation a key is bound to, and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyRecord {
+    /// The idempotency key.
+    pub(crate) key: String,
+    /// The fingerprint of the operation the key is bound to.
+    pub(crate) fingerprint: String,
+    pub(crate) agent_id: String,
+    pub(crate) action: String,
+    pub(crate) state: KeyState,
+    pub(crate) approval_id: Option<String>,
+    pub(crate) policy_id: Option<String>,
+    pub(crate) reason: String,
+    /// The current (or last) claim's token: kept after a report, so a retried report is recognised.
+    pub(crate) claim_token: Option<String>,
+    /// While claimed: when the lease lapses.
+    pub(crate) lease_until: Option<OffsetDateTime>,
+    /// The ledger record of the outcome that completed or failed the key.
+    pub(crate) outcome_seq: Option<u64>,
+    /// The API key holding the claim (none for the embedded authority).
+    pub(crate) claimed_by: Option<String>,
+    /// Whether the claim's holder chose its token (then only that token reports it).
+    pub(crate) client_token: bool,
+}
+
+impl KeyRecord {
+    /// Whether a claim is held and its lease has not lapsed at `now`.
+    pub(crate) fn live_claim(&self, now: OffsetDateTime) -> bool {
+        self.state == KeyState::Claimed && self.lease_until.is_some_and(|until| until > now)
+    }
+}
+
+/// What a check decided under a request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CheckRecord {
+    pub(crate) request_id: String,
+    pub(crate) fingerprint: String,
+    pub(crate) agent_id: String,
+    pub(crate) action: String,
+    /// The latest decision (`ALLOW`, `DENY`, `APPROVAL_REQUIRED`).
+    pub(crate) decision: String,
+}

@@ -1,0 +1,72 @@
+//! An approver's decision: only a pending approval is decided, never by the agent that asked, and the key waiting
+//! on it moves with it.
+
+use time::OffsetDateTime;
+
+use haltstate_types::limits::MAX_ERROR_TEXT;
+use haltstate_types::{Actor, Approval, ApprovalStatus, KeyState, Verdict, truncate_chars};
+
+use crate::error::AuthorityError;
+
+/// What deciding an approval does.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DecideStep {
+    /// The approval's window closed before the decision: store the expiry (if not stored yet), then refuse it
+    /// as already decided.
+    Expired,
+    /// Store the decided approval and move a key waiting on it to `key_state`.
+    Decided {
+        approval: Box<Approval>,
+        key_state: KeyState,
+    },
+}
+
+/// Decides `approval` (as of `now`).
+pub(crate) fn decide(
+    approval: &Approval,
+    verdict: Verdict,
+    approver: &Actor,
+    reason: Option<String>,
+    now: OffsetDateTime,
+) -> Result<DecideStep, AuthorityError> {
+    match approval.status {
+        ApprovalStatus::Pending => {}
+        ApprovalStatus::Expired => return Ok(DecideStep::Expired),
+        status => {
+            return Err(AuthorityError::ApprovalDecided {
+                id: approval.id.clone(),
+                status,
+            });
+        }
+    }
+    // Both names are canonical, so `Bot` cannot approve what `bot` asked for.
+    if approver.name() == approval.agent_id {
+        return Err(AuthorityError::SelfApproval {
+            id: approval.id.clone(),
+            approver: approver.name().to_owned(),
+        });
+    }
+    let (status, key_state) = match verdict {
+        Verdict::Approve => (ApprovalStatus::Approved, KeyState::Approved),
+        Verdict::Reject => (ApprovalStatus::Rejected, KeyState::Rejected),
+    };
+    Ok(DecideStep::Decided {
+        approval: Box::new(Approval {
+            status,
+            decided_at: Some(now),
+            approver: Some(approver.name().to_owned()),
+            decision_reason: reason.map(|r| truncate_chars(&r, MAX_ERROR_TEXT)),
+            ..approval.clone()
+        }),
+        key_state,
+    })
+}
+
+/// `approval` as stored once its window closed.
+pub(crate) fn expired(approval: &Approval) -> Approval {
+    Approval {
+        status: ApprovalStatus::Expired,
+        decided_at: Some(approval.expires_at),
+        ..approval.clone()
+    }
+}

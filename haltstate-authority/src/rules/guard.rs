@@ -1,0 +1,305 @@
+//! A guard: the kill switch, then the key's record, then policy.
+//!
+//! ```text
+//!             ALLOW                 success
+//!   (none) ──────────────> claimed ─────────> completed
+//!     │                     │  ^  error / abort
+//!     │ APPROVAL_REQUIRED   │  └──────────── failed (a retry claims again, without a new approval)
+//!     v                     │
+//!   pending_approval ──approve──> approved ──guard──> claimed
+//!     │        └──reject──> rejected
+//!     └──window closes──> expired
+//! ```
+
+use time::OffsetDateTime;
+
+use haltstate_types::{
+    Approval, ApprovalStatus, Claim, Decision, GuardAnswer, GuardRequest, GuardStatus, KeyState,
+    KillStatus,
+};
+
+use super::{Windows, micros};
+use crate::decision::PolicyDecision;
+use crate::records::KeyRecord;
+
+/// Everything a guard is decided from.
+#[derive(Debug)]
+pub(crate) struct GuardFacts<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) request: &'a GuardRequest,
+    pub(crate) fingerprint: &'a str,
+    /// The effective kill switch for the request's agent.
+    pub(crate) kill: &'a KillStatus,
+    /// The key's record, if any.
+    pub(crate) record: Option<&'a KeyRecord>,
+    /// The approval the record names, as of `now` (an overdue pending one reads as expired).
+    pub(crate) approval: Option<&'a Approval>,
+    /// What policy says now.
+    pub(crate) policy: &'a PolicyDecision,
+    pub(crate) now: OffsetDateTime,
+    pub(crate) windows: Windows,
+    /// The token a new claim takes when the caller chose none, and the id a new approval takes.
+    pub(crate) fresh_token: String,
+    pub(crate) fresh_approval_id: String,
+}
+
+/// What a guard answers and changes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GuardOutcome {
+    /// The answer (its `ledger_seq` is filled when the evidence is appended).
+    pub(crate) answer: GuardAnswer,
+    /// The policy decision behind the answer, when policy decided it.
+    pub(crate) decision: Option<Decision>,
+    /// The key's record to store.
+    pub(crate) store: Option<KeyRecord>,
+    /// A new approval to store.
+    pub(crate) create_approval: Option<Approval>,
+    /// The record's approval is overdue: store it as expired (and its key with it).
+    pub(crate) expire_approval: Option<Approval>,
+    /// The key is bound to another operation: record the refusal, then refuse.
+    pub(crate) conflict: bool,
+}
+
+fn answer(status: GuardStatus, reason: impl Into<String>) -> GuardAnswer {
+    GuardAnswer {
+        status,
+        reason: reason.into(),
+        policy_id: None,
+        approval_id: None,
+        approver: None,
+        approved_at: None,
+        expires_at: None,
+        claim: None,
+        completed_seq: None,
+        decision_latency_us: 0,
+        ledger_seq: 0,
+        kill_switch: None,
+    }
+}
+
+fn outcome(answer: GuardAnswer) -> GuardOutcome {
+    GuardOutcome {
+        answer,
+        decision: None,
+        store: None,
+        create_approval: None,
+        expire_approval: None,
+        conflict: false,
+    }
+}
+
+impl GuardFacts<'_> {
+    fn new_claim(&self) -> Claim {
+        Claim {
+            token: self
+                .request
+                .claim_token
+                .clone()
+                .unwrap_or_else(|| self.fresh_token.clone()),
+            lease_until: self.now + self.windows.lease,
+        }
+    }
+
+    /// `record` handed to this guard's caller under `claim`.
+    fn claimed(&self, record: KeyRecord, claim: &Claim) -> KeyRecord {
+        KeyRecord {
+            state: KeyState::Claimed,
+            claim_token: Some(claim.token.clone()),
+            lease_until: Some(claim.lease_until),
+            claimed_by: self.request.caller_key.clone(),
+            client_token: self.request.claim_token.is_some(),
+            ..record
+        }
+    }
+
+    /// A new record for this guard's operation.
+    fn fresh_record(&self, state: KeyState, approval_id: Option<String>) -> KeyRecord {
+        KeyRecord {
+            key: self.request.idempotency_key.clone(),
+            fingerprint: self.fingerprint.to_owned(),
+            agent_id: self.request.action.agent_id.clone(),
+            action: self.request.action.action.clone(),
+            state,
+            approval_id,
+            policy_id: self.policy.policy_id.clone(),
+            reason: self.policy.reason.clone(),
+            claim_token: None,
+            lease_until: None,
+            outcome_seq: None,
+            claimed_by: None,
+            client_token: false,
+        }
+    }
+}
+
+/// Decides a guard.
+pub(crate) fn guard(facts: &GuardFacts<'_>) -> GuardOutcome {
+    if let Some(reason) = facts.kill.denial_reason() {
+        let mut denied = answer(GuardStatus::Denied, reason);
+        denied.kill_switch = Some(facts.kill.state);
+        return outcome(denied);
+    }
+    if let Some(record) = facts.record {
+        if record.fingerprint != facts.fingerprint {
+            let mut refused = outcome(answer(
+                GuardStatus::Denied,
+                "idempotency key is bound to a different operation",
+            ));
+            refused.conflict = true;
+            return refused;
+        }
+        if let Some(replayed) = replay(facts, record) {
+            return replayed;
+        }
+    }
+    decide_afresh(facts)
+}
+
+/// No record, or a released claim without an approval: policy decides.
+fn decide_afresh(facts: &GuardFacts<'_>) -> GuardOutcome {
+    let policy = facts.policy;
+    let mut fresh = answer(GuardStatus::Denied, policy.reason.clone());
+    fresh.policy_id = policy.policy_id.clone();
+    fresh.decision_latency_us = micros(policy.latency);
+    let mut result = outcome(fresh);
+    result.decision = Some(policy.decision);
+    match policy.decision {
+        Decision::Deny => {}
+        Decision::Allow => {
+            let claim = facts.new_claim();
+            let record = facts.fresh_record(KeyState::Claimed, None);
+            result.store = Some(facts.claimed(record, &claim));
+            result.answer.status = GuardStatus::Allowed;
+            result.answer.claim = Some(claim);
+        }
+        Decision::ApprovalRequired => {
+            let action = &facts.request.action;
+            let approval = Approval {
+                id: facts.fresh_approval_id.clone(),
+                tenant: facts.tenant.to_owned(),
+                idempotency_key: Some(facts.request.idempotency_key.clone()),
+                agent_id: action.agent_id.clone(),
+                action: action.action.clone(),
+                resource: action.resource.clone(),
+                params: action.params.clone(),
+                risk: action.risk.clone(),
+                metadata: action.metadata.clone(),
+                policy_id: policy.policy_id.clone(),
+                policy_reason: policy.reason.clone(),
+                status: ApprovalStatus::Pending,
+                created_at: facts.now,
+                expires_at: facts.now + facts.windows.approval_ttl,
+                decided_at: None,
+                approver: None,
+                decision_reason: None,
+            };
+            result.store =
+                Some(facts.fresh_record(KeyState::PendingApproval, Some(approval.id.clone())));
+            result.answer.status = GuardStatus::Pending;
+            result.answer.approval_id = Some(approval.id.clone());
+            result.answer.expires_at = Some(approval.expires_at);
+            result.create_approval = Some(approval);
+        }
+    }
+    result
+}
+
+/// The answer a key's existing record gives; `None` when policy must decide again.
+fn replay(facts: &GuardFacts<'_>, record: &KeyRecord) -> Option<GuardOutcome> {
+    let approval = facts.approval;
+    let mut replayed = answer(GuardStatus::Denied, record.reason.clone());
+    replayed.policy_id = record.policy_id.clone();
+    replayed.approval_id = record.approval_id.clone();
+    if let Some(approval) = approval {
+        replayed.approver = approval.approver.clone();
+        replayed.approved_at = approval
+            .decided_at
+            .filter(|_| approval.status == ApprovalStatus::Approved);
+    }
+    let granted = if record.approval_id.is_some() {
+        GuardStatus::Approved
+    } else {
+        GuardStatus::Allowed
+    };
+    let mut result = outcome(replayed);
+    let answer = &mut result.answer;
+    match record.state {
+        KeyState::Completed => {
+            answer.status = GuardStatus::Completed;
+            answer.reason = "this idempotency key already completed".into();
+            answer.completed_seq = record.outcome_seq;
+        }
+        KeyState::Claimed
+            if record.live_claim(facts.now)
+                && facts.request.claim_token.is_some()
+                && facts.request.claim_token == record.claim_token =>
+        {
+            // The same caller retrying (its first answer was lost): it already holds this claim.
+            answer.status = granted;
+            answer.reason = "this caller already holds the claim".into();
+            answer.claim = record
+                .claim_token
+                .clone()
+                .zip(record.lease_until)
+                .map(|(token, lease_until)| Claim { token, lease_until });
+        }
+        KeyState::Claimed if record.live_claim(facts.now) => {
+            answer.status = GuardStatus::InProgress;
+            answer.reason = "another worker holds the claim on this idempotency key".into();
+        }
+        KeyState::Claimed | KeyState::Approved => {
+            let claim = facts.new_claim();
+            answer.status = granted;
+            if record.state == KeyState::Claimed {
+                answer.reason = "the previous claim's lease expired; re-claimed".into();
+            } else if let Some(approval) = approval {
+                answer.reason = approval
+                    .decision_reason
+                    .clone()
+                    .unwrap_or_else(|| "approved".into());
+            }
+            answer.claim = Some(claim.clone());
+            result.store = Some(facts.claimed(record.clone(), &claim));
+        }
+        KeyState::Failed if record.approval_id.is_some() => {
+            // The human already approved this exact operation; a retry after an error needs no new approval.
+            let claim = facts.new_claim();
+            answer.status = GuardStatus::Approved;
+            answer.reason = "retry of an approved action after an error".into();
+            answer.claim = Some(claim.clone());
+            result.store = Some(facts.claimed(record.clone(), &claim));
+        }
+        KeyState::Failed => return None,
+        KeyState::PendingApproval => match approval {
+            Some(approval) if approval.status == ApprovalStatus::Expired => {
+                answer.status = GuardStatus::Expired;
+                answer.reason = "the approval window closed; use a new idempotency key".into();
+                result.expire_approval = Some(approval.clone());
+                result.store = Some(KeyRecord {
+                    state: KeyState::Expired,
+                    ..record.clone()
+                });
+            }
+            Some(approval) => {
+                answer.status = GuardStatus::Pending;
+                answer.expires_at = Some(approval.expires_at);
+            }
+            None => answer.reason = "the approval for this key is missing".into(),
+        },
+        KeyState::Rejected => {
+            let approver = answer
+                .approver
+                .clone()
+                .unwrap_or_else(|| "an operator".into());
+            answer.reason = approval
+                .and_then(|a| a.decision_reason.clone())
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| format!("rejected by {approver}"));
+        }
+        KeyState::Expired => {
+            answer.status = GuardStatus::Expired;
+            answer.reason = "the approval window closed; use a new idempotency key".into();
+        }
+    }
+    Some(result)
+}

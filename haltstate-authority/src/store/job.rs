@@ -1,0 +1,117 @@
+//! Operations queued for a batch, and the answers they hold until the batch commits.
+//!
+//! Each operation runs under its own savepoint and its answer is held until the commit, so every acknowledged
+//! change is durable and a failed commit is told to every caller in the batch. What a batch is (a transaction
+//! on one connection) is the backend's: a [`Runner`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::tx::Tx;
+use crate::error::{AuthorityError, Result};
+
+/// Runs batches on one backend connection.
+pub(crate) trait Runner: Send {
+    /// Runs `jobs` in one transaction and answers each after the commit (or with the commit's error).
+    fn run_batch(&mut self, jobs: Vec<Box<dyn Job>>);
+    /// Makes the connection usable again after a batch panicked half-way (its callers were told `Closed` when
+    /// their reply senders dropped).
+    fn recover(&mut self);
+}
+
+/// One queued operation.
+pub(crate) trait Job: Send {
+    /// Runs the operation; the answer is held until the commit.
+    fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply>;
+    /// Answers without running (the transaction could not start).
+    fn fail(self: Box<Self>, error: AuthorityError);
+}
+
+/// An answer waiting for the commit.
+pub(crate) trait Reply: Send {
+    /// Sends the answer, or the commit error.
+    fn finish(self: Box<Self>, commit_error: Option<&str>);
+}
+
+pub(crate) struct OpJob<F, T> {
+    pub(crate) op: F,
+    pub(crate) reply: oneshot::Sender<Result<T>>,
+}
+
+struct OpReply<T> {
+    result: Result<T>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> Job for OpJob<F, T>
+where
+    F: FnOnce(&mut dyn Tx) -> Result<T> + Send,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply> {
+        let this = *self;
+        let result = run_in_savepoint(tx, this.op);
+        Box::new(OpReply {
+            result,
+            reply: this.reply,
+        })
+    }
+
+    fn fail(self: Box<Self>, error: AuthorityError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+impl<T: Send> Reply for OpReply<T> {
+    fn finish(self: Box<Self>, commit_error: Option<&str>) {
+        let result = match commit_error {
+            Some(error) => Err(AuthorityError::CommitFailed(error.to_owned())),
+            None => self.result,
+        };
+        // A caller that stopped waiting is fine: the change is committed either way.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs `op` under a savepoint: an operational error undoes its writes (and the ledger tail) and leaves the rest
+/// of the batch alone; a refusal keeps what the operation wrote (the evidence of the refusal).
+fn run_in_savepoint<T>(tx: &mut dyn Tx, op: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    tx.savepoint()?;
+    let result = op(tx);
+    match &result {
+        Err(error) if error.is_operational() => tx.rollback_to_savepoint()?,
+        _ => tx.release_savepoint()?,
+    }
+    result
+}
+
+/// Answers every job of a batch that could not run with the reason.
+pub(crate) fn fail_all(jobs: Vec<Box<dyn Job>>, message: &str) {
+    for job in jobs {
+        job.fail(AuthorityError::CommitFailed(message.to_owned()));
+    }
+}
+
+/// Counters that show group commit at work.
+#[derive(Debug, Default)]
+pub(crate) struct WriterCounters {
+    pub(crate) transactions: AtomicU64,
+    pub(crate) operations: AtomicU64,
+}
+
+/// A snapshot of the writer's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Operations run in them.
+    pub operations: u64,
+}
+
+impl WriterCounters {
+    pub(crate) fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            operations: self.operations.load(Ordering::Relaxed),
+        }
+    }
+}

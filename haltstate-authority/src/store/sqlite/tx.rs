@@ -1,0 +1,287 @@
+//! [`Tx`] on a SQLite transaction.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use time::OffsetDateTime;
+
+use haltstate_types::timestamp::to_micros;
+use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
+
+use super::ledger::Tail;
+use super::queries;
+use crate::error::Result;
+use crate::events::ApprovalEvent;
+use crate::records::{CheckRecord, KeyRecord};
+use crate::store::tx::{StoredKey, Tx};
+
+/// The open transaction, the ledger's tail, the batch's clock reading and the events it will publish.
+pub(crate) struct SqliteTx<'a> {
+    conn: &'a Connection,
+    tail: &'a mut Tail,
+    now: OffsetDateTime,
+    events: Vec<ApprovalEvent>,
+    /// Per open savepoint: the tail and the number of events before it.
+    saved: Vec<(Tail, usize)>,
+}
+
+fn seq_column(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+impl<'a> SqliteTx<'a> {
+    pub(crate) fn new(conn: &'a Connection, tail: &'a mut Tail, now: OffsetDateTime) -> Self {
+        Self {
+            conn,
+            tail,
+            now,
+            events: Vec::new(),
+            saved: Vec::new(),
+        }
+    }
+
+    /// The tail after the batch, and the events to publish once it commits.
+    pub(crate) fn finish(self) -> (&'a Tail, Vec<ApprovalEvent>) {
+        (self.tail, self.events)
+    }
+
+    fn execute(&self, sql: &str, values: impl rusqlite::Params) -> Result<usize> {
+        Ok(self.conn.prepare_cached(sql)?.execute(values)?)
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn now(&self) -> OffsetDateTime {
+        self.now
+    }
+
+    fn savepoint(&mut self) -> Result<()> {
+        self.execute("SAVEPOINT op", [])?;
+        self.saved.push((self.tail.clone(), self.events.len()));
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.execute("ROLLBACK TO op", [])?;
+        self.execute("RELEASE op", [])?;
+        if let Some((tail, events)) = self.saved.pop() {
+            *self.tail = tail;
+            self.events.truncate(events);
+        }
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.execute("RELEASE op", [])?;
+        self.saved.pop();
+        Ok(())
+    }
+
+    fn key(&mut self, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
+        queries::load_key(self.conn, tenant, key)
+    }
+
+    fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
+        let now = to_micros(self.now);
+        self.execute(
+            "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
+             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15) \
+             ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
+             policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
+             lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
+             updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
+             client_token = excluded.client_token",
+            params![
+                tenant,
+                record.key,
+                record.fingerprint,
+                record.agent_id,
+                record.action,
+                record.state.as_str(),
+                record.approval_id,
+                record.policy_id,
+                record.reason,
+                record.claim_token,
+                record.lease_until.map(to_micros),
+                record.outcome_seq.map(seq_column),
+                now,
+                record.claimed_by,
+                record.client_token,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>> {
+        queries::load_approval(self.conn, tenant, id, self.now)
+    }
+
+    fn approval_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<Approval>> {
+        queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
+    }
+
+    fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()> {
+        let params_json = serde_json::Value::Object(approval.params.clone()).to_string();
+        let metadata_json = approval
+            .metadata
+            .clone()
+            .map(|m| serde_json::Value::Object(m).to_string());
+        self.execute(
+            "INSERT INTO approvals (id, tenant, idempotency_key, request_id, agent_id, action, resource, params, \
+             risk, metadata, policy_id, policy_reason, status, created_us, expires_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?14)",
+            params![
+                approval.id,
+                approval.tenant,
+                approval.idempotency_key,
+                request_id,
+                approval.agent_id,
+                approval.action,
+                approval.resource,
+                params_json,
+                approval.risk,
+                metadata_json,
+                approval.policy_id,
+                approval.policy_reason,
+                to_micros(approval.created_at),
+                to_micros(approval.expires_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn settle_approval(&mut self, approval: &Approval) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE approvals SET status = ?3, decided_us = ?4, approver = ?5, decision_reason = ?6 \
+             WHERE id = ?1 AND tenant = ?2 AND status = 'pending'",
+            params![
+                approval.id,
+                approval.tenant,
+                approval.status.as_str(),
+                approval.decided_at.map(to_micros),
+                approval.approver,
+                approval.decision_reason,
+            ],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn overdue_approvals(&mut self, limit: usize) -> Result<Vec<(String, String)>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT tenant, id FROM approvals WHERE status = 'pending' AND expires_us <= ?1 \
+             ORDER BY expires_us LIMIT ?2",
+        )?;
+        let rows = statement.query_map(
+            params![
+                to_micros(self.now),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus> {
+        queries::kill_status(self.conn, tenant, agent)
+    }
+
+    fn put_kill(&mut self, scope: &KillScope, state: KillState, actor: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO kill_switch (tenant, agent_id, state, updated_us, updated_by) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (tenant, agent_id) DO UPDATE SET state = excluded.state, \
+             updated_us = excluded.updated_us, updated_by = excluded.updated_by",
+            params![
+                scope.tenant(),
+                scope.agent_id().unwrap_or(""),
+                state.as_str(),
+                to_micros(self.now),
+                actor
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn check(&mut self, tenant: &str, request_id: &str) -> Result<Option<CheckRecord>> {
+        queries::load_check(self.conn, tenant, request_id)
+    }
+
+    fn put_check(&mut self, tenant: &str, record: &CheckRecord) -> Result<()> {
+        self.execute(
+            "INSERT INTO check_requests (tenant, request_id, fingerprint, agent_id, action, decision, created_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (tenant, request_id) DO UPDATE SET decision = excluded.decision",
+            params![
+                tenant,
+                record.request_id,
+                record.fingerprint,
+                record.agent_id,
+                record.action,
+                record.decision,
+                to_micros(self.now)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn key_name_taken(&mut self, tenant: &str, name: &str) -> Result<bool> {
+        queries::live_name_taken(self.conn, tenant, name)
+    }
+
+    fn insert_api_key(&mut self, tenant: &str, key: &StoredKey) -> Result<()> {
+        let agents = key
+            .agents
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| crate::error::AuthorityError::InvalidRequest(e.to_string()))?;
+        self.execute(
+            "INSERT INTO api_keys (id, tenant, name, role, key_hash, created_us, agents, rate_limit) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                key.id,
+                tenant,
+                key.name,
+                key.role.as_str(),
+                key.hash.to_vec(),
+                to_micros(self.now),
+                agents,
+                key.rate_limit,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_api_key(&mut self, tenant: &str, id: &str) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE api_keys SET revoked_us = ?3 WHERE tenant = ?1 AND id = ?2 AND revoked_us IS NULL",
+            params![tenant, id, to_micros(self.now)],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn unverified(&mut self, tenant: &str, evidence_id: &str) -> Result<Option<u64>> {
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT seq FROM unverified_imports WHERE tenant = ?1 AND evidence_id = ?2",
+            )?
+            .query_row(params![tenant, evidence_id], |row| row.get(0))
+            .optional()?;
+        Ok(seq.map(|s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    fn put_unverified(&mut self, tenant: &str, evidence_id: &str, seq: u64) -> Result<()> {
+        self.execute(
+            "INSERT INTO unverified_imports (tenant, evidence_id, seq) VALUES (?1, ?2, ?3)",
+            params![tenant, evidence_id, seq_column(seq)],
+        )?;
+        Ok(())
+    }
+
+    fn append(&mut self, mut record: EvidenceRecord) -> Result<u64> {
+        self.tail.append(self.conn, &mut record)
+    }
+
+    fn publish(&mut self, event: ApprovalEvent) {
+        self.events.push(event);
+    }
+}

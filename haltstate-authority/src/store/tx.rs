@@ -1,0 +1,133 @@
+//! The storage seam: what an operation may load and store inside its transaction ([`Tx`]), and what the
+//! authority reads outside one ([`Reads`]). The SQLite implementation is in `sqlite/`; a second backend is a second
+//! implementation of these two traits, and every rule above them is shared.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use haltstate_types::{
+    Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, KeyInfo, KeyState, KillScope,
+    KillState, KillStatus, LedgerHead, Principal, Role, VerifyReport,
+};
+
+use crate::error::Result;
+use crate::events::ApprovalEvent;
+use crate::records::{CheckRecord, KeyRecord};
+
+/// An API key as stored: its hash, never its secret.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredKey {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) hash: [u8; 32],
+    /// For an agent key: its agent set's patterns.
+    pub(crate) agents: Option<Vec<String>>,
+    pub(crate) rate_limit: Option<u32>,
+}
+
+/// One transaction's view of storage, as an operation sees it. Every call is inside the transaction; nothing is
+/// visible to others until the batch commits.
+pub(crate) trait Tx {
+    /// The batch's clock reading: every change of one batch happens at one time.
+    fn now(&self) -> OffsetDateTime;
+
+    /// Marks a point the operation's changes can be undone to (an operational error undoes one operation, not
+    /// the batch).
+    fn savepoint(&mut self) -> Result<()>;
+    /// Undoes everything since the last savepoint (storage, the ledger's tail, events) and drops it.
+    fn rollback_to_savepoint(&mut self) -> Result<()>;
+    /// Keeps everything since the last savepoint and drops it.
+    fn release_savepoint(&mut self) -> Result<()>;
+
+    /// The record of an idempotency key.
+    fn key(&mut self, tenant: &str, key: &str) -> Result<Option<KeyRecord>>;
+    /// Stores a key's record (inserting or replacing it).
+    fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()>;
+
+    /// An approval, as of [`now`](Self::now): an overdue pending approval reads as expired.
+    fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>>;
+    /// The approval a check created under a request id.
+    fn approval_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<Approval>>;
+    /// Stores a new approval (with the check's request id, for one a check created).
+    fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()>;
+    /// Stores a pending approval's decision or expiry; `false` when it was no longer pending (nothing changed).
+    fn settle_approval(&mut self, approval: &Approval) -> Result<bool>;
+    /// Pending approvals past their window, oldest first: `(tenant, id)`.
+    fn overdue_approvals(&mut self, limit: usize) -> Result<Vec<(String, String)>>;
+
+    /// The effective kill switch for `agent`: the more severe of the tenant's and the agent's.
+    fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus>;
+    /// Stores one scope's kill switch.
+    fn put_kill(&mut self, scope: &KillScope, state: KillState, actor: &str) -> Result<()>;
+
+    /// What a check decided under a request id.
+    fn check(&mut self, tenant: &str, request_id: &str) -> Result<Option<CheckRecord>>;
+    /// Stores a check's record (the decision of a repeat replaces the last one).
+    fn put_check(&mut self, tenant: &str, record: &CheckRecord) -> Result<()>;
+
+    /// Whether a live key of the tenant has this name.
+    fn key_name_taken(&mut self, tenant: &str, name: &str) -> Result<bool>;
+    /// Stores a new API key.
+    fn insert_api_key(&mut self, tenant: &str, key: &StoredKey) -> Result<()>;
+    /// Revokes an API key; `false` when it was not live.
+    fn revoke_api_key(&mut self, tenant: &str, id: &str) -> Result<bool>;
+
+    /// The ledger record of fail-open evidence already delivered under this id.
+    fn unverified(&mut self, tenant: &str, evidence_id: &str) -> Result<Option<u64>>;
+    /// Remembers that fail-open evidence was recorded as `seq`.
+    fn put_unverified(&mut self, tenant: &str, evidence_id: &str, seq: u64) -> Result<()>;
+
+    /// Appends a record to the ledger, stamped with its sequence number; answers it.
+    fn append(&mut self, record: EvidenceRecord) -> Result<u64>;
+    /// Queues an approval change for the approvals streams; sent only if the batch commits.
+    fn publish(&mut self, event: ApprovalEvent);
+}
+
+/// What the authority reads outside a transaction.
+pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
+    /// One approval, as of `now`.
+    fn approval(&self, tenant: &str, id: &str, now: OffsetDateTime) -> Result<Option<Approval>>;
+    /// Approvals newest first, optionally of one (effective) status.
+    fn approvals(
+        &self,
+        tenant: &str,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Approval>>;
+    /// Approvals decided (or expired) after `since`, oldest first.
+    fn approvals_since(
+        &self,
+        tenant: &str,
+        since: OffsetDateTime,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Approval>>;
+    /// The effective kill switch for `agent`.
+    fn kill_status(&self, tenant: &str, agent: &str) -> Result<KillStatus>;
+    /// One scope's own kill switch.
+    fn kill_state(&self, scope: &KillScope) -> Result<KillState>;
+    /// Evidence of a tenant, in ledger order.
+    fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>>;
+    /// The last record of the ledger.
+    fn ledger_head(&self) -> Result<LedgerHead>;
+    /// The last record of a tenant's evidence.
+    fn tenant_head(&self, tenant: &str) -> Result<LedgerHead>;
+    /// Recomputes the chain.
+    fn verify(&self) -> Result<VerifyReport>;
+    /// The principal a secret authenticates as.
+    fn authenticate(&self, tenant: &str, secret: &str) -> Result<Principal>;
+    /// The tenant's keys, newest first.
+    fn keys(&self, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>>;
+    /// One key of the tenant.
+    fn key_info(&self, tenant: &str, id: &str) -> Result<Option<KeyInfo>>;
+    /// A key's state and, while claimed, the lease remaining.
+    fn key_state(
+        &self,
+        tenant: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(KeyState, Option<Duration>)>>;
+}
