@@ -1,0 +1,90 @@
+//! API keys through the authority: created, listed, revoked, and authenticated (remembered for a second).
+
+use std::time::Duration;
+
+use haltstate_types::{KeyInfo, KeySpec, KeyState, NewKey, Principal, Role, validate_name};
+
+use super::Authority;
+use crate::error::{AuthorityError, Result};
+use crate::ops;
+use crate::store::job::WriterStats;
+use crate::store::pending::Pending;
+
+impl Authority {
+    /// Creates an API key named `name` (for an agent key, acting as the agent of that name); its secret is in
+    /// the answer and nowhere else.
+    pub fn create_key(&self, tenant: &str, name: &str, role: Role) -> Pending<NewKey> {
+        self.create_key_with(tenant, KeySpec::new(name, role))
+    }
+
+    /// Creates an API key as `spec` says. Names are canonical and unique among the tenant's live keys
+    /// ([`AuthorityError::DuplicateKeyName`]).
+    pub fn create_key_with(&self, tenant: &str, spec: KeySpec) -> Pending<NewKey> {
+        if let Err(e) = validate_name("tenant", tenant).and_then(|()| spec.resolved().map(drop)) {
+            return Pending::ready(Err(e.into()));
+        }
+        let tenant = tenant.to_owned();
+        self.submit(move |b| ops::keys::create(b, &tenant, &spec))
+    }
+
+    /// Revokes a key by id; answers whether a live key was revoked. This authority forgets the key as the
+    /// revocation is written; a request authenticating at that moment, or through another process on the same
+    /// database, may still be served for at most [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
+    pub fn revoke_key(&self, tenant: &str, key_id: &str) -> Pending<bool> {
+        // Forget it before and after: a request authenticating meanwhile may have put it back.
+        self.inner.key_cache.forget(key_id);
+        let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
+        // Only the cache: a queued operation holding the whole authority would keep it alive past its last handle.
+        let cache = self.inner.key_cache.clone();
+        self.submit(move |b| {
+            let revoked = ops::keys::revoke(b, &tenant, &key_id);
+            cache.forget(&key_id);
+            revoked
+        })
+    }
+
+    /// The tenant's keys, newest first; revoked ones too unless `live_only`. Never their secrets.
+    pub fn keys(&self, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>> {
+        self.inner.reads.keys(tenant, live_only)
+    }
+
+    /// One key of the tenant.
+    pub fn key(&self, tenant: &str, key_id: &str) -> Result<KeyInfo> {
+        self.inner
+            .reads
+            .key_info(tenant, key_id)?
+            .ok_or_else(|| AuthorityError::KeyNotFound {
+                id: key_id.to_owned(),
+            })
+    }
+
+    /// Who `secret` authenticates as within `tenant`. Every failure is the same
+    /// [`AuthorityError::Unauthenticated`], whether the tenant is unknown or the key wrong. A success is
+    /// remembered for [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
+    pub fn authenticate(&self, tenant: &str, secret: &str) -> Result<Principal> {
+        if tenant.is_empty() || secret.is_empty() || tenant.len() > 128 || secret.len() > 256 {
+            return Err(AuthorityError::Unauthenticated);
+        }
+        if let Some(principal) = self.inner.key_cache.get(tenant, secret) {
+            return Ok(principal);
+        }
+        let principal = self.inner.reads.authenticate(tenant, secret)?;
+        self.inner.key_cache.put(tenant, secret, &principal);
+        Ok(principal)
+    }
+
+    /// The state of an idempotency key and, while claimed, the lease remaining.
+    pub fn idempotency_state(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<(KeyState, Option<Duration>)>> {
+        let now = self.now();
+        self.inner.reads.key_state(tenant, key, now)
+    }
+
+    /// How many transactions and operations the writer has committed (group commit at work).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.counters.snapshot()
+    }
+}

@@ -1,0 +1,218 @@
+//! The authority: one handle over policies, approvals, idempotency claims, the kill switch and the ledger.
+//!
+//! `builder.rs` opens one; this file asks it for decisions (guard, check, report); `operator.rs` holds what
+//! operators do (approvals, the kill switch, evidence); `keys.rs` the API keys.
+
+mod builder;
+mod keys;
+mod operator;
+
+pub use builder::AuthorityBuilder;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use haltstate_types::limits::MAX_KEY_LEN;
+use haltstate_types::{
+    ActionRequest, CheckAnswer, CheckReport, CheckRequest, GuardAnswer, GuardRequest,
+    OutcomeReport, ReportAck, UnverifiedOutcome, fingerprint, validate_name, validate_text,
+};
+
+use crate::clock::Clock;
+use crate::decision::PolicyDecision;
+use crate::error::Result;
+use crate::events::ApprovalEvent;
+use crate::key_cache::KeyCache;
+use crate::ops;
+use crate::policy::{PolicyEngine, PolicyError};
+use crate::rules::Windows;
+use crate::store::job::WriterCounters;
+use crate::store::pending::{self, Pending};
+use crate::store::tx::{Reads, Tx};
+use crate::store::writer::Writer;
+
+/// How long an approval stays decidable unless configured otherwise.
+pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a claim lasts before another worker may re-claim the key, unless configured otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5 * 60);
+
+/// The policy authority, embedded in-process.
+///
+/// Cheap to clone; every clone shares one database writer. State-changing calls return a [`Pending`] that is
+/// answered once the change is committed (`.wait()` from sync code, `.await` from async code); reads answer
+/// directly.
+///
+/// ```
+/// use haltstate_authority::{ActionRequest, Authority, GuardRequest, GuardStatus, Outcome, OutcomeReport};
+/// use serde_json::json;
+///
+/// let dir = tempfile::tempdir()?;
+/// let authority = Authority::builder(dir.path().join("haltstate.db"))
+///     .policy_source("inline.cedar", r#"
+///         @id("refunds.small")
+///         permit(principal, action == Action::"refund.create", resource)
+///         when { context.params has amount_cents && context.params.amount_cents <= 10000 };
+///     "#)
+///     .open()?;
+///
+/// let refund = ActionRequest::new("billing", "refund.create").param("amount_cents", json!(4_500));
+/// let answer = authority.guard("acme", GuardRequest::new(refund.clone(), "refund:1042")).wait()?;
+/// assert_eq!(answer.status, GuardStatus::Allowed);
+///
+/// // ... perform the refund, then report how it went:
+/// authority.report("acme", OutcomeReport::new("refund:1042", Outcome::Success)).wait()?;
+///
+/// // The same key never runs twice.
+/// let again = authority.guard("acme", GuardRequest::new(refund, "refund:1042")).wait()?;
+/// assert_eq!(again.status, GuardStatus::Completed);
+/// assert!(authority.verify_ledger().is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Authority {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    policies: PolicyEngine,
+    policy_file: Option<PathBuf>,
+    db_path: PathBuf,
+    reads: Arc<dyn Reads>,
+    writer: Arc<Writer>,
+    writer_thread: Option<JoinHandle<()>>,
+    clock: Arc<dyn Clock>,
+    windows: Windows,
+    counters: Arc<WriterCounters>,
+    events: tokio::sync::broadcast::Sender<ApprovalEvent>,
+    key_cache: Arc<KeyCache>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer thread finish what is queued and stop; joining makes that durable
+        // before the last handle is gone.
+        self.writer.close();
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Authority {
+    /// Starts configuring an authority stored in the SQLite file at `db_path`.
+    pub fn builder(db_path: impl Into<PathBuf>) -> AuthorityBuilder {
+        AuthorityBuilder::new(db_path.into())
+    }
+
+    fn submit<T, F>(&self, op: F) -> Pending<T>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        pending::submit(&self.inner.writer, op)
+    }
+
+    /// The current time, as the authority sees it.
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// The SQLite file.
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    /// The live policy engine.
+    pub fn policies(&self) -> &PolicyEngine {
+        &self.inner.policies
+    }
+
+    /// Re-reads the configured policy file; on error the old set stays in force.
+    pub fn reload_policies(&self) -> Result<usize, PolicyError> {
+        match &self.inner.policy_file {
+            Some(path) => self.inner.policies.reload_file(path),
+            None => Ok(self.inner.policies.current().len()),
+        }
+    }
+
+    /// What policy alone says, with no kill switch, idempotency or ledger involved.
+    pub fn decide(&self, tenant: &str, request: &ActionRequest) -> PolicyDecision {
+        self.inner.policies.decide(tenant, request, self.now())
+    }
+
+    /// Asks to run an action under an idempotency key: kill switch, then the key's record, then policy.
+    ///
+    /// `Allowed` and `Approved` answers carry a claim: run the body, then [`report`](Self::report). A key bound
+    /// to a different operation is refused with [`AuthorityError::IdempotencyConflict`].
+    pub fn guard(&self, tenant: &str, mut request: GuardRequest) -> Pending<GuardAnswer> {
+        if let Err(e) = validate_name("tenant", tenant).and_then(|()| request.normalize()) {
+            return Pending::ready(Err(e.into()));
+        }
+        // Policy runs on the caller's thread, in parallel with other callers; the writer only orders state.
+        let policy = self.decide(tenant, &request.action);
+        let fingerprint = fingerprint(&request.action);
+        let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
+        self.submit(move |b| ops::guard::guard(b, windows, &tenant, &request, &fingerprint, policy))
+    }
+
+    /// Reports how a guarded body ended: success completes the key, anything else releases the claim.
+    pub fn report(&self, tenant: &str, report: OutcomeReport) -> Pending<ReportAck> {
+        let report = match validate_name("tenant", tenant).and_then(|()| report.validated()) {
+            Ok(report) => report,
+            Err(e) => return Pending::ready(Err(e.into())),
+        };
+        let tenant = tenant.to_owned();
+        self.submit(move |b| ops::report::report(b, &tenant, report))
+    }
+
+    /// Asks for a decision without claiming anything. APPROVAL_REQUIRED creates (or, for a known request id,
+    /// finds) an approval to wait for.
+    pub fn check(&self, tenant: &str, mut request: CheckRequest) -> Pending<CheckAnswer> {
+        let valid = validate_name("tenant", tenant)
+            .and_then(|()| request.action.normalize())
+            .and_then(|()| {
+                request
+                    .request_id
+                    .as_deref()
+                    .map_or(Ok(()), |id| validate_text("request_id", id, MAX_KEY_LEN))
+            });
+        if let Err(e) = valid {
+            return Pending::ready(Err(e.into()));
+        }
+        let policy = self.decide(tenant, &request.action);
+        let fingerprint = fingerprint(&request.action);
+        let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
+        self.submit(move |b| ops::check::check(b, windows, &tenant, request, &fingerprint, policy))
+    }
+
+    /// Records evidence of an action a client ran fail-open. Recorded once per `evidence_id`: answers the ledger
+    /// sequence number and whether this delivery was a repeat (then nothing was written).
+    pub fn record_unverified(
+        &self,
+        tenant: &str,
+        evidence: UnverifiedOutcome,
+    ) -> Pending<(u64, bool)> {
+        let evidence = match validate_name("tenant", tenant).and_then(|()| evidence.validated()) {
+            Ok(evidence) => evidence,
+            Err(e) => return Pending::ready(Err(e.into())),
+        };
+        let tenant = tenant.to_owned();
+        self.submit(move |b| ops::unverified::record(b, &tenant, evidence))
+    }
+
+    /// Records what a caller did after a check; answers the ledger sequence number. The record is `verified`
+    /// only when this authority made the decision the report names (see [`CheckReport`]).
+    pub fn report_check(&self, tenant: &str, report: CheckReport) -> Pending<u64> {
+        let report = match validate_name("tenant", tenant).and_then(|()| report.validated()) {
+            Ok(report) => report,
+            Err(e) => return Pending::ready(Err(e.into())),
+        };
+        let tenant = tenant.to_owned();
+        self.submit(move |b| ops::check::report(b, &tenant, report))
+    }
+}
