@@ -37,7 +37,7 @@ impl CheckRequest {
 }
 
 /// What the authority answers a check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckAnswer {
     /// The decision.
     pub decision: Decision,

@@ -55,6 +55,12 @@ impl Outcome {
     }
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Whether the evidence was produced under the authority's decision (`Verified`) or by a client that ran the
 /// action without reaching the authority (`Unverified`, fail-open).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -65,6 +71,16 @@ pub enum ProofStatus {
     Verified,
     /// Ran without the authority's decision.
     Unverified,
+}
+
+impl ProofStatus {
+    /// `verified` or `unverified`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProofStatus::Verified => "verified",
+            ProofStatus::Unverified => "unverified",
+        }
+    }
 }
 
 /// The outcome of a guarded body, reported once after it ran.

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::client::FailMode;
+use crate::fail_mode::FailMode;
 use crate::redact::Secret;
 
 /// A value given to [`Action::param`]: anything `Serialize`, or a [`Secret`].

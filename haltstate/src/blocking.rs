@@ -4,19 +4,18 @@
 //! function called inside a `current_thread` runtime: the I/O runs on the client's own runtime threads, and this
 //! thread only waits for the answer, so nothing here needs (or blocks) the caller's runtime to make progress.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use haltstate_types::wire::ApprovalDecision;
+use haltstate_types::{KillState, LlmUsage, Outcome};
 use time::OffsetDateTime;
 
 use crate::action::Action;
-use crate::answers::{ApprovalDecision, CheckResult, Outcome};
+use crate::answers::CheckResult;
 use crate::client::HaltStateClient;
 use crate::error::GuardError;
 use crate::evidence::Evidence;
-use crate::kill_switch::KillState;
+use crate::runtime::block_on;
 
 /// A [`HaltStateClient`] with blocking methods. Get one with [`HaltStateClient::blocking`].
 ///
@@ -97,7 +96,7 @@ impl BlockingClient {
     }
 }
 
-/// A [`crate::Permit`] whose outcome is reported by blocking calls.
+/// A [`crate::Permit`] whose outcome is reported by blocking calls: the same methods, name for name.
 #[derive(Debug)]
 #[must_use = "a permit must be completed or failed; dropping it reports the action as aborted"]
 pub struct Permit {
@@ -110,73 +109,69 @@ impl Permit {
         self.inner
     }
 
-    /// The idempotency key.
+    /// See [`crate::Permit::idempotency_key`].
     pub fn idempotency_key(&self) -> &str {
         self.inner.idempotency_key()
     }
 
-    /// Who approved.
-    pub fn approver(&self) -> Option<&str> {
-        self.inner.approver()
+    /// See [`crate::Permit::action`].
+    pub fn action(&self) -> &str {
+        self.inner.action()
     }
 
-    /// The approval behind an approved permit.
+    /// See [`crate::Permit::approval_id`].
     pub fn approval_id(&self) -> Option<&str> {
         self.inner.approval_id()
     }
 
-    /// Whether the authority decided (not fail-open).
+    /// See [`crate::Permit::approver`].
+    pub fn approver(&self) -> Option<&str> {
+        self.inner.approver()
+    }
+
+    /// See [`crate::Permit::approved_at`].
+    pub fn approved_at(&self) -> Option<OffsetDateTime> {
+        self.inner.approved_at()
+    }
+
+    /// See [`crate::Permit::policy_id`].
+    pub fn policy_id(&self) -> Option<&str> {
+        self.inner.policy_id()
+    }
+
+    /// See [`crate::Permit::reason`].
+    pub fn reason(&self) -> &str {
+        self.inner.reason()
+    }
+
+    /// See [`crate::Permit::is_verified`].
     pub fn is_verified(&self) -> bool {
         self.inner.is_verified()
     }
 
-    /// Adds a safe reference to what the body produced.
+    /// See [`crate::Permit::add_resource_ref`].
     pub fn add_resource_ref(&mut self, reference: impl Into<String>) {
         self.inner.add_resource_ref(reference);
     }
 
-    /// Reports success.
+    /// See [`crate::Permit::set_usage`].
+    pub fn set_usage(&mut self, usage: LlmUsage) {
+        self.inner.set_usage(usage);
+    }
+
+    /// See [`crate::Permit::complete`].
     pub fn complete(self) -> Result<Evidence, GuardError> {
         self.inner.finish_blocking(Outcome::Success, None)
     }
 
-    /// Reports failure.
+    /// See [`crate::Permit::fail`].
     pub fn fail(self, error: impl std::fmt::Display) -> Result<Evidence, GuardError> {
         self.inner
             .finish_blocking(Outcome::Error, Some(error.to_string()))
     }
 
-    /// Reports `outcome`.
+    /// See [`crate::Permit::finish`].
     pub fn finish(self, outcome: Outcome, error: Option<String>) -> Result<Evidence, GuardError> {
         self.inner.finish_blocking(outcome, error)
-    }
-}
-
-struct ThreadWaker(std::thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Drives `future` on this thread by parking between polls.
-///
-/// The client's futures only wait on work running elsewhere (its runtime's threads, or the embedded
-/// authority's writer thread), so this never needs the caller's runtime and cannot deadlock it; unlike a
-/// runtime's `block_on`, it does not panic when called from inside one.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        std::thread::park();
     }
 }

@@ -16,17 +16,40 @@
 
 use std::time::Duration;
 
-use crate::client::{ClientBuilder, FailMode};
+use crate::builder::ClientBuilder;
 use crate::error::GuardError;
+use crate::fail_mode::FailMode;
 
-pub(crate) fn builder_from_env() -> Result<ClientBuilder, GuardError> {
-    builder_from(&|name| std::env::var(name).ok())
+impl ClientBuilder {
+    /// A builder configured from the process environment (see [`crate::env`]).
+    pub fn from_env() -> Result<Self, GuardError> {
+        builder_from(&|name| std::env::var(name).ok())
+    }
+
+    /// A builder configured from these variables instead of the process environment, by the same rules
+    /// as [`from_env`](Self::from_env): for tests, and for configuration kept elsewhere.
+    ///
+    /// ```
+    /// let error = haltstate::ClientBuilder::from_vars([("HALTSTATE_TENANT_ID", "acme")]).unwrap_err();
+    /// assert_eq!(error.to_string(), "configuration error: HALTSTATE_API_KEY is not set");
+    /// ```
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, GuardError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        builder_from(&|name| vars.get(name).cloned())
+    }
 }
 
 /// Where variables come from: the process environment, or a map in tests.
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-pub(crate) fn builder_from(lookup: Lookup<'_>) -> Result<ClientBuilder, GuardError> {
+fn builder_from(lookup: Lookup<'_>) -> Result<ClientBuilder, GuardError> {
     let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
     let required = |name: &'static str| {
         var(name).ok_or_else(|| GuardError::Config(format!("{name} is not set")))

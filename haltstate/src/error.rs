@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::kill_switch::KillState;
+use haltstate_types::{ErrorCode, KillState, Lenient};
 
 /// Every way a call to the authority can end other than "go ahead".
 ///
@@ -95,13 +95,20 @@ pub enum GuardError {
     /// The authority answered something this client does not understand; treated as a denial.
     #[error("unexpected answer from the authority: {0}")]
     Protocol(String),
-    /// The authority refused the request as malformed.
-    #[error("the authority refused the request ({status} {code}): {detail}")]
+    /// The authority refused the request as it stands: malformed, or not allowed to this key (an agent outside
+    /// its set, the wrong role), or in conflict with what it already holds. The code says which.
+    #[error("the authority refused the request ({}): {detail}", code_text(code))]
     Rejected {
-        /// The HTTP status (400 for the embedded authority).
-        status: u16,
+        /// The authority's error code (one this version does not know is kept as text).
+        code: Lenient<ErrorCode>,
+        /// Its explanation.
+        detail: String,
+    },
+    /// What the request names does not exist for this tenant (an approval id, say).
+    #[error("not found ({}): {detail}", code_text(code))]
+    NotFound {
         /// The authority's error code.
-        code: String,
+        code: Lenient<ErrorCode>,
         /// Its explanation.
         detail: String,
     },
@@ -121,7 +128,22 @@ pub enum GuardError {
     Config(String),
 }
 
+fn code_text(code: &Lenient<ErrorCode>) -> &str {
+    match code {
+        Lenient::Known(code) => code.as_str(),
+        Lenient::Unknown(text) => text,
+    }
+}
+
 impl GuardError {
+    /// The authority's error code, for a refusal that carries one.
+    pub fn code(&self) -> Option<&Lenient<ErrorCode>> {
+        match self {
+            GuardError::Rejected { code, .. } | GuardError::NotFound { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
     /// Whether trying again later (with the same key) may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -161,6 +183,7 @@ impl From<GuardError> for std::io::Error {
                 ErrorKind::TimedOut
             }
             GuardError::Config(_) | GuardError::Rejected { .. } => ErrorKind::InvalidInput,
+            GuardError::NotFound { .. } => ErrorKind::NotFound,
             _ => ErrorKind::Other,
         };
         std::io::Error::new(kind, error)

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::answers::{Outcome, ProofStatus};
+use haltstate_types::{LlmUsage, Outcome, ProofStatus};
+
 use crate::error::GuardError;
 
 /// What happened to one guarded call.
@@ -36,7 +37,7 @@ pub struct Evidence {
     /// The params sent as digests.
     pub redacted_fields: Vec<String>,
     /// For an LLM call whose response implements [`Usage`](crate::openai::Usage): model and token counts.
-    pub usage: Option<crate::openai::LlmUsage>,
+    pub usage: Option<LlmUsage>,
 }
 
 impl Evidence {

@@ -37,18 +37,25 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Features: `embedded` (default) brings the in-process authority; `tls` enables `https://` base URLs.
+//! Features: `embedded` (default) brings the in-process authority; `tls` (default) enables `https://` base URLs,
+//! so `HaltStateClient::new(tenant, key)` works against the default `https://haltstate.ai`.
 
 mod action;
 mod answers;
 pub mod blocking;
+mod builder;
 mod client;
+mod delivery;
 pub mod env;
 mod error;
 mod evidence;
+mod fail_mode;
 mod global;
+mod heartbeat;
 mod kill_switch;
 pub mod openai;
+mod operations;
+mod outgoing;
 mod permit;
 #[doc(hidden)]
 pub mod __private {
@@ -57,24 +64,29 @@ pub mod __private {
 }
 mod private;
 mod redact;
+mod runtime;
 mod spool;
 mod stream;
 mod transport;
 
 pub use action::{Action, IntoParam, Param};
-pub use answers::{ApprovalDecision, ApprovalStatus, CheckResult, Decision, Outcome, ProofStatus};
-pub use client::{
-    AsyncHaltStateClient, ClientBuilder, DEFAULT_AGENT_ID, DEFAULT_BASE_URL, FailMode,
-    HaltStateClient,
-};
+pub use answers::CheckResult;
+pub use builder::ClientBuilder;
+pub use client::{AsyncHaltStateClient, DEFAULT_AGENT_ID, DEFAULT_BASE_URL, HaltStateClient};
 pub use error::GuardError;
 pub use evidence::Evidence;
+pub use fail_mode::FailMode;
 pub use global::{global, init};
 pub use haltstate_macros::{ahaltstate_guard, guard, haltstate_guard, openai_guard};
-pub use kill_switch::KillState;
+pub use haltstate_types::wire::ApprovalDecision;
+pub use haltstate_types::{
+    ApprovalStatus, CheckAnswer, Decision, ErrorCode, KillState, Lenient, Outcome, ProofStatus,
+};
 pub use permit::{MAX_ERROR_CHARS, Permit};
 pub use redact::{Secret, secret};
 pub use stream::{ApprovalStream, STREAM_IDLE_TIMEOUT};
 
 #[cfg(feature = "embedded")]
 pub use haltstate_authority as authority;
+/// The vocabulary shared with the authority: requests, answers, evidence records, wire bodies.
+pub use haltstate_types as types;

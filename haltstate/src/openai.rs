@@ -3,18 +3,7 @@
 //! When a guarded fn's `Ok` value implements [`Usage`], the evidence of the call records the model and the
 //! token counts. The `async-openai` feature implements it for `async_openai`'s chat completion response.
 
-/// What an LLM call consumed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LlmUsage {
-    /// The model that answered.
-    pub model: String,
-    /// Tokens in the prompt.
-    pub prompt_tokens: u64,
-    /// Tokens in the completion.
-    pub completion_tokens: u64,
-    /// Both.
-    pub total_tokens: u64,
-}
+pub use haltstate_types::LlmUsage;
 
 /// A response that says which model answered and how many tokens it used.
 ///

@@ -1,16 +1,17 @@
 //! The permit: proof that the authority let this call run, and the one place its outcome is reported.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use haltstate_types::{
+    GuardAnswer, GuardStatus, LlmUsage, Outcome, OutcomeReport, ProofStatus, UnverifiedOutcome,
+};
 use time::OffsetDateTime;
 
-use crate::answers::{Outcome, ProofStatus};
 use crate::client::HaltStateClient;
 use crate::error::GuardError;
 use crate::evidence::Evidence;
-use crate::spool::SpooledEvidence;
-use crate::transport::{GuardReply, GuardStatus, OutcomeOut};
 
 /// Error texts in reports are cut to this many characters (after every param value is removed).
 pub const MAX_ERROR_CHARS: usize = 256;
@@ -41,7 +42,7 @@ struct Grant {
     resource_refs: Vec<String>,
     started: Instant,
     occurred_at: OffsetDateTime,
-    usage: Option<crate::openai::LlmUsage>,
+    usage: Option<LlmUsage>,
 }
 
 /// Permission to run one guarded action, held while its body runs.
@@ -69,8 +70,8 @@ impl fmt::Debug for Permit {
 }
 
 impl Permit {
-    pub(crate) fn granted(parts: PermitParts, reply: GuardReply) -> Self {
-        let decision = if reply.status == GuardStatus::Approved {
+    pub(crate) fn granted(parts: PermitParts, answer: GuardAnswer) -> Self {
+        let decision = if answer.status == GuardStatus::Approved {
             "approved"
         } else {
             "allowed"
@@ -78,12 +79,12 @@ impl Permit {
         Self::with(Grant {
             parts,
             decision,
-            claim_token: reply.claim_token,
-            approval_id: reply.approval_id,
-            approver: reply.approver,
-            approved_at: reply.approved_at,
-            policy_id: reply.policy_id,
-            reason: reply.reason,
+            claim_token: answer.claim.map(|claim| claim.token),
+            approval_id: answer.approval_id,
+            approver: answer.approver,
+            approved_at: answer.approved_at,
+            policy_id: answer.policy_id,
+            reason: answer.reason,
             unverified: false,
             resource_refs: Vec::new(),
             started: Instant::now(),
@@ -170,7 +171,7 @@ impl Permit {
     }
 
     /// Records what an LLM call consumed, reported with the outcome.
-    pub fn set_usage(&mut self, usage: crate::openai::LlmUsage) {
+    pub fn set_usage(&mut self, usage: LlmUsage) {
         if let Some(grant) = &mut self.grant {
             grant.usage = Some(usage);
         }
@@ -218,14 +219,14 @@ impl Permit {
         outcome: Outcome,
         error: Option<String>,
     ) -> Result<Evidence, GuardError> {
-        crate::blocking::block_on(self.finish(outcome, error))
+        crate::runtime::block_on(self.finish(outcome, error))
     }
 }
 
 /// Where an outcome goes: to the authority, or (fail-open) to the spool for later delivery.
 enum Report {
-    Authority(OutcomeOut),
-    Spool(SpooledEvidence),
+    Authority(OutcomeReport),
+    Spool(UnverifiedOutcome),
 }
 
 fn prepare(
@@ -237,7 +238,11 @@ fn prepare(
     let parts = grant.parts;
     let mut resource_refs: Vec<String> = parts.resource.iter().cloned().collect();
     resource_refs.extend(grant.resource_refs);
-    let proof_status = parts.client.proof_for(grant.unverified);
+    let proof_status = if grant.unverified {
+        ProofStatus::Unverified
+    } else {
+        ProofStatus::Verified
+    };
     let evidence = Evidence {
         action: parts.action.clone(),
         agent_id: parts.agent_id.clone(),
@@ -261,29 +266,25 @@ fn prepare(
     evidence.emit(&parts.span);
     let error = error.map(|e| crate::redact::scrub(&e, &parts.sensitive, MAX_ERROR_CHARS));
     let report = if proof_status == ProofStatus::Verified {
-        Report::Authority(OutcomeOut {
-            idempotency_key: parts.idempotency_key,
-            claim_token: grant.claim_token,
-            action: parts.action,
-            agent_id: parts.agent_id,
-            outcome,
-            error,
-            body_latency,
-            resource_refs,
-            redacted_fields: parts.redacted_fields,
-            proof_status,
-            usage: grant.usage,
-        })
+        let mut report =
+            OutcomeReport::new(parts.idempotency_key, outcome).body_latency(body_latency);
+        report.claim_token = grant.claim_token;
+        report.error = error;
+        report.resource_refs = resource_refs;
+        report.redacted_fields = parts.redacted_fields;
+        report.proof_status = proof_status;
+        report.usage = grant.usage;
+        Report::Authority(report)
     } else {
-        Report::Spool(SpooledEvidence {
+        Report::Spool(UnverifiedOutcome {
             evidence_id: format!("ev_{}", uuid::Uuid::new_v4().simple()),
             agent_id: parts.agent_id,
             action: parts.action,
             idempotency_key: parts.idempotency_key,
-            outcome: outcome.as_str().to_owned(),
+            outcome,
             reason: Some(grant.reason),
             error,
-            body_latency: u64::try_from(body_latency.as_micros()).ok(),
+            body_latency: Some(body_latency),
             resource_refs,
             redacted_fields: parts.redacted_fields,
             occurred_at: grant.occurred_at,
@@ -301,7 +302,13 @@ async fn deliver(client: &HaltStateClient, report: Report) -> Result<(), GuardEr
                 .await
         }
         // Durable before we answer; the spool's deliverer takes it from here.
-        Report::Spool(evidence) => client.inner.spool.write(&evidence),
+        Report::Spool(evidence) => {
+            client.inner.spool.write(&evidence)?;
+            if !client.inner.delivering.swap(true, Ordering::AcqRel) {
+                crate::delivery::start(client);
+            }
+            Ok(())
+        }
     }
 }
 

@@ -6,11 +6,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use crate::action::Action;
-pub use crate::answers::Outcome;
-pub use crate::client::{FailMode, HaltStateClient};
+pub use crate::client::HaltStateClient;
 pub use crate::error::GuardError;
+pub use crate::fail_mode::FailMode;
 pub use crate::permit::Permit;
 pub use crate::redact::secret;
+pub use haltstate_types::Outcome;
 
 /// Anything a macro's `client = ...` may name: a client, a reference to one, a `LazyLock`, an `Arc`.
 #[diagnostic::on_unimplemented(
@@ -113,7 +114,7 @@ pub fn action(name: &str, agent: Option<&str>, key: Option<String>) -> Action {
 /// The key `haltstate_guard` derives when none is given: a digest of action, agent and the named params, so
 /// the same call with the same params is the same operation.
 pub fn derived_key(action: &Action, client: &HaltStateClient) -> Result<String, GuardError> {
-    let out = client.outgoing(action)?;
+    let out = client.action_request(action)?;
     let value = serde_json::json!({ "action": out.action, "agent": out.agent_id, "params": Value::Object(out.params) });
     let digest =
         Sha256::digest(serde_jcs::to_vec(&value).map_err(|e| GuardError::Config(e.to_string()))?);
@@ -156,7 +157,7 @@ pub async fn guard_waiting(
 
 /// Guards, from sync code.
 pub fn guard_blocking(client: &HaltStateClient, action: Action) -> Result<Permit, GuardError> {
-    crate::blocking::block_on(client.guard(action))
+    crate::runtime::block_on(client.guard(action))
 }
 
 /// Reports the body's outcome, from async code. A report failure is logged: the body's own result is what
@@ -191,11 +192,11 @@ pub struct UsageProbe<'a, T>(pub &'a T);
 /// The probe's answer when the `Ok` value has usage.
 pub trait HasUsage {
     /// The usage.
-    fn usage_of(&self) -> Option<crate::openai::LlmUsage>;
+    fn usage_of(&self) -> Option<haltstate_types::LlmUsage>;
 }
 
 impl<T: crate::openai::Usage, E> HasUsage for UsageProbe<'_, Result<T, E>> {
-    fn usage_of(&self) -> Option<crate::openai::LlmUsage> {
+    fn usage_of(&self) -> Option<haltstate_types::LlmUsage> {
         self.0
             .as_ref()
             .ok()
@@ -206,7 +207,7 @@ impl<T: crate::openai::Usage, E> HasUsage for UsageProbe<'_, Result<T, E>> {
 /// The probe's answer otherwise.
 pub trait NoUsage {
     /// Nothing.
-    fn usage_of(&self) -> Option<crate::openai::LlmUsage> {
+    fn usage_of(&self) -> Option<haltstate_types::LlmUsage> {
         None
     }
 }
@@ -217,7 +218,7 @@ impl<T> NoUsage for &UsageProbe<'_, T> {}
 pub async fn finish_with_usage<R: GuardOutput>(
     mut permit: Permit,
     output: &R,
-    usage: Option<crate::openai::LlmUsage>,
+    usage: Option<haltstate_types::LlmUsage>,
 ) {
     if let Some(usage) = usage {
         permit.set_usage(usage);
@@ -229,7 +230,7 @@ pub async fn finish_with_usage<R: GuardOutput>(
 pub fn finish_blocking_with_usage<R: GuardOutput>(
     mut permit: Permit,
     output: &R,
-    usage: Option<crate::openai::LlmUsage>,
+    usage: Option<haltstate_types::LlmUsage>,
 ) {
     if let Some(usage) = usage {
         permit.set_usage(usage);

@@ -10,32 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use haltstate_types::UnverifiedOutcome;
+use sha2::{Digest, Sha256};
 
 use crate::error::GuardError;
-
-/// One spooled evidence, in the shape the authority's `action/guard/unverified` endpoint takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SpooledEvidence {
-    pub(crate) evidence_id: String,
-    pub(crate) agent_id: String,
-    pub(crate) action: String,
-    pub(crate) idempotency_key: String,
-    pub(crate) outcome: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) body_latency: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) resource_refs: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) redacted_fields: Vec<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub(crate) occurred_at: OffsetDateTime,
-}
 
 /// The spool directory.
 #[derive(Debug)]
@@ -64,7 +42,7 @@ impl Spool {
     }
 
     /// Keeps `evidence` durably; returns once it is on disk.
-    pub(crate) fn write(&self, evidence: &SpooledEvidence) -> Result<(), GuardError> {
+    pub(crate) fn write(&self, evidence: &UnverifiedOutcome) -> Result<(), GuardError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| io("cannot create", &self.dir, e))?;
         let bytes = serde_json::to_vec(evidence).map_err(|e| GuardError::Spool(e.to_string()))?;
         let temporary = self.dir.join(format!(".{}.tmp", evidence.evidence_id));
@@ -102,7 +80,7 @@ impl Spool {
     }
 
     /// Reads one spooled file; a file that does not parse is set aside (renamed `.bad`) and reported.
-    pub(crate) fn read(&self, path: &Path) -> Option<SpooledEvidence> {
+    pub(crate) fn read(&self, path: &Path) -> Option<UnverifiedOutcome> {
         let parsed = std::fs::read(path)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
@@ -128,8 +106,10 @@ impl Spool {
     }
 }
 
-/// The default spool directory: `$HALTSTATE_SPOOL_DIR`, else `<temp dir>/haltstate-spool/<tenant>`.
-pub(crate) fn default_dir(tenant: &str) -> PathBuf {
+/// The default spool directory: `$HALTSTATE_SPOOL_DIR`, else `<temp dir>/haltstate-spool/<authority>/<tenant>`,
+/// where `<authority>` is a digest of the base URL: two apps of the same tenant name on different authorities
+/// (staging and production, say) never deliver each other's evidence.
+pub(crate) fn default_dir(base_url: &str, tenant: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os("HALTSTATE_SPOOL_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
@@ -143,5 +123,25 @@ pub(crate) fn default_dir(tenant: &str) -> PathBuf {
             }
         })
         .collect();
-    std::env::temp_dir().join("haltstate-spool").join(safe)
+    let authority = &hex::encode(Sha256::digest(base_url.as_bytes()))[..16];
+    std::env::temp_dir()
+        .join("haltstate-spool")
+        .join(authority)
+        .join(safe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_directory_is_scoped_by_authority_and_tenant() {
+        let staging = default_dir("https://staging.example", "acme");
+        let production = default_dir("https://haltstate.example", "acme");
+        assert_ne!(staging, production);
+        assert_ne!(
+            default_dir("https://haltstate.example", "globex"),
+            production
+        );
+    }
 }

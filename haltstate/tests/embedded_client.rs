@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use haltstate::{
-    Action, ApprovalStatus, Decision, GuardError, HaltStateClient, KillState, Outcome,
+    Action, ApprovalStatus, Decision, GuardError, HaltStateClient, KillState, Lenient, Outcome,
 };
 use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, KillScope};
 
@@ -123,7 +123,10 @@ async fn approval_flow_with_wait_and_stream() {
         .unwrap();
     assert_eq!(
         (event.request_id.as_str(), event.status),
-        (approval_id.as_str(), ApprovalStatus::Approved)
+        (
+            approval_id.as_str(),
+            Lenient::Known(ApprovalStatus::Approved)
+        )
     );
     let permit = env.client.guard(refund(2, 90_000)).await.unwrap();
     assert_eq!(permit.approver(), Some("alice"));

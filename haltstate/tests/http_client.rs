@@ -90,7 +90,7 @@ async fn pending_approval_then_operator_approves_then_it_runs_once() {
     let decision = waiter.await.unwrap().unwrap();
     assert_eq!(
         (decision.status, decision.approver.as_deref()),
-        (ApprovalStatus::Approved, Some("alice"))
+        (ApprovalStatus::Approved.into(), Some("alice"))
     );
 
     let permit = client.guard(refund(2, 90_000)).await.unwrap();
@@ -296,7 +296,7 @@ async fn approvals_since_and_the_stream_deliver_decisions_once() {
         .unwrap();
     assert_eq!(
         (live.request_id.as_str(), live.status),
-        (second.as_str(), ApprovalStatus::Rejected)
+        (second.as_str(), ApprovalStatus::Rejected.into())
     );
     // Heartbeats keep flowing; no decision is delivered twice.
     assert!(

@@ -18,7 +18,7 @@ impl Authority {
     }
 
     /// Creates an API key as `spec` says. Names are canonical and unique among the tenant's live keys
-    /// ([`AuthorityError::DuplicateKeyName`]).
+    /// ([`AuthorityError::DuplicateKeyName`](crate::AuthorityError::DuplicateKeyName)).
     pub fn create_key_with(&self, tenant: &str, spec: KeySpec) -> Pending<NewKey> {
         if let Err(e) = validate_name("tenant", tenant).and_then(|()| spec.resolved().map(drop)) {
             return Pending::ready(Err(e.into()));
@@ -59,7 +59,7 @@ impl Authority {
     }
 
     /// Who `secret` authenticates as within `tenant`. Every failure is the same
-    /// [`AuthorityError::Unauthenticated`], whether the tenant is unknown or the key wrong. A success is
+    /// [`AuthorityError::Unauthenticated`](crate::AuthorityError::Unauthenticated), whether the tenant is unknown or the key wrong. A success is
     /// remembered for [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
     pub fn authenticate(&self, tenant: &str, secret: &str) -> Result<Principal> {
         if tenant.is_empty() || secret.is_empty() || tenant.len() > 128 || secret.len() > 256 {

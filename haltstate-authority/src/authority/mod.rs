@@ -148,7 +148,7 @@ impl Authority {
     /// Asks to run an action under an idempotency key: kill switch, then the key's record, then policy.
     ///
     /// `Allowed` and `Approved` answers carry a claim: run the body, then [`report`](Self::report). A key bound
-    /// to a different operation is refused with [`AuthorityError::IdempotencyConflict`].
+    /// to a different operation is refused with [`AuthorityError::IdempotencyConflict`](crate::AuthorityError::IdempotencyConflict).
     pub fn guard(&self, tenant: &str, mut request: GuardRequest) -> Pending<GuardAnswer> {
         if let Err(e) = validate_name("tenant", tenant).and_then(|()| request.normalize()) {
             return Pending::ready(Err(e.into()));

@@ -80,8 +80,8 @@ impl Authority {
     }
 
     /// Decides a pending approval as `approver`, recorded with the channel it acted through. Nobody decides an
-    /// approval requested under their own name ([`AuthorityError::SelfApproval`]), and a decided approval stays
-    /// decided ([`AuthorityError::ApprovalDecided`]).
+    /// approval requested under their own name ([`AuthorityError::SelfApproval`](crate::AuthorityError::SelfApproval)), and a decided approval stays
+    /// decided ([`AuthorityError::ApprovalDecided`](crate::AuthorityError::ApprovalDecided)).
     pub fn decide_approval(
         &self,
         tenant: &str,
@@ -177,13 +177,13 @@ impl Authority {
         self.inner.reads.tenant_head(tenant)
     }
 
-    /// Recomputes the whole hash chain; [`AuthorityError::LedgerBroken`] names the first broken record.
+    /// Recomputes the whole hash chain; [`AuthorityError::LedgerBroken`](crate::AuthorityError::LedgerBroken) names the first broken record.
     pub fn verify_ledger(&self) -> Result<VerifyReport> {
         self.inner.reads.verify()
     }
 
     /// Verifies the ledger of the database at `path` without opening an authority on it: read-only, never
-    /// creating or migrating anything, and refusing ([`AuthorityError::NotADatabase`]) a file that is not a
+    /// creating or migrating anything, and refusing ([`AuthorityError::NotADatabase`](crate::AuthorityError::NotADatabase)) a file that is not a
     /// HaltState database.
     pub fn verify_ledger_file(path: impl AsRef<Path>) -> Result<VerifyReport> {
         sqlite::verify_file(path.as_ref())

@@ -30,6 +30,10 @@ pub struct ApprovalDecision {
     /// When it was decided.
     #[serde(default, with = "rfc3339::option")]
     pub decided_at: Option<OffsetDateTime>,
+    /// Whether it was delivered as catch-up (decided before the reader asked) rather than live. Set by the
+    /// reader from where it came; never on the wire.
+    #[serde(default, skip_serializing)]
+    pub is_catchup: bool,
 }
 
 impl ApprovalDecision {
@@ -54,6 +58,7 @@ impl From<&Approval> for ApprovalDecision {
             agent_id: Some(approval.agent_id.clone()),
             action: Some(approval.action.clone()),
             decided_at: approval.decided_at,
+            is_catchup: false,
         }
     }
 }
@@ -163,6 +168,7 @@ impl From<DecisionEvent> for ApprovalDecision {
             agent_id: event.agent_id,
             action: event.action,
             decided_at: event.timestamp,
+            is_catchup: event.catchup,
         }
     }
 }

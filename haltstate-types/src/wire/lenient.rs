@@ -35,6 +35,13 @@ impl<T> Lenient<T> {
     }
 }
 
+/// `status == ApprovalStatus::Approved` reads as it should: equal when known and the same.
+impl<T: PartialEq> PartialEq<T> for Lenient<T> {
+    fn eq(&self, other: &T) -> bool {
+        self.known() == Some(other)
+    }
+}
+
 impl<T> From<T> for Lenient<T> {
     fn from(value: T) -> Self {
         Lenient::Known(value)

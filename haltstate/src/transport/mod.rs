@@ -1,86 +1,25 @@
 //! How a request reaches an authority: over HTTP, or to an authority in this process.
 //!
-//! Both transports speak in the same neutral types, so everything above them (permits, evidence, fail modes,
-//! the kill switch) is written once.
+//! Both transports speak the vocabulary's requests and answers (`haltstate_types`), so everything above them
+//! (permits, evidence, fail modes, the kill switch, the approvals stream) is written once, and no error above
+//! them carries an HTTP status.
 
+#[cfg(feature = "embedded")]
 pub(crate) mod embedded;
 pub(crate) mod http;
 
-use std::time::Duration;
-
-use serde_json::{Map, Value};
+use haltstate_types::wire::ApprovalDecision;
+use haltstate_types::{
+    CheckAnswer, CheckReport, CheckRequest, GuardAnswer, GuardRequest, KillState, OutcomeReport,
+    UnverifiedOutcome,
+};
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 
-use crate::answers::{ApprovalDecision, CheckResult, Outcome, ProofStatus};
 use crate::error::GuardError;
-use crate::kill_switch::KillState;
 
-/// A request after redaction: exactly what leaves the process.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Outgoing {
-    pub(crate) agent_id: String,
-    pub(crate) action: String,
-    pub(crate) params: Map<String, Value>,
-    pub(crate) resource: Option<String>,
-    pub(crate) risk: Option<String>,
-    pub(crate) metadata: Option<Map<String, Value>>,
-    pub(crate) redacted_fields: Vec<String>,
-    pub(crate) idempotency_key: Option<String>,
-    pub(crate) claim_token: Option<String>,
-    pub(crate) request_id: Option<String>,
-}
-
-/// A guard's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum GuardStatus {
-    Allowed,
-    Approved,
-    Denied,
-    Pending,
-    Expired,
-    Completed,
-    InProgress,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct GuardReply {
-    pub(crate) status: GuardStatus,
-    pub(crate) reason: String,
-    pub(crate) policy_id: Option<String>,
-    pub(crate) approval_id: Option<String>,
-    pub(crate) approver: Option<String>,
-    pub(crate) approved_at: Option<OffsetDateTime>,
-    pub(crate) claim_token: Option<String>,
-    pub(crate) kill_switch: Option<KillState>,
-}
-
-/// An outcome report.
-#[derive(Debug, Clone)]
-pub(crate) struct OutcomeOut {
-    pub(crate) idempotency_key: String,
-    pub(crate) claim_token: Option<String>,
-    pub(crate) action: String,
-    pub(crate) agent_id: String,
-    pub(crate) outcome: Outcome,
-    pub(crate) error: Option<String>,
-    pub(crate) body_latency: Duration,
-    pub(crate) resource_refs: Vec<String>,
-    pub(crate) redacted_fields: Vec<String>,
-    pub(crate) proof_status: ProofStatus,
-    pub(crate) usage: Option<crate::openai::LlmUsage>,
-}
-
-/// A report on a check.
-#[derive(Debug, Clone)]
-pub(crate) struct CheckReportOut {
-    pub(crate) request_id: String,
-    pub(crate) agent_id: String,
-    pub(crate) action: String,
-    pub(crate) status: String,
-    pub(crate) decision: String,
-    pub(crate) policy_id: Option<String>,
-    pub(crate) error: Option<String>,
-}
+/// Where the approvals stream delivers.
+pub(crate) type DecisionSender = mpsc::Sender<Result<ApprovalDecision, GuardError>>;
 
 /// Where requests go.
 #[derive(Debug)]
@@ -90,45 +29,36 @@ pub(crate) enum Transport {
     Embedded(embedded::EmbeddedTransport),
 }
 
+/// Calls the same method on whichever transport this is.
+macro_rules! each {
+    ($self:ident, $t:ident => $call:expr) => {
+        match $self {
+            Transport::Http($t) => $call,
+            #[cfg(feature = "embedded")]
+            Transport::Embedded($t) => $call,
+        }
+    };
+}
+
 impl Transport {
-    pub(crate) async fn guard(&self, out: &Outgoing) -> Result<GuardReply, GuardError> {
-        match self {
-            Transport::Http(t) => t.guard(out).await,
-            #[cfg(feature = "embedded")]
-            Transport::Embedded(t) => t.guard(out).await,
-        }
+    pub(crate) async fn guard(&self, request: &GuardRequest) -> Result<GuardAnswer, GuardError> {
+        each!(self, t => t.guard(request).await)
     }
 
-    pub(crate) async fn report(&self, out: &OutcomeOut) -> Result<(), GuardError> {
-        match self {
-            Transport::Http(t) => t.report(out).await,
-            #[cfg(feature = "embedded")]
-            Transport::Embedded(t) => t.report(out).await,
-        }
+    pub(crate) async fn report(&self, report: &OutcomeReport) -> Result<(), GuardError> {
+        each!(self, t => t.report(report).await)
     }
 
-    pub(crate) async fn check(&self, out: &Outgoing) -> Result<CheckResult, GuardError> {
-        match self {
-            Transport::Http(t) => t.check(out).await,
-            #[cfg(feature = "embedded")]
-            Transport::Embedded(t) => t.check(out).await,
-        }
+    pub(crate) async fn check(&self, request: &CheckRequest) -> Result<CheckAnswer, GuardError> {
+        each!(self, t => t.check(request).await)
     }
 
-    pub(crate) async fn report_check(&self, out: &CheckReportOut) -> Result<(), GuardError> {
-        match self {
-            Transport::Http(t) => t.report_check(out).await,
-            #[cfg(feature = "embedded")]
-            Transport::Embedded(t) => t.report_check(out).await,
-        }
+    pub(crate) async fn report_check(&self, report: &CheckReport) -> Result<(), GuardError> {
+        each!(self, t => t.report_check(report).await)
     }
 
     pub(crate) async fn approval(&self, id: &str) -> Result<ApprovalDecision, GuardError> {
-        match self {
-            Transport::Http(t) => t.approval(id).await,
-            #[cfg(feature = "embedded")]
-            Transport::Embedded(t) => t.approval(id),
-        }
+        each!(self, t => t.approval(id).await)
     }
 
     pub(crate) async fn approvals_since(
@@ -136,30 +66,24 @@ impl Transport {
         since: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<ApprovalDecision>, GuardError> {
-        match self {
-            Transport::Http(t) => t.approvals_since(since, limit).await,
-            #[cfg(feature = "embedded")]
-            Transport::Embedded(t) => t.approvals_since(since, limit),
-        }
+        each!(self, t => t.approvals_since(since, limit).await)
     }
 
     pub(crate) async fn heartbeat(&self, agent_id: &str) -> Result<KillState, GuardError> {
-        match self {
-            Transport::Http(t) => t.heartbeat(agent_id).await,
-            #[cfg(feature = "embedded")]
-            Transport::Embedded(t) => t.heartbeat(agent_id),
-        }
+        each!(self, t => t.heartbeat(agent_id).await)
     }
 
     pub(crate) async fn deliver_unverified(
         &self,
-        evidence: &crate::spool::SpooledEvidence,
+        evidence: &UnverifiedOutcome,
     ) -> Result<(), GuardError> {
-        match self {
-            Transport::Http(t) => t.deliver_unverified(evidence).await,
-            #[cfg(feature = "embedded")]
-            Transport::Embedded(t) => t.deliver_unverified(evidence).await,
-        }
+        each!(self, t => t.deliver_unverified(evidence).await)
+    }
+
+    /// Delivers approval decisions after `cursor` to `sender` until it closes or the credentials are refused:
+    /// over HTTP the SSE stream (reconnecting, resuming), embedded the database's cursor.
+    pub(crate) async fn follow_approvals(&self, cursor: OffsetDateTime, sender: DecisionSender) {
+        each!(self, t => t.follow_approvals(cursor, sender).await)
     }
 
     /// Whether calls must run on the client's own runtime (HTTP) or may run on the caller's (embedded).
