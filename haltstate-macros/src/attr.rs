@@ -25,7 +25,7 @@ impl Macro {
     }
 }
 
-const KEYS: &str = "action, agent_id, client, idempotency_key, params(..), resource, risk, fail, on_approval, crate";
+const KEYS: &str = "action, agent_id, client, idempotency_key, params(..), skip(..), resource, risk, fail, on_approval, crate";
 
 /// One `params(name = expr)` entry.
 pub(crate) struct Param {
@@ -42,6 +42,8 @@ pub(crate) struct Args {
     pub(crate) client: Option<Expr>,
     pub(crate) key: Option<Expr>,
     pub(crate) params: Option<Vec<Param>>,
+    /// Arguments left out of a derived key.
+    pub(crate) skip: Option<Vec<Ident>>,
     pub(crate) resource: Option<Expr>,
     pub(crate) risk: Option<LitStr>,
     pub(crate) fail_open: Option<(bool, Span)>,
@@ -174,6 +176,21 @@ impl Args {
                 })?;
                 once(&mut self.params, params, &meta, "params")
             }
+            "skip" => {
+                let mut skipped: Vec<Ident> = Vec::new();
+                meta.parse_nested_meta(|inner| {
+                    let name =
+                        inner.path.get_ident().cloned().ok_or_else(|| {
+                            inner.error("`skip` lists parameter names: skip(a, b)")
+                        })?;
+                    if skipped.contains(&name) {
+                        return Err(inner.error(format!("`{name}` is skipped twice")));
+                    }
+                    skipped.push(name);
+                    Ok(())
+                })?;
+                once(&mut self.skip, skipped, &meta, "skip")
+            }
             _ => Err(syn::Error::new(
                 meta.path.span(),
                 format!("unknown argument `{key}`; expected one of: {KEYS}"),
@@ -193,11 +210,6 @@ impl Args {
             Macro::Guard => {
                 if self.action.is_none() {
                     return missing("action = \"...\"");
-                }
-                if self.key.is_none() {
-                    return missing(
-                        "idempotency_key = |arg| ...: the same key is the same operation, forever",
-                    );
                 }
             }
             Macro::HaltstateGuard | Macro::AhaltstateGuard => {

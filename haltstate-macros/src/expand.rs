@@ -200,13 +200,27 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
         let mode = if open { quote!(Open) } else { quote!(Closed) };
         chain.extend(quote!(.fail_mode(#p::FailMode::#mode)));
     }
+    if let (Some(skipped), Some(_)) = (&args.skip, &args.key) {
+        if let Some(first) = skipped.first() {
+            return Err(syn::Error::new(
+                first.span(),
+                "`skip` only applies to a derived key; this guard names its `idempotency_key`",
+            ));
+        }
+    }
     let derive_key = if args.key.is_none() && which == Macro::OpenaiGuard {
         quote!(let #action = #action.key(#p::fresh_key(#action_name));)
     } else if args.key.is_none() {
+        let digest = local("__hs_digest");
+        let adds = key::digested_args(&sig, args.skip.as_deref().unwrap_or_default(), &digest, &p)?;
         quote! {
-            let #action = match #p::derived_key(&#action, &#client) {
-                ::std::result::Result::Ok(#key) => #action.key(#key),
-                ::std::result::Result::Err(#error) => return #refuse(#error),
+            let #action = {
+                let mut #digest = #p::ArgDigest::new();
+                #adds
+                match #p::derived_key(&#action, &#client, #digest) {
+                    ::std::result::Result::Ok(#key) => #action.key(#key),
+                    ::std::result::Result::Err(#error) => return #refuse(#error),
+                }
             };
         }
     } else {

@@ -96,6 +96,31 @@ pub(crate) fn key_tokens(expr: &Expr, sig: &Signature) -> syn::Result<TokenStrea
     Ok(quote!({ #(#bindings)* #into }))
 }
 
+/// Statements adding every argument's value (receivers and `skipped` names excluded) to `digest`, each spanned
+/// at its parameter so a type that cannot be digested is reported there.
+pub(crate) fn digested_args(
+    sig: &Signature,
+    skipped: &[Ident],
+    digest: &Ident,
+    p: &TokenStream,
+) -> syn::Result<TokenStream> {
+    let names = param_names(sig);
+    for name in skipped {
+        if !names.contains(name) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("no parameter named `{name}` to skip"),
+            ));
+        }
+    }
+    let mut adds = TokenStream::new();
+    for name in names.iter().filter(|name| !skipped.contains(name)) {
+        let text = name.to_string();
+        adds.extend(quote_spanned!(name.span()=> #p::ArgDigest::add(&mut #digest, #text, &#name);));
+    }
+    Ok(adds)
+}
+
 fn pattern_error(pat: &Pat) -> syn::Error {
     let hint = if matches!(pat, Pat::Wild(_)) {
         "`_` binds nothing; name the parameter the key comes from"

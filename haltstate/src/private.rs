@@ -2,7 +2,6 @@
 
 use std::sync::{Arc, LazyLock};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use crate::action::Action;
@@ -111,14 +110,90 @@ pub fn action(name: &str, agent: Option<&str>, key: Option<String>) -> Action {
     action
 }
 
-/// The key `haltstate_guard` derives when none is given: a digest of action, agent and the named params, so
-/// the same call with the same params is the same operation.
-pub fn derived_key(action: &Action, client: &HaltStateClient) -> Result<String, GuardError> {
-    let out = client.action_request(action)?;
-    let value = serde_json::json!({ "action": out.action, "agent": out.agent_id, "params": Value::Object(out.params) });
-    let digest =
-        Sha256::digest(serde_jcs::to_vec(&value).map_err(|e| GuardError::Config(e.to_string()))?);
-    Ok(format!("hs:{}:{}", out.action, &hex::encode(digest)[..32]))
+/// A value that can be part of a derived idempotency key: anything `serde::Serialize`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a derived idempotency key",
+    label = "this argument's value is digested into the key the guard derives",
+    note = "a derived key digests every argument through `serde::Serialize`; give the guard an `idempotency_key = |..| ...`, or leave this argument out with `skip(name)`"
+)]
+pub trait KeyArg {
+    /// The value's canonical JSON, the bytes digested.
+    fn canonical(&self) -> Result<Vec<u8>, String>;
+}
+
+impl<T: serde::Serialize + ?Sized> KeyArg for T {
+    fn canonical(&self) -> Result<Vec<u8>, String> {
+        serde_jcs::to_vec(self).map_err(|e| e.to_string())
+    }
+}
+
+/// The digest of a guarded call's arguments, computed in the process (the values never leave it): the same
+/// arguments are the same operation, different ones a different operation.
+#[derive(Debug)]
+pub struct ArgDigest {
+    hasher: Sha256,
+    failed: Option<String>,
+}
+
+impl ArgDigest {
+    /// An empty digest.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self {
+            hasher: Sha256::new(),
+            failed: None,
+        }
+    }
+
+    /// Adds one argument, by name.
+    pub fn add<T: KeyArg + ?Sized>(&mut self, name: &str, value: &T) {
+        match value.canonical() {
+            Ok(bytes) => {
+                // Lengths first, so no two (name, value) sequences give the same bytes.
+                for part in [name.as_bytes(), &bytes] {
+                    self.hasher
+                        .update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+                    self.hasher.update(part);
+                }
+            }
+            Err(why) => {
+                self.failed.get_or_insert_with(|| {
+                    format!("argument `{name}` cannot be digested into the key: {why}")
+                });
+            }
+        }
+    }
+
+    fn finish(self) -> Result<String, GuardError> {
+        match self.failed {
+            Some(why) => Err(GuardError::Config(why)),
+            None => Ok(hex::encode(self.hasher.finalize())),
+        }
+    }
+}
+
+/// The key `haltstate_guard` (and `guard` without a key) derives: a digest of the action, the agent and every
+/// argument's value, so a different call is a different operation and the same call the same one.
+pub fn derived_key(
+    action: &Action,
+    client: &HaltStateClient,
+    arguments: ArgDigest,
+) -> Result<String, GuardError> {
+    let request = client.action_request(action)?;
+    let mut hasher = Sha256::new();
+    for part in [
+        request.action.as_bytes(),
+        request.agent_id.as_bytes(),
+        arguments.finish()?.as_bytes(),
+    ] {
+        hasher.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        hasher.update(part);
+    }
+    Ok(format!(
+        "hs:{}:{}",
+        request.action,
+        &hex::encode(hasher.finalize())[..32]
+    ))
 }
 
 /// A key of its own for each call: what `openai_guard` uses when given no `idempotency_key`, because two LLM

@@ -412,6 +412,54 @@ fn haltstate_guard_derives_a_deterministic_key_from_action_agent_and_params() {
     assert_eq!(export_derived(42).unwrap(), 42);
 }
 
+/// The seed's own shape: no `params(..)`, no key. Every argument's value is part of the derived key.
+#[haltstate_guard(client = CLIENT, action = "data.export", agent_id = "exporter")]
+fn export_records(count: u32) -> Result<u32, GuardError> {
+    Ok(count)
+}
+
+#[test]
+fn different_arguments_are_different_operations_and_the_same_ones_the_same() {
+    assert_eq!(export_records(10).unwrap(), 10);
+    assert_eq!(export_records(3).unwrap(), 3);
+    assert!(matches!(
+        export_records(10),
+        Err(GuardError::AlreadyCompleted { .. })
+    ));
+}
+
+#[derive(serde::Serialize)]
+struct Batch {
+    region: &'static str,
+    rows: Vec<u32>,
+}
+
+/// Structured arguments are digested whole; `skip` leaves one out of the key.
+#[haltstate_guard(client = CLIENT, action = "data.export", agent_id = "exporter", skip(attempt))]
+fn export_batch(batch: &Batch, attempt: u32) -> Result<usize, GuardError> {
+    let _ = attempt;
+    Ok(batch.rows.len())
+}
+
+#[test]
+fn a_derived_key_digests_structured_arguments_and_skips_what_it_is_told() {
+    let eu = Batch {
+        region: "eu",
+        rows: vec![1, 2, 3],
+    };
+    let us = Batch {
+        region: "us",
+        rows: vec![1, 2, 3],
+    };
+    assert_eq!(export_batch(&eu, 1).unwrap(), 3);
+    assert_eq!(export_batch(&us, 1).unwrap(), 3);
+    // Another attempt at the same batch is the same operation.
+    assert!(matches!(
+        export_batch(&eu, 2),
+        Err(GuardError::AlreadyCompleted { .. })
+    ));
+}
+
 #[openai_guard(client = CLIENT, agent_id = "gpt")]
 async fn ask(model: &str, prompt: &str) -> Result<String, GuardError> {
     Ok(format!("{model}: {prompt}"))

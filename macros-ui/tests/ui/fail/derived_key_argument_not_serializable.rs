@@ -1,0 +1,9 @@
+#![allow(unused_imports, unused_variables, dead_code)]
+use haltstate::{guard, haltstate_guard, ahaltstate_guard, openai_guard, GuardError, HaltStateClient};
+use std::sync::LazyLock;
+static CLIENT: LazyLock<HaltStateClient> = LazyLock::new(|| HaltStateClient::builder().tenant("t").api_key("k").base_url("http://127.0.0.1:9").build().unwrap());
+struct Connection { socket: u32 }
+
+#[haltstate_guard(client = CLIENT, action = "data.export", agent_id = "exporter")]
+fn export(conn: &Connection, count: u32) -> Result<u32, GuardError> { Ok(count) }
+fn main() {}
