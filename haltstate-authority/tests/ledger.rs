@@ -323,7 +323,7 @@ fn tamper(conn: &Connection, n: usize, how: &Tamper) -> u64 {
             let (_, _, body) = row(seq);
             let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
             value["reason"] = serde_json::json!("nothing to see here");
-            let forged = haltstate_authority::canonical::to_canonical_bytes(&value);
+            let forged = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
             conn.execute(
                 "UPDATE ledger SET body = ?1 WHERE seq = ?2",
                 params![forged, seq as i64],

@@ -184,7 +184,7 @@ impl GuardRequest {
 }
 
 /// SHA-256 (hex) of the canonical JSON of `{agent, action, resource, params, risk}`.
-pub fn fingerprint(request: &ActionRequest) -> String {
+pub fn fingerprint(request: &ActionRequest) -> Result<String> {
     let value = json!({
         "agent": request.agent_id,
         "action": request.action,
@@ -192,7 +192,7 @@ pub fn fingerprint(request: &ActionRequest) -> String {
         "params": request.params,
         "risk": request.risk,
     });
-    hex::encode(Sha256::digest(to_canonical_bytes(&value)))
+    Ok(hex::encode(Sha256::digest(to_canonical_bytes(&value)?)))
 }
 
 #[cfg(test)]
@@ -229,8 +229,8 @@ mod tests {
             ("billing", None)
         );
         assert_eq!(
-            fingerprint(&request),
-            fingerprint(&ActionRequest::new("billing", "x.y"))
+            fingerprint(&request).unwrap(),
+            fingerprint(&ActionRequest::new("billing", "x.y")).unwrap()
         );
     }
 
@@ -243,10 +243,16 @@ mod tests {
             .param("y", json!(2))
             .param("x", json!(1.0))
             .metadata(serde_json::Map::new());
-        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_eq!(fingerprint(&a).unwrap(), fingerprint(&b).unwrap());
         let c = a.clone().param("x", json!(3));
-        assert_ne!(fingerprint(&a), fingerprint(&c));
-        assert_ne!(fingerprint(&a), fingerprint(&a.clone().resource("order:1")));
-        assert_ne!(fingerprint(&a), fingerprint(&a.clone().risk("money")));
+        assert_ne!(fingerprint(&a).unwrap(), fingerprint(&c).unwrap());
+        assert_ne!(
+            fingerprint(&a).unwrap(),
+            fingerprint(&a.clone().resource("order:1")).unwrap()
+        );
+        assert_ne!(
+            fingerprint(&a).unwrap(),
+            fingerprint(&a.clone().risk("money")).unwrap()
+        );
     }
 }

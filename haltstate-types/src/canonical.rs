@@ -6,10 +6,13 @@
 
 use serde_json::Value;
 
-/// The canonical (RFC 8785) bytes of `value`.
-pub fn to_canonical_bytes(value: &Value) -> Vec<u8> {
-    // Serializing a `serde_json::Value` cannot fail: every value is representable.
-    serde_jcs::to_vec(value).unwrap_or_default()
+use crate::error::{RequestError, Result};
+
+/// The canonical (RFC 8785) bytes of `value`. An error is returned, never empty bytes: two values that both
+/// failed must not fingerprint (or hash) the same.
+pub fn to_canonical_bytes(value: &Value) -> Result<Vec<u8>> {
+    serde_jcs::to_vec(value)
+        .map_err(|e| RequestError::Invalid(format!("not representable as canonical JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -21,7 +24,7 @@ mod tests {
     fn keys_are_sorted_at_every_depth_and_whitespace_dropped() {
         let v = json!({"b": 1, "a": {"z": [1, {"y": 2, "x": 3}], "c": "d"}});
         assert_eq!(
-            String::from_utf8(to_canonical_bytes(&v)).unwrap(),
+            String::from_utf8(to_canonical_bytes(&v).unwrap()).unwrap(),
             r#"{"a":{"c":"d","z":[1,{"x":3,"y":2}]},"b":1}"#
         );
     }
@@ -29,19 +32,19 @@ mod tests {
     #[test]
     fn integral_floats_equal_integers() {
         assert_eq!(
-            to_canonical_bytes(&json!({"amount": 1.0})),
-            to_canonical_bytes(&json!({"amount": 1}))
+            to_canonical_bytes(&json!({"amount": 1.0})).unwrap(),
+            to_canonical_bytes(&json!({"amount": 1})).unwrap()
         );
         assert_ne!(
-            to_canonical_bytes(&json!({"amount": 1.5})),
-            to_canonical_bytes(&json!({"amount": 1}))
+            to_canonical_bytes(&json!({"amount": 1.5})).unwrap(),
+            to_canonical_bytes(&json!({"amount": 1})).unwrap()
         );
     }
 
     #[test]
     fn strings_are_escaped() {
         assert_eq!(
-            to_canonical_bytes(&json!("a\"b\n")),
+            to_canonical_bytes(&json!("a\"b\n")).unwrap(),
             br#""a\"b\n""#.to_vec()
         );
     }

@@ -157,13 +157,14 @@ impl EvidenceRecord {
     ///
     /// let mut first = EvidenceRecord::new(EvidenceKind::Guard, "acme", time::OffsetDateTime::UNIX_EPOCH);
     /// first.seq = 1;
-    /// let hash = record_hash(GENESIS_HASH, &first.canonical_bytes());
+    /// let hash = record_hash(GENESIS_HASH, &first.canonical_bytes()?);
     /// assert_eq!(hash.len(), 64);
+    /// # Ok::<(), serde_json::Error>(())
     /// ```
-    pub fn canonical_bytes(&self) -> Vec<u8> {
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         // Building a `serde_json::Value` and sorting it was half of an append's cost; the declaration order
         // makes the plain serialization canonical (a test compares both on every field).
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_vec(self)
     }
 
     /// An empty record of `kind` for `tenant` at `at`; the ledger assigns `seq` on append.
@@ -262,22 +263,22 @@ mod tests {
     }
 
     fn jcs(record: &EvidenceRecord) -> Vec<u8> {
-        to_canonical_bytes(&serde_json::to_value(record).unwrap_or_default())
+        to_canonical_bytes(&serde_json::to_value(record).unwrap()).unwrap()
     }
 
     #[test]
     fn every_field_serializes_in_canonical_order() {
         let record = full_record("acme", 42);
         assert_eq!(
-            String::from_utf8_lossy(&record.canonical_bytes()),
+            String::from_utf8_lossy(&record.canonical_bytes().unwrap()),
             String::from_utf8_lossy(&jcs(&record))
         );
         let mut huge = full_record("acme", u64::MAX);
         huge.saturate_numbers();
-        assert_eq!(huge.canonical_bytes(), jcs(&huge));
+        assert_eq!(huge.canonical_bytes().unwrap(), jcs(&huge));
         assert_eq!(huge.body_latency_us, Some(EvidenceRecord::MAX_EXACT_NUMBER));
         let sparse = EvidenceRecord::new(EvidenceKind::Guard, "acme", record.at);
-        assert_eq!(sparse.canonical_bytes(), jcs(&sparse));
+        assert_eq!(sparse.canonical_bytes().unwrap(), jcs(&sparse));
     }
 
     proptest! {
@@ -285,7 +286,7 @@ mod tests {
         fn canonical_bytes_equal_rfc8785_for_any_text(text in any::<String>(), number in any::<u64>()) {
             let mut record = full_record(&text, number);
             record.saturate_numbers();
-            prop_assert_eq!(record.canonical_bytes(), jcs(&record));
+            prop_assert_eq!(record.canonical_bytes().unwrap(), jcs(&record));
         }
     }
 }

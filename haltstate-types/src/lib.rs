@@ -15,7 +15,7 @@
 //! let guard = GuardRequest::new(refund.clone(), "refund:1042");
 //! let body = serde_json::to_value(GuardBody::from(&guard))?;
 //! assert_eq!(body["idempotency_key"], "refund:1042");
-//! assert_eq!(fingerprint(&refund).len(), 64);
+//! assert_eq!(fingerprint(&refund)?.len(), 64);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

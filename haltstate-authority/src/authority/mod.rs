@@ -155,7 +155,10 @@ impl Authority {
         }
         // Policy runs on the caller's thread, in parallel with other callers; the writer only orders state.
         let policy = self.decide(tenant, &request.action);
-        let fingerprint = fingerprint(&request.action);
+        let fingerprint = match fingerprint(&request.action) {
+            Ok(fingerprint) => fingerprint,
+            Err(e) => return Pending::ready(Err(e.into())),
+        };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
         self.submit(move |b| ops::guard::guard(b, windows, &tenant, &request, &fingerprint, policy))
     }
@@ -185,7 +188,10 @@ impl Authority {
             return Pending::ready(Err(e.into()));
         }
         let policy = self.decide(tenant, &request.action);
-        let fingerprint = fingerprint(&request.action);
+        let fingerprint = match fingerprint(&request.action) {
+            Ok(fingerprint) => fingerprint,
+            Err(e) => return Pending::ready(Err(e.into())),
+        };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
         self.submit(move |b| ops::check::check(b, windows, &tenant, request, &fingerprint, policy))
     }

@@ -46,7 +46,9 @@ impl Tail {
     pub(crate) fn append(&mut self, conn: &Connection, record: &mut EvidenceRecord) -> Result<u64> {
         record.seq = self.seq + 1;
         record.saturate_numbers();
-        let body = record.canonical_bytes();
+        let body = record.canonical_bytes().map_err(|e| {
+            AuthorityError::Corrupt(format!("a ledger record does not serialize: {e}"))
+        })?;
         let hash = record_hash(&self.hash, &body);
         let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
         conn.prepare_cached(
