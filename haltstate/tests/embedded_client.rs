@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use haltstate::{
     Action, ApprovalStatus, Decision, GuardError, HaltStateClient, KillState, Lenient, Outcome,
 };
-use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, KillScope};
+use haltstate_authority::{Authority, KillScope};
 
 const POLICIES: &str = r#"
 @id("small") permit(principal, action == Action::"refund.create", resource)
@@ -48,22 +48,6 @@ fn refund(order: u32, cents: u32) -> Action {
     Action::new("refund.create")
         .key(format!("refund:{order}"))
         .param("amount_cents", cents)
-}
-
-fn outcomes(env: &Env, key: &str) -> Vec<haltstate_authority::Outcome> {
-    env.authority
-        .evidence(
-            "acme",
-            &EvidenceQuery {
-                idempotency_key: Some(key.into()),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.kind == EvidenceKind::Outcome)
-        .filter_map(|r| r.outcome)
-        .collect()
 }
 
 #[tokio::test]
@@ -175,13 +159,13 @@ async fn a_dropped_permit_reports_aborted() {
     let env = env();
     drop(env.client.guard(refund(5, 100)).await.unwrap());
     for _ in 0..100 {
-        if !outcomes(&env, "refund:5").is_empty() {
+        if !haltstate_testkit::outcomes(&env.authority, "acme", "refund:5").is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(
-        outcomes(&env, "refund:5"),
+        haltstate_testkit::outcomes(&env.authority, "acme", "refund:5"),
         vec![haltstate_authority::Outcome::Aborted]
     );
 }

@@ -14,23 +14,7 @@ use haltstate::{
     Action, ApprovalStatus, Decision, FailMode, GuardError, KillState, Outcome, ProofStatus, secret,
 };
 use haltstate_authority::{EvidenceKind, EvidenceQuery, KillScope};
-
-fn outcomes(server: &TestServer, key: &str) -> Vec<haltstate_authority::Outcome> {
-    server
-        .authority
-        .evidence(
-            TENANT,
-            &EvidenceQuery {
-                idempotency_key: Some(key.into()),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.kind == EvidenceKind::Outcome)
-        .filter_map(|r| r.outcome)
-        .collect()
-}
+use haltstate_testkit::{eventually, eventually_async};
 
 #[tokio::test]
 async fn guard_allowed_runs_completes_and_a_replay_is_already_completed() {
@@ -47,7 +31,7 @@ async fn guard_allowed_runs_completes_and_a_replay_is_already_completed() {
     assert_eq!(evidence.resource_refs, vec!["order:1".to_owned()]);
     assert_eq!(evidence.proof_status, ProofStatus::Verified);
     assert_eq!(
-        outcomes(&server, "refund:1"),
+        haltstate_testkit::outcomes(&server.authority, TENANT, "refund:1"),
         vec![haltstate_authority::Outcome::Success]
     );
 
@@ -475,14 +459,17 @@ async fn a_dropped_permit_reports_aborted_and_releases_the_claim() {
     let server = TestServer::start();
     let client = server.client();
     drop(client.guard(refund(18, 100)).await.unwrap());
-    for _ in 0..50 {
-        if !outcomes(&server, "refund:18").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually_async(
+        "the dropped permit's report",
+        Duration::from_secs(5),
+        || async {
+            (!haltstate_testkit::outcomes(&server.authority, TENANT, "refund:18").is_empty())
+                .then_some(())
+        },
+    )
+    .await;
     assert_eq!(
-        outcomes(&server, "refund:18"),
+        haltstate_testkit::outcomes(&server.authority, TENANT, "refund:18"),
         vec![haltstate_authority::Outcome::Aborted]
     );
     client
@@ -503,14 +490,12 @@ fn a_panicking_body_reports_panicked() {
         panic!("the body blew up");
     }));
     assert!(caught.is_err());
-    for _ in 0..50 {
-        if !outcomes(&server, "refund:19").is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually("the panicked body's report", Duration::from_secs(5), || {
+        (!haltstate_testkit::outcomes(&server.authority, TENANT, "refund:19").is_empty())
+            .then_some(())
+    });
     assert_eq!(
-        outcomes(&server, "refund:19"),
+        haltstate_testkit::outcomes(&server.authority, TENANT, "refund:19"),
         vec![haltstate_authority::Outcome::Panicked]
     );
 }
@@ -665,16 +650,6 @@ fn unverified_records(server: &TestServer) -> Vec<haltstate_authority::EvidenceR
         .collect()
 }
 
-async fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    for _ in 0..200 {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn fail_open_evidence_is_spooled_and_delivered_once_after_the_authority_and_the_client_restart()
  {
@@ -700,10 +675,10 @@ async fn fail_open_evidence_is_spooled_and_delivered_once_after_the_authority_an
 
     server.restart();
     let client = server.client_with(FailMode::Open);
-    assert!(
-        eventually(|| spooled(&spool).is_empty()).await,
-        "the spool was not delivered"
-    );
+    eventually_async("the spool's delivery", Duration::from_secs(10), || async {
+        spooled(&spool).is_empty().then_some(())
+    })
+    .await;
     let records = unverified_records(&server);
     assert_eq!(records.len(), 5);
     let ids: std::collections::HashSet<_> = records
@@ -717,7 +692,10 @@ async fn fail_open_evidence_is_spooled_and_delivered_once_after_the_authority_an
 
     // A crash between the authority's acknowledgement and the file's removal delivers it again: still one record.
     std::fs::write(&kept, kept_copy).unwrap();
-    assert!(eventually(|| spooled(&spool).is_empty()).await);
+    eventually_async("the second delivery", Duration::from_secs(10), || async {
+        spooled(&spool).is_empty().then_some(())
+    })
+    .await;
     assert_eq!(
         unverified_records(&server).len(),
         5,

@@ -1,35 +1,32 @@
-//! A real authority server on loopback, on its own thread and runtime, which tests can stop and restart.
+//! A real authority server on loopback (the testkit's), with an agent and an operator key and clients for it.
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod proxy;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use haltstate::{FailMode, HaltStateClient};
 use haltstate_authority::{Authority, Role};
-use haltstate_server::{AppState, router};
+use haltstate_testkit::{LoopbackServer, policies};
 
 pub const TENANT: &str = "acme";
 
-pub const POLICIES: &str = r#"
-@id("refunds.small") @reason("small refunds are routine")
-permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents <= 10000 };
-@id("refunds.large") @reason("large refunds need a human") @approval("required")
-permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 && context.params.amount_cents <= 500000 };
+/// The refunds, and exports allowed, deletes forbidden.
+pub fn policies() -> String {
+    policies::refunds_and(
+        r#"
 @id("exports") permit(principal, action == Action::"data.export", resource);
 @id("no-deletes") @reason("deletes are forbidden") forbid(principal, action == Action::"data.delete", resource);
 @id("deletes") permit(principal, action == Action::"data.delete", resource);
-"#;
+"#,
+    )
+}
 
 pub struct TestServer {
-    pub addr: SocketAddr,
     pub authority: Authority,
     pub agent_key: String,
     pub operator_key: String,
-    runtime: Option<tokio::runtime::Runtime>,
+    server: LoopbackServer,
     _dir: tempfile::TempDir,
 }
 
@@ -37,7 +34,7 @@ impl TestServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let authority = Authority::builder(dir.path().join("hs.db"))
-            .policy_source("test.cedar", POLICIES)
+            .policy_source("test.cedar", policies())
             .open()
             .unwrap();
         let agent_key = authority
@@ -50,50 +47,23 @@ impl TestServer {
             .wait()
             .unwrap()
             .secret;
-        let mut server = Self {
-            addr: "127.0.0.1:0".parse().unwrap(),
+        Self {
+            server: LoopbackServer::start(authority.clone()),
             authority,
             agent_key,
             operator_key,
-            runtime: None,
             _dir: dir,
-        };
-        server.listen();
-        server
-    }
-
-    fn listen(&mut self) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        // Bound with std: a test may already be inside a runtime, where `block_on` would panic.
-        let std_listener = std::net::TcpListener::bind(self.addr).unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        self.addr = std_listener.local_addr().unwrap();
-        let listener = {
-            let _entered = runtime.enter();
-            tokio::net::TcpListener::from_std(std_listener).unwrap()
-        };
-        let mut state = AppState::new(self.authority.clone());
-        state.sse_heartbeat = Duration::from_millis(200);
-        runtime.spawn(async move { axum::serve(listener, router(state)).await });
-        self.runtime = Some(runtime);
+        }
     }
 
     /// Kills the server: every connection drops, nothing answers on the port.
     pub fn stop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        self.server.stop();
     }
 
     /// Serves again on the same port.
     pub fn restart(&mut self) {
-        self.stop();
-        self.listen();
+        self.server.restart();
     }
 
     /// The fail-open spool of this server's test clients.
@@ -102,7 +72,7 @@ impl TestServer {
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     pub fn client(&self) -> HaltStateClient {
@@ -127,12 +97,6 @@ impl TestServer {
     /// How many ledger records the authority holds: proof of whether a call reached it.
     pub fn ledger_len(&self) -> u64 {
         self.authority.ledger_head().unwrap().seq
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -1,0 +1,16 @@
+//! What the workspace's tests share, written once: a real server on loopback ([`LoopbackServer`]), the real
+//! `haltstate` process ([`ServeProcess`]), waiting on a condition instead of a sleep ([`eventually`]), reading
+//! what the ledger recorded for a key ([`outcomes`]), and the policies the tests use ([`policies`]).
+//!
+//! Not published: a dev-dependency of the other crates' tests.
+
+mod eventually;
+mod ledger;
+pub mod policies;
+mod process;
+mod server;
+
+pub use eventually::{eventually, eventually_async};
+pub use ledger::outcomes;
+pub use process::ServeProcess;
+pub use server::LoopbackServer;
