@@ -7,17 +7,26 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, LazyLock};
 use std::time::Duration;
 
-use haltstate::authority::Authority;
+use haltstate::authority::{Authority, ManualClock};
 use haltstate::{GuardError, HaltStateClient, haltstate_guard};
 
-static WORLD: LazyLock<(HaltStateClient, tempfile::TempDir)> = LazyLock::new(|| {
+/// An authority with a stopped clock, so a lease expires when the test says and not when the machine is slow.
+struct World {
+    client: HaltStateClient,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
     let authority = Authority::builder(dir.path().join("once.db"))
         .policy_source(
             "p.cedar",
             r#"@id("all") permit(principal, action == Action::"payout.send", resource);"#,
         )
-        .lease(Duration::from_millis(400))
+        .lease(LEASE)
+        .clock(clock.clone())
         .open()
         .unwrap();
     let client = HaltStateClient::builder()
@@ -25,12 +34,20 @@ static WORLD: LazyLock<(HaltStateClient, tempfile::TempDir)> = LazyLock::new(|| 
         .tenant("acme")
         .build()
         .unwrap();
-    (client, dir)
-});
+    World {
+        client,
+        clock,
+        _dir: dir,
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+static WORLD: LazyLock<World> = LazyLock::new(world);
 
 static BODIES: AtomicUsize = AtomicUsize::new(0);
 
-#[haltstate_guard(client = WORLD.0, action = "payout.send", agent_id = "payouts", idempotency_key = |round| format!("payout:{round}"))]
+#[haltstate_guard(client = WORLD.client, action = "payout.send", agent_id = "payouts", idempotency_key = |round| format!("payout:{round}"))]
 fn send_payout(round: u32) -> Result<(), GuardError> {
     BODIES.fetch_add(1, Ordering::SeqCst);
     Ok(())
@@ -72,7 +89,8 @@ fn sixty_four_workers_on_one_key_run_the_body_once_200_rounds() {
 
 #[tokio::test]
 async fn a_worker_that_dies_holding_the_claim_is_replaced_once_after_the_lease() {
-    let client = &WORLD.0;
+    let world = world();
+    let client = &world.client;
     let action = || {
         haltstate::Action::new("payout.send")
             .agent("payouts")
@@ -86,12 +104,12 @@ async fn a_worker_that_dies_holding_the_claim_is_replaced_once_after_the_lease()
         Err(GuardError::InProgress { .. })
     ));
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    world.clock.advance(LEASE + Duration::from_secs(1));
     let mut replacements = Vec::new();
     for _ in 0..16 {
-        replacements.push(tokio::spawn(async {
-            WORLD
-                .0
+        let client = client.clone();
+        replacements.push(tokio::spawn(async move {
+            client
                 .guard(
                     haltstate::Action::new("payout.send")
                         .agent("payouts")

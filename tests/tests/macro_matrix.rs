@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use haltstate::authority::{Authority, EvidenceKind, EvidenceQuery};
+use haltstate::authority::Authority;
 use haltstate::{GuardError, HaltStateClient};
 
 static AUTHORITY: LazyLock<(Authority, tempfile::TempDir)> = LazyLock::new(|| {
@@ -32,19 +32,7 @@ static CLIENT: LazyLock<HaltStateClient> = LazyLock::new(|| {
 });
 
 fn outcomes(key: &str) -> usize {
-    AUTHORITY
-        .0
-        .evidence(
-            "acme",
-            &EvidenceQuery {
-                idempotency_key: Some(key.into()),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .iter()
-        .filter(|r| r.kind == EvidenceKind::Outcome)
-        .count()
+    haltstate_testkit::outcomes(&AUTHORITY.0, "acme", key).len()
 }
 
 /// Checks one shape: `call(key, allow)` runs the guarded body and returns its result; `runs` counts bodies.

@@ -50,31 +50,15 @@ static CLIENT: LazyLock<HaltStateClient> = LazyLock::new(|| {
 });
 
 fn outcomes(key: &str) -> Vec<haltstate::authority::Outcome> {
-    WORLD
-        .authority
-        .evidence(
-            "acme",
-            &EvidenceQuery {
-                idempotency_key: Some(key.into()),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.kind == EvidenceKind::Outcome)
-        .filter_map(|r| r.outcome)
-        .collect()
+    haltstate_testkit::outcomes(&WORLD.authority, "acme", key)
 }
 
 fn eventually_outcomes(key: &str) -> Vec<haltstate::authority::Outcome> {
-    for _ in 0..100 {
-        let found = outcomes(key);
-        if !found.is_empty() {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    outcomes(key)
+    haltstate_testkit::eventually(
+        &format!("an outcome for {key}"),
+        Duration::from_secs(5),
+        || Some(outcomes(key)).filter(|found| !found.is_empty()),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -501,28 +485,28 @@ async fn refund_waiting(order: &Order) -> Result<u32, RefundError> {
 #[tokio::test]
 async fn on_approval_wait_runs_the_body_once_a_human_approves() {
     let approver = tokio::spawn(async {
-        loop {
-            let pending = WORLD
-                .authority
-                .approvals(
-                    "acme",
-                    Some(haltstate::authority::ApprovalStatus::Pending),
-                    100,
-                )
-                .unwrap();
-            if let Some(approval) = pending
-                .iter()
-                .find(|a| a.idempotency_key.as_deref() == Some("refund:11"))
-            {
+        let approval = haltstate_testkit::eventually_async(
+            "the approval for refund:11",
+            Duration::from_secs(10),
+            || async {
                 WORLD
                     .authority
-                    .approve("acme", &approval.id, "alice", None)
-                    .await
-                    .unwrap();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                    .approvals(
+                        "acme",
+                        Some(haltstate::authority::ApprovalStatus::Pending),
+                        100,
+                    )
+                    .unwrap()
+                    .into_iter()
+                    .find(|a| a.idempotency_key.as_deref() == Some("refund:11"))
+            },
+        )
+        .await;
+        WORLD
+            .authority
+            .approve("acme", &approval.id, "alice", None)
+            .await
+            .unwrap();
     });
     assert_eq!(
         refund_waiting(&Order {
