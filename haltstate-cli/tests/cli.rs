@@ -6,16 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
+use std::time::Duration;
 
+use haltstate_testkit::ServeProcess;
 use serde_json::{Value, json};
 
-const POLICY: &str = r#"
-@id("refunds.small") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents <= 10000 };
-@id("refunds.large") @approval("required") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 };
-"#;
+const POLICY: &str = haltstate_testkit::policies::REFUNDS;
 
 fn haltstate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_haltstate"))
@@ -28,25 +25,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(db: &Path, policy: &Path) -> Served {
-    serve_with(db, policy, &[])
-}
-
-fn serve_with(db: &Path, policy: &Path, extra: &[&str]) -> Served {
-    let (child, base) = common::serve_with(db, policy, "127.0.0.1:0", extra);
-    Served { child, base }
+fn serve(db: &Path, policy: &Path) -> ServeProcess {
+    common::serve(db, policy, &[])
 }
 
 async fn guard(base: &str, key: &str, cents: i64, idempotency_key: &str) -> Value {
@@ -90,7 +70,7 @@ async fn operator_approves_and_kills_on_the_db_while_the_server_runs() {
     assert!(key.starts_with("hs_"));
 
     let server = serve(&db, &policy);
-    let pending = guard(&server.base, &key, 90_000, "refund:cli").await;
+    let pending = guard(server.base_url(), &key, 90_000, "refund:cli").await;
     assert_eq!(pending["status"], "pending");
     let id = pending["approval_id"].as_str().unwrap();
 
@@ -147,7 +127,7 @@ async fn operator_approves_and_kills_on_the_db_while_the_server_runs() {
         (Some("approved"), Some("alice"))
     );
     assert_eq!(
-        guard(&server.base, &key, 90_000, "refund:cli").await["status"],
+        guard(server.base_url(), &key, 90_000, "refund:cli").await["status"],
         "approved"
     );
 
@@ -163,7 +143,7 @@ async fn operator_approves_and_kills_on_the_db_while_the_server_runs() {
         "oncall",
     ]);
     assert!(paused.status.success(), "{}", text(&paused.stderr));
-    let denied = guard(&server.base, &key, 100, "refund:paused").await;
+    let denied = guard(server.base_url(), &key, 100, "refund:paused").await;
     assert_eq!(denied["status"], "denied");
     assert_eq!(
         denied["reason"],
@@ -185,7 +165,7 @@ async fn operator_approves_and_kills_on_the_db_while_the_server_runs() {
         .success()
     );
     assert_eq!(
-        guard(&server.base, &key, 100, "refund:resumed").await["status"],
+        guard(server.base_url(), &key, 100, "refund:resumed").await["status"],
         "allowed"
     );
 
@@ -205,20 +185,16 @@ async fn sigterm_stops_the_server_gracefully_and_keeps_what_it_acknowledged() {
     let mut server = serve(&setup.db, &setup.policy);
     for i in 0..20 {
         assert_eq!(
-            guard(&server.base, &setup.key, 100, &format!("refund:{i}")).await["status"],
+            guard(server.base_url(), &setup.key, 100, &format!("refund:{i}")).await["status"],
             "allowed"
         );
     }
-    let pid = server.child.id().to_string();
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(20));
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
+        status.is_some_and(|s| s.success()),
+        "graceful shutdown exits 0, got {status:?}"
     );
-    let status = server.child.wait().unwrap();
-    assert!(status.success(), "graceful shutdown exits 0, got {status}");
     let verified = text(&haltstate(&["ledger", "verify", "--db", db_arg]).stdout);
     assert!(verified.starts_with("ledger ok: 20 records"), "{verified}");
 }
@@ -228,10 +204,10 @@ async fn checkpoint_pages_sets_when_the_wal_is_copied_into_the_database() {
     let setup = common::setup(POLICY);
     let db_arg = setup.db.to_str().unwrap();
     let before = std::fs::metadata(&setup.db).unwrap().len();
-    let server = serve_with(&setup.db, &setup.policy, &["--checkpoint-pages", "4"]);
+    let server = common::serve(&setup.db, &setup.policy, &["--checkpoint-pages", "4"]);
     for i in 0..30 {
         assert_eq!(
-            guard(&server.base, &setup.key, 100, &format!("refund:{i}")).await["status"],
+            guard(server.base_url(), &setup.key, 100, &format!("refund:{i}")).await["status"],
             "allowed"
         );
     }
@@ -400,13 +376,13 @@ async fn operator_commands_work_over_the_server_with_an_operator_key() {
         create("alice", "operator"),
     );
     let server = serve(&db, &policy);
-    let id = guard(&server.base, &agent, 90_000, "refund:remote").await["approval_id"]
+    let id = guard(server.base_url(), &agent, 90_000, "refund:remote").await["approval_id"]
         .as_str()
         .unwrap()
         .to_owned();
 
     let listed = haltstate_with_env(
-        &["approvals", "list", "--server", &server.base],
+        &["approvals", "list", "--server", server.base_url()],
         "acme",
         &operator,
     );
@@ -417,7 +393,7 @@ async fn operator_commands_work_over_the_server_with_an_operator_key() {
         text(&listed.stderr)
     );
     let refused = haltstate_with_env(
-        &["approvals", "approve", &id, "--server", &server.base],
+        &["approvals", "approve", &id, "--server", server.base_url()],
         "acme",
         &agent,
     );
@@ -433,7 +409,7 @@ async fn operator_commands_work_over_the_server_with_an_operator_key() {
             "approve",
             &id,
             "--server",
-            &server.base,
+            server.base_url(),
             "--reason",
             "ok",
         ],
@@ -447,27 +423,31 @@ async fn operator_commands_work_over_the_server_with_an_operator_key() {
         text(&approved.stdout)
     );
     assert_eq!(
-        guard(&server.base, &agent, 90_000, "refund:remote").await["status"],
+        guard(server.base_url(), &agent, 90_000, "refund:remote").await["status"],
         "approved"
     );
 
-    let killed = haltstate_with_env(&["kill", "--server", &server.base], "acme", &operator);
+    let killed = haltstate_with_env(&["kill", "--server", server.base_url()], "acme", &operator);
     assert!(killed.status.success(), "{}", text(&killed.stderr));
     assert_eq!(
-        guard(&server.base, &agent, 100, "refund:after-kill").await["status"],
+        guard(server.base_url(), &agent, 100, "refund:after-kill").await["status"],
         "denied"
     );
     assert!(
-        haltstate_with_env(&["resume", "--server", &server.base], "acme", &operator)
-            .status
-            .success()
+        haltstate_with_env(
+            &["resume", "--server", server.base_url()],
+            "acme",
+            &operator
+        )
+        .status
+        .success()
     );
     assert_eq!(
-        guard(&server.base, &agent, 100, "refund:after-resume").await["status"],
+        guard(server.base_url(), &agent, 100, "refund:after-resume").await["status"],
         "allowed"
     );
 
-    let no_env = haltstate(&["kill", "--server", &server.base]);
+    let no_env = haltstate(&["kill", "--server", server.base_url()]);
     assert!(
         text(&no_env.stderr).contains("HALTSTATE_TENANT_ID is not set")
             || text(&no_env.stderr).contains("HALTSTATE_API_KEY"),
@@ -513,45 +493,29 @@ async fn sighup_reloads_the_policy_file_and_a_bad_file_keeps_the_old_set() {
     );
     let key = key.trim();
     let server = serve(&db, &policy);
-    let health: Value = reqwest::get(format!("{}/healthz", server.base))
+    let health: Value = reqwest::get(format!("{}/healthz", server.base_url()))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
-    assert_eq!(check_policy_id(&server.base, key).await, "refunds.small");
+    assert_eq!(
+        check_policy_id(server.base_url(), key).await,
+        "refunds.small"
+    );
 
-    let hup = |pid: u32| {
-        assert!(
-            Command::new("kill")
-                .args(["-HUP", &pid.to_string()])
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
-    let eventually = |want: &'static str| {
-        let base = server.base.clone();
-        async move {
-            for _ in 0..100 {
-                if check_policy_id(&base, key).await == want {
-                    return true;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            false
-        }
-    };
+    let base = server.base_url().to_owned();
     std::fs::write(&policy, r#"@id("v2") permit(principal, action, resource);"#).unwrap();
-    hup(server.child.id());
-    assert!(eventually("v2").await, "SIGHUP did not load the new file");
+    server.signal("HUP");
+    server.wait_for_log("policies reloaded", 1, Duration::from_secs(10));
+    assert_eq!(check_policy_id(&base, key).await, "v2");
 
     std::fs::write(&policy, "@id(\"v3\") permit(principal, action, resource)").unwrap(); // missing `;`
-    hup(server.child.id());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.signal("HUP");
+    server.wait_for_log("policy reload failed", 1, Duration::from_secs(10));
     assert_eq!(
-        check_policy_id(&server.base, key).await,
+        check_policy_id(&base, key).await,
         "v2",
         "a bad file must keep the old set"
     );

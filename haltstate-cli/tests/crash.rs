@@ -6,21 +6,16 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery};
+use haltstate_testkit::eventually;
 use serde_json::{Value, json};
 
-const POLICY: &str = r#"
-@id("small") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents <= 10000 };
-@id("large") @approval("required") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 };
-"#;
+const POLICY: &str = haltstate_testkit::policies::REFUNDS;
 
 /// What a client was told about a key before the crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +24,6 @@ enum Acknowledged {
     Claimed,
     /// The outcome report was acknowledged too.
     Completed,
-}
-
-fn serve(db: &Path, policy: &Path) -> (Child, String) {
-    common::serve(db, policy, "127.0.0.1:0")
 }
 
 async fn post(
@@ -63,7 +54,8 @@ fn crash_round(target_actions: usize, workers: usize) {
         policy,
         key,
     } = common::setup(POLICY);
-    let (mut server, base) = serve(&db, &policy);
+    let mut server = common::serve(&db, &policy, &[]);
+    let base = server.base_url().to_owned();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -113,11 +105,12 @@ fn crash_round(target_actions: usize, workers: usize) {
         .collect();
 
     // Kill -9 once enough actions are under way, while every worker is still sending.
-    while attempted.load(Ordering::Relaxed) < target_actions {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    eventually(
+        &format!("{target_actions} actions under way"),
+        Duration::from_secs(120),
+        || (attempted.load(Ordering::Relaxed) >= target_actions).then_some(()),
+    );
+    server.kill();
     stop.store(true, Ordering::Relaxed);
     runtime.block_on(async {
         for task in tasks {
@@ -142,7 +135,8 @@ fn crash_round(target_actions: usize, workers: usize) {
         String::from_utf8_lossy(&verify.stderr)
     );
 
-    let (mut restarted, base) = serve(&db, &policy);
+    let mut restarted = common::serve(&db, &policy, &[]);
+    let base = restarted.base_url().to_owned();
     let authority = Authority::builder(&db).open().unwrap();
     let records = authority.evidence(
         "acme",
@@ -199,8 +193,7 @@ fn crash_round(target_actions: usize, workers: usize) {
         acknowledged.len() - completed,
         pending.len()
     );
-    restarted.kill().unwrap();
-    restarted.wait().unwrap();
+    restarted.kill();
 }
 
 /// The short variant that runs in CI.

@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, Role};
+use haltstate_testkit::policies;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
@@ -17,20 +18,14 @@ use tokio::net::TcpStream;
 const TENANT: &str = "acme";
 const CHECK: &str = "/api/sentinel/action/check";
 
-const POLICIES: &str = r#"
-@id("refunds.small") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 0 && context.params.amount_cents <= 10000 };
-@id("refunds.large") @approval("required") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 && context.params.amount_cents <= 500000 };
-"#;
+const POLICIES: &str = policies::REFUNDS;
 
 #[test]
 fn sigterm_ends_streams_and_half_sent_requests_within_the_shutdown_deadline() {
     let setup = common::setup(POLICIES);
-    let (mut child, base) = common::serve_with(
+    let mut server = common::serve(
         &setup.db,
         &setup.policy,
-        "127.0.0.1:0",
         &[
             "--shutdown-timeout",
             "2s",
@@ -40,7 +35,10 @@ fn sigterm_ends_streams_and_half_sent_requests_within_the_shutdown_deadline() {
             "60s",
         ],
     );
-    let addr = base.trim_start_matches("http://").to_owned();
+    let (base, addr) = (
+        server.base_url().to_owned(),
+        server.listen_addr().to_owned(),
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (_stream, _half) = runtime.block_on(async {
         let stream = reqwest::Client::new()
@@ -58,25 +56,10 @@ fn sigterm_ends_streams_and_half_sent_requests_within_the_shutdown_deadline() {
         (stream, half)
     });
     let started = std::time::Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut exited = None;
-    while started.elapsed() < Duration::from_secs(20) {
-        if let Some(status) = child.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = exited.unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("the server ignored SIGTERM with a stream and a half-sent request open")
-    });
+    server.signal("TERM");
+    let status = server
+        .wait_exit(Duration::from_secs(20))
+        .expect("the server ignored SIGTERM with a stream and a half-sent request open");
     assert!(status.success(), "{status:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -203,32 +186,9 @@ fn the_cli_on_the_database_names_its_operator_and_marks_the_evidence() {
 
 #[test]
 fn refusals_log_at_debug_with_one_summary_at_info() {
-    use std::io::{BufRead, BufReader};
     let setup = common::setup(POLICIES);
-    let log = setup.dir.path().join("stderr.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_haltstate"))
-        .args([
-            "serve",
-            "--db",
-            setup.db.to_str().unwrap(),
-            "--policy",
-            setup.policy.to_str().unwrap(),
-        ])
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let mut server = common::serve(&setup.db, &setup.policy, &[]);
+    let base = server.base_url().to_owned();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
@@ -245,15 +205,10 @@ fn refusals_log_at_debug_with_one_summary_at_info() {
             assert_eq!(status, StatusCode::UNAUTHORIZED);
         }
     });
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(child.wait().unwrap().success());
-    let text = std::fs::read_to_string(&log).unwrap();
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let text = server.log();
     let summaries: Vec<_> = text
         .lines()
         .filter(|l| l.contains("requests refused since the last summary"))

@@ -10,16 +10,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, Outcome};
+use haltstate_authority::{Authority, Outcome};
+use haltstate_testkit::{outcomes, policies};
 
 const SDK: &str = "haltstate-sdk==0.7.0";
 
-const POLICY: &str = r#"
-@id("refunds.small") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents <= 10000 };
-@id("refunds.large") @approval("required") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 && context.params.amount_cents <= 500000 };
-"#;
+const POLICY: &str = policies::REFUNDS;
 
 /// The venv's python, with the SDK installed.
 fn python_with_sdk() -> PathBuf {
@@ -92,20 +88,19 @@ fn official_python_sdk_0_7_0_works_against_our_server() {
     assert!(key.status.success());
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
 
-    let (mut server, base) = common::serve(&db, &policy, "127.0.0.1:0");
+    let mut server = common::serve(&db, &policy, &[]);
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/conformance.py");
     let run = Command::new(&python)
         .arg(&script)
-        .env("HS_BASE", &base)
+        .env("HS_BASE", server.base_url())
         .env("HS_TENANT", "acme")
         .env("HS_AGENT_KEY", &key)
         .env("HS_BIN", bin)
         .env("HS_DB", db_arg)
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -116,23 +111,9 @@ fn official_python_sdk_0_7_0_works_against_our_server() {
 
     // What the SDK reported after its blocks reached the ledger, and the chain holds.
     let authority = Authority::builder(&db).open().unwrap();
-    let outcomes = |key: &str| {
-        authority
-            .evidence(
-                "acme",
-                &EvidenceQuery {
-                    idempotency_key: Some(key.into()),
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.kind == EvidenceKind::Outcome)
-            .map(|r| r.outcome)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(outcomes("py:small"), vec![Some(Outcome::Success)]);
-    assert_eq!(outcomes("py:big"), vec![Some(Outcome::Success)]);
+    let outcomes = |key: &str| outcomes(&authority, "acme", key);
+    assert_eq!(outcomes("py:small"), vec![Outcome::Success]);
+    assert_eq!(outcomes("py:big"), vec![Outcome::Success]);
     assert!(outcomes("py:reject").is_empty());
     authority.verify_ledger().unwrap();
 }

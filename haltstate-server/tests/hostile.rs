@@ -15,7 +15,8 @@ use haltstate_authority::{
     AgentSet, Authority, EvidenceKind, EvidenceQuery, KeySpec, KillScope, KillState, ProofStatus,
     Role,
 };
-use haltstate_server::{AppState, ServeLimits};
+use haltstate_server::ServeLimits;
+use haltstate_testkit::{LoopbackServer, eventually_async, policies};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,11 +24,8 @@ use tokio::net::TcpStream;
 
 const TENANT: &str = "acme";
 
-const POLICIES: &str = r#"
-@id("refunds.small") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 0 && context.params.amount_cents <= 10000 };
-@id("refunds.large") @approval("required") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 && context.params.amount_cents <= 500000 };
+/// Exports for one agent only, beside the test kit's refunds.
+const EXPORTS: &str = r#"
 @id("export.exporter") permit(principal == Agent::"exporter", action == Action::"data.export", resource);
 "#;
 
@@ -55,7 +53,7 @@ struct Server {
     authority: Authority,
     keys: Keys,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _server: LoopbackServer,
 }
 
 /// What a request sends: its credentials, extra headers and body.
@@ -108,11 +106,8 @@ async fn start() -> Server {
 }
 
 async fn start_with(limits: ServeLimits) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let authority = Authority::builder(dir.path().join("hs.db"))
-        .policy_source("hostile.cedar", POLICIES)
-        .open()
-        .unwrap();
+    let server = LoopbackServer::scratch(&policies::refunds_and(EXPORTS), limits);
+    let authority = server.authority().clone();
     let key = |tenant: &str, spec: KeySpec| {
         authority
             .create_key_with(tenant, spec)
@@ -135,26 +130,16 @@ async fn start_with(limits: ServeLimits) -> Server {
         globex_agent: key("globex", KeySpec::new("g", Role::Agent)),
         globex_operator: key("globex", KeySpec::new("mallory", Role::Operator)),
     };
-    let mut state = AppState::with_limits(authority.clone(), limits);
-    state.sse_heartbeat = Duration::from_millis(200);
-    state.sse_poll = Duration::from_millis(200);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(haltstate_server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
     Server {
-        base: format!("http://{addr}"),
-        addr,
+        base: server.base_url(),
+        addr: server.addr(),
         authority,
         keys,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(0)
             .build()
             .unwrap(),
-        _dir: dir,
+        _server: server,
     }
 }
 
@@ -1179,17 +1164,16 @@ async fn past_the_connection_limit_the_server_still_answers_healthz_and_refuses_
     assert_eq!(refused.retry_after, Some(1));
     drop(held);
     // The places come back as the held connections close.
-    let mut answered = false;
-    for _ in 0..100 {
-        if s.post(CHECK, with(&s.keys.bot).json(json!({"action": "x.y"})))
-            .await
-            .status
-            == StatusCode::OK
-        {
-            answered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(answered, "the server never took requests again");
+    eventually_async(
+        "the server taking requests again",
+        Duration::from_secs(5),
+        || async {
+            (s.post(CHECK, with(&s.keys.bot).json(json!({"action": "x.y"})))
+                .await
+                .status
+                == StatusCode::OK)
+                .then_some(())
+        },
+    )
+    .await;
 }

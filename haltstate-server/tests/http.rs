@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use haltstate_authority::{Authority, KillScope, KillState, Role};
-use haltstate_server::{AppState, router};
+use haltstate_server::ServeLimits;
+use haltstate_testkit::{LoopbackServer, policies};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -18,25 +19,12 @@ struct Server {
     agent_key: String,
     operator_key: String,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _server: LoopbackServer,
 }
 
-/// Policies that do not depend on the wall clock (the sample has schedule windows).
-const POLICIES: &str = r#"
-@id("refunds.small") @reason("small refunds are routine")
-permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents <= 10000 };
-@id("refunds.large") @reason("large refunds need a human") @approval("required")
-permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 && context.params.amount_cents <= 500000 };
-"#;
-
 async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let authority = Authority::builder(dir.path().join("hs.db"))
-        .policy_source("test.cedar", POLICIES)
-        .open()
-        .unwrap();
+    let server = LoopbackServer::scratch(policies::REFUNDS, ServeLimits::default());
+    let authority = server.authority().clone();
     let agent_key = authority
         .create_key(TENANT, "billing-agent", Role::Agent)
         .await
@@ -47,18 +35,13 @@ async fn start() -> Server {
         .await
         .unwrap()
         .secret;
-    let mut state = AppState::new(authority.clone());
-    state.sse_heartbeat = Duration::from_millis(200);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
     Server {
-        base,
+        base: server.base_url(),
         authority,
         agent_key,
         operator_key,
         http: reqwest::Client::new(),
-        _dir: dir,
+        _server: server,
     }
 }
 

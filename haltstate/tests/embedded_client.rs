@@ -158,16 +158,16 @@ async fn kill_switch_is_typed_and_the_heartbeat_sees_it() {
 async fn a_dropped_permit_reports_aborted() {
     let env = env();
     drop(env.client.guard(refund(5, 100)).await.unwrap());
-    for _ in 0..100 {
-        if !haltstate_testkit::outcomes(&env.authority, "acme", "refund:5").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        haltstate_testkit::outcomes(&env.authority, "acme", "refund:5"),
-        vec![haltstate_authority::Outcome::Aborted]
-    );
+    let outcomes =
+        haltstate_testkit::eventually("the aborted report", Duration::from_secs(5), || {
+            Some(haltstate_testkit::outcomes(
+                &env.authority,
+                "acme",
+                "refund:5",
+            ))
+            .filter(|found| !found.is_empty())
+        });
+    assert_eq!(outcomes, vec![haltstate_authority::Outcome::Aborted]);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::proxy::FaultProxy;
 use common::{TENANT, TestServer, refund};
 use futures_util::StreamExt;
 use haltstate::{
@@ -60,12 +61,19 @@ async fn pending_approval_then_operator_approves_then_it_runs_once() {
         (idempotency_key.as_str(), action.as_str()),
         ("refund:2", "refund.create")
     );
+    // The waiter asks through a proxy, so the test sees it ask before the decision is made.
+    let proxy = FaultProxy::start(&server.base_url());
     let waiter = {
-        let client = client.clone();
+        let client = server.client_at(&proxy.base, FailMode::Closed);
         let id = approval_id.clone();
         tokio::spawn(async move { client.wait_for_approval(&id, Duration::from_secs(10)).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually_async(
+        "the waiter asking for the approval",
+        Duration::from_secs(5),
+        || async { (!proxy.seen(&approval_id).is_empty()).then_some(()) },
+    )
+    .await;
     server
         .authority
         .approve(TENANT, &approval_id, "alice", Some("verified".into()))

@@ -8,9 +8,11 @@ mod eventually;
 mod ledger;
 pub mod policies;
 mod process;
+mod scratch;
 mod server;
 
 pub use eventually::{eventually, eventually_async};
 pub use ledger::outcomes;
 pub use process::ServeProcess;
+pub use scratch::scratch_authority;
 pub use server::LoopbackServer;

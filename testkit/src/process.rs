@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::eventually;
@@ -25,7 +26,10 @@ impl ServeProcess {
 
     /// The same on `listen` (to restart on a port a previous process used).
     pub fn start_on(bin: &Path, db: &Path, policy: &Path, listen: &str, extra: &[&str]) -> Self {
-        let log = db.with_extension(format!("{}.log", std::process::id()));
+        // One log per process started, even for several on one database in one test.
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = db.with_extension(format!("{}-{n}.log", std::process::id()));
         let log_file = match std::fs::File::create(&log) {
             Ok(file) => file,
             Err(error) => panic!("cannot create {}: {error}", log.display()),
@@ -91,6 +95,14 @@ impl ServeProcess {
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status();
         assert!(sent.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
+    /// Kills it with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        if let Err(error) = self.child.kill() {
+            panic!("cannot kill the server: {error}");
+        }
+        let _ = self.child.wait();
     }
 
     /// Waits for it to exit within `within`; `None` when it did not.

@@ -7,7 +7,9 @@ use std::time::Duration;
 use haltstate_authority::Authority;
 use haltstate_server::{AppState, ServeLimits};
 
-use crate::eventually;
+use tempfile::TempDir;
+
+use crate::{eventually, scratch_authority};
 
 /// The server.
 #[derive(Debug)]
@@ -16,6 +18,7 @@ pub struct LoopbackServer {
     authority: Authority,
     limits: ServeLimits,
     runtime: Option<tokio::runtime::Runtime>,
+    scratch: Option<TempDir>,
 }
 
 impl LoopbackServer {
@@ -31,8 +34,18 @@ impl LoopbackServer {
             authority,
             limits,
             runtime: None,
+            scratch: None,
         };
         server.listen();
+        server
+    }
+
+    /// Serves a [`scratch_authority`] with `policies` within `limits`; the scratch directory lives as long as the
+    /// server.
+    pub fn scratch(policies: &str, limits: ServeLimits) -> Self {
+        let (authority, dir) = scratch_authority(policies);
+        let mut server = Self::start_with(authority, limits);
+        server.scratch = Some(dir);
         server
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use haltstate::{FailMode, HaltStateClient};
 use haltstate_authority::{Authority, Role};
-use haltstate_testkit::{LoopbackServer, policies};
+use haltstate_testkit::{LoopbackServer, policies, scratch_authority};
 
 pub const TENANT: &str = "acme";
 
@@ -32,11 +32,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let authority = Authority::builder(dir.path().join("hs.db"))
-            .policy_source("test.cedar", policies())
-            .open()
-            .unwrap();
+        let (authority, dir) = scratch_authority(&policies());
         let agent_key = authority
             .create_key(TENANT, "billing-agent", Role::Agent)
             .wait()
@@ -80,8 +76,13 @@ impl TestServer {
     }
 
     pub fn client_with(&self, fail_mode: FailMode) -> HaltStateClient {
+        self.client_at(&self.base_url(), fail_mode)
+    }
+
+    /// A client of this server's agent that talks to `base` (a proxy in front of the server).
+    pub fn client_at(&self, base: &str, fail_mode: FailMode) -> HaltStateClient {
         HaltStateClient::builder()
-            .base_url(self.base_url())
+            .base_url(base)
             .tenant(TENANT)
             .api_key(&self.agent_key)
             .agent_id("billing-agent")
