@@ -10,35 +10,14 @@ use haltstate_types::{ApprovalStatus, ErrorCode, RequestError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthorityError {
-    /// A request field is missing, too long or malformed.
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
+    /// The request was refused for what it says, before any state was read: a malformed field, an agent or
+    /// identity the caller's key does not hold, a role that may not do this.
+    #[error(transparent)]
+    Request(#[from] RequestError),
 
     /// The tenant is unknown or the key does not belong to it. Deliberately says no more than that.
     #[error("authentication failed")]
     Unauthenticated,
-
-    /// The credentials are valid but their role may not do this.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-
-    /// The request names an agent outside the agents its key may act as.
-    #[error("this key may not act as agent {agent:?} (it acts as {allowed})")]
-    AgentMismatch {
-        /// The agent the request named (canonical).
-        agent: String,
-        /// The key's agent set.
-        allowed: String,
-    },
-
-    /// The request names an identity other than the caller's own (an approver or actor).
-    #[error("this key acts as {identity:?}, not {claimed:?}")]
-    IdentityMismatch {
-        /// Who the request claimed to be.
-        claimed: String,
-        /// Who the key is.
-        identity: String,
-    },
 
     /// A live key of this tenant already has that name.
     #[error("a key named {name:?} already exists in this tenant")]
@@ -172,11 +151,8 @@ impl AuthorityError {
     /// The stable code for the wire (`{"code": ...}`).
     pub fn code(&self) -> ErrorCode {
         match self {
-            AuthorityError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            AuthorityError::Request(refused) => refused.code(),
             AuthorityError::Unauthenticated => ErrorCode::Unauthenticated,
-            AuthorityError::Forbidden(_) => ErrorCode::Forbidden,
-            AuthorityError::AgentMismatch { .. } => ErrorCode::AgentMismatch,
-            AuthorityError::IdentityMismatch { .. } => ErrorCode::IdentityMismatch,
             AuthorityError::DuplicateKeyName { .. } => ErrorCode::DuplicateName,
             AuthorityError::KeyNotFound { .. } => ErrorCode::KeyNotFound,
             AuthorityError::RequestIdConflict { .. } => ErrorCode::RequestIdConflict,
@@ -199,21 +175,10 @@ impl AuthorityError {
     }
 }
 
-/// A request refused before anything was decided keeps its meaning.
-impl From<RequestError> for AuthorityError {
-    fn from(error: RequestError) -> Self {
-        match error {
-            RequestError::AgentMismatch { agent, allowed } => {
-                AuthorityError::AgentMismatch { agent, allowed }
-            }
-            RequestError::IdentityMismatch { claimed, identity } => {
-                AuthorityError::IdentityMismatch { claimed, identity }
-            }
-            RequestError::Forbidden(why) => AuthorityError::Forbidden(why),
-            RequestError::Invalid(why) => AuthorityError::InvalidRequest(why),
-            // `RequestError` may grow; anything new is a refusal of the request as it stands.
-            other => AuthorityError::InvalidRequest(other.to_string()),
-        }
+impl AuthorityError {
+    /// A request refused as invalid, for `why`.
+    pub fn invalid(why: impl Into<String>) -> Self {
+        AuthorityError::Request(RequestError::Invalid(why.into()))
     }
 }
 

@@ -439,22 +439,30 @@ fn invalid_requests_are_refused_before_anything_is_written() {
     );
     assert!(matches!(
         env.authority.guard(TENANT, bad_action).wait(),
-        Err(AuthorityError::InvalidRequest(_))
+        Err(AuthorityError::Request(
+            haltstate_authority::RequestError::Invalid(_)
+        ))
     ));
     assert!(matches!(
         env.authority.guard(TENANT, guard_refund(1, "")).wait(),
-        Err(AuthorityError::InvalidRequest(_))
+        Err(AuthorityError::Request(
+            haltstate_authority::RequestError::Invalid(_)
+        ))
     ));
     assert!(matches!(
         env.authority.guard("", guard_refund(1, "k")).wait(),
-        Err(AuthorityError::InvalidRequest(_))
+        Err(AuthorityError::Request(
+            haltstate_authority::RequestError::Invalid(_)
+        ))
     ));
     let long_key = "k".repeat(haltstate_authority::MAX_KEY_LEN + 1);
     assert!(matches!(
         env.authority
             .guard(TENANT, guard_refund(1, &long_key))
             .wait(),
-        Err(AuthorityError::InvalidRequest(_))
+        Err(AuthorityError::Request(
+            haltstate_authority::RequestError::Invalid(_)
+        ))
     ));
     assert_eq!(env.authority.ledger_head().unwrap().seq, 0);
 }

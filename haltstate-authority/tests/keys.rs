@@ -173,7 +173,9 @@ fn a_key_is_one_identity_its_name_canonical_and_unique_among_live_keys() {
     }
     assert!(matches!(
         create("al\u{200b}ice", Role::Operator),
-        Err(AuthorityError::InvalidRequest(_))
+        Err(AuthorityError::Request(
+            haltstate_authority::RequestError::Invalid(_)
+        ))
     ));
     // The same name in another tenant is another identity; a revoked key frees its name.
     assert!(
@@ -220,7 +222,9 @@ fn an_agent_key_acts_as_its_set_and_an_operator_key_as_no_agent() {
                 KeySpec::new("op", Role::Operator).agents(AgentSet::one("x").unwrap())
             )
             .wait(),
-        Err(AuthorityError::InvalidRequest(_))
+        Err(AuthorityError::Request(
+            haltstate_authority::RequestError::Invalid(_)
+        ))
     ));
     let op = env
         .authority

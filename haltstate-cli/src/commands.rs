@@ -75,7 +75,7 @@ pub(crate) fn run(command: Command) -> ExitCode {
 
 fn open(db: &Path) -> Result<Authority, AuthorityError> {
     if !db.exists() {
-        return Err(AuthorityError::InvalidRequest(format!(
+        return Err(AuthorityError::invalid(format!(
             "no database at {}",
             db.display()
         )));

@@ -71,12 +71,9 @@ impl ApiError {
 impl From<AuthorityError> for ApiError {
     fn from(error: AuthorityError) -> Self {
         let status = match &error {
-            AuthorityError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            AuthorityError::Request(refused) => return refused.clone().into(),
             AuthorityError::Unauthenticated => return ApiError::unauthenticated(),
-            AuthorityError::Forbidden(_)
-            | AuthorityError::SelfApproval { .. }
-            | AuthorityError::AgentMismatch { .. }
-            | AuthorityError::IdentityMismatch { .. } => StatusCode::FORBIDDEN,
+            AuthorityError::SelfApproval { .. } => StatusCode::FORBIDDEN,
             AuthorityError::IdempotencyConflict { .. }
             | AuthorityError::RequestIdConflict { .. }
             | AuthorityError::NotClaimed { .. }
@@ -105,7 +102,12 @@ impl From<AuthorityError> for ApiError {
 
 impl From<RequestError> for ApiError {
     fn from(error: RequestError) -> Self {
-        AuthorityError::from(error).into()
+        let status = match &error {
+            RequestError::Invalid(_) => StatusCode::BAD_REQUEST,
+            // Forbidden, an agent or identity the key does not hold, and whatever refusal comes next.
+            _ => StatusCode::FORBIDDEN,
+        };
+        ApiError::new(status, error.code(), error.to_string())
     }
 }
 

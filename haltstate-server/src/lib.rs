@@ -67,7 +67,7 @@ pub mod fuzzing {
                 .agent_id
                 .clone()
                 .unwrap_or_else(|| "default".into());
-            let _ = body.into_request(agent).action.normalize();
+            let _ = body.into_request(agent).normalize();
         }
         decoded += usize::from(crate::body::decode::<GuardReportBody>(bytes).is_ok());
         decoded += usize::from(crate::body::decode::<CheckReportBody>(bytes).is_ok());

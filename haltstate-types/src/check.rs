@@ -34,6 +34,15 @@ impl CheckRequest {
         self.request_id = Some(id.into());
         self
     }
+
+    /// Normalises the action and checks every bound.
+    pub fn normalize(&mut self) -> Result<()> {
+        self.action.normalize()?;
+        match &self.request_id {
+            Some(id) => validate_text("request_id", id, MAX_KEY_LEN),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What the authority answers a check.

@@ -76,6 +76,30 @@ impl Drop for Inner {
     }
 }
 
+/// A task on the client's runtime that must not keep the client alive: it holds a weak handle and asks for a
+/// live one each round.
+pub(crate) struct Background(std::sync::Weak<Inner>);
+
+impl Background {
+    /// Runs `task` on `client`'s runtime (an embedded client without one runs nothing in the background).
+    pub(crate) fn spawn<F>(client: &HaltStateClient, task: impl FnOnce(Self) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if let Some(runtime) = &client.inner.runtime {
+            runtime.spawn(task(Self(Arc::downgrade(&client.inner))));
+        }
+    }
+
+    /// The client for one round, or `None` once the last handle is dropped or the client is closed: the task
+    /// then ends.
+    pub(crate) fn live(&self) -> Option<Arc<Inner>> {
+        self.0
+            .upgrade()
+            .filter(|inner| !inner.closed.load(std::sync::atomic::Ordering::Acquire))
+    }
+}
+
 impl HaltStateClient {
     /// A client for the authority at the default base URL.
     pub fn new(

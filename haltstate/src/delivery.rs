@@ -1,25 +1,14 @@
 //! Delivery of spooled fail-open evidence: whenever there is some and the authority answers, each file once,
 //! deleted only after the authority acknowledged it. Runs only for clients that may fail open.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
-use crate::client::HaltStateClient;
+use crate::client::{Background, HaltStateClient};
 use crate::error::GuardError;
 use crate::spool::DELIVERY_INTERVAL;
 
 /// Starts delivery on the client's runtime; the task ends with the last client handle.
 pub(crate) fn start(client: &HaltStateClient) {
-    let Some(runtime) = &client.inner.runtime else {
-        return;
-    };
-    let weak = Arc::downgrade(&client.inner);
-    runtime.spawn(async move {
-        loop {
-            let Some(inner) = weak.upgrade() else { return };
-            if inner.closed.load(Ordering::Acquire) {
-                return;
-            }
+    Background::spawn(client, |task| async move {
+        while let Some(inner) = task.live() {
             for path in inner.spool.pending() {
                 let Some(evidence) = inner.spool.read(&path) else {
                     continue;

@@ -1,24 +1,14 @@
 //! The kill-switch heartbeat: asks the authority for this client's state every interval, and applies it.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::client::HaltStateClient;
+use crate::client::{Background, HaltStateClient};
 
 /// Starts the heartbeat on the client's runtime. The task holds a weak handle, so it ends when the last client
 /// is dropped (or the client is closed).
 pub(crate) fn start(client: &HaltStateClient, interval: Duration) {
-    let Some(runtime) = &client.inner.runtime else {
-        return;
-    };
-    let weak = Arc::downgrade(&client.inner);
-    runtime.spawn(async move {
-        loop {
-            let Some(inner) = weak.upgrade() else { return };
-            if inner.closed.load(Ordering::Acquire) {
-                return;
-            }
+    Background::spawn(client, |task| async move {
+        while let Some(inner) = task.live() {
             let agent = inner.agent_id.clone();
             match inner.transport.heartbeat(&agent).await {
                 Ok(state) => inner.kill.set(state),

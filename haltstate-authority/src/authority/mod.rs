@@ -16,10 +16,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use haltstate_types::limits::MAX_KEY_LEN;
 use haltstate_types::{
     ActionRequest, CheckAnswer, CheckReport, CheckRequest, GuardAnswer, GuardRequest,
-    OutcomeReport, ReportAck, UnverifiedOutcome, fingerprint, validate_name, validate_text,
+    OutcomeReport, ReportAck, RequestError, UnverifiedOutcome, fingerprint, validate_name,
 };
 
 use crate::clock::Clock;
@@ -150,17 +149,25 @@ impl Authority {
     /// `Allowed` and `Approved` answers carry a claim: run the body, then [`report`](Self::report). A key bound
     /// to a different operation is refused with [`AuthorityError::IdempotencyConflict`](crate::AuthorityError::IdempotencyConflict).
     pub fn guard(&self, tenant: &str, mut request: GuardRequest) -> Pending<GuardAnswer> {
-        if let Err(e) = validate_name("tenant", tenant).and_then(|()| request.normalize()) {
-            return Pending::ready(Err(e.into()));
-        }
-        // Policy runs on the caller's thread, in parallel with other callers; the writer only orders state.
-        let policy = self.decide(tenant, &request.action);
-        let fingerprint = match fingerprint(&request.action) {
-            Ok(fingerprint) => fingerprint,
+        let judged = validate_name("tenant", tenant)
+            .and_then(|()| request.normalize())
+            .and_then(|()| self.judge(tenant, &request.action));
+        let (policy, fingerprint) = match judged {
+            Ok(judged) => judged,
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
         self.submit(move |b| ops::guard::guard(b, windows, &tenant, &request, &fingerprint, policy))
+    }
+
+    /// Policy's decision and the operation's fingerprint for a valid request. Policy runs on the caller's
+    /// thread, in parallel with other callers; the writer only orders state.
+    fn judge(
+        &self,
+        tenant: &str,
+        action: &ActionRequest,
+    ) -> std::result::Result<(PolicyDecision, String), RequestError> {
+        Ok((self.decide(tenant, action), fingerprint(action)?))
     }
 
     /// Reports how a guarded body ended: success completes the key, anything else releases the claim.
@@ -176,20 +183,11 @@ impl Authority {
     /// Asks for a decision without claiming anything. APPROVAL_REQUIRED creates (or, for a known request id,
     /// finds) an approval to wait for.
     pub fn check(&self, tenant: &str, mut request: CheckRequest) -> Pending<CheckAnswer> {
-        let valid = validate_name("tenant", tenant)
-            .and_then(|()| request.action.normalize())
-            .and_then(|()| {
-                request
-                    .request_id
-                    .as_deref()
-                    .map_or(Ok(()), |id| validate_text("request_id", id, MAX_KEY_LEN))
-            });
-        if let Err(e) = valid {
-            return Pending::ready(Err(e.into()));
-        }
-        let policy = self.decide(tenant, &request.action);
-        let fingerprint = match fingerprint(&request.action) {
-            Ok(fingerprint) => fingerprint,
+        let judged = validate_name("tenant", tenant)
+            .and_then(|()| request.normalize())
+            .and_then(|()| self.judge(tenant, &request.action));
+        let (policy, fingerprint) = match judged {
+            Ok(judged) => judged,
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);

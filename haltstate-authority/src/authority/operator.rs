@@ -59,10 +59,7 @@ impl Authority {
         approver: &str,
         reason: Option<String>,
     ) -> Pending<Approval> {
-        match Actor::new(approver, Via::Library) {
-            Ok(actor) => self.decide_approval(tenant, id, Verdict::Approve, actor, reason),
-            Err(e) => Pending::ready(Err(e.into())),
-        }
+        self.decide_from_library(tenant, id, Verdict::Approve, approver, reason)
     }
 
     /// Rejects a pending approval as `approver`; the key then answers denied with `reason`.
@@ -73,8 +70,19 @@ impl Authority {
         approver: &str,
         reason: Option<String>,
     ) -> Pending<Approval> {
+        self.decide_from_library(tenant, id, Verdict::Reject, approver, reason)
+    }
+
+    fn decide_from_library(
+        &self,
+        tenant: &str,
+        id: &str,
+        verdict: Verdict,
+        approver: &str,
+        reason: Option<String>,
+    ) -> Pending<Approval> {
         match Actor::new(approver, Via::Library) {
-            Ok(actor) => self.decide_approval(tenant, id, Verdict::Reject, actor, reason),
+            Ok(actor) => self.decide_approval(tenant, id, verdict, actor, reason),
             Err(e) => Pending::ready(Err(e.into())),
         }
     }

@@ -10,7 +10,7 @@ use crate::decision::PolicyDecision;
 use crate::error::{AuthorityError, Result};
 use crate::events::ApprovalEvent;
 use crate::rules::Windows;
-use crate::rules::approval::{DecideStep, decide as decide_rule, expired};
+use crate::rules::approval::{self, DecideStep, decide as decide_rule, expired};
 use crate::store::tx::Tx;
 
 /// A new pending approval for a check of `action`.
@@ -21,26 +21,15 @@ pub(crate) fn for_check(
     action: &ActionRequest,
     policy: &PolicyDecision,
 ) -> Approval {
-    let now = tx.now();
-    Approval {
-        id: new_id("apr"),
-        tenant: tenant.to_owned(),
-        idempotency_key: None,
-        agent_id: action.agent_id.clone(),
-        action: action.action.clone(),
-        resource: action.resource.clone(),
-        params: action.params.clone(),
-        risk: action.risk.clone(),
-        metadata: action.metadata.clone(),
-        policy_id: policy.policy_id.clone(),
-        policy_reason: policy.reason.clone(),
-        status: ApprovalStatus::Pending,
-        created_at: now,
-        expires_at: now + windows.approval_ttl,
-        decided_at: None,
-        approver: None,
-        decision_reason: None,
-    }
+    approval::pending(
+        new_id("apr"),
+        tenant,
+        None,
+        action,
+        policy,
+        tx.now(),
+        windows,
+    )
 }
 
 /// Moves the key waiting on `approval` (if it still waits) to `state`.

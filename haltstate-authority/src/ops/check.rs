@@ -106,9 +106,8 @@ pub(crate) fn report(tx: &mut dyn Tx, tenant: &str, report: CheckReport) -> Resu
         &report.action,
         report.decision,
     );
-    let outcome = Outcome::parse(&report.status).ok_or_else(|| {
-        AuthorityError::InvalidRequest(format!("unknown status {:?}", report.status))
-    })?;
+    let outcome = Outcome::parse(&report.status)
+        .ok_or_else(|| AuthorityError::invalid(format!("unknown status {:?}", report.status)))?;
     let mut record = EvidenceRecord::new(EvidenceKind::CheckReport, tenant, tx.now());
     record.agent_id = Some(report.agent_id);
     record.action = Some(report.action).filter(|a| !a.is_empty());

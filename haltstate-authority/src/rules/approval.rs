@@ -4,9 +4,45 @@
 use time::OffsetDateTime;
 
 use haltstate_types::limits::MAX_ERROR_TEXT;
-use haltstate_types::{Actor, Approval, ApprovalStatus, KeyState, Verdict, truncate_chars};
+use haltstate_types::{
+    ActionRequest, Actor, Approval, ApprovalStatus, KeyState, Verdict, truncate_chars,
+};
 
+use super::Windows;
+use crate::decision::PolicyDecision;
 use crate::error::AuthorityError;
+
+/// The approval a human must decide before `action` runs, as the policy that asked for it explains; bound to
+/// `idempotency_key` when a guard asked, unbound when a check did.
+pub(crate) fn pending(
+    id: String,
+    tenant: &str,
+    idempotency_key: Option<String>,
+    action: &ActionRequest,
+    policy: &PolicyDecision,
+    now: OffsetDateTime,
+    windows: Windows,
+) -> Approval {
+    Approval {
+        id,
+        tenant: tenant.to_owned(),
+        idempotency_key,
+        agent_id: action.agent_id.clone(),
+        action: action.action.clone(),
+        resource: action.resource.clone(),
+        params: action.params.clone(),
+        risk: action.risk.clone(),
+        metadata: action.metadata.clone(),
+        policy_id: policy.policy_id.clone(),
+        policy_reason: policy.reason.clone(),
+        status: ApprovalStatus::Pending,
+        created_at: now,
+        expires_at: now + windows.approval_ttl,
+        decided_at: None,
+        approver: None,
+        decision_reason: None,
+    }
+}
 
 /// What deciding an approval does.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@ use haltstate_types::{
     KillStatus,
 };
 
-use super::{Windows, micros};
+use super::{Windows, approval as approvals, micros};
 use crate::decision::PolicyDecision;
 use crate::records::KeyRecord;
 
@@ -173,26 +173,15 @@ fn decide_afresh(facts: &GuardFacts<'_>) -> GuardOutcome {
             result.answer.claim = Some(claim);
         }
         Decision::ApprovalRequired => {
-            let action = &facts.request.action;
-            let approval = Approval {
-                id: facts.fresh_approval_id.clone(),
-                tenant: facts.tenant.to_owned(),
-                idempotency_key: Some(facts.request.idempotency_key.clone()),
-                agent_id: action.agent_id.clone(),
-                action: action.action.clone(),
-                resource: action.resource.clone(),
-                params: action.params.clone(),
-                risk: action.risk.clone(),
-                metadata: action.metadata.clone(),
-                policy_id: policy.policy_id.clone(),
-                policy_reason: policy.reason.clone(),
-                status: ApprovalStatus::Pending,
-                created_at: facts.now,
-                expires_at: facts.now + facts.windows.approval_ttl,
-                decided_at: None,
-                approver: None,
-                decision_reason: None,
-            };
+            let approval = approvals::pending(
+                facts.fresh_approval_id.clone(),
+                facts.tenant,
+                Some(facts.request.idempotency_key.clone()),
+                &facts.request.action,
+                policy,
+                facts.now,
+                facts.windows,
+            );
             result.store =
                 Some(facts.fresh_record(KeyState::PendingApproval, Some(approval.id.clone())));
             result.answer.status = GuardStatus::Pending;

@@ -2,7 +2,7 @@
 
 use haltstate_types::timestamp::format_rfc3339;
 use haltstate_types::{EvidenceRecord, GENESIS_HASH, VerifyReport, record_hash};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{AuthorityError, Result};
 
@@ -19,21 +19,11 @@ impl Tail {
             .query_row(
                 "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
                 [],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+                |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
             )
-            .map(Some)
-            .or_else(|e| {
-                if e == rusqlite::Error::QueryReturnedNoRows {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            })?;
+            .optional()?;
         Ok(match row {
-            Some((seq, hash)) => Tail {
-                seq: u64::try_from(seq).unwrap_or(0),
-                hash,
-            },
+            Some((seq, hash)) => Tail { seq, hash },
             None => Tail {
                 seq: 0,
                 hash: GENESIS_HASH.to_owned(),
@@ -50,13 +40,12 @@ impl Tail {
             AuthorityError::Corrupt(format!("a ledger record does not serialize: {e}"))
         })?;
         let hash = record_hash(&self.hash, &body);
-        let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
         conn.prepare_cached(
             "INSERT INTO ledger (seq, prev_hash, hash, body, tenant, at, idempotency_key) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(rusqlite::params![
-            seq,
+            record.seq,
             self.hash,
             hash,
             body,
@@ -75,10 +64,7 @@ impl Tail {
             "INSERT INTO ledger_head (id, seq, hash) VALUES (1, ?1, ?2) \
              ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         )?
-        .execute(rusqlite::params![
-            i64::try_from(self.seq).unwrap_or(i64::MAX),
-            self.hash
-        ])?;
+        .execute(rusqlite::params![self.seq, self.hash])?;
         Ok(())
     }
 }
@@ -145,25 +131,17 @@ pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
         expected_seq += 1;
     }
     let records = expected_seq - 1;
-    let head: Option<(i64, String)> = conn
+    let head: Option<(u64, String)> = conn
         .query_row(
             "SELECT seq, hash FROM ledger_head WHERE id = 1",
             [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
         )
-        .map(Some)
-        .or_else(|e| {
-            if e == rusqlite::Error::QueryReturnedNoRows {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        })?;
+        .optional()?;
     match head {
         None if records == 0 => {}
         None => return Err(broken(records, "the ledger head is missing".into())),
         Some((head_seq, head_hash)) => {
-            let head_seq = u64::try_from(head_seq).unwrap_or(0);
             if head_seq > records {
                 return Err(broken(
                     records + 1,

@@ -6,16 +6,15 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
+use haltstate_types::{
+    AgentSet, Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, GENESIS_HASH, KeyInfo,
+    KeyState, KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
+};
+
 use crate::error::{AuthorityError, Result};
 use crate::records::{CheckRecord, KeyRecord};
 use crate::secrets;
-use haltstate_types::AgentSet;
-use haltstate_types::KeyState;
-use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
-use haltstate_types::{Approval, ApprovalStatus};
-use haltstate_types::{EvidenceQuery, EvidenceRecord, GENESIS_HASH, LedgerHead};
-use haltstate_types::{KeyInfo, Principal, Role};
-use haltstate_types::{KillScope, KillState, KillStatus};
 
 pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
     let row = conn
@@ -37,9 +36,8 @@ pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Opt
                     reason: row.get(6)?,
                     claim_token: row.get(7)?,
                     lease_until: row.get::<_, Option<i64>>(8)?.map(from_micros),
-                    outcome_seq: row
-                        .get::<_, Option<i64>>(9)?
-                        .map(|s| u64::try_from(s).unwrap_or(0)),
+                    // A negative number is a decoding error, not sequence 0.
+                    outcome_seq: row.get::<_, Option<u64>>(9)?,
                     claimed_by: row.get(10)?,
                     client_token: row.get(11)?,
                 },
@@ -243,38 +241,31 @@ pub(crate) fn ledger_head(conn: &Connection) -> Result<LedgerHead> {
         .query_row(
             "SELECT seq, hash FROM ledger_head WHERE id = 1",
             [],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+            |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
         )
         .optional()?;
-    Ok(match head {
-        Some((seq, hash)) => LedgerHead {
-            seq: u64::try_from(seq).unwrap_or(0),
-            hash,
-        },
+    Ok(head_of(head))
+}
+
+/// The head a chain's last record makes, or the genesis head of an empty chain.
+fn head_of(last: Option<(u64, String)>) -> LedgerHead {
+    match last {
+        Some((seq, hash)) => LedgerHead { seq, hash },
         None => LedgerHead {
             seq: 0,
             hash: GENESIS_HASH.to_owned(),
         },
-    })
+    }
 }
 
 pub(crate) fn tenant_head(conn: &Connection, tenant: &str) -> Result<LedgerHead> {
     let head = conn
         .prepare_cached("SELECT seq, hash FROM ledger WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")?
         .query_row(params![tenant], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?))
         })
         .optional()?;
-    Ok(match head {
-        Some((seq, hash)) => LedgerHead {
-            seq: u64::try_from(seq).unwrap_or(0),
-            hash,
-        },
-        None => LedgerHead {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        },
-    })
+    Ok(head_of(head))
 }
 
 pub(crate) fn evidence(
@@ -457,7 +448,8 @@ pub(crate) fn key_state(
             .lease_until
             .filter(|_| record.state == KeyState::Claimed)
             .map(|until| {
-                Duration::from_micros(u64::try_from(to_micros(until) - to_micros(now)).unwrap_or(0))
+                // A lease already past has nothing left, not a negative remainder.
+                Duration::from_micros((to_micros(until) - to_micros(now)).max(0).unsigned_abs())
             });
         (record.state, remaining)
     }))

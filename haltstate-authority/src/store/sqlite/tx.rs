@@ -23,10 +23,6 @@ pub(crate) struct SqliteTx<'a> {
     saved: Vec<(Tail, usize)>,
 }
 
-fn seq_column(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
 impl<'a> SqliteTx<'a> {
     pub(crate) fn new(conn: &'a Connection, tail: &'a mut Tail, now: OffsetDateTime) -> Self {
         Self {
@@ -102,7 +98,7 @@ impl Tx for SqliteTx<'_> {
                 record.reason,
                 record.claim_token,
                 record.lease_until.map(to_micros),
-                record.outcome_seq.map(seq_column),
+                record.outcome_seq,
                 now,
                 record.claimed_by,
                 record.client_token,
@@ -232,7 +228,7 @@ impl Tx for SqliteTx<'_> {
             .as_ref()
             .map(serde_json::to_string)
             .transpose()
-            .map_err(|e| crate::error::AuthorityError::InvalidRequest(e.to_string()))?;
+            .map_err(|e| crate::error::AuthorityError::invalid(e.to_string()))?;
         self.execute(
             "INSERT INTO api_keys (id, tenant, name, role, key_hash, created_us, agents, rate_limit) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -259,20 +255,20 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn unverified(&mut self, tenant: &str, evidence_id: &str) -> Result<Option<u64>> {
-        let seq: Option<i64> = self
+        let seq: Option<u64> = self
             .conn
             .prepare_cached(
                 "SELECT seq FROM unverified_imports WHERE tenant = ?1 AND evidence_id = ?2",
             )?
             .query_row(params![tenant, evidence_id], |row| row.get(0))
             .optional()?;
-        Ok(seq.map(|s| u64::try_from(s).unwrap_or(0)))
+        Ok(seq)
     }
 
     fn put_unverified(&mut self, tenant: &str, evidence_id: &str, seq: u64) -> Result<()> {
         self.execute(
             "INSERT INTO unverified_imports (tenant, evidence_id, seq) VALUES (?1, ?2, ?3)",
-            params![tenant, evidence_id, seq_column(seq)],
+            params![tenant, evidence_id, seq],
         )?;
         Ok(())
     }
