@@ -10,12 +10,7 @@ use haltstate::{
 };
 use haltstate_authority::{Authority, KillScope};
 
-const POLICIES: &str = r#"
-@id("small") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents <= 10000 };
-@id("large") @approval("required") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 };
-"#;
+const POLICIES: &str = haltstate_testkit::policies::REFUNDS;
 
 struct Env {
     authority: Authority,
@@ -63,7 +58,7 @@ async fn guard_complete_and_replay() {
         .unwrap();
     assert_eq!(
         (evidence.decision.as_str(), evidence.policy_id.as_deref()),
-        ("allowed", Some("small"))
+        ("allowed", Some("refunds.small"))
     );
     assert_eq!(
         env.client.guard(refund(1, 100)).await.unwrap_err(),

@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use haltstate::authority::{Authority, EvidenceKind, EvidenceQuery, KillScope, KillState};
@@ -12,16 +13,17 @@ use haltstate::{
     GuardError, HaltStateClient, ahaltstate_guard, guard, haltstate_guard, openai_guard,
 };
 
-const POLICIES: &str = r#"
-@id("refunds.small") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents <= 10000 };
-@id("refunds.large") @approval("required") permit(principal, action == Action::"refund.create", resource)
-when { context.params has amount_cents && context.params.amount_cents > 10000 };
+/// The test kit's refunds, and what the other bodies here do.
+static POLICIES: LazyLock<String> = LazyLock::new(|| {
+    haltstate_testkit::policies::refunds_and(
+        r#"
 @id("exports") permit(principal == Agent::"exporter", action == Action::"data.export", resource);
 @id("llm") @approval("required") permit(principal, action == Action::"llm.ask", resource);
 @id("chat") permit(principal, action == Action::"chat.complete", resource);
 @id("generic") permit(principal, action == Action::"thing.touch", resource);
-"#;
+"#,
+    )
+});
 
 struct World {
     authority: Authority,
@@ -31,7 +33,7 @@ struct World {
 static WORLD: LazyLock<World> = LazyLock::new(|| {
     let dir = tempfile::tempdir().unwrap();
     let authority = Authority::builder(dir.path().join("hs.db"))
-        .policy_source("p.cedar", POLICIES)
+        .policy_source("p.cedar", POLICIES.as_str())
         .open()
         .unwrap();
     World {
@@ -74,7 +76,17 @@ struct Order {
     amount_cents: u32,
 }
 
-static RUNS: AtomicUsize = AtomicUsize::new(0);
+/// How many times each body ran, by body and key: the tests run in parallel, so one shared count would see
+/// the others' bodies.
+static RUNS: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Mutex::default);
+
+fn ran(body: &str) {
+    *RUNS.lock().unwrap().entry(body.to_owned()).or_default() += 1;
+}
+
+fn runs(body: &str) -> usize {
+    RUNS.lock().unwrap().get(body).copied().unwrap_or(0)
+}
 
 #[haltstate_guard(
     client = CLIENT,
@@ -85,7 +97,7 @@ static RUNS: AtomicUsize = AtomicUsize::new(0);
     resource = format!("order:{}", order.id)
 )]
 fn issue_refund(order: &Order) -> Result<u32, RefundError> {
-    RUNS.fetch_add(1, Ordering::SeqCst);
+    ran(&format!("refund:{}", order.id));
     if order.amount_cents == 13 {
         return Err(RefundError::Gateway);
     }
@@ -94,7 +106,6 @@ fn issue_refund(order: &Order) -> Result<u32, RefundError> {
 
 #[test]
 fn sync_fn_runs_on_allow_reports_once_and_never_runs_twice() {
-    let before = RUNS.load(Ordering::SeqCst);
     let order = Order {
         id: 1,
         amount_cents: 4_500,
@@ -112,12 +123,11 @@ fn sync_fn_runs_on_allow_reports_once_and_never_runs_twice() {
         ),
         "{again}"
     );
-    assert_eq!(RUNS.load(Ordering::SeqCst) - before, 1, "the body ran once");
+    assert_eq!(runs("refund:1"), 1, "the body ran once");
 }
 
 #[test]
 fn the_body_never_runs_while_approval_is_pending() {
-    let before = RUNS.load(Ordering::SeqCst);
     let error = issue_refund(&Order {
         id: 2,
         amount_cents: 90_000,
@@ -130,12 +140,17 @@ fn the_body_never_runs_while_approval_is_pending() {
         ),
         "{error}"
     );
+    assert_eq!(runs("refund:2"), 0, "the body waits for the approval");
     let denied = issue_refund(&Order {
         id: 3,
         amount_cents: 0,
-    }); // amount 0 is small: allowed
-    assert!(denied.is_ok());
-    assert_eq!(RUNS.load(Ordering::SeqCst) - before, 1);
+    })
+    .unwrap_err();
+    assert!(
+        matches!(denied, RefundError::Guard(GuardError::ActionDenied { .. })),
+        "no policy allows a refund of nothing: {denied}"
+    );
+    assert_eq!(runs("refund:3"), 0);
 }
 
 #[test]
@@ -315,7 +330,7 @@ impl Refunds for Gateway {
     #[ahaltstate_guard(client = CLIENT, action = "refund.create", agent_id = "billing-agent",
         idempotency_key = |order| format!("refund:{}", order.id), params(amount_cents = order.amount_cents))]
     async fn refund(&self, order: &Order) -> Result<u32, RefundError> {
-        RUNS.fetch_add(1, Ordering::SeqCst);
+        ran(&format!("gateway:{}", order.id));
         Ok(order.amount_cents)
     }
 }
@@ -522,7 +537,7 @@ async fn on_approval_wait_runs_the_body_once_a_human_approves() {
 
 #[haltstate_guard(client = CLIENT, action = "thing.touch", agent_id = "kill-test", idempotency_key = |id| format!("kill:{id}"))]
 fn touch_as_kill_test(id: u32) -> Result<u32, GuardError> {
-    RUNS.fetch_add(1, Ordering::SeqCst);
+    ran(&format!("kill:{id}"));
     Ok(id)
 }
 
