@@ -595,3 +595,18 @@ fn checkpoint_pages_decides_when_the_wal_is_copied_into_the_database() {
         "eager {eager} bytes, default {default} bytes"
     );
 }
+
+#[test]
+fn a_head_with_a_negative_sequence_number_is_a_broken_ledger_not_a_storage_error() {
+    let (_dir, path) = ledger_of(3);
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE ledger_head SET seq = -5 WHERE id = 1", [])
+        .unwrap();
+    match Authority::verify_ledger_file(&path) {
+        Err(AuthorityError::LedgerBroken { problem, .. }) => {
+            assert!(problem.contains("-5"), "{problem}");
+        }
+        other => panic!("a tampered head went unnoticed: {other:?}"),
+    }
+}

@@ -131,17 +131,24 @@ pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
         expected_seq += 1;
     }
     let records = expected_seq - 1;
-    let head: Option<(u64, String)> = conn
+    // Read as stored: a tampered head (a negative number) is a broken ledger, not a storage error.
+    let head: Option<(i64, String)> = conn
         .query_row(
             "SELECT seq, hash FROM ledger_head WHERE id = 1",
             [],
-            |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
         )
         .optional()?;
     match head {
         None if records == 0 => {}
         None => return Err(broken(records, "the ledger head is missing".into())),
         Some((head_seq, head_hash)) => {
+            let head_seq = u64::try_from(head_seq).map_err(|_| {
+                broken(
+                    records.max(1),
+                    format!("the head's sequence number {head_seq} is invalid"),
+                )
+            })?;
             if head_seq > records {
                 return Err(broken(
                     records + 1,
