@@ -70,8 +70,12 @@ impl ApiError {
 
 impl From<AuthorityError> for ApiError {
     fn from(error: AuthorityError) -> Self {
+        // A refusal of what the request says has one mapping, shared with the routes that refuse it directly.
+        let error = match error {
+            AuthorityError::Request(refused) => return refused.into(),
+            other => other,
+        };
         let status = match &error {
-            AuthorityError::Request(refused) => return refused.clone().into(),
             AuthorityError::Unauthenticated => return ApiError::unauthenticated(),
             AuthorityError::SelfApproval { .. } => StatusCode::FORBIDDEN,
             AuthorityError::IdempotencyConflict { .. }
