@@ -127,8 +127,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Setup::Embedded { authority, .. } = &setup {
         let report = authority.verify_ledger()?;
         println!(
-            "   ledger verified: {} records, head {}",
-            report.records, report.head_hash
+            "   ledger verified: {} records in {} tenant chain(s)",
+            report.records,
+            report.chains.len()
         );
     }
     println!("done: {issued} refunds issued, none twice");

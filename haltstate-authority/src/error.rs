@@ -104,9 +104,11 @@ pub enum AuthorityError {
     Policy(#[from] PolicyError),
 
     /// The ledger's hash chain is broken.
-    #[error("ledger is broken at record {seq}: {problem}")]
+    #[error("ledger of tenant {tenant:?} is broken at record {seq}: {problem}")]
     LedgerBroken {
-        /// The first broken record's sequence number.
+        /// The tenant whose chain is broken.
+        tenant: String,
+        /// The first broken record's sequence number in that chain.
         seq: u64,
         /// What is wrong with it.
         problem: String,
@@ -132,6 +134,25 @@ pub enum AuthorityError {
         /// Newest version this build knows.
         supported: i64,
     },
+
+    /// The database's schema predates this build and was opened read-only (so not migrated).
+    #[error(
+        "database schema version {found} predates this build's {current}; open it once for writing (`haltstate db migrate`) to migrate it"
+    )]
+    SchemaTooOld {
+        /// Version found.
+        found: i64,
+        /// The version this build writes.
+        current: i64,
+    },
+
+    /// The database cannot be reached (connection refused or lost); nothing was decided. Retry later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+
+    /// The database (other than SQLite) failed.
+    #[error("database error: {0}")]
+    Database(String),
 
     /// The file is not a HaltState database.
     #[error("{path} is not a HaltState database: {why}")]
@@ -170,6 +191,9 @@ impl AuthorityError {
             AuthorityError::Corrupt(_) => ErrorCode::Corrupt,
             AuthorityError::CommitFailed(_) => ErrorCode::CommitFailed,
             AuthorityError::SchemaTooNew { .. } => ErrorCode::SchemaTooNew,
+            AuthorityError::SchemaTooOld { .. } => ErrorCode::SchemaTooOld,
+            AuthorityError::Unavailable(_) => ErrorCode::Unavailable,
+            AuthorityError::Database(_) => ErrorCode::Storage,
             AuthorityError::Closed => ErrorCode::Closed,
         }
     }
@@ -192,6 +216,9 @@ impl AuthorityError {
                 | AuthorityError::CommitFailed(_)
                 | AuthorityError::Closed
                 | AuthorityError::SchemaTooNew { .. }
+                | AuthorityError::SchemaTooOld { .. }
+                | AuthorityError::Unavailable(_)
+                | AuthorityError::Database(_)
         )
     }
 }

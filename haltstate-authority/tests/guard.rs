@@ -464,7 +464,7 @@ fn invalid_requests_are_refused_before_anything_is_written() {
             haltstate_authority::RequestError::Invalid(_)
         ))
     ));
-    assert_eq!(env.authority.ledger_head().unwrap().seq, 0);
+    assert_eq!(env.authority.tenant_head(TENANT).unwrap().seq, 0);
 }
 
 #[test]

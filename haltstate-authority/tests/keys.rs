@@ -258,6 +258,7 @@ fn migrating_to_identities_lowercases_names_and_renames_live_duplicates() {
         .wait()
         .unwrap();
     drop(env.authority);
+    common::downgrade_to_schema_5(&path);
     {
         // The shape before identities (schema 4): no agent sets, names as typed, duplicates allowed.
         let conn = rusqlite::Connection::open(&path).unwrap();

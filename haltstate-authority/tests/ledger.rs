@@ -153,9 +153,10 @@ fn evidence_queries_filter_by_action_agent_and_time_within_the_tenant() {
 fn verify_reports_count_and_head_and_the_head_matches() {
     let env = env();
     assert_eq!(
-        env.authority.verify_ledger().unwrap().head_hash,
+        env.authority.tenant_head(TENANT).unwrap().hash,
         GENESIS_HASH
     );
+    assert!(env.authority.verify_ledger().unwrap().chains.is_empty());
     for i in 0..5 {
         env.authority
             .guard(TENANT, guard_refund(100, &format!("refund:v{i}")))
@@ -163,11 +164,11 @@ fn verify_reports_count_and_head_and_the_head_matches() {
             .unwrap();
     }
     let report = env.authority.verify_ledger().unwrap();
-    let head = env.authority.ledger_head().unwrap();
-    assert_eq!(
-        (report.records, report.head_hash.as_str()),
-        (5, head.hash.as_str())
-    );
+    let head = env.authority.tenant_head(TENANT).unwrap();
+    assert_eq!(report.records, 5);
+    assert_eq!(report.chains.len(), 1);
+    assert_eq!(report.chains[0].tenant, TENANT);
+    assert_eq!(report.chains[0].head, head);
     assert_eq!(head.seq, 5);
 }
 
@@ -444,7 +445,7 @@ proptest! {
         };
         let authority = Authority::builder(&path).open().unwrap();
         match authority.verify_ledger() {
-            Err(AuthorityError::LedgerBroken { seq, problem }) => {
+            Err(AuthorityError::LedgerBroken { seq, problem, .. }) => {
                 prop_assert_eq!(seq, expected, "{:?}: {}", how, problem);
             }
             other => prop_assert!(false, "{:?} went unnoticed: {:?}", how, other),
@@ -511,6 +512,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap();
     let path = env.db_path();
     drop(env.authority);
+    common::downgrade_to_schema_5(&path);
     {
         let conn = Connection::open(&path).unwrap();
         // The shape version 1 had: no import table, every filter column generated from the body, and the two
@@ -533,6 +535,8 @@ fn a_version_1_database_is_migrated_in_place() {
              INSERT INTO ledger_v1 (seq, prev_hash, hash, body) SELECT seq, prev_hash, hash, body FROM ledger;
              DROP TABLE ledger;
              ALTER TABLE ledger_v1 RENAME TO ledger;
+             DROP INDEX IF EXISTS ledger_tenant_key;
+             DROP INDEX IF EXISTS ledger_tenant_at;
              CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);
              CREATE INDEX ledger_tenant_action ON ledger (tenant, action, seq);
              CREATE INDEX ledger_tenant_agent ON ledger (tenant, agent_id, seq);
@@ -563,7 +567,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 #[test]
@@ -601,7 +605,7 @@ fn a_head_with_a_negative_sequence_number_is_a_broken_ledger_not_a_storage_error
     let (_dir, path) = ledger_of(3);
     Connection::open(&path)
         .unwrap()
-        .execute("UPDATE ledger_head SET seq = -5 WHERE id = 1", [])
+        .execute("UPDATE ledger_heads SET seq = -5", [])
         .unwrap();
     match Authority::verify_ledger_file(&path) {
         Err(AuthorityError::LedgerBroken { problem, .. }) => {
@@ -609,4 +613,96 @@ fn a_head_with_a_negative_sequence_number_is_a_broken_ledger_not_a_storage_error
         }
         other => panic!("a tampered head went unnoticed: {other:?}"),
     }
+}
+
+#[test]
+fn a_schema_5_ledger_is_rechained_per_tenant_in_place() {
+    let env = env();
+    let path = env.db_path();
+    // Interleaved tenants, a completed key and a fail-open delivery: rows that point into the chain.
+    for i in 0..4 {
+        for tenant in [TENANT, "globex"] {
+            let key = format!("refund:m{i}");
+            env.authority
+                .guard(tenant, guard_refund(100, &key))
+                .wait()
+                .unwrap();
+            env.authority
+                .report(
+                    tenant,
+                    haltstate_authority::OutcomeReport::new(
+                        &key,
+                        haltstate_authority::Outcome::Success,
+                    ),
+                )
+                .wait()
+                .unwrap();
+        }
+    }
+    let (delivered, _) = env
+        .authority
+        .record_unverified("globex", unverified("ev-m"))
+        .wait()
+        .unwrap();
+    drop(env.authority);
+    common::downgrade_to_schema_5(&path);
+
+    let authority = Authority::builder(&path).open().unwrap();
+    let report = authority.verify_ledger().unwrap();
+    assert_eq!(report.records, 17);
+    let chains: Vec<(&str, u64)> = report
+        .chains
+        .iter()
+        .map(|c| (c.tenant.as_str(), c.head.seq))
+        .collect();
+    assert_eq!(chains, [(TENANT, 8), ("globex", 9)]);
+    // The completed keys still point at their outcome records: a repeat is refused as completed.
+    let again = authority
+        .guard("globex", guard_refund(100, "refund:m3"))
+        .wait()
+        .unwrap();
+    assert_eq!(again.status, haltstate_authority::GuardStatus::Completed);
+    // The fail-open delivery still points at its record, now numbered in globex's chain.
+    let (repeat, was_repeat) = authority
+        .record_unverified("globex", unverified("ev-m"))
+        .wait()
+        .unwrap();
+    assert!(was_repeat);
+    assert_eq!(repeat, 9);
+    assert_ne!(repeat, delivered + 100, "sanity");
+    let globex = authority
+        .evidence("globex", &EvidenceQuery::default())
+        .unwrap();
+    assert_eq!(
+        globex.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_tampered_schema_5_ledger_is_not_migrated() {
+    let env = env();
+    let path = env.db_path();
+    for i in 0..3 {
+        env.authority
+            .guard(TENANT, guard_refund(100, &format!("refund:x{i}")))
+            .wait()
+            .unwrap();
+    }
+    drop(env.authority);
+    common::downgrade_to_schema_5(&path);
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE ledger SET hash = upper(hash) WHERE seq = 2", [])
+        .unwrap();
+    match Authority::builder(&path).open() {
+        Err(AuthorityError::Corrupt(why)) => assert!(why.contains("record 2"), "{why}"),
+        other => panic!("a tampered ledger was migrated: {other:?}"),
+    }
+    // Left as it was: still schema 5.
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
 }

@@ -146,12 +146,25 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
         Command::Pause(args) => set_switch(args, KillState::Pause)?,
         Command::Resume(args) => set_switch(args, KillState::Run)?,
         Command::Ledger(LedgerCommand::Verify { db }) => match Authority::verify_ledger_file(&db) {
-            Ok(report) => println!(
-                "ledger ok: {} records, head {}",
-                report.records, report.head_hash
-            ),
-            Err(AuthorityError::LedgerBroken { seq, problem }) => {
-                eprintln!("ledger BROKEN at record {seq}: {problem}");
+            Ok(report) => {
+                println!(
+                    "ledger ok: {} records in {} tenant chain(s)",
+                    report.records,
+                    report.chains.len()
+                );
+                for chain in &report.chains {
+                    println!(
+                        "  {}: {} records, head {}",
+                        chain.tenant, chain.head.seq, chain.head.hash
+                    );
+                }
+            }
+            Err(AuthorityError::LedgerBroken {
+                tenant,
+                seq,
+                problem,
+            }) => {
+                eprintln!("ledger BROKEN: tenant {tenant}, record {seq}: {problem}");
                 return Ok(ExitCode::from(2));
             }
             Err(other) => return Err(other.into()),

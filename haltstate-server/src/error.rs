@@ -88,7 +88,9 @@ impl From<AuthorityError> for ApiError {
             AuthorityError::ApprovalNotFound { .. } | AuthorityError::KeyNotFound { .. } => {
                 StatusCode::NOT_FOUND
             }
-            AuthorityError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            AuthorityError::Closed | AuthorityError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

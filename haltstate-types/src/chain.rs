@@ -15,13 +15,22 @@ pub struct LedgerHead {
     pub hash: String,
 }
 
-/// What a successful verification saw.
+/// What a successful verification saw: every tenant's chain, each verified alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
-    /// How many records were checked.
+    /// How many records were checked, over every chain.
     pub records: u64,
-    /// The head hash they chain to.
-    pub head_hash: String,
+    /// Each tenant's chain end, by tenant name.
+    pub chains: Vec<TenantHead>,
+}
+
+/// The end of one tenant's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantHead {
+    /// The tenant.
+    pub tenant: String,
+    /// Its chain's last record.
+    pub head: LedgerHead,
 }
 
 /// `hex(SHA-256(prev_hash || canonical record bytes))`: how every ledger hash is computed, for auditors who

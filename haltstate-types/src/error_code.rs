@@ -53,6 +53,10 @@ pub enum ErrorCode {
     CommitFailed,
     /// The database's schema is newer than this build.
     SchemaTooNew,
+    /// The database's schema predates this build and was opened read-only, so it was not migrated.
+    SchemaTooOld,
+    /// The database cannot be reached now; retry later.
+    Unavailable,
     /// The file is not a HaltState database.
     NotADatabase,
     /// The authority has shut down.
@@ -101,6 +105,8 @@ impl ErrorCode {
             ErrorCode::Corrupt => "corrupt",
             ErrorCode::CommitFailed => "commit_failed",
             ErrorCode::SchemaTooNew => "schema_too_new",
+            ErrorCode::SchemaTooOld => "schema_too_old",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::NotADatabase => "not_a_database",
             ErrorCode::Closed => "closed",
             ErrorCode::BodyTooLarge => "body_too_large",

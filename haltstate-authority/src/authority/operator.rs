@@ -174,18 +174,13 @@ impl Authority {
         self.inner.reads.evidence(tenant, query)
     }
 
-    /// The last record of the ledger.
-    pub fn ledger_head(&self) -> Result<LedgerHead> {
-        self.inner.reads.ledger_head()
-    }
-
     /// The last record of `tenant`'s evidence (sequence 0 and the genesis hash when it has none): what an
     /// operator of that tenant may see of the ledger's end.
     pub fn tenant_head(&self, tenant: &str) -> Result<LedgerHead> {
         self.inner.reads.tenant_head(tenant)
     }
 
-    /// Recomputes the whole hash chain; [`AuthorityError::LedgerBroken`](crate::AuthorityError::LedgerBroken) names the first broken record.
+    /// Recomputes every tenant's hash chain; [`AuthorityError::LedgerBroken`](crate::AuthorityError::LedgerBroken) names the first broken record.
     pub fn verify_ledger(&self) -> Result<VerifyReport> {
         self.inner.reads.verify()
     }

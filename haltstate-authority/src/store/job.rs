@@ -29,7 +29,34 @@ pub(crate) trait Job: Send {
 /// An answer waiting for the commit.
 pub(crate) trait Reply: Send {
     /// Sends the answer, or the commit error.
-    fn finish(self: Box<Self>, commit_error: Option<&str>);
+    fn finish(self: Box<Self>, commit_error: Option<&BatchFailure>);
+}
+
+/// Why a batch did not commit, as every caller of the batch is told.
+#[derive(Debug, Clone)]
+pub(crate) enum BatchFailure {
+    /// The database could not be reached: nothing was decided, the caller may retry.
+    Unavailable(String),
+    /// The transaction failed.
+    Failed(String),
+}
+
+impl BatchFailure {
+    pub(crate) fn to_error(&self) -> AuthorityError {
+        match self {
+            BatchFailure::Unavailable(why) => AuthorityError::Unavailable(why.clone()),
+            BatchFailure::Failed(why) => AuthorityError::CommitFailed(why.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for BatchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchFailure::Unavailable(why) => write!(f, "database unavailable: {why}"),
+            BatchFailure::Failed(why) => f.write_str(why),
+        }
+    }
 }
 
 pub(crate) struct OpJob<F, T> {
@@ -62,9 +89,9 @@ where
 }
 
 impl<T: Send> Reply for OpReply<T> {
-    fn finish(self: Box<Self>, commit_error: Option<&str>) {
+    fn finish(self: Box<Self>, commit_error: Option<&BatchFailure>) {
         let result = match commit_error {
-            Some(error) => Err(AuthorityError::CommitFailed(error.to_owned())),
+            Some(failure) => Err(failure.to_error()),
             None => self.result,
         };
         // A caller that stopped waiting is fine: the change is committed either way.
@@ -85,9 +112,9 @@ fn run_in_savepoint<T>(tx: &mut dyn Tx, op: impl FnOnce(&mut dyn Tx) -> Result<T
 }
 
 /// Answers every job of a batch that could not run with the reason.
-pub(crate) fn fail_all(jobs: Vec<Box<dyn Job>>, message: &str) {
+pub(crate) fn fail_all(jobs: Vec<Box<dyn Job>>, failure: &BatchFailure) {
     for job in jobs {
-        job.fail(AuthorityError::CommitFailed(message.to_owned()));
+        job.fail(failure.to_error());
     }
 }
 

@@ -111,8 +111,6 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn kill_state(&self, scope: &KillScope) -> Result<KillState>;
     /// Evidence of a tenant, in ledger order.
     fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>>;
-    /// The last record of the ledger.
-    fn ledger_head(&self) -> Result<LedgerHead>;
     /// The last record of a tenant's evidence.
     fn tenant_head(&self, tenant: &str) -> Result<LedgerHead>;
     /// Recomputes the chain.

@@ -66,3 +66,76 @@ pub fn refund(cents: i64) -> ActionRequest {
 pub fn guard_refund(cents: i64, key: &str) -> GuardRequest {
     GuardRequest::new(refund(cents), key)
 }
+
+/// Rewrites a current SQLite file into schema 5's shape: one global chain over every tenant's records in the
+/// order they were written, numbered and hashed as schema 5 did, with the rows that point at records renumbered.
+pub fn downgrade_to_schema_5(path: &std::path::Path) {
+    use haltstate_authority::{EvidenceRecord, record_hash};
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let rows: Vec<(String, i64, Vec<u8>)> = conn
+        .prepare("SELECT tenant, seq, body FROM ledger ORDER BY id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    conn.execute_batch(
+        "CREATE TABLE ledger_v5 (
+            seq INTEGER PRIMARY KEY, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body BLOB NOT NULL,
+            tenant TEXT NOT NULL, at TEXT NOT NULL, idempotency_key TEXT,
+            action TEXT GENERATED ALWAYS AS (json_extract(body, '$.action')) VIRTUAL,
+            agent_id TEXT GENERATED ALWAYS AS (json_extract(body, '$.agent_id')) VIRTUAL);
+         CREATE TEMP TABLE remap (tenant TEXT, old INTEGER, new INTEGER, PRIMARY KEY (tenant, old));",
+    )
+    .unwrap();
+    let mut prev = haltstate_authority::GENESIS_HASH.to_owned();
+    for (index, (tenant, old, body)) in rows.iter().enumerate() {
+        let mut record: EvidenceRecord = serde_json::from_slice(body).unwrap();
+        record.seq = index as u64 + 1;
+        let body = record.canonical_bytes().unwrap();
+        let hash = record_hash(&prev, &body);
+        conn.execute(
+            "INSERT INTO ledger_v5 (seq, prev_hash, hash, body, tenant, at, idempotency_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![
+                record.seq,
+                prev,
+                hash,
+                body,
+                tenant,
+                haltstate_authority::timestamp::format_rfc3339(record.at),
+                record.idempotency_key
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO temp.remap VALUES (?1, ?2, ?3)",
+            rusqlite::params![tenant, old, record.seq],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    conn.execute_batch(&format!(
+        "UPDATE idempotency SET outcome_seq = (SELECT new FROM temp.remap AS m
+             WHERE m.tenant = idempotency.tenant AND m.old = idempotency.outcome_seq)
+             WHERE outcome_seq IS NOT NULL;
+         UPDATE unverified_imports SET seq = (SELECT new FROM temp.remap AS m
+             WHERE m.tenant = unverified_imports.tenant AND m.old = unverified_imports.seq);
+         DROP TABLE ledger; DROP TABLE ledger_heads;
+         ALTER TABLE ledger_v5 RENAME TO ledger;
+         CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);
+         CREATE INDEX ledger_tenant_at ON ledger (tenant, at);
+         CREATE TABLE ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+         {}
+         PRAGMA user_version = 5;",
+        if rows.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "INSERT INTO ledger_head VALUES (1, {}, '{prev}');",
+                rows.len()
+            )
+        }
+    ))
+    .unwrap();
+}

@@ -97,7 +97,7 @@ impl TestServer {
 
     /// How many ledger records the authority holds: proof of whether a call reached it.
     pub fn ledger_len(&self) -> u64 {
-        self.authority.ledger_head().unwrap().seq
+        self.authority.tenant_head(TENANT).unwrap().seq
     }
 }
 

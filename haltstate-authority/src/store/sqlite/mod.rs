@@ -4,6 +4,7 @@
 
 mod ledger;
 pub(crate) mod queries;
+mod rechain;
 mod runner;
 mod schema;
 mod tx;
@@ -105,6 +106,12 @@ pub(crate) fn open_existing_read_only(path: &Path) -> Result<Connection> {
     if version == 0 {
         return Err(not_ours("it holds no HaltState schema".into()));
     }
+    if version < schema::SCHEMA_VERSION {
+        return Err(crate::error::AuthorityError::SchemaTooOld {
+            found: version,
+            current: schema::SCHEMA_VERSION,
+        });
+    }
     if version > schema::SCHEMA_VERSION {
         return Err(crate::error::AuthorityError::SchemaTooNew {
             found: version,
@@ -112,7 +119,7 @@ pub(crate) fn open_existing_read_only(path: &Path) -> Result<Connection> {
         });
     }
     let tables: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('ledger', 'ledger_head', 'api_keys')",
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('ledger', 'ledger_heads', 'api_keys')",
         [],
         |row| row.get(0),
     )?;
@@ -216,10 +223,6 @@ impl Reads for SqliteReads {
     fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
         self.readers
             .with(|conn| queries::evidence(conn, tenant, query))
-    }
-
-    fn ledger_head(&self) -> Result<LedgerHead> {
-        self.readers.with(queries::ledger_head)
     }
 
     fn tenant_head(&self, tenant: &str) -> Result<LedgerHead> {

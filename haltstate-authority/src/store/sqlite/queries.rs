@@ -236,17 +236,6 @@ pub(crate) fn kill_status(conn: &Connection, tenant: &str, agent_id: &str) -> Re
     )
 }
 
-pub(crate) fn ledger_head(conn: &Connection) -> Result<LedgerHead> {
-    let head = conn
-        .query_row(
-            "SELECT seq, hash FROM ledger_head WHERE id = 1",
-            [],
-            |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)),
-        )
-        .optional()?;
-    Ok(head_of(head))
-}
-
 /// The head a chain's last record makes, or the genesis head of an empty chain.
 fn head_of(last: Option<(u64, String)>) -> LedgerHead {
     match last {
@@ -302,6 +291,7 @@ pub(crate) fn evidence(
     for body in rows {
         let body = body?;
         let record = serde_json::from_slice(&body).map_err(|e| AuthorityError::LedgerBroken {
+            tenant: tenant.to_owned(),
             seq: 0,
             problem: format!("a record of tenant {tenant} does not decode: {e}"),
         })?;

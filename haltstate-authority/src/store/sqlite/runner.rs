@@ -1,22 +1,22 @@
-//! A SQLite batch: `BEGIN IMMEDIATE`, every queued operation in its savepoint, the ledger's head row once, then
+//! A SQLite batch: `BEGIN IMMEDIATE`, every queued operation in its savepoint, each moved chain's head row once, then
 //! `COMMIT`. Another process (the operator CLI) may write the same file; the runner notices through `PRAGMA
-//! data_version` and reloads the end of the ledger chain before appending.
+//! data_version` and reloads the chains' ends before appending.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rusqlite::Connection;
 
-use super::ledger::Tail;
+use super::ledger::Tails;
 use super::tx::SqliteTx;
 use crate::clock::Clock;
 use crate::events::ApprovalEvent;
-use crate::store::job::{Job, Reply, Runner, WriterCounters, fail_all};
+use crate::store::job::{BatchFailure, Job, Reply, Runner, WriterCounters, fail_all};
 
 /// The connection and what the batch runner keeps between batches.
 pub(crate) struct SqliteRunner {
     conn: Connection,
-    tail: Option<Tail>,
+    tails: Tails,
     seen_data_version: Option<i64>,
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
@@ -32,7 +32,7 @@ impl SqliteRunner {
     ) -> Self {
         Self {
             conn,
-            tail: None,
+            tails: Tails::default(),
             seen_data_version: None,
             clock,
             counters,
@@ -49,7 +49,7 @@ impl Runner for SqliteRunner {
             .and_then(|mut s| s.execute([]))
         {
             tracing::error!(%error, "cannot start a write transaction");
-            fail_all(jobs, &error.to_string());
+            fail_all(jobs, &BatchFailure::Failed(error.to_string()));
             return;
         }
         // Another process may have appended to the ledger since our last commit.
@@ -57,37 +57,26 @@ impl Runner for SqliteRunner {
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |row| row.get::<_, i64>(0)))
             .ok();
-        if self.tail.is_none() || data_version != self.seen_data_version {
-            match Tail::load(conn) {
-                Ok(loaded) => self.tail = Some(loaded),
-                Err(error) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    fail_all(jobs, &error.to_string());
-                    return;
-                }
-            }
+        if data_version.is_none() || data_version != self.seen_data_version {
+            self.tails.clear();
             self.seen_data_version = data_version;
         }
-        let Some(current_tail) = self.tail.as_mut() else {
-            return;
-        };
-        let tail_before = current_tail.clone();
-        let mut tx = SqliteTx::new(conn, current_tail, self.clock.now());
+        let mut tx = SqliteTx::new(conn, &mut self.tails, self.clock.now());
         let count = jobs.len() as u64;
         let replies: Vec<Box<dyn Reply>> = jobs.into_iter().map(|job| job.run(&mut tx)).collect();
-        let (tail, published) = tx.finish();
-        // The head row moves once per transaction, with the last record this batch appended.
-        let head = if *tail == tail_before {
-            Ok(())
-        } else {
-            tail.store_head(conn)
-        };
-        let committed = head.map_err(|e| e.to_string()).and_then(|()| {
-            conn.prepare_cached("COMMIT")
-                .and_then(|mut s| s.execute([]))
-                .map(drop)
-                .map_err(|e| e.to_string())
-        });
+        let published = tx.finish();
+        // Each moved chain's head row moves once per transaction, with the last record this batch appended.
+        let committed = self
+            .tails
+            .store_heads(conn)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                conn.prepare_cached("COMMIT")
+                    .and_then(|mut s| s.execute([]))
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(BatchFailure::Failed);
         match committed {
             Ok(()) => {
                 self.counters.transactions.fetch_add(1, Ordering::Relaxed);
@@ -101,13 +90,13 @@ impl Runner for SqliteRunner {
                     reply.finish(None);
                 }
             }
-            Err(message) => {
-                tracing::error!(error = %message, "commit failed; the batch is lost and every caller is told");
+            Err(failure) => {
+                tracing::error!(error = %failure, "commit failed; the batch is lost and every caller is told");
                 let _ = conn.execute_batch("ROLLBACK");
-                self.tail = Some(tail_before);
+                self.tails.clear();
                 self.seen_data_version = None;
                 for reply in replies {
-                    reply.finish(Some(&message));
+                    reply.finish(Some(&failure));
                 }
             }
         }
@@ -117,7 +106,7 @@ impl Runner for SqliteRunner {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
-        self.tail = None;
+        self.tails.clear();
         self.seen_data_version = None;
     }
 }

@@ -4,14 +4,22 @@
 //! columns queries filter on are either generated from the bytes or (the indexed ones) stored beside them and
 //! checked against them by `verify`.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 
 use crate::error::{AuthorityError, Result};
 
+/// One step up: SQL, or code for a step SQL cannot take.
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&Transaction<'_>) -> Result<()>),
+}
+
+use Migration::{Code, Sql};
+
 /// Each entry moves the schema one version up; never edit a released entry, append a new one.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: the initial schema.
-    r#"
+    Sql(r#"
     CREATE TABLE api_keys (
         id          TEXT PRIMARY KEY,
         tenant      TEXT NOT NULL,
@@ -95,26 +103,26 @@ const MIGRATIONS: &[&str] = &[
         seq   INTEGER NOT NULL,
         hash  TEXT NOT NULL
     );
-    "#,
+    "#),
     // 2: fail-open evidence delivered later by clients, deduplicated by the client's evidence id.
-    r#"
+    Sql(r#"
     CREATE TABLE unverified_imports (
         tenant       TEXT NOT NULL,
         evidence_id  TEXT NOT NULL,
         seq          INTEGER NOT NULL,
         PRIMARY KEY (tenant, evidence_id)
     ) WITHOUT ROWID;
-    "#,
+    "#),
     // 3: every ledger append paid for four expression indexes; operator queries by action or agent are rare
     // and are served by the tenant/time index, so keep only the key and time indexes.
-    r#"
+    Sql(r#"
     DROP INDEX IF EXISTS ledger_tenant_action;
     DROP INDEX IF EXISTS ledger_tenant_agent;
-    "#,
+    "#),
     // 4: the indexed columns (tenant, time, key) are stored, not generated: evaluating `json_extract` over the
     // body for every index entry was a sixth of each append. `verify` checks them against the body, so they
     // are no second copy anyone can change unnoticed. Action and agent stay generated (no index reads them).
-    r#"
+    Sql(r#"
     CREATE TABLE ledger_v4 (
         seq             INTEGER PRIMARY KEY,
         prev_hash       TEXT NOT NULL,
@@ -132,12 +140,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE ledger_v4 RENAME TO ledger;
     CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);
     CREATE INDEX ledger_tenant_at ON ledger (tenant, at);
-    "#,
+    "#),
     // 5: identities. A key is one identity: names are canonical (lowercase) and unique among a tenant's live
     // keys (older duplicates get their key id appended), and an agent key carries the agents it may act as.
     // A claim remembers which key holds it and whether the caller chose its token; a check's request id is
     // bound to one operation, like an idempotency key.
-    r#"
+    Sql(r#"
     ALTER TABLE api_keys ADD COLUMN agents TEXT;
     ALTER TABLE api_keys ADD COLUMN rate_limit INTEGER;
     UPDATE api_keys SET name = lower(name);
@@ -161,7 +169,9 @@ const MIGRATIONS: &[&str] = &[
         created_us   INTEGER NOT NULL,
         PRIMARY KEY (tenant, request_id)
     ) WITHOUT ROWID;
-    "#,
+    "#),
+    // 6: one chain per tenant (see `rechain.rs`).
+    Code(super::rechain::per_tenant_chains),
 ];
 
 /// The newest schema version this build knows.
@@ -182,7 +192,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         .enumerate()
         .skip(usize::try_from(found).unwrap_or(0))
     {
-        tx.execute_batch(sql)?;
+        match sql {
+            Sql(sql) => tx.execute_batch(sql)?,
+            Code(step) => step(&tx)?,
+        }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }
     tx.commit()?;

@@ -6,37 +6,37 @@ use time::OffsetDateTime;
 use haltstate_types::timestamp::to_micros;
 use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
 
-use super::ledger::Tail;
+use super::ledger::{Tail, Tails};
 use super::queries;
 use crate::error::Result;
 use crate::events::ApprovalEvent;
 use crate::records::{CheckRecord, KeyRecord};
 use crate::store::tx::{StoredKey, Tx};
 
-/// The open transaction, the ledger's tail, the batch's clock reading and the events it will publish.
+/// The open transaction, the chains' tails, the batch's clock reading and the events it will publish.
 pub(crate) struct SqliteTx<'a> {
     conn: &'a Connection,
-    tail: &'a mut Tail,
+    tails: &'a mut Tails,
     now: OffsetDateTime,
     events: Vec<ApprovalEvent>,
-    /// Per open savepoint: the tail and the number of events before it.
-    saved: Vec<(Tail, usize)>,
+    /// Per open savepoint: the tails it moved, as they were before, and the number of events before it.
+    saved: Vec<(Vec<(String, Tail)>, usize)>,
 }
 
 impl<'a> SqliteTx<'a> {
-    pub(crate) fn new(conn: &'a Connection, tail: &'a mut Tail, now: OffsetDateTime) -> Self {
+    pub(crate) fn new(conn: &'a Connection, tails: &'a mut Tails, now: OffsetDateTime) -> Self {
         Self {
             conn,
-            tail,
+            tails,
             now,
             events: Vec::new(),
             saved: Vec::new(),
         }
     }
 
-    /// The tail after the batch, and the events to publish once it commits.
-    pub(crate) fn finish(self) -> (&'a Tail, Vec<ApprovalEvent>) {
-        (self.tail, self.events)
+    /// The events to publish once the batch commits.
+    pub(crate) fn finish(self) -> Vec<ApprovalEvent> {
+        self.events
     }
 
     fn execute(&self, sql: &str, values: impl rusqlite::Params) -> Result<usize> {
@@ -51,15 +51,17 @@ impl Tx for SqliteTx<'_> {
 
     fn savepoint(&mut self) -> Result<()> {
         self.execute("SAVEPOINT op", [])?;
-        self.saved.push((self.tail.clone(), self.events.len()));
+        self.saved.push((Vec::new(), self.events.len()));
         Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.execute("ROLLBACK TO op", [])?;
         self.execute("RELEASE op", [])?;
-        if let Some((tail, events)) = self.saved.pop() {
-            *self.tail = tail;
+        if let Some((moved, events)) = self.saved.pop() {
+            for (tenant, tail) in moved {
+                self.tails.restore(tenant, tail);
+            }
             self.events.truncate(events);
         }
         Ok(())
@@ -274,7 +276,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn append(&mut self, mut record: EvidenceRecord) -> Result<u64> {
-        self.tail.append(self.conn, &mut record)
+        if let Some((moved, _)) = self.saved.last_mut() {
+            if !moved.iter().any(|(tenant, _)| *tenant == record.tenant) {
+                let before = self.tails.get(self.conn, &record.tenant)?;
+                moved.push((record.tenant.clone(), before));
+            }
+        }
+        self.tails.append(self.conn, &mut record)
     }
 
     fn publish(&mut self, event: ApprovalEvent) {

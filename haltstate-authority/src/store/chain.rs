@@ -1,0 +1,216 @@
+//! Verifying stored chains, whatever the backend: rows go in tenant by tenant and in sequence order, each
+//! tenant's head row is compared with its last record, and the first disagreement is named.
+
+use std::collections::HashMap;
+
+use haltstate_types::timestamp::format_rfc3339;
+use haltstate_types::{
+    EvidenceRecord, GENESIS_HASH, LedgerHead, TenantHead, VerifyReport, record_hash,
+};
+
+use crate::error::{AuthorityError, Result};
+
+/// One ledger row as stored: the hashed bytes and the columns queries find it by.
+#[derive(Debug)]
+pub(crate) struct StoredRecord {
+    pub(crate) tenant: String,
+    /// As stored: a negative number is a broken ledger, not a decoding error.
+    pub(crate) seq: i64,
+    pub(crate) prev_hash: String,
+    pub(crate) hash: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) at: String,
+    pub(crate) idempotency_key: Option<String>,
+}
+
+/// A chain being walked.
+struct Walk {
+    tenant: String,
+    next_seq: u64,
+    prev: String,
+}
+
+/// Checks rows as they are read, so that a ledger of any size is verified in constant memory per tenant.
+pub(crate) struct ChainVerifier {
+    /// Head rows not yet compared with their chain: `tenant -> (seq, hash)`, as stored.
+    heads: HashMap<String, (i64, String)>,
+    walk: Option<Walk>,
+    done: Vec<TenantHead>,
+    records: u64,
+}
+
+fn broken(tenant: &str, seq: u64, problem: impl Into<String>) -> AuthorityError {
+    AuthorityError::LedgerBroken {
+        tenant: tenant.to_owned(),
+        seq,
+        problem: problem.into(),
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier for chains whose stored head rows are `heads`.
+    pub(crate) fn new(heads: HashMap<String, (i64, String)>) -> Self {
+        Self {
+            heads,
+            walk: None,
+            done: Vec::new(),
+            records: 0,
+        }
+    }
+
+    /// Checks the next row; rows must come grouped by tenant, in sequence order within one.
+    pub(crate) fn push(&mut self, row: StoredRecord) -> Result<()> {
+        if self.walk.as_ref().is_none_or(|w| w.tenant != row.tenant) {
+            self.end_walk()?;
+            if self.done.iter().any(|h| h.tenant == row.tenant) {
+                return Err(broken(
+                    &row.tenant,
+                    0,
+                    "its records are not stored as one chain",
+                ));
+            }
+            self.walk = Some(Walk {
+                tenant: row.tenant.clone(),
+                next_seq: 1,
+                prev: GENESIS_HASH.to_owned(),
+            });
+        }
+        let Some(walk) = self.walk.as_mut() else {
+            return Ok(());
+        };
+        let expected = walk.next_seq;
+        let tenant = walk.tenant.as_str();
+        let seq = u64::try_from(row.seq).map_err(|_| {
+            broken(
+                tenant,
+                expected,
+                format!("invalid sequence number {}", row.seq),
+            )
+        })?;
+        if seq != expected {
+            return Err(broken(
+                tenant,
+                expected,
+                format!("record {expected} is missing (next record is {seq})"),
+            ));
+        }
+        if row.prev_hash != walk.prev {
+            return Err(broken(
+                tenant,
+                seq,
+                "its prev_hash does not match the previous record's hash",
+            ));
+        }
+        if record_hash(&row.prev_hash, &row.body) != row.hash {
+            return Err(broken(tenant, seq, "its content does not match its hash"));
+        }
+        let record: EvidenceRecord = serde_json::from_slice(&row.body).map_err(|e| {
+            broken(
+                tenant,
+                seq,
+                format!("its content is not a valid evidence record: {e}"),
+            )
+        })?;
+        if record.seq != seq {
+            return Err(broken(
+                tenant,
+                seq,
+                format!("it claims to be record {}", record.seq),
+            ));
+        }
+        // Queries find records through these columns: one that disagrees with the hashed body would hide the
+        // record from (or slip it into) another tenant's, key's or time range's evidence.
+        if (
+            record.tenant.as_str(),
+            format_rfc3339(record.at),
+            record.idempotency_key,
+        ) != (row.tenant.as_str(), row.at, row.idempotency_key)
+        {
+            return Err(broken(
+                tenant,
+                seq,
+                "its indexed columns (tenant, at, idempotency_key) do not match its content",
+            ));
+        }
+        walk.prev = row.hash;
+        walk.next_seq += 1;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Ends the chain being walked: its last record must be what its head row says.
+    fn end_walk(&mut self) -> Result<()> {
+        if let Some(walk) = self.walk.take() {
+            let (tenant, records) = (walk.tenant, walk.next_seq - 1);
+            let Some((head_seq, head_hash)) = self.heads.remove(&tenant) else {
+                return Err(broken(&tenant, records, "the chain's head is missing"));
+            };
+            check_head(&tenant, records, &walk.prev, head_seq, &head_hash)?;
+            self.done.push(TenantHead {
+                tenant,
+                head: LedgerHead {
+                    seq: records,
+                    hash: walk.prev,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends the walk; answers what was verified.
+    pub(crate) fn finish(mut self) -> Result<VerifyReport> {
+        self.end_walk()?;
+        // A head with no records: only an empty chain's (a tenant that wrote nothing yet) is whole.
+        let mut rest: Vec<_> = std::mem::take(&mut self.heads).into_iter().collect();
+        rest.sort();
+        for (tenant, (head_seq, head_hash)) in rest {
+            check_head(&tenant, 0, GENESIS_HASH, head_seq, &head_hash)?;
+        }
+        self.done.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        Ok(VerifyReport {
+            records: self.records,
+            chains: self.done,
+        })
+    }
+}
+
+fn check_head(
+    tenant: &str,
+    records: u64,
+    last_hash: &str,
+    head_seq: i64,
+    head_hash: &str,
+) -> Result<()> {
+    let head_seq = u64::try_from(head_seq).map_err(|_| {
+        broken(
+            tenant,
+            records.max(1),
+            format!("the head's sequence number {head_seq} is invalid"),
+        )
+    })?;
+    if head_seq > records {
+        return Err(broken(
+            tenant,
+            records + 1,
+            format!(
+                "record {} is missing (the head says {head_seq})",
+                records + 1
+            ),
+        ));
+    }
+    if head_seq < records {
+        return Err(broken(
+            tenant,
+            head_seq + 1,
+            format!("record {} is past the head ({head_seq})", head_seq + 1),
+        ));
+    }
+    if head_hash != last_hash {
+        return Err(broken(
+            tenant,
+            records,
+            "the head's hash does not match the last record",
+        ));
+    }
+    Ok(())
+}
