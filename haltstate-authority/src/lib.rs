@@ -28,6 +28,7 @@
 
 mod authority;
 mod clock;
+mod database;
 mod decision;
 mod error;
 mod events;
@@ -41,6 +42,7 @@ mod store;
 
 pub use authority::{Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use database::{Database, PostgresUrl};
 pub use decision::PolicyDecision;
 pub use error::{AuthorityError, Result};
 pub use events::ApprovalEvent;
@@ -53,8 +55,8 @@ pub use haltstate_types::{
     EvidenceRecord, GENESIS_HASH, GuardAnswer, GuardRequest, GuardStatus, KeyInfo, KeySpec,
     KeyState, KillScope, KillState, KillStatus, LedgerHead, LlmUsage, MAX_AGENT_PATTERNS,
     NAME_PUNCTUATION, NewKey, Outcome, OutcomeReport, PLACEHOLDER_AGENT, Principal, ProofStatus,
-    ReportAck, RequestError, Role, UnverifiedOutcome, Verdict, VerifyReport, Via, canonical,
-    canonical_name, fingerprint, record_hash, timestamp,
+    ReportAck, RequestError, Role, TenantHead, UnverifiedOutcome, Verdict, VerifyReport, Via,
+    canonical, canonical_name, fingerprint, record_hash, timestamp,
 };
 pub use key_cache::KEY_CACHE_TTL;
 pub use policy::{

@@ -326,12 +326,18 @@ fn sweep_stores_expiries_once_and_publishes_them() {
         .approval_id
         .unwrap();
     env.clock.advance(Duration::from_secs(61));
-    let swept = env.authority.sweep_expired().wait().unwrap();
+    let swept = env.authority.sweep_expired(TENANT).wait().unwrap();
     assert_eq!(
         swept.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
         vec![id.as_str()]
     );
-    assert!(env.authority.sweep_expired().wait().unwrap().is_empty());
+    assert!(
+        env.authority
+            .sweep_expired(TENANT)
+            .wait()
+            .unwrap()
+            .is_empty()
+    );
     let event = events.try_recv().unwrap();
     assert_eq!(
         (event.approval.id.as_str(), event.approval.status),

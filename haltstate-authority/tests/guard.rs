@@ -9,7 +9,7 @@ use std::future::IntoFuture;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{TENANT, env, env_with, guard_refund, refund};
+use common::{TENANT, env, env_with, guard_refund, refund, sqlite_env};
 use haltstate_authority::{
     AuthorityError, EvidenceKind, EvidenceQuery, GuardRequest, GuardStatus, KeyState, Outcome,
     OutcomeReport,
@@ -581,7 +581,7 @@ fn a_call_dropped_unwaited_still_happens_in_order() {
 
 #[test]
 fn a_call_waited_for_after_every_handle_is_gone_still_happens() {
-    let env = env();
+    let env = sqlite_env();
     let path = env.db_path();
     let common::Env { dir, authority, .. } = env;
     let waited = authority.guard(TENANT, guard_refund(100, "refund:outlived"));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::env;
+use common::{env, sqlite_env};
 use haltstate_authority::RequestError;
 use haltstate_authority::{AgentSet, Authority, AuthorityError, KeySpec, Role};
 
@@ -135,7 +135,7 @@ fn revoked_keys_stop_working() {
 
 #[test]
 fn secrets_are_stored_only_as_hashes() {
-    let env = env();
+    let env = sqlite_env();
     let key = env
         .authority
         .create_key("acme", "agent", Role::Agent)
@@ -245,7 +245,7 @@ fn an_agent_key_acts_as_its_set_and_an_operator_key_as_no_agent() {
 
 #[test]
 fn migrating_to_identities_lowercases_names_and_renames_live_duplicates() {
-    let env = env();
+    let env = sqlite_env();
     let path = env.db_path();
     let first = env
         .authority

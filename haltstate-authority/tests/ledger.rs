@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TENANT, env, guard_refund};
+use common::{TENANT, env, guard_refund, sqlite_env};
 use haltstate_authority::{
     Authority, AuthorityError, Decision, EvidenceKind, EvidenceQuery, GENESIS_HASH, KillScope,
     KillState, Outcome, OutcomeReport, ProofStatus, record_hash,
@@ -197,7 +197,7 @@ fn two_handles_on_one_file_keep_one_chain() {
 
 #[test]
 fn state_survives_reopening_the_file() {
-    let env = env();
+    let env = sqlite_env();
     let id = env
         .authority
         .guard(TENANT, guard_refund(90_000, "refund:persist"))
@@ -263,7 +263,7 @@ enum Tamper {
 
 /// Builds a ledger of `n` records through the authority (not by hand), closes it, and returns its file.
 fn ledger_of(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
-    let env = env();
+    let env = sqlite_env();
     for i in 0..n {
         if i % 3 == 2 {
             let state = if i % 2 == 0 {
@@ -505,7 +505,7 @@ fn unverified_evidence_is_recorded_once_per_evidence_id() {
 
 #[test]
 fn a_version_1_database_is_migrated_in_place() {
-    let env = env();
+    let env = sqlite_env();
     env.authority
         .guard(TENANT, guard_refund(100, "refund:old"))
         .wait()
@@ -617,7 +617,7 @@ fn a_head_with_a_negative_sequence_number_is_a_broken_ledger_not_a_storage_error
 
 #[test]
 fn a_schema_5_ledger_is_rechained_per_tenant_in_place() {
-    let env = env();
+    let env = sqlite_env();
     let path = env.db_path();
     // Interleaved tenants, a completed key and a fail-open delivery: rows that point into the chain.
     for i in 0..4 {
@@ -681,7 +681,7 @@ fn a_schema_5_ledger_is_rechained_per_tenant_in_place() {
 
 #[test]
 fn a_tampered_schema_5_ledger_is_not_migrated() {
-    let env = env();
+    let env = sqlite_env();
     let path = env.db_path();
     for i in 0..3 {
         env.authority

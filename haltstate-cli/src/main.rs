@@ -70,8 +70,17 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(30)).await;
-                if let Err(error) = authority.sweep_expired().await {
-                    tracing::warn!(%error, "sweeping expired approvals failed");
+                let tenants = match authority.tenants_with_overdue_approvals() {
+                    Ok(tenants) => tenants,
+                    Err(error) => {
+                        tracing::warn!(%error, "finding expired approvals failed");
+                        continue;
+                    }
+                };
+                for tenant in tenants {
+                    if let Err(error) = authority.sweep_expired(&tenant).await {
+                        tracing::warn!(%error, %tenant, "sweeping expired approvals failed");
+                    }
                 }
             }
         })

@@ -110,7 +110,9 @@ fn embedded(
     policy: String,
     db: String,
 ) -> Result<ClientBuilder, GuardError> {
-    let authority = haltstate_authority::Authority::builder(&db)
+    // A PostgreSQL URL is shown without its password.
+    let db = haltstate_authority::Database::parse(&db);
+    let authority = haltstate_authority::Authority::builder(db.clone())
         .policy_file(&policy)
         .open()
         .map_err(|e| {

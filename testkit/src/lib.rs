@@ -7,6 +7,7 @@
 mod eventually;
 mod ledger;
 pub mod policies;
+pub mod postgres;
 mod process;
 mod scratch;
 mod server;

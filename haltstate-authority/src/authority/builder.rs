@@ -2,23 +2,26 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::{Authority, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE, Inner};
 use crate::clock::{Clock, SystemClock};
+use crate::database::Database;
 use crate::error::{AuthorityError, Result};
 use crate::key_cache::KeyCache;
 use crate::policy::PolicyEngine;
 use crate::rules::Windows;
 use crate::store::Durability;
-use crate::store::job::WriterCounters;
+use crate::store::job::{Runner, WriterCounters};
 use crate::store::sqlite::{self, SqliteReads, SqliteRunner};
+use crate::store::tx::Reads;
 use crate::store::writer::Writer;
 
 /// Configures and opens an [`Authority`].
 #[derive(Debug)]
 pub struct AuthorityBuilder {
-    db_path: PathBuf,
+    database: Database,
     policy_file: Option<PathBuf>,
     policy_source: Option<(String, String)>,
     approval_ttl: Duration,
@@ -29,9 +32,9 @@ pub struct AuthorityBuilder {
 }
 
 impl AuthorityBuilder {
-    pub(super) fn new(db_path: PathBuf) -> Self {
+    pub(super) fn new(database: Database) -> Self {
         Self {
-            db_path,
+            database,
             policy_file: None,
             policy_source: None,
             approval_ttl: DEFAULT_APPROVAL_TTL,
@@ -86,6 +89,42 @@ impl AuthorityBuilder {
         self
     }
 
+    fn open_storage(
+        &self,
+        counters: Arc<WriterCounters>,
+        events: tokio::sync::broadcast::Sender<crate::events::ApprovalEvent>,
+    ) -> Result<Storage> {
+        match &self.database {
+            Database::Sqlite(path) => {
+                let conn = sqlite::open_writer(path, self.durability, self.checkpoint_pages)?;
+                Ok(Storage {
+                    runner: Box::new(SqliteRunner::new(
+                        conn,
+                        self.clock.clone(),
+                        counters,
+                        events,
+                    )),
+                    reads: Arc::new(SqliteReads::new(path.clone())),
+                    callers_lead: true,
+                    stop_listener: None,
+                })
+            }
+            #[cfg(feature = "postgres")]
+            Database::Postgres(url) => {
+                let opened =
+                    crate::store::postgres::open(url, self.clock.clone(), counters, events)?;
+                Ok(Storage {
+                    runner: Box::new(opened.runner),
+                    reads: Arc::new(opened.reads),
+                    callers_lead: false,
+                    stop_listener: Some(opened.stop_listener),
+                })
+            }
+            #[cfg(not(feature = "postgres"))]
+            Database::Postgres(_) => Err(no_postgres()),
+        }
+    }
+
     /// Opens (creating or migrating) the database and loads the policies.
     ///
     /// With no policy configured every decision is DENY; that suits an operator tool that only approves,
@@ -96,11 +135,10 @@ impl AuthorityBuilder {
             (None, Some((name, source))) => PolicyEngine::from_source(name, source)?,
             (None, None) => PolicyEngine::empty(),
         };
-        let conn = sqlite::open_writer(&self.db_path, self.durability, self.checkpoint_pages)?;
         let counters = Arc::new(WriterCounters::default());
         let (events, _) = tokio::sync::broadcast::channel(1024);
-        let runner = SqliteRunner::new(conn, self.clock.clone(), counters.clone(), events.clone());
-        let writer = Writer::new(Box::new(runner));
+        let storage = self.open_storage(counters.clone(), events.clone())?;
+        let writer = Writer::new(storage.runner, storage.callers_lead);
         let thread = {
             let writer = writer.clone();
             std::thread::Builder::new()
@@ -114,8 +152,9 @@ impl AuthorityBuilder {
             inner: Arc::new(Inner {
                 policies,
                 policy_file: self.policy_file,
-                reads: Arc::new(SqliteReads::new(self.db_path.clone())),
-                db_path: self.db_path,
+                reads: storage.reads,
+                database: self.database,
+                stop_listener: storage.stop_listener,
                 writer,
                 writer_thread: Some(thread),
                 clock: self.clock,
@@ -129,4 +168,21 @@ impl AuthorityBuilder {
             }),
         })
     }
+}
+
+/// A backend, opened.
+struct Storage {
+    runner: Box<dyn Runner>,
+    reads: Arc<dyn Reads>,
+    /// Whether callers' threads may run batches (see `Writer`).
+    callers_lead: bool,
+    stop_listener: Option<Arc<AtomicBool>>,
+}
+
+/// The error for a PostgreSQL URL in a build without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+pub(crate) fn no_postgres() -> AuthorityError {
+    AuthorityError::Database(
+        "this build has no PostgreSQL support (build haltstate-authority with the `postgres` feature)".into(),
+    )
 }

@@ -24,7 +24,7 @@ impl Authority {
             return Pending::ready(Err(e.into()));
         }
         let tenant = tenant.to_owned();
-        self.submit(move |b| ops::keys::create(b, &tenant, &spec))
+        self.submit(tenant, move |b, tenant| ops::keys::create(b, tenant, &spec))
     }
 
     /// Revokes a key by id; answers whether a live key was revoked. This authority forgets the key as the
@@ -36,8 +36,8 @@ impl Authority {
         let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
         // Only the cache: a queued operation holding the whole authority would keep it alive past its last handle.
         let cache = self.inner.key_cache.clone();
-        self.submit(move |b| {
-            let revoked = ops::keys::revoke(b, &tenant, &key_id);
+        self.submit(tenant, move |b, tenant| {
+            let revoked = ops::keys::revoke(b, tenant, &key_id);
             cache.forget(&key_id);
             revoked
         })

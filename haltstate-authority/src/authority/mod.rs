@@ -9,8 +9,9 @@ mod operator;
 
 pub use builder::AuthorityBuilder;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -80,7 +81,9 @@ pub struct Authority {
 struct Inner {
     policies: PolicyEngine,
     policy_file: Option<PathBuf>,
-    db_path: PathBuf,
+    database: crate::database::Database,
+    /// Stops the thread listening for other instances' changes (PostgreSQL).
+    stop_listener: Option<Arc<AtomicBool>>,
     reads: Arc<dyn Reads>,
     writer: Arc<Writer>,
     writer_thread: Option<JoinHandle<()>>,
@@ -95,6 +98,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Closing the queue lets the writer thread finish what is queued and stop; joining makes that durable
         // before the last handle is gone.
+        if let Some(stop) = &self.stop_listener {
+            stop.store(true, Ordering::Relaxed);
+        }
         self.writer.close();
         if let Some(thread) = self.writer_thread.take() {
             let _ = thread.join();
@@ -103,17 +109,19 @@ impl Drop for Inner {
 }
 
 impl Authority {
-    /// Starts configuring an authority stored in the SQLite file at `db_path`.
-    pub fn builder(db_path: impl Into<PathBuf>) -> AuthorityBuilder {
-        AuthorityBuilder::new(db_path.into())
+    /// Starts configuring an authority stored in `database`: a SQLite file's path, or a [`Database`](crate::Database)
+    /// (a PostgreSQL URL with the `postgres` feature).
+    pub fn builder(database: impl Into<crate::database::Database>) -> AuthorityBuilder {
+        AuthorityBuilder::new(database.into())
     }
 
-    fn submit<T, F>(&self, op: F) -> Pending<T>
+    /// Queues `op`, which reads and writes `tenant`'s state only.
+    fn submit<T, F>(&self, tenant: String, op: F) -> Pending<T>
     where
-        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        pending::submit(&self.inner.writer, op)
+        pending::submit(&self.inner.writer, tenant, op)
     }
 
     /// The current time, as the authority sees it.
@@ -121,9 +129,9 @@ impl Authority {
         self.inner.clock.now()
     }
 
-    /// The SQLite file.
-    pub fn db_path(&self) -> &Path {
-        &self.inner.db_path
+    /// Where the authority keeps its state.
+    pub fn database(&self) -> &crate::database::Database {
+        &self.inner.database
     }
 
     /// The live policy engine.
@@ -157,7 +165,9 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(move |b| ops::guard::guard(b, windows, &tenant, &request, &fingerprint, policy))
+        self.submit(tenant, move |b, tenant| {
+            ops::guard::guard(b, windows, tenant, &request, &fingerprint, policy)
+        })
     }
 
     /// Policy's decision and the operation's fingerprint for a valid request. Policy runs on the caller's
@@ -177,7 +187,9 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
-        self.submit(move |b| ops::report::report(b, &tenant, report))
+        self.submit(tenant, move |b, tenant| {
+            ops::report::report(b, tenant, report)
+        })
     }
 
     /// Asks for a decision without claiming anything. APPROVAL_REQUIRED creates (or, for a known request id,
@@ -191,7 +203,9 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(move |b| ops::check::check(b, windows, &tenant, request, &fingerprint, policy))
+        self.submit(tenant, move |b, tenant| {
+            ops::check::check(b, windows, tenant, request, &fingerprint, policy)
+        })
     }
 
     /// Records evidence of an action a client ran fail-open. Recorded once per `evidence_id`: answers the ledger
@@ -206,7 +220,9 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
-        self.submit(move |b| ops::unverified::record(b, &tenant, evidence))
+        self.submit(tenant, move |b, tenant| {
+            ops::unverified::record(b, tenant, evidence)
+        })
     }
 
     /// Records what a caller did after a check; answers the ledger sequence number. The record is `verified`
@@ -217,6 +233,8 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let tenant = tenant.to_owned();
-        self.submit(move |b| ops::check::report(b, &tenant, report))
+        self.submit(tenant, move |b, tenant| {
+            ops::check::report(b, tenant, report)
+        })
     }
 }

@@ -12,6 +12,7 @@ use haltstate_types::{
 };
 
 use super::Authority;
+use crate::database::Database;
 use crate::error::{AuthorityError, Result};
 use crate::events::ApprovalEvent;
 use crate::ops;
@@ -104,12 +105,21 @@ impl Authority {
             return Pending::ready(Err(e.into()));
         }
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.submit(move |b| ops::approvals::decide(b, &tenant, &id, verdict, &approver, reason))
+        self.submit(tenant, move |b, tenant| {
+            ops::approvals::decide(b, tenant, &id, verdict, &approver, reason)
+        })
     }
 
-    /// Stores the expiry of every overdue approval (reads already show them expired) and answers them.
-    pub fn sweep_expired(&self) -> Pending<Vec<Approval>> {
-        self.submit(ops::approvals::sweep_expired)
+    /// Stores the expiry of `tenant`'s overdue approvals, at most 1,000 a call (reads already show them
+    /// expired), and answers them.
+    pub fn sweep_expired(&self, tenant: &str) -> Pending<Vec<Approval>> {
+        self.submit(tenant.to_owned(), ops::approvals::sweep_expired)
+    }
+
+    /// The tenants with approvals past their window whose expiry is not stored yet (see
+    /// [`sweep_expired`](Self::sweep_expired)).
+    pub fn tenants_with_overdue_approvals(&self) -> Result<Vec<String>> {
+        self.inner.reads.overdue_tenants(self.now())
     }
 
     /// Approval changes as they commit (decisions and expiries), for streaming to clients.
@@ -166,7 +176,9 @@ impl Authority {
             Ok(scope) => scope,
             Err(e) => return Pending::ready(Err(e.into())),
         };
-        self.submit(move |b| ops::kill::set(b, &scope, state, &actor))
+        self.submit(scope.tenant().to_owned(), move |b, _| {
+            ops::kill::set(b, &scope, state, &actor)
+        })
     }
 
     /// Evidence of `tenant` matching `query`, in ledger order.
@@ -190,5 +202,30 @@ impl Authority {
     /// HaltState database.
     pub fn verify_ledger_file(path: impl AsRef<Path>) -> Result<VerifyReport> {
         sqlite::verify_file(path.as_ref())
+    }
+
+    /// Verifies the ledger of `database` without opening an authority on it: nothing is created, migrated or
+    /// written (a SQLite file is opened read-only; a PostgreSQL database is read in one snapshot).
+    pub fn verify_database(database: &Database) -> Result<VerifyReport> {
+        match database {
+            Database::Sqlite(path) => sqlite::verify_file(path),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(url) => crate::store::postgres::verify_database(url),
+            #[cfg(not(feature = "postgres"))]
+            Database::Postgres(_) => Err(super::builder::no_postgres()),
+        }
+    }
+
+    /// Creates or migrates the schema of `database` to this build's version and answers that version; refuses
+    /// ([`AuthorityError::SchemaTooNew`](crate::AuthorityError::SchemaTooNew)) a newer one. Opening an authority
+    /// does the same; this is for running migrations as a deployment step.
+    pub fn migrate(database: &Database) -> Result<i64> {
+        match database {
+            Database::Sqlite(path) => sqlite::migrate_file(path),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(url) => crate::store::postgres::migrate(url),
+            #[cfg(not(feature = "postgres"))]
+            Database::Postgres(_) => Err(super::builder::no_postgres()),
+        }
     }
 }

@@ -121,12 +121,12 @@ pub(crate) fn decide(
     }
 }
 
-/// Stores every overdue expiry (at most 1,000 per call) and records each.
-pub(crate) fn sweep_expired(tx: &mut dyn Tx) -> Result<Vec<Approval>> {
-    let due = tx.overdue_approvals(1000)?;
+/// Stores a tenant's overdue expiries (at most 1,000 per call) and records each.
+pub(crate) fn sweep_expired(tx: &mut dyn Tx, tenant: &str) -> Result<Vec<Approval>> {
+    let due = tx.overdue_approvals(tenant, 1000)?;
     let mut swept = Vec::with_capacity(due.len());
-    for (tenant, id) in due {
-        if let Some(approval) = tx.approval(&tenant, &id)? {
+    for id in due {
+        if let Some(approval) = tx.approval(tenant, &id)? {
             swept.push(expire(tx, &approval)?);
         }
     }

@@ -10,6 +10,33 @@ use haltstate_types::{
 
 use crate::error::{AuthorityError, Result};
 
+/// The end of one tenant's chain, advanced record by record inside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tail {
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
+}
+
+impl Tail {
+    pub(crate) fn genesis() -> Self {
+        Tail {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }
+    }
+
+    /// Assigns `record` the next sequence number and answers its canonical bytes and hash.
+    pub(crate) fn next(&self, record: &mut EvidenceRecord) -> Result<(Vec<u8>, String)> {
+        record.seq = self.seq + 1;
+        record.saturate_numbers();
+        let body = record.canonical_bytes().map_err(|e| {
+            AuthorityError::Corrupt(format!("a ledger record does not serialize: {e}"))
+        })?;
+        let hash = record_hash(&self.hash, &body);
+        Ok((body, hash))
+    }
+}
+
 /// One ledger row as stored: the hashed bytes and the columns queries find it by.
 #[derive(Debug)]
 pub(crate) struct StoredRecord {

@@ -18,8 +18,11 @@ pub(crate) trait Runner: Send {
     fn recover(&mut self);
 }
 
-/// One queued operation.
+/// One queued operation, of one tenant.
 pub(crate) trait Job: Send {
+    /// The tenant whose state the operation reads and writes (a backend may give each tenant its own
+    /// transaction).
+    fn tenant(&self) -> &str;
     /// Runs the operation; the answer is held until the commit.
     fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply>;
     /// Answers without running (the transaction could not start).
@@ -60,6 +63,7 @@ impl std::fmt::Display for BatchFailure {
 }
 
 pub(crate) struct OpJob<F, T> {
+    pub(crate) tenant: String,
     pub(crate) op: F,
     pub(crate) reply: oneshot::Sender<Result<T>>,
 }
@@ -71,12 +75,17 @@ struct OpReply<T> {
 
 impl<F, T> Job for OpJob<F, T>
 where
-    F: FnOnce(&mut dyn Tx) -> Result<T> + Send,
+    F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send,
     T: Send + 'static,
 {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply> {
         let this = *self;
-        let result = run_in_savepoint(tx, this.op);
+        let (op, tenant) = (this.op, this.tenant.as_str());
+        let result = run_in_savepoint(tx, |tx| op(tx, tenant));
         Box::new(OpReply {
             result,
             reply: this.reply,

@@ -4,6 +4,8 @@
 pub(crate) mod chain;
 pub(crate) mod job;
 pub(crate) mod pending;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 pub(crate) mod tx;
 pub(crate) mod writer;

@@ -60,14 +60,17 @@ impl std::fmt::Debug for Unsent {
 }
 
 /// Prepares `op` for `writer`; it runs when the answer is first waited for.
-pub(crate) fn submit<T, F>(writer: &Arc<Writer>, op: F) -> Pending<T>
+pub(crate) fn submit<T, F>(writer: &Arc<Writer>, tenant: String, op: F) -> Pending<T>
 where
-    F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
     let (reply, receiver) = oneshot::channel();
     Pending {
-        unsent: Unsent(Some((Box::new(OpJob { op, reply }), writer.clone()))),
+        unsent: Unsent(Some((
+            Box::new(OpJob { tenant, op, reply }),
+            writer.clone(),
+        ))),
         receiver,
     }
 }

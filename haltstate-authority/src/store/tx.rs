@@ -54,8 +54,8 @@ pub(crate) trait Tx {
     fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()>;
     /// Stores a pending approval's decision or expiry; `false` when it was no longer pending (nothing changed).
     fn settle_approval(&mut self, approval: &Approval) -> Result<bool>;
-    /// Pending approvals past their window, oldest first: `(tenant, id)`.
-    fn overdue_approvals(&mut self, limit: usize) -> Result<Vec<(String, String)>>;
+    /// A tenant's pending approvals past their window, oldest first.
+    fn overdue_approvals(&mut self, tenant: &str, limit: usize) -> Result<Vec<String>>;
 
     /// The effective kill switch for `agent`: the more severe of the tenant's and the agent's.
     fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus>;
@@ -105,6 +105,8 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
         limit: u32,
         now: OffsetDateTime,
     ) -> Result<Vec<Approval>>;
+    /// Tenants with pending approvals past their window.
+    fn overdue_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>>;
     /// The effective kill switch for `agent`.
     fn kill_status(&self, tenant: &str, agent: &str) -> Result<KillStatus>;
     /// One scope's own kill switch.

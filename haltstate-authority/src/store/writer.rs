@@ -44,6 +44,9 @@ pub(crate) struct Writer {
     queue: Mutex<Queue>,
     wake: Condvar,
     state: Mutex<Box<dyn Runner>>,
+    /// Whether a caller's thread may run a batch. Not for a backend whose connection must stay on the writer
+    /// thread (PostgreSQL's blocking client cannot run inside the async runtime a caller may be on).
+    callers_lead: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -53,11 +56,12 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(state: Box<dyn Runner>) -> Arc<Self> {
+    pub(crate) fn new(state: Box<dyn Runner>, callers_lead: bool) -> Arc<Self> {
         Arc::new(Self {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             state: Mutex::new(state),
+            callers_lead,
         })
     }
 
@@ -99,7 +103,9 @@ impl Writer {
 
     /// Queues `job` and, if the connection is free, runs the batch on this thread.
     pub(crate) fn submit_and_lead(&self, job: Box<dyn Job>) {
-        if self.submit_to_lead_later(job) {
+        if !self.callers_lead {
+            self.submit_in_background(job);
+        } else if self.submit_to_lead_later(job) {
             self.lead_if_free();
         }
     }
@@ -108,16 +114,25 @@ impl Writer {
     /// that operations queued in between join it. Answers `false` when the writer is gone and the batch has
     /// already run on this thread.
     pub(crate) fn submit_to_lead_later(&self, job: Box<dyn Job>) -> bool {
-        if self.enqueue(job) == Enqueued::WriterGone {
-            // Every handle is gone, so is the writer thread: this caller runs its own batch.
-            self.lead(self.lock_state());
-            return false;
+        match self.enqueue(job) {
+            Enqueued::WriterGone => {
+                // Every handle is gone, so is the writer thread: this caller runs its own batch.
+                self.lead_here();
+                false
+            }
+            Enqueued::WriterAsleep if !self.callers_lead => {
+                self.wake.notify_one();
+                true
+            }
+            _ => true,
         }
-        true
     }
 
     /// Runs a batch of what is queued if the connection is free; if not, whoever holds it hands the queue on.
     pub(crate) fn lead_if_free(&self) {
+        if !self.callers_lead {
+            return self.nudge();
+        }
         let state = match self.state.try_lock() {
             Ok(state) => state,
             Err(TryLockError::Poisoned(poisoned)) => self.recovered(poisoned.into_inner()),
@@ -141,8 +156,21 @@ impl Writer {
     pub(crate) fn submit_in_background(&self, job: Box<dyn Job>) {
         match self.enqueue(job) {
             Enqueued::WriterAsleep => self.wake.notify_one(),
-            Enqueued::WriterGone => self.lead(self.lock_state()),
+            Enqueued::WriterGone => self.lead_here(),
             Enqueued::Queued => {}
+        }
+    }
+
+    /// Runs a batch for a caller after the writer thread stopped: on this thread, or on a thread of its own
+    /// when callers may not run batches.
+    fn lead_here(&self) {
+        if self.callers_lead {
+            self.lead(self.lock_state());
+        } else {
+            std::thread::scope(|scope| {
+                // A panic in the batch is the batch's: its callers are told `Closed` when their senders drop.
+                let _ = scope.spawn(|| self.lead(self.lock_state())).join();
+            });
         }
     }
 

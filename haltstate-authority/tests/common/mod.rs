@@ -1,11 +1,16 @@
-//! Shared set-up: a real authority on a real SQLite file in a temp dir, with a clock the test moves.
+//! Shared set-up: a real authority with a clock the test moves, on the backend `HALTSTATE_TEST_BACKEND` names: a
+//! real SQLite file in a temp dir (default), or a fresh database on a real PostgreSQL server the tests start
+//! (`postgres`). The same suite runs on both; the few tests about SQLite's file itself ask for it by name.
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use haltstate_authority::{ActionRequest, Authority, AuthorityBuilder, GuardRequest, ManualClock};
+use haltstate_authority::{
+    ActionRequest, Authority, AuthorityBuilder, Database, GuardRequest, ManualClock,
+};
+use haltstate_testkit::postgres::{Backend, backend, database_for};
 use serde_json::json;
 use tempfile::TempDir;
 use time::OffsetDateTime;
@@ -19,17 +24,23 @@ pub const TENANT: &str = "acme";
 pub struct Env {
     pub dir: TempDir,
     pub clock: Arc<ManualClock>,
+    pub database: Database,
     pub authority: Authority,
 }
 
 impl Env {
+    /// The SQLite file, for tests about the file itself (they run on SQLite whatever the backend).
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("haltstate.db")
+        match &self.database {
+            Database::Sqlite(path) => path.clone(),
+            Database::Postgres(_) => panic!("a SQLite-only test must start with `sqlite_env`"),
+        }
     }
 
-    /// Another authority on the same file, as a second process (the operator CLI) would open it.
+    /// Another authority on the same database, as a second process (the operator CLI, another instance)
+    /// would open it.
     pub fn second_handle(&self) -> Authority {
-        Authority::builder(self.db_path())
+        Authority::builder(self.database.clone())
             .clock(self.clock.clone())
             .open()
             .unwrap()
@@ -40,14 +51,24 @@ pub fn sample_policy_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/haltstate.cedar")
 }
 
+/// An authority on the suite's backend, configured by `configure`.
 pub fn env_with(configure: impl FnOnce(AuthorityBuilder) -> AuthorityBuilder) -> Env {
+    env_on(backend(), configure)
+}
+
+pub fn env_on(
+    backend: Backend,
+    configure: impl FnOnce(AuthorityBuilder) -> AuthorityBuilder,
+) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::at(MONDAY_10AM));
-    let builder = Authority::builder(dir.path().join("haltstate.db")).clock(clock.clone());
+    let database = database_for(backend, dir.path());
+    let builder = Authority::builder(database.clone()).clock(clock.clone());
     let authority = configure(builder).open().unwrap();
     Env {
         dir,
         clock,
+        database,
         authority,
     }
 }
@@ -55,6 +76,11 @@ pub fn env_with(configure: impl FnOnce(AuthorityBuilder) -> AuthorityBuilder) ->
 /// An authority over the sample policies in `examples/policies/`.
 pub fn env() -> Env {
     env_with(|b| b.policy_file(sample_policy_path()))
+}
+
+/// As [`env`], always on a SQLite file: for tests of the file itself (tampering with it in SQL, migrations).
+pub fn sqlite_env() -> Env {
+    env_on(Backend::Sqlite, |b| b.policy_file(sample_policy_path()))
 }
 
 pub fn refund(cents: i64) -> ActionRequest {

@@ -4,38 +4,11 @@
 use std::collections::{HashMap, HashSet};
 
 use haltstate_types::timestamp::format_rfc3339;
-use haltstate_types::{EvidenceRecord, GENESIS_HASH, VerifyReport, record_hash};
+use haltstate_types::{EvidenceRecord, VerifyReport};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::{AuthorityError, Result};
-use crate::store::chain::{ChainVerifier, StoredRecord};
-
-/// The end of one tenant's chain, advanced record by record inside a transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Tail {
-    pub(crate) seq: u64,
-    pub(crate) hash: String,
-}
-
-impl Tail {
-    pub(crate) fn genesis() -> Self {
-        Tail {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        }
-    }
-
-    /// Assigns `record` the next sequence number and answers its canonical bytes and hash.
-    pub(crate) fn next(&self, record: &mut EvidenceRecord) -> Result<(Vec<u8>, String)> {
-        record.seq = self.seq + 1;
-        record.saturate_numbers();
-        let body = record.canonical_bytes().map_err(|e| {
-            AuthorityError::Corrupt(format!("a ledger record does not serialize: {e}"))
-        })?;
-        let hash = record_hash(&self.hash, &body);
-        Ok((body, hash))
-    }
-}
+use crate::error::Result;
+use crate::store::chain::{ChainVerifier, StoredRecord, Tail};
 
 /// The tails this writer knows, by tenant, and which ones the open transaction moved.
 #[derive(Debug, Default)]

@@ -16,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 
+use haltstate_types::timestamp::to_micros;
 use haltstate_types::{
     Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, KeyInfo, KeyState, KillScope,
     KillState, KillStatus, LedgerHead, Principal, VerifyReport,
@@ -211,6 +212,16 @@ impl Reads for SqliteReads {
             .with(|conn| queries::approvals_since(conn, tenant, since, limit, now))
     }
 
+    fn overdue_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>> {
+        self.readers.with(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT DISTINCT tenant FROM approvals WHERE status = 'pending' AND expires_us <= ?1",
+            )?;
+            let rows = statement.query_map([to_micros(now)], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn kill_status(&self, tenant: &str, agent: &str) -> Result<KillStatus> {
         self.readers
             .with(|conn| queries::kill_status(conn, tenant, agent))
@@ -257,6 +268,12 @@ impl Reads for SqliteReads {
         self.readers
             .with(|conn| queries::key_state(conn, tenant, key, now))
     }
+}
+
+/// Creates or migrates the file at `path`; answers its schema version.
+pub(crate) fn migrate_file(path: &Path) -> Result<i64> {
+    open_writer(path, Durability::Full, DEFAULT_CHECKPOINT_PAGES)?;
+    Ok(schema::SCHEMA_VERSION)
 }
 
 /// Verifies the ledger of the file at `path`, read-only.

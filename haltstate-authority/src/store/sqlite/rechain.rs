@@ -12,8 +12,8 @@ use rusqlite::{Transaction, params};
 use haltstate_types::timestamp::format_rfc3339;
 use haltstate_types::{EvidenceRecord, GENESIS_HASH, record_hash};
 
-use super::ledger::Tail;
 use crate::error::{AuthorityError, Result};
+use crate::store::chain::Tail;
 
 const NEW_TABLES: &str = r#"
     CREATE TABLE ledger_v6 (

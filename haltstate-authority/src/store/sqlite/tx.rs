@@ -6,11 +6,12 @@ use time::OffsetDateTime;
 use haltstate_types::timestamp::to_micros;
 use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
 
-use super::ledger::{Tail, Tails};
+use super::ledger::Tails;
 use super::queries;
 use crate::error::Result;
 use crate::events::ApprovalEvent;
 use crate::records::{CheckRecord, KeyRecord};
+use crate::store::chain::Tail;
 use crate::store::tx::{StoredKey, Tx};
 
 /// The open transaction, the chains' tails, the batch's clock reading and the events it will publish.
@@ -163,17 +164,18 @@ impl Tx for SqliteTx<'_> {
         Ok(changed > 0)
     }
 
-    fn overdue_approvals(&mut self, limit: usize) -> Result<Vec<(String, String)>> {
+    fn overdue_approvals(&mut self, tenant: &str, limit: usize) -> Result<Vec<String>> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT tenant, id FROM approvals WHERE status = 'pending' AND expires_us <= ?1 \
-             ORDER BY expires_us LIMIT ?2",
+            "SELECT id FROM approvals WHERE tenant = ?1 AND status = 'pending' AND expires_us <= ?2 \
+             ORDER BY expires_us LIMIT ?3",
         )?;
         let rows = statement.query_map(
             params![
+                tenant,
                 to_micros(self.now),
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| row.get(0),
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

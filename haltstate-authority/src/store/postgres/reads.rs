@@ -1,0 +1,190 @@
+//! [`Reads`] on PostgreSQL: a few reader threads, each with its own connection, take reads from a queue.
+//!
+//! The blocking client cannot run on a caller's thread (it may be an async runtime's), so a read is handed to a
+//! reader thread and the caller waits for its answer.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use haltstate_types::{
+    Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, KeyInfo, KeyState, KillScope,
+    KillState, KillStatus, LedgerHead, Principal, VerifyReport,
+};
+
+use super::conn::{Conn, connect};
+use super::{queries, verify};
+use crate::database::PostgresUrl;
+use crate::error::{AuthorityError, Result};
+use crate::store::tx::Reads;
+
+/// Reader threads (and connections) per authority.
+const READERS: usize = 4;
+
+type ReadJob = Box<dyn FnOnce(&mut Reader) + Send>;
+
+/// A reader thread's connection (reconnected when lost).
+struct Reader {
+    url: PostgresUrl,
+    conn: Option<Conn>,
+}
+
+/// The queue of reads and the threads serving it (they stop when this is dropped).
+#[derive(Debug)]
+pub(crate) struct PgReads {
+    queue: Mutex<Sender<ReadJob>>,
+}
+
+impl PgReads {
+    pub(crate) fn start(url: PostgresUrl) -> Result<Self> {
+        let (sender, receiver) = std::sync::mpsc::channel::<ReadJob>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..READERS {
+            let (url, receiver) = (url.clone(), receiver.clone());
+            std::thread::Builder::new()
+                .name(format!("haltstate-reader-{index}"))
+                .spawn(move || serve(&url, &receiver))
+                .map_err(|e| {
+                    AuthorityError::Database(format!("cannot start a reader thread: {e}"))
+                })?;
+        }
+        Ok(Self {
+            queue: Mutex::new(sender),
+        })
+    }
+
+    /// Runs `read` on a reader's connection and waits for its answer.
+    fn with<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |reader: &mut Reader| {
+            let _ = reply.send(run(reader, read));
+        });
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| AuthorityError::Closed)?;
+        answer.recv().unwrap_or(Err(AuthorityError::Closed))
+    }
+}
+
+/// Runs one read, connecting first when the reader has no live connection.
+fn run<T>(reader: &mut Reader, read: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+    if reader.conn.as_ref().is_none_or(Conn::is_closed) {
+        reader.conn = None;
+        reader.conn = Some(connect(&reader.url)?);
+    }
+    let Some(conn) = reader.conn.as_mut() else {
+        return Err(AuthorityError::Closed);
+    };
+    let result = read(conn);
+    if conn.is_closed() {
+        reader.conn = None;
+    }
+    result
+}
+
+fn serve(url: &PostgresUrl, receiver: &Mutex<Receiver<ReadJob>>) {
+    let mut reader = Reader {
+        url: url.clone(),
+        conn: None,
+    };
+    loop {
+        let job = match receiver.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        match job {
+            Ok(job) => job(&mut reader),
+            // Every sender is gone: the authority was dropped.
+            Err(_) => return,
+        }
+    }
+}
+
+impl Reads for PgReads {
+    fn approval(&self, tenant: &str, id: &str, now: OffsetDateTime) -> Result<Option<Approval>> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.with(move |c| queries::load_approval(c, &tenant, &id, now))
+    }
+
+    fn approvals(
+        &self,
+        tenant: &str,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Approval>> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| queries::list_approvals(c, &tenant, status, limit, now))
+    }
+
+    fn approvals_since(
+        &self,
+        tenant: &str,
+        since: OffsetDateTime,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Approval>> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| queries::approvals_since(c, &tenant, since, limit, now))
+    }
+
+    fn overdue_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>> {
+        self.with(move |c| queries::overdue_tenants(c, now))
+    }
+
+    fn kill_status(&self, tenant: &str, agent: &str) -> Result<KillStatus> {
+        let (tenant, agent) = (tenant.to_owned(), agent.to_owned());
+        self.with(move |c| queries::kill_status(c, &tenant, &agent))
+    }
+
+    fn kill_state(&self, scope: &KillScope) -> Result<KillState> {
+        let scope = scope.clone();
+        self.with(move |c| queries::kill_state(c, &scope))
+    }
+
+    fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
+        let (tenant, query) = (tenant.to_owned(), query.clone());
+        self.with(move |c| queries::evidence(c, &tenant, &query))
+    }
+
+    fn tenant_head(&self, tenant: &str) -> Result<LedgerHead> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| queries::tenant_head(c, &tenant))
+    }
+
+    fn verify(&self) -> Result<VerifyReport> {
+        self.with(verify::verify)
+    }
+
+    fn authenticate(&self, tenant: &str, secret: &str) -> Result<Principal> {
+        let (tenant, secret) = (tenant.to_owned(), secret.to_owned());
+        self.with(move |c| queries::authenticate(c, &tenant, &secret))
+    }
+
+    fn keys(&self, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| queries::list_keys(c, &tenant, live_only))
+    }
+
+    fn key_info(&self, tenant: &str, id: &str) -> Result<Option<KeyInfo>> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.with(move |c| queries::load_key_info(c, &tenant, &id))
+    }
+
+    fn key_state(
+        &self,
+        tenant: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(KeyState, Option<Duration>)>> {
+        let (tenant, key) = (tenant.to_owned(), key.to_owned());
+        self.with(move |c| queries::key_state(c, &tenant, &key, now))
+    }
+}

@@ -1,0 +1,174 @@
+//! A PostgreSQL batch: one transaction per tenant in the batch. Each starts by locking the tenant's head row,
+//! which orders that tenant's writers across every instance on the database (what SQLite's single writer does
+//! for one process) and gives the end of its chain as committed; then every queued operation of the tenant runs
+//! in its savepoint, the head row moves once, approval changes are announced (`NOTIFY`, delivered at commit),
+//! and the transaction commits.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use haltstate_types::GENESIS_HASH;
+
+use super::conn::{Conn, connect, signed, unsigned};
+use super::listen::{CHANNEL, Notice};
+use super::tx::PgTx;
+use crate::clock::Clock;
+use crate::database::PostgresUrl;
+use crate::error::{AuthorityError, Result};
+use crate::events::ApprovalEvent;
+use crate::store::chain::Tail;
+use crate::store::job::{BatchFailure, Job, Reply, Runner, WriterCounters, fail_all};
+
+/// The writer's connection (reconnected when lost) and what it needs to run batches.
+pub(crate) struct PgRunner {
+    url: PostgresUrl,
+    conn: Option<Conn>,
+    clock: Arc<dyn Clock>,
+    counters: Arc<WriterCounters>,
+    events: tokio::sync::broadcast::Sender<ApprovalEvent>,
+    /// Names this authority in its notices, so that its own listener skips what was already published here.
+    instance: String,
+}
+
+impl PgRunner {
+    pub(crate) fn new(
+        url: PostgresUrl,
+        conn: Conn,
+        clock: Arc<dyn Clock>,
+        counters: Arc<WriterCounters>,
+        events: tokio::sync::broadcast::Sender<ApprovalEvent>,
+        instance: String,
+    ) -> Self {
+        Self {
+            url,
+            conn: Some(conn),
+            clock,
+            counters,
+            events,
+            instance,
+        }
+    }
+
+    fn failure(error: &AuthorityError) -> BatchFailure {
+        match error {
+            AuthorityError::Unavailable(why) => BatchFailure::Unavailable(why.clone()),
+            other => BatchFailure::Failed(other.to_string()),
+        }
+    }
+
+    /// Runs one tenant's jobs in one transaction.
+    fn run_tenant(&mut self, tenant: &str, jobs: Vec<Box<dyn Job>>) {
+        if self.conn.as_ref().is_none_or(Conn::is_closed) {
+            match connect(&self.url) {
+                Ok(conn) => self.conn = Some(conn),
+                Err(error) => {
+                    self.conn = None;
+                    tracing::error!(%error, "the database is unavailable; refusing the batch");
+                    return fail_all(jobs, &Self::failure(&error));
+                }
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let tail = match begin(conn, tenant) {
+            Ok(tail) => tail,
+            Err(error) => {
+                let _ = conn.batch("ROLLBACK");
+                tracing::error!(%error, "cannot start a write transaction");
+                return fail_all(jobs, &Self::failure(&error));
+            }
+        };
+        let mut tx = PgTx::new(conn, tenant, tail.clone(), self.clock.now());
+        let count = jobs.len() as u64;
+        let replies: Vec<Box<dyn Reply>> = jobs.into_iter().map(|job| job.run(&mut tx)).collect();
+        let (after, published) = tx.finish();
+        let committed = finish(conn, tenant, &tail, &after, &published, &self.instance);
+        match committed {
+            Ok(()) => {
+                self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+                self.counters.operations.fetch_add(count, Ordering::Relaxed);
+                // Publish before answering: a caller that sees its acknowledgement finds the event already out.
+                for event in published {
+                    let _ = self.events.send(event);
+                }
+                for reply in replies {
+                    reply.finish(None);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "commit failed; the batch is lost and every caller is told");
+                let _ = conn.batch("ROLLBACK");
+                let failure = Self::failure(&error);
+                for reply in replies {
+                    reply.finish(Some(&failure));
+                }
+            }
+        }
+    }
+}
+
+/// `BEGIN`, then the tenant's head row, locked until the commit (created at the genesis for a new tenant).
+fn begin(conn: &mut Conn, tenant: &str) -> Result<Tail> {
+    conn.batch("BEGIN")?;
+    let row = conn.query_opt(
+        "INSERT INTO ledger_heads (tenant, seq, hash) VALUES ($1, 0, $2) \
+         ON CONFLICT (tenant) DO UPDATE SET tenant = excluded.tenant RETURNING seq, hash",
+        &[&tenant, &GENESIS_HASH],
+    )?;
+    let row = row.ok_or_else(|| AuthorityError::Corrupt("the head row did not answer".into()))?;
+    Ok(Tail {
+        seq: unsigned(row.try_get(0)?, "a chain head's sequence number")?,
+        hash: row.try_get(1)?,
+    })
+}
+
+/// Moves the head row (once), announces the approval changes and commits.
+fn finish(
+    conn: &mut Conn,
+    tenant: &str,
+    before: &Tail,
+    after: &Tail,
+    published: &[ApprovalEvent],
+    instance: &str,
+) -> Result<()> {
+    if after != before {
+        conn.execute(
+            "UPDATE ledger_heads SET seq = $2, hash = $3 WHERE tenant = $1",
+            &[&tenant, &signed(after.seq), &after.hash],
+        )?;
+    }
+    for event in published {
+        let notice = Notice {
+            origin: instance.to_owned(),
+            tenant: event.approval.tenant.clone(),
+            id: event.approval.id.clone(),
+        };
+        let payload = serde_json::to_string(&notice)
+            .map_err(|e| AuthorityError::Corrupt(format!("a notice does not serialize: {e}")))?;
+        conn.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+    }
+    conn.batch("COMMIT")
+}
+
+impl Runner for PgRunner {
+    fn run_batch(&mut self, jobs: Vec<Box<dyn Job>>) {
+        // One transaction per tenant (what a database distributed by tenant needs), each tenant's operations in
+        // the order they were queued.
+        let mut groups: Vec<(String, Vec<Box<dyn Job>>)> = Vec::new();
+        for job in jobs {
+            match groups.iter_mut().find(|(tenant, _)| tenant == job.tenant()) {
+                Some((_, group)) => group.push(job),
+                None => groups.push((job.tenant().to_owned(), vec![job])),
+            }
+        }
+        for (tenant, jobs) in groups {
+            self.run_tenant(&tenant, jobs);
+        }
+    }
+
+    fn recover(&mut self) {
+        // A batch panicked half-way: its transaction may be open. A fresh connection is the sure way back.
+        self.conn = None;
+    }
+}

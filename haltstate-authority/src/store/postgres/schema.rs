@@ -1,0 +1,187 @@
+//! The PostgreSQL schema and its versioned migrations (tracked in `haltstate_schema`).
+//!
+//! Ready to be distributed by tenant (Citus and the like): every table's primary key leads with the tenant and
+//! every transaction the authority runs touches one tenant. `haltstate_schema` (one row) is the only table shared
+//! by all tenants. Times are integer microseconds since the Unix epoch, as in SQLite; ledger rows hold the
+//! canonical bytes, the chain and the columns queries find them by (checked against the bytes by `verify`).
+
+use super::conn::Conn;
+use crate::error::{AuthorityError, Result};
+
+/// Each entry moves the schema one version up; never edit a released entry, append a new one. Version 6
+/// matches SQLite's schema 6 (PostgreSQL storage started there).
+const MIGRATIONS: &[(i64, &str)] = &[(
+    6,
+    r#"
+    CREATE TABLE api_keys (
+        tenant      TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('agent', 'operator')),
+        key_hash    BYTEA NOT NULL,
+        created_us  BIGINT NOT NULL,
+        revoked_us  BIGINT,
+        agents      TEXT,
+        rate_limit  BIGINT,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE UNIQUE INDEX api_keys_hash ON api_keys (tenant, key_hash);
+    CREATE UNIQUE INDEX api_keys_live_name ON api_keys (tenant, name) WHERE revoked_us IS NULL;
+
+    CREATE TABLE idempotency (
+        tenant          TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        fingerprint     TEXT NOT NULL,
+        agent_id        TEXT NOT NULL,
+        action          TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        approval_id     TEXT,
+        policy_id       TEXT,
+        reason          TEXT NOT NULL DEFAULT '',
+        claim_token     TEXT,
+        lease_until_us  BIGINT,
+        outcome_seq     BIGINT,
+        created_us      BIGINT NOT NULL,
+        updated_us      BIGINT NOT NULL,
+        claimed_by      TEXT,
+        client_token    BOOLEAN NOT NULL DEFAULT FALSE,
+        PRIMARY KEY (tenant, key)
+    );
+
+    CREATE TABLE approvals (
+        tenant           TEXT NOT NULL,
+        id               TEXT NOT NULL,
+        idempotency_key  TEXT,
+        request_id       TEXT,
+        agent_id         TEXT NOT NULL,
+        action           TEXT NOT NULL,
+        resource         TEXT,
+        params           TEXT NOT NULL,
+        risk             TEXT,
+        metadata         TEXT,
+        policy_id        TEXT,
+        policy_reason    TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        created_us       BIGINT NOT NULL,
+        expires_us       BIGINT NOT NULL,
+        decided_us       BIGINT,
+        approver         TEXT,
+        decision_reason  TEXT,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE INDEX approvals_pending ON approvals (tenant, status, expires_us);
+    CREATE INDEX approvals_decided ON approvals (tenant, decided_us);
+    CREATE INDEX approvals_created ON approvals (tenant, created_us);
+    CREATE UNIQUE INDEX approvals_request ON approvals (tenant, request_id) WHERE request_id IS NOT NULL;
+
+    CREATE TABLE kill_switch (
+        tenant      TEXT NOT NULL,
+        agent_id    TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        updated_us  BIGINT NOT NULL,
+        updated_by  TEXT NOT NULL,
+        PRIMARY KEY (tenant, agent_id)
+    );
+
+    CREATE TABLE check_requests (
+        tenant       TEXT NOT NULL,
+        request_id   TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        agent_id     TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        decision     TEXT NOT NULL,
+        created_us   BIGINT NOT NULL,
+        PRIMARY KEY (tenant, request_id)
+    );
+
+    CREATE TABLE unverified_imports (
+        tenant       TEXT NOT NULL,
+        evidence_id  TEXT NOT NULL,
+        seq          BIGINT NOT NULL,
+        PRIMARY KEY (tenant, evidence_id)
+    );
+
+    CREATE TABLE ledger (
+        tenant          TEXT NOT NULL,
+        seq             BIGINT NOT NULL,
+        prev_hash       TEXT NOT NULL,
+        hash            TEXT NOT NULL,
+        body            BYTEA NOT NULL,
+        at              TEXT NOT NULL,
+        idempotency_key TEXT,
+        action          TEXT,
+        agent_id        TEXT,
+        PRIMARY KEY (tenant, seq)
+    );
+    CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);
+    CREATE INDEX ledger_tenant_at ON ledger (tenant, at);
+
+    -- One row per tenant, locked by every transaction of that tenant: it orders the tenant's writers across
+    -- every instance, as SQLite's single writer does, and holds the end of the tenant's chain.
+    CREATE TABLE ledger_heads (
+        tenant  TEXT PRIMARY KEY,
+        seq     BIGINT NOT NULL,
+        hash    TEXT NOT NULL
+    );
+    "#,
+)];
+
+/// The newest schema version this build knows (the same number as SQLite's).
+pub(crate) const SCHEMA_VERSION: i64 = 6;
+
+/// Any number for `pg_advisory_xact_lock`, as long as every instance uses the same: migrations run one at a time.
+const MIGRATION_LOCK: i64 = 0x4841_4c54_5354_4154; // "HALTSTAT"
+
+/// The schema version the database holds (0: none).
+pub(crate) fn version(conn: &mut Conn) -> Result<i64> {
+    let exists = conn
+        .query_opt("SELECT to_regclass('haltstate_schema') IS NOT NULL", &[])?
+        .is_some_and(|row| row.get::<_, bool>(0));
+    if !exists {
+        return Ok(0);
+    }
+    Ok(conn
+        .query_opt("SELECT version FROM haltstate_schema", &[])?
+        .map_or(0, |row| row.get(0)))
+}
+
+/// Refuses a database this build cannot run on: newer (`SchemaTooNew`), or older when `migrate` is false.
+pub(crate) fn check(conn: &mut Conn) -> Result<()> {
+    match version(conn)? {
+        SCHEMA_VERSION => Ok(()),
+        found if found > SCHEMA_VERSION => Err(AuthorityError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        found => Err(AuthorityError::SchemaTooOld {
+            found,
+            current: SCHEMA_VERSION,
+        }),
+    }
+}
+
+/// Brings the database up to [`SCHEMA_VERSION`]; safe to race with other instances doing the same.
+pub(crate) fn migrate(conn: &mut Conn) -> Result<()> {
+    let mut tx = conn.client().transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS haltstate_schema (version BIGINT NOT NULL)")?;
+    let found: i64 = tx
+        .query_opt("SELECT version FROM haltstate_schema", &[])?
+        .map_or(0, |row| row.get(0));
+    if found > SCHEMA_VERSION {
+        return Err(AuthorityError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > found) {
+        tx.batch_execute(sql)?;
+        tx.execute("DELETE FROM haltstate_schema", &[])?;
+        tx.execute(
+            "INSERT INTO haltstate_schema (version) VALUES ($1)",
+            &[version],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}

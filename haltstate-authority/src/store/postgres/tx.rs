@@ -1,0 +1,332 @@
+//! [`Tx`] on a PostgreSQL transaction of one tenant, whose head row it holds locked.
+
+use time::OffsetDateTime;
+
+use haltstate_types::timestamp::{format_rfc3339, to_micros};
+use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
+
+use super::conn::{Conn, signed, unsigned};
+use super::queries;
+use crate::error::{AuthorityError, Result};
+use crate::events::ApprovalEvent;
+use crate::records::{CheckRecord, KeyRecord};
+use crate::store::chain::Tail;
+use crate::store::tx::{StoredKey, Tx};
+
+/// The open transaction, its tenant's chain end, the batch's clock reading and the events it will publish.
+pub(crate) struct PgTx<'a> {
+    conn: &'a mut Conn,
+    tenant: &'a str,
+    tail: Tail,
+    now: OffsetDateTime,
+    events: Vec<ApprovalEvent>,
+    /// Per open savepoint: the tail and the number of events before it.
+    saved: Vec<(Tail, usize)>,
+}
+
+impl<'a> PgTx<'a> {
+    pub(crate) fn new(
+        conn: &'a mut Conn,
+        tenant: &'a str,
+        tail: Tail,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            conn,
+            tenant,
+            tail,
+            now,
+            events: Vec::new(),
+            saved: Vec::new(),
+        }
+    }
+
+    /// The tail after the batch, and the events to publish once it commits.
+    pub(crate) fn finish(self) -> (Tail, Vec<ApprovalEvent>) {
+        (self.tail, self.events)
+    }
+
+    /// Every statement of a tenant's transaction is about that tenant: anything else is a bug, refused.
+    fn own(&self, tenant: &str) -> Result<()> {
+        if tenant == self.tenant {
+            Ok(())
+        } else {
+            Err(AuthorityError::Corrupt(format!(
+                "an operation of tenant {:?} touched tenant {tenant:?}",
+                self.tenant
+            )))
+        }
+    }
+}
+
+impl Tx for PgTx<'_> {
+    fn now(&self) -> OffsetDateTime {
+        self.now
+    }
+
+    fn savepoint(&mut self) -> Result<()> {
+        self.conn.batch("SAVEPOINT op")?;
+        self.saved.push((self.tail.clone(), self.events.len()));
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.conn
+            .batch("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")?;
+        if let Some((tail, events)) = self.saved.pop() {
+            self.tail = tail;
+            self.events.truncate(events);
+        }
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.conn.batch("RELEASE SAVEPOINT op")?;
+        self.saved.pop();
+        Ok(())
+    }
+
+    fn key(&mut self, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
+        self.own(tenant)?;
+        queries::load_key(self.conn, tenant, key)
+    }
+
+    fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
+        self.own(tenant)?;
+        let now = to_micros(self.now);
+        self.conn.execute(
+            "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
+             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15) \
+             ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
+             policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
+             lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
+             updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
+             client_token = excluded.client_token",
+            &[
+                &tenant,
+                &record.key,
+                &record.fingerprint,
+                &record.agent_id,
+                &record.action,
+                &record.state.as_str(),
+                &record.approval_id,
+                &record.policy_id,
+                &record.reason,
+                &record.claim_token,
+                &record.lease_until.map(to_micros),
+                &record.outcome_seq.map(signed),
+                &now,
+                &record.claimed_by,
+                &record.client_token,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>> {
+        self.own(tenant)?;
+        queries::load_approval(self.conn, tenant, id, self.now)
+    }
+
+    fn approval_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<Approval>> {
+        self.own(tenant)?;
+        queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
+    }
+
+    fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()> {
+        self.own(&approval.tenant)?;
+        let params_json = serde_json::Value::Object(approval.params.clone()).to_string();
+        let metadata_json = approval
+            .metadata
+            .clone()
+            .map(|m| serde_json::Value::Object(m).to_string());
+        self.conn.execute(
+            "INSERT INTO approvals (id, tenant, idempotency_key, request_id, agent_id, action, resource, params, \
+             risk, metadata, policy_id, policy_reason, status, created_us, expires_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14)",
+            &[
+                &approval.id,
+                &approval.tenant,
+                &approval.idempotency_key,
+                &request_id,
+                &approval.agent_id,
+                &approval.action,
+                &approval.resource,
+                &params_json,
+                &approval.risk,
+                &metadata_json,
+                &approval.policy_id,
+                &approval.policy_reason,
+                &to_micros(approval.created_at),
+                &to_micros(approval.expires_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn settle_approval(&mut self, approval: &Approval) -> Result<bool> {
+        self.own(&approval.tenant)?;
+        let changed = self.conn.execute(
+            "UPDATE approvals SET status = $3, decided_us = $4, approver = $5, decision_reason = $6 \
+             WHERE tenant = $2 AND id = $1 AND status = 'pending'",
+            &[
+                &approval.id,
+                &approval.tenant,
+                &approval.status.as_str(),
+                &approval.decided_at.map(to_micros),
+                &approval.approver,
+                &approval.decision_reason,
+            ],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn overdue_approvals(&mut self, tenant: &str, limit: usize) -> Result<Vec<String>> {
+        self.own(tenant)?;
+        let rows = self.conn.query(
+            "SELECT id FROM approvals WHERE tenant = $1 AND status = 'pending' AND expires_us <= $2 \
+             ORDER BY expires_us LIMIT $3",
+            &[
+                &tenant,
+                &to_micros(self.now),
+                &i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+        )?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
+    fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus> {
+        self.own(tenant)?;
+        queries::kill_status(self.conn, tenant, agent)
+    }
+
+    fn put_kill(&mut self, scope: &KillScope, state: KillState, actor: &str) -> Result<()> {
+        self.own(scope.tenant())?;
+        self.conn.execute(
+            "INSERT INTO kill_switch (tenant, agent_id, state, updated_us, updated_by) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant, agent_id) DO UPDATE SET state = excluded.state, \
+             updated_us = excluded.updated_us, updated_by = excluded.updated_by",
+            &[
+                &scope.tenant(),
+                &scope.agent_id().unwrap_or(""),
+                &state.as_str(),
+                &to_micros(self.now),
+                &actor,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn check(&mut self, tenant: &str, request_id: &str) -> Result<Option<CheckRecord>> {
+        self.own(tenant)?;
+        queries::load_check(self.conn, tenant, request_id)
+    }
+
+    fn put_check(&mut self, tenant: &str, record: &CheckRecord) -> Result<()> {
+        self.own(tenant)?;
+        self.conn.execute(
+            "INSERT INTO check_requests (tenant, request_id, fingerprint, agent_id, action, decision, created_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant, request_id) DO UPDATE SET decision = excluded.decision",
+            &[
+                &tenant,
+                &record.request_id,
+                &record.fingerprint,
+                &record.agent_id,
+                &record.action,
+                &record.decision,
+                &to_micros(self.now),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn key_name_taken(&mut self, tenant: &str, name: &str) -> Result<bool> {
+        self.own(tenant)?;
+        queries::live_name_taken(self.conn, tenant, name)
+    }
+
+    fn insert_api_key(&mut self, tenant: &str, key: &StoredKey) -> Result<()> {
+        self.own(tenant)?;
+        let agents = key
+            .agents
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| AuthorityError::invalid(e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO api_keys (id, tenant, name, role, key_hash, created_us, agents, rate_limit) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &key.id,
+                &tenant,
+                &key.name,
+                &key.role.as_str(),
+                &key.hash.as_slice(),
+                &to_micros(self.now),
+                &agents,
+                &key.rate_limit.map(i64::from),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_api_key(&mut self, tenant: &str, id: &str) -> Result<bool> {
+        self.own(tenant)?;
+        let changed = self.conn.execute(
+            "UPDATE api_keys SET revoked_us = $3 WHERE tenant = $1 AND id = $2 AND revoked_us IS NULL",
+            &[&tenant, &id, &to_micros(self.now)],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn unverified(&mut self, tenant: &str, evidence_id: &str) -> Result<Option<u64>> {
+        self.own(tenant)?;
+        self.conn
+            .query_opt(
+                "SELECT seq FROM unverified_imports WHERE tenant = $1 AND evidence_id = $2",
+                &[&tenant, &evidence_id],
+            )?
+            .map(|row| unsigned(row.try_get(0)?, "a ledger sequence number"))
+            .transpose()
+    }
+
+    fn put_unverified(&mut self, tenant: &str, evidence_id: &str, seq: u64) -> Result<()> {
+        self.own(tenant)?;
+        self.conn.execute(
+            "INSERT INTO unverified_imports (tenant, evidence_id, seq) VALUES ($1, $2, $3)",
+            &[&tenant, &evidence_id, &signed(seq)],
+        )?;
+        Ok(())
+    }
+
+    fn append(&mut self, mut record: EvidenceRecord) -> Result<u64> {
+        self.own(&record.tenant)?;
+        let (body, hash) = self.tail.next(&mut record)?;
+        self.conn.execute(
+            "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, action, agent_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &record.tenant,
+                &signed(record.seq),
+                &self.tail.hash,
+                &hash,
+                &body,
+                &format_rfc3339(record.at),
+                &record.idempotency_key,
+                &record.action,
+                &record.agent_id,
+            ],
+        )?;
+        self.tail = Tail {
+            seq: record.seq,
+            hash,
+        };
+        Ok(record.seq)
+    }
+
+    fn publish(&mut self, event: ApprovalEvent) {
+        self.events.push(event);
+    }
+}

@@ -1,0 +1,344 @@
+//! A real PostgreSQL server for tests, started from the distribution's own binaries (`initdb`, `pg_ctl`) on a
+//! data directory under `target/pg-test/`, on a free loopback port, and stopped when the test process exits.
+//!
+//! When the server package is missing it is installed (`apt-get install postgresql`) if this process may (root,
+//! on Debian); otherwise the test fails saying how to install it. Never a silent skip.
+//!
+//! Most tests share one server per test process ([`PgServer::shared`]) and get a fresh database each
+//! ([`test_database`]); a test that restarts or stops the server starts its own ([`PgServer::start`]).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// A running PostgreSQL server owned by this test process.
+#[derive(Debug)]
+pub struct PgServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    /// The account the server runs as: `postgres` when the tests run as root (initdb refuses root).
+    run_as: Option<String>,
+}
+
+/// The command that installs the server, for the error when this process cannot.
+const INSTALL: &str = "apt-get update && apt-get install -y postgresql";
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// The newest installed server's binaries (`/usr/lib/postgresql/<version>/bin`).
+fn find_bin() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn install() -> Result<PathBuf, String> {
+    if let Some(bin) = find_bin() {
+        return Ok(bin);
+    }
+    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        return Err(format!(
+            "the tests need a PostgreSQL server and none is installed; install it with `{INSTALL}` (as root)"
+        ));
+    }
+    eprintln!("installing the PostgreSQL server for the tests: {INSTALL}");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null")
+        .status()
+        .map_err(|e| format!("cannot run apt-get: {e}"))?;
+    if !status.success() {
+        return Err(format!("`{INSTALL}` failed ({status})"));
+    }
+    find_bin().ok_or_else(|| format!("`{INSTALL}` succeeded but no initdb was found"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Where test servers keep their data: `target/pg-test/<pid>-<n>/`. Servers of finished test processes are
+/// stopped and their directories removed (their watchdog normally does it; this catches the ones it missed).
+fn base_dir(bin: &Path) -> PathBuf {
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pg-test");
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.split('-').next()?.parse::<u32>().ok());
+            if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+                let stale = PgServer {
+                    bin: bin.to_owned(),
+                    dir: entry.path(),
+                    port: 0,
+                    run_as: is_root().then(|| "postgres".to_owned()),
+                };
+                // Dropping it stops any server still running there and removes the directory.
+                drop(stale);
+            }
+        }
+    }
+    base
+}
+
+impl PgServer {
+    /// Starts a server of this test process's own (stopped when dropped, or when the process exits).
+    ///
+    /// # Panics
+    /// When no server can be installed or started: the test fails loudly, naming the cause.
+    pub fn start() -> PgServer {
+        match Self::try_start() {
+            Ok(server) => server,
+            Err(why) => panic!("cannot start PostgreSQL for the tests: {why}"),
+        }
+    }
+
+    /// The server all tests of this process share.
+    pub fn shared() -> &'static PgServer {
+        static SHARED: OnceLock<PgServer> = OnceLock::new();
+        SHARED.get_or_init(PgServer::start)
+    }
+
+    fn try_start() -> Result<PgServer, String> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let bin = install()?;
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = base_dir(&bin).join(format!("{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let run_as = is_root().then(|| "postgres".to_owned());
+        if let Some(user) = &run_as {
+            let status = Command::new("chown")
+                .args(["-R", &format!("{user}:"), &dir.display().to_string()])
+                .status()
+                .map_err(|e| format!("chown: {e}"))?;
+            if !status.success() {
+                return Err(format!("cannot give {} to {user}", dir.display()));
+            }
+        }
+        let server = PgServer {
+            bin,
+            dir,
+            port: free_port(),
+            run_as,
+        };
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &server.data().display().to_string(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
+        server.pg_ctl(&["start"])?;
+        server.watch_this_process()?;
+        Ok(server)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Runs one of the server's programs as the server's account; its output goes to a log beside the data.
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let program = self.bin.join(program);
+        let mut command = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={user}"),
+                    &format!("--regid={user}"),
+                    "--init-groups",
+                    "--",
+                ])
+                .arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("tools.log"))
+            .map_err(|e| e.to_string())?;
+        let status = command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .status()
+            .map_err(|e| format!("{}: {e}", program.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            let log = std::fs::read_to_string(self.dir.join("tools.log")).unwrap_or_default();
+            Err(format!(
+                "{} {args:?} failed ({status}):\n{log}",
+                program.display()
+            ))
+        }
+    }
+
+    fn pg_ctl(&self, action: &[&str]) -> Result<(), String> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off \
+             -c full_page_writes=off -c shared_buffers=64MB",
+            self.port,
+            self.dir.join("run").display()
+        );
+        let data = self.data().display().to_string();
+        let log = self.dir.join("server.log").display().to_string();
+        let mut args = vec!["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options];
+        args.extend_from_slice(action);
+        self.run("pg_ctl", &args)
+    }
+
+    /// Stops the server when this test process exits, however it exits (a panic that aborts, a signal).
+    fn watch_this_process(&self) -> Result<(), String> {
+        let stop = format!(
+            "{} -D {} stop -m immediate",
+            self.bin.join("pg_ctl").display(),
+            self.data().display()
+        );
+        let stop = match &self.run_as {
+            Some(user) => format!("setpriv --reuid={user} --regid={user} --init-groups -- {stop}"),
+            None => stop,
+        };
+        // Polls the parent once a second; nothing else notices a process that is gone without running its code.
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+            pid = std::process::id(),
+            dir = self.dir.display()
+        );
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(drop)
+            .map_err(|e| format!("cannot start the server's watchdog: {e}"))
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URL for `database` as the superuser `postgres`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates an empty database with a fresh name; answers its URL.
+    pub fn create_database(&self) -> String {
+        let name = format!("t_{}", uuid_like());
+        let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
+        self.url(&name)
+    }
+
+    /// Stops the server (fast: connections are closed), for tests of a database that goes away.
+    pub fn stop(&self) {
+        if let Err(why) = self.pg_ctl(&["stop", "-m", "fast"]) {
+            panic!("cannot stop the test PostgreSQL: {why}");
+        }
+    }
+
+    /// Starts it again after [`stop`](Self::stop), on the same port and data.
+    pub fn start_again(&self) {
+        if let Err(why) = self.pg_ctl(&["start"]) {
+            panic!("cannot restart the test PostgreSQL: {why}");
+        }
+    }
+
+    /// Kills the server's processes without a shutdown (as a crash would), then starts it again.
+    pub fn crash_and_restart(&self) {
+        let _ = self.pg_ctl(&["stop", "-m", "immediate"]);
+        self.start_again();
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.data().display().to_string();
+        let _ = self.run("pg_ctl", &["-D", &data, "stop", "-m", "immediate"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// A fresh database on the shared server: its URL.
+pub fn test_database() -> String {
+    PgServer::shared().create_database()
+}
+
+/// Which backend the authority tests run on: `HALTSTATE_TEST_BACKEND=postgres` or (default) `sqlite`.
+///
+/// # Panics
+/// On any other value: a typo must not quietly run the SQLite suite twice.
+pub fn backend() -> Backend {
+    match std::env::var("HALTSTATE_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+        Ok("postgres") => Backend::Postgres,
+        Ok(other) => panic!("HALTSTATE_TEST_BACKEND={other:?}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// A storage backend the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// A database for one test on `backend`: a file in `dir`, or a fresh PostgreSQL database.
+pub fn database_for(backend: Backend, dir: &Path) -> haltstate_authority::Database {
+    match backend {
+        Backend::Sqlite => haltstate_authority::Database::Sqlite(dir.join("haltstate.db")),
+        Backend::Postgres => haltstate_authority::Database::parse(&test_database()),
+    }
+}
