@@ -65,4 +65,6 @@ pub use policy::{
 pub use store::Durability;
 pub use store::job::WriterStats;
 pub use store::pending::{Pending, PendingFuture};
+#[cfg(feature = "postgres")]
+pub use store::postgres::CopyReport;
 pub use store::sqlite::DEFAULT_CHECKPOINT_PAGES;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use haltstate_authority::Database;
 use haltstate_server::ServeLimits;
 
 /// The HaltState authority: serve it, and operate it.
@@ -51,14 +52,18 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Migrate or move the authority's database.
+    #[command(subcommand)]
+    Db(DbCommand),
 }
 
 /// `haltstate serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The SQLite file (created when missing, readable by its owner only).
-    #[arg(long)]
-    pub db: PathBuf,
+    /// The database: a SQLite file (created when missing, readable by its owner only) or a PostgreSQL URL
+    /// (postgres://user@host:port/dbname), migrated on start.
+    #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+    pub db: Database,
     /// The Cedar policy file; reloaded on SIGHUP (a bad file keeps the old set).
     #[arg(long)]
     pub policy: PathBuf,
@@ -128,9 +133,9 @@ pub enum KeysCommand {
     ///
     /// Example: haltstate keys create --db haltstate.db --tenant acme --name fleet --role agent --agents 'billing-*'
     Create {
-        /// The SQLite file (created when missing).
-        #[arg(long)]
-        db: PathBuf,
+        /// The database: a SQLite file (created when missing) or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
         /// The tenant the key belongs to.
         #[arg(long)]
         tenant: String,
@@ -182,9 +187,15 @@ pub enum RoleArg {
 /// Where an operator command acts: on the SQLite file, or through a running server's operator API.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// Work on this SQLite file directly (safe while the app runs).
-    #[arg(long, conflicts_with = "server", required_unless_present = "server")]
-    pub db: Option<PathBuf>,
+    /// Work on this database directly, a SQLite file or a PostgreSQL URL (safe while the app runs).
+    #[arg(
+        long,
+        env = "HALTSTATE_DB",
+        value_parser = database,
+        conflicts_with = "server",
+        required_unless_present = "server"
+    )]
+    pub db: Option<Database>,
     /// Work through this server's operator API, with the operator key in HALTSTATE_TENANT_ID and
     /// HALTSTATE_API_KEY.
     #[arg(long)]
@@ -280,15 +291,47 @@ pub struct KillArgs {
 /// `haltstate ledger ...`.
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
-    /// Recompute the hash chain, reading the file only: exit 0 with the record count and head hash, 2 naming the
-    /// first broken record, 1 when the file is not a HaltState database.
+    /// Recompute every tenant's hash chain, reading only: exit 0 with the record count and each chain's head, 2
+    /// naming the tenant and first broken record, 1 when the database is not a HaltState database.
     ///
     /// Example: haltstate ledger verify --db haltstate.db
     Verify {
-        /// The SQLite file of the authority.
-        #[arg(long)]
-        db: PathBuf,
+        /// The authority's database: a SQLite file (read only) or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
     },
+}
+
+/// `haltstate db ...`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create or migrate the schema to this build's version (serve does it on start); refuses a newer schema.
+    ///
+    /// Example: haltstate db migrate --db postgres://haltstate@db.internal/haltstate
+    Migrate {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+    },
+    /// Copy a SQLite authority into an empty PostgreSQL one, every chain and row, then verify the copy.
+    ///
+    /// Example: haltstate db copy --from haltstate.db --to postgres://haltstate@db.internal/haltstate
+    Copy {
+        /// The SQLite file to copy (read only; its ledger must verify).
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database to fill (must hold no HaltState data).
+        #[arg(long, value_parser = database)]
+        to: Database,
+    },
+}
+
+/// Reads `--db`: a PostgreSQL URL or a file path.
+fn database(text: &str) -> Result<Database, String> {
+    if text.is_empty() {
+        return Err("give a file path or a postgres:// URL".into());
+    }
+    Ok(Database::parse(text))
 }
 
 /// `haltstate policy ...`.

@@ -1,22 +1,21 @@
 //! Every command but `serve`: operate the authority directly on its database, or through a server.
 //!
-//! Every command that acts on the authority takes `--db PATH`: it opens the same file the app uses (safe while
+//! Every command that acts on the authority takes `--db PATH|URL`: it opens the same database the app uses (safe while
 //! the app runs, thanks to WAL), so an operator can approve, kill or verify on an embedded deployment. Working on
 //! the file, the person names themselves (`--as`), and the evidence says the change came `via: cli`. With
 //! `--server URL` the operator key in the environment is the identity.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use haltstate_authority::{
-    Actor, AgentSet, Approval, ApprovalStatus, Authority, AuthorityError, KeyInfo, KeySpec,
-    KillScope, KillState, PolicyEngine, RequestError, Role, Verdict, Via,
+    Actor, AgentSet, Approval, ApprovalStatus, Authority, AuthorityError, Database, KeyInfo,
+    KeySpec, KillScope, KillState, PolicyEngine, RequestError, Role, Verdict, Via,
     timestamp::format_rfc3339,
 };
 
 use crate::args::{
-    ApprovalsCommand, Command, Decide, KeysCommand, KillArgs, LedgerCommand, PolicyCommand,
-    RoleArg, StatusArg, Target,
+    ApprovalsCommand, Command, DbCommand, Decide, KeysCommand, KillArgs, LedgerCommand,
+    PolicyCommand, RoleArg, StatusArg, Target,
 };
 
 use crate::remote::{Remote, RemoteError};
@@ -73,14 +72,17 @@ pub(crate) fn run(command: Command) -> ExitCode {
     }
 }
 
-fn open(db: &Path) -> Result<Authority, AuthorityError> {
-    if !db.exists() {
-        return Err(AuthorityError::invalid(format!(
-            "no database at {}",
-            db.display()
-        )));
+/// Opens an existing authority: a missing SQLite file is an error here, not a new empty database.
+fn open(db: &Database) -> Result<Authority, AuthorityError> {
+    if let Database::Sqlite(path) = db {
+        if !path.exists() {
+            return Err(AuthorityError::invalid(format!(
+                "no database at {}",
+                path.display()
+            )));
+        }
     }
-    Authority::builder(db).open()
+    Authority::builder(db.clone()).open()
 }
 
 /// The person acting on the database file: named explicitly, never guessed from the environment.
@@ -145,7 +147,23 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
         Command::Kill(args) => set_switch(args, KillState::Kill)?,
         Command::Pause(args) => set_switch(args, KillState::Pause)?,
         Command::Resume(args) => set_switch(args, KillState::Run)?,
-        Command::Ledger(LedgerCommand::Verify { db }) => match Authority::verify_ledger_file(&db) {
+        Command::Db(DbCommand::Migrate { db }) => {
+            let version = Authority::migrate(&db)?;
+            println!("{db}: schema version {version}");
+        }
+        Command::Db(DbCommand::Copy { from, to }) => {
+            let report = Authority::copy_database(&from, &to)?;
+            for (table, rows) in &report.rows {
+                println!("  {table}: {rows} rows");
+            }
+            println!(
+                "copied {} into {to}; ledger ok: {} records in {} tenant chain(s)",
+                from.display(),
+                report.verified.records,
+                report.verified.chains.len()
+            );
+        }
+        Command::Ledger(LedgerCommand::Verify { db }) => match Authority::verify_database(&db) {
             Ok(report) => {
                 println!(
                     "ledger ok: {} records in {} tenant chain(s)",
@@ -195,7 +213,7 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
                 spec = spec.agents(AgentSet::parse(&agents)?);
             }
             spec.rate_limit = rate_limit;
-            let authority = Authority::builder(&db).open()?;
+            let authority = Authority::builder(db).open()?;
             let key = authority.create_key_with(&tenant, spec).wait()?;
             let info = authority.key(&tenant, &key.id)?;
             println!("{}", key.secret);

@@ -56,12 +56,12 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         limits,
     } = args;
     let limits = limits.limits();
-    let authority = Authority::builder(&db)
+    let authority = Authority::builder(db.clone())
         .policy_file(&policy)
         .checkpoint_pages(checkpoint_pages)
         .open()?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(address = %listener.local_addr()?, db = %db.display(), policy = %policy.display(), "serving");
+    tracing::info!(address = %listener.local_addr()?, db = %db, policy = %policy.display(), "serving");
     // Machine-readable for scripts and tests that start the server on port 0.
     println!("listening on http://{}", listener.local_addr()?);
 

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use haltstate_authority::{ErrorCode, Principal, Role};
+use haltstate_authority::{AuthorityError, ErrorCode, Principal, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -76,7 +76,13 @@ pub(crate) fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal,
         .map(str::to_owned)
         .or_else(|| query_tenant(parts));
     let principal = match (tenant, key) {
-        (Some(tenant), Some(key)) => state.authority.authenticate(&tenant, &key).ok(),
+        (Some(tenant), Some(key)) => match state.authority.authenticate(&tenant, &key) {
+            Ok(principal) => Some(principal),
+            Err(AuthorityError::Unauthenticated) => None,
+            // The key could not be looked up (the database is away): not a failed authentication, and never
+            // an answer about the key. 503 with Retry-After, or 500.
+            Err(other) => return Err(other.into()),
+        },
         _ => None,
     };
     let Some(principal) = principal else {

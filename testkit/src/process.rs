@@ -1,6 +1,7 @@
 //! The real `haltstate` binary, serving: started on a free port, its address read from its first line, its
 //! log kept in a file the test can wait on, killed when dropped.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,17 +20,23 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     /// Runs `bin serve --db db --policy policy --listen 127.0.0.1:0 extra..`, logging at `info` to a file beside
-    /// the database.
-    pub fn start(bin: &Path, db: &Path, policy: &Path, extra: &[&str]) -> Self {
+    /// the policy. `db` is a file path or a PostgreSQL URL.
+    pub fn start(bin: &Path, db: impl AsRef<OsStr>, policy: &Path, extra: &[&str]) -> Self {
         Self::start_on(bin, db, policy, "127.0.0.1:0", extra)
     }
 
     /// The same on `listen` (to restart on a port a previous process used).
-    pub fn start_on(bin: &Path, db: &Path, policy: &Path, listen: &str, extra: &[&str]) -> Self {
+    pub fn start_on(
+        bin: &Path,
+        db: impl AsRef<OsStr>,
+        policy: &Path,
+        listen: &str,
+        extra: &[&str],
+    ) -> Self {
         // One log per process started, even for several on one database in one test.
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let log = db.with_extension(format!("{}-{n}.log", std::process::id()));
+        let log = policy.with_file_name(format!("serve-{}-{n}.log", std::process::id()));
         let log_file = match std::fs::File::create(&log) {
             Ok(file) => file,
             Err(error) => panic!("cannot create {}: {error}", log.display()),
@@ -37,7 +44,7 @@ impl ServeProcess {
         let spawned = Command::new(bin)
             .arg("serve")
             .arg("--db")
-            .arg(db)
+            .arg(db.as_ref())
             .arg("--policy")
             .arg(policy)
             .args(["--listen", listen])

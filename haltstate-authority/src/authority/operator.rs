@@ -216,6 +216,20 @@ impl Authority {
         }
     }
 
+    /// Copies the SQLite authority at `from` into the empty PostgreSQL database `to` (schema created), every
+    /// chain and row, in one transaction, and verifies the copy. Refuses a source whose ledger does not verify
+    /// and a target that holds HaltState data.
+    #[cfg(feature = "postgres")]
+    pub fn copy_database(from: &Path, to: &Database) -> Result<crate::CopyReport> {
+        match to {
+            Database::Postgres(url) => crate::store::postgres::copy(from, url),
+            Database::Sqlite(path) => Err(AuthorityError::invalid(format!(
+                "copy goes into a PostgreSQL database, not the file {}",
+                path.display()
+            ))),
+        }
+    }
+
     /// Creates or migrates the schema of `database` to this build's version and answers that version; refuses
     /// ([`AuthorityError::SchemaTooNew`](crate::AuthorityError::SchemaTooNew)) a newer one. Opening an authority
     /// does the same; this is for running migrations as a deployment step.

@@ -16,12 +16,16 @@ pub(crate) trait Runner: Send {
     /// Makes the connection usable again after a batch panicked half-way (its callers were told `Closed` when
     /// their reply senders dropped).
     fn recover(&mut self);
+    /// Lets go of the connection, on the thread that ran the last batch (a PostgreSQL client must be dropped
+    /// outside any async runtime). A later batch reconnects.
+    fn close(&mut self) {}
 }
 
 /// One queued operation, of one tenant.
 pub(crate) trait Job: Send {
     /// The tenant whose state the operation reads and writes (a backend may give each tenant its own
     /// transaction).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     fn tenant(&self) -> &str;
     /// Runs the operation; the answer is held until the commit.
     fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply>;
@@ -39,6 +43,7 @@ pub(crate) trait Reply: Send {
 #[derive(Debug, Clone)]
 pub(crate) enum BatchFailure {
     /// The database could not be reached: nothing was decided, the caller may retry.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Unavailable(String),
     /// The transaction failed.
     Failed(String),

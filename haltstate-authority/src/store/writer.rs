@@ -169,7 +169,12 @@ impl Writer {
         } else {
             std::thread::scope(|scope| {
                 // A panic in the batch is the batch's: its callers are told `Closed` when their senders drop.
-                let _ = scope.spawn(|| self.lead(self.lock_state())).join();
+                let _ = scope
+                    .spawn(|| {
+                        self.lead(self.lock_state());
+                        self.lock_state().close();
+                    })
+                    .join();
             });
         }
     }
@@ -212,6 +217,8 @@ impl Writer {
                     queue.writer_idle = false;
                 }
                 if queue.jobs.is_empty() && queue.closed {
+                    drop(queue);
+                    self.lock_state().close();
                     return;
                 }
             }

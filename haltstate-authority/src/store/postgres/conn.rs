@@ -119,7 +119,7 @@ impl From<postgres::Error> for AuthorityError {
                 || std::error::Error::source(&error)
                     .is_some_and(|source| source.is::<std::io::Error>()) =>
             {
-                AuthorityError::Unavailable(error.to_string())
+                AuthorityError::Unavailable(with_causes(&error))
             }
             None => AuthorityError::Database(error.to_string()),
         }
@@ -135,4 +135,19 @@ pub(crate) fn unsigned(value: i64, what: &str) -> Result<u64> {
 /// A `u64` as PostgreSQL's BIGINT.
 pub(crate) fn signed(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The error and its causes, one after the other ("error connecting to server: Connection refused").
+fn with_causes(error: &postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

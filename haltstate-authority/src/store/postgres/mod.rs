@@ -5,6 +5,7 @@
 //! from other instances, `verify.rs` the chains' check.
 
 mod conn;
+mod copy;
 mod listen;
 mod queries;
 mod reads;
@@ -24,6 +25,7 @@ use crate::error::{AuthorityError, Result};
 use crate::events::ApprovalEvent;
 use crate::store::job::WriterCounters;
 
+pub use copy::CopyReport;
 pub(crate) use reads::PgReads;
 pub(crate) use runner::PgRunner;
 
@@ -35,9 +37,30 @@ pub(crate) struct Opened {
     pub(crate) stop_listener: Arc<AtomicBool>,
 }
 
+/// Runs `work` on a thread of its own when called from inside an async runtime: the blocking client starts (and
+/// on drop, stops) a runtime of its own, which tokio forbids inside another one.
+fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| match scope.spawn(work).join() {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 /// Connects (an unreachable database is an error naming the URL without its password), migrates, and starts the
 /// readers and the listener.
 pub(crate) fn open(
+    url: &PostgresUrl,
+    clock: Arc<dyn Clock>,
+    counters: Arc<WriterCounters>,
+    events: tokio::sync::broadcast::Sender<ApprovalEvent>,
+) -> Result<Opened> {
+    off_runtime(|| open_here(url, clock, counters, events))
+}
+
+fn open_here(
     url: &PostgresUrl,
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
@@ -69,14 +92,23 @@ pub(crate) fn open(
 
 /// Runs `migrate` only: for `haltstate db migrate`.
 pub(crate) fn migrate(url: &PostgresUrl) -> Result<i64> {
-    let mut conn = conn::connect(url)?;
-    schema::migrate(&mut conn)?;
-    schema::version(&mut conn)
+    off_runtime(|| {
+        let mut conn = conn::connect(url)?;
+        schema::migrate(&mut conn)?;
+        schema::version(&mut conn)
+    })
 }
 
 /// Verifies the chains of the database at `url` without migrating or writing anything.
 pub(crate) fn verify_database(url: &PostgresUrl) -> Result<VerifyReport> {
-    let mut conn = conn::connect(url)?;
-    schema::check(&mut conn)?;
-    verify::verify(&mut conn)
+    off_runtime(|| {
+        let mut conn = conn::connect(url)?;
+        schema::check(&mut conn)?;
+        verify::verify(&mut conn)
+    })
+}
+
+/// Copies a SQLite authority into an empty PostgreSQL one (see `copy.rs`).
+pub(crate) fn copy(from: &std::path::Path, to: &PostgresUrl) -> Result<CopyReport> {
+    off_runtime(|| copy::copy(from, to))
 }

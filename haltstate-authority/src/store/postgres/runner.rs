@@ -171,4 +171,8 @@ impl Runner for PgRunner {
         // A batch panicked half-way: its transaction may be open. A fresh connection is the sure way back.
         self.conn = None;
     }
+
+    fn close(&mut self) {
+        self.conn = None;
+    }
 }

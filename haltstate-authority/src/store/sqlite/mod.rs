@@ -280,3 +280,9 @@ pub(crate) fn migrate_file(path: &Path) -> Result<i64> {
 pub(crate) fn verify_file(path: &Path) -> Result<VerifyReport> {
     ledger::verify(&open_existing_read_only(path)?)
 }
+
+/// Verifies the ledger on an open connection.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn verify_connection(conn: &Connection) -> Result<VerifyReport> {
+    ledger::verify(conn)
+}
