@@ -457,3 +457,59 @@ fn check_approval_is_found_again_by_request_id() {
         .unwrap();
     assert_eq!(approval.idempotency_key, None);
 }
+
+/// Two authorities on one PostgreSQL database are two instances: a decision made through one reaches the
+/// approvals subscribers of the other (LISTEN/NOTIFY), with what the approver decided. PostgreSQL only: SQLite
+/// has one writer process, whose server polls.
+#[test]
+fn a_decision_made_through_another_instance_reaches_this_ones_subscribers() {
+    let env = common::env_on(haltstate_testkit::postgres::Backend::Postgres, |b| {
+        b.policy_file(sample_policy_path())
+    });
+    let other = env.second_handle();
+    let mut events = env.authority.subscribe();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:far"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    other
+        .approve(
+            TENANT,
+            &id,
+            "alice",
+            Some("seen on the other instance".into()),
+        )
+        .wait()
+        .unwrap();
+    let event = haltstate_testkit::eventually(
+        "the other instance's decision to arrive",
+        Duration::from_secs(10),
+        || events.try_recv().ok(),
+    );
+    assert_eq!(event.approval.id, id);
+    assert_eq!(event.approval.status, ApprovalStatus::Approved);
+    assert_eq!(event.approval.approver.as_deref(), Some("alice"));
+    // Published once here: the instance that decided does not hear its own notice twice.
+    let mut own = other.subscribe();
+    let second = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:far2"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    other.reject(TENANT, &second, "alice", None).wait().unwrap();
+    assert_eq!(own.try_recv().unwrap().approval.id, second);
+    haltstate_testkit::eventually(
+        "the rejection to arrive here",
+        Duration::from_secs(10),
+        || events.try_recv().ok(),
+    );
+    assert!(
+        own.try_recv().is_err(),
+        "the deciding instance published twice"
+    );
+}

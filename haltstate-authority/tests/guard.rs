@@ -686,3 +686,52 @@ fn a_retried_guard_with_the_same_claim_token_gets_its_claim_back() {
         .unwrap();
     assert_eq!(untokened.status, GuardStatus::InProgress);
 }
+
+/// Two authorities on one database (two processes on a SQLite file, two instances on PostgreSQL): once a lease
+/// lapses, sixteen workers racing through both re-claim the key exactly once.
+#[test]
+fn a_lapsed_lease_is_re_claimed_exactly_once_across_instances() {
+    let env = env_with(|b| {
+        b.policy_file(common::sample_policy_path())
+            .lease(Duration::from_secs(30))
+    });
+    let other = env.second_handle();
+    let first = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:lapse"))
+        .wait()
+        .unwrap();
+    assert_eq!(first.status, GuardStatus::Allowed);
+    env.clock.advance(Duration::from_secs(31));
+    let start = Arc::new(Barrier::new(16));
+    let racers: Vec<_> = (0..16)
+        .map(|i| {
+            let authority = if i % 2 == 0 {
+                env.authority.clone()
+            } else {
+                other.clone()
+            };
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                authority
+                    .guard(TENANT, guard_refund(100, "refund:lapse"))
+                    .wait()
+                    .unwrap()
+                    .status
+            })
+        })
+        .collect();
+    let statuses: Vec<GuardStatus> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    let won = statuses
+        .iter()
+        .filter(|s| **s == GuardStatus::Allowed)
+        .count();
+    assert_eq!(won, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| matches!(s, GuardStatus::Allowed | GuardStatus::InProgress)),
+        "{statuses:?}"
+    );
+}

@@ -477,3 +477,86 @@ fn a_newer_schema_refuses_to_start_and_is_left_alone() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn db_copy_moves_a_sqlite_authority_chain_and_all_and_verify_catches_an_edit_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hs.db");
+    let key = {
+        let authority = Authority::builder(&file)
+            .policy_source("p.cedar", POLICY)
+            .open()
+            .unwrap();
+        let key = authority
+            .create_key("acme", "load", Role::Agent)
+            .wait()
+            .unwrap()
+            .secret;
+        for tenant in ["acme", "globex"] {
+            for i in 0..5 {
+                let request = haltstate_authority::GuardRequest::new(
+                    haltstate_authority::ActionRequest::new("load", "refund.create")
+                        .param("amount_cents", serde_json::json!(100 * (i + 1) * (i + 1))),
+                    format!("refund:{i}"),
+                );
+                authority.guard(tenant, request).wait().unwrap();
+            }
+        }
+        key
+    };
+    let url = PgServer::shared().create_database();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let file_arg = file.display().to_string();
+    let (code, stdout, stderr) = run(&["db", "copy", "--from", &file_arg, "--to", &url]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("ledger ok: 10 records in 2 tenant chain(s)"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["ledger", "verify", "--db", &url]);
+    assert_eq!(code, Some(0));
+    let (_, from_file, _) = run(&["ledger", "verify", "--db", &file_arg]);
+    assert_eq!(stdout, from_file, "the copy's chains are the file's");
+    // What the file held works on the copy: its key, its pending approvals, its completed keys.
+    let copy = Authority::builder(Database::parse(&url)).open().unwrap();
+    assert_eq!(copy.authenticate("acme", &key).unwrap().name, "load");
+    assert_eq!(
+        copy.approvals(
+            "globex",
+            Some(haltstate_authority::ApprovalStatus::Pending),
+            100
+        )
+        .unwrap()
+        .len(),
+        2
+    );
+    drop(copy);
+    // A second copy into the same database is refused: it holds data now.
+    let (code, _, stderr) = run(&["db", "copy", "--from", &file_arg, "--to", &url]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("already holds HaltState data"), "{stderr}");
+    // An edit in PostgreSQL is caught like one in the file, naming the tenant and the record.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "UPDATE ledger SET body = convert_to(replace(convert_from(body, 'UTF8'), 'refund:2', 'refund:9'), 'UTF8') \
+             WHERE tenant = 'globex' AND seq = 3",
+        )
+        .unwrap();
+    let (code, _, stderr) = run(&["ledger", "verify", "--db", &url]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tenant globex, record 3: its content does not match its hash"),
+        "{stderr}"
+    );
+}
