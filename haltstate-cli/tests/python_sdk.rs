@@ -64,12 +64,24 @@ fn python_with_sdk() -> PathBuf {
 
 #[test]
 fn official_python_sdk_0_7_0_works_against_our_server() {
-    let python = python_with_sdk();
     let dir = tempfile::tempdir().unwrap();
-    let (db, policy) = (dir.path().join("hs.db"), dir.path().join("p.cedar"));
+    let db = dir.path().join("hs.db");
+    conformance(&dir, db.to_str().unwrap());
+}
+
+#[test]
+fn official_python_sdk_0_7_0_works_against_our_server_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = haltstate_testkit::postgres::test_database();
+    conformance(&dir, &url);
+}
+
+/// Runs the SDK's conformance script against `haltstate serve --db db_arg` (a file or a PostgreSQL URL).
+fn conformance(dir: &tempfile::TempDir, db_arg: &str) {
+    let python = python_with_sdk();
+    let policy = dir.path().join("p.cedar");
     std::fs::write(&policy, POLICY).unwrap();
     let bin = env!("CARGO_BIN_EXE_haltstate");
-    let db_arg = db.to_str().unwrap();
     let key = Command::new(bin)
         .args([
             "keys",
@@ -88,7 +100,7 @@ fn official_python_sdk_0_7_0_works_against_our_server() {
     assert!(key.status.success());
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
 
-    let mut server = common::serve(&db, &policy, &[]);
+    let mut server = common::serve(Path::new(db_arg), &policy, &[]);
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/conformance.py");
     let run = Command::new(&python)
@@ -110,7 +122,7 @@ fn official_python_sdk_0_7_0_works_against_our_server() {
     assert!(stdout.trim_end().ends_with("CONFORMANCE OK 13"), "{stdout}");
 
     // What the SDK reported after its blocks reached the ledger, and the chain holds.
-    let authority = Authority::builder(&db).open().unwrap();
+    let authority = Authority::builder(db_arg).open().unwrap();
     let outcomes = |key: &str| outcomes(&authority, "acme", key);
     assert_eq!(outcomes("py:small"), vec![Outcome::Success]);
     assert_eq!(outcomes("py:big"), vec![Outcome::Success]);
