@@ -107,6 +107,17 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     sweeper.abort();
+    let stats = authority.writer_stats();
+    // Group commit at work: how many operations each transaction carried over this process's life.
+    tracing::info!(
+        transactions = stats.transactions,
+        operations = stats.operations,
+        per_transaction = format_args!(
+            "{:.1}",
+            stats.operations as f64 / stats.transactions.max(1) as f64
+        ),
+        "writer"
+    );
     // The last handle flushes the writer's queue before the process exits.
     drop(authority);
     tracing::info!("stopped");

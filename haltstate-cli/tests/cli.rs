@@ -276,7 +276,7 @@ fn ledger_verify_names_the_first_broken_record() {
     let broken = haltstate(&["ledger", "verify", "--db", db_arg]);
     assert_eq!(broken.status.code(), Some(2));
     assert!(
-        text(&broken.stderr).contains("BROKEN at record 2"),
+        text(&broken.stderr).contains("BROKEN: tenant acme, record 2"),
         "{}",
         text(&broken.stderr)
     );
