@@ -81,9 +81,20 @@ impl PgRunner {
         };
         let mut tx = PgTx::new(conn, tenant, tail.clone(), self.clock.now());
         let count = jobs.len() as u64;
-        let replies: Vec<Box<dyn Reply>> = jobs.into_iter().map(|job| job.run(&mut tx)).collect();
+        let mut replies: Vec<Box<dyn Reply>> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match tx.poisoned() {
+                // The transaction will be rolled back: the rest of the batch is not run.
+                Some(error) => job.fail(error),
+                None => replies.push(job.run(&mut tx)),
+            }
+        }
+        let poisoned = tx.poisoned();
         let (after, published) = tx.finish();
-        let committed = finish(conn, tenant, &tail, &after, &published, &self.instance);
+        let committed = match poisoned {
+            Some(error) => Err(error),
+            None => finish(conn, tenant, &tail, &after, &published, &self.instance),
+        };
         match committed {
             Ok(()) => {
                 self.counters.transactions.fetch_add(1, Ordering::Relaxed);
@@ -99,7 +110,11 @@ impl PgRunner {
             Err(error) => {
                 tracing::error!(%error, "commit failed; the batch is lost and every caller is told");
                 let _ = conn.batch("ROLLBACK");
-                let failure = Self::failure(&error);
+                let failure = if conn.is_closed() {
+                    BatchFailure::Unavailable(error.to_string())
+                } else {
+                    Self::failure(&error)
+                };
                 for reply in replies {
                     reply.finish(Some(&failure));
                 }
