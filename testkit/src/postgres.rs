@@ -46,7 +46,13 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
+/// The server's binaries, installed once per test process (two installs at once would fight over dpkg's lock).
 fn install() -> Result<PathBuf, String> {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    INSTALLED.get_or_init(install_once).clone()
+}
+
+fn install_once() -> Result<PathBuf, String> {
     if let Some(bin) = find_bin() {
         return Ok(bin);
     }
