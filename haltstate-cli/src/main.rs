@@ -62,6 +62,11 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .open()?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, db = %db, policy = %policy.display(), "serving");
+    // The handlers are installed before anyone can learn the address: a SIGTERM or SIGHUP sent as soon as the
+    // line below is read must find them (their default action kills the process).
+    let shutdown = shutdown_signal()?;
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // Machine-readable for scripts and tests that start the server on port 0.
     println!("listening on http://{}", listener.local_addr()?);
 
@@ -88,7 +93,6 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     #[cfg(unix)]
     {
         let authority = authority.clone();
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 match authority.reload_policies() {
@@ -103,7 +107,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     serve(
         listener,
         AppState::with_limits(authority.clone(), limits),
-        shutdown_signal(),
+        shutdown,
     )
     .await?;
     sweeper.abort();
@@ -124,23 +128,19 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM; both handlers are installed when this is called, not when first polled.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
