@@ -75,6 +75,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = haltstate_authority::DEFAULT_CHECKPOINT_PAGES,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub checkpoint_pages: u32,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, e.g. 127.0.0.1:9464. They span every tenant,
+    /// so they are not on the API's address; off unless given.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Connection and request limits.
     #[command(flatten)]
     pub limits: LimitArgs,

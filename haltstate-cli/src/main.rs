@@ -53,6 +53,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         policy,
         listen,
         checkpoint_pages,
+        metrics_listen,
         limits,
     } = args;
     let limits = limits.limits();
@@ -61,6 +62,20 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .checkpoint_pages(checkpoint_pages)
         .open()?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    let metrics_server = match metrics_listen {
+        Some(address) => {
+            let metrics = haltstate_server::Metrics::install()?;
+            let metrics_listener = tokio::net::TcpListener::bind(address).await?;
+            tracing::info!(address = %metrics_listener.local_addr()?, "metrics");
+            let router = haltstate_server::metrics_router(authority.clone(), metrics);
+            Some(tokio::spawn(async move {
+                if let Err(error) = axum::serve(metrics_listener, router).await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     tracing::info!(address = %listener.local_addr()?, db = %db, policy = %policy.display(), "serving");
     // The handlers are installed before anyone can learn the address: a SIGTERM or SIGHUP sent as soon as the
     // line below is read must find them (their default action kills the process).
@@ -111,6 +126,9 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     sweeper.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     let stats = authority.writer_stats();
     // Group commit at work: how many operations each transaction carried over this process's life.
     tracing::info!(

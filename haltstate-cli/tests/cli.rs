@@ -520,3 +520,119 @@ async fn sighup_reloads_the_policy_file_and_a_bad_file_keeps_the_old_set() {
         "a bad file must keep the old set"
     );
 }
+
+/// The value of the sample of `name` whose labels include every one of `labels` (`key="value"`).
+fn sample(scrape: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.split(['{', ' '])
+                .next()
+                .is_some_and(|metric| metric == name)
+        })
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_after_a_scripted_run_carry_its_counts() {
+    let setup = common::setup(POLICY);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_at = format!("127.0.0.1:{port}");
+    let server = common::serve(&setup.db, &setup.policy, &["--metrics-listen", &metrics_at]);
+    let base = server.base_url().to_owned();
+    // The script: three small refunds (allowed), two large ones (pending a human), one of an action no policy
+    // names (denied, counted as `other`), and an agent paused.
+    for i in 0..3 {
+        let answer = guard(&base, &setup.key, 500, &format!("m:small:{i}")).await;
+        assert_eq!(answer["status"], "allowed", "{answer}");
+    }
+    for i in 0..2 {
+        let answer = guard(&base, &setup.key, 50_000, &format!("m:big:{i}")).await;
+        assert_eq!(answer["status"], "pending", "{answer}");
+    }
+    let unknown: Value = reqwest::Client::new()
+        .post(format!("{base}/api/sentinel/action/guard"))
+        .header("X-Tenant-Id", "acme")
+        .header("X-API-Key", &setup.key)
+        .json(&json!({"action": "made.up.action", "idempotency_key": "m:other"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown["status"], "denied", "{unknown}");
+    let paused = haltstate(&[
+        "pause",
+        "--db",
+        setup.db.to_str().unwrap(),
+        "--tenant",
+        "acme",
+        "--agent",
+        "exporter",
+        "--as",
+        "oncall",
+    ]);
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+
+    let scrape = reqwest::get(format!("http://{metrics_at}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let decisions = |decision: &str, action: &str| {
+        sample(
+            &scrape,
+            "haltstate_decisions_total",
+            &[
+                "tenant=\"acme\"",
+                &format!("action=\"{action}\""),
+                &format!("decision=\"{decision}\""),
+            ],
+        )
+    };
+    assert_eq!(decisions("allowed", "refund.create"), Some(3.0), "{scrape}");
+    assert_eq!(decisions("pending", "refund.create"), Some(2.0), "{scrape}");
+    assert_eq!(decisions("denied", "other"), Some(1.0), "{scrape}");
+    assert!(
+        !scrape.contains("made.up.action"),
+        "an action no policy names became a label value"
+    );
+    assert_eq!(
+        sample(&scrape, "haltstate_guard_duration_seconds_count", &[]),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample(&scrape, "haltstate_approvals_pending", &["tenant=\"acme\""]),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "haltstate_kill_switch_state",
+            &["tenant=\"acme\"", "agent=\"exporter\""]
+        ),
+        Some(1.0)
+    );
+    // Six guards committed (in however many transactions), each transaction recorded with its size.
+    assert_eq!(
+        sample(&scrape, "haltstate_commit_batch_size_sum", &[]),
+        Some(6.0),
+        "{scrape}"
+    );
+    assert!(
+        sample(&scrape, "haltstate_commit_duration_seconds_count", &[]).is_some_and(|n| n >= 1.0)
+    );
+    // Not on the API's address.
+    let api = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(api.status().as_u16(), 404);
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}

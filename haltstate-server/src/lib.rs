@@ -24,6 +24,7 @@ mod auth;
 mod body;
 mod error;
 mod limits;
+mod metrics;
 mod query;
 mod rate;
 mod refusals;
@@ -37,6 +38,7 @@ use axum::routing::{get, post};
 
 pub use auth::{Agent, Operator};
 pub use limits::ServeLimits;
+pub use metrics::Metrics;
 pub use serve::serve;
 
 /// Entry points for the fuzz targets in `fuzz/` and their regression tests; not a public API.
@@ -122,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/{id}/revoke", post(operator::revoke_key));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .nest(paths::CANONICAL, contract())
         .nest(paths::LEGACY, contract())
         .nest(
@@ -148,6 +151,45 @@ pub fn router(state: AppState) -> Router {
 
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when storage answers: 200, or 503 `unavailable` with `Retry-After` (a load balancer then sends the
+/// traffic elsewhere). Says nothing about any tenant.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    match state.authority.ready() {
+        Ok(()) => Ok(axum::Json(serde_json::json!({ "status": "ready" }))),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: storage does not answer");
+            Err(ApiError::retry_later(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                haltstate_authority::ErrorCode::Unavailable,
+                "storage does not answer",
+                1,
+            ))
+        }
+    }
+}
+
+/// The metrics endpoint, for a listener of its own (`serve --metrics-listen`): `GET /metrics` in the Prometheus
+/// text format. It spans every tenant, so it is not on the API's listener; bind it where only Prometheus reaches.
+pub fn metrics_router(authority: haltstate_authority::Authority, metrics: Metrics) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let (authority, metrics) = (authority.clone(), metrics.clone());
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    metrics.render(&authority),
+                )
+            }
+        }),
+    )
 }
 
 /// What a connection past the limit is served: `/healthz`, and 503 for everything else.

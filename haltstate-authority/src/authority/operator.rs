@@ -116,6 +116,22 @@ impl Authority {
         self.submit(tenant.to_owned(), ops::approvals::sweep_expired)
     }
 
+    /// Answers `Ok` when the database answers a trivial read: whether this authority can serve (`/readyz`).
+    pub fn ready(&self) -> Result<()> {
+        self.inner.reads.ping()
+    }
+
+    /// Per tenant, how many approvals wait for a decision now (for metrics; every tenant, so not for a tenant's
+    /// operator).
+    pub fn pending_approval_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.inner.reads.pending_counts(self.now())
+    }
+
+    /// Every kill switch ever set, with its state (for metrics; every tenant).
+    pub fn kill_switches(&self) -> Result<Vec<(KillScope, KillState)>> {
+        self.inner.reads.kill_switches()
+    }
+
     /// The tenants with approvals past their window whose expiry is not stored yet (see
     /// [`sweep_expired`](Self::sweep_expired)).
     pub fn tenants_with_overdue_approvals(&self) -> Result<Vec<String>> {

@@ -264,6 +264,12 @@ impl CompiledPolicies {
         })
     }
 
+    /// Whether a policy names `action` in its scope (`action == Action::"..."` or `in [...]`): what metrics
+    /// may use as a label value, so that callers cannot grow the label set with made-up actions.
+    pub fn names_action(&self, action: &str) -> bool {
+        self.by_action.contains_key(action)
+    }
+
     /// How many policies the set holds.
     pub fn len(&self) -> usize {
         self.policy_count

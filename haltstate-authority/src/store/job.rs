@@ -132,6 +132,14 @@ pub(crate) fn fail_all(jobs: Vec<Box<dyn Job>>, failure: &BatchFailure) {
     }
 }
 
+/// Records a committed transaction in the process's metrics (a no-op unless a recorder is installed, as the
+/// server does): how many operations it carried and how long it took from its start to its commit.
+pub(crate) fn record_commit(operations: u64, started: std::time::Instant) {
+    metrics::histogram!("haltstate_commit_batch_size").record(operations as f64);
+    metrics::histogram!("haltstate_commit_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+}
+
 /// Counters that show group commit at work.
 #[derive(Debug, Default)]
 pub(crate) struct WriterCounters {

@@ -105,6 +105,12 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
         limit: u32,
         now: OffsetDateTime,
     ) -> Result<Vec<Approval>>;
+    /// Answers when the database does (a trivial read).
+    fn ping(&self) -> Result<()>;
+    /// Per tenant, how many approvals are pending (and not past their window) at `now`.
+    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<(String, u64)>>;
+    /// Every scope whose kill switch was ever set, with its state.
+    fn kill_switches(&self) -> Result<Vec<(KillScope, KillState)>>;
     /// Tenants with pending approvals past their window.
     fn overdue_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>>;
     /// The effective kill switch for `agent`.

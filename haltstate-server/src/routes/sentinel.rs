@@ -14,6 +14,7 @@ use haltstate_types::wire::{
 use crate::auth::Agent;
 use crate::body::WireJson;
 use crate::error::ApiError;
+use crate::metrics;
 use crate::query;
 use crate::state::AppState;
 
@@ -24,10 +25,12 @@ pub async fn check(
     WireJson(body): WireJson<CheckBody>,
 ) -> Result<Json<CheckReply>, ApiError> {
     let agent = who.act_as(body.action.agent_id.as_deref())?;
+    let action = metrics::action_label(&state.authority, &body.action.action);
     let answer = state
         .authority
         .check(&who.tenant, body.into_request(agent))
         .await?;
+    metrics::decision(&who.tenant, action, answer.decision.as_str());
     Ok(Json(CheckReply::from(&answer)))
 }
 
@@ -37,10 +40,14 @@ pub async fn guard(
     Agent(who): Agent,
     WireJson(body): WireJson<GuardBody>,
 ) -> Result<Json<GuardReply>, ApiError> {
+    let started = std::time::Instant::now();
     let agent = who.act_as(body.action.agent_id.as_deref())?;
     let key = body.idempotency_key.clone();
+    let action = metrics::action_label(&state.authority, &body.action.action);
     let request = body.into_request(agent).caller_key(&who.key_id);
     let answer = state.authority.guard(&who.tenant, request).await?;
+    metrics::guard_duration(started.elapsed());
+    metrics::decision(&who.tenant, action, answer.status.as_str());
     Ok(Json(GuardReply::from_answer(
         &answer,
         &key,

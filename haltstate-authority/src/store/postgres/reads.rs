@@ -135,6 +135,39 @@ impl Reads for PgReads {
         self.with(move |c| queries::approvals_since(c, &tenant, since, limit, now))
     }
 
+    fn ping(&self) -> Result<()> {
+        self.with(|c| c.query_opt("SELECT 1", &[]).map(drop))
+    }
+
+    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<(String, u64)>> {
+        self.with(move |c| {
+            let rows = c.query(
+                "SELECT tenant, count(*) FROM approvals WHERE status = 'pending' AND expires_us > $1 \
+                 GROUP BY tenant",
+                &[&haltstate_types::timestamp::to_micros(now)],
+            )?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, super::conn::unsigned(row.try_get(1)?, "a count")?)))
+                .collect()
+        })
+    }
+
+    fn kill_switches(&self) -> Result<Vec<(KillScope, KillState)>> {
+        self.with(|c| {
+            let rows = c.query("SELECT tenant, agent_id, state FROM kill_switch", &[])?;
+            rows.iter()
+                .map(|row| {
+                    let state: String = row.try_get(2)?;
+                    Ok(crate::store::sqlite::queries::kill_row(
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        &state,
+                    ))
+                })
+                .collect()
+        })
+    }
+
     fn overdue_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>> {
         self.with(move |c| queries::overdue_tenants(c, now))
     }

@@ -17,7 +17,9 @@ use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
 use crate::events::ApprovalEvent;
 use crate::store::chain::Tail;
-use crate::store::job::{BatchFailure, Job, Reply, Runner, WriterCounters, fail_all};
+use crate::store::job::{
+    BatchFailure, Job, Reply, Runner, WriterCounters, fail_all, record_commit,
+};
 
 /// The writer's connection (reconnected when lost) and what it needs to run batches.
 pub(crate) struct PgRunner {
@@ -58,6 +60,7 @@ impl PgRunner {
 
     /// Runs one tenant's jobs in one transaction.
     fn run_tenant(&mut self, tenant: &str, jobs: Vec<Box<dyn Job>>) {
+        let started = std::time::Instant::now();
         if self.conn.as_ref().is_none_or(Conn::is_closed) {
             match connect(&self.url) {
                 Ok(conn) => self.conn = Some(conn),
@@ -99,6 +102,7 @@ impl PgRunner {
             Ok(()) => {
                 self.counters.transactions.fetch_add(1, Ordering::Relaxed);
                 self.counters.operations.fetch_add(count, Ordering::Relaxed);
+                record_commit(count, started);
                 // Publish before answering: a caller that sees its acknowledgement finds the event already out.
                 for event in published {
                     let _ = self.events.send(event);

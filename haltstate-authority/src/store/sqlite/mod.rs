@@ -212,6 +212,42 @@ impl Reads for SqliteReads {
             .with(|conn| queries::approvals_since(conn, tenant, since, limit, now))
     }
 
+    fn ping(&self) -> Result<()> {
+        self.readers
+            .with(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<(String, u64)>> {
+        self.readers.with(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT tenant, count(*) FROM approvals WHERE status = 'pending' AND expires_us > ?1 \
+                 GROUP BY tenant",
+            )?;
+            let rows = statement.query_map([to_micros(now)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn kill_switches(&self) -> Result<Vec<(KillScope, KillState)>> {
+        self.readers.with(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT tenant, agent_id, state FROM kill_switch")?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut switches = Vec::new();
+            for row in rows {
+                let (tenant, agent, state) = row?;
+                switches.push(queries::kill_row(tenant, agent, &state));
+            }
+            Ok(switches)
+        })
+    }
+
     fn overdue_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>> {
         self.readers.with(|conn| {
             let mut statement = conn.prepare_cached(

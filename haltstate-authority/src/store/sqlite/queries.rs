@@ -192,6 +192,16 @@ pub(crate) fn approvals_since(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A stored kill-switch row as a scope and state (an unreadable state is KILL: fail closed).
+pub(crate) fn kill_row(tenant: String, agent_id: String, state: &str) -> (KillScope, KillState) {
+    let scope = if agent_id.is_empty() {
+        KillScope::Tenant(tenant)
+    } else {
+        KillScope::Agent { tenant, agent_id }
+    };
+    (scope, KillState::parse(state).unwrap_or(KillState::Kill))
+}
+
 /// The stored state of one scope (RUN when never set).
 pub(crate) fn kill_state(conn: &Connection, scope: &KillScope) -> Result<KillState> {
     let state: Option<String> = conn

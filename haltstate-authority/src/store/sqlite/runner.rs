@@ -11,7 +11,9 @@ use super::ledger::Tails;
 use super::tx::SqliteTx;
 use crate::clock::Clock;
 use crate::events::ApprovalEvent;
-use crate::store::job::{BatchFailure, Job, Reply, Runner, WriterCounters, fail_all};
+use crate::store::job::{
+    BatchFailure, Job, Reply, Runner, WriterCounters, fail_all, record_commit,
+};
 
 /// The connection and what the batch runner keeps between batches.
 pub(crate) struct SqliteRunner {
@@ -43,6 +45,7 @@ impl SqliteRunner {
 
 impl Runner for SqliteRunner {
     fn run_batch(&mut self, jobs: Vec<Box<dyn Job>>) {
+        let started = std::time::Instant::now();
         let conn = &self.conn;
         if let Err(error) = conn
             .prepare_cached("BEGIN IMMEDIATE")
@@ -81,6 +84,7 @@ impl Runner for SqliteRunner {
             Ok(()) => {
                 self.counters.transactions.fetch_add(1, Ordering::Relaxed);
                 self.counters.operations.fetch_add(count, Ordering::Relaxed);
+                record_commit(count, started);
                 // Publish before answering: a caller that sees its acknowledgement finds the event already out.
                 for event in published {
                     // No subscriber is not an error.

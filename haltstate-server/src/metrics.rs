@@ -1,0 +1,147 @@
+//! Prometheus metrics: what the server records, and the text a scrape gets.
+//!
+//! The `metrics` facade records (a no-op until a recorder is installed); [`Metrics::install`] installs the
+//! Prometheus recorder once per process. Label values are bounded: an action no policy names is `other`, and
+//! decisions are the answer's few statuses. Gauges of stored state (pending approvals, kill switches) are read
+//! from the authority at scrape time, so every instance on a shared database reports the same truth.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use haltstate_authority::{Authority, KillScope, KillState};
+
+/// Buckets for latencies, in seconds: 100 µs to 10 s.
+const LATENCY: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0,
+];
+/// Buckets for how long approvals wait, in seconds: a second to a day.
+const WAIT: &[f64] = &[1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0];
+/// Buckets for operations per transaction.
+const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// The process's Prometheus recorder.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl Metrics {
+    /// Installs the recorder (once per process; later calls share it).
+    ///
+    /// # Errors
+    /// When another recorder was installed in this process first.
+    pub fn install() -> Result<Metrics, String> {
+        static INSTALLED: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+        INSTALLED
+            .get_or_init(|| {
+                let builder = PrometheusBuilder::new()
+                    .set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(
+                            "haltstate_guard_duration_seconds".into(),
+                        ),
+                        LATENCY,
+                    )
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            metrics_exporter_prometheus::Matcher::Full(
+                                "haltstate_commit_duration_seconds".into(),
+                            ),
+                            LATENCY,
+                        )
+                    })
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            metrics_exporter_prometheus::Matcher::Full(
+                                "haltstate_approval_wait_seconds".into(),
+                            ),
+                            WAIT,
+                        )
+                    })
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            metrics_exporter_prometheus::Matcher::Full(
+                                "haltstate_commit_batch_size".into(),
+                            ),
+                            BATCH,
+                        )
+                    })
+                    .map_err(|e| e.to_string())?;
+                let recorder = builder.build_recorder();
+                let handle = recorder.handle();
+                metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+                Ok(handle)
+            })
+            .clone()
+            .map(|handle| Metrics { handle })
+    }
+
+    /// The scrape: stored-state gauges refreshed from `authority`, then everything in the text format.
+    pub fn render(&self, authority: &Authority) -> String {
+        match authority.pending_approval_counts() {
+            Ok(counts) => {
+                for (tenant, count) in counts {
+                    metrics::gauge!("haltstate_approvals_pending", "tenant" => tenant)
+                        .set(count as f64);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "metrics: cannot count pending approvals"),
+        }
+        match authority.kill_switches() {
+            Ok(switches) => {
+                for (scope, state) in switches {
+                    let (tenant, agent) = match scope {
+                        KillScope::Tenant(tenant) => (tenant, String::new()),
+                        KillScope::Agent { tenant, agent_id } => (tenant, agent_id),
+                    };
+                    metrics::gauge!("haltstate_kill_switch_state", "tenant" => tenant, "agent" => agent)
+                        .set(kill_level(state));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "metrics: cannot read the kill switches"),
+        }
+        self.handle.render()
+    }
+}
+
+/// RUN 0, PAUSE 1, KILL 2: a gauge an alert can compare.
+fn kill_level(state: KillState) -> f64 {
+    match state {
+        KillState::Run => 0.0,
+        KillState::Pause => 1.0,
+        KillState::Kill => 2.0,
+    }
+}
+
+/// An action as a label value: its name when a policy names it, `other` otherwise.
+pub(crate) fn action_label(authority: &Authority, action: &str) -> String {
+    if authority.policies().current().names_action(action) {
+        action.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// Records a decision the authority answered.
+pub(crate) fn decision(tenant: &str, action: String, decision: &'static str) {
+    metrics::counter!(
+        "haltstate_decisions_total",
+        "tenant" => tenant.to_owned(),
+        "action" => action,
+        "decision" => decision
+    )
+    .increment(1);
+}
+
+/// Records how long a guard took to answer.
+pub(crate) fn guard_duration(elapsed: Duration) {
+    metrics::histogram!("haltstate_guard_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// Records how long an approval waited for its decision.
+pub(crate) fn approval_wait(tenant: &str, waited: Duration) {
+    metrics::histogram!("haltstate_approval_wait_seconds", "tenant" => tenant.to_owned())
+        .record(waited.as_secs_f64());
+}
