@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// so they are not on the API's address; off unless given.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Do not serve the operators' console (`/ui`).
+    #[arg(long)]
+    pub no_console: bool,
     /// Connection and request limits.
     #[command(flatten)]
     pub limits: LimitArgs,

@@ -54,6 +54,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         listen,
         checkpoint_pages,
         metrics_listen,
+        no_console,
         limits,
     } = args;
     let limits = limits.limits();
@@ -121,7 +122,11 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     serve(
         listener,
-        AppState::with_limits(authority.clone(), limits),
+        {
+            let mut state = AppState::with_limits(authority.clone(), limits);
+            state.console = !no_console;
+            state
+        },
         shutdown,
     )
     .await?;

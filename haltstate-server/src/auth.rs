@@ -43,7 +43,7 @@ fn query_tenant(parts: &Parts) -> Option<String> {
 
 /// The client's address; a server not started by [`serve`](crate::serve) (a test's `axum::serve`) gives none,
 /// and all its clients share one budget.
-fn client_address(parts: &Parts) -> IpAddr {
+pub(crate) fn client_address(parts: &Parts) -> IpAddr {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

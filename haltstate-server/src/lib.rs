@@ -22,6 +22,7 @@
 
 mod auth;
 mod body;
+mod console;
 mod error;
 mod limits;
 mod metrics;
@@ -122,9 +123,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/head", get(operator::ledger_head))
         .route("/keys", get(operator::list_keys).post(operator::create_key))
         .route("/keys/{id}/revoke", post(operator::revoke_key));
-    Router::new()
+    let mut routes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    if state.console {
+        routes = routes.nest("/ui", console::router());
+    }
+    routes
         .nest(paths::CANONICAL, contract())
         .nest(paths::LEGACY, contract())
         .nest(

@@ -22,6 +22,9 @@ pub struct AppState {
     pub sse_poll: Duration,
     /// Cancelled when the server shuts down: approval streams end on it.
     pub shutdown: CancellationToken,
+    /// Whether `/ui` (the operators' console) is served.
+    pub console: bool,
+    pub(crate) sessions: Arc<crate::console::session::Sessions>,
     pub(crate) limits: ServeLimits,
     pub(crate) rates: Arc<RateLimits>,
     pub(crate) refusals: Arc<Refusals>,
@@ -40,6 +43,8 @@ impl AppState {
             sse_heartbeat: Duration::from_secs(15),
             sse_poll: Duration::from_secs(1),
             shutdown: CancellationToken::new(),
+            console: true,
+            sessions: Arc::default(),
             limits,
             rates: Arc::new(RateLimits::new(&limits)),
             refusals: Arc::new(Refusals::default()),

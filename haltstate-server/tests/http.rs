@@ -787,3 +787,267 @@ async fn tenant_isolation_matrix_over_every_endpoint() {
         haltstate_authority::ApprovalStatus::Pending
     );
 }
+
+/// A browser without a cookie jar: redirects are not followed, so each answer can be looked at.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The session cookie a sign-in set (`name=value`), and the whole `Set-Cookie` header.
+async fn sign_in(s: &Server, tenant: &str, key: &str) -> (StatusCode, Option<(String, String)>) {
+    let response = browser()
+        .post(format!("{}/ui/login", s.base))
+        .form(&[("tenant", tenant), ("key", key)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .map(|header| (header.split(';').next().unwrap().to_owned(), header));
+    (response.status(), cookie)
+}
+
+async fn page(cookie: &str, url: String) -> (StatusCode, String) {
+    let response = browser()
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    html[start..start + 64].to_owned()
+}
+
+async fn decide_in_console(
+    s: &Server,
+    cookie: &str,
+    id: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let response = browser()
+        .post(format!("{}/ui/approvals/{id}/decide", s.base))
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_operator_approves_in_the_console_and_the_agents_retry_runs() {
+    let s = start().await;
+    let big = json!({"action": "refund.create", "params": {"amount_cents": 90_000, "note": "<script>alert(1)</script>"}, "idempotency_key": "ui:1"});
+    let (_, pending) = s.post("action/guard", big.clone()).await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    let id = pending["approval_id"].as_str().unwrap().to_owned();
+
+    // Not signed in: every page sends the browser to sign in.
+    let response = browser()
+        .get(format!("{}/ui/inbox", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/ui/login");
+    // A wrong key, and an agent's key, do not sign in; neither sets a cookie.
+    assert_eq!(
+        sign_in(&s, TENANT, "hs_wrong").await,
+        (StatusCode::UNAUTHORIZED, None)
+    );
+    assert_eq!(
+        sign_in(&s, TENANT, &s.agent_key).await,
+        (StatusCode::UNAUTHORIZED, None)
+    );
+    let (status, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (cookie, header) = cookie.unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age="] {
+        assert!(header.contains(attribute), "{header}");
+    }
+    assert!(
+        !header.contains("Secure"),
+        "plain HTTP: no Secure attribute"
+    );
+    assert!(
+        !header.contains(&s.operator_key),
+        "the key never reaches the browser"
+    );
+
+    // The inbox shows the approval, with the param as text.
+    let (status, html) = page(&cookie, format!("{}/ui/inbox", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&id) && html.contains("refund.create") && html.contains("refunds.large"));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script>alert"),
+        "a param was rendered as markup"
+    );
+    let csrf = csrf_of(&html);
+
+    // Without the session's CSRF token nothing changes.
+    let (status, _) = decide_in_console(&s, &cookie, &id, &[("verdict", "approve")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = decide_in_console(
+        &s,
+        &cookie,
+        &id,
+        &[("verdict", "approve"), ("csrf", &"0".repeat(64))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.authority.approval(TENANT, &id).unwrap().status,
+        haltstate_authority::ApprovalStatus::Pending
+    );
+
+    // Approved as the signed-in operator, through the console.
+    let (status, html) = decide_in_console(
+        &s,
+        &cookie,
+        &id,
+        &[
+            ("verdict", "approve"),
+            ("csrf", &csrf),
+            ("reason", "checked the order"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Approved refund.create"), "{html}");
+    let approval = s.authority.approval(TENANT, &id).unwrap();
+    assert_eq!(approval.approver.as_deref(), Some("alice"));
+    let evidence = s
+        .authority
+        .evidence(TENANT, &haltstate_authority::EvidenceQuery::default())
+        .unwrap();
+    assert!(
+        evidence
+            .iter()
+            .any(|r| r.approval_id.as_deref() == Some(id.as_str())
+                && r.via == Some(haltstate_authority::Via::Console)),
+        "the decision is recorded via the console"
+    );
+    // The agent's retry with the same key runs.
+    let (_, retry) = s.post("action/guard", big).await;
+    assert_eq!(retry["status"], "approved", "{retry}");
+
+    // A second decision (another tab, another operator) is shown what happened, not recorded.
+    let (status, html) =
+        decide_in_console(&s, &cookie, &id, &[("verdict", "reject"), ("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("was already approved by alice"), "{html}");
+    assert_eq!(
+        s.authority.approval(TENANT, &id).unwrap().status,
+        haltstate_authority::ApprovalStatus::Approved
+    );
+}
+
+#[tokio::test]
+async fn the_console_is_tenant_scoped_and_sign_out_or_revocation_ends_the_session() {
+    let s = start().await;
+    // Another tenant's pending approval.
+    let globex_id = s
+        .authority
+        .guard(
+            "globex",
+            haltstate_authority::GuardRequest::new(
+                haltstate_authority::ActionRequest::new("g-agent", "refund.create")
+                    .param("amount_cents", json!(90_000)),
+                "g:2",
+            ),
+        )
+        .await
+        .unwrap()
+        .approval_id
+        .unwrap();
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    let (_, html) = page(&cookie, format!("{}/ui/inbox", s.base)).await;
+    assert!(
+        !html.contains(&globex_id),
+        "another tenant's approval is listed"
+    );
+    let csrf = csrf_of(&html);
+    let (status, _) = decide_in_console(
+        &s,
+        &cookie,
+        &globex_id,
+        &[("verdict", "approve"), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.authority.approval("globex", &globex_id).unwrap().status,
+        haltstate_authority::ApprovalStatus::Pending
+    );
+
+    // Behind TLS (a proxy says so) the cookie is Secure.
+    let response = browser()
+        .post(format!("{}/ui/login", s.base))
+        .header("x-forwarded-proto", "https")
+        .form(&[("tenant", TENANT), ("key", s.operator_key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
+
+    // Sign-out needs the CSRF token, then ends the session: the same cookie no longer works.
+    let response = browser()
+        .post(format!("{}/ui/logout", s.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = browser()
+        .post(format!("{}/ui/logout", s.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        page(&cookie, format!("{}/ui/inbox", s.base)).await.0,
+        StatusCode::SEE_OTHER
+    );
+
+    // A session whose key is revoked ends at its next request.
+    let (_, second) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (second, _) = second.unwrap();
+    assert_eq!(
+        page(&second, format!("{}/ui/inbox", s.base)).await.0,
+        StatusCode::OK
+    );
+    let alice = s.authority.authenticate(TENANT, &s.operator_key).unwrap();
+    s.authority.revoke_key(TENANT, &alice.key_id).await.unwrap();
+    assert_eq!(
+        page(&second, format!("{}/ui/inbox", s.base)).await.0,
+        StatusCode::SEE_OTHER
+    );
+}

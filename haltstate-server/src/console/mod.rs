@@ -1,0 +1,313 @@
+//! The operators' console under `/ui`: sign in with an operator key, see what waits for a decision, approve or
+//! reject it as yourself. Server-rendered (`pages.rs`), no script needed; sessions and CSRF in `session.rs`.
+//!
+//! Every page is scoped to the signed-in operator's tenant; every form carries the session's CSRF token (and the
+//! cookie is `SameSite=Strict`); decisions are recorded as the operator, `via: console`, under the same identity
+//! rules as the API (no self-approval, a decision made meanwhile is shown, never overwritten).
+
+mod pages;
+pub(crate) mod session;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::Markup;
+use serde::Deserialize;
+
+use haltstate_authority::{
+    Actor, ApprovalStatus, AuthorityError, Role, Verdict, Via, canonical_name,
+};
+
+use crate::state::AppState;
+use session::Session;
+
+/// The console's routes, nested under `/ui`.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/inbox") }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/inbox", get(inbox))
+        .route("/approvals/{id}/decide", post(decide))
+}
+
+/// A page with its status; never cached (it shows one operator's view).
+fn page(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, axum::response::Html(markup.into_string())).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+fn to_login() -> Response {
+    Redirect::to("/ui/login").into_response()
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.sessions.find(&headers, &state.authority).is_some() {
+        return Redirect::to("/ui/inbox").into_response();
+    }
+    page(StatusCode::OK, pages::login(None))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    tenant: String,
+    key: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let address = connection.map_or(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(peer))| peer.ip(),
+    );
+    let too_many = || {
+        page(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::login(Some(
+                "Too many failed sign-ins from this address; wait a minute.",
+            )),
+        )
+    };
+    if state.rates.check_address(address).is_err() {
+        return too_many();
+    }
+    let tenant = form.tenant.trim().to_owned();
+    match state.authority.authenticate(&tenant, form.key.trim()) {
+        Ok(principal) if principal.role == Role::Operator => {
+            let token = state.sessions.start(principal);
+            let mut response = Redirect::to("/ui/inbox").into_response();
+            if let Ok(cookie) = HeaderValue::from_str(&session::set_cookie(&token, &headers)) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Ok(_) | Err(AuthorityError::Unauthenticated) => {
+            if state.rates.failed(address).is_some() {
+                return too_many();
+            }
+            page(
+                StatusCode::UNAUTHORIZED,
+                pages::login(Some(
+                    "That tenant and key do not sign in: the key is wrong, revoked, of another tenant, or not an operator key.",
+                )),
+            )
+        }
+        Err(error) => {
+            tracing::warn!(%error, "console sign-in could not check the key");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::login(Some(
+                    "The authority cannot check keys right now; try again shortly.",
+                )),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    if !session.csrf_matches(&form.csrf) {
+        return csrf_refused(&session);
+    }
+    state.sessions.end(&headers);
+    let mut response = Redirect::to("/ui/login").into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn csrf_refused(session: &Session) -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        pages::refused(
+            Some(session),
+            "Refused",
+            "This form did not carry this session's token (an old page, or a form posted from elsewhere). Nothing changed.",
+        ),
+    )
+}
+
+async fn inbox(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    show_inbox(&state, &session, None)
+}
+
+fn show_inbox(state: &AppState, session: &Session, notice: Option<&str>) -> Response {
+    match state.authority.approvals(
+        &session.principal.tenant,
+        Some(ApprovalStatus::Pending),
+        500,
+    ) {
+        Ok(pending) => page(StatusCode::OK, pages::inbox(session, &pending, notice)),
+        Err(error) => {
+            tracing::warn!(%error, "console inbox could not read approvals");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::refused(
+                    Some(session),
+                    "Unavailable",
+                    "The authority cannot read approvals right now.",
+                ),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    verdict: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl std::fmt::Debug for DecideForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecideForm")
+            .field("verdict", &self.verdict)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    if !session.csrf_matches(&form.csrf) {
+        return csrf_refused(&session);
+    }
+    let verdict = match form.verdict.as_str() {
+        "approve" => Verdict::Approve,
+        "reject" => Verdict::Reject,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::refused(
+                    Some(&session),
+                    "Refused",
+                    "Approve or reject: nothing else.",
+                ),
+            );
+        }
+    };
+    let tenant = session.principal.tenant.clone();
+    let approver = match canonical_name("operator", &session.principal.name)
+        .and_then(|name| Actor::new(&name, Via::Console))
+    {
+        Ok(actor) => actor,
+        Err(error) => {
+            return page(
+                StatusCode::FORBIDDEN,
+                pages::refused(Some(&session), "Refused", &error.to_string()),
+            );
+        }
+    };
+    let reason = Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty());
+    let decided = state
+        .authority
+        .decide_approval(&tenant, &id, verdict, approver, reason)
+        .await;
+    match decided {
+        Ok(approval) => {
+            let notice = format!(
+                "{} {} by {} ({}).",
+                match approval.status {
+                    ApprovalStatus::Approved => "Approved",
+                    _ => "Rejected",
+                },
+                approval.action,
+                approval.agent_id,
+                approval.id
+            );
+            show_inbox(&state, &session, Some(&notice))
+        }
+        Err(AuthorityError::ApprovalDecided { status, .. }) => {
+            let by = state
+                .authority
+                .approval(&tenant, &id)
+                .ok()
+                .and_then(|a| a.approver)
+                .map(|who| format!(" by {who}"))
+                .unwrap_or_default();
+            let notice = format!(
+                "Approval {id} was already {}{by}; your decision was not recorded.",
+                status.as_str()
+            );
+            show_inbox(&state, &session, Some(&notice))
+        }
+        Err(AuthorityError::ApprovalNotFound { .. }) => page(
+            StatusCode::NOT_FOUND,
+            pages::refused(
+                Some(&session),
+                "Not found",
+                "No such approval in this tenant.",
+            ),
+        ),
+        Err(AuthorityError::SelfApproval { .. }) => page(
+            StatusCode::FORBIDDEN,
+            pages::refused(
+                Some(&session),
+                "Refused",
+                "Nobody decides an approval requested under their own name.",
+            ),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "console decision failed");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::refused(
+                    Some(&session),
+                    "Unavailable",
+                    "The decision could not be recorded; try again.",
+                ),
+            )
+        }
+    }
+}

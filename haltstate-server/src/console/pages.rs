@@ -1,0 +1,131 @@
+//! The console's pages, rendered on the server (maud escapes every value it interpolates: a param of
+//! `<script>` is text). No script is needed to approve or reject: every action is a form.
+
+use maud::{DOCTYPE, Markup, html};
+use time::OffsetDateTime;
+
+use haltstate_authority::Approval;
+use haltstate_authority::timestamp::format_rfc3339;
+
+use super::session::Session;
+
+const STYLE: &str = "body{font:15px system-ui,sans-serif;margin:0;color:#1d1d1f}\
+header{background:#1d1d1f;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center}\
+header a{color:#fff}main{padding:1.2em;max-width:72em}table{border-collapse:collapse;width:100%}\
+td,th{border-bottom:1px solid #ddd;padding:.45em;text-align:left;vertical-align:top}\
+pre{margin:0;white-space:pre-wrap;font-size:13px}.notice{background:#fff4ce;padding:.6em;margin-bottom:1em}\
+.error{background:#fde7e9;padding:.6em;margin-bottom:1em}form.inline{display:inline}\
+button{cursor:pointer}.who{margin-left:auto}";
+
+fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · HaltState" }
+                style { (STYLE) }
+            }
+            body {
+                header {
+                    strong { "HaltState" }
+                    @if let Some(session) = session {
+                        a href="/ui/inbox" { "Inbox" }
+                        span.who { (session.principal.name) " · " (session.principal.tenant) }
+                        form.inline method="post" action="/ui/logout" {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// The sign-in form; `error` says why the last attempt failed.
+pub(crate) fn login(error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(error) = error { p.error { (error) } }
+            p { "Sign in with an operator key. The key is exchanged for a session; it is not kept in the browser." }
+            form method="post" action="/ui/login" {
+                p { label { "Tenant " input name="tenant" required autocomplete="organization"; } }
+                p { label { "Operator key " input name="key" type="password" required autocomplete="current-password"; } }
+                p { button type="submit" { "Sign in" } }
+            }
+        },
+    )
+}
+
+fn time(at: OffsetDateTime) -> String {
+    format_rfc3339(at)
+}
+
+/// Pending approvals, newest first, each with approve and reject forms.
+pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str>) -> Markup {
+    layout(
+        "Inbox",
+        Some(session),
+        html! {
+            h1 { "Waiting for a decision" }
+            @if let Some(notice) = notice { p.notice { (notice) } }
+            @if pending.is_empty() {
+                p { "Nothing waits for a decision." }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "Action" } th { "Agent" } th { "Resource" } th { "Params" } th { "Risk" }
+                        th { "Policy" } th { "Requested" } th { "Expires" } th { "Decision" }
+                    } }
+                    tbody {
+                        @for approval in pending {
+                            tr id=(format!("approval-{}", approval.id)) {
+                                td { (approval.action) }
+                                td { (approval.agent_id) }
+                                td { (approval.resource.as_deref().unwrap_or("-")) }
+                                td { pre { (serde_json::to_string_pretty(&approval.params).unwrap_or_default()) } }
+                                td { (approval.risk.as_deref().unwrap_or("-")) }
+                                td { (approval.policy_id.as_deref().unwrap_or("-")) br; small { (approval.policy_reason) } }
+                                td { (time(approval.created_at)) }
+                                td { (time(approval.expires_at)) }
+                                td { (decide_form(session, approval)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn decide_form(session: &Session, approval: &Approval) -> Markup {
+    html! {
+        form method="post" action=(format!("/ui/approvals/{}/decide", approval.id)) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input name="reason" placeholder="reason" maxlength="500";
+            " "
+            button type="submit" name="verdict" value="approve" { "Approve" }
+            " "
+            button type="submit" name="verdict" value="reject" { "Reject" }
+        }
+    }
+}
+
+/// A refusal page (bad CSRF token, unknown approval) with its status.
+pub(crate) fn refused(session: Option<&Session>, title: &str, why: &str) -> Markup {
+    layout(
+        title,
+        session,
+        html! {
+            h1 { (title) }
+            p.error { (why) }
+            p { a href="/ui/inbox" { "Back to the inbox" } }
+        },
+    )
+}
