@@ -1051,3 +1051,66 @@ async fn the_console_is_tenant_scoped_and_sign_out_or_revocation_ends_the_sessio
         StatusCode::SEE_OTHER
     );
 }
+
+/// Reads an SSE body until `needle` arrives (or ten seconds pass).
+async fn until_event(mut response: reqwest::Response, needle: &str) -> bool {
+    let mut seen = String::new();
+    let read = async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(needle) {
+                return true;
+            }
+        }
+        false
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn the_inbox_hears_of_new_and_decided_approvals_without_a_reload() {
+    let s = start().await;
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    let (_, html) = page(&cookie, format!("{}/ui/inbox", s.base)).await;
+    assert!(html.contains("<script src=\"/ui/console.js\">"));
+    let (status, script) = page(&cookie, format!("{}/ui/console.js", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(script.contains("new EventSource(\"/ui/events\")"));
+
+    // Not signed in: no stream.
+    let anonymous = browser()
+        .get(format!("{}/ui/events", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let events = || {
+        browser()
+            .get(format!("{}/ui/events", s.base))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let stream = events().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let (_, pending) = s
+        .post(
+            "action/guard",
+            json!({"action": "refund.create", "params": {"amount_cents": 90_000}, "idempotency_key": "live:1"}),
+        )
+        .await;
+    assert!(
+        until_event(stream, "event: changed").await,
+        "a new approval was not announced"
+    );
+    let stream = events().await.unwrap();
+    let id = pending["approval_id"].as_str().unwrap();
+    s.authority.approve(TENANT, id, "bob", None).await.unwrap();
+    assert!(
+        until_event(stream, "event: changed").await,
+        "a decision was not announced"
+    );
+}

@@ -5,6 +5,7 @@
 //! cookie is `SameSite=Strict`); decisions are recorded as the operator, `via: console`, under the same identity
 //! rules as the API (no self-approval, a decision made meanwhile is shown, never overwritten).
 
+mod live;
 mod pages;
 pub(crate) mod session;
 
@@ -32,6 +33,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/inbox", get(inbox))
+        .route("/events", get(live::events))
+        .route("/console.js", get(live::script))
         .route("/approvals/{id}/decide", post(decide))
 }
 
@@ -42,7 +45,7 @@ fn page(status: StatusCode, markup: Markup) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
     );
     headers.insert(
         "x-content-type-options",

@@ -40,6 +40,7 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
                     }
                 }
                 main { (body) }
+                @if session.is_some() { script src="/ui/console.js" {} }
             }
         }
     }
@@ -75,6 +76,7 @@ pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str
         html! {
             h1 { "Waiting for a decision" }
             @if let Some(notice) = notice { p.notice { (notice) } }
+            div id="inbox" {
             @if pending.is_empty() {
                 p { "Nothing waits for a decision." }
             } @else {
@@ -99,6 +101,7 @@ pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str
                         }
                     }
                 }
+            }
             }
         },
     )
