@@ -1114,3 +1114,118 @@ async fn the_inbox_hears_of_new_and_decided_approvals_without_a_reload() {
         "a decision was not announced"
     );
 }
+
+async fn post_form(cookie: &str, url: String, fields: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = browser()
+        .post(url)
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_console_flips_the_kill_switch_after_a_confirmation_and_manages_keys() {
+    let s = start().await;
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    let (status, html) = page(&cookie, format!("{}/ui/kill", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<strong id=\"tenant-state\">RUN</strong>"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let kill_url = format!("{}/ui/kill", s.base);
+    let agent_state = || {
+        s.authority
+            .kill_switch(TENANT, Some("exporter"))
+            .unwrap()
+            .state
+    };
+
+    // Review first: nothing changes until confirmed.
+    let (status, html) = post_form(
+        &cookie,
+        kill_url.clone(),
+        &[
+            ("csrf", &csrf),
+            ("step", "review"),
+            ("agent", "exporter"),
+            ("state", "pause"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Set <strong>agent exporter</strong> to <strong>PAUSE</strong>?"),
+        "{html}"
+    );
+    assert_eq!(agent_state(), KillState::Run);
+    // A confirmation without the token is refused.
+    let (status, _) = post_form(
+        &cookie,
+        kill_url.clone(),
+        &[
+            ("step", "confirm"),
+            ("agent", "exporter"),
+            ("state", "pause"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(agent_state(), KillState::Run);
+    let (status, html) = post_form(
+        &cookie,
+        kill_url,
+        &[
+            ("csrf", &csrf),
+            ("step", "confirm"),
+            ("agent", "exporter"),
+            ("state", "pause"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("agent exporter is now PAUSE."), "{html}");
+    assert_eq!(agent_state(), KillState::Pause);
+    let records = s
+        .authority
+        .evidence(TENANT, &haltstate_authority::EvidenceQuery::default())
+        .unwrap();
+    let change = records.last().unwrap();
+    assert_eq!(change.actor.as_deref(), Some("alice"));
+    assert_eq!(change.via, Some(haltstate_authority::Via::Console));
+
+    // Keys: a new key's secret is shown once and works; revoking it in the console ends it.
+    let (status, html) = post_form(
+        &cookie,
+        format!("{}/ui/keys", s.base),
+        &[
+            ("csrf", &csrf),
+            ("name", "reports-bot"),
+            ("role", "agent"),
+            ("agents", "reports-*"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let start = html.find("<code id=\"secret\">").unwrap() + "<code id=\"secret\">".len();
+    let secret = &html[start..start + html[start..].find('<').unwrap()];
+    let principal = s.authority.authenticate(TENANT, secret).unwrap();
+    assert_eq!(principal.name, "reports-bot");
+    let (_, list) = page(&cookie, format!("{}/ui/keys", s.base)).await;
+    assert!(list.contains("reports-bot") && list.contains("reports-*"));
+    assert!(!list.contains(secret), "a secret is listed");
+    let (status, html) = post_form(
+        &cookie,
+        format!("{}/ui/keys/{}/revoke", s.base, principal.key_id),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("is revoked"), "{html}");
+    assert!(s.authority.authenticate(TENANT, secret).is_err());
+}

@@ -5,6 +5,8 @@
 //! cookie is `SameSite=Strict`); decisions are recorded as the operator, `via: console`, under the same identity
 //! rules as the API (no self-approval, a decision made meanwhile is shown, never overwritten).
 
+mod keys;
+mod kill;
 mod live;
 mod pages;
 pub(crate) mod session;
@@ -34,6 +36,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/inbox", get(inbox))
         .route("/events", get(live::events))
+        .route("/kill", get(kill::show).post(kill::change))
+        .route("/keys", get(keys::show).post(keys::create))
+        .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/console.js", get(live::script))
         .route("/approvals/{id}/decide", post(decide))
 }

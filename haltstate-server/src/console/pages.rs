@@ -17,7 +17,7 @@ pre{margin:0;white-space:pre-wrap;font-size:13px}.notice{background:#fff4ce;padd
 .error{background:#fde7e9;padding:.6em;margin-bottom:1em}form.inline{display:inline}\
 button{cursor:pointer}.who{margin-left:auto}";
 
-fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -32,6 +32,8 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
                     strong { "HaltState" }
                     @if let Some(session) = session {
                         a href="/ui/inbox" { "Inbox" }
+                        a href="/ui/kill" { "Kill switch" }
+                        a href="/ui/keys" { "Keys" }
                         span.who { (session.principal.name) " · " (session.principal.tenant) }
                         form.inline method="post" action="/ui/logout" {
                             input type="hidden" name="csrf" value=(session.csrf);
