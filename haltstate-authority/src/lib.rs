@@ -50,10 +50,10 @@ pub use haltstate_types::limits::{
     MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, MAX_RISK_LEN,
 };
 pub use haltstate_types::{
-    ActionRequest, Actor, AgentPattern, AgentSet, Approval, ApprovalStatus, CheckAnswer,
-    CheckReport, CheckRequest, Claim, Decision, ErrorCode, EvidenceKind, EvidenceQuery,
-    EvidenceRecord, GENESIS_HASH, GuardAnswer, GuardRequest, GuardStatus, KeyInfo, KeySpec,
-    KeyState, KillScope, KillState, KillStatus, LedgerHead, LlmUsage, MAX_AGENT_PATTERNS,
+    ActionRequest, Actor, AgentPattern, AgentSet, Approval, ApprovalStatus, ChainedRecord,
+    CheckAnswer, CheckReport, CheckRequest, Claim, Decision, ErrorCode, EvidenceKind,
+    EvidenceQuery, EvidenceRecord, GENESIS_HASH, GuardAnswer, GuardRequest, GuardStatus, KeyInfo,
+    KeySpec, KeyState, KillScope, KillState, KillStatus, LedgerHead, LlmUsage, MAX_AGENT_PATTERNS,
     NAME_PUNCTUATION, NewKey, Outcome, OutcomeReport, PLACEHOLDER_AGENT, Principal, ProofStatus,
     ReportAck, RequestError, Role, TenantHead, UnverifiedOutcome, Verdict, VerifyReport, Via,
     canonical, canonical_name, fingerprint, record_hash, timestamp,

@@ -1229,3 +1229,78 @@ async fn the_console_flips_the_kill_switch_after_a_confirmation_and_manages_keys
     assert!(html.contains("is revoked"), "{html}");
     assert!(s.authority.authenticate(TENANT, secret).is_err());
 }
+
+#[tokio::test]
+async fn the_console_searches_history_shows_a_keys_timeline_with_hashes_and_verifies_the_chain() {
+    let s = start().await;
+    for (key, cents) in [("hist:small", 500), ("hist:big", 90_000)] {
+        s.post(
+            "action/guard",
+            json!({"action": "refund.create", "params": {"amount_cents": cents}, "idempotency_key": key}),
+        )
+        .await;
+    }
+    s.authority
+        .guard(
+            "globex",
+            haltstate_authority::GuardRequest::new(
+                haltstate_authority::ActionRequest::new("g", "refund.create")
+                    .param("amount_cents", json!(500)),
+                "globex:secret-key",
+            ),
+        )
+        .await
+        .unwrap();
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+
+    let (status, html) = page(&cookie, format!("{}/ui/history", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("hist:small") && html.contains("hist:big"));
+    assert!(
+        !html.contains("globex:secret-key"),
+        "another tenant's evidence is listed"
+    );
+    let (_, html) = page(&cookie, format!("{}/ui/history?decision=pending", s.base)).await;
+    assert!(
+        html.contains("hist:big") && !html.contains("hist:small"),
+        "{html}"
+    );
+    let (status, _) = page(&cookie, format!("{}/ui/history?from=yesterday", s.base)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, html) = page(&cookie, format!("{}/ui/timeline?key=hist%3Abig", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    let chained = s
+        .authority
+        .chained_evidence(
+            TENANT,
+            &haltstate_authority::EvidenceQuery {
+                idempotency_key: Some("hist:big".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(!chained.is_empty());
+    for record in &chained {
+        assert!(
+            html.contains(&record.hash) && html.contains(&record.prev_hash),
+            "{html}"
+        );
+    }
+    let (status, _) = page(
+        &cookie,
+        format!("{}/ui/timeline?key=globex%3Asecret-key", s.base),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, html) = page(&cookie, format!("{}/ui/ledger", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    let head = s.authority.tenant_head(TENANT).unwrap();
+    assert!(
+        html.contains(&format!("Verified: {} records in acme", head.seq)),
+        "{html}"
+    );
+    assert!(html.contains(&head.hash));
+}

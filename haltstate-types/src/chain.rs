@@ -15,6 +15,17 @@ pub struct LedgerHead {
     pub hash: String,
 }
 
+/// A ledger record with its place in its tenant's chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainedRecord {
+    /// The record.
+    pub record: crate::EvidenceRecord,
+    /// The hash of the record before it ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// Its own hash: `record_hash(prev_hash, canonical bytes)`.
+    pub hash: String,
+}
+
 /// What a successful verification saw: every tenant's chain, each verified alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {

@@ -43,7 +43,7 @@ pub mod wire;
 pub use action::{ActionRequest, GuardRequest, fingerprint};
 pub use actor::{Actor, Via};
 pub use approval::{Approval, ApprovalStatus, Verdict};
-pub use chain::{GENESIS_HASH, LedgerHead, TenantHead, VerifyReport, record_hash};
+pub use chain::{ChainedRecord, GENESIS_HASH, LedgerHead, TenantHead, VerifyReport, record_hash};
 pub use check::{CheckAnswer, CheckReport, CheckRequest};
 pub use decision::Decision;
 pub use error::{RequestError, Result};

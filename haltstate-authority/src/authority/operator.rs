@@ -202,6 +202,20 @@ impl Authority {
         self.inner.reads.evidence(tenant, query)
     }
 
+    /// Evidence of `tenant` matching `query`, with each record's chain links (its hash and the one before).
+    pub fn chained_evidence(
+        &self,
+        tenant: &str,
+        query: &EvidenceQuery,
+    ) -> Result<Vec<haltstate_types::ChainedRecord>> {
+        self.inner.reads.chained_evidence(tenant, query)
+    }
+
+    /// Recomputes `tenant`'s chain alone (what that tenant's operators may verify).
+    pub fn verify_tenant_ledger(&self, tenant: &str) -> Result<VerifyReport> {
+        self.inner.reads.verify_tenant(tenant)
+    }
+
     /// The last record of `tenant`'s evidence (sequence 0 and the genesis hash when it has none): what an
     /// operator of that tenant may see of the ledger's end.
     pub fn tenant_head(&self, tenant: &str) -> Result<LedgerHead> {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use haltstate_types::{
-    Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, KeyInfo, KeyState, KillScope,
-    KillState, KillStatus, LedgerHead, Principal, Role, VerifyReport,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, EvidenceRecord, KeyInfo, KeyState,
+    KillScope, KillState, KillStatus, LedgerHead, Principal, Role, VerifyReport,
 };
 
 use crate::error::Result;
@@ -118,7 +118,17 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     /// One scope's own kill switch.
     fn kill_state(&self, scope: &KillScope) -> Result<KillState>;
     /// Evidence of a tenant, in ledger order.
-    fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>>;
+    fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
+        Ok(self
+            .chained_evidence(tenant, query)?
+            .into_iter()
+            .map(|chained| chained.record)
+            .collect())
+    }
+    /// The same, with each record's chain links.
+    fn chained_evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<ChainedRecord>>;
+    /// Recomputes one tenant's chain.
+    fn verify_tenant(&self, tenant: &str) -> Result<VerifyReport>;
     /// The last record of a tenant's evidence.
     fn tenant_head(&self, tenant: &str) -> Result<LedgerHead>;
     /// Recomputes the chain.

@@ -5,6 +5,7 @@
 //! cookie is `SameSite=Strict`); decisions are recorded as the operator, `via: console`, under the same identity
 //! rules as the API (no self-approval, a decision made meanwhile is shown, never overwritten).
 
+mod history;
 mod keys;
 mod kill;
 mod live;
@@ -36,6 +37,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/inbox", get(inbox))
         .route("/events", get(live::events))
+        .route("/history", get(history::history))
+        .route("/timeline", get(history::timeline))
+        .route("/ledger", get(history::ledger))
         .route("/kill", get(kill::show).post(kill::change))
         .route("/keys", get(keys::show).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))

@@ -32,6 +32,7 @@ pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Ma
                     strong { "HaltState" }
                     @if let Some(session) = session {
                         a href="/ui/inbox" { "Inbox" }
+                        a href="/ui/history" { "History" }
                         a href="/ui/kill" { "Kill switch" }
                         a href="/ui/keys" { "Keys" }
                         span.who { (session.principal.name) " · " (session.principal.tenant) }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
 use haltstate_types::{
-    AgentSet, Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, GENESIS_HASH, KeyInfo,
+    AgentSet, Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo,
     KeyState, KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
 };
 
@@ -256,13 +256,14 @@ pub(crate) fn evidence(
     conn: &mut Conn,
     tenant: &str,
     query: &EvidenceQuery,
-) -> Result<Vec<EvidenceRecord>> {
+) -> Result<Vec<ChainedRecord>> {
     let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
     let after = query
         .after_seq
         .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
     // Only the filters given go into the SQL, so that each query uses its index.
-    let mut sql = String::from("SELECT body FROM ledger WHERE tenant = $1 AND seq > $2");
+    let mut sql =
+        String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = $1 AND seq > $2");
     let mut text: Vec<String> = Vec::new();
     let mut filter = |column_condition: &str, value: Option<String>| {
         if let Some(value) = value {
@@ -286,10 +287,16 @@ pub(crate) fn evidence(
     rows.iter()
         .map(|row| {
             let body: Vec<u8> = row.try_get(0)?;
-            serde_json::from_slice(&body).map_err(|e| AuthorityError::LedgerBroken {
-                tenant: tenant.to_owned(),
-                seq: 0,
-                problem: format!("a record does not decode: {e}"),
+            let record =
+                serde_json::from_slice(&body).map_err(|e| AuthorityError::LedgerBroken {
+                    tenant: tenant.to_owned(),
+                    seq: 0,
+                    problem: format!("a record does not decode: {e}"),
+                })?;
+            Ok(ChainedRecord {
+                record,
+                prev_hash: row.try_get(1)?,
+                hash: row.try_get(2)?,
             })
         })
         .collect()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use haltstate_types::{
-    Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, KeyInfo, KeyState, KillScope,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, KeyInfo, KeyState, KillScope,
     KillState, KillStatus, LedgerHead, Principal, VerifyReport,
 };
 
@@ -182,9 +182,14 @@ impl Reads for PgReads {
         self.with(move |c| queries::kill_state(c, &scope))
     }
 
-    fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
+    fn chained_evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<ChainedRecord>> {
         let (tenant, query) = (tenant.to_owned(), query.clone());
         self.with(move |c| queries::evidence(c, &tenant, &query))
+    }
+
+    fn verify_tenant(&self, tenant: &str) -> Result<VerifyReport> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| verify::verify_tenant(c, &tenant))
     }
 
     fn tenant_head(&self, tenant: &str) -> Result<LedgerHead> {

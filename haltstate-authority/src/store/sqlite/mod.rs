@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use haltstate_types::timestamp::to_micros;
 use haltstate_types::{
-    Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, KeyInfo, KeyState, KillScope,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, KeyInfo, KeyState, KillScope,
     KillState, KillStatus, LedgerHead, Principal, VerifyReport,
 };
 
@@ -267,9 +267,14 @@ impl Reads for SqliteReads {
         self.readers.with(|conn| queries::kill_state(conn, scope))
     }
 
-    fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
+    fn chained_evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<ChainedRecord>> {
         self.readers
             .with(|conn| queries::evidence(conn, tenant, query))
+    }
+
+    fn verify_tenant(&self, tenant: &str) -> Result<VerifyReport> {
+        self.readers
+            .with(|conn| ledger::verify_tenant(conn, tenant))
     }
 
     fn tenant_head(&self, tenant: &str) -> Result<LedgerHead> {

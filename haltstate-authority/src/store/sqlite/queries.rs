@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
 use haltstate_types::{
-    AgentSet, Approval, ApprovalStatus, EvidenceQuery, EvidenceRecord, GENESIS_HASH, KeyInfo,
+    AgentSet, Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo,
     KeyState, KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
 };
 
@@ -271,14 +271,15 @@ pub(crate) fn evidence(
     conn: &Connection,
     tenant: &str,
     query: &EvidenceQuery,
-) -> Result<Vec<EvidenceRecord>> {
+) -> Result<Vec<ChainedRecord>> {
     let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
     let after = query
         .after_seq
         .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
     // Only the filters given go into the SQL: `(?x IS NULL OR col = ?x)` would keep SQLite from using the
     // key and time indexes, and a query by key would scan the tenant's whole ledger.
-    let mut sql = String::from("SELECT body FROM ledger WHERE tenant = ?1 AND seq > ?2");
+    let mut sql =
+        String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = ?1 AND seq > ?2");
     let mut values: Vec<rusqlite::types::Value> = vec![tenant.to_owned().into(), after.into()];
     let mut filter = |column_condition: &str, value: Option<String>| {
         if let Some(value) = value {
@@ -295,17 +296,25 @@ pub(crate) fn evidence(
     sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", values.len()));
     let mut statement = conn.prepare_cached(&sql)?;
     let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
-        row.get::<_, Vec<u8>>(0)
+        Ok((
+            row.get::<_, Vec<u8>>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+        ))
     })?;
     let mut records = Vec::new();
-    for body in rows {
-        let body = body?;
+    for row in rows {
+        let (body, prev_hash, hash) = row?;
         let record = serde_json::from_slice(&body).map_err(|e| AuthorityError::LedgerBroken {
             tenant: tenant.to_owned(),
             seq: 0,
             problem: format!("a record of tenant {tenant} does not decode: {e}"),
         })?;
-        records.push(record);
+        records.push(ChainedRecord {
+            record,
+            prev_hash,
+            hash,
+        });
     }
     Ok(records)
 }

@@ -1,0 +1,268 @@
+//! History in the console: the tenant's evidence searched by key, agent, action, decision and time; one key's
+//! timeline (guard, approval, outcome) with each record's chain links; the tenant's chain verified on demand.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use haltstate_authority::timestamp::{format_rfc3339, parse_iso8601};
+use haltstate_authority::{AuthorityError, ChainedRecord, EvidenceQuery, EvidenceRecord};
+
+use super::pages::{layout, refused};
+use super::session::Session;
+use super::{page, to_login};
+use crate::state::AppState;
+
+/// Records a history page shows at most.
+const PAGE: u32 = 200;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Search {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+fn given(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// What a record decided or became: its decision, status and outcome, those it has.
+fn verdicts(record: &EvidenceRecord) -> Vec<String> {
+    [
+        record.decision.map(|d| d.as_str().to_owned()),
+        record.status.clone(),
+        record.outcome.map(|o| o.as_str().to_owned()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn verdict(record: &EvidenceRecord) -> String {
+    verdicts(record).join(" · ")
+}
+
+fn search_form(search: &Search) -> Markup {
+    html! {
+        form method="get" action="/ui/history" {
+            input name="key" placeholder="idempotency key" value=(search.key);
+            " " input name="agent" placeholder="agent" value=(search.agent);
+            " " input name="action" placeholder="action" value=(search.action);
+            " " input name="decision" placeholder="ALLOW, pending, success..." value=(search.decision);
+            " " input name="from" placeholder="from (RFC 3339)" value=(search.from);
+            " " input name="to" placeholder="to (RFC 3339)" value=(search.to);
+            " " button type="submit" { "Search" }
+        }
+    }
+}
+
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(search): Query<Search>,
+) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    let bad_time = |field: &str, text: &str| {
+        page(
+            StatusCode::BAD_REQUEST,
+            refused(
+                Some(&session),
+                "Refused",
+                &format!("{field}: {text:?} is not an RFC 3339 time"),
+            ),
+        )
+    };
+    let from = match given(&search.from).map(|t| parse_iso8601(&t).ok_or(t)) {
+        Some(Err(text)) => return bad_time("from", &text),
+        other => other.and_then(Result::ok),
+    };
+    let to = match given(&search.to).map(|t| parse_iso8601(&t).ok_or(t)) {
+        Some(Err(text)) => return bad_time("to", &text),
+        other => other.and_then(Result::ok),
+    };
+    let query = EvidenceQuery {
+        idempotency_key: given(&search.key),
+        action: given(&search.action),
+        agent_id: given(&search.agent),
+        from,
+        to,
+        limit: Some(1000),
+        ..EvidenceQuery::default()
+    };
+    let records = match state.authority.evidence(&session.principal.tenant, &query) {
+        Ok(records) => records,
+        Err(error) => return unavailable(&session, &error),
+    };
+    let wanted = given(&search.decision).map(|d| d.to_ascii_lowercase());
+    // Newest first, at most a page.
+    let shown: Vec<&EvidenceRecord> = records
+        .iter()
+        .rev()
+        .filter(|r| {
+            wanted
+                .as_ref()
+                .is_none_or(|w| verdicts(r).iter().any(|v| v.eq_ignore_ascii_case(w)))
+        })
+        .take(PAGE as usize)
+        .collect();
+    let body = html! {
+        h1 { "History" }
+        (search_form(&search))
+        p { (shown.len()) " records (newest first; at most " (PAGE) ")." }
+        table {
+            thead { tr { th { "#" } th { "At" } th { "Kind" } th { "Agent" } th { "Action" } th { "Key" } th { "Decision" } th { "By" } } }
+            tbody {
+                @for record in &shown {
+                    tr {
+                        td { (record.seq) }
+                        td { (format_rfc3339(record.at)) }
+                        td { (record.kind.as_str()) }
+                        td { (record.agent_id.as_deref().unwrap_or("-")) }
+                        td { (record.action.as_deref().unwrap_or("-")) }
+                        td {
+                            @if let Some(key) = &record.idempotency_key {
+                                a href=(format!("/ui/timeline?key={}", urlencode(key))) { (key) }
+                            } @else { "-" }
+                        }
+                        td { (verdict(record)) }
+                        td { (record.actor.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+    };
+    page(StatusCode::OK, layout("History", Some(&session), body))
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn unavailable(session: &Session, error: &AuthorityError) -> Response {
+    tracing::warn!(%error, "console could not read the evidence");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        refused(
+            Some(session),
+            "Unavailable",
+            "The evidence cannot be read right now.",
+        ),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct KeyQuery {
+    #[serde(default)]
+    key: String,
+}
+
+pub(crate) async fn timeline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<KeyQuery>,
+) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    let Some(key) = given(&query.key) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            refused(Some(&session), "Refused", "Name an idempotency key."),
+        );
+    };
+    let evidence = EvidenceQuery {
+        idempotency_key: Some(key.clone()),
+        limit: Some(1000),
+        ..EvidenceQuery::default()
+    };
+    let records: Vec<ChainedRecord> = match state
+        .authority
+        .chained_evidence(&session.principal.tenant, &evidence)
+    {
+        Ok(records) => records,
+        Err(error) => return unavailable(&session, &error),
+    };
+    if records.is_empty() {
+        return page(
+            StatusCode::NOT_FOUND,
+            refused(
+                Some(&session),
+                "Not found",
+                "No evidence of that key in this tenant.",
+            ),
+        );
+    }
+    let body = html! {
+        h1 { "Key " code { (key) } }
+        p { a href="/ui/ledger" { "Verify this tenant's chain" } }
+        table {
+            thead { tr { th { "#" } th { "At" } th { "Kind" } th { "Decision" } th { "Detail" } th { "Chain" } } }
+            tbody {
+                @for chained in &records {
+                    @let record = &chained.record;
+                    tr {
+                        td { (record.seq) }
+                        td { (format_rfc3339(record.at)) }
+                        td { (record.kind.as_str()) }
+                        td { (verdict(record)) }
+                        td {
+                            @if let Some(reason) = &record.reason { (reason) br; }
+                            @if let Some(policy) = &record.policy_id { "policy " (policy) br; }
+                            @if let Some(approval) = &record.approval_id { "approval " (approval) br; }
+                            @if let Some(actor) = &record.actor { "by " (actor) br; }
+                        }
+                        td { small { "prev " code { (chained.prev_hash) } br; "hash " code { (chained.hash) } } }
+                    }
+                }
+            }
+        }
+    };
+    page(StatusCode::OK, layout("Timeline", Some(&session), body))
+}
+
+pub(crate) async fn ledger(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    let tenant = &session.principal.tenant;
+    let body = match state.authority.verify_tenant_ledger(tenant) {
+        Ok(report) => {
+            let head = report.chains.first();
+            html! {
+                h1 { "Ledger" }
+                p.notice id="ledger-status" {
+                    "Verified: " (report.records) " records in " (tenant) "'s chain"
+                    @if let Some(head) = head { ", head " code { (head.head.hash) } }
+                    "."
+                }
+            }
+        }
+        Err(AuthorityError::LedgerBroken { seq, problem, .. }) => html! {
+            h1 { "Ledger" }
+            p.error id="ledger-status" { "BROKEN at record " (seq) ": " (problem) }
+        },
+        Err(error) => return unavailable(&session, &error),
+    };
+    page(StatusCode::OK, layout("Ledger", Some(&session), body))
+}
