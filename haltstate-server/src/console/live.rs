@@ -14,16 +14,16 @@ use tokio::sync::mpsc;
 
 use crate::state::AppState;
 
-/// The script: on each change, fetch the inbox again and swap its table in, unless the operator is typing a
-/// reason (their text would be lost).
-const SCRIPT: &str = r#""use strict";
+/// The script: on each change, fetch the inbox again and swap its table in, unless the operator has started a
+/// decision (typed a reason: their text would be lost, and the row they are deciding would move).
+const SCRIPT: &str = r##""use strict";
 (function () {
   if (!window.EventSource || !document.getElementById("inbox")) { return; }
   var events = new EventSource("/ui/events");
   events.addEventListener("changed", function () {
-    var active = document.activeElement;
-    if (active && active.tagName === "INPUT" && active.value !== "") { return; }
-    fetch(location.pathname, { credentials: "same-origin" })
+    var reasons = document.querySelectorAll("#inbox input[name=reason]");
+    for (var i = 0; i < reasons.length; i++) { if (reasons[i].value !== "") { return; } }
+    fetch("/ui/inbox", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
         var next = new DOMParser().parseFromString(html, "text/html").getElementById("inbox");
@@ -33,7 +33,7 @@ const SCRIPT: &str = r#""use strict";
       .catch(function () {});
   });
 })();
-"#;
+"##;
 
 pub(crate) async fn script() -> Response {
     let mut response = (StatusCode::OK, SCRIPT).into_response();

@@ -15,7 +15,7 @@ header a{color:#fff}main{padding:1.2em;max-width:72em}table{border-collapse:coll
 td,th{border-bottom:1px solid #ddd;padding:.45em;text-align:left;vertical-align:top}\
 pre{margin:0;white-space:pre-wrap;font-size:13px}.notice{background:#fff4ce;padding:.6em;margin-bottom:1em}\
 .error{background:#fde7e9;padding:.6em;margin-bottom:1em}form.inline{display:inline}\
-button{cursor:pointer}.who{margin-left:auto}";
+button{cursor:pointer}.who{margin-left:auto}input[name=reason]{width:9em}code{word-break:break-all}";
 
 pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
     html! {
