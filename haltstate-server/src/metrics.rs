@@ -26,6 +26,8 @@ const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.
 #[derive(Clone, Debug)]
 pub struct Metrics {
     handle: PrometheusHandle,
+    /// Tenants whose pending gauge was set: one with nothing pending any more is set back to 0, not left stale.
+    pending_tenants: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Metrics {
@@ -75,14 +77,28 @@ impl Metrics {
                 Ok(handle)
             })
             .clone()
-            .map(|handle| Metrics { handle })
+            .map(|handle| Metrics {
+                handle,
+                pending_tenants: std::sync::Arc::default(),
+            })
     }
 
     /// The scrape: stored-state gauges refreshed from `authority`, then everything in the text format.
     pub fn render(&self, authority: &Authority) -> String {
         match authority.pending_approval_counts() {
             Ok(counts) => {
+                let mut reported = self
+                    .pending_tenants
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                for tenant in reported.iter() {
+                    if !counts.iter().any(|(t, _)| t == tenant) {
+                        metrics::gauge!("haltstate_approvals_pending", "tenant" => tenant.clone())
+                            .set(0.0);
+                    }
+                }
                 for (tenant, count) in counts {
+                    reported.insert(tenant.clone());
                     metrics::gauge!("haltstate_approvals_pending", "tenant" => tenant)
                         .set(count as f64);
                 }

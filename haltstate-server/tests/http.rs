@@ -798,18 +798,42 @@ fn browser() -> reqwest::Client {
 
 /// The session cookie a sign-in set (`name=value`), and the whole `Set-Cookie` header.
 async fn sign_in(s: &Server, tenant: &str, key: &str) -> (StatusCode, Option<(String, String)>) {
+    let (login_cookie, csrf) = login_form(s).await;
     let response = browser()
         .post(format!("{}/ui/login", s.base))
-        .form(&[("tenant", tenant), ("key", key)])
+        .header("cookie", login_cookie)
+        .form(&[("tenant", tenant), ("key", key), ("csrf", csrf.as_str())])
         .send()
         .await
         .unwrap();
+    // A refused sign-in sets a new form cookie, never a session.
     let cookie = response
         .headers()
-        .get("set-cookie")
+        .get_all("set-cookie")
+        .iter()
         .map(|v| v.to_str().unwrap().to_owned())
+        .find(|header| header.starts_with("haltstate_session="))
         .map(|header| (header.split(';').next().unwrap().to_owned(), header));
     (response.status(), cookie)
+}
+
+/// The sign-in form's cookie (`name=value`) and CSRF token, as a browser gets them.
+async fn login_form(s: &Server) -> (String, String) {
+    let response = browser()
+        .get(format!("{}/ui/login", s.base))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    (cookie, csrf_of(&response.text().await.unwrap()))
 }
 
 async fn page(cookie: &str, url: String) -> (StatusCode, String) {
@@ -995,10 +1019,16 @@ async fn the_console_is_tenant_scoped_and_sign_out_or_revocation_ends_the_sessio
     );
 
     // Behind TLS (a proxy says so) the cookie is Secure.
+    let (login_cookie, login_csrf) = login_form(&s).await;
     let response = browser()
         .post(format!("{}/ui/login", s.base))
         .header("x-forwarded-proto", "https")
-        .form(&[("tenant", TENANT), ("key", s.operator_key.as_str())])
+        .header("cookie", &login_cookie)
+        .form(&[
+            ("tenant", TENANT),
+            ("key", s.operator_key.as_str()),
+            ("csrf", login_csrf.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -1007,6 +1037,22 @@ async fn the_console_is_tenant_scoped_and_sign_out_or_revocation_ends_the_sessio
             .to_str()
             .unwrap()
             .contains("; Secure")
+    );
+    // The sign-in form itself needs its token: posted from elsewhere, it signs nobody in.
+    let response = browser()
+        .post(format!("{}/ui/login", s.base))
+        .form(&[("tenant", TENANT), ("key", s.operator_key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("haltstate_session=")),
+        "a sign-in without its form token started a session"
     );
 
     // Sign-out needs the CSRF token, then ends the session: the same cookie no longer works.

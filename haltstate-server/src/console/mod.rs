@@ -71,11 +71,23 @@ async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
     if state.sessions.find(&headers, &state.authority).is_some() {
         return Redirect::to("/ui/inbox").into_response();
     }
-    page(StatusCode::OK, pages::login(None))
+    login_form(&headers, StatusCode::OK, None)
+}
+
+/// The sign-in page with a fresh CSRF token (paired with this browser by a short-lived cookie).
+fn login_form(headers: &HeaderMap, status: StatusCode, error: Option<&str>) -> Response {
+    let (token, cookie) = session::login_token(headers);
+    let mut response = page(status, pages::login(&token, error));
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
+    #[serde(default)]
+    csrf: String,
     tenant: String,
     key: String,
 }
@@ -99,15 +111,21 @@ async fn login(
         |Extension(ConnectInfo(peer))| peer.ip(),
     );
     let too_many = || {
-        page(
+        login_form(
+            &headers,
             StatusCode::TOO_MANY_REQUESTS,
-            pages::login(Some(
-                "Too many failed sign-ins from this address; wait a minute.",
-            )),
+            Some("Too many failed sign-ins from this address; wait a minute."),
         )
     };
     if state.rates.check_address(address).is_err() {
         return too_many();
+    }
+    if !session::login_token_matches(&headers, &form.csrf) {
+        return login_form(
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form is stale or was posted from elsewhere; sign in again."),
+        );
     }
     let tenant = form.tenant.trim().to_owned();
     match state.authority.authenticate(&tenant, form.key.trim()) {
@@ -123,20 +141,20 @@ async fn login(
             if state.rates.failed(address).is_some() {
                 return too_many();
             }
-            page(
+            login_form(
+                &headers,
                 StatusCode::UNAUTHORIZED,
-                pages::login(Some(
+                Some(
                     "That tenant and key do not sign in: the key is wrong, revoked, of another tenant, or not an operator key.",
-                )),
+                ),
             )
         }
         Err(error) => {
             tracing::warn!(%error, "console sign-in could not check the key");
-            page(
+            login_form(
+                &headers,
                 StatusCode::SERVICE_UNAVAILABLE,
-                pages::login(Some(
-                    "The authority cannot check keys right now; try again shortly.",
-                )),
+                Some("The authority cannot check keys right now; try again shortly."),
             )
         }
     }

@@ -49,8 +49,8 @@ pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Ma
     }
 }
 
-/// The sign-in form; `error` says why the last attempt failed.
-pub(crate) fn login(error: Option<&str>) -> Markup {
+/// The sign-in form with its CSRF token; `error` says why the last attempt failed.
+pub(crate) fn login(csrf: &str, error: Option<&str>) -> Markup {
     layout(
         "Sign in",
         None,
@@ -59,6 +59,7 @@ pub(crate) fn login(error: Option<&str>) -> Markup {
             @if let Some(error) = error { p.error { (error) } }
             p { "Sign in with an operator key. The key is exchanged for a session; it is not kept in the browser." }
             form method="post" action="/ui/login" {
+                input type="hidden" name="csrf" value=(csrf);
                 p { label { "Tenant " input name="tenant" required autocomplete="organization"; } }
                 p { label { "Operator key " input name="key" type="password" required autocomplete="current-password"; } }
                 p { button type="submit" { "Sign in" } }

@@ -133,13 +133,17 @@ impl Sessions {
 
 /// The session cookie's value, if the request carries one.
 fn cookie(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+fn named_cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -158,6 +162,26 @@ pub(crate) fn set_cookie(token: &str, headers: &HeaderMap) -> String {
         SESSION_TTL.as_secs(),
         if over_tls(headers) { "; Secure" } else { "" }
     )
+}
+
+/// The cookie that carries the sign-in form's CSRF token (before there is a session to hold one).
+pub(crate) const LOGIN_COOKIE: &str = "haltstate_login";
+
+/// A fresh token for the sign-in form, and the `Set-Cookie` value that pairs it with this browser.
+pub(crate) fn login_token(headers: &HeaderMap) -> (String, String) {
+    let token = random_token();
+    let cookie = format!(
+        "{LOGIN_COOKIE}={token}; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=600{}",
+        if over_tls(headers) { "; Secure" } else { "" }
+    );
+    (token, cookie)
+}
+
+/// Whether the sign-in form's token matches the one its cookie carries (compared in constant time).
+pub(crate) fn login_token_matches(headers: &HeaderMap, presented: &str) -> bool {
+    named_cookie(headers, LOGIN_COOKIE).is_some_and(|expected| {
+        !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+    })
 }
 
 /// The `Set-Cookie` value that clears the cookie.
