@@ -11,6 +11,10 @@
 //! behind it to the writer thread, so nothing queued is left without a thread to run it. An async caller on a
 //! single-threaded executor queues first and leads on its next poll instead (`pending.rs`), so that the other
 //! tasks of its thread can join the batch.
+//!
+//! A backend whose connection must not be used from a caller's thread (PostgreSQL's blocking client, which would
+//! start a runtime inside the caller's async one) opens the writer with `callers_lead = false`: callers only queue
+//! and wake the writer thread, which runs every batch.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 

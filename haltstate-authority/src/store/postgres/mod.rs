@@ -68,6 +68,8 @@ fn open_here(
 ) -> Result<Opened> {
     let mut conn = conn::connect(url)?;
     schema::migrate(&mut conn)?;
+    // The readers first: if they cannot start, no listener thread is left behind.
+    let reads = PgReads::start(url.clone())?;
     let instance = uuid::Uuid::new_v4().to_string();
     let stop_listener = Arc::new(AtomicBool::new(false));
     {
@@ -85,7 +87,7 @@ fn open_here(
     }
     Ok(Opened {
         runner: PgRunner::new(url.clone(), conn, clock, counters, events, instance),
-        reads: PgReads::start(url.clone())?,
+        reads,
         stop_listener,
     })
 }
