@@ -12,7 +12,7 @@ use haltstate_authority::{AgentSet, KeySpec, Role};
 
 use super::pages::{layout, refused};
 use super::session::Session;
-use super::{csrf_refused, page, to_login};
+use super::{form_session, page, to_login};
 use crate::state::AppState;
 
 fn keys_page(state: &AppState, session: &Session, notice: Option<&str>) -> Response {
@@ -90,12 +90,10 @@ pub(crate) async fn create(
     headers: HeaderMap,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
+    let session = match form_session(&state, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    if !session.csrf_matches(&form.csrf) {
-        return csrf_refused(&session);
-    }
     let bad = |why: &str| {
         page(
             StatusCode::BAD_REQUEST,
@@ -151,12 +149,10 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
+    let session = match form_session(&state, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    if !session.csrf_matches(&form.csrf) {
-        return csrf_refused(&session);
-    }
     match state
         .authority
         .revoke_key(&session.principal.tenant, &id)

@@ -12,7 +12,7 @@ use haltstate_authority::{Actor, KillScope, KillState, Via, canonical_name};
 
 use super::pages::{layout, refused};
 use super::session::Session;
-use super::{csrf_refused, page, to_login};
+use super::{form_session, page, to_login};
 use crate::state::AppState;
 
 fn state_name(state: KillState) -> &'static str {
@@ -113,12 +113,10 @@ pub(crate) async fn change(
     headers: HeaderMap,
     Form(form): Form<KillForm>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
+    let session = match form_session(&state, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    if !session.csrf_matches(&form.csrf) {
-        return csrf_refused(&session);
-    }
     let bad = |why: &str| {
         page(
             StatusCode::BAD_REQUEST,

@@ -171,11 +171,8 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
-    if !session.csrf_matches(&form.csrf) {
-        return csrf_refused(&session);
+    if let Err(refused) = form_session(&state, &headers, &form.csrf) {
+        return *refused;
     }
     state.sessions.end(&headers);
     let mut response = Redirect::to("/ui/login").into_response();
@@ -183,6 +180,22 @@ async fn logout(
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The session a form was posted in, when the form carries that session's CSRF token; otherwise the answer to
+/// send instead (sign in, or refused). Every state-changing form starts here.
+fn form_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Session, Box<Response>> {
+    let Some(session) = state.sessions.find(headers, &state.authority) else {
+        return Err(Box::new(to_login()));
+    };
+    if !session.csrf_matches(csrf) {
+        return Err(Box::new(csrf_refused(&session)));
+    }
+    Ok(session)
 }
 
 fn csrf_refused(session: &Session) -> Response {
@@ -247,12 +260,10 @@ async fn decide(
     Path(id): Path<String>,
     Form(form): Form<DecideForm>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
+    let session = match form_session(&state, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    if !session.csrf_matches(&form.csrf) {
-        return csrf_refused(&session);
-    }
     let verdict = match form.verdict.as_str() {
         "approve" => Verdict::Approve,
         "reject" => Verdict::Reject,
