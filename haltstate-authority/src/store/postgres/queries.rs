@@ -56,6 +56,18 @@ pub(crate) fn load_key(conn: &mut Conn, tenant: &str, key: &str) -> Result<Optio
 }
 
 /// Maps a row; a pending approval past its window reads as expired at its expiry time.
+/// A query of approvals: the columns [`approval_from_row`] reads, then `$rest` (the statement text must be
+/// `'static` to stay prepared on the connection).
+macro_rules! select_approvals {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, policy_id, \
+             policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason FROM approvals ",
+            $rest
+        )
+    };
+}
+
 pub(crate) fn approval_from_row(row: &Row, now: OffsetDateTime) -> Result<Approval> {
     let corrupt = |column: usize, why: String| {
         AuthorityError::Corrupt(format!("approval column {column}: {why}"))
@@ -105,9 +117,7 @@ pub(crate) fn load_approval(
     now: OffsetDateTime,
 ) -> Result<Option<Approval>> {
     conn.query_opt(
-        "SELECT id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, policy_id, \
-         policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason \
-         FROM approvals WHERE tenant = $1 AND id = $2",
+        select_approvals!("WHERE tenant = $1 AND id = $2"),
         &[&tenant, &id],
     )?
     .map(|row| approval_from_row(&row, now))
@@ -121,9 +131,7 @@ pub(crate) fn load_approval_by_request(
     now: OffsetDateTime,
 ) -> Result<Option<Approval>> {
     conn.query_opt(
-        "SELECT id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, policy_id, \
-         policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason \
-         FROM approvals WHERE tenant = $1 AND request_id = $2",
+        select_approvals!("WHERE tenant = $1 AND request_id = $2"),
         &[&tenant, &request_id],
     )?
     .map(|row| approval_from_row(&row, now))
@@ -144,13 +152,13 @@ pub(crate) fn list_approvals(
         i64::from(limit.min(1000)),
     );
     let rows = conn.query(
-        "SELECT id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, policy_id, \
-         policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason \
-         FROM approvals WHERE tenant = $1 AND ( $2::TEXT IS NULL \
+        select_approvals!(
+            "WHERE tenant = $1 AND ( $2::TEXT IS NULL \
          OR ($2 = 'pending' AND status = 'pending' AND expires_us > $3) \
          OR ($2 = 'expired' AND (status = 'expired' OR (status = 'pending' AND expires_us <= $3))) \
          OR ($2 NOT IN ('pending', 'expired') AND status = $2) ) \
-         ORDER BY created_us DESC, id LIMIT $4",
+         ORDER BY created_us DESC, id LIMIT $4"
+        ),
         &[&tenant, &filter, &to_micros(now), &limit],
     )?;
     rows.iter().map(|row| approval_from_row(row, now)).collect()
@@ -165,12 +173,12 @@ pub(crate) fn approvals_since(
     now: OffsetDateTime,
 ) -> Result<Vec<Approval>> {
     let rows = conn.query(
-        "SELECT id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, policy_id, \
-         policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason \
-         FROM approvals WHERE tenant = $1 AND ( \
+        select_approvals!(
+            "WHERE tenant = $1 AND ( \
            (decided_us IS NOT NULL AND decided_us > $2) \
            OR (status = 'pending' AND expires_us > $2 AND expires_us <= $3) ) \
-         ORDER BY COALESCE(decided_us, expires_us), id LIMIT $4",
+         ORDER BY COALESCE(decided_us, expires_us), id LIMIT $4"
+        ),
         &[
             &tenant,
             &to_micros(since),
