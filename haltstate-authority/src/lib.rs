@@ -39,6 +39,7 @@ mod records;
 mod rules;
 mod secrets;
 mod store;
+pub mod webhooks;
 
 pub use authority::{Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -513,3 +513,285 @@ fn a_decision_made_through_another_instance_reaches_this_ones_subscribers() {
         "the deciding instance published twice"
     );
 }
+
+mod outbox {
+    use super::*;
+    use haltstate_authority::webhooks::{
+        AttemptResult, DeliveryState, RetryPolicy, WebhookEvent, WebhookSpec,
+    };
+    use haltstate_authority::{KillScope, KillState};
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    fn spec(events: Vec<WebhookEvent>) -> WebhookSpec {
+        WebhookSpec::new("http://127.0.0.1:9/hook")
+            .unwrap()
+            .events(events)
+    }
+
+    #[test]
+    fn approvals_and_kill_switches_are_queued_for_the_webhooks_that_want_them() {
+        let env = env();
+        let (all, secret) = env
+            .authority
+            .add_webhook(TENANT, spec(WebhookEvent::ALL.to_vec()), "oncall")
+            .wait()
+            .unwrap();
+        assert!(secret.expose().starts_with("whsec_"));
+        let (kills, _) = env
+            .authority
+            .add_webhook(
+                TENANT,
+                spec(vec![WebhookEvent::KillSwitchChanged]),
+                "oncall",
+            )
+            .wait()
+            .unwrap();
+        // Another tenant's webhook hears nothing of this tenant.
+        env.authority
+            .add_webhook("other", spec(WebhookEvent::ALL.to_vec()), "oncall")
+            .wait()
+            .unwrap();
+
+        let id = env
+            .authority
+            .guard(TENANT, guard_refund(90_000, "refund:hook1"))
+            .wait()
+            .unwrap()
+            .approval_id
+            .unwrap();
+        env.authority
+            .approve(TENANT, &id, "alice", None)
+            .wait()
+            .unwrap();
+        env.authority
+            .set_kill_switch(
+                KillScope::Agent {
+                    tenant: TENANT.into(),
+                    agent_id: "billing".into(),
+                },
+                KillState::Pause,
+                "oncall",
+            )
+            .wait()
+            .unwrap();
+
+        let claimed = env
+            .authority
+            .claim_deliveries(TENANT, "sender-a", LEASE, 100)
+            .wait()
+            .unwrap();
+        let mut seen: Vec<(&str, &str)> = claimed
+            .iter()
+            .map(|d| (d.webhook_id.as_str(), d.event.as_str()))
+            .collect();
+        seen.sort();
+        let mut expected = vec![
+            (all.id.as_str(), "approval.requested"),
+            (all.id.as_str(), "approval.decided"),
+            (all.id.as_str(), "kill_switch.changed"),
+            (kills.id.as_str(), "kill_switch.changed"),
+        ];
+        expected.sort();
+        assert_eq!(seen, expected);
+        assert_eq!(claimed.len(), 4, "{seen:?}");
+        let requested = &claimed
+            .iter()
+            .find(|d| d.event == WebhookEvent::ApprovalRequested)
+            .unwrap();
+        assert_eq!(requested.data["approval_id"], id.as_str());
+        assert_eq!(requested.data["path"], format!("/ui/approvals/{id}"));
+        assert!(
+            requested.data.get("params").is_none(),
+            "params stay behind sign-in"
+        );
+        assert_eq!(requested.secret, secret);
+        // One event to two endpoints is one message id.
+        let kill_ids: Vec<&str> = claimed
+            .iter()
+            .filter(|d| d.event == WebhookEvent::KillSwitchChanged)
+            .map(|d| d.id.as_str())
+            .collect();
+        assert_eq!(kill_ids.len(), 2);
+        assert_eq!(kill_ids[0], kill_ids[1]);
+        // Held: nobody else gets them; the other tenant's is its own.
+        assert!(
+            env.authority
+                .claim_deliveries(TENANT, "sender-b", LEASE, 100)
+                .wait()
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            env.authority.tenants_with_due_deliveries().unwrap(),
+            Vec::<String>::new(),
+            "the other tenant's webhook heard nothing"
+        );
+    }
+
+    #[test]
+    fn a_failed_attempt_is_retried_on_schedule_and_a_lapsed_lease_frees_the_delivery() {
+        let env = env();
+        let policy = RetryPolicy {
+            base: Duration::from_secs(10),
+            cap: Duration::from_secs(60),
+            max_attempts: 3,
+        };
+        env.authority
+            .add_webhook(TENANT, spec(WebhookEvent::ALL.to_vec()), "oncall")
+            .wait()
+            .unwrap();
+        env.authority
+            .set_kill_switch(KillScope::Tenant(TENANT.into()), KillState::Pause, "oncall")
+            .wait()
+            .unwrap();
+        assert_eq!(
+            env.authority.tenants_with_due_deliveries().unwrap(),
+            [TENANT]
+        );
+        let claim = |holder: &str| {
+            env.authority
+                .claim_deliveries(TENANT, holder, LEASE, 10)
+                .wait()
+                .unwrap()
+        };
+        let first = claim("a").pop().unwrap();
+        assert_eq!(first.attempts, 0);
+        // A sender that dies holding it loses nothing: the lease lapses and another takes it.
+        env.clock.advance(LEASE);
+        let taken = claim("b").pop().unwrap();
+        assert_eq!(taken.id, first.id);
+        // The first holder's late result is not stored over the new holder's.
+        let failed = || AttemptResult::Failed {
+            status: Some(500),
+            error: "HTTP 500".into(),
+        };
+        assert_eq!(
+            env.authority
+                .finish_delivery(&first, "a", failed(), policy)
+                .wait()
+                .unwrap(),
+            None
+        );
+        let (state, next) = env
+            .authority
+            .finish_delivery(&taken, "b", failed(), policy)
+            .wait()
+            .unwrap()
+            .unwrap();
+        assert_eq!(state, DeliveryState::Pending);
+        let wait = next.unwrap() - env.authority.now();
+        assert!(
+            wait >= Duration::from_secs(8) && wait <= Duration::from_secs(12),
+            "{wait}"
+        );
+        assert!(claim("a").is_empty(), "not due before its time");
+        env.clock.advance(Duration::from_secs(12));
+        let second = claim("a").pop().unwrap();
+        assert_eq!(second.attempts, 1);
+        env.authority
+            .finish_delivery(&second, "a", failed(), policy)
+            .wait()
+            .unwrap();
+        env.clock.advance(Duration::from_secs(30));
+        let third = claim("a").pop().unwrap();
+        let (state, next) = env
+            .authority
+            .finish_delivery(&third, "a", failed(), policy)
+            .wait()
+            .unwrap()
+            .unwrap();
+        assert_eq!((state, next), (DeliveryState::Failed, None));
+        let listed = env.authority.webhook_deliveries(TENANT, 10).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].state, DeliveryState::Failed);
+        assert_eq!(listed[0].attempts, 3);
+        assert_eq!(listed[0].last_status, Some(500));
+        assert_eq!(listed[0].last_error.as_deref(), Some("HTTP 500"));
+        env.clock.advance(Duration::from_secs(3600));
+        assert!(claim("a").is_empty(), "failed for good");
+    }
+
+    #[test]
+    fn a_delivered_event_is_not_sent_again_and_a_removed_webhook_fails_what_waits() {
+        let env = env();
+        let (webhook, _) = env
+            .authority
+            .add_webhook(TENANT, spec(WebhookEvent::ALL.to_vec()), "oncall")
+            .wait()
+            .unwrap();
+        let kill = |state| {
+            env.authority
+                .set_kill_switch(KillScope::Tenant(TENANT.into()), state, "oncall")
+                .wait()
+                .unwrap();
+        };
+        kill(KillState::Pause);
+        let delivery = env
+            .authority
+            .claim_deliveries(TENANT, "a", LEASE, 10)
+            .wait()
+            .unwrap()
+            .pop()
+            .unwrap();
+        let done = env
+            .authority
+            .finish_delivery(
+                &delivery,
+                "a",
+                AttemptResult::Delivered { status: 204 },
+                RetryPolicy::default(),
+            )
+            .wait()
+            .unwrap();
+        assert_eq!(done, Some((DeliveryState::Delivered, None)));
+        env.clock.advance(Duration::from_secs(3600));
+        assert!(
+            env.authority
+                .claim_deliveries(TENANT, "a", LEASE, 10)
+                .wait()
+                .unwrap()
+                .is_empty()
+        );
+        kill(KillState::Run);
+        assert!(
+            env.authority
+                .remove_webhook(TENANT, &webhook.id)
+                .wait()
+                .unwrap()
+        );
+        assert!(
+            !env.authority
+                .remove_webhook(TENANT, &webhook.id)
+                .wait()
+                .unwrap()
+        );
+        assert!(env.authority.webhooks(TENANT).unwrap().is_empty());
+        let listed = env.authority.webhook_deliveries(TENANT, 10).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].state, DeliveryState::Failed);
+        assert_eq!(listed[0].last_error.as_deref(), Some("webhook removed"));
+        assert_eq!(listed[1].state, DeliveryState::Delivered);
+        assert!(
+            env.authority
+                .claim_deliveries(TENANT, "a", LEASE, 10)
+                .wait()
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_webhook_needs_an_event() {
+        let env = env();
+        let refused = env
+            .authority
+            .add_webhook(TENANT, spec(Vec::new()), "oncall")
+            .wait()
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("at least one event"),
+            "{refused}"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 mod builder;
 mod keys;
 mod operator;
+mod webhooks;
 
 pub use builder::AuthorityBuilder;
 

@@ -57,6 +57,7 @@ pub(crate) fn expire(tx: &mut dyn Tx, approval: &Approval) -> Result<Approval> {
     }
     move_key(tx, &expired, KeyState::Expired)?;
     record(tx, &expired, None)?;
+    super::webhooks::announce_approval(tx, &expired)?;
     tx.publish(ApprovalEvent {
         approval: expired.clone(),
     });
@@ -113,6 +114,7 @@ pub(crate) fn decide(
             }
             move_key(tx, &approval, key_state)?;
             record(tx, &approval, Some(approver.via()))?;
+            super::webhooks::announce_approval(tx, &approval)?;
             tx.publish(ApprovalEvent {
                 approval: approval.clone(),
             });

@@ -41,6 +41,7 @@ pub(crate) fn check(
             None => {
                 let approval = approvals::for_check(tx, windows, tenant, &request.action, &policy);
                 tx.insert_approval(&approval, Some(&request_id))?;
+                super::webhooks::announce_approval(tx, &approval)?;
                 approval.id
             }
         })

@@ -48,6 +48,7 @@ pub(crate) fn guard(
     }
     if let Some(approval) = &outcome.create_approval {
         tx.insert_approval(approval, None)?;
+        super::webhooks::announce_approval(tx, approval)?;
     }
     if let Some(record) = &outcome.store {
         tx.put_key(tenant, record)?;

@@ -12,6 +12,7 @@ pub(crate) fn set(
     actor: &Actor,
 ) -> Result<KillStatus> {
     tx.put_kill(scope, state, actor.name())?;
+    super::webhooks::announce_kill(tx, scope, state, actor.name())?;
     let mut record = EvidenceRecord::new(EvidenceKind::KillSwitch, scope.tenant(), tx.now());
     record.agent_id = scope.agent_id().map(str::to_owned);
     record.status = Some(state.as_str().to_owned());

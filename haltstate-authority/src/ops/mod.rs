@@ -9,6 +9,7 @@ pub(crate) mod keys;
 pub(crate) mod kill;
 pub(crate) mod report;
 pub(crate) mod unverified;
+pub(crate) mod webhooks;
 
 pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())

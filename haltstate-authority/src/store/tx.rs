@@ -14,6 +14,9 @@ use haltstate_types::{
 use crate::error::Result;
 use crate::events::ApprovalEvent;
 use crate::records::{CheckRecord, KeyRecord};
+use crate::webhooks::{
+    Delivery, DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookSecret,
+};
 
 /// An API key as stored: its hash, never its secret.
 #[derive(Debug, Clone)]
@@ -83,6 +86,45 @@ pub(crate) trait Tx {
     fn append(&mut self, record: EvidenceRecord) -> Result<u64>;
     /// Queues an approval change for the approvals streams; sent only if the batch commits.
     fn publish(&mut self, event: ApprovalEvent);
+
+    /// Writes `event` to the outbox of each of the tenant's webhooks that receives it, in this transaction: the
+    /// notification commits (and is undone) with the change it announces. `id` is the message id.
+    fn enqueue_webhooks(
+        &mut self,
+        tenant: &str,
+        id: &str,
+        event: WebhookEvent,
+        data: &str,
+    ) -> Result<()>;
+    /// Stores a new webhook with its secret.
+    fn insert_webhook(&mut self, webhook: &Webhook, secret: &WebhookSecret) -> Result<()>;
+    /// Removes a live webhook and fails its pending deliveries; `false` when there was none.
+    fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool>;
+    /// Claims up to `limit` of the tenant's due deliveries (pending, due by now, not held by anyone) for
+    /// `holder` until `until`, oldest first.
+    fn claim_deliveries(
+        &mut self,
+        tenant: &str,
+        holder: &str,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Delivery>>;
+    /// Stores an attempt's result, if `holder` still holds the pending delivery; `false` otherwise.
+    fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool>;
+}
+
+/// One delivery attempt's result, as stored.
+#[derive(Debug)]
+pub(crate) struct DeliveryUpdate<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) webhook_id: &'a str,
+    pub(crate) holder: &'a str,
+    /// Attempts made, this one included.
+    pub(crate) attempts: u32,
+    pub(crate) state: DeliveryState,
+    pub(crate) next_attempt_at: Option<OffsetDateTime>,
+    pub(crate) last_status: Option<u16>,
+    pub(crate) last_error: Option<&'a str>,
 }
 
 /// What the authority reads outside a transaction.
@@ -139,6 +181,12 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn keys(&self, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>>;
     /// One key of the tenant.
     fn key_info(&self, tenant: &str, id: &str) -> Result<Option<KeyInfo>>;
+    /// The tenant's live webhooks, newest first.
+    fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>>;
+    /// The tenant's deliveries, newest first.
+    fn deliveries(&self, tenant: &str, limit: u32) -> Result<Vec<DeliveryRecord>>;
+    /// Tenants with deliveries due at `now` that nobody holds.
+    fn due_delivery_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>>;
     /// A key's state and, while claimed, the lease remaining.
     fn key_state(
         &self,

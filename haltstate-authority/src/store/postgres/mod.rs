@@ -13,6 +13,7 @@ mod runner;
 mod schema;
 mod tx;
 mod verify;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

@@ -15,10 +15,11 @@ use haltstate_types::{
 };
 
 use super::conn::{Conn, connect};
-use super::{queries, verify};
+use super::{queries, verify, webhooks};
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
 use crate::store::tx::Reads;
+use crate::webhooks::{DeliveryRecord, Webhook};
 
 /// Reader threads (and connections) per authority.
 const READERS: usize = 4;
@@ -175,6 +176,20 @@ impl Reads for PgReads {
     fn kill_status(&self, tenant: &str, agent: &str) -> Result<KillStatus> {
         let (tenant, agent) = (tenant.to_owned(), agent.to_owned());
         self.with(move |c| queries::kill_status(c, &tenant, &agent))
+    }
+
+    fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| webhooks::list(c, &tenant))
+    }
+
+    fn deliveries(&self, tenant: &str, limit: u32) -> Result<Vec<DeliveryRecord>> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| webhooks::deliveries(c, &tenant, limit))
+    }
+
+    fn due_delivery_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>> {
+        self.with(move |c| webhooks::due_tenants(c, now))
     }
 
     fn kill_state(&self, scope: &KillScope) -> Result<KillState> {

@@ -10,9 +10,10 @@ use crate::error::{AuthorityError, Result};
 
 /// Each entry moves the schema one version up; never edit a released entry, append a new one. Version 6
 /// matches SQLite's schema 6 (PostgreSQL storage started there).
-const MIGRATIONS: &[(i64, &str)] = &[(
-    6,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        6,
+        r#"
     CREATE TABLE api_keys (
         tenant      TEXT NOT NULL,
         id          TEXT NOT NULL,
@@ -124,10 +125,49 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         hash    TEXT NOT NULL
     );
     "#,
-)];
+    ),
+    // 7: webhooks and their outbox, as in SQLite's schema 7.
+    (
+        7,
+        r#"
+    CREATE TABLE webhooks (
+        tenant      TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        url         TEXT NOT NULL,
+        secret      TEXT NOT NULL,
+        events      TEXT NOT NULL,
+        format      TEXT NOT NULL,
+        created_us  BIGINT NOT NULL,
+        created_by  TEXT NOT NULL,
+        removed_us  BIGINT,
+        PRIMARY KEY (tenant, id)
+    );
+
+    CREATE TABLE webhook_outbox (
+        tenant           TEXT NOT NULL,
+        id               TEXT NOT NULL,
+        webhook_id       TEXT NOT NULL,
+        event            TEXT NOT NULL,
+        data             TEXT NOT NULL,
+        created_us       BIGINT NOT NULL,
+        attempts         BIGINT NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        next_attempt_us  BIGINT,
+        claimed_by       TEXT,
+        claim_until_us   BIGINT,
+        last_status      BIGINT,
+        last_error       TEXT,
+        finished_us      BIGINT,
+        PRIMARY KEY (tenant, id, webhook_id)
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_us) WHERE state = 'pending';
+    CREATE INDEX webhook_outbox_recent ON webhook_outbox (tenant, created_us);
+    "#,
+    ),
+];
 
 /// The newest schema version this build knows (the same number as SQLite's).
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Any number for `pg_advisory_xact_lock`, as long as every instance uses the same: migrations run one at a time.
 const MIGRATION_LOCK: i64 = 0x4841_4c54_5354_4154; // "HALTSTAT"

@@ -11,7 +11,8 @@ use crate::error::{AuthorityError, Result};
 use crate::events::ApprovalEvent;
 use crate::records::{CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
-use crate::store::tx::{StoredKey, Tx};
+use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
+use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
 
 /// The open transaction, its tenant's chain end, the batch's clock reading and the events it will publish.
 pub(crate) struct PgTx<'a> {
@@ -343,5 +344,42 @@ impl Tx for PgTx<'_> {
 
     fn publish(&mut self, event: ApprovalEvent) {
         self.events.push(event);
+    }
+
+    fn enqueue_webhooks(
+        &mut self,
+        tenant: &str,
+        id: &str,
+        event: WebhookEvent,
+        data: &str,
+    ) -> Result<()> {
+        self.own(tenant)?;
+        super::webhooks::enqueue(self.conn, tenant, id, event, data, self.now)
+    }
+
+    fn insert_webhook(&mut self, webhook: &Webhook, secret: &WebhookSecret) -> Result<()> {
+        self.own(&webhook.tenant)?;
+        super::webhooks::insert(self.conn, webhook, secret)
+    }
+
+    fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool> {
+        self.own(tenant)?;
+        super::webhooks::remove(self.conn, tenant, id, self.now)
+    }
+
+    fn claim_deliveries(
+        &mut self,
+        tenant: &str,
+        holder: &str,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        self.own(tenant)?;
+        super::webhooks::claim(self.conn, tenant, holder, self.now, until, limit)
+    }
+
+    fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool> {
+        self.own(tenant)?;
+        super::webhooks::finish(self.conn, tenant, update, self.now)
     }
 }

@@ -8,6 +8,7 @@ mod rechain;
 mod runner;
 mod schema;
 mod tx;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,6 +26,7 @@ use haltstate_types::{
 use super::Durability;
 use super::tx::Reads;
 use crate::error::Result;
+use crate::webhooks::{DeliveryRecord, Webhook};
 
 pub(crate) use runner::SqliteRunner;
 
@@ -298,6 +300,19 @@ impl Reads for SqliteReads {
     fn key_info(&self, tenant: &str, id: &str) -> Result<Option<KeyInfo>> {
         self.readers
             .with(|conn| queries::load_key_info(conn, tenant, id))
+    }
+
+    fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>> {
+        self.readers.with(|conn| webhooks::list(conn, tenant))
+    }
+
+    fn deliveries(&self, tenant: &str, limit: u32) -> Result<Vec<DeliveryRecord>> {
+        self.readers
+            .with(|conn| webhooks::deliveries(conn, tenant, limit))
+    }
+
+    fn due_delivery_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>> {
+        self.readers.with(|conn| webhooks::due_tenants(conn, now))
     }
 
     fn key_state(

@@ -172,6 +172,42 @@ const MIGRATIONS: &[Migration] = &[
     "#),
     // 6: one chain per tenant (see `rechain.rs`).
     Code(super::rechain::per_tenant_chains),
+    // 7: webhooks and their outbox. The secret is stored as given: signing needs it (see `webhooks/secret.rs`).
+    // A delivery is one event for one endpoint; its message id is the event's, shared by the endpoints it goes to.
+    Sql(r#"
+    CREATE TABLE webhooks (
+        tenant      TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        url         TEXT NOT NULL,
+        secret      TEXT NOT NULL,
+        events      TEXT NOT NULL,
+        format      TEXT NOT NULL,
+        created_us  INTEGER NOT NULL,
+        created_by  TEXT NOT NULL,
+        removed_us  INTEGER,
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE webhook_outbox (
+        tenant           TEXT NOT NULL,
+        id               TEXT NOT NULL,
+        webhook_id       TEXT NOT NULL,
+        event            TEXT NOT NULL,
+        data             TEXT NOT NULL,
+        created_us       INTEGER NOT NULL,
+        attempts         INTEGER NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        next_attempt_us  INTEGER,
+        claimed_by       TEXT,
+        claim_until_us   INTEGER,
+        last_status      INTEGER,
+        last_error       TEXT,
+        finished_us      INTEGER,
+        PRIMARY KEY (tenant, id, webhook_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_us) WHERE state = 'pending';
+    CREATE INDEX webhook_outbox_recent ON webhook_outbox (tenant, created_us);
+    "#),
 ];
 
 /// The newest schema version this build knows.

@@ -12,7 +12,8 @@ use crate::error::Result;
 use crate::events::ApprovalEvent;
 use crate::records::{CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
-use crate::store::tx::{StoredKey, Tx};
+use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
+use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
 
 /// The open transaction, the chains' tails, the batch's clock reading and the events it will publish.
 pub(crate) struct SqliteTx<'a> {
@@ -289,5 +290,37 @@ impl Tx for SqliteTx<'_> {
 
     fn publish(&mut self, event: ApprovalEvent) {
         self.events.push(event);
+    }
+
+    fn enqueue_webhooks(
+        &mut self,
+        tenant: &str,
+        id: &str,
+        event: WebhookEvent,
+        data: &str,
+    ) -> Result<()> {
+        super::webhooks::enqueue(self.conn, tenant, id, event, data, self.now)
+    }
+
+    fn insert_webhook(&mut self, webhook: &Webhook, secret: &WebhookSecret) -> Result<()> {
+        super::webhooks::insert(self.conn, webhook, secret)
+    }
+
+    fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool> {
+        super::webhooks::remove(self.conn, tenant, id, self.now)
+    }
+
+    fn claim_deliveries(
+        &mut self,
+        tenant: &str,
+        holder: &str,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        super::webhooks::claim(self.conn, tenant, holder, self.now, until, limit)
+    }
+
+    fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool> {
+        super::webhooks::finish(self.conn, tenant, update, self.now)
     }
 }
