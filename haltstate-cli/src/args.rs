@@ -55,6 +55,9 @@ pub enum Command {
     /// Migrate or move the authority's database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Webhooks: where approval and kill-switch events are posted (by `serve`), and how their deliveries went.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 /// `haltstate serve`.
@@ -82,9 +85,33 @@ pub struct ServeArgs {
     /// Do not serve the operators' console (`/ui`).
     #[arg(long)]
     pub no_console: bool,
+    /// Webhook delivery.
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// Connection and request limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The `serve` flags of webhook delivery.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// The address people reach the console at, for the links in webhook payloads (default: http:// and
+    /// --listen).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// The wait before a failed delivery's first retry; each next wait doubles.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub webhook_retry_base: Duration,
+    /// The longest wait between two attempts.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub webhook_retry_max: Duration,
+    /// Attempts per delivery, the first included; then it is failed (and shown so in the console).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhook_attempts: u32,
+    /// How long one attempt may take.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: Duration,
 }
 
 /// The `serve` flags behind [`ServeLimits`].
@@ -331,6 +358,84 @@ pub enum DbCommand {
         #[arg(long, value_parser = database)]
         to: Database,
     },
+}
+
+/// `haltstate webhooks ...`. Deliveries are made by `haltstate serve`; these commands work on the database.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Add a webhook and print its signing secret (`whsec_...`), alone, on stdout. It is shown only this once.
+    ///
+    /// Example: haltstate webhooks add --db haltstate.db --tenant acme --url https://hooks.example.com/hs --as alice
+    ///
+    /// Example: haltstate webhooks add --db haltstate.db --tenant acme --url https://hooks.slack.com/services/... --format slack --events approval.requested --as alice
+    Add {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The tenant whose events it receives.
+        #[arg(long)]
+        tenant: String,
+        /// Where to post (https:// or http://).
+        #[arg(long)]
+        url: String,
+        /// Only these events, comma-separated: approval.requested, approval.decided, approval.expired,
+        /// kill_switch.changed (default: all).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// The body: a Standard Webhooks body, or a Slack message.
+        #[arg(long, value_enum, default_value = "standard")]
+        format: FormatArg,
+        /// Who adds it.
+        #[arg(long = "as")]
+        actor: String,
+    },
+    /// List the tenant's webhooks (never their secrets).
+    ///
+    /// Example: haltstate webhooks list --db haltstate.db --tenant acme
+    List {
+        /// The database.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Remove a webhook; what it has not received yet is failed, not sent.
+    ///
+    /// Example: haltstate webhooks remove wh_0123 --db haltstate.db --tenant acme
+    Remove {
+        /// The webhook id (`wh_...`).
+        id: String,
+        /// The database.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// The latest deliveries, newest first: event, attempts, state, last status or error.
+    ///
+    /// Example: haltstate webhooks deliveries --db haltstate.db --tenant acme
+    Deliveries {
+        /// The database.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+/// A webhook's body.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// `{"type", "timestamp", "data"}`, as the Standard Webhooks specification describes.
+    Standard,
+    /// `{"text"}` for a Slack incoming webhook.
+    Slack,
 }
 
 /// Reads `--db`: a PostgreSQL URL or a file path.

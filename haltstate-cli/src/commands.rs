@@ -73,7 +73,7 @@ pub(crate) fn run(command: Command) -> ExitCode {
 }
 
 /// Opens an existing authority: a missing SQLite file is an error here, not a new empty database.
-fn open(db: &Database) -> Result<Authority, AuthorityError> {
+pub(crate) fn open(db: &Database) -> Result<Authority, AuthorityError> {
     if let Database::Sqlite(path) = db {
         if !path.exists() {
             return Err(AuthorityError::invalid(format!(
@@ -147,6 +147,7 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
         Command::Kill(args) => set_switch(args, KillState::Kill)?,
         Command::Pause(args) => set_switch(args, KillState::Pause)?,
         Command::Resume(args) => set_switch(args, KillState::Run)?,
+        Command::Webhooks(command) => crate::webhooks::run(command)?,
         Command::Db(DbCommand::Migrate { db }) => {
             let version = Authority::migrate(&db)?;
             println!("{db}: schema version {version}");

@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod remote;
+mod webhooks;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -55,6 +56,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         checkpoint_pages,
         metrics_listen,
         no_console,
+        webhooks,
         limits,
     } = args;
     let limits = limits.limits();
@@ -86,6 +88,22 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Machine-readable for scripts and tests that start the server on port 0.
     println!("listening on http://{}", listener.local_addr()?);
 
+    let stop_sender = tokio_util::sync::CancellationToken::new();
+    let sender = {
+        let public_url = webhooks
+            .public_url
+            .clone()
+            .unwrap_or(format!("http://{}", listener.local_addr()?));
+        let mut settings = haltstate_server::webhooks::WebhookSettings::new(public_url);
+        settings.retry = haltstate_authority::webhooks::RetryPolicy {
+            base: webhooks.webhook_retry_base,
+            cap: webhooks.webhook_retry_max,
+            max_attempts: webhooks.webhook_attempts,
+        };
+        settings.timeout = webhooks.webhook_timeout;
+        let sender = haltstate_server::webhooks::WebhookSender::new(authority.clone(), settings)?;
+        tokio::spawn(sender.run(stop_sender.clone()))
+    };
     let sweeper = {
         let authority = authority.clone();
         tokio::spawn(async move {
@@ -131,6 +149,9 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     sweeper.abort();
+    // A round of deliveries under way finishes (each attempt is bounded by its timeout) and is recorded.
+    stop_sender.cancel();
+    let _ = sender.await;
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }

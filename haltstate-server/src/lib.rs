@@ -32,6 +32,7 @@ mod refusals;
 pub mod routes;
 mod serve;
 mod state;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -7,6 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
+use haltstate_types::RequestError;
+
 const PREFIX: &str = "whsec_";
 
 /// A signing secret. `Debug` shows `whsec_***`.
@@ -19,6 +21,19 @@ impl WebhookSecret {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         Self(format!("{PREFIX}{}", STANDARD.encode(bytes)))
+    }
+
+    /// A secret as a receiver holds it: `whsec_` and the base64 of its key.
+    ///
+    /// # Errors
+    /// When `text` is not in that form.
+    pub fn parse(text: &str) -> Result<Self, RequestError> {
+        match text.strip_prefix(PREFIX).map(|encoded| STANDARD.decode(encoded)) {
+            Some(Ok(key)) if !key.is_empty() => Ok(Self(text.to_owned())),
+            _ => Err(RequestError::Invalid(
+                "a webhook secret is whsec_ followed by base64".into(),
+            )),
+        }
     }
 
     /// A stored secret.

@@ -1,0 +1,126 @@
+//! The body a delivery posts: a Standard Webhooks body (`type`, `timestamp`, `data`), or a Slack message. The
+//! `path` the authority stored becomes a `url` on the console's public address.
+
+use serde_json::{Value, json};
+
+use haltstate_authority::timestamp::format_rfc3339;
+use haltstate_authority::webhooks::{Delivery, WebhookEvent, WebhookFormat};
+
+/// The JSON body of `delivery`, linking to `public_url`.
+pub(crate) fn body(delivery: &Delivery, public_url: &str) -> Vec<u8> {
+    let mut data = delivery.data.clone();
+    let url = data
+        .as_object_mut()
+        .and_then(|fields| fields.remove("path"))
+        .and_then(|path| path.as_str().map(|path| format!("{public_url}{path}")));
+    if let (Some(fields), Some(url)) = (data.as_object_mut(), &url) {
+        fields.insert("url".into(), Value::String(url.clone()));
+    }
+    let body = match delivery.format {
+        WebhookFormat::Standard => json!({
+            "type": delivery.event.as_str(),
+            "timestamp": format_rfc3339(delivery.created_at),
+            "data": data,
+        }),
+        WebhookFormat::Slack => json!({ "text": slack_text(delivery.event, &data, url.as_deref()) }),
+    };
+    body.to_string().into_bytes()
+}
+
+/// One line a person reads in a channel. Slack's mrkdwn treats `<`, `>` and `&` as markup: they are escaped.
+fn slack_text(event: WebhookEvent, data: &Value, url: Option<&str>) -> String {
+    let field = |name: &str| escape(data.get(name).and_then(Value::as_str).unwrap_or("-"));
+    let what = match event {
+        WebhookEvent::ApprovalRequested => format!(
+            "Approval needed: {} by {} ({})",
+            field("action"),
+            field("agent_id"),
+            field("policy_reason")
+        ),
+        WebhookEvent::ApprovalDecided => format!(
+            "{} {} by {}: {} by {}",
+            field("tenant"),
+            field("action"),
+            field("agent_id"),
+            field("status"),
+            field("approver")
+        ),
+        WebhookEvent::ApprovalExpired => format!(
+            "Approval expired undecided: {} by {}",
+            field("action"),
+            field("agent_id")
+        ),
+        WebhookEvent::KillSwitchChanged => match data.get("agent_id").and_then(Value::as_str) {
+            Some(agent) => format!(
+                "Kill switch: agent {} of {} set to {} by {}",
+                escape(agent),
+                field("tenant"),
+                field("state"),
+                field("actor")
+            ),
+            None => format!(
+                "Kill switch: tenant {} set to {} by {}",
+                field("tenant"),
+                field("state"),
+                field("actor")
+            ),
+        },
+    };
+    match url {
+        Some(url) => format!("{what} <{}|open>", escape(url)),
+        None => what,
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haltstate_authority::webhooks::WebhookSecret;
+
+    fn delivery(format: WebhookFormat) -> Delivery {
+        Delivery {
+            id: "msg_1".into(),
+            tenant: "acme".into(),
+            webhook_id: "wh_1".into(),
+            url: "https://example.com/".into(),
+            secret: WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap_or_else(|e| panic!("{e}")),
+            format,
+            event: WebhookEvent::ApprovalRequested,
+            data: json!({"action": "refund.create", "agent_id": "bot<1>", "policy_reason": "big",
+                         "path": "/ui/approvals/apr_1"}),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn a_standard_body_links_to_the_console() {
+        let body: Value = serde_json::from_slice(&body(
+            &delivery(WebhookFormat::Standard),
+            "https://hs.example.com",
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body["type"], "approval.requested");
+        assert_eq!(body["timestamp"], "1970-01-01T00:00:00Z");
+        assert_eq!(body["data"]["url"], "https://hs.example.com/ui/approvals/apr_1");
+        assert!(body["data"].get("path").is_none());
+    }
+
+    #[test]
+    fn a_slack_body_is_one_escaped_line_with_a_link() {
+        let body: Value =
+            serde_json::from_slice(&body(&delivery(WebhookFormat::Slack), "https://hs"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            body["text"],
+            "Approval needed: refund.create by bot&lt;1&gt; (big) <https://hs/ui/approvals/apr_1|open>"
+        );
+    }
+}
