@@ -10,11 +10,13 @@ mod ledger;
 pub mod policies;
 pub mod postgres;
 mod process;
+mod receiver;
 mod scratch;
 mod server;
 
 pub use eventually::{eventually, eventually_async};
 pub use ledger::outcomes;
 pub use process::ServeProcess;
+pub use receiver::{Received, WebhookReceiver};
 pub use scratch::scratch_authority;
 pub use server::LoopbackServer;

@@ -28,7 +28,10 @@ impl WebhookSecret {
     /// # Errors
     /// When `text` is not in that form.
     pub fn parse(text: &str) -> Result<Self, RequestError> {
-        match text.strip_prefix(PREFIX).map(|encoded| STANDARD.decode(encoded)) {
+        match text
+            .strip_prefix(PREFIX)
+            .map(|encoded| STANDARD.decode(encoded))
+        {
             Some(Ok(key)) if !key.is_empty() => Ok(Self(text.to_owned())),
             _ => Err(RequestError::Invalid(
                 "a webhook secret is whsec_ followed by base64".into(),

@@ -22,7 +22,9 @@ pub(crate) fn body(delivery: &Delivery, public_url: &str) -> Vec<u8> {
             "timestamp": format_rfc3339(delivery.created_at),
             "data": data,
         }),
-        WebhookFormat::Slack => json!({ "text": slack_text(delivery.event, &data, url.as_deref()) }),
+        WebhookFormat::Slack => {
+            json!({ "text": slack_text(delivery.event, &data, url.as_deref()) })
+        }
     };
     body.to_string().into_bytes()
 }
@@ -109,7 +111,10 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(body["type"], "approval.requested");
         assert_eq!(body["timestamp"], "1970-01-01T00:00:00Z");
-        assert_eq!(body["data"]["url"], "https://hs.example.com/ui/approvals/apr_1");
+        assert_eq!(
+            body["data"]["url"],
+            "https://hs.example.com/ui/approvals/apr_1"
+        );
         assert!(body["data"].get("path").is_none());
     }
 

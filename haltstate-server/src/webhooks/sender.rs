@@ -1,7 +1,6 @@
 //! The sender: a loop that looks at the outbox, claims what is due per tenant, posts each delivery signed, and
 //! records how it went.
 
-
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use time::OffsetDateTime;
@@ -37,7 +36,11 @@ impl WebhookSender {
             .user_agent(concat!("haltstate/", env!("CARGO_PKG_VERSION")))
             .timeout(settings.timeout)
             .build()?;
-        let holder = format!("sender-{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let holder = format!(
+            "sender-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
         Ok(Self {
             authority,
             settings,
@@ -171,4 +174,3 @@ fn describe(error: reqwest::Error) -> String {
     }
     text
 }
-

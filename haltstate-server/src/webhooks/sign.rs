@@ -21,7 +21,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn sign(secret: &WebhookSecret, id: &str, timestamp: i64, body: &[u8]) -> String {
-    format!("v1,{}", STANDARD.encode(mac(secret, id, timestamp, body).finalize().into_bytes()))
+    format!(
+        "v1,{}",
+        STANDARD.encode(mac(secret, id, timestamp, body).finalize().into_bytes())
+    )
 }
 
 fn mac(secret: &WebhookSecret, id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
@@ -56,7 +59,11 @@ pub fn verify(
         .split(' ')
         .filter_map(|entry| entry.strip_prefix("v1,"))
         .filter_map(|encoded| STANDARD.decode(encoded).ok())
-        .any(|signature| mac(secret, id, timestamp, body).verify_slice(&signature).is_ok());
+        .any(|signature| {
+            mac(secret, id, timestamp, body)
+                .verify_slice(&signature)
+                .is_ok()
+        });
     if matched {
         Ok(())
     } else {
