@@ -560,3 +560,59 @@ fn db_copy_moves_a_sqlite_authority_chain_and_all_and_verify_catches_an_edit_the
         "{stderr}"
     );
 }
+
+#[test]
+fn three_instances_send_each_webhook_event_once() {
+    use haltstate_authority::webhooks::WebhookSpec;
+    use haltstate_authority::{KillScope, KillState};
+
+    let deployment = deploy(PgServer::shared());
+    let receiver = haltstate_testkit::WebhookReceiver::start();
+    let authority = deployment.authority();
+    authority
+        .add_webhook("acme", WebhookSpec::new(&receiver.url()).unwrap(), "oncall")
+        .wait()
+        .unwrap();
+    let args = ["--webhook-retry-base", "50ms"];
+    let _instances: Vec<ServeProcess> = (0..3)
+        .map(|_| ServeProcess::start(bin(), &deployment.url, &deployment.policy, &args))
+        .collect();
+    // Some attempts fail, so retries are claimed again too, by whichever instance looks first.
+    receiver.answer_next(&[500; 6]);
+    const EVENTS: usize = 30;
+    for i in 0..EVENTS {
+        let scope = KillScope::Agent {
+            tenant: "acme".into(),
+            agent_id: format!("agent-{i}"),
+        };
+        authority
+            .set_kill_switch(scope, KillState::Pause, "oncall")
+            .wait()
+            .unwrap();
+    }
+    let received = eventually("every event delivered", Duration::from_secs(30), || {
+        let received = receiver.received();
+        (received.iter().filter(|r| r.answered == 200).count() >= EVENTS).then_some(received)
+    });
+    let mut successes: HashMap<&str, usize> = HashMap::new();
+    for request in received.iter().filter(|r| r.answered == 200) {
+        *successes.entry(request.id.as_str()).or_default() += 1;
+    }
+    assert_eq!(successes.len(), EVENTS, "{successes:?}");
+    assert!(successes.values().all(|&n| n == 1), "{successes:?}");
+    eventually("the outbox says delivered", Duration::from_secs(30), || {
+        let listed = authority.webhook_deliveries("acme", 100).unwrap();
+        listed
+            .iter()
+            .all(|d| d.state == haltstate_authority::webhooks::DeliveryState::Delivered)
+            .then_some(())
+    });
+    // Every attempt the instances made is one the receiver got: none was lost or doubled on the way.
+    let attempts: u32 = authority
+        .webhook_deliveries("acme", 100)
+        .unwrap()
+        .iter()
+        .map(|d| d.attempts)
+        .sum();
+    assert_eq!(attempts as usize, receiver.received().len());
+}
