@@ -1350,3 +1350,116 @@ async fn the_console_searches_history_shows_a_keys_timeline_with_hashes_and_veri
     );
     assert!(html.contains(&head.hash));
 }
+
+#[tokio::test]
+async fn the_console_adds_a_webhook_shows_its_deliveries_and_links_to_an_approvals_page() {
+    use haltstate_authority::webhooks::{AttemptResult, RetryPolicy};
+
+    let s = start().await;
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    let url = format!("{}/ui/webhooks", s.base);
+    let (status, html) = page(&cookie, url.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No webhooks."), "{html}");
+    let csrf = csrf_of(&html);
+    let slack = "https://hooks.slack.com/services/T000/B000/SECRETPART";
+    let fields = [
+        ("url", slack),
+        ("format", "slack"),
+        ("approval_requested", "on"),
+    ];
+
+    // Without the session's token nothing is added.
+    let (status, _) = post_form(&cookie, url.clone(), &fields).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(s.authority.webhooks(TENANT).unwrap().is_empty());
+    let csrf = csrf.as_str();
+    let with_token = [&[("csrf", csrf)][..], &fields[..]].concat();
+    let (status, html) = post_form(&cookie, url.clone(), &with_token).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let start_at = html.find("<code id=\"secret\">").unwrap() + "<code id=\"secret\">".len();
+    let secret = html[start_at..start_at + html[start_at..].find('<').unwrap()].to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let webhooks = s.authority.webhooks(TENANT).unwrap();
+    assert_eq!(webhooks.len(), 1);
+    assert_eq!(webhooks[0].created_by, "alice");
+    assert_eq!(webhooks[0].events.len(), 1, "only the event ticked");
+    // A bad URL is refused with its reason.
+    let (status, html) = post_form(
+        &cookie,
+        url.clone(),
+        &[
+            ("csrf", csrf),
+            ("url", "ftp://x"),
+            ("format", "standard"),
+            ("approval_requested", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("must start with https://"), "{html}");
+
+    // A pending approval queues a delivery; a failed attempt shows its answer.
+    let (_, pending) = s
+        .post(
+            "action/guard",
+            json!({"action": "refund.create", "params": {"amount_cents": 90_000}, "idempotency_key": "wh:1"}),
+        )
+        .await;
+    let id = pending["approval_id"].as_str().unwrap().to_owned();
+    let delivery = s
+        .authority
+        .claim_deliveries(TENANT, "test", Duration::from_secs(30), 10)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    s.authority
+        .finish_delivery(
+            &delivery,
+            "test",
+            AttemptResult::Failed {
+                status: Some(500),
+                error: "HTTP 500 Internal Server Error".into(),
+            },
+            RetryPolicy::default(),
+        )
+        .await
+        .unwrap();
+    let (_, html) = page(&cookie, url.clone()).await;
+    assert!(html.contains("https://hooks.slack.com/…"), "{html}");
+    assert!(
+        !html.contains("SECRETPART") && !html.contains(&secret),
+        "a credential is shown"
+    );
+    assert!(
+        html.contains("approval.requested") && html.contains("HTTP 500"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"delivery-pending\""), "{html}");
+
+    // The page a notification links to: the approval, with the decision forms while it is pending.
+    let (status, html) = page(&cookie, format!("{}/ui/approvals/{id}", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<td id=\"status\">pending</td>"), "{html}");
+    assert!(
+        html.contains(&format!("/ui/approvals/{id}/decide")),
+        "{html}"
+    );
+    assert!(html.contains("/ui/timeline?key=wh%3A1"), "{html}");
+    let (status, _) = page(&cookie, format!("{}/ui/approvals/apr_not_here", s.base)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Removal fails what was not received; removing it again is not found.
+    let remove = format!("{}/ui/webhooks/{}/remove", s.base, webhooks[0].id);
+    let (status, html) = post_form(&cookie, remove.clone(), &[("csrf", csrf)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("is removed"), "{html}");
+    assert!(
+        html.contains("webhook removed") && html.contains("class=\"delivery-failed\""),
+        "{html}"
+    );
+    let (status, _) = post_form(&cookie, remove, &[("csrf", csrf)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

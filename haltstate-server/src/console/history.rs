@@ -10,7 +10,7 @@ use serde::Deserialize;
 use haltstate_authority::timestamp::{format_rfc3339, parse_iso8601};
 use haltstate_authority::{AuthorityError, ChainedRecord, EvidenceQuery, EvidenceRecord};
 
-use super::pages::{layout, refused};
+use super::pages::{layout, refused, urlencode};
 use super::session::Session;
 use super::{page, to_login};
 use crate::state::AppState;
@@ -146,17 +146,6 @@ pub(crate) async fn history(
         }
     };
     page(StatusCode::OK, layout("History", Some(&session), body))
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 fn unavailable(session: &Session, error: &AuthorityError) -> Response {

@@ -11,6 +11,7 @@ mod kill;
 mod live;
 mod pages;
 pub(crate) mod session;
+mod webhooks;
 
 use std::net::SocketAddr;
 
@@ -43,6 +44,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/kill", get(kill::show).post(kill::change))
         .route("/keys", get(keys::show).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))
+        .route("/webhooks", get(webhooks::show).post(webhooks::add))
+        .route("/webhooks/{id}/remove", post(webhooks::remove))
+        .route("/approvals/{id}", get(approval_page))
         .route("/console.js", get(live::script))
         .route("/approvals/{id}/decide", post(decide))
 }
@@ -229,6 +233,38 @@ fn show_inbox(state: &AppState, session: &Session, notice: Option<&str>) -> Resp
                 StatusCode::SERVICE_UNAVAILABLE,
                 pages::refused(
                     Some(session),
+                    "Unavailable",
+                    "The authority cannot read approvals right now.",
+                ),
+            )
+        }
+    }
+}
+
+async fn approval_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    match state.authority.approval(&session.principal.tenant, &id) {
+        Ok(approval) => page(StatusCode::OK, pages::approval(&session, &approval)),
+        Err(AuthorityError::ApprovalNotFound { .. }) => page(
+            StatusCode::NOT_FOUND,
+            pages::refused(
+                Some(&session),
+                "Not found",
+                "No such approval in this tenant.",
+            ),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "console could not read an approval");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::refused(
+                    Some(&session),
                     "Unavailable",
                     "The authority cannot read approvals right now.",
                 ),

@@ -35,6 +35,7 @@ pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Ma
                         a href="/ui/history" { "History" }
                         a href="/ui/kill" { "Kill switch" }
                         a href="/ui/keys" { "Keys" }
+                        a href="/ui/webhooks" { "Webhooks" }
                         span.who { (session.principal.name) " · " (session.principal.tenant) }
                         form.inline method="post" action="/ui/logout" {
                             input type="hidden" name="csrf" value=(session.csrf);
@@ -122,6 +123,48 @@ fn decide_form(session: &Session, approval: &Approval) -> Markup {
             button type="submit" name="verdict" value="reject" { "Reject" }
         }
     }
+}
+
+/// One approval, whatever its status: what was asked, and its decision or the forms to make it (the page a
+/// notification links to).
+pub(crate) fn approval(session: &Session, approval: &Approval) -> Markup {
+    layout(
+        "Approval",
+        Some(session),
+        html! {
+            h1 { "Approval " code { (approval.id) } }
+            table id="approval" {
+                tr { th { "Status" } td id="status" { (approval.status.as_str()) } }
+                tr { th { "Action" } td { (approval.action) } }
+                tr { th { "Agent" } td { (approval.agent_id) } }
+                tr { th { "Resource" } td { (approval.resource.as_deref().unwrap_or("-")) } }
+                tr { th { "Params" } td { pre { (serde_json::to_string_pretty(&approval.params).unwrap_or_default()) } } }
+                tr { th { "Risk" } td { (approval.risk.as_deref().unwrap_or("-")) } }
+                tr { th { "Policy" } td { (approval.policy_id.as_deref().unwrap_or("-")) br; small { (approval.policy_reason) } } }
+                tr { th { "Requested" } td { (time(approval.created_at)) } }
+                tr { th { "Expires" } td { (time(approval.expires_at)) } }
+                @if let Some(key) = &approval.idempotency_key {
+                    tr { th { "Key" } td { a href=(format!("/ui/timeline?key={}", urlencode(key))) { code { (key) } } } }
+                }
+                @if let Some(decided) = approval.decided_at {
+                    tr { th { "Decided" } td {
+                        (time(decided))
+                        @if let Some(approver) = &approval.approver { " by " (approver) }
+                        @if let Some(reason) = &approval.decision_reason { br; small { (reason) } }
+                    } }
+                }
+            }
+            @if approval.status == haltstate_authority::ApprovalStatus::Pending {
+                h2 { "Decision" }
+                (decide_form(session, approval))
+            }
+        },
+    )
+}
+
+/// A query parameter's value, percent-encoded (maud escapes HTML, not URLs).
+pub(crate) fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// A refusal page (bad CSRF token, unknown approval) with its status.

@@ -110,7 +110,7 @@ mod tests {
         ))
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(body["type"], "approval.requested");
-        assert_eq!(body["timestamp"], "1970-01-01T00:00:00Z");
+        assert_eq!(body["timestamp"], "1970-01-01T00:00:00.000000Z");
         assert_eq!(
             body["data"]["url"],
             "https://hs.example.com/ui/approvals/apr_1"

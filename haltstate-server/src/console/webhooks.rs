@@ -1,0 +1,321 @@
+//! Webhooks in the console: the tenant's endpoints (never a secret), a new one (its secret shown once), removal,
+//! and the latest deliveries with their attempts, state and last error.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use haltstate_authority::timestamp::format_rfc3339;
+use haltstate_authority::webhooks::{
+    DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookFormat, WebhookSpec,
+};
+
+use super::pages::{layout, refused};
+use super::session::Session;
+use super::{form_session, page, to_login};
+use crate::state::AppState;
+
+/// Deliveries listed.
+const SHOWN: u32 = 100;
+
+fn webhooks_page(state: &AppState, session: &Session, notice: Option<&str>) -> Response {
+    let tenant = &session.principal.tenant;
+    let read = state
+        .authority
+        .webhooks(tenant)
+        .and_then(|webhooks| Ok((webhooks, state.authority.webhook_deliveries(tenant, SHOWN)?)));
+    let Ok((webhooks, deliveries)) = read else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            refused(
+                Some(session),
+                "Unavailable",
+                "The webhooks cannot be read right now.",
+            ),
+        );
+    };
+    let body = html! {
+        h1 { "Webhooks" }
+        @if let Some(notice) = notice { p.notice { (notice) } }
+        p { "Approval requests, decisions, expiries and kill-switch changes are posted to these addresses, signed as the Standard Webhooks specification describes, and retried with exponential backoff until they are received." }
+        (endpoints(session, &webhooks))
+        h2 { "New webhook" }
+        form method="post" action="/ui/webhooks" {
+            input type="hidden" name="csrf" value=(session.csrf);
+            p { label { "URL " input name="url" type="url" required maxlength="2048" size="60"; } }
+            p {
+                @for event in WebhookEvent::ALL {
+                    label { input type="checkbox" name=(field(event)) checked; " " (event.as_str()) } " "
+                }
+            }
+            p {
+                label { input type="radio" name="format" value="standard" checked; " Standard Webhooks" } " "
+                label { input type="radio" name="format" value="slack"; " Slack message" }
+            }
+            p { button type="submit" { "Add" } }
+        }
+        h2 { "Deliveries" }
+        (delivery_table(&deliveries))
+    };
+    page(StatusCode::OK, layout("Webhooks", Some(session), body))
+}
+
+fn endpoints(session: &Session, webhooks: &[Webhook]) -> Markup {
+    html! {
+        @if webhooks.is_empty() {
+            p { "No webhooks." }
+        } @else {
+            table {
+                thead { tr { th { "Id" } th { "URL" } th { "Events" } th { "Format" } th { "Added" } th { "" } } }
+                tbody {
+                    @for webhook in webhooks {
+                        tr id=(format!("webhook-{}", webhook.id)) {
+                            td { code { (webhook.id) } }
+                            td { code { (shown_url(webhook)) } }
+                            td { @for event in &webhook.events { (event.as_str()) br; } }
+                            td { (webhook.format.as_str()) }
+                            td { (format_rfc3339(webhook.created_at)) " by " (webhook.created_by) }
+                            td {
+                                form method="post" action=(format!("/ui/webhooks/{}/remove", webhook.id)) {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    button type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn delivery_table(deliveries: &[DeliveryRecord]) -> Markup {
+    html! {
+        @if deliveries.is_empty() {
+            p { "Nothing delivered yet." }
+        } @else {
+            table id="deliveries" {
+                thead { tr {
+                    th { "Message" } th { "Webhook" } th { "Event" } th { "State" } th { "Attempts" }
+                    th { "Last answer" } th { "Next attempt" } th { "Queued" }
+                } }
+                tbody {
+                    @for delivery in deliveries {
+                        tr class=(format!("delivery-{}", delivery.state.as_str())) {
+                            td { code { (delivery.id) } }
+                            td { code { (delivery.webhook_id) } }
+                            td { (delivery.event.as_str()) }
+                            td { (delivery.state.as_str()) }
+                            td { (delivery.attempts) }
+                            td {
+                                @if let Some(status) = delivery.last_status { "HTTP " (status) " " }
+                                @if let Some(error) = &delivery.last_error { small { (error) } }
+                            }
+                            td {
+                                @if delivery.state == DeliveryState::Pending {
+                                    (delivery.next_attempt_at.map(format_rfc3339).unwrap_or_default())
+                                }
+                            }
+                            td { (format_rfc3339(delivery.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The URL without what may be a credential: a Slack webhook's path is its secret, and a query may carry a
+/// token. Enough to tell endpoints apart.
+fn shown_url(webhook: &Webhook) -> String {
+    let without_query = webhook.url.split(['?', '#']).next().unwrap_or_default();
+    match webhook.format {
+        WebhookFormat::Slack => {
+            let origin_end = without_query
+                .find("://")
+                .map(|scheme| scheme + 3)
+                .and_then(|host| without_query[host..].find('/').map(|path| host + path))
+                .unwrap_or(without_query.len());
+            format!("{}/…", &without_query[..origin_end])
+        }
+        WebhookFormat::Standard if without_query.len() < webhook.url.len() => {
+            format!("{without_query}?…")
+        }
+        WebhookFormat::Standard => without_query.to_owned(),
+    }
+}
+
+/// The form field of an event's checkbox.
+fn field(event: WebhookEvent) -> &'static str {
+    match event {
+        WebhookEvent::ApprovalRequested => "approval_requested",
+        WebhookEvent::ApprovalDecided => "approval_decided",
+        WebhookEvent::ApprovalExpired => "approval_expired",
+        WebhookEvent::KillSwitchChanged => "kill_switch_changed",
+    }
+}
+
+pub(crate) async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    webhooks_page(&state, &session, None)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AddForm {
+    #[serde(default)]
+    csrf: String,
+    url: String,
+    #[serde(default)]
+    format: String,
+    approval_requested: Option<String>,
+    approval_decided: Option<String>,
+    approval_expired: Option<String>,
+    kill_switch_changed: Option<String>,
+}
+
+impl std::fmt::Debug for AddForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may itself be a credential (Slack).
+        f.debug_struct("AddForm")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) async fn add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<AddForm>,
+) -> Response {
+    let session = match form_session(&state, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let bad = |why: &str| {
+        page(
+            StatusCode::BAD_REQUEST,
+            refused(Some(&session), "Refused", why),
+        )
+    };
+    let Some(format) = WebhookFormat::parse(&form.format) else {
+        return bad("Standard Webhooks or Slack: nothing else.");
+    };
+    let chosen = [
+        (&form.approval_requested, WebhookEvent::ApprovalRequested),
+        (&form.approval_decided, WebhookEvent::ApprovalDecided),
+        (&form.approval_expired, WebhookEvent::ApprovalExpired),
+        (&form.kill_switch_changed, WebhookEvent::KillSwitchChanged),
+    ]
+    .into_iter()
+    .filter_map(|(checked, event)| checked.is_some().then_some(event))
+    .collect();
+    let spec = match WebhookSpec::new(&form.url) {
+        Ok(spec) => spec.events(chosen).format(format),
+        Err(error) => return bad(&error.to_string()),
+    };
+    let added = state
+        .authority
+        .add_webhook(&session.principal.tenant, spec, &session.principal.name)
+        .await;
+    match added {
+        Ok((webhook, secret)) => {
+            let body = html! {
+                h1 { "Webhook added" }
+                p.notice { "Copy the signing secret now: it is shown once and never again. The receiver checks each delivery's webhook-signature header with it." }
+                p { "Webhook " code { (webhook.id) } }
+                p { code id="secret" { (secret.expose()) } }
+                p { a href="/ui/webhooks" { "Back to the webhooks" } }
+            };
+            page(
+                StatusCode::OK,
+                layout("Webhook added", Some(&session), body),
+            )
+        }
+        Err(error) => bad(&error.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<RemoveForm>,
+) -> Response {
+    let session = match form_session(&state, &headers, &form.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    match state
+        .authority
+        .remove_webhook(&session.principal.tenant, &id)
+        .await
+    {
+        Ok(true) => webhooks_page(
+            &state,
+            &session,
+            Some(&format!(
+                "Webhook {id} is removed; what it had not received is failed."
+            )),
+        ),
+        Ok(false) => page(
+            StatusCode::NOT_FOUND,
+            refused(
+                Some(&session),
+                "Not found",
+                "No such webhook in this tenant.",
+            ),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "console webhook removal failed");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                refused(
+                    Some(&session),
+                    "Unavailable",
+                    "The webhook could not be removed; try again.",
+                ),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(url: &str, format: WebhookFormat) -> Webhook {
+        Webhook {
+            id: "wh_1".into(),
+            tenant: "acme".into(),
+            url: url.into(),
+            events: WebhookEvent::ALL.to_vec(),
+            format,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            created_by: "alice".into(),
+        }
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_not_shown() {
+        let slack = webhook(
+            "https://hooks.slack.com/services/T000/B000/XXXXSECRET",
+            WebhookFormat::Slack,
+        );
+        assert_eq!(shown_url(&slack), "https://hooks.slack.com/…");
+        let query = webhook("https://h.example/in?token=abc", WebhookFormat::Standard);
+        assert_eq!(shown_url(&query), "https://h.example/in?…");
+        let plain = webhook("https://h.example/in", WebhookFormat::Standard);
+        assert_eq!(shown_url(&plain), "https://h.example/in");
+    }
+}
