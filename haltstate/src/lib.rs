@@ -55,6 +55,8 @@ mod heartbeat;
 mod kill_switch;
 pub mod openai;
 mod operations;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod outgoing;
 mod permit;
 #[doc(hidden)]

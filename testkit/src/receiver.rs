@@ -1,4 +1,4 @@
-//! A webhook receiver on loopback: answers each request with the next scripted status (200 once the script
+//! A webhook receiver (or any HTTP collector) on loopback: answers each request with the next scripted status (200 once the script
 //! runs out) and keeps what it was sent, headers and bytes, for the test to check.
 
 use std::collections::VecDeque;
@@ -82,7 +82,7 @@ impl WebhookReceiver {
             .unwrap_or_else(|e| panic!("no receiver address: {e}"));
         let shared = Arc::new(Mutex::new(Shared::default()));
         let router = Router::new()
-            .route("/hook", post(receive))
+            .fallback(post(receive))
             .with_state(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -110,7 +110,12 @@ impl WebhookReceiver {
 
     /// `http://127.0.0.1:port/hook`.
     pub fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
+        self.url_at("/hook")
+    }
+
+    /// `http://127.0.0.1:port` and `path` (it answers a POST to any path alike).
+    pub fn url_at(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     /// Answers the next requests with `statuses`, in order (then 200 again).

@@ -7,7 +7,8 @@
 //! try on an exponential schedule ([`RetryPolicy`]). Sending over HTTP and signing are the server's.
 //!
 //! ```
-//! use haltstate_authority::{Authority, WebhookEvent, WebhookFormat, WebhookSpec};
+//! use haltstate_authority::Authority;
+//! use haltstate_authority::webhooks::{WebhookEvent, WebhookFormat, WebhookSpec};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let authority = Authority::builder(dir.path().join("haltstate.db")).open()?;
