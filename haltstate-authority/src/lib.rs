@@ -61,7 +61,8 @@ pub use haltstate_types::{
 };
 pub use key_cache::KEY_CACHE_TTL;
 pub use policy::{
-    CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
+    CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError, Usage,
+    UsageWindow,
 };
 pub use store::Durability;
 pub use store::job::WriterStats;

@@ -5,6 +5,8 @@ use time::OffsetDateTime;
 
 use haltstate_types::KeyState;
 
+use crate::policy::UsageWindow;
+
 /// One idempotency record: the operation a key is bound to, and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyRecord {
@@ -28,6 +30,15 @@ pub(crate) struct KeyRecord {
     pub(crate) claimed_by: Option<String>,
     /// Whether the claim's holder chose its token (then only that token reports it).
     pub(crate) client_token: bool,
+    /// What the key's claim added to its agent's usage (a policy read it), until an error gives it back.
+    pub(crate) charged: Option<Charge>,
+}
+
+/// One action's share of its agent's usage: counted at `at`, in the buckets that hold that time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Charge {
+    pub(crate) at: OffsetDateTime,
+    pub(crate) figures: UsageWindow,
 }
 
 impl KeyRecord {

@@ -431,3 +431,194 @@ fn an_agent_literal_that_is_not_a_canonical_name_is_a_load_error() {
         .is_ok()
     );
 }
+
+mod usage {
+    use std::time::Duration;
+
+    use super::*;
+    use common::env_with;
+    use haltstate_authority::{
+        CheckRequest, GuardRequest, GuardStatus, LlmUsage, Outcome, OutcomeReport,
+    };
+
+    const BUDGET: &str = r#"
+        @id("refunds.budget")
+        permit(principal, action == Action::"refund.create", resource)
+        when { context.usage.day.sum.amount_cents + context.params.amount_cents <= 10000 };
+        @id("exports.rate")
+        permit(principal, action == Action::"data.export", resource)
+        when { context.usage.minute.count < 3 };
+        @id("llm.tokens")
+        permit(principal, action == Action::"llm.ask", resource)
+        when { context.usage.day.tokens < 100 };
+    "#;
+
+    fn budget_env() -> common::Env {
+        env_with(|b| b.policy_source("budget.cedar", BUDGET))
+    }
+
+    fn guard(env: &common::Env, action: ActionRequest, key: &str) -> GuardStatus {
+        env.authority
+            .guard(TENANT, GuardRequest::new(action, key))
+            .wait()
+            .unwrap()
+            .status
+    }
+
+    fn export() -> ActionRequest {
+        ActionRequest::new("exporter", "data.export")
+    }
+
+    #[test]
+    fn a_budget_admits_exactly_what_it_allows_under_64_concurrent_guards() {
+        let env = budget_env();
+        // 64 refunds of 1,000 queued at once, decided in however many batches: 10 fit the 10,000 budget.
+        let pending: Vec<_> = (0..64)
+            .map(|i| {
+                env.authority.guard(
+                    TENANT,
+                    GuardRequest::new(refund(1000), format!("budget:{i}")),
+                )
+            })
+            .collect();
+        let statuses: Vec<GuardStatus> = pending
+            .into_iter()
+            .map(|p| p.wait().unwrap().status)
+            .collect();
+        let allowed = statuses
+            .iter()
+            .filter(|s| **s == GuardStatus::Allowed)
+            .count();
+        assert_eq!(allowed, 10, "{statuses:?}");
+        assert!(
+            statuses
+                .iter()
+                .all(|s| matches!(s, GuardStatus::Allowed | GuardStatus::Denied))
+        );
+        // Another agent has a budget of its own.
+        let other =
+            ActionRequest::new("other-agent", "refund.create").param("amount_cents", json!(1000));
+        assert_eq!(guard(&env, other, "budget:other"), GuardStatus::Allowed);
+    }
+
+    #[test]
+    fn a_rate_limit_rolls_with_its_window() {
+        let env = budget_env();
+        for i in 0..3 {
+            assert_eq!(
+                guard(&env, export(), &format!("rate:{i}")),
+                GuardStatus::Allowed
+            );
+        }
+        assert_eq!(guard(&env, export(), "rate:3"), GuardStatus::Denied);
+        // A check sees the limit too, and charges nothing.
+        let checked = env
+            .authority
+            .check(TENANT, CheckRequest::new(export()))
+            .wait()
+            .unwrap();
+        assert_eq!(checked.decision, Decision::Deny);
+        env.clock.advance(Duration::from_secs(61));
+        assert_eq!(guard(&env, export(), "rate:4"), GuardStatus::Allowed);
+    }
+
+    #[test]
+    fn an_error_gives_its_usage_back_and_a_retry_or_a_lapsed_claim_is_charged_once() {
+        let env = budget_env();
+        let claim = |key: &str| {
+            env.authority
+                .guard(TENANT, GuardRequest::new(refund(6000), key))
+                .wait()
+                .unwrap()
+        };
+        let first = claim("refund:a");
+        assert_eq!(first.status, GuardStatus::Allowed);
+        // 6,000 used: another 6,000 does not fit.
+        assert_eq!(claim("refund:b").status, GuardStatus::Denied);
+        // The body failed: its 6,000 comes back, and the same key's retry is charged once.
+        env.authority
+            .report(
+                TENANT,
+                OutcomeReport::new("refund:a", Outcome::Error)
+                    .claim_token(first.claim.unwrap().token),
+            )
+            .wait()
+            .unwrap();
+        let retry = claim("refund:a");
+        assert_eq!(retry.status, GuardStatus::Allowed);
+        assert_eq!(claim("refund:c").status, GuardStatus::Denied);
+        // Its lease lapses and the key is claimed again: still one charge (the budget holds 4,000 more).
+        env.clock.advance(Duration::from_secs(6 * 60));
+        let again = claim("refund:a");
+        assert_eq!(again.status, GuardStatus::Allowed, "{}", again.reason);
+        let small =
+            ActionRequest::new("billing-agent", "refund.create").param("amount_cents", json!(4000));
+        assert_eq!(guard(&env, small.clone(), "refund:d"), GuardStatus::Allowed);
+        // Completed actions keep their usage.
+        env.authority
+            .report(
+                TENANT,
+                OutcomeReport::new("refund:a", Outcome::Success)
+                    .claim_token(again.claim.unwrap().token),
+            )
+            .wait()
+            .unwrap();
+        let one =
+            ActionRequest::new("billing-agent", "refund.create").param("amount_cents", json!(1));
+        assert_eq!(guard(&env, one, "refund:e"), GuardStatus::Denied);
+        // A day later the budget is whole again.
+        env.clock.advance(Duration::from_secs(25 * 60 * 60));
+        assert_eq!(guard(&env, small, "refund:f"), GuardStatus::Allowed);
+    }
+
+    #[test]
+    fn reported_tokens_count_against_a_token_budget() {
+        let env = budget_env();
+        let ask = || ActionRequest::new("gpt", "llm.ask");
+        let first = env
+            .authority
+            .guard(TENANT, GuardRequest::new(ask(), "ask:1"))
+            .wait()
+            .unwrap();
+        assert_eq!(first.status, GuardStatus::Allowed);
+        let mut report =
+            OutcomeReport::new("ask:1", Outcome::Success).claim_token(first.claim.unwrap().token);
+        report.usage = Some(LlmUsage {
+            completion_tokens: 60,
+            model: "gpt-x".into(),
+            prompt_tokens: 60,
+            total_tokens: 120,
+        });
+        env.authority.report(TENANT, report).wait().unwrap();
+        assert_eq!(guard(&env, ask(), "ask:2"), GuardStatus::Denied);
+    }
+
+    #[test]
+    fn unknown_usage_names_are_load_errors_with_their_position() {
+        let error = load_error(
+            "@id(\"a\")\npermit(principal, action, resource)\n  when { context.usage.week.count < 3 };",
+        );
+        let text = error.to_string();
+        assert!(text.contains("bad.cedar:3:"), "{text}");
+        assert!(
+            text.contains("`context.usage.week` is not a usage window"),
+            "{text}"
+        );
+        let error = load_error(
+            "@id(\"a\")\nforbid(principal, action, resource)\n  when { context.usage.day.cuont > 3 };",
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("`context.usage.day.cuont` is not a usage figure"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_policy_reading_usage_without_usage_loaded_denies() {
+        // `decide` is policy alone: with no usage loaded, a usage rule cannot be satisfied (fail closed).
+        let decided = engine(BUDGET).decide(TENANT, &refund(1), MONDAY_10AM);
+        assert_eq!(decided.decision, Decision::Deny);
+    }
+}

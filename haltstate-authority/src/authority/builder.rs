@@ -150,7 +150,7 @@ impl AuthorityBuilder {
         };
         Ok(Authority {
             inner: Arc::new(Inner {
-                policies,
+                policies: Arc::new(policies),
                 policy_file: self.policy_file,
                 reads: storage.reads,
                 database: self.database,

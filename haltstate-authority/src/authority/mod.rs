@@ -24,7 +24,7 @@ use haltstate_types::{
 };
 
 use crate::clock::Clock;
-use crate::decision::PolicyDecision;
+use crate::decision::{Judgement, PolicyDecision};
 use crate::error::Result;
 use crate::events::ApprovalEvent;
 use crate::key_cache::KeyCache;
@@ -80,7 +80,7 @@ pub struct Authority {
 
 #[derive(Debug)]
 struct Inner {
-    policies: PolicyEngine,
+    policies: Arc<PolicyEngine>,
     policy_file: Option<PathBuf>,
     database: crate::database::Database,
     /// Stops the thread listening for other instances' changes (PostgreSQL).
@@ -172,13 +172,21 @@ impl Authority {
     }
 
     /// Policy's decision and the operation's fingerprint for a valid request. Policy runs on the caller's
-    /// thread, in parallel with other callers; the writer only orders state.
+    /// thread, in parallel with other callers, unless a policy of the action reads usage: then it runs in the
+    /// transaction, which loads the usage and charges it.
     fn judge(
         &self,
         tenant: &str,
         action: &ActionRequest,
-    ) -> std::result::Result<(PolicyDecision, String), RequestError> {
-        Ok((self.decide(tenant, action), fingerprint(action)?))
+    ) -> std::result::Result<(Judgement, String), RequestError> {
+        let fingerprint = fingerprint(action)?;
+        if self.inner.policies.current().reads_usage(&action.action) {
+            return Ok((
+                Judgement::WithUsage(self.inner.policies.clone()),
+                fingerprint,
+            ));
+        }
+        Ok((Judgement::Decided(self.decide(tenant, action)), fingerprint))
     }
 
     /// Reports how a guarded body ended: success completes the key, anything else releases the claim.

@@ -6,7 +6,7 @@ use haltstate_types::{
 };
 
 use super::{approvals, new_id, redaction_status};
-use crate::decision::PolicyDecision;
+use crate::decision::Judgement;
 use crate::error::{AuthorityError, Result};
 use crate::records::CheckRecord;
 use crate::rules::Windows;
@@ -19,11 +19,13 @@ pub(crate) fn check(
     tenant: &str,
     request: CheckRequest,
     fingerprint: &str,
-    policy: PolicyDecision,
+    judgement: Judgement,
 ) -> Result<CheckAnswer> {
     let request_id = request.request_id.clone().unwrap_or_else(|| new_id("req"));
     let bound = tx.check(tenant, &request_id)?;
     let kill = tx.kill_status(tenant, &request.action.agent_id)?;
+    // A check charges nothing (it claims nothing), but a usage limit applies to it as to a guard.
+    let (policy, _) = super::usage::decide(tx, tenant, &request.action, judgement, None)?;
     let Some(verdict) = decide(bound.as_ref(), fingerprint, &kill, &policy) else {
         // A request id is one operation, as an idempotency key is: reusing it for another operation could pick
         // up the approval granted to the first one.

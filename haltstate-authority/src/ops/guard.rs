@@ -5,20 +5,21 @@ use haltstate_types::{
 };
 
 use super::{approvals, new_id, redaction_status};
-use crate::decision::PolicyDecision;
+use crate::decision::{Judgement, PolicyDecision};
 use crate::error::{AuthorityError, Result};
 use crate::rules::Windows;
 use crate::rules::guard::{GuardFacts, guard as decide};
 use crate::store::tx::Tx;
 
-/// Guards `request` under `policy` (decided before the transaction, on the caller's thread).
+/// Guards `request` under policy (decided before the transaction on the caller's thread, or here when it reads
+/// usage).
 pub(crate) fn guard(
     tx: &mut dyn Tx,
     windows: Windows,
     tenant: &str,
     request: &GuardRequest,
     fingerprint: &str,
-    policy: PolicyDecision,
+    judgement: Judgement,
 ) -> Result<GuardAnswer> {
     let kill = tx.kill_status(tenant, &request.action.agent_id)?;
     // A stopped agent's guard reads nothing else.
@@ -30,7 +31,18 @@ pub(crate) fn guard(
         Some(id) => tx.approval(tenant, id)?,
         None => None,
     };
-    let outcome = decide(&GuardFacts {
+    let (policy, counting) = match (kill.denial_reason(), judgement) {
+        // Stopped: the rule answers from the kill switch; no usage is read for it.
+        (Some(why), Judgement::WithUsage(_)) => (PolicyDecision::deny(why), false),
+        (_, judgement) => super::usage::decide(
+            tx,
+            tenant,
+            &request.action,
+            judgement,
+            record.as_ref().and_then(|r| r.charged.as_ref()),
+        )?,
+    };
+    let mut outcome = decide(&GuardFacts {
         tenant,
         request,
         fingerprint,
@@ -50,7 +62,10 @@ pub(crate) fn guard(
         tx.insert_approval(approval, None)?;
         super::webhooks::announce_approval(tx, approval)?;
     }
-    if let Some(record) = &outcome.store {
+    if let Some(record) = &mut outcome.store {
+        if counting && outcome.answer.claim.is_some() {
+            super::usage::charge_claim(tx, tenant, &request.action, record)?;
+        }
         tx.put_key(tenant, record)?;
     }
     let answer = record_guard(tx, tenant, request, outcome.decision, outcome.answer)?;

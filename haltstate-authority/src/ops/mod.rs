@@ -9,6 +9,7 @@ pub(crate) mod keys;
 pub(crate) mod kill;
 pub(crate) mod report;
 pub(crate) mod unverified;
+pub(crate) mod usage;
 pub(crate) mod webhooks;
 
 pub(crate) fn new_id(prefix: &str) -> String {

@@ -1,6 +1,6 @@
 //! An outcome report, applied: record the outcome and move the key.
 
-use haltstate_types::{EvidenceKind, EvidenceRecord, OutcomeReport, ReportAck};
+use haltstate_types::{EvidenceKind, EvidenceRecord, KeyState, OutcomeReport, ReportAck};
 
 use super::redaction_status;
 use crate::error::{AuthorityError, Result};
@@ -42,16 +42,24 @@ pub(crate) fn report(tx: &mut dyn Tx, tenant: &str, report: OutcomeReport) -> Re
     evidence.redacted_fields = report.redacted_fields;
     evidence.error = report.error;
     evidence.usage = report.usage;
+    let tokens = evidence.usage.as_ref().map(|u| u.total_tokens);
     let seq = tx.append(evidence)?;
-    tx.put_key(
-        tenant,
-        &KeyRecord {
-            state,
-            outcome_seq: Some(seq),
-            lease_until: None,
-            ..record
-        },
-    )?;
+    let mut record = KeyRecord {
+        state,
+        outcome_seq: Some(seq),
+        lease_until: None,
+        ..record
+    };
+    // A completed action keeps its share of its agent's usage (and adds its tokens); one that failed gives it
+    // back, so its retry is not counted twice.
+    if state == KeyState::Completed {
+        if let Some(tokens) = tokens.filter(|&t| t > 0) {
+            super::usage::add_tokens(tx, tenant, &mut record, tokens)?;
+        }
+    } else {
+        super::usage::give_back(tx, tenant, &mut record)?;
+    }
+    tx.put_key(tenant, &record)?;
     Ok(ReportAck {
         ledger_seq: seq,
         state,

@@ -1,7 +1,7 @@
 //! Loading a policy file: parse, check the annotations Cedar does not check, re-key by `@id`, and slice the
 //! set per action so a decision only evaluates the policies that can apply.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use cedar_policy::{ActionConstraint, Effect, Policy, PolicyId, PolicySet};
 use miette::Diagnostic;
@@ -30,6 +30,8 @@ pub(crate) struct Slice {
     pub(crate) set: PolicySet,
     /// The context attributes its policies read.
     pub(crate) reads: ContextReads,
+    /// The params its policies sum over a usage window (`context.usage.<w>.sum.<param>`).
+    pub(crate) usage_sums: BTreeSet<String>,
 }
 
 /// A loaded, validated policy set.
@@ -53,6 +55,7 @@ impl CompiledPolicies {
             unconstrained: Slice {
                 set: PolicySet::new(),
                 reads: ContextReads::NONE,
+                usage_sums: BTreeSet::new(),
             },
             meta: HashMap::new(),
             source_name: "<empty>".to_owned(),
@@ -194,6 +197,16 @@ impl CompiledPolicies {
                 }
             };
 
+            if let Err(bad) = super::usage::sums_of(policy) {
+                fail(
+                    at(&bad.needle),
+                    bad.message,
+                    Some(
+                        "for example `context.usage.day.count`, `context.usage.hour.sum.amount_cents`",
+                    ),
+                );
+            }
+
             let policy_id = PolicyId::new(&id);
             let rekeyed = policy.new_id(policy_id.clone());
             meta.insert(
@@ -235,8 +248,10 @@ impl CompiledPolicies {
         let build = |policies: Vec<Policy>| -> Result<Slice, PolicyError> {
             let mut set = PolicySet::new();
             let mut reads = ContextReads::NONE;
+            let mut usage_sums = BTreeSet::new();
             for policy in policies {
                 reads = reads.union(ContextReads::of_policy(&policy));
+                usage_sums.extend(super::usage::sums_of(&policy).unwrap_or_default());
                 set.add(policy).map_err(|e| {
                     PolicyError::Invalid(vec![PolicyDiagnostic::at(
                         source_name,
@@ -247,7 +262,11 @@ impl CompiledPolicies {
                     )])
                 })?;
             }
-            Ok(Slice { set, reads })
+            Ok(Slice {
+                set,
+                reads,
+                usage_sums,
+            })
         };
         let mut slices = HashMap::with_capacity(by_action.len());
         for (action, mut policies) in by_action {
@@ -268,6 +287,17 @@ impl CompiledPolicies {
     /// may use as a label value, so that callers cannot grow the label set with made-up actions.
     pub fn names_action(&self, action: &str) -> bool {
         self.by_action.contains_key(action)
+    }
+
+    /// Whether deciding `action` reads `context.usage`: then the decision is made inside the transaction that
+    /// counts, so that concurrent decisions see each other's usage.
+    pub fn reads_usage(&self, action: &str) -> bool {
+        self.slice(action).reads.reads(super::reads::Attr::Usage)
+    }
+
+    /// The policies that can apply to `action`.
+    pub(crate) fn slice(&self, action: &str) -> &Slice {
+        self.by_action.get(action).unwrap_or(&self.unconstrained)
     }
 
     /// How many policies the set holds.

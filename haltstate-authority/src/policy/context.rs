@@ -8,7 +8,10 @@ use cedar_policy::{Context, EntityId, EntityTypeName, EntityUid, RestrictedExpre
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use std::collections::BTreeSet;
+
 use super::reads::{Attr, ContextReads};
+use super::usage::Usage;
 use haltstate_types::ActionRequest;
 
 /// Entity type names, parsed once.
@@ -50,18 +53,20 @@ impl EntityTypes {
     }
 }
 
-/// The context record `{tenant, params, risk, hour, weekday}`, with only the attributes in `reads`.
+/// The context record `{tenant, params, risk, hour, weekday, usage}`, with only the attributes in `reads`. Usage
+/// is present only when given: a policy reading it without usage loaded fails to evaluate, which denies.
 pub(crate) fn build_context(
     tenant: &str,
     request: &ActionRequest,
     now: OffsetDateTime,
     reads: ContextReads,
+    usage: Option<(&Usage, &BTreeSet<String>)>,
 ) -> Result<Context, String> {
     let utc = now.to_offset(time::UtcOffset::UTC);
     // Params are converted whether or not a policy reads them: one that Cedar cannot hold exactly is refused the
     // same way for every policy set.
     let params = record(&request.params)?;
-    let mut pairs = Vec::with_capacity(5);
+    let mut pairs = Vec::with_capacity(6);
     let mut add = |attr: Attr, value: RestrictedExpression| {
         pairs.push((attr.name().to_owned(), value));
     };
@@ -90,6 +95,9 @@ pub(crate) fn build_context(
             Attr::Weekday,
             RestrictedExpression::new_long(i64::from(weekday)),
         );
+    }
+    if let (true, Some((usage, sums))) = (reads.reads(Attr::Usage), usage) {
+        add(Attr::Usage, usage.expression(sums)?);
     }
     Context::from_pairs(pairs).map_err(|e| e.to_string())
 }

@@ -30,6 +30,7 @@ mod compile;
 mod context;
 mod diagnostic;
 mod reads;
+mod usage;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use time::OffsetDateTime;
 
 pub use compile::CompiledPolicies;
 pub use diagnostic::{PolicyDiagnostic, PolicyError};
+pub use usage::{Usage, UsageWindow};
 
 use crate::decision::PolicyDecision;
 use haltstate_types::ActionRequest;
@@ -110,8 +112,20 @@ impl PolicyEngine {
         request: &ActionRequest,
         now: OffsetDateTime,
     ) -> PolicyDecision {
+        self.decide_with_usage(tenant, request, now, None)
+    }
+
+    /// Decides one action given the agent's usage of it; a policy reading `context.usage` without usage given
+    /// fails to evaluate, which denies.
+    pub fn decide_with_usage(
+        &self,
+        tenant: &str,
+        request: &ActionRequest,
+        now: OffsetDateTime,
+        usage: Option<&Usage>,
+    ) -> PolicyDecision {
         let started = Instant::now();
-        let mut decision = self.evaluate(tenant, request, now);
+        let mut decision = self.evaluate(tenant, request, now, usage);
         decision.latency = started.elapsed();
         decision
     }
@@ -121,16 +135,15 @@ impl PolicyEngine {
         tenant: &str,
         request: &ActionRequest,
         now: OffsetDateTime,
+        usage: Option<&Usage>,
     ) -> PolicyDecision {
         let policies = self.current.load();
-        let slice = policies
-            .by_action
-            .get(&request.action)
-            .unwrap_or(&policies.unconstrained);
+        let slice = policies.slice(&request.action);
         if slice.set.is_empty() {
             return PolicyDecision::deny(NO_POLICY_PERMITS);
         }
-        let context = match context::build_context(tenant, request, now, slice.reads) {
+        let usage = usage.map(|usage| (usage, &slice.usage_sums));
+        let context = match context::build_context(tenant, request, now, slice.reads, usage) {
             Ok(context) => context,
             Err(why) => return PolicyDecision::deny(format!("invalid params: {why}")),
         };

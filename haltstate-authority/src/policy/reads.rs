@@ -16,15 +16,17 @@ pub(crate) enum Attr {
     Risk,
     Hour,
     Weekday,
+    Usage,
 }
 
 impl Attr {
-    const ALL: [Attr; 5] = [
+    const ALL: [Attr; 6] = [
         Attr::Tenant,
         Attr::Params,
         Attr::Risk,
         Attr::Hour,
         Attr::Weekday,
+        Attr::Usage,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Attr {
             Attr::Risk => "risk",
             Attr::Hour => "hour",
             Attr::Weekday => "weekday",
+            Attr::Usage => "usage",
         }
     }
 
@@ -48,7 +51,7 @@ pub(crate) struct ContextReads(u8);
 
 impl ContextReads {
     /// Every attribute: what a policy that uses `context` as a whole needs.
-    pub(crate) const ALL: Self = Self(0b1_1111);
+    pub(crate) const ALL: Self = Self(0b11_1111);
     /// No attribute.
     pub(crate) const NONE: Self = Self(0);
 

@@ -128,6 +128,7 @@ impl GuardFacts<'_> {
             outcome_seq: None,
             claimed_by: None,
             client_token: false,
+            charged: None,
         }
     }
 }

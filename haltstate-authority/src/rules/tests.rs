@@ -87,6 +87,7 @@ fn record(state: KeyState, lease: Option<OffsetDateTime>, token: Option<&str>) -
         outcome_seq: (state == KeyState::Completed).then_some(7),
         claimed_by: None,
         client_token: token.is_some(),
+        charged: None,
     }
 }
 

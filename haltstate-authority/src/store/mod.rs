@@ -8,6 +8,7 @@ pub(crate) mod pending;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 pub(crate) mod tx;
+pub(crate) mod usage;
 pub(crate) mod writer;
 
 /// How hard a commit works to survive a crash.

@@ -13,7 +13,8 @@ use haltstate_types::{
 
 use crate::error::Result;
 use crate::events::ApprovalEvent;
-use crate::records::{CheckRecord, KeyRecord};
+use crate::policy::Usage;
+use crate::records::{Charge, CheckRecord, KeyRecord};
 use crate::webhooks::{
     Delivery, DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookSecret,
 };
@@ -111,6 +112,19 @@ pub(crate) trait Tx {
     ) -> Result<Vec<Delivery>>;
     /// Stores an attempt's result, if `holder` still holds the pending delivery; `false` otherwise.
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool>;
+
+    /// The agent's usage of `action` over each window, as of [`now`](Self::now).
+    fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage>;
+    /// Adds (`sign` 1) or takes back (`sign` -1) one action's charge, in the buckets holding its time (a bucket
+    /// already out of every window is left alone); prunes the buckets no window reads any more.
+    fn charge_usage(
+        &mut self,
+        tenant: &str,
+        agent: &str,
+        action: &str,
+        charge: &Charge,
+        sign: i64,
+    ) -> Result<()>;
 }
 
 /// One delivery attempt's result, as stored.

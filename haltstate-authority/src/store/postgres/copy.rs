@@ -61,6 +61,21 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("updated_us", Int),
             ("claimed_by", Text),
             ("client_token", Bool),
+            ("usage_us", Int),
+            ("usage", Text),
+        ],
+    ),
+    (
+        "usage_buckets",
+        &[
+            ("tenant", Text),
+            ("agent_id", Text),
+            ("action", Text),
+            ("span", Text),
+            ("start_us", Int),
+            ("count", Int),
+            ("tokens", Int),
+            ("sums", Text),
         ],
     ),
     (

@@ -12,6 +12,7 @@ mod reads;
 mod runner;
 mod schema;
 mod tx;
+mod usage;
 mod verify;
 mod webhooks;
 

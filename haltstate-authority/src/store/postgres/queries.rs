@@ -21,7 +21,8 @@ use crate::secrets;
 pub(crate) fn load_key(conn: &mut Conn, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
     let Some(row) = conn.query_opt(
         "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-         lease_until_us, outcome_seq, claimed_by, client_token FROM idempotency WHERE tenant = $1 AND key = $2",
+         lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage FROM idempotency \
+         WHERE tenant = $1 AND key = $2",
         &[&tenant, &key],
     )?
     else {
@@ -52,6 +53,7 @@ pub(crate) fn load_key(conn: &mut Conn, tenant: &str, key: &str) -> Result<Optio
             .transpose()?,
         claimed_by: row.try_get(10)?,
         client_token: row.try_get(11)?,
+        charged: crate::store::usage::charge_of(row.try_get(12)?, row.try_get(13)?)?,
     }))
 }
 

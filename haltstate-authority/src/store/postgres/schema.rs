@@ -164,6 +164,25 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX webhook_outbox_recent ON webhook_outbox (tenant, created_us);
     "#,
     ),
+    // 8: usage buckets and each key's charge, as in SQLite's schema 8.
+    (
+        8,
+        r#"
+    CREATE TABLE usage_buckets (
+        tenant    TEXT NOT NULL,
+        agent_id  TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        span      TEXT NOT NULL CHECK (span IN ('s', 'm', 'h')),
+        start_us  BIGINT NOT NULL,
+        count     BIGINT NOT NULL,
+        tokens    BIGINT NOT NULL,
+        sums      TEXT NOT NULL,
+        PRIMARY KEY (tenant, agent_id, action, span, start_us)
+    );
+    ALTER TABLE idempotency ADD COLUMN usage_us BIGINT;
+    ALTER TABLE idempotency ADD COLUMN usage TEXT;
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

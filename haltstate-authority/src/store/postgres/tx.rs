@@ -9,7 +9,8 @@ use super::conn::{Conn, signed, unsigned};
 use super::queries;
 use crate::error::{AuthorityError, Result};
 use crate::events::ApprovalEvent;
-use crate::records::{CheckRecord, KeyRecord};
+use crate::policy::Usage;
+use crate::records::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
@@ -112,13 +113,14 @@ impl Tx for PgTx<'_> {
         let now = to_micros(self.now);
         self.conn.execute(
             "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
-             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15) \
+             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
+             usage_us, usage) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17) \
              ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-             client_token = excluded.client_token",
+             client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage",
             &[
                 &tenant,
                 &record.key,
@@ -135,6 +137,11 @@ impl Tx for PgTx<'_> {
                 &now,
                 &record.claimed_by,
                 &record.client_token,
+                &record.charged.as_ref().map(|c| to_micros(c.at)),
+                &record
+                    .charged
+                    .as_ref()
+                    .map(|c| crate::store::usage::encode_charge(&c.figures)),
             ],
         )?;
         Ok(())
@@ -381,5 +388,22 @@ impl Tx for PgTx<'_> {
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool> {
         self.own(tenant)?;
         super::webhooks::finish(self.conn, tenant, update, self.now)
+    }
+
+    fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
+        self.own(tenant)?;
+        super::usage::load(self.conn, tenant, agent, action, self.now)
+    }
+
+    fn charge_usage(
+        &mut self,
+        tenant: &str,
+        agent: &str,
+        action: &str,
+        charge: &Charge,
+        sign: i64,
+    ) -> Result<()> {
+        self.own(tenant)?;
+        super::usage::charge(self.conn, (tenant, agent, action), charge, sign, self.now)
     }
 }

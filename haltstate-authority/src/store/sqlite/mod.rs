@@ -8,6 +8,7 @@ mod rechain;
 mod runner;
 mod schema;
 mod tx;
+mod usage;
 mod webhooks;
 
 use std::path::{Path, PathBuf};

@@ -20,11 +20,13 @@ pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Opt
     let row = conn
         .prepare_cached(
             "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-             lease_until_us, outcome_seq, claimed_by, client_token FROM idempotency WHERE tenant = ?1 AND key = ?2",
+             lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage FROM idempotency \
+             WHERE tenant = ?1 AND key = ?2",
         )?
         .query_row(params![tenant, key], |row| {
             Ok((
                 row.get::<_, String>(3)?,
+                (row.get::<_, Option<i64>>(12)?, row.get::<_, Option<String>>(13)?),
                 KeyRecord {
                     key: key.to_owned(),
                     fingerprint: row.get(0)?,
@@ -40,11 +42,12 @@ pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Opt
                     outcome_seq: row.get::<_, Option<u64>>(9)?,
                     claimed_by: row.get(10)?,
                     client_token: row.get(11)?,
+                    charged: None,
                 },
             ))
         })
         .optional()?;
-    row.map(|(state, record)| {
+    row.map(|(state, (usage_us, usage), record)| {
         // An unknown stored state is refused, never guessed: read as `failed` it would let a completed side
         // effect run again.
         let state = KeyState::parse(&state).ok_or_else(|| {
@@ -52,7 +55,11 @@ pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Opt
                 "idempotency key {key:?} has an unknown state {state:?}"
             ))
         })?;
-        Ok(KeyRecord { state, ..record })
+        Ok(KeyRecord {
+            state,
+            charged: crate::store::usage::charge_of(usage_us, usage)?,
+            ..record
+        })
     })
     .transpose()
 }

@@ -208,6 +208,23 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_us) WHERE state = 'pending';
     CREATE INDEX webhook_outbox_recent ON webhook_outbox (tenant, created_us);
     "#),
+    // 8: usage in the policy context (see `store/usage.rs`): per (tenant, agent, action) buckets of a second, a
+    // minute and an hour, and on each key the charge its claim added (given back when its outcome is an error).
+    Sql(r#"
+    CREATE TABLE usage_buckets (
+        tenant    TEXT NOT NULL,
+        agent_id  TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        span      TEXT NOT NULL CHECK (span IN ('s', 'm', 'h')),
+        start_us  INTEGER NOT NULL,
+        count     INTEGER NOT NULL,
+        tokens    INTEGER NOT NULL,
+        sums      TEXT NOT NULL,
+        PRIMARY KEY (tenant, agent_id, action, span, start_us)
+    ) WITHOUT ROWID;
+    ALTER TABLE idempotency ADD COLUMN usage_us INTEGER;
+    ALTER TABLE idempotency ADD COLUMN usage TEXT;
+    "#),
 ];
 
 /// The newest schema version this build knows.

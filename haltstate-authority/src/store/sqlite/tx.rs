@@ -10,7 +10,8 @@ use super::ledger::Tails;
 use super::queries;
 use crate::error::Result;
 use crate::events::ApprovalEvent;
-use crate::records::{CheckRecord, KeyRecord};
+use crate::policy::Usage;
+use crate::records::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
@@ -83,13 +84,14 @@ impl Tx for SqliteTx<'_> {
         let now = to_micros(self.now);
         self.execute(
             "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
-             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15) \
+             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
+             usage_us, usage) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17) \
              ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-             client_token = excluded.client_token",
+             client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage",
             params![
                 tenant,
                 record.key,
@@ -106,6 +108,11 @@ impl Tx for SqliteTx<'_> {
                 now,
                 record.claimed_by,
                 record.client_token,
+                record.charged.as_ref().map(|c| to_micros(c.at)),
+                record
+                    .charged
+                    .as_ref()
+                    .map(|c| crate::store::usage::encode_charge(&c.figures)),
             ],
         )?;
         Ok(())
@@ -322,5 +329,20 @@ impl Tx for SqliteTx<'_> {
 
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool> {
         super::webhooks::finish(self.conn, tenant, update, self.now)
+    }
+
+    fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
+        super::usage::load(self.conn, tenant, agent, action, self.now)
+    }
+
+    fn charge_usage(
+        &mut self,
+        tenant: &str,
+        agent: &str,
+        action: &str,
+        charge: &Charge,
+        sign: i64,
+    ) -> Result<()> {
+        super::usage::charge(self.conn, (tenant, agent, action), charge, sign, self.now)
     }
 }

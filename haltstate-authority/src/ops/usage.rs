@@ -1,0 +1,114 @@
+//! Usage, applied: the decision of an action whose policies read `context.usage` is made here, in the
+//! transaction, from the agent's usage as stored; an allowed claim charges it; an error gives it back.
+
+use haltstate_types::ActionRequest;
+use serde_json::Value;
+
+use crate::decision::{Judgement, PolicyDecision};
+use crate::error::Result;
+use crate::policy::{Usage, UsageWindow};
+use crate::records::{Charge, KeyRecord};
+use crate::store::tx::Tx;
+use crate::store::usage::SPANS;
+
+/// Policy's decision: as judged on the caller's thread, or now, from the usage stored (without the charge
+/// `own`, the key's earlier claim, which this guard would replace). Answers whether usage was read.
+pub(crate) fn decide(
+    tx: &mut dyn Tx,
+    tenant: &str,
+    action: &ActionRequest,
+    judgement: Judgement,
+    own: Option<&Charge>,
+) -> Result<(PolicyDecision, bool)> {
+    match judgement {
+        Judgement::Decided(policy) => Ok((policy, false)),
+        Judgement::WithUsage(engine) => {
+            let mut usage = tx.usage(tenant, &action.agent_id, &action.action)?;
+            if let Some(own) = own {
+                without(&mut usage, own, tx);
+            }
+            let now = tx.now();
+            Ok((
+                engine.decide_with_usage(tenant, action, now, Some(&usage)),
+                true,
+            ))
+        }
+    }
+}
+
+/// Takes `charge` out of the windows that still hold it.
+fn without(usage: &mut Usage, charge: &Charge, tx: &dyn Tx) {
+    let now = tx.now();
+    for span in &SPANS {
+        if span.bucket(charge.at) >= span.first(now) {
+            if let Some(window) = usage.window_mut(span.window) {
+                window.add(&charge.figures, -1);
+            }
+        }
+    }
+}
+
+/// What one allowed `action` adds: a count of one and the value of each integer param.
+fn figures(action: &ActionRequest) -> UsageWindow {
+    UsageWindow {
+        count: 1,
+        tokens: 0,
+        sums: action
+            .params
+            .iter()
+            .filter_map(|(name, value)| match value {
+                Value::Number(n) => n.as_i64().map(|n| (name.clone(), n)),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// Charges a claim the guard granted, unless the key's earlier claim is still charged.
+pub(crate) fn charge_claim(
+    tx: &mut dyn Tx,
+    tenant: &str,
+    action: &ActionRequest,
+    record: &mut KeyRecord,
+) -> Result<()> {
+    if record.charged.is_some() {
+        return Ok(());
+    }
+    let charge = Charge {
+        at: tx.now(),
+        figures: figures(action),
+    };
+    tx.charge_usage(tenant, &action.agent_id, &action.action, &charge, 1)?;
+    record.charged = Some(charge);
+    Ok(())
+}
+
+/// Gives a failed or aborted claim's charge back.
+pub(crate) fn give_back(tx: &mut dyn Tx, tenant: &str, record: &mut KeyRecord) -> Result<()> {
+    if let Some(charge) = record.charged.take() {
+        tx.charge_usage(tenant, &record.agent_id, &record.action, &charge, -1)?;
+    }
+    Ok(())
+}
+
+/// Adds the tokens an LLM call's outcome reported to its claim's charge.
+pub(crate) fn add_tokens(
+    tx: &mut dyn Tx,
+    tenant: &str,
+    record: &mut KeyRecord,
+    tokens: u64,
+) -> Result<()> {
+    let Some(charge) = record.charged.as_mut() else {
+        return Ok(());
+    };
+    let added = Charge {
+        at: charge.at,
+        figures: UsageWindow {
+            tokens,
+            ..UsageWindow::default()
+        },
+    };
+    tx.charge_usage(tenant, &record.agent_id, &record.action, &added, 1)?;
+    charge.figures.tokens = charge.figures.tokens.saturating_add(tokens);
+    Ok(())
+}
