@@ -616,3 +616,47 @@ fn three_instances_send_each_webhook_event_once() {
         .sum();
     assert_eq!(attempts as usize, receiver.received().len());
 }
+
+#[test]
+fn a_usage_limit_holds_across_three_instances_under_64_concurrent_guards() {
+    const LIMIT: usize = 20;
+    let deployment = deploy(PgServer::shared());
+    std::fs::write(
+        &deployment.policy,
+        format!(
+            r#"@id("exports.hourly") permit(principal, action == Action::"data.export", resource)
+               when {{ context.usage.hour.count < {LIMIT} }};"#
+        ),
+    )
+    .unwrap();
+    let instances: Vec<ServeProcess> = (0..3).map(|_| deployment.serve()).collect();
+    let clients: Vec<HaltStateClient> = instances
+        .iter()
+        .map(|i| deployment.client(i, Duration::from_secs(20)))
+        .collect();
+    let runtime = runtime();
+    let tasks: Vec<_> = (0..64)
+        .map(|worker| {
+            let client = clients[worker % 3].clone();
+            runtime.spawn(async move {
+                let action = Action::new("data.export").key(format!("export:{worker}"));
+                match client.guard(action).await {
+                    Ok(permit) => {
+                        permit.complete().await.unwrap();
+                        true
+                    }
+                    Err(GuardError::ActionDenied { .. }) => false,
+                    Err(other) => panic!("worker {worker}: {other}"),
+                }
+            })
+        })
+        .collect();
+    let allowed = runtime.block_on(async {
+        let mut allowed = 0;
+        for task in tasks {
+            allowed += usize::from(task.await.unwrap());
+        }
+        allowed
+    });
+    assert_eq!(allowed, LIMIT, "the hourly limit admitted {allowed}");
+}
