@@ -237,6 +237,23 @@ fn replay(facts: &GuardFacts<'_>, record: &KeyRecord) -> Option<GuardOutcome> {
             answer.status = GuardStatus::InProgress;
             answer.reason = "another worker holds the claim on this idempotency key".into();
         }
+        KeyState::Claimed | KeyState::Approved | KeyState::Failed
+            if facts.policy.decision == Decision::Deny
+                && (record.state != KeyState::Failed || record.approval_id.is_some()) =>
+        {
+            // A new claim is granted only if policy still lets the action run: a forbid added since the approval
+            // (or since the lapsed claim) denies it. The key keeps its state: if the forbid goes, it can run.
+            answer.reason = match &answer.approver {
+                Some(approver) => format!(
+                    "approved by {approver}, but policy now denies it: {}",
+                    facts.policy.reason
+                ),
+                None => format!("policy now denies it: {}", facts.policy.reason),
+            };
+            answer.policy_id = facts.policy.policy_id.clone();
+            answer.decision_latency_us = micros(facts.policy.latency);
+            result.decision = Some(Decision::Deny);
+        }
         KeyState::Claimed | KeyState::Approved => {
             let claim = facts.new_claim();
             answer.status = granted;

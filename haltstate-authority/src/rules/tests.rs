@@ -273,6 +273,12 @@ fn check_guard(
                 "{context}"
             );
         }
+        KeyState::Approved | KeyState::Claimed | KeyState::Failed if decision == Decision::Deny => {
+            // Approved, or claimed before: a new claim still needs policy not to deny it now.
+            assert_eq!(answer.status, GuardStatus::Denied, "{context}");
+            assert_eq!(out.decision, Some(Decision::Deny), "{context}");
+            assert!(out.store.is_none(), "the key keeps its state: {context}");
+        }
         KeyState::Approved | KeyState::Claimed | KeyState::Failed => {
             let expected = if stored.approval_id.is_some() {
                 GuardStatus::Approved

@@ -38,10 +38,11 @@ impl Env {
     }
 
     /// Another authority on the same database, as a second process (the operator CLI, another instance)
-    /// would open it.
+    /// would open it: with the sample policies, as instances of one deployment share a policy file.
     pub fn second_handle(&self) -> Authority {
         Authority::builder(self.database.clone())
             .clock(self.clock.clone())
+            .policy_file(sample_policy_path())
             .open()
             .unwrap()
     }
