@@ -17,6 +17,10 @@ pub struct PolicyDecision {
     pub reason: String,
     /// Time spent deciding.
     pub latency: Duration,
+    /// For APPROVAL_REQUIRED: how many different operators must approve (`@approval("2")`); 1 otherwise.
+    pub approvals_required: u32,
+    /// The version of the policy set that decided (SHA-256 of its source); `None` when no set decided.
+    pub policy_version: Option<String>,
 }
 
 impl PolicyDecision {
@@ -27,6 +31,8 @@ impl PolicyDecision {
             policy_id: None,
             reason: reason.into(),
             latency: Duration::ZERO,
+            approvals_required: 1,
+            policy_version: None,
         }
     }
 }

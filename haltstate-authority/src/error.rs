@@ -90,6 +90,15 @@ pub enum AuthorityError {
         status: ApprovalStatus,
     },
 
+    /// The operator already approved this approval, which needs another operator's approval too.
+    #[error("approval {id:?} needs another operator: {approver:?} already approved it")]
+    AlreadyApproved {
+        /// The approval id.
+        id: String,
+        /// Who tried again.
+        approver: String,
+    },
+
     /// The approver is the agent that requested the action.
     #[error("approval {id:?} cannot be decided by its requesting agent {approver:?}")]
     SelfApproval {
@@ -185,6 +194,7 @@ impl AuthorityError {
             AuthorityError::ApprovalNotFound { .. } => ErrorCode::ApprovalNotFound,
             AuthorityError::ApprovalDecided { .. } => ErrorCode::ApprovalDecided,
             AuthorityError::SelfApproval { .. } => ErrorCode::SelfApproval,
+            AuthorityError::AlreadyApproved { .. } => ErrorCode::AlreadyApproved,
             AuthorityError::Policy(_) => ErrorCode::PolicyInvalid,
             AuthorityError::LedgerBroken { .. } => ErrorCode::LedgerBroken,
             AuthorityError::Storage(_) => ErrorCode::Storage,

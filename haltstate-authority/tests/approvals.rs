@@ -795,3 +795,172 @@ mod outbox {
         );
     }
 }
+
+mod staying_true {
+    use super::*;
+    use haltstate_authority::{Decision, EvidenceKind, EvidenceQuery};
+
+    const TWO_APPROVERS: &str = r#"
+        @id("refunds.large") @approval("2")
+        permit(principal, action == Action::"refund.create", resource)
+        when { context.params.amount_cents > 10000 };
+    "#;
+
+    #[test]
+    fn two_approvers_means_two_different_operators() {
+        let env = common::env_with(|b| b.policy_source("two.cedar", TWO_APPROVERS));
+        let pending = env
+            .authority
+            .guard(TENANT, guard_refund(90_000, "refund:two"))
+            .wait()
+            .unwrap();
+        let id = pending.approval_id.unwrap();
+        let approval = env.authority.approval(TENANT, &id).unwrap();
+        assert_eq!(approval.approvals_required, 2);
+        assert_eq!(
+            approval.policy_version.as_deref(),
+            Some(env.authority.policies().current().version())
+        );
+        let first = env
+            .authority
+            .approve(TENANT, &id, "alice", None)
+            .wait()
+            .unwrap();
+        assert_eq!(first.status, ApprovalStatus::Pending, "one of two");
+        assert_eq!(first.approved_by, ["alice"]);
+        // Alice again does not count twice; the key still waits.
+        let again = env
+            .authority
+            .approve(TENANT, &id, "alice", None)
+            .wait()
+            .unwrap_err();
+        assert!(
+            matches!(again, AuthorityError::AlreadyApproved { .. }),
+            "{again}"
+        );
+        let retry = env
+            .authority
+            .guard(TENANT, guard_refund(90_000, "refund:two"))
+            .wait()
+            .unwrap();
+        assert_eq!(retry.status, GuardStatus::Pending);
+        let second = env
+            .authority
+            .approve(TENANT, &id, "bob", Some("checked".into()))
+            .wait()
+            .unwrap();
+        assert_eq!(second.status, ApprovalStatus::Approved);
+        assert_eq!(second.approved_by, ["alice", "bob"]);
+        assert_eq!(second.approver.as_deref(), Some("bob"));
+        let run = env
+            .authority
+            .guard(TENANT, guard_refund(90_000, "refund:two"))
+            .wait()
+            .unwrap();
+        assert_eq!(run.status, GuardStatus::Approved);
+        // The evidence has both approvals, the first one as partial.
+        let records = env
+            .authority
+            .evidence(TENANT, &EvidenceQuery::default())
+            .unwrap();
+        let approvals: Vec<(Option<&str>, Option<&str>)> = records
+            .iter()
+            .filter(|r| r.kind == EvidenceKind::Approval)
+            .map(|r| (r.actor.as_deref(), r.status.as_deref()))
+            .collect();
+        assert_eq!(
+            approvals,
+            [
+                (Some("alice"), Some("pending")),
+                (Some("bob"), Some("approved"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_forbid_added_since_the_approval_still_denies_and_says_so() {
+        let base = r#"
+            @id("refunds.large") @approval("required")
+            permit(principal, action == Action::"refund.create", resource);
+        "#;
+        let env = common::env_with(|b| b.policy_source("base.cedar", base));
+        let id = env
+            .authority
+            .guard(TENANT, guard_refund(90_000, "refund:frozen"))
+            .wait()
+            .unwrap()
+            .approval_id
+            .unwrap();
+        env.authority
+            .approve(TENANT, &id, "alice", None)
+            .wait()
+            .unwrap();
+        env.authority
+            .policies()
+            .reload_source(
+                "frozen.cedar",
+                &format!(
+                    "{base}\n@id(\"refunds.frozen\") @reason(\"refunds are frozen\")\nforbid(principal, action == Action::\"refund.create\", resource);"
+                ),
+            )
+            .unwrap();
+        let denied = env
+            .authority
+            .guard(TENANT, guard_refund(90_000, "refund:frozen"))
+            .wait()
+            .unwrap();
+        assert_eq!(denied.status, GuardStatus::Denied);
+        assert_eq!(
+            denied.reason,
+            "approved by alice, but policy now denies it: refunds are frozen"
+        );
+        assert_eq!(denied.policy_id.as_deref(), Some("refunds.frozen"));
+        let last = env
+            .authority
+            .evidence(TENANT, &EvidenceQuery::default())
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(last.decision, Some(Decision::Deny));
+        assert_eq!(last.policy_id.as_deref(), Some("refunds.frozen"));
+        assert_eq!(
+            env.authority
+                .idempotency_state(TENANT, "refund:frozen")
+                .unwrap()
+                .unwrap()
+                .0,
+            KeyState::Approved,
+            "the approval stands"
+        );
+        // The freeze lifted, the approved key runs.
+        env.authority
+            .policies()
+            .reload_source("base.cedar", base)
+            .unwrap();
+        let run = env
+            .authority
+            .guard(TENANT, guard_refund(90_000, "refund:frozen"))
+            .wait()
+            .unwrap();
+        assert_eq!(run.status, GuardStatus::Approved);
+    }
+
+    #[test]
+    fn an_approval_annotation_is_required_or_a_count() {
+        for (annotation, ok) in [
+            ("\"required\"", true),
+            ("\"3\"", true),
+            ("\"0\"", false),
+            ("\"11\"", false),
+            ("\"two\"", false),
+        ] {
+            let source =
+                format!("@id(\"a\") @approval({annotation}) permit(principal, action, resource);");
+            assert_eq!(
+                haltstate_authority::PolicyEngine::from_source("p.cedar", &source).is_ok(),
+                ok,
+                "{annotation}"
+            );
+        }
+    }
+}

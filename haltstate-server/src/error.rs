@@ -84,7 +84,8 @@ impl From<AuthorityError> for ApiError {
             | AuthorityError::StaleClaim { .. }
             | AuthorityError::ClaimTokenRequired { .. }
             | AuthorityError::DuplicateKeyName { .. }
-            | AuthorityError::ApprovalDecided { .. } => StatusCode::CONFLICT,
+            | AuthorityError::ApprovalDecided { .. }
+            | AuthorityError::AlreadyApproved { .. } => StatusCode::CONFLICT,
             AuthorityError::ApprovalNotFound { .. } | AuthorityError::KeyNotFound { .. } => {
                 StatusCode::NOT_FOUND
             }

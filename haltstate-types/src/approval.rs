@@ -94,6 +94,19 @@ pub struct Approval {
     pub approver: Option<String>,
     /// The approver's reason.
     pub decision_reason: Option<String>,
+    /// How many different operators must approve (`@approval("2")`); one unless the policy says more.
+    #[serde(default = "one")]
+    pub approvals_required: u32,
+    /// The operators who approved so far, in order (the last is `approver` once it is approved).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
+    /// The version (SHA-256 of the source) of the policy set it was requested under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// How an operator decides an approval.

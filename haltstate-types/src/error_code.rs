@@ -41,6 +41,8 @@ pub enum ErrorCode {
     ApprovalDecided,
     /// Nobody decides an approval requested under their own name.
     SelfApproval,
+    /// This operator already approved it; another must.
+    AlreadyApproved,
     /// The policy set does not load.
     PolicyInvalid,
     /// The ledger's chain is broken.
@@ -98,6 +100,7 @@ impl ErrorCode {
             ErrorCode::ClaimTokenRequired => "claim_token_required",
             ErrorCode::ApprovalNotFound => "approval_not_found",
             ErrorCode::ApprovalDecided => "approval_decided",
+            ErrorCode::AlreadyApproved => "already_approved",
             ErrorCode::SelfApproval => "self_approval",
             ErrorCode::PolicyInvalid => "policy_invalid",
             ErrorCode::LedgerBroken => "ledger_broken",

@@ -98,6 +98,29 @@ pub(crate) fn decide(
                 status: ApprovalStatus::Expired,
             })
         }
+        DecideStep::Counted { approval } => {
+            let approval = *approval;
+            if !tx.settle_approval(&approval)? {
+                return Err(AuthorityError::ApprovalDecided {
+                    id: id.to_owned(),
+                    status: tx
+                        .approval(tenant, id)?
+                        .map_or(approval.status, |current| current.status),
+                });
+            }
+            let mut evidence = approval.clone();
+            evidence.approver = Some(approver.name().to_owned());
+            evidence.decision_reason = Some(format!(
+                "approved by {} of {} operators",
+                approval.approved_by.len(),
+                approval.approvals_required
+            ));
+            record(tx, &evidence, Some(approver.via()))?;
+            tx.publish(ApprovalEvent {
+                approval: approval.clone(),
+            });
+            Ok(approval)
+        }
         DecideStep::Decided {
             approval,
             key_state,

@@ -13,6 +13,8 @@ use super::reads::ContextReads;
 /// The annotation keys we read. Cedar accepts any key, so a typo such as `@aproval` would load silently and
 /// turn an approval gate into a plain permit: every other key fails the load.
 const KNOWN_ANNOTATIONS: &[&str] = &["id", "reason", "approval"];
+/// The most approvers one approval may ask for.
+const MAX_APPROVERS: u32 = 10;
 
 /// What we read from a policy's annotations, once, at load.
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ pub(crate) struct PolicyMeta {
     pub(crate) id: String,
     pub(crate) reason: Option<String>,
     pub(crate) approval_required: bool,
+    /// How many different operators must approve (1 for `@approval("required")`).
+    pub(crate) approvals: u32,
     /// Position in the file: among several satisfied policies, the first in the file decides.
     pub(crate) order: usize,
 }
@@ -44,6 +48,8 @@ pub struct CompiledPolicies {
     pub(crate) meta: HashMap<PolicyId, PolicyMeta>,
     pub(crate) source_name: String,
     pub(crate) policy_count: usize,
+    /// SHA-256 of the source, hex: what approvals and evidence cite as the set they were decided under.
+    pub(crate) version: String,
 }
 
 impl CompiledPolicies {
@@ -60,6 +66,7 @@ impl CompiledPolicies {
             meta: HashMap::new(),
             source_name: "<empty>".to_owned(),
             policy_count: 0,
+            version: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")),
         }
     }
 
@@ -176,26 +183,32 @@ impl CompiledPolicies {
                 );
                 continue;
             }
-            let approval_required = match policy.annotation("approval") {
-                None => false,
-                Some("required") if policy.effect() == Effect::Permit => true,
-                Some("required") => {
+            let approvals = match policy.annotation("approval") {
+                None => 0,
+                Some(_) if policy.effect() != Effect::Permit => {
                     fail(
                         at("@approval"),
                         "`@approval` only applies to `permit` policies".into(),
                         Some("a `forbid` always denies; remove the annotation"),
                     );
-                    false
+                    0
                 }
-                Some(other) => {
-                    fail(
-                        at("@approval"),
-                        format!("`@approval({other:?})` is not understood"),
-                        Some("the only value is `@approval(\"required\")`"),
-                    );
-                    false
-                }
+                Some("required") => 1,
+                Some(count) => match count.parse::<u32>() {
+                    Ok(n @ 1..=MAX_APPROVERS) => n,
+                    _ => {
+                        fail(
+                            at("@approval"),
+                            format!("`@approval({count:?})` is not understood"),
+                            Some(
+                                "write `@approval(\"required\")` for one approver, or `@approval(\"2\")` (up to 10) for that many different operators",
+                            ),
+                        );
+                        0
+                    }
+                },
             };
+            let approval_required = approvals > 0;
 
             if let Err(bad) = super::usage::sums_of(policy) {
                 fail(
@@ -215,6 +228,7 @@ impl CompiledPolicies {
                     id: id.clone(),
                     reason: policy.annotation("reason").map(str::to_owned),
                     approval_required,
+                    approvals,
                     order,
                 },
             );
@@ -280,6 +294,7 @@ impl CompiledPolicies {
             policy_count: meta.len(),
             meta,
             source_name: source_name.to_owned(),
+            version: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(source.as_bytes())),
         })
     }
 
@@ -298,6 +313,11 @@ impl CompiledPolicies {
     /// The policies that can apply to `action`.
     pub(crate) fn slice(&self, action: &str) -> &Slice {
         self.by_action.get(action).unwrap_or(&self.unconstrained)
+    }
+
+    /// The set's version: the SHA-256 of its source, hex.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// How many policies the set holds.

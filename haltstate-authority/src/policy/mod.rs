@@ -176,6 +176,8 @@ impl PolicyEngine {
                 ),
                 policy_id,
                 latency: Default::default(),
+                approvals_required: 1,
+                policy_version: Some(policies.version.clone()),
             };
         }
 
@@ -210,6 +212,8 @@ impl PolicyEngine {
             policy_id: Some(meta.id.clone()),
             reason,
             latency: Default::default(),
+            approvals_required: meta.approvals.max(1),
+            policy_version: Some(policies.version.clone()),
         }
     }
 }

@@ -41,6 +41,9 @@ pub(crate) fn pending(
         decided_at: None,
         approver: None,
         decision_reason: None,
+        approvals_required: policy.approvals_required.max(1),
+        approved_by: Vec::new(),
+        policy_version: policy.policy_version.clone(),
     }
 }
 
@@ -50,6 +53,8 @@ pub(crate) enum DecideStep {
     /// The approval's window closed before the decision: store the expiry (if not stored yet), then refuse it
     /// as already decided.
     Expired,
+    /// An approval counted towards the several the approval needs: store it; it stays pending.
+    Counted { approval: Box<Approval> },
     /// Store the decided approval and move a key waiting on it to `key_state`.
     Decided {
         approval: Box<Approval>,
@@ -82,16 +87,45 @@ pub(crate) fn decide(
             approver: approver.name().to_owned(),
         });
     }
-    let (status, key_state) = match verdict {
-        Verdict::Approve => (ApprovalStatus::Approved, KeyState::Approved),
-        Verdict::Reject => (ApprovalStatus::Rejected, KeyState::Rejected),
+    let reason = reason.map(|r| truncate_chars(&r, MAX_ERROR_TEXT));
+    let (status, key_state, approved_by) = match verdict {
+        Verdict::Approve => {
+            // Several approvers means several different people: one operator approving twice counts once.
+            if approval
+                .approved_by
+                .iter()
+                .any(|who| who == approver.name())
+            {
+                return Err(AuthorityError::AlreadyApproved {
+                    id: approval.id.clone(),
+                    approver: approver.name().to_owned(),
+                });
+            }
+            let mut approved_by = approval.approved_by.clone();
+            approved_by.push(approver.name().to_owned());
+            if approved_by.len() < usize::try_from(approval.approvals_required).unwrap_or(1) {
+                return Ok(DecideStep::Counted {
+                    approval: Box::new(Approval {
+                        approved_by,
+                        ..approval.clone()
+                    }),
+                });
+            }
+            (ApprovalStatus::Approved, KeyState::Approved, approved_by)
+        }
+        Verdict::Reject => (
+            ApprovalStatus::Rejected,
+            KeyState::Rejected,
+            approval.approved_by.clone(),
+        ),
     };
     Ok(DecideStep::Decided {
         approval: Box::new(Approval {
             status,
             decided_at: Some(now),
             approver: Some(approver.name().to_owned()),
-            decision_reason: reason.map(|r| truncate_chars(&r, MAX_ERROR_TEXT)),
+            decision_reason: reason,
+            approved_by,
             ..approval.clone()
         }),
         key_state,

@@ -36,6 +36,8 @@ fn request(token: Option<&str>) -> GuardRequest {
 
 fn policy(decision: Decision) -> PolicyDecision {
     PolicyDecision {
+        approvals_required: 1,
+        policy_version: None,
         decision,
         policy_id: Some("p".into()),
         reason: "policy".into(),
@@ -69,6 +71,9 @@ fn approval(status: ApprovalStatus) -> Approval {
         decided_at: (status != ApprovalStatus::Pending).then_some(NOW),
         approver: None,
         decision_reason: None,
+        approvals_required: 1,
+        approved_by: Vec::new(),
+        policy_version: None,
     }
 }
 

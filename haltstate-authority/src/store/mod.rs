@@ -1,6 +1,7 @@
 //! Storage: the seam every backend implements ([`tx::Tx`], [`tx::Reads`]), the group-commit writer that runs
 //! batches on a backend's connection, and the answer a caller waits for ([`pending::Pending`]).
 
+pub(crate) mod approvers;
 pub(crate) mod chain;
 pub(crate) mod job;
 pub(crate) mod pending;

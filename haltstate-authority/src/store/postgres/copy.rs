@@ -99,6 +99,9 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("decided_us", Int),
             ("approver", Text),
             ("decision_reason", Text),
+            ("approvals_required", Int),
+            ("approved_by", Text),
+            ("policy_version", Text),
         ],
     ),
     (

@@ -64,7 +64,8 @@ macro_rules! select_approvals {
     ($rest:literal) => {
         concat!(
             "SELECT id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, policy_id, \
-             policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason FROM approvals ",
+             policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason, \
+             approvals_required, approved_by, policy_version FROM approvals ",
             $rest
         )
     };
@@ -109,6 +110,11 @@ pub(crate) fn approval_from_row(row: &Row, now: OffsetDateTime) -> Result<Approv
         decided_at,
         approver: row.try_get(15)?,
         decision_reason: row.try_get(16)?,
+        approvals_required: u32::try_from(row.try_get::<_, i64>(17)?)
+            .map_err(|e| corrupt(17, e.to_string()))?,
+        approved_by: crate::store::approvers::decode(row.try_get(18)?)
+            .map_err(|e| corrupt(18, e))?,
+        policy_version: row.try_get(19)?,
     })
 }
 

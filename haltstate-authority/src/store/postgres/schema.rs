@@ -183,6 +183,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE idempotency ADD COLUMN usage TEXT;
     "#,
     ),
+    // 9: several approvers and the policy version, as in SQLite's schema 9.
+    (
+        9,
+        r#"
+    ALTER TABLE approvals ADD COLUMN approvals_required BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE approvals ADD COLUMN approved_by TEXT;
+    ALTER TABLE approvals ADD COLUMN policy_version TEXT;
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

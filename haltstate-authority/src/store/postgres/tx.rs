@@ -166,8 +166,9 @@ impl Tx for PgTx<'_> {
             .map(|m| serde_json::Value::Object(m).to_string());
         self.conn.execute(
             "INSERT INTO approvals (id, tenant, idempotency_key, request_id, agent_id, action, resource, params, \
-             risk, metadata, policy_id, policy_reason, status, created_us, expires_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14)",
+             risk, metadata, policy_id, policy_reason, status, created_us, expires_us, approvals_required, \
+             policy_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14, $15, $16)",
             &[
                 &approval.id,
                 &approval.tenant,
@@ -183,6 +184,8 @@ impl Tx for PgTx<'_> {
                 &approval.policy_reason,
                 &to_micros(approval.created_at),
                 &to_micros(approval.expires_at),
+                &i64::from(approval.approvals_required),
+                &approval.policy_version,
             ],
         )?;
         Ok(())
@@ -191,8 +194,8 @@ impl Tx for PgTx<'_> {
     fn settle_approval(&mut self, approval: &Approval) -> Result<bool> {
         self.own(&approval.tenant)?;
         let changed = self.conn.execute(
-            "UPDATE approvals SET status = $3, decided_us = $4, approver = $5, decision_reason = $6 \
-             WHERE tenant = $2 AND id = $1 AND status = 'pending'",
+            "UPDATE approvals SET status = $3, decided_us = $4, approver = $5, decision_reason = $6, \
+             approved_by = $7 WHERE tenant = $2 AND id = $1 AND status = 'pending'",
             &[
                 &approval.id,
                 &approval.tenant,
@@ -200,6 +203,7 @@ impl Tx for PgTx<'_> {
                 &approval.decided_at.map(to_micros),
                 &approval.approver,
                 &approval.decision_reason,
+                &crate::store::approvers::encode(approval),
             ],
         )?;
         Ok(changed > 0)

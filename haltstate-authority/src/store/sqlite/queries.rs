@@ -65,7 +65,8 @@ pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Opt
 }
 
 const APPROVAL_COLUMNS: &str = "id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, \
-     policy_id, policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason";
+     policy_id, policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason, \
+     approvals_required, approved_by, policy_version";
 
 /// Maps a row; a pending approval past its window reads as expired at its expiry time. A column that does not
 /// decode is an error, never an empty value an approver would be shown.
@@ -112,6 +113,9 @@ fn approval_from_row(row: &Row<'_>, now: OffsetDateTime) -> rusqlite::Result<App
         decided_at,
         approver: row.get(15)?,
         decision_reason: row.get(16)?,
+        approvals_required: row.get(17)?,
+        approved_by: crate::store::approvers::decode(row.get(18)?).map_err(|e| corrupt(18, e))?,
+        policy_version: row.get(19)?,
     })
 }
 

@@ -225,6 +225,12 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE idempotency ADD COLUMN usage_us INTEGER;
     ALTER TABLE idempotency ADD COLUMN usage TEXT;
     "#),
+    // 9: approvals that need several operators (`@approval("2")`) and the policy set they were requested under.
+    Sql(r#"
+    ALTER TABLE approvals ADD COLUMN approvals_required INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE approvals ADD COLUMN approved_by TEXT;
+    ALTER TABLE approvals ADD COLUMN policy_version TEXT;
+    "#),
 ];
 
 /// The newest schema version this build knows.

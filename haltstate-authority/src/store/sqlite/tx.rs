@@ -134,8 +134,9 @@ impl Tx for SqliteTx<'_> {
             .map(|m| serde_json::Value::Object(m).to_string());
         self.execute(
             "INSERT INTO approvals (id, tenant, idempotency_key, request_id, agent_id, action, resource, params, \
-             risk, metadata, policy_id, policy_reason, status, created_us, expires_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?14)",
+             risk, metadata, policy_id, policy_reason, status, created_us, expires_us, approvals_required, \
+             policy_version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?14, ?15, ?16)",
             params![
                 approval.id,
                 approval.tenant,
@@ -151,6 +152,8 @@ impl Tx for SqliteTx<'_> {
                 approval.policy_reason,
                 to_micros(approval.created_at),
                 to_micros(approval.expires_at),
+                approval.approvals_required,
+                approval.policy_version,
             ],
         )?;
         Ok(())
@@ -158,8 +161,8 @@ impl Tx for SqliteTx<'_> {
 
     fn settle_approval(&mut self, approval: &Approval) -> Result<bool> {
         let changed = self.execute(
-            "UPDATE approvals SET status = ?3, decided_us = ?4, approver = ?5, decision_reason = ?6 \
-             WHERE id = ?1 AND tenant = ?2 AND status = 'pending'",
+            "UPDATE approvals SET status = ?3, decided_us = ?4, approver = ?5, decision_reason = ?6, \
+             approved_by = ?7 WHERE id = ?1 AND tenant = ?2 AND status = 'pending'",
             params![
                 approval.id,
                 approval.tenant,
@@ -167,6 +170,7 @@ impl Tx for SqliteTx<'_> {
                 approval.decided_at.map(to_micros),
                 approval.approver,
                 approval.decision_reason,
+                crate::store::approvers::encode(approval),
             ],
         )?;
         Ok(changed > 0)
