@@ -332,6 +332,17 @@ async fn decide(
         .decide_approval(&tenant, &id, verdict, approver, reason)
         .await;
     match decided {
+        Ok(approval) if approval.status == ApprovalStatus::Pending => {
+            let notice = format!(
+                "Your approval of {} by {} ({}) is recorded: {} of {} approvals; another operator must approve too.",
+                approval.action,
+                approval.agent_id,
+                approval.id,
+                approval.approved_by.len(),
+                approval.approvals_required
+            );
+            show_inbox(&state, &session, Some(&notice))
+        }
         Ok(approval) => {
             let notice = format!(
                 "{} {} by {} ({}).",
@@ -342,6 +353,12 @@ async fn decide(
                 approval.action,
                 approval.agent_id,
                 approval.id
+            );
+            show_inbox(&state, &session, Some(&notice))
+        }
+        Err(AuthorityError::AlreadyApproved { .. }) => {
+            let notice = format!(
+                "You already approved {id}; it needs another operator's approval. Nothing changed."
             );
             show_inbox(&state, &session, Some(&notice))
         }

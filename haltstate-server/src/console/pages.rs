@@ -101,7 +101,13 @@ pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str
                                 td { (approval.policy_id.as_deref().unwrap_or("-")) br; small { (approval.policy_reason) } }
                                 td { (time(approval.created_at)) }
                                 td { (time(approval.expires_at)) }
-                                td { (decide_form(session, approval)) }
+                                td {
+                                    @if approval.approvals_required > 1 {
+                                        p.progress { (approval.approved_by.len()) " of " (approval.approvals_required) " approvals"
+                                            @if !approval.approved_by.is_empty() { " (" (approval.approved_by.join(", ")) ")" } }
+                                    }
+                                    (decide_form(session, approval))
+                                }
                             }
                         }
                     }
@@ -143,6 +149,15 @@ pub(crate) fn approval(session: &Session, approval: &Approval) -> Markup {
                 tr { th { "Policy" } td { (approval.policy_id.as_deref().unwrap_or("-")) br; small { (approval.policy_reason) } } }
                 tr { th { "Requested" } td { (time(approval.created_at)) } }
                 tr { th { "Expires" } td { (time(approval.expires_at)) } }
+                @if approval.approvals_required > 1 {
+                    tr { th { "Approvals" } td id="approvals" {
+                        (approval.approved_by.len()) " of " (approval.approvals_required)
+                        @if !approval.approved_by.is_empty() { " (" (approval.approved_by.join(", ")) ")" }
+                    } }
+                }
+                @if let Some(version) = &approval.policy_version {
+                    tr { th { "Policy set" } td { code { (version.get(..12).unwrap_or(version)) } } }
+                }
                 @if let Some(key) = &approval.idempotency_key {
                     tr { th { "Key" } td { a href=(format!("/ui/timeline?key={}", urlencode(key))) { code { (key) } } } }
                 }
