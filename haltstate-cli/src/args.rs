@@ -456,4 +456,15 @@ pub enum PolicyCommand {
         /// The Cedar policy file.
         path: PathBuf,
     },
+    /// Run declarative cases (request, optional time and usage, expected decision and policy) against a
+    /// policy file: prints each failure and `N passed, M failed`; exits 1 when any failed.
+    ///
+    /// Example: haltstate policy test examples/policies/haltstate.cases.toml --policy examples/policies/haltstate.cedar
+    Test {
+        /// The cases (TOML, `[[case]]` tables).
+        cases: PathBuf,
+        /// The Cedar policy file.
+        #[arg(long)]
+        policy: PathBuf,
+    },
 }

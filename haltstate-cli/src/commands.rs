@@ -195,6 +195,27 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 return Ok(ExitCode::from(1));
             }
         },
+        Command::Policy(PolicyCommand::Test { cases, policy }) => {
+            let engine = match PolicyEngine::from_file(&policy) {
+                Ok(engine) => engine,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            match crate::policy_test::run(&engine, &cases) {
+                Ok(summary) => {
+                    println!("{} passed, {} failed", summary.passed, summary.failed);
+                    if summary.failed > 0 {
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -664,3 +664,68 @@ async fn metrics_after_a_scripted_run_carry_its_counts() {
     let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 }
+
+#[test]
+fn the_sample_policy_passes_its_cases_and_a_failing_or_misspelt_case_is_reported() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
+    let policy = root.join("haltstate.cedar");
+    let run = |cases: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_haltstate"))
+            .args(["policy", "test"])
+            .arg(cases)
+            .arg("--policy")
+            .arg(&policy)
+            .output()
+            .unwrap()
+    };
+    let sample = run(&root.join("haltstate.cases.toml"));
+    assert!(
+        sample.status.success(),
+        "{}{}",
+        text(&sample.stdout),
+        text(&sample.stderr)
+    );
+    let summary = text(&sample.stdout);
+    assert!(
+        summary.trim_end().ends_with("passed, 0 failed"),
+        "{summary}"
+    );
+    assert!(!summary.starts_with("0 passed"), "{summary}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let failing = dir.path().join("failing.toml");
+    std::fs::write(
+        &failing,
+        "[[case]]\nname = \"small refunds are denied\"\nagent = \"bot\"\naction = \"refund.create\"\n\
+         params = { amount_cents = 500 }\nexpect = \"DENY\"\n\n[[case]]\nname = \"and large ones wait\"\n\
+         agent = \"bot\"\naction = \"refund.create\"\nparams = { amount_cents = 50000 }\n\
+         expect = \"APPROVAL_REQUIRED\"\npolicy = \"refunds.large\"\n",
+    )
+    .unwrap();
+    let out = run(&failing);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "FAIL small refunds are denied: expected DENY, got ALLOW (policy refunds.small)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("1 passed, 1 failed"),
+        "{stdout}"
+    );
+
+    let misspelt = dir.path().join("misspelt.toml");
+    std::fs::write(
+        &misspelt,
+        "[[case]]\nname = \"x\"\nagent = \"bot\"\naction = \"refund.create\"\nexpect = \"DENY\"\n\
+         usage = { week = { count = 3 } }\n",
+    )
+    .unwrap();
+    let out = run(&misspelt);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("line 6"), "{stderr}");
+    assert!(stderr.contains("unknown field `week`"), "{stderr}");
+}
