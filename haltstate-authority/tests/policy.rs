@@ -359,7 +359,13 @@ fn reload_during_decisions_never_fails_one() {
 #[test]
 fn sample_policies_load_and_decide_as_documented() {
     let env = env();
-    let decide = |request: &ActionRequest| env.authority.decide(TENANT, request);
+    // Exports and LLM calls have usage limits: decided as a guard would, with no usage yet.
+    let no_usage = haltstate_authority::Usage::default();
+    let decide = |request: &ActionRequest| {
+        env.authority
+            .policies()
+            .decide_with_usage(TENANT, request, MONDAY_10AM, Some(&no_usage))
+    };
     assert_eq!(decide(&refund(4_500)).decision, Decision::Allow);
     assert_eq!(decide(&refund(90_000)).decision, Decision::ApprovalRequired);
     assert_eq!(decide(&refund(900_000)).decision, Decision::Deny);
@@ -379,7 +385,7 @@ fn sample_policies_load_and_decide_as_documented() {
     let llm = |model: &str| ActionRequest::new("gpt", "llm.ask").param("model", json!(model));
     assert_eq!(decide(&llm("gpt-4o-mini")).decision, Decision::Allow);
     assert_eq!(decide(&llm("unvetted-model")).decision, Decision::Deny);
-    assert_eq!(env.authority.policies().current().len(), 7);
+    assert_eq!(env.authority.policies().current().len(), 9);
 }
 
 #[test]

@@ -66,6 +66,10 @@ pub struct EvidenceRecord {
     /// Time the guarded body ran, in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_latency_us: Option<u64>,
+    /// What policy decided from, as canonical JSON text: `{"params", "resource", "risk", "usage"}` (usage only
+    /// when a policy read it). A replay re-decides the record from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// The policy decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
@@ -96,6 +100,9 @@ pub struct EvidenceRecord {
     /// The deciding policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_id: Option<String>,
+    /// The version (SHA-256 of the source) of the policy set that decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
     /// Whether the authority decided (`verified`) or a fail-open client ran without it (`unverified`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof_status: Option<ProofStatus>,
@@ -116,6 +123,13 @@ pub struct EvidenceRecord {
     pub resource_refs: Vec<String>,
     /// Position in the ledger, from 1.
     pub seq: u64,
+    /// What the shadow policies (`@mode("shadow")`, `serve --shadow`) would have decided, when it differs or
+    /// not: recorded beside the live decision, never in its place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_decision: Option<Decision>,
+    /// The shadow policy that would have decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_policy_id: Option<String>,
     /// The answer or new state: a guard status (`allowed`, `pending`, ...), an approval status, a kill state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -183,6 +197,10 @@ impl EvidenceRecord {
             outcome: None,
             reason: None,
             policy_id: None,
+            policy_version: None,
+            context: None,
+            shadow_decision: None,
+            shadow_policy_id: None,
             approval_id: None,
             actor: None,
             resource_refs: Vec::new(),

@@ -148,7 +148,9 @@ impl Authority {
         }
     }
 
-    /// What policy alone says, with no kill switch, idempotency or ledger involved.
+    /// What policy alone says, with no kill switch, idempotency or ledger involved. A policy that reads
+    /// `context.usage` has no usage to read here and fails to evaluate, which denies; a guard or check decides it
+    /// with the agent's usage ([`PolicyEngine::decide_with_usage`] takes usage given by hand).
     pub fn decide(&self, tenant: &str, request: &ActionRequest) -> PolicyDecision {
         self.inner.policies.decide(tenant, request, self.now())
     }

@@ -25,7 +25,7 @@ pub(crate) fn check(
     let bound = tx.check(tenant, &request_id)?;
     let kill = tx.kill_status(tenant, &request.action.agent_id)?;
     // A check charges nothing (it claims nothing), but a usage limit applies to it as to a guard.
-    let (policy, _) = super::usage::decide(tx, tenant, &request.action, judgement, None)?;
+    let (policy, usage) = super::usage::decide(tx, tenant, &request.action, judgement, None)?;
     let Some(verdict) = decide(bound.as_ref(), fingerprint, &kill, &policy) else {
         // A request id is one operation, as an idempotency key is: reusing it for another operation could pick
         // up the approval granted to the first one.
@@ -67,6 +67,11 @@ pub(crate) fn check(
     record.policy_id = verdict.policy_id.clone();
     record.approval_id = approval_id.clone();
     record.decision_latency_us = Some(verdict.latency_us);
+    if kill.denial_reason().is_none() {
+        // Policy decided: keep what it decided from, so a replay can decide it again.
+        record.context = super::usage::context(&request.action, usage.as_ref());
+        record.policy_version = policy.policy_version.clone();
+    }
     let ledger_seq = tx.append(record)?;
     Ok(CheckAnswer {
         decision: verdict.decision,

@@ -31,9 +31,9 @@ pub(crate) fn guard(
         Some(id) => tx.approval(tenant, id)?,
         None => None,
     };
-    let (policy, counting) = match (kill.denial_reason(), judgement) {
+    let (policy, usage) = match (kill.denial_reason(), judgement) {
         // Stopped: the rule answers from the kill switch; no usage is read for it.
-        (Some(why), Judgement::WithUsage(_)) => (PolicyDecision::deny(why), false),
+        (Some(why), Judgement::WithUsage(_)) => (PolicyDecision::deny(why), None),
         (_, judgement) => super::usage::decide(
             tx,
             tenant,
@@ -63,12 +63,17 @@ pub(crate) fn guard(
         super::webhooks::announce_approval(tx, approval)?;
     }
     if let Some(record) = &mut outcome.store {
-        if counting && outcome.answer.claim.is_some() {
+        if usage.is_some() && outcome.answer.claim.is_some() {
             super::usage::charge_claim(tx, tenant, &request.action, record)?;
         }
         tx.put_key(tenant, record)?;
     }
-    let answer = record_guard(tx, tenant, request, outcome.decision, outcome.answer)?;
+    let decided = Decided {
+        decision: outcome.decision,
+        policy_version: policy.policy_version.as_deref(),
+        usage: usage.as_ref(),
+    };
+    let answer = record_guard(tx, tenant, request, &decided, outcome.answer)?;
     if outcome.conflict {
         return Err(AuthorityError::IdempotencyConflict {
             key: request.idempotency_key.clone(),
@@ -77,12 +82,19 @@ pub(crate) fn guard(
     Ok(answer)
 }
 
+/// What policy decided, from what.
+struct Decided<'a> {
+    decision: Option<Decision>,
+    policy_version: Option<&'a str>,
+    usage: Option<&'a crate::policy::Usage>,
+}
+
 /// Records the guard's answer in the ledger and returns it with its ledger sequence number.
 fn record_guard(
     tx: &mut dyn Tx,
     tenant: &str,
     request: &GuardRequest,
-    decision: Option<Decision>,
+    decided: &Decided<'_>,
     mut answer: GuardAnswer,
 ) -> Result<GuardAnswer> {
     let action = &request.action;
@@ -90,7 +102,12 @@ fn record_guard(
     record.agent_id = Some(action.agent_id.clone());
     record.action = Some(action.action.clone());
     record.idempotency_key = Some(request.idempotency_key.clone());
-    record.decision = decision;
+    record.decision = decided.decision;
+    if decided.decision.is_some() {
+        // Policy decided: keep what it decided from, so a replay can decide it again.
+        record.context = super::usage::context(action, decided.usage);
+        record.policy_version = decided.policy_version.map(str::to_owned);
+    }
     record.status = Some(answer.status.as_str().to_owned());
     record.reason = Some(answer.reason.clone());
     record.policy_id = answer.policy_id.clone();

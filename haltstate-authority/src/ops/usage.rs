@@ -12,28 +12,49 @@ use crate::store::tx::Tx;
 use crate::store::usage::SPANS;
 
 /// Policy's decision: as judged on the caller's thread, or now, from the usage stored (without the charge
-/// `own`, the key's earlier claim, which this guard would replace). Answers whether usage was read.
+/// `own`, the key's earlier claim, which this guard would replace). Answers the usage it read, if it did.
 pub(crate) fn decide(
     tx: &mut dyn Tx,
     tenant: &str,
     action: &ActionRequest,
     judgement: Judgement,
     own: Option<&Charge>,
-) -> Result<(PolicyDecision, bool)> {
+) -> Result<(PolicyDecision, Option<Usage>)> {
     match judgement {
-        Judgement::Decided(policy) => Ok((policy, false)),
+        Judgement::Decided(policy) => Ok((policy, None)),
         Judgement::WithUsage(engine) => {
             let mut usage = tx.usage(tenant, &action.agent_id, &action.action)?;
             if let Some(own) = own {
                 without(&mut usage, own, tx);
             }
             let now = tx.now();
-            Ok((
-                engine.decide_with_usage(tenant, action, now, Some(&usage)),
-                true,
-            ))
+            let decided = engine.decide_with_usage(tenant, action, now, Some(&usage));
+            Ok((decided, Some(usage)))
         }
     }
+}
+
+/// What policy decided from, for the evidence: canonical JSON of the params, resource, risk and (when read)
+/// usage. A replay decides the record again from it.
+pub(crate) fn context(action: &ActionRequest, usage: Option<&Usage>) -> Option<String> {
+    let window =
+        |w: &UsageWindow| serde_json::json!({"count": w.count, "tokens": w.tokens, "sum": w.sums});
+    let mut context = serde_json::json!({
+        "params": action.params,
+        "resource": action.resource,
+        "risk": action.risk,
+    });
+    if let (Some(usage), Some(fields)) = (usage, context.as_object_mut()) {
+        fields.insert(
+            "usage".into(),
+            serde_json::json!({
+                "minute": window(&usage.minute),
+                "hour": window(&usage.hour),
+                "day": window(&usage.day),
+            }),
+        );
+    }
+    serde_jcs::to_string(&context).ok()
 }
 
 /// Takes `charge` out of the windows that still hold it.
