@@ -41,7 +41,10 @@ mod secrets;
 mod store;
 pub mod webhooks;
 
-pub use authority::{Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE};
+pub use authority::{
+    Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE, ReplayChange, ReplayQuery,
+    ReplayReport,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};
 pub use decision::PolicyDecision;

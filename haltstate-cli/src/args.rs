@@ -467,4 +467,26 @@ pub enum PolicyCommand {
         #[arg(long)]
         policy: PathBuf,
     },
+    /// Decide the recorded guards and checks again under a candidate policy file, from the context each record
+    /// keeps, and print each decision that would change; ends with `replayed N decisions: M would change`.
+    /// Reads only; a database at another schema version is refused.
+    ///
+    /// Example: haltstate policy replay --db haltstate.db --policy candidate.cedar --since 7d --fail-on-change
+    Replay {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The candidate Cedar policy file.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Only decisions made within this long (e.g. 24h, 7d).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
+        /// Only this tenant's decisions.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Exit 1 when any decision would change (for CI).
+        #[arg(long)]
+        fail_on_change: bool,
+    },
 }

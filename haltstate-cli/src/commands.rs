@@ -195,6 +195,67 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 return Ok(ExitCode::from(1));
             }
         },
+        Command::Policy(PolicyCommand::Replay {
+            db,
+            policy,
+            since,
+            tenant,
+            fail_on_change,
+        }) => {
+            let candidate = match PolicyEngine::from_file(&policy) {
+                Ok(engine) => engine,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            if let Database::Sqlite(path) = &db {
+                if !path.exists() {
+                    return Err(CliError::Usage(format!(
+                        "no database at {}",
+                        path.display()
+                    )));
+                }
+            }
+            let authority = Authority::builder(db).migrate(false).open()?;
+            let query = haltstate_authority::ReplayQuery {
+                tenant,
+                since: since.map(|since| authority.now() - since),
+            };
+            let report = authority.replay(&candidate, &query)?;
+            for change in &report.changes {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{} -> {}\t{}{}",
+                    change.tenant,
+                    change.seq,
+                    change.key,
+                    change.action,
+                    change.agent_id,
+                    change.old.as_str(),
+                    change.new.as_str(),
+                    change.new_policy.as_deref().unwrap_or("no policy permits"),
+                    if change.usage_unknown {
+                        "\t(usage not recorded)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if report.without_context > 0 {
+                eprintln!(
+                    "{} decisions recorded before records kept their context were not replayed",
+                    report.without_context
+                );
+            }
+            println!(
+                "replayed {} decisions: {} would change",
+                report.replayed,
+                report.changes.len()
+            );
+            if fail_on_change && !report.changes.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Policy(PolicyCommand::Test { cases, policy }) => {
             let engine = match PolicyEngine::from_file(&policy) {
                 Ok(engine) => engine,

@@ -729,3 +729,115 @@ fn the_sample_policy_passes_its_cases_and_a_failing_or_misspelt_case_is_reported
     assert!(stderr.contains("line 6"), "{stderr}");
     assert!(stderr.contains("unknown field `week`"), "{stderr}");
 }
+
+#[test]
+fn policy_replay_prints_what_a_candidate_would_change_and_refuses_another_schema() {
+    use haltstate_authority::{ActionRequest, Authority, CheckRequest, GuardRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
+    let live = root.join("haltstate.cedar");
+    let db = dir.path().join("hs.db");
+    {
+        let authority = Authority::builder(&db).policy_file(&live).open().unwrap();
+        let refund = |cents: i64| {
+            ActionRequest::new("billing-agent", "refund.create").param("amount_cents", json!(cents))
+        };
+        for (i, cents) in [500, 4_000, 9_000, 90_000].into_iter().enumerate() {
+            authority
+                .guard(
+                    "acme",
+                    GuardRequest::new(refund(cents), format!("refund:{i}")),
+                )
+                .wait()
+                .unwrap();
+        }
+        authority
+            .check("acme", CheckRequest::new(refund(8_000)))
+            .wait()
+            .unwrap();
+        authority
+            .guard("globex", GuardRequest::new(refund(7_000), "refund:globex"))
+            .wait()
+            .unwrap();
+    }
+    // The candidate lowers the routine limit to 50.00: the 90.00 and 80.00 refunds would wait for a human.
+    let source = std::fs::read_to_string(&live).unwrap();
+    let candidate = dir.path().join("candidate.cedar");
+    std::fs::write(
+        &candidate,
+        source
+            .replace(
+                "context.params.amount_cents <= 10000",
+                "context.params.amount_cents <= 5000",
+            )
+            .replace(
+                "context.params.amount_cents > 10000",
+                "context.params.amount_cents > 5000",
+            ),
+    )
+    .unwrap();
+    let replay = |policy: &Path, extra: &[&str]| {
+        let mut args = vec!["policy", "replay", "--db", db.to_str().unwrap(), "--policy"];
+        args.push(policy.to_str().unwrap());
+        args.extend_from_slice(extra);
+        haltstate(&args)
+    };
+    let out = replay(&candidate, &["--since", "1h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.last().copied(),
+        Some("replayed 6 decisions: 3 would change"),
+        "{stdout}"
+    );
+    assert!(
+        lines.contains(&"acme\t3\trefund:2\trefund.create\tbilling-agent\tALLOW -> APPROVAL_REQUIRED\trefunds.large"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "globex\t1\trefund:globex\trefund.create\tbilling-agent\tALLOW -> APPROVAL_REQUIRED"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ALLOW -> APPROVAL_REQUIRED\trefunds.large")
+            && stdout.contains("\trefund.create\tbilling-agent\tALLOW"),
+        "{stdout}"
+    );
+    // For CI: a change fails the run; the live policy itself changes nothing.
+    assert_eq!(
+        replay(&candidate, &["--fail-on-change"]).status.code(),
+        Some(1)
+    );
+    let same = replay(&live, &["--fail-on-change"]);
+    assert!(same.status.success());
+    assert!(text(&same.stdout).ends_with("replayed 6 decisions: 0 would change\n"));
+    let one_tenant = replay(&candidate, &["--tenant", "globex"]);
+    assert!(text(&one_tenant.stdout).ends_with("replayed 1 decisions: 1 would change\n"));
+
+    // A database of another schema version is refused, and left as it was.
+    let newer = dir.path().join("newer.db");
+    std::fs::copy(&db, &newer).unwrap();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let out = haltstate(&[
+        "policy",
+        "replay",
+        "--db",
+        newer.to_str().unwrap(),
+        "--policy",
+        candidate.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("99"), "{}", text(&out.stderr));
+    let version: i64 = rusqlite::Connection::open(&newer)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 99);
+}

@@ -29,6 +29,7 @@ pub struct AuthorityBuilder {
     clock: Arc<dyn Clock>,
     durability: Durability,
     checkpoint_pages: u32,
+    migrate: bool,
 }
 
 impl AuthorityBuilder {
@@ -41,6 +42,7 @@ impl AuthorityBuilder {
             lease: DEFAULT_LEASE,
             clock: Arc::new(SystemClock),
             durability: Durability::Full,
+            migrate: true,
             checkpoint_pages: sqlite::DEFAULT_CHECKPOINT_PAGES,
         }
     }
@@ -89,6 +91,15 @@ impl AuthorityBuilder {
         self
     }
 
+    /// Whether opening creates or migrates the schema (default yes). Without, a database at another schema
+    /// version is refused ([`SchemaTooOld`](crate::AuthorityError::SchemaTooOld),
+    /// [`SchemaTooNew`](crate::AuthorityError::SchemaTooNew)) and a missing one is not created: for tools that
+    /// read a deployment's database and must not change it.
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+
     fn open_storage(
         &self,
         counters: Arc<WriterCounters>,
@@ -96,6 +107,10 @@ impl AuthorityBuilder {
     ) -> Result<Storage> {
         match &self.database {
             Database::Sqlite(path) => {
+                if !self.migrate {
+                    // Refuses a missing file, another schema version, or a file that is not ours.
+                    drop(sqlite::open_existing_read_only(path)?);
+                }
                 let conn = sqlite::open_writer(path, self.durability, self.checkpoint_pages)?;
                 Ok(Storage {
                     runner: Box::new(SqliteRunner::new(
@@ -111,8 +126,13 @@ impl AuthorityBuilder {
             }
             #[cfg(feature = "postgres")]
             Database::Postgres(url) => {
-                let opened =
-                    crate::store::postgres::open(url, self.clock.clone(), counters, events)?;
+                let opened = crate::store::postgres::open(
+                    url,
+                    self.migrate,
+                    self.clock.clone(),
+                    counters,
+                    events,
+                )?;
                 Ok(Storage {
                     runner: Box::new(opened.runner),
                     reads: Arc::new(opened.reads),

@@ -6,9 +6,11 @@
 mod builder;
 mod keys;
 mod operator;
+mod replay;
 mod webhooks;
 
 pub use builder::AuthorityBuilder;
+pub use replay::{ReplayChange, ReplayQuery, ReplayReport};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -195,6 +195,8 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn keys(&self, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>>;
     /// One key of the tenant.
     fn key_info(&self, tenant: &str, id: &str) -> Result<Option<KeyInfo>>;
+    /// Every tenant with evidence.
+    fn tenants(&self) -> Result<Vec<String>>;
     /// The tenant's live webhooks, newest first.
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>>;
     /// The tenant's deliveries, newest first.

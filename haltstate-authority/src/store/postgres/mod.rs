@@ -55,21 +55,27 @@ fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 /// readers and the listener.
 pub(crate) fn open(
     url: &PostgresUrl,
+    migrate: bool,
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
 ) -> Result<Opened> {
-    off_runtime(|| open_here(url, clock, counters, events))
+    off_runtime(|| open_here(url, migrate, clock, counters, events))
 }
 
 fn open_here(
     url: &PostgresUrl,
+    migrate: bool,
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
 ) -> Result<Opened> {
     let mut conn = conn::connect(url)?;
-    schema::migrate(&mut conn)?;
+    if migrate {
+        schema::migrate(&mut conn)?;
+    } else {
+        schema::check(&mut conn)?;
+    }
     // The readers first: if they cannot start, no listener thread is left behind.
     let reads = PgReads::start(url.clone())?;
     let instance = uuid::Uuid::new_v4().to_string();

@@ -178,6 +178,15 @@ impl Reads for PgReads {
         self.with(move |c| queries::kill_status(c, &tenant, &agent))
     }
 
+    fn tenants(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            c.query("SELECT tenant FROM ledger_heads ORDER BY tenant", &[])?
+                .iter()
+                .map(|row| Ok(row.try_get(0)?))
+                .collect()
+        })
+    }
+
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>> {
         let tenant = tenant.to_owned();
         self.with(move |c| webhooks::list(c, &tenant))

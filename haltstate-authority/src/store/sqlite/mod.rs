@@ -303,6 +303,15 @@ impl Reads for SqliteReads {
             .with(|conn| queries::load_key_info(conn, tenant, id))
     }
 
+    fn tenants(&self) -> Result<Vec<String>> {
+        self.readers.with(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT tenant FROM ledger_heads ORDER BY tenant")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>> {
         self.readers.with(|conn| webhooks::list(conn, tenant))
     }
