@@ -21,6 +21,18 @@ pub struct PolicyDecision {
     pub approvals_required: u32,
     /// The version of the policy set that decided (SHA-256 of its source); `None` when no set decided.
     pub policy_version: Option<String>,
+    /// What the shadow set (`@mode("shadow")` policies live, or `serve --shadow FILE`) would have decided; never
+    /// enforced, only recorded.
+    pub shadow: Option<ShadowDecision>,
+}
+
+/// A shadow set's would-be decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowDecision {
+    /// What it would decide.
+    pub decision: Decision,
+    /// The policy that would decide.
+    pub policy_id: Option<String>,
 }
 
 impl PolicyDecision {
@@ -33,6 +45,7 @@ impl PolicyDecision {
             latency: Duration::ZERO,
             approvals_required: 1,
             policy_version: None,
+            shadow: None,
         }
     }
 }

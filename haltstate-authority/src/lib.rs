@@ -43,11 +43,11 @@ pub mod webhooks;
 
 pub use authority::{
     Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE, ReplayChange, ReplayQuery,
-    ReplayReport,
+    ReplayReport, ShadowDisagreement, ShadowReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};
-pub use decision::PolicyDecision;
+pub use decision::{PolicyDecision, ShadowDecision};
 pub use error::{AuthorityError, Result};
 pub use events::ApprovalEvent;
 pub use haltstate_types::limits::{

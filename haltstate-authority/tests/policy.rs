@@ -628,3 +628,108 @@ mod usage {
         assert_eq!(decided.decision, Decision::Deny);
     }
 }
+
+mod shadow {
+    use super::*;
+    use common::env_with;
+    use haltstate_authority::{
+        EvidenceKind, EvidenceQuery, GuardRequest, GuardStatus, ReplayQuery,
+    };
+
+    const LIVE_AND_SHADOW: &str = r#"
+        @id("refunds.small")
+        permit(principal, action == Action::"refund.create", resource)
+        when { context.params.amount_cents <= 10000 };
+        @id("refunds.tighter") @mode("shadow")
+        forbid(principal, action == Action::"refund.create", resource)
+        when { context.params.amount_cents > 5000 };
+    "#;
+
+    #[test]
+    fn a_shadow_policy_is_recorded_never_enforced_and_reported_where_it_disagrees() {
+        let env = env_with(|b| b.policy_source("shadow.cedar", LIVE_AND_SHADOW));
+        assert_eq!(
+            env.authority.policies().current().len(),
+            1,
+            "live: only the permit"
+        );
+        for (cents, key) in [(3_000, "refund:small"), (8_000, "refund:mid")] {
+            let answer = env
+                .authority
+                .guard(TENANT, GuardRequest::new(refund(cents), key))
+                .wait()
+                .unwrap();
+            assert_eq!(
+                answer.status,
+                GuardStatus::Allowed,
+                "the shadow forbid is not enforced"
+            );
+        }
+        let guards: Vec<_> = env
+            .authority
+            .evidence(TENANT, &EvidenceQuery::default())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == EvidenceKind::Guard)
+            .collect();
+        assert_eq!(guards[0].shadow_decision, Some(Decision::Allow));
+        assert_eq!(guards[1].decision, Some(Decision::Allow));
+        assert_eq!(guards[1].shadow_decision, Some(Decision::Deny));
+        assert_eq!(
+            guards[1].shadow_policy_id.as_deref(),
+            Some("refunds.tighter")
+        );
+        let report = env
+            .authority
+            .shadow_report(&ReplayQuery::default())
+            .unwrap();
+        assert_eq!(report.compared, 2);
+        assert_eq!(report.disagreements.len(), 1);
+        assert_eq!(
+            report.disagreements[0].record.idempotency_key.as_deref(),
+            Some("refund:mid")
+        );
+    }
+
+    #[test]
+    fn a_whole_candidate_file_is_decided_beside_the_live_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let candidate = dir.path().join("candidate.cedar");
+        std::fs::write(
+            &candidate,
+            r#"@id("refunds.none") forbid(principal, action == Action::"refund.create", resource);"#,
+        )
+        .unwrap();
+        let env = env_with(|b| {
+            b.policy_file(sample_policy_path())
+                .shadow_policy_file(&candidate)
+        });
+        let answer = env
+            .authority
+            .guard(TENANT, GuardRequest::new(refund(500), "refund:cand"))
+            .wait()
+            .unwrap();
+        assert_eq!(answer.status, GuardStatus::Allowed);
+        let last = env
+            .authority
+            .evidence(TENANT, &EvidenceQuery::default())
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(
+            (last.shadow_decision, last.shadow_policy_id.as_deref()),
+            (Some(Decision::Deny), Some("refunds.none"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_mode_is_a_load_error() {
+        let error = load_error("@id(\"a\") @mode(\"shadw\")\npermit(principal, action, resource);");
+        assert!(
+            error
+                .to_string()
+                .contains("`@mode(\"shadw\")` is not understood"),
+            "{error}"
+        );
+    }
+}

@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// The Cedar policy file; reloaded on SIGHUP (a bad file keeps the old set).
     #[arg(long)]
     pub policy: PathBuf,
+    /// A candidate policy file decided beside the live one: what it would decide is recorded with each
+    /// decision, never enforced (see `haltstate policy shadow-report` and the console's Shadow page).
+    #[arg(long)]
+    pub shadow: Option<PathBuf>,
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
@@ -466,6 +470,21 @@ pub enum PolicyCommand {
         /// The Cedar policy file.
         #[arg(long)]
         policy: PathBuf,
+    },
+    /// List the recorded decisions whose shadow decision (`@mode("shadow")` policies, or `serve --shadow`)
+    /// differed from the live one; ends with `compared N decisions: M disagreed`.
+    ///
+    /// Example: haltstate policy shadow-report --db haltstate.db --since 24h
+    ShadowReport {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// Only decisions made within this long (e.g. 24h, 7d).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
+        /// Only this tenant's decisions.
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Decide the recorded guards and checks again under a candidate policy file, from the context each record
     /// keeps, and print each decision that would change; ends with `replayed N decisions: M would change`.

@@ -195,6 +195,47 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 return Ok(ExitCode::from(1));
             }
         },
+        Command::Policy(PolicyCommand::ShadowReport { db, since, tenant }) => {
+            if let Database::Sqlite(path) = &db {
+                if !path.exists() {
+                    return Err(CliError::Usage(format!(
+                        "no database at {}",
+                        path.display()
+                    )));
+                }
+            }
+            let authority = Authority::builder(db).migrate(false).open()?;
+            let query = haltstate_authority::ReplayQuery {
+                tenant,
+                since: since.map(|since| authority.now() - since),
+            };
+            let report = authority.shadow_report(&query)?;
+            for d in &report.disagreements {
+                let record = &d.record;
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\tlive {} ({}) shadow {} ({})",
+                    record.tenant,
+                    record.seq,
+                    format_rfc3339(record.at),
+                    record
+                        .idempotency_key
+                        .as_deref()
+                        .or(record.request_id.as_deref())
+                        .unwrap_or("-"),
+                    record.action.as_deref().unwrap_or("-"),
+                    record.agent_id.as_deref().unwrap_or("-"),
+                    d.live.as_str(),
+                    record.policy_id.as_deref().unwrap_or("none"),
+                    d.shadow.as_str(),
+                    record.shadow_policy_id.as_deref().unwrap_or("none"),
+                );
+            }
+            println!(
+                "compared {} decisions: {} disagreed",
+                report.compared,
+                report.disagreements.len()
+            );
+        }
         Command::Policy(PolicyCommand::Replay {
             db,
             policy,

@@ -53,6 +53,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let ServeArgs {
         db,
         policy,
+        shadow,
         listen,
         checkpoint_pages,
         metrics_listen,
@@ -61,10 +62,13 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         limits,
     } = args;
     let limits = limits.limits();
-    let authority = Authority::builder(db.clone())
+    let mut builder = Authority::builder(db.clone())
         .policy_file(&policy)
-        .checkpoint_pages(checkpoint_pages)
-        .open()?;
+        .checkpoint_pages(checkpoint_pages);
+    if let Some(shadow) = &shadow {
+        builder = builder.shadow_policy_file(shadow);
+    }
+    let authority = builder.open()?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let metrics_server = match metrics_listen {
         Some(address) => {

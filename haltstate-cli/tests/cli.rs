@@ -841,3 +841,45 @@ fn policy_replay_prints_what_a_candidate_would_change_and_refuses_another_schema
         .unwrap();
     assert_eq!(version, 99);
 }
+
+#[tokio::test]
+async fn serve_with_a_shadow_file_records_what_it_would_decide_and_shadow_report_lists_it() {
+    let setup = common::setup(POLICY);
+    let shadow = setup.dir.path().join("shadow.cedar");
+    std::fs::write(
+        &shadow,
+        format!(
+            "{POLICY}\n@id(\"refunds.tiny-only\") forbid(principal, action == Action::\"refund.create\", resource) \
+             when {{ context.params.amount_cents > 1000 }};"
+        ),
+    )
+    .unwrap();
+    let server = common::serve(
+        &setup.db,
+        &setup.policy,
+        &["--shadow", shadow.to_str().unwrap()],
+    );
+    for (i, cents) in [500, 2_000, 3_000].into_iter().enumerate() {
+        let answer = guard(server.base_url(), &setup.key, cents, &format!("sh:{i}")).await;
+        assert_eq!(answer["status"], "allowed", "{answer}");
+    }
+    let out = haltstate(&[
+        "policy",
+        "shadow-report",
+        "--db",
+        setup.db.to_str().unwrap(),
+        "--since",
+        "1h",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.ends_with("compared 3 decisions: 2 disagreed\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\tsh:1\trefund.create\tload\tlive ALLOW (")
+            && stdout.contains("shadow DENY (refunds.tiny-only)"),
+        "{stdout}"
+    );
+}

@@ -30,6 +30,7 @@ pub struct AuthorityBuilder {
     durability: Durability,
     checkpoint_pages: u32,
     migrate: bool,
+    shadow_file: Option<PathBuf>,
 }
 
 impl AuthorityBuilder {
@@ -43,6 +44,7 @@ impl AuthorityBuilder {
             clock: Arc::new(SystemClock),
             durability: Durability::Full,
             migrate: true,
+            shadow_file: None,
             checkpoint_pages: sqlite::DEFAULT_CHECKPOINT_PAGES,
         }
     }
@@ -88,6 +90,13 @@ impl AuthorityBuilder {
     /// smaller at some throughput; every acknowledged change is durable either way.
     pub fn checkpoint_pages(mut self, pages: u32) -> Self {
         self.checkpoint_pages = pages;
+        self
+    }
+
+    /// Decides every action under the policies of `path` too, beside the live set, and records what they would
+    /// have decided (never enforced); [`Authority::reload_policies`] re-reads it.
+    pub fn shadow_policy_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.shadow_file = Some(path.into());
         self
     }
 
@@ -155,6 +164,9 @@ impl AuthorityBuilder {
             (None, Some((name, source))) => PolicyEngine::from_source(name, source)?,
             (None, None) => PolicyEngine::empty(),
         };
+        if let Some(shadow) = &self.shadow_file {
+            policies.set_shadow_file(shadow)?;
+        }
         let counters = Arc::new(WriterCounters::default());
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let storage = self.open_storage(counters.clone(), events.clone())?;
@@ -172,6 +184,7 @@ impl AuthorityBuilder {
             inner: Arc::new(Inner {
                 policies: Arc::new(policies),
                 policy_file: self.policy_file,
+                shadow_file: self.shadow_file,
                 reads: storage.reads,
                 database: self.database,
                 stop_listener: storage.stop_listener,

@@ -7,10 +7,12 @@ mod builder;
 mod keys;
 mod operator;
 mod replay;
+mod shadow;
 mod webhooks;
 
 pub use builder::AuthorityBuilder;
 pub use replay::{ReplayChange, ReplayQuery, ReplayReport};
+pub use shadow::{ShadowDisagreement, ShadowReport};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,6 +86,7 @@ pub struct Authority {
 struct Inner {
     policies: Arc<PolicyEngine>,
     policy_file: Option<PathBuf>,
+    shadow_file: Option<PathBuf>,
     database: crate::database::Database,
     /// Stops the thread listening for other instances' changes (PostgreSQL).
     stop_listener: Option<Arc<AtomicBool>>,
@@ -142,12 +145,20 @@ impl Authority {
         &self.inner.policies
     }
 
-    /// Re-reads the configured policy file; on error the old set stays in force.
+    /// Re-reads the configured policy file (and shadow file); on error the old sets stay in force.
     pub fn reload_policies(&self) -> Result<usize, PolicyError> {
-        match &self.inner.policy_file {
-            Some(path) => self.inner.policies.reload_file(path),
-            None => Ok(self.inner.policies.current().len()),
+        if let Some(shadow) = &self.inner.shadow_file {
+            // Checked first: a bad shadow file leaves both sets as they were.
+            crate::policy::PolicyEngine::from_file(shadow)?;
         }
+        let count = match &self.inner.policy_file {
+            Some(path) => self.inner.policies.reload_file(path)?,
+            None => self.inner.policies.current().len(),
+        };
+        if let Some(shadow) = &self.inner.shadow_file {
+            self.inner.policies.set_shadow_file(shadow)?;
+        }
+        Ok(count)
     }
 
     /// What policy alone says, with no kill switch, idempotency or ledger involved. A policy that reads
@@ -184,7 +195,7 @@ impl Authority {
         action: &ActionRequest,
     ) -> std::result::Result<(Judgement, String), RequestError> {
         let fingerprint = fingerprint(action)?;
-        if self.inner.policies.current().reads_usage(&action.action) {
+        if self.inner.policies.reads_usage(&action.action) {
             return Ok((
                 Judgement::WithUsage(self.inner.policies.clone()),
                 fingerprint,

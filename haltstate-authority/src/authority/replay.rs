@@ -12,7 +12,7 @@ use super::Authority;
 use crate::error::{AuthorityError, Result};
 use crate::policy::{PolicyEngine, Usage, UsageWindow};
 
-/// Which records to replay.
+/// Which records to replay (or report on).
 #[derive(Debug, Clone, Default)]
 pub struct ReplayQuery {
     /// Only this tenant's (all tenants when `None`).
@@ -98,11 +98,21 @@ impl Authority {
     /// Decides every recorded guard and check matching `query` again under `candidate` and answers those that
     /// would change. Reads only.
     pub fn replay(&self, candidate: &PolicyEngine, query: &ReplayQuery) -> Result<ReplayReport> {
+        let mut report = ReplayReport::default();
+        self.each_record(query, |record| replay_one(candidate, record, &mut report))?;
+        Ok(report)
+    }
+
+    /// Calls `visit` with every record matching `query`, tenant by tenant in ledger order, a page at a time.
+    pub(super) fn each_record(
+        &self,
+        query: &ReplayQuery,
+        mut visit: impl FnMut(&EvidenceRecord) -> Result<()>,
+    ) -> Result<()> {
         let tenants = match &query.tenant {
             Some(tenant) => vec![tenant.clone()],
             None => self.inner.reads.tenants()?,
         };
-        let mut report = ReplayReport::default();
         for tenant in tenants {
             let mut after = None;
             loop {
@@ -118,14 +128,14 @@ impl Authority {
                 let Some(last) = page.last() else { break };
                 after = Some(last.seq);
                 for record in &page {
-                    replay_one(candidate, record, &mut report)?;
+                    visit(record)?;
                 }
                 if page.len() < PAGE as usize {
                     break;
                 }
             }
         }
-        Ok(report)
+        Ok(())
     }
 }
 

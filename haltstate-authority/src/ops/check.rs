@@ -71,6 +71,10 @@ pub(crate) fn check(
         // Policy decided: keep what it decided from, so a replay can decide it again.
         record.context = super::usage::context(&request.action, usage.as_ref());
         record.policy_version = policy.policy_version.clone();
+        if let Some(shadow) = &policy.shadow {
+            record.shadow_decision = Some(shadow.decision);
+            record.shadow_policy_id = shadow.policy_id.clone();
+        }
     }
     let ledger_seq = tx.append(record)?;
     Ok(CheckAnswer {

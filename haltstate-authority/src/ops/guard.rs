@@ -72,6 +72,7 @@ pub(crate) fn guard(
         decision: outcome.decision,
         policy_version: policy.policy_version.as_deref(),
         usage: usage.as_ref(),
+        shadow: policy.shadow.as_ref(),
     };
     let answer = record_guard(tx, tenant, request, &decided, outcome.answer)?;
     if outcome.conflict {
@@ -87,6 +88,7 @@ struct Decided<'a> {
     decision: Option<Decision>,
     policy_version: Option<&'a str>,
     usage: Option<&'a crate::policy::Usage>,
+    shadow: Option<&'a crate::decision::ShadowDecision>,
 }
 
 /// Records the guard's answer in the ledger and returns it with its ledger sequence number.
@@ -107,6 +109,10 @@ fn record_guard(
         // Policy decided: keep what it decided from, so a replay can decide it again.
         record.context = super::usage::context(action, decided.usage);
         record.policy_version = decided.policy_version.map(str::to_owned);
+        if let Some(shadow) = decided.shadow {
+            record.shadow_decision = Some(shadow.decision);
+            record.shadow_policy_id = shadow.policy_id.clone();
+        }
     }
     record.status = Some(answer.status.as_str().to_owned());
     record.reason = Some(answer.reason.clone());

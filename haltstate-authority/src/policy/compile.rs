@@ -12,7 +12,7 @@ use super::reads::ContextReads;
 
 /// The annotation keys we read. Cedar accepts any key, so a typo such as `@aproval` would load silently and
 /// turn an approval gate into a plain permit: every other key fails the load.
-const KNOWN_ANNOTATIONS: &[&str] = &["id", "reason", "approval"];
+const KNOWN_ANNOTATIONS: &[&str] = &["id", "reason", "approval", "mode"];
 /// The most approvers one approval may ask for.
 const MAX_APPROVERS: u32 = 10;
 
@@ -50,6 +50,9 @@ pub struct CompiledPolicies {
     pub(crate) policy_count: usize,
     /// SHA-256 of the source, hex: what approvals and evidence cite as the set they were decided under.
     pub(crate) version: String,
+    /// With policies annotated `@mode("shadow")`: the set as it would be with them live, decided beside this
+    /// one and recorded, never enforced.
+    pub(crate) shadow: Option<std::sync::Arc<CompiledPolicies>>,
 }
 
 impl CompiledPolicies {
@@ -67,6 +70,7 @@ impl CompiledPolicies {
             source_name: "<empty>".to_owned(),
             policy_count: 0,
             version: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")),
+            shadow: None,
         }
     }
 
@@ -104,8 +108,8 @@ impl CompiledPolicies {
         let types = EntityTypes::new();
         let mut meta = HashMap::new();
         let mut seen_ids: HashSet<String> = HashSet::new();
-        let mut by_action: HashMap<String, Vec<Policy>> = HashMap::new();
-        let mut unconstrained: Vec<Policy> = Vec::new();
+        // Every policy, rekeyed, and whether it is a shadow policy.
+        let mut entries: Vec<(Policy, bool)> = Vec::new();
         let mut search_from = 0;
 
         for (order, policy) in policies {
@@ -232,27 +236,21 @@ impl CompiledPolicies {
                     order,
                 },
             );
-            match policy.action_constraint() {
-                ActionConstraint::Any => unconstrained.push(rekeyed),
-                ActionConstraint::Eq(uid) => {
-                    // Requests only ever carry `Action::"..."`; a policy on another type can never apply.
-                    if uid.type_name() == &types.action {
-                        by_action
-                            .entry(uid.id().unescaped().to_owned())
-                            .or_default()
-                            .push(rekeyed);
-                    }
+            let shadow = match policy.annotation("mode") {
+                None => false,
+                Some("shadow") => true,
+                Some(other) => {
+                    fail(
+                        at("@mode"),
+                        format!("`@mode({other:?})` is not understood"),
+                        Some(
+                            "the only mode is `@mode(\"shadow\")`: evaluated and recorded, never enforced",
+                        ),
+                    );
+                    false
                 }
-                ActionConstraint::In(uids) => {
-                    // Without action-group entities, `action in [A, B]` holds exactly for A and B.
-                    for uid in uids.iter().filter(|uid| uid.type_name() == &types.action) {
-                        by_action
-                            .entry(uid.id().unescaped().to_owned())
-                            .or_default()
-                            .push(rekeyed.clone());
-                    }
-                }
-            }
+            };
+            entries.push((rekeyed, shadow));
         }
 
         if !diagnostics.is_empty() {
@@ -282,20 +280,55 @@ impl CompiledPolicies {
                 usage_sums,
             })
         };
-        let mut slices = HashMap::with_capacity(by_action.len());
-        for (action, mut policies) in by_action {
-            policies.extend(unconstrained.iter().cloned());
-            slices.insert(action, build(policies)?);
-        }
+        let sliced =
+            |policies: Vec<Policy>| -> Result<(HashMap<String, Slice>, Slice), PolicyError> {
+                let (by_action, unconstrained) = by_action_of(&types, policies);
+                let mut slices = HashMap::with_capacity(by_action.len());
+                for (action, mut policies) in by_action {
+                    policies.extend(unconstrained.iter().cloned());
+                    slices.insert(action, build(policies)?);
+                }
+                Ok((slices, build(unconstrained)?))
+            };
+        let version = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(source.as_bytes()));
+        let shadow = if entries.iter().any(|(_, shadow)| *shadow) {
+            let (by_action, unconstrained) =
+                sliced(entries.iter().map(|(policy, _)| policy.clone()).collect())?;
+            Some(std::sync::Arc::new(Self {
+                types: types.clone(),
+                by_action,
+                unconstrained,
+                policy_count: meta.len(),
+                meta: meta.clone(),
+                source_name: source_name.to_owned(),
+                version: format!("{version}+shadow"),
+                shadow: None,
+            }))
+        } else {
+            None
+        };
+        let live: Vec<Policy> = entries
+            .into_iter()
+            .filter(|(_, shadow)| !shadow)
+            .map(|(policy, _)| policy)
+            .collect();
+        let live_count = live.len();
+        let (by_action, unconstrained) = sliced(live)?;
         Ok(Self {
             types,
-            by_action: slices,
-            unconstrained: build(unconstrained)?,
-            policy_count: meta.len(),
+            by_action,
+            unconstrained,
+            policy_count: live_count,
             meta,
             source_name: source_name.to_owned(),
-            version: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(source.as_bytes())),
+            version,
+            shadow,
         })
+    }
+
+    /// The set as it would be with its `@mode("shadow")` policies live, if it has any.
+    pub fn shadow(&self) -> Option<&CompiledPolicies> {
+        self.shadow.as_deref()
     }
 
     /// Whether a policy names `action` in its scope (`action == Action::"..."` or `in [...]`): what metrics
@@ -383,4 +416,37 @@ fn parse_diagnostic(
         .map_or(0, |label| label.offset());
     let help = error.help().map(|h| h.to_string());
     PolicyDiagnostic::at(file, source, offset, error.to_string(), help)
+}
+
+/// The policies per action they name, and those that name none (which apply to every action).
+fn by_action_of(
+    types: &EntityTypes,
+    policies: Vec<Policy>,
+) -> (HashMap<String, Vec<Policy>>, Vec<Policy>) {
+    let mut by_action: HashMap<String, Vec<Policy>> = HashMap::new();
+    let mut unconstrained = Vec::new();
+    for policy in policies {
+        match policy.action_constraint() {
+            ActionConstraint::Any => unconstrained.push(policy),
+            ActionConstraint::Eq(uid) => {
+                // Requests only ever carry `Action::"..."`; a policy on another type can never apply.
+                if uid.type_name() == &types.action {
+                    by_action
+                        .entry(uid.id().unescaped().to_owned())
+                        .or_default()
+                        .push(policy);
+                }
+            }
+            ActionConstraint::In(uids) => {
+                // Without action-group entities, `action in [A, B]` holds exactly for A and B.
+                for uid in uids.iter().filter(|uid| uid.type_name() == &types.action) {
+                    by_action
+                        .entry(uid.id().unescaped().to_owned())
+                        .or_default()
+                        .push(policy.clone());
+                }
+            }
+        }
+    }
+    (by_action, unconstrained)
 }

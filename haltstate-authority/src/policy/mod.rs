@@ -36,7 +36,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use cedar_policy::{Authorizer, Entities, Request};
 use time::OffsetDateTime;
 
@@ -55,6 +55,9 @@ pub const NO_POLICY_PERMITS: &str = "no policy permits this action";
 #[derive(Debug)]
 pub struct PolicyEngine {
     current: ArcSwap<CompiledPolicies>,
+    /// A whole candidate set decided beside the live one (`serve --shadow FILE`); without it, the live set's own
+    /// `@mode("shadow")` policies are.
+    shadow: ArcSwapOption<CompiledPolicies>,
     authorizer: Authorizer,
     entities: Entities,
 }
@@ -78,6 +81,7 @@ impl PolicyEngine {
     fn with(policies: CompiledPolicies) -> Self {
         Self {
             current: ArcSwap::from_pointee(policies),
+            shadow: ArcSwapOption::empty(),
             authorizer: Authorizer::new(),
             entities: Entities::empty(),
         }
@@ -98,6 +102,31 @@ impl PolicyEngine {
         let count = policies.len();
         self.current.store(Arc::new(policies));
         Ok(count)
+    }
+
+    /// Decides every action beside the live set under the policies of `path` too, recording what they would
+    /// decide (never enforcing it); replaces the live set's own `@mode("shadow")` policies as the shadow.
+    pub fn set_shadow_file(&self, path: impl AsRef<Path>) -> Result<usize, PolicyError> {
+        let policies = load_file(path.as_ref())?;
+        let count = policies.len();
+        self.shadow.store(Some(Arc::new(policies)));
+        Ok(count)
+    }
+
+    /// The shadow set in force: the `--shadow` file's, or the live set's with its shadow policies live.
+    pub fn shadow(&self) -> Option<Arc<CompiledPolicies>> {
+        self.shadow
+            .load_full()
+            .or_else(|| self.current.load().shadow.clone())
+    }
+
+    /// Whether deciding `action` reads `context.usage`, in the live or the shadow set: then the decision is made
+    /// inside the transaction that counts usage.
+    pub fn reads_usage(&self, action: &str) -> bool {
+        self.current.load().reads_usage(action)
+            || self
+                .shadow()
+                .is_some_and(|shadow| shadow.reads_usage(action))
     }
 
     /// The set in force now.
@@ -125,19 +154,27 @@ impl PolicyEngine {
         usage: Option<&Usage>,
     ) -> PolicyDecision {
         let started = Instant::now();
-        let mut decision = self.evaluate(tenant, request, now, usage);
+        let live = self.current.load_full();
+        let mut decision = self.evaluate(&live, tenant, request, now, usage);
+        if let Some(shadow) = self.shadow() {
+            let would = self.evaluate(&shadow, tenant, request, now, usage);
+            decision.shadow = Some(crate::decision::ShadowDecision {
+                decision: would.decision,
+                policy_id: would.policy_id,
+            });
+        }
         decision.latency = started.elapsed();
         decision
     }
 
     fn evaluate(
         &self,
+        policies: &CompiledPolicies,
         tenant: &str,
         request: &ActionRequest,
         now: OffsetDateTime,
         usage: Option<&Usage>,
     ) -> PolicyDecision {
-        let policies = self.current.load();
         let slice = policies.slice(&request.action);
         if slice.set.is_empty() {
             return PolicyDecision::deny(NO_POLICY_PERMITS);
@@ -178,6 +215,7 @@ impl PolicyEngine {
                 latency: Default::default(),
                 approvals_required: 1,
                 policy_version: Some(policies.version.clone()),
+                shadow: None,
             };
         }
 
@@ -214,6 +252,7 @@ impl PolicyEngine {
             latency: Default::default(),
             approvals_required: meta.approvals.max(1),
             policy_version: Some(policies.version.clone()),
+            shadow: None,
         }
     }
 }

@@ -38,6 +38,7 @@ fn policy(decision: Decision) -> PolicyDecision {
     PolicyDecision {
         approvals_required: 1,
         policy_version: None,
+        shadow: None,
         decision,
         policy_id: Some("p".into()),
         reason: "policy".into(),
