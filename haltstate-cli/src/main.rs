@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod policy_commands;
 mod policy_test;
 mod remote;
 mod webhooks;

@@ -1,0 +1,146 @@
+//! `haltstate policy`: check a policy file, run its cases, replay recorded decisions under a candidate, and report
+//! where the shadow set disagreed.
+
+use std::process::ExitCode;
+
+use haltstate_authority::timestamp::format_rfc3339;
+use haltstate_authority::{Authority, Database, PolicyEngine};
+
+use crate::args::PolicyCommand;
+use crate::commands::CliError;
+
+pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
+    match command {
+        PolicyCommand::Check { path } => match PolicyEngine::from_file(&path) {
+            Ok(engine) => println!("{}: {} policies ok", path.display(), engine.current().len()),
+            Err(error) => {
+                eprintln!("{error}");
+                return Ok(ExitCode::from(1));
+            }
+        },
+        PolicyCommand::ShadowReport { db, since, tenant } => {
+            if let Database::Sqlite(path) = &db {
+                if !path.exists() {
+                    return Err(CliError::Usage(format!(
+                        "no database at {}",
+                        path.display()
+                    )));
+                }
+            }
+            let authority = Authority::builder(db).migrate(false).open()?;
+            let query = haltstate_authority::ReplayQuery {
+                tenant,
+                since: since.map(|since| authority.now() - since),
+            };
+            let report = authority.shadow_report(&query)?;
+            for d in &report.disagreements {
+                let record = &d.record;
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\tlive {} ({}) shadow {} ({})",
+                    record.tenant,
+                    record.seq,
+                    format_rfc3339(record.at),
+                    record
+                        .idempotency_key
+                        .as_deref()
+                        .or(record.request_id.as_deref())
+                        .unwrap_or("-"),
+                    record.action.as_deref().unwrap_or("-"),
+                    record.agent_id.as_deref().unwrap_or("-"),
+                    d.live.as_str(),
+                    record.policy_id.as_deref().unwrap_or("none"),
+                    d.shadow.as_str(),
+                    record.shadow_policy_id.as_deref().unwrap_or("none"),
+                );
+            }
+            println!(
+                "compared {} decisions: {} disagreed",
+                report.compared,
+                report.disagreements.len()
+            );
+        }
+        PolicyCommand::Replay {
+            db,
+            policy,
+            since,
+            tenant,
+            fail_on_change,
+        } => {
+            let candidate = match PolicyEngine::from_file(&policy) {
+                Ok(engine) => engine,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            if let Database::Sqlite(path) = &db {
+                if !path.exists() {
+                    return Err(CliError::Usage(format!(
+                        "no database at {}",
+                        path.display()
+                    )));
+                }
+            }
+            let authority = Authority::builder(db).migrate(false).open()?;
+            let query = haltstate_authority::ReplayQuery {
+                tenant,
+                since: since.map(|since| authority.now() - since),
+            };
+            let report = authority.replay(&candidate, &query)?;
+            for change in &report.changes {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{} -> {}\t{}{}",
+                    change.tenant,
+                    change.seq,
+                    change.key,
+                    change.action,
+                    change.agent_id,
+                    change.old.as_str(),
+                    change.new.as_str(),
+                    change.new_policy.as_deref().unwrap_or("no policy permits"),
+                    if change.usage_unknown {
+                        "\t(usage not recorded)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if report.without_context > 0 {
+                eprintln!(
+                    "{} decisions recorded before records kept their context were not replayed",
+                    report.without_context
+                );
+            }
+            println!(
+                "replayed {} decisions: {} would change",
+                report.replayed,
+                report.changes.len()
+            );
+            if fail_on_change && !report.changes.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        PolicyCommand::Test { cases, policy } => {
+            let engine = match PolicyEngine::from_file(&policy) {
+                Ok(engine) => engine,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            match crate::policy_test::run(&engine, &cases) {
+                Ok(summary) => {
+                    println!("{} passed, {} failed", summary.passed, summary.failed);
+                    if summary.failed > 0 {
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
