@@ -64,8 +64,8 @@ pub use haltstate_types::{
 };
 pub use key_cache::KEY_CACHE_TTL;
 pub use policy::{
-    CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError, Usage,
-    UsageWindow,
+    CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
+    PolicyWarning, Usage, UsageWindow,
 };
 pub use store::Durability;
 pub use store::job::WriterStats;

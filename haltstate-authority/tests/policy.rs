@@ -733,3 +733,34 @@ mod shadow {
         );
     }
 }
+
+#[test]
+fn analysis_warns_of_permits_a_forbid_always_overrides_and_forbids_nothing_permits() {
+    let source = r#"@id("refunds.small")
+permit(principal, action == Action::"refund.create", resource)
+when { context.params.amount_cents <= 100 };
+
+@id("exports")
+permit(principal, action == Action::"data.export", resource);
+
+@id("freeze")
+forbid(principal, action in [Action::"refund.create", Action::"payout.send"], resource);
+
+@id("night")
+forbid(principal, action == Action::"data.export", resource) when { context.hour < 6 };
+"#;
+    let compiled = engine(source).current();
+    let warnings: Vec<String> = compiled.warnings().iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with(
+            "test.cedar:1:1: warning: permit `refunds.small` can never allow: forbid `freeze`"
+        ),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[1].starts_with("test.cedar:8:1: warning: forbid `freeze` is about `payout.send`, which no permit allows"), "{}", warnings[1]);
+    // A conditional forbid overrides nothing for sure, and the sample policy is clean.
+    assert!(!warnings.iter().any(|w| w.contains("`exports`")));
+    assert!(env().authority.policies().current().warnings().is_empty());
+}

@@ -12,7 +12,21 @@ use crate::commands::CliError;
 pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
     match command {
         PolicyCommand::Check { path } => match PolicyEngine::from_file(&path) {
-            Ok(engine) => println!("{}: {} policies ok", path.display(), engine.current().len()),
+            Ok(engine) => {
+                let policies = engine.current();
+                for warning in policies.warnings() {
+                    eprintln!("{warning}");
+                }
+                println!(
+                    "{}: {} policies ok{}",
+                    path.display(),
+                    policies.len(),
+                    match policies.warnings().len() {
+                        0 => String::new(),
+                        n => format!(", {n} warnings"),
+                    }
+                );
+            }
             Err(error) => {
                 eprintln!("{error}");
                 return Ok(ExitCode::from(1));

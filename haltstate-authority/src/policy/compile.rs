@@ -50,6 +50,8 @@ pub struct CompiledPolicies {
     pub(crate) policy_count: usize,
     /// SHA-256 of the source, hex: what approvals and evidence cite as the set they were decided under.
     pub(crate) version: String,
+    /// What analysis found that does not stop the load.
+    pub(crate) warnings: Vec<super::analysis::PolicyWarning>,
     /// With policies annotated `@mode("shadow")`: the set as it would be with them live, decided beside this
     /// one and recorded, never enforced.
     pub(crate) shadow: Option<std::sync::Arc<CompiledPolicies>>,
@@ -71,6 +73,7 @@ impl CompiledPolicies {
             policy_count: 0,
             version: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")),
             shadow: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -110,6 +113,7 @@ impl CompiledPolicies {
         let mut seen_ids: HashSet<String> = HashSet::new();
         // Every policy, rekeyed, and whether it is a shadow policy.
         let mut entries: Vec<(Policy, bool)> = Vec::new();
+        let mut analyzed: Vec<super::analysis::Analyzed> = Vec::new();
         let mut search_from = 0;
 
         for (order, policy) in policies {
@@ -250,6 +254,13 @@ impl CompiledPolicies {
                     false
                 }
             };
+            if !shadow {
+                analyzed.push(super::analysis::Analyzed {
+                    policy: policy.clone(),
+                    id: id.clone(),
+                    start,
+                });
+            }
             entries.push((rekeyed, shadow));
         }
 
@@ -303,6 +314,7 @@ impl CompiledPolicies {
                 source_name: source_name.to_owned(),
                 version: format!("{version}+shadow"),
                 shadow: None,
+                warnings: Vec::new(),
             }))
         } else {
             None
@@ -314,7 +326,9 @@ impl CompiledPolicies {
             .collect();
         let live_count = live.len();
         let (by_action, unconstrained) = sliced(live)?;
+        let warnings = super::analysis::warnings(source_name, source, &types, &analyzed);
         Ok(Self {
+            warnings,
             types,
             by_action,
             unconstrained,
@@ -324,6 +338,12 @@ impl CompiledPolicies {
             version,
             shadow,
         })
+    }
+
+    /// What analysis found that does not stop the load: permits an unconditional forbid always overrides,
+    /// forbids about actions no permit allows.
+    pub fn warnings(&self) -> &[super::analysis::PolicyWarning] {
+        &self.warnings
     }
 
     /// The set as it would be with its `@mode("shadow")` policies live, if it has any.

@@ -26,6 +26,7 @@
 //! # Ok::<(), haltstate_authority::PolicyError>(())
 //! ```
 
+mod analysis;
 mod compile;
 mod context;
 mod diagnostic;
@@ -40,6 +41,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use cedar_policy::{Authorizer, Entities, Request};
 use time::OffsetDateTime;
 
+pub use analysis::PolicyWarning;
 pub use compile::CompiledPolicies;
 pub use diagnostic::{PolicyDiagnostic, PolicyError};
 pub use usage::{Usage, UsageWindow};
