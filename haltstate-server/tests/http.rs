@@ -1463,3 +1463,57 @@ async fn the_console_adds_a_webhook_shows_its_deliveries_and_links_to_an_approva
     let (status, _) = post_form(&cookie, remove, &[("csrf", csrf)]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_console_shows_where_the_shadow_set_disagreed() {
+    let s = start().await;
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    let (_, html) = page(&cookie, format!("{}/ui/shadow", s.base)).await;
+    assert!(html.contains("No shadow policies are loaded"), "{html}");
+    let dir = tempfile::tempdir().unwrap();
+    let candidate = dir.path().join("candidate.cedar");
+    std::fs::write(
+        &candidate,
+        format!(
+            "{}\n@id(\"refunds.frozen\") forbid(principal, action == Action::\"refund.create\", resource) \
+             when {{ context.params.amount_cents > 1000 }};",
+            policies::REFUNDS
+        ),
+    )
+    .unwrap();
+    s.authority.policies().set_shadow_file(&candidate).unwrap();
+    for (cents, key) in [(500, "sh:<b>1</b>"), (5_000, "sh:2")] {
+        let (_, answer) = s
+            .post(
+                "action/guard",
+                json!({"action": "refund.create", "params": {"amount_cents": cents}, "idempotency_key": key}),
+            )
+            .await;
+        assert_eq!(answer["status"], "allowed", "{answer}");
+    }
+    let (status, html) = page(&cookie, format!("{}/ui/shadow", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("2 decisions compared, 1 disagreed."),
+        "{html}"
+    );
+    assert!(
+        html.contains("refunds.frozen") && html.contains("sh:2"),
+        "{html}"
+    );
+    // The other tenant sees its own (none).
+    let other_key = s
+        .authority
+        .create_key("globex", "bob", Role::Operator)
+        .await
+        .unwrap()
+        .secret;
+    let (_, other) = sign_in(&s, "globex", &other_key).await;
+    let (other, _) = other.unwrap();
+    let (_, html) = page(&other, format!("{}/ui/shadow", s.base)).await;
+    assert!(
+        html.contains("0 decisions compared, 0 disagreed."),
+        "{html}"
+    );
+}

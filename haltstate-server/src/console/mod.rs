@@ -11,6 +11,7 @@ mod kill;
 mod live;
 mod pages;
 pub(crate) mod session;
+mod shadow;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/keys", get(keys::show).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/webhooks", get(webhooks::show).post(webhooks::add))
+        .route("/shadow", get(shadow::show))
         .route("/webhooks/{id}/remove", post(webhooks::remove))
         .route("/approvals/{id}", get(approval_page))
         .route("/console.js", get(live::script))

@@ -36,6 +36,7 @@ pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Ma
                         a href="/ui/kill" { "Kill switch" }
                         a href="/ui/keys" { "Keys" }
                         a href="/ui/webhooks" { "Webhooks" }
+                        a href="/ui/shadow" { "Shadow" }
                         span.who { (session.principal.name) " · " (session.principal.tenant) }
                         form.inline method="post" action="/ui/logout" {
                             input type="hidden" name="csrf" value=(session.csrf);
