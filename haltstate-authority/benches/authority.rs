@@ -1,5 +1,6 @@
 //! The authority's hot paths: one policy decision over a 20-policy set, and guard + report on the durable
-//! ledger from 1 and 8 concurrent callers. Figures go to BENCHMARKS.md.
+//! ledger from 1 and 8 concurrent callers; each again with a policy reading usage (`context.usage`), whose
+//! decision is made and charged in the transaction. Figures go to BENCHMARKS.md.
 //!
 //! `cargo bench -p haltstate-authority --bench authority`
 
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use haltstate_authority::{
-    ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport, PolicyEngine,
+    ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport, PolicyEngine, Usage,
 };
 use serde_json::json;
 
@@ -32,6 +33,13 @@ fn twenty_policies() -> String {
     source
 }
 
+/// The same set plus a daily budget on the benchmarked action: its decisions read and charge usage.
+fn usage_policies() -> String {
+    twenty_policies()
+        + r#"@id("a3.budget") @reason("daily budget") forbid(principal, action == Action::"service3.act", resource)
+             when { context.usage.day.sum.amount + context.params.amount > 1000000000000 };"#
+}
+
 fn request() -> ActionRequest {
     ActionRequest::new("billing-agent", "service3.act")
         .resource("order:1")
@@ -47,11 +55,24 @@ fn decision(c: &mut Criterion) {
     c.bench_function("decision/20-policy set", |b| {
         b.iter(|| engine.decide("acme", &request, now))
     });
+    // The same decision with the agent's usage in the context (what a guard does once usage is loaded).
+    let with_usage = PolicyEngine::from_source("usage.cedar", &usage_policies()).expect("policies");
+    let mut usage = Usage::default();
+    usage.day.count = 120;
+    usage.day.sums.insert("amount".into(), 4_000_000);
+    c.bench_function("decision/20-policy set + usage budget", |b| {
+        b.iter(|| with_usage.decide_with_usage("acme", &request, now, Some(&usage)))
+    });
 }
 
-fn authority(dir: &tempfile::TempDir, name: &str, durability: Durability) -> Authority {
+fn authority(
+    dir: &tempfile::TempDir,
+    name: &str,
+    durability: Durability,
+    policies: &str,
+) -> Authority {
     Authority::builder(dir.path().join(name))
-        .policy_source("bench.cedar", twenty_policies())
+        .policy_source("bench.cedar", policies)
         .durability(durability)
         .open()
         .expect("authority")
@@ -77,13 +98,15 @@ fn embedded_guard(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     // Full: fsync at every commit (an acknowledged record survives power loss). Normal: WAL without fsync at
     // commit (survives a process crash); the difference is the fsync's share.
-    for (label, durability) in [
-        ("fsync per commit", Durability::Full),
-        ("no fsync (Normal)", Durability::Normal),
+    for (label, durability, policies) in [
+        ("fsync per commit", Durability::Full, twenty_policies()),
+        ("fsync per commit, usage budget", Durability::Full, usage_policies()),
+        ("no fsync (Normal)", Durability::Normal, twenty_policies()),
     ] {
         let mut group = c.benchmark_group(format!("embedded guard+report ({label})"));
         group.throughput(Throughput::Elements(1));
-        let single = authority(&dir, &format!("single-{durability:?}.db"), durability);
+        let name = label.replace([' ', ',', '(', ')'], "-");
+        let single = authority(&dir, &format!("single-{name}.db"), durability, &policies);
         let counter = AtomicU64::new(0);
         group.bench_function("1 caller", |b| {
             b.iter(|| {
@@ -97,8 +120,9 @@ fn embedded_guard(c: &mut Criterion) {
         // 8 callers: the time per action is the wall time of a round of 8 x N actions divided by 8 x N.
         let shared = Arc::new(authority(
             &dir,
-            &format!("eight-{durability:?}.db"),
+            &format!("eight-{name}.db"),
             durability,
+            &policies,
         ));
         let next = Arc::new(AtomicU64::new(0));
         group.bench_function("8 callers, amortised per action", |b| {
