@@ -100,7 +100,11 @@ fn embedded_guard(c: &mut Criterion) {
     // commit (survives a process crash); the difference is the fsync's share.
     for (label, durability, policies) in [
         ("fsync per commit", Durability::Full, twenty_policies()),
-        ("fsync per commit, usage budget", Durability::Full, usage_policies()),
+        (
+            "fsync per commit, usage budget",
+            Durability::Full,
+            usage_policies(),
+        ),
         ("no fsync (Normal)", Durability::Normal, twenty_policies()),
     ] {
         let mut group = c.benchmark_group(format!("embedded guard+report ({label})"));

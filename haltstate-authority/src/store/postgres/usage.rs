@@ -56,6 +56,7 @@ pub(crate) fn charge(
                  WHERE tenant = $1 AND agent_id = $2 AND action = $3 AND span = $4 AND start_us = $5",
                 &[&tenant, &agent, &action, &span.name, &start],
             )?;
+            let new_bucket = stored.is_none();
             let mut figures = match stored {
                 Some(row) => {
                     let sums: String = row.try_get(2)?;
@@ -80,12 +81,15 @@ pub(crate) fn charge(
                     &encode_sums(&figures),
                 ],
             )?;
+            if new_bucket {
+                // Buckets that left the window go when a new one starts: once per bucket, not per charge.
+                conn.execute(
+                    "DELETE FROM usage_buckets \
+                     WHERE tenant = $1 AND agent_id = $2 AND action = $3 AND span = $4 AND start_us < $5",
+                    &[&tenant, &agent, &action, &span.name, &first],
+                )?;
+            }
         }
-        conn.execute(
-            "DELETE FROM usage_buckets \
-             WHERE tenant = $1 AND agent_id = $2 AND action = $3 AND span = $4 AND start_us < $5",
-            &[&tenant, &agent, &action, &span.name, &first],
-        )?;
     }
     Ok(())
 }

@@ -65,6 +65,7 @@ pub(crate) fn charge(
                     Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
                 })
                 .optional()?;
+            let new_bucket = stored.is_none();
             let mut figures = match stored {
                 Some((count, tokens, sums)) => decode(count, tokens, &sums)?,
                 None => Default::default(),
@@ -86,12 +87,15 @@ pub(crate) fn charge(
                 i64::try_from(figures.tokens).unwrap_or(i64::MAX),
                 encode_sums(&figures),
             ])?;
+            if new_bucket {
+                // Buckets that left the window go when a new one starts: once per bucket, not per charge.
+                conn.prepare_cached(
+                    "DELETE FROM usage_buckets \
+                     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND span = ?4 AND start_us < ?5",
+                )?
+                .execute(params![tenant, agent, action, span.name, first])?;
+            }
         }
-        conn.prepare_cached(
-            "DELETE FROM usage_buckets \
-             WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND span = ?4 AND start_us < ?5",
-        )?
-        .execute(params![tenant, agent, action, span.name, first])?;
     }
     Ok(())
 }
