@@ -99,6 +99,26 @@ pub enum AuthorityError {
         approver: String,
     },
 
+    /// A record disagrees with a signed checkpoint kept outside the database (or the checkpoint does not verify).
+    #[error("tenant {tenant:?}, record {seq}: {problem}")]
+    CheckpointMismatch {
+        /// The tenant.
+        tenant: String,
+        /// The record the checkpoint signs.
+        seq: u64,
+        /// What disagrees.
+        problem: String,
+    },
+
+    /// No signed checkpoint covers the record yet (a proof pack needs one).
+    #[error("no signed checkpoint of tenant {tenant:?} covers record {seq} yet: run `haltstate ledger checkpoint`")]
+    NotCheckpointed {
+        /// The tenant.
+        tenant: String,
+        /// The last record asked for.
+        seq: u64,
+    },
+
     /// The approver is the agent that requested the action.
     #[error("approval {id:?} cannot be decided by its requesting agent {approver:?}")]
     SelfApproval {
@@ -196,7 +216,10 @@ impl AuthorityError {
             AuthorityError::SelfApproval { .. } => ErrorCode::SelfApproval,
             AuthorityError::AlreadyApproved { .. } => ErrorCode::AlreadyApproved,
             AuthorityError::Policy(_) => ErrorCode::PolicyInvalid,
-            AuthorityError::LedgerBroken { .. } => ErrorCode::LedgerBroken,
+            AuthorityError::LedgerBroken { .. } | AuthorityError::CheckpointMismatch { .. } => {
+                ErrorCode::LedgerBroken
+            }
+            AuthorityError::NotCheckpointed { .. } => ErrorCode::InvalidRequest,
             AuthorityError::Storage(_) => ErrorCode::Storage,
             AuthorityError::Corrupt(_) => ErrorCode::Corrupt,
             AuthorityError::CommitFailed(_) => ErrorCode::CommitFailed,

@@ -27,6 +27,7 @@
 //! ```
 
 mod authority;
+pub mod checkpoint_file;
 mod clock;
 mod database;
 mod decision;
@@ -38,13 +39,16 @@ mod policy;
 mod records;
 mod rules;
 mod secrets;
+mod signing;
 mod store;
 pub mod webhooks;
 
 pub use authority::{
     Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE, ReplayChange, ReplayQuery,
-    ReplayReport, ShadowDisagreement, ShadowReport,
+    ProofSelection, ReplayReport, ShadowDisagreement, ShadowReport,
 };
+pub use haltstate_types::proof;
+pub use signing::{SigningKey, SigningKeyError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};
 pub use decision::{PolicyDecision, ShadowDecision};

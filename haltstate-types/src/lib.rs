@@ -35,6 +35,7 @@ mod key_state;
 mod keys;
 mod kill_switch;
 pub mod limits;
+pub mod proof;
 mod report;
 pub mod timestamp;
 mod validate;

@@ -4,6 +4,7 @@
 //! operators do (approvals, the kill switch, evidence); `keys.rs` the API keys.
 
 mod builder;
+mod evidence_proof;
 mod keys;
 mod operator;
 mod replay;
@@ -11,6 +12,7 @@ mod shadow;
 mod webhooks;
 
 pub use builder::AuthorityBuilder;
+pub use evidence_proof::ProofSelection;
 pub use replay::{ReplayChange, ReplayQuery, ReplayReport};
 pub use shadow::{ShadowDisagreement, ShadowReport};
 

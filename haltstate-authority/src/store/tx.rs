@@ -113,6 +113,9 @@ pub(crate) trait Tx {
     /// Stores an attempt's result, if `holder` still holds the pending delivery; `false` otherwise.
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool>;
 
+    /// Stores a signed checkpoint of the tenant's chain.
+    fn insert_checkpoint(&mut self, checkpoint: &haltstate_types::proof::SignedCheckpoint) -> Result<()>;
+
     /// The agent's usage of `action` over each window, as of [`now`](Self::now).
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage>;
     /// Adds (`sign` 1) or takes back (`sign` -1) one action's charge, in the buckets holding its time (a bucket
@@ -197,6 +200,8 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn key_info(&self, tenant: &str, id: &str) -> Result<Option<KeyInfo>>;
     /// Every tenant with evidence.
     fn tenants(&self) -> Result<Vec<String>>;
+    /// The tenant's stored checkpoints, by sequence number.
+    fn checkpoints(&self, tenant: &str) -> Result<Vec<haltstate_types::proof::SignedCheckpoint>>;
     /// The tenant's live webhooks, newest first.
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>>;
     /// The tenant's deliveries, newest first.

@@ -115,6 +115,17 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "checkpoints",
+        &[
+            ("tenant", Text),
+            ("seq", Int),
+            ("key_id", Text),
+            ("hash", Text),
+            ("at_us", Int),
+            ("signature", Text),
+        ],
+    ),
+    (
         "webhooks",
         &[
             ("tenant", Text),

@@ -4,6 +4,7 @@
 //! transactions, `tx.rs` the seam's implementation, `reads.rs` the reader threads, `listen.rs` approval changes
 //! from other instances, `verify.rs` the chains' check.
 
+mod checkpoints;
 mod conn;
 mod copy;
 mod listen;

@@ -15,7 +15,7 @@ use haltstate_types::{
 };
 
 use super::conn::{Conn, connect};
-use super::{queries, verify, webhooks};
+use super::{checkpoints, queries, verify, webhooks};
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
 use crate::store::tx::Reads;
@@ -185,6 +185,11 @@ impl Reads for PgReads {
                 .map(|row| Ok(row.try_get(0)?))
                 .collect()
         })
+    }
+
+    fn checkpoints(&self, tenant: &str) -> Result<Vec<haltstate_types::proof::SignedCheckpoint>> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| checkpoints::list(c, &tenant))
     }
 
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>> {

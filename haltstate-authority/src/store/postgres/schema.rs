@@ -192,6 +192,21 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE approvals ADD COLUMN policy_version TEXT;
     "#,
     ),
+    // 10: signed checkpoints, as in SQLite's schema 10.
+    (
+        10,
+        r#"
+    CREATE TABLE checkpoints (
+        tenant     TEXT NOT NULL,
+        seq        BIGINT NOT NULL,
+        key_id     TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        at_us      BIGINT NOT NULL,
+        signature  TEXT NOT NULL,
+        PRIMARY KEY (tenant, seq, key_id)
+    );
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

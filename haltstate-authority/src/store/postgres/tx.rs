@@ -410,4 +410,9 @@ impl Tx for PgTx<'_> {
         self.own(tenant)?;
         super::usage::charge(self.conn, (tenant, agent, action), charge, sign, self.now)
     }
+
+    fn insert_checkpoint(&mut self, checkpoint: &haltstate_types::proof::SignedCheckpoint) -> Result<()> {
+        self.own(&checkpoint.checkpoint.tenant)?;
+        super::checkpoints::insert(self.conn, checkpoint)
+    }
 }

@@ -2,6 +2,7 @@
 //!
 //! WAL mode lets readers (and another process, such as the operator CLI) work while the writer writes.
 
+mod checkpoints;
 mod ledger;
 pub(crate) mod queries;
 mod rechain;
@@ -310,6 +311,10 @@ impl Reads for SqliteReads {
             let rows = statement.query_map([], |row| row.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
+    }
+
+    fn checkpoints(&self, tenant: &str) -> Result<Vec<haltstate_types::proof::SignedCheckpoint>> {
+        self.readers.with(|conn| checkpoints::list(conn, tenant))
     }
 
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>> {

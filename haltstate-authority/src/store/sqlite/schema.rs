@@ -231,6 +231,18 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE approvals ADD COLUMN approved_by TEXT;
     ALTER TABLE approvals ADD COLUMN policy_version TEXT;
     "#),
+    // 10: signed checkpoints of each tenant's chain (also written outside the database, see checkpoint_file.rs).
+    Sql(r#"
+    CREATE TABLE checkpoints (
+        tenant     TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        key_id     TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        at_us      INTEGER NOT NULL,
+        signature  TEXT NOT NULL,
+        PRIMARY KEY (tenant, seq, key_id)
+    ) WITHOUT ROWID;
+    "#),
 ];
 
 /// The newest schema version this build knows.

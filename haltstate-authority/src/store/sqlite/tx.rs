@@ -349,4 +349,8 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<()> {
         super::usage::charge(self.conn, (tenant, agent, action), charge, sign, self.now)
     }
+
+    fn insert_checkpoint(&mut self, checkpoint: &haltstate_types::proof::SignedCheckpoint) -> Result<()> {
+        super::checkpoints::insert(self.conn, checkpoint)
+    }
 }

@@ -1,0 +1,212 @@
+//! Evidence that holds against whoever holds the database: each tenant's chain head signed into a checkpoint
+//! (stored, and written outside the database by the caller), the chain checked against checkpoints, and proof
+//! packs that verify with the public key alone.
+
+use time::OffsetDateTime;
+
+use haltstate_types::proof::{
+    ChainLink, Checkpoint, PACK_FORMAT, ProofPack, SignedCheckpoint, VerifyingKey, proof_record,
+};
+use haltstate_types::{ChainedRecord, EvidenceQuery};
+
+use super::Authority;
+use crate::error::{AuthorityError, Result};
+use crate::signing::SigningKey;
+
+/// Records read per page.
+const PAGE: u32 = 1000;
+
+/// Which records a proof pack proves.
+#[derive(Debug, Clone, Default)]
+pub struct ProofSelection {
+    /// Only this idempotency key's records.
+    pub key: Option<String>,
+    /// Only records at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Only records before this time.
+    pub until: Option<OffsetDateTime>,
+}
+
+impl Authority {
+    /// Signs every tenant's chain head that no checkpoint of `key` covers yet, stores the checkpoints and answers
+    /// them (for the caller to write outside the database too).
+    pub fn checkpoint(&self, key: &SigningKey) -> Result<Vec<SignedCheckpoint>> {
+        let mut signed = Vec::new();
+        for tenant in self.inner.reads.tenants()? {
+            let head = self.inner.reads.tenant_head(&tenant)?;
+            if head.seq == 0 {
+                continue;
+            }
+            let covered = self
+                .inner
+                .reads
+                .checkpoints(&tenant)?
+                .iter()
+                .any(|c| c.checkpoint.seq == head.seq && c.checkpoint.key_id == key.key_id());
+            if covered {
+                continue;
+            }
+            let checkpoint = key.sign(Checkpoint {
+                at: self.now(),
+                hash: head.hash,
+                key_id: String::new(),
+                seq: head.seq,
+                tenant: tenant.clone(),
+            });
+            let stored = checkpoint.clone();
+            self.submit(tenant, move |tx, _| tx.insert_checkpoint(&stored))
+                .wait()?;
+            signed.push(checkpoint);
+        }
+        Ok(signed)
+    }
+
+    /// The tenant's stored checkpoints, by sequence number.
+    pub fn checkpoints(&self, tenant: &str) -> Result<Vec<SignedCheckpoint>> {
+        self.inner.reads.checkpoints(tenant)
+    }
+
+    /// Checks the chains against `checkpoints` (signed by `key`, kept outside the database): each must verify
+    /// and agree with the record it signs. A rewrite of every hash after an edit, or a truncation with the head
+    /// moved back, disagrees: refused with [`AuthorityError::CheckpointMismatch`] naming the tenant and the first
+    /// record that disagrees. Answers how many checkpoints were checked.
+    pub fn verify_checkpoints(
+        &self,
+        checkpoints: &[SignedCheckpoint],
+        key: &VerifyingKey,
+    ) -> Result<usize> {
+        let mut ordered: Vec<&SignedCheckpoint> = checkpoints.iter().collect();
+        ordered.sort_by(|a, b| {
+            (&a.checkpoint.tenant, a.checkpoint.seq).cmp(&(&b.checkpoint.tenant, b.checkpoint.seq))
+        });
+        for signed in &ordered {
+            let c = &signed.checkpoint;
+            signed
+                .verify(key)
+                .map_err(|e| AuthorityError::CheckpointMismatch {
+                    tenant: c.tenant.clone(),
+                    seq: c.seq,
+                    problem: format!("the checkpoint itself does not verify: {e}"),
+                })?;
+            let record = self.record_at(&c.tenant, c.seq)?;
+            let problem = match record {
+                None => {
+                    let head = self.inner.reads.tenant_head(&c.tenant)?;
+                    Some(format!(
+                        "missing: the chain ends at record {} but a checkpoint signed at {} covers record {}",
+                        head.seq,
+                        haltstate_types::timestamp::format_rfc3339(c.at),
+                        c.seq
+                    ))
+                }
+                Some(record) if record.hash != c.hash => Some(format!(
+                    "its hash {} disagrees with the checkpoint signed at {} ({}): the chain was rewritten at or before it",
+                    record.hash,
+                    haltstate_types::timestamp::format_rfc3339(c.at),
+                    c.hash
+                )),
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                return Err(AuthorityError::CheckpointMismatch {
+                    tenant: c.tenant.clone(),
+                    seq: c.seq,
+                    problem,
+                });
+            }
+        }
+        Ok(ordered.len())
+    }
+
+    /// The record at `seq` of the tenant's chain, with its links.
+    fn record_at(&self, tenant: &str, seq: u64) -> Result<Option<ChainedRecord>> {
+        let found = self.inner.reads.chained_evidence(
+            tenant,
+            &EvidenceQuery {
+                after_seq: seq.checked_sub(1),
+                limit: Some(1),
+                ..EvidenceQuery::default()
+            },
+        )?;
+        Ok(found.into_iter().next().filter(|r| r.record.seq == seq))
+    }
+
+    /// A proof pack of the tenant's records that `selection` picks: the records, the chain from the first of
+    /// them to the first stored checkpoint covering the last, and that checkpoint.
+    pub fn proof_pack(&self, tenant: &str, selection: &ProofSelection) -> Result<ProofPack> {
+        let query = EvidenceQuery {
+            idempotency_key: selection.key.clone(),
+            from: selection.since,
+            to: selection.until,
+            ..EvidenceQuery::default()
+        };
+        let records = self.all_chained(tenant, query)?;
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return Err(AuthorityError::invalid(format!(
+                "tenant {tenant} has no records of that selection"
+            )));
+        };
+        let (first_seq, last_seq) = (first.record.seq, last.record.seq);
+        let checkpoint = self
+            .inner
+            .reads
+            .checkpoints(tenant)?
+            .into_iter()
+            .find(|c| c.checkpoint.seq >= last_seq)
+            .ok_or_else(|| AuthorityError::NotCheckpointed {
+                tenant: tenant.to_owned(),
+                seq: last_seq,
+            })?;
+        let chain = self.all_chained(
+            tenant,
+            EvidenceQuery {
+                after_seq: first_seq.checked_sub(1),
+                ..EvidenceQuery::default()
+            },
+        )?;
+        let mut links = Vec::with_capacity(chain.len());
+        for chained in chain
+            .into_iter()
+            .take_while(|c| c.record.seq <= checkpoint.checkpoint.seq)
+        {
+            let body = chained
+                .record
+                .canonical_bytes()
+                .map_err(|e| AuthorityError::Corrupt(e.to_string()))?;
+            links.push(ChainLink {
+                seq: chained.record.seq,
+                prev_hash: chained.prev_hash,
+                hash: chained.hash,
+                body: String::from_utf8(body).map_err(|e| AuthorityError::Corrupt(e.to_string()))?,
+            });
+        }
+        Ok(ProofPack {
+            format: PACK_FORMAT.to_owned(),
+            tenant: tenant.to_owned(),
+            generated_at: self.now(),
+            records: records
+                .iter()
+                .map(|c| proof_record(&c.record, &c.hash))
+                .collect(),
+            chain: links,
+            checkpoint,
+        })
+    }
+
+    /// Every record `query` matches (its `after_seq` as the start), a page at a time.
+    fn all_chained(&self, tenant: &str, mut query: EvidenceQuery) -> Result<Vec<ChainedRecord>> {
+        let mut all = Vec::new();
+        loop {
+            query.limit = Some(PAGE);
+            let page = self.inner.reads.chained_evidence(tenant, &query)?;
+            let done = page.len() < PAGE as usize;
+            if let Some(last) = page.last() {
+                query.after_seq = Some(last.record.seq);
+            }
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+}
