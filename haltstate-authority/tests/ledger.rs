@@ -706,3 +706,180 @@ fn a_tampered_schema_5_ledger_is_not_migrated() {
         .unwrap();
     assert_eq!(version, 5);
 }
+
+/// A forger with write access to the database, who recomputes every hash and the head after a change: the chain
+/// verifies, but no longer agrees with the signed checkpoints kept outside the database.
+mod signed {
+    use super::*;
+    use haltstate_authority::SigningKey;
+    use haltstate_authority::proof::SignedCheckpoint;
+
+    /// `n` records, each followed by a signed checkpoint (so the first record that disagrees is named exactly).
+    fn checkpointed_ledger(
+        n: usize,
+        key: &SigningKey,
+    ) -> (tempfile::TempDir, std::path::PathBuf, Vec<SignedCheckpoint>) {
+        let env = sqlite_env();
+        let mut checkpoints = Vec::new();
+        for i in 0..n {
+            env.authority
+                .guard(TENANT, guard_refund(100 + i as i64, &format!("refund:s{i}")))
+                .wait()
+                .unwrap();
+            checkpoints.extend(env.authority.checkpoint(key).unwrap());
+        }
+        assert_eq!(checkpoints.len(), n);
+        assert!(
+            env.authority.checkpoint(key).unwrap().is_empty(),
+            "an unmoved head is not signed again"
+        );
+        let path = env.db_path();
+        drop(env.authority);
+        (env.dir, path, checkpoints)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Forgery {
+        Edit { index: usize },
+        Delete { index: usize },
+        Insert { index: usize },
+        Swap { a: usize, b: usize },
+        Truncate { keep: usize },
+    }
+
+    fn rows(conn: &Connection) -> Vec<(i64, Vec<u8>)> {
+        let mut statement = conn
+            .prepare("SELECT seq, body FROM ledger WHERE tenant = ?1 ORDER BY seq")
+            .unwrap();
+        statement
+            .query_map([TENANT], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Rewrites the tenant's chain as `bodies` (renumbered from 1, every hash recomputed, the head moved).
+    fn rewrite(conn: &Connection, bodies: Vec<Vec<u8>>) {
+        conn.execute("DELETE FROM ledger WHERE tenant = ?1", [TENANT])
+            .unwrap();
+        let mut prev = GENESIS_HASH.to_owned();
+        for (index, body) in bodies.iter().enumerate() {
+            let seq = index as i64 + 1;
+            let mut value: serde_json::Value = serde_json::from_slice(body).unwrap();
+            value["seq"] = serde_json::json!(seq);
+            let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
+            let hash = record_hash(&prev, &body);
+            let at = value["at"].as_str().unwrap().to_owned();
+            conn.execute(
+                "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![TENANT, seq, prev, hash, body, at, value["idempotency_key"].as_str()],
+            )
+            .unwrap();
+            prev = hash;
+        }
+        conn.execute(
+            "UPDATE ledger_heads SET seq = ?2, hash = ?3 WHERE tenant = ?1",
+            params![TENANT, bodies.len() as i64, prev],
+        )
+        .unwrap();
+    }
+
+    /// Applies the forgery; answers the first record that no longer agrees with its checkpoint.
+    fn forge(conn: &Connection, n: usize, how: &Forgery) -> u64 {
+        let mut bodies: Vec<Vec<u8>> = rows(conn).into_iter().map(|(_, b)| b).collect();
+        let first = match *how {
+            Forgery::Edit { index } => {
+                let at = index % n;
+                let mut value: serde_json::Value = serde_json::from_slice(&bodies[at]).unwrap();
+                value["status"] = serde_json::json!("denied");
+                value["reason"] = serde_json::json!("nothing happened here");
+                bodies[at] = serde_json::to_vec(&value).unwrap();
+                at
+            }
+            Forgery::Delete { index } => {
+                let at = index % n;
+                bodies.remove(at);
+                at
+            }
+            Forgery::Insert { index } => {
+                let at = index % n;
+                let mut value: serde_json::Value = serde_json::from_slice(&bodies[at]).unwrap();
+                value["idempotency_key"] = serde_json::json!("refund:invented");
+                bodies.insert(at, serde_json::to_vec(&value).unwrap());
+                at
+            }
+            Forgery::Swap { a, b } => {
+                let (a, b) = (a % n, b % n);
+                let (low, high) = (a.min(b), a.max(b).max(a.min(b) + 1).min(n - 1));
+                bodies.swap(low, high);
+                low
+            }
+            Forgery::Truncate { keep } => {
+                let keep = keep % n;
+                bodies.truncate(keep);
+                keep
+            }
+        };
+        rewrite(conn, bodies);
+        first as u64 + 1
+    }
+
+    fn forgery() -> impl Strategy<Value = Forgery> {
+        prop_oneof![
+            any::<usize>().prop_map(|index| Forgery::Edit { index }),
+            any::<usize>().prop_map(|index| Forgery::Delete { index }),
+            any::<usize>().prop_map(|index| Forgery::Insert { index }),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Forgery::Swap { a, b }),
+            any::<usize>().prop_map(|keep| Forgery::Truncate { keep }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_forgery_with_every_hash_and_the_head_recomputed_is_caught_by_the_checkpoints(
+            n in 2usize..8,
+            how in forgery(),
+        ) {
+            let key = SigningKey::generate();
+            let (_dir, path, checkpoints) = checkpointed_ledger(n, &key);
+            let expected = forge(&Connection::open(&path).unwrap(), n, &how);
+            let authority = Authority::builder(&path).open().unwrap();
+            // The forgery is a perfect one: the chain alone verifies.
+            prop_assert!(authority.verify_ledger().is_ok(), "{:?}", how);
+            match authority.verify_checkpoints(&checkpoints, &key.public()) {
+                Err(AuthorityError::CheckpointMismatch { seq, problem, .. }) => {
+                    prop_assert_eq!(seq, expected, "{:?}: {}", how, problem);
+                }
+                other => prop_assert!(false, "{:?} went unnoticed: {:?}", how, other),
+            }
+        }
+    }
+
+    #[test]
+    fn checkpoints_of_an_untouched_chain_verify_and_another_key_is_refused() {
+        let key = SigningKey::generate();
+        let (_dir, path, checkpoints) = checkpointed_ledger(3, &key);
+        let authority = Authority::builder(&path).open().unwrap();
+        assert_eq!(
+            authority
+                .verify_checkpoints(&checkpoints, &key.public())
+                .unwrap(),
+            3
+        );
+        let other = SigningKey::generate();
+        let refused = authority
+            .verify_checkpoints(&checkpoints, &other.public())
+            .unwrap_err();
+        assert!(refused.to_string().contains("does not verify"), "{refused}");
+        // A checkpoint whose hash was changed after signing is refused for its signature.
+        let mut forged = checkpoints.clone();
+        forged[1].checkpoint.hash = "0".repeat(64);
+        assert!(matches!(
+            authority.verify_checkpoints(&forged, &key.public()),
+            Err(AuthorityError::CheckpointMismatch { seq: 2, .. })
+        ));
+    }
+}
