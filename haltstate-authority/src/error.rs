@@ -111,7 +111,9 @@ pub enum AuthorityError {
     },
 
     /// No signed checkpoint covers the record yet (a proof pack needs one).
-    #[error("no signed checkpoint of tenant {tenant:?} covers record {seq} yet: run `haltstate ledger checkpoint`")]
+    #[error(
+        "no signed checkpoint of tenant {tenant:?} covers record {seq} yet: run `haltstate ledger checkpoint`"
+    )]
     NotCheckpointed {
         /// The tenant.
         tenant: String,

@@ -44,11 +44,9 @@ mod store;
 pub mod webhooks;
 
 pub use authority::{
-    Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE, ReplayChange, ReplayQuery,
-    ProofSelection, ReplayReport, ShadowDisagreement, ShadowReport,
+    Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE, ProofSelection, ReplayChange,
+    ReplayQuery, ReplayReport, ShadowDisagreement, ShadowReport,
 };
-pub use haltstate_types::proof;
-pub use signing::{SigningKey, SigningKeyError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};
 pub use decision::{PolicyDecision, ShadowDecision};
@@ -57,6 +55,7 @@ pub use events::ApprovalEvent;
 pub use haltstate_types::limits::{
     MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, MAX_RISK_LEN,
 };
+pub use haltstate_types::proof;
 pub use haltstate_types::{
     ActionRequest, Actor, AgentPattern, AgentSet, Approval, ApprovalStatus, ChainedRecord,
     CheckAnswer, CheckReport, CheckRequest, Claim, Decision, ErrorCode, EvidenceKind,
@@ -71,6 +70,7 @@ pub use policy::{
     CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
     PolicyWarning, Usage, UsageWindow,
 };
+pub use signing::{SigningKey, SigningKeyError};
 pub use store::Durability;
 pub use store::job::WriterStats;
 pub use store::pending::{Pending, PendingFuture};

@@ -723,7 +723,10 @@ mod signed {
         let mut checkpoints = Vec::new();
         for i in 0..n {
             env.authority
-                .guard(TENANT, guard_refund(100 + i as i64, &format!("refund:s{i}")))
+                .guard(
+                    TENANT,
+                    guard_refund(100 + i as i64, &format!("refund:s{i}")),
+                )
                 .wait()
                 .unwrap();
             checkpoints.extend(env.authority.checkpoint(key).unwrap());
@@ -773,7 +776,15 @@ mod signed {
             conn.execute(
                 "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![TENANT, seq, prev, hash, body, at, value["idempotency_key"].as_str()],
+                params![
+                    TENANT,
+                    seq,
+                    prev,
+                    hash,
+                    body,
+                    at,
+                    value["idempotency_key"].as_str()
+                ],
             )
             .unwrap();
             prev = hash;
@@ -881,5 +892,167 @@ mod signed {
             authority.verify_checkpoints(&forged, &key.public()),
             Err(AuthorityError::CheckpointMismatch { seq: 2, .. })
         ));
+    }
+}
+
+/// Proof packs: the records of a key, the chain to a signed checkpoint and the checkpoint, verified with the public
+/// key alone.
+mod packs {
+    use super::*;
+    use haltstate_authority::proof::{ProofError, ProofPack, verify};
+    use haltstate_authority::{ProofSelection, SigningKey};
+
+    fn pack_of_key(authority: &Authority, key: &str) -> ProofPack {
+        authority
+            .proof_pack(
+                TENANT,
+                &ProofSelection {
+                    key: Some(key.into()),
+                    ..ProofSelection::default()
+                },
+            )
+            .unwrap()
+    }
+
+    /// A refund's guard, a large one's approval, and records of other keys between them.
+    fn history(authority: &Authority) {
+        let guard = |cents: i64, key: &str| {
+            authority
+                .guard(TENANT, guard_refund(cents, key))
+                .wait()
+                .unwrap()
+        };
+        let first = guard(500, "refund:p1");
+        guard(700, "refund:other");
+        authority
+            .report(
+                TENANT,
+                OutcomeReport::new("refund:p1", Outcome::Success)
+                    .claim_token(first.claim.unwrap().token),
+            )
+            .wait()
+            .unwrap();
+        let id = guard(90_000, "refund:p2").approval_id.unwrap();
+        authority
+            .approve(TENANT, &id, "alice", None)
+            .wait()
+            .unwrap();
+        guard(90_000, "refund:p2");
+    }
+
+    #[test]
+    fn a_keys_pack_verifies_offline_after_its_server_is_gone() {
+        let key = SigningKey::generate();
+        let public = key.public();
+        let pack_text = {
+            let env = sqlite_env();
+            history(&env.authority);
+            // Before a checkpoint covers the records, there is no pack to make.
+            assert!(matches!(
+                env.authority.proof_pack(
+                    TENANT,
+                    &ProofSelection {
+                        key: Some("refund:p2".into()),
+                        ..ProofSelection::default()
+                    }
+                ),
+                Err(AuthorityError::NotCheckpointed { .. })
+            ));
+            env.authority.checkpoint(&key).unwrap();
+            serde_json::to_string(&pack_of_key(&env.authority, "refund:p2")).unwrap()
+            // The authority and its database go away here.
+        };
+        let pack: ProofPack = serde_json::from_str(&pack_text).unwrap();
+        let summary = verify(&pack, &public).unwrap();
+        assert_eq!(summary.records, 3, "guard, approval, approved guard");
+        let kinds: Vec<&str> = pack.records.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["guard", "approval", "guard"]);
+        let approval = &pack.records[1];
+        assert_eq!(approval.approval_state.as_deref(), Some("approved"));
+        assert_eq!(approval.approver.as_deref(), Some("alice"));
+        assert_eq!(
+            pack.records[0].decision.as_deref(),
+            Some("APPROVAL_REQUIRED")
+        );
+        assert_eq!(pack.records[0].signature_status, "signed");
+        assert!(pack.records.iter().all(|r| r.proof_id.starts_with("prf_")));
+    }
+
+    #[test]
+    fn a_pack_edited_in_any_field_fails_to_verify() {
+        let key = SigningKey::generate();
+        let env = sqlite_env();
+        history(&env.authority);
+        env.authority.checkpoint(&key).unwrap();
+        let pack = pack_of_key(&env.authority, "refund:p1");
+        assert!(verify(&pack, &key.public()).is_ok());
+        let original = serde_json::to_value(&pack).unwrap();
+        // Every leaf of the document, changed in turn.
+        let mut paths = Vec::new();
+        leaves(&original, String::new(), &mut paths);
+        assert!(paths.len() > 40, "{}", paths.len());
+        for path in paths {
+            let mut edited = original.clone();
+            let leaf = edited.pointer_mut(&path).unwrap();
+            *leaf = match &*leaf {
+                // A digit changed keeps dates and hashes well-formed (a forger's edit); otherwise a letter added.
+                serde_json::Value::String(s) => serde_json::Value::String(
+                    match s.char_indices().find(|(_, c)| c.is_ascii_digit()) {
+                        Some((i, c)) => {
+                            let mut changed = s.clone();
+                            changed.replace_range(i..=i, if c == '1' { "2" } else { "1" });
+                            changed
+                        }
+                        None => format!("{s}x"),
+                    },
+                ),
+                serde_json::Value::Number(n) => serde_json::json!(n.as_u64().unwrap_or(0) + 1),
+                serde_json::Value::Null => serde_json::json!("forged"),
+                serde_json::Value::Bool(b) => serde_json::json!(!*b),
+                other => other.clone(),
+            };
+            let verdict = serde_json::from_value::<ProofPack>(edited)
+                .map_err(|e| ProofError::Format(e.to_string()))
+                .and_then(|p| verify(&p, &key.public()));
+            assert!(verdict.is_err(), "an edit of {path} went unnoticed");
+        }
+    }
+
+    fn leaves(value: &serde_json::Value, at: String, into: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (name, v) in fields {
+                    leaves(v, format!("{at}/{name}"), into);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    leaves(v, format!("{at}/{i}"), into);
+                }
+            }
+            _ => into.push(at),
+        }
+    }
+
+    #[test]
+    fn after_a_key_rotation_old_packs_verify_with_the_old_public_key() {
+        let (old, new) = (SigningKey::generate(), SigningKey::generate());
+        let env = sqlite_env();
+        history(&env.authority);
+        env.authority.checkpoint(&old).unwrap();
+        env.authority
+            .guard(TENANT, guard_refund(300, "refund:later"))
+            .wait()
+            .unwrap();
+        env.authority.checkpoint(&new).unwrap();
+        let early = pack_of_key(&env.authority, "refund:p1");
+        let later = pack_of_key(&env.authority, "refund:later");
+        assert!(verify(&early, &old.public()).is_ok());
+        assert!(matches!(
+            verify(&early, &new.public()),
+            Err(ProofError::WrongKey { .. })
+        ));
+        assert!(verify(&later, &new.public()).is_ok());
+        assert!(verify(&later, &old.public()).is_err());
     }
 }

@@ -177,13 +177,13 @@ impl Authority {
                 seq: chained.record.seq,
                 prev_hash: chained.prev_hash,
                 hash: chained.hash,
-                body: String::from_utf8(body).map_err(|e| AuthorityError::Corrupt(e.to_string()))?,
+                body: String::from_utf8(body)
+                    .map_err(|e| AuthorityError::Corrupt(e.to_string()))?,
             });
         }
         Ok(ProofPack {
             format: PACK_FORMAT.to_owned(),
             tenant: tenant.to_owned(),
-            generated_at: self.now(),
             records: records
                 .iter()
                 .map(|c| proof_record(&c.record, &c.hash))

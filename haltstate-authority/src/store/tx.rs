@@ -114,7 +114,10 @@ pub(crate) trait Tx {
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool>;
 
     /// Stores a signed checkpoint of the tenant's chain.
-    fn insert_checkpoint(&mut self, checkpoint: &haltstate_types::proof::SignedCheckpoint) -> Result<()>;
+    fn insert_checkpoint(
+        &mut self,
+        checkpoint: &haltstate_types::proof::SignedCheckpoint,
+    ) -> Result<()>;
 
     /// The agent's usage of `action` over each window, as of [`now`](Self::now).
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage>;

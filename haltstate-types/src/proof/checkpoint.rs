@@ -64,8 +64,11 @@ impl SignedCheckpoint {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or(ProofError::BadSignature)?;
-        key.verify(&self.checkpoint.signed_bytes(), &Signature::from_bytes(&bytes))
-            .map_err(|_| ProofError::BadSignature)
+        key.verify(
+            &self.checkpoint.signed_bytes(),
+            &Signature::from_bytes(&bytes),
+        )
+        .map_err(|_| ProofError::BadSignature)
     }
 }
 

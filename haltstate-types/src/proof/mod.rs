@@ -17,9 +17,7 @@
 mod checkpoint;
 mod pack;
 
-pub use checkpoint::{
-    Checkpoint, SignedCheckpoint, key_id, parse_public_key, public_key_text,
-};
+pub use checkpoint::{Checkpoint, SignedCheckpoint, key_id, parse_public_key, public_key_text};
 pub use ed25519_dalek::VerifyingKey;
 pub use pack::{ChainLink, PACK_FORMAT, PackSummary, ProofPack, ProofRecord, proof_record, verify};
 

@@ -110,9 +110,6 @@ pub struct ProofPack {
     pub format: String,
     /// The tenant whose evidence it is.
     pub tenant: String,
-    /// When it was made.
-    #[serde(with = "rfc3339")]
-    pub generated_at: OffsetDateTime,
     /// The records asked for.
     pub records: Vec<ProofRecord>,
     /// The chain from the first record asked for to the checkpoint's, every link.
@@ -165,7 +162,9 @@ pub fn verify(pack: &ProofPack, key: &VerifyingKey) -> Result<PackSummary, Proof
                 return Err(broken(format!("follows record {}", before.seq)));
             }
             Some(before) if link.prev_hash != before.hash => {
-                return Err(broken("its prev_hash is not the previous record's hash".into()));
+                return Err(broken(
+                    "its prev_hash is not the previous record's hash".into(),
+                ));
             }
             None if link.seq == 1 && link.prev_hash != GENESIS_HASH => {
                 return Err(broken("the first record does not start the chain".into()));

@@ -411,7 +411,10 @@ impl Tx for PgTx<'_> {
         super::usage::charge(self.conn, (tenant, agent, action), charge, sign, self.now)
     }
 
-    fn insert_checkpoint(&mut self, checkpoint: &haltstate_types::proof::SignedCheckpoint) -> Result<()> {
+    fn insert_checkpoint(
+        &mut self,
+        checkpoint: &haltstate_types::proof::SignedCheckpoint,
+    ) -> Result<()> {
         self.own(&checkpoint.checkpoint.tenant)?;
         super::checkpoints::insert(self.conn, checkpoint)
     }

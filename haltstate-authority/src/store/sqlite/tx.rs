@@ -350,7 +350,10 @@ impl Tx for SqliteTx<'_> {
         super::usage::charge(self.conn, (tenant, agent, action), charge, sign, self.now)
     }
 
-    fn insert_checkpoint(&mut self, checkpoint: &haltstate_types::proof::SignedCheckpoint) -> Result<()> {
+    fn insert_checkpoint(
+        &mut self,
+        checkpoint: &haltstate_types::proof::SignedCheckpoint,
+    ) -> Result<()> {
         super::checkpoints::insert(self.conn, checkpoint)
     }
 }
