@@ -55,6 +55,9 @@ pub enum Command {
     /// Migrate or move the authority's database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Export and verify proof packs: signed evidence auditors verify offline.
+    #[command(subcommand)]
+    Proof(ProofCommand),
     /// Webhooks: where approval and kill-switch events are posted (by `serve`), and how their deliveries went.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
@@ -92,9 +95,31 @@ pub struct ServeArgs {
     /// Webhook delivery.
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    /// Evidence signing.
+    #[command(flatten)]
+    pub signing: SigningArgs,
     /// Connection and request limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The `serve` flags of evidence signing.
+#[derive(Debug, Args)]
+pub struct SigningArgs {
+    /// The authority's Ed25519 signing key (`keys signing create`): every tenant's chain head is signed into a
+    /// checkpoint at each --checkpoint-every. Without one the server warns that evidence is unsigned.
+    #[arg(long, env = "HALTSTATE_SIGNING_KEY", requires = "checkpoint_file")]
+    pub signing_key: Option<PathBuf>,
+    /// Where checkpoints are appended outside the database (JSON lines; keep a copy where the database's
+    /// administrators cannot write).
+    #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE", requires = "signing_key")]
+    pub checkpoint_file: Option<PathBuf>,
+    /// How often chain heads are signed.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub checkpoint_every: Duration,
+    /// Also POST each checkpoint (JSON) to this URL: a witness the operator runs, or a webhook.
+    #[arg(long, requires = "signing_key")]
+    pub checkpoint_url: Option<String>,
 }
 
 /// The `serve` flags of webhook delivery.
@@ -162,6 +187,9 @@ impl LimitArgs {
 /// `haltstate keys ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// The authority's evidence signing key.
+    #[command(subcommand)]
+    Signing(SigningCommand),
     /// Create a key and print it, alone, on stdout. It is shown only this once.
     ///
     /// An agent key acts as the agent its name says, or as the agents given with --agents (names, prefixes such
@@ -337,7 +365,93 @@ pub enum LedgerCommand {
         /// The authority's database: a SQLite file (read only) or a PostgreSQL URL.
         #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
         db: Database,
+        /// Also check the chains against these signed checkpoints (the file `serve --checkpoint-file` or
+        /// `ledger checkpoint` writes): catches a rewrite of every hash after an edit, and a truncation.
+        #[arg(long, requires = "public_key")]
+        checkpoints: Option<PathBuf>,
+        /// The public key the checkpoints must be signed with (`ed25519:...`, from `keys signing public`).
+        #[arg(long, requires = "checkpoints")]
+        public_key: Option<String>,
     },
+    /// Sign every tenant's chain head now, store the checkpoints and append them to the checkpoint file.
+    ///
+    /// Example: haltstate ledger checkpoint --db haltstate.db --signing-key signing.key --checkpoint-file checkpoints.jsonl
+    Checkpoint {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The authority's signing key (`keys signing create`).
+        #[arg(long, env = "HALTSTATE_SIGNING_KEY")]
+        signing_key: PathBuf,
+        /// Where checkpoints are appended outside the database (JSON lines).
+        #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE")]
+        checkpoint_file: PathBuf,
+    },
+}
+
+/// `haltstate keys signing ...`.
+#[derive(Debug, Subcommand)]
+pub enum SigningCommand {
+    /// Create the authority's Ed25519 signing key in a new file (mode 0600) and print its public key.
+    ///
+    /// Example: haltstate keys signing create --out /etc/haltstate/signing.key
+    Create {
+        /// The file to create (an existing file is never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a signing key's public key (`ed25519:...`), to publish for auditors.
+    ///
+    /// Example: haltstate keys signing public --key /etc/haltstate/signing.key
+    Public {
+        /// The signing key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+/// `haltstate proof ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProofCommand {
+    /// Write a proof pack: a tenant's records (one key's, or a time range's), the chain to a signed checkpoint
+    /// and the checkpoint, as one JSON document.
+    ///
+    /// Example: haltstate proof export --db haltstate.db --tenant acme --key refund:1042 --out refund-1042.json
+    Export {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Only this idempotency key's records.
+        #[arg(long, conflicts_with_all = ["since", "until"], required_unless_present_any = ["since", "until"])]
+        key: Option<String>,
+        /// Records at or after this time (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        since: Option<time::OffsetDateTime>,
+        /// Records before this time (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        until: Option<time::OffsetDateTime>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a proof pack with the authority's public key alone: no database, no network.
+    ///
+    /// Example: haltstate proof verify refund-1042.json --public-key ed25519:3b6a...
+    Verify {
+        /// The pack.
+        pack: PathBuf,
+        /// The authority's public key (`ed25519:...`).
+        #[arg(long)]
+        public_key: String,
+    },
+}
+
+fn rfc3339(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time: {e}"))
 }
 
 /// `haltstate db ...`.

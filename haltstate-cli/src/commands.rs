@@ -13,8 +13,7 @@ use haltstate_authority::{
 };
 
 use crate::args::{
-    ApprovalsCommand, Command, DbCommand, Decide, KeysCommand, KillArgs, LedgerCommand, RoleArg,
-    StatusArg, Target,
+    ApprovalsCommand, Command, DbCommand, Decide, KeysCommand, KillArgs, RoleArg, StatusArg, Target,
 };
 
 use crate::remote::{Remote, RemoteError};
@@ -163,30 +162,8 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 report.verified.chains.len()
             );
         }
-        Command::Ledger(LedgerCommand::Verify { db }) => match Authority::verify_database(&db) {
-            Ok(report) => {
-                println!(
-                    "ledger ok: {} records in {} tenant chain(s)",
-                    report.records,
-                    report.chains.len()
-                );
-                for chain in &report.chains {
-                    println!(
-                        "  {}: {} records, head {}",
-                        chain.tenant, chain.head.seq, chain.head.hash
-                    );
-                }
-            }
-            Err(AuthorityError::LedgerBroken {
-                tenant,
-                seq,
-                problem,
-            }) => {
-                eprintln!("ledger BROKEN: tenant {tenant}, record {seq}: {problem}");
-                return Ok(ExitCode::from(2));
-            }
-            Err(other) => return Err(other.into()),
-        },
+        Command::Ledger(command) => return crate::evidence_commands::ledger(command),
+        Command::Proof(command) => return crate::evidence_commands::proof(command),
         Command::Policy(command) => return crate::policy_commands::run(command),
     }
     Ok(ExitCode::SUCCESS)
@@ -194,6 +171,7 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
 
 fn keys(command: KeysCommand) -> Result<(), CliError> {
     match command {
+        KeysCommand::Signing(command) => crate::evidence_commands::signing(command)?,
         KeysCommand::Create {
             db,
             tenant,

@@ -4,7 +4,9 @@
 //! through a server's operator API with `remote`), and `main` runs the server.
 
 mod args;
+mod checkpointing;
 mod commands;
+mod evidence_commands;
 mod policy_commands;
 mod policy_test;
 mod remote;
@@ -60,6 +62,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_listen,
         no_console,
         webhooks,
+        signing,
         limits,
     } = args;
     let limits = limits.limits();
@@ -110,6 +113,29 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let sender = haltstate_server::webhooks::WebhookSender::new(authority.clone(), settings)?;
         tokio::spawn(sender.run(stop_sender.clone()))
     };
+    let stop_checkpoints = tokio_util::sync::CancellationToken::new();
+    let checkpoints = match &signing.signing_key {
+        Some(path) => {
+            let key = haltstate_authority::SigningKey::from_file(path)?;
+            tracing::info!(key_id = %key.key_id(), public_key = %key.public_text(), "evidence signed");
+            Some(tokio::spawn(checkpointing::run(
+                authority.clone(),
+                key,
+                checkpointing::Sinks {
+                    file: signing.checkpoint_file.clone().unwrap_or_default(),
+                    url: signing.checkpoint_url.clone(),
+                },
+                signing.checkpoint_every,
+                stop_checkpoints.clone(),
+            )))
+        }
+        None => {
+            tracing::warn!(
+                "evidence is unsigned: without --signing-key, whoever can write the database can rewrite its ledger undetected"
+            );
+            None
+        }
+    };
     let sweeper = {
         let authority = authority.clone();
         tokio::spawn(async move {
@@ -158,6 +184,11 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // A round of deliveries under way finishes (each attempt is bounded by its timeout) and is recorded.
     stop_sender.cancel();
     let _ = sender.await;
+    // The last heads are signed before the process goes.
+    stop_checkpoints.cancel();
+    if let Some(checkpoints) = checkpoints {
+        let _ = checkpoints.await;
+    }
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }

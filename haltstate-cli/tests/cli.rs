@@ -883,3 +883,209 @@ async fn serve_with_a_shadow_file_records_what_it_would_decide_and_shadow_report
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn signed_checkpoints_catch_a_perfect_forgery_and_proof_packs_verify_offline() {
+    let setup = common::setup(POLICY);
+    let dir = setup.dir.path();
+    let (key_file, checkpoints) = (dir.join("signing.key"), dir.join("checkpoints.jsonl"));
+    let created = haltstate(&[
+        "keys",
+        "signing",
+        "create",
+        "--out",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let public = text(&created.stdout).trim().to_owned();
+    assert!(
+        public.starts_with("ed25519:") && public.len() == 8 + 64,
+        "{public}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = haltstate(&[
+        "keys",
+        "signing",
+        "create",
+        "--out",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success(), "a key is never overwritten");
+    let shown = haltstate(&[
+        "keys",
+        "signing",
+        "public",
+        "--key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_eq!(text(&shown.stdout).trim(), public);
+
+    let mut server = common::serve(
+        &setup.db,
+        &setup.policy,
+        &[
+            "--signing-key",
+            key_file.to_str().unwrap(),
+            "--checkpoint-file",
+            checkpoints.to_str().unwrap(),
+            "--checkpoint-every",
+            "100ms",
+        ],
+    );
+    for i in 0..4 {
+        let answer = guard(server.base_url(), &setup.key, 500, &format!("signed:{i}")).await;
+        assert_eq!(answer["status"], "allowed", "{answer}");
+    }
+    haltstate_testkit::eventually(
+        "a checkpoint of the fourth record",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&checkpoints)
+                .ok()
+                .filter(|lines| lines.contains("\"seq\":4"))
+        },
+    );
+    server.signal("TERM");
+    assert!(
+        server
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    assert!(!server.log().contains("evidence is unsigned"));
+
+    let db = setup.db.to_str().unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["ledger", "verify", "--db", db];
+        args.extend_from_slice(extra);
+        haltstate(&args)
+    };
+    let signed = [
+        "--checkpoints",
+        checkpoints.to_str().unwrap(),
+        "--public-key",
+        public.as_str(),
+    ];
+    let ok = verify(&signed);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("signed checkpoints agree"),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    // A proof pack of one key, verified with the public key alone; an edited copy is refused.
+    let pack = dir.join("pack.json");
+    let exported = haltstate(&[
+        "proof",
+        "export",
+        "--db",
+        db,
+        "--tenant",
+        "acme",
+        "--key",
+        "signed:1",
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let verified = haltstate(&[
+        "proof",
+        "verify",
+        pack.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    assert!(text(&verified.stdout).starts_with("proof pack ok: tenant acme, 1 records"));
+    let edited = dir.join("edited.json");
+    std::fs::write(
+        &edited,
+        std::fs::read_to_string(&pack)
+            .unwrap()
+            .replacen("\"allowed\"", "\"denied\"", 1),
+    )
+    .unwrap();
+    let refused = haltstate(&[
+        "proof",
+        "verify",
+        edited.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).starts_with("proof pack INVALID"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    // The forger rewrites record 2 and recomputes every later hash and the head: the chain alone verifies...
+    {
+        let conn = rusqlite::Connection::open(&setup.db).unwrap();
+        let rows: Vec<(i64, Vec<u8>)> = conn
+            .prepare("SELECT seq, body FROM ledger WHERE tenant = 'acme' ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut prev = haltstate_authority::GENESIS_HASH.to_owned();
+        for (seq, body) in rows {
+            let mut value: Value = serde_json::from_slice(&body).unwrap();
+            if seq == 2 {
+                value["status"] = json!("denied");
+            }
+            let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
+            let hash = haltstate_authority::record_hash(&prev, &body);
+            conn.execute(
+                "UPDATE ledger SET body = ?1, prev_hash = ?2, hash = ?3 WHERE tenant = 'acme' AND seq = ?4",
+                rusqlite::params![body, prev, hash, seq],
+            )
+            .unwrap();
+            prev = hash;
+        }
+        conn.execute(
+            "UPDATE ledger_heads SET hash = ?1 WHERE tenant = 'acme'",
+            [&prev],
+        )
+        .unwrap();
+    }
+    assert!(
+        verify(&[]).status.success(),
+        "the forgery is self-consistent"
+    );
+    // ... and the checkpoints name the first record that disagrees with one, and where the change lies.
+    let caught = verify(&signed);
+    assert_eq!(caught.status.code(), Some(2));
+    let said = text(&caught.stderr);
+    let last_checkpoint = std::fs::read_to_string(&checkpoints)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .map(|c| c["checkpoint"]["seq"].as_u64().unwrap())
+        .filter(|&seq| seq >= 2)
+        .min()
+        .unwrap();
+    assert!(
+        said.starts_with(&format!(
+            "ledger BROKEN: tenant acme, record {last_checkpoint}:"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("and record {last_checkpoint}")),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_server_without_a_signing_key_warns_that_evidence_is_unsigned() {
+    let setup = common::setup(POLICY);
+    let server = serve(&setup.db, &setup.policy);
+    server.wait_for_log("evidence is unsigned", 1, Duration::from_secs(5));
+}

@@ -80,6 +80,9 @@ pub use evidence::Evidence;
 pub use fail_mode::FailMode;
 pub use global::{global, init};
 pub use haltstate_macros::{ahaltstate_guard, guard, haltstate_guard, openai_guard};
+/// Proof packs and signed checkpoints, verified offline with the authority's public key alone (the same
+/// verifier as `haltstate proof verify`): `haltstate::proof::verify(&pack, &key)`.
+pub use haltstate_types::proof;
 pub use haltstate_types::wire::ApprovalDecision;
 pub use haltstate_types::{
     ApprovalStatus, CheckAnswer, Decision, ErrorCode, KillState, Lenient, Outcome, ProofStatus,

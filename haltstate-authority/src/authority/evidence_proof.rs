@@ -79,8 +79,11 @@ impl Authority {
         ordered.sort_by(|a, b| {
             (&a.checkpoint.tenant, a.checkpoint.seq).cmp(&(&b.checkpoint.tenant, b.checkpoint.seq))
         });
+        // Per tenant, the last record a checkpoint vouched for: a change lies after it.
+        let mut agreed: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
         for signed in &ordered {
             let c = &signed.checkpoint;
+            let since = agreed.get(c.tenant.as_str()).map_or(1, |seq| seq + 1);
             signed
                 .verify(key)
                 .map_err(|e| AuthorityError::CheckpointMismatch {
@@ -100,12 +103,17 @@ impl Authority {
                     ))
                 }
                 Some(record) if record.hash != c.hash => Some(format!(
-                    "its hash {} disagrees with the checkpoint signed at {} ({}): the chain was rewritten at or before it",
+                    "its hash {} disagrees with the checkpoint signed at {} ({}): the chain was changed between \
+                     record {since} and record {}",
                     record.hash,
                     haltstate_types::timestamp::format_rfc3339(c.at),
-                    c.hash
+                    c.hash,
+                    c.seq
                 )),
-                Some(_) => None,
+                Some(_) => {
+                    agreed.insert(&c.tenant, c.seq);
+                    None
+                }
             };
             if let Some(problem) = problem {
                 return Err(AuthorityError::CheckpointMismatch {

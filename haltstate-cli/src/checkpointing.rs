@@ -1,0 +1,77 @@
+//! Signing the chains while serving: every interval (and once more at shutdown) each tenant's new chain head is
+//! signed, stored, appended to the checkpoint file and, when configured, posted to a witness URL.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use haltstate_authority::proof::SignedCheckpoint;
+use haltstate_authority::{Authority, SigningKey, checkpoint_file};
+
+/// Where checkpoints go besides the database.
+#[derive(Debug)]
+pub(crate) struct Sinks {
+    pub(crate) file: PathBuf,
+    pub(crate) url: Option<String>,
+}
+
+pub(crate) async fn run(
+    authority: Authority,
+    key: SigningKey,
+    sinks: Sinks,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let key = std::sync::Arc::new(key);
+    let client = reqwest::Client::new();
+    loop {
+        let stopping = tokio::select! {
+            () = stop.cancelled() => true,
+            () = tokio::time::sleep(every) => false,
+        };
+        let signed = {
+            let (authority, key) = (authority.clone(), key.clone());
+            // Reads and a commit per tenant: off the runtime's workers.
+            tokio::task::spawn_blocking(move || authority.checkpoint(&key)).await
+        };
+        match signed {
+            Ok(Ok(signed)) if !signed.is_empty() => {
+                if let Err(error) = checkpoint_file::append(&sinks.file, &signed) {
+                    tracing::error!(%error, "checkpoints could not be written outside the database");
+                }
+                if let Some(url) = &sinks.url {
+                    post(&client, url, &signed).await;
+                }
+                tracing::info!(count = signed.len(), "chain heads signed");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "signing the chain heads failed; will retry"),
+            Err(error) => tracing::error!(%error, "the checkpoint task failed"),
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, signed: &[SignedCheckpoint]) {
+    for checkpoint in signed {
+        let sent = client
+            .post(url)
+            .timeout(Duration::from_secs(10))
+            .json(checkpoint)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => {}
+            // The URL may carry a token: log the status, not the address.
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "the checkpoint witness refused a checkpoint")
+            }
+            Err(error) => {
+                tracing::warn!(error = %error.without_url(), "the checkpoint witness could not be reached")
+            }
+        }
+    }
+}
