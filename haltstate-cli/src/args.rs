@@ -25,7 +25,7 @@ pub enum Command {
     /// Serve the authority over HTTP.
     ///
     /// Example: haltstate serve --db haltstate.db --policy examples/policies/haltstate.cedar
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match runtime.block_on(run_server(args)) {
+            match runtime.block_on(run_server(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("haltstate: {error}");
