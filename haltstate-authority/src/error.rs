@@ -110,6 +110,15 @@ pub enum AuthorityError {
         problem: String,
     },
 
+    /// A state row (a key, an approval, a kill switch) contradicts the ledger's record of it.
+    #[error("tenant {tenant:?}: {problem}")]
+    StateMismatch {
+        /// The tenant.
+        tenant: String,
+        /// Which row, and what the ledger says instead.
+        problem: String,
+    },
+
     /// No signed checkpoint covers the record yet (a proof pack needs one).
     #[error(
         "no signed checkpoint of tenant {tenant:?} covers record {seq} yet: run `haltstate ledger checkpoint`"
@@ -218,9 +227,9 @@ impl AuthorityError {
             AuthorityError::SelfApproval { .. } => ErrorCode::SelfApproval,
             AuthorityError::AlreadyApproved { .. } => ErrorCode::AlreadyApproved,
             AuthorityError::Policy(_) => ErrorCode::PolicyInvalid,
-            AuthorityError::LedgerBroken { .. } | AuthorityError::CheckpointMismatch { .. } => {
-                ErrorCode::LedgerBroken
-            }
+            AuthorityError::LedgerBroken { .. }
+            | AuthorityError::CheckpointMismatch { .. }
+            | AuthorityError::StateMismatch { .. } => ErrorCode::LedgerBroken,
             AuthorityError::NotCheckpointed { .. } => ErrorCode::InvalidRequest,
             AuthorityError::Storage(_) => ErrorCode::Storage,
             AuthorityError::Corrupt(_) => ErrorCode::Corrupt,

@@ -1061,3 +1061,119 @@ mod packs {
         assert!(verify(&later, &old.public()).is_err());
     }
 }
+
+/// State rows changed behind the authority's back: `verify_state` names them, and a guard never trusts a row the
+/// ledger contradicts.
+mod state {
+    use super::*;
+
+    /// A completed refund, an approved and a rejected approval, a killed agent; the file, closed.
+    fn history() -> (tempfile::TempDir, std::path::PathBuf, String) {
+        let env = sqlite_env();
+        let a = &env.authority;
+        let done = a
+            .guard(TENANT, guard_refund(500, "refund:done"))
+            .wait()
+            .unwrap();
+        a.report(
+            TENANT,
+            OutcomeReport::new("refund:done", Outcome::Success)
+                .claim_token(done.claim.unwrap().token),
+        )
+        .wait()
+        .unwrap();
+        let approved = a
+            .guard(TENANT, guard_refund(90_000, "refund:big"))
+            .wait()
+            .unwrap()
+            .approval_id
+            .unwrap();
+        a.approve(TENANT, &approved, "alice", None).wait().unwrap();
+        a.set_kill_switch(
+            KillScope::Agent {
+                tenant: TENANT.into(),
+                agent_id: "exporter".into(),
+            },
+            KillState::Kill,
+            "oncall",
+        )
+        .wait()
+        .unwrap();
+        assert_eq!(
+            a.verify_state(&Default::default()).unwrap(),
+            4,
+            "two keys, an approval, a kill switch"
+        );
+        let path = env.db_path();
+        drop(env.authority);
+        (env.dir, path, approved)
+    }
+
+    fn mismatch_after(sql: &str) -> String {
+        let (_dir, path, approved) = history();
+        Connection::open(&path)
+            .unwrap()
+            .execute(&sql.replace("{approval}", &approved), [])
+            .unwrap();
+        let authority = Authority::builder(&path).open().unwrap();
+        assert!(
+            authority.verify_ledger().is_ok(),
+            "the chain itself is untouched"
+        );
+        match authority.verify_state(&Default::default()) {
+            Err(AuthorityError::StateMismatch { problem, .. }) => problem,
+            other => panic!("{sql} went unnoticed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_state_row_the_ledger_contradicts_is_named() {
+        let said =
+            mismatch_after("UPDATE idempotency SET state = 'failed' WHERE key = 'refund:done'");
+        assert!(
+            said.contains("key \"refund:done\": record 2 completed it, but its row says failed"),
+            "{said}"
+        );
+        let said = mismatch_after("DELETE FROM idempotency WHERE key = 'refund:big'");
+        assert!(
+            said.contains("key \"refund:big\": the ledger holds its guard but its row is missing"),
+            "{said}"
+        );
+        let said =
+            mismatch_after("UPDATE approvals SET status = 'rejected' WHERE id = '{approval}'");
+        assert!(
+            said.contains("says approved, its row says rejected"),
+            "{said}"
+        );
+        let said =
+            mismatch_after("UPDATE kill_switch SET state = 'RUN' WHERE agent_id = 'exporter'");
+        assert!(said.contains("kill switch of agent exporter"), "{said}");
+    }
+
+    #[test]
+    fn a_completed_key_set_back_to_failed_is_refused_not_run_again() {
+        let (_dir, path, _) = history();
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE idempotency SET state = 'failed' WHERE key = 'refund:done'",
+                [],
+            )
+            .unwrap();
+        let authority = Authority::builder(&path)
+            .policy_file(common::sample_policy_path())
+            .open()
+            .unwrap();
+        let answer = authority
+            .guard(TENANT, guard_refund(500, "refund:done"))
+            .wait()
+            .unwrap();
+        assert_eq!(answer.status, haltstate_authority::GuardStatus::Denied);
+        assert!(answer.claim.is_none());
+        assert!(
+            answer.reason.contains("ledger record 2 completed this key"),
+            "{}",
+            answer.reason
+        );
+    }
+}

@@ -36,7 +36,7 @@ pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
                     let key = parse_public_key(&key).map_err(|e| CliError::Usage(e.to_string()))?;
                     let checkpoints =
                         checkpoint_file::read(&file).map_err(|e| CliError::Usage(e.to_string()))?;
-                    let authority = Authority::builder(db).migrate(false).open()?;
+                    let authority = Authority::builder(db.clone()).migrate(false).open()?;
                     match authority.verify_checkpoints(&checkpoints, &key) {
                         Ok(checked) => Some(checked),
                         Err(AuthorityError::CheckpointMismatch {
@@ -52,8 +52,17 @@ pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
                 }
                 _ => None,
             };
+            let authority = Authority::builder(db).migrate(false).open()?;
+            let state_rows = match authority.verify_state(&Default::default()) {
+                Ok(rows) => rows,
+                Err(AuthorityError::StateMismatch { tenant, problem }) => {
+                    eprintln!("state BROKEN: tenant {tenant}: {problem}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(other) => return Err(other.into()),
+            };
             println!(
-                "ledger ok: {} records in {} tenant chain(s){}",
+                "ledger ok: {} records in {} tenant chain(s), {state_rows} state rows agree{}",
                 report.records,
                 report.chains.len(),
                 signed

@@ -73,6 +73,16 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.shadow_policy_file(shadow);
     }
     let authority = builder.open()?;
+    // Cheaply, at start: the rows the last day's evidence fixes must agree with it, or nothing is served.
+    {
+        let authority = authority.clone();
+        let since = authority.now() - time::Duration::days(1);
+        let query = haltstate_authority::ReplayQuery {
+            tenant: None,
+            since: Some(since),
+        };
+        tokio::task::spawn_blocking(move || authority.verify_state(&query)).await??;
+    }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let metrics_server = match metrics_listen {
         Some(address) => {

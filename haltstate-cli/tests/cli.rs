@@ -1089,3 +1089,66 @@ fn a_server_without_a_signing_key_warns_that_evidence_is_unsigned() {
     let server = serve(&setup.db, &setup.policy);
     server.wait_for_log("evidence is unsigned", 1, Duration::from_secs(5));
 }
+
+#[test]
+fn ledger_verify_names_a_state_row_the_ledger_contradicts_and_serve_refuses_to_start_on_it() {
+    let setup = common::setup(POLICY);
+    {
+        use haltstate_authority::{ActionRequest, Authority, GuardRequest, Outcome, OutcomeReport};
+        let authority = Authority::builder(&setup.db)
+            .policy_file(&setup.policy)
+            .open()
+            .unwrap();
+        let refund = ActionRequest::new("load", "refund.create").param("amount_cents", json!(500));
+        let answer = authority
+            .guard("acme", GuardRequest::new(refund, "state:1"))
+            .wait()
+            .unwrap();
+        authority
+            .report(
+                "acme",
+                OutcomeReport::new("state:1", Outcome::Success)
+                    .claim_token(answer.claim.unwrap().token),
+            )
+            .wait()
+            .unwrap();
+    }
+    let db = setup.db.to_str().unwrap();
+    assert!(
+        haltstate(&["ledger", "verify", "--db", db])
+            .status
+            .success()
+    );
+    rusqlite::Connection::open(&setup.db)
+        .unwrap()
+        .execute(
+            "UPDATE idempotency SET state = 'failed' WHERE key = 'state:1'",
+            [],
+        )
+        .unwrap();
+    let out = haltstate(&["ledger", "verify", "--db", db]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("state BROKEN: tenant acme: key \"state:1\": record 2 completed it, but its row says failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .args([
+            "serve",
+            "--db",
+            db,
+            "--policy",
+            setup.policy.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("state:1"),
+        "{}",
+        text(&refused.stderr)
+    );
+}

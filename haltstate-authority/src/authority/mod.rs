@@ -9,6 +9,7 @@ mod keys;
 mod operator;
 mod replay;
 mod shadow;
+mod state_check;
 mod webhooks;
 
 pub use builder::AuthorityBuilder;

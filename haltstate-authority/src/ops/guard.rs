@@ -62,6 +62,17 @@ pub(crate) fn guard(
         tx.insert_approval(approval, None)?;
         super::webhooks::announce_approval(tx, approval)?;
     }
+    if outcome.answer.claim.is_some() {
+        if let Some(existing) = &record {
+            // Never trust a row that contradicts the ledger: a completed key whose row was set back (to failed,
+            // say) would run its side effect again.
+            if let Some(seq) = tx.completed_in_ledger(tenant, &existing.key)? {
+                tracing::error!(%tenant, key = %existing.key, seq, state = existing.state.as_str(),
+                    "a key's row contradicts the ledger; refusing the guard");
+                outcome = refused_by_ledger(&outcome, existing, seq);
+            }
+        }
+    }
     if let Some(record) = &mut outcome.store {
         if usage.is_some() && outcome.answer.claim.is_some() {
             super::usage::charge_claim(tx, tenant, &request.action, record)?;
@@ -81,6 +92,30 @@ pub(crate) fn guard(
         });
     }
     Ok(answer)
+}
+
+/// The answer when the key's row contradicts the ledger: refused, nothing stored.
+fn refused_by_ledger(
+    outcome: &crate::rules::guard::GuardOutcome,
+    row: &crate::records::KeyRecord,
+    seq: u64,
+) -> crate::rules::guard::GuardOutcome {
+    let mut answer = outcome.answer.clone();
+    answer.status = haltstate_types::GuardStatus::Denied;
+    answer.claim = None;
+    answer.reason = format!(
+        "refused: ledger record {seq} completed this key but its state row says {}; the state was changed \
+         outside the authority (see `haltstate ledger verify`)",
+        row.state.as_str()
+    );
+    crate::rules::guard::GuardOutcome {
+        answer,
+        decision: None,
+        store: None,
+        create_approval: None,
+        expire_approval: None,
+        conflict: false,
+    }
 }
 
 /// What policy decided, from what.

@@ -113,6 +113,8 @@ pub(crate) trait Tx {
     /// Stores an attempt's result, if `holder` still holds the pending delivery; `false` otherwise.
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool>;
 
+    /// The ledger record of a successful outcome of `key`, if one exists: what a state row must not contradict.
+    fn completed_in_ledger(&mut self, tenant: &str, key: &str) -> Result<Option<u64>>;
     /// Stores a signed checkpoint of the tenant's chain.
     fn insert_checkpoint(
         &mut self,

@@ -418,4 +418,17 @@ impl Tx for PgTx<'_> {
         self.own(&checkpoint.checkpoint.tenant)?;
         super::checkpoints::insert(self.conn, checkpoint)
     }
+
+    fn completed_in_ledger(&mut self, tenant: &str, key: &str) -> Result<Option<u64>> {
+        self.own(tenant)?;
+        self.conn
+            .query_opt(
+                "SELECT seq FROM ledger WHERE tenant = $1 AND idempotency_key = $2 \
+                 AND convert_from(body, 'UTF8')::jsonb ->> 'kind' = 'outcome' \
+                 AND convert_from(body, 'UTF8')::jsonb ->> 'outcome' = 'success' LIMIT 1",
+                &[&tenant, &key],
+            )?
+            .map(|row| unsigned(row.try_get(0)?, "a ledger sequence number"))
+            .transpose()
+    }
 }

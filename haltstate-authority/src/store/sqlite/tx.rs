@@ -356,4 +356,16 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<()> {
         super::checkpoints::insert(self.conn, checkpoint)
     }
+
+    fn completed_in_ledger(&mut self, tenant: &str, key: &str) -> Result<Option<u64>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT seq FROM ledger WHERE tenant = ?1 AND idempotency_key = ?2 \
+                 AND json_extract(CAST(body AS TEXT), '$.kind') = 'outcome' \
+                 AND json_extract(CAST(body AS TEXT), '$.outcome') = 'success' LIMIT 1",
+            )?
+            .query_row(params![tenant, key], |row| row.get(0))
+            .optional()?)
+    }
 }

@@ -1,0 +1,145 @@
+//! The state tables checked against the ledger: what the evidence says each key, approval and kill switch must
+//! be, compared with the rows a guard trusts. A row that contradicts the ledger was changed behind the
+//! authority's back.
+//!
+//! What the ledger fixes: a key with a successful outcome is completed; a key the ledger granted a claim has a
+//! row; an approval's last recorded decision is its status; a kill switch's last recorded state is its state.
+
+use std::collections::BTreeMap;
+
+use haltstate_types::{
+    ApprovalStatus, EvidenceKind, EvidenceRecord, KeyState, KillScope, KillState, Outcome,
+};
+
+use super::Authority;
+use super::replay::ReplayQuery;
+use crate::error::{AuthorityError, Result};
+
+/// What the ledger says one tenant's rows must be.
+#[derive(Default)]
+struct Expected {
+    /// Key -> the record that completed it, if one did.
+    completed: BTreeMap<String, Option<u64>>,
+    /// Approval id -> its last recorded decision and the record.
+    approvals: BTreeMap<String, (ApprovalStatus, u64)>,
+    /// Agent ("" for the tenant) -> its last recorded kill-switch state and the record.
+    kill: BTreeMap<String, (KillState, u64)>,
+}
+
+impl Expected {
+    fn learn(&mut self, record: &EvidenceRecord) {
+        match record.kind {
+            EvidenceKind::Guard => {
+                // A claim granted, or an approval asked for: either way the key got its row.
+                let granted = matches!(
+                    record.status.as_deref(),
+                    Some("allowed" | "approved" | "pending")
+                );
+                if let (true, Some(key)) = (granted, &record.idempotency_key) {
+                    self.completed.entry(key.clone()).or_default();
+                }
+            }
+            EvidenceKind::Outcome => {
+                if let (Some(Outcome::Success), Some(key)) =
+                    (record.outcome, &record.idempotency_key)
+                {
+                    self.completed.insert(key.clone(), Some(record.seq));
+                }
+            }
+            EvidenceKind::Approval => {
+                let status = record.status.as_deref().and_then(ApprovalStatus::parse);
+                if let (Some(status), Some(id)) = (status, &record.approval_id) {
+                    if status != ApprovalStatus::Pending {
+                        self.approvals.insert(id.clone(), (status, record.seq));
+                    }
+                }
+            }
+            EvidenceKind::KillSwitch => {
+                if let Some(state) = record.status.as_deref().and_then(KillState::parse) {
+                    let agent = record.agent_id.clone().unwrap_or_default();
+                    self.kill.insert(agent, (state, record.seq));
+                }
+            }
+            EvidenceKind::Check | EvidenceKind::CheckReport => {}
+        }
+    }
+}
+
+impl Authority {
+    /// Checks the state rows against the ledger (all tenants, or one; the evidence since a time, or all: the
+    /// rows that evidence fixes); the first row that contradicts it is [`AuthorityError::StateMismatch`].
+    /// Answers how many rows were checked.
+    pub fn verify_state(&self, query: &ReplayQuery) -> Result<usize> {
+        let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
+        self.each_record(query, |record| {
+            expected
+                .entry(record.tenant.clone())
+                .or_default()
+                .learn(record);
+            Ok(())
+        })?;
+        let now = self.now();
+        let mut checked = 0;
+        for (tenant, expected) in &expected {
+            let mismatch = |what: String| AuthorityError::StateMismatch {
+                tenant: tenant.clone(),
+                problem: what,
+            };
+            for (key, completed_by) in &expected.completed {
+                checked += 1;
+                let row = self
+                    .inner
+                    .reads
+                    .key_state(tenant, key, now)?
+                    .map(|(state, _)| state);
+                match (row, completed_by) {
+                    (None, _) => {
+                        return Err(mismatch(format!(
+                            "key {key:?}: the ledger holds its guard but its row is missing"
+                        )));
+                    }
+                    (Some(state), Some(seq)) if state != KeyState::Completed => {
+                        return Err(mismatch(format!(
+                            "key {key:?}: record {seq} completed it, but its row says {}",
+                            state.as_str()
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            for (id, (status, seq)) in &expected.approvals {
+                checked += 1;
+                let row = self.inner.reads.approval(tenant, id, now)?;
+                if row.as_ref().map(|a| a.status) != Some(*status) {
+                    return Err(mismatch(format!(
+                        "approval {id}: record {seq} says {}, its row says {}",
+                        status.as_str(),
+                        row.map_or("nothing (missing)", |a| a.status.as_str())
+                    )));
+                }
+            }
+            for (agent, (state, seq)) in &expected.kill {
+                checked += 1;
+                let scope = match agent.as_str() {
+                    "" => KillScope::Tenant(tenant.clone()),
+                    agent => KillScope::Agent {
+                        tenant: tenant.clone(),
+                        agent_id: agent.to_owned(),
+                    },
+                };
+                let row = self.inner.reads.kill_state(&scope)?;
+                if row != *state {
+                    return Err(mismatch(format!(
+                        "kill switch of {}: record {seq} set it to {state}, its row says {row}",
+                        if agent.is_empty() {
+                            "the tenant".to_owned()
+                        } else {
+                            format!("agent {agent}")
+                        }
+                    )));
+                }
+            }
+        }
+        Ok(checked)
+    }
+}
