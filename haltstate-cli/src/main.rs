@@ -124,9 +124,11 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(sender.run(stop_sender.clone()))
     };
     let stop_checkpoints = tokio_util::sync::CancellationToken::new();
+    let mut signing_public = None;
     let checkpoints = match &signing.signing_key {
         Some(path) => {
             let key = haltstate_authority::SigningKey::from_file(path)?;
+            signing_public = Some(key.public());
             tracing::info!(key_id = %key.key_id(), public_key = %key.public_text(), "evidence signed");
             Some(tokio::spawn(checkpointing::run(
                 authority.clone(),
@@ -185,6 +187,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         {
             let mut state = AppState::with_limits(authority.clone(), limits);
             state.console = !no_console;
+            state.signing_public = signing_public;
             state
         },
         shutdown,

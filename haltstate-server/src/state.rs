@@ -24,6 +24,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Whether `/ui` (the operators' console) is served.
     pub console: bool,
+    /// The public half of the evidence signing key, when the server signs: the console checks proof packs with it.
+    pub signing_public: Option<haltstate_authority::proof::VerifyingKey>,
     pub(crate) sessions: Arc<crate::console::session::Sessions>,
     pub(crate) limits: ServeLimits,
     pub(crate) rates: Arc<RateLimits>,
@@ -44,6 +46,7 @@ impl AppState {
             sse_poll: Duration::from_secs(1),
             shutdown: CancellationToken::new(),
             console: true,
+            signing_public: None,
             sessions: Arc::default(),
             limits,
             rates: Arc::new(RateLimits::new(&limits)),

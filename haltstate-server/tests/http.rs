@@ -1517,3 +1517,59 @@ async fn the_console_shows_where_the_shadow_set_disagreed() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn the_console_downloads_and_shows_a_keys_proof_pack() {
+    let s = start().await;
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    let (_, answer) = s
+        .post(
+            "action/guard",
+            json!({"action": "refund.create", "params": {"amount_cents": 500}, "idempotency_key": "proof:1"}),
+        )
+        .await;
+    assert_eq!(answer["status"], "allowed", "{answer}");
+    let view = format!("{}/ui/proof/view?key=proof%3A1", s.base);
+    let (status, html) = page(&cookie, view.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no checkpoint yet");
+    assert!(html.contains("No signed checkpoint covers"), "{html}");
+
+    let key = haltstate_authority::SigningKey::generate();
+    s.authority.checkpoint(&key).unwrap();
+    let (status, html) = page(&cookie, view).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Proof pack of <code>proof:1</code>"),
+        "{html}"
+    );
+    assert!(html.contains(&key.key_id()), "{html}");
+    let response = browser()
+        .get(format!("{}/ui/proof?key=proof%3A1", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let pack: haltstate_authority::proof::ProofPack = response.json().await.unwrap();
+    let summary = haltstate_authority::proof::verify(&pack, &key.public()).unwrap();
+    assert_eq!((summary.tenant.as_str(), summary.records), (TENANT, 1));
+
+    // Another tenant's operator gets nothing of it.
+    let other_key = s
+        .authority
+        .create_key("globex", "bob", Role::Operator)
+        .await
+        .unwrap()
+        .secret;
+    let (_, other) = sign_in(&s, "globex", &other_key).await;
+    let (other, _) = other.unwrap();
+    let (status, _) = page(&other, format!("{}/ui/proof/view?key=proof%3A1", s.base)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -204,7 +204,11 @@ pub(crate) async fn timeline(
     }
     let body = html! {
         h1 { "Key " code { (key) } }
-        p { a href="/ui/ledger" { "Verify this tenant's chain" } }
+        p {
+            a href="/ui/ledger" { "Verify this tenant's chain" } " · "
+            a href=(format!("/ui/proof/view?key={}", urlencode(&key))) { "Proof pack" } " · "
+            a href=(format!("/ui/proof?key={}", urlencode(&key))) { "download (JSON)" }
+        }
         table {
             thead { tr { th { "#" } th { "At" } th { "Kind" } th { "Decision" } th { "Detail" } th { "Chain" } } }
             tbody {

@@ -10,6 +10,7 @@ mod keys;
 mod kill;
 mod live;
 mod pages;
+mod proof;
 pub(crate) mod session;
 mod shadow;
 mod webhooks;
@@ -47,6 +48,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/webhooks", get(webhooks::show).post(webhooks::add))
         .route("/shadow", get(shadow::show))
+        .route("/proof", get(proof::download))
+        .route("/proof/view", get(proof::view))
         .route("/webhooks/{id}/remove", post(webhooks::remove))
         .route("/approvals/{id}", get(approval_page))
         .route("/console.js", get(live::script))

@@ -1,0 +1,145 @@
+//! A key's proof pack in the console: downloaded as the JSON auditors verify offline, or shown as a page a person
+//! reads (checked here against the checkpoint's signature when the server holds the signing key).
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use serde::Deserialize;
+
+use haltstate_authority::proof::{ProofPack, verify};
+use haltstate_authority::timestamp::format_rfc3339;
+use haltstate_authority::{AuthorityError, ProofSelection};
+
+use super::pages::{layout, refused};
+use super::session::Session;
+use super::{page, to_login};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct KeyQuery {
+    #[serde(default)]
+    key: String,
+}
+
+/// The pack of the session's tenant for `key`, or the page to show instead.
+fn pack_of(state: &AppState, session: &Session, key: &str) -> Result<ProofPack, Box<Response>> {
+    let selection = ProofSelection {
+        key: Some(key.to_owned()),
+        ..ProofSelection::default()
+    };
+    state
+        .authority
+        .proof_pack(&session.principal.tenant, &selection)
+        .map_err(|error| {
+            let (status, why) = match &error {
+                AuthorityError::NotCheckpointed { .. } => (
+                    StatusCode::CONFLICT,
+                    "No signed checkpoint covers this key's records yet: the server signs chain heads when started with --signing-key, or run `haltstate ledger checkpoint`.".to_owned(),
+                ),
+                AuthorityError::Request(_) => (
+                    StatusCode::NOT_FOUND,
+                    "No evidence of that key in this tenant.".to_owned(),
+                ),
+                other => {
+                    tracing::warn!(error = %other, "console could not make a proof pack");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The evidence cannot be read right now.".to_owned(),
+                    )
+                }
+            };
+            Box::new(page(status, refused(Some(session), "No proof pack", &why)))
+        })
+}
+
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<KeyQuery>,
+) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    let pack = match pack_of(&state, &session, query.key.trim()) {
+        Ok(pack) => pack,
+        Err(refused) => return *refused,
+    };
+    let body = serde_json::to_string_pretty(&pack).unwrap_or_default();
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The name is fixed: a key's text never goes into a header.
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"haltstate-proof-pack.json\""),
+    );
+    response
+}
+
+pub(crate) async fn view(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<KeyQuery>,
+) -> Response {
+    let Some(session) = state.sessions.find(&headers, &state.authority) else {
+        return to_login();
+    };
+    let key = query.key.trim();
+    let pack = match pack_of(&state, &session, key) {
+        Ok(pack) => pack,
+        Err(refused) => return *refused,
+    };
+    let checkpoint = &pack.checkpoint.checkpoint;
+    let verdict = state
+        .signing_public
+        .as_ref()
+        .map(|public| verify(&pack, public));
+    let body = html! {
+        h1 { "Proof pack of " code { (key) } }
+        @match &verdict {
+            Some(Ok(_)) => p.notice id="proof-verdict" { "Verified: every record links through the chain to a checkpoint signed by this server's key." },
+            Some(Err(error)) => p.error id="proof-verdict" { "Does not verify: " (error.to_string()) },
+            None => p id="proof-verdict" { "This server holds no signing key to check it with; verify the download offline with " code { "haltstate proof verify" } "." },
+        }
+        p {
+            "Tenant " (pack.tenant) ", " (pack.records.len()) " records; chain from record "
+            (pack.chain.first().map_or(0, |l| l.seq)) " to " (checkpoint.seq)
+            ", signed " (format_rfc3339(checkpoint.at)) " by key " code { (checkpoint.key_id) } ". "
+            a href=(format!("/ui/proof?key={}", super::pages::urlencode(key))) { "Download (JSON)" }
+        }
+        table id="proof" {
+            thead { tr {
+                th { "Entry" } th { "At" } th { "Kind" } th { "Agent" } th { "Action" } th { "Decision" }
+                th { "Reason" } th { "Latency" } th { "Proof" } th { "Redaction" } th { "Policy" } th { "Approval" } th { "Hash" }
+            } }
+            tbody {
+                @for r in &pack.records {
+                    tr {
+                        td { (r.ledger_entry_id) br; small { (r.proof_id) } }
+                        td { (format_rfc3339(r.at)) }
+                        td { (r.kind) }
+                        td { (r.agent.as_deref().unwrap_or("-")) }
+                        td { (r.action.as_deref().unwrap_or("-")) }
+                        td { (r.decision.as_deref().or(r.status.as_deref()).unwrap_or("-"))
+                             @if let Some(outcome) = &r.outcome { br; "outcome " (outcome) } }
+                        td { (r.reason.as_deref().unwrap_or("")) }
+                        td { @if let Some(us) = r.latency_us { (us) " µs" } }
+                        td { (r.proof_status.as_deref().unwrap_or("-")) br; (r.signature_status) }
+                        td { (r.redaction_status.as_deref().unwrap_or("-")) }
+                        td { (r.policy_id.as_deref().unwrap_or("-"))
+                             @if let Some(version) = &r.policy_version { br; small { (version.get(..12).unwrap_or(version)) } } }
+                        td { @if let Some(state) = &r.approval_state { (state) }
+                             @if let Some(by) = &r.approver { br; "by " (by) } }
+                        td { small { code { (r.hash) } } }
+                    }
+                }
+            }
+        }
+    };
+    page(StatusCode::OK, layout("Proof pack", Some(&session), body))
+}
