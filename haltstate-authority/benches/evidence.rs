@@ -95,7 +95,11 @@ fn evidence(c: &mut Criterion) {
         b.iter(|| verify(&pack, &public).expect("verifies"))
     });
     let text = serde_json::to_string(&pack).expect("json");
-    println!("pack of {} records: {} MB of JSON", pack.records.len(), text.len() / 1_000_000);
+    println!(
+        "pack of {} records: {} MB of JSON",
+        pack.records.len(),
+        text.len() / 1_000_000
+    );
     group.finish();
 }
 

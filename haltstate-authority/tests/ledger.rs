@@ -950,8 +950,10 @@ mod packs {
         let key = SigningKey::generate();
         let public = key.public();
         let pack_text = {
-            let env = sqlite_env();
+            let env = common::env();
             history(&env.authority);
+            // Untouched state agrees with the ledger (on either backend).
+            assert_eq!(env.authority.verify_state(&Default::default()).unwrap(), 4);
             // Before a checkpoint covers the records, there is no pack to make.
             assert!(matches!(
                 env.authority.proof_pack(
@@ -986,7 +988,7 @@ mod packs {
     #[test]
     fn a_pack_edited_in_any_field_fails_to_verify() {
         let key = SigningKey::generate();
-        let env = sqlite_env();
+        let env = common::env();
         history(&env.authority);
         env.authority.checkpoint(&key).unwrap();
         let pack = pack_of_key(&env.authority, "refund:p1");
@@ -1042,7 +1044,7 @@ mod packs {
     #[test]
     fn after_a_key_rotation_old_packs_verify_with_the_old_public_key() {
         let (old, new) = (SigningKey::generate(), SigningKey::generate());
-        let env = sqlite_env();
+        let env = common::env();
         history(&env.authority);
         env.authority.checkpoint(&old).unwrap();
         env.authority
