@@ -1,0 +1,109 @@
+//! The evidence commands' shapes: `ledger`, `keys signing`, `proof`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use haltstate_authority::Database;
+
+use super::database;
+
+/// `haltstate ledger ...`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute every tenant's hash chain, reading only: exit 0 with the record count and each chain's head, 2
+    /// naming the tenant and first broken record, 1 when the database is not a HaltState database.
+    ///
+    /// Example: haltstate ledger verify --db haltstate.db
+    Verify {
+        /// The authority's database: a SQLite file (read only) or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// Also check the chains against these signed checkpoints (the file `serve --checkpoint-file` or
+        /// `ledger checkpoint` writes): catches a rewrite of every hash after an edit, and a truncation.
+        #[arg(long, requires = "public_key")]
+        checkpoints: Option<PathBuf>,
+        /// The public key the checkpoints must be signed with (`ed25519:...`, from `keys signing public`).
+        #[arg(long, requires = "checkpoints")]
+        public_key: Option<String>,
+    },
+    /// Sign every tenant's chain head now, store the checkpoints and append them to the checkpoint file.
+    ///
+    /// Example: haltstate ledger checkpoint --db haltstate.db --signing-key signing.key --checkpoint-file checkpoints.jsonl
+    Checkpoint {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The authority's signing key (`keys signing create`).
+        #[arg(long, env = "HALTSTATE_SIGNING_KEY")]
+        signing_key: PathBuf,
+        /// Where checkpoints are appended outside the database (JSON lines).
+        #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE")]
+        checkpoint_file: PathBuf,
+    },
+}
+
+/// `haltstate keys signing ...`.
+#[derive(Debug, Subcommand)]
+pub enum SigningCommand {
+    /// Create the authority's Ed25519 signing key in a new file (mode 0600) and print its public key.
+    ///
+    /// Example: haltstate keys signing create --out /etc/haltstate/signing.key
+    Create {
+        /// The file to create (an existing file is never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a signing key's public key (`ed25519:...`), to publish for auditors.
+    ///
+    /// Example: haltstate keys signing public --key /etc/haltstate/signing.key
+    Public {
+        /// The signing key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+/// `haltstate proof ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProofCommand {
+    /// Write a proof pack: a tenant's records (one key's, or a time range's), the chain to a signed checkpoint
+    /// and the checkpoint, as one JSON document.
+    ///
+    /// Example: haltstate proof export --db haltstate.db --tenant acme --key refund:1042 --out refund-1042.json
+    Export {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        db: Database,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Only this idempotency key's records.
+        #[arg(long, conflicts_with_all = ["since", "until"], required_unless_present_any = ["since", "until"])]
+        key: Option<String>,
+        /// Records at or after this time (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        since: Option<time::OffsetDateTime>,
+        /// Records before this time (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        until: Option<time::OffsetDateTime>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a proof pack with the authority's public key alone: no database, no network.
+    ///
+    /// Example: haltstate proof verify refund-1042.json --public-key ed25519:3b6a...
+    Verify {
+        /// The pack.
+        pack: PathBuf,
+        /// The authority's public key (`ed25519:...`).
+        #[arg(long)]
+        public_key: String,
+    },
+}
+
+fn rfc3339(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time: {e}"))
+}

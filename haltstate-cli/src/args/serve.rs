@@ -1,0 +1,134 @@
+//! `haltstate serve`'s flags: where and what it serves, and its limits, webhooks and signing.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use haltstate_authority::Database;
+use haltstate_server::ServeLimits;
+
+use super::database;
+
+/// `haltstate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The database: a SQLite file (created when missing, readable by its owner only) or a PostgreSQL URL
+    /// (postgres://user@host:port/dbname), migrated on start.
+    #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+    pub db: Database,
+    /// The Cedar policy file; reloaded on SIGHUP (a bad file keeps the old set).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// A candidate policy file decided beside the live one: what it would decide is recorded with each
+    /// decision, never enforced (see `haltstate policy shadow-report` and the console's Shadow page).
+    #[arg(long)]
+    pub shadow: Option<PathBuf>,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// WAL pages after which a commit copies them into the database (about 4 KiB each). Lower keeps the
+    /// `-wal` file and the slowest commits smaller, at some throughput.
+    #[arg(long, default_value_t = haltstate_authority::DEFAULT_CHECKPOINT_PAGES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub checkpoint_pages: u32,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, e.g. 127.0.0.1:9464. They span every tenant,
+    /// so they are not on the API's address; off unless given.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Do not serve the operators' console (`/ui`).
+    #[arg(long)]
+    pub no_console: bool,
+    /// Webhook delivery.
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    /// Evidence signing.
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Connection and request limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The `serve` flags of evidence signing.
+#[derive(Debug, Args)]
+pub struct SigningArgs {
+    /// The authority's Ed25519 signing key (`keys signing create`): every tenant's chain head is signed into a
+    /// checkpoint at each --checkpoint-every. Without one the server warns that evidence is unsigned.
+    #[arg(long, env = "HALTSTATE_SIGNING_KEY", requires = "checkpoint_file")]
+    pub signing_key: Option<PathBuf>,
+    /// Where checkpoints are appended outside the database (JSON lines; keep a copy where the database's
+    /// administrators cannot write).
+    #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE", requires = "signing_key")]
+    pub checkpoint_file: Option<PathBuf>,
+    /// How often chain heads are signed.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub checkpoint_every: Duration,
+    /// Also POST each checkpoint (JSON) to this URL: a witness the operator runs, or a webhook.
+    #[arg(long, requires = "signing_key")]
+    pub checkpoint_url: Option<String>,
+}
+
+/// The `serve` flags of webhook delivery.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// The address people reach the console at, for the links in webhook payloads (default: http:// and
+    /// --listen).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// The wait before a failed delivery's first retry; each next wait doubles.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub webhook_retry_base: Duration,
+    /// The longest wait between two attempts.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub webhook_retry_max: Duration,
+    /// Attempts per delivery, the first included; then it is failed (and shown so in the console).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhook_attempts: u32,
+    /// How long one attempt may take.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: Duration,
+}
+
+/// The `serve` flags behind [`ServeLimits`].
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// From a request's first byte to the end of its headers.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// To receive a request's body once its headers arrived (then 408).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Connections served at once (keep it below the file descriptor limit); past it, `/healthz` and 503.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// On SIGTERM, how long in-flight requests get before the server exits anyway.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Failed authentications per minute from one client address before it gets 429.
+    #[arg(long, default_value_t = NonZeroU32::MIN.saturating_add(59))]
+    pub auth_failures_per_minute: NonZeroU32,
+    /// Requests per second for keys without a limit of their own (default: unlimited).
+    #[arg(long)]
+    pub key_rate_limit: Option<NonZeroU32>,
+}
+
+impl LimitArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> ServeLimits {
+        ServeLimits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            shutdown_timeout: self.shutdown_timeout,
+            auth_failures_per_minute: self.auth_failures_per_minute,
+            key_rate_limit: self.key_rate_limit,
+        }
+    }
+}
