@@ -40,9 +40,10 @@ impl Authority {
             let covered = self
                 .inner
                 .reads
-                .checkpoints(&tenant)?
-                .iter()
-                .any(|c| c.checkpoint.seq == head.seq && c.checkpoint.key_id == key.key_id());
+                .checkpoint_from(&tenant, u64::MAX)?
+                .is_some_and(|c| {
+                    c.checkpoint.seq == head.seq && c.checkpoint.key_id == key.key_id()
+                });
             if covered {
                 continue;
             }
@@ -158,9 +159,7 @@ impl Authority {
         let checkpoint = self
             .inner
             .reads
-            .checkpoints(tenant)?
-            .into_iter()
-            .find(|c| c.checkpoint.seq >= last_seq)
+            .checkpoint_from(tenant, last_seq)?
             .ok_or_else(|| AuthorityError::NotCheckpointed {
                 tenant: tenant.to_owned(),
                 seq: last_seq,

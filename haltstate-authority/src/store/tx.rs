@@ -207,6 +207,12 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn tenants(&self) -> Result<Vec<String>>;
     /// The tenant's stored checkpoints, by sequence number.
     fn checkpoints(&self, tenant: &str) -> Result<Vec<haltstate_types::proof::SignedCheckpoint>>;
+    /// The first stored checkpoint at or after record `seq` (`u64::MAX`: the newest), if any.
+    fn checkpoint_from(
+        &self,
+        tenant: &str,
+        seq: u64,
+    ) -> Result<Option<haltstate_types::proof::SignedCheckpoint>>;
     /// The tenant's live webhooks, newest first.
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>>;
     /// The tenant's deliveries, newest first.

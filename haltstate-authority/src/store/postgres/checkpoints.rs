@@ -24,22 +24,44 @@ pub(crate) fn insert(conn: &mut Conn, checkpoint: &SignedCheckpoint) -> Result<(
 }
 
 pub(crate) fn list(conn: &mut Conn, tenant: &str) -> Result<Vec<SignedCheckpoint>> {
-    conn.query(
+    let rows = conn.query(
         "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = $1 ORDER BY seq, at_us",
         &[&tenant],
-    )?
-    .iter()
-    .map(|row| {
-        Ok(SignedCheckpoint {
-            checkpoint: Checkpoint {
-                at: from_micros(row.try_get(3)?),
-                hash: row.try_get(2)?,
-                key_id: row.try_get(1)?,
-                seq: unsigned(row.try_get(0)?, "a checkpoint's sequence number")?,
-                tenant: tenant.to_owned(),
-            },
-            signature: row.try_get(4)?,
+    )?;
+    decode(&rows, tenant)
+}
+
+/// The first checkpoint at or after `seq`; for `u64::MAX`, the newest.
+pub(crate) fn from(conn: &mut Conn, tenant: &str, seq: u64) -> Result<Option<SignedCheckpoint>> {
+    let rows = if seq == u64::MAX {
+        conn.query(
+            "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = $1 \
+             ORDER BY seq DESC, at_us DESC LIMIT 1",
+            &[&tenant],
+        )?
+    } else {
+        conn.query(
+            "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = $1 AND seq >= $2 \
+             ORDER BY seq, at_us LIMIT 1",
+            &[&tenant, &signed(seq)],
+        )?
+    };
+    Ok(decode(&rows, tenant)?.into_iter().next())
+}
+
+fn decode(rows: &[postgres::Row], tenant: &str) -> Result<Vec<SignedCheckpoint>> {
+    rows.iter()
+        .map(|row| {
+            Ok(SignedCheckpoint {
+                checkpoint: Checkpoint {
+                    at: from_micros(row.try_get(3)?),
+                    hash: row.try_get(2)?,
+                    key_id: row.try_get(1)?,
+                    seq: unsigned(row.try_get(0)?, "a checkpoint's sequence number")?,
+                    tenant: tenant.to_owned(),
+                },
+                signature: row.try_get(4)?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }

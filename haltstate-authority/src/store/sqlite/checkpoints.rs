@@ -25,10 +25,44 @@ pub(crate) fn insert(conn: &Connection, signed: &SignedCheckpoint) -> Result<()>
 }
 
 pub(crate) fn list(conn: &Connection, tenant: &str) -> Result<Vec<SignedCheckpoint>> {
-    let mut statement = conn.prepare_cached(
+    rows(
+        conn,
         "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = ?1 ORDER BY seq, at_us",
-    )?;
-    let rows = statement.query_map([tenant], |row| {
+        tenant,
+        params![tenant],
+    )
+}
+
+/// The first checkpoint at or after `seq`; for `u64::MAX`, the newest.
+pub(crate) fn from(conn: &Connection, tenant: &str, seq: u64) -> Result<Option<SignedCheckpoint>> {
+    let found = if seq == u64::MAX {
+        rows(
+            conn,
+            "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = ?1 \
+             ORDER BY seq DESC, at_us DESC LIMIT 1",
+            tenant,
+            params![tenant],
+        )?
+    } else {
+        rows(
+            conn,
+            "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = ?1 AND seq >= ?2 \
+             ORDER BY seq, at_us LIMIT 1",
+            tenant,
+            params![tenant, i64::try_from(seq).unwrap_or(i64::MAX)],
+        )?
+    };
+    Ok(found.into_iter().next())
+}
+
+fn rows(
+    conn: &Connection,
+    sql: &str,
+    tenant: &str,
+    values: impl rusqlite::Params,
+) -> Result<Vec<SignedCheckpoint>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(values, |row| {
         Ok((
             row.get::<_, i64>(0)?,
             row.get::<_, String>(1)?,
