@@ -11,12 +11,14 @@ use super::database;
 /// `haltstate ledger ...`.
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
-    /// Recompute every tenant's hash chain, reading only: exit 0 with the record count and each chain's head, 2
-    /// naming the tenant and first broken record, 1 when the database is not a HaltState database.
+    /// Recompute every tenant's hash chain, then check the state rows (keys, approvals, kill switches) against
+    /// it, and with --checkpoints the chains against signed checkpoints; changes nothing. Exit 0 with the record
+    /// count and each chain's head, 2 naming the tenant and the first broken record or contradicted row, 1 when
+    /// the database is not a HaltState database.
     ///
     /// Example: haltstate ledger verify --db haltstate.db
     Verify {
-        /// The authority's database: a SQLite file (read only) or a PostgreSQL URL.
+        /// The authority's database: a SQLite file or a PostgreSQL URL (never migrated or changed).
         #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
         db: Database,
         /// Also check the chains against these signed checkpoints (the file `serve --checkpoint-file` or
