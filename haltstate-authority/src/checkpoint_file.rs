@@ -42,7 +42,9 @@ pub fn append(path: &Path, checkpoints: &[SignedCheckpoint]) -> Result<(), Check
     let mut file = options.open(path).map_err(io)?;
     let mut lines = String::new();
     for checkpoint in checkpoints {
-        lines.push_str(&serde_json::to_string(checkpoint).unwrap_or_default());
+        let line = serde_json::to_string(checkpoint)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        lines.push_str(&line);
         lines.push('\n');
     }
     file.write_all(lines.as_bytes()).map_err(io)?;

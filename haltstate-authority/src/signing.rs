@@ -7,7 +7,9 @@ use std::path::Path;
 use ed25519_dalek::Signer;
 use rand::RngCore;
 
-use haltstate_types::proof::{Checkpoint, SignedCheckpoint, VerifyingKey, key_id, public_key_text};
+use haltstate_types::proof::{
+    Checkpoint, ProofError, SignedCheckpoint, VerifyingKey, key_id, public_key_text,
+};
 
 /// Why a signing key could not be made or read.
 #[derive(Debug, thiserror::Error)]
@@ -129,12 +131,15 @@ impl SigningKey {
     }
 
     /// Signs `checkpoint` (whose `key_id` is set to this key's).
-    pub fn sign(&self, mut checkpoint: Checkpoint) -> SignedCheckpoint {
+    ///
+    /// # Errors
+    /// When the checkpoint cannot be serialized to its signed form (never for a well-formed one).
+    pub fn sign(&self, mut checkpoint: Checkpoint) -> Result<SignedCheckpoint, ProofError> {
         checkpoint.key_id = self.key_id();
-        let signature = self.key.sign(&checkpoint.signed_bytes());
-        SignedCheckpoint {
+        let signature = self.key.sign(&checkpoint.signed_bytes()?);
+        Ok(SignedCheckpoint {
             checkpoint,
             signature: hex::encode(signature.to_bytes()),
-        }
+        })
     }
 }

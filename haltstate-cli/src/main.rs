@@ -134,7 +134,10 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 authority.clone(),
                 key,
                 checkpointing::Sinks {
-                    file: signing.checkpoint_file.clone().unwrap_or_default(),
+                    file: signing
+                        .checkpoint_file
+                        .clone()
+                        .ok_or("--signing-key needs --checkpoint-file: checkpoints are kept outside the database too")?,
                     url: signing.checkpoint_url.clone(),
                 },
                 signing.checkpoint_every,

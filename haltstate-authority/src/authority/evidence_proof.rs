@@ -47,13 +47,15 @@ impl Authority {
             if covered {
                 continue;
             }
-            let checkpoint = key.sign(Checkpoint {
-                at: self.now(),
-                hash: head.hash,
-                key_id: String::new(),
-                seq: head.seq,
-                tenant: tenant.clone(),
-            });
+            let checkpoint = key
+                .sign(Checkpoint {
+                    at: self.now(),
+                    hash: head.hash,
+                    key_id: String::new(),
+                    seq: head.seq,
+                    tenant: tenant.clone(),
+                })
+                .map_err(|e| AuthorityError::Corrupt(format!("cannot sign a checkpoint: {e}")))?;
             let stored = checkpoint.clone();
             self.submit(tenant, move |tx, _| tx.insert_checkpoint(&stored))
                 .wait()?;

@@ -274,6 +274,7 @@ impl CompiledPolicies {
             let mut usage_sums = BTreeSet::new();
             for policy in policies {
                 reads = reads.union(ContextReads::of_policy(&policy));
+                // A policy with a bad usage name failed the load above; every one here reads.
                 usage_sums.extend(super::usage::sums_of(&policy).unwrap_or_default());
                 set.add(policy).map_err(|e| {
                     PolicyError::Invalid(vec![PolicyDiagnostic::at(

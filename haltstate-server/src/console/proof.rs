@@ -65,7 +65,20 @@ pub(crate) async fn download(
         Ok(pack) => pack,
         Err(refused) => return *refused,
     };
-    let body = serde_json::to_string_pretty(&pack).unwrap_or_default();
+    let body = match serde_json::to_string_pretty(&pack) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "a proof pack did not serialize");
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                refused(
+                    Some(&session),
+                    "No proof pack",
+                    "The pack could not be written.",
+                ),
+            );
+        }
+    };
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(

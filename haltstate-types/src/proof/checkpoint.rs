@@ -30,10 +30,13 @@ const DOMAIN: &[u8] = b"haltstate checkpoint v1\n";
 
 impl Checkpoint {
     /// The bytes signed: a fixed prefix, then the checkpoint's canonical JSON (RFC 8785).
-    pub fn signed_bytes(&self) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// [`ProofError::Format`] when the checkpoint cannot be serialized (never for a well-formed one).
+    pub fn signed_bytes(&self) -> Result<Vec<u8>, ProofError> {
         let mut bytes = DOMAIN.to_vec();
-        bytes.extend(serde_jcs::to_vec(self).unwrap_or_default());
-        bytes
+        bytes.extend(serde_jcs::to_vec(self).map_err(|e| ProofError::Format(e.to_string()))?);
+        Ok(bytes)
     }
 }
 
@@ -65,7 +68,7 @@ impl SignedCheckpoint {
             .and_then(|b| b.try_into().ok())
             .ok_or(ProofError::BadSignature)?;
         key.verify(
-            &self.checkpoint.signed_bytes(),
+            &self.checkpoint.signed_bytes()?,
             &Signature::from_bytes(&bytes),
         )
         .map_err(|_| ProofError::BadSignature)

@@ -203,7 +203,7 @@ impl Tx for PgTx<'_> {
                 &approval.decided_at.map(to_micros),
                 &approval.approver,
                 &approval.decision_reason,
-                &crate::store::approvers::encode(approval),
+                &crate::store::approvers::encode(approval)?,
             ],
         )?;
         Ok(changed > 0)

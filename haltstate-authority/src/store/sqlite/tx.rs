@@ -170,7 +170,7 @@ impl Tx for SqliteTx<'_> {
                 approval.decided_at.map(to_micros),
                 approval.approver,
                 approval.decision_reason,
-                crate::store::approvers::encode(approval),
+                crate::store::approvers::encode(approval)?,
             ],
         )?;
         Ok(changed > 0)
