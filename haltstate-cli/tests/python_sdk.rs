@@ -17,8 +17,15 @@ const SDK: &str = "haltstate-sdk==0.7.0";
 
 const POLICY: &str = policies::REFUNDS;
 
-/// The venv's python, with the SDK installed.
+/// The venv's python, with the SDK installed. Made once per test process: the SQLite and PostgreSQL tests run
+/// in parallel, and two pip installs into one venv at once break each other (seen in CI: pip's own assertion on a
+/// `.pyc` the other install removed).
 fn python_with_sdk() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(install_sdk).clone()
+}
+
+fn install_sdk() -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-haltstate-sdk-0.7.0");
     let python = venv.join("bin/python");
     let ready = |python: &Path| {
