@@ -100,14 +100,7 @@ pub(crate) fn decide(
         }
         DecideStep::Counted { approval } => {
             let approval = *approval;
-            if !tx.settle_approval(&approval)? {
-                return Err(AuthorityError::ApprovalDecided {
-                    id: id.to_owned(),
-                    status: tx
-                        .approval(tenant, id)?
-                        .map_or(approval.status, |current| current.status),
-                });
-            }
+            settle(tx, &approval)?;
             let mut evidence = approval.clone();
             evidence.approver = Some(approver.name().to_owned());
             evidence.decision_reason = Some(format!(
@@ -126,15 +119,7 @@ pub(crate) fn decide(
             key_state,
         } => {
             let approval = *approval;
-            if !tx.settle_approval(&approval)? {
-                // Decided by someone else in another process since it was read.
-                return Err(AuthorityError::ApprovalDecided {
-                    id: id.to_owned(),
-                    status: tx
-                        .approval(tenant, id)?
-                        .map_or(approval.status, |current| current.status),
-                });
-            }
+            settle(tx, &approval)?;
             move_key(tx, &approval, key_state)?;
             record(tx, &approval, Some(approver.via()))?;
             super::webhooks::announce_approval(tx, &approval)?;
@@ -144,6 +129,20 @@ pub(crate) fn decide(
             Ok(approval)
         }
     }
+}
+
+/// Stores an approval's new state; refused as already decided when it no longer was pending (decided by
+/// someone else in another process since it was read).
+fn settle(tx: &mut dyn Tx, approval: &Approval) -> Result<()> {
+    if tx.settle_approval(approval)? {
+        return Ok(());
+    }
+    Err(AuthorityError::ApprovalDecided {
+        id: approval.id.clone(),
+        status: tx
+            .approval(&approval.tenant, &approval.id)?
+            .map_or(approval.status, |current| current.status),
+    })
 }
 
 /// Stores a tenant's overdue expiries (at most 1,000 per call) and records each.
