@@ -137,17 +137,11 @@ pub(crate) async fn create(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<RevokeForm>,
+    Form(form): Form<super::CsrfForm>,
 ) -> Response {
     let session = match form_session(&state, &headers, &form.csrf) {
         Ok(session) => session,

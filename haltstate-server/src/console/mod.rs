@@ -169,8 +169,9 @@ async fn login(
     }
 }
 
+/// A form that carries nothing but its CSRF token (sign out, revoke, remove).
 #[derive(Debug, Deserialize)]
-struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }

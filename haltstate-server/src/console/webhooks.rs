@@ -240,17 +240,11 @@ pub(crate) async fn add(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct RemoveForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub(crate) async fn remove(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<RemoveForm>,
+    Form(form): Form<super::CsrfForm>,
 ) -> Response {
     let session = match form_session(&state, &headers, &form.csrf) {
         Ok(session) => session,
