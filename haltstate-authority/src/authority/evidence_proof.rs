@@ -13,9 +13,6 @@ use super::Authority;
 use crate::error::{AuthorityError, Result};
 use crate::signing::SigningKey;
 
-/// Records read per page.
-const PAGE: u32 = 1000;
-
 /// Which records a proof pack proves.
 #[derive(Debug, Clone, Default)]
 pub struct ProofSelection {
@@ -202,20 +199,13 @@ impl Authority {
         })
     }
 
-    /// Every record `query` matches (its `after_seq` as the start), a page at a time.
-    fn all_chained(&self, tenant: &str, mut query: EvidenceQuery) -> Result<Vec<ChainedRecord>> {
+    /// Every record of `tenant` that `query` matches (its `after_seq` as the start).
+    fn all_chained(&self, tenant: &str, query: EvidenceQuery) -> Result<Vec<ChainedRecord>> {
         let mut all = Vec::new();
-        loop {
-            query.limit = Some(PAGE);
-            let page = self.inner.reads.chained_evidence(tenant, &query)?;
-            let done = page.len() < PAGE as usize;
-            if let Some(last) = page.last() {
-                query.after_seq = Some(last.record.seq);
-            }
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
+        self.each_chained(tenant, query, |chained| {
+            all.push(chained);
+            Ok(())
+        })?;
+        Ok(all)
     }
 }

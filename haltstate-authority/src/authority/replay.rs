@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use haltstate_types::{ActionRequest, Decision, EvidenceKind, EvidenceQuery, EvidenceRecord};
+use haltstate_types::{
+    ActionRequest, ChainedRecord, Decision, EvidenceKind, EvidenceQuery, EvidenceRecord,
+};
 
 use super::Authority;
 use crate::error::{AuthorityError, Result};
@@ -114,28 +116,37 @@ impl Authority {
             None => self.inner.reads.tenants()?,
         };
         for tenant in tenants {
-            let mut after = None;
-            loop {
-                let page = self.inner.reads.evidence(
-                    &tenant,
-                    &EvidenceQuery {
-                        from: query.since,
-                        after_seq: after,
-                        limit: Some(PAGE),
-                        ..EvidenceQuery::default()
-                    },
-                )?;
-                let Some(last) = page.last() else { break };
-                after = Some(last.seq);
-                for record in &page {
-                    visit(record)?;
-                }
-                if page.len() < PAGE as usize {
-                    break;
-                }
-            }
+            let evidence = EvidenceQuery {
+                from: query.since,
+                ..EvidenceQuery::default()
+            };
+            self.each_chained(&tenant, evidence, |chained| visit(&chained.record))?;
         }
         Ok(())
+    }
+
+    /// Calls `visit` with every record of `tenant` that `query` matches (its `after_seq` as the start), with its
+    /// chain links, in ledger order, a page at a time.
+    pub(super) fn each_chained(
+        &self,
+        tenant: &str,
+        mut query: EvidenceQuery,
+        mut visit: impl FnMut(ChainedRecord) -> Result<()>,
+    ) -> Result<()> {
+        query.limit = Some(PAGE);
+        loop {
+            let page = self.inner.reads.chained_evidence(tenant, &query)?;
+            let done = page.len() < PAGE as usize;
+            if let Some(last) = page.last() {
+                query.after_seq = Some(last.record.seq);
+            }
+            for chained in page {
+                visit(chained)?;
+            }
+            if done {
+                return Ok(());
+            }
+        }
     }
 }
 
