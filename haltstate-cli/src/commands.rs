@@ -72,15 +72,25 @@ pub(crate) fn run(command: Command) -> ExitCode {
 
 /// Opens an existing authority: a missing SQLite file is an error here, not a new empty database.
 pub(crate) fn open(db: &Database) -> Result<Authority, AuthorityError> {
-    if let Database::Sqlite(path) = db {
-        if !path.exists() {
-            return Err(AuthorityError::invalid(format!(
-                "no database at {}",
-                path.display()
-            )));
-        }
-    }
+    existing(db)?;
     Authority::builder(db.clone()).open()
+}
+
+/// Opens an existing authority as it is, for commands that only read it: never migrated, so a database of
+/// another schema version is refused.
+pub(crate) fn open_as_is(db: &Database) -> Result<Authority, AuthorityError> {
+    existing(db)?;
+    Authority::builder(db.clone()).migrate(false).open()
+}
+
+fn existing(db: &Database) -> Result<(), AuthorityError> {
+    match db {
+        Database::Sqlite(path) if !path.exists() => Err(AuthorityError::invalid(format!(
+            "no database at {}",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The person acting on the database file: named explicitly, never guessed from the environment.

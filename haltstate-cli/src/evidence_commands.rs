@@ -5,12 +5,10 @@ use std::process::ExitCode;
 
 use haltstate_authority::proof::{ProofPack, parse_public_key, verify};
 use haltstate_authority::timestamp::format_rfc3339;
-use haltstate_authority::{
-    Authority, AuthorityError, Database, ProofSelection, SigningKey, checkpoint_file,
-};
+use haltstate_authority::{Authority, AuthorityError, ProofSelection, SigningKey, checkpoint_file};
 
 use crate::args::{LedgerCommand, ProofCommand, SigningCommand};
-use crate::commands::{CliError, open};
+use crate::commands::{CliError, open, open_as_is};
 
 pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
     match command {
@@ -31,12 +29,13 @@ pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
                 }
                 Err(other) => return Err(other.into()),
             };
+            // The chains hold: now the rows and checkpoints against them, through one handle.
+            let authority = open_as_is(&db)?;
             let signed = match (checkpoints, public_key) {
                 (Some(file), Some(key)) => {
                     let key = parse_public_key(&key).map_err(|e| CliError::Usage(e.to_string()))?;
                     let checkpoints =
                         checkpoint_file::read(&file).map_err(|e| CliError::Usage(e.to_string()))?;
-                    let authority = Authority::builder(db.clone()).migrate(false).open()?;
                     match authority.verify_checkpoints(&checkpoints, &key) {
                         Ok(checked) => Some(checked),
                         Err(AuthorityError::CheckpointMismatch {
@@ -52,7 +51,6 @@ pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
                 }
                 _ => None,
             };
-            let authority = Authority::builder(db).migrate(false).open()?;
             let state_rows = match authority.verify_state(&Default::default()) {
                 Ok(rows) => rows,
                 Err(AuthorityError::StateMismatch { tenant, problem }) => {
@@ -136,15 +134,7 @@ pub(crate) fn proof(command: ProofCommand) -> Result<ExitCode, CliError> {
             until,
             out,
         } => {
-            if let Database::Sqlite(path) = &db {
-                if !path.exists() {
-                    return Err(CliError::Usage(format!(
-                        "no database at {}",
-                        path.display()
-                    )));
-                }
-            }
-            let authority = Authority::builder(db).migrate(false).open()?;
+            let authority = open_as_is(&db)?;
             let pack = authority.proof_pack(&tenant, &ProofSelection { key, since, until })?;
             let text =
                 serde_json::to_string_pretty(&pack).map_err(|e| CliError::Usage(e.to_string()))?;

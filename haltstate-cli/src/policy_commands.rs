@@ -3,11 +3,11 @@
 
 use std::process::ExitCode;
 
+use haltstate_authority::PolicyEngine;
 use haltstate_authority::timestamp::format_rfc3339;
-use haltstate_authority::{Authority, Database, PolicyEngine};
 
 use crate::args::PolicyCommand;
-use crate::commands::CliError;
+use crate::commands::{CliError, open_as_is};
 
 pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
     match command {
@@ -33,15 +33,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
             }
         },
         PolicyCommand::ShadowReport { db, since, tenant } => {
-            if let Database::Sqlite(path) = &db {
-                if !path.exists() {
-                    return Err(CliError::Usage(format!(
-                        "no database at {}",
-                        path.display()
-                    )));
-                }
-            }
-            let authority = Authority::builder(db).migrate(false).open()?;
+            let authority = open_as_is(&db)?;
             let query = haltstate_authority::ReplayQuery {
                 tenant,
                 since: since.map(|since| authority.now() - since),
@@ -87,15 +79,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
                     return Ok(ExitCode::from(1));
                 }
             };
-            if let Database::Sqlite(path) = &db {
-                if !path.exists() {
-                    return Err(CliError::Usage(format!(
-                        "no database at {}",
-                        path.display()
-                    )));
-                }
-            }
-            let authority = Authority::builder(db).migrate(false).open()?;
+            let authority = open_as_is(&db)?;
             let query = haltstate_authority::ReplayQuery {
                 tenant,
                 since: since.map(|since| authority.now() - since),
