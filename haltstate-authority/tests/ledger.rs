@@ -1230,8 +1230,12 @@ mod state {
                 [],
             )
             .unwrap();
+        // On the suite's clock: the sample policy freezes refunds at night, whatever the wall clock says.
         let authority = Authority::builder(&path)
             .policy_file(common::sample_policy_path())
+            .clock(std::sync::Arc::new(haltstate_authority::ManualClock::at(
+                common::MONDAY_10AM,
+            )))
             .open()
             .unwrap();
         let answer = authority
@@ -1245,5 +1249,51 @@ mod state {
             "{}",
             answer.reason
         );
+    }
+
+    fn fail_open(key: &str, agent: &str, id: &str) -> haltstate_authority::UnverifiedOutcome {
+        serde_json::from_value(serde_json::json!({
+            "evidence_id": id, "agent_id": agent, "action": "refund.create", "idempotency_key": key,
+            "outcome": "success", "occurred_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    /// Hostile (issue 21): fail-open evidence is what a caller says it did. Sent for another agent's live claim
+    /// and for a key no guard ever saw, it must neither make the verified state look tampered with (which kept
+    /// `serve` from starting) nor refuse the real holder's retry as a forgery.
+    #[test]
+    fn fail_open_evidence_cannot_make_verified_state_look_broken() {
+        let env = env();
+        let a = &env.authority;
+        let victim = a
+            .guard(TENANT, guard_refund(500, "refund:victim"))
+            .wait()
+            .unwrap();
+        a.record_unverified(TENANT, fail_open("refund:victim", "mallory", "ev-1"))
+            .wait()
+            .unwrap();
+        a.record_unverified(TENANT, fail_open("refund:never-guarded", "mallory", "ev-2"))
+            .wait()
+            .unwrap();
+        assert_eq!(
+            a.verify_state(&Default::default()).unwrap(),
+            1,
+            "only the guarded key is checked"
+        );
+        // The victim's body fails; its retry is a retry, not a tamper alarm.
+        a.report(
+            TENANT,
+            OutcomeReport::new("refund:victim", Outcome::Error)
+                .claim_token(victim.claim.unwrap().token),
+        )
+        .wait()
+        .unwrap();
+        let retry = a
+            .guard(TENANT, guard_refund(500, "refund:victim"))
+            .wait()
+            .unwrap();
+        assert!(retry.claim.is_some(), "{retry:?}");
+        a.verify_state(&Default::default()).unwrap();
     }
 }

@@ -89,9 +89,18 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             let metrics = haltstate_server::Metrics::install()?;
             let metrics_listener = tokio::net::TcpListener::bind(address).await?;
             tracing::info!(address = %metrics_listener.local_addr()?, "metrics");
-            let router = haltstate_server::metrics_router(authority.clone(), metrics);
+            let authority = authority.clone();
             Some(tokio::spawn(async move {
-                if let Err(error) = axum::serve(metrics_listener, router).await {
+                let forever = std::future::pending::<()>();
+                if let Err(error) = haltstate_server::serve_metrics(
+                    metrics_listener,
+                    authority,
+                    metrics,
+                    limits,
+                    forever,
+                )
+                .await
+                {
                     tracing::error!(%error, "the metrics listener failed");
                 }
             }))

@@ -32,6 +32,7 @@ mod refusals;
 pub mod routes;
 mod serve;
 mod state;
+mod streams;
 pub mod webhooks;
 
 use axum::Router;
@@ -41,7 +42,7 @@ use axum::routing::{get, post};
 pub use auth::{Agent, Operator};
 pub use limits::ServeLimits;
 pub use metrics::Metrics;
-pub use serve::serve;
+pub use serve::{METRICS_CONNECTIONS, serve, serve_metrics};
 
 /// Entry points for the fuzz targets in `fuzz/` and their regression tests; not a public API.
 #[doc(hidden)]

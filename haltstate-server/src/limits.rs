@@ -25,6 +25,15 @@ pub struct ServeLimits {
     /// few more are accepted only to answer `/healthz` and a 503 `too_many_connections` with `Retry-After`; past
     /// those, new connections are closed at once.
     pub max_connections: usize,
+    /// Connections one client address may hold at once (default 128, a quarter of the default limit): past it,
+    /// that address gets what a connection past `max_connections` gets, and everyone else is still served. Behind a
+    /// reverse proxy every client shares its address: raise this to `max_connections` there.
+    pub max_connections_per_address: usize,
+    /// Open approval streams (and console live views) per key (default 4): past it, 429 `too_many_streams`.
+    pub max_streams_per_key: usize,
+    /// Console sessions one tenant may hold (default 256): signing in past it ends that tenant's oldest session,
+    /// never another tenant's.
+    pub max_sessions_per_tenant: usize,
     /// On SIGTERM: how long in-flight requests and approval streams get before the server exits anyway
     /// (default 10 s). Streams are ended at once; requests finish within this.
     pub shutdown_timeout: Duration,
@@ -42,6 +51,9 @@ impl Default for ServeLimits {
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 512,
+            max_connections_per_address: 128,
+            max_streams_per_key: 4,
+            max_sessions_per_tenant: 256,
             shutdown_timeout: Duration::from_secs(10),
             auth_failures_per_minute: NonZeroU32::MIN.saturating_add(59),
             key_rate_limit: None,

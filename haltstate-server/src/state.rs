@@ -30,6 +30,7 @@ pub struct AppState {
     pub(crate) limits: ServeLimits,
     pub(crate) rates: Arc<RateLimits>,
     pub(crate) refusals: Arc<Refusals>,
+    pub(crate) streams: Arc<crate::streams::Streams>,
 }
 
 impl AppState {
@@ -51,6 +52,7 @@ impl AppState {
             limits,
             rates: Arc::new(RateLimits::new(&limits)),
             refusals: Arc::new(Refusals::default()),
+            streams: Arc::default(),
         }
     }
 

@@ -1177,3 +1177,6 @@ async fn past_the_connection_limit_the_server_still_answers_healthz_and_refuses_
     )
     .await;
 }
+
+#[path = "hostile/governor.rs"]
+mod governor;

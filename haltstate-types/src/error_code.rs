@@ -77,6 +77,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The server is at its connection limit.
     TooManyConnections,
+    /// The key has as many streams open as it may.
+    TooManyStreams,
     /// The server failed; details are in its log.
     Internal,
 }
@@ -119,6 +121,7 @@ impl ErrorCode {
             ErrorCode::TooManyFailures => "too_many_failures",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::Internal => "internal",
         }
     }
@@ -140,6 +143,7 @@ mod tests {
             ErrorCode::InvalidRequest,
             ErrorCode::NotADatabase,
             ErrorCode::TooManyConnections,
+            ErrorCode::TooManyStreams,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }

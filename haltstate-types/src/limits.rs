@@ -13,3 +13,9 @@ pub const MAX_PARAMS_BYTES: usize = 16 * 1024;
 pub const MAX_PARAMS_DEPTH: usize = 16;
 /// Error texts in outcome reports are cut to this many characters.
 pub const MAX_ERROR_TEXT: usize = 512;
+/// Largest integer a param may hold, either sign: 2^53 - 1, the integers JSON numbers hold exactly everywhere they
+/// go (the canonical form that fingerprints and hashes, JavaScript, the ledger). Larger ones (account numbers)
+/// are sent as strings.
+pub const MAX_EXACT_INTEGER: u64 = (1 << 53) - 1;
+/// Most fractional digits a non-integral param may have: what Cedar's `decimal` holds exactly.
+pub const MAX_FRACTION_DIGITS: usize = 4;

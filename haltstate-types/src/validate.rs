@@ -1,10 +1,13 @@
 //! The checks every field gets: bounded, non-empty, no control characters; action names are dotted identifiers;
-//! params are bounded in size and depth.
+//! params are bounded in size and depth, and their numbers exact.
 
 use serde_json::{Map, Value};
 
 use crate::error::{Result, invalid};
-use crate::limits::{MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH};
+use crate::limits::{
+    MAX_EXACT_INTEGER, MAX_FRACTION_DIGITS, MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES,
+    MAX_PARAMS_DEPTH,
+};
 
 /// `text` cut to `max` characters, marked with an ellipsis when cut.
 pub fn truncate_chars(text: &str, max: usize) -> String {
@@ -91,7 +94,10 @@ fn measure(value: &Value, depth: usize, size: &mut usize) -> std::result::Result
     }
     match value {
         Value::Null | Value::Bool(_) => *size += 5,
-        Value::Number(_) => *size += 20,
+        Value::Number(n) => {
+            exact_number(n)?;
+            *size += 20;
+        }
         Value::String(s) => *size += s.len() + 2,
         Value::Array(items) => {
             for item in items {
@@ -109,9 +115,81 @@ fn measure(value: &Value, depth: usize, size: &mut usize) -> std::result::Result
     Ok(())
 }
 
+/// A number means one thing everywhere (policy, usage sums, fingerprint, evidence, the approver's page): an
+/// integer within ±[`MAX_EXACT_INTEGER`], or a fraction Cedar's `decimal` holds exactly. Anything else is refused
+/// here, once, never converted: `1e4` or `10000.0` would compare as 10000 in a policy yet escape a usage sum,
+/// and `9007199254740993` would fingerprint as `9007199254740992`.
+fn exact_number(n: &serde_json::Number) -> std::result::Result<(), String> {
+    if let Some(i) = n.as_i64() {
+        return if i.unsigned_abs() <= MAX_EXACT_INTEGER {
+            Ok(())
+        } else {
+            Err(format!(
+                "{n} is beyond the integers JSON numbers hold exactly (±{MAX_EXACT_INTEGER}); send it as a string"
+            ))
+        };
+    }
+    if n.is_u64() {
+        return Err(format!(
+            "{n} is beyond the integers JSON numbers hold exactly (±{MAX_EXACT_INTEGER}); send it as a string"
+        ));
+    }
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if f.is_finite() && f.fract() == 0.0 {
+        return Err(format!(
+            "{n} is an integer written as a fraction or an exponent; send it as an integer ({f:.0})"
+        ));
+    }
+    let text = n.to_string();
+    let fraction = text.split_once('.').map_or(0, |(_, digits)| digits.len());
+    if !f.is_finite() || text.contains(['e', 'E']) || fraction > MAX_FRACTION_DIGITS {
+        return Err(format!(
+            "{text} cannot be held exactly (at most {MAX_FRACTION_DIGITS} fractional digits); send amounts as integers in minor units"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_exact_integers_or_short_fractions() {
+        let check = |text: &str| {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let mut size = 0;
+            measure(&value, 1, &mut size)
+        };
+        for good in [
+            "0",
+            "-1",
+            "10000",
+            "9007199254740991",
+            "-9007199254740991",
+            "10.25",
+            "0.0001",
+        ] {
+            assert!(check(good).is_ok(), "{good}");
+        }
+        for (bad, says) in [
+            ("10000.0", "integer written as a fraction"),
+            ("1e4", "integer written as a fraction"),
+            ("1E4", "integer written as a fraction"),
+            ("-0.0", "integer written as a fraction"),
+            ("9007199254740992", "send it as a string"),
+            ("9007199254740993", "send it as a string"),
+            ("-9007199254740993", "send it as a string"),
+            ("18446744073709551615", "send it as a string"),
+            ("0.123456789", "minor units"),
+            ("1.5e-7", "minor units"),
+        ] {
+            let refused = check(bad).unwrap_err();
+            assert!(refused.contains(says), "{bad}: {refused}");
+        }
+        // Inside lists and records too.
+        assert!(check("[1, {\"a\": 1e4}]").is_err());
+    }
 
     #[test]
     fn action_names_are_dotted_identifiers() {

@@ -2,7 +2,8 @@
 //! be, compared with the rows a guard trusts. A row that contradicts the ledger was changed behind the
 //! authority's back.
 //!
-//! What the ledger fixes: a key with a successful outcome is completed; a key the ledger granted a claim has a
+//! What the ledger fixes: a key with a successful verified outcome is completed (fail-open evidence fixes
+//! nothing: it is what a caller says it did); a key the ledger granted a claim has a
 //! row; an approval's last recorded decision is its status; a kill switch's last recorded state is its state.
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use haltstate_types::{
 use super::Authority;
 use super::replay::ReplayQuery;
 use crate::error::{AuthorityError, Result};
+use crate::ops::UNVERIFIED;
 
 /// What the ledger says one tenant's rows must be.
 #[derive(Default)]
@@ -39,6 +41,10 @@ impl Expected {
                     self.completed.entry(key.clone()).or_default();
                 }
             }
+            // Fail-open evidence is the caller's claim, not the authority's: it ran without a decision and
+            // moved no row, so it fixes nothing about the state (anyone holding an agent key could otherwise
+            // make verified state look tampered with, and stop `serve` from starting).
+            EvidenceKind::Outcome if record.status.as_deref() == Some(UNVERIFIED) => {}
             EvidenceKind::Outcome => {
                 if let (Some(Outcome::Success), Some(key)) =
                     (record.outcome, &record.idempotency_key)

@@ -12,6 +12,10 @@ pub(crate) mod unverified;
 pub(crate) mod usage;
 pub(crate) mod webhooks;
 
+/// The status of fail-open evidence in the ledger: what a caller says it ran, which moves no state row and which
+/// the state check and a guard's ledger check never read as the authority's own outcome.
+pub(crate) const UNVERIFIED: &str = "unverified";
+
 pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }

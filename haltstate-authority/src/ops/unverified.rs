@@ -20,7 +20,7 @@ pub(crate) fn record(
     record.agent_id = Some(evidence.agent_id);
     record.action = Some(evidence.action);
     record.idempotency_key = Some(evidence.idempotency_key);
-    record.status = Some("unverified".into());
+    record.status = Some(super::UNVERIFIED.into());
     record.outcome = Some(evidence.outcome);
     record.reason = evidence.reason;
     record.error = evidence.error;

@@ -28,6 +28,13 @@ pub(crate) fn decide(
                 without(&mut usage, own, tx);
             }
             let now = tx.now();
+            // Usage sums count integers: a fractional param would be compared by policy yet never summed.
+            if let Some(name) = fractional_param(action) {
+                let reason = format!(
+                    "usage limits count integer params only: send {name:?} as an integer in minor units"
+                );
+                return Ok((PolicyDecision::deny(reason), Some(usage)));
+            }
             let decided = engine.decide_with_usage(tenant, action, now, Some(&usage));
             Ok((decided, Some(usage)))
         }
@@ -67,6 +74,14 @@ fn without(usage: &mut Usage, charge: &Charge, tx: &dyn Tx) {
             }
         }
     }
+}
+
+/// The first top-level param holding a number that is not an integer.
+fn fractional_param(action: &ActionRequest) -> Option<&str> {
+    action.params.iter().find_map(|(name, value)| match value {
+        Value::Number(n) if n.as_i64().is_none() => Some(name.as_str()),
+        _ => None,
+    })
 }
 
 /// What one allowed `action` adds: a count of one and the value of each integer param.

@@ -107,6 +107,15 @@ pub struct LimitArgs {
     /// Connections served at once (keep it below the file descriptor limit); past it, `/healthz` and 503.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Connections one client address may hold at once (raise it to --max-connections behind a reverse proxy).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
+    /// Open approval streams and console live views per key; past it, 429.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_key: u32,
+    /// Console sessions per tenant; signing in past it ends that tenant's oldest session.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions_per_tenant: u32,
     /// On SIGTERM, how long in-flight requests get before the server exits anyway.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
@@ -126,6 +135,11 @@ impl LimitArgs {
             body_timeout: self.body_timeout,
             idle_timeout: self.idle_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(self.max_connections_per_address)
+                .unwrap_or(usize::MAX),
+            max_streams_per_key: usize::try_from(self.max_streams_per_key).unwrap_or(usize::MAX),
+            max_sessions_per_tenant: usize::try_from(self.max_sessions_per_tenant)
+                .unwrap_or(usize::MAX),
             shutdown_timeout: self.shutdown_timeout,
             auth_failures_per_minute: self.auth_failures_per_minute,
             key_rate_limit: self.key_rate_limit,

@@ -51,6 +51,14 @@ pub(crate) async fn events(State(state): State<AppState>, headers: HeaderMap) ->
     let Some(session) = state.sessions.find(&headers, &state.authority) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
+    let slot = match state.streams.open(
+        &session.principal.tenant,
+        &session.principal.key_id,
+        state.limits.max_streams_per_key,
+    ) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
     let (sender, receiver) = mpsc::channel::<Event>(8);
     let tenant = session.principal.tenant.clone();
     tokio::spawn(async move {
@@ -81,12 +89,14 @@ pub(crate) async fn events(State(state): State<AppState>, headers: HeaderMap) ->
             }
         }
     });
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|event| (Ok::<_, Infallible>(event), receiver))
-    });
+    // The slot goes with the response body: a client that leaves frees it.
+    let stream =
+        futures_util::stream::unfold((receiver, slot), |(mut receiver, slot)| async move {
+            receiver
+                .recv()
+                .await
+                .map(|event| (Ok::<_, Infallible>(event), (receiver, slot)))
+        });
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

@@ -139,7 +139,16 @@ async fn login(
     let tenant = form.tenant.trim().to_owned();
     match state.authority.authenticate(&tenant, form.key.trim()) {
         Ok(principal) if principal.role == Role::Operator => {
-            let token = state.sessions.start(principal);
+            let Some(token) = state
+                .sessions
+                .start(principal, state.limits.max_sessions_per_tenant)
+            else {
+                return login_form(
+                    &headers,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some("The console holds as many sessions as it can; try again later."),
+                );
+            };
             let mut response = Redirect::to("/ui/inbox").into_response();
             if let Ok(cookie) = HeaderValue::from_str(&session::set_cookie(&token, &headers)) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);

@@ -21,7 +21,7 @@ use haltstate_authority::{Authority, Principal};
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);
 /// The cookie's name.
 pub(crate) const COOKIE: &str = "haltstate_session";
-/// Sessions kept at most; past it the oldest are dropped.
+/// Sessions kept at most, over all tenants; past it, sign-in is refused (never another tenant's session ended).
 const CAPACITY: usize = 10_000;
 
 /// A signed-in operator.
@@ -76,20 +76,28 @@ impl Sessions {
         self.by_token_hash.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a session for `principal`; answers its token (for the cookie).
-    pub(crate) fn start(&self, principal: Principal) -> String {
+    /// Starts a session for `principal`; answers its token (for the cookie). Past `per_tenant` sessions of its
+    /// tenant, that tenant's oldest ends: one tenant's sign-ins never end another's sessions. `None` when the
+    /// process holds [`CAPACITY`] sessions of other tenants.
+    pub(crate) fn start(&self, principal: Principal, per_tenant: usize) -> Option<String> {
         let token = random_token();
         let now = Instant::now();
         let mut sessions = self.locked();
         sessions.retain(|_, s| s.expires > now);
-        if sessions.len() >= CAPACITY {
-            if let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| *k)
-            {
-                sessions.remove(&oldest);
+        let tenant = principal.tenant.clone();
+        let mut own: Vec<([u8; 32], Instant)> = sessions
+            .iter()
+            .filter(|(_, s)| s.principal.tenant == tenant)
+            .map(|(k, s)| (*k, s.expires))
+            .collect();
+        if own.len() >= per_tenant.max(1) {
+            own.sort_by_key(|(_, expires)| *expires);
+            for (hash, _) in &own[..=own.len() - per_tenant.max(1)] {
+                sessions.remove(hash);
             }
+        }
+        if sessions.len() >= CAPACITY {
+            return None;
         }
         sessions.insert(
             token_hash(&token),
@@ -99,7 +107,7 @@ impl Sessions {
                 expires: now + SESSION_TTL,
             },
         );
-        token
+        Some(token)
     }
 
     /// The live session the request's cookie names, if its key is still live; a session whose key was revoked

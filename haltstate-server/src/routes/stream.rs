@@ -36,12 +36,20 @@ pub async fn approvals_stream(
         .filter(|s| !s.is_empty())
         .map(|s| query::timestamp("last_seen", s));
     let last_seen = last_seen.transpose()?;
+    let slot = state
+        .streams
+        .open(&who.tenant, &who.key_id, state.limits.max_streams_per_key)?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
     let connected_at = state.authority.now();
     tokio::spawn(feed(state.clone(), who, last_seen, connected_at, sender));
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|event| (Ok(event), receiver))
-    });
+    // The slot goes with the response body: a client that leaves frees it.
+    let stream =
+        futures_util::stream::unfold((receiver, slot), |(mut receiver, slot)| async move {
+            receiver
+                .recv()
+                .await
+                .map(|event| (Ok(event), (receiver, slot)))
+        });
     Ok(Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(state.sse_heartbeat)

@@ -425,7 +425,8 @@ impl Tx for PgTx<'_> {
             .query_opt(
                 "SELECT seq FROM ledger WHERE tenant = $1 AND idempotency_key = $2 \
                  AND convert_from(body, 'UTF8')::jsonb ->> 'kind' = 'outcome' \
-                 AND convert_from(body, 'UTF8')::jsonb ->> 'outcome' = 'success' LIMIT 1",
+                 AND convert_from(body, 'UTF8')::jsonb ->> 'outcome' = 'success' \
+                 AND (convert_from(body, 'UTF8')::jsonb ->> 'status') IS DISTINCT FROM 'unverified' LIMIT 1",
                 &[&tenant, &key],
             )?
             .map(|row| unsigned(row.try_get(0)?, "a ledger sequence number"))

@@ -363,7 +363,8 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(
                 "SELECT seq FROM ledger WHERE tenant = ?1 AND idempotency_key = ?2 \
                  AND json_extract(CAST(body AS TEXT), '$.kind') = 'outcome' \
-                 AND json_extract(CAST(body AS TEXT), '$.outcome') = 'success' LIMIT 1",
+                 AND json_extract(CAST(body AS TEXT), '$.outcome') = 'success' \
+                 AND json_extract(CAST(body AS TEXT), '$.status') IS NOT 'unverified' LIMIT 1",
             )?
             .query_row(params![tenant, key], |row| row.get(0))
             .optional()?)
