@@ -529,6 +529,36 @@ mod outbox {
             .events(events)
     }
 
+    /// Hostile (issue 21): each event is posted to every webhook, so their number is capped per tenant; another
+    /// tenant's are not counted, and a removed one frees its place.
+    #[test]
+    fn a_tenant_holds_at_most_sixteen_webhooks() {
+        let env = env();
+        let add = |tenant: &str| {
+            env.authority
+                .add_webhook(tenant, spec(WebhookEvent::ALL.to_vec()), "oncall")
+                .wait()
+        };
+        let first = add(TENANT).unwrap().0;
+        for _ in 1..16 {
+            add(TENANT).unwrap();
+        }
+        let refused = add(TENANT).unwrap_err();
+        assert!(
+            refused.to_string().contains("16 webhooks already"),
+            "{refused}"
+        );
+        add("other").unwrap();
+        assert!(
+            env.authority
+                .remove_webhook(TENANT, &first.id)
+                .wait()
+                .unwrap()
+        );
+        add(TENANT).unwrap();
+        assert_eq!(env.authority.webhooks(TENANT).unwrap().len(), 16);
+    }
+
     #[test]
     fn approvals_and_kill_switches_are_queued_for_the_webhooks_that_want_them() {
         let env = env();

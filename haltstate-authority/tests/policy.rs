@@ -324,6 +324,21 @@ fn policy_reload_keeps_the_old_set_on_a_bad_file() {
         Some("v1")
     );
 
+    // Hostile (issue 21): an emptied file (comments only, or nothing) would deny everything; refused.
+    for empty in ["", "// nothing here\n"] {
+        std::fs::write(&path, empty).unwrap();
+        let error = e.reload_file(&path).unwrap_err();
+        assert!(
+            matches!(error, PolicyError::Empty { current: 1 }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("kill switch"), "{error}");
+        assert_eq!(
+            e.decide(TENANT, &refund(1), MONDAY_10AM).decision,
+            Decision::Allow
+        );
+    }
+
     std::fs::write(&path, r#"@id("v2") forbid(principal, action, resource);"#).unwrap();
     assert_eq!(e.reload_file(&path).unwrap(), 1);
     assert_eq!(

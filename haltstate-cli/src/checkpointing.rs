@@ -14,6 +14,8 @@ use haltstate_authority::{Authority, SigningKey, checkpoint_file};
 pub(crate) struct Sinks {
     pub(crate) file: PathBuf,
     pub(crate) url: Option<String>,
+    /// Whether the witness may be on a loopback, link-local or private address.
+    pub(crate) allow_private: bool,
 }
 
 pub(crate) async fn run(
@@ -24,7 +26,17 @@ pub(crate) async fn run(
     stop: CancellationToken,
 ) {
     let key = std::sync::Arc::new(key);
-    let client = reqwest::Client::new();
+    // Never following a redirect, and (unless allowed) never posting to a non-public address.
+    let client = match haltstate_server::outbound::client(
+        sinks.allow_private,
+        Duration::from_secs(10),
+    ) {
+        Ok(client) => Some(client),
+        Err(error) => {
+            tracing::error!(%error, "no HTTP client for the checkpoint witness; checkpoints go to the file only");
+            None
+        }
+    };
     loop {
         let stopping = tokio::select! {
             () = stop.cancelled() => true,
@@ -40,8 +52,13 @@ pub(crate) async fn run(
                 if let Err(error) = checkpoint_file::append(&sinks.file, &signed) {
                     tracing::error!(%error, "checkpoints could not be written outside the database");
                 }
-                if let Some(url) = &sinks.url {
-                    post(&client, url, &signed).await;
+                if let (Some(url), Some(client)) = (&sinks.url, &client) {
+                    match haltstate_server::outbound::check_url(url, sinks.allow_private) {
+                        Ok(()) => post(client, url, &signed).await,
+                        Err(refused) => {
+                            tracing::warn!(%refused, "checkpoints not posted to the witness")
+                        }
+                    }
                 }
                 tracing::info!(count = signed.len(), "chain heads signed");
             }

@@ -66,6 +66,10 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         limits,
     } = args;
     let limits = limits.limits();
+    // A witness on a non-public address is refused at start, not at the first interval.
+    if let Some(url) = &signing.checkpoint_url {
+        haltstate_server::outbound::check_url(url, webhooks.allow_private_targets)?;
+    }
     let mut builder = Authority::builder(db.clone())
         .policy_file(&policy)
         .checkpoint_pages(checkpoint_pages);
@@ -129,6 +133,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             max_attempts: webhooks.webhook_attempts,
         };
         settings.timeout = webhooks.webhook_timeout;
+        settings.allow_private = webhooks.allow_private_targets;
         let sender = haltstate_server::webhooks::WebhookSender::new(authority.clone(), settings)?;
         tokio::spawn(sender.run(stop_sender.clone()))
     };
@@ -148,6 +153,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                         .clone()
                         .ok_or("--signing-key needs --checkpoint-file: checkpoints are kept outside the database too")?,
                     url: signing.checkpoint_url.clone(),
+                    allow_private: webhooks.allow_private_targets,
                 },
                 signing.checkpoint_every,
                 stop_checkpoints.clone(),
@@ -200,6 +206,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             let mut state = AppState::with_limits(authority.clone(), limits);
             state.console = !no_console;
             state.signing_public = signing_public;
+            state.allow_private_targets = webhooks.allow_private_targets;
             state
         },
         shutdown,

@@ -19,8 +19,12 @@ pub(crate) fn run(command: WebhooksCommand) -> Result<(), CliError> {
             events,
             format,
             actor,
+            allow_private_target,
         } => {
             let actor = Actor::new(&actor, Via::Cli)?;
+            // An address literal is refused here; `serve` checks names when it resolves them, at each attempt.
+            haltstate_server::outbound::check_url(&url, allow_private_target)
+                .map_err(|refused| CliError::Usage(refused.to_string()))?;
             let mut spec = WebhookSpec::new(&url)?.format(match format {
                 FormatArg::Standard => WebhookFormat::Standard,
                 FormatArg::Slack => WebhookFormat::Slack,
@@ -75,7 +79,7 @@ fn webhook_line(webhook: &Webhook) -> String {
     format!(
         "{}\t{}\t{}\tevents={}\tcreated={} by {}",
         webhook.id,
-        webhook.url,
+        haltstate_authority::webhooks::shown_url(&webhook.url),
         webhook.format.as_str(),
         webhook
             .events

@@ -1152,3 +1152,58 @@ fn ledger_verify_names_a_state_row_the_ledger_contradicts_and_serve_refuses_to_s
         text(&refused.stderr)
     );
 }
+
+/// Hostile (issue 21): `--help` of any command never prints a secret that an environment variable holds (clap
+/// shows an `env` argument's value by default: `HALTSTATE_DB`'s URL carries the database password).
+#[test]
+fn no_help_page_prints_a_secret_from_the_environment() {
+    const PASSWORD: &str = "s3cr3t-pw-from-env";
+    let help = |path: &[String]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_haltstate"))
+            .args(path)
+            .arg("--help")
+            .env(
+                "HALTSTATE_DB",
+                format!("postgres://haltstate:{PASSWORD}@127.0.0.1/haltstate"),
+            )
+            .env("HALTSTATE_SIGNING_KEY", format!("/keys/{PASSWORD}"))
+            .env(
+                "HALTSTATE_CHECKPOINT_FILE",
+                format!("/keys/{PASSWORD}.jsonl"),
+            )
+            .env("HALTSTATE_API_KEY", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{path:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    // Every command, found by walking the help pages' command lists.
+    let mut pending = vec![Vec::<String>::new()];
+    let mut pages = 0;
+    while let Some(path) = pending.pop() {
+        let page = help(&path);
+        pages += 1;
+        assert!(
+            !page.contains(PASSWORD),
+            "`haltstate {} --help` printed it:\n{page}",
+            path.join(" ")
+        );
+        let commands = page
+            .split_once("Commands:\n")
+            .map(|(_, rest)| rest.split("\n\n").next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        for line in commands.lines() {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            if !name.is_empty() && name != "help" {
+                let mut next = path.clone();
+                next.push(name.to_owned());
+                pending.push(next);
+            }
+        }
+    }
+    assert!(pages > 20, "only {pages} help pages found");
+}

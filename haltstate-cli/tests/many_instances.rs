@@ -573,7 +573,7 @@ fn three_instances_send_each_webhook_event_once() {
         .add_webhook("acme", WebhookSpec::new(&receiver.url()).unwrap(), "oncall")
         .wait()
         .unwrap();
-    let args = ["--webhook-retry-base", "50ms"];
+    let args = ["--webhook-retry-base", "50ms", "--allow-private-targets"];
     let _instances: Vec<ServeProcess> = (0..3)
         .map(|_| ServeProcess::start(bin(), &deployment.url, &deployment.policy, &args))
         .collect();

@@ -47,6 +47,8 @@ fn add_webhook(db: &Path, url: &str, extra: &[&str]) -> String {
         url,
         "--as",
         "oncall",
+        // The test's receiver listens on loopback.
+        "--allow-private-target",
     ];
     args.extend_from_slice(extra);
     String::from_utf8(haltstate(&args).stdout)
@@ -98,7 +100,11 @@ async fn approvals_and_kill_switches_arrive_signed_with_a_link_to_the_console() 
     let server = common::serve(
         &setup.db,
         &setup.policy,
-        &["--public-url", "https://hs.example.com/"],
+        &[
+            "--public-url",
+            "https://hs.example.com/",
+            "--allow-private-targets",
+        ],
     );
 
     let pending = guard(server.base_url(), &setup.key, 90_000, "hook:1").await;
@@ -222,6 +228,7 @@ async fn a_receiver_failing_three_times_gets_the_event_once_more_and_a_restart_l
         "100ms",
         "--metrics-listen",
         &metrics_at,
+        "--allow-private-targets",
     ];
     let mut server = common::serve(&setup.db, &setup.policy, &args);
     let db = setup.db.to_str().unwrap();
@@ -314,5 +321,62 @@ async fn a_receiver_failing_three_times_gets_the_event_once_more_and_a_restart_l
         received.iter().filter(|r| r.id == first[0].id).count(),
         4,
         "the first event was not sent again"
+    );
+}
+
+/// Hostile (issue 21): webhooks are not a port scanner. An address literal on loopback, link-local or a private
+/// range is refused when added, however spelt; a webhook that reaches one anyway (added with the override, served
+/// without it) is refused when sent, and the receiver hears nothing; `webhooks list` shows no token.
+#[tokio::test]
+async fn webhooks_never_reach_private_addresses_and_listings_show_no_token() {
+    let setup = common::setup(POLICY);
+    let db = setup.db.to_str().unwrap();
+    for url in [
+        "http://127.0.0.1:9/",
+        "http://0x7f.1:9/",
+        "http://2130706433:9/",
+        "http://[::1]:9/",
+        "http://[::ffff:127.0.0.1]:9/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/",
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_haltstate"))
+            .args([
+                "webhooks", "add", "--db", db, "--tenant", "acme", "--url", url, "--as", "oncall",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{url} was added");
+        assert!(stderr.contains("refused"), "{url}: {stderr}");
+    }
+    let receiver = WebhookReceiver::start();
+    add_webhook(
+        &setup.db,
+        &format!("{}/T0/B0/tok3n-in-path?token=q5", receiver.url()),
+        &[],
+    );
+    let listed =
+        String::from_utf8(haltstate(&["webhooks", "list", "--db", db, "--tenant", "acme"]).stdout)
+            .unwrap();
+    assert!(
+        !listed.contains("tok3n") && !listed.contains("q5"),
+        "{listed}"
+    );
+    assert!(listed.contains("127.0.0.1"), "{listed}");
+
+    // Served without --allow-private-targets: the attempt is refused, nothing is sent.
+    let server = common::serve(&setup.db, &setup.policy, &["--webhook-retry-base", "1h"]);
+    let pending = guard(server.base_url(), &setup.key, 90_000, "hook:private").await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    let deliveries = eventually("the attempt recorded", WITHIN, || {
+        let out = haltstate(&["webhooks", "deliveries", "--db", db, "--tenant", "acme"]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.contains("attempts=1").then_some(text)
+    });
+    assert!(deliveries.contains("loopback"), "{deliveries}");
+    assert!(
+        receiver.received().is_empty(),
+        "a private receiver was posted to"
     );
 }

@@ -26,6 +26,7 @@ mod console;
 mod error;
 mod limits;
 mod metrics;
+pub mod outbound;
 mod query;
 mod rate;
 mod refusals;

@@ -26,6 +26,9 @@ pub struct AppState {
     pub console: bool,
     /// The public half of the evidence signing key, when the server signs: the console checks proof packs with it.
     pub signing_public: Option<haltstate_authority::proof::VerifyingKey>,
+    /// Whether webhooks added in the console may name loopback, link-local or private addresses (see
+    /// [`outbound`](crate::outbound)); the sender checks again at each attempt.
+    pub allow_private_targets: bool,
     pub(crate) sessions: Arc<crate::console::session::Sessions>,
     pub(crate) limits: ServeLimits,
     pub(crate) rates: Arc<RateLimits>,
@@ -48,6 +51,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             console: true,
             signing_public: None,
+            allow_private_targets: false,
             sessions: Arc::default(),
             limits,
             rates: Arc::new(RateLimits::new(&limits)),

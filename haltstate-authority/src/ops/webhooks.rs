@@ -36,6 +36,10 @@ pub(crate) fn announce_kill(
     )
 }
 
+/// Live webhooks a tenant may have: each event is posted to every one, so their number multiplies the work (and
+/// the requests to other hosts) one event causes.
+pub(crate) const MAX_WEBHOOKS_PER_TENANT: usize = 16;
+
 pub(crate) fn add(
     tx: &mut dyn Tx,
     tenant: &str,
@@ -55,7 +59,12 @@ pub(crate) fn add(
         created_by: actor.to_owned(),
     };
     let secret = WebhookSecret::generate();
-    tx.insert_webhook(&webhook, &secret)?;
+    if !tx.insert_webhook(&webhook, &secret, MAX_WEBHOOKS_PER_TENANT)? {
+        return Err(RequestError::Invalid(format!(
+            "this tenant has {MAX_WEBHOOKS_PER_TENANT} webhooks already; remove one first"
+        ))
+        .into());
+    }
     Ok((webhook, secret))
 }
 

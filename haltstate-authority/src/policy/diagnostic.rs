@@ -78,6 +78,15 @@ pub enum PolicyError {
     /// The file was read but holds errors.
     #[error("{}", render(.0))]
     Invalid(Vec<PolicyDiagnostic>),
+    /// A reload found no policies where the live set has some: refused, the live set stays.
+    #[error(
+        "the new policy set holds no policies (the live one holds {current}); refusing to deny every action by \
+         reload: the live set stays. To stop every action, use the kill switch"
+    )]
+    Empty {
+        /// How many policies the live set holds.
+        current: usize,
+    },
 }
 
 impl PolicyError {
@@ -85,7 +94,7 @@ impl PolicyError {
     pub fn diagnostics(&self) -> &[PolicyDiagnostic] {
         match self {
             PolicyError::Invalid(diagnostics) => diagnostics,
-            PolicyError::Read { .. } => &[],
+            PolicyError::Read { .. } | PolicyError::Empty { .. } => &[],
         }
     }
 }

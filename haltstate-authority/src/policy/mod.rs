@@ -90,18 +90,24 @@ impl PolicyEngine {
     }
 
     /// Replaces the live set with the file at `path`. On any error the old set stays in force and the error
-    /// is returned; decisions in flight finish on whichever set they started with.
+    /// is returned; decisions in flight finish on whichever set they started with. A set of no policies does not
+    /// replace one that has some ([`PolicyError::Empty`]): a file truncated or emptied by mistake (or by someone
+    /// who can write it) would deny every action of every tenant; the kill switch is the way to stop them all.
     pub fn reload_file(&self, path: impl AsRef<Path>) -> Result<usize, PolicyError> {
-        let policies = load_file(path.as_ref())?;
-        let count = policies.len();
-        self.current.store(Arc::new(policies));
-        Ok(count)
+        self.replace(load_file(path.as_ref())?)
     }
 
     /// Replaces the live set with `source`, under the same rule as [`reload_file`](Self::reload_file).
     pub fn reload_source(&self, name: &str, source: &str) -> Result<usize, PolicyError> {
-        let policies = CompiledPolicies::compile(name, source)?;
+        self.replace(CompiledPolicies::compile(name, source)?)
+    }
+
+    fn replace(&self, policies: CompiledPolicies) -> Result<usize, PolicyError> {
         let count = policies.len();
+        let current = self.current.load().len();
+        if count == 0 && current > 0 {
+            return Err(PolicyError::Empty { current });
+        }
         self.current.store(Arc::new(policies));
         Ok(count)
     }

@@ -97,8 +97,13 @@ pub(crate) trait Tx {
         event: WebhookEvent,
         data: &str,
     ) -> Result<()>;
-    /// Stores a new webhook with its secret.
-    fn insert_webhook(&mut self, webhook: &Webhook, secret: &WebhookSecret) -> Result<()>;
+    /// Stores a new webhook with its secret, its tenant has `cap` live ones already; answers whether it did.
+    fn insert_webhook(
+        &mut self,
+        webhook: &Webhook,
+        secret: &WebhookSecret,
+        cap: usize,
+    ) -> Result<bool>;
     /// Removes a live webhook and fails its pending deliveries; `false` when there was none.
     fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool>;
     /// Claims up to `limit` of the tenant's due deliveries (pending, due by now, not held by anyone) for

@@ -37,8 +37,9 @@ pub use spec::{WebhookFormat, WebhookSpec};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// A tenant's webhook endpoint (its secret is never part of it).
-#[derive(Debug, Clone, PartialEq)]
+/// A tenant's webhook endpoint (its secret is never part of it). Its `Debug` shows the URL as
+/// [`shown_url`] does: a webhook URL is often itself a credential.
+#[derive(Clone, PartialEq)]
 pub struct Webhook {
     /// `wh_...`
     pub id: String,
@@ -56,8 +57,9 @@ pub struct Webhook {
     pub created_by: String,
 }
 
-/// One delivery a sender holds under a lease: what to send, where, and how to sign it.
-#[derive(Debug, Clone)]
+/// One delivery a sender holds under a lease: what to send, where, and how to sign it. Its `Debug` shows the URL
+/// as [`shown_url`] does.
+#[derive(Clone)]
 pub struct Delivery {
     /// The message id (`msg_...`), the same for every attempt (`webhook-id`): receivers deduplicate on it.
     pub id: String,
@@ -104,4 +106,56 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     /// When it was delivered or given up.
     pub finished_at: Option<OffsetDateTime>,
+}
+
+/// A webhook URL without what may be a credential, enough to tell endpoints apart by host: the scheme, host and
+/// port; never user information, path, query or fragment (Slack's, Discord's and most services' webhook URLs
+/// carry their token in the path). For listings, logs and `Debug`.
+///
+/// ```
+/// use haltstate_authority::webhooks::shown_url;
+///
+/// assert_eq!(shown_url("https://hooks.slack.com/services/T0/B0/XyZ?x=1"), "https://hooks.slack.com/…");
+/// assert_eq!(shown_url("http://user:pw@example.com:8080"), "http://example.com:8080");
+/// ```
+pub fn shown_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let more = if end < rest.len() && &rest[end..] != "/" {
+        "/…"
+    } else {
+        ""
+    };
+    format!("{scheme}://{host}{more}")
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("url", &shown_url(&self.url))
+            .field("events", &self.events)
+            .field("format", &self.format)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("webhook_id", &self.webhook_id)
+            .field("url", &shown_url(&self.url))
+            .field("event", &self.event)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
 }

@@ -19,7 +19,7 @@ pub enum LedgerCommand {
     /// Example: haltstate ledger verify --db haltstate.db
     Verify {
         /// The authority's database: a SQLite file or a PostgreSQL URL (never migrated or changed).
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// Also check the chains against these signed checkpoints (the file `serve --checkpoint-file` or
         /// `ledger checkpoint` writes): catches a rewrite of every hash after an edit, and a truncation.
@@ -34,13 +34,13 @@ pub enum LedgerCommand {
     /// Example: haltstate ledger checkpoint --db haltstate.db --signing-key signing.key --checkpoint-file checkpoints.jsonl
     Checkpoint {
         /// The database: a SQLite file or a PostgreSQL URL.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// The authority's signing key (`keys signing create`).
-        #[arg(long, env = "HALTSTATE_SIGNING_KEY")]
+        #[arg(long, env = "HALTSTATE_SIGNING_KEY", hide_env_values = true)]
         signing_key: PathBuf,
         /// Where checkpoints are appended outside the database (JSON lines).
-        #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE")]
+        #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE", hide_env_values = true)]
         checkpoint_file: PathBuf,
     },
 }
@@ -75,7 +75,7 @@ pub enum ProofCommand {
     /// Example: haltstate proof export --db haltstate.db --tenant acme --key refund:1042 --out refund-1042.json
     Export {
         /// The database: a SQLite file or a PostgreSQL URL.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// The tenant.
         #[arg(long)]

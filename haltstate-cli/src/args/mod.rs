@@ -85,7 +85,7 @@ pub enum KeysCommand {
     /// Example: haltstate keys create --db haltstate.db --tenant acme --name fleet --role agent --agents 'billing-*'
     Create {
         /// The database: a SQLite file (created when missing) or a PostgreSQL URL.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// The tenant the key belongs to.
         #[arg(long)]
@@ -141,7 +141,7 @@ pub struct Target {
     /// Work on this database directly, a SQLite file or a PostgreSQL URL (safe while the app runs).
     #[arg(
         long,
-        env = "HALTSTATE_DB",
+        env = "HALTSTATE_DB", hide_env_values = true,
         value_parser = database,
         conflicts_with = "server",
         required_unless_present = "server"
@@ -247,7 +247,7 @@ pub enum DbCommand {
     /// Example: haltstate db migrate --db postgres://haltstate@db.internal/haltstate
     Migrate {
         /// The database: a SQLite file or a PostgreSQL URL.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
     },
     /// Copy a SQLite authority into an empty PostgreSQL one, every chain and row, then verify the copy.
@@ -298,7 +298,7 @@ pub enum PolicyCommand {
     /// Example: haltstate policy shadow-report --db haltstate.db --since 24h
     ShadowReport {
         /// The database: a SQLite file or a PostgreSQL URL.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// Only decisions made within this long (e.g. 24h, 7d).
         #[arg(long, value_parser = humantime::parse_duration)]
@@ -314,7 +314,7 @@ pub enum PolicyCommand {
     /// Example: haltstate policy replay --db haltstate.db --policy candidate.cedar --since 7d --fail-on-change
     Replay {
         /// The database: a SQLite file or a PostgreSQL URL.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// The candidate Cedar policy file.
         #[arg(long)]

@@ -17,7 +17,7 @@ use super::database;
 pub struct ServeArgs {
     /// The database: a SQLite file (created when missing, readable by its owner only) or a PostgreSQL URL
     /// (postgres://user@host:port/dbname), migrated on start.
-    #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+    #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
     pub db: Database,
     /// The Cedar policy file; reloaded on SIGHUP (a bad file keeps the old set).
     #[arg(long)]
@@ -57,11 +57,21 @@ pub struct ServeArgs {
 pub struct SigningArgs {
     /// The authority's Ed25519 signing key (`keys signing create`): every tenant's chain head is signed into a
     /// checkpoint at each --checkpoint-every. Without one the server warns that evidence is unsigned.
-    #[arg(long, env = "HALTSTATE_SIGNING_KEY", requires = "checkpoint_file")]
+    #[arg(
+        long,
+        env = "HALTSTATE_SIGNING_KEY",
+        hide_env_values = true,
+        requires = "checkpoint_file"
+    )]
     pub signing_key: Option<PathBuf>,
     /// Where checkpoints are appended outside the database (JSON lines; keep a copy where the database's
     /// administrators cannot write).
-    #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE", requires = "signing_key")]
+    #[arg(
+        long,
+        env = "HALTSTATE_CHECKPOINT_FILE",
+        hide_env_values = true,
+        requires = "signing_key"
+    )]
     pub checkpoint_file: Option<PathBuf>,
     /// How often chain heads are signed.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
@@ -90,6 +100,10 @@ pub struct WebhookArgs {
     /// How long one attempt may take.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub webhook_timeout: Duration,
+    /// Let webhooks and the checkpoint witness post to loopback, link-local and private addresses (refused by
+    /// default, however spelt or resolved: the server's network position is not for operators to borrow).
+    #[arg(long)]
+    pub allow_private_targets: bool,
 }
 
 /// The `serve` flags behind [`ServeLimits`].

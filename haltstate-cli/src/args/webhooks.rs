@@ -16,7 +16,7 @@ pub enum WebhooksCommand {
     /// Example: haltstate webhooks add --db haltstate.db --tenant acme --url https://hooks.slack.com/services/... --format slack --events approval.requested --as alice
     Add {
         /// The database: a SQLite file or a PostgreSQL URL.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// The tenant whose events it receives.
         #[arg(long)]
@@ -34,13 +34,17 @@ pub enum WebhooksCommand {
         /// Who adds it.
         #[arg(long = "as")]
         actor: String,
+        /// Accept a loopback, link-local or private address (`serve` also needs --allow-private-targets to post
+        /// to it).
+        #[arg(long)]
+        allow_private_target: bool,
     },
     /// List the tenant's webhooks (never their secrets).
     ///
     /// Example: haltstate webhooks list --db haltstate.db --tenant acme
     List {
         /// The database.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// The tenant.
         #[arg(long)]
@@ -53,7 +57,7 @@ pub enum WebhooksCommand {
         /// The webhook id (`wh_...`).
         id: String,
         /// The database.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// The tenant.
         #[arg(long)]
@@ -64,7 +68,7 @@ pub enum WebhooksCommand {
     /// Example: haltstate webhooks deliveries --db haltstate.db --tenant acme
     Deliveries {
         /// The database.
-        #[arg(long, env = "HALTSTATE_DB", value_parser = database)]
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
         db: Database,
         /// The tenant.
         #[arg(long)]

@@ -128,24 +128,9 @@ fn delivery_table(deliveries: &[DeliveryRecord]) -> Markup {
     }
 }
 
-/// The URL without what may be a credential: a Slack webhook's path is its secret, and a query may carry a
-/// token. Enough to tell endpoints apart.
+/// The URL without what may be a credential (see [`shown_url`](haltstate_authority::webhooks::shown_url)).
 fn shown_url(webhook: &Webhook) -> String {
-    let without_query = webhook.url.split(['?', '#']).next().unwrap_or_default();
-    match webhook.format {
-        WebhookFormat::Slack => {
-            let origin_end = without_query
-                .find("://")
-                .map(|scheme| scheme + 3)
-                .and_then(|host| without_query[host..].find('/').map(|path| host + path))
-                .unwrap_or(without_query.len());
-            format!("{}/…", &without_query[..origin_end])
-        }
-        WebhookFormat::Standard if without_query.len() < webhook.url.len() => {
-            format!("{without_query}?…")
-        }
-        WebhookFormat::Standard => without_query.to_owned(),
-    }
+    haltstate_authority::webhooks::shown_url(&webhook.url)
 }
 
 /// The form field of an event's checkbox.
@@ -218,6 +203,10 @@ pub(crate) async fn add(
         Ok(spec) => spec.events(chosen).format(format),
         Err(error) => return bad(&error.to_string()),
     };
+    // An address literal is refused at once; a name is checked when it is resolved, at each attempt.
+    if let Err(refused) = crate::outbound::check_url(&form.url, state.allow_private_targets) {
+        return bad(&refused.to_string());
+    }
     let added = state
         .authority
         .add_webhook(&session.principal.tenant, spec, &session.principal.name)
@@ -307,9 +296,15 @@ mod tests {
             WebhookFormat::Slack,
         );
         assert_eq!(shown_url(&slack), "https://hooks.slack.com/…");
+        // Paths too (Discord's, Teams' and most services' tokens are in the path), and user information.
         let query = webhook("https://h.example/in?token=abc", WebhookFormat::Standard);
-        assert_eq!(shown_url(&query), "https://h.example/in?…");
-        let plain = webhook("https://h.example/in", WebhookFormat::Standard);
-        assert_eq!(shown_url(&plain), "https://h.example/in");
+        assert_eq!(shown_url(&query), "https://h.example/…");
+        let path = webhook(
+            "https://u:pw@h.example:8443/hooks/t0ken",
+            WebhookFormat::Standard,
+        );
+        assert_eq!(shown_url(&path), "https://h.example:8443/…");
+        let bare = webhook("https://h.example", WebhookFormat::Standard);
+        assert_eq!(shown_url(&bare), "https://h.example");
     }
 }

@@ -29,6 +29,9 @@ pub struct WebhookSettings {
     pub poll: Duration,
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// Whether webhooks may post to loopback, link-local and private addresses (see [`crate::outbound`]);
+    /// off by default.
+    pub allow_private: bool,
 }
 
 impl WebhookSettings {
@@ -41,6 +44,7 @@ impl WebhookSettings {
             timeout: Duration::from_secs(10),
             poll: Duration::from_millis(500),
             concurrency: 16,
+            allow_private: false,
         }
     }
 

@@ -30,12 +30,7 @@ impl WebhookSender {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS roots, say).
     pub fn new(authority: Authority, settings: WebhookSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            // A receiver that redirects is misconfigured; following it would post signed events elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("haltstate/", env!("CARGO_PKG_VERSION")))
-            .timeout(settings.timeout)
-            .build()?;
+        let client = crate::outbound::client(settings.allow_private, settings.timeout)?;
         let holder = format!(
             "sender-{}-{:016x}",
             std::process::id(),
@@ -123,6 +118,15 @@ impl WebhookSender {
     }
 
     async fn post(&self, delivery: &Delivery) -> AttemptResult {
+        // Refused before anything is sent: what a non-public target answers is never recorded (the console shows
+        // attempts, and would otherwise scan the server's network for whoever adds webhooks).
+        if let Err(refused) = crate::outbound::check_url(&delivery.url, self.settings.allow_private)
+        {
+            return AttemptResult::Failed {
+                status: None,
+                error: refused.to_string(),
+            };
+        }
         let body = body::body(delivery, &self.settings.public_url);
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
         let signature = sign(&delivery.secret, &delivery.id, timestamp, &body);

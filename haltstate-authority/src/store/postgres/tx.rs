@@ -368,9 +368,14 @@ impl Tx for PgTx<'_> {
         super::webhooks::enqueue(self.conn, tenant, id, event, data, self.now)
     }
 
-    fn insert_webhook(&mut self, webhook: &Webhook, secret: &WebhookSecret) -> Result<()> {
+    fn insert_webhook(
+        &mut self,
+        webhook: &Webhook,
+        secret: &WebhookSecret,
+        cap: usize,
+    ) -> Result<bool> {
         self.own(&webhook.tenant)?;
-        super::webhooks::insert(self.conn, webhook, secret)
+        super::webhooks::insert(self.conn, webhook, secret, cap)
     }
 
     fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool> {

@@ -35,10 +35,18 @@ pub(crate) fn enqueue(
     Ok(())
 }
 
-pub(crate) fn insert(conn: &mut Conn, webhook: &Webhook, secret: &WebhookSecret) -> Result<()> {
-    conn.execute(
+/// Inserts `webhook` unless its tenant already has `cap` live ones (the tenant's head row is locked, so the
+/// count holds until commit); answers whether it did.
+pub(crate) fn insert(
+    conn: &mut Conn,
+    webhook: &Webhook,
+    secret: &WebhookSecret,
+    cap: usize,
+) -> Result<bool> {
+    let inserted = conn.execute(
         "INSERT INTO webhooks (tenant, id, url, secret, events, format, created_us, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT COUNT(*) FROM webhooks \
+         WHERE tenant = $1 AND removed_us IS NULL) < $9",
         &[
             &webhook.tenant,
             &webhook.id,
@@ -48,9 +56,10 @@ pub(crate) fn insert(conn: &mut Conn, webhook: &Webhook, secret: &WebhookSecret)
             &webhook.format.as_str(),
             &to_micros(webhook.created_at),
             &webhook.created_by,
+            &i64::try_from(cap).unwrap_or(i64::MAX),
         ],
     )?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 pub(crate) fn remove(conn: &mut Conn, tenant: &str, id: &str, now: OffsetDateTime) -> Result<bool> {

@@ -313,8 +313,13 @@ impl Tx for SqliteTx<'_> {
         super::webhooks::enqueue(self.conn, tenant, id, event, data, self.now)
     }
 
-    fn insert_webhook(&mut self, webhook: &Webhook, secret: &WebhookSecret) -> Result<()> {
-        super::webhooks::insert(self.conn, webhook, secret)
+    fn insert_webhook(
+        &mut self,
+        webhook: &Webhook,
+        secret: &WebhookSecret,
+        cap: usize,
+    ) -> Result<bool> {
+        super::webhooks::insert(self.conn, webhook, secret, cap)
     }
 
     fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool> {

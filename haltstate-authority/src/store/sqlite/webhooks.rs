@@ -33,12 +33,20 @@ pub(crate) fn enqueue(
     Ok(())
 }
 
-pub(crate) fn insert(conn: &Connection, webhook: &Webhook, secret: &WebhookSecret) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO webhooks (tenant, id, url, secret, events, format, created_us, created_by) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
+/// Inserts `webhook` unless its tenant already has `cap` live ones; answers whether it did.
+pub(crate) fn insert(
+    conn: &Connection,
+    webhook: &Webhook,
+    secret: &WebhookSecret,
+    cap: usize,
+) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO webhooks (tenant, id, url, secret, events, format, created_us, created_by) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE (SELECT COUNT(*) FROM webhooks \
+             WHERE tenant = ?1 AND removed_us IS NULL) < ?9",
+        )?
+        .execute(params![
         webhook.tenant,
         webhook.id,
         webhook.url,
@@ -47,8 +55,9 @@ pub(crate) fn insert(conn: &Connection, webhook: &Webhook, secret: &WebhookSecre
         webhook.format.as_str(),
         to_micros(webhook.created_at),
         webhook.created_by,
+        i64::try_from(cap).unwrap_or(i64::MAX),
     ])?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 pub(crate) fn remove(
