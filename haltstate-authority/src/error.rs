@@ -19,8 +19,11 @@ pub enum AuthorityError {
     #[error("authentication failed")]
     Unauthenticated,
 
-    /// A live key of this tenant already has that name.
-    #[error("a key named {name:?} already exists in this tenant")]
+    /// A key of this tenant has (or had, before it was revoked) that name: names are identities, never given to a
+    /// second key (rotate a key to give it a new secret).
+    #[error(
+        "a key named {name:?} exists or existed in this tenant; names are never reused (rotate a key for a new secret)"
+    )]
     DuplicateKeyName {
         /// The name.
         name: String,

@@ -44,8 +44,9 @@ mod store;
 pub mod webhooks;
 
 pub use authority::{
-    Authority, AuthorityBuilder, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE, ProofSelection, ReplayChange,
-    ReplayQuery, ReplayReport, ShadowDisagreement, ShadowReport,
+    Authority, AuthorityBuilder, DEFAULT_APPROVAL_ATTEMPTS, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE,
+    LOCAL_ACTOR, ProofSelection, ReplayChange, ReplayQuery, ReplayReport, ShadowDisagreement,
+    ShadowReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};

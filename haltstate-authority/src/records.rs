@@ -20,15 +20,21 @@ pub(crate) struct KeyRecord {
     pub(crate) approval_id: Option<String>,
     pub(crate) policy_id: Option<String>,
     pub(crate) reason: String,
-    /// The current (or last) claim's token: kept after a report, so a retried report is recognised.
+    /// The current (or last) claim's token, always made by the authority: kept after a report, so a retried
+    /// report is recognised.
     pub(crate) claim_token: Option<String>,
+    /// SHA-256 of the claim's holder (its API key) and the retry token the holder sent with its guard: the same
+    /// holder retrying the same guard (its first answer was lost) gets the same claim back.
+    pub(crate) retry_digest: Option<String>,
+    /// Claims granted under the key's approval (its first run, and retries after errors or lapsed leases).
+    pub(crate) attempts: u32,
     /// While claimed: when the lease lapses.
     pub(crate) lease_until: Option<OffsetDateTime>,
     /// The ledger record of the outcome that completed or failed the key.
     pub(crate) outcome_seq: Option<u64>,
     /// The API key holding the claim (none for the embedded authority).
     pub(crate) claimed_by: Option<String>,
-    /// Whether the claim's holder chose its token (then only that token reports it).
+    /// Whether the claim's holder sent a retry token with its guard (then only the claim's token reports it).
     pub(crate) client_token: bool,
     /// What the key's claim added to its agent's usage (a policy read it), until an error gives it back.
     pub(crate) charged: Option<Charge>,

@@ -133,6 +133,105 @@ fn error_after_approval_releases_without_needing_a_new_approval() {
     assert_eq!(env.authority.approvals(TENANT, None, 100).unwrap().len(), 1);
 }
 
+/// Hostile (issue 21): one approval, a bounded number of runs, on real storage. The agent acts, reports
+/// `error`, guards again: after the approval's attempts, a human is asked again.
+#[test]
+fn an_approval_is_used_up_after_its_attempts_and_a_human_is_asked_again() {
+    let env = env_with(|b| b.policy_file(sample_policy_path()).approval_attempts(2));
+    let guard = || {
+        env.authority
+            .guard(TENANT, guard_refund(90_000, "refund:again"))
+            .wait()
+            .unwrap()
+    };
+    let id = guard().approval_id.unwrap();
+    env.authority
+        .approve(TENANT, &id, "alice", None)
+        .wait()
+        .unwrap();
+    for attempt in 1..=2 {
+        let run = guard();
+        assert_eq!(
+            run.status,
+            GuardStatus::Approved,
+            "attempt {attempt}: {}",
+            run.reason
+        );
+        env.authority
+            .report(
+                TENANT,
+                OutcomeReport::new("refund:again", Outcome::Error)
+                    .claim_token(run.claim.unwrap().token),
+            )
+            .wait()
+            .unwrap();
+    }
+    let third = guard();
+    assert_eq!(third.status, GuardStatus::Pending, "{}", third.reason);
+    let second_id = third.approval_id.unwrap();
+    assert_ne!(second_id, id);
+    // Approved again, it runs again.
+    env.authority
+        .approve(TENANT, &second_id, "bob", None)
+        .wait()
+        .unwrap();
+    assert_eq!(guard().status, GuardStatus::Approved);
+}
+
+/// Hostile (issue 21): an agent cannot bury other agents' requests under its own. Past its cap of waiting
+/// approvals its requests that need a human are denied; other agents still ask; a decision frees a place.
+#[test]
+fn an_agent_may_have_only_so_many_approvals_waiting() {
+    let env = env_with(|b| {
+        b.policy_file(sample_policy_path())
+            .max_pending_approvals_per_agent(3)
+    });
+    let ask = |agent: &str, key: &str| {
+        let action = haltstate_authority::ActionRequest::new(agent, "refund.create")
+            .param("amount_cents", serde_json::json!(90_000));
+        env.authority
+            .guard(TENANT, haltstate_authority::GuardRequest::new(action, key))
+            .wait()
+            .unwrap()
+    };
+    let first = ask("billing-agent", "flood:0");
+    for i in 1..3 {
+        assert_eq!(
+            ask("billing-agent", &format!("flood:{i}")).status,
+            GuardStatus::Pending
+        );
+    }
+    let over = ask("billing-agent", "flood:3");
+    assert_eq!(over.status, GuardStatus::Denied);
+    assert!(
+        over.reason.contains("3 approvals waiting"),
+        "{}",
+        over.reason
+    );
+    assert!(over.approval_id.is_none());
+    // A check asking for a human is held to the same cap.
+    let check = env
+        .authority
+        .check(TENANT, CheckRequest::new(refund(90_000)))
+        .wait()
+        .unwrap();
+    assert_eq!(check.decision, Decision::Deny);
+    assert!(check.approval_id.is_none());
+    assert_eq!(ask("other-agent", "other:0").status, GuardStatus::Pending);
+    env.authority
+        .reject(TENANT, &first.approval_id.unwrap(), "alice", None)
+        .wait()
+        .unwrap();
+    assert_eq!(ask("billing-agent", "flood:4").status, GuardStatus::Pending);
+    assert_eq!(
+        env.authority
+            .approvals(TENANT, Some(ApprovalStatus::Pending), 100)
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
 #[test]
 fn rejected_key_answers_denied_with_the_rejection_reason() {
     let env = env();

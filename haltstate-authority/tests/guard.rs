@@ -659,7 +659,11 @@ fn a_retried_guard_with_the_same_claim_token_gets_its_claim_back() {
         )
         .wait()
         .unwrap();
-    assert_eq!(first.claim.as_ref().unwrap().token, "tok-1");
+    // The caller's token is a retry token: the claim's own token is the authority's, 256 random bits.
+    let token = &first.claim.as_ref().unwrap().token;
+    assert_eq!(token.len(), 64, "{token}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+    assert_ne!(token, "tok-1");
     let retried = env
         .authority
         .guard(
@@ -685,6 +689,19 @@ fn a_retried_guard_with_the_same_claim_token_gets_its_claim_back() {
         .wait()
         .unwrap();
     assert_eq!(untokened.status, GuardStatus::InProgress);
+    // The same retry token from another API key is another caller: in progress, never the claim.
+    let elsewhere = env
+        .authority
+        .guard(
+            TENANT,
+            guard_refund(100, "refund:retry")
+                .claim_token("tok-1")
+                .caller_key("key_other"),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(elsewhere.status, GuardStatus::InProgress);
+    assert!(elsewhere.claim.is_none());
 }
 
 /// Two authorities on one database (two processes on a SQLite file, two instances on PostgreSQL): once a lease

@@ -158,7 +158,7 @@ fn secrets_are_stored_only_as_hashes() {
 }
 
 #[test]
-fn a_key_is_one_identity_its_name_canonical_and_unique_among_live_keys() {
+fn a_key_is_one_identity_its_name_canonical_and_never_reused() {
     let env = env();
     let create = |name: &str, role: Role| env.authority.create_key("acme", name, role).wait();
     let alice = create("Alice", Role::Operator).unwrap();
@@ -177,23 +177,79 @@ fn a_key_is_one_identity_its_name_canonical_and_unique_among_live_keys() {
             haltstate_authority::RequestError::Invalid(_)
         ))
     ));
-    // The same name in another tenant is another identity; a revoked key frees its name.
+    // The same name in another tenant is another identity.
     assert!(
         env.authority
             .create_key("globex", "alice", Role::Operator)
             .wait()
             .is_ok()
     );
+    // Hostile (issue 21): a revoked key's name is never given to another key: `alice` approved things, and a
+    // new `alice` would count as her for approvals she never made.
     env.authority.revoke_key("acme", &alice.id).wait().unwrap();
-    assert!(create("alice", Role::Operator).is_ok());
+    assert!(matches!(
+        create("alice", Role::Operator),
+        Err(AuthorityError::DuplicateKeyName { .. })
+    ));
     let listed = env.authority.keys("acme", false).unwrap();
-    assert_eq!(listed.len(), 2);
-    assert_eq!(env.authority.keys("acme", true).unwrap().len(), 1);
+    assert_eq!(listed.len(), 1);
+    assert!(env.authority.keys("acme", true).unwrap().is_empty());
     assert!(
         listed
             .iter()
             .any(|k| k.id == alice.id && k.revoked_at.is_some())
     );
+}
+
+/// A leaked key is replaced by rotation: same id, name and role, a new secret; the old one stops working; the
+/// ledger records each key change and who made it.
+#[test]
+fn rotation_replaces_a_secret_and_the_ledger_names_who_changed_which_key() {
+    let env = env();
+    let bob = env
+        .authority
+        .create_key_as("acme", KeySpec::new("bob", Role::Operator), "root")
+        .wait()
+        .unwrap();
+    let rotated = env
+        .authority
+        .rotate_key("acme", &bob.id, "root")
+        .wait()
+        .unwrap();
+    assert_eq!(rotated.id, bob.id);
+    assert_ne!(rotated.secret, bob.secret);
+    assert!(env.authority.authenticate("acme", &bob.secret).is_err());
+    let principal = env.authority.authenticate("acme", &rotated.secret).unwrap();
+    assert_eq!(
+        (principal.name.as_str(), principal.role),
+        ("bob", Role::Operator)
+    );
+    env.authority
+        .revoke_key_as("acme", &bob.id, "root")
+        .wait()
+        .unwrap();
+    assert!(matches!(
+        env.authority.rotate_key("acme", &bob.id, "root").wait(),
+        Err(AuthorityError::KeyNotFound { .. })
+    ));
+    let changes: Vec<(String, String, Vec<String>)> = env
+        .authority
+        .evidence("acme", &haltstate_authority::EvidenceQuery::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == haltstate_authority::EvidenceKind::Key)
+        .map(|r| (r.status.unwrap(), r.actor.unwrap(), r.resource_refs))
+        .collect();
+    let key_ref = vec![format!("key:{}", bob.id)];
+    assert_eq!(
+        changes,
+        vec![
+            ("created".into(), "root".into(), key_ref.clone()),
+            ("rotated".into(), "root".into(), key_ref.clone()),
+            ("revoked".into(), "root".into(), key_ref),
+        ]
+    );
+    env.authority.verify_ledger().unwrap();
 }
 
 #[test]

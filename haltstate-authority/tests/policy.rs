@@ -543,8 +543,10 @@ mod usage {
         assert_eq!(guard(&env, export(), "rate:4"), GuardStatus::Allowed);
     }
 
+    /// Hostile (issue 21): an agent that acts and reports `error` is still counted; the key keeps its charge, so
+    /// its retries (and a lapsed claim re-claimed) are charged once.
     #[test]
-    fn an_error_gives_its_usage_back_and_a_retry_or_a_lapsed_claim_is_charged_once() {
+    fn an_error_keeps_its_usage_and_a_retry_or_a_lapsed_claim_is_charged_once() {
         let env = budget_env();
         let claim = |key: &str| {
             env.authority
@@ -556,7 +558,7 @@ mod usage {
         assert_eq!(first.status, GuardStatus::Allowed);
         // 6,000 used: another 6,000 does not fit.
         assert_eq!(claim("refund:b").status, GuardStatus::Denied);
-        // The body failed: its 6,000 comes back, and the same key's retry is charged once.
+        // The agent says the body failed: the 6,000 stays counted (it may have acted).
         env.authority
             .report(
                 TENANT,
@@ -565,9 +567,10 @@ mod usage {
             )
             .wait()
             .unwrap();
-        let retry = claim("refund:a");
-        assert_eq!(retry.status, GuardStatus::Allowed);
         assert_eq!(claim("refund:c").status, GuardStatus::Denied);
+        // The same key's retry is not charged again.
+        let retry = claim("refund:a");
+        assert_eq!(retry.status, GuardStatus::Allowed, "{}", retry.reason);
         // Its lease lapses and the key is claimed again: still one charge (the budget holds 4,000 more).
         env.clock.advance(Duration::from_secs(6 * 60));
         let again = claim("refund:a");
@@ -590,6 +593,33 @@ mod usage {
         // A day later the budget is whole again.
         env.clock.advance(Duration::from_secs(25 * 60 * 60));
         assert_eq!(guard(&env, small, "refund:f"), GuardStatus::Allowed);
+    }
+
+    /// The looser behaviour, chosen explicitly: an error gives its usage back, and the retry is charged again.
+    #[test]
+    fn refunding_usage_on_error_is_an_explicit_option() {
+        let env = env_with(|b| {
+            b.policy_source("budget.cedar", BUDGET)
+                .refund_usage_on_error(true)
+        });
+        let claim = |key: &str| {
+            env.authority
+                .guard(TENANT, GuardRequest::new(refund(6000), key))
+                .wait()
+                .unwrap()
+        };
+        let first = claim("refund:a");
+        assert_eq!(first.status, GuardStatus::Allowed);
+        env.authority
+            .report(
+                TENANT,
+                OutcomeReport::new("refund:a", Outcome::Error)
+                    .claim_token(first.claim.unwrap().token),
+            )
+            .wait()
+            .unwrap();
+        assert_eq!(claim("refund:b").status, GuardStatus::Allowed);
+        assert_eq!(claim("refund:a").status, GuardStatus::Denied);
     }
 
     #[test]

@@ -107,6 +107,7 @@ fn role_of(role: RoleArg) -> Role {
     match role {
         RoleArg::Agent => Role::Agent,
         RoleArg::Operator => Role::Operator,
+        RoleArg::Admin => Role::Admin,
     }
 }
 
@@ -206,7 +207,7 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
                 info.name,
                 match info.role {
                     Role::Agent => format!(", acting as {}", info.agents),
-                    Role::Operator => String::new(),
+                    Role::Operator | Role::Admin => String::new(),
                 }
             );
         }
@@ -218,6 +219,23 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
             for key in keys {
                 println!("{}", key_line(&key));
             }
+        }
+        KeysCommand::Rotate { id, target } => {
+            let (key, secret) = match target.open()? {
+                Backend::Db { authority, tenant } => {
+                    authority.key(&tenant, &id)?;
+                    let rotated = authority
+                        .rotate_key(&tenant, &id, haltstate_authority::LOCAL_ACTOR)
+                        .wait()?;
+                    (authority.key(&tenant, &id)?, rotated.secret)
+                }
+                Backend::Server(remote) => remote.rotate_key(&id)?,
+            };
+            println!("{secret}");
+            eprintln!(
+                "{}: a new secret; the old one no longer works",
+                key_line(&key)
+            );
         }
         KeysCommand::Revoke { id, target } => {
             let (key, revoked) = match target.open()? {
@@ -245,7 +263,7 @@ fn key_line(key: &KeyInfo) -> String {
         key.role,
         match key.role {
             Role::Agent => format!("agents={}", key.agents),
-            Role::Operator => "-".to_owned(),
+            Role::Operator | Role::Admin => "-".to_owned(),
         },
         format_rfc3339(key.created_at),
         key.rate_limit

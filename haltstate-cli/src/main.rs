@@ -61,6 +61,8 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         checkpoint_pages,
         metrics_listen,
         no_console,
+        approval_attempts,
+        refund_usage_on_error,
         webhooks,
         signing,
         limits,
@@ -72,7 +74,9 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut builder = Authority::builder(db.clone())
         .policy_file(&policy)
-        .checkpoint_pages(checkpoint_pages);
+        .checkpoint_pages(checkpoint_pages)
+        .approval_attempts(approval_attempts)
+        .refund_usage_on_error(refund_usage_on_error);
     if let Some(shadow) = &shadow {
         builder = builder.shadow_policy_file(shadow);
     }

@@ -201,6 +201,15 @@ impl Remote {
     }
 
     /// Revokes a key; answers it and whether it was live.
+    pub fn rotate_key(&self, id: &str) -> Result<(KeyInfo, String), RemoteError> {
+        let answer: haltstate_types::wire::KeyCreated = self.call(
+            reqwest::Method::POST,
+            &format!("keys/{}/rotate", encode(id)),
+            NO_BODY,
+        )?;
+        Ok((answer.key, answer.secret))
+    }
+
     pub fn revoke_key(&self, id: &str) -> Result<(KeyInfo, bool), RemoteError> {
         let answer: RevokedReply = self.call(
             reqwest::Method::POST,

@@ -196,7 +196,8 @@ async fn sigterm_stops_the_server_gracefully_and_keeps_what_it_acknowledged() {
         "graceful shutdown exits 0, got {status:?}"
     );
     let verified = text(&haltstate(&["ledger", "verify", "--db", db_arg]).stdout);
-    assert!(verified.starts_with("ledger ok: 20 records"), "{verified}");
+    // The agent key's creation, then the twenty guards.
+    assert!(verified.starts_with("ledger ok: 21 records"), "{verified}");
 }
 
 #[tokio::test]
@@ -251,22 +252,23 @@ fn ledger_verify_names_the_first_broken_record() {
                 .success()
         );
     }
+    // The key's creation, then the three switches.
     assert!(
         text(&haltstate(&["ledger", "verify", "--db", db_arg]).stdout)
-            .starts_with("ledger ok: 3 records")
+            .starts_with("ledger ok: 4 records")
     );
 
-    // Someone with the file rewrites who flipped the switch in record 2.
+    // Someone with the file rewrites who flipped the switch in record 3.
     let conn = rusqlite::Connection::open(&db).unwrap();
     let body: Vec<u8> = conn
-        .query_row("SELECT body FROM ledger WHERE seq = 2", [], |r| r.get(0))
+        .query_row("SELECT body FROM ledger WHERE seq = 3", [], |r| r.get(0))
         .unwrap();
     let forged = String::from_utf8(body)
         .unwrap()
         .replace("\"actor\":\"oncall\"", "\"actor\":\"mallory\"");
     assert_eq!(
         conn.execute(
-            "UPDATE ledger SET body = ?1 WHERE seq = 2",
+            "UPDATE ledger SET body = ?1 WHERE seq = 3",
             [forged.into_bytes()]
         )
         .unwrap(),
@@ -276,7 +278,7 @@ fn ledger_verify_names_the_first_broken_record() {
     let broken = haltstate(&["ledger", "verify", "--db", db_arg]);
     assert_eq!(broken.status.code(), Some(2));
     assert!(
-        text(&broken.stderr).contains("BROKEN: tenant acme, record 2"),
+        text(&broken.stderr).contains("BROKEN: tenant acme, record 3"),
         "{}",
         text(&broken.stderr)
     );
@@ -739,7 +741,16 @@ fn policy_replay_prints_what_a_candidate_would_change_and_refuses_another_schema
     let live = root.join("haltstate.cedar");
     let db = dir.path().join("hs.db");
     {
-        let authority = Authority::builder(&db).policy_file(&live).open().unwrap();
+        // At noon yesterday: the sample policy freezes refunds at night, whatever the wall clock says.
+        let noon = (time::OffsetDateTime::now_utc() - time::Duration::days(1))
+            .replace_time(time::macros::time!(12:00));
+        let authority = Authority::builder(&db)
+            .policy_file(&live)
+            .clock(std::sync::Arc::new(haltstate_authority::ManualClock::at(
+                noon,
+            )))
+            .open()
+            .unwrap();
         let refund = |cents: i64| {
             ActionRequest::new("billing-agent", "refund.create").param("amount_cents", json!(cents))
         };
@@ -783,7 +794,7 @@ fn policy_replay_prints_what_a_candidate_would_change_and_refuses_another_schema
         args.extend_from_slice(extra);
         haltstate(&args)
     };
-    let out = replay(&candidate, &["--since", "1h"]);
+    let out = replay(&candidate, &["--since", "2d"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -941,13 +952,14 @@ async fn signed_checkpoints_catch_a_perfect_forgery_and_proof_packs_verify_offli
         let answer = guard(server.base_url(), &setup.key, 500, &format!("signed:{i}")).await;
         assert_eq!(answer["status"], "allowed", "{answer}");
     }
+    // The key's creation and the four guards: a checkpoint of record 5.
     haltstate_testkit::eventually(
-        "a checkpoint of the fourth record",
+        "a checkpoint of the last record",
         Duration::from_secs(10),
         || {
             std::fs::read_to_string(&checkpoints)
                 .ok()
-                .filter(|lines| lines.contains("\"seq\":4"))
+                .filter(|lines| lines.contains("\"seq\":5"))
         },
     );
     server.signal("TERM");
@@ -1129,7 +1141,7 @@ fn ledger_verify_names_a_state_row_the_ledger_contradicts_and_serve_refuses_to_s
     let out = haltstate(&["ledger", "verify", "--db", db]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).starts_with("state BROKEN: tenant acme: key \"state:1\": record 2 completed it, but its row says failed"),
+        text(&out.stderr).starts_with("state BROKEN: tenant acme: key \"state:1\": record 3 completed it, but its row says failed"),
         "{}",
         text(&out.stderr)
     );

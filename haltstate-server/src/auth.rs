@@ -3,7 +3,8 @@
 //! grants nothing.
 //!
 //! A key is one identity of one role. The wire contract's routes take agent keys only ([`Agent`]); the operator
-//! API takes operator keys only ([`Operator`]); the other role gets 403 `wrong_role`. An address that fails to
+//! API takes operator keys only ([`Operator`]), except its key routes, which take admin keys only ([`Admin`]);
+//! any other role gets 403 `wrong_role`. An address that fails to
 //! authenticate too often gets 429 for a while, before its keys are looked at; a key over its request rate gets
 //! 429 too. Both answers carry `Retry-After`.
 
@@ -24,6 +25,10 @@ pub struct Agent(pub Principal);
 /// An authenticated operator key.
 #[derive(Debug, Clone)]
 pub struct Operator(pub Principal);
+
+/// An authenticated admin key: mints, rotates and revokes keys, and nothing else.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Principal);
 
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts
@@ -117,6 +122,9 @@ fn with_role(principal: Principal, role: Role) -> Result<Principal, ApiError> {
                 "this route takes agent keys: operator keys cannot request actions or act as agents"
             }
             Role::Operator => "this route takes operator keys",
+            Role::Admin => {
+                "this route takes admin keys: keys are minted, rotated and revoked by admins, not by operators"
+            }
         },
     ))
 }
@@ -129,6 +137,17 @@ impl FromRequestParts<AppState> for Agent {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         with_role(authenticate(parts, state)?, Role::Agent).map(Agent)
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        with_role(authenticate(parts, state)?, Role::Admin).map(Admin)
     }
 }
 

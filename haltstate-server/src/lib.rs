@@ -40,7 +40,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-pub use auth::{Agent, Operator};
+pub use auth::{Admin, Agent, Operator};
 pub use limits::ServeLimits;
 pub use metrics::Metrics;
 pub use serve::{METRICS_CONNECTIONS, serve, serve_metrics};
@@ -125,12 +125,13 @@ pub fn router(state: AppState) -> Router {
         .route("/evidence", get(operator::evidence))
         .route("/ledger/head", get(operator::ledger_head))
         .route("/keys", get(operator::list_keys).post(operator::create_key))
-        .route("/keys/{id}/revoke", post(operator::revoke_key));
+        .route("/keys/{id}/revoke", post(operator::revoke_key))
+        .route("/keys/{id}/rotate", post(operator::rotate_key));
     let mut routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if state.console {
-        routes = routes.nest("/ui", console::router());
+        routes = routes.nest("/ui", console::router(state.clone()));
     }
     routes
         .nest(paths::CANONICAL, contract())

@@ -41,6 +41,10 @@ struct Keys {
     alice: String,
     /// Operator `ops`.
     ops: String,
+    /// Admin `root`: mints, rotates and revokes keys.
+    root: String,
+    /// Admin `root` of tenant `globex`.
+    globex_admin: String,
     /// Agent `g` of tenant `globex`.
     globex_agent: String,
     /// Operator `mallory` of tenant `globex`.
@@ -127,6 +131,8 @@ async fn start_with(limits: ServeLimits) -> Server {
         ),
         alice: key(TENANT, KeySpec::new("alice", Role::Operator)),
         ops: key(TENANT, KeySpec::new("ops", Role::Operator)),
+        root: key(TENANT, KeySpec::new("root", Role::Admin)),
+        globex_admin: key("globex", KeySpec::new("root", Role::Admin)),
         globex_agent: key("globex", KeySpec::new("g", Role::Agent)),
         globex_operator: key("globex", KeySpec::new("mallory", Role::Operator)),
     };
@@ -245,6 +251,7 @@ async fn stateless_hostile_requests_get_typed_errors_and_the_server_keeps_answer
     let k = &s.keys;
     let bot = || with(&k.bot);
     let alice = || with(&k.alice);
+    let root = || with(&k.root);
     let refund = |agent: &str| json!({"agent_id": agent, "action": "refund.create", "params": {"amount_cents": 1}});
     let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
     let huge = format!(
@@ -314,11 +321,23 @@ async fn stateless_hostile_requests_get_typed_errors_and_the_server_keeps_answer
         case("kill switch with an unknown field", Method::POST, &format!("{OPS}/kill-switch"), alice().json(json!({"state": "RUN", "actor": "x"})), S::BAD_REQUEST, "invalid_request"),
         case("approve with an unknown field", Method::POST, &format!("{OPS}/approvals/apr_x/approve"), alice().json(json!({"approver": "bob"})), S::BAD_REQUEST, "invalid_request"),
         case("approve an unknown approval", Method::POST, &format!("{OPS}/approvals/apr_nope/approve"), alice().json(json!({})), S::NOT_FOUND, "approval_not_found"),
-        case("key with an invalid name", Method::POST, &format!("{OPS}/keys"), alice().json(json!({"name": "a b", "role": "agent"})), S::BAD_REQUEST, "invalid_request"),
-        case("duplicate key name", Method::POST, &format!("{OPS}/keys"), alice().json(json!({"name": "bot", "role": "agent"})), S::CONFLICT, "duplicate_name"),
-        case("duplicate key name in capitals", Method::POST, &format!("{OPS}/keys"), alice().json(json!({"name": "ALICE", "role": "operator"})), S::CONFLICT, "duplicate_name"),
-        case("operator key with agents", Method::POST, &format!("{OPS}/keys"), alice().json(json!({"name": "op2", "role": "operator", "agents": ["x"]})), S::BAD_REQUEST, "invalid_request"),
-        case("revoke an unknown key", Method::POST, &format!("{OPS}/keys/key_nope/revoke"), alice(), S::NOT_FOUND, "key_not_found"),
+        case("key with an invalid name", Method::POST, &format!("{OPS}/keys"), root().json(json!({"name": "a b", "role": "agent"})), S::BAD_REQUEST, "invalid_request"),
+        case("duplicate key name", Method::POST, &format!("{OPS}/keys"), root().json(json!({"name": "bot", "role": "agent"})), S::CONFLICT, "duplicate_name"),
+        case("duplicate key name in capitals", Method::POST, &format!("{OPS}/keys"), root().json(json!({"name": "ALICE", "role": "operator"})), S::CONFLICT, "duplicate_name"),
+        case("operator key with agents", Method::POST, &format!("{OPS}/keys"), root().json(json!({"name": "op2", "role": "operator", "agents": ["x"]})), S::BAD_REQUEST, "invalid_request"),
+        case("admin key with agents", Method::POST, &format!("{OPS}/keys"), root().json(json!({"name": "adm2", "role": "admin", "agents": ["x"]})), S::BAD_REQUEST, "invalid_request"),
+        case("revoke an unknown key", Method::POST, &format!("{OPS}/keys/key_nope/revoke"), root(), S::NOT_FOUND, "key_not_found"),
+        case("rotate an unknown key", Method::POST, &format!("{OPS}/keys/key_nope/rotate"), root(), S::NOT_FOUND, "key_not_found"),
+        // Separation of duties (issue 21): operators decide, admins mint; neither does the other's work.
+        case("operator key minting an operator key", Method::POST, &format!("{OPS}/keys"), alice().json(json!({"name": "bob-deputy", "role": "operator"})), S::FORBIDDEN, "wrong_role"),
+        case("operator key minting an agent key", Method::POST, &format!("{OPS}/keys"), alice().json(json!({"name": "alice-bot", "role": "agent"})), S::FORBIDDEN, "wrong_role"),
+        case("operator key revoking a key", Method::POST, &format!("{OPS}/keys/key_nope/revoke"), alice(), S::FORBIDDEN, "wrong_role"),
+        case("operator key rotating a key", Method::POST, &format!("{OPS}/keys/key_nope/rotate"), alice(), S::FORBIDDEN, "wrong_role"),
+        case("operator key listing keys", Method::GET, &format!("{OPS}/keys"), alice(), S::FORBIDDEN, "wrong_role"),
+        case("admin key approving", Method::POST, &format!("{OPS}/approvals/apr_x/approve"), root().json(json!({})), S::FORBIDDEN, "wrong_role"),
+        case("admin key on the kill switch", Method::POST, &format!("{OPS}/kill-switch"), root().json(json!({"state": "KILL"})), S::FORBIDDEN, "wrong_role"),
+        case("admin key reading evidence", Method::GET, &format!("{OPS}/evidence"), root(), S::FORBIDDEN, "wrong_role"),
+        case("admin key guarding", Method::POST, GUARD, root().json(Server::guard_body(Some("root"), 1, "k-admin")), S::FORBIDDEN, "wrong_role"),
         case("evidence with a bad timestamp", Method::GET, &format!("{OPS}/evidence?from=yesterday"), alice(), S::BAD_REQUEST, "invalid_request"),
         case("evidence with a zero limit", Method::GET, &format!("{OPS}/evidence?limit=0"), alice(), S::BAD_REQUEST, "invalid_request"),
         // Check reports (E4, point 6): validated like every other body.
@@ -706,16 +725,55 @@ async fn a_claim_is_released_only_with_its_token() {
     s.expect("second guard", &second, StatusCode::OK, None)
         .await;
     assert_eq!(second.body["status"], "in_progress");
+    // The token the caller sent is a retry token only: the claim's token is the authority's, 256 random bits.
+    let token = granted.body["claim_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64, "{token}");
+    assert_ne!(token, "T-holder");
     let answer = report(
         json!({"idempotency_key": "claim:1", "outcome": "success", "claim_token": "T-holder"}),
     )
     .await;
+    s.expect(
+        "the caller's own weak token",
+        &answer,
+        StatusCode::CONFLICT,
+        Some("stale_claim"),
+    )
+    .await;
+    // Hostile (issue 21): a key that may act only as other agents, holding the right token, is not the holder.
+    let answer = s
+        .post(
+            GUARD_REPORT,
+            with(&s.keys.fleet).json(
+                json!({"idempotency_key": "claim:1", "outcome": "success", "claim_token": token}),
+            ),
+        )
+        .await;
+    s.expect(
+        "the token from another key",
+        &answer,
+        StatusCode::CONFLICT,
+        Some("stale_claim"),
+    )
+    .await;
+    // A retried guard (same key, same retry token) gets the same claim back.
+    let mut retried = Server::guard_body(None, 1, "claim:1");
+    retried["claim_token"] = json!("T-holder");
+    let retried = s.post(GUARD, with(&s.keys.bot).json(retried)).await;
+    assert_eq!(
+        retried.body["claim_token"],
+        token.as_str(),
+        "{}",
+        retried.body
+    );
+    let answer =
+        report(json!({"idempotency_key": "claim:1", "outcome": "success", "claim_token": token}))
+            .await;
     s.expect("the holder reports", &answer, StatusCode::OK, None)
         .await;
-    let answer = report(
-        json!({"idempotency_key": "claim:1", "outcome": "success", "claim_token": "T-holder"}),
-    )
-    .await;
+    let answer =
+        report(json!({"idempotency_key": "claim:1", "outcome": "success", "claim_token": token}))
+            .await;
     s.expect("the holder reports again", &answer, StatusCode::OK, None)
         .await;
     assert_eq!(answer.body["duplicate"], true);
@@ -901,7 +959,7 @@ async fn an_approvals_stream_ends_when_its_key_is_revoked() {
     let answer = s
         .post(
             &format!("{OPS}/keys/{}/revoke", doomed.id),
-            with(&s.keys.alice),
+            with(&s.keys.root),
         )
         .await;
     s.expect("revoke", &answer, StatusCode::OK, None).await;
@@ -995,7 +1053,7 @@ async fn keys_are_listed_without_secrets_and_revoked_keys_stop_working() {
     let created = s
         .post(
             &format!("{OPS}/keys"),
-            with(&s.keys.alice)
+            with(&s.keys.root)
                 .json(json!({"name": "Temp-Bot", "role": "agent", "agents": ["temp-*"]})),
         )
         .await;
@@ -1004,7 +1062,7 @@ async fn keys_are_listed_without_secrets_and_revoked_keys_stop_working() {
     let id = created.body["key"]["id"].as_str().unwrap().to_owned();
     assert_eq!(created.body["key"]["name"], "temp-bot");
     assert_eq!(created.body["key"]["agents"], json!(["temp-*"]));
-    let listed = s.get(&format!("{OPS}/keys"), with(&s.keys.alice)).await;
+    let listed = s.get(&format!("{OPS}/keys"), with(&s.keys.root)).await;
     s.expect("list", &listed, StatusCode::OK, None).await;
     assert!(!listed.body.to_string().contains(&secret));
     assert!(!listed.body.to_string().contains("hs_"));
@@ -1017,7 +1075,7 @@ async fn keys_are_listed_without_secrets_and_revoked_keys_stop_working() {
     s.expect("the new key works", &answer, StatusCode::OK, None)
         .await;
     let answer = s
-        .post(&format!("{OPS}/keys/{id}/revoke"), with(&s.keys.alice))
+        .post(&format!("{OPS}/keys/{id}/revoke"), with(&s.keys.root))
         .await;
     s.expect("revoke", &answer, StatusCode::OK, None).await;
     let answer = s
@@ -1036,7 +1094,7 @@ async fn keys_are_listed_without_secrets_and_revoked_keys_stop_working() {
     let answer = s
         .post(
             &format!("{OPS}/keys/{id}/revoke"),
-            with(&s.keys.globex_operator).tenant("globex"),
+            with(&s.keys.globex_admin).tenant("globex"),
         )
         .await;
     s.expect(
@@ -1046,15 +1104,66 @@ async fn keys_are_listed_without_secrets_and_revoked_keys_stop_working() {
         Some("key_not_found"),
     )
     .await;
-    // Its name is free again.
+    // Its name is never given to another key (issue 21: revoke `bob`, make a new `bob`, approve as both).
     let again = s
         .post(
             &format!("{OPS}/keys"),
-            with(&s.keys.alice).json(json!({"name": "temp-bot", "role": "agent"})),
+            with(&s.keys.root).json(json!({"name": "temp-bot", "role": "agent"})),
         )
         .await;
-    s.expect("the name, reused", &again, StatusCode::OK, None)
+    s.expect(
+        "the name, reused",
+        &again,
+        StatusCode::CONFLICT,
+        Some("duplicate_name"),
+    )
+    .await;
+    // A leaked key gets a new secret instead, under its own name.
+    let rotated = s
+        .post(
+            &format!("{OPS}/keys/{}/rotate", created_ops_id(&s).await),
+            with(&s.keys.root),
+        )
         .await;
+    s.expect("rotate", &rotated, StatusCode::OK, None).await;
+    let fresh = rotated.body["secret"].as_str().unwrap().to_owned();
+    assert_eq!(rotated.body["key"]["name"], "ops");
+    let old = s.get(&format!("{OPS}/approvals"), with(&s.keys.ops)).await;
+    s.expect(
+        "the old secret",
+        &old,
+        StatusCode::UNAUTHORIZED,
+        Some("unauthenticated"),
+    )
+    .await;
+    let new = s.get(&format!("{OPS}/approvals"), with(&fresh)).await;
+    s.expect("the new secret", &new, StatusCode::OK, None).await;
+    // Every key change is in the ledger, with the admin who made it.
+    let keys = s
+        .authority
+        .evidence(TENANT, &EvidenceQuery::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == EvidenceKind::Key)
+        .map(|r| (r.status.unwrap(), r.actor.unwrap()))
+        .collect::<Vec<_>>();
+    for change in ["created", "revoked", "rotated"] {
+        assert!(
+            keys.contains(&(change.to_owned(), "root".to_owned())),
+            "{change}: {keys:?}"
+        );
+    }
+}
+
+/// The id of operator `ops`.
+async fn created_ops_id(s: &Server) -> String {
+    s.authority
+        .keys(TENANT, true)
+        .unwrap()
+        .into_iter()
+        .find(|k| k.name == "ops")
+        .unwrap()
+        .id
 }
 
 // ---- Point 5: connections are bounded --------------------------------------------------------------------------

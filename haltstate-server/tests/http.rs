@@ -460,7 +460,8 @@ async fn operator_api_lists_approves_kills_and_queries_evidence() {
         .collect();
     assert_eq!(kinds, vec!["guard", "approval"]);
     let (_, head) = s.operator(Method::GET, "ledger/head", &op, None).await;
-    assert_eq!(head["seq"], 3);
+    // The two keys made at the start (key records), the guard, the approval and the kill switch.
+    assert_eq!(head["seq"], 5);
 }
 
 #[tokio::test]
@@ -1245,18 +1246,42 @@ async fn the_console_flips_the_kill_switch_after_a_confirmation_and_manages_keys
     assert_eq!(change.actor.as_deref(), Some("alice"));
     assert_eq!(change.via, Some(haltstate_authority::Via::Console));
 
-    // Keys: a new key's secret is shown once and works; revoking it in the console ends it.
-    let (status, html) = post_form(
-        &cookie,
-        format!("{}/ui/keys", s.base),
-        &[
-            ("csrf", &csrf),
-            ("name", "reports-bot"),
-            ("role", "agent"),
-            ("agents", "reports-*"),
-        ],
-    )
-    .await;
+    // Keys: an operator sees them but cannot make one (issue 21: operators decide, admins mint).
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "reports-bot"),
+        ("role", "agent"),
+        ("agents", "reports-*"),
+    ];
+    let (status, html) = post_form(&cookie, format!("{}/ui/keys", s.base), &fields).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(html.contains("revoked by admins"), "{html}");
+    let (_, list) = page(&cookie, format!("{}/ui/keys", s.base)).await;
+    assert!(
+        !list.contains("action=\"/ui/keys\""),
+        "an operator is offered the form"
+    );
+    // An admin signs in to the keys page only.
+    let admin = s
+        .authority
+        .create_key(TENANT, "root", haltstate_authority::Role::Admin)
+        .await
+        .unwrap();
+    let (_, admin_cookie) = sign_in(&s, TENANT, &admin.secret).await;
+    let (cookie, _) = admin_cookie.unwrap();
+    let (status, _) = page(&cookie, format!("{}/ui/inbox", s.base)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an admin reaches the inbox");
+    let (status, html) = page(&cookie, format!("{}/ui/keys", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_of(&html);
+    // A new key's secret is shown once and works; revoking it in the console ends it.
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "reports-bot"),
+        ("role", "agent"),
+        ("agents", "reports-*"),
+    ];
+    let (status, html) = post_form(&cookie, format!("{}/ui/keys", s.base), &fields).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     let start = html.find("<code id=\"secret\">").unwrap() + "<code id=\"secret\">".len();
     let secret = &html[start..start + html[start..].find('<').unwrap()];

@@ -26,6 +26,8 @@ pub enum EvidenceKind {
     Approval,
     /// A kill-switch setting changed.
     KillSwitch,
+    /// An API key was created, rotated or revoked (and by whom).
+    Key,
 }
 
 impl EvidenceKind {
@@ -38,6 +40,7 @@ impl EvidenceKind {
             EvidenceKind::CheckReport => "check_report",
             EvidenceKind::Approval => "approval",
             EvidenceKind::KillSwitch => "kill_switch",
+            EvidenceKind::Key => "key",
         }
     }
 }
@@ -51,7 +54,8 @@ pub struct EvidenceRecord {
     /// The action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
-    /// The operator who approved, rejected or flipped the kill switch.
+    /// The operator who approved, rejected or flipped the kill switch; the admin who created, rotated or revoked
+    /// a key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     /// The acting agent.

@@ -20,24 +20,29 @@ use crate::timestamp::rfc3339;
 pub enum Role {
     /// Check, guard, report, read its approvals, heartbeat.
     Agent,
-    /// Everything an agent may, plus approve, reject, kill switch, evidence.
+    /// Approve, reject, kill switch, evidence, webhooks: decides what agents asked for.
     Operator,
+    /// Mints, rotates and revokes keys, and does nothing else: whoever decides must not be able to make the
+    /// identities that ask or decide (an operator minting a second operator key would be two approvers).
+    Admin,
 }
 
 impl Role {
-    /// `agent` or `operator`.
+    /// `agent`, `operator` or `admin`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Agent => "agent",
             Role::Operator => "operator",
+            Role::Admin => "admin",
         }
     }
 
-    /// Parses `agent` or `operator`.
+    /// Parses `agent`, `operator` or `admin`.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "agent" => Some(Role::Agent),
             "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
             _ => None,
         }
     }
@@ -71,7 +76,7 @@ impl Principal {
     pub fn act_as(&self, claimed: Option<&str>) -> Result<String> {
         if self.role != Role::Agent {
             return Err(RequestError::Forbidden(
-                "operator keys cannot request actions; use an agent key".into(),
+                "operator and admin keys cannot request actions; use an agent key".into(),
             ));
         }
         self.agents.act_as(claimed)
@@ -144,14 +149,14 @@ impl KeySpec {
         self
     }
 
-    /// The canonical name and the agent set to store (empty for operators).
+    /// The canonical name and the agent set to store (empty for operators and admins).
     pub fn resolved(&self) -> Result<(String, AgentSet)> {
         let name = canonical_name("key name", &self.name)?;
         let agents = match (self.role, &self.agents) {
-            (Role::Operator, None) => AgentSet::default(),
-            (Role::Operator, Some(_)) => {
+            (Role::Operator | Role::Admin, None) => AgentSet::default(),
+            (Role::Operator | Role::Admin, Some(_)) => {
                 return Err(invalid(
-                    "operator keys act as no agent; give agents only to agent keys",
+                    "operator and admin keys act as no agent; give agents only to agent keys",
                 ));
             }
             (Role::Agent, None) => AgentSet::one(&name)?,

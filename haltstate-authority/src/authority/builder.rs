@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::{Authority, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE, Inner};
+use super::{
+    Authority, DEFAULT_APPROVAL_ATTEMPTS, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE,
+    DEFAULT_MAX_PENDING_PER_AGENT, Inner,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::database::Database;
 use crate::error::{AuthorityError, Result};
@@ -26,6 +29,9 @@ pub struct AuthorityBuilder {
     policy_source: Option<(String, String)>,
     approval_ttl: Duration,
     lease: Duration,
+    approval_attempts: u32,
+    refund_usage_on_error: bool,
+    max_pending_per_agent: usize,
     clock: Arc<dyn Clock>,
     durability: Durability,
     checkpoint_pages: u32,
@@ -41,6 +47,9 @@ impl AuthorityBuilder {
             policy_source: None,
             approval_ttl: DEFAULT_APPROVAL_TTL,
             lease: DEFAULT_LEASE,
+            approval_attempts: DEFAULT_APPROVAL_ATTEMPTS,
+            refund_usage_on_error: false,
+            max_pending_per_agent: DEFAULT_MAX_PENDING_PER_AGENT,
             clock: Arc::new(SystemClock),
             durability: Durability::Full,
             migrate: true,
@@ -70,6 +79,31 @@ impl AuthorityBuilder {
     /// How long a claim lasts before another worker may re-claim (default 5 min).
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// How many claims one approval grants (default 3): its run, and retries after an error or a lapsed lease.
+    /// Past it a guard of the key is decided by policy again, which asks a human again: an approval authorises
+    /// a bounded number of runs, never as many as the agent likes (an agent could act, report `error`, and run
+    /// again). At least 1.
+    pub fn approval_attempts(mut self, attempts: u32) -> Self {
+        self.approval_attempts = attempts.max(1);
+        self
+    }
+
+    /// Whether an `error` (or aborted, panicked, cancelled) outcome gives the usage its claim was charged back
+    /// (default no: the body may have acted before it failed, and an agent reporting every run as an error would
+    /// never be counted). A retry of the same key is charged once either way.
+    pub fn refund_usage_on_error(mut self, refund: bool) -> Self {
+        self.refund_usage_on_error = refund;
+        self
+    }
+
+    /// How many approvals one agent may have waiting for a decision at once (default 50). Past it, its requests
+    /// that need a human are denied until some are decided or expire: one agent (or whoever holds its key) cannot
+    /// bury other agents' requests in the approvers' inbox. At least 1.
+    pub fn max_pending_approvals_per_agent(mut self, max: usize) -> Self {
+        self.max_pending_per_agent = max.max(1);
         self
     }
 
@@ -194,6 +228,9 @@ impl AuthorityBuilder {
                 windows: Windows {
                     approval_ttl: self.approval_ttl,
                     lease: self.lease,
+                    approval_attempts: self.approval_attempts,
+                    refund_usage_on_error: self.refund_usage_on_error,
+                    max_pending_per_agent: self.max_pending_per_agent,
                 },
                 counters,
                 events,

@@ -10,34 +10,65 @@ use crate::ops;
 use crate::store::job::WriterStats;
 use crate::store::pending::Pending;
 
+/// Who the ledger says made a key created or revoked without an admin's name: someone with the database itself
+/// (the CLI on `--db`, or a program embedding the authority), which is the root of trust.
+pub const LOCAL_ACTOR: &str = "(database)";
+
 impl Authority {
-    /// Creates an API key named `name` (for an agent key, acting as the agent of that name); its secret is in
-    /// the answer and nowhere else.
+    /// Creates an API key named `name` (for an agent key, acting as the agent of that name), recorded as made by
+    /// [`LOCAL_ACTOR`] (whoever holds the database); its secret is in the answer and nowhere else.
     pub fn create_key(&self, tenant: &str, name: &str, role: Role) -> Pending<NewKey> {
         self.create_key_with(tenant, KeySpec::new(name, role))
     }
 
-    /// Creates an API key as `spec` says. Names are canonical and unique among the tenant's live keys
-    /// ([`AuthorityError::DuplicateKeyName`](crate::AuthorityError::DuplicateKeyName)).
+    /// Creates an API key as `spec` says, recorded as made by [`LOCAL_ACTOR`].
     pub fn create_key_with(&self, tenant: &str, spec: KeySpec) -> Pending<NewKey> {
+        self.create_key_as(tenant, spec, LOCAL_ACTOR)
+    }
+
+    /// Creates an API key as `spec` says, made by `actor` (an admin's name): the ledger records who made which
+    /// key. Names are canonical and never given to a second key of the tenant, not even a revoked one's
+    /// ([`AuthorityError::DuplicateKeyName`](crate::AuthorityError::DuplicateKeyName)).
+    pub fn create_key_as(&self, tenant: &str, spec: KeySpec, actor: &str) -> Pending<NewKey> {
         if let Err(e) = validate_name("tenant", tenant).and_then(|()| spec.resolved().map(drop)) {
             return Pending::ready(Err(e.into()));
         }
-        let tenant = tenant.to_owned();
-        self.submit(tenant, move |b, tenant| ops::keys::create(b, tenant, &spec))
+        let (tenant, actor) = (tenant.to_owned(), actor.to_owned());
+        self.submit(tenant, move |b, tenant| {
+            ops::keys::create(b, tenant, &spec, &actor)
+        })
     }
 
-    /// Revokes a key by id; answers whether a live key was revoked. This authority forgets the key as the
-    /// revocation is written; a request authenticating at that moment, or through another process on the same
-    /// database, may still be served for at most [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
+    /// Gives a live key a new secret (same id, name, role and agents), made by `actor`; the old secret stops
+    /// working as [`revoke_key`](Self::revoke_key) describes. The way to replace a leaked key without a new
+    /// name.
+    pub fn rotate_key(&self, tenant: &str, key_id: &str, actor: &str) -> Pending<NewKey> {
+        self.inner.key_cache.forget(key_id);
+        let (tenant, key_id, actor) = (tenant.to_owned(), key_id.to_owned(), actor.to_owned());
+        let cache = self.inner.key_cache.clone();
+        self.submit(tenant, move |b, tenant| {
+            let rotated = ops::keys::rotate(b, tenant, &key_id, &actor);
+            cache.forget(&key_id);
+            rotated
+        })
+    }
+
+    /// Revokes a key by id, recorded as done by [`LOCAL_ACTOR`].
     pub fn revoke_key(&self, tenant: &str, key_id: &str) -> Pending<bool> {
+        self.revoke_key_as(tenant, key_id, LOCAL_ACTOR)
+    }
+
+    /// Revokes a key by id, done by `actor`; answers whether a live key was revoked. This authority forgets the
+    /// key as the revocation is written; a request authenticating at that moment, or through another process on
+    /// the same database, may still be served for at most [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
+    pub fn revoke_key_as(&self, tenant: &str, key_id: &str, actor: &str) -> Pending<bool> {
         // Forget it before and after: a request authenticating meanwhile may have put it back.
         self.inner.key_cache.forget(key_id);
-        let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
+        let (tenant, key_id, actor) = (tenant.to_owned(), key_id.to_owned(), actor.to_owned());
         // Only the cache: a queued operation holding the whole authority would keep it alive past its last handle.
         let cache = self.inner.key_cache.clone();
         self.submit(tenant, move |b, tenant| {
-            let revoked = ops::keys::revoke(b, tenant, &key_id);
+            let revoked = ops::keys::revoke(b, tenant, &key_id, &actor);
             cache.forget(&key_id);
             revoked
         })

@@ -14,6 +14,7 @@ mod webhooks;
 
 pub use builder::AuthorityBuilder;
 pub use evidence_proof::ProofSelection;
+pub use keys::LOCAL_ACTOR;
 pub use replay::{ReplayChange, ReplayQuery, ReplayReport};
 pub use shadow::{ShadowDisagreement, ShadowReport};
 
@@ -47,6 +48,11 @@ use crate::store::writer::Writer;
 pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a claim lasts before another worker may re-claim the key, unless configured otherwise.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(5 * 60);
+/// Claims one approval grants, by default (see [`AuthorityBuilder::approval_attempts`]).
+pub const DEFAULT_APPROVAL_ATTEMPTS: u32 = 3;
+/// Approvals one agent may have waiting at once, by default (see
+/// [`AuthorityBuilder::max_pending_approvals_per_agent`]).
+pub const DEFAULT_MAX_PENDING_PER_AGENT: usize = 50;
 
 /// The policy authority, embedded in-process.
 ///
@@ -213,9 +219,9 @@ impl Authority {
             Ok(report) => report,
             Err(e) => return Pending::ready(Err(e.into())),
         };
-        let tenant = tenant.to_owned();
+        let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
         self.submit(tenant, move |b, tenant| {
-            ops::report::report(b, tenant, report)
+            ops::report::report(b, windows, tenant, report)
         })
     }
 

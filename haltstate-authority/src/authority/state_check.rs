@@ -66,7 +66,7 @@ impl Expected {
                     self.kill.insert(agent, (state, record.seq));
                 }
             }
-            EvidenceKind::Check | EvidenceKind::CheckReport => {}
+            EvidenceKind::Check | EvidenceKind::CheckReport | EvidenceKind::Key => {}
         }
     }
 }

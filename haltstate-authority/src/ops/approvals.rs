@@ -14,6 +14,14 @@ use crate::rules::approval::{self, DecideStep, decide as decide_rule, expired};
 use crate::store::tx::Tx;
 
 /// A new pending approval for a check of `action`.
+/// Why a request that needs a human is denied while its agent has `waiting` approvals open already.
+pub(crate) fn flood_reason(agent: &str, waiting: usize) -> String {
+    format!(
+        "agent {agent} has {waiting} approvals waiting for a decision, as many as it may; wait for them to be \
+         decided (or to expire) before asking for more"
+    )
+}
+
 pub(crate) fn for_check(
     tx: &dyn Tx,
     windows: Windows,

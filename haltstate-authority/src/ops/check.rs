@@ -26,7 +26,7 @@ pub(crate) fn check(
     let kill = tx.kill_status(tenant, &request.action.agent_id)?;
     // A check charges nothing (it claims nothing), but a usage limit applies to it as to a guard.
     let (policy, usage) = super::usage::decide(tx, tenant, &request.action, judgement, None)?;
-    let Some(verdict) = decide(bound.as_ref(), fingerprint, &kill, &policy) else {
+    let Some(mut verdict) = decide(bound.as_ref(), fingerprint, &kill, &policy) else {
         // A request id is one operation, as an idempotency key is: reusing it for another operation could pick
         // up the approval granted to the first one.
         let mut record = check_record(tx, tenant, &request, &request_id);
@@ -38,15 +38,25 @@ pub(crate) fn check(
     };
     let approval_id = if verdict.decision == Decision::ApprovalRequired {
         // The same request id always finds the same approval.
-        Some(match tx.approval_by_request(tenant, &request_id)? {
-            Some(approval) => approval.id,
+        match tx.approval_by_request(tenant, &request_id)? {
+            Some(approval) => Some(approval.id),
             None => {
-                let approval = approvals::for_check(tx, windows, tenant, &request.action, &policy);
-                tx.insert_approval(&approval, Some(&request_id))?;
-                super::webhooks::announce_approval(tx, &approval)?;
-                approval.id
+                let agent = &request.action.agent_id;
+                let waiting = tx.pending_approvals(tenant, agent)?;
+                if waiting >= windows.max_pending_per_agent {
+                    verdict.decision = Decision::Deny;
+                    verdict.reason = approvals::flood_reason(agent, waiting);
+                    verdict.policy_id = None;
+                    None
+                } else {
+                    let approval =
+                        approvals::for_check(tx, windows, tenant, &request.action, &policy);
+                    tx.insert_approval(&approval, Some(&request_id))?;
+                    super::webhooks::announce_approval(tx, &approval)?;
+                    Some(approval.id)
+                }
             }
-        })
+        }
     } else {
         None
     };

@@ -52,11 +52,20 @@ pub(crate) fn guard(
         policy: &policy,
         now: tx.now(),
         windows,
-        fresh_token: uuid::Uuid::new_v4().simple().to_string(),
+        fresh_token: claim_token(),
         fresh_approval_id: new_id("apr"),
     });
     if let Some(overdue) = &outcome.expire_approval {
         approvals::expire(tx, overdue)?;
+    }
+    if let Some(approval) = &outcome.create_approval {
+        let waiting = tx.pending_approvals(tenant, &approval.agent_id)?;
+        if waiting >= windows.max_pending_per_agent {
+            outcome = refused(
+                &outcome,
+                approvals::flood_reason(&approval.agent_id, waiting),
+            );
+        }
     }
     if let Some(approval) = &outcome.create_approval {
         tx.insert_approval(approval, None)?;
@@ -69,7 +78,14 @@ pub(crate) fn guard(
             if let Some(seq) = tx.completed_in_ledger(tenant, &existing.key)? {
                 tracing::error!(%tenant, key = %existing.key, seq, state = existing.state.as_str(),
                     "a key's row contradicts the ledger; refusing the guard");
-                outcome = refused_by_ledger(&outcome, existing, seq);
+                outcome = refused(
+                    &outcome,
+                    format!(
+                        "refused: ledger record {seq} completed this key but its state row says {}; the state \
+                         was changed outside the authority (see `haltstate ledger verify`)",
+                        existing.state.as_str()
+                    ),
+                );
             }
         }
     }
@@ -94,20 +110,26 @@ pub(crate) fn guard(
     Ok(answer)
 }
 
-/// The answer when the key's row contradicts the ledger: refused, nothing stored.
-fn refused_by_ledger(
+/// A new claim's token: 256 bits from the OS's randomness, hex. Only the holder ever learns it.
+fn claim_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The answer when the guard must not go ahead for a reason outside the rule (the key's row contradicts the
+/// ledger; the agent has too many approvals waiting): refused, nothing stored.
+fn refused(
     outcome: &crate::rules::guard::GuardOutcome,
-    row: &crate::records::KeyRecord,
-    seq: u64,
+    reason: String,
 ) -> crate::rules::guard::GuardOutcome {
     let mut answer = outcome.answer.clone();
     answer.status = haltstate_types::GuardStatus::Denied;
     answer.claim = None;
-    answer.reason = format!(
-        "refused: ledger record {seq} completed this key but its state row says {}; the state was changed \
-         outside the authority (see `haltstate ledger verify`)",
-        row.state.as_str()
-    );
+    answer.approval_id = None;
+    answer.expires_at = None;
+    answer.reason = reason;
     crate::rules::guard::GuardOutcome {
         answer,
         decision: None,

@@ -1,12 +1,14 @@
-//! API keys, applied: a new key's name is unique among the tenant's live keys; only its hash is stored.
+//! API keys, applied: a new key's name was never any other key's in the tenant (names are identities: a name
+//! that approved once must not approve again through another key); only its hash is stored; every creation,
+//! rotation and revocation is in the ledger with who made it.
 
-use haltstate_types::{KeySpec, NewKey, Role};
+use haltstate_types::{EvidenceKind, EvidenceRecord, KeySpec, NewKey, Role};
 
 use crate::error::{AuthorityError, Result};
 use crate::secrets;
 use crate::store::tx::{StoredKey, Tx};
 
-pub(crate) fn create(tx: &mut dyn Tx, tenant: &str, spec: &KeySpec) -> Result<NewKey> {
+pub(crate) fn create(tx: &mut dyn Tx, tenant: &str, spec: &KeySpec, actor: &str) -> Result<NewKey> {
     let (name, agents) = spec.resolved()?;
     if tx.key_name_taken(tenant, &name)? {
         return Err(AuthorityError::DuplicateKeyName { name });
@@ -16,16 +18,68 @@ pub(crate) fn create(tx: &mut dyn Tx, tenant: &str, spec: &KeySpec) -> Result<Ne
         tenant,
         &StoredKey {
             id: key.id.clone(),
-            name,
+            name: name.clone(),
             role: spec.role,
             hash: secrets::hash(&key.secret),
             agents: (spec.role == Role::Agent).then(|| agents.to_strings()),
             rate_limit: spec.rate_limit.map(|n| n.get()),
         },
     )?;
+    let acting = match spec.role {
+        Role::Agent => format!(", acting as {agents}"),
+        Role::Operator | Role::Admin => String::new(),
+    };
+    record(
+        tx,
+        tenant,
+        "created",
+        actor,
+        &key.id,
+        format!("{} key {name}{acting}", spec.role),
+    )?;
     Ok(key)
 }
 
-pub(crate) fn revoke(tx: &mut dyn Tx, tenant: &str, id: &str) -> Result<bool> {
-    tx.revoke_api_key(tenant, id)
+pub(crate) fn rotate(tx: &mut dyn Tx, tenant: &str, id: &str, actor: &str) -> Result<NewKey> {
+    let secret = secrets::generate().secret;
+    if !tx.rotate_api_key(tenant, id, &secrets::hash(&secret))? {
+        return Err(AuthorityError::KeyNotFound { id: id.to_owned() });
+    }
+    record(
+        tx,
+        tenant,
+        "rotated",
+        actor,
+        id,
+        "a new secret; the old one stops working".into(),
+    )?;
+    Ok(NewKey {
+        id: id.to_owned(),
+        secret,
+    })
+}
+
+pub(crate) fn revoke(tx: &mut dyn Tx, tenant: &str, id: &str, actor: &str) -> Result<bool> {
+    let revoked = tx.revoke_api_key(tenant, id)?;
+    if revoked {
+        record(tx, tenant, "revoked", actor, id, "revoked".into())?;
+    }
+    Ok(revoked)
+}
+
+fn record(
+    tx: &mut dyn Tx,
+    tenant: &str,
+    status: &str,
+    actor: &str,
+    id: &str,
+    reason: String,
+) -> Result<()> {
+    let mut record = EvidenceRecord::new(EvidenceKind::Key, tenant, tx.now());
+    record.status = Some(status.to_owned());
+    record.actor = Some(actor.to_owned());
+    record.reason = Some(reason);
+    record.resource_refs = vec![format!("key:{id}")];
+    tx.append(record)?;
+    Ok(())
 }

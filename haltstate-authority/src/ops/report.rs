@@ -5,11 +5,16 @@ use haltstate_types::{EvidenceKind, EvidenceRecord, KeyState, OutcomeReport, Rep
 use super::redaction_status;
 use crate::error::{AuthorityError, Result};
 use crate::records::KeyRecord;
-use crate::rules::micros;
 use crate::rules::report::{ReportStep, report as decide};
+use crate::rules::{Windows, micros};
 use crate::store::tx::Tx;
 
-pub(crate) fn report(tx: &mut dyn Tx, tenant: &str, report: OutcomeReport) -> Result<ReportAck> {
+pub(crate) fn report(
+    tx: &mut dyn Tx,
+    windows: Windows,
+    tenant: &str,
+    report: OutcomeReport,
+) -> Result<ReportAck> {
     let key = report.idempotency_key.clone();
     let record = tx
         .key(tenant, &key)?
@@ -50,13 +55,15 @@ pub(crate) fn report(tx: &mut dyn Tx, tenant: &str, report: OutcomeReport) -> Re
         lease_until: None,
         ..record
     };
-    // A completed action keeps its share of its agent's usage (and adds its tokens); one that failed gives it
-    // back, so its retry is not counted twice.
+    // A completed action keeps its share of its agent's usage (and adds its tokens). So does one that failed: its
+    // body may have acted before the error, and an agent that reports every run as an error must still be
+    // counted. The key keeps its charge, so a retry of the same key is not counted twice. Giving it back is an
+    // explicit option.
     if state == KeyState::Completed {
         if let Some(tokens) = tokens.filter(|&t| t > 0) {
             super::usage::add_tokens(tx, tenant, &mut record, tokens)?;
         }
-    } else {
+    } else if windows.refund_usage_on_error {
         super::usage::give_back(tx, tenant, &mut record)?;
     }
     tx.put_key(tenant, &record)?;

@@ -4,12 +4,15 @@
 //!             ALLOW                 success
 //!   (none) ──────────────> claimed ─────────> completed
 //!     │                     │  ^  error / abort
-//!     │ APPROVAL_REQUIRED   │  └──────────── failed (a retry claims again, without a new approval)
-//!     v                     │
+//!     │ APPROVAL_REQUIRED   │  └──────────── failed (a retry claims again: under an approval, while the
+//!     v                     │                        approval has attempts left; else policy decides again)
 //!   pending_approval ──approve──> approved ──guard──> claimed
 //!     │        └──reject──> rejected
 //!     └──window closes──> expired
 //! ```
+//!
+//! Claim tokens are always the authority's (256 random bits); the token a caller sends with its guard is only a
+//! retry token, recognised for the same API key.
 
 use time::OffsetDateTime;
 
@@ -38,7 +41,7 @@ pub(crate) struct GuardFacts<'a> {
     pub(crate) policy: &'a PolicyDecision,
     pub(crate) now: OffsetDateTime,
     pub(crate) windows: Windows,
-    /// The token a new claim takes when the caller chose none, and the id a new approval takes.
+    /// The token a new claim takes, and the id a new approval takes.
     pub(crate) fresh_token: String,
     pub(crate) fresh_approval_id: String,
 }
@@ -88,28 +91,42 @@ fn outcome(answer: GuardAnswer) -> GuardOutcome {
     }
 }
 
+/// What recognises a retried guard: its caller's API key and the retry token it sent (none: not recognisable).
+pub(crate) fn retry_digest(request: &GuardRequest) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let token = request.claim_token.as_deref()?;
+    let mut hasher = Sha256::new();
+    hasher.update(request.caller_key.as_deref().unwrap_or_default().as_bytes());
+    hasher.update([0]);
+    hasher.update(token.as_bytes());
+    Some(hex::encode(hasher.finalize()))
+}
+
 impl GuardFacts<'_> {
     fn new_claim(&self) -> Claim {
         Claim {
-            token: self
-                .request
-                .claim_token
-                .clone()
-                .unwrap_or_else(|| self.fresh_token.clone()),
+            token: self.fresh_token.clone(),
             lease_until: self.now + self.windows.lease,
         }
     }
 
-    /// `record` handed to this guard's caller under `claim`.
-    fn claimed(&self, record: KeyRecord, claim: &Claim) -> KeyRecord {
+    /// `record` handed to this guard's caller under `claim`, its `attempts`-th under the key's approval.
+    fn claimed(&self, record: KeyRecord, claim: &Claim, attempts: u32) -> KeyRecord {
         KeyRecord {
             state: KeyState::Claimed,
             claim_token: Some(claim.token.clone()),
             lease_until: Some(claim.lease_until),
             claimed_by: self.request.caller_key.clone(),
             client_token: self.request.claim_token.is_some(),
+            retry_digest: retry_digest(self.request),
+            attempts,
             ..record
         }
+    }
+
+    /// Whether the key's approval has granted as many claims as it may.
+    fn approval_used_up(&self, record: &KeyRecord) -> bool {
+        record.approval_id.is_some() && record.attempts >= self.windows.approval_attempts.max(1)
     }
 
     /// A new record for this guard's operation.
@@ -124,11 +141,15 @@ impl GuardFacts<'_> {
             policy_id: self.policy.policy_id.clone(),
             reason: self.policy.reason.clone(),
             claim_token: None,
+            retry_digest: None,
+            attempts: 0,
             lease_until: None,
             outcome_seq: None,
             claimed_by: None,
             client_token: false,
-            charged: None,
+            // The operation's usage charge stays with its key: a retry after an error is one operation, counted
+            // once.
+            charged: self.record.and_then(|r| r.charged.clone()),
         }
     }
 }
@@ -169,7 +190,7 @@ fn decide_afresh(facts: &GuardFacts<'_>) -> GuardOutcome {
         Decision::Allow => {
             let claim = facts.new_claim();
             let record = facts.fresh_record(KeyState::Claimed, None);
-            result.store = Some(facts.claimed(record, &claim));
+            result.store = Some(facts.claimed(record, &claim, 0));
             result.answer.status = GuardStatus::Allowed;
             result.answer.claim = Some(claim);
         }
@@ -221,8 +242,8 @@ fn replay(facts: &GuardFacts<'_>, record: &KeyRecord) -> Option<GuardOutcome> {
         }
         KeyState::Claimed
             if record.live_claim(facts.now)
-                && facts.request.claim_token.is_some()
-                && facts.request.claim_token == record.claim_token =>
+                && record.retry_digest.is_some()
+                && retry_digest(facts.request) == record.retry_digest =>
         {
             // The same caller retrying (its first answer was lost): it already holds this claim.
             answer.status = granted;
@@ -254,6 +275,9 @@ fn replay(facts: &GuardFacts<'_>, record: &KeyRecord) -> Option<GuardOutcome> {
             answer.decision_latency_us = micros(facts.policy.latency);
             result.decision = Some(Decision::Deny);
         }
+        // The approval's attempts are used up (the agent kept reporting errors, or kept losing its lease): it
+        // authorised that many runs, not more. Policy decides again, which asks a human again.
+        KeyState::Claimed | KeyState::Failed if facts.approval_used_up(record) => return None,
         KeyState::Claimed | KeyState::Approved => {
             let claim = facts.new_claim();
             answer.status = granted;
@@ -266,15 +290,25 @@ fn replay(facts: &GuardFacts<'_>, record: &KeyRecord) -> Option<GuardOutcome> {
                     .unwrap_or_else(|| "approved".into());
             }
             answer.claim = Some(claim.clone());
-            result.store = Some(facts.claimed(record.clone(), &claim));
+            let attempts = match record.state {
+                KeyState::Approved => 1,
+                _ if record.approval_id.is_some() => record.attempts + 1,
+                _ => record.attempts,
+            };
+            result.store = Some(facts.claimed(record.clone(), &claim, attempts));
         }
         KeyState::Failed if record.approval_id.is_some() => {
-            // The human already approved this exact operation; a retry after an error needs no new approval.
+            // The human approved this exact operation for a few attempts; a retry within them needs no new
+            // approval.
             let claim = facts.new_claim();
             answer.status = GuardStatus::Approved;
-            answer.reason = "retry of an approved action after an error".into();
+            answer.reason = format!(
+                "retry of an approved action after an error (attempt {} of {})",
+                record.attempts + 1,
+                facts.windows.approval_attempts.max(1)
+            );
             answer.claim = Some(claim.clone());
-            result.store = Some(facts.claimed(record.clone(), &claim));
+            result.store = Some(facts.claimed(record.clone(), &claim, record.attempts + 1));
         }
         KeyState::Failed => return None,
         KeyState::PendingApproval => match approval {

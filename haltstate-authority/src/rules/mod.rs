@@ -14,11 +14,19 @@ mod tests;
 
 use std::time::Duration;
 
-/// Timing rules the operations follow.
+/// The settings the rules follow: timing, and what an approval and an error allow.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Windows {
     pub(crate) approval_ttl: Duration,
     pub(crate) lease: Duration,
+    /// Claims one approval grants (the first run and its retries after errors or lapsed leases); past it, policy
+    /// decides again (and asks a human again).
+    pub(crate) approval_attempts: u32,
+    /// Whether an error (or abort) outcome gives its claim's usage back. Off by default: the body may have acted.
+    pub(crate) refund_usage_on_error: bool,
+    /// Approvals one agent may have waiting at once: past it, its requests that need a human are denied, so it
+    /// cannot bury other agents' requests in the approvers' inbox.
+    pub(crate) max_pending_per_agent: usize,
 }
 
 pub(crate) fn micros(d: Duration) -> u64 {

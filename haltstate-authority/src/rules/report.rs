@@ -25,12 +25,15 @@ pub(crate) fn report(
     } else {
         KeyState::Failed
     };
-    // Only the claim's holder reports it: with its token, or, for a claim granted to a caller that chose no
-    // token (the official SDKs), from the same API key without one.
-    let holder = match &report.claim_token {
-        Some(token) => record.claim_token.as_ref() == Some(token),
-        None => !record.client_token && record.claimed_by == report.caller_key,
-    };
+    // Only the claim's holder reports it: the API key it was granted to, with its token, or, for a claim granted
+    // to a caller that sent no retry token (the official SDKs), without one. A token alone is not enough: a key
+    // acting as another agent must not complete that agent's claim with a token it learnt.
+    let same_key = record.claimed_by == report.caller_key;
+    let holder = same_key
+        && match &report.claim_token {
+            Some(token) => record.claim_token.as_ref() == Some(token),
+            None => !record.client_token,
+        };
     if record.state == target && holder {
         if let Some(seq) = record.outcome_seq {
             return Ok(ReportStep::Duplicate { seq });

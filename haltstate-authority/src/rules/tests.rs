@@ -26,6 +26,9 @@ const NOW: OffsetDateTime = datetime!(2026-01-05 10:00 UTC);
 const WINDOWS: Windows = Windows {
     approval_ttl: Duration::from_secs(3600),
     lease: Duration::from_secs(60),
+    approval_attempts: 3,
+    refund_usage_on_error: false,
+    max_pending_per_agent: 50,
 };
 
 fn request(token: Option<&str>) -> GuardRequest {
@@ -89,6 +92,10 @@ fn record(state: KeyState, lease: Option<OffsetDateTime>, token: Option<&str>) -
         policy_id: Some("p".into()),
         reason: "policy".into(),
         claim_token: token.map(str::to_owned),
+        // The claim's holder sent `token` as its retry token (the claim's own token is the authority's; these
+        // tests give both the same text).
+        retry_digest: token.and_then(|t| super::guard::retry_digest(&request(Some(t)))),
+        attempts: 0,
         lease_until: lease,
         outcome_seq: (state == KeyState::Completed).then_some(7),
         claimed_by: None,
@@ -294,15 +301,17 @@ fn check_guard(
             assert_eq!(answer.status, expected, "{context}");
         }
     }
-    // Whatever was granted, a new claim is stored under the token the caller chose (or a fresh one), with a
-    // lease; nothing else stores a claim.
+    // Whatever was granted, a new claim is stored under a token the authority made (never the caller's), with a
+    // lease and the digest that recognises the caller's retry; nothing else stores a claim.
     if let Some(new) = &out.store {
         if new.state == KeyState::Claimed {
             let token = answer.claim.as_ref().map(|c| c.token.clone());
             assert_eq!(new.claim_token, token, "{context}");
+            assert_eq!(new.claim_token.as_deref(), Some("fresh"), "{context}");
             assert_eq!(
-                new.claim_token.as_deref(),
-                Some(request.claim_token.as_deref().unwrap_or("fresh"))
+                new.retry_digest,
+                super::guard::retry_digest(request),
+                "{context}"
             );
             assert_eq!(new.lease_until, Some(NOW + WINDOWS.lease), "{context}");
             assert_eq!(new.client_token, request.claim_token.is_some(), "{context}");
@@ -336,7 +345,7 @@ fn a_new_key_is_decided_by_policy() {
         assert_eq!(out.answer.status, status);
         assert_eq!(out.decision, Some(decision));
         match decision {
-            Decision::Allow => assert_eq!(out.store.unwrap().claim_token.as_deref(), Some("T")),
+            Decision::Allow => assert_eq!(out.store.unwrap().claim_token.as_deref(), Some("fresh")),
             Decision::Deny => assert!(out.store.is_none()),
             Decision::ApprovalRequired => {
                 let created = out.create_approval.unwrap();
@@ -364,7 +373,12 @@ fn only_the_holder_reports_a_claim() {
             state: KeyState::Completed
         }
     );
-    for refused in [report_with(None, None), report_with(Some("X"), None)] {
+    for refused in [
+        report_with(None, None),
+        report_with(Some("X"), None),
+        // The right token from another API key (one acting as another agent, say): not the holder.
+        report_with(Some("T"), Some("key_b")),
+    ] {
         assert!(report(&chosen, &refused).is_err());
     }
     // A claim the server chose a token for (an official SDK's): the same key may report without one.
@@ -379,9 +393,65 @@ fn only_the_holder_reports_a_claim() {
         ..chosen
     };
     assert_eq!(
-        report(&done, &report_with(Some("T"), None)).unwrap(),
+        report(&done, &report_with(Some("T"), Some("key_a"))).unwrap(),
         ReportStep::Duplicate { seq: 9 }
     );
+}
+
+/// Hostile (issue 21): one approval, a bounded number of runs. An agent that acts, reports `error` and guards
+/// again gets the approved retries, then a new approval to wait for, never a seventh run.
+#[test]
+fn an_approval_grants_a_bounded_number_of_claims() {
+    let approved = approval(ApprovalStatus::Approved);
+    let mut stored = KeyRecord {
+        approval_id: Some("apr_1".into()),
+        ..record(KeyState::Approved, None, None)
+    };
+    let mut runs = 0;
+    for _ in 0..10 {
+        let out = decide_guard(
+            &request(None),
+            "fp",
+            &running(),
+            Some(&stored),
+            Some(&approved),
+            &policy(Decision::ApprovalRequired),
+            NOW,
+        );
+        if out.answer.status != GuardStatus::Approved {
+            assert_eq!(out.answer.status, GuardStatus::Pending, "{out:?}");
+            assert_eq!(
+                out.create_approval.map(|a| a.id).as_deref(),
+                Some("apr_new")
+            );
+            break;
+        }
+        runs += 1;
+        // The body ran, and its agent says it failed.
+        stored = KeyRecord {
+            state: KeyState::Failed,
+            lease_until: None,
+            ..out.store.unwrap()
+        };
+    }
+    assert_eq!(runs, WINDOWS.approval_attempts);
+    // A lapsed lease counts as an attempt too: the body may have run.
+    let lapsed = KeyRecord {
+        state: KeyState::Claimed,
+        lease_until: Some(NOW - Duration::from_secs(1)),
+        attempts: WINDOWS.approval_attempts,
+        ..stored
+    };
+    let out = decide_guard(
+        &request(None),
+        "fp",
+        &running(),
+        Some(&lapsed),
+        Some(&approved),
+        &policy(Decision::ApprovalRequired),
+        NOW,
+    );
+    assert_eq!(out.answer.status, GuardStatus::Pending);
 }
 
 #[test]

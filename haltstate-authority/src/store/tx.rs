@@ -54,6 +54,8 @@ pub(crate) trait Tx {
     fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>>;
     /// The approval a check created under a request id.
     fn approval_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<Approval>>;
+    /// How many approvals `agent` has waiting for a decision (pending, window still open).
+    fn pending_approvals(&mut self, tenant: &str, agent: &str) -> Result<usize>;
     /// Stores a new approval (with the check's request id, for one a check created).
     fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()>;
     /// Stores a pending approval's decision or expiry; `false` when it was no longer pending (nothing changed).
@@ -71,12 +73,14 @@ pub(crate) trait Tx {
     /// Stores a check's record (the decision of a repeat replaces the last one).
     fn put_check(&mut self, tenant: &str, record: &CheckRecord) -> Result<()>;
 
-    /// Whether a live key of the tenant has this name.
+    /// Whether any key of the tenant, live or revoked, has had this name.
     fn key_name_taken(&mut self, tenant: &str, name: &str) -> Result<bool>;
     /// Stores a new API key.
     fn insert_api_key(&mut self, tenant: &str, key: &StoredKey) -> Result<()>;
     /// Revokes an API key; `false` when it was not live.
     fn revoke_api_key(&mut self, tenant: &str, id: &str) -> Result<bool>;
+    /// Gives a live key a new secret hash; `false` when there is no live key `id`.
+    fn rotate_api_key(&mut self, tenant: &str, id: &str, hash: &[u8; 32]) -> Result<bool>;
 
     /// The ledger record of fail-open evidence already delivered under this id.
     fn unverified(&mut self, tenant: &str, evidence_id: &str) -> Result<Option<u64>>;

@@ -78,7 +78,11 @@ pub enum KeysCommand {
     /// Create a key and print it, alone, on stdout. It is shown only this once.
     ///
     /// An agent key acts as the agent its name says, or as the agents given with --agents (names, prefixes such
-    /// as billing-*, or * for every agent of the tenant). An operator key is the operator its name says.
+    /// as billing-*, or * for every agent of the tenant). An operator key is the operator its name says. An admin
+    /// key mints, rotates and revokes keys through the server (operators cannot). Whoever holds the database is
+    /// the root of trust: the ledger records these keys as made by "(database)".
+    ///
+    /// Example: haltstate keys create --db haltstate.db --tenant acme --name root --role admin
     ///
     /// Example: haltstate keys create --db haltstate.db --tenant acme --name billing-agent --role agent
     ///
@@ -90,10 +94,11 @@ pub enum KeysCommand {
         /// The tenant the key belongs to.
         #[arg(long)]
         tenant: String,
-        /// The key's name: unique among the tenant's live keys.
+        /// The key's name: never any other key's in the tenant, not even a revoked one's.
         #[arg(long)]
         name: String,
-        /// `agent` (check, guard, report) or `operator` (approve, reject, kill switch, evidence, keys).
+        /// `agent` (check, guard, report), `operator` (approve, reject, kill switch, evidence) or `admin`
+        /// (keys).
         #[arg(long, value_enum)]
         role: RoleArg,
         /// For an agent key: the agents it may act as, comma-separated (name, prefix*, or *).
@@ -114,6 +119,17 @@ pub enum KeysCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Give a live key a new secret (same id, name and role) and print it, alone, on stdout; the old secret stops
+    /// working. Replaces a leaked key without a new name.
+    ///
+    /// Example: haltstate keys rotate key_0123456789abcdef --db haltstate.db --tenant acme
+    Rotate {
+        /// The key id (`key_...`, from `keys list`).
+        id: String,
+        /// Where to act (through a server: with an admin key).
+        #[command(flatten)]
+        target: Target,
+    },
     /// Revoke a key: it authenticates nothing from now on, and its approval streams end.
     ///
     /// Example: haltstate keys revoke key_0123456789abcdef --db haltstate.db --tenant acme
@@ -131,8 +147,10 @@ pub enum KeysCommand {
 pub enum RoleArg {
     /// Check, guard, report.
     Agent,
-    /// Approve, reject, flip the kill switch, read evidence, manage keys.
+    /// Approve, reject, flip the kill switch, read evidence.
     Operator,
+    /// Mint, rotate and revoke keys.
+    Admin,
 }
 
 /// Where an operator command acts: on the SQLite file, or through a running server's operator API.

@@ -41,6 +41,15 @@ pub struct ServeArgs {
     /// Do not serve the operators' console (`/ui`).
     #[arg(long)]
     pub no_console: bool,
+    /// Claims one approval grants: its run, and retries after an error or a lapsed lease. Past it, policy decides
+    /// the key again (and asks a human again).
+    #[arg(long, default_value_t = haltstate_authority::DEFAULT_APPROVAL_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub approval_attempts: u32,
+    /// Give a claim's usage back when its outcome is an error (by default it stays counted: the body may have
+    /// acted before failing).
+    #[arg(long)]
+    pub refund_usage_on_error: bool,
     /// Webhook delivery.
     #[command(flatten)]
     pub webhooks: WebhookArgs,

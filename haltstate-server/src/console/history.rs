@@ -12,6 +12,7 @@ use haltstate_authority::{AuthorityError, ChainedRecord, EvidenceQuery, Evidence
 
 use super::pages::{layout, refused, urlencode};
 use super::session::Session;
+use super::visible::Visible;
 use super::{page, to_login};
 use crate::state::AppState;
 
@@ -135,7 +136,7 @@ pub(crate) async fn history(
                         td { (record.action.as_deref().unwrap_or("-")) }
                         td {
                             @if let Some(key) = &record.idempotency_key {
-                                a href=(format!("/ui/timeline?key={}", urlencode(key))) { (key) }
+                                a href=(format!("/ui/timeline?key={}", urlencode(key))) { (Visible(key)) }
                             } @else { "-" }
                         }
                         td { (verdict(record)) }
@@ -220,7 +221,9 @@ pub(crate) async fn timeline(
                         td { (record.kind.as_str()) }
                         td { (verdict(record)) }
                         td {
-                            @if let Some(reason) = &record.reason { (reason) br; }
+                            @if let Some(reason) = &record.reason { (Visible(reason)) br; }
+                            @if let Some(error) = &record.error { "error " (Visible(error)) br; }
+                            @for resource in &record.resource_refs { "resource " (Visible(resource)) br; }
                             @if let Some(policy) = &record.policy_id { "policy " (policy) br; }
                             @if let Some(approval) = &record.approval_id { "approval " (approval) br; }
                             @if let Some(actor) = &record.actor { "by " (actor) br; }

@@ -1,4 +1,5 @@
-//! Keys in the console: the tenant's keys (never a secret), a new key (its secret shown once), revocation.
+//! Keys in the console: the tenant's keys (never a secret) for operators and admins; for admins only, a new key
+//! (its secret shown once) and revocation, each recorded in the ledger as theirs.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -26,8 +27,11 @@ fn keys_page(state: &AppState, session: &Session, notice: Option<&str>) -> Respo
             ),
         );
     };
+    let admin = session.principal.role == Role::Admin;
     let body = html! {
         h1 { "Keys" }
+        @if !admin { p { "Keys are minted and revoked by admins (an admin key, here or through the API; or "
+            code { "haltstate keys create --db" } ")." } }
         @if let Some(notice) = notice { p.notice { (notice) } }
         table {
             thead { tr { th { "Id" } th { "Name" } th { "Role" } th { "Acts as" } th { "Created" } th { "" } } }
@@ -42,7 +46,7 @@ fn keys_page(state: &AppState, session: &Session, notice: Option<&str>) -> Respo
                         td {
                             @if let Some(revoked) = key.revoked_at {
                                 "revoked " (format_rfc3339(revoked))
-                            } @else {
+                            } @else if admin {
                                 form method="post" action=(format!("/ui/keys/{}/revoke", key.id)) {
                                     input type="hidden" name="csrf" value=(session.csrf);
                                     button type="submit" { "Revoke" }
@@ -53,16 +57,19 @@ fn keys_page(state: &AppState, session: &Session, notice: Option<&str>) -> Respo
                 }
             }
         }
-        h2 { "New key" }
-        form method="post" action="/ui/keys" {
-            input type="hidden" name="csrf" value=(session.csrf);
-            p { label { "Name " input name="name" required maxlength="128"; } }
-            p {
-                label { input type="radio" name="role" value="agent" required; " agent" } " "
-                label { input type="radio" name="role" value="operator" required; " operator" }
+        @if admin {
+            h2 { "New key" }
+            form method="post" action="/ui/keys" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                p { label { "Name (never reused: a revoked key's name stays its own) " input name="name" required maxlength="128"; } }
+                p {
+                    label { input type="radio" name="role" value="agent" required; " agent" } " "
+                    label { input type="radio" name="role" value="operator" required; " operator" } " "
+                    label { input type="radio" name="role" value="admin" required; " admin" }
+                }
+                p { label { "Agents it acts as (names, prefix*, or *; empty: its name) " input name="agents"; } }
+                p { button type="submit" { "Create" } }
             }
-            p { label { "Agents it acts as (names, prefix*, or *; empty: its name) " input name="agents"; } }
-            p { button type="submit" { "Create" } }
         }
     };
     page(StatusCode::OK, layout("Keys", Some(session), body))
@@ -103,7 +110,8 @@ pub(crate) async fn create(
     let role = match form.role.as_str() {
         "agent" => Role::Agent,
         "operator" => Role::Operator,
-        _ => return bad("agent or operator: nothing else."),
+        "admin" => Role::Admin,
+        _ => return bad("agent, operator or admin: nothing else."),
     };
     let mut spec = KeySpec::new(form.name.trim(), role);
     if role == Role::Agent && !form.agents.trim().is_empty() {
@@ -120,7 +128,7 @@ pub(crate) async fn create(
     }
     match state
         .authority
-        .create_key_with(&session.principal.tenant, spec)
+        .create_key_as(&session.principal.tenant, spec, &session.principal.name)
         .await
     {
         Ok(key) => {
@@ -149,7 +157,7 @@ pub(crate) async fn revoke(
     };
     match state
         .authority
-        .revoke_key(&session.principal.tenant, &id)
+        .revoke_key_as(&session.principal.tenant, &id, &session.principal.name)
         .await
     {
         Ok(true) => keys_page(&state, &session, Some(&format!("Key {id} is revoked."))),

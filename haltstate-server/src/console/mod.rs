@@ -1,6 +1,9 @@
 //! The operators' console under `/ui`: sign in with an operator key, see what waits for a decision, approve or
 //! reject it as yourself. Server-rendered (`pages.rs`), no script needed; sessions and CSRF in `session.rs`.
 //!
+//! Admin keys sign in too, to the keys page only: they mint and revoke keys, operators decide (and see the keys,
+//! never change them). [`roles`] enforces it for every route, in one place.
+//!
 //! Every page is scoped to the signed-in operator's tenant; every form carries the session's CSRF token (and the
 //! cookie is `SameSite=Strict`); decisions are recorded as the operator, `via: console`, under the same identity
 //! rules as the API (no self-approval, a decision made meanwhile is shown, never overwritten).
@@ -13,6 +16,7 @@ mod pages;
 mod proof;
 pub(crate) mod session;
 mod shadow;
+mod visible;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -32,10 +36,10 @@ use haltstate_authority::{
 use crate::state::AppState;
 use session::Session;
 
-/// The console's routes, nested under `/ui`.
-pub(crate) fn router() -> Router<AppState> {
+/// The console's routes, nested under `/ui`; every one behind [`roles`].
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/ui/inbox") }))
+        .route("/", get(root))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/inbox", get(inbox))
@@ -54,6 +58,41 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/approvals/{id}", get(approval_page))
         .route("/console.js", get(live::script))
         .route("/approvals/{id}/decide", post(decide))
+        .route_layer(axum::middleware::from_fn_with_state(state, roles))
+}
+
+/// What a signed-in role may reach: an admin session the keys page (and signing out) only; an operator session
+/// everything but changing keys. Pages without a session handle that themselves (sign-in, redirects).
+async fn roles(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let path = path.strip_prefix("/ui").unwrap_or(path);
+    let keys = path == "/keys" || path.starts_with("/keys/");
+    let changes_keys = keys && request.method() == axum::http::Method::POST;
+    let open = matches!(path, "/login" | "/logout" | "/console.js" | "/");
+    let Some(session) = state.sessions.find(request.headers(), &state.authority) else {
+        return next.run(request).await;
+    };
+    let refusal = match session.principal.role {
+        Role::Admin if !(keys || open) => {
+            Some("Admin keys manage keys only: sign in with an operator key to decide.")
+        }
+        Role::Operator if changes_keys => Some(
+            "Keys are minted, rotated and revoked by admins: an operator cannot make the identities that ask or decide.",
+        ),
+        Role::Admin | Role::Operator => None,
+        Role::Agent => Some("Agent keys have no console."),
+    };
+    match refusal {
+        Some(why) => page(
+            StatusCode::FORBIDDEN,
+            pages::refused(Some(&session), "Not for this key", why),
+        ),
+        None => next.run(request).await,
+    }
 }
 
 /// A page with its status; never cached (it shows one operator's view).
@@ -76,9 +115,24 @@ fn to_login() -> Response {
     Redirect::to("/ui/login").into_response()
 }
 
+/// Where a session lands: the inbox, or the keys page for an admin.
+fn home(session: &Session) -> &'static str {
+    match session.principal.role {
+        Role::Admin => "/ui/keys",
+        Role::Agent | Role::Operator => "/ui/inbox",
+    }
+}
+
+async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.sessions.find(&headers, &state.authority) {
+        Some(session) => Redirect::to(home(&session)).into_response(),
+        None => to_login(),
+    }
+}
+
 async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if state.sessions.find(&headers, &state.authority).is_some() {
-        return Redirect::to("/ui/inbox").into_response();
+    if let Some(session) = state.sessions.find(&headers, &state.authority) {
+        return Redirect::to(home(&session)).into_response();
     }
     login_form(&headers, StatusCode::OK, None)
 }
@@ -138,7 +192,11 @@ async fn login(
     }
     let tenant = form.tenant.trim().to_owned();
     match state.authority.authenticate(&tenant, form.key.trim()) {
-        Ok(principal) if principal.role == Role::Operator => {
+        Ok(principal) if matches!(principal.role, Role::Operator | Role::Admin) => {
+            let landing = match principal.role {
+                Role::Admin => "/ui/keys",
+                Role::Agent | Role::Operator => "/ui/inbox",
+            };
             let Some(token) = state
                 .sessions
                 .start(principal, state.limits.max_sessions_per_tenant)
@@ -149,7 +207,7 @@ async fn login(
                     Some("The console holds as many sessions as it can; try again later."),
                 );
             };
-            let mut response = Redirect::to("/ui/inbox").into_response();
+            let mut response = Redirect::to(landing).into_response();
             if let Ok(cookie) = HeaderValue::from_str(&session::set_cookie(&token, &headers)) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }

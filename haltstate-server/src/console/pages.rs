@@ -8,6 +8,7 @@ use haltstate_authority::Approval;
 use haltstate_authority::timestamp::format_rfc3339;
 
 use super::session::Session;
+use super::visible::Visible;
 
 const STYLE: &str = "body{font:15px system-ui,sans-serif;margin:0;color:#1d1d1f}\
 header{background:#1d1d1f;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center}\
@@ -15,7 +16,7 @@ header a{color:#fff}main{padding:1.2em;max-width:72em}table{border-collapse:coll
 td,th{border-bottom:1px solid #ddd;padding:.45em;text-align:left;vertical-align:top}\
 pre{margin:0;white-space:pre-wrap;font-size:13px}.notice{background:#fff4ce;padding:.6em;margin-bottom:1em}\
 .error{background:#fde7e9;padding:.6em;margin-bottom:1em}form.inline{display:inline}\
-button{cursor:pointer}.who{margin-left:auto}input[name=reason]{width:9em}code{word-break:break-all}";
+button{cursor:pointer}.who{margin-left:auto}input[name=reason]{width:9em}code{word-break:break-all}mark.hidden-char{background:#fd8;font:smaller monospace}";
 
 pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
     html! {
@@ -31,13 +32,17 @@ pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Ma
                 header {
                     strong { "HaltState" }
                     @if let Some(session) = session {
-                        a href="/ui/inbox" { "Inbox" }
-                        a href="/ui/history" { "History" }
-                        a href="/ui/kill" { "Kill switch" }
-                        a href="/ui/keys" { "Keys" }
-                        a href="/ui/webhooks" { "Webhooks" }
-                        a href="/ui/shadow" { "Shadow" }
-                        span.who { (session.principal.name) " · " (session.principal.tenant) }
+                        @if session.principal.role == haltstate_authority::Role::Admin {
+                            a href="/ui/keys" { "Keys" }
+                        } @else {
+                            a href="/ui/inbox" { "Inbox" }
+                            a href="/ui/history" { "History" }
+                            a href="/ui/kill" { "Kill switch" }
+                            a href="/ui/keys" { "Keys" }
+                            a href="/ui/webhooks" { "Webhooks" }
+                            a href="/ui/shadow" { "Shadow" }
+                        }
+                        span.who { (session.principal.name) " · " (session.principal.tenant) " · " (session.principal.role.as_str()) }
                         form.inline method="post" action="/ui/logout" {
                             input type="hidden" name="csrf" value=(session.csrf);
                             button type="submit" { "Sign out" }
@@ -96,8 +101,8 @@ pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str
                             tr id=(format!("approval-{}", approval.id)) {
                                 td { (approval.action) }
                                 td { (approval.agent_id) }
-                                td { (approval.resource.as_deref().unwrap_or("-")) }
-                                td { pre { (serde_json::to_string_pretty(&approval.params).unwrap_or_default()) } }
+                                td { (Visible(approval.resource.as_deref().unwrap_or("-"))) }
+                                td { pre { (Visible(&serde_json::to_string_pretty(&approval.params).unwrap_or_default())) } }
                                 td { (approval.risk.as_deref().unwrap_or("-")) }
                                 td { (approval.policy_id.as_deref().unwrap_or("-")) br; small { (approval.policy_reason) } }
                                 td { (time(approval.created_at)) }
@@ -144,8 +149,8 @@ pub(crate) fn approval(session: &Session, approval: &Approval) -> Markup {
                 tr { th { "Status" } td id="status" { (approval.status.as_str()) } }
                 tr { th { "Action" } td { (approval.action) } }
                 tr { th { "Agent" } td { (approval.agent_id) } }
-                tr { th { "Resource" } td { (approval.resource.as_deref().unwrap_or("-")) } }
-                tr { th { "Params" } td { pre { (serde_json::to_string_pretty(&approval.params).unwrap_or_default()) } } }
+                tr { th { "Resource" } td { (Visible(approval.resource.as_deref().unwrap_or("-"))) } }
+                tr { th { "Params" } td { pre { (Visible(&serde_json::to_string_pretty(&approval.params).unwrap_or_default())) } } }
                 tr { th { "Risk" } td { (approval.risk.as_deref().unwrap_or("-")) } }
                 tr { th { "Policy" } td { (approval.policy_id.as_deref().unwrap_or("-")) br; small { (approval.policy_reason) } } }
                 tr { th { "Requested" } td { (time(approval.created_at)) } }
@@ -166,7 +171,7 @@ pub(crate) fn approval(session: &Session, approval: &Approval) -> Markup {
                     tr { th { "Decided" } td {
                         (time(decided))
                         @if let Some(approver) = &approval.approver { " by " (approver) }
-                        @if let Some(reason) = &approval.decision_reason { br; small { (reason) } }
+                        @if let Some(reason) = &approval.decision_reason { br; small { (Visible(reason)) } }
                     } }
                 }
             }

@@ -5,6 +5,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
+
+use super::visible::Visible;
 use serde::Deserialize;
 
 use haltstate_authority::proof::{ProofPack, verify};
@@ -140,7 +142,7 @@ pub(crate) async fn view(
                         td { (r.action.as_deref().unwrap_or("-")) }
                         td { (r.decision.as_deref().or(r.status.as_deref()).unwrap_or("-"))
                              @if let Some(outcome) = &r.outcome { br; "outcome " (outcome) } }
-                        td { (r.reason.as_deref().unwrap_or("")) }
+                        td { (Visible(r.reason.as_deref().unwrap_or(""))) }
                         td { @if let Some(us) = r.latency_us { (us) " µs" } }
                         td { (r.proof_status.as_deref().unwrap_or("-")) br; (r.signature_status) }
                         td { (r.redaction_status.as_deref().unwrap_or("-")) }

@@ -1,5 +1,6 @@
-//! The operator API under `/api/haltstate/v1/`: approvals, the kill switch, evidence, the tenant's ledger head
-//! and keys. Operator keys only; an agent key gets 403. Every query is scoped to the key's tenant, and every
+//! The operator API under `/api/haltstate/v1/`: approvals, the kill switch, evidence and the tenant's ledger
+//! head take operator keys only; keys (list, create, rotate, revoke) take admin keys only; any other key gets
+//! 403. Every query is scoped to the key's tenant, and every
 //! change is recorded as the key's own operator: a body's `as` may only name that operator.
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use haltstate_types::wire::{
     NewKeyBody, RevokedReply, TenantHeadReply,
 };
 
-use crate::auth::Operator;
+use crate::auth::{Admin, Operator};
 use crate::body::WireJson;
 use crate::error::ApiError;
 use crate::query;
@@ -174,10 +175,10 @@ pub async fn ledger_head(
     }))
 }
 
-/// `GET keys?live=true`: the tenant's keys, never their secrets.
+/// `GET keys?live=true`: the tenant's keys, never their secrets. Admin keys only, as every key route.
 pub async fn list_keys(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    Admin(who): Admin,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<KeysReply>, ApiError> {
     let live_only = match params.get("live").map(String::as_str) {
@@ -194,10 +195,11 @@ pub async fn list_keys(
     }))
 }
 
-/// `POST keys`: creates a key; the answer holds its secret, shown this once.
+/// `POST keys`: creates a key, recorded in the ledger as made by this admin; the answer holds its secret, shown
+/// this once.
 pub async fn create_key(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    Admin(who): Admin,
     WireJson(body): WireJson<NewKeyBody>,
 ) -> Result<Json<KeyCreated>, ApiError> {
     let mut spec = KeySpec::new(body.name, body.role);
@@ -205,7 +207,10 @@ pub async fn create_key(
         spec = spec.agents(AgentSet::parse(agents)?);
     }
     spec.rate_limit = body.rate_limit;
-    let created = state.authority.create_key_with(&who.tenant, spec).await?;
+    let created = state
+        .authority
+        .create_key_as(&who.tenant, spec, &who.name)
+        .await?;
     let key = state.authority.key(&who.tenant, &created.id)?;
     tracing::info!(tenant = %who.tenant, key_id = %created.id, by = %who.name, "key created");
     Ok(Json(KeyCreated {
@@ -214,15 +219,37 @@ pub async fn create_key(
     }))
 }
 
+/// `POST keys/{id}/rotate`: a new secret for a live key (same id, name and role), shown this once.
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(id): Path<String>,
+) -> Result<Json<KeyCreated>, ApiError> {
+    // Unknown ids (another tenant's included) are not found.
+    state.authority.key(&who.tenant, &id)?;
+    let rotated = state
+        .authority
+        .rotate_key(&who.tenant, &id, &who.name)
+        .await?;
+    tracing::info!(tenant = %who.tenant, key_id = %id, by = %who.name, "key rotated");
+    Ok(Json(KeyCreated {
+        key: state.authority.key(&who.tenant, &id)?,
+        secret: rotated.secret,
+    }))
+}
+
 /// `POST keys/{id}/revoke`.
 pub async fn revoke_key(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    Admin(who): Admin,
     Path(id): Path<String>,
 ) -> Result<Json<RevokedReply>, ApiError> {
     // Unknown ids (another tenant's included) are not found.
     state.authority.key(&who.tenant, &id)?;
-    let revoked = state.authority.revoke_key(&who.tenant, &id).await?;
+    let revoked = state
+        .authority
+        .revoke_key_as(&who.tenant, &id, &who.name)
+        .await?;
     tracing::info!(tenant = %who.tenant, key_id = %id, by = %who.name, revoked, "key revoked");
     Ok(Json(RevokedReply {
         key: state.authority.key(&who.tenant, &id)?,

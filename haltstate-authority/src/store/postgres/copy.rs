@@ -63,6 +63,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("client_token", Bool),
             ("usage_us", Int),
             ("usage", Text),
+            ("attempts", Int),
+            ("retry_digest", Text),
         ],
     ),
     (

@@ -21,8 +21,8 @@ use crate::secrets;
 pub(crate) fn load_key(conn: &mut Conn, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
     let Some(row) = conn.query_opt(
         "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-         lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage FROM idempotency \
-         WHERE tenant = $1 AND key = $2",
+         lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest \
+         FROM idempotency WHERE tenant = $1 AND key = $2",
         &[&tenant, &key],
     )?
     else {
@@ -46,6 +46,12 @@ pub(crate) fn load_key(conn: &mut Conn, tenant: &str, key: &str) -> Result<Optio
         policy_id: row.try_get(5)?,
         reason: row.try_get(6)?,
         claim_token: row.try_get(7)?,
+        retry_digest: row.try_get(15)?,
+        attempts: u32::try_from(row.try_get::<_, i64>(14)?).map_err(|_| {
+            AuthorityError::Corrupt(format!(
+                "idempotency key {key:?} has a negative attempt count"
+            ))
+        })?,
         lease_until: row.try_get::<_, Option<i64>>(8)?.map(from_micros),
         outcome_seq: row
             .try_get::<_, Option<i64>>(9)?
@@ -323,7 +329,7 @@ fn key_from_row(row: &Row) -> Result<KeyInfo> {
     let role = Role::parse(&role)
         .ok_or_else(|| AuthorityError::Corrupt(format!("stored key role {role:?} is unknown")))?;
     let agents = match (role, row.try_get::<_, Option<String>>(4)?) {
-        (Role::Operator, _) => AgentSet::default(),
+        (Role::Operator | Role::Admin, _) => AgentSet::default(),
         (Role::Agent, Some(stored)) => serde_json::from_str(&stored).map_err(|e| {
             AuthorityError::Corrupt(format!("stored agent set does not decode: {e}"))
         })?,
@@ -400,10 +406,11 @@ pub(crate) fn load_key_info(conn: &mut Conn, tenant: &str, id: &str) -> Result<O
     .transpose()
 }
 
-pub(crate) fn live_name_taken(conn: &mut Conn, tenant: &str, name: &str) -> Result<bool> {
+/// Whether any key of the tenant, live or revoked, ever had `name`: names are never given to a second key.
+pub(crate) fn name_ever_taken(conn: &mut Conn, tenant: &str, name: &str) -> Result<bool> {
     Ok(conn
         .query_opt(
-            "SELECT 1 FROM api_keys WHERE tenant = $1 AND name = $2 AND revoked_us IS NULL",
+            "SELECT 1 FROM api_keys WHERE tenant = $1 AND name = $2 LIMIT 1",
             &[&tenant, &name],
         )?
         .is_some())

@@ -207,6 +207,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    // 11: approval attempts, retry digests and admin keys, as in SQLite's schema 11.
+    (
+        11,
+        r#"
+    ALTER TABLE idempotency ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE idempotency ADD COLUMN retry_digest TEXT;
+    ALTER TABLE api_keys DROP CONSTRAINT api_keys_role_check;
+    ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check CHECK (role IN ('agent', 'operator', 'admin'));
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

@@ -114,13 +114,14 @@ impl Tx for PgTx<'_> {
         self.conn.execute(
             "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
              reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
-             usage_us, usage) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17) \
+             usage_us, usage, attempts, retry_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19) \
              ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-             client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage",
+             client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
+             attempts = excluded.attempts, retry_digest = excluded.retry_digest",
             &[
                 &tenant,
                 &record.key,
@@ -142,6 +143,8 @@ impl Tx for PgTx<'_> {
                     .charged
                     .as_ref()
                     .map(|c| crate::store::usage::encode_charge(&c.figures)),
+                &i64::from(record.attempts),
+                &record.retry_digest,
             ],
         )?;
         Ok(())
@@ -155,6 +158,19 @@ impl Tx for PgTx<'_> {
     fn approval_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<Approval>> {
         self.own(tenant)?;
         queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
+    }
+
+    fn pending_approvals(&mut self, tenant: &str, agent: &str) -> Result<usize> {
+        self.own(tenant)?;
+        let count: i64 = self
+            .conn
+            .query_opt(
+                "SELECT COUNT(*) FROM approvals WHERE tenant = $1 AND status = 'pending' AND expires_us > $3 \
+                 AND agent_id = $2",
+                &[&tenant, &agent, &to_micros(self.now)],
+            )?
+            .map_or(Ok(0), |row| row.try_get(0))?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
     fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()> {
@@ -271,7 +287,7 @@ impl Tx for PgTx<'_> {
 
     fn key_name_taken(&mut self, tenant: &str, name: &str) -> Result<bool> {
         self.own(tenant)?;
-        queries::live_name_taken(self.conn, tenant, name)
+        queries::name_ever_taken(self.conn, tenant, name)
     }
 
     fn insert_api_key(&mut self, tenant: &str, key: &StoredKey) -> Result<()> {
@@ -297,6 +313,15 @@ impl Tx for PgTx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn rotate_api_key(&mut self, tenant: &str, id: &str, hash: &[u8; 32]) -> Result<bool> {
+        self.own(tenant)?;
+        let changed = self.conn.execute(
+            "UPDATE api_keys SET key_hash = $3 WHERE tenant = $1 AND id = $2 AND revoked_us IS NULL",
+            &[&tenant, &id, &hash.as_slice()],
+        )?;
+        Ok(changed > 0)
     }
 
     fn revoke_api_key(&mut self, tenant: &str, id: &str) -> Result<bool> {

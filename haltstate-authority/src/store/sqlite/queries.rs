@@ -20,8 +20,8 @@ pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Opt
     let row = conn
         .prepare_cached(
             "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-             lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage FROM idempotency \
-             WHERE tenant = ?1 AND key = ?2",
+             lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest \
+             FROM idempotency WHERE tenant = ?1 AND key = ?2",
         )?
         .query_row(params![tenant, key], |row| {
             Ok((
@@ -37,6 +37,8 @@ pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Opt
                     policy_id: row.get(5)?,
                     reason: row.get(6)?,
                     claim_token: row.get(7)?,
+                    retry_digest: row.get(15)?,
+                    attempts: row.get(14)?,
                     lease_until: row.get::<_, Option<i64>>(8)?.map(from_micros),
                     // A negative number is a decoding error, not sequence 0.
                     outcome_seq: row.get::<_, Option<u64>>(9)?,
@@ -377,7 +379,7 @@ fn key_from_row(row: &Row<'_>) -> Result<KeyInfo> {
     let role = Role::parse(&role)
         .ok_or_else(|| AuthorityError::Corrupt(format!("stored key role {role:?} is unknown")))?;
     let agents = match (role, row.get::<_, Option<String>>(4)?) {
-        (Role::Operator, _) => AgentSet::default(),
+        (Role::Operator | Role::Admin, _) => AgentSet::default(),
         (Role::Agent, Some(stored)) => serde_json::from_str(&stored).map_err(|e| {
             AuthorityError::Corrupt(format!("stored agent set does not decode: {e}"))
         })?,
@@ -424,11 +426,10 @@ pub(crate) fn load_key_info(conn: &Connection, tenant: &str, id: &str) -> Result
 }
 
 /// Whether a live key of the tenant has this name.
-pub(crate) fn live_name_taken(conn: &Connection, tenant: &str, name: &str) -> Result<bool> {
+/// Whether any key of the tenant, live or revoked, ever had `name`: names are never given to a second key.
+pub(crate) fn name_ever_taken(conn: &Connection, tenant: &str, name: &str) -> Result<bool> {
     Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM api_keys WHERE tenant = ?1 AND name = ?2 AND revoked_us IS NULL",
-        )?
+        .prepare_cached("SELECT 1 FROM api_keys WHERE tenant = ?1 AND name = ?2 LIMIT 1")?
         .query_row(params![tenant, name], |_| Ok(()))
         .optional()?
         .is_some())

@@ -243,6 +243,31 @@ const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (tenant, seq, key_id)
     ) WITHOUT ROWID;
     "#),
+    // 11: claims under an approval are counted (an approval grants a few, not as many as the agent likes), and a
+    // retried guard is recognised by a digest of its caller's key and retry token, not by a token it chose. Keys
+    // may be admins (who mint keys; operators no longer do): SQLite changes a CHECK only by copying the table.
+    Sql(r#"
+    ALTER TABLE idempotency ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE idempotency ADD COLUMN retry_digest TEXT;
+
+    CREATE TABLE api_keys_11 (
+        id          TEXT PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('agent', 'operator', 'admin')),
+        key_hash    BLOB NOT NULL UNIQUE,
+        created_us  INTEGER NOT NULL,
+        revoked_us  INTEGER,
+        agents      TEXT,
+        rate_limit  INTEGER
+    );
+    INSERT INTO api_keys_11 (id, tenant, name, role, key_hash, created_us, revoked_us, agents, rate_limit)
+        SELECT id, tenant, name, role, key_hash, created_us, revoked_us, agents, rate_limit FROM api_keys;
+    DROP TABLE api_keys;
+    ALTER TABLE api_keys_11 RENAME TO api_keys;
+    CREATE INDEX api_keys_tenant ON api_keys (tenant);
+    CREATE UNIQUE INDEX api_keys_live_name ON api_keys (tenant, name) WHERE revoked_us IS NULL;
+    "#),
 ];
 
 /// The newest schema version this build knows.

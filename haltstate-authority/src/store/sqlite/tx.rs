@@ -85,13 +85,14 @@ impl Tx for SqliteTx<'_> {
         self.execute(
             "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
              reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
-             usage_us, usage) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17) \
+             usage_us, usage, attempts, retry_digest) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
              ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-             client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage",
+             client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
+             attempts = excluded.attempts, retry_digest = excluded.retry_digest",
             params![
                 tenant,
                 record.key,
@@ -113,6 +114,8 @@ impl Tx for SqliteTx<'_> {
                     .charged
                     .as_ref()
                     .map(|c| crate::store::usage::encode_charge(&c.figures)),
+                record.attempts,
+                record.retry_digest,
             ],
         )?;
         Ok(())
@@ -124,6 +127,17 @@ impl Tx for SqliteTx<'_> {
 
     fn approval_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<Approval>> {
         queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
+    }
+
+    fn pending_approvals(&mut self, tenant: &str, agent: &str) -> Result<usize> {
+        let count: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM approvals WHERE tenant = ?1 AND status = 'pending' AND expires_us > ?3 \
+                 AND agent_id = ?2",
+            )?
+            .query_row(params![tenant, agent, to_micros(self.now)], |row| row.get(0))?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
     fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()> {
@@ -235,7 +249,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn key_name_taken(&mut self, tenant: &str, name: &str) -> Result<bool> {
-        queries::live_name_taken(self.conn, tenant, name)
+        queries::name_ever_taken(self.conn, tenant, name)
     }
 
     fn insert_api_key(&mut self, tenant: &str, key: &StoredKey) -> Result<()> {
@@ -260,6 +274,14 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn rotate_api_key(&mut self, tenant: &str, id: &str, hash: &[u8; 32]) -> Result<bool> {
+        let changed = self.execute(
+            "UPDATE api_keys SET key_hash = ?3 WHERE tenant = ?1 AND id = ?2 AND revoked_us IS NULL",
+            params![tenant, id, hash.to_vec()],
+        )?;
+        Ok(changed > 0)
     }
 
     fn revoke_api_key(&mut self, tenant: &str, id: &str) -> Result<bool> {
