@@ -106,14 +106,33 @@ impl Metrics {
             Err(error) => tracing::warn!(%error, "metrics: cannot count pending approvals"),
         }
         match authority.kill_switches() {
+            // Agent names are never label values: whoever may flip a switch could otherwise make a series per
+            // made-up agent. The tenant's own switch, and how many agents are stopped, per state.
             Ok(switches) => {
+                let mut stopped: std::collections::BTreeMap<String, [usize; 2]> =
+                    std::collections::BTreeMap::new();
                 for (scope, state) in switches {
-                    let (tenant, agent) = match scope {
-                        KillScope::Tenant(tenant) => (tenant, String::new()),
-                        KillScope::Agent { tenant, agent_id } => (tenant, agent_id),
-                    };
-                    metrics::gauge!("haltstate_kill_switch_state", "tenant" => tenant, "agent" => agent)
-                        .set(kill_level(state));
+                    match scope {
+                        KillScope::Tenant(tenant) => {
+                            stopped.entry(tenant.clone()).or_default();
+                            metrics::gauge!("haltstate_kill_switch_state", "tenant" => tenant)
+                                .set(kill_level(state));
+                        }
+                        KillScope::Agent { tenant, .. } => {
+                            let counts = stopped.entry(tenant).or_default();
+                            match state {
+                                KillState::Run => {}
+                                KillState::Pause => counts[0] += 1,
+                                KillState::Kill => counts[1] += 1,
+                            }
+                        }
+                    }
+                }
+                for (tenant, [paused, killed]) in stopped {
+                    metrics::gauge!("haltstate_agents_stopped", "tenant" => tenant.clone(), "state" => "pause")
+                        .set(paused as f64);
+                    metrics::gauge!("haltstate_agents_stopped", "tenant" => tenant, "state" => "kill")
+                        .set(killed as f64);
                 }
             }
             Err(error) => tracing::warn!(%error, "metrics: cannot read the kill switches"),
