@@ -257,7 +257,7 @@ fn rejected_key_answers_denied_with_the_rejection_reason() {
     assert!(retry.claim.is_none());
     assert_eq!(
         env.authority
-            .idempotency_state(TENANT, "refund:big5")
+            .idempotency_state(TENANT, "billing-agent", "refund:big5")
             .unwrap()
             .unwrap()
             .0,
@@ -402,7 +402,7 @@ fn approval_expiry_answers_expired_and_refuses_late_decisions() {
     assert_eq!(retry.status, GuardStatus::Expired);
     assert_eq!(
         env.authority
-            .idempotency_state(TENANT, "refund:big9")
+            .idempotency_state(TENANT, "billing-agent", "refund:big9")
             .unwrap()
             .unwrap()
             .0,
@@ -1054,7 +1054,7 @@ mod staying_true {
         assert_eq!(last.policy_id.as_deref(), Some("refunds.frozen"));
         assert_eq!(
             env.authority
-                .idempotency_state(TENANT, "refund:frozen")
+                .idempotency_state(TENANT, "billing-agent", "refund:frozen")
                 .unwrap()
                 .unwrap()
                 .0,

@@ -33,7 +33,7 @@ fn allowed_guard_claims_the_key_with_a_lease() {
     );
     let (state, remaining) = env
         .authority
-        .idempotency_state(TENANT, "refund:1")
+        .idempotency_state(TENANT, "billing-agent", "refund:1")
         .unwrap()
         .unwrap();
     assert_eq!(state, KeyState::Claimed);
@@ -53,7 +53,7 @@ fn denied_guard_claims_nothing_and_runs_policy_again_on_retry() {
     assert!(answer.claim.is_none());
     assert_eq!(
         env.authority
-            .idempotency_state(TENANT, "refund:big")
+            .idempotency_state(TENANT, "billing-agent", "refund:big")
             .unwrap(),
         None
     );
@@ -131,13 +131,18 @@ fn key_conflict_is_an_error_never_a_replay() {
         "{error}"
     );
     assert_eq!(error.code().as_str(), "idempotency_conflict");
-    // Another agent, resource or risk under the same key conflicts too.
+    // Another resource or risk under the same key conflicts too; another agent's same key is its own operation
+    // (keys are scoped per agent).
     let mut other_agent = guard_refund(100, "refund:4");
     other_agent.action.agent_id = "someone-else".into();
-    assert!(matches!(
-        env.authority.guard(TENANT, other_agent).wait(),
-        Err(AuthorityError::IdempotencyConflict { .. })
-    ));
+    assert_eq!(
+        env.authority
+            .guard(TENANT, other_agent)
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Allowed
+    );
     // The refusal is evidence too.
     let records = env
         .authority
@@ -154,7 +159,7 @@ fn key_conflict_is_an_error_never_a_replay() {
             .iter()
             .filter(|r| r.status.as_deref() == Some("denied"))
             .count(),
-        2
+        1
     );
     // The same key in another tenant is another operation.
     assert_eq!(
@@ -547,7 +552,7 @@ fn a_future_dropped_after_its_first_poll_still_happens() {
     haltstate_testkit::eventually("the dropped call to run", Duration::from_secs(10), || {
         let state = env
             .authority
-            .idempotency_state(TENANT, "refund:polled-once")
+            .idempotency_state(TENANT, "billing-agent", "refund:polled-once")
             .unwrap();
         (state.map(|(s, _)| s) == Some(KeyState::Claimed)).then_some(())
     });
@@ -574,7 +579,10 @@ fn a_call_dropped_unwaited_still_happens_in_order() {
         .unwrap();
     assert_eq!(later.ledger_seq, 3);
     for key in ["refund:dropped", "refund:dropped-future"] {
-        let state = env.authority.idempotency_state(TENANT, key).unwrap();
+        let state = env
+            .authority
+            .idempotency_state(TENANT, "billing-agent", key)
+            .unwrap();
         assert_eq!(state.map(|(s, _)| s), Some(KeyState::Claimed), "{key}");
     }
 }
@@ -594,7 +602,9 @@ fn a_call_waited_for_after_every_handle_is_gone_still_happens() {
         .open()
         .unwrap();
     for key in ["refund:outlived", "refund:outlived-dropped"] {
-        let state = reopened.idempotency_state(TENANT, key).unwrap();
+        let state = reopened
+            .idempotency_state(TENANT, "billing-agent", key)
+            .unwrap();
         assert_eq!(state.map(|(s, _)| s), Some(KeyState::Claimed), "{key}");
     }
     assert_eq!(reopened.verify_ledger().unwrap().records, 2);
@@ -751,4 +761,62 @@ fn a_lapsed_lease_is_re_claimed_exactly_once_across_instances() {
             .all(|s| matches!(s, GuardStatus::Allowed | GuardStatus::InProgress)),
         "{statuses:?}"
     );
+}
+
+/// Hostile (issue 21): idempotency keys are scoped per agent. Another agent guarding the key first neither
+/// blocks nor borrows this agent's operation; a report naming no agent finds the record its claim token is for.
+#[test]
+fn idempotency_keys_are_scoped_per_agent() {
+    let env = env();
+    let as_agent = |agent: &str| {
+        GuardRequest::new(
+            haltstate_authority::ActionRequest::new(agent, "refund.create")
+                .param("amount_cents", serde_json::json!(100)),
+            "refund:shared",
+        )
+    };
+    let squatter = env
+        .authority
+        .guard(TENANT, as_agent("mallory"))
+        .wait()
+        .unwrap();
+    assert_eq!(squatter.status, GuardStatus::Allowed);
+    let own = env
+        .authority
+        .guard(TENANT, as_agent("billing-agent"))
+        .wait()
+        .unwrap();
+    assert_eq!(own.status, GuardStatus::Allowed, "{}", own.reason);
+    env.authority
+        .report(
+            TENANT,
+            OutcomeReport::new("refund:shared", Outcome::Success)
+                .agent("billing-agent")
+                .claim_token(own.claim.unwrap().token),
+        )
+        .wait()
+        .unwrap();
+    let state = |agent: &str| {
+        env.authority
+            .idempotency_state(TENANT, agent, "refund:shared")
+            .unwrap()
+            .map(|(state, _)| state)
+    };
+    assert_eq!(state("billing-agent"), Some(KeyState::Completed));
+    assert_eq!(state("mallory"), Some(KeyState::Claimed));
+    // Two agents hold the key: a report that names neither, from no API key, cannot tell them apart.
+    let unnamed = env
+        .authority
+        .report(
+            TENANT,
+            OutcomeReport::new("refund:shared", Outcome::Error)
+                .claim_token(squatter.claim.unwrap().token),
+        )
+        .wait();
+    assert!(
+        matches!(unnamed, Err(AuthorityError::Request(_))),
+        "{unnamed:?}"
+    );
+    assert_eq!(state("mallory"), Some(KeyState::Claimed));
+    env.authority.verify_state(&Default::default()).unwrap();
 }

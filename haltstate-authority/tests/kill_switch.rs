@@ -33,7 +33,7 @@ fn kill_switch_deny_on_tenant_kill_before_policy_runs() {
     assert_eq!(guard.policy_id, None);
     assert_eq!(
         env.authority
-            .idempotency_state(TENANT, "refund:k1")
+            .idempotency_state(TENANT, "billing-agent", "refund:k1")
             .unwrap(),
         None,
         "nothing was claimed"

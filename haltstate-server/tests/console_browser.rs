@@ -95,7 +95,8 @@ async fn type_reason(window: &Client, id: &str, reason: &str) {
         .unwrap();
 }
 
-/// Presses the approval's approve or reject button and waits for the answer's notice.
+/// Presses the approval's approve or reject button and waits for the answer's notice about this approval (a
+/// notice from an earlier decision may still be on the page until the answer replaces it).
 async fn press(window: &Client, id: &str, verdict: &str) {
     window
         .find(Locator::Id(&format!("approval-{id}")))
@@ -107,12 +108,15 @@ async fn press(window: &Client, id: &str, verdict: &str) {
         .click()
         .await
         .unwrap();
-    window
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("p.notice"))
-        .await
-        .unwrap();
+    haltstate_testkit::eventually_async(
+        &format!("the notice about {id}"),
+        Duration::from_secs(10),
+        || async {
+            let notice = window.find(Locator::Css("p.notice")).await.ok()?;
+            notice.text().await.ok().filter(|text| text.contains(id))
+        },
+    )
+    .await;
 }
 
 /// Decides the approval `id` in `window`'s inbox, as a person would: a reason typed, a button pressed.

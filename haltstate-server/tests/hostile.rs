@@ -422,12 +422,14 @@ async fn a_killed_agent_cannot_guard_under_any_other_name() {
         s.healthy().await;
     }
     // Nothing was claimed under any name.
-    assert!(
-        s.authority
-            .idempotency_state(TENANT, "kill:another name")
-            .unwrap()
-            .is_none()
-    );
+    for agent in ["bot", "bot-2"] {
+        assert!(
+            s.authority
+                .idempotency_state(TENANT, agent, "kill:another name")
+                .unwrap()
+                .is_none()
+        );
+    }
 }
 
 #[tokio::test]

@@ -96,6 +96,10 @@ impl ProofStatus {
 pub struct OutcomeReport {
     /// The guarded key.
     pub idempotency_key: String,
+    /// The agent whose key it is (keys are scoped per agent). Without one, the key's only agent is meant: a key
+    /// that several agents use must name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
     /// The claim token from the guard's answer. A claim can only be reported with it, except one granted to a
     /// guard that sent no token of its own (the official SDKs send none on guard or report): that one the same
     /// API key may report without it.
@@ -135,6 +139,7 @@ impl OutcomeReport {
     pub fn new(idempotency_key: impl Into<String>, outcome: Outcome) -> Self {
         Self {
             idempotency_key: idempotency_key.into(),
+            agent_id: None,
             claim_token: None,
             caller_key: None,
             outcome,
@@ -145,6 +150,12 @@ impl OutcomeReport {
             redacted_fields: Vec::new(),
             usage: None,
         }
+    }
+
+    /// Names the agent whose key it is.
+    pub fn agent(mut self, agent_id: impl Into<String>) -> Self {
+        self.agent_id = Some(agent_id.into());
+        self
     }
 
     /// Sets the claim token from the guard's answer.
@@ -180,6 +191,10 @@ impl OutcomeReport {
     /// Checks every bound and cuts the error text.
     pub fn validated(mut self) -> Result<Self> {
         validate_text("idempotency_key", &self.idempotency_key, MAX_KEY_LEN)?;
+        self.agent_id = self
+            .agent_id
+            .map(|agent| canonical_name("agent_id", &agent))
+            .transpose()?;
         if let Some(token) = &self.claim_token {
             validate_text("claim_token", token, MAX_KEY_LEN)?;
         }

@@ -48,7 +48,8 @@ impl HaltStateClient {
         );
         self.ensure_running()
             .inspect_err(|e| crate::evidence::refused(&span, e))?;
-        // Our own claim token makes the guard safe to retry: a lost answer gives the same claim back.
+        // A retry token makes the guard safe to retry: a lost answer gives the same claim back (the claim's own
+        // token is the authority's).
         request.claim_token = Some(uuid::Uuid::new_v4().simple().to_string());
         let started = Instant::now();
         let answer = {

@@ -266,8 +266,9 @@ fn prepare(
     evidence.emit(&parts.span);
     let error = error.map(|e| crate::redact::scrub(&e, &parts.sensitive, MAX_ERROR_CHARS));
     let report = if proof_status == ProofStatus::Verified {
-        let mut report =
-            OutcomeReport::new(parts.idempotency_key, outcome).body_latency(body_latency);
+        let mut report = OutcomeReport::new(parts.idempotency_key, outcome)
+            .agent(parts.agent_id.clone())
+            .body_latency(body_latency);
         report.claim_token = grant.claim_token;
         report.error = error;
         report.resource_refs = resource_refs;

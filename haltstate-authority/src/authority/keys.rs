@@ -104,14 +104,16 @@ impl Authority {
         Ok(principal)
     }
 
-    /// The state of an idempotency key and, while claimed, the lease remaining.
+    /// The state of `agent`'s idempotency key (keys are scoped per agent) and, while claimed, the lease
+    /// remaining.
     pub fn idempotency_state(
         &self,
         tenant: &str,
+        agent: &str,
         key: &str,
     ) -> Result<Option<(KeyState, Option<Duration>)>> {
         let now = self.now();
-        self.inner.reads.key_state(tenant, key, now)
+        self.inner.reads.key_state(tenant, agent, key, now)
     }
 
     /// How many transactions and operations the writer has committed (group commit at work).

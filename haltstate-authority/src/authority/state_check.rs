@@ -20,8 +20,8 @@ use crate::ops::UNVERIFIED;
 /// What the ledger says one tenant's rows must be.
 #[derive(Default)]
 struct Expected {
-    /// Key -> the record that completed it, if one did.
-    completed: BTreeMap<String, Option<u64>>,
+    /// (Agent, key) -> the record that completed it, if one did.
+    completed: BTreeMap<(String, String), Option<u64>>,
     /// Approval id -> its last recorded decision and the record.
     approvals: BTreeMap<String, (ApprovalStatus, u64)>,
     /// Agent ("" for the tenant) -> its last recorded kill-switch state and the record.
@@ -37,8 +37,12 @@ impl Expected {
                     record.status.as_deref(),
                     Some("allowed" | "approved" | "pending")
                 );
-                if let (true, Some(key)) = (granted, &record.idempotency_key) {
-                    self.completed.entry(key.clone()).or_default();
+                if let (true, Some(agent), Some(key)) =
+                    (granted, &record.agent_id, &record.idempotency_key)
+                {
+                    self.completed
+                        .entry((agent.clone(), key.clone()))
+                        .or_default();
                 }
             }
             // Fail-open evidence is the caller's claim, not the authority's: it ran without a decision and
@@ -46,10 +50,11 @@ impl Expected {
             // make verified state look tampered with, and stop `serve` from starting).
             EvidenceKind::Outcome if record.status.as_deref() == Some(UNVERIFIED) => {}
             EvidenceKind::Outcome => {
-                if let (Some(Outcome::Success), Some(key)) =
-                    (record.outcome, &record.idempotency_key)
+                if let (Some(Outcome::Success), Some(agent), Some(key)) =
+                    (record.outcome, &record.agent_id, &record.idempotency_key)
                 {
-                    self.completed.insert(key.clone(), Some(record.seq));
+                    self.completed
+                        .insert((agent.clone(), key.clone()), Some(record.seq));
                 }
             }
             EvidenceKind::Approval => {
@@ -91,12 +96,12 @@ impl Authority {
                 tenant: tenant.clone(),
                 problem: what,
             };
-            for (key, completed_by) in &expected.completed {
+            for ((agent, key), completed_by) in &expected.completed {
                 checked += 1;
                 let row = self
                     .inner
                     .reads
-                    .key_state(tenant, key, now)?
+                    .key_state(tenant, agent, key, now)?
                     .map(|(state, _)| state);
                 match (row, completed_by) {
                     (None, _) => {

@@ -45,8 +45,11 @@ fn move_key(tx: &mut dyn Tx, approval: &Approval, state: KeyState) -> Result<()>
     let Some(key) = &approval.idempotency_key else {
         return Ok(());
     };
-    if let Some(record) = tx.key(&approval.tenant, key)? {
-        if record.state == KeyState::PendingApproval {
+    if let Some(record) = tx.key(&approval.tenant, &approval.agent_id, key)? {
+        // Only the key still waiting on this approval (a used-up approval's key may wait on a newer one).
+        if record.state == KeyState::PendingApproval
+            && record.approval_id.as_deref() == Some(approval.id.as_str())
+        {
             tx.put_key(
                 &approval.tenant,
                 &crate::records::KeyRecord { state, ..record },

@@ -25,7 +25,7 @@ pub(crate) fn guard(
     // A stopped agent's guard reads nothing else.
     let record = match kill.denial_reason() {
         Some(_) => None,
-        None => tx.key(tenant, &request.idempotency_key)?,
+        None => tx.key(tenant, &request.action.agent_id, &request.idempotency_key)?,
     };
     let approval = match record.as_ref().and_then(|r| r.approval_id.as_deref()) {
         Some(id) => tx.approval(tenant, id)?,
@@ -75,7 +75,7 @@ pub(crate) fn guard(
         if let Some(existing) = &record {
             // Never trust a row that contradicts the ledger: a completed key whose row was set back (to failed,
             // say) would run its side effect again.
-            if let Some(seq) = tx.completed_in_ledger(tenant, &existing.key)? {
+            if let Some(seq) = tx.completed_in_ledger(tenant, &existing.agent_id, &existing.key)? {
                 tracing::error!(%tenant, key = %existing.key, seq, state = existing.state.as_str(),
                     "a key's row contradicts the ledger; refusing the guard");
                 outcome = refused(

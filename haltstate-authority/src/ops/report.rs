@@ -16,12 +16,14 @@ pub(crate) fn report(
     report: OutcomeReport,
 ) -> Result<ReportAck> {
     let key = report.idempotency_key.clone();
-    let record = tx
-        .key(tenant, &key)?
-        .ok_or_else(|| AuthorityError::NotClaimed {
-            key: key.clone(),
-            state: "unknown".into(),
-        })?;
+    let record = match &report.agent_id {
+        Some(agent) => tx.key(tenant, agent, &key)?,
+        None => unnamed(tx, tenant, &report)?,
+    }
+    .ok_or_else(|| AuthorityError::NotClaimed {
+        key: key.clone(),
+        state: "unknown".into(),
+    })?;
     let state = match decide(&record, &report)? {
         ReportStep::Duplicate { seq } => {
             return Ok(ReportAck {
@@ -72,4 +74,24 @@ pub(crate) fn report(
         state,
         duplicate: false,
     })
+}
+
+/// The record a report that names no agent means (keys are scoped per agent): the key's only record, or the one
+/// whose claim the reporting API key holds. Several that fit are refused: the report must name its agent.
+fn unnamed(tx: &mut dyn Tx, tenant: &str, report: &OutcomeReport) -> Result<Option<KeyRecord>> {
+    let key = &report.idempotency_key;
+    let mut records = Vec::new();
+    for agent in tx.key_agents(tenant, key)? {
+        records.extend(tx.key(tenant, &agent, key)?);
+    }
+    if records.len() > 1 {
+        records.retain(|r| r.claimed_by.is_some() && r.claimed_by == report.caller_key);
+        if records.len() != 1 {
+            return Err(haltstate_types::RequestError::Invalid(format!(
+                "several agents use idempotency key {key:?}: name the agent (agent_id)"
+            ))
+            .into());
+        }
+    }
+    Ok(records.pop())
 }

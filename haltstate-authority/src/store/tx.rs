@@ -45,8 +45,10 @@ pub(crate) trait Tx {
     /// Keeps everything since the last savepoint and drops it.
     fn release_savepoint(&mut self) -> Result<()>;
 
-    /// The record of an idempotency key.
-    fn key(&mut self, tenant: &str, key: &str) -> Result<Option<KeyRecord>>;
+    /// The record of `agent`'s idempotency key (keys are scoped per agent).
+    fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>>;
+    /// The agents that have a record under the idempotency key `key`.
+    fn key_agents(&mut self, tenant: &str, key: &str) -> Result<Vec<String>>;
     /// Stores a key's record (inserting or replacing it).
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()>;
 
@@ -122,8 +124,9 @@ pub(crate) trait Tx {
     /// Stores an attempt's result, if `holder` still holds the pending delivery; `false` otherwise.
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool>;
 
-    /// The ledger record of a successful outcome of `key`, if one exists: what a state row must not contradict.
-    fn completed_in_ledger(&mut self, tenant: &str, key: &str) -> Result<Option<u64>>;
+    /// The ledger record of a verified successful outcome of `agent`'s `key`, if one exists: what a state row must
+    /// not contradict.
+    fn completed_in_ledger(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<u64>>;
     /// Stores a signed checkpoint of the tenant's chain.
     fn insert_checkpoint(
         &mut self,
@@ -232,6 +235,7 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn key_state(
         &self,
         tenant: &str,
+        agent: &str,
         key: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(KeyState, Option<Duration>)>>;

@@ -61,7 +61,11 @@ pub async fn guard_report(
     Agent(who): Agent,
     WireJson(body): WireJson<GuardReportBody>,
 ) -> Result<Json<GuardReportReply>, ApiError> {
-    let report = OutcomeReport::from(body).caller_key(&who.key_id);
+    let mut report = OutcomeReport::from(body).caller_key(&who.key_id);
+    // Keys are scoped per agent: a named agent must be one this key acts as (the SDKs' `default` is its own).
+    if let Some(agent) = report.agent_id.take() {
+        report.agent_id = Some(who.act_as(Some(&agent))?);
+    }
     let ack = state.authority.report(&who.tenant, report).await?;
     Ok(Json(GuardReportReply {
         ok: true,

@@ -296,3 +296,75 @@ async fn the_metrics_listener_closes_idle_connections_and_holds_only_a_few() {
     let (said, _) = until_closed(&mut next, Duration::from_secs(10)).await;
     assert!(said.starts_with("HTTP/1.1 503"), "{said}");
 }
+
+/// Hostile (issue 21): idempotency keys are scoped per agent. A key acting as other agents takes the key `bot`
+/// will use (`refund:order-42`, easily guessed); `bot` still runs its own operation under it, and each reports its
+/// own claim.
+#[tokio::test]
+async fn one_agent_cannot_take_the_idempotency_key_another_will_use() {
+    let s = start().await;
+    let key = "refund:order-42";
+    let squat = s
+        .post(
+            GUARD,
+            with(&s.keys.fleet).json(Server::guard_body(Some("billing-x"), 1, key)),
+        )
+        .await;
+    s.expect("the squatter's guard", &squat, StatusCode::OK, None)
+        .await;
+    assert_eq!(squat.body["status"], "allowed");
+    let own = s
+        .post(
+            GUARD,
+            with(&s.keys.bot).json(Server::guard_body(None, 1, key)),
+        )
+        .await;
+    s.expect("the agent's own guard", &own, StatusCode::OK, None)
+        .await;
+    assert_eq!(own.body["status"], "allowed", "{}", own.body);
+    // `bot` reports as the official SDKs do (no token, no agent): its own record, the one its key holds.
+    let reported = s
+        .post(
+            GUARD_REPORT,
+            with(&s.keys.bot).json(json!({"idempotency_key": key, "outcome": "success"})),
+        )
+        .await;
+    s.expect("the agent's report", &reported, StatusCode::OK, None)
+        .await;
+    assert_eq!(reported.body["state"], "completed");
+    // The squatter's claim is untouched, and still its own to report.
+    let theirs = s
+        .post(
+            GUARD_REPORT,
+            with(&s.keys.fleet).json(json!({
+                "idempotency_key": key, "agent_id": "billing-x", "outcome": "error",
+                "claim_token": squat.body["claim_token"],
+            })),
+        )
+        .await;
+    s.expect("the squatter's report", &theirs, StatusCode::OK, None)
+        .await;
+    assert_eq!(theirs.body["state"], "failed");
+    // Naming an agent the key may not act as is refused, as everywhere.
+    let named = s
+        .post(
+            GUARD_REPORT,
+            with(&s.keys.fleet)
+                .json(json!({"idempotency_key": key, "agent_id": "bot", "outcome": "success"})),
+        )
+        .await;
+    s.expect(
+        "a report naming another agent",
+        &named,
+        StatusCode::FORBIDDEN,
+        Some("agent_mismatch"),
+    )
+    .await;
+    let again = s
+        .post(
+            GUARD,
+            with(&s.keys.bot).json(Server::guard_body(None, 1, key)),
+        )
+        .await;
+    assert_eq!(again.body["status"], "completed", "{}", again.body);
+}

@@ -131,12 +131,16 @@ impl GuardBody {
     }
 }
 
-/// E3 `action/guard/report`. The official SDKs also send `action` and `agent_id`, which the key's claim makes
-/// redundant and are ignored.
+/// E3 `action/guard/report`. The official SDKs also send `action`, which the key's claim makes redundant and is
+/// ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardReportBody {
     /// The key guarded.
     pub idempotency_key: String,
+    /// The agent that guarded it (keys are scoped per agent; the official SDKs send it). Checked against the
+    /// key's agents like every other `agent_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
     /// How the body ended (`failure` reads as `error`).
     pub outcome: Outcome,
     /// A short error text.
@@ -166,6 +170,7 @@ impl From<&OutcomeReport> for GuardReportBody {
     fn from(report: &OutcomeReport) -> Self {
         Self {
             idempotency_key: report.idempotency_key.clone(),
+            agent_id: report.agent_id.clone(),
             outcome: report.outcome,
             error: report.error.clone(),
             claim_token: report.claim_token.clone(),
@@ -183,6 +188,7 @@ impl From<&OutcomeReport> for GuardReportBody {
 impl From<GuardReportBody> for OutcomeReport {
     fn from(body: GuardReportBody) -> Self {
         let mut report = OutcomeReport::new(body.idempotency_key, body.outcome);
+        report.agent_id = body.agent_id;
         report.claim_token = body.claim_token;
         report.error = body.error;
         report.body_latency = body.body_latency_us.map(Duration::from_micros);

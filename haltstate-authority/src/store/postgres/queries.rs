@@ -18,12 +18,17 @@ use crate::error::{AuthorityError, Result};
 use crate::records::{CheckRecord, KeyRecord};
 use crate::secrets;
 
-pub(crate) fn load_key(conn: &mut Conn, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
+pub(crate) fn load_key(
+    conn: &mut Conn,
+    tenant: &str,
+    agent: &str,
+    key: &str,
+) -> Result<Option<KeyRecord>> {
     let Some(row) = conn.query_opt(
         "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
          lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest \
-         FROM idempotency WHERE tenant = $1 AND key = $2",
-        &[&tenant, &key],
+         FROM idempotency WHERE tenant = $1 AND agent_id = $2 AND key = $3",
+        &[&tenant, &agent, &key],
     )?
     else {
         return Ok(None);
@@ -441,10 +446,11 @@ pub(crate) fn load_check(
 pub(crate) fn key_state(
     conn: &mut Conn,
     tenant: &str,
+    agent: &str,
     key: &str,
     now: OffsetDateTime,
 ) -> Result<Option<(KeyState, Option<Duration>)>> {
-    Ok(load_key(conn, tenant, key)?.map(|record| {
+    Ok(load_key(conn, tenant, agent, key)?.map(|record| {
         let remaining = record
             .lease_until
             .filter(|_| record.state == KeyState::Claimed)

@@ -257,10 +257,11 @@ impl Reads for PgReads {
     fn key_state(
         &self,
         tenant: &str,
+        agent: &str,
         key: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(KeyState, Option<Duration>)>> {
-        let (tenant, key) = (tenant.to_owned(), key.to_owned());
-        self.with(move |c| queries::key_state(c, &tenant, &key, now))
+        let (tenant, agent, key) = (tenant.to_owned(), agent.to_owned(), key.to_owned());
+        self.with(move |c| queries::key_state(c, &tenant, &agent, &key, now))
     }
 }

@@ -207,12 +207,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
-    // 11: approval attempts, retry digests and admin keys, as in SQLite's schema 11.
+    // 11: keys scoped per agent, approval attempts, retry digests and admin keys, as in SQLite's schema 11.
     (
         11,
         r#"
     ALTER TABLE idempotency ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE idempotency ADD COLUMN retry_digest TEXT;
+    ALTER TABLE idempotency DROP CONSTRAINT idempotency_pkey;
+    ALTER TABLE idempotency ADD PRIMARY KEY (tenant, agent_id, key);
     ALTER TABLE api_keys DROP CONSTRAINT api_keys_role_check;
     ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check CHECK (role IN ('agent', 'operator', 'admin'));
     "#,

@@ -103,9 +103,21 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn key(&mut self, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
+    fn key_agents(&mut self, tenant: &str, key: &str) -> Result<Vec<String>> {
         self.own(tenant)?;
-        queries::load_key(self.conn, tenant, key)
+        self.conn
+            .query(
+                "SELECT agent_id FROM idempotency WHERE tenant = $1 AND key = $2 LIMIT 16",
+                &[&tenant, &key],
+            )?
+            .iter()
+            .map(|row| Ok(row.try_get(0)?))
+            .collect()
+    }
+
+    fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {
+        self.own(tenant)?;
+        queries::load_key(self.conn, tenant, agent, key)
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
@@ -116,7 +128,7 @@ impl Tx for PgTx<'_> {
              reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
              usage_us, usage, attempts, retry_digest) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19) \
-             ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
+             ON CONFLICT (tenant, agent_id, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
@@ -449,15 +461,16 @@ impl Tx for PgTx<'_> {
         super::checkpoints::insert(self.conn, checkpoint)
     }
 
-    fn completed_in_ledger(&mut self, tenant: &str, key: &str) -> Result<Option<u64>> {
+    fn completed_in_ledger(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<u64>> {
         self.own(tenant)?;
         self.conn
             .query_opt(
                 "SELECT seq FROM ledger WHERE tenant = $1 AND idempotency_key = $2 \
                  AND convert_from(body, 'UTF8')::jsonb ->> 'kind' = 'outcome' \
                  AND convert_from(body, 'UTF8')::jsonb ->> 'outcome' = 'success' \
-                 AND (convert_from(body, 'UTF8')::jsonb ->> 'status') IS DISTINCT FROM 'unverified' LIMIT 1",
-                &[&tenant, &key],
+                 AND (convert_from(body, 'UTF8')::jsonb ->> 'status') IS DISTINCT FROM 'unverified' \
+                 AND convert_from(body, 'UTF8')::jsonb ->> 'agent_id' = $3 LIMIT 1",
+                &[&tenant, &key, &agent],
             )?
             .map(|row| unsigned(row.try_get(0)?, "a ledger sequence number"))
             .transpose()

@@ -342,11 +342,12 @@ impl Reads for SqliteReads {
     fn key_state(
         &self,
         tenant: &str,
+        agent: &str,
         key: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(KeyState, Option<Duration>)>> {
         self.readers
-            .with(|conn| queries::key_state(conn, tenant, key, now))
+            .with(|conn| queries::key_state(conn, tenant, agent, key, now))
     }
 }
 

@@ -16,14 +16,19 @@ use crate::error::{AuthorityError, Result};
 use crate::records::{CheckRecord, KeyRecord};
 use crate::secrets;
 
-pub(crate) fn load_key(conn: &Connection, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
+pub(crate) fn load_key(
+    conn: &Connection,
+    tenant: &str,
+    agent: &str,
+    key: &str,
+) -> Result<Option<KeyRecord>> {
     let row = conn
         .prepare_cached(
             "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
              lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest \
-             FROM idempotency WHERE tenant = ?1 AND key = ?2",
+             FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3",
         )?
-        .query_row(params![tenant, key], |row| {
+        .query_row(params![tenant, agent, key], |row| {
             Ok((
                 row.get::<_, String>(3)?,
                 (row.get::<_, Option<i64>>(12)?, row.get::<_, Option<String>>(13)?),
@@ -461,10 +466,11 @@ pub(crate) fn load_check(
 pub(crate) fn key_state(
     conn: &Connection,
     tenant: &str,
+    agent: &str,
     key: &str,
     now: OffsetDateTime,
 ) -> Result<Option<(KeyState, Option<Duration>)>> {
-    Ok(load_key(conn, tenant, key)?.map(|record| {
+    Ok(load_key(conn, tenant, agent, key)?.map(|record| {
         let remaining = record
             .lease_until
             .filter(|_| record.state == KeyState::Claimed)

@@ -243,12 +243,42 @@ const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (tenant, seq, key_id)
     ) WITHOUT ROWID;
     "#),
-    // 11: claims under an approval are counted (an approval grants a few, not as many as the agent likes), and a
-    // retried guard is recognised by a digest of its caller's key and retry token, not by a token it chose. Keys
-    // may be admins (who mint keys; operators no longer do): SQLite changes a CHECK only by copying the table.
+    // 11: idempotency keys are scoped per agent (one agent cannot take the key another will use); claims under an
+    // approval are counted (an approval grants a few, not as many as the agent likes), and a retried guard is
+    // recognised by a digest of its caller's key and retry token, not by a token it chose. Keys may be admins
+    // (who mint keys; operators no longer do). SQLite changes a primary key or a CHECK only by copying the table.
     Sql(r#"
-    ALTER TABLE idempotency ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE idempotency ADD COLUMN retry_digest TEXT;
+    CREATE TABLE idempotency_11 (
+        tenant          TEXT NOT NULL,
+        agent_id        TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        fingerprint     TEXT NOT NULL,
+        action          TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        approval_id     TEXT,
+        policy_id       TEXT,
+        reason          TEXT NOT NULL DEFAULT '',
+        claim_token     TEXT,
+        lease_until_us  INTEGER,
+        outcome_seq     INTEGER,
+        created_us      INTEGER NOT NULL,
+        updated_us      INTEGER NOT NULL,
+        claimed_by      TEXT,
+        client_token    INTEGER NOT NULL DEFAULT 0,
+        usage_us        INTEGER,
+        usage           TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        retry_digest    TEXT,
+        PRIMARY KEY (tenant, agent_id, key)
+    ) WITHOUT ROWID;
+    INSERT INTO idempotency_11 (tenant, agent_id, key, fingerprint, action, state, approval_id, policy_id, reason,
+            claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, usage_us,
+            usage)
+        SELECT tenant, agent_id, key, fingerprint, action, state, approval_id, policy_id, reason, claim_token,
+            lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, usage_us, usage
+        FROM idempotency;
+    DROP TABLE idempotency;
+    ALTER TABLE idempotency_11 RENAME TO idempotency;
 
     CREATE TABLE api_keys_11 (
         id          TEXT PRIMARY KEY,

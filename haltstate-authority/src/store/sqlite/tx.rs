@@ -76,8 +76,18 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn key(&mut self, tenant: &str, key: &str) -> Result<Option<KeyRecord>> {
-        queries::load_key(self.conn, tenant, key)
+    fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {
+        queries::load_key(self.conn, tenant, agent, key)
+    }
+
+    fn key_agents(&mut self, tenant: &str, key: &str) -> Result<Vec<String>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT agent_id FROM idempotency WHERE tenant = ?1 AND key = ?2 LIMIT 16",
+        )?;
+        let agents = statement
+            .query_map(params![tenant, key], |row| row.get(0))?
+            .collect::<std::result::Result<Vec<String>, _>>()?;
+        Ok(agents)
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
@@ -87,7 +97,7 @@ impl Tx for SqliteTx<'_> {
              reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
              usage_us, usage, attempts, retry_digest) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
-             ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
+             ON CONFLICT (tenant, agent_id, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
@@ -384,16 +394,17 @@ impl Tx for SqliteTx<'_> {
         super::checkpoints::insert(self.conn, checkpoint)
     }
 
-    fn completed_in_ledger(&mut self, tenant: &str, key: &str) -> Result<Option<u64>> {
+    fn completed_in_ledger(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<u64>> {
         Ok(self
             .conn
             .prepare_cached(
                 "SELECT seq FROM ledger WHERE tenant = ?1 AND idempotency_key = ?2 \
                  AND json_extract(CAST(body AS TEXT), '$.kind') = 'outcome' \
                  AND json_extract(CAST(body AS TEXT), '$.outcome') = 'success' \
-                 AND json_extract(CAST(body AS TEXT), '$.status') IS NOT 'unverified' LIMIT 1",
+                 AND json_extract(CAST(body AS TEXT), '$.status') IS NOT 'unverified' \
+                 AND json_extract(CAST(body AS TEXT), '$.agent_id') = ?3 LIMIT 1",
             )?
-            .query_row(params![tenant, key], |row| row.get(0))
+            .query_row(params![tenant, key, agent], |row| row.get(0))
             .optional()?)
     }
 }
