@@ -45,8 +45,8 @@ pub mod webhooks;
 
 pub use authority::{
     Authority, AuthorityBuilder, DEFAULT_APPROVAL_ATTEMPTS, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE,
-    LOCAL_ACTOR, ProofSelection, ReplayChange, ReplayQuery, ReplayReport, ShadowDisagreement,
-    ShadowReport,
+    DEFAULT_MAX_PENDING_PER_AGENT, DEFAULT_MAX_PENDING_PER_TENANT, LOCAL_ACTOR, ProofSelection,
+    ReplayChange, ReplayQuery, ReplayReport, ShadowDisagreement, ShadowReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};

@@ -232,6 +232,47 @@ fn an_agent_may_have_only_so_many_approvals_waiting() {
     );
 }
 
+/// However many agents a key may act as (`billing-*`), the tenant's waiting approvals stay within what the
+/// console's inbox shows: none is ever below its fold.
+#[test]
+fn a_tenant_may_have_only_so_many_approvals_waiting() {
+    let env = env_with(|b| {
+        b.policy_file(sample_policy_path())
+            .max_pending_approvals_per_tenant(4)
+    });
+    assert_eq!(env.authority.max_pending_approvals_per_tenant(), 4);
+    let ask = |agent: &str| {
+        let action = haltstate_authority::ActionRequest::new(agent, "refund.create")
+            .param("amount_cents", serde_json::json!(90_000));
+        env.authority
+            .guard(TENANT, haltstate_authority::GuardRequest::new(action, "k"))
+            .wait()
+            .unwrap()
+    };
+    for i in 0..4 {
+        assert_eq!(ask(&format!("billing-{i}")).status, GuardStatus::Pending);
+    }
+    let over = ask("billing-9");
+    assert_eq!(over.status, GuardStatus::Denied);
+    assert!(
+        over.reason.contains("tenant acme has 4 approvals waiting"),
+        "{}",
+        over.reason
+    );
+    // Another tenant is not counted.
+    let action = haltstate_authority::ActionRequest::new("billing-9", "refund.create")
+        .param("amount_cents", serde_json::json!(90_000));
+    let elsewhere = env
+        .authority
+        .guard(
+            "globex",
+            haltstate_authority::GuardRequest::new(action, "k"),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(elsewhere.status, GuardStatus::Pending);
+}
+
 #[test]
 fn rejected_key_answers_denied_with_the_rejection_reason() {
     let env = env();

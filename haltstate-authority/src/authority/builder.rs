@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{
     Authority, DEFAULT_APPROVAL_ATTEMPTS, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE,
-    DEFAULT_MAX_PENDING_PER_AGENT, Inner,
+    DEFAULT_MAX_PENDING_PER_AGENT, DEFAULT_MAX_PENDING_PER_TENANT, Inner,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::database::Database;
@@ -32,6 +32,7 @@ pub struct AuthorityBuilder {
     approval_attempts: u32,
     refund_usage_on_error: bool,
     max_pending_per_agent: usize,
+    max_pending_per_tenant: usize,
     clock: Arc<dyn Clock>,
     durability: Durability,
     checkpoint_pages: u32,
@@ -50,6 +51,7 @@ impl AuthorityBuilder {
             approval_attempts: DEFAULT_APPROVAL_ATTEMPTS,
             refund_usage_on_error: false,
             max_pending_per_agent: DEFAULT_MAX_PENDING_PER_AGENT,
+            max_pending_per_tenant: DEFAULT_MAX_PENDING_PER_TENANT,
             clock: Arc::new(SystemClock),
             durability: Durability::Full,
             migrate: true,
@@ -104,6 +106,14 @@ impl AuthorityBuilder {
     /// bury other agents' requests in the approvers' inbox. At least 1.
     pub fn max_pending_approvals_per_agent(mut self, max: usize) -> Self {
         self.max_pending_per_agent = max.max(1);
+        self
+    }
+
+    /// How many approvals one tenant may have waiting at once (default 500, as many as the console's inbox shows).
+    /// Past it, requests that need a human are denied: no waiting request is ever below the inbox's fold, however
+    /// many agents a key may act as. At least 1.
+    pub fn max_pending_approvals_per_tenant(mut self, max: usize) -> Self {
+        self.max_pending_per_tenant = max.max(1);
         self
     }
 
@@ -231,6 +241,7 @@ impl AuthorityBuilder {
                     approval_attempts: self.approval_attempts,
                     refund_usage_on_error: self.refund_usage_on_error,
                     max_pending_per_agent: self.max_pending_per_agent,
+                    max_pending_per_tenant: self.max_pending_per_tenant,
                 },
                 counters,
                 events,

@@ -116,6 +116,13 @@ impl Authority {
         self.inner.reads.key_state(tenant, agent, key, now)
     }
 
+    /// How many approvals a tenant may have waiting at once
+    /// ([`AuthorityBuilder::max_pending_approvals_per_tenant`](crate::AuthorityBuilder::max_pending_approvals_per_tenant)):
+    /// a list of that many shows every one.
+    pub fn max_pending_approvals_per_tenant(&self) -> usize {
+        self.inner.windows.max_pending_per_tenant
+    }
+
     /// How many transactions and operations the writer has committed (group commit at work).
     pub fn writer_stats(&self) -> WriterStats {
         self.inner.counters.snapshot()

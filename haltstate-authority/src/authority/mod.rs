@@ -53,6 +53,9 @@ pub const DEFAULT_APPROVAL_ATTEMPTS: u32 = 3;
 /// Approvals one agent may have waiting at once, by default (see
 /// [`AuthorityBuilder::max_pending_approvals_per_agent`]).
 pub const DEFAULT_MAX_PENDING_PER_AGENT: usize = 50;
+/// Approvals one tenant may have waiting at once, by default: the console's inbox shows this many (see
+/// [`AuthorityBuilder::max_pending_approvals_per_tenant`]).
+pub const DEFAULT_MAX_PENDING_PER_TENANT: usize = 500;
 
 /// The policy authority, embedded in-process.
 ///

@@ -14,12 +14,29 @@ use crate::rules::approval::{self, DecideStep, decide as decide_rule, expired};
 use crate::store::tx::Tx;
 
 /// A new pending approval for a check of `action`.
-/// Why a request that needs a human is denied while its agent has `waiting` approvals open already.
-pub(crate) fn flood_reason(agent: &str, waiting: usize) -> String {
-    format!(
-        "agent {agent} has {waiting} approvals waiting for a decision, as many as it may; wait for them to be \
-         decided (or to expire) before asking for more"
-    )
+/// Why a request of `agent` that needs a human must be denied now, if it must: the agent, or its tenant, has as
+/// many approvals waiting as it may (one agent must not bury the others' requests in the approvers' inbox).
+pub(crate) fn flooded(
+    tx: &mut dyn Tx,
+    windows: Windows,
+    tenant: &str,
+    agent: &str,
+) -> Result<Option<String>> {
+    let waiting = tx.pending_approvals(tenant, Some(agent))?;
+    if waiting >= windows.max_pending_per_agent {
+        return Ok(Some(format!(
+            "agent {agent} has {waiting} approvals waiting for a decision, as many as it may; wait for them to \
+             be decided (or to expire) before asking for more"
+        )));
+    }
+    let waiting = tx.pending_approvals(tenant, None)?;
+    if waiting >= windows.max_pending_per_tenant {
+        return Ok(Some(format!(
+            "tenant {tenant} has {waiting} approvals waiting for a decision, as many as it may; wait for them to \
+             be decided (or to expire) before asking for more"
+        )));
+    }
+    Ok(None)
 }
 
 pub(crate) fn for_check(

@@ -42,10 +42,9 @@ pub(crate) fn check(
             Some(approval) => Some(approval.id),
             None => {
                 let agent = &request.action.agent_id;
-                let waiting = tx.pending_approvals(tenant, agent)?;
-                if waiting >= windows.max_pending_per_agent {
+                if let Some(why) = approvals::flooded(tx, windows, tenant, agent)? {
                     verdict.decision = Decision::Deny;
-                    verdict.reason = approvals::flood_reason(agent, waiting);
+                    verdict.reason = why;
                     verdict.policy_id = None;
                     None
                 } else {

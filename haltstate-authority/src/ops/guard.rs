@@ -59,12 +59,8 @@ pub(crate) fn guard(
         approvals::expire(tx, overdue)?;
     }
     if let Some(approval) = &outcome.create_approval {
-        let waiting = tx.pending_approvals(tenant, &approval.agent_id)?;
-        if waiting >= windows.max_pending_per_agent {
-            outcome = refused(
-                &outcome,
-                approvals::flood_reason(&approval.agent_id, waiting),
-            );
+        if let Some(why) = approvals::flooded(tx, windows, tenant, &approval.agent_id)? {
+            outcome = refused(&outcome, why);
         }
     }
     if let Some(approval) = &outcome.create_approval {

@@ -27,6 +27,9 @@ pub(crate) struct Windows {
     /// Approvals one agent may have waiting at once: past it, its requests that need a human are denied, so it
     /// cannot bury other agents' requests in the approvers' inbox.
     pub(crate) max_pending_per_agent: usize,
+    /// Approvals a tenant may have waiting at once (as many as the console's inbox shows): past it, requests that
+    /// need a human are denied, so no waiting request is ever below the inbox's fold.
+    pub(crate) max_pending_per_tenant: usize,
 }
 
 pub(crate) fn micros(d: Duration) -> u64 {

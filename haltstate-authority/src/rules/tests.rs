@@ -29,6 +29,7 @@ const WINDOWS: Windows = Windows {
     approval_attempts: 3,
     refund_usage_on_error: false,
     max_pending_per_agent: 50,
+    max_pending_per_tenant: 500,
 };
 
 fn request(token: Option<&str>) -> GuardRequest {

@@ -297,7 +297,8 @@ fn show_inbox(state: &AppState, session: &Session, notice: Option<&str>) -> Resp
     match state.authority.approvals(
         &session.principal.tenant,
         Some(ApprovalStatus::Pending),
-        500,
+        // The authority keeps at most this many waiting per tenant: the inbox shows every one.
+        u32::try_from(state.authority.max_pending_approvals_per_tenant()).unwrap_or(u32::MAX),
     ) {
         Ok(pending) => page(StatusCode::OK, pages::inbox(session, &pending, notice)),
         Err(error) => {

@@ -80,6 +80,17 @@ fn time(at: OffsetDateTime) -> String {
 }
 
 /// Pending approvals, newest first, each with approve and reject forms.
+/// How many approvals each agent has waiting, fewest first (a lone request is listed before a flood).
+fn per_agent(pending: &[Approval]) -> Vec<(&str, usize)> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for approval in pending {
+        *counts.entry(approval.agent_id.as_str()).or_default() += 1;
+    }
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by_key(|(_, count)| *count);
+    counts
+}
+
 pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str>) -> Markup {
     layout(
         "Inbox",
@@ -91,6 +102,14 @@ pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str
             @if pending.is_empty() {
                 p { "Nothing waits for a decision." }
             } @else {
+                // Who is asking, at a glance: one agent's flood of requests does not hide another's.
+                p id="inbox-summary" {
+                    (pending.len()) " waiting: "
+                    @for (i, (agent, count)) in per_agent(pending).iter().enumerate() {
+                        @if i > 0 { " · " }
+                        (agent) " " (count)
+                    }
+                }
                 table {
                     thead { tr {
                         th { "Action" } th { "Agent" } th { "Resource" } th { "Params" } th { "Risk" }

@@ -368,3 +368,38 @@ async fn one_agent_cannot_take_the_idempotency_key_another_will_use() {
         .await;
     assert_eq!(again.body["status"], "completed", "{}", again.body);
 }
+
+/// Hostile (issue 21): one agent's flood of requests does not hide another's. The inbox says who waits, fewest
+/// first, and every waiting approval is on it (the authority keeps no more waiting than it shows).
+#[tokio::test]
+async fn the_inbox_shows_who_is_waiting_so_a_flood_hides_nobody() {
+    let s = start().await;
+    for i in 0..3 {
+        let answer = s
+            .post(
+                GUARD,
+                with(&s.keys.bot).json(Server::guard_body(None, 90_000, &format!("flood:{i}"))),
+            )
+            .await;
+        assert_eq!(answer.body["status"], "pending", "{}", answer.body);
+    }
+    let real = s
+        .post(
+            GUARD,
+            with(&s.keys.fleet).json(Server::guard_body(Some("billing-a"), 90_000, "real:1")),
+        )
+        .await;
+    let real_id = real.body["approval_id"].as_str().unwrap().to_owned();
+    let cookie = console_session(&s, TENANT, &s.keys.alice).await.unwrap();
+    let inbox = reqwest::Client::new()
+        .get(format!("{}/ui/inbox", s.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(inbox.contains("4 waiting: billing-a 1 · bot 3"), "{inbox}");
+    assert!(inbox.contains(&format!("approval-{real_id}")), "{inbox}");
+}

@@ -172,13 +172,13 @@ impl Tx for PgTx<'_> {
         queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
     }
 
-    fn pending_approvals(&mut self, tenant: &str, agent: &str) -> Result<usize> {
+    fn pending_approvals(&mut self, tenant: &str, agent: Option<&str>) -> Result<usize> {
         self.own(tenant)?;
         let count: i64 = self
             .conn
             .query_opt(
                 "SELECT COUNT(*) FROM approvals WHERE tenant = $1 AND status = 'pending' AND expires_us > $3 \
-                 AND agent_id = $2",
+                 AND ($2::TEXT IS NULL OR agent_id = $2)",
                 &[&tenant, &agent, &to_micros(self.now)],
             )?
             .map_or(Ok(0), |row| row.try_get(0))?;

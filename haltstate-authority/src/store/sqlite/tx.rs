@@ -139,12 +139,12 @@ impl Tx for SqliteTx<'_> {
         queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
     }
 
-    fn pending_approvals(&mut self, tenant: &str, agent: &str) -> Result<usize> {
+    fn pending_approvals(&mut self, tenant: &str, agent: Option<&str>) -> Result<usize> {
         let count: i64 = self
             .conn
             .prepare_cached(
                 "SELECT COUNT(*) FROM approvals WHERE tenant = ?1 AND status = 'pending' AND expires_us > ?3 \
-                 AND agent_id = ?2",
+                 AND (?2 IS NULL OR agent_id = ?2)",
             )?
             .query_row(params![tenant, agent, to_micros(self.now)], |row| row.get(0))?;
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
