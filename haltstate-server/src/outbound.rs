@@ -234,6 +234,50 @@ mod tests {
         );
     }
 
+    /// A receiver that redirects is answered as it is: the redirect is never followed (it would post signed data
+    /// elsewhere), so the place it points to hears nothing.
+    #[tokio::test]
+    async fn redirects_are_never_followed() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let followed = Arc::new(AtomicUsize::new(0));
+        let counter = followed.clone();
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                axum::routing::post(|| async {
+                    (
+                        axum::http::StatusCode::TEMPORARY_REDIRECT,
+                        [(axum::http::header::LOCATION, "/elsewhere")],
+                    )
+                }),
+            )
+            .route(
+                "/elsewhere",
+                axum::routing::post(move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async { "got it" }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let answer = client(true, Duration::from_secs(5))
+            .unwrap()
+            .post(format!("http://{addr}/hook"))
+            .body("signed")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            followed.load(Ordering::SeqCst),
+            0,
+            "the redirect was followed"
+        );
+    }
+
     #[tokio::test]
     async fn a_name_resolving_to_loopback_is_refused_when_sent_to() {
         let client = client(false, Duration::from_secs(5)).unwrap();
