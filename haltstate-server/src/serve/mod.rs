@@ -35,7 +35,7 @@ use tower::ServiceExt;
 use crate::error::ApiError;
 use crate::limits::ServeLimits;
 use crate::state::AppState;
-use watch::{Activity, Tracked, Watched, WatchedBody};
+use watch::{Activity, Noted, Watched};
 
 /// Connections served only `/healthz` and a 503 once [`ServeLimits::max_connections`] are open.
 const OVERFLOW_CONNECTIONS: usize = 64;
@@ -252,7 +252,7 @@ async fn connection(
         hyper::service::service_fn(move |mut request: Request<Incoming>| {
             activity.request_started();
             request.extensions_mut().insert(ConnectInfo(peer));
-            let request = request.map(|body| Body::new(WatchedBody::new(body, &activity)));
+            let request = request.map(|body| Body::new(Noted::request(body, &activity)));
             let (router, activity) = (router.clone(), activity.clone());
             async move {
                 let response = match router.oneshot(request).await {
@@ -268,10 +268,7 @@ async fn connection(
                 }
                 Ok::<_, std::convert::Infallible>(Response::from_parts(
                     parts,
-                    Tracked {
-                        body,
-                        finished: Some(activity),
-                    },
+                    Noted::response(body, activity),
                 ))
             }
         })

@@ -1,6 +1,5 @@
 //! What a connection's watchdog sees: when bytes arrive, when a request starts and its body ends, when its
-//! response is over. The socket ([`Watched`]), the request body ([`WatchedBody`]) and the response body
-//! ([`Tracked`]) report to one [`Activity`].
+//! response is over. The socket ([`Watched`]) and both bodies ([`Noted`]) report to one [`Activity`].
 
 use std::io;
 use std::pin::Pin;
@@ -9,9 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use http_body::Frame;
-use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -160,83 +157,55 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// A response body that tells the watchdog when the response is over (finished or dropped).
-pub(crate) struct Tracked {
-    pub(crate) body: Body,
-    pub(crate) finished: Option<Arc<Activity>>,
-}
-
-impl Tracked {
-    fn finish(&mut self) {
-        if let Some(activity) = self.finished.take() {
-            activity.response_finished();
-        }
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
-
-impl http_body::Body for Tracked {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) {
-            self.finish();
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// A request body that tells the watchdog when it has ended (read to its end, failed, or dropped unread: then
-/// hyper drains or closes, under the head timeout).
-pub(crate) struct WatchedBody {
-    body: Incoming,
+/// A body (a request's or a response's) that tells the watchdog when it is over: read to its end, failed, or
+/// dropped unread (a request body hyper then drains or closes under the head timeout).
+pub(crate) struct Noted<B> {
+    body: B,
     activity: Option<Arc<Activity>>,
+    over: fn(&Activity),
 }
 
-impl WatchedBody {
-    pub(crate) fn new(body: Incoming, activity: &Arc<Activity>) -> Self {
-        use http_body::Body as _;
+impl<B: http_body::Body> Noted<B> {
+    /// A request body: the watchdog times it from now until it ends, if it has anything to send.
+    pub(crate) fn request(body: B, activity: &Arc<Activity>) -> Self {
         let activity = (!body.is_end_stream()).then(|| {
             activity.body_started();
             activity.clone()
         });
-        Self { body, activity }
+        Self {
+            body,
+            activity,
+            over: Activity::body_finished,
+        }
     }
 
-    fn finish(&mut self) {
-        if let Some(activity) = self.activity.take() {
-            activity.body_finished();
+    /// A response body: the connection is between requests again once it ends.
+    pub(crate) fn response(body: B, activity: Arc<Activity>) -> Self {
+        Self {
+            body,
+            activity: Some(activity),
+            over: Activity::response_finished,
         }
     }
 }
 
-impl Drop for WatchedBody {
+impl<B> Noted<B> {
+    fn finish(&mut self) {
+        if let Some(activity) = self.activity.take() {
+            (self.over)(&activity);
+        }
+    }
+}
+
+impl<B> Drop for Noted<B> {
     fn drop(&mut self) {
         self.finish();
     }
 }
 
-impl http_body::Body for WatchedBody {
-    type Data = axum::body::Bytes;
-    type Error = hyper::Error;
+impl<B: http_body::Body + Unpin> http_body::Body for Noted<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
