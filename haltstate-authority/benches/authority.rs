@@ -71,9 +71,13 @@ fn authority(
     durability: Durability,
     policies: &str,
 ) -> Authority {
+    // At a fixed weekday noon: the policies' night freeze must not depend on when the bench runs.
     Authority::builder(dir.path().join(name))
         .policy_source("bench.cedar", policies)
         .durability(durability)
+        .clock(Arc::new(haltstate_authority::ManualClock::at(
+            time::macros::datetime!(2026-01-05 12:00 UTC),
+        )))
         .open()
         .expect("authority")
 }

@@ -214,7 +214,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE idempotency ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE idempotency ADD COLUMN retry_digest TEXT;
     ALTER TABLE idempotency DROP CONSTRAINT idempotency_pkey;
-    ALTER TABLE idempotency ADD PRIMARY KEY (tenant, agent_id, key);
+    ALTER TABLE idempotency ADD PRIMARY KEY (tenant, key, agent_id);
     ALTER TABLE api_keys DROP CONSTRAINT api_keys_role_check;
     ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check CHECK (role IN ('agent', 'operator', 'admin'));
     "#,

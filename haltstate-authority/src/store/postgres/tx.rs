@@ -128,7 +128,7 @@ impl Tx for PgTx<'_> {
              reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
              usage_us, usage, attempts, retry_digest) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19) \
-             ON CONFLICT (tenant, agent_id, key) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
+             ON CONFLICT (tenant, key, agent_id) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \

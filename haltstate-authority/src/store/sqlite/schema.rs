@@ -269,7 +269,8 @@ const MIGRATIONS: &[Migration] = &[
         usage           TEXT,
         attempts        INTEGER NOT NULL DEFAULT 0,
         retry_digest    TEXT,
-        PRIMARY KEY (tenant, agent_id, key)
+        -- The key before the agent: a report that names no agent finds the key's records by the key's prefix.
+        PRIMARY KEY (tenant, key, agent_id)
     ) WITHOUT ROWID;
     INSERT INTO idempotency_11 (tenant, agent_id, key, fingerprint, action, state, approval_id, policy_id, reason,
             claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, usage_us,
