@@ -142,7 +142,14 @@ fn exact_number(n: &serde_json::Number) -> std::result::Result<(), String> {
     }
     let text = n.to_string();
     let fraction = text.split_once('.').map_or(0, |(_, digits)| digits.len());
-    if !f.is_finite() || text.contains(['e', 'E']) || fraction > MAX_FRACTION_DIGITS {
+    // Below this bound a fraction of at most 4 digits is one decimal exactly (fewer than 2^53 ten-thousandths),
+    // which Cedar's `decimal` holds too; above it the double behind the JSON number no longer pins the digits.
+    let exact_below = MAX_EXACT_INTEGER as f64 / 10_000.0;
+    if !f.is_finite()
+        || f.abs() >= exact_below
+        || text.contains(['e', 'E'])
+        || fraction > MAX_FRACTION_DIGITS
+    {
         return Err(format!(
             "{text} cannot be held exactly (at most {MAX_FRACTION_DIGITS} fractional digits); send amounts as integers in minor units"
         ));
@@ -183,6 +190,7 @@ mod tests {
             ("18446744073709551615", "send it as a string"),
             ("0.123456789", "minor units"),
             ("1.5e-7", "minor units"),
+            ("12345678901234.5", "minor units"),
         ] {
             let refused = check(bad).unwrap_err();
             assert!(refused.contains(says), "{bad}: {refused}");
