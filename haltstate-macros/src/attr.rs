@@ -238,14 +238,13 @@ impl Args {
 
 /// `secret(expr)` marks a param as secret.
 fn unwrap_secret(value: Expr) -> (Expr, bool) {
-    if let Expr::Call(call) = &value {
-        if let Expr::Path(path) = call.func.as_ref() {
-            if path.path.is_ident("secret") && call.args.len() == 1 {
-                if let Some(inner) = call.args.first() {
-                    return (inner.clone(), true);
-                }
-            }
-        }
+    if let Expr::Call(call) = &value
+        && let Expr::Path(path) = call.func.as_ref()
+        && path.path.is_ident("secret")
+        && call.args.len() == 1
+        && let Some(inner) = call.args.first()
+    {
+        return (inner.clone(), true);
     }
     (value, false)
 }

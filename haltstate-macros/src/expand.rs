@@ -200,13 +200,13 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
         let mode = if open { quote!(Open) } else { quote!(Closed) };
         chain.extend(quote!(.fail_mode(#p::FailMode::#mode)));
     }
-    if let (Some(skipped), Some(_)) = (&args.skip, &args.key) {
-        if let Some(first) = skipped.first() {
-            return Err(syn::Error::new(
-                first.span(),
-                "`skip` only applies to a derived key; this guard names its `idempotency_key`",
-            ));
-        }
+    if let (Some(skipped), Some(_)) = (&args.skip, &args.key)
+        && let Some(first) = skipped.first()
+    {
+        return Err(syn::Error::new(
+            first.span(),
+            "`skip` only applies to a derived key; this guard names its `idempotency_key`",
+        ));
     }
     let derive_key = if args.key.is_none() && which == Macro::OpenaiGuard {
         quote!(let #action = #action.key(#p::fresh_key(#action_name));)

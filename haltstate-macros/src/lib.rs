@@ -53,16 +53,14 @@ fn run(which: Macro, args: TokenStream, item: TokenStream) -> TokenStream {
                     syn::Error::new_spanned(other.into_token_stream(), message)
                         .into_compile_error(),
                 );
-            } else if let Ok(declaration) = syn::parse2::<syn::TraitItemFn>(item_tokens) {
-                if declaration.default.is_none() {
-                    let message = format!(
-                        "#[{}] needs a body to guard; put it on the impl's method",
-                        which.name()
-                    );
-                    out.extend(
-                        syn::Error::new_spanned(declaration.sig, message).into_compile_error(),
-                    );
-                }
+            } else if let Ok(declaration) = syn::parse2::<syn::TraitItemFn>(item_tokens)
+                && declaration.default.is_none()
+            {
+                let message = format!(
+                    "#[{}] needs a body to guard; put it on the impl's method",
+                    which.name()
+                );
+                out.extend(syn::Error::new_spanned(declaration.sig, message).into_compile_error());
             }
             return out.into();
         }

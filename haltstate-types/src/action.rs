@@ -100,12 +100,12 @@ impl ActionRequest {
         if let Some(resource) = &self.resource {
             validate_text("resource", resource, MAX_KEY_LEN)?;
         }
-        if let Some(risk) = &self.risk {
-            if risk.len() > MAX_RISK_LEN || risk.chars().any(char::is_control) {
-                return Err(invalid(format!(
-                    "risk must be at most {MAX_RISK_LEN} bytes without control characters"
-                )));
-            }
+        if let Some(risk) = &self.risk
+            && (risk.len() > MAX_RISK_LEN || risk.chars().any(char::is_control))
+        {
+            return Err(invalid(format!(
+                "risk must be at most {MAX_RISK_LEN} bytes without control characters"
+            )));
         }
         validate_object("params", &self.params)?;
         validate_fields(&self.redacted_fields)?;

@@ -83,10 +83,10 @@ impl Cursor {
             return false;
         }
         self.order.push_back(identity);
-        if self.order.len() > DEDUP_WINDOW {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.order.len() > DEDUP_WINDOW
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         true
     }

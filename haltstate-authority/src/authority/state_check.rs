@@ -59,10 +59,10 @@ impl Expected {
             }
             EvidenceKind::Approval => {
                 let status = record.status.as_deref().and_then(ApprovalStatus::parse);
-                if let (Some(status), Some(id)) = (status, &record.approval_id) {
-                    if status != ApprovalStatus::Pending {
-                        self.approvals.insert(id.clone(), (status, record.seq));
-                    }
+                if let (Some(status), Some(id)) = (status, &record.approval_id)
+                    && status != ApprovalStatus::Pending
+                {
+                    self.approvals.insert(id.clone(), (status, record.seq));
                 }
             }
             EvidenceKind::KillSwitch => {

@@ -58,31 +58,31 @@ pub(crate) fn guard(
     if let Some(overdue) = &outcome.expire_approval {
         approvals::expire(tx, overdue)?;
     }
-    if let Some(approval) = &outcome.create_approval {
-        if let Some(why) = approvals::flooded(tx, windows, tenant, &approval.agent_id)? {
-            outcome = refused(&outcome, why);
-        }
+    if let Some(approval) = &outcome.create_approval
+        && let Some(why) = approvals::flooded(tx, windows, tenant, &approval.agent_id)?
+    {
+        outcome = refused(&outcome, why);
     }
     if let Some(approval) = &outcome.create_approval {
         tx.insert_approval(approval, None)?;
         super::webhooks::announce_approval(tx, approval)?;
     }
-    if outcome.answer.claim.is_some() {
-        if let Some(existing) = &record {
-            // Never trust a row that contradicts the ledger: a completed key whose row was set back (to failed,
-            // say) would run its side effect again.
-            if let Some(seq) = tx.completed_in_ledger(tenant, &existing.agent_id, &existing.key)? {
-                tracing::error!(%tenant, key = %existing.key, seq, state = existing.state.as_str(),
+    if outcome.answer.claim.is_some()
+        && let Some(existing) = &record
+    {
+        // Never trust a row that contradicts the ledger: a completed key whose row was set back (to failed,
+        // say) would run its side effect again.
+        if let Some(seq) = tx.completed_in_ledger(tenant, &existing.agent_id, &existing.key)? {
+            tracing::error!(%tenant, key = %existing.key, seq, state = existing.state.as_str(),
                     "a key's row contradicts the ledger; refusing the guard");
-                outcome = refused(
-                    &outcome,
-                    format!(
-                        "refused: ledger record {seq} completed this key but its state row says {}; the state \
+            outcome = refused(
+                &outcome,
+                format!(
+                    "refused: ledger record {seq} completed this key but its state row says {}; the state \
                          was changed outside the authority (see `haltstate ledger verify`)",
-                        existing.state.as_str()
-                    ),
-                );
-            }
+                    existing.state.as_str()
+                ),
+            );
         }
     }
     if let Some(record) = &mut outcome.store {

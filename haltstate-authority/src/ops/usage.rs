@@ -68,10 +68,10 @@ pub(crate) fn context(action: &ActionRequest, usage: Option<&Usage>) -> Option<S
 fn without(usage: &mut Usage, charge: &Charge, tx: &dyn Tx) {
     let now = tx.now();
     for span in &SPANS {
-        if span.bucket(charge.at) >= span.first(now) {
-            if let Some(window) = usage.window_mut(span.window) {
-                window.add(&charge.figures, -1);
-            }
+        if span.bucket(charge.at) >= span.first(now)
+            && let Some(window) = usage.window_mut(span.window)
+        {
+            window.add(&charge.figures, -1);
         }
     }
 }

@@ -101,10 +101,9 @@ fn walk(value: &Value) -> ContextReads {
                 let access = object.get(operator).and_then(Value::as_object);
                 if let Some((left, attr)) =
                     access.and_then(|a| Some((a.get("left")?, a.get("attr")?)))
+                    && is_context(left)
                 {
-                    if is_context(left) {
-                        return ContextReads::named(attr);
-                    }
+                    return ContextReads::named(attr);
                 }
             }
             object

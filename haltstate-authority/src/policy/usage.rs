@@ -145,10 +145,10 @@ pub(crate) fn sums_of(policy: &Policy) -> Result<BTreeSet<String>, BadUsageName>
                 ),
             });
         }
-        if figure == "sum" {
-            if let Some(param) = rest.get(2) {
-                sums.insert(param.clone());
-            }
+        if figure == "sum"
+            && let Some(param) = rest.get(2)
+        {
+            sums.insert(param.clone());
         }
     }
     Ok(sums)

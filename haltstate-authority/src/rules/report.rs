@@ -34,10 +34,11 @@ pub(crate) fn report(
             Some(token) => record.claim_token.as_ref() == Some(token),
             None => !record.client_token,
         };
-    if record.state == target && holder {
-        if let Some(seq) = record.outcome_seq {
-            return Ok(ReportStep::Duplicate { seq });
-        }
+    if record.state == target
+        && holder
+        && let Some(seq) = record.outcome_seq
+    {
+        return Ok(ReportStep::Duplicate { seq });
     }
     if record.state != KeyState::Claimed {
         return Err(AuthorityError::NotClaimed {

@@ -304,20 +304,20 @@ fn check_guard(
     }
     // Whatever was granted, a new claim is stored under a token the authority made (never the caller's), with a
     // lease and the digest that recognises the caller's retry; nothing else stores a claim.
-    if let Some(new) = &out.store {
-        if new.state == KeyState::Claimed {
-            let token = answer.claim.as_ref().map(|c| c.token.clone());
-            assert_eq!(new.claim_token, token, "{context}");
-            assert_eq!(new.claim_token.as_deref(), Some("fresh"), "{context}");
-            assert_eq!(
-                new.retry_digest,
-                super::guard::retry_digest(request),
-                "{context}"
-            );
-            assert_eq!(new.lease_until, Some(NOW + WINDOWS.lease), "{context}");
-            assert_eq!(new.client_token, request.claim_token.is_some(), "{context}");
-            assert!(answer.status.may_run(), "{context}");
-        }
+    if let Some(new) = &out.store
+        && new.state == KeyState::Claimed
+    {
+        let token = answer.claim.as_ref().map(|c| c.token.clone());
+        assert_eq!(new.claim_token, token, "{context}");
+        assert_eq!(new.claim_token.as_deref(), Some("fresh"), "{context}");
+        assert_eq!(
+            new.retry_digest,
+            super::guard::retry_digest(request),
+            "{context}"
+        );
+        assert_eq!(new.lease_until, Some(NOW + WINDOWS.lease), "{context}");
+        assert_eq!(new.client_token, request.claim_token.is_some(), "{context}");
+        assert!(answer.status.may_run(), "{context}");
     }
     if answer.status.may_run() {
         assert!(answer.claim.is_some(), "{context}");
@@ -617,12 +617,11 @@ proptest! {
                     let verdict = if approve { Verdict::Approve } else { Verdict::Reject };
                     if let Ok(DecideStep::Decided { approval, key_state }) = decide(&approval, verdict, &alice, None, now) {
                         model.approvals.insert(approval.id.clone(), *approval);
-                        if let Some(record) = model.record.as_mut() {
-                            if record.state == KeyState::PendingApproval {
+                        if let Some(record) = model.record.as_mut()
+                            && record.state == KeyState::PendingApproval {
                                 record.state = key_state;
                                 rejected |= key_state == KeyState::Rejected;
                             }
-                        }
                     }
                 }
                 Step::Wait { seconds } => now += Duration::from_secs(u64::from(seconds)),

@@ -322,11 +322,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn append(&mut self, mut record: EvidenceRecord) -> Result<u64> {
-        if let Some((moved, _)) = self.saved.last_mut() {
-            if !moved.iter().any(|(tenant, _)| *tenant == record.tenant) {
-                let before = self.tails.get(self.conn, &record.tenant)?;
-                moved.push((record.tenant.clone(), before));
-            }
+        if let Some((moved, _)) = self.saved.last_mut()
+            && !moved.iter().any(|(tenant, _)| *tenant == record.tenant)
+        {
+            let before = self.tails.get(self.conn, &record.tenant)?;
+            moved.push((record.tenant.clone(), before));
         }
         self.tails.append(self.conn, &mut record)
     }

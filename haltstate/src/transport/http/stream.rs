@@ -161,10 +161,10 @@ async fn read_events(
         buffer.push_str(&String::from_utf8_lossy(&bytes));
         while let Some(end) = buffer.find('\n') {
             let line: String = buffer.drain(..=end).collect();
-            if let Some(event) = parse_line(line.trim_end_matches(['\r', '\n'])) {
-                if cursor.deliver(event, sender).await.is_err() {
-                    return Ended::Stop;
-                }
+            if let Some(event) = parse_line(line.trim_end_matches(['\r', '\n']))
+                && cursor.deliver(event, sender).await.is_err()
+            {
+                return Ended::Stop;
             }
         }
     }
