@@ -31,7 +31,8 @@ impl ClientBuilder {
     ///
     /// ```
     /// let error = haltstate::ClientBuilder::from_vars([("HALTSTATE_TENANT_ID", "acme")]).unwrap_err();
-    /// assert_eq!(error.to_string(), "configuration error: HALTSTATE_API_KEY is not set");
+    /// assert!(error.to_string().contains("set HALTSTATE_POLICY"));
+    /// assert!(error.to_string().contains("HALTSTATE_API_KEY and HALTSTATE_TENANT_ID"));
     /// ```
     pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, GuardError>
     where
@@ -99,10 +100,20 @@ fn builder_from(lookup: Lookup<'_>) -> Result<ClientBuilder, GuardError> {
         let db = var("HALTSTATE_DB").unwrap_or_else(|| "haltstate.db".to_owned());
         return embedded(builder, policy, db);
     }
+    // Neither a server's URL nor a policy file: a server at the default URL, if a key says so. With nothing at
+    // all, both ways are named: a first run should not have to guess that an embedded authority exists.
+    let Some(key) = var("HALTSTATE_API_KEY") else {
+        return Err(GuardError::Config(NOTHING_CONFIGURED.into()));
+    };
     Ok(builder
-        .api_key(required("HALTSTATE_API_KEY")?)
+        .api_key(key)
         .tenant(required("HALTSTATE_TENANT_ID")?))
 }
+
+/// What `from_env` says when no variable chooses an authority.
+const NOTHING_CONFIGURED: &str = "no authority is configured: set HALTSTATE_POLICY (a Cedar policy file; \
+     HALTSTATE_DB, default haltstate.db) for the embedded authority, or HALTSTATE_API_KEY and HALTSTATE_TENANT_ID \
+     (and HALTSTATE_BASE_URL, default https://haltstate.ai) for a server";
 
 #[cfg(feature = "embedded")]
 fn embedded(

@@ -13,7 +13,16 @@ fn config_error(vars: &[(&str, &str)]) -> String {
 
 #[test]
 fn b24_missing_and_malformed_variables_are_named() {
-    assert_eq!(config_error(&[]), "HALTSTATE_API_KEY is not set");
+    // Nothing set: both ways to configure an authority are named (issue 22).
+    let nothing = config_error(&[]);
+    assert!(
+        nothing.contains("HALTSTATE_POLICY") && nothing.contains("embedded authority"),
+        "{nothing}"
+    );
+    assert!(
+        nothing.contains("HALTSTATE_API_KEY and HALTSTATE_TENANT_ID"),
+        "{nothing}"
+    );
     assert_eq!(
         config_error(&[("HALTSTATE_API_KEY", "hs_x")]),
         "HALTSTATE_TENANT_ID is not set"
