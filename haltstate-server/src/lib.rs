@@ -32,6 +32,7 @@ mod rate;
 mod refusals;
 pub mod routes;
 mod serve;
+mod slots;
 mod state;
 mod streams;
 pub mod webhooks;

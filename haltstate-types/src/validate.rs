@@ -120,19 +120,18 @@ fn measure(value: &Value, depth: usize, size: &mut usize) -> std::result::Result
 /// here, once, never converted: `1e4` or `10000.0` would compare as 10000 in a policy yet escape a usage sum,
 /// and `9007199254740993` would fingerprint as `9007199254740992`.
 fn exact_number(n: &serde_json::Number) -> std::result::Result<(), String> {
-    if let Some(i) = n.as_i64() {
-        return if i.unsigned_abs() <= MAX_EXACT_INTEGER {
+    if n.is_i64() || n.is_u64() {
+        // A u64 past i64's range is past 2^53 too.
+        let within = n
+            .as_i64()
+            .is_some_and(|i| i.unsigned_abs() <= MAX_EXACT_INTEGER);
+        return if within {
             Ok(())
         } else {
             Err(format!(
                 "{n} is beyond the integers JSON numbers hold exactly (±{MAX_EXACT_INTEGER}); send it as a string"
             ))
         };
-    }
-    if n.is_u64() {
-        return Err(format!(
-            "{n} is beyond the integers JSON numbers hold exactly (±{MAX_EXACT_INTEGER}); send it as a string"
-        ));
     }
     let f = n.as_f64().unwrap_or(f64::NAN);
     if f.is_finite() && f.fract() == 0.0 {

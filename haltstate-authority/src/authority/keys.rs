@@ -9,6 +9,7 @@ use crate::error::{AuthorityError, Result};
 use crate::ops;
 use crate::store::job::WriterStats;
 use crate::store::pending::Pending;
+use crate::store::tx::Tx;
 
 /// Who the ledger says made a key created or revoked without an admin's name: someone with the database itself
 /// (the CLI on `--db`, or a program embedding the authority), which is the root of trust.
@@ -43,13 +44,9 @@ impl Authority {
     /// working as [`revoke_key`](Self::revoke_key) describes. The way to replace a leaked key without a new
     /// name.
     pub fn rotate_key(&self, tenant: &str, key_id: &str, actor: &str) -> Pending<NewKey> {
-        self.inner.key_cache.forget(key_id);
-        let (tenant, key_id, actor) = (tenant.to_owned(), key_id.to_owned(), actor.to_owned());
-        let cache = self.inner.key_cache.clone();
-        self.submit(tenant, move |b, tenant| {
-            let rotated = ops::keys::rotate(b, tenant, &key_id, &actor);
-            cache.forget(&key_id);
-            rotated
+        let actor = actor.to_owned();
+        self.change_key(tenant, key_id, move |tx, tenant, key_id| {
+            ops::keys::rotate(tx, tenant, key_id, &actor)
         })
     }
 
@@ -62,15 +59,28 @@ impl Authority {
     /// key as the revocation is written; a request authenticating at that moment, or through another process on
     /// the same database, may still be served for at most [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
     pub fn revoke_key_as(&self, tenant: &str, key_id: &str, actor: &str) -> Pending<bool> {
-        // Forget it before and after: a request authenticating meanwhile may have put it back.
+        let actor = actor.to_owned();
+        self.change_key(tenant, key_id, move |tx, tenant, key_id| {
+            ops::keys::revoke(tx, tenant, key_id, &actor)
+        })
+    }
+
+    /// Runs `change` on key `key_id`, forgetting the key's cached authentication before and after: a request
+    /// authenticating meanwhile may have put it back.
+    fn change_key<T: Send + 'static>(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        change: impl FnOnce(&mut dyn Tx, &str, &str) -> Result<T> + Send + 'static,
+    ) -> Pending<T> {
         self.inner.key_cache.forget(key_id);
-        let (tenant, key_id, actor) = (tenant.to_owned(), key_id.to_owned(), actor.to_owned());
+        let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
         // Only the cache: a queued operation holding the whole authority would keep it alive past its last handle.
         let cache = self.inner.key_cache.clone();
-        self.submit(tenant, move |b, tenant| {
-            let revoked = ops::keys::revoke(b, tenant, &key_id, &actor);
+        self.submit(tenant, move |tx, tenant| {
+            let changed = change(tx, tenant, &key_id);
             cache.forget(&key_id);
-            revoked
+            changed
         })
     }
 

@@ -51,7 +51,8 @@ pub(crate) async fn events(State(state): State<AppState>, headers: HeaderMap) ->
     let Some(session) = state.sessions.find(&headers, &state.authority) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let slot = match state.streams.open(
+    let slot = match crate::streams::open(
+        &state.streams,
         &session.principal.tenant,
         &session.principal.key_id,
         state.limits.max_streams_per_key,

@@ -36,9 +36,12 @@ pub async fn approvals_stream(
         .filter(|s| !s.is_empty())
         .map(|s| query::timestamp("last_seen", s));
     let last_seen = last_seen.transpose()?;
-    let slot = state
-        .streams
-        .open(&who.tenant, &who.key_id, state.limits.max_streams_per_key)?;
+    let slot = crate::streams::open(
+        &state.streams,
+        &who.tenant,
+        &who.key_id,
+        state.limits.max_streams_per_key,
+    )?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
     let connected_at = state.authority.now();
     tokio::spawn(feed(state.clone(), who, last_seen, connected_at, sender));

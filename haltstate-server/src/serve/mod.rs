@@ -12,11 +12,10 @@
 
 mod watch;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -34,6 +33,7 @@ use tower::ServiceExt;
 
 use crate::error::ApiError;
 use crate::limits::ServeLimits;
+use crate::slots::Slots;
 use crate::state::AppState;
 use watch::{Activity, Noted, Watched};
 
@@ -115,7 +115,7 @@ impl Bounded {
         } = self;
         let serving = Arc::new(Semaphore::new(limits.max_connections));
         let overflow = Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS));
-        let addresses = Arc::new(PerAddress::new(limits.max_connections_per_address));
+        let addresses: Arc<Slots<IpAddr>> = Arc::default();
         let closing = CancellationToken::new();
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
@@ -135,7 +135,7 @@ impl Bounded {
                     let _ = stream.set_nodelay(true);
                     // One address holds at most its share of the connections: a client that opens many and
                     // sends slowly starves nobody else.
-                    let share = addresses.clone().take(peer.ip());
+                    let share = addresses.take(peer.ip(), limits.max_connections_per_address);
                     let permit = share.as_ref().and_then(|_| serving.clone().try_acquire_owned().ok());
                     if let (Some(permit), Some(share)) = (permit, share) {
                         let (router, closing) = (router.clone(), closing.clone());
@@ -169,57 +169,6 @@ impl Bounded {
                 "shutdown deadline reached; closing the remaining connections"
             );
             connections.shutdown().await;
-        }
-    }
-}
-
-/// Open connections per client address.
-struct PerAddress {
-    cap: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One connection counted against its address until dropped.
-struct AddressShare {
-    addresses: Arc<PerAddress>,
-    address: IpAddr,
-}
-
-impl PerAddress {
-    fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            open: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn take(self: Arc<Self>, address: IpAddr) -> Option<AddressShare> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(address).or_insert(0);
-        if *count >= self.cap {
-            return None;
-        }
-        *count += 1;
-        drop(open);
-        Some(AddressShare {
-            addresses: self,
-            address,
-        })
-    }
-}
-
-impl Drop for AddressShare {
-    fn drop(&mut self) {
-        let mut open = self
-            .addresses
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.address);
-            }
         }
     }
 }
