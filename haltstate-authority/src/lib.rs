@@ -61,16 +61,17 @@ pub use haltstate_types::{
     ActionRequest, Actor, AgentPattern, AgentSet, Approval, ApprovalStatus, ChainedRecord,
     CheckAnswer, CheckReport, CheckRequest, Claim, Decision, ErrorCode, EvidenceKind,
     EvidenceQuery, EvidenceRecord, GENESIS_HASH, GuardAnswer, GuardRequest, GuardStatus, KeyInfo,
-    KeySpec, KeyState, KillScope, KillState, KillStatus, LedgerHead, LlmUsage, MAX_AGENT_PATTERNS,
-    NAME_PUNCTUATION, NewKey, Outcome, OutcomeReport, PLACEHOLDER_AGENT, Principal, ProofStatus,
-    ReportAck, RequestError, Role, TenantHead, UnverifiedOutcome, Verdict, VerifyReport, Via,
-    canonical, canonical_name, fingerprint, record_hash, timestamp,
+    KeyLifetime, KeySpec, KeyState, KillScope, KillState, KillStatus, LedgerHead, LlmUsage,
+    MAX_AGENT_PATTERNS, NAME_PUNCTUATION, NewKey, Outcome, OutcomeReport, PLACEHOLDER_AGENT,
+    Principal, ProofStatus, ReportAck, RequestError, Role, TenantHead, UnverifiedOutcome, Verdict,
+    VerifyReport, Via, canonical, canonical_name, fingerprint, record_hash, timestamp,
 };
 pub use key_cache::KEY_CACHE_TTL;
 pub use policy::{
     CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
     PolicyWarning, Usage, UsageWindow,
 };
+pub use records::KeyStatus;
 pub use signing::{SigningKey, SigningKeyError};
 pub use store::Durability;
 pub use store::job::WriterStats;

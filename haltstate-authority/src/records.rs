@@ -1,9 +1,12 @@
 //! What storage keeps besides the ledger, as the rules see it: one idempotency record per key, one check record
 //! per request id. Storage loads and stores these; it decides nothing.
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 
-use haltstate_types::KeyState;
+use haltstate_types::timestamp::to_micros;
+use haltstate_types::{KeyLifetime, KeyState};
 
 use crate::policy::UsageWindow;
 
@@ -17,6 +20,10 @@ pub(crate) struct KeyRecord {
     pub(crate) agent_id: String,
     pub(crate) action: String,
     pub(crate) state: KeyState,
+    /// How long the key names one operation, as its current operation was asked for.
+    pub(crate) lifetime: KeyLifetime,
+    /// Which operation under the key this is, from 1 (a `once` key stays at 1).
+    pub(crate) generation: u64,
     pub(crate) approval_id: Option<String>,
     pub(crate) policy_id: Option<String>,
     pub(crate) reason: String,
@@ -52,6 +59,42 @@ impl KeyRecord {
     pub(crate) fn live_claim(&self, now: OffsetDateTime) -> bool {
         self.state == KeyState::Claimed && self.lease_until.is_some_and(|until| until > now)
     }
+
+    /// The generation evidence names: only a key whose lifetime is `operation` has generations.
+    pub(crate) fn evidence_generation(&self) -> Option<u64> {
+        (self.lifetime == KeyLifetime::Operation).then_some(self.generation)
+    }
+
+    /// What a reader is shown of the record at `now`.
+    pub(crate) fn status(&self, now: OffsetDateTime) -> KeyStatus {
+        let lease_left = self
+            .lease_until
+            .filter(|_| self.state == KeyState::Claimed)
+            // A lease already past has nothing left, not a negative remainder.
+            .map(|until| {
+                Duration::from_micros((to_micros(until) - to_micros(now)).max(0).unsigned_abs())
+            });
+        KeyStatus {
+            state: self.state,
+            lease_left,
+            lifetime: self.lifetime,
+            generation: self.generation,
+        }
+    }
+}
+
+/// Where an idempotency key stands, as [`Authority::idempotency_status`](crate::Authority::idempotency_status)
+/// answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyStatus {
+    /// The state of the key's current (or last) operation.
+    pub state: KeyState,
+    /// While claimed: the lease remaining.
+    pub lease_left: Option<Duration>,
+    /// How long the key names one operation.
+    pub lifetime: KeyLifetime,
+    /// Which operation under the key, from 1.
+    pub generation: u64,
 }
 
 /// What a check decided under a request id.

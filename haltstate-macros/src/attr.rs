@@ -25,7 +25,7 @@ impl Macro {
     }
 }
 
-const KEYS: &str = "action, agent_id, client, idempotency_key, params(..), skip(..), resource, risk, fail, on_approval, crate";
+const KEYS: &str = "action, agent_id, client, idempotency_key, once, params(..), skip(..), resource, risk, fail, on_approval, crate";
 
 /// One `params(name = expr)` entry.
 pub(crate) struct Param {
@@ -44,6 +44,8 @@ pub(crate) struct Args {
     pub(crate) params: Option<Vec<Param>>,
     /// Arguments left out of a derived key.
     pub(crate) skip: Option<Vec<Ident>>,
+    /// A derived key names one operation forever, not one until it ends.
+    pub(crate) once: Option<Span>,
     pub(crate) resource: Option<Expr>,
     pub(crate) risk: Option<LitStr>,
     pub(crate) fail_open: Option<(bool, Span)>,
@@ -93,6 +95,12 @@ impl Args {
             return Err(meta.error(format!("unknown argument; expected one of: {KEYS}")));
         };
         match key.as_str() {
+            "once" => {
+                if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                    return Err(meta.error("`once` takes no value: write `once`"));
+                }
+                once(&mut self.once, meta.path.span(), &meta, "once")
+            }
             "action" => {
                 let lit = string_literal(&meta, "action")?;
                 if !valid_action(&lit.value()) {

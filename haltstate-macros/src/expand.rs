@@ -208,6 +208,26 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
             "`skip` only applies to a derived key; this guard names its `idempotency_key`",
         ));
     }
+    if let Some(span) = args.once {
+        if args.key.is_some() {
+            return Err(syn::Error::new(
+                span,
+                "`once` applies to a derived key; a named `idempotency_key` is already one operation forever",
+            ));
+        }
+        if which == Macro::OpenaiGuard {
+            return Err(syn::Error::new(
+                span,
+                "`once` needs a derived key; #[openai_guard] without `idempotency_key` gives every call its own key",
+            ));
+        }
+    }
+    // A derived key is the same arguments as one operation until it ends; `once` keeps it one operation forever.
+    let lifetime = if args.once.is_some() {
+        quote!(#krate::KeyLifetime::Once)
+    } else {
+        quote!(#krate::KeyLifetime::Operation)
+    };
     let derive_key = if args.key.is_none() && which == Macro::OpenaiGuard {
         quote!(let #action = #action.key(#p::fresh_key(#action_name));)
     } else if args.key.is_none() {
@@ -218,7 +238,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
                 let mut #digest = #p::ArgDigest::new();
                 #adds
                 match #p::derived_key(&#action, &#client, #digest) {
-                    ::std::result::Result::Ok(#key) => #action.key(#key),
+                    ::std::result::Result::Ok(#key) => #action.key(#key).key_lifetime(#lifetime),
                     ::std::result::Result::Err(#error) => return #refuse(#error),
                 }
             };

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::canonical::to_canonical_bytes;
 use crate::error::{Result, invalid};
 use crate::identity::canonical_name;
+use crate::key_lifetime::KeyLifetime;
 use crate::limits::{MAX_KEY_LEN, MAX_RISK_LEN};
 use crate::validate::{validate_action, validate_fields, validate_object, validate_text};
 
@@ -132,8 +133,16 @@ pub struct GuardRequest {
     /// The action.
     #[serde(flatten)]
     pub action: ActionRequest,
-    /// The key that makes retries safe: the same key is the same operation, forever.
+    /// The key that makes retries safe: the same key is the same operation, forever or (see
+    /// [`lifetime`](Self::lifetime)) until that operation ends.
     pub idempotency_key: String,
+    /// How long the key names one operation; `once` (forever) unless the caller says otherwise.
+    #[serde(
+        default,
+        rename = "key_lifetime",
+        skip_serializing_if = "KeyLifetime::is_once"
+    )]
+    pub lifetime: KeyLifetime,
     /// A token the caller chose for the claim. A retried guard with the same token gets the same claim back
     /// (its first answer may have been lost) instead of `in_progress`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,9 +159,16 @@ impl GuardRequest {
         Self {
             action,
             idempotency_key: idempotency_key.into(),
+            lifetime: KeyLifetime::Once,
             claim_token: None,
             caller_key: None,
         }
+    }
+
+    /// Sets how long the key names one operation (see [`KeyLifetime`]).
+    pub fn lifetime(mut self, lifetime: KeyLifetime) -> Self {
+        self.lifetime = lifetime;
+        self
     }
 
     /// Sets the id of the API key asking (see [`caller_key`](Self::caller_key)).

@@ -86,6 +86,10 @@ pub struct EvidenceRecord {
     /// The client's id for fail-open evidence delivered later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_id: Option<String>,
+    /// For a key whose lifetime is `operation`: which operation under the key (from 1) the record is about.
+    /// Absent for a `once` key, which is one operation forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
     /// The idempotency key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -156,6 +160,7 @@ impl EvidenceRecord {
     pub fn saturate_numbers(&mut self) {
         let cap = |n: &mut u64| *n = (*n).min(Self::MAX_EXACT_NUMBER);
         cap(&mut self.seq);
+        self.generation.as_mut().map(cap);
         self.decision_latency_us.as_mut().map(cap);
         self.body_latency_us.as_mut().map(cap);
         if let Some(usage) = self.usage.as_mut() {
@@ -195,6 +200,7 @@ impl EvidenceRecord {
             agent_id: None,
             action: None,
             idempotency_key: None,
+            generation: None,
             request_id: None,
             decision: None,
             status: None,
@@ -257,6 +263,7 @@ mod tests {
         record.agent_id = some();
         record.action = some();
         record.idempotency_key = some();
+        record.generation = Some(number);
         record.request_id = some();
         record.decision = Some(Decision::ApprovalRequired);
         record.status = some();

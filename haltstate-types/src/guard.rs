@@ -98,6 +98,9 @@ pub struct GuardAnswer {
     pub claim: Option<Claim>,
     /// For `completed`: the ledger record of the successful outcome.
     pub completed_seq: Option<u64>,
+    /// Which operation under the key this answer is about, from 1: a key whose lifetime is `operation` starts
+    /// its next generation once the last one has ended; a `once` key stays at 1.
+    pub generation: u64,
     /// Time policy took, in microseconds (0 when policy did not run).
     pub decision_latency_us: u64,
     /// The ledger record of this answer.

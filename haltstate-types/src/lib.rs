@@ -31,6 +31,7 @@ mod error_code;
 mod evidence;
 mod guard;
 mod identity;
+mod key_lifetime;
 mod key_state;
 mod keys;
 mod kill_switch;
@@ -54,6 +55,7 @@ pub use guard::{Claim, GuardAnswer, GuardStatus};
 pub use identity::{
     AgentPattern, AgentSet, MAX_AGENT_PATTERNS, NAME_PUNCTUATION, PLACEHOLDER_AGENT, canonical_name,
 };
+pub use key_lifetime::KeyLifetime;
 pub use key_state::KeyState;
 pub use keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
 pub use kill_switch::{KillScope, KillState, KillStatus};

@@ -5,6 +5,8 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use haltstate_types::KeyLifetime;
+
 use crate::fail_mode::FailMode;
 use crate::redact::Secret;
 
@@ -64,6 +66,7 @@ pub struct Action {
     pub(crate) name: String,
     pub(crate) agent_id: Option<String>,
     pub(crate) idempotency_key: Option<String>,
+    pub(crate) lifetime: KeyLifetime,
     pub(crate) params: Vec<(String, Param)>,
     pub(crate) resource: Option<String>,
     pub(crate) risk: Option<String>,
@@ -79,6 +82,7 @@ impl Action {
             name: name.into(),
             agent_id: None,
             idempotency_key: None,
+            lifetime: KeyLifetime::Once,
             params: Vec::new(),
             resource: None,
             risk: None,
@@ -103,6 +107,25 @@ impl Action {
     /// operation forever; derive it from what makes the side effect unique (`refund:<order id>`).
     pub fn key(mut self, idempotency_key: impl Into<String>) -> Self {
         self.idempotency_key = Some(idempotency_key.into());
+        self
+    }
+
+    /// How long the key names one operation: [`KeyLifetime::Once`] (the default: forever) or
+    /// [`KeyLifetime::Operation`] (until that operation has completed, failed, expired, or its rejection's
+    /// window closed; the next guard under the key is then a new operation, decided afresh). The guard macros
+    /// give a key they derive from the arguments `Operation`, unless the attribute says `once`.
+    ///
+    /// ```
+    /// use haltstate::{Action, KeyLifetime};
+    ///
+    /// // A nightly export: one run at a time, and a run every night.
+    /// let export = Action::new("records.export")
+    ///     .key("export:nightly")
+    ///     .key_lifetime(KeyLifetime::Operation);
+    /// # let _ = export;
+    /// ```
+    pub fn key_lifetime(mut self, lifetime: KeyLifetime) -> Self {
+        self.lifetime = lifetime;
         self
     }
 

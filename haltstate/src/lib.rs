@@ -85,7 +85,8 @@ pub use haltstate_macros::{ahaltstate_guard, guard, haltstate_guard, openai_guar
 pub use haltstate_types::proof;
 pub use haltstate_types::wire::ApprovalDecision;
 pub use haltstate_types::{
-    ApprovalStatus, CheckAnswer, Decision, ErrorCode, KillState, Lenient, Outcome, ProofStatus,
+    ApprovalStatus, CheckAnswer, Decision, ErrorCode, KeyLifetime, KillState, Lenient, Outcome,
+    ProofStatus,
 };
 pub use permit::{MAX_ERROR_CHARS, Permit};
 pub use redact::{Secret, secret};

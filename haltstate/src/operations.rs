@@ -37,7 +37,8 @@ impl HaltStateClient {
                     action.name
                 ))
             })?;
-        let mut request = GuardRequest::new(self.action_request(&action)?, key.clone());
+        let mut request =
+            GuardRequest::new(self.action_request(&action)?, key.clone()).lifetime(action.lifetime);
         let span = tracing::info_span!(
             "haltstate.guard",
             action = %request.action.action,

@@ -87,6 +87,39 @@ fn runs(body: &str) -> usize {
     RUNS.lock().unwrap().get(body).copied().unwrap_or(0)
 }
 
+/// The key a guard derives for `action` by `agent` from these arguments, as the macros compute it.
+fn derived_key(action: &str, agent: &str, arguments: &[(&str, &dyn erased::Arg)]) -> String {
+    use haltstate::__private::{ArgDigest, action as build, derived_key};
+    let mut digest = ArgDigest::new();
+    for (name, value) in arguments {
+        value.add_to(&mut digest, name);
+    }
+    derived_key(&build(action, Some(agent), None), &CLIENT, digest).unwrap()
+}
+
+/// Where the key stands in the authority: (state, generation).
+fn key_status(agent: &str, key: &str) -> (haltstate::authority::KeyState, u64) {
+    let status = WORLD
+        .authority
+        .idempotency_status("acme", agent, key)
+        .unwrap()
+        .unwrap();
+    (status.state, status.generation)
+}
+
+mod erased {
+    /// A key argument of any type, for [`derived_key`](super::derived_key).
+    pub(super) trait Arg {
+        fn add_to(&self, digest: &mut haltstate::__private::ArgDigest, name: &str);
+    }
+
+    impl<T: serde::Serialize> Arg for T {
+        fn add_to(&self, digest: &mut haltstate::__private::ArgDigest, name: &str) {
+            digest.add(name, self);
+        }
+    }
+}
+
 #[haltstate_guard(
     client = CLIENT,
     action = "refund.create",
@@ -401,13 +434,27 @@ fn export_derived(count: u32) -> Result<u32, GuardError> {
     Ok(count)
 }
 
+/// The same, `once`: one run for the same arguments, ever.
+#[haltstate_guard(client = CLIENT, action = "data.export", agent_id = "exporter", once, params(count = count))]
+fn export_derived_once(count: u32) -> Result<u32, GuardError> {
+    Ok(count)
+}
+
 #[test]
 fn haltstate_guard_derives_a_deterministic_key_from_action_agent_and_params() {
-    assert_eq!(export_derived(41).unwrap(), 41);
+    assert_eq!(export_derived_once(41).unwrap(), 41);
     assert!(
-        matches!(export_derived(41), Err(GuardError::AlreadyCompleted { ref idempotency_key }) if idempotency_key.starts_with("hs:data.export:"))
+        matches!(export_derived_once(41), Err(GuardError::AlreadyCompleted { ref idempotency_key }) if idempotency_key.starts_with("hs:data.export:"))
     );
-    assert_eq!(export_derived(42).unwrap(), 42);
+    assert_eq!(export_derived_once(42).unwrap(), 42);
+    // Without `once` the same arguments are one operation until it completes, then the next one.
+    // (41 is `once` above: a key first used as one operation forever stays so.)
+    assert_eq!(export_derived(43).unwrap(), 43);
+    assert_eq!(export_derived(43).unwrap(), 43);
+    assert!(matches!(
+        export_derived(41),
+        Err(GuardError::AlreadyCompleted { .. })
+    ));
 }
 
 /// The seed's own shape: no `params(..)`, no key. Every argument's value is part of the derived key.
@@ -418,12 +465,20 @@ fn export_records(count: u32) -> Result<u32, GuardError> {
 
 #[test]
 fn different_arguments_are_different_operations_and_the_same_ones_the_same() {
+    // A daily export runs every day: the first run completed, so the same arguments are the next operation.
     assert_eq!(export_records(10).unwrap(), 10);
     assert_eq!(export_records(3).unwrap(), 3);
-    assert!(matches!(
-        export_records(10),
-        Err(GuardError::AlreadyCompleted { .. })
-    ));
+    assert_eq!(export_records(10).unwrap(), 10);
+    let ten = derived_key("data.export", "exporter", &[("count", &10u32)]);
+    let three = derived_key("data.export", "exporter", &[("count", &3u32)]);
+    assert_ne!(ten, three);
+    use haltstate::authority::KeyState::Completed;
+    assert_eq!(
+        key_status("exporter", &ten),
+        (Completed, 2),
+        "two operations under one key"
+    );
+    assert_eq!(key_status("exporter", &three), (Completed, 1));
 }
 
 #[derive(serde::Serialize)]
@@ -451,11 +506,14 @@ fn a_derived_key_digests_structured_arguments_and_skips_what_it_is_told() {
     };
     assert_eq!(export_batch(&eu, 1).unwrap(), 3);
     assert_eq!(export_batch(&us, 1).unwrap(), 3);
-    // Another attempt at the same batch is the same operation.
-    assert!(matches!(
-        export_batch(&eu, 2),
-        Err(GuardError::AlreadyCompleted { .. })
-    ));
+    // Another attempt at the same batch is the same key (`attempt` is skipped): its operation ended, so this is
+    // the key's next one.
+    assert_eq!(export_batch(&eu, 2).unwrap(), 3);
+    let eu_key = derived_key("data.export", "exporter", &[("batch", &eu)]);
+    let us_key = derived_key("data.export", "exporter", &[("batch", &us)]);
+    use haltstate::authority::KeyState::Completed;
+    assert_eq!(key_status("exporter", &eu_key), (Completed, 2));
+    assert_eq!(key_status("exporter", &us_key), (Completed, 1));
 }
 
 #[openai_guard(client = CLIENT, agent_id = "gpt")]

@@ -7,6 +7,7 @@ use haltstate_types::{KeyInfo, KeySpec, KeyState, NewKey, Principal, Role, valid
 use super::Authority;
 use crate::error::{AuthorityError, Result};
 use crate::ops;
+use crate::records::KeyStatus;
 use crate::store::job::WriterStats;
 use crate::store::pending::Pending;
 use crate::store::tx::Tx;
@@ -122,6 +123,19 @@ impl Authority {
         agent: &str,
         key: &str,
     ) -> Result<Option<(KeyState, Option<Duration>)>> {
+        Ok(self
+            .idempotency_status(tenant, agent, key)?
+            .map(|status| (status.state, status.lease_left)))
+    }
+
+    /// Where `agent`'s idempotency key stands: its state, which operation (generation) under it, its lifetime
+    /// and, while claimed, the lease remaining.
+    pub fn idempotency_status(
+        &self,
+        tenant: &str,
+        agent: &str,
+        key: &str,
+    ) -> Result<Option<KeyStatus>> {
         let now = self.now();
         self.inner.reads.key_state(tenant, agent, key, now)
     }

@@ -2,9 +2,10 @@
 //! be, compared with the rows a guard trusts. A row that contradicts the ledger was changed behind the
 //! authority's back.
 //!
-//! What the ledger fixes: a key with a successful verified outcome is completed (fail-open evidence fixes
-//! nothing: it is what a caller says it did); a key the ledger granted a claim has a
-//! row; an approval's last recorded decision is its status; a kill switch's last recorded state is its state.
+//! What the ledger fixes: a key the ledger granted a claim (or an approval) has a row, at that operation
+//! (generation) or a later one; a key whose current operation has a successful verified outcome is completed
+//! (fail-open evidence fixes nothing: it is what a caller says it did); an approval's last recorded decision is
+//! its status; a kill switch's last recorded state is its state.
 
 use std::collections::BTreeMap;
 
@@ -17,11 +18,20 @@ use super::replay::ReplayQuery;
 use crate::error::{AuthorityError, Result};
 use crate::ops::UNVERIFIED;
 
+/// What the ledger says one key's row must be.
+#[derive(Default)]
+struct KeyExpected {
+    /// The latest operation (generation) the ledger granted or asked approval for.
+    latest: u64,
+    /// The latest operation that completed, and the record that says so.
+    completed: Option<(u64, u64)>,
+}
+
 /// What the ledger says one tenant's rows must be.
 #[derive(Default)]
 struct Expected {
-    /// (Agent, key) -> the record that completed it, if one did.
-    completed: BTreeMap<(String, String), Option<u64>>,
+    /// (Agent, key) -> what its row must be.
+    keys: BTreeMap<(String, String), KeyExpected>,
     /// Approval id -> its last recorded decision and the record.
     approvals: BTreeMap<String, (ApprovalStatus, u64)>,
     /// Agent ("" for the tenant) -> its last recorded kill-switch state and the record.
@@ -40,9 +50,8 @@ impl Expected {
                 if let (true, Some(agent), Some(key)) =
                     (granted, &record.agent_id, &record.idempotency_key)
                 {
-                    self.completed
-                        .entry((agent.clone(), key.clone()))
-                        .or_default();
+                    let expected = self.keys.entry((agent.clone(), key.clone())).or_default();
+                    expected.latest = expected.latest.max(record.generation.unwrap_or(1));
                 }
             }
             // Fail-open evidence is the caller's claim, not the authority's: it ran without a decision and
@@ -53,8 +62,10 @@ impl Expected {
                 if let (Some(Outcome::Success), Some(agent), Some(key)) =
                     (record.outcome, &record.agent_id, &record.idempotency_key)
                 {
-                    self.completed
-                        .insert((agent.clone(), key.clone()), Some(record.seq));
+                    let generation = record.generation.unwrap_or(1);
+                    let expected = self.keys.entry((agent.clone(), key.clone())).or_default();
+                    expected.latest = expected.latest.max(generation);
+                    expected.completed = Some((generation, record.seq));
                 }
             }
             EvidenceKind::Approval => {
@@ -96,26 +107,27 @@ impl Authority {
                 tenant: tenant.clone(),
                 problem: what,
             };
-            for ((agent, key), completed_by) in &expected.completed {
+            for ((agent, key), expected) in &expected.keys {
                 checked += 1;
-                let row = self
-                    .inner
-                    .reads
-                    .key_state(tenant, agent, key, now)?
-                    .map(|(state, _)| state);
-                match (row, completed_by) {
-                    (None, _) => {
-                        return Err(mismatch(format!(
-                            "key {key:?}: the ledger holds its guard but its row is missing"
-                        )));
-                    }
-                    (Some(state), Some(seq)) if state != KeyState::Completed => {
-                        return Err(mismatch(format!(
-                            "key {key:?}: record {seq} completed it, but its row says {}",
-                            state.as_str()
-                        )));
-                    }
-                    _ => {}
+                let Some(row) = self.inner.reads.key_state(tenant, agent, key, now)? else {
+                    return Err(mismatch(format!(
+                        "key {key:?}: the ledger holds its guard but its row is missing"
+                    )));
+                };
+                if row.generation < expected.latest {
+                    return Err(mismatch(format!(
+                        "key {key:?}: the ledger holds its operation {}, but its row is at operation {}",
+                        expected.latest, row.generation
+                    )));
+                }
+                if let Some((generation, seq)) = expected.completed
+                    && generation >= row.generation
+                    && row.state != KeyState::Completed
+                {
+                    return Err(mismatch(format!(
+                        "key {key:?}: record {seq} completed it, but its row says {}",
+                        row.state.as_str()
+                    )));
                 }
             }
             for (id, (status, seq)) in &expected.approvals {

@@ -8,7 +8,7 @@ use super::{approvals, new_id, redaction_status};
 use crate::decision::{Judgement, PolicyDecision};
 use crate::error::{AuthorityError, Result};
 use crate::rules::Windows;
-use crate::rules::guard::{GuardFacts, guard as decide};
+use crate::rules::guard::{GuardFacts, GuardOutcome, guard as decide, starts_next};
 use crate::store::tx::Tx;
 
 /// Guards `request` under policy (decided before the transaction on the caller's thread, or here when it reads
@@ -31,6 +31,11 @@ pub(crate) fn guard(
         Some(id) => tx.approval(tenant, id)?,
         None => None,
     };
+    // The key's next operation is a new one: the last one's charge is not its own.
+    let now = tx.now();
+    let same_operation = record
+        .as_ref()
+        .filter(|r| !starts_next(r, request, approval.as_ref(), now));
     let (policy, usage) = match (kill.denial_reason(), judgement) {
         // Stopped: the rule answers from the kill switch; no usage is read for it.
         (Some(why), Judgement::WithUsage(_)) => (PolicyDecision::deny(why), None),
@@ -39,7 +44,7 @@ pub(crate) fn guard(
             tenant,
             &request.action,
             judgement,
-            record.as_ref().and_then(|r| r.charged.as_ref()),
+            same_operation.and_then(|r| r.charged.as_ref()),
         )?,
     };
     let mut outcome = decide(&GuardFacts {
@@ -50,7 +55,7 @@ pub(crate) fn guard(
         record: record.as_ref(),
         approval: approval.as_ref(),
         policy: &policy,
-        now: tx.now(),
+        now,
         windows,
         fresh_token: claim_token(),
         fresh_approval_id: new_id("apr"),
@@ -68,11 +73,16 @@ pub(crate) fn guard(
         super::webhooks::announce_approval(tx, approval)?;
     }
     if outcome.answer.claim.is_some()
-        && let Some(existing) = &record
+        && let Some(existing) = same_operation
     {
-        // Never trust a row that contradicts the ledger: a completed key whose row was set back (to failed,
-        // say) would run its side effect again.
-        if let Some(seq) = tx.completed_in_ledger(tenant, &existing.agent_id, &existing.key)? {
+        // Never trust a row that contradicts the ledger: a completed operation whose row was set back (to
+        // failed, say) would run its side effect again. (The key's next operation has no outcome to contradict.)
+        if let Some(seq) = tx.completed_in_ledger(
+            tenant,
+            &existing.agent_id,
+            &existing.key,
+            existing.generation,
+        )? {
             tracing::error!(%tenant, key = %existing.key, seq, state = existing.state.as_str(),
                     "a key's row contradicts the ledger; refusing the guard");
             outcome = refused(
@@ -97,7 +107,7 @@ pub(crate) fn guard(
         usage: usage.as_ref(),
         shadow: policy.shadow.as_ref(),
     };
-    let answer = record_guard(tx, tenant, request, &decided, outcome.answer)?;
+    let answer = record_guard(tx, tenant, request, &decided, &outcome)?;
     if outcome.conflict {
         return Err(AuthorityError::IdempotencyConflict {
             key: request.idempotency_key.clone(),
@@ -116,23 +126,21 @@ fn claim_token() -> String {
 
 /// The answer when the guard must not go ahead for a reason outside the rule (the key's row contradicts the
 /// ledger; the agent has too many approvals waiting): refused, nothing stored.
-fn refused(
-    outcome: &crate::rules::guard::GuardOutcome,
-    reason: String,
-) -> crate::rules::guard::GuardOutcome {
+fn refused(outcome: &GuardOutcome, reason: String) -> GuardOutcome {
     let mut answer = outcome.answer.clone();
     answer.status = haltstate_types::GuardStatus::Denied;
     answer.claim = None;
     answer.approval_id = None;
     answer.expires_at = None;
     answer.reason = reason;
-    crate::rules::guard::GuardOutcome {
+    GuardOutcome {
         answer,
         decision: None,
         store: None,
         create_approval: None,
         expire_approval: None,
         conflict: false,
+        generation: outcome.generation,
     }
 }
 
@@ -150,13 +158,15 @@ fn record_guard(
     tenant: &str,
     request: &GuardRequest,
     decided: &Decided<'_>,
-    mut answer: GuardAnswer,
+    outcome: &GuardOutcome,
 ) -> Result<GuardAnswer> {
+    let mut answer = outcome.answer.clone();
     let action = &request.action;
     let mut record = EvidenceRecord::new(EvidenceKind::Guard, tenant, tx.now());
     record.agent_id = Some(action.agent_id.clone());
     record.action = Some(action.action.clone());
     record.idempotency_key = Some(request.idempotency_key.clone());
+    record.generation = outcome.generation;
     record.decision = decided.decision;
     if decided.decision.is_some() {
         // Policy decided: keep what it decided from, so a replay can decide it again.

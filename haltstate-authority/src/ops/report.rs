@@ -38,6 +38,7 @@ pub(crate) fn report(
     evidence.agent_id = Some(record.agent_id.clone());
     evidence.action = Some(record.action.clone());
     evidence.idempotency_key = Some(key);
+    evidence.generation = record.evidence_generation();
     evidence.status = Some(state.as_str().to_owned());
     evidence.outcome = Some(report.outcome);
     evidence.policy_id = record.policy_id.clone();

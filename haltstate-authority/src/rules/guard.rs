@@ -13,12 +13,17 @@
 //!
 //! Claim tokens are always the authority's (256 random bits); the token a caller sends with its guard is only a
 //! retry token, recognised for the same API key.
+//!
+//! A key whose lifetime is `operation` (both the stored operation's and the guard's) is one operation until that
+//! operation ends: completed, failed, expired, or rejected and past the window the approval had. The next guard
+//! under it then starts the key's next generation, decided afresh as if the key were new. A `once` key never
+//! does: completed is forever.
 
 use time::OffsetDateTime;
 
 use haltstate_types::{
-    Approval, ApprovalStatus, Claim, Decision, GuardAnswer, GuardRequest, GuardStatus, KeyState,
-    KillStatus,
+    Approval, ApprovalStatus, Claim, Decision, GuardAnswer, GuardRequest, GuardStatus, KeyLifetime,
+    KeyState, KillStatus,
 };
 
 use super::{Windows, approval as approvals, micros};
@@ -61,6 +66,9 @@ pub(crate) struct GuardOutcome {
     pub(crate) expire_approval: Option<Approval>,
     /// The key is bound to another operation: record the refusal, then refuse.
     pub(crate) conflict: bool,
+    /// For a key whose lifetime is `operation`: which operation under it the answer is about (evidence names
+    /// it). `None` for a `once` key, and when the kill switch answered without reading the key.
+    pub(crate) generation: Option<u64>,
 }
 
 fn answer(status: GuardStatus, reason: impl Into<String>) -> GuardAnswer {
@@ -74,6 +82,7 @@ fn answer(status: GuardStatus, reason: impl Into<String>) -> GuardAnswer {
         expires_at: None,
         claim: None,
         completed_seq: None,
+        generation: 1,
         decision_latency_us: 0,
         ledger_seq: 0,
         kill_switch: None,
@@ -88,6 +97,29 @@ fn outcome(answer: GuardAnswer) -> GuardOutcome {
         create_approval: None,
         expire_approval: None,
         conflict: false,
+        generation: None,
+    }
+}
+
+/// Whether a guard under `record`'s key starts the key's next operation: both the stored operation and the
+/// guard name a key of lifetime `operation`, and the stored operation has ended at `now`. `approval` is the
+/// record's approval, as of `now`.
+pub(crate) fn starts_next(
+    record: &KeyRecord,
+    request: &GuardRequest,
+    approval: Option<&Approval>,
+    now: OffsetDateTime,
+) -> bool {
+    if record.lifetime != KeyLifetime::Operation || request.lifetime != KeyLifetime::Operation {
+        return false;
+    }
+    match record.state {
+        KeyState::Completed | KeyState::Failed | KeyState::Expired => true,
+        // A rejection stands for the same arguments as long as the approval would have waited: a caller
+        // retrying on a schedule must not ask the approvers again and again. A missing approval stands.
+        KeyState::Rejected => approval.is_some_and(|a| a.expires_at <= now),
+        KeyState::PendingApproval => approval.is_some_and(|a| a.status == ApprovalStatus::Expired),
+        KeyState::Claimed | KeyState::Approved => false,
     }
 }
 
@@ -129,14 +161,22 @@ impl GuardFacts<'_> {
         record.approval_id.is_some() && record.attempts >= self.windows.approval_attempts.max(1)
     }
 
-    /// A new record for this guard's operation.
-    fn fresh_record(&self, state: KeyState, approval_id: Option<String>) -> KeyRecord {
+    /// A new record for this guard's operation, the `generation`-th under its key.
+    fn fresh_record(
+        &self,
+        state: KeyState,
+        approval_id: Option<String>,
+        generation: u64,
+    ) -> KeyRecord {
+        let same_operation = self.record.filter(|r| r.generation == generation);
         KeyRecord {
             key: self.request.idempotency_key.clone(),
             fingerprint: self.fingerprint.to_owned(),
             agent_id: self.request.action.agent_id.clone(),
             action: self.request.action.action.clone(),
             state,
+            lifetime: self.request.lifetime,
+            generation,
             approval_id,
             policy_id: self.policy.policy_id.clone(),
             reason: self.policy.reason.clone(),
@@ -147,9 +187,9 @@ impl GuardFacts<'_> {
             outcome_seq: None,
             claimed_by: None,
             client_token: false,
-            // The operation's usage charge stays with its key: a retry after an error is one operation, counted
-            // once.
-            charged: self.record.and_then(|r| r.charged.clone()),
+            // The operation's usage charge stays with it: a retry after an error is one operation, counted
+            // once. The key's next operation is charged afresh.
+            charged: same_operation.and_then(|r| r.charged.clone()),
         }
     }
 }
@@ -162,34 +202,56 @@ pub(crate) fn guard(facts: &GuardFacts<'_>) -> GuardOutcome {
         return outcome(denied);
     }
     if let Some(record) = facts.record {
+        if starts_next(record, facts.request, facts.approval, facts.now) {
+            return next_operation(facts, record);
+        }
         if record.fingerprint != facts.fingerprint {
             let mut refused = outcome(answer(
                 GuardStatus::Denied,
                 "idempotency key is bound to a different operation",
             ));
             refused.conflict = true;
+            refused.generation = record.evidence_generation();
+            refused.answer.generation = record.generation;
             return refused;
         }
-        if let Some(replayed) = replay(facts, record) {
+        if let Some(mut replayed) = replay(facts, record) {
+            replayed.generation = record.evidence_generation();
+            replayed.answer.generation = record.generation;
             return replayed;
         }
+        // Policy decides again for the same operation (a released claim, or an approval's attempts used up).
+        return decide_afresh(facts, record.generation);
     }
-    decide_afresh(facts)
+    decide_afresh(facts, 1)
 }
 
-/// No record, or a released claim without an approval: policy decides.
-fn decide_afresh(facts: &GuardFacts<'_>) -> GuardOutcome {
+/// The key's operation has ended: the guard is the next operation under the key, decided as if the key were new.
+/// A pending approval that ran out of time is settled as expired on the way.
+fn next_operation(facts: &GuardFacts<'_>, record: &KeyRecord) -> GuardOutcome {
+    let mut next = decide_afresh(facts, record.generation.saturating_add(1));
+    if record.state == KeyState::PendingApproval {
+        next.expire_approval = facts.approval.cloned();
+    }
+    next
+}
+
+/// No record, a released claim without an approval, or the key's next operation: policy decides the
+/// `generation`-th operation under the key.
+fn decide_afresh(facts: &GuardFacts<'_>, generation: u64) -> GuardOutcome {
     let policy = facts.policy;
     let mut fresh = answer(GuardStatus::Denied, policy.reason.clone());
     fresh.policy_id = policy.policy_id.clone();
     fresh.decision_latency_us = micros(policy.latency);
+    fresh.generation = generation;
     let mut result = outcome(fresh);
     result.decision = Some(policy.decision);
+    result.generation = (facts.request.lifetime == KeyLifetime::Operation).then_some(generation);
     match policy.decision {
         Decision::Deny => {}
         Decision::Allow => {
             let claim = facts.new_claim();
-            let record = facts.fresh_record(KeyState::Claimed, None);
+            let record = facts.fresh_record(KeyState::Claimed, None, generation);
             result.store = Some(facts.claimed(record, &claim, 0));
             result.answer.status = GuardStatus::Allowed;
             result.answer.claim = Some(claim);
@@ -204,8 +266,11 @@ fn decide_afresh(facts: &GuardFacts<'_>) -> GuardOutcome {
                 facts.now,
                 facts.windows,
             );
-            result.store =
-                Some(facts.fresh_record(KeyState::PendingApproval, Some(approval.id.clone())));
+            result.store = Some(facts.fresh_record(
+                KeyState::PendingApproval,
+                Some(approval.id.clone()),
+                generation,
+            ));
             result.answer.status = GuardStatus::Pending;
             result.answer.approval_id = Some(approval.id.clone());
             result.answer.expires_at = Some(approval.expires_at);
@@ -336,6 +401,13 @@ fn replay(facts: &GuardFacts<'_>, record: &KeyRecord) -> Option<GuardOutcome> {
                 .and_then(|a| a.decision_reason.clone())
                 .filter(|r| !r.is_empty())
                 .unwrap_or_else(|| format!("rejected by {approver}"));
+            if let (KeyLifetime::Operation, Some(approval)) = (record.lifetime, approval) {
+                answer.reason = format!(
+                    "{} (the rejection stands for the same arguments until {})",
+                    answer.reason,
+                    haltstate_types::timestamp::format_rfc3339(approval.expires_at)
+                );
+            }
         }
         KeyState::Expired => {
             answer.status = GuardStatus::Expired;

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use haltstate_types::{
-    ActionRequest, Actor, Approval, ApprovalStatus, Decision, GuardRequest, GuardStatus, KeyState,
-    KillScope, KillState, KillStatus, Outcome, OutcomeReport, Verdict, Via,
+    ActionRequest, Actor, Approval, ApprovalStatus, Decision, GuardRequest, GuardStatus,
+    KeyLifetime, KeyState, KillScope, KillState, KillStatus, Outcome, OutcomeReport, Verdict, Via,
 };
 
 use super::Windows;
@@ -89,6 +89,8 @@ fn record(state: KeyState, lease: Option<OffsetDateTime>, token: Option<&str>) -
         agent_id: "bot".into(),
         action: "refund.create".into(),
         state,
+        lifetime: KeyLifetime::Once,
+        generation: 4,
         approval_id: None,
         policy_id: Some("p".into()),
         reason: "policy".into(),
@@ -169,9 +171,13 @@ fn every_guard_answer_follows_from_the_state_it_met() {
                 for approval_status in approvals {
                     for decision in decisions {
                         for kill_state in kills {
-                            for fingerprint in ["fp", "other"] {
+                            for (fingerprint, (kept, asked)) in ["fp", "other"]
+                                .into_iter()
+                                .flat_map(|f| LIFETIMES.into_iter().map(move |l| (f, l)))
+                            {
                                 cases += 1;
                                 let mut stored = record(state, lease, held);
+                                stored.lifetime = kept;
                                 stored.approval_id = approval_status.map(|_| "apr_1".to_owned());
                                 let approval = approval_status.map(approval);
                                 let kill = KillStatus {
@@ -179,7 +185,7 @@ fn every_guard_answer_follows_from_the_state_it_met() {
                                     scope: (kill_state != KillState::Run)
                                         .then(|| KillScope::new("acme", Some("bot"))),
                                 };
-                                let request = request(asking);
+                                let request = request(asking).lifetime(asked);
                                 let out = decide_guard(
                                     &request,
                                     fingerprint,
@@ -205,7 +211,26 @@ fn every_guard_answer_follows_from_the_state_it_met() {
             }
         }
     }
-    assert_eq!(cases, 7 * 3 * 4 * 5 * 3 * 3 * 2);
+    assert_eq!(cases, 7 * 3 * 4 * 5 * 3 * 3 * 2 * 4);
+}
+
+/// The stored operation's lifetime and the guard's: every pair.
+const LIFETIMES: [(KeyLifetime, KeyLifetime); 4] = [
+    (KeyLifetime::Once, KeyLifetime::Once),
+    (KeyLifetime::Operation, KeyLifetime::Operation),
+    (KeyLifetime::Once, KeyLifetime::Operation),
+    (KeyLifetime::Operation, KeyLifetime::Once),
+];
+
+/// Whether the stored operation has ended for a guard that may start the next one, stated from the states
+/// themselves (not from the rule).
+fn has_ended(stored: &KeyRecord, approval: Option<&Approval>, now: OffsetDateTime) -> bool {
+    match stored.state {
+        KeyState::Completed | KeyState::Failed | KeyState::Expired => true,
+        KeyState::Rejected => approval.is_some_and(|a| now >= a.expires_at),
+        KeyState::PendingApproval => approval.is_some_and(|a| a.status == ApprovalStatus::Expired),
+        KeyState::Claimed | KeyState::Approved => false,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -230,6 +255,38 @@ fn check_guard(
             "{context}"
         );
         return;
+    }
+    let repeatable =
+        stored.lifetime == KeyLifetime::Operation && request.lifetime == KeyLifetime::Operation;
+    if repeatable && has_ended(stored, approval, NOW) {
+        // The key's next operation: decided by policy as a new key would be, whatever the last one's arguments.
+        let next = stored.generation + 1;
+        assert!(!out.conflict, "{context}");
+        assert_eq!(answer.generation, next, "{context}");
+        assert_eq!(out.generation, Some(next), "{context}");
+        let expected = match decision {
+            Decision::Allow => GuardStatus::Allowed,
+            Decision::Deny => GuardStatus::Denied,
+            Decision::ApprovalRequired => GuardStatus::Pending,
+        };
+        assert_eq!(answer.status, expected, "{context}");
+        if let Some(new) = &out.store {
+            assert_eq!(new.generation, next, "{context}");
+            assert_eq!(new.attempts, 0, "{context}");
+            assert!(new.charged.is_none(), "{context}");
+            assert_eq!(new.lifetime, KeyLifetime::Operation, "{context}");
+        }
+        assert_eq!(
+            out.expire_approval.is_some(),
+            stored.state == KeyState::PendingApproval,
+            "an overdue approval is settled on the way: {context}"
+        );
+        return;
+    }
+    // Anything else is about the stored operation.
+    assert_eq!(answer.generation, stored.generation, "{context}");
+    if let Some(new) = &out.store {
+        assert_eq!(new.generation, stored.generation, "{context}");
     }
     if fingerprint != stored.fingerprint {
         assert!(out.conflict && out.store.is_none(), "{context}");
@@ -554,20 +611,28 @@ proptest! {
 
     /// Whatever happens in whatever order: at most one worker runs the body at a time, a completed key never runs
     /// again, a rejected one never runs, and every report is accepted only from the holder.
+    ///
+    /// A key whose lifetime is `operation` may run again after it ended, as its next operation: never the same
+    /// operation after it completed, never while a rejection of it stands.
     #[test]
-    fn one_body_at_a_time_and_never_after_completion(steps in prop::collection::vec(step(), 1..60)) {
+    fn one_body_at_a_time_and_never_after_completion(
+        steps in prop::collection::vec(step(), 1..60),
+        repeatable in any::<bool>(),
+    ) {
+        let lifetime = if repeatable { KeyLifetime::Operation } else { KeyLifetime::Once };
         let mut model = Model::default();
         let mut now = NOW;
         // Workers that were granted the claim and have not reported: token -> lease end.
         let mut holders: HashMap<u8, OffsetDateTime> = HashMap::new();
-        let mut completed = false;
-        let mut rejected = false;
+        // The last operation (generation) that completed, and the last rejected one with the end of its window.
+        let mut completed: Option<u64> = None;
+        let mut rejected: Option<(u64, OffsetDateTime)> = None;
         for step in steps {
             match step {
                 Step::Guard { worker, decision } => {
                     let decision = [Decision::Allow, Decision::Deny, Decision::ApprovalRequired][usize::from(decision)];
                     let token = format!("w{worker}");
-                    let request = request(Some(&token));
+                    let request = request(Some(&token)).lifetime(lifetime);
                     let approval = model.approval_now(now);
                     let out = guard(&GuardFacts {
                         tenant: "acme",
@@ -579,13 +644,19 @@ proptest! {
                         policy: &policy(decision),
                         now,
                         windows: WINDOWS,
-                        fresh_token: "fresh".into(),
+                        // The authority's token, which the worker learns from the answer.
+                        fresh_token: token.clone(),
                         fresh_approval_id: format!("apr_{}", model.approvals.len()),
                     });
                     model.apply(&out);
                     if out.answer.status.may_run() {
-                        prop_assert!(!completed, "granted after completion");
-                        prop_assert!(!rejected, "granted after a rejection");
+                        let generation = out.answer.generation;
+                        prop_assert!(completed.is_none_or(|done| generation > done), "granted after completion");
+                        if let Some((refused, until)) = rejected {
+                            prop_assert!(generation > refused, "granted the rejected operation");
+                            prop_assert!(now >= until, "granted while a rejection stands");
+                        }
+                        prop_assert!(repeatable || generation == 1, "a once key has one operation");
                         // Nobody else may be running with a live lease.
                         for (other, until) in &holders {
                             prop_assert!(*other == worker || *until <= now, "two live claims: {other} and {worker}");
@@ -606,7 +677,9 @@ proptest! {
                             model.next_seq += 1;
                             model.record = Some(KeyRecord { state, outcome_seq: Some(model.next_seq), lease_until: None, ..record });
                             holders.remove(&worker);
-                            completed |= success;
+                            if success {
+                                completed = Some(record.generation);
+                            }
                         }
                         Ok(ReportStep::Duplicate { .. }) | Err(_) => {}
                     }
@@ -617,10 +690,13 @@ proptest! {
                     let verdict = if approve { Verdict::Approve } else { Verdict::Reject };
                     if let Ok(DecideStep::Decided { approval, key_state }) = decide(&approval, verdict, &alice, None, now) {
                         model.approvals.insert(approval.id.clone(), *approval);
+                        let snapshot = model.approvals.clone();
                         if let Some(record) = model.record.as_mut()
                             && record.state == KeyState::PendingApproval {
                                 record.state = key_state;
-                                rejected |= key_state == KeyState::Rejected;
+                                if key_state == KeyState::Rejected {
+                                    rejected = Some((record.generation, approval_window_end(&snapshot, record)));
+                                }
                             }
                     }
                 }
@@ -628,4 +704,16 @@ proptest! {
             }
         }
     }
+}
+
+/// When the approval a record waited on would have expired.
+fn approval_window_end(
+    approvals: &HashMap<String, Approval>,
+    record: &KeyRecord,
+) -> OffsetDateTime {
+    record
+        .approval_id
+        .as_ref()
+        .and_then(|id| approvals.get(id))
+        .map_or(OffsetDateTime::UNIX_EPOCH, |a| a.expires_at)
 }

@@ -2,13 +2,11 @@
 //! authority reads outside one ([`Reads`]). The SQLite implementation is in `sqlite/`; a second backend is a second
 //! implementation of these two traits, and every rule above them is shared.
 
-use std::time::Duration;
-
 use time::OffsetDateTime;
 
 use haltstate_types::{
-    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, EvidenceRecord, KeyInfo, KeyState,
-    KillScope, KillState, KillStatus, LedgerHead, Principal, Role, VerifyReport,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, EvidenceRecord, KeyInfo, KillScope,
+    KillState, KillStatus, LedgerHead, Principal, Role, VerifyReport,
 };
 
 use crate::error::Result;
@@ -125,9 +123,16 @@ pub(crate) trait Tx {
     /// Stores an attempt's result, if `holder` still holds the pending delivery; `false` otherwise.
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool>;
 
-    /// The ledger record of a verified successful outcome of `agent`'s `key`, if one exists: what a state row must
-    /// not contradict.
-    fn completed_in_ledger(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<u64>>;
+    /// The ledger record of a verified successful outcome of `agent`'s `key` in its `generation`-th operation or a
+    /// later one (a `once` key's outcome names no generation: it counts for every one), if one exists: what a
+    /// state row must not contradict.
+    fn completed_in_ledger(
+        &mut self,
+        tenant: &str,
+        agent: &str,
+        key: &str,
+        generation: u64,
+    ) -> Result<Option<u64>>;
     /// Stores a signed checkpoint of the tenant's chain.
     fn insert_checkpoint(
         &mut self,
@@ -232,12 +237,12 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn deliveries(&self, tenant: &str, limit: u32) -> Result<Vec<DeliveryRecord>>;
     /// Tenants with deliveries due at `now` that nobody holds.
     fn due_delivery_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>>;
-    /// A key's state and, while claimed, the lease remaining.
+    /// Where a key stands: its state, generation and, while claimed, the lease remaining.
     fn key_state(
         &self,
         tenant: &str,
         agent: &str,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<(KeyState, Option<Duration>)>>;
+    ) -> Result<Option<crate::records::KeyStatus>>;
 }

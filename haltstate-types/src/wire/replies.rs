@@ -109,6 +109,9 @@ pub struct GuardReply {
     /// For `completed`: the ledger record of the successful outcome.
     #[serde(default)]
     pub completed_seq: Option<u64>,
+    /// Which operation under the key the answer is about, from 1 (our extension; absent reads as 1).
+    #[serde(default)]
+    pub generation: Option<u64>,
     /// The ledger record of this answer.
     #[serde(default)]
     pub ledger_seq: u64,
@@ -140,6 +143,7 @@ impl GuardReply {
             claim_token: answer.claim.as_ref().map(|c| c.token.clone()),
             lease_expires_at: answer.claim.as_ref().map(|c| c.lease_until),
             completed_seq: answer.completed_seq,
+            generation: Some(answer.generation),
             ledger_seq: answer.ledger_seq,
             kill_switch: answer.kill_switch,
             latency_ms: answer.decision_latency_us / 1000,
@@ -167,6 +171,7 @@ impl GuardReply {
             expires_at: self.expires_at,
             claim,
             completed_seq: self.completed_seq,
+            generation: self.generation.unwrap_or(1),
             decision_latency_us: self.latency_ms.saturating_mul(1000),
             ledger_seq: self.ledger_seq,
             kill_switch: self.kill_switch,

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::action::{ActionRequest, GuardRequest};
 use crate::check::{CheckReport, CheckRequest};
 use crate::decision::Decision;
+use crate::key_lifetime::KeyLifetime;
 use crate::report::{LlmUsage, Outcome, OutcomeReport, ProofStatus};
 
 /// The action fields E1 and E2 share. The TypeScript docs send `context` where the Python SDK sends `params`;
@@ -106,6 +107,10 @@ pub struct GuardBody {
     pub action: ActionBody,
     /// The idempotency key.
     pub idempotency_key: String,
+    /// How long the key names one operation (our extension): `once` (the default, and what the official SDKs
+    /// mean) or `operation` (until it ends; then the next guard starts the key's next generation).
+    #[serde(default, skip_serializing_if = "KeyLifetime::is_once")]
+    pub key_lifetime: KeyLifetime,
     /// The caller's claim token (our extension; the official SDKs send none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim_token: Option<String>,
@@ -116,6 +121,7 @@ impl From<&GuardRequest> for GuardBody {
         Self {
             action: ActionBody::from_action(&request.action),
             idempotency_key: request.idempotency_key.clone(),
+            key_lifetime: request.lifetime,
             claim_token: request.claim_token.clone(),
         }
     }
@@ -127,6 +133,7 @@ impl GuardBody {
         let mut request =
             GuardRequest::new(self.action.into_action(agent_id), self.idempotency_key);
         request.claim_token = self.claim_token;
+        request.lifetime = self.key_lifetime;
         request
     }
 }

@@ -65,6 +65,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("usage", Text),
             ("attempts", Int),
             ("retry_digest", Text),
+            ("lifetime", Text),
+            ("generation", Int),
         ],
     ),
     (

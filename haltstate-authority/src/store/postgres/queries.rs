@@ -1,8 +1,6 @@
 //! SQL reads shared by the transaction ([`super::tx::PgTx`]) and the readers ([`super::reads::PgReads`]); the
 //! PostgreSQL twin of `sqlite/queries.rs`, with the same rules (an undecodable row is an error, never a default).
 
-use std::time::Duration;
-
 use postgres::Row;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -10,12 +8,12 @@ use time::OffsetDateTime;
 use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
 use haltstate_types::{
     AgentSet, Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo,
-    KeyState, KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
+    KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
 };
 
 use super::conn::{Conn, unsigned};
 use crate::error::{AuthorityError, Result};
-use crate::records::{CheckRecord, KeyRecord};
+use crate::records::{CheckRecord, KeyRecord, KeyStatus};
 use crate::secrets;
 
 pub(crate) fn load_key(
@@ -26,27 +24,22 @@ pub(crate) fn load_key(
 ) -> Result<Option<KeyRecord>> {
     let Some(row) = conn.query_opt(
         "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-         lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest \
-         FROM idempotency WHERE tenant = $1 AND agent_id = $2 AND key = $3",
+         lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest, \
+         lifetime, generation FROM idempotency WHERE tenant = $1 AND agent_id = $2 AND key = $3",
         &[&tenant, &agent, &key],
     )?
     else {
         return Ok(None);
     };
-    let state: String = row.try_get(3)?;
-    // An unknown stored state is refused, never guessed: read as `failed` it would let a completed side effect
-    // run again.
-    let state = KeyState::parse(&state).ok_or_else(|| {
-        AuthorityError::Corrupt(format!(
-            "idempotency key {key:?} has an unknown state {state:?}"
-        ))
-    })?;
+    let (state, lifetime) = crate::store::decode_key_state(key, row.try_get(3)?, row.try_get(16)?)?;
     Ok(Some(KeyRecord {
         key: key.to_owned(),
         fingerprint: row.try_get(0)?,
         agent_id: row.try_get(1)?,
         action: row.try_get(2)?,
         state,
+        lifetime,
+        generation: unsigned(row.try_get(17)?, "a key's generation")?,
         approval_id: row.try_get(4)?,
         policy_id: row.try_get(5)?,
         reason: row.try_get(6)?,
@@ -449,16 +442,8 @@ pub(crate) fn key_state(
     agent: &str,
     key: &str,
     now: OffsetDateTime,
-) -> Result<Option<(KeyState, Option<Duration>)>> {
-    Ok(load_key(conn, tenant, agent, key)?.map(|record| {
-        let remaining = record
-            .lease_until
-            .filter(|_| record.state == KeyState::Claimed)
-            .map(|until| {
-                Duration::from_micros((to_micros(until) - to_micros(now)).max(0).unsigned_abs())
-            });
-        (record.state, remaining)
-    }))
+) -> Result<Option<KeyStatus>> {
+    Ok(load_key(conn, tenant, agent, key)?.map(|record| record.status(now)))
 }
 
 pub(crate) fn overdue_tenants(conn: &mut Conn, now: OffsetDateTime) -> Result<Vec<String>> {

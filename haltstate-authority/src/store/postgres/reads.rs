@@ -5,13 +5,12 @@
 
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use haltstate_types::{
-    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, KeyInfo, KeyState, KillScope,
-    KillState, KillStatus, LedgerHead, Principal, VerifyReport,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, KeyInfo, KillScope, KillState,
+    KillStatus, LedgerHead, Principal, VerifyReport,
 };
 
 use super::conn::{Conn, connect};
@@ -260,7 +259,7 @@ impl Reads for PgReads {
         agent: &str,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<(KeyState, Option<Duration>)>> {
+    ) -> Result<Option<crate::records::KeyStatus>> {
         let (tenant, agent, key) = (tenant.to_owned(), agent.to_owned(), key.to_owned());
         self.with(move |c| queries::key_state(c, &tenant, &agent, &key, now))
     }

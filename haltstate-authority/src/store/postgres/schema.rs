@@ -219,6 +219,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check CHECK (role IN ('agent', 'operator', 'admin'));
     "#,
     ),
+    // 12: key lifetimes and generations, as in SQLite's schema 12.
+    (
+        12,
+        r#"
+    ALTER TABLE idempotency ADD COLUMN lifetime TEXT NOT NULL DEFAULT 'once'
+        CHECK (lifetime IN ('once', 'operation'));
+    ALTER TABLE idempotency ADD COLUMN generation BIGINT NOT NULL DEFAULT 1 CHECK (generation >= 1);
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

@@ -126,14 +126,16 @@ impl Tx for PgTx<'_> {
         self.conn.execute(
             "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
              reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
-             usage_us, usage, attempts, retry_digest) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19) \
-             ON CONFLICT (tenant, key, agent_id) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
+             usage_us, usage, attempts, retry_digest, lifetime, generation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+             ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, action = excluded.action, \
+             state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
              client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
-             attempts = excluded.attempts, retry_digest = excluded.retry_digest",
+             attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
+             generation = excluded.generation",
             &[
                 &tenant,
                 &record.key,
@@ -157,6 +159,8 @@ impl Tx for PgTx<'_> {
                     .map(|c| crate::store::usage::encode_charge(&c.figures)),
                 &i64::from(record.attempts),
                 &record.retry_digest,
+                &record.lifetime.as_str(),
+                &signed(record.generation),
             ],
         )?;
         Ok(())
@@ -461,7 +465,13 @@ impl Tx for PgTx<'_> {
         super::checkpoints::insert(self.conn, checkpoint)
     }
 
-    fn completed_in_ledger(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<u64>> {
+    fn completed_in_ledger(
+        &mut self,
+        tenant: &str,
+        agent: &str,
+        key: &str,
+        generation: u64,
+    ) -> Result<Option<u64>> {
         self.own(tenant)?;
         self.conn
             .query_opt(
@@ -469,8 +479,9 @@ impl Tx for PgTx<'_> {
                  AND convert_from(body, 'UTF8')::jsonb ->> 'kind' = 'outcome' \
                  AND convert_from(body, 'UTF8')::jsonb ->> 'outcome' = 'success' \
                  AND (convert_from(body, 'UTF8')::jsonb ->> 'status') IS DISTINCT FROM 'unverified' \
-                 AND convert_from(body, 'UTF8')::jsonb ->> 'agent_id' = $3 LIMIT 1",
-                &[&tenant, &key, &agent],
+                 AND convert_from(body, 'UTF8')::jsonb ->> 'agent_id' = $3 \
+                 AND coalesce((convert_from(body, 'UTF8')::jsonb ->> 'generation')::bigint, $4) >= $4 LIMIT 1",
+                &[&tenant, &key, &agent, &signed(generation)],
             )?
             .map(|row| unsigned(row.try_get(0)?, "a ledger sequence number"))
             .transpose()

@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 
 use haltstate_types::timestamp::to_micros;
 use haltstate_types::{
-    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, KeyInfo, KeyState, KillScope,
-    KillState, KillStatus, LedgerHead, Principal, VerifyReport,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, KeyInfo, KillScope, KillState,
+    KillStatus, LedgerHead, Principal, VerifyReport,
 };
 
 use super::Durability;
@@ -345,7 +345,7 @@ impl Reads for SqliteReads {
         agent: &str,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<(KeyState, Option<Duration>)>> {
+    ) -> Result<Option<crate::records::KeyStatus>> {
         self.readers
             .with(|conn| queries::key_state(conn, tenant, agent, key, now))
     }

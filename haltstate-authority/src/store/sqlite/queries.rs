@@ -1,7 +1,5 @@
 //! SQL reads shared by the transaction ([`super::tx::SqliteTx`]) and the read pool ([`super::SqliteReads`]).
 
-use std::time::Duration;
-
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -9,11 +7,11 @@ use time::OffsetDateTime;
 use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
 use haltstate_types::{
     AgentSet, Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo,
-    KeyState, KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
+    KeyLifetime, KeyState, KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
 };
 
 use crate::error::{AuthorityError, Result};
-use crate::records::{CheckRecord, KeyRecord};
+use crate::records::{CheckRecord, KeyRecord, KeyStatus};
 use crate::secrets;
 
 pub(crate) fn load_key(
@@ -25,12 +23,12 @@ pub(crate) fn load_key(
     let row = conn
         .prepare_cached(
             "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-             lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest \
-             FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3",
+             lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest, \
+             lifetime, generation FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3",
         )?
         .query_row(params![tenant, agent, key], |row| {
             Ok((
-                row.get::<_, String>(3)?,
+                (row.get::<_, String>(3)?, row.get::<_, String>(16)?),
                 (row.get::<_, Option<i64>>(12)?, row.get::<_, Option<String>>(13)?),
                 KeyRecord {
                     key: key.to_owned(),
@@ -38,6 +36,9 @@ pub(crate) fn load_key(
                     agent_id: row.get(1)?,
                     action: row.get(2)?,
                     state: KeyState::Failed,
+                    lifetime: KeyLifetime::Once,
+                    // A generation below 1 is a decoding error (the column's CHECK keeps it out).
+                    generation: row.get::<_, u64>(17)?,
                     approval_id: row.get(4)?,
                     policy_id: row.get(5)?,
                     reason: row.get(6)?,
@@ -54,16 +55,11 @@ pub(crate) fn load_key(
             ))
         })
         .optional()?;
-    row.map(|(state, (usage_us, usage), record)| {
-        // An unknown stored state is refused, never guessed: read as `failed` it would let a completed side
-        // effect run again.
-        let state = KeyState::parse(&state).ok_or_else(|| {
-            AuthorityError::Corrupt(format!(
-                "idempotency key {key:?} has an unknown state {state:?}"
-            ))
-        })?;
+    row.map(|((state, lifetime), (usage_us, usage), record)| {
+        let (state, lifetime) = crate::store::decode_key_state(key, &state, &lifetime)?;
         Ok(KeyRecord {
             state,
+            lifetime,
             charged: crate::store::usage::charge_of(usage_us, usage)?,
             ..record
         })
@@ -469,15 +465,6 @@ pub(crate) fn key_state(
     agent: &str,
     key: &str,
     now: OffsetDateTime,
-) -> Result<Option<(KeyState, Option<Duration>)>> {
-    Ok(load_key(conn, tenant, agent, key)?.map(|record| {
-        let remaining = record
-            .lease_until
-            .filter(|_| record.state == KeyState::Claimed)
-            .map(|until| {
-                // A lease already past has nothing left, not a negative remainder.
-                Duration::from_micros((to_micros(until) - to_micros(now)).max(0).unsigned_abs())
-            });
-        (record.state, remaining)
-    }))
+) -> Result<Option<KeyStatus>> {
+    Ok(load_key(conn, tenant, agent, key)?.map(|record| record.status(now)))
 }

@@ -299,6 +299,13 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX api_keys_tenant ON api_keys (tenant);
     CREATE UNIQUE INDEX api_keys_live_name ON api_keys (tenant, name) WHERE revoked_us IS NULL;
     "#),
+    // 12: a key derived from a call's arguments names one operation until it ends, then the next (its
+    // generation); a key the caller chose stays one operation forever (`once`, every row before this).
+    Sql(r#"
+    ALTER TABLE idempotency ADD COLUMN lifetime TEXT NOT NULL DEFAULT 'once'
+        CHECK (lifetime IN ('once', 'operation'));
+    ALTER TABLE idempotency ADD COLUMN generation INTEGER NOT NULL DEFAULT 1 CHECK (generation >= 1);
+    "#),
 ];
 
 /// The newest schema version this build knows.

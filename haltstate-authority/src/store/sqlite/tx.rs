@@ -95,14 +95,16 @@ impl Tx for SqliteTx<'_> {
         self.execute(
             "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
              reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
-             usage_us, usage, attempts, retry_digest) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
-             ON CONFLICT (tenant, key, agent_id) DO UPDATE SET state = excluded.state, approval_id = excluded.approval_id, \
+             usage_us, usage, attempts, retry_digest, lifetime, generation) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
+             ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, action = excluded.action, \
+             state = excluded.state, approval_id = excluded.approval_id, \
              policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
              lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
              updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
              client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
-             attempts = excluded.attempts, retry_digest = excluded.retry_digest",
+             attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
+             generation = excluded.generation",
             params![
                 tenant,
                 record.key,
@@ -126,6 +128,8 @@ impl Tx for SqliteTx<'_> {
                     .map(|c| crate::store::usage::encode_charge(&c.figures)),
                 record.attempts,
                 record.retry_digest,
+                record.lifetime.as_str(),
+                record.generation,
             ],
         )?;
         Ok(())
@@ -394,7 +398,13 @@ impl Tx for SqliteTx<'_> {
         super::checkpoints::insert(self.conn, checkpoint)
     }
 
-    fn completed_in_ledger(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<u64>> {
+    fn completed_in_ledger(
+        &mut self,
+        tenant: &str,
+        agent: &str,
+        key: &str,
+        generation: u64,
+    ) -> Result<Option<u64>> {
         Ok(self
             .conn
             .prepare_cached(
@@ -402,9 +412,10 @@ impl Tx for SqliteTx<'_> {
                  AND json_extract(CAST(body AS TEXT), '$.kind') = 'outcome' \
                  AND json_extract(CAST(body AS TEXT), '$.outcome') = 'success' \
                  AND json_extract(CAST(body AS TEXT), '$.status') IS NOT 'unverified' \
-                 AND json_extract(CAST(body AS TEXT), '$.agent_id') = ?3 LIMIT 1",
+                 AND json_extract(CAST(body AS TEXT), '$.agent_id') = ?3 \
+                 AND coalesce(json_extract(CAST(body AS TEXT), '$.generation'), ?4) >= ?4 LIMIT 1",
             )?
-            .query_row(params![tenant, key, agent], |row| row.get(0))
+            .query_row(params![tenant, key, agent, generation], |row| row.get(0))
             .optional()?)
     }
 }
