@@ -323,3 +323,61 @@ fn a_row_behind_the_ledger_generation_is_named_by_the_state_check() {
         "{said}"
     );
 }
+
+#[test]
+fn a_proof_pack_of_one_operation_holds_that_operation_and_verifies() {
+    use haltstate_authority::proof::verify;
+    use haltstate_authority::{ProofSelection, SigningKey};
+    let env = env();
+    let a = &env.authority;
+    let first = guard(a, repeatable(100, "refund:packed"));
+    report(a, "refund:packed", &first, Outcome::Success);
+    // The second operation needs a human: its approval's record belongs to it too.
+    let asked = guard(a, repeatable(90_000, "refund:packed"));
+    assert_eq!((asked.status, asked.generation), (GuardStatus::Pending, 2));
+    a.approve(TENANT, asked.approval_id.as_deref().unwrap(), "alice", None)
+        .wait()
+        .unwrap();
+    let approved = guard(a, repeatable(90_000, "refund:packed"));
+    report(a, "refund:packed", &approved, Outcome::Success);
+    let key = SigningKey::generate();
+    a.checkpoint(&key).unwrap();
+    let pack = |generation| {
+        a.proof_pack(
+            TENANT,
+            &ProofSelection {
+                key: Some("refund:packed".into()),
+                generation,
+                ..ProofSelection::default()
+            },
+        )
+        .unwrap()
+    };
+    let second = pack(Some(2));
+    verify(&second, &key.public()).unwrap();
+    let kinds: Vec<(&str, Option<u64>)> = second
+        .records
+        .iter()
+        .map(|r| (r.kind.as_str(), r.generation))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("guard", Some(2)),
+            ("approval", Some(2)),
+            ("guard", Some(2)),
+            ("outcome", Some(2)),
+        ]
+    );
+    assert_eq!(pack(Some(1)).records.len(), 2);
+    assert_eq!(pack(None).records.len(), 6);
+    let none = a.proof_pack(
+        TENANT,
+        &ProofSelection {
+            key: Some("refund:packed".into()),
+            generation: Some(3),
+            ..ProofSelection::default()
+        },
+    );
+    assert!(none.is_err());
+}

@@ -130,12 +130,19 @@ pub(crate) fn proof(command: ProofCommand) -> Result<ExitCode, CliError> {
             db,
             tenant,
             key,
+            generation,
             since,
             until,
             out,
         } => {
             let authority = open_as_is(&db)?;
-            let pack = authority.proof_pack(&tenant, &ProofSelection { key, since, until })?;
+            let selection = ProofSelection {
+                key,
+                generation,
+                since,
+                until,
+            };
+            let pack = authority.proof_pack(&tenant, &selection)?;
             let text =
                 serde_json::to_string_pretty(&pack).map_err(|e| CliError::Usage(e.to_string()))?;
             std::fs::write(&out, text)

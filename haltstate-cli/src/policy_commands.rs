@@ -90,7 +90,10 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
                     "{}\t{}\t{}\t{}\t{}\t{} -> {}\t{}{}",
                     change.tenant,
                     change.seq,
-                    change.key,
+                    match change.generation {
+                        Some(generation) => format!("{}#{generation}", change.key),
+                        None => change.key.clone(),
+                    },
                     change.action,
                     change.agent_id,
                     change.old.as_str(),

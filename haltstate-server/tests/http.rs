@@ -1376,6 +1376,58 @@ async fn the_console_searches_history_shows_a_keys_timeline_with_hashes_and_veri
     assert!(html.contains(&head.hash));
 }
 
+/// A key of lifetime `operation` over the wire: the same body runs again once its operation completed, the reply
+/// names the generation, an unknown lifetime is refused, and the console's timeline shows each operation.
+#[tokio::test]
+async fn an_operation_key_over_the_wire_runs_again_and_the_timeline_shows_its_operations() {
+    let s = start().await;
+    let body = json!({"action": "refund.create", "params": {"amount_cents": 500},
+        "idempotency_key": "nightly:refund", "key_lifetime": "operation"});
+    for generation in 1..=2u64 {
+        let (status, reply) = s.post("action/guard", body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["status"], "allowed", "{reply}");
+        assert_eq!(reply["generation"], generation, "{reply}");
+        let (status, ack) = s
+            .post(
+                "action/guard/report",
+                json!({"idempotency_key": "nightly:refund", "outcome": "success",
+                    "claim_token": reply["claim_token"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{ack}");
+    }
+    // Without a lifetime (the official SDKs) the key is one operation forever.
+    let once = json!({"action": "refund.create", "params": {"amount_cents": 500}, "idempotency_key": "once:refund"});
+    let (_, first) = s.post("action/guard", once.clone()).await;
+    s.post(
+        "action/guard/report",
+        json!({"idempotency_key": "once:refund", "outcome": "success", "claim_token": first["claim_token"]}),
+    )
+    .await;
+    let (_, again) = s.post("action/guard", once).await;
+    assert_eq!(again["status"], "completed", "{again}");
+
+    let mut unknown = body.clone();
+    unknown["key_lifetime"] = json!("forever-ish");
+    let (status, refused) = s.post("action/guard", unknown).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    let (status, html) = page(
+        &cookie,
+        format!("{}/ui/timeline?key=nightly%3Arefund", s.base),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("2 operations under this key"), "{html}");
+    assert!(
+        html.contains("/ui/proof/view?key=nightly%3Arefund&amp;generation=2"),
+        "{html}"
+    );
+}
+
 #[tokio::test]
 async fn the_console_adds_a_webhook_shows_its_deliveries_and_links_to_an_approvals_page() {
     use haltstate_authority::webhooks::{AttemptResult, RetryPolicy};

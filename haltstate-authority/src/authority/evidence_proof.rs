@@ -18,6 +18,8 @@ use crate::signing::SigningKey;
 pub struct ProofSelection {
     /// Only this idempotency key's records.
     pub key: Option<String>,
+    /// With `key`: only the records of its `generation`-th operation (a `once` key has only the first).
+    pub generation: Option<u64>,
     /// Only records at or after this time.
     pub since: Option<OffsetDateTime>,
     /// Only records before this time.
@@ -148,7 +150,15 @@ impl Authority {
             to: selection.until,
             ..EvidenceQuery::default()
         };
-        let records = self.all_chained(tenant, query)?;
+        if selection.generation.is_some() && selection.key.is_none() {
+            return Err(AuthorityError::invalid(
+                "a proof pack of one operation names its idempotency key",
+            ));
+        }
+        let mut records = self.all_chained(tenant, query)?;
+        if let Some(generation) = selection.generation {
+            records.retain(|c| c.record.generation.unwrap_or(1) == generation);
+        }
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Err(AuthorityError::invalid(format!(
                 "tenant {tenant} has no records of that selection"

@@ -32,6 +32,8 @@ pub struct ReplayChange {
     pub seq: u64,
     /// The idempotency key (guards) or request id (checks).
     pub key: String,
+    /// For a key whose lifetime is `operation`: which operation under it the record decided.
+    pub generation: Option<u64>,
     /// The action.
     pub action: String,
     /// The agent.
@@ -195,6 +197,7 @@ fn replay_one(
                 .clone()
                 .or_else(|| record.request_id.clone())
                 .unwrap_or_default(),
+            generation: record.generation,
             action: action.clone(),
             agent_id: agent.clone(),
             old,

@@ -97,6 +97,14 @@ fn record(tx: &mut dyn Tx, approval: &Approval, via: Option<Via>) -> Result<u64>
     record.agent_id = Some(approval.agent_id.clone());
     record.action = Some(approval.action.clone());
     record.idempotency_key = approval.idempotency_key.clone();
+    // The operation the approval was asked for: the key's, while it still waits on (or was moved by) this one.
+    record.generation = match &approval.idempotency_key {
+        Some(key) => tx
+            .key(&approval.tenant, &approval.agent_id, key)?
+            .filter(|r| r.approval_id.as_deref() == Some(approval.id.as_str()))
+            .and_then(|r| r.evidence_generation()),
+        None => None,
+    };
     record.approval_id = Some(approval.id.clone());
     record.status = Some(approval.status.as_str().to_owned());
     record.actor = approval.approver.clone();

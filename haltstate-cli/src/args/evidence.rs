@@ -83,6 +83,10 @@ pub enum ProofCommand {
         /// Only this idempotency key's records.
         #[arg(long, conflicts_with_all = ["since", "until"], required_unless_present_any = ["since", "until"])]
         key: Option<String>,
+        /// With --key: only the records of its Nth operation (a key the guard macros derive from the arguments is
+        /// one operation until it ends, then the next; the console's timeline shows each record's operation).
+        #[arg(long, requires = "key", value_parser = clap::value_parser!(u64).range(1..))]
+        generation: Option<u64>,
         /// Records at or after this time (RFC 3339).
         #[arg(long, value_parser = rfc3339)]
         since: Option<time::OffsetDateTime>,

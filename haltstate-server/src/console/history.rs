@@ -11,6 +11,7 @@ use haltstate_authority::timestamp::{format_rfc3339, parse_iso8601};
 use haltstate_authority::{AuthorityError, ChainedRecord, EvidenceQuery, EvidenceRecord};
 
 use super::pages::{layout, refused, urlencode};
+use super::proof::proof_link;
 use super::session::Session;
 use super::visible::Visible;
 use super::{page, to_login};
@@ -203,21 +204,35 @@ pub(crate) async fn timeline(
             ),
         );
     }
+    // A key the guard macros derive is one operation until it ends, then the next: the latest operations first.
+    let mut operations: Vec<u64> = records.iter().filter_map(|c| c.record.generation).collect();
+    operations.sort_unstable_by(|a, b| b.cmp(a));
+    operations.dedup();
     let body = html! {
-        h1 { "Key " code { (key) } }
+        h1 { "Key " code { (Visible(&key)) } }
         p {
             a href="/ui/ledger" { "Verify this tenant's chain" } " · "
-            a href=(format!("/ui/proof/view?key={}", urlencode(&key))) { "Proof pack" } " · "
-            a href=(format!("/ui/proof?key={}", urlencode(&key))) { "download (JSON)" }
+            a href=(proof_link("/ui/proof/view", &key, None)) { "Proof pack" } " · "
+            a href=(proof_link("/ui/proof", &key, None)) { "download (JSON)" }
+        }
+        @if !operations.is_empty() {
+            p id="operations" {
+                (operations.len()) " operations under this key (the same arguments run again once an operation \
+                 ended). Proof pack of operation: "
+                @for generation in operations.iter().take(20) {
+                    a href=(proof_link("/ui/proof/view", &key, Some(*generation))) { (generation) } " "
+                }
+            }
         }
         table {
-            thead { tr { th { "#" } th { "At" } th { "Kind" } th { "Decision" } th { "Detail" } th { "Chain" } } }
+            thead { tr { th { "#" } th { "At" } th { "Operation" } th { "Kind" } th { "Decision" } th { "Detail" } th { "Chain" } } }
             tbody {
                 @for chained in &records {
                     @let record = &chained.record;
                     tr {
                         td { (record.seq) }
                         td { (format_rfc3339(record.at)) }
+                        td { (record.generation.map_or_else(|| "-".to_owned(), |g| g.to_string())) }
                         td { (record.kind.as_str()) }
                         td { (verdict(record)) }
                         td {

@@ -22,12 +22,20 @@ use crate::state::AppState;
 pub(crate) struct KeyQuery {
     #[serde(default)]
     key: String,
+    /// Only this operation under the key.
+    #[serde(default)]
+    generation: Option<u64>,
 }
 
-/// The pack of the session's tenant for `key`, or the page to show instead.
-fn pack_of(state: &AppState, session: &Session, key: &str) -> Result<ProofPack, Box<Response>> {
+/// The pack of the session's tenant for the key `query` names, or the page to show instead.
+fn pack_of(
+    state: &AppState,
+    session: &Session,
+    query: &KeyQuery,
+) -> Result<ProofPack, Box<Response>> {
     let selection = ProofSelection {
-        key: Some(key.to_owned()),
+        key: Some(query.key.trim().to_owned()),
+        generation: query.generation,
         ..ProofSelection::default()
     };
     state
@@ -63,7 +71,7 @@ pub(crate) async fn download(
     let Some(session) = state.sessions.find(&headers, &state.authority) else {
         return to_login();
     };
-    let pack = match pack_of(&state, &session, query.key.trim()) {
+    let pack = match pack_of(&state, &session, &query) {
         Ok(pack) => pack,
         Err(refused) => return *refused,
     };
@@ -96,6 +104,15 @@ pub(crate) async fn download(
     response
 }
 
+/// A link to the pack of `key` (one operation under it, or all).
+pub(crate) fn proof_link(path: &str, key: &str, generation: Option<u64>) -> String {
+    let mut link = format!("{path}?key={}", super::pages::urlencode(key));
+    if let Some(generation) = generation {
+        link.push_str(&format!("&generation={generation}"));
+    }
+    link
+}
+
 pub(crate) async fn view(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -105,7 +122,7 @@ pub(crate) async fn view(
         return to_login();
     };
     let key = query.key.trim();
-    let pack = match pack_of(&state, &session, key) {
+    let pack = match pack_of(&state, &session, &query) {
         Ok(pack) => pack,
         Err(refused) => return *refused,
     };
@@ -115,7 +132,10 @@ pub(crate) async fn view(
         .as_ref()
         .map(|public| verify(&pack, public));
     let body = html! {
-        h1 { "Proof pack of " code { (key) } }
+        h1 {
+            "Proof pack of " code { (Visible(key)) }
+            @if let Some(generation) = query.generation { ", operation " (generation) }
+        }
         @match &verdict {
             Some(Ok(_)) => p.notice id="proof-verdict" { "Verified: every record links through the chain to a checkpoint signed by this server's key." },
             Some(Err(error)) => p.error id="proof-verdict" { "Does not verify: " (error.to_string()) },
@@ -125,11 +145,11 @@ pub(crate) async fn view(
             "Tenant " (pack.tenant) ", " (pack.records.len()) " records; chain from record "
             (pack.chain.first().map_or(0, |l| l.seq)) " to " (checkpoint.seq)
             ", signed " (format_rfc3339(checkpoint.at)) " by key " code { (checkpoint.key_id) } ". "
-            a href=(format!("/ui/proof?key={}", super::pages::urlencode(key))) { "Download (JSON)" }
+            a href=(proof_link("/ui/proof", key, query.generation)) { "Download (JSON)" }
         }
         table id="proof" {
             thead { tr {
-                th { "Entry" } th { "At" } th { "Kind" } th { "Agent" } th { "Action" } th { "Decision" }
+                th { "Entry" } th { "At" } th { "Kind" } th { "Agent" } th { "Action" } th { "Operation" } th { "Decision" }
                 th { "Reason" } th { "Latency" } th { "Proof" } th { "Redaction" } th { "Policy" } th { "Approval" } th { "Hash" }
             } }
             tbody {
@@ -140,6 +160,7 @@ pub(crate) async fn view(
                         td { (r.kind) }
                         td { (r.agent.as_deref().unwrap_or("-")) }
                         td { (r.action.as_deref().unwrap_or("-")) }
+                        td { (r.generation.map_or_else(|| "-".to_owned(), |g| g.to_string())) }
                         td { (r.decision.as_deref().or(r.status.as_deref()).unwrap_or("-"))
                              @if let Some(outcome) = &r.outcome { br; "outcome " (outcome) } }
                         td { (Visible(r.reason.as_deref().unwrap_or(""))) }

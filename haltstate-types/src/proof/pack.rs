@@ -31,6 +31,9 @@ pub struct ProofRecord {
     pub action: Option<String>,
     /// The idempotency key.
     pub idempotency_key: Option<String>,
+    /// For a key whose lifetime is `operation`: which operation under it (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
     /// The policy decision (`ALLOW`, `DENY`, `APPROVAL_REQUIRED`).
     pub decision: Option<String>,
     /// The answer or new state.
@@ -72,6 +75,7 @@ pub fn proof_record(record: &EvidenceRecord, hash: &str) -> ProofRecord {
         agent: record.agent_id.clone(),
         action: record.action.clone(),
         idempotency_key: record.idempotency_key.clone(),
+        generation: record.generation,
         decision: record.decision.map(|d| d.as_str().to_owned()),
         status: record.status.clone(),
         reason: record.reason.clone(),
