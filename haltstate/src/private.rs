@@ -12,55 +12,63 @@ pub use crate::permit::Permit;
 pub use crate::redact::secret;
 pub use haltstate_types::Outcome;
 
-/// Anything a macro's `client = ...` may name: a client, a reference to one, a `LazyLock`, an `Arc`.
+/// Anything a macro's `client = ...` may name: a client, a reference to one, a `LazyLock`, an `Arc`, or the
+/// `Result` a constructor answered (`LazyLock::new(HaltStateClient::from_env)`): a client that could not be made is
+/// every guarded call's error, never a panic.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a HaltState client",
-    label = "expected a `HaltStateClient` (or a reference, `Arc` or `LazyLock` of one)"
+    label = "expected a `HaltStateClient` (or a reference, `Arc`, `LazyLock` or `Result<_, GuardError>` of one)"
 )]
 pub trait GuardClient {
-    /// The client.
-    fn guard_client(&self) -> &HaltStateClient;
+    /// The client, or why there is none.
+    fn guard_client(&self) -> Result<&HaltStateClient, &GuardError>;
 }
 
 impl GuardClient for HaltStateClient {
-    fn guard_client(&self) -> &HaltStateClient {
-        self
+    fn guard_client(&self) -> Result<&HaltStateClient, &GuardError> {
+        Ok(self)
+    }
+}
+
+impl GuardClient for Result<HaltStateClient, GuardError> {
+    fn guard_client(&self) -> Result<&HaltStateClient, &GuardError> {
+        self.as_ref()
     }
 }
 
 impl<T: GuardClient + ?Sized> GuardClient for &T {
-    fn guard_client(&self) -> &HaltStateClient {
+    fn guard_client(&self) -> Result<&HaltStateClient, &GuardError> {
         (**self).guard_client()
     }
 }
 
 impl<T: GuardClient + ?Sized> GuardClient for &mut T {
-    fn guard_client(&self) -> &HaltStateClient {
+    fn guard_client(&self) -> Result<&HaltStateClient, &GuardError> {
         (**self).guard_client()
     }
 }
 
 impl<T: GuardClient + ?Sized> GuardClient for Arc<T> {
-    fn guard_client(&self) -> &HaltStateClient {
+    fn guard_client(&self) -> Result<&HaltStateClient, &GuardError> {
         (**self).guard_client()
     }
 }
 
 impl<T: GuardClient + ?Sized> GuardClient for Box<T> {
-    fn guard_client(&self) -> &HaltStateClient {
+    fn guard_client(&self) -> Result<&HaltStateClient, &GuardError> {
         (**self).guard_client()
     }
 }
 
 impl<T: GuardClient, F: FnOnce() -> T> GuardClient for LazyLock<T, F> {
-    fn guard_client(&self) -> &HaltStateClient {
+    fn guard_client(&self) -> Result<&HaltStateClient, &GuardError> {
         (**self).guard_client()
     }
 }
 
 /// The client a macro uses: a handle of the named one (cheap: an `Arc`), so no borrow outlives this call.
 pub fn client_of<C: GuardClient + ?Sized>(client: &C) -> Result<HaltStateClient, GuardError> {
-    Ok(client.guard_client().clone())
+    client.guard_client().cloned().map_err(Clone::clone)
 }
 
 /// The global client, for macros that name none.
