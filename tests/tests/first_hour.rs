@@ -106,7 +106,7 @@ fn add_dependencies(project: &Path, setup: &str, lock: &str) {
         args.extend(words);
         args.push("--offline".to_owned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        succeed(&line.to_string(), cargo(project, &args).output().unwrap());
+        succeed(line, cargo(project, &args).output().unwrap());
     }
 }
 
