@@ -137,17 +137,22 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
     };
     let p = quote!(#krate::__private);
 
-    let (client, action, permit, out, error, key) = (
+    let (client, action, permit, out, error, key, kit) = (
         local("__hs_client"),
         local("__hs_action"),
         local("__hs_permit"),
         local("__hs_out"),
         local("__hs_error"),
         local("__hs_key"),
+        local("__hs_kit"),
     );
 
-    // The return type decides how a refusal comes back; spanned there so a wrong type is reported there.
-    let refuse = quote_spanned!(output.span()=> <#output as #p::GuardOutput>::from_guard_error);
+    // The return type decides how a refusal comes back and how the body ended. It is checked once, spanned at the
+    // return type, so a wrong one is one error there; every later use goes through the kit, unchecked.
+    let check_return =
+        quote_spanned!(output.span()=> let #kit = #krate::guarded::checked_return::<#output>(););
+    let refuse = quote!((#kit.refuse));
+    let ended = quote!((#kit.outcome)(&#out));
 
     let client_expr = match &args.client {
         Some(expr) => quote_spanned!(expr.span()=> #p::client_of(&(#expr))),
@@ -248,6 +253,7 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
     };
 
     let pre = quote! {
+        #check_return
         let #client = match #client_expr {
             ::std::result::Result::Ok(#client) => #client,
             ::std::result::Result::Err(#error) => return #refuse(#error),
@@ -267,13 +273,13 @@ pub(crate) fn expand(which: Macro, args: &Args, mut item: ItemFn) -> syn::Result
             };
         };
         (
-            quote!(#probe #p::finish_with_usage(#permit, &#out, #usage).await;),
-            quote!(#probe #p::finish_blocking_with_usage(#permit, &#out, #usage);),
+            quote!(#probe #p::finish_with_usage(#permit, #ended, #usage).await;),
+            quote!(#probe #p::finish_blocking_with_usage(#permit, #ended, #usage);),
         )
     } else {
         (
-            quote!(#p::finish(#permit, &#out).await;),
-            quote!(#p::finish_blocking(#permit, &#out);),
+            quote!(#p::finish(#permit, #ended).await;),
+            quote!(#p::finish_blocking(#permit, #ended);),
         )
     };
 

@@ -51,6 +51,7 @@ mod error;
 mod evidence;
 mod fail_mode;
 mod global;
+pub mod guarded;
 mod heartbeat;
 mod kill_switch;
 pub mod openai;

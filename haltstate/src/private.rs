@@ -8,6 +8,7 @@ pub use crate::action::Action;
 pub use crate::client::HaltStateClient;
 pub use crate::error::GuardError;
 pub use crate::fail_mode::FailMode;
+pub use crate::guarded::{GuardedReturn, KeyArg, ReturnKit, checked_return};
 pub use crate::permit::Permit;
 pub use crate::redact::secret;
 pub use haltstate_types::Outcome;
@@ -76,36 +77,6 @@ pub fn global_client() -> Result<HaltStateClient, GuardError> {
     crate::global::global().cloned()
 }
 
-/// The return type of a guarded fn: `Result<T, E>` where `E: From<GuardError>`.
-#[diagnostic::on_unimplemented(
-    message = "a guarded fn must return `Result<_, E>` where `E: From<haltstate::GuardError>`, not `{Self}`",
-    label = "this return type cannot carry a denial or a pending approval",
-    note = "add `#[from] haltstate::GuardError` to your error enum, or return `Result<_, haltstate::GuardError>`"
-)]
-pub trait GuardOutput: Sized {
-    /// The value returned when the body does not run.
-    fn from_guard_error(error: GuardError) -> Self;
-    /// How the body ended, and an error text safe to report (the error's type, never its message).
-    fn outcome(&self) -> (Outcome, Option<String>);
-}
-
-impl<T, E: From<GuardError>> GuardOutput for Result<T, E> {
-    fn from_guard_error(error: GuardError) -> Self {
-        Err(E::from(error))
-    }
-
-    fn outcome(&self) -> (Outcome, Option<String>) {
-        match self {
-            Ok(_) => (Outcome::Success, None),
-            // The message may quote arguments; the type name never does.
-            Err(_) => (
-                Outcome::Error,
-                Some(format!("returned Err({})", std::any::type_name::<E>())),
-            ),
-        }
-    }
-}
-
 /// Builds the action from the macro's arguments.
 pub fn action(name: &str, agent: Option<&str>, key: Option<String>) -> Action {
     let mut action = Action::new(name);
@@ -116,23 +87,6 @@ pub fn action(name: &str, agent: Option<&str>, key: Option<String>) -> Action {
         action = action.key(key);
     }
     action
-}
-
-/// A value that can be part of a derived idempotency key: anything `serde::Serialize`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be part of a derived idempotency key",
-    label = "this argument's value is digested into the key the guard derives",
-    note = "a derived key digests every argument through `serde::Serialize`; give the guard an `idempotency_key = |..| ...`, or leave this argument out with `skip(name)`"
-)]
-pub trait KeyArg {
-    /// The value's canonical JSON, the bytes digested.
-    fn canonical(&self) -> Result<Vec<u8>, String>;
-}
-
-impl<T: serde::Serialize + ?Sized> KeyArg for T {
-    fn canonical(&self) -> Result<Vec<u8>, String> {
-        serde_jcs::to_vec(self).map_err(|e| e.to_string())
-    }
 }
 
 /// The digest of a guarded call's arguments, computed in the process (the values never leave it): the same
@@ -154,7 +108,7 @@ impl ArgDigest {
     }
 
     /// Adds one argument, by name.
-    pub fn add<T: KeyArg + ?Sized>(&mut self, name: &str, value: &T) {
+    pub fn add(&mut self, name: &str, value: &dyn KeyArg) {
         match value.canonical() {
             Ok(bytes) => {
                 // Lengths first, so no two (name, value) sequences give the same bytes.
@@ -245,16 +199,14 @@ pub fn guard_blocking(client: &HaltStateClient, action: Action) -> Result<Permit
 
 /// Reports the body's outcome, from async code. A report failure is logged: the body's own result is what
 /// the caller gets.
-pub async fn finish<R: GuardOutput>(permit: Permit, output: &R) {
-    let (outcome, error) = output.outcome();
+pub async fn finish(permit: Permit, (outcome, error): (Outcome, Option<String>)) {
     if let Err(error) = permit.finish(outcome, error).await {
         tracing::error!(%error, "outcome of a guarded fn could not be reported");
     }
 }
 
 /// Reports the body's outcome, from sync code.
-pub fn finish_blocking<R: GuardOutput>(permit: Permit, output: &R) {
-    let (outcome, error) = output.outcome();
+pub fn finish_blocking(permit: Permit, (outcome, error): (Outcome, Option<String>)) {
     if let Err(error) = permit.finish_blocking(outcome, error) {
         tracing::error!(%error, "outcome of a guarded fn could not be reported");
     }
@@ -298,27 +250,27 @@ pub trait NoUsage {
 impl<T> NoUsage for &UsageProbe<'_, T> {}
 
 /// Reports the body's outcome with the LLM usage found in it, from async code.
-pub async fn finish_with_usage<R: GuardOutput>(
+pub async fn finish_with_usage(
     mut permit: Permit,
-    output: &R,
+    ended: (Outcome, Option<String>),
     usage: Option<haltstate_types::LlmUsage>,
 ) {
     if let Some(usage) = usage {
         permit.set_usage(usage);
     }
-    finish(permit, output).await;
+    finish(permit, ended).await;
 }
 
 /// Reports the body's outcome with the LLM usage found in it, from sync code.
-pub fn finish_blocking_with_usage<R: GuardOutput>(
+pub fn finish_blocking_with_usage(
     mut permit: Permit,
-    output: &R,
+    ended: (Outcome, Option<String>),
     usage: Option<haltstate_types::LlmUsage>,
 ) {
     if let Some(usage) = usage {
         permit.set_usage(usage);
     }
-    finish_blocking(permit, output);
+    finish_blocking(permit, ended);
 }
 
 /// Marks the permit of an async body: dropped mid-body means the future was cancelled.
