@@ -37,8 +37,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Features: `embedded` (default) brings the in-process authority; `tls` (default) enables `https://` base URLs,
-//! so `HaltStateClient::new(tenant, key)` works against the default `https://haltstate.ai`.
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `embedded` | yes | the in-process authority: [`HaltStateClient::embedded`], and `HALTSTATE_POLICY` + `HALTSTATE_DB` in [`from_env`](HaltStateClient::from_env) |
+//! | `tls` | yes | `https://` authorities (rustls, webpki roots), so [`HaltStateClient::new`] works against the default `https://haltstate.ai` |
+//! | `postgres` | no | the in-process authority on PostgreSQL (`HALTSTATE_DB=postgres://...`) |
+//! | `async-openai` | no | [`openai::Usage`] for `async-openai`'s chat completion responses (token counts in the evidence) |
+//! | `otel` | no | `otel`: export the `haltstate.guard` spans to an OpenTelemetry collector over OTLP/HTTP |
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod action;
 mod answers;
