@@ -1,5 +1,6 @@
 //! `#[haltstate_guard]` on a sync fn: bounded exports by the exporter agent, other agents denied.
-//! Without an `idempotency_key`, the key is derived from the action, the agent and the params.
+//! Without an `idempotency_key`, the key is derived from the action, the agent and the arguments: the same export
+//! is one operation while it runs and runs again once it completed (a nightly job); with `once`, it runs once ever.
 
 use haltstate::{GuardError, HaltStateClient, haltstate_guard};
 use haltstate_examples::Setup;
@@ -19,6 +20,13 @@ impl Exporter {
     fn export_records(&self, count: u32) -> Result<u64, ExportError> {
         Ok(u64::from(count) * 512) // bytes written
     }
+
+    /// The first full export of an account: one-time by nature.
+    #[haltstate_guard(client = self.client, action = "data.export", agent_id = "exporter", once,
+        params(count = count))]
+    fn initial_export(&self, count: u32) -> Result<u64, ExportError> {
+        Ok(u64::from(count) * 512)
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,9 +38,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "export 100 records: {} bytes",
         exporter.export_records(100)?
     );
-    match exporter.export_records(100) {
+    println!(
+        "the same export the next night: {} bytes (it completed, so this is the next run)",
+        exporter.export_records(100)?
+    );
+    println!("the initial export: {} bytes", exporter.initial_export(7)?);
+    match exporter.initial_export(7) {
         Err(ExportError::Guard(GuardError::AlreadyCompleted { idempotency_key })) => {
-            println!("the same export again: already completed ({idempotency_key})")
+            println!(
+                "the initial export again: already completed ({idempotency_key}), it is `once`"
+            )
         }
         other => return Err(format!("expected completed, got {other:?}").into()),
     }
