@@ -24,6 +24,8 @@ pub enum Param {
     Plain(Result<Value, String>),
     /// Sent as a keyed digest.
     Secret(Secret),
+    /// Already reduced by the caller to a safe form (a length and a digest, say): sent as is, listed as redacted.
+    Reduced(Value),
 }
 
 impl fmt::Debug for Param {
@@ -32,6 +34,7 @@ impl fmt::Debug for Param {
             Param::Plain(Ok(value)) => write!(f, "{value}"),
             Param::Plain(Err(e)) => write!(f, "<unserializable: {e}>"),
             Param::Secret(_) => f.write_str("<secret>"),
+            Param::Reduced(value) => write!(f, "<reduced: {value}>"),
         }
     }
 }
@@ -126,6 +129,23 @@ impl Action {
     /// ```
     pub fn key_lifetime(mut self, lifetime: KeyLifetime) -> Self {
         self.lifetime = lifetime;
+        self
+    }
+
+    /// Adds a param the caller has already reduced to what may leave the process (the length and a digest of a
+    /// long text, say): sent as given, and listed in the evidence as redacted, like a [`secret`](crate::secret).
+    ///
+    /// ```
+    /// use haltstate::Action;
+    /// use serde_json::json;
+    ///
+    /// let write = Action::new("mcp.files.write_file")
+    ///     .key("write:notes")
+    ///     .reduced_param("content", json!({"length": 52_114, "sha256": "9f86d081884c7d65"}));
+    /// # let _ = write;
+    /// ```
+    pub fn reduced_param(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.params.push((name.into(), Param::Reduced(value)));
         self
     }
 

@@ -32,6 +32,10 @@ impl HaltStateClient {
                     redacted.push(name.clone());
                     Value::String(key.digest(secret.expose()))
                 }
+                Param::Reduced(value) => {
+                    redacted.push(name.clone());
+                    value.clone()
+                }
             };
             params.insert(name.clone(), value);
         }

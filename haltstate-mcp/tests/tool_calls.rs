@@ -1,0 +1,306 @@
+//! The guard layer between a real rmcp client and a real rmcp server (in process, over a duplex pipe), against a
+//! real embedded authority: allowed calls run and leave evidence, a call that needs a human waits and runs once
+//! after the approval, denials and the kill switch answer tool results the model can read, `once` tools run once.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+
+use haltstate::HaltStateClient;
+use haltstate_authority::{
+    Authority, EvidenceKind, EvidenceQuery, KillScope, KillState, Outcome as Ended,
+};
+use haltstate_mcp::{GuardConfig, Guarded};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleClient, RunningService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Map, Value, json};
+
+const POLICY: &str = r#"
+@id("read") permit(principal, action == Action::"mcp.files.read_file", resource);
+@id("write.public") @reason("writes under /data/public are routine")
+permit(principal, action == Action::"mcp.files.write_file", resource)
+when { context.params.path like "/data/public/*" };
+@id("write.other") @reason("other writes need a human") @approval("required")
+permit(principal, action == Action::"mcp.files.write_file", resource)
+when { !(context.params.path like "/data/public/*") };
+@id("init") permit(principal, action == Action::"mcp.files.init_repo", resource);
+@id("explode") permit(principal, action == Action::"mcp.files.explode", resource);
+@id("no.deletes") @reason("agents never delete files")
+forbid(principal, action == Action::"mcp.files.delete_file", resource);
+"#;
+
+/// An MCP server whose tools record what they did.
+#[derive(Clone, Default)]
+struct Files {
+    done: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServerHandler for Files {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let schema = Arc::new(Map::new());
+        Ok(ListToolsResult::with_all_items(
+            [
+                "read_file",
+                "write_file",
+                "delete_file",
+                "init_repo",
+                "explode",
+            ]
+            .into_iter()
+            .map(|name| Tool::new(name, "a file tool", schema.clone()))
+            .collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        self.done
+            .lock()
+            .unwrap()
+            .push(format!("{} {arguments}", request.name));
+        let result = if request.name == "explode" {
+            CallToolResult::error(vec![ContentBlock::text("the disk is full")])
+        } else {
+            CallToolResult::success(vec![ContentBlock::text(format!("{} done", request.name))])
+        };
+        Ok(result.into())
+    }
+}
+
+struct World {
+    authority: Authority,
+    files: Files,
+    client: RunningService<RoleClient, ()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(config: impl FnOnce(GuardConfig) -> GuardConfig) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::builder(dir.path().join("hs.db"))
+        .policy_source("mcp.cedar", POLICY)
+        .open()
+        .unwrap();
+    let haltstate = HaltStateClient::builder()
+        .authority(authority.clone())
+        .tenant("acme")
+        .build()
+        .unwrap();
+    let files = Files::default();
+    let guarded = Guarded::new(
+        files.clone(),
+        haltstate,
+        config(
+            GuardConfig::new("files")
+                .unwrap()
+                .agent("desktop-agent")
+                .resource_arg("write_file", "path")
+                .approval_url("https://authority.example/ui/approvals/{id}"),
+        ),
+    );
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Ok(server) = guarded.serve(server_io).await {
+            let _ = server.waiting().await;
+        }
+    });
+    let client = ().serve(client_io).await.unwrap();
+    World {
+        authority,
+        files,
+        client,
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments are an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+            .await
+            .unwrap()
+    }
+
+    fn done(&self) -> Vec<String> {
+        self.files.done.lock().unwrap().clone()
+    }
+
+    /// (kind, status) of the evidence of `action`, in order.
+    fn evidence(&self, action: &str) -> Vec<(EvidenceKind, String)> {
+        let query = EvidenceQuery {
+            action: Some(action.into()),
+            ..EvidenceQuery::default()
+        };
+        self.authority
+            .evidence("acme", &query)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.kind, r.status.unwrap_or_default()))
+            .collect()
+    }
+}
+
+fn decision(result: &CallToolResult) -> &Value {
+    &result.structured_content.as_ref().unwrap()["haltstate"]
+}
+
+#[tokio::test]
+async fn an_allowed_call_runs_and_leaves_its_evidence() {
+    let w = world(|c| c).await;
+    let result = w.call("read_file", json!({"path": "/etc/motd"})).await;
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(w.done(), vec![r#"read_file {"path":"/etc/motd"}"#]);
+    assert_eq!(
+        w.evidence("mcp.files.read_file"),
+        vec![
+            (EvidenceKind::Guard, "allowed".into()),
+            (EvidenceKind::Outcome, "completed".into())
+        ]
+    );
+    // The same call again is the next operation: it runs again.
+    w.call("read_file", json!({"path": "/etc/motd"})).await;
+    assert_eq!(w.done().len(), 2);
+}
+
+#[tokio::test]
+async fn a_write_that_needs_a_human_waits_then_runs_exactly_once() {
+    let w = world(|c| c).await;
+    let write = json!({"path": "/etc/hosts", "content": "127.0.0.1 db"});
+    let first = w.call("write_file", write.clone()).await;
+    assert_eq!(first.is_error, Some(true));
+    let pending = decision(&first);
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert_eq!(pending["retry"], "same_arguments");
+    let approval = pending["approval_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        pending["approval_url"],
+        format!("https://authority.example/ui/approvals/{approval}")
+    );
+    assert!(w.done().is_empty(), "nothing ran before the approval");
+    // The identical retry finds the same approval; nothing new is asked.
+    let again = w.call("write_file", write.clone()).await;
+    assert_eq!(decision(&again)["approval_id"], approval.as_str());
+
+    w.authority
+        .approve("acme", &approval, "alice", None)
+        .await
+        .unwrap();
+    let approved = w.call("write_file", write.clone()).await;
+    assert_ne!(approved.is_error, Some(true), "{approved:?}");
+    assert_eq!(w.done().len(), 1, "the approved write ran once");
+    // The approval's request names the resource the call acts on.
+    let asked = w.authority.approval("acme", &approval).unwrap();
+    assert_eq!(asked.resource.as_deref(), Some("/etc/hosts"));
+}
+
+#[tokio::test]
+async fn a_denied_call_and_a_stopped_agent_answer_results_the_model_can_read() {
+    let w = world(|c| c).await;
+    let denied = w.call("delete_file", json!({"path": "/data/x"})).await;
+    assert_eq!(denied.is_error, Some(true));
+    assert_eq!(decision(&denied)["status"], "denied");
+    assert_eq!(decision(&denied)["policy_id"], "no.deletes");
+    let ContentBlock::Text(sentence) = &denied.content[0] else {
+        panic!("a sentence for the model")
+    };
+    assert!(
+        sentence.text.contains("agents never delete files"),
+        "{sentence:?}"
+    );
+
+    w.authority
+        .set_kill_switch(
+            KillScope::Agent {
+                tenant: "acme".into(),
+                agent_id: "desktop-agent".into(),
+            },
+            KillState::Kill,
+            "oncall",
+        )
+        .await
+        .unwrap();
+    let stopped = w.call("read_file", json!({"path": "/etc/motd"})).await;
+    assert_eq!(decision(&stopped)["status"], "stopped");
+    assert!(w.done().is_empty(), "{:?}", w.done());
+}
+
+#[tokio::test]
+async fn a_once_tool_runs_once_and_an_upstream_error_is_recorded_as_failed() {
+    let w = world(|c| c.once("init_repo")).await;
+    w.call("init_repo", json!({"name": "notes"})).await;
+    let repeat = w.call("init_repo", json!({"name": "notes"})).await;
+    assert_eq!(decision(&repeat)["status"], "completed");
+    assert_eq!(w.done().len(), 1);
+
+    let exploded = w.call("explode", json!({})).await;
+    assert_eq!(exploded.is_error, Some(true));
+    assert!(
+        exploded.structured_content.is_none(),
+        "the tool's own error passes through"
+    );
+    let outcome = w
+        .authority
+        .evidence(
+            "acme",
+            &EvidenceQuery {
+                action: Some("mcp.files.explode".into()),
+                ..EvidenceQuery::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == EvidenceKind::Outcome)
+        .unwrap();
+    assert_eq!(outcome.outcome, Some(Ended::Error));
+}
+
+#[tokio::test]
+async fn long_texts_reach_policy_as_their_length_and_digest_only() {
+    let w = world(|c| c.long_string(30)).await;
+    let content = "a secret paragraph that is much longer than thirty characters";
+    let written = w
+        .call(
+            "write_file",
+            json!({"path": "/data/public/notes.txt", "content": content}),
+        )
+        .await;
+    assert_ne!(written.is_error, Some(true), "{written:?}");
+    let guard = w
+        .authority
+        .evidence(
+            "acme",
+            &EvidenceQuery {
+                action: Some("mcp.files.write_file".into()),
+                ..EvidenceQuery::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == EvidenceKind::Guard)
+        .unwrap();
+    let context = guard.context.unwrap();
+    assert!(!context.contains("secret paragraph"), "{context}");
+    assert!(
+        context.contains(&format!(r#""length":{}"#, content.len())),
+        "{context}"
+    );
+    assert_eq!(guard.redacted_fields, vec!["content".to_owned()]);
+}
