@@ -57,6 +57,15 @@ pub enum CliError {
     /// The command line is incomplete.
     #[error("{0}")]
     Usage(String),
+    /// The MCP proxy could not start, or stopped.
+    #[error(transparent)]
+    Proxy(#[from] haltstate_mcp::ProxyError),
+    /// The client of the authority could not be made.
+    #[error(transparent)]
+    Client(#[from] haltstate::GuardError),
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Runs a command that is not `serve`.
@@ -157,6 +166,7 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
         Command::Pause(args) => set_switch(args, KillState::Pause)?,
         Command::Resume(args) => set_switch(args, KillState::Run)?,
         Command::Webhooks(command) => crate::webhooks::run(command)?,
+        Command::Mcp(command) => crate::mcp::run(command)?,
         Command::Db(DbCommand::Migrate { db }) => {
             let version = Authority::migrate(&db)?;
             println!("{db}: schema version {version}");

@@ -7,6 +7,7 @@ mod args;
 mod checkpointing;
 mod commands;
 mod evidence_commands;
+mod mcp;
 mod policy_commands;
 mod policy_test;
 mod remote;

@@ -32,8 +32,16 @@
 mod answer;
 mod call;
 mod config;
+#[cfg(feature = "proxy")]
+mod forward;
 mod layer;
+#[cfg(feature = "proxy")]
+mod proxy;
 
 pub use call::{CallError, KEY_META};
 pub use config::{ConfigError, DEFAULT_LONG_STRING, GuardConfig};
+#[cfg(feature = "proxy")]
+pub use forward::Forward;
 pub use layer::Guarded;
+#[cfg(feature = "proxy")]
+pub use proxy::{ProxyError, serve_stdio};

@@ -7,6 +7,7 @@
 pub mod browser;
 mod eventually;
 mod ledger;
+pub mod mcp;
 pub mod policies;
 pub mod postgres;
 mod process;

@@ -7,10 +7,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod evidence;
+mod mcp;
 mod serve;
 mod webhooks;
 
 pub use evidence::{LedgerCommand, ProofCommand, SigningCommand};
+pub use mcp::{McpCommand, ProxyArgs};
 pub use serve::ServeArgs;
 pub use webhooks::{FormatArg, WebhooksCommand};
 
@@ -67,6 +69,9 @@ pub enum Command {
     /// Webhooks: where approval and kill-switch events are posted (by `serve`), and how their deliveries went.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Guard what agents do through MCP: an MCP server's tool calls under policy, approval and evidence.
+    #[command(subcommand)]
+    Mcp(McpCommand),
 }
 
 /// `haltstate keys ...`.

@@ -1,0 +1,75 @@
+//! `haltstate mcp ...`'s shape.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use haltstate_authority::Database;
+
+use super::database;
+
+/// `haltstate mcp ...`.
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Guard an MCP server: start it as a child process and serve it on stdin/stdout, every tool call under
+    /// policy (action `mcp.<name>.<tool>`), approval and evidence. Drops into a desktop client's MCP config in
+    /// place of the server's own command.
+    ///
+    /// Example: haltstate mcp proxy --stdio --name files --agent desktop-agent --db haltstate.db --policy mcp.cedar --upstream-cmd 'npx -y @modelcontextprotocol/server-filesystem /data' --resource write_file=path
+    Proxy(Box<ProxyArgs>),
+}
+
+/// `haltstate mcp proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The server's name: its tools' actions are `mcp.<name>.<tool>`.
+    #[arg(long)]
+    pub name: String,
+    /// The upstream server's command line, started as a child process (words split as a shell would, without
+    /// expanding anything).
+    #[arg(long)]
+    pub upstream_cmd: String,
+    /// Serve the agent's client on stdin and stdout (the only way for now).
+    #[arg(long, required = true)]
+    pub stdio: bool,
+    /// The agent the calls act as.
+    #[arg(long)]
+    pub agent: String,
+    /// The embedded authority's database: a SQLite file or a PostgreSQL URL.
+    #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database,
+        conflicts_with = "server", requires = "policy")]
+    pub db: Option<Database>,
+    /// The embedded authority's Cedar policy file.
+    #[arg(long, env = "HALTSTATE_POLICY", conflicts_with = "server")]
+    pub policy: Option<PathBuf>,
+    /// An authority server's URL instead (its key in HALTSTATE_API_KEY).
+    #[arg(long, required_unless_present = "db")]
+    pub server: Option<String>,
+    /// The tenant.
+    #[arg(long, env = "HALTSTATE_TENANT_ID", default_value = "default")]
+    pub tenant: String,
+    /// Tools that run once ever for the same arguments (a tool call is otherwise one operation until it
+    /// completes, then the same call runs again), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub once: Vec<String>,
+    /// TOOL=ARG: the argument that names what the tool acts on (the action's resource). Repeatable.
+    #[arg(long = "resource", value_parser = tool_arg)]
+    pub resources: Vec<(String, String)>,
+    /// TOOL=ARG: an argument sent to policy only as a keyed digest (needs HALTSTATE_REDACTION_KEY). Repeatable.
+    #[arg(long = "secret-arg", value_parser = tool_arg)]
+    pub secret_args: Vec<(String, String)>,
+    /// Where approvers decide: `{id}` is replaced by the approval's id
+    /// (https://authority.example/ui/approvals/{id}).
+    #[arg(long)]
+    pub approval_url: Option<String>,
+}
+
+/// `TOOL=ARG`.
+fn tool_arg(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((tool, arg)) if !tool.is_empty() && !arg.is_empty() => {
+            Ok((tool.to_owned(), arg.to_owned()))
+        }
+        _ => Err(format!("expected TOOL=ARG, got {text:?}")),
+    }
+}

@@ -1,0 +1,207 @@
+//! `haltstate mcp proxy --stdio` as a desktop client runs it: the real `haltstate` process, the real
+//! `@modelcontextprotocol/server-filesystem` (pinned, on Node 22, from the npm registry) as its upstream, and the
+//! official Rust MCP client (rmcp) as the agent's client, over the proxy's stdin and stdout. The operator approves
+//! and stops the agent with the real CLI, on the same database.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, Outcome};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+
+const HALTSTATE: &str = env!("CARGO_BIN_EXE_haltstate");
+
+/// Reads anywhere, writes under `public/` freely, other writes after a human's approval, never moves.
+fn policy(root: &Path) -> String {
+    let public = root.join("public");
+    format!(
+        r#"
+@id("fs.read") permit(principal, action in [Action::"mcp.fs.read_text_file", Action::"mcp.fs.list_directory"], resource);
+@id("fs.write.public") @reason("writes under public/ are routine")
+permit(principal, action == Action::"mcp.fs.write_file", resource)
+when {{ context.params.path like "{public}/*" }};
+@id("fs.write.other") @reason("other writes need a human") @approval("required")
+permit(principal, action == Action::"mcp.fs.write_file", resource)
+when {{ !(context.params.path like "{public}/*") }};
+@id("fs.no-moves") @reason("agents never move files")
+forbid(principal, action == Action::"mcp.fs.move_file", resource);
+"#,
+        public = public.display()
+    )
+}
+
+struct Proxy {
+    client: RunningService<RoleClient, ()>,
+    db: PathBuf,
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn proxy() -> Proxy {
+    haltstate_testkit::mcp::install();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files/public")).unwrap();
+    // The server resolves symlinks in its allowed directory; so must the paths the agent sends.
+    let root = dir.path().join("files").canonicalize().unwrap();
+    std::fs::write(root.join("motd.txt"), "hello from the upstream").unwrap();
+    let policy_file = dir.path().join("mcp.cedar");
+    std::fs::write(&policy_file, policy(&root)).unwrap();
+    let db = dir.path().join("hs.db");
+    let upstream = haltstate_testkit::mcp::filesystem_server(&root)
+        .iter()
+        .map(|word| format!("'{word}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut command = tokio::process::Command::new(HALTSTATE);
+    command
+        .args([
+            "mcp",
+            "proxy",
+            "--stdio",
+            "--name",
+            "fs",
+            "--agent",
+            "desktop-agent",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .arg("--policy")
+        .arg(&policy_file)
+        .args(["--upstream-cmd", &upstream, "--resource", "write_file=path"])
+        .env_remove("HALTSTATE_DB")
+        .env_remove("HALTSTATE_POLICY")
+        .env_remove("HALTSTATE_TENANT_ID");
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    Proxy {
+        client,
+        db,
+        root,
+        _dir: dir,
+    }
+}
+
+impl Proxy {
+    async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments are an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+            .await
+            .unwrap()
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(HALTSTATE)
+            .args(args)
+            .arg("--db")
+            .arg(&self.db)
+            .args(["--tenant", "default", "--as", "alice"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+fn decision(result: &CallToolResult) -> Value {
+    result
+        .structured_content
+        .as_ref()
+        .map(|content| content["haltstate"].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| match block {
+            ContentBlock::Text(text) => Some(text.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guarded_filesystem_server_reads_waits_for_a_human_writes_once_and_denies_moves() {
+    let p = proxy().await;
+    let tools = p.client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "write_file"), "{tools:?}");
+
+    let motd = p.root.join("motd.txt").display().to_string();
+    let read = p.call("read_text_file", json!({"path": motd})).await;
+    assert_ne!(read.is_error, Some(true), "{read:?}");
+    assert!(text(&read).contains("hello from the upstream"), "{read:?}");
+
+    // A write outside public/: held for a human, nothing written.
+    let hosts = p.root.join("hosts.txt");
+    let write = json!({"path": hosts.display().to_string(), "content": "127.0.0.1 db\n"});
+    let held = p.call("write_file", write.clone()).await;
+    assert_eq!(held.is_error, Some(true));
+    let pending = decision(&held);
+    assert_eq!(pending["status"], "pending", "{held:?}");
+    let approval = pending["approval_id"].as_str().unwrap().to_owned();
+    assert!(!hosts.exists(), "written before the approval");
+    let again = p.call("write_file", write.clone()).await;
+    assert_eq!(
+        decision(&again)["approval_id"],
+        approval.as_str(),
+        "the retry finds the same approval"
+    );
+
+    p.cli(&["approvals", "approve", &approval]);
+    let approved = p.call("write_file", write.clone()).await;
+    assert_ne!(approved.is_error, Some(true), "{approved:?}");
+    assert_eq!(std::fs::read_to_string(&hosts).unwrap(), "127.0.0.1 db\n");
+
+    // A move is denied by policy, with a sentence the model can read.
+    let moved = p
+        .call(
+            "move_file",
+            json!({"source": motd, "destination": p.root.join("public/motd.txt").display().to_string()}),
+        )
+        .await;
+    assert_eq!(decision(&moved)["status"], "denied", "{moved:?}");
+    assert!(
+        text(&moved).contains("agents never move files"),
+        "{moved:?}"
+    );
+    assert!(p.root.join("motd.txt").exists());
+
+    // The operator stops the agent mid-session: the next call is refused, nothing runs.
+    p.cli(&["kill", "--agent", "desktop-agent"]);
+    let stopped = p
+        .call(
+            "write_file",
+            json!({"path": p.root.join("public/late.txt").display().to_string(), "content": "x"}),
+        )
+        .await;
+    assert_eq!(decision(&stopped)["status"], "stopped", "{stopped:?}");
+    assert!(!p.root.join("public/late.txt").exists());
+
+    // The evidence: one completed write of hosts.txt, through the approval.
+    let authority = Authority::builder(p.db.as_path()).open().unwrap();
+    let writes: Vec<_> = authority
+        .evidence(
+            "default",
+            &EvidenceQuery {
+                action: Some("mcp.fs.write_file".into()),
+                ..EvidenceQuery::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == EvidenceKind::Outcome)
+        .collect();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].outcome, Some(Outcome::Success));
+    assert_eq!(writes[0].approval_id.as_deref(), Some(approval.as_str()));
+    p.client.cancel().await.unwrap();
+}

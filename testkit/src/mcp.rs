@@ -1,0 +1,78 @@
+//! Real MCP servers from the npm registry for the MCP tests: Node 22 (the npm package `node`) and the reference
+//! servers, pinned, installed once under `target/mcp-node/` and reused. A machine without npm, or a registry that
+//! cannot be reached, fails the test that asked, loudly.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The packages, pinned: what the MCP tests are checked against.
+pub const PACKAGES: [&str; 2] = [
+    "node@22.23.3",
+    "@modelcontextprotocol/server-filesystem@2026.8.31",
+];
+
+/// Where they are installed.
+pub fn prefix() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/mcp-node")
+}
+
+/// The Node 22 binary the servers run on.
+pub fn node() -> PathBuf {
+    prefix().join("node_modules/.bin/node")
+}
+
+/// The command line of `@modelcontextprotocol/server-filesystem` serving `root`, on Node 22.
+pub fn filesystem_server(root: &std::path::Path) -> Vec<String> {
+    let script =
+        prefix().join("node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    vec![
+        node().display().to_string(),
+        script.display().to_string(),
+        root.display().to_string(),
+    ]
+}
+
+static INSTALL: Mutex<()> = Mutex::new(());
+
+/// Installs the pinned packages unless the installed ones are those.
+///
+/// # Panics
+/// When npm is missing or fails: the MCP tests cannot run without the real servers.
+pub fn install() {
+    let _once = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let prefix = prefix();
+    let stamp = prefix.join("installed.txt");
+    let wanted = PACKAGES.join("\n");
+    if std::fs::read_to_string(&stamp).is_ok_and(|found| found == wanted) && node().exists() {
+        return;
+    }
+    std::fs::create_dir_all(&prefix).unwrap_or_else(|e| panic!("{}: {e}", prefix.display()));
+    let output = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&prefix)
+        .args(PACKAGES)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "the MCP tests need npm (Debian: apt-get install npm) to install {PACKAGES:?}: {e}"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "npm install {PACKAGES:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let version = Command::new(node())
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", node().display()));
+    assert!(
+        String::from_utf8_lossy(&version.stdout).starts_with("v22."),
+        "the npm package `node` did not give Node 22: {version:?}"
+    );
+    std::fs::write(&stamp, wanted).unwrap_or_else(|e| panic!("{}: {e}", stamp.display()));
+}
