@@ -21,7 +21,8 @@ use crate::{answer, call};
 
 /// A `ServerHandler` whose tool calls are guarded: each `tools/call` asks the authority first, runs only when
 /// allowed, and reports how it ended (an `isError` result or a JSON-RPC error as failed, a cancelled request as
-/// cancelled). A refusal comes back as a tool result the model can read ([`answer`](crate::answer)).
+/// cancelled). A refusal comes back as a tool result the model can read (`isError: true`, a sentence, and
+/// `structuredContent.haltstate`).
 ///
 /// ```no_run
 /// # fn serve<H: rmcp::ServerHandler>(my_handler: H, client: haltstate::HaltStateClient) -> Result<(), Box<dyn std::error::Error>> {
