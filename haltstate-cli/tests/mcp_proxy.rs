@@ -44,6 +44,10 @@ struct Proxy {
 }
 
 async fn proxy() -> Proxy {
+    proxy_with(&[]).await
+}
+
+async fn proxy_with(extra: &[&str]) -> Proxy {
     haltstate_testkit::mcp::install();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("files/public")).unwrap();
@@ -74,6 +78,7 @@ async fn proxy() -> Proxy {
         .arg("--policy")
         .arg(&policy_file)
         .args(["--upstream-cmd", &upstream, "--resource", "write_file=path"])
+        .args(extra)
         .env_remove("HALTSTATE_DB")
         .env_remove("HALTSTATE_POLICY")
         .env_remove("HALTSTATE_TENANT_ID");
@@ -203,5 +208,65 @@ async fn a_guarded_filesystem_server_reads_waits_for_a_human_writes_once_and_den
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert_eq!(writes[0].outcome, Some(Outcome::Success));
     assert_eq!(writes[0].approval_id.as_deref(), Some(approval.as_str()));
+    p.client.cancel().await.unwrap();
+}
+
+/// 64 identical calls of a destructive tool at once, through one proxy: with `--once`, the upstream writes once
+/// and every other call answers in progress or completed.
+#[tokio::test(flavor = "multi_thread")]
+async fn sixty_four_identical_destructive_calls_at_once_write_once() {
+    let p = proxy_with(&["--once", "write_file"]).await;
+    let target = p.root.join("public/once.txt");
+    let write = json!({"path": target.display().to_string(), "content": "exactly once\n"});
+    let calls: Vec<_> = (0..64)
+        .map(|_| {
+            let peer = p.client.peer().clone();
+            let Value::Object(arguments) = write.clone() else {
+                unreachable!()
+            };
+            tokio::spawn(async move {
+                peer.call_tool(CallToolRequestParams::new("write_file").with_arguments(arguments))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        let result = call.await.unwrap();
+        statuses.push(match result.is_error {
+            Some(true) => decision(&result)["status"]
+                .as_str()
+                .unwrap_or("error")
+                .to_owned(),
+            _ => "ran".to_owned(),
+        });
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "ran").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| matches!(s.as_str(), "ran" | "in_progress" | "completed")),
+        "{statuses:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "exactly once\n");
+    let authority = Authority::builder(p.db.as_path()).open().unwrap();
+    let outcomes = authority
+        .evidence(
+            "default",
+            &EvidenceQuery {
+                action: Some("mcp.fs.write_file".into()),
+                ..EvidenceQuery::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == EvidenceKind::Outcome)
+        .count();
+    assert_eq!(outcomes, 1, "the upstream wrote once");
     p.client.cancel().await.unwrap();
 }
