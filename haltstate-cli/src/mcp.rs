@@ -37,6 +37,9 @@ fn proxy(args: ProxyArgs) -> Result<(), CliError> {
     for (tool, arg) in &args.secret_args {
         config = config.secret_arg(tool.clone(), arg.clone());
     }
+    if let Some(wait) = args.approval_wait {
+        config = config.approval_wait(wait);
+    }
     if let Some(template) = &args.approval_url {
         config = config.approval_url(template.clone());
     }

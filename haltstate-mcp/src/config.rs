@@ -2,6 +2,7 @@
 //! agent is, which tools run once ever, which arguments are secret, which argument names the resource.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// Texts longer than this many characters are sent to policy as their length and a digest, not their content
 /// (a file's content, a message body).
@@ -42,6 +43,7 @@ pub struct GuardConfig {
     pub(crate) resource_args: BTreeMap<String, String>,
     pub(crate) long_string: usize,
     pub(crate) approval_url: Option<String>,
+    pub(crate) approval_wait: Option<Duration>,
 }
 
 impl GuardConfig {
@@ -64,6 +66,7 @@ impl GuardConfig {
             resource_args: BTreeMap::new(),
             long_string: DEFAULT_LONG_STRING,
             approval_url: None,
+            approval_wait: None,
         })
     }
 
@@ -105,6 +108,14 @@ impl GuardConfig {
     /// `https://authority.example/ui/approvals/{id}`, say). Answers for a pending approval carry the link.
     pub fn approval_url(mut self, template: impl Into<String>) -> Self {
         self.approval_url = Some(template.into());
+        self
+    }
+
+    /// Hold a call that needs a human's approval up to `wait` while the approval is decided, then run it (or
+    /// answer the rejection); past `wait` the call answers pending, as without this. For clients that cannot
+    /// retry by themselves.
+    pub fn approval_wait(mut self, wait: Duration) -> Self {
+        self.approval_wait = Some(wait);
         self
     }
 

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-use haltstate::{HaltStateClient, Outcome};
+use haltstate::{GuardError, HaltStateClient, Outcome};
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::*;
@@ -63,7 +63,19 @@ impl<H: ServerHandler> Guarded<H> {
         let meta = request.meta.as_ref().map(|meta| &meta.0.0);
         let action = call::action(&self.config, &request.name, &arguments, meta)
             .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
-        let mut permit = match self.client.guard(action).await {
+        let mut answer = self.client.guard(action.clone()).await;
+        if let (Err(GuardError::ApprovalPending { approval_id, .. }), Some(wait)) =
+            (&answer, self.config.approval_wait)
+        {
+            match self.client.wait_for_approval(approval_id, wait).await {
+                // Decided: guard again, which runs an approval and answers a rejection.
+                Ok(_) => answer = self.client.guard(action).await,
+                // Not decided in time: the answer stays pending.
+                Err(GuardError::ApprovalTimeout { .. }) => {}
+                Err(other) => answer = Err(other),
+            }
+        }
+        let mut permit = match answer {
             Ok(permit) => permit,
             Err(refusal) => return Ok(answer::refused(&self.config, &refusal).into()),
         };

@@ -304,3 +304,44 @@ async fn long_texts_reach_policy_as_their_length_and_digest_only() {
     );
     assert_eq!(guard.redacted_fields, vec!["content".to_owned()]);
 }
+
+#[tokio::test]
+async fn approval_wait_holds_the_call_until_a_human_approves_then_runs_it() {
+    let w = world(|c| c.approval_wait(std::time::Duration::from_secs(60))).await;
+    let peer = w.client.peer().clone();
+    let call = tokio::spawn(async move {
+        let Value::Object(arguments) = json!({"path": "/etc/fstab", "content": "x"}) else {
+            unreachable!()
+        };
+        peer.call_tool(CallToolRequestParams::new("write_file").with_arguments(arguments))
+            .await
+            .unwrap()
+    });
+    let authority = w.authority.clone();
+    let approval = haltstate_testkit::eventually_async(
+        "an approval asked for the held call",
+        std::time::Duration::from_secs(10),
+        || {
+            let authority = authority.clone();
+            async move {
+                authority
+                    .approvals(
+                        "acme",
+                        Some(haltstate_authority::ApprovalStatus::Pending),
+                        10,
+                    )
+                    .ok()
+                    .and_then(|pending| pending.into_iter().next())
+            }
+        },
+    )
+    .await;
+    assert!(w.done().is_empty(), "nothing ran before the approval");
+    w.authority
+        .approve("acme", &approval.id, "alice", None)
+        .await
+        .unwrap();
+    let result = call.await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(w.done().len(), 1);
+}
