@@ -270,3 +270,91 @@ async fn sixty_four_identical_destructive_calls_at_once_write_once() {
     assert_eq!(outcomes, 1, "the upstream wrote once");
     p.client.cancel().await.unwrap();
 }
+
+/// The official Python MCP client as the agent, through the real proxy to the real filesystem server: the same
+/// answers a Rust client gets, and the approved write lands once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_python_client_drives_the_proxy() {
+    use std::io::{BufRead, BufReader, Write};
+    haltstate_testkit::mcp::install();
+    haltstate_testkit::mcp::install_python_client();
+    let p = proxy().await;
+    // A second proxy on the same database and files, for the Python agent (the Rust one stays idle).
+    let policy = p.db.with_file_name("mcp.cedar");
+    let upstream = haltstate_testkit::mcp::filesystem_server(&p.root)
+        .iter()
+        .map(|word| format!("'{word}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/mcp_agent.py");
+    let mut agent = Command::new(haltstate_testkit::mcp::python())
+        .arg(&script)
+        .arg(HALTSTATE)
+        .args([
+            "mcp",
+            "proxy",
+            "--stdio",
+            "--name",
+            "fs",
+            "--agent",
+            "python-agent",
+        ])
+        .arg("--db")
+        .arg(&p.db)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--upstream-cmd", &upstream])
+        .env_remove("HALTSTATE_DB")
+        .env_remove("HALTSTATE_POLICY")
+        .env_remove("HALTSTATE_TENANT_ID")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_agent = agent.stdin.take().unwrap();
+    let mut from_agent = BufReader::new(agent.stdout.take().unwrap()).lines();
+    let mut next = || -> Value {
+        let line = from_agent
+            .next()
+            .expect("the agent said nothing more")
+            .unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"))
+    };
+    let target = p.root.join("python.txt");
+    let write = json!({"path": target.display().to_string(), "content": "from python\n"});
+    writeln!(to_agent, "{write}").unwrap();
+
+    let tools = next();
+    assert!(
+        tools["names"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("write_file")),
+        "{tools}"
+    );
+    let held = next();
+    assert_eq!(held["haltstate"]["status"], "pending", "{held}");
+    assert!(!target.exists());
+    let approval = held["haltstate"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.cli(&["approvals", "approve", &approval]);
+    writeln!(to_agent, "approved").unwrap();
+    let approved = next();
+    assert_eq!(approved["is_error"], false, "{approved}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "from python\n");
+    let moved = next();
+    assert_eq!(moved["haltstate"]["status"], "denied", "{moved}");
+    assert!(
+        moved["text"]
+            .as_str()
+            .unwrap()
+            .contains("agents never move files"),
+        "{moved}"
+    );
+    drop(to_agent);
+    let status = agent.wait().unwrap();
+    assert!(status.success(), "the agent failed: {status}");
+    p.client.cancel().await.unwrap();
+}
