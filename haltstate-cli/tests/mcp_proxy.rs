@@ -358,3 +358,124 @@ async fn the_official_python_client_drives_the_proxy() {
     assert!(status.success(), "the agent failed: {status}");
     p.client.cancel().await.unwrap();
 }
+
+/// The upstream's progress on a guarded call reaches the client through the proxy; a client cancelling a long call
+/// cancels it upstream, and the evidence says cancelled. Upstream: `@modelcontextprotocol/server-everything`.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_passes_through_and_a_cancelled_call_is_recorded_cancelled() {
+    use rmcp::model::{
+        NumberOrString, ProgressNotificationParam, ProgressToken, RequestMetaObject,
+    };
+    use rmcp::service::NotificationContext;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[derive(Clone, Default)]
+    struct Watcher {
+        progress: Arc<Mutex<Vec<f64>>>,
+    }
+    impl rmcp::ClientHandler for Watcher {
+        async fn on_progress(
+            &self,
+            params: ProgressNotificationParam,
+            _: NotificationContext<RoleClient>,
+        ) {
+            self.progress.lock().unwrap().push(params.progress);
+        }
+    }
+
+    haltstate_testkit::mcp::install();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("mcp.cedar");
+    std::fs::write(
+        &policy,
+        r#"@id("long") permit(principal, action == Action::"mcp.everything.trigger-long-running-operation", resource);"#,
+    )
+    .unwrap();
+    let db = dir.path().join("hs.db");
+    let upstream = haltstate_testkit::mcp::everything_server()
+        .iter()
+        .map(|word| format!("'{word}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut command = tokio::process::Command::new(HALTSTATE);
+    command
+        .args([
+            "mcp",
+            "proxy",
+            "--stdio",
+            "--name",
+            "everything",
+            "--agent",
+            "desktop-agent",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--upstream-cmd", &upstream])
+        .env_remove("HALTSTATE_DB")
+        .env_remove("HALTSTATE_POLICY")
+        .env_remove("HALTSTATE_TENANT_ID");
+    let watcher = Watcher::default();
+    let client = watcher
+        .clone()
+        .serve(TokioChildProcess::new(command).unwrap())
+        .await
+        .unwrap();
+    let long = |duration: f64, token: &str| {
+        let Value::Object(arguments) = json!({"duration": duration, "steps": 3}) else {
+            unreachable!()
+        };
+        let mut params =
+            CallToolRequestParams::new("trigger-long-running-operation").with_arguments(arguments);
+        params.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
+            NumberOrString::String(token.into()),
+        )));
+        params
+    };
+
+    let done = client.call_tool(long(0.3, "short")).await.unwrap();
+    assert_ne!(done.is_error, Some(true), "{done:?}");
+    let progress = watcher.progress.clone();
+    haltstate_testkit::eventually(
+        "three progress notifications through the proxy",
+        Duration::from_secs(10),
+        || (progress.lock().unwrap().len() >= 3).then_some(()),
+    );
+    assert_eq!(*watcher.progress.lock().unwrap(), vec![1.0, 2.0, 3.0]);
+
+    // A long call, cancelled by the client once the authority has granted it.
+    let peer = client.peer().clone();
+    let call = tokio::spawn(async move { peer.call_tool(long(60.0, "long")).await });
+    let authority = Authority::builder(db.as_path()).open().unwrap();
+    let records = |kind: EvidenceKind| {
+        authority
+            .evidence(
+                "default",
+                &EvidenceQuery {
+                    action: Some("mcp.everything.trigger-long-running-operation".into()),
+                    ..EvidenceQuery::default()
+                },
+            )
+            .unwrap()
+            .into_iter()
+            .filter(move |r| r.kind == kind)
+            .collect::<Vec<_>>()
+    };
+    haltstate_testkit::eventually("the long call granted", Duration::from_secs(10), || {
+        (records(EvidenceKind::Guard).len() == 2).then_some(())
+    });
+    call.abort();
+    let cancelled = haltstate_testkit::eventually(
+        "the cancelled call's outcome",
+        Duration::from_secs(10),
+        || {
+            records(EvidenceKind::Outcome)
+                .into_iter()
+                .find(|r| r.outcome == Some(Outcome::Cancelled))
+        },
+    );
+    assert_eq!(cancelled.kind, EvidenceKind::Outcome);
+    client.cancel().await.unwrap();
+}

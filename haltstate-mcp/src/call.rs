@@ -54,7 +54,7 @@ pub(crate) fn action(
         } else {
             match reduced(value, config.long_string) {
                 Some(reduced) => action.reduced_param(name.clone(), reduced),
-                None => action.param(name.clone(), value.clone()),
+                None => action.param(name.clone(), for_policy(value)),
             }
         };
     }
@@ -106,6 +106,30 @@ fn reduced(value: &Value, limit: usize) -> Option<Value> {
     })
 }
 
+/// A value as policy reads it. Params hold numbers exactly (an integer, or a fraction of at most 4 digits); a
+/// tool's arguments are the tool's own and may not: an integral float (`60.0`) is that integer, any other number
+/// the authority cannot hold exactly is its JSON text.
+fn for_policy(value: &Value) -> Value {
+    match value {
+        Value::Number(n) if haltstate::types::exact_number(n).is_ok() => value.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0 => {
+                // Exact: an integral double of at most 2^53 - 1 converts without loss.
+                #[allow(clippy::cast_possible_truncation)]
+                Value::from(f as i64)
+            }
+            _ => Value::String(n.to_string()),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(for_policy).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| (key.clone(), for_policy(item)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// A value as text: a string as itself, anything else as its JSON.
 fn text_of(value: &Value) -> String {
     match value {
@@ -143,6 +167,15 @@ mod tests {
         assert_eq!(long["length"], 18);
         assert_eq!(long["sha256"].as_str().map(str::len), Some(64));
         assert!(!long.to_string().contains("longer"));
+    }
+
+    #[test]
+    fn numbers_reach_policy_as_numbers_it_holds_exactly() {
+        assert_eq!(for_policy(&json!(60.0)), json!(60));
+        assert_eq!(for_policy(&json!(0.25)), json!(0.25));
+        assert_eq!(for_policy(&json!(0.123456)), json!("0.123456"));
+        assert_eq!(for_policy(&json!(1e300)), json!("1e+300"));
+        assert_eq!(for_policy(&json!({"a": [2.0, 7]})), json!({"a": [2, 7]}));
     }
 
     #[test]

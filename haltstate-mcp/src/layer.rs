@@ -60,8 +60,14 @@ impl<H: ServerHandler> Guarded<H> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.clone().unwrap_or_default();
-        let meta = request.meta.as_ref().map(|meta| &meta.0.0);
-        let action = call::action(&self.config, &request.name, &arguments, meta)
+        // The request's `_meta` (rmcp moves it into the context before the handler runs).
+        let meta = request
+            .meta
+            .as_ref()
+            .map(|meta| &meta.0.0)
+            .filter(|meta| meta.contains_key(call::KEY_META))
+            .unwrap_or(&context.meta.0.0);
+        let action = call::action(&self.config, &request.name, &arguments, Some(meta))
             .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
         let mut answer = self.client.guard(action.clone()).await;
         if let (Err(GuardError::ApprovalPending { approval_id, .. }), Some(wait)) =
@@ -79,9 +85,23 @@ impl<H: ServerHandler> Guarded<H> {
             Ok(permit) => permit,
             Err(refusal) => return Ok(answer::refused(&self.config, &refusal).into()),
         };
-        // The client cancelling the request drops this future while the tool runs.
+        // Should this future be dropped mid-call (the session ended), the permit reports the call cancelled.
         permit.set_drop_outcome(Outcome::Cancelled);
-        let response = self.inner.call_tool(request, context).await;
+        let cancelled = context.ct.clone();
+        let response = tokio::select! {
+            response = self.inner.call_tool(request, context) => response,
+            // The client cancelled the request: the tool's future is dropped (a forwarded call is cancelled
+            // upstream with it) and the evidence says so. The client no longer waits for an answer.
+            () = cancelled.cancelled() => {
+                if let Err(error) = permit
+                    .finish(Outcome::Cancelled, Some("the client cancelled the call".into()))
+                    .await
+                {
+                    tracing::error!(%error, "the cancellation of a guarded tool call could not be reported");
+                }
+                return Err(McpError::internal_error("the client cancelled the call", None));
+            }
+        };
         let reported =
             match &response {
                 Ok(CallToolResponse::Complete(result)) if result.is_error != Some(true) => {

@@ -41,7 +41,7 @@ mod proxy;
 pub use call::{CallError, KEY_META};
 pub use config::{ConfigError, DEFAULT_LONG_STRING, GuardConfig};
 #[cfg(feature = "proxy")]
-pub use forward::Forward;
+pub use forward::{Downstream, Forward, Relay};
 pub use layer::Guarded;
 #[cfg(feature = "proxy")]
 pub use proxy::{ProxyError, serve_stdio};

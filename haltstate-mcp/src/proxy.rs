@@ -9,7 +9,7 @@ use rmcp::model::ServerConfig;
 use rmcp::transport::{TokioChildProcess, stdio};
 
 use crate::config::GuardConfig;
-use crate::forward::Forward;
+use crate::forward::{Downstream, Forward, Relay};
 use crate::layer::Guarded;
 
 /// Why the proxy stopped or could not start.
@@ -42,7 +42,11 @@ pub async fn serve_stdio(
         command: shown,
         error,
     })?;
-    let upstream = ().serve(transport).await.map_err(|e| ProxyError::Upstream(e.to_string()))?;
+    let downstream = Downstream::default();
+    let upstream = Relay::new(Arc::clone(&downstream))
+        .serve(transport)
+        .await
+        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
     let info = upstream
         .peer_info()
         .ok_or_else(|| ProxyError::Upstream("it sent no server info".into()))?;
@@ -52,7 +56,7 @@ pub async fn serve_stdio(
         presented.server_info = server.clone();
     }
     presented.instructions = info.instructions.clone();
-    let forward = Forward::new(upstream.peer().clone(), Arc::new(presented));
+    let forward = Forward::new(upstream.peer().clone(), Arc::new(presented), downstream);
     let downstream = Guarded::new(forward, client, config)
         .serve(stdio())
         .await

@@ -345,3 +345,44 @@ async fn approval_wait_holds_the_call_until_a_human_approves_then_runs_it() {
     assert_ne!(result.is_error, Some(true), "{result:?}");
     assert_eq!(w.done().len(), 1);
 }
+
+#[tokio::test]
+async fn a_key_the_client_names_in_meta_wins_and_runs_once() {
+    use rmcp::model::RequestMetaObject;
+    let w = world(|c| c).await;
+    let call = || {
+        let Value::Object(arguments) = json!({"path": "/etc/motd"}) else {
+            unreachable!()
+        };
+        let mut params = CallToolRequestParams::new("read_file").with_arguments(arguments);
+        let mut meta = RequestMetaObject::new();
+        meta.0
+            .0
+            .insert("ai.haltstate/idempotency_key".into(), json!("read:motd:1"));
+        params.meta = Some(meta);
+        params
+    };
+    let first = w.client.call_tool(call()).await.unwrap();
+    assert_ne!(first.is_error, Some(true), "{first:?}");
+    let again = w.client.call_tool(call()).await.unwrap();
+    assert_eq!(
+        decision(&again)["status"],
+        "completed",
+        "a named key is once"
+    );
+    let keys: Vec<_> = w
+        .authority
+        .evidence(
+            "acme",
+            &EvidenceQuery {
+                action: Some("mcp.files.read_file".into()),
+                ..EvidenceQuery::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.idempotency_key)
+        .collect();
+    assert!(keys.iter().all(|k| k == "read:motd:1"), "{keys:?}");
+    assert_eq!(w.done().len(), 1);
+}

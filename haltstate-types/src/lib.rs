@@ -60,5 +60,5 @@ pub use key_state::KeyState;
 pub use keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
 pub use kill_switch::{KillScope, KillState, KillStatus};
 pub use report::{LlmUsage, Outcome, OutcomeReport, ProofStatus, ReportAck, UnverifiedOutcome};
-pub use validate::{truncate_chars, validate_action, validate_name, validate_text};
+pub use validate::{exact_number, truncate_chars, validate_action, validate_name, validate_text};
 pub use wire::Lenient;

@@ -118,8 +118,16 @@ fn measure(value: &Value, depth: usize, size: &mut usize) -> std::result::Result
 /// A number means one thing everywhere (policy, usage sums, fingerprint, evidence, the approver's page): an
 /// integer within ±[`MAX_EXACT_INTEGER`], or a fraction Cedar's `decimal` holds exactly. Anything else is refused
 /// here, once, never converted: `1e4` or `10000.0` would compare as 10000 in a policy yet escape a usage sum,
-/// and `9007199254740993` would fingerprint as `9007199254740992`.
-fn exact_number(n: &serde_json::Number) -> std::result::Result<(), String> {
+/// and `9007199254740993` would fingerprint as `9007199254740992`. The error says what to send instead.
+///
+/// ```
+/// use haltstate_types::exact_number;
+///
+/// assert!(exact_number(&serde_json::Number::from(4_500)).is_ok());
+/// assert!(exact_number(&serde_json::Number::from_f64(12.25).unwrap()).is_ok());
+/// assert!(exact_number(&serde_json::Number::from_f64(60.0).unwrap()).is_err());
+/// ```
+pub fn exact_number(n: &serde_json::Number) -> std::result::Result<(), String> {
     if n.is_i64() || n.is_u64() {
         // A u64 past i64's range is past 2^53 too.
         let within = n

@@ -7,9 +7,10 @@ use std::process::Command;
 use std::sync::Mutex;
 
 /// The packages, pinned: what the MCP tests are checked against.
-pub const PACKAGES: [&str; 2] = [
+pub const PACKAGES: [&str; 3] = [
     "node@22.23.3",
     "@modelcontextprotocol/server-filesystem@2026.8.31",
+    "@modelcontextprotocol/server-everything@2026.8.31",
 ];
 
 /// Where they are installed.
@@ -30,6 +31,17 @@ pub fn filesystem_server(root: &std::path::Path) -> Vec<String> {
         node().display().to_string(),
         script.display().to_string(),
         root.display().to_string(),
+    ]
+}
+
+/// The command line of `@modelcontextprotocol/server-everything` on stdio, on Node 22.
+pub fn everything_server() -> Vec<String> {
+    let script =
+        prefix().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    vec![
+        node().display().to_string(),
+        script.display().to_string(),
+        "stdio".to_owned(),
     ]
 }
 
