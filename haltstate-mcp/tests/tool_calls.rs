@@ -31,6 +31,9 @@ when { !(context.params.path like "/data/public/*") };
 @id("explode") permit(principal, action == Action::"mcp.files.explode", resource);
 @id("no.deletes") @reason("agents never delete files")
 forbid(principal, action == Action::"mcp.files.delete_file", resource);
+@id("reads.tighter") @mode("shadow")
+forbid(principal, action == Action::"mcp.files.read_file", resource)
+when { context.params.path like "/etc/*" };
 "#;
 
 /// An MCP server whose tools record what they did.
@@ -385,4 +388,37 @@ async fn a_key_the_client_names_in_meta_wins_and_runs_once() {
         .collect();
     assert!(keys.iter().all(|k| k == "read:motd:1"), "{keys:?}");
     assert_eq!(w.done().len(), 1);
+}
+
+#[tokio::test]
+async fn a_shadow_policy_is_recorded_beside_the_decision_and_never_enforced() {
+    let w = world(|c| c).await;
+    let read = w
+        .call("read_file", json!({"path": "/etc/shadow-test"}))
+        .await;
+    assert_ne!(
+        read.is_error,
+        Some(true),
+        "the shadow forbid is not enforced: {read:?}"
+    );
+    assert_eq!(w.done().len(), 1);
+    let guard = w
+        .authority
+        .evidence(
+            "acme",
+            &EvidenceQuery {
+                action: Some("mcp.files.read_file".into()),
+                ..EvidenceQuery::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == EvidenceKind::Guard)
+        .unwrap();
+    assert_eq!(guard.decision, Some(haltstate_authority::Decision::Allow));
+    assert_eq!(
+        guard.shadow_decision,
+        Some(haltstate_authority::Decision::Deny)
+    );
+    assert_eq!(guard.shadow_policy_id.as_deref(), Some("reads.tighter"));
 }
