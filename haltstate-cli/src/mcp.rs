@@ -37,6 +37,7 @@ fn proxy(args: ProxyArgs) -> Result<(), CliError> {
     for (tool, arg) in &args.secret_args {
         config = config.secret_arg(tool.clone(), arg.clone());
     }
+    config = config.trust_annotations(args.trust_annotations);
     if let Some(wait) = args.approval_wait {
         config = config.approval_wait(wait);
     }

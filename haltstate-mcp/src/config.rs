@@ -44,6 +44,7 @@ pub struct GuardConfig {
     pub(crate) long_string: usize,
     pub(crate) approval_url: Option<String>,
     pub(crate) approval_wait: Option<Duration>,
+    pub(crate) trust_annotations: bool,
 }
 
 impl GuardConfig {
@@ -67,6 +68,7 @@ impl GuardConfig {
             long_string: DEFAULT_LONG_STRING,
             approval_url: None,
             approval_wait: None,
+            trust_annotations: false,
         })
     }
 
@@ -116,6 +118,14 @@ impl GuardConfig {
     /// retry by themselves.
     pub fn approval_wait(mut self, wait: Duration) -> Self {
         self.approval_wait = Some(wait);
+        self
+    }
+
+    /// Take the tools' annotations (hints the server gives in `tools/list`) as the calls' risk: `read_only`,
+    /// `additive` (not destructive) or `destructive` (MCP's default when a tool says nothing, and for a tool not
+    /// listed yet). They are the server's claims, so only for a server you trust; without this, no risk is sent.
+    pub fn trust_annotations(mut self, trust: bool) -> Self {
+        self.trust_annotations = trust;
         self
     }
 

@@ -6,7 +6,9 @@
 #![allow(deprecated)]
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use haltstate::{GuardError, HaltStateClient, Outcome};
 use rmcp::ErrorData as McpError;
@@ -37,6 +39,19 @@ pub struct Guarded<H> {
     inner: H,
     client: HaltStateClient,
     config: GuardConfig,
+    /// The risk each listed tool's annotations give (kept only with `trust_annotations`).
+    risks: Arc<Mutex<HashMap<String, &'static str>>>,
+}
+
+/// The risk a tool's annotations claim, MCP's defaults filled in (not read-only, destructive).
+fn risk_of(annotations: Option<&ToolAnnotations>) -> &'static str {
+    let read_only = annotations.and_then(|a| a.read_only_hint).unwrap_or(false);
+    let destructive = annotations.and_then(|a| a.destructive_hint).unwrap_or(true);
+    match (read_only, destructive) {
+        (true, _) => "read_only",
+        (false, false) => "additive",
+        (false, true) => "destructive",
+    }
 }
 
 impl<H: ServerHandler> Guarded<H> {
@@ -46,7 +61,22 @@ impl<H: ServerHandler> Guarded<H> {
             inner,
             client,
             config,
+            risks: Arc::default(),
         }
+    }
+
+    /// The risk of a call of `tool`, when annotations are trusted.
+    fn risk(&self, tool: &str) -> Option<&'static str> {
+        if !self.config.trust_annotations {
+            return None;
+        }
+        let known = self
+            .risks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tool)
+            .copied();
+        Some(known.unwrap_or("destructive"))
     }
 
     /// The wrapped handler.
@@ -67,8 +97,11 @@ impl<H: ServerHandler> Guarded<H> {
             .map(|meta| &meta.0.0)
             .filter(|meta| meta.contains_key(call::KEY_META))
             .unwrap_or(&context.meta.0.0);
-        let action = call::action(&self.config, &request.name, &arguments, Some(meta))
+        let mut action = call::action(&self.config, &request.name, &arguments, Some(meta))
             .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
+        if let Some(risk) = self.risk(&request.name) {
+            action = action.risk(risk);
+        }
         let mut answer = self.client.guard(action.clone()).await;
         if let (Err(GuardError::ApprovalPending { approval_id, .. }), Some(wait)) =
             (&answer, self.config.approval_wait)
@@ -253,12 +286,22 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         self.inner.unsubscribe(request, context)
     }
 
-    fn list_tools(
+    async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListToolsResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.list_tools(request, context)
+    ) -> Result<ListToolsResult, McpError> {
+        let listed = self.inner.list_tools(request, context).await?;
+        if self.config.trust_annotations {
+            let mut risks = self
+                .risks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for tool in &listed.tools {
+                risks.insert(tool.name.to_string(), risk_of(tool.annotations.as_ref()));
+            }
+        }
+        Ok(listed)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -28,7 +28,8 @@ when { context.params.path like "/data/public/*" };
 permit(principal, action == Action::"mcp.files.write_file", resource)
 when { !(context.params.path like "/data/public/*") };
 @id("init") permit(principal, action == Action::"mcp.files.init_repo", resource);
-@id("explode") permit(principal, action == Action::"mcp.files.explode", resource);
+@id("explode") permit(principal, action == Action::"mcp.files.explode", resource)
+unless { context has risk && context.risk == "destructive" };
 @id("no.deletes") @reason("agents never delete files")
 forbid(principal, action == Action::"mcp.files.delete_file", resource);
 @id("reads.tighter") @mode("shadow")
@@ -62,7 +63,15 @@ impl ServerHandler for Files {
                 "explode",
             ]
             .into_iter()
-            .map(|name| Tool::new(name, "a file tool", schema.clone()))
+            .map(|name| {
+                let tool = Tool::new(name, "a file tool", schema.clone());
+                // `read_file` says it only reads; the others say nothing (MCP's default: destructive).
+                if name == "read_file" {
+                    tool.annotate(rmcp::model::ToolAnnotations::new().read_only(true))
+                } else {
+                    tool
+                }
+            })
             .collect(),
         ))
     }
@@ -421,4 +430,41 @@ async fn a_shadow_policy_is_recorded_beside_the_decision_and_never_enforced() {
         Some(haltstate_authority::Decision::Deny)
     );
     assert_eq!(guard.shadow_policy_id.as_deref(), Some("reads.tighter"));
+}
+
+#[tokio::test]
+async fn trusted_annotations_are_the_calls_risk_and_untrusted_ones_are_not() {
+    let trusting = world(|c| c.trust_annotations(true)).await;
+    trusting.client.list_all_tools().await.unwrap();
+    trusting
+        .call("read_file", json!({"path": "/etc/motd"}))
+        .await;
+    let risky = trusting.call("explode", json!({})).await;
+    assert_eq!(decision(&risky)["status"], "denied", "{risky:?}");
+    let risks: Vec<_> = trusting
+        .authority
+        .evidence("acme", &EvidenceQuery::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == EvidenceKind::Guard)
+        .map(|r| {
+            let context: Value =
+                serde_json::from_str(r.context.as_deref().unwrap_or("{}")).unwrap();
+            (r.action.unwrap_or_default(), context["risk"].clone())
+        })
+        .collect();
+    assert!(
+        risks.contains(&("mcp.files.read_file".into(), json!("read_only"))),
+        "{risks:?}"
+    );
+    assert!(
+        risks.contains(&("mcp.files.explode".into(), json!("destructive"))),
+        "{risks:?}"
+    );
+    // Without trust, the same hints send no risk: the untrusting guard lets `explode` run (and fail upstream).
+    let untrusting = world(|c| c).await;
+    untrusting.client.list_all_tools().await.unwrap();
+    let ran = untrusting.call("explode", json!({})).await;
+    assert!(ran.structured_content.is_none(), "{ran:?}");
+    assert_eq!(untrusting.done().len(), 1);
 }

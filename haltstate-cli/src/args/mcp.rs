@@ -58,6 +58,10 @@ pub struct ProxyArgs {
     /// TOOL=ARG: an argument sent to policy only as a keyed digest (needs HALTSTATE_REDACTION_KEY). Repeatable.
     #[arg(long = "secret-arg", value_parser = tool_arg)]
     pub secret_args: Vec<(String, String)>,
+    /// Send the tools' annotations (the server's hints in tools/list) as each call's risk: read_only, additive or
+    /// destructive. Hints are the server's claims: only for a server you trust.
+    #[arg(long)]
+    pub trust_annotations: bool,
     /// Hold a call that needs approval this long while a human decides (`90s`, `10m`), then run it or answer the
     /// rejection; past it the call answers pending.
     #[arg(long, value_parser = humantime::parse_duration)]
