@@ -9,11 +9,14 @@
 //! Arguments (which are required depends on the macro):
 //! - `action = "refund.create"`: the action name (`openai_guard`: `llm.<fn name>` by default).
 //! - `agent_id = "billing-agent"`: who acts (default: the client's agent id).
-//! - `client = EXPR`: a `HaltStateClient`, a reference, `Arc` or `LazyLock` of one (default: `haltstate::global()`).
+//! - `client = EXPR`: a `HaltStateClient`, a reference, `Arc` or `LazyLock` of one, or of a
+//!   `Result<HaltStateClient, GuardError>` (default: `haltstate::global()`).
 //! - `idempotency_key = |order| format!("refund:{}", order.id)`: a closure whose parameters bind to the fn's
-//!   parameters **by name**, or any expression in the fn's scope (`format!("x:{}", self.id)`).
-//!   `haltstate_guard` and `ahaltstate_guard` without one derive a key deterministically from the action, the
-//!   agent and the params, so the same call with the same params is the same operation. `openai_guard` without
+//!   parameters **by name**, or any expression in the fn's scope (`format!("x:{}", self.id)`); such a key is one
+//!   operation forever. `guard`, `haltstate_guard` and `ahaltstate_guard` without one derive a key from the
+//!   action, the agent and every argument's value (`skip(name)` leaves one out): the same arguments are one
+//!   operation until it ends (pending, running or approved: the same one; completed, failed or expired: the next
+//!   identical call is a new operation). `once` keeps a derived key one operation forever. `openai_guard` without
 //!   one uses a fresh key per call: LLM calls with different prompts are different operations, and the prompt
 //!   never leaves the process; give a key to make a retry find the same approval.
 //! - `params(amount_cents = order.amount, card = secret(order.card))`: the only values that leave the process;
