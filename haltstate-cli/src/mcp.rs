@@ -2,7 +2,7 @@
 
 use haltstate::HaltStateClient;
 use haltstate_authority::Authority;
-use haltstate_mcp::GuardConfig;
+use haltstate_mcp::{GuardConfig, Upstream};
 
 use crate::args::{McpCommand, ProxyArgs};
 use crate::commands::CliError;
@@ -14,16 +14,24 @@ pub(crate) fn run(command: McpCommand) -> Result<(), CliError> {
 }
 
 fn proxy(args: ProxyArgs) -> Result<(), CliError> {
-    let words = shlex::split(&args.upstream_cmd)
-        .filter(|words| !words.is_empty())
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "--upstream-cmd {:?} is not a command line",
-                args.upstream_cmd
-            ))
-        })?;
-    let mut upstream = tokio::process::Command::new(&words[0]);
-    upstream.args(&words[1..]);
+    let upstream = match (&args.upstream_cmd, &args.upstream_url) {
+        (Some(line), _) => {
+            let words = shlex::split(line)
+                .filter(|words| !words.is_empty())
+                .ok_or_else(|| {
+                    CliError::Usage(format!("--upstream-cmd {line:?} is not a command line"))
+                })?;
+            let mut command = tokio::process::Command::new(&words[0]);
+            command.args(&words[1..]);
+            Upstream::Command(command)
+        }
+        (None, Some(url)) => Upstream::Url(url.clone()),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "name the upstream: --upstream-cmd or --upstream-url".into(),
+            ));
+        }
+    };
     let client = client(&args)?;
     let mut config = GuardConfig::new(&args.name)
         .map_err(|e| CliError::Usage(e.to_string()))?

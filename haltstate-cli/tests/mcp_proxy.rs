@@ -479,3 +479,83 @@ async fn progress_passes_through_and_a_cancelled_call_is_recorded_cancelled() {
     assert_eq!(cancelled.kind, EvidenceKind::Outcome);
     client.cancel().await.unwrap();
 }
+
+/// An upstream on streamable HTTP (`--upstream-url`): `@modelcontextprotocol/server-everything` on a loopback
+/// port; an allowed tool runs, another is denied by policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_on_streamable_http_is_guarded_the_same() {
+    haltstate_testkit::mcp::install();
+    let (_server, url) = haltstate_testkit::mcp::everything_over_http();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("mcp.cedar");
+    std::fs::write(
+        &policy,
+        r#"@id("echo") permit(principal, action == Action::"mcp.everything.echo", resource);"#,
+    )
+    .unwrap();
+    let db = dir.path().join("hs.db");
+    let mut command = tokio::process::Command::new(HALTSTATE);
+    command
+        .args([
+            "mcp",
+            "proxy",
+            "--stdio",
+            "--name",
+            "everything",
+            "--agent",
+            "desktop-agent",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--upstream-url", &url])
+        .env_remove("HALTSTATE_DB")
+        .env_remove("HALTSTATE_POLICY")
+        .env_remove("HALTSTATE_TENANT_ID");
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    let call = |tool: &str, arguments: Value| {
+        let Value::Object(arguments) = arguments else {
+            unreachable!()
+        };
+        CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)
+    };
+    let echoed = client
+        .call_tool(call("echo", json!({"message": "through the proxy"})))
+        .await
+        .unwrap();
+    assert_ne!(echoed.is_error, Some(true), "{echoed:?}");
+    assert!(text(&echoed).contains("through the proxy"), "{echoed:?}");
+    let summed = client
+        .call_tool(call("get-sum", json!({"a": 2, "b": 3})))
+        .await
+        .unwrap();
+    assert_eq!(decision(&summed)["status"], "denied", "{summed:?}");
+    client.cancel().await.unwrap();
+
+    // An https:// upstream is refused at start, with the reason.
+    let refused = Command::new(HALTSTATE)
+        .args([
+            "mcp",
+            "proxy",
+            "--stdio",
+            "--name",
+            "x",
+            "--agent",
+            "a",
+            "--upstream-url",
+        ])
+        .arg("https://example.com/mcp")
+        .arg("--db")
+        .arg(&db)
+        .arg("--policy")
+        .arg(&policy)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("only http://"),
+        "{refused:?}"
+    );
+}

@@ -44,4 +44,4 @@ pub use config::{ConfigError, DEFAULT_LONG_STRING, GuardConfig};
 pub use forward::{Downstream, Forward, Relay};
 pub use layer::Guarded;
 #[cfg(feature = "proxy")]
-pub use proxy::{ProxyError, serve_stdio};
+pub use proxy::{ProxyError, Upstream, serve_stdio};

@@ -1,12 +1,12 @@
-//! `haltstate mcp proxy --stdio`: an upstream MCP server started as a child process, its tools guarded, served to
-//! the agent's client on this process's stdin and stdout.
+//! `haltstate mcp proxy --stdio`: an upstream MCP server (a child process over stdio, or a streamable-HTTP URL),
+//! its tools guarded, served to the agent's client on this process's stdin and stdout.
 
 use std::sync::Arc;
 
 use haltstate::HaltStateClient;
 use rmcp::ServiceExt;
 use rmcp::model::ServerConfig;
-use rmcp::transport::{TokioChildProcess, stdio};
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess, stdio};
 
 use crate::config::GuardConfig;
 use crate::forward::{Downstream, Forward, Relay};
@@ -26,27 +26,51 @@ pub enum ProxyError {
     /// The upstream server did not complete MCP's initialization.
     #[error("the upstream MCP server did not initialize: {0}")]
     Upstream(String),
+    /// The upstream URL is not one the proxy can reach.
+    #[error("upstream URL {0:?}: only http:// is supported for now (no TLS to the upstream yet)")]
+    UpstreamUrl(String),
     /// The downstream client did not complete MCP's initialization.
     #[error("the MCP client on stdin did not initialize: {0}")]
     Downstream(String),
 }
 
-/// Starts `upstream`, then serves it guarded on stdin/stdout until the client goes away.
+/// Where the upstream MCP server is.
+#[derive(Debug)]
+pub enum Upstream {
+    /// A command started as a child process, spoken to over its stdin and stdout.
+    Command(tokio::process::Command),
+    /// A streamable-HTTP endpoint (`http://host:port/mcp`; not `https://` yet). The agent's credentials are
+    /// never sent to it.
+    Url(String),
+}
+
+/// Connects to `upstream`, then serves it guarded on stdin/stdout until the client goes away.
 pub async fn serve_stdio(
-    upstream: tokio::process::Command,
+    upstream: Upstream,
     client: HaltStateClient,
     config: GuardConfig,
 ) -> Result<(), ProxyError> {
-    let shown = format!("{:?}", upstream.as_std().get_program());
-    let transport = TokioChildProcess::new(upstream).map_err(|error| ProxyError::Spawn {
-        command: shown,
-        error,
-    })?;
     let downstream = Downstream::default();
-    let upstream = Relay::new(Arc::clone(&downstream))
-        .serve(transport)
-        .await
-        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+    let relay = Relay::new(Arc::clone(&downstream));
+    let upstream = match upstream {
+        Upstream::Command(command) => {
+            let shown = format!("{:?}", command.as_std().get_program());
+            let transport = TokioChildProcess::new(command).map_err(|error| ProxyError::Spawn {
+                command: shown,
+                error,
+            })?;
+            relay.serve(transport).await
+        }
+        Upstream::Url(url) if !url.starts_with("http://") => {
+            return Err(ProxyError::UpstreamUrl(url));
+        }
+        Upstream::Url(url) => {
+            relay
+                .serve(StreamableHttpClientTransport::from_uri(url))
+                .await
+        }
+    }
+    .map_err(|e| ProxyError::Upstream(e.to_string()))?;
     let info = upstream
         .peer_info()
         .ok_or_else(|| ProxyError::Upstream("it sent no server info".into()))?;

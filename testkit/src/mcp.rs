@@ -45,6 +45,42 @@ pub fn everything_server() -> Vec<String> {
     ]
 }
 
+/// `@modelcontextprotocol/server-everything` on streamable HTTP, on a free loopback port: the process and its
+/// `http://127.0.0.1:PORT/mcp`. It is killed when the returned guard drops.
+pub fn everything_over_http() -> (KillOnDrop, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"));
+    let mut words = everything_server();
+    words.pop();
+    let child = Command::new(&words[0])
+        .args(&words[1..])
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", words[0]));
+    let guard = KillOnDrop(child);
+    crate::eventually(
+        "server-everything listening",
+        std::time::Duration::from_secs(20),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
+    );
+    (guard, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 static INSTALL: Mutex<()> = Mutex::new(());
 
 /// Installs the pinned packages unless the installed ones are those.

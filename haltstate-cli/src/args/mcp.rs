@@ -27,8 +27,16 @@ pub struct ProxyArgs {
     pub name: String,
     /// The upstream server's command line, started as a child process (words split as a shell would, without
     /// expanding anything).
+    #[arg(
+        long,
+        required_unless_present = "upstream_url",
+        conflicts_with = "upstream_url"
+    )]
+    pub upstream_cmd: Option<String>,
+    /// The upstream server's streamable-HTTP URL instead (`http://host:port/mcp`; https:// not yet). The agent's
+    /// credentials are never sent to it.
     #[arg(long)]
-    pub upstream_cmd: String,
+    pub upstream_url: Option<String>,
     /// Serve the agent's client on stdin and stdout (the only way for now).
     #[arg(long, required = true)]
     pub stdio: bool,
