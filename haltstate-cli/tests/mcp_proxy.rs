@@ -188,7 +188,7 @@ async fn a_guarded_filesystem_server_reads_waits_for_a_human_writes_once_and_den
             json!({"path": p.root.join("public/late.txt").display().to_string(), "content": "x"}),
         )
         .await;
-    assert_eq!(decision(&stopped)["status"], "stopped", "{stopped:?}");
+    assert_eq!(decision(&stopped)["status"], "kill_switch", "{stopped:?}");
     assert!(!p.root.join("public/late.txt").exists());
 
     // The evidence: one completed write of hosts.txt, through the approval.

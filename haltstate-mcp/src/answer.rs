@@ -11,7 +11,7 @@ use crate::config::GuardConfig;
 /// The tool result for a call the authority did not let run.
 pub(crate) fn refused(config: &GuardConfig, error: &GuardError) -> CallToolResult {
     let mut decision =
-        json!({"status": status(error), "reason": error.to_string(), "retry": Value::Null});
+        json!({"status": error.decision(), "reason": error.to_string(), "retry": Value::Null});
     let sentence = match error {
         GuardError::ApprovalPending { approval_id, .. } => {
             decision["approval_id"] = json!(approval_id);
@@ -52,20 +52,4 @@ pub(crate) fn refused(config: &GuardConfig, error: &GuardError) -> CallToolResul
     let mut result = CallToolResult::error(vec![ContentBlock::text(sentence)]);
     result.structured_content = Some(json!({ "haltstate": decision }));
     result
-}
-
-/// The decision's one-word status.
-fn status(error: &GuardError) -> &'static str {
-    match error {
-        GuardError::ApprovalPending { .. } => "pending",
-        GuardError::ActionDenied { .. } => "denied",
-        GuardError::ActionExpired { .. } => "expired",
-        GuardError::AlreadyCompleted { .. } => "completed",
-        GuardError::InProgress { .. } => "in_progress",
-        GuardError::IdempotencyConflict { .. } => "conflict",
-        GuardError::KillSwitchTriggered { .. } => "stopped",
-        GuardError::RateLimited { .. } => "rate_limited",
-        GuardError::Connection(_) => "unavailable",
-        _ => "refused",
-    }
 }

@@ -250,7 +250,7 @@ async fn a_denied_call_and_a_stopped_agent_answer_results_the_model_can_read() {
         .await
         .unwrap();
     let stopped = w.call("read_file", json!({"path": "/etc/motd"})).await;
-    assert_eq!(decision(&stopped)["status"], "stopped");
+    assert_eq!(decision(&stopped)["status"], "kill_switch");
     assert!(w.done().is_empty(), "{:?}", w.done());
 }
 

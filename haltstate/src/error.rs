@@ -136,6 +136,30 @@ fn code_text(code: &Lenient<ErrorCode>) -> &str {
 }
 
 impl GuardError {
+    /// What stopped the body, in one word (what spans, evidence views and the MCP gateway call it): `pending`,
+    /// `denied`, `expired`, `completed`, `in_progress`, `conflict`, `kill_switch`, `rate_limited`, `unavailable`
+    /// (the authority could not be reached), or `error` for anything else.
+    ///
+    /// ```
+    /// use haltstate::GuardError;
+    ///
+    /// assert_eq!(GuardError::Connection("refused".into()).decision(), "unavailable");
+    /// ```
+    pub fn decision(&self) -> &'static str {
+        match self {
+            GuardError::ApprovalPending { .. } => "pending",
+            GuardError::ActionDenied { .. } => "denied",
+            GuardError::ActionExpired { .. } => "expired",
+            GuardError::AlreadyCompleted { .. } => "completed",
+            GuardError::InProgress { .. } => "in_progress",
+            GuardError::IdempotencyConflict { .. } => "conflict",
+            GuardError::KillSwitchTriggered { .. } => "kill_switch",
+            GuardError::RateLimited { .. } => "rate_limited",
+            GuardError::Connection(_) => "unavailable",
+            _ => "error",
+        }
+    }
+
     /// The authority's error code, for a refusal that carries one.
     pub fn code(&self) -> Option<&Lenient<ErrorCode>> {
         match self {

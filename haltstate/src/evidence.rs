@@ -72,16 +72,7 @@ impl Evidence {
 
 /// Records a guard that did not let the body run.
 pub(crate) fn refused(span: &tracing::Span, error: &GuardError) {
-    let decision = match error {
-        GuardError::ApprovalPending { .. } => "pending",
-        GuardError::ActionDenied { .. } => "denied",
-        GuardError::ActionExpired { .. } => "expired",
-        GuardError::AlreadyCompleted { .. } => "completed",
-        GuardError::InProgress { .. } => "in_progress",
-        GuardError::IdempotencyConflict { .. } => "conflict",
-        GuardError::KillSwitchTriggered { .. } => "kill_switch",
-        _ => "error",
-    };
+    let decision = error.decision();
     span.record("decision", decision);
     tracing::info!(target: "haltstate::evidence", parent: span, decision, error = %error, "guard refused");
 }
