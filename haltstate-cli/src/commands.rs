@@ -8,15 +8,17 @@
 use std::process::ExitCode;
 
 use haltstate_authority::{
-    Actor, AgentSet, Approval, ApprovalStatus, Authority, AuthorityError, Database, KeyInfo,
-    KeySpec, KillScope, KillState, RequestError, Role, Verdict, Via, timestamp::format_rfc3339,
+    Actor, AgentSet, Approval, ApprovalStatus, Authority, KeyInfo, KeySpec, KillScope, KillState,
+    Role, Verdict, Via, timestamp::format_rfc3339,
 };
 
 use crate::args::{
     ApprovalsCommand, Command, DbCommand, Decide, KeysCommand, KillArgs, RoleArg, StatusArg, Target,
 };
 
-use crate::remote::{Remote, RemoteError};
+pub(crate) use crate::error::CliError;
+use crate::open::open;
+use crate::remote::Remote;
 
 /// An opened target.
 enum Backend {
@@ -42,32 +44,6 @@ impl Target {
     }
 }
 
-/// What can go wrong in a CLI command.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// The authority refused or failed.
-    #[error(transparent)]
-    Authority(#[from] AuthorityError),
-    /// A name or agent set on the command line is not valid.
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    /// The server refused or could not be reached.
-    #[error(transparent)]
-    Remote(#[from] RemoteError),
-    /// The command line is incomplete.
-    #[error("{0}")]
-    Usage(String),
-    /// The MCP proxy could not start, or stopped.
-    #[error(transparent)]
-    Proxy(#[from] haltstate_mcp::ProxyError),
-    /// The client of the authority could not be made.
-    #[error(transparent)]
-    Client(#[from] haltstate::GuardError),
-    /// The async runtime could not start.
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
-}
-
 /// Runs a command that is not `serve`.
 pub(crate) fn run(command: Command) -> ExitCode {
     match execute(command) {
@@ -76,29 +52,6 @@ pub(crate) fn run(command: Command) -> ExitCode {
             eprintln!("haltstate: {error}");
             ExitCode::from(1)
         }
-    }
-}
-
-/// Opens an existing authority: a missing SQLite file is an error here, not a new empty database.
-pub(crate) fn open(db: &Database) -> Result<Authority, AuthorityError> {
-    existing(db)?;
-    Authority::builder(db.clone()).open()
-}
-
-/// Opens an existing authority as it is, for commands that only read it: never migrated, so a database of
-/// another schema version is refused.
-pub(crate) fn open_as_is(db: &Database) -> Result<Authority, AuthorityError> {
-    existing(db)?;
-    Authority::builder(db.clone()).migrate(false).open()
-}
-
-fn existing(db: &Database) -> Result<(), AuthorityError> {
-    match db {
-        Database::Sqlite(path) if !path.exists() => Err(AuthorityError::invalid(format!(
-            "no database at {}",
-            path.display()
-        ))),
-        _ => Ok(()),
     }
 }
 

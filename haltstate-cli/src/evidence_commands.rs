@@ -8,7 +8,8 @@ use haltstate_authority::timestamp::format_rfc3339;
 use haltstate_authority::{Authority, AuthorityError, ProofSelection, SigningKey, checkpoint_file};
 
 use crate::args::{LedgerCommand, ProofCommand, SigningCommand};
-use crate::commands::{CliError, open, open_as_is};
+use crate::error::CliError;
+use crate::open::{open, open_as_is};
 
 pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
     match command {

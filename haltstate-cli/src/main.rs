@@ -6,8 +6,10 @@
 mod args;
 mod checkpointing;
 mod commands;
+mod error;
 mod evidence_commands;
 mod mcp;
+mod open;
 mod policy_commands;
 mod policy_test;
 mod remote;

@@ -5,7 +5,7 @@ use haltstate_authority::Authority;
 use haltstate_mcp::{GuardConfig, Upstream};
 
 use crate::args::{McpCommand, ProxyArgs};
-use crate::commands::CliError;
+use crate::error::CliError;
 
 pub(crate) fn run(command: McpCommand) -> Result<(), CliError> {
     match command {

@@ -7,7 +7,8 @@ use haltstate_authority::PolicyEngine;
 use haltstate_authority::timestamp::format_rfc3339;
 
 use crate::args::PolicyCommand;
-use crate::commands::{CliError, open_as_is};
+use crate::error::CliError;
+use crate::open::open_as_is;
 
 pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
     match command {

@@ -8,7 +8,8 @@ use haltstate_authority::webhooks::{
 use haltstate_authority::{Actor, RequestError, Via};
 
 use crate::args::{FormatArg, WebhooksCommand};
-use crate::commands::{CliError, open};
+use crate::error::CliError;
+use crate::open::open;
 
 pub(crate) fn run(command: WebhooksCommand) -> Result<(), CliError> {
     match command {
