@@ -381,3 +381,38 @@ fn a_proof_pack_of_one_operation_holds_that_operation_and_verifies() {
     );
     assert!(none.is_err());
 }
+
+#[test]
+fn each_operation_under_one_key_is_counted_by_usage_limits() {
+    let env = env_with(|b| {
+        b.policy_source(
+            "limits.cedar",
+            r#"
+            @id("nightly") permit(principal, action == Action::"report.send", resource);
+            @id("twice-a-day") @reason("at most two reports a day")
+            forbid(principal, action == Action::"report.send", resource)
+            when { context.usage.day.count >= 2 };
+            "#,
+        )
+    });
+    let a = &env.authority;
+    let send = || {
+        GuardRequest::new(
+            haltstate_authority::ActionRequest::new(AGENT, "report.send"),
+            "report:daily",
+        )
+        .lifetime(KeyLifetime::Operation)
+    };
+    for generation in 1..=2 {
+        let answer = guard(a, send());
+        assert_eq!(
+            (answer.status, answer.generation),
+            (GuardStatus::Allowed, generation)
+        );
+        report(a, "report:daily", &answer, Outcome::Success);
+    }
+    // The same key's third operation is a third report: the limit counts it.
+    let third = guard(a, send());
+    assert_eq!(third.status, GuardStatus::Denied, "{third:?}");
+    assert_eq!(third.policy_id.as_deref(), Some("twice-a-day"));
+}
