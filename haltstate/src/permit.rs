@@ -177,8 +177,8 @@ impl Permit {
         }
     }
 
-    /// What a drop without an outcome reports (`aborted` by default; the macros set `cancelled` for futures).
-    #[doc(hidden)]
+    /// What a permit dropped without an outcome reports: `aborted` by default. Code that runs the side effect in a
+    /// future the caller may drop (a request handler, the guard macros' async bodies) sets `cancelled`.
     pub fn set_drop_outcome(&mut self, outcome: Outcome) {
         self.drop_outcome = outcome;
     }
