@@ -559,3 +559,110 @@ async fn an_upstream_on_streamable_http_is_guarded_the_same() {
         "{refused:?}"
     );
 }
+
+/// `--server`: the proxy asks a real `haltstate serve` (the agent's key in HALTSTATE_API_KEY), not an embedded
+/// authority. The tool runs when allowed; a key that is not the tenant's is refused and nothing runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_asks_an_authority_server_with_the_agents_key() {
+    haltstate_testkit::mcp::install();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files/public")).unwrap();
+    let root = dir.path().join("files").canonicalize().unwrap();
+    std::fs::write(root.join("motd.txt"), "served").unwrap();
+    let policy = dir.path().join("mcp.cedar");
+    std::fs::write(&policy, self::policy(&root)).unwrap();
+    let db = dir.path().join("hs.db");
+    let created = Command::new(HALTSTATE)
+        .args(["keys", "create", "--db"])
+        .arg(&db)
+        .args([
+            "--tenant",
+            "acme",
+            "--name",
+            "desktop-agent",
+            "--role",
+            "agent",
+        ])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let key = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let server = haltstate_testkit::ServeProcess::start(Path::new(HALTSTATE), &db, &policy, &[]);
+    let upstream = haltstate_testkit::mcp::filesystem_server(&root)
+        .iter()
+        .map(|word| format!("'{word}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let proxy = |api_key: &str| {
+        let mut command = tokio::process::Command::new(HALTSTATE);
+        command
+            .args([
+                "mcp",
+                "proxy",
+                "--stdio",
+                "--name",
+                "fs",
+                "--agent",
+                "desktop-agent",
+            ])
+            .args(["--server", server.base_url(), "--upstream-cmd", &upstream])
+            .env("HALTSTATE_API_KEY", api_key)
+            .env("HALTSTATE_TENANT_ID", "acme")
+            .env_remove("HALTSTATE_DB")
+            .env_remove("HALTSTATE_POLICY");
+        command
+    };
+    let read = |path: &Path| {
+        let Value::Object(arguments) = json!({"path": path.display().to_string()}) else {
+            unreachable!()
+        };
+        CallToolRequestParams::new("read_text_file").with_arguments(arguments)
+    };
+    let client = ().serve(TokioChildProcess::new(proxy(&key)).unwrap()).await.unwrap();
+    let served = client
+        .call_tool(read(&root.join("motd.txt")))
+        .await
+        .unwrap();
+    assert_ne!(served.is_error, Some(true), "{served:?}");
+    assert!(text(&served).contains("served"), "{served:?}");
+    client.cancel().await.unwrap();
+
+    let stranger = ().serve(TokioChildProcess::new(proxy("hs_not_a_key")).unwrap()).await.unwrap();
+    let refused = stranger
+        .call_tool(read(&root.join("motd.txt")))
+        .await
+        .unwrap();
+    assert_eq!(refused.is_error, Some(true), "{refused:?}");
+    assert!(!text(&refused).contains("served"), "{refused:?}");
+    let why = decision(&refused);
+    assert!(
+        why["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("authentication"),
+        "{why}"
+    );
+    stranger.cancel().await.unwrap();
+
+    let authority = Authority::builder(db.as_path()).open().unwrap();
+    let reads: Vec<_> = authority
+        .evidence(
+            "acme",
+            &EvidenceQuery {
+                action: Some("mcp.fs.read_text_file".into()),
+                ..EvidenceQuery::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.kind, r.agent_id.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        reads,
+        vec![
+            (EvidenceKind::Guard, "desktop-agent".to_owned()),
+            (EvidenceKind::Outcome, "desktop-agent".to_owned())
+        ],
+        "one read, by the key's agent; the stranger left nothing"
+    );
+}
