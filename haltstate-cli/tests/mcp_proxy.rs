@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, Outcome};
+use haltstate_authority::{Authority, EvidenceKind, EvidenceQuery, EvidenceRecord, Outcome};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
 use rmcp::service::{RoleClient, RunningService};
@@ -16,6 +16,65 @@ use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
 const HALTSTATE: &str = env!("CARGO_BIN_EXE_haltstate");
+
+/// The variables of the test's own environment that would choose another authority for the proxy.
+const FOREIGN: [&str; 3] = ["HALTSTATE_DB", "HALTSTATE_POLICY", "HALTSTATE_TENANT_ID"];
+
+/// An upstream's command line as `--upstream-cmd` takes it (each word quoted).
+fn upstream_line(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|word| format!("'{word}'"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `mcp proxy --stdio` for the server `name`, acting as `agent`, on the embedded authority at `db` and `policy`.
+fn proxy_args(name: &str, agent: &str, db: &Path, policy: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> =
+        ["mcp", "proxy", "--stdio", "--name", name, "--agent", agent]
+            .into_iter()
+            .map(Into::into)
+            .collect();
+    args.extend(["--db".into(), db.into(), "--policy".into(), policy.into()]);
+    args
+}
+
+/// The `haltstate` process with `args`, in an environment that chooses no authority of its own.
+fn haltstate_process(args: &[std::ffi::OsString]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(HALTSTATE);
+    command.args(args);
+    for name in FOREIGN {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// A `tools/call` of `tool` with `arguments` (a JSON object).
+fn tool_call(tool: &str, arguments: Value) -> CallToolRequestParams {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments are an object: {arguments}")
+    };
+    CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)
+}
+
+/// The authority the proxy kept its evidence in.
+fn opened(db: &Path) -> Authority {
+    Authority::builder(db).open().unwrap()
+}
+
+/// Every record of `action` in `tenant`'s evidence, oldest first.
+fn records(authority: &Authority, tenant: &str, action: &str) -> Vec<EvidenceRecord> {
+    authority
+        .evidence(
+            tenant,
+            &EvidenceQuery {
+                action: Some(action.into()),
+                ..EvidenceQuery::default()
+            },
+        )
+        .unwrap()
+}
 
 /// Reads anywhere, writes under `public/` freely, other writes after a human's approval, never moves.
 fn policy(root: &Path) -> String {
@@ -57,31 +116,11 @@ async fn proxy_with(extra: &[&str]) -> Proxy {
     let policy_file = dir.path().join("mcp.cedar");
     std::fs::write(&policy_file, policy(&root)).unwrap();
     let db = dir.path().join("hs.db");
-    let upstream = haltstate_testkit::mcp::filesystem_server(&root)
-        .iter()
-        .map(|word| format!("'{word}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut command = tokio::process::Command::new(HALTSTATE);
+    let upstream = upstream_line(&haltstate_testkit::mcp::filesystem_server(&root));
+    let mut command = haltstate_process(&proxy_args("fs", "desktop-agent", &db, &policy_file));
     command
-        .args([
-            "mcp",
-            "proxy",
-            "--stdio",
-            "--name",
-            "fs",
-            "--agent",
-            "desktop-agent",
-        ])
-        .arg("--db")
-        .arg(&db)
-        .arg("--policy")
-        .arg(&policy_file)
         .args(["--upstream-cmd", &upstream, "--resource", "write_file=path"])
-        .args(extra)
-        .env_remove("HALTSTATE_DB")
-        .env_remove("HALTSTATE_POLICY")
-        .env_remove("HALTSTATE_TENANT_ID");
+        .args(extra);
     let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
     Proxy {
         client,
@@ -93,11 +132,8 @@ async fn proxy_with(extra: &[&str]) -> Proxy {
 
 impl Proxy {
     async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
-        let Value::Object(arguments) = arguments else {
-            panic!("arguments are an object")
-        };
         self.client
-            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+            .call_tool(tool_call(tool, arguments))
             .await
             .unwrap()
     }
@@ -192,16 +228,7 @@ async fn a_guarded_filesystem_server_reads_waits_for_a_human_writes_once_and_den
     assert!(!p.root.join("public/late.txt").exists());
 
     // The evidence: one completed write of hosts.txt, through the approval.
-    let authority = Authority::builder(p.db.as_path()).open().unwrap();
-    let writes: Vec<_> = authority
-        .evidence(
-            "default",
-            &EvidenceQuery {
-                action: Some("mcp.fs.write_file".into()),
-                ..EvidenceQuery::default()
-            },
-        )
-        .unwrap()
+    let writes: Vec<_> = records(&opened(&p.db), "default", "mcp.fs.write_file")
         .into_iter()
         .filter(|r| r.kind == EvidenceKind::Outcome)
         .collect();
@@ -220,12 +247,9 @@ async fn sixty_four_identical_destructive_calls_at_once_write_once() {
     let write = json!({"path": target.display().to_string(), "content": "exactly once\n"});
     let calls: Vec<_> = (0..64)
         .map(|_| {
-            let peer = p.client.peer().clone();
-            let Value::Object(arguments) = write.clone() else {
-                unreachable!()
-            };
+            let (peer, write) = (p.client.peer().clone(), write.clone());
             tokio::spawn(async move {
-                peer.call_tool(CallToolRequestParams::new("write_file").with_arguments(arguments))
+                peer.call_tool(tool_call("write_file", write))
                     .await
                     .unwrap()
             })
@@ -254,16 +278,7 @@ async fn sixty_four_identical_destructive_calls_at_once_write_once() {
         "{statuses:?}"
     );
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "exactly once\n");
-    let authority = Authority::builder(p.db.as_path()).open().unwrap();
-    let outcomes = authority
-        .evidence(
-            "default",
-            &EvidenceQuery {
-                action: Some("mcp.fs.write_file".into()),
-                ..EvidenceQuery::default()
-            },
-        )
-        .unwrap()
+    let outcomes = records(&opened(&p.db), "default", "mcp.fs.write_file")
         .into_iter()
         .filter(|r| r.kind == EvidenceKind::Outcome)
         .count();
@@ -277,36 +292,22 @@ async fn sixty_four_identical_destructive_calls_at_once_write_once() {
 async fn the_official_python_client_drives_the_proxy() {
     use std::io::{BufRead, BufReader, Write};
     haltstate_testkit::mcp::install();
-    haltstate_testkit::mcp::install_python_client();
+    let python = haltstate_testkit::mcp::python_client();
     let p = proxy().await;
     // A second proxy on the same database and files, for the Python agent (the Rust one stays idle).
     let policy = p.db.with_file_name("mcp.cedar");
-    let upstream = haltstate_testkit::mcp::filesystem_server(&p.root)
-        .iter()
-        .map(|word| format!("'{word}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let upstream = upstream_line(&haltstate_testkit::mcp::filesystem_server(&p.root));
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/mcp_agent.py");
-    let mut agent = Command::new(haltstate_testkit::mcp::python())
+    let mut agent = Command::new(&python);
+    agent
         .arg(&script)
         .arg(HALTSTATE)
-        .args([
-            "mcp",
-            "proxy",
-            "--stdio",
-            "--name",
-            "fs",
-            "--agent",
-            "python-agent",
-        ])
-        .arg("--db")
-        .arg(&p.db)
-        .arg("--policy")
-        .arg(&policy)
-        .args(["--upstream-cmd", &upstream])
-        .env_remove("HALTSTATE_DB")
-        .env_remove("HALTSTATE_POLICY")
-        .env_remove("HALTSTATE_TENANT_ID")
+        .args(proxy_args("fs", "python-agent", &p.db, &policy))
+        .args(["--upstream-cmd", &upstream]);
+    for name in FOREIGN {
+        agent.env_remove(name);
+    }
+    let mut agent = agent
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -393,30 +394,9 @@ async fn progress_passes_through_and_a_cancelled_call_is_recorded_cancelled() {
     )
     .unwrap();
     let db = dir.path().join("hs.db");
-    let upstream = haltstate_testkit::mcp::everything_server()
-        .iter()
-        .map(|word| format!("'{word}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut command = tokio::process::Command::new(HALTSTATE);
-    command
-        .args([
-            "mcp",
-            "proxy",
-            "--stdio",
-            "--name",
-            "everything",
-            "--agent",
-            "desktop-agent",
-        ])
-        .arg("--db")
-        .arg(&db)
-        .arg("--policy")
-        .arg(&policy)
-        .args(["--upstream-cmd", &upstream])
-        .env_remove("HALTSTATE_DB")
-        .env_remove("HALTSTATE_POLICY")
-        .env_remove("HALTSTATE_TENANT_ID");
+    let upstream = upstream_line(&haltstate_testkit::mcp::everything_server());
+    let mut command = haltstate_process(&proxy_args("everything", "desktop-agent", &db, &policy));
+    command.args(["--upstream-cmd", &upstream]);
     let watcher = Watcher::default();
     let client = watcher
         .clone()
@@ -424,11 +404,10 @@ async fn progress_passes_through_and_a_cancelled_call_is_recorded_cancelled() {
         .await
         .unwrap();
     let long = |duration: f64, token: &str| {
-        let Value::Object(arguments) = json!({"duration": duration, "steps": 3}) else {
-            unreachable!()
-        };
-        let mut params =
-            CallToolRequestParams::new("trigger-long-running-operation").with_arguments(arguments);
+        let mut params = tool_call(
+            "trigger-long-running-operation",
+            json!({"duration": duration, "steps": 3}),
+        );
         params.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
             NumberOrString::String(token.into()),
         )));
@@ -448,20 +427,16 @@ async fn progress_passes_through_and_a_cancelled_call_is_recorded_cancelled() {
     // A long call, cancelled by the client once the authority has granted it.
     let peer = client.peer().clone();
     let call = tokio::spawn(async move { peer.call_tool(long(60.0, "long")).await });
-    let authority = Authority::builder(db.as_path()).open().unwrap();
+    let authority = opened(&db);
     let records = |kind: EvidenceKind| {
-        authority
-            .evidence(
-                "default",
-                &EvidenceQuery {
-                    action: Some("mcp.everything.trigger-long-running-operation".into()),
-                    ..EvidenceQuery::default()
-                },
-            )
-            .unwrap()
-            .into_iter()
-            .filter(move |r| r.kind == kind)
-            .collect::<Vec<_>>()
+        records(
+            &authority,
+            "default",
+            "mcp.everything.trigger-long-running-operation",
+        )
+        .into_iter()
+        .filter(move |r| r.kind == kind)
+        .collect::<Vec<_>>()
     };
     haltstate_testkit::eventually("the long call granted", Duration::from_secs(10), || {
         (records(EvidenceKind::Guard).len() == 2).then_some(())
@@ -494,40 +469,17 @@ async fn an_upstream_on_streamable_http_is_guarded_the_same() {
     )
     .unwrap();
     let db = dir.path().join("hs.db");
-    let mut command = tokio::process::Command::new(HALTSTATE);
-    command
-        .args([
-            "mcp",
-            "proxy",
-            "--stdio",
-            "--name",
-            "everything",
-            "--agent",
-            "desktop-agent",
-        ])
-        .arg("--db")
-        .arg(&db)
-        .arg("--policy")
-        .arg(&policy)
-        .args(["--upstream-url", &url])
-        .env_remove("HALTSTATE_DB")
-        .env_remove("HALTSTATE_POLICY")
-        .env_remove("HALTSTATE_TENANT_ID");
+    let mut command = haltstate_process(&proxy_args("everything", "desktop-agent", &db, &policy));
+    command.args(["--upstream-url", &url]);
     let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
-    let call = |tool: &str, arguments: Value| {
-        let Value::Object(arguments) = arguments else {
-            unreachable!()
-        };
-        CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)
-    };
     let echoed = client
-        .call_tool(call("echo", json!({"message": "through the proxy"})))
+        .call_tool(tool_call("echo", json!({"message": "through the proxy"})))
         .await
         .unwrap();
     assert_ne!(echoed.is_error, Some(true), "{echoed:?}");
     assert!(text(&echoed).contains("through the proxy"), "{echoed:?}");
     let summed = client
-        .call_tool(call("get-sum", json!({"a": 2, "b": 3})))
+        .call_tool(tool_call("get-sum", json!({"a": 2, "b": 3})))
         .await
         .unwrap();
     assert_eq!(decision(&summed)["status"], "denied", "{summed:?}");
@@ -535,21 +487,8 @@ async fn an_upstream_on_streamable_http_is_guarded_the_same() {
 
     // An https:// upstream is refused at start, with the reason.
     let refused = Command::new(HALTSTATE)
-        .args([
-            "mcp",
-            "proxy",
-            "--stdio",
-            "--name",
-            "x",
-            "--agent",
-            "a",
-            "--upstream-url",
-        ])
-        .arg("https://example.com/mcp")
-        .arg("--db")
-        .arg(&db)
-        .arg("--policy")
-        .arg(&policy)
+        .args(proxy_args("x", "a", &db, &policy))
+        .args(["--upstream-url", "https://example.com/mcp"])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -588,13 +527,9 @@ async fn the_proxy_asks_an_authority_server_with_the_agents_key() {
     assert!(created.status.success(), "{created:?}");
     let key = String::from_utf8_lossy(&created.stdout).trim().to_owned();
     let server = haltstate_testkit::ServeProcess::start(Path::new(HALTSTATE), &db, &policy, &[]);
-    let upstream = haltstate_testkit::mcp::filesystem_server(&root)
-        .iter()
-        .map(|word| format!("'{word}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let upstream = upstream_line(&haltstate_testkit::mcp::filesystem_server(&root));
     let proxy = |api_key: &str| {
-        let mut command = tokio::process::Command::new(HALTSTATE);
+        let mut command = haltstate_process(&[]);
         command
             .args([
                 "mcp",
@@ -607,16 +542,14 @@ async fn the_proxy_asks_an_authority_server_with_the_agents_key() {
             ])
             .args(["--server", server.base_url(), "--upstream-cmd", &upstream])
             .env("HALTSTATE_API_KEY", api_key)
-            .env("HALTSTATE_TENANT_ID", "acme")
-            .env_remove("HALTSTATE_DB")
-            .env_remove("HALTSTATE_POLICY");
+            .env("HALTSTATE_TENANT_ID", "acme");
         command
     };
     let read = |path: &Path| {
-        let Value::Object(arguments) = json!({"path": path.display().to_string()}) else {
-            unreachable!()
-        };
-        CallToolRequestParams::new("read_text_file").with_arguments(arguments)
+        tool_call(
+            "read_text_file",
+            json!({"path": path.display().to_string()}),
+        )
     };
     let client = ().serve(TokioChildProcess::new(proxy(&key)).unwrap()).await.unwrap();
     let served = client
@@ -644,16 +577,7 @@ async fn the_proxy_asks_an_authority_server_with_the_agents_key() {
     );
     stranger.cancel().await.unwrap();
 
-    let authority = Authority::builder(db.as_path()).open().unwrap();
-    let reads: Vec<_> = authority
-        .evidence(
-            "acme",
-            &EvidenceQuery {
-                action: Some("mcp.fs.read_text_file".into()),
-                ..EvidenceQuery::default()
-            },
-        )
-        .unwrap()
+    let reads: Vec<_> = records(&opened(&db), "acme", "mcp.fs.read_text_file")
         .into_iter()
         .map(|r| (r.kind, r.agent_id.unwrap_or_default()))
         .collect();

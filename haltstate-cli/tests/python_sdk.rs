@@ -17,56 +17,10 @@ const SDK: &str = "haltstate-sdk==0.7.0";
 
 const POLICY: &str = policies::REFUNDS;
 
-/// The venv's python, with the SDK installed. Made once per test process: the SQLite and PostgreSQL tests run
-/// in parallel, and two pip installs into one venv at once break each other (seen in CI: pip's own assertion on a
-/// `.pyc` the other install removed).
+/// The venv's python, with the SDK installed (once; later runs reuse it).
 fn python_with_sdk() -> PathBuf {
-    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PYTHON.get_or_init(install_sdk).clone()
-}
-
-fn install_sdk() -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-haltstate-sdk-0.7.0");
-    let python = venv.join("bin/python");
-    let ready = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import haltstate, janus"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if python.exists() && ready(&python) {
-        return python;
-    }
-    let run = |command: &mut Command, what: &str| {
-        let out = command
-            .output()
-            .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-        assert!(
-            out.status.success(),
-            "{what} failed; the conformance test needs python3 with venv and pip, and PyPI:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        "python3 -m venv",
-    );
-    run(
-        Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            SDK,
-        ]),
-        "pip install",
-    );
-    assert!(ready(&python), "{SDK} installed but does not import");
-    python
+    haltstate_testkit::python::venv_with(&venv, SDK, "haltstate, janus")
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod mcp;
 pub mod policies;
 pub mod postgres;
 mod process;
+pub mod python;
 mod receiver;
 mod scratch;
 mod server;

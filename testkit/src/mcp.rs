@@ -128,46 +128,11 @@ pub fn install() {
 /// The official Python MCP client, pinned: the agent of the interoperability tests.
 pub const PYTHON_CLIENT: &str = "mcp==2.3.0";
 
-/// The Python of the venv the client is installed in (`target/mcp-python/venv`).
-pub fn python() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/mcp-python/venv/bin/python")
-}
-
-static INSTALL_PYTHON: Mutex<()> = Mutex::new(());
-
-/// Installs the pinned Python client in its venv unless it is there.
+/// The official Python MCP client installed in its venv (`target/mcp-python/venv`, made once): its python.
 ///
 /// # Panics
-/// When Python 3 or pip is missing or fails: the interoperability tests need the official client.
-pub fn install_python_client() {
-    let _once = INSTALL_PYTHON
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+/// When Python 3, its venv or pip is missing, or PyPI unreachable: the interoperability tests need the client.
+pub fn python_client() -> PathBuf {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/mcp-python/venv");
-    let stamp = venv.join("installed.txt");
-    if std::fs::read_to_string(&stamp).is_ok_and(|found| found == PYTHON_CLIENT)
-        && python().exists()
-    {
-        return;
-    }
-    let run = |command: &mut Command, what: &str| {
-        let output = command
-            .output()
-            .unwrap_or_else(|e| panic!("{what}: {e} (Debian: apt-get install python3-venv)"));
-        assert!(
-            output.status.success(),
-            "{what} failed:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    run(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        "python3 -m venv",
-    );
-    run(
-        Command::new(python()).args(["-m", "pip", "install", "--quiet", PYTHON_CLIENT]),
-        "pip install mcp",
-    );
-    std::fs::write(&stamp, PYTHON_CLIENT).unwrap_or_else(|e| panic!("{}: {e}", stamp.display()));
+    crate::python::venv_with(&venv, PYTHON_CLIENT, "mcp")
 }
