@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use haltstate::HaltStateClient;
 use haltstate_authority::{
-    Authority, EvidenceKind, EvidenceQuery, KillScope, KillState, Outcome as Ended,
+    Authority, EvidenceKind, EvidenceQuery, EvidenceRecord, KillScope, KillState, Outcome as Ended,
 };
 use haltstate_mcp::{GuardConfig, Guarded};
 use rmcp::model::{
@@ -155,15 +155,26 @@ impl World {
         self.files.done.lock().unwrap().clone()
     }
 
-    /// (kind, status) of the evidence of `action`, in order.
-    fn evidence(&self, action: &str) -> Vec<(EvidenceKind, String)> {
+    /// The evidence of `action`, in order.
+    fn records(&self, action: &str) -> Vec<EvidenceRecord> {
         let query = EvidenceQuery {
             action: Some(action.into()),
             ..EvidenceQuery::default()
         };
-        self.authority
-            .evidence("acme", &query)
-            .unwrap()
+        self.authority.evidence("acme", &query).unwrap()
+    }
+
+    /// The first record of `kind` of `action`.
+    fn first(&self, action: &str, kind: EvidenceKind) -> EvidenceRecord {
+        self.records(action)
+            .into_iter()
+            .find(|r| r.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?} record of {action}"))
+    }
+
+    /// (kind, status) of the evidence of `action`, in order.
+    fn evidence(&self, action: &str) -> Vec<(EvidenceKind, String)> {
+        self.records(action)
             .into_iter()
             .map(|r| (r.kind, r.status.unwrap_or_default()))
             .collect()
@@ -268,19 +279,7 @@ async fn a_once_tool_runs_once_and_an_upstream_error_is_recorded_as_failed() {
         exploded.structured_content.is_none(),
         "the tool's own error passes through"
     );
-    let outcome = w
-        .authority
-        .evidence(
-            "acme",
-            &EvidenceQuery {
-                action: Some("mcp.files.explode".into()),
-                ..EvidenceQuery::default()
-            },
-        )
-        .unwrap()
-        .into_iter()
-        .find(|r| r.kind == EvidenceKind::Outcome)
-        .unwrap();
+    let outcome = w.first("mcp.files.explode", EvidenceKind::Outcome);
     assert_eq!(outcome.outcome, Some(Ended::Error));
 }
 
@@ -295,19 +294,7 @@ async fn long_texts_reach_policy_as_their_length_and_digest_only() {
         )
         .await;
     assert_ne!(written.is_error, Some(true), "{written:?}");
-    let guard = w
-        .authority
-        .evidence(
-            "acme",
-            &EvidenceQuery {
-                action: Some("mcp.files.write_file".into()),
-                ..EvidenceQuery::default()
-            },
-        )
-        .unwrap()
-        .into_iter()
-        .find(|r| r.kind == EvidenceKind::Guard)
-        .unwrap();
+    let guard = w.first("mcp.files.write_file", EvidenceKind::Guard);
     let context = guard.context.unwrap();
     assert!(!context.contains("secret paragraph"), "{context}");
     assert!(
@@ -383,15 +370,7 @@ async fn a_key_the_client_names_in_meta_wins_and_runs_once() {
         "a named key is once"
     );
     let keys: Vec<_> = w
-        .authority
-        .evidence(
-            "acme",
-            &EvidenceQuery {
-                action: Some("mcp.files.read_file".into()),
-                ..EvidenceQuery::default()
-            },
-        )
-        .unwrap()
+        .records("mcp.files.read_file")
         .into_iter()
         .filter_map(|r| r.idempotency_key)
         .collect();
@@ -411,19 +390,7 @@ async fn a_shadow_policy_is_recorded_beside_the_decision_and_never_enforced() {
         "the shadow forbid is not enforced: {read:?}"
     );
     assert_eq!(w.done().len(), 1);
-    let guard = w
-        .authority
-        .evidence(
-            "acme",
-            &EvidenceQuery {
-                action: Some("mcp.files.read_file".into()),
-                ..EvidenceQuery::default()
-            },
-        )
-        .unwrap()
-        .into_iter()
-        .find(|r| r.kind == EvidenceKind::Guard)
-        .unwrap();
+    let guard = w.first("mcp.files.read_file", EvidenceKind::Guard);
     assert_eq!(guard.decision, Some(haltstate_authority::Decision::Allow));
     assert_eq!(
         guard.shadow_decision,

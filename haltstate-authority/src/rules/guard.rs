@@ -101,6 +101,16 @@ fn outcome(answer: GuardAnswer) -> GuardOutcome {
     }
 }
 
+impl GuardOutcome {
+    /// This outcome as the answer about `record`'s operation (its generation, named in evidence when the key has
+    /// generations).
+    fn about(mut self, record: &KeyRecord) -> Self {
+        self.generation = record.evidence_generation();
+        self.answer.generation = record.generation;
+        self
+    }
+}
+
 /// Whether a guard under `record`'s key starts the key's next operation: both the stored operation and the
 /// guard name a key of lifetime `operation`, and the stored operation has ended at `now`. `approval` is the
 /// record's approval, as of `now`.
@@ -211,14 +221,10 @@ pub(crate) fn guard(facts: &GuardFacts<'_>) -> GuardOutcome {
                 "idempotency key is bound to a different operation",
             ));
             refused.conflict = true;
-            refused.generation = record.evidence_generation();
-            refused.answer.generation = record.generation;
-            return refused;
+            return refused.about(record);
         }
-        if let Some(mut replayed) = replay(facts, record) {
-            replayed.generation = record.evidence_generation();
-            replayed.answer.generation = record.generation;
-            return replayed;
+        if let Some(replayed) = replay(facts, record) {
+            return replayed.about(record);
         }
         // Policy decides again for the same operation (a released claim, or an approval's attempts used up).
         return decide_afresh(facts, record.generation);
