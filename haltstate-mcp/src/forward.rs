@@ -100,7 +100,7 @@ impl ServerHandler for Forward {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         // One proxy serves one client (stdio): the first request names it.
-        let _ = self.downstream.set(context.peer.clone());
+        self.downstream.get_or_init(|| context.peer.clone());
         // Dropped when the downstream client cancels: the upstream request is cancelled with it.
         self.upstream
             .call_tool_once(request)

@@ -102,9 +102,11 @@ impl<H: ServerHandler> Guarded<H> {
         if let Some(risk) = self.risk(&request.name) {
             action = action.risk(risk);
         }
-        let mut answer = self.client.guard(action.clone()).await;
-        if let (Err(GuardError::ApprovalPending { approval_id, .. }), Some(wait)) =
-            (&answer, self.config.approval_wait)
+        // Only a call that may wait for its approval keeps its action for the second guard.
+        let retry = self.config.approval_wait.map(|wait| (wait, action.clone()));
+        let mut answer = self.client.guard(action).await;
+        if let (Err(GuardError::ApprovalPending { approval_id, .. }), Some((wait, action))) =
+            (&answer, retry)
         {
             match self.client.wait_for_approval(approval_id, wait).await {
                 // Decided: guard again, which runs an approval and answers a rejection.
