@@ -365,15 +365,15 @@ async fn the_official_python_client_drives_the_proxy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_passes_through_and_a_cancelled_call_is_recorded_cancelled() {
     use rmcp::model::{
-        NumberOrString, ProgressNotificationParam, ProgressToken, RequestMetaObject,
+        CallToolRequest, ClientRequest, ProgressNotificationParam, ProgressToken, ServerResult,
     };
-    use rmcp::service::NotificationContext;
+    use rmcp::service::{NotificationContext, PeerRequestOptions};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     #[derive(Clone, Default)]
     struct Watcher {
-        progress: Arc<Mutex<Vec<f64>>>,
+        progress: Arc<Mutex<Vec<(ProgressToken, f64)>>>,
     }
     impl rmcp::ClientHandler for Watcher {
         async fn on_progress(
@@ -381,7 +381,10 @@ async fn progress_passes_through_and_a_cancelled_call_is_recorded_cancelled() {
             params: ProgressNotificationParam,
             _: NotificationContext<RoleClient>,
         ) {
-            self.progress.lock().unwrap().push(params.progress);
+            self.progress
+                .lock()
+                .unwrap()
+                .push((params.progress_token, params.progress));
         }
     }
 
@@ -403,30 +406,43 @@ async fn progress_passes_through_and_a_cancelled_call_is_recorded_cancelled() {
         .serve(TokioChildProcess::new(command).unwrap())
         .await
         .unwrap();
-    let long = |duration: f64, token: &str| {
-        let mut params = tool_call(
+    let long = |duration: f64| {
+        tool_call(
             "trigger-long-running-operation",
             json!({"duration": duration, "steps": 3}),
-        );
-        params.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
-            NumberOrString::String(token.into()),
-        )));
-        params
+        )
     };
 
-    let done = client.call_tool(long(0.3, "short")).await.unwrap();
-    assert_ne!(done.is_error, Some(true), "{done:?}");
+    // The client's own progress token (rmcp numbers each request) comes back on every notification, though the
+    // proxy's request upstream carried a token of the proxy's.
+    let handle = client
+        .peer()
+        .send_request_with_option(
+            ClientRequest::CallToolRequest(CallToolRequest::new(long(0.3))),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    let token = handle.progress_token.clone();
+    let done = handle.await_response().await.unwrap();
+    assert!(
+        matches!(&done, ServerResult::CallToolResult(r) if r.is_error != Some(true)),
+        "{done:?}"
+    );
     let progress = watcher.progress.clone();
     haltstate_testkit::eventually(
         "three progress notifications through the proxy",
         Duration::from_secs(10),
         || (progress.lock().unwrap().len() >= 3).then_some(()),
     );
-    assert_eq!(*watcher.progress.lock().unwrap(), vec![1.0, 2.0, 3.0]);
+    assert_eq!(
+        *watcher.progress.lock().unwrap(),
+        vec![(token.clone(), 1.0), (token.clone(), 2.0), (token, 3.0)]
+    );
 
     // A long call, cancelled by the client once the authority has granted it.
     let peer = client.peer().clone();
-    let call = tokio::spawn(async move { peer.call_tool(long(60.0, "long")).await });
+    let call = tokio::spawn(async move { peer.call_tool(long(60.0)).await });
     let authority = opened(&db);
     let records = |kind: EvidenceKind| {
         records(

@@ -1,71 +1,102 @@
-//! The upstream side of the proxy: a `ServerHandler` that answers each request by asking an upstream MCP server
-//! (a child process over stdio), so that [`Guarded`](crate::Guarded) over it guards the upstream's tools.
-//! Tools, resources and prompts pass through; resources and prompts unguarded (only tool calls act). Progress the
-//! upstream reports on a forwarded request reaches the downstream client ([`Relay`]), whose progress token the
-//! forwarded request carries unchanged.
+//! The upstream side of the proxy: a `ServerHandler` that answers each request by asking an upstream MCP server,
+//! so that [`Guarded`](crate::Guarded) over it guards the upstream's tools. Tools, resources and prompts pass
+//! through; resources and prompts unguarded (only tool calls act). Progress the upstream reports on a forwarded
+//! tool call reaches the client that made it ([`ProgressRoutes`]).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CancelledNotification,
+    CancelledNotificationParam, ClientRequest, GetPromptRequestParams, GetPromptResponse,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
-    ReadResourceResponse, ServerConfig,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, RequestId,
+    ServerConfig, ServerResult,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleClient, RoleServer, ServiceError};
-use rmcp::{ClientHandler, ErrorData as McpError, Peer, ServerHandler};
+use rmcp::service::{PeerRequestOptions, RequestContext, RoleClient, RoleServer, ServiceError};
+use rmcp::{ErrorData as McpError, Peer, ServerHandler};
 
-/// The downstream client, once it has asked something: where the upstream's progress goes.
-pub type Downstream = Arc<OnceLock<Peer<RoleServer>>>;
-
-/// The proxy's client of the upstream server: relays the upstream's progress notifications downstream.
-#[derive(Debug, Clone, Default)]
-pub struct Relay {
-    downstream: Downstream,
-}
-
-impl Relay {
-    /// A relay to the downstream client [`Forward`] learns of.
-    pub fn new(downstream: Downstream) -> Self {
-        Self { downstream }
-    }
-}
-
-impl ClientHandler for Relay {
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        if let Some(peer) = self.downstream.get()
-            && let Err(error) = peer.notify_progress(params).await
-        {
-            tracing::debug!(%error, "progress could not be relayed to the client");
-        }
-    }
-}
+use crate::progress::ProgressRoutes;
 
 /// Answers every request from the upstream server behind `peer`.
 #[derive(Debug, Clone)]
 pub struct Forward {
     upstream: Peer<RoleClient>,
     info: Arc<ServerConfig>,
-    downstream: Downstream,
+    routes: ProgressRoutes,
 }
 
 impl Forward {
-    /// Forwards to the server behind `upstream`, presenting what it said of itself at initialization; the
-    /// downstream client is recorded in `downstream` for the [`Relay`].
+    /// Forwards to the server behind `upstream`, presenting what it said of itself at initialization; a call
+    /// that asks for progress is routed in `routes` for the [`Relay`](crate::Relay).
     pub fn new(
         upstream: Peer<RoleClient>,
         info: Arc<ServerConfig>,
-        downstream: Downstream,
+        routes: ProgressRoutes,
     ) -> Self {
         Self {
             upstream,
             info,
-            downstream,
+            routes,
         }
+    }
+
+    /// One `tools/call` upstream, its progress routed to `context`'s client under the client's own token while it
+    /// runs; dropped before its answer (the client cancelled), it is cancelled upstream.
+    async fn call_upstream(
+        &self,
+        params: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ServiceError> {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let handle = self
+            .upstream
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await?;
+        let _route = context.meta.get_progress_token().map(|token| {
+            self.routes
+                .route(handle.progress_token.clone(), context.peer.clone(), token)
+        });
+        let mut abandoned = Abandoned {
+            upstream: self.upstream.clone(),
+            id: Some(handle.id.clone()),
+        };
+        let result = handle.await_response().await;
+        abandoned.id = None;
+        match result? {
+            ServerResult::CallToolResult(result) => Ok(CallToolResponse::Complete(result)),
+            ServerResult::InputRequiredResult(result) => {
+                Ok(CallToolResponse::InputRequired(result))
+            }
+            ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
+            ServerResult::EmptyResult(_) => Ok(CallToolResponse::Complete(Default::default())),
+            _ => Err(ServiceError::UnexpectedResponse),
+        }
+    }
+}
+
+/// A request upstream whose answer nobody waits for any more: cancelled upstream when dropped unanswered, so the
+/// upstream stops the work (and the guard reports the call cancelled, not completed).
+struct Abandoned {
+    upstream: Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let upstream = self.upstream.clone();
+        runtime.spawn(async move {
+            let cancelled = CancelledNotification::new(CancelledNotificationParam::new(
+                Some(id),
+                Some("cancelled by the client".into()),
+            ));
+            let _ = upstream.send_notification(cancelled.into()).await;
+        });
     }
 }
 
@@ -99,11 +130,8 @@ impl ServerHandler for Forward {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        // One proxy serves one client (stdio): the first request names it.
-        self.downstream.get_or_init(|| context.peer.clone());
         // Dropped when the downstream client cancels: the upstream request is cancelled with it.
-        self.upstream
-            .call_tool_once(request)
+        self.call_upstream(request, &context)
             .await
             .map_err(upstream_error)
     }

@@ -36,12 +36,16 @@ mod config;
 mod forward;
 mod layer;
 #[cfg(feature = "proxy")]
+mod progress;
+#[cfg(feature = "proxy")]
 mod proxy;
 
 pub use call::{CallError, KEY_META};
 pub use config::{ConfigError, DEFAULT_LONG_STRING, GuardConfig};
 #[cfg(feature = "proxy")]
-pub use forward::{Downstream, Forward, Relay};
+pub use forward::Forward;
 pub use layer::Guarded;
+#[cfg(feature = "proxy")]
+pub use progress::{ProgressRoutes, Relay};
 #[cfg(feature = "proxy")]
 pub use proxy::{ProxyError, Upstream, serve_stdio};

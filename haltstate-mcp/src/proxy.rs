@@ -9,8 +9,9 @@ use rmcp::model::ServerConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess, stdio};
 
 use crate::config::GuardConfig;
-use crate::forward::{Downstream, Forward, Relay};
+use crate::forward::Forward;
 use crate::layer::Guarded;
+use crate::progress::{ProgressRoutes, Relay};
 
 /// Why the proxy stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +51,8 @@ pub async fn serve_stdio(
     client: HaltStateClient,
     config: GuardConfig,
 ) -> Result<(), ProxyError> {
-    let downstream = Downstream::default();
-    let relay = Relay::new(Arc::clone(&downstream));
+    let routes = ProgressRoutes::default();
+    let relay = Relay::new(routes.clone());
     let upstream = match upstream {
         Upstream::Command(command) => {
             let shown = format!("{:?}", command.as_std().get_program());
@@ -80,7 +81,7 @@ pub async fn serve_stdio(
         presented.server_info = server.clone();
     }
     presented.instructions = info.instructions.clone();
-    let forward = Forward::new(upstream.peer().clone(), Arc::new(presented), downstream);
+    let forward = Forward::new(upstream.peer().clone(), Arc::new(presented), routes);
     let downstream = Guarded::new(forward, client, config)
         .serve(stdio())
         .await
