@@ -252,6 +252,28 @@ impl HaltStateClient {
         self.inner.kill.watch()
     }
 
+    /// The agent this client's API key acts as, asked of the server (its heartbeat answers the key's agent):
+    /// how a gateway holding only a caller's key learns who the caller is. An embedded authority has no key, so
+    /// the client's own agent id. A key that is refused, or that may act as several agents, is an error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let authority = haltstate_authority::Authority::builder(dir.path().join("hs.db"))
+    /// #     .policy_source("p.cedar", r#"@id("all") permit(principal, action, resource);"#).open()?;
+    /// let client = haltstate::HaltStateClient::builder().authority(authority).agent_id("billing").build()?;
+    /// assert_eq!(client.key_agent().await?, "billing");
+    /// # Ok(()) }
+    /// ```
+    pub async fn key_agent(&self) -> Result<String, GuardError> {
+        let client = self.clone();
+        let agent = self
+            .on_io(async move { client.inner.transport.key_agent().await })
+            .await?;
+        Ok(agent.unwrap_or_else(|| self.inner.agent_id.clone()))
+    }
+
     /// Asks the authority for this client's kill-switch state now, and applies it.
     pub async fn heartbeat(&self) -> Result<KillState, GuardError> {
         let client = self.clone();

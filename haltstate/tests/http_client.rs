@@ -712,3 +712,29 @@ async fn fail_open_evidence_is_spooled_and_delivered_once_after_the_authority_an
     drop(client);
     server.authority.verify_ledger().unwrap();
 }
+
+/// A client holding only a key learns its agent from the server (what the MCP gateway does with a caller's
+/// key); an operator's key, which acts as no agent, and a wrong key are refused.
+#[tokio::test]
+async fn a_key_names_its_agent_and_other_keys_are_refused() {
+    let server = TestServer::start();
+    let with_key = |key: &str| {
+        haltstate::HaltStateClient::builder()
+            .base_url(server.base_url())
+            .tenant(TENANT)
+            .api_key(key)
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        with_key(&server.agent_key).key_agent().await.unwrap(),
+        "billing-agent"
+    );
+    let operator = with_key(&server.operator_key).key_agent().await;
+    assert!(operator.is_err(), "{operator:?}");
+    let wrong = with_key("hs_not-a-key").key_agent().await;
+    assert!(
+        matches!(wrong, Err(haltstate::GuardError::Auth(_))),
+        "{wrong:?}"
+    );
+}

@@ -152,8 +152,7 @@ pub async fn heartbeat(
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     let agent = who.act_as(params.get("agent_id").map(String::as_str))?;
     let status = state.authority.kill_switch(&who.tenant, Some(&agent))?;
-    Ok(Json(HeartbeatReply::new(
-        status.state,
-        status.denial_reason(),
-    )))
+    Ok(Json(
+        HeartbeatReply::new(status.state, status.denial_reason()).for_agent(agent),
+    ))
 }

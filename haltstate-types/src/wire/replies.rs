@@ -212,6 +212,10 @@ pub struct HeartbeatReply {
     /// Why, when not running.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The agent whose state this is: the one the request named, or the one its key acts as when it named none
+    /// (how a program holding only a key learns its agent). Absent from servers before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 impl HeartbeatReply {
@@ -225,7 +229,14 @@ impl HeartbeatReply {
         Self {
             status: status.to_owned(),
             reason,
+            agent: None,
         }
+    }
+
+    /// The same answer, naming the agent it is about.
+    pub fn for_agent(mut self, agent: impl Into<String>) -> Self {
+        self.agent = Some(agent.into());
+        self
     }
 
     /// The state it says; `None` for a status this version does not know.

@@ -73,6 +73,15 @@ impl Transport {
         each!(self, t => t.heartbeat(agent_id).await)
     }
 
+    /// The agent the client's credentials act as; `None` for an embedded authority (no key: any agent).
+    pub(crate) async fn key_agent(&self) -> Result<Option<String>, GuardError> {
+        match self {
+            Transport::Http(t) => t.key_agent().await.map(Some),
+            #[cfg(feature = "embedded")]
+            Transport::Embedded(_) => Ok(None),
+        }
+    }
+
     pub(crate) async fn deliver_unverified(
         &self,
         evidence: &UnverifiedOutcome,

@@ -131,4 +131,16 @@ impl HttpTransport {
         // WIRE.md: the official SDKs treat anything but KILL and PAUSE as running.
         Ok(reply.state().unwrap_or(KillState::Run))
     }
+
+    /// The agent the client's key acts as: the heartbeat naming no agent answers the key's own.
+    pub(crate) async fn key_agent(&self) -> Result<String, GuardError> {
+        let answer = self
+            .send(Endpoint::Heartbeat, Method::GET, paths::HEARTBEAT, NO_BODY)
+            .await?;
+        ok_body::<HeartbeatReply>(answer, None)?
+            .agent
+            .ok_or_else(|| {
+                GuardError::Protocol("the server's heartbeat does not name the key's agent".into())
+            })
+    }
 }
