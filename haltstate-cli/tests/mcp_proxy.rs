@@ -605,4 +605,200 @@ async fn the_proxy_asks_an_authority_server_with_the_agents_key() {
         ],
         "one read, by the key's agent; the stranger left nothing"
     );
+
+    // Over HTTP the proxy holds no key: each caller's own key goes to the server with its calls.
+    let mut listening = haltstate_process(&[]);
+    listening
+        .args(["mcp", "proxy", "--name", "fs", "--listen", "127.0.0.1:0"])
+        .args(["--server", server.base_url(), "--upstream-cmd", &upstream])
+        .env_remove("HALTSTATE_API_KEY")
+        .env("HALTSTATE_TENANT_ID", "acme");
+    let listening = Listening::start(listening).await;
+    let client = listening.client(&key).await.unwrap();
+    let served = client
+        .call_tool(read(&root.join("motd.txt")))
+        .await
+        .unwrap();
+    assert!(text(&served).contains("served"), "{served:?}");
+    client.cancel().await.unwrap();
+    assert!(listening.client("hs_not_a_key").await.is_err());
+    let guards = records(&opened(&db), "acme", "mcp.fs.read_text_file")
+        .into_iter()
+        .filter(|r| r.kind == EvidenceKind::Guard)
+        .count();
+    assert_eq!(
+        guards, 2,
+        "the HTTP caller's read was guarded by the server"
+    );
+}
+
+/// `haltstate keys create` for `name` in `tenant` on `db`: the key's secret.
+fn create_key(db: &Path, tenant: &str, name: &str, role: &str) -> String {
+    let created = Command::new(HALTSTATE)
+        .args(["keys", "create", "--db"])
+        .arg(db)
+        .args(["--tenant", tenant, "--name", name, "--role", role])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    String::from_utf8_lossy(&created.stdout).trim().to_owned()
+}
+
+/// A proxy started with `--listen 127.0.0.1:0`: its URL (`http://127.0.0.1:port/mcp`) read from its first line.
+struct Listening {
+    /// Killed with the value.
+    _child: tokio::process::Child,
+    url: String,
+}
+
+impl Listening {
+    async fn start(mut command: tokio::process::Command) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        command
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        tokio::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .await
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the proxy did not start listening: {line:?}"))
+            .to_owned();
+        Self { _child: child, url }
+    }
+
+    /// An MCP client (rmcp, streamable HTTP) presenting `key` as a bearer token.
+    async fn client(
+        &self,
+        key: &str,
+    ) -> Result<RunningService<RoleClient, ()>, rmcp::service::ClientInitializeError> {
+        use rmcp::transport::StreamableHttpClientTransport;
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(key);
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+    }
+}
+
+/// `--listen`: each request's agent key is who it acts as (X-API-Key or Bearer); no key, a wrong key and an
+/// operator's key are refused before anything is called; a session opened by one agent is nobody else's; a
+/// foreign `Host` or any `Origin` is refused; `--agent` without keys only on loopback.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_each_agents_key_is_its_identity_and_nothing_else_gets_in() {
+    haltstate_testkit::mcp::install();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files/public")).unwrap();
+    let root = dir.path().join("files").canonicalize().unwrap();
+    std::fs::write(root.join("motd.txt"), "served").unwrap();
+    let policy = dir.path().join("mcp.cedar");
+    std::fs::write(&policy, self::policy(&root)).unwrap();
+    let db = dir.path().join("hs.db");
+    let alpha = create_key(&db, "default", "alpha", "agent");
+    let beta = create_key(&db, "default", "beta", "agent");
+    let operator = create_key(&db, "default", "olga", "operator");
+    let upstream = upstream_line(&haltstate_testkit::mcp::filesystem_server(&root));
+    let mut args = proxy_args("fs", "unused", &db, &policy);
+    // Keys, not --agent, over HTTP on any address.
+    args.retain(|a| a != "--stdio" && a != "--agent" && a != "unused");
+    let mut command = haltstate_process(&args);
+    command.args(["--listen", "127.0.0.1:0", "--upstream-cmd", &upstream]);
+    let proxy = Listening::start(command).await;
+
+    let read = || {
+        tool_call(
+            "read_text_file",
+            json!({"path": root.join("motd.txt").display().to_string()}),
+        )
+    };
+    for key in [&alpha, &beta] {
+        let client = proxy.client(key).await.unwrap();
+        let served = client.call_tool(read()).await.unwrap();
+        assert!(text(&served).contains("served"), "{served:?}");
+        client.cancel().await.unwrap();
+    }
+    let agents: Vec<_> = records(&opened(&db), "default", "mcp.fs.read_text_file")
+        .into_iter()
+        .filter(|r| r.kind == EvidenceKind::Guard)
+        .map(|r| r.agent_id.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        agents,
+        ["alpha", "beta"],
+        "each call acts as its key's agent"
+    );
+
+    for refused in ["hs_not_a_key", operator.as_str(), ""] {
+        assert!(
+            proxy.client(refused).await.is_err(),
+            "{refused:?} must not open a session"
+        );
+    }
+
+    // The raw protocol: a session alpha opens answers alpha's key only.
+    let http = reqwest::Client::new();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"}}});
+    let post = |key: &str, body: &Value| {
+        http.post(&proxy.url)
+            .header("x-api-key", key)
+            .header("accept", "application/json, text/event-stream")
+            .json(body)
+    };
+    let opened_session = post(&alpha, &initialize).send().await.unwrap();
+    assert!(opened_session.status().is_success(), "{opened_session:?}");
+    let session = opened_session.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let as_beta = post(&beta, &list)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_beta.status(), 404, "another agent's session");
+    let unauthenticated = http
+        .post(&proxy.url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    assert_eq!(unauthenticated.headers()["www-authenticate"], "Bearer");
+    let rebinding = post(&alpha, &initialize)
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebinding.status(), 403, "a foreign Host (DNS rebinding)");
+    let browser = post(&alpha, &initialize)
+        .header("origin", "https://attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browser.status(), 403, "a page's Origin");
+    drop(proxy);
+
+    let mut args = proxy_args("fs", "alpha", &db, &policy);
+    args.retain(|a| a != "--stdio");
+    let mut exposed = haltstate_process(&args);
+    let exposed = exposed
+        .args(["--listen", "0.0.0.0:0", "--upstream-cmd", &upstream])
+        .output()
+        .await
+        .unwrap();
+    assert!(!exposed.status.success());
+    assert!(
+        String::from_utf8_lossy(&exposed.stderr).contains("loopback"),
+        "{exposed:?}"
+    );
 }

@@ -22,16 +22,18 @@ pub enum CallError {
     Arguments(String),
 }
 
-/// The action guarding a call of `tool` with `arguments` (and the call's `_meta`).
+/// The action guarding `agent`'s call of `tool` with `arguments` (and the call's `_meta`); no agent: the
+/// client's.
 pub(crate) fn action(
     config: &GuardConfig,
+    agent: Option<&str>,
     tool: &str,
     arguments: &Map<String, Value>,
     meta: Option<&Map<String, Value>>,
 ) -> Result<Action, CallError> {
     let mut action = Action::new(config.action_of(tool));
-    if let Some(agent) = &config.agent {
-        action = action.agent(agent.clone());
+    if let Some(agent) = agent {
+        action = action.agent(agent);
     }
     action = match meta.and_then(|m| m.get(KEY_META)) {
         Some(Value::String(key)) if !key.trim().is_empty() => action.key(key.clone()),
@@ -43,7 +45,7 @@ pub(crate) fn action(
                 KeyLifetime::Operation
             };
             action
-                .key(derived_key(config, tool, arguments)?)
+                .key(derived_key(config, agent, tool, arguments)?)
                 .key_lifetime(lifetime)
         }
     };
@@ -72,11 +74,12 @@ pub(crate) fn action(
 /// operation while it runs or waits for a human.
 fn derived_key(
     config: &GuardConfig,
+    agent: Option<&str>,
     tool: &str,
     arguments: &Map<String, Value>,
 ) -> Result<String, CallError> {
     let identity = json!({
-        "agent": config.agent,
+        "agent": agent,
         "arguments": arguments,
         "server": config.server,
         "tool": tool,
@@ -151,11 +154,11 @@ mod tests {
         let a: Map<String, Value> = serde_json::from_str(r#"{"path": "/a", "mode": 1}"#).unwrap();
         let b: Map<String, Value> = serde_json::from_str(r#"{"mode": 1, "path": "/a"}"#).unwrap();
         let c: Map<String, Value> = serde_json::from_str(r#"{"mode": 1, "path": "/b"}"#).unwrap();
-        let key = |args| derived_key(&config(), "write_file", args).unwrap();
+        let key = |args| derived_key(&config(), Some("desktop-agent"), "write_file", args).unwrap();
         assert_eq!(key(&a), key(&b));
         assert_ne!(key(&a), key(&c));
         assert!(key(&a).starts_with("mcp:files.write_file:"));
-        let other_agent = derived_key(&config().agent("other"), "write_file", &a).unwrap();
+        let other_agent = derived_key(&config(), Some("other"), "write_file", &a).unwrap();
         assert_ne!(key(&a), other_agent);
     }
 
@@ -183,7 +186,7 @@ mod tests {
         let meta: Map<String, Value> =
             serde_json::from_str(r#"{"ai.haltstate/idempotency_key": 7}"#).unwrap();
         assert_eq!(
-            action(&config(), "t", &Map::new(), Some(&meta)).unwrap_err(),
+            action(&config(), None, "t", &Map::new(), Some(&meta)).unwrap_err(),
             CallError::MetaKey
         );
     }

@@ -18,6 +18,7 @@ use rmcp::service::{
     MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
 };
 
+use crate::caller::Caller;
 use crate::config::GuardConfig;
 use crate::{answer, call};
 
@@ -37,7 +38,8 @@ use crate::{answer, call};
 #[derive(Debug, Clone)]
 pub struct Guarded<H> {
     inner: H,
-    client: HaltStateClient,
+    /// The client of calls that bring no [`Caller`]; none: such calls are refused.
+    client: Option<HaltStateClient>,
     config: GuardConfig,
     /// The risk each listed tool's annotations give (kept only with `trust_annotations`).
     risks: Arc<Mutex<HashMap<String, &'static str>>>,
@@ -59,7 +61,18 @@ impl<H: ServerHandler> Guarded<H> {
     pub fn new(inner: H, client: HaltStateClient, config: GuardConfig) -> Self {
         Self {
             inner,
-            client,
+            client: Some(client),
+            config,
+            risks: Arc::default(),
+        }
+    }
+
+    /// Guards `inner`'s tool calls as `config` says, each through the client of the [`Caller`] its HTTP
+    /// request authenticated as; a call without one is refused (nothing runs on nobody's authority).
+    pub fn for_callers(inner: H, config: GuardConfig) -> Self {
+        Self {
+            inner,
+            client: None,
             config,
             risks: Arc::default(),
         }
@@ -97,20 +110,34 @@ impl<H: ServerHandler> Guarded<H> {
             .map(|meta| &meta.0.0)
             .filter(|meta| meta.contains_key(call::KEY_META))
             .unwrap_or(&context.meta.0.0);
-        let mut action = call::action(&self.config, &request.name, &arguments, Some(meta))
+        // Over HTTP, the caller the request authenticated as; otherwise the configured agent, on our client.
+        let caller = Caller::of(&context.extensions);
+        let (client, agent) = match caller {
+            Some(caller) => (caller.client().clone(), Some(caller.agent())),
+            None => match &self.client {
+                Some(client) => (client.clone(), self.config.agent.as_deref()),
+                None => {
+                    return Err(McpError::invalid_request(
+                        "this server guards calls only for an authenticated caller",
+                        None,
+                    ));
+                }
+            },
+        };
+        let mut action = call::action(&self.config, agent, &request.name, &arguments, Some(meta))
             .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
         if let Some(risk) = self.risk(&request.name) {
             action = action.risk(risk);
         }
         // Only a call that may wait for its approval keeps its action for the second guard.
         let retry = self.config.approval_wait.map(|wait| (wait, action.clone()));
-        let mut answer = self.client.guard(action).await;
+        let mut answer = client.guard(action).await;
         if let (Err(GuardError::ApprovalPending { approval_id, .. }), Some((wait, action))) =
             (&answer, retry)
         {
-            match self.client.wait_for_approval(approval_id, wait).await {
+            match client.wait_for_approval(approval_id, wait).await {
                 // Decided: guard again, which runs an approval and answers a rejection.
-                Ok(_) => answer = self.client.guard(action).await,
+                Ok(_) => answer = client.guard(action).await,
                 // Not decided in time: the answer stays pending.
                 Err(GuardError::ApprovalTimeout { .. }) => {}
                 Err(other) => answer = Err(other),

@@ -31,21 +31,27 @@
 
 mod answer;
 mod call;
+mod caller;
 mod config;
 #[cfg(feature = "proxy")]
 mod forward;
 mod layer;
+#[cfg(feature = "listen")]
+mod listen;
 #[cfg(feature = "proxy")]
 mod progress;
 #[cfg(feature = "proxy")]
 mod proxy;
 
 pub use call::{CallError, KEY_META};
+pub use caller::{Caller, CallerFuture, Callers, OneAgent, Refusal, ServerKeys};
 pub use config::{ConfigError, DEFAULT_LONG_STRING, GuardConfig};
 #[cfg(feature = "proxy")]
 pub use forward::Forward;
 pub use layer::Guarded;
+#[cfg(feature = "listen")]
+pub use listen::{HttpOptions, router};
 #[cfg(feature = "proxy")]
 pub use progress::{ProgressRoutes, Relay};
 #[cfg(feature = "proxy")]
-pub use proxy::{ProxyError, Upstream, serve_stdio};
+pub use proxy::{Connected, ProxyError, Upstream, serve_stdio};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use haltstate::HaltStateClient;
 use rmcp::ServiceExt;
 use rmcp::model::ServerConfig;
+use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess, stdio};
 
 use crate::config::GuardConfig;
@@ -45,49 +46,76 @@ pub enum Upstream {
     Url(String),
 }
 
+/// An upstream MCP server the proxy is connected to: [`forward`](Self::forward) answers from it (guard that with
+/// [`Guarded`]). The upstream (a child process: stopped) goes when this drops.
+#[derive(Debug)]
+pub struct Connected {
+    upstream: RunningService<RoleClient, Relay>,
+    forward: Forward,
+}
+
+impl Connected {
+    /// Connects to `upstream` and completes MCP's initialization with it.
+    pub async fn connect(upstream: Upstream) -> Result<Self, ProxyError> {
+        let routes = ProgressRoutes::default();
+        let relay = Relay::new(routes.clone());
+        let upstream = match upstream {
+            Upstream::Command(command) => {
+                let shown = format!("{:?}", command.as_std().get_program());
+                let transport =
+                    TokioChildProcess::new(command).map_err(|error| ProxyError::Spawn {
+                        command: shown,
+                        error,
+                    })?;
+                relay.serve(transport).await
+            }
+            Upstream::Url(url) if !url.starts_with("http://") => {
+                return Err(ProxyError::UpstreamUrl(url));
+            }
+            Upstream::Url(url) => {
+                relay
+                    .serve(StreamableHttpClientTransport::from_uri(url))
+                    .await
+            }
+        }
+        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+        let info = upstream
+            .peer_info()
+            .ok_or_else(|| ProxyError::Upstream("it sent no server info".into()))?;
+        // What the agent's client is told: the upstream's capabilities, name and instructions.
+        let mut presented = ServerConfig::new(info.capabilities.clone());
+        if let Some(server) = &info.server_info {
+            presented.server_info = server.clone();
+        }
+        presented.instructions = info.instructions.clone();
+        let forward = Forward::new(upstream.peer().clone(), Arc::new(presented), routes);
+        Ok(Self { upstream, forward })
+    }
+
+    /// The handler answering from the upstream (cheap to clone: one per session is fine).
+    pub fn forward(&self) -> Forward {
+        self.forward.clone()
+    }
+
+    /// Whether the upstream has gone (its process exited, its connection closed).
+    pub fn is_closed(&self) -> bool {
+        self.upstream.is_closed()
+    }
+}
+
 /// Connects to `upstream`, then serves it guarded on stdin/stdout until the client goes away.
 pub async fn serve_stdio(
     upstream: Upstream,
     client: HaltStateClient,
     config: GuardConfig,
 ) -> Result<(), ProxyError> {
-    let routes = ProgressRoutes::default();
-    let relay = Relay::new(routes.clone());
-    let upstream = match upstream {
-        Upstream::Command(command) => {
-            let shown = format!("{:?}", command.as_std().get_program());
-            let transport = TokioChildProcess::new(command).map_err(|error| ProxyError::Spawn {
-                command: shown,
-                error,
-            })?;
-            relay.serve(transport).await
-        }
-        Upstream::Url(url) if !url.starts_with("http://") => {
-            return Err(ProxyError::UpstreamUrl(url));
-        }
-        Upstream::Url(url) => {
-            relay
-                .serve(StreamableHttpClientTransport::from_uri(url))
-                .await
-        }
-    }
-    .map_err(|e| ProxyError::Upstream(e.to_string()))?;
-    let info = upstream
-        .peer_info()
-        .ok_or_else(|| ProxyError::Upstream("it sent no server info".into()))?;
-    // What the agent's client is told: the upstream's capabilities, name and instructions.
-    let mut presented = ServerConfig::new(info.capabilities.clone());
-    if let Some(server) = &info.server_info {
-        presented.server_info = server.clone();
-    }
-    presented.instructions = info.instructions.clone();
-    let forward = Forward::new(upstream.peer().clone(), Arc::new(presented), routes);
-    let downstream = Guarded::new(forward, client, config)
+    let connected = Connected::connect(upstream).await?;
+    let downstream = Guarded::new(connected.forward(), client, config)
         .serve(stdio())
         .await
         .map_err(|e| ProxyError::Downstream(e.to_string()))?;
-    // The client closing stdin ends the session; the upstream child is stopped with `upstream` when it drops.
+    // The client closing stdin ends the session; the upstream child is stopped with `connected` when it drops.
     let _ = downstream.waiting().await;
-    drop(upstream);
+    drop(connected);
     Ok(())
 }

@@ -44,7 +44,7 @@ use axum::routing::{get, post};
 pub use auth::{Admin, Agent, Operator};
 pub use limits::ServeLimits;
 pub use metrics::Metrics;
-pub use serve::{METRICS_CONNECTIONS, serve, serve_metrics};
+pub use serve::{METRICS_CONNECTIONS, serve, serve_metrics, serve_router};
 
 /// Entry points for the fuzz targets in `fuzz/` and their regression tests; not a public API.
 #[doc(hidden)]

@@ -11,9 +11,9 @@ use super::database;
 /// `haltstate mcp ...`.
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
-    /// Guard an MCP server: start it as a child process and serve it on stdin/stdout, every tool call under
-    /// policy (action `mcp.<name>.<tool>`), approval and evidence. Drops into a desktop client's MCP config in
-    /// place of the server's own command.
+    /// Guard an MCP server: start it as a child process (or reach it by URL) and serve it on stdin/stdout or
+    /// streamable HTTP, every tool call under policy (action `mcp.<name>.<tool>`), approval and evidence. Over
+    /// stdio it drops into a desktop client's MCP config in place of the server's own command.
     ///
     /// Example: haltstate mcp proxy --stdio --name files --agent desktop-agent --db haltstate.db --policy mcp.cedar --upstream-cmd 'npx -y @modelcontextprotocol/server-filesystem /data' --resource write_file=path
     Proxy(Box<ProxyArgs>),
@@ -37,12 +37,28 @@ pub struct ProxyArgs {
     /// credentials are never sent to it.
     #[arg(long)]
     pub upstream_url: Option<String>,
-    /// Serve the agent's client on stdin and stdout (the only way for now).
-    #[arg(long, required = true)]
+    /// Serve the agent's client on stdin and stdout.
+    #[arg(long, required_unless_present = "listen", conflicts_with = "listen")]
     pub stdio: bool,
-    /// The agent the calls act as.
-    #[arg(long)]
-    pub agent: String,
+    /// Serve streamable HTTP at http://ADDR/mcp instead (clients of the session-based revisions and of
+    /// 2026-07-28). Each request's agent key (X-API-Key or Authorization: Bearer) is who it acts as; on a loopback
+    /// address only, --agent may stand in for keys.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The agent the calls act as (over stdio; over HTTP, on a loopback address, instead of keys).
+    #[arg(long, required_unless_present = "listen")]
+    pub agent: Option<String>,
+    /// With --listen: a `Host` the listener answers to (name or name:port; repeatable). Default: the loopback
+    /// names. Anything else is refused (DNS rebinding).
+    #[arg(long = "allowed-host", requires = "listen")]
+    pub allowed_hosts: Vec<String>,
+    /// With --listen: a browser origin allowed to call (scheme://host:port; repeatable). Default: none, so a
+    /// request carrying any `Origin` is refused.
+    #[arg(long = "allowed-origin", requires = "listen")]
+    pub allowed_origins: Vec<String>,
+    /// With --listen: sessions one agent may hold open; opening another closes its oldest.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions_per_agent: u32,
     /// The embedded authority's database: a SQLite file or a PostgreSQL URL.
     #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database,
         conflicts_with = "server", requires = "policy")]
@@ -78,6 +94,9 @@ pub struct ProxyArgs {
     /// (https://authority.example/ui/approvals/{id}).
     #[arg(long)]
     pub approval_url: Option<String>,
+    /// With --listen: the listener's timeouts and connection limits, as `haltstate serve`'s.
+    #[command(flatten)]
+    pub limits: super::serve::LimitArgs,
 }
 
 /// `TOOL=ARG`.

@@ -89,6 +89,26 @@ pub async fn serve_metrics(
     Ok(())
 }
 
+/// Serves any `router` on `listener` until `shutdown` completes, within `limits`' timeouts and connection counts
+/// (as [`serve`] does; `/healthz` for connections past the limit): for another listener of the same process, such
+/// as the MCP gateway's.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let bounded = Bounded {
+        router,
+        health_only: crate::health_router(),
+        limits,
+    };
+    bounded
+        .run(listener, shutdown, &CancellationToken::new())
+        .await;
+    Ok(())
+}
+
 /// Connections the metrics listener serves at once.
 pub const METRICS_CONNECTIONS: usize = 16;
 
