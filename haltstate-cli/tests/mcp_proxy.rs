@@ -90,6 +90,9 @@ permit(principal, action == Action::"mcp.fs.write_file", resource)
 when {{ !(context.params.path like "{public}/*") }};
 @id("fs.no-moves") @reason("agents never move files")
 forbid(principal, action == Action::"mcp.fs.move_file", resource);
+@id("fs.shadow.no-public-writes") @mode("shadow")
+forbid(principal, action == Action::"mcp.fs.write_file", resource)
+when {{ context.params.path like "{public}/*" }};
 "#,
         public = public.display()
     )
@@ -216,6 +219,26 @@ async fn a_guarded_filesystem_server_reads_waits_for_a_human_writes_once_and_den
     );
     assert!(p.root.join("motd.txt").exists());
 
+    // A candidate policy in shadow would refuse public writes: decided and recorded, not enforced.
+    let note = p.root.join("public/note.txt");
+    let shadowed = p
+        .call(
+            "write_file",
+            json!({"path": note.display().to_string(), "content": "hi"}),
+        )
+        .await;
+    assert_ne!(shadowed.is_error, Some(true), "{shadowed:?}");
+    assert!(note.exists(), "the live policy allows it");
+    let guard = records(&opened(&p.db), "default", "mcp.fs.write_file")
+        .into_iter()
+        .rfind(|r| r.kind == EvidenceKind::Guard)
+        .unwrap();
+    assert_eq!(guard.shadow_decision, Some(haltstate_authority::Decision::Deny));
+    assert_eq!(
+        guard.shadow_policy_id.as_deref(),
+        Some("fs.shadow.no-public-writes")
+    );
+
     // The operator stops the agent mid-session: the next call is refused, nothing runs.
     p.cli(&["kill", "--agent", "desktop-agent"]);
     let stopped = p
@@ -227,12 +250,12 @@ async fn a_guarded_filesystem_server_reads_waits_for_a_human_writes_once_and_den
     assert_eq!(decision(&stopped)["status"], "kill_switch", "{stopped:?}");
     assert!(!p.root.join("public/late.txt").exists());
 
-    // The evidence: one completed write of hosts.txt, through the approval.
+    // The evidence: one completed write of hosts.txt, through the approval (then the public note).
     let writes: Vec<_> = records(&opened(&p.db), "default", "mcp.fs.write_file")
         .into_iter()
         .filter(|r| r.kind == EvidenceKind::Outcome)
         .collect();
-    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes.len(), 2, "{writes:?}");
     assert_eq!(writes[0].outcome, Some(Outcome::Success));
     assert_eq!(writes[0].approval_id.as_deref(), Some(approval.as_str()));
     p.client.cancel().await.unwrap();
