@@ -54,6 +54,12 @@ fn proxy(args: ProxyArgs) -> Result<(), CliError> {
             ));
         }
     };
+    if let (true, Guarding::Embedded(authority)) = (args.hide_denied, &authority) {
+        let authority = authority.clone();
+        config = config.hide_tools(move |action, agent| {
+            authority.policies().current().can_allow(action, agent)
+        });
+    }
     let runtime = tokio::runtime::Runtime::new().map_err(CliError::Runtime)?;
     match (args.listen, &args.agent) {
         (None, Some(agent)) => {

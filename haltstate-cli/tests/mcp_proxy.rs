@@ -233,7 +233,10 @@ async fn a_guarded_filesystem_server_reads_waits_for_a_human_writes_once_and_den
         .into_iter()
         .rfind(|r| r.kind == EvidenceKind::Guard)
         .unwrap();
-    assert_eq!(guard.shadow_decision, Some(haltstate_authority::Decision::Deny));
+    assert_eq!(
+        guard.shadow_decision,
+        Some(haltstate_authority::Decision::Deny)
+    );
     assert_eq!(
         guard.shadow_policy_id.as_deref(),
         Some("fs.shadow.no-public-writes")
@@ -824,4 +827,31 @@ async fn over_http_each_agents_key_is_its_identity_and_nothing_else_gets_in() {
         String::from_utf8_lossy(&exposed.stderr).contains("loopback"),
         "{exposed:?}"
     );
+}
+
+/// `--hide-denied`: tools/list shows only the tools some policy may allow the agent (the filesystem server lists
+/// a dozen); a hidden tool called anyway is still denied, not run.
+#[tokio::test(flavor = "multi_thread")]
+async fn hide_denied_lists_only_the_tools_policy_may_allow() {
+    let p = proxy_with(&["--hide-denied"]).await;
+    let mut names: Vec<String> = p
+        .client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["list_directory", "read_text_file", "write_file"]);
+    let motd = p.root.join("motd.txt").display().to_string();
+    let moved = p
+        .call(
+            "move_file",
+            json!({"source": motd, "destination": p.root.join("public/m.txt").display().to_string()}),
+        )
+        .await;
+    assert_eq!(decision(&moved)["status"], "denied", "{moved:?}");
+    assert!(p.root.join("motd.txt").exists());
+    p.client.cancel().await.unwrap();
 }

@@ -2,6 +2,7 @@
 //! agent is, which tools run once ever, which arguments are secret, which argument names the resource.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Texts longer than this many characters are sent to policy as their length and a digest, not their content
@@ -34,7 +35,7 @@ pub enum ConfigError {
 /// assert_eq!(config.action_of("write_file"), "mcp.files.write_file");
 /// # Ok::<(), haltstate_mcp::ConfigError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GuardConfig {
     pub(crate) server: String,
     pub(crate) agent: Option<String>,
@@ -45,6 +46,27 @@ pub struct GuardConfig {
     pub(crate) approval_url: Option<String>,
     pub(crate) approval_wait: Option<Duration>,
     pub(crate) trust_annotations: bool,
+    pub(crate) visible: Option<Arc<Visible>>,
+}
+
+/// Whether a tool's action may be shown to an agent: `(action, agent)`.
+pub type Visible = dyn Fn(&str, &str) -> bool + Send + Sync;
+
+impl std::fmt::Debug for GuardConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardConfig")
+            .field("server", &self.server)
+            .field("agent", &self.agent)
+            .field("once", &self.once)
+            .field("secret_args", &self.secret_args)
+            .field("resource_args", &self.resource_args)
+            .field("long_string", &self.long_string)
+            .field("approval_url", &self.approval_url)
+            .field("approval_wait", &self.approval_wait)
+            .field("trust_annotations", &self.trust_annotations)
+            .field("hides_tools", &self.visible.is_some())
+            .finish()
+    }
 }
 
 impl GuardConfig {
@@ -69,6 +91,7 @@ impl GuardConfig {
             approval_url: None,
             approval_wait: None,
             trust_annotations: false,
+            visible: None,
         })
     }
 
@@ -126,6 +149,17 @@ impl GuardConfig {
     /// listed yet). They are the server's claims, so only for a server you trust; without this, no risk is sent.
     pub fn trust_annotations(mut self, trust: bool) -> Self {
         self.trust_annotations = trust;
+        self
+    }
+
+    /// `tools/list` shows an agent only the tools whose action `visible(action, agent)` admits: hide the tools no
+    /// policy can ever allow it (`CompiledPolicies::can_allow`). Hiding is a courtesy to the model, not a guard:
+    /// a hidden tool called anyway is guarded like any other.
+    pub fn hide_tools(
+        mut self,
+        visible: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.visible = Some(Arc::new(visible));
         self
     }
 

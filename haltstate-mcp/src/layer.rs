@@ -320,7 +320,20 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let listed = self.inner.list_tools(request, context).await?;
+        let agent = match Caller::of(&context.extensions) {
+            Some(caller) => Some(caller.agent().to_owned()),
+            None => self
+                .config
+                .agent
+                .clone()
+                .or_else(|| self.client.as_ref().map(|c| c.agent_id().to_owned())),
+        };
+        let mut listed = self.inner.list_tools(request, context).await?;
+        if let (Some(visible), Some(agent)) = (&self.config.visible, &agent) {
+            listed
+                .tools
+                .retain(|tool| visible(&self.config.action_of(&tool.name), agent));
+        }
         if self.config.trust_annotations {
             let mut risks = self
                 .risks

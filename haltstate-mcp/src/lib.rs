@@ -45,7 +45,7 @@ mod proxy;
 
 pub use call::{CallError, KEY_META};
 pub use caller::{Caller, CallerFuture, Callers, OneAgent, Refusal, ServerKeys};
-pub use config::{ConfigError, DEFAULT_LONG_STRING, GuardConfig};
+pub use config::{ConfigError, DEFAULT_LONG_STRING, GuardConfig, Visible};
 #[cfg(feature = "proxy")]
 pub use forward::Forward;
 pub use layer::Guarded;

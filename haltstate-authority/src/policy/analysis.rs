@@ -86,11 +86,7 @@ impl Scope {
 fn unconditional(policy: &Policy) -> bool {
     matches!(policy.principal_constraint(), PrincipalConstraint::Any)
         && matches!(policy.resource_constraint(), ResourceConstraint::Any)
-        && policy
-            .to_json()
-            .ok()
-            .and_then(|est| est.get("conditions")?.as_array().map(Vec::is_empty))
-            .unwrap_or(false)
+        && without_conditions(policy)
 }
 
 /// The warnings about `policies` (the live ones, in file order).
@@ -155,4 +151,44 @@ pub(crate) fn warnings(
         }
     }
     warnings
+}
+
+/// Whether `policies` (the ones that can apply to one action) could ever allow it for `agent`: some permit's
+/// principal scope admits the agent, and no forbid applies unconditionally to the agent (any resource, no
+/// condition). Conditions are not reasoned about, so a "yes" is only "maybe"; a "no" is certain.
+pub(crate) fn can_allow(
+    policies: &cedar_policy::PolicySet,
+    types: &EntityTypes,
+    agent: &str,
+) -> bool {
+    let agent = types.agent_uid(agent);
+    let admits = |policy: &Policy| match policy.principal_constraint() {
+        PrincipalConstraint::Any => true,
+        PrincipalConstraint::Eq(uid) => uid == agent,
+        // Group membership and types are the entities' business: maybe.
+        _ => true,
+    };
+    let permitted = policies
+        .policies()
+        .any(|p| p.effect() == Effect::Permit && admits(p));
+    let always_forbidden = policies.policies().any(|p| {
+        p.effect() == Effect::Forbid
+            && match p.principal_constraint() {
+                PrincipalConstraint::Any => true,
+                PrincipalConstraint::Eq(uid) => uid == agent,
+                _ => false,
+            }
+            && matches!(p.resource_constraint(), ResourceConstraint::Any)
+            && without_conditions(p)
+    });
+    permitted && !always_forbidden
+}
+
+/// A policy with no `when` or `unless`.
+fn without_conditions(policy: &Policy) -> bool {
+    policy
+        .to_json()
+        .ok()
+        .and_then(|est| est.get("conditions")?.as_array().map(Vec::is_empty))
+        .unwrap_or(false)
 }

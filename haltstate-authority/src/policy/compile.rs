@@ -358,6 +358,31 @@ impl CompiledPolicies {
         self.by_action.contains_key(action)
     }
 
+    /// Whether any policy could ever allow `agent` to do `action` (perhaps after an approval): false when no
+    /// permit's scope admits the agent, or a forbid applies to it unconditionally. Conditions are not reasoned
+    /// about, so true means only "maybe"; false is certain. What a gateway may use to hide tools an agent can
+    /// never use.
+    ///
+    /// ```
+    /// use haltstate_authority::CompiledPolicies;
+    ///
+    /// let set = CompiledPolicies::compile("p.cedar", r#"
+    ///     @id("read") permit(principal, action == Action::"files.read", resource);
+    ///     @id("ops") permit(principal == Agent::"ops", action == Action::"files.delete", resource);
+    ///     @id("never") forbid(principal, action == Action::"files.chmod", resource);
+    ///     @id("chmod") permit(principal, action == Action::"files.chmod", resource) when { context.params.mode == "644" };
+    /// "#)?;
+    /// assert!(set.can_allow("files.read", "bot"));
+    /// assert!(!set.can_allow("files.delete", "bot"));
+    /// assert!(set.can_allow("files.delete", "ops"));
+    /// assert!(!set.can_allow("files.chmod", "bot"));
+    /// assert!(!set.can_allow("files.move", "bot"));
+    /// # Ok::<(), haltstate_authority::PolicyError>(())
+    /// ```
+    pub fn can_allow(&self, action: &str, agent: &str) -> bool {
+        super::analysis::can_allow(&self.slice(action).set, &self.types, agent)
+    }
+
     /// Whether deciding `action` reads `context.usage`: then the decision is made inside the transaction that
     /// counts, so that concurrent decisions see each other's usage.
     pub fn reads_usage(&self, action: &str) -> bool {

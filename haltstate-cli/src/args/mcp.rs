@@ -86,6 +86,11 @@ pub struct ProxyArgs {
     /// destructive. Hints are the server's claims: only for a server you trust.
     #[arg(long)]
     pub trust_annotations: bool,
+    /// Leave out of tools/list the tools no policy can ever allow the agent (no permit admits it, or a forbid
+    /// always applies; conditions are not reasoned about, so a tool shown may still be denied). A courtesy to
+    /// the model, not a guard: a hidden tool called anyway is denied as before. Embedded authority only.
+    #[arg(long, conflicts_with = "server")]
+    pub hide_denied: bool,
     /// Hold a call that needs approval this long while a human decides (`90s`, `10m`), then run it or answer the
     /// rejection; past it the call answers pending.
     #[arg(long, value_parser = humantime::parse_duration)]
