@@ -20,8 +20,12 @@ pub trait Clock: Send + Sync + Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// To the microsecond, as both databases keep time: a time the authority answers (an approval's expiry in a
+    /// guard's answer) is then the one it stored, not a finer one that no later read reproduces.
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        let now = OffsetDateTime::now_utc();
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
     }
 }
 

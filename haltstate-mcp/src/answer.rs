@@ -5,6 +5,7 @@
 use haltstate::GuardError;
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
 
 use crate::config::GuardConfig;
 
@@ -13,8 +14,15 @@ pub(crate) fn refused(config: &GuardConfig, error: &GuardError) -> CallToolResul
     let mut decision =
         json!({"status": error.decision(), "reason": error.to_string(), "retry": Value::Null});
     let sentence = match error {
-        GuardError::ApprovalPending { approval_id, .. } => {
+        GuardError::ApprovalPending {
+            approval_id,
+            expires_at,
+            ..
+        } => {
             decision["approval_id"] = json!(approval_id);
+            if let Some(at) = expires_at.and_then(|at| at.format(&Rfc3339).ok()) {
+                decision["expires_at"] = json!(at);
+            }
             decision["retry"] = json!("same_arguments");
             if let Some(template) = &config.approval_url {
                 decision["approval_url"] = json!(template.replace("{id}", approval_id));

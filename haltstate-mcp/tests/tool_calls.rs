@@ -217,6 +217,14 @@ async fn a_write_that_needs_a_human_waits_then_runs_exactly_once() {
         pending["approval_url"],
         format!("https://authority.example/ui/approvals/{approval}")
     );
+    let expires = w
+        .authority
+        .approval("acme", &approval)
+        .unwrap()
+        .expires_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(pending["expires_at"], expires.as_str());
     assert!(w.done().is_empty(), "nothing ran before the approval");
     // The identical retry finds the same approval; nothing new is asked.
     let again = w.call("write_file", write.clone()).await;

@@ -102,6 +102,7 @@ impl HaltStateClient {
                 })?,
                 idempotency_key: key,
                 action: request.action.action,
+                expires_at: answer.expires_at,
             },
             GuardStatus::Expired => GuardError::ActionExpired {
                 idempotency_key: key,

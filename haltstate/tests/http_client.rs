@@ -53,6 +53,7 @@ async fn pending_approval_then_operator_approves_then_it_runs_once() {
         approval_id,
         idempotency_key,
         action,
+        ..
     } = client.guard(refund(2, 90_000)).await.unwrap_err()
     else {
         panic!("expected ApprovalPending");
