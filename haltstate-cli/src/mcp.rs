@@ -42,6 +42,20 @@ fn proxy(args: ProxyArgs) -> Result<(), CliError> {
     }
     if let Some(template) = &args.approval_url {
         config = config.approval_url(template.clone());
+        // Clients of 2026-07-28 are sent to the approval's page (input_required), their state sealed with a key
+        // instances share through the environment, or one this process alone knows.
+        let key = match std::env::var("HALTSTATE_MCP_STATE_KEY") {
+            Ok(key) => key.into_bytes(),
+            Err(_) => {
+                use rand::RngCore;
+                let mut key = vec![0u8; 32];
+                rand::rng().fill_bytes(&mut key);
+                key
+            }
+        };
+        config = config
+            .request_state_key(key)
+            .map_err(|e| CliError::Usage(format!("HALTSTATE_MCP_STATE_KEY: {e}")))?;
     }
     let authority = match (&args.server, &args.db, &args.policy) {
         (Some(server), _, _) => Guarding::Server(server.clone()),

@@ -70,6 +70,24 @@ pub(crate) fn action(
     Ok(action)
 }
 
+/// What a sealed request state is bound to: the agent, the call (server, tool, canonical arguments) and the key
+/// the client named, if any.
+pub(crate) fn binding(
+    config: &GuardConfig,
+    agent: Option<&str>,
+    tool: &str,
+    arguments: &Map<String, Value>,
+    meta: Option<&Map<String, Value>>,
+) -> Result<Vec<u8>, CallError> {
+    let named = meta.and_then(|m| m.get(KEY_META));
+    to_canonical_bytes(&json!({
+        "agent": agent,
+        "call": derived_key(config, agent, tool, arguments)?,
+        "key": named,
+    }))
+    .map_err(|e| CallError::Arguments(e.to_string()))
+}
+
 /// The key a call derives: the server, tool, agent and canonical arguments, digested. The same call is the same
 /// operation while it runs or waits for a human.
 fn derived_key(

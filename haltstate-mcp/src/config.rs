@@ -20,6 +20,9 @@ pub enum ConfigError {
     /// A tool or argument name is empty.
     #[error("an empty {0} name")]
     EmptyName(&'static str),
+    /// The key sealing request states is too short.
+    #[error("the request-state key must be at least 32 bytes")]
+    StateKey,
 }
 
 /// How tool calls of one server are guarded.
@@ -47,6 +50,7 @@ pub struct GuardConfig {
     pub(crate) approval_wait: Option<Duration>,
     pub(crate) trust_annotations: bool,
     pub(crate) visible: Option<Arc<Visible>>,
+    pub(crate) sealer: Option<crate::elicit::Sealer>,
 }
 
 /// Whether a tool's action may be shown to an agent: `(action, agent)`.
@@ -65,6 +69,7 @@ impl std::fmt::Debug for GuardConfig {
             .field("approval_wait", &self.approval_wait)
             .field("trust_annotations", &self.trust_annotations)
             .field("hides_tools", &self.visible.is_some())
+            .field("seals_request_state", &self.sealer.is_some())
             .finish()
     }
 }
@@ -92,6 +97,7 @@ impl GuardConfig {
             approval_wait: None,
             trust_annotations: false,
             visible: None,
+            sealer: None,
         })
     }
 
@@ -161,6 +167,15 @@ impl GuardConfig {
     ) -> Self {
         self.visible = Some(Arc::new(visible));
         self
+    }
+
+    /// Answer a call that needs a human `input_required` to clients of 2026-07-28 that can send their user to a
+    /// URL: a URL elicitation of the approval's page ([`approval_url`](Self::approval_url) is needed too), the
+    /// request state sealed with `key` (at least 32 bytes; states sealed with another key are refused, so
+    /// instances behind one address share it). Other clients get the pending tool result as before.
+    pub fn request_state_key(mut self, key: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
+        self.sealer = Some(crate::elicit::Sealer::new(key)?);
+        Ok(self)
     }
 
     /// The action a call of `tool` is: `mcp.<server>.<tool>`.

@@ -20,7 +20,7 @@ use rmcp::service::{
 
 use crate::caller::Caller;
 use crate::config::GuardConfig;
-use crate::{answer, call};
+use crate::{answer, call, elicit};
 
 /// A `ServerHandler` whose tool calls are guarded: each `tools/call` asks the authority first, runs only when
 /// allowed, and reports how it ended (an `isError` result or a JSON-RPC error as failed, a cancelled request as
@@ -99,7 +99,7 @@ impl<H: ServerHandler> Guarded<H> {
 
     async fn guarded_call(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.clone().unwrap_or_default();
@@ -126,6 +126,34 @@ impl<H: ServerHandler> Guarded<H> {
         };
         let mut action = call::action(&self.config, agent, &request.name, &arguments, Some(meta))
             .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
+        // The 2026-07-28 round trip: a retry carrying our sealed state must be this agent's same call.
+        let binding = match &self.config.sealer {
+            Some(_) => Some(
+                call::binding(&self.config, agent, &request.name, &arguments, Some(meta))
+                    .map_err(|e| McpError::invalid_params(e.to_string(), None))?,
+            ),
+            None => None,
+        };
+        let declined = elicit::declined(request.input_responses.as_ref());
+        if let Some(state) = request
+            .request_state
+            .take_if(|state| elicit::is_ours(state))
+        {
+            match (&self.config.sealer, &binding) {
+                (Some(sealer), Some(binding)) => drop(sealer.open(&state, binding)?),
+                _ => {
+                    return Err(McpError::invalid_params(
+                        "requestState: this server asks for no input",
+                        None,
+                    ));
+                }
+            }
+            // Our input is not the upstream's business.
+            if let Some(responses) = &mut request.input_responses {
+                responses.remove(elicit::APPROVAL_INPUT);
+            }
+            request.input_responses = request.input_responses.take().filter(|r| !r.is_empty());
+        }
         if let Some(risk) = self.risk(&request.name) {
             action = action.risk(risk);
         }
@@ -142,6 +170,21 @@ impl<H: ServerHandler> Guarded<H> {
                 Err(GuardError::ApprovalTimeout { .. }) => {}
                 Err(other) => answer = Err(other),
             }
+        }
+        if let Err(GuardError::ApprovalPending {
+            approval_id,
+            expires_at,
+            ..
+        }) = &answer
+            && let (Some(sealer), Some(template), Some(binding)) =
+                (&self.config.sealer, &self.config.approval_url, &binding)
+            && !declined
+            && elicit::can_open_urls(&context)
+        {
+            let ttl =
+                expires_at.and_then(|at| (at - time::OffsetDateTime::now_utc()).try_into().ok());
+            let url = template.replace("{id}", approval_id);
+            return Ok(sealer.ask(approval_id, url, ttl, binding)?.into());
         }
         let mut permit = match answer {
             Ok(permit) => permit,

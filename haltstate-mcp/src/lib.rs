@@ -8,7 +8,10 @@
 //! [`once`](GuardConfig::once). A key the client sets in `_meta` (`ai.haltstate/idempotency_key`) wins.
 //!
 //! A call the authority does not let run comes back as a tool result with `isError: true`, a sentence for the
-//! model and `structuredContent.haltstate` = `{status, reason, policy_id, approval_id, approval_url, retry}`.
+//! model and `structuredContent.haltstate` = `{status, reason, policy_id, approval_id, approval_url, expires_at,
+//! retry}`; a client of 2026-07-28 that can open URLs is sent to the approval's page instead (`input_required`,
+//! with a sealed request state: [`GuardConfig::request_state_key`]). Over HTTP ([`router`], feature `listen`),
+//! each request's API key is the [`Caller`] it acts as.
 //! Approvals, the kill switch, usage limits, shadow policies, webhooks and proof packs work for tool calls as for
 //! any action.
 //!
@@ -33,6 +36,7 @@ mod answer;
 mod call;
 mod caller;
 mod config;
+mod elicit;
 #[cfg(feature = "proxy")]
 mod forward;
 mod layer;

@@ -443,3 +443,133 @@ async fn trusted_annotations_are_the_calls_risk_and_untrusted_ones_are_not() {
     assert!(ran.structured_content.is_none(), "{ran:?}");
     assert_eq!(untrusting.done().len(), 1);
 }
+
+/// A client of 2026-07-28 that can send its user to a URL gets `input_required` for a call that needs a human:
+/// a URL elicitation of the approval's page and a sealed state. Retried with the state once approved, the call
+/// runs once; a forged state, or one replayed for other arguments, is refused and nothing runs.
+#[tokio::test]
+async fn a_modern_client_is_sent_to_the_approval_page_and_its_retry_runs_once() {
+    use rmcp::model::{
+        ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitationCapability,
+        Implementation, InputRequest, ProtocolVersion, UrlElicitationCapability,
+    };
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::builder(dir.path().join("hs.db"))
+        .policy_source("mcp.cedar", POLICY)
+        .open()
+        .unwrap();
+    let haltstate = HaltStateClient::builder()
+        .authority(authority.clone())
+        .tenant("acme")
+        .build()
+        .unwrap();
+    let files = Files::default();
+    let config = GuardConfig::new("files")
+        .unwrap()
+        .agent("desktop-agent")
+        .approval_url("https://authority.example/ui/approvals/{id}")
+        .request_state_key([7u8; 32])
+        .unwrap();
+    let guarded = Guarded::new(files.clone(), haltstate, config);
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Ok(server) = guarded.serve(server_io).await {
+            let _ = server.waiting().await;
+        }
+    });
+    let mut capabilities = ClientCapabilities::default();
+    capabilities.elicitation =
+        Some(ElicitationCapability::new().with_url(UrlElicitationCapability::new()));
+    let client = ClientConfig::new(capabilities, Implementation::new("agent", "1"))
+        .serve_with_lifecycle(
+            client_io,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    let write = |path: &str| {
+        let Value::Object(arguments) = json!({"path": path, "content": "127.0.0.1 db"}) else {
+            unreachable!()
+        };
+        CallToolRequestParams::new("write_file").with_arguments(arguments)
+    };
+
+    let CallToolResponse::InputRequired(asked) =
+        client.call_tool_once(write("/etc/hosts")).await.unwrap()
+    else {
+        panic!("a pending approval is input_required for this client")
+    };
+    let inputs = asked.input_requests.clone().unwrap();
+    let Some(InputRequest::Elicitation(elicit)) = inputs.get("haltstate_approval") else {
+        panic!("one URL elicitation: {inputs:?}")
+    };
+    let ElicitRequestParams::UrlElicitationParams {
+        url,
+        elicitation_id,
+        ..
+    } = &elicit.params
+    else {
+        panic!("a URL elicitation, never a form: {:?}", elicit.params)
+    };
+    assert_eq!(
+        url,
+        &format!("https://authority.example/ui/approvals/{elicitation_id}")
+    );
+    let state = asked.request_state.clone().unwrap();
+    assert!(files.done.lock().unwrap().is_empty());
+
+    let retry = |params: CallToolRequestParams, state: &str| {
+        let mut params = params;
+        params.request_state = Some(state.to_owned());
+        params.input_responses = Some(
+            [("haltstate_approval".to_owned(), json!({"action": "accept"}))]
+                .into_iter()
+                .collect(),
+        );
+        params
+    };
+    // Forged, or replayed for other arguments: refused as a protocol fault, nothing runs.
+    let forged = format!("{state}x");
+    assert!(
+        client
+            .call_tool_once(retry(write("/etc/hosts"), &forged))
+            .await
+            .is_err()
+    );
+    assert!(
+        client
+            .call_tool_once(retry(write("/etc/passwd"), &state))
+            .await
+            .is_err()
+    );
+    // Still undecided: asked again.
+    assert!(matches!(
+        client
+            .call_tool_once(retry(write("/etc/hosts"), &state))
+            .await
+            .unwrap(),
+        CallToolResponse::InputRequired(_)
+    ));
+
+    authority
+        .approve("acme", elicitation_id, "alice", None)
+        .await
+        .unwrap();
+    let CallToolResponse::Complete(done) = client
+        .call_tool_once(retry(write("/etc/hosts"), &state))
+        .await
+        .unwrap()
+    else {
+        panic!("approved: the call runs")
+    };
+    assert_ne!(done.is_error, Some(true), "{done:?}");
+    assert_eq!(files.done.lock().unwrap().len(), 1, "ran exactly once");
+    assert!(
+        files.done.lock().unwrap()[0].contains("/etc/hosts"),
+        "the upstream saw the call, not our state"
+    );
+}

@@ -96,7 +96,9 @@ pub struct ProxyArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub approval_wait: Option<std::time::Duration>,
     /// Where approvers decide: `{id}` is replaced by the approval's id
-    /// (https://authority.example/ui/approvals/{id}).
+    /// (https://authority.example/ui/approvals/{id}). Clients of 2026-07-28 that can open URLs are then sent
+    /// there (input_required, the request state sealed with HALTSTATE_MCP_STATE_KEY, 32+ bytes, or a key of
+    /// this process's own).
     #[arg(long)]
     pub approval_url: Option<String>,
     /// With --listen: the listener's timeouts and connection limits, as `haltstate serve`'s.
