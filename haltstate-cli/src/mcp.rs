@@ -89,7 +89,11 @@ fn proxy(args: ProxyArgs) -> Result<(), CliError> {
                 } else {
                     args.allowed_hosts.clone()
                 },
-                allowed_origins: args.allowed_origins.clone(),
+                allowed_origins: if args.allowed_origins.is_empty() {
+                    HttpOptions::default().allowed_origins
+                } else {
+                    args.allowed_origins.clone()
+                },
                 max_sessions_per_agent: usize::try_from(args.max_sessions_per_agent)
                     .unwrap_or(usize::MAX),
                 auth_failures_per_minute: args.limits.auth_failures_per_minute.get(),

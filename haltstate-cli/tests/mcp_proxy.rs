@@ -855,3 +855,111 @@ async fn hide_denied_lists_only_the_tools_policy_may_allow() {
     assert!(p.root.join("motd.txt").exists());
     p.client.cancel().await.unwrap();
 }
+
+/// `@modelcontextprotocol/conformance` (the server suite) against `server-everything` directly, then through the
+/// proxy (`--listen`, a policy allowing every tool): every check that passes against the server passes through
+/// the proxy too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_conformance_suite_passes_through_the_proxy_wherever_it_passes_directly() {
+    haltstate_testkit::mcp::install();
+    let dir = tempfile::tempdir().unwrap();
+    let (_direct, direct_url) = haltstate_testkit::mcp::everything_over_http();
+    let direct = haltstate_testkit::mcp::conformance(&direct_url, &dir.path().join("direct"));
+
+    let policy = dir.path().join("all.cedar");
+    std::fs::write(
+        &policy,
+        r#"@id("all") permit(principal, action, resource);"#,
+    )
+    .unwrap();
+    let mut args = proxy_args(
+        "everything",
+        "conformance",
+        &dir.path().join("hs.db"),
+        &policy,
+    );
+    args.retain(|a| a != "--stdio");
+    let upstream = upstream_line(&haltstate_testkit::mcp::everything_server());
+    let mut command = haltstate_process(&args);
+    command.args(["--listen", "127.0.0.1:0", "--upstream-cmd", &upstream]);
+    let proxy = Listening::start(command).await;
+    let proxied = haltstate_testkit::mcp::conformance(&proxy.url, &dir.path().join("proxied"));
+
+    let passed = |checks: &std::collections::BTreeMap<String, String>| {
+        checks
+            .iter()
+            .filter(|(_, status)| *status == "SUCCESS")
+            .map(|(check, _)| check.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let lost: Vec<_> = passed(&direct)
+        .difference(&passed(&proxied))
+        .cloned()
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "checks passing directly but not through the proxy: {lost:?}"
+    );
+    assert!(passed(&direct).len() >= 10, "{direct:?}");
+    // The proxy refuses a foreign Host, which the reference server itself does not.
+    assert_eq!(
+        proxied
+            .get("server-dns-rebinding-protection/localhost-host-rebinding-rejected")
+            .map(String::as_str),
+        Some("SUCCESS")
+    );
+}
+
+/// `@modelcontextprotocol/server-memory` through the proxy: reads allowed, creating entities `--once`, deleting
+/// them denied; the graph holds what ran, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_memory_server_creates_once_and_never_deletes() {
+    haltstate_testkit::mcp::install();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("memory.cedar");
+    std::fs::write(
+        &policy,
+        r#"
+@id("read") permit(principal, action in [Action::"mcp.memory.read_graph", Action::"mcp.memory.search_nodes"], resource);
+@id("create") permit(principal, action == Action::"mcp.memory.create_entities", resource);
+@id("no.deletes") @reason("memories are kept") forbid(principal, action == Action::"mcp.memory.delete_entities", resource);
+"#,
+    )
+    .unwrap();
+    let db = dir.path().join("hs.db");
+    let upstream = upstream_line(&haltstate_testkit::mcp::memory_server());
+    let mut command = haltstate_process(&proxy_args("memory", "desktop-agent", &db, &policy));
+    command
+        .args(["--upstream-cmd", &upstream, "--once", "create_entities"])
+        .env("MEMORY_FILE_PATH", dir.path().join("memory.jsonl"));
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    let create = json!({"entities": [{"name": "haltstate", "entityType": "project", "observations": ["guards tool calls"]}]});
+    let made = client
+        .call_tool(tool_call("create_entities", create.clone()))
+        .await
+        .unwrap();
+    assert_ne!(made.is_error, Some(true), "{made:?}");
+    let again = client
+        .call_tool(tool_call("create_entities", create))
+        .await
+        .unwrap();
+    assert_eq!(decision(&again)["status"], "completed", "{again:?}");
+    let deleted = client
+        .call_tool(tool_call(
+            "delete_entities",
+            json!({"entityNames": ["haltstate"]}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(decision(&deleted)["status"], "denied", "{deleted:?}");
+    let graph = client
+        .call_tool(tool_call("read_graph", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&graph).matches("guards tool calls").count(),
+        1,
+        "{graph:?}"
+    );
+    client.cancel().await.unwrap();
+}

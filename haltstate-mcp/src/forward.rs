@@ -1,38 +1,39 @@
 //! The upstream side of the proxy: a `ServerHandler` that answers each request by asking an upstream MCP server,
 //! so that [`Guarded`](crate::Guarded) over it guards the upstream's tools. Tools, resources and prompts pass
-//! through; resources and prompts unguarded (only tool calls act). Progress the upstream reports on a forwarded
-//! tool call reaches the client that made it ([`ProgressRoutes`]).
+//! through (with completions, logging levels and resource subscriptions); resources and prompts unguarded (only tool calls act). Progress the upstream reports on a forwarded
+//! tool call reaches the client that made it ([`Routes`]).
+
+// Logging levels and `resources/subscribe` are deprecated in the newest revision but still served to older
+// clients (and upstreams): they pass through like every other method.
+#![allow(deprecated)]
 
 use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CancelledNotification,
-    CancelledNotificationParam, ClientRequest, GetPromptRequestParams, GetPromptResponse,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, RequestId,
-    ServerConfig, ServerResult,
+    CancelledNotificationParam, ClientRequest, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, RequestId, ServerConfig, ServerResult, SetLevelRequestParams,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::{PeerRequestOptions, RequestContext, RoleClient, RoleServer, ServiceError};
 use rmcp::{ErrorData as McpError, Peer, ServerHandler};
 
-use crate::progress::ProgressRoutes;
+use crate::relay::Routes;
 
 /// Answers every request from the upstream server behind `peer`.
 #[derive(Debug, Clone)]
 pub struct Forward {
     upstream: Peer<RoleClient>,
     info: Arc<ServerConfig>,
-    routes: ProgressRoutes,
+    routes: Routes,
 }
 
 impl Forward {
     /// Forwards to the server behind `upstream`, presenting what it said of itself at initialization; a call
     /// that asks for progress is routed in `routes` for the [`Relay`](crate::Relay).
-    pub fn new(
-        upstream: Peer<RoleClient>,
-        info: Arc<ServerConfig>,
-        routes: ProgressRoutes,
-    ) -> Self {
+    pub fn new(upstream: Peer<RoleClient>, info: Arc<ServerConfig>, routes: Routes) -> Self {
         Self {
             upstream,
             info,
@@ -98,6 +99,17 @@ impl Drop for Abandoned {
             let _ = upstream.send_notification(cancelled.into()).await;
         });
     }
+}
+
+/// The session a request came in (streamable HTTP's `Mcp-Session-Id`); "" for the one client of stdio.
+fn session_of(context: &RequestContext<RoleServer>) -> String {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// An upstream failure as the downstream client sees it: the upstream's own JSON-RPC error as it was, anything
@@ -167,6 +179,57 @@ impl ServerHandler for Forward {
             .read_resource_once(request)
             .await
             .map_err(upstream_error)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.upstream
+            .complete(request)
+            .await
+            .map_err(upstream_error)
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        // One upstream serves every client: the last level any of them set is the upstream's.
+        self.upstream
+            .set_level(request)
+            .await
+            .map_err(upstream_error)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.routes
+            .subscribe(&request.uri, &session_of(&context), &context.peer);
+        self.upstream
+            .subscribe(request)
+            .await
+            .map_err(upstream_error)
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        // The upstream stops only when no client of the proxy still listens.
+        if self.routes.unsubscribe(&request.uri, &session_of(&context)) {
+            self.upstream
+                .unsubscribe(request)
+                .await
+                .map_err(upstream_error)?;
+        }
+        Ok(())
     }
 
     async fn list_prompts(

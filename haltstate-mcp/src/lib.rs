@@ -43,9 +43,9 @@ mod layer;
 #[cfg(feature = "listen")]
 mod listen;
 #[cfg(feature = "proxy")]
-mod progress;
-#[cfg(feature = "proxy")]
 mod proxy;
+#[cfg(feature = "proxy")]
+mod relay;
 
 pub use call::{CallError, KEY_META};
 pub use caller::{Caller, CallerFuture, Callers, OneAgent, Refusal, ServerKeys};
@@ -56,6 +56,6 @@ pub use layer::Guarded;
 #[cfg(feature = "listen")]
 pub use listen::{HttpOptions, router};
 #[cfg(feature = "proxy")]
-pub use progress::{ProgressRoutes, Relay};
-#[cfg(feature = "proxy")]
 pub use proxy::{Connected, ProxyError, Upstream, serve_stdio};
+#[cfg(feature = "proxy")]
+pub use relay::{Relay, Routes};

@@ -30,8 +30,9 @@ const SESSION: &str = "mcp-session-id";
 pub struct HttpOptions {
     /// `Host` values served (names or `host:port`); others are refused (DNS rebinding).
     pub allowed_hosts: Vec<String>,
-    /// Browser origins served; a request carrying any other `Origin` is refused. Empty: every request carrying an
-    /// `Origin` is (agents' clients send none).
+    /// Browser origins served (`scheme://host:port`, `:*` for any port); a request carrying any other `Origin`
+    /// is refused (agents' clients send none). Default: pages of this machine's loopback names only. Empty: every
+    /// request carrying an `Origin` is refused.
     pub allowed_origins: Vec<String>,
     /// The largest request body (default 1 MiB).
     pub max_body_bytes: usize,
@@ -46,7 +47,10 @@ impl Default for HttpOptions {
     fn default() -> Self {
         Self {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-            allowed_origins: Vec::new(),
+            allowed_origins: ["localhost", "127.0.0.1", "[::1]"]
+                .into_iter()
+                .flat_map(|host| ["http", "https"].map(|scheme| format!("{scheme}://{host}:*")))
+                .collect(),
             max_body_bytes: 1024 * 1024,
             max_sessions_per_agent: 32,
             auth_failures_per_minute: 60,

@@ -12,7 +12,7 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess, stdio};
 use crate::config::GuardConfig;
 use crate::forward::Forward;
 use crate::layer::Guarded;
-use crate::progress::{ProgressRoutes, Relay};
+use crate::relay::{Relay, Routes};
 
 /// Why the proxy stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,7 @@ pub struct Connected {
 impl Connected {
     /// Connects to `upstream` and completes MCP's initialization with it.
     pub async fn connect(upstream: Upstream) -> Result<Self, ProxyError> {
-        let routes = ProgressRoutes::default();
+        let routes = Routes::default();
         let relay = Relay::new(routes.clone());
         let upstream = match upstream {
             Upstream::Command(command) => {

@@ -7,10 +7,12 @@ use std::process::Command;
 use std::sync::Mutex;
 
 /// The packages, pinned: what the MCP tests are checked against.
-pub const PACKAGES: [&str; 3] = [
+pub const PACKAGES: [&str; 5] = [
     "node@22.23.3",
     "@modelcontextprotocol/server-filesystem@2026.8.31",
     "@modelcontextprotocol/server-everything@2026.8.31",
+    "@modelcontextprotocol/server-memory@2026.8.31",
+    "@modelcontextprotocol/conformance@0.1.16",
 ];
 
 /// Where they are installed.
@@ -43,6 +45,52 @@ pub fn everything_server() -> Vec<String> {
         script.display().to_string(),
         "stdio".to_owned(),
     ]
+}
+
+/// The command line of `@modelcontextprotocol/server-memory` (a knowledge graph kept in `file`), on Node 22.
+pub fn memory_server() -> Vec<String> {
+    let script = prefix().join("node_modules/@modelcontextprotocol/server-memory/dist/index.js");
+    vec![node().display().to_string(), script.display().to_string()]
+}
+
+/// The server half of `@modelcontextprotocol/conformance` against `url`, its results written under `out`: the
+/// status of each check, keyed `scenario/check`.
+pub fn conformance(url: &str, out: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let script = prefix().join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    let ran = Command::new(node())
+        .arg(&script)
+        .args(["server", "--url", url, "--output-dir"])
+        .arg(out)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    let mut checks = std::collections::BTreeMap::new();
+    let scenarios = std::fs::read_dir(out).unwrap_or_else(|e| {
+        panic!(
+            "the conformance suite wrote no results ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&ran.stdout),
+            String::from_utf8_lossy(&ran.stderr)
+        )
+    });
+    for scenario in scenarios.flatten() {
+        let dir = scenario.file_name().to_string_lossy().into_owned();
+        // `<scenario>-<YYYY-MM-DDTHH-MM-SS-mmmZ>`.
+        let name = dir
+            .get(..dir.len().saturating_sub(25))
+            .unwrap_or(&dir)
+            .to_owned();
+        let text = std::fs::read_to_string(scenario.path().join("checks.json"))
+            .unwrap_or_else(|e| panic!("{dir}/checks.json: {e}"));
+        let found: Vec<serde_json::Value> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{dir}/checks.json: {e}"));
+        for check in found {
+            checks.insert(
+                format!("{name}/{}", check["id"].as_str().unwrap_or("?")),
+                check["status"].as_str().unwrap_or("?").to_owned(),
+            );
+        }
+    }
+    assert!(!checks.is_empty(), "the conformance suite ran no checks");
+    checks
 }
 
 /// `@modelcontextprotocol/server-everything` on streamable HTTP, on a free loopback port: the process and its

@@ -52,8 +52,8 @@ pub struct ProxyArgs {
     /// names. Anything else is refused (DNS rebinding).
     #[arg(long = "allowed-host", requires = "listen")]
     pub allowed_hosts: Vec<String>,
-    /// With --listen: a browser origin allowed to call (scheme://host:port; repeatable). Default: none, so a
-    /// request carrying any `Origin` is refused.
+    /// With --listen: a browser origin allowed to call (scheme://host:port, :* for any port; repeatable).
+    /// Default: pages of this machine's loopback names; a request carrying any other `Origin` is refused.
     #[arg(long = "allowed-origin", requires = "listen")]
     pub allowed_origins: Vec<String>,
     /// With --listen: sessions one agent may hold open; opening another closes its oldest.
