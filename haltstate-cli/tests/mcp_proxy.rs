@@ -748,6 +748,27 @@ async fn over_http_each_agents_key_is_its_identity_and_nothing_else_gets_in() {
         assert!(text(&served).contains("served"), "{served:?}");
         client.cancel().await.unwrap();
     }
+    // A client of the stateless 2026-07-28 revision (no session), with its key.
+    {
+        use rmcp::model::ProtocolVersion;
+        use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+        use rmcp::transport::StreamableHttpClientTransport;
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(proxy.url.clone()).auth_header(&alpha);
+        let modern = ()
+            .serve_with_lifecycle(
+                StreamableHttpClientTransport::from_config(config),
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+            .unwrap();
+        let served = modern.call_tool(read()).await.unwrap();
+        assert!(text(&served).contains("served"), "{served:?}");
+        modern.cancel().await.unwrap();
+    }
     let agents: Vec<_> = records(&opened(&db), "default", "mcp.fs.read_text_file")
         .into_iter()
         .filter(|r| r.kind == EvidenceKind::Guard)
@@ -755,7 +776,7 @@ async fn over_http_each_agents_key_is_its_identity_and_nothing_else_gets_in() {
         .collect();
     assert_eq!(
         agents,
-        ["alpha", "beta"],
+        ["alpha", "beta", "alpha"],
         "each call acts as its key's agent"
     );
 
