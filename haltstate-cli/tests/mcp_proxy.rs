@@ -527,18 +527,157 @@ async fn an_upstream_on_streamable_http_is_guarded_the_same() {
     assert_eq!(decision(&summed)["status"], "denied", "{summed:?}");
     client.cancel().await.unwrap();
 
-    // An https:// upstream is refused at start, with the reason.
-    let refused = Command::new(HALTSTATE)
-        .args(proxy_args("x", "a", &db, &policy))
-        .args(["--upstream-url", "https://example.com/mcp"])
+    // The same upstream behind TLS: reached with the certificate checked against SSL_CERT_FILE's roots; with the
+    // system's roots alone (a certificate nobody vouches for) the proxy refuses to start.
+    let (ca, cert, key) = certificates(dir.path());
+    let backend = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .parse()
+        .unwrap();
+    let front = tls_front(backend, &cert, &key).await;
+    let https = format!("https://localhost:{}/mcp", front.port());
+    let mut command = haltstate_process(&proxy_args("everything", "desktop-agent", &db, &policy));
+    command
+        .args(["--upstream-url", &https])
+        .env("SSL_CERT_FILE", &ca);
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    let echoed = client
+        .call_tool(tool_call("echo", json!({"message": "over tls"})))
+        .await
+        .unwrap();
+    assert!(text(&echoed).contains("over tls"), "{echoed:?}");
+    client.cancel().await.unwrap();
+    let untrusted = Command::new(HALTSTATE)
+        .args(proxy_args("everything", "desktop-agent", &db, &policy))
+        .args(["--upstream-url", &https])
+        .env_remove("SSL_CERT_FILE")
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert!(!refused.status.success());
+    assert!(!untrusted.status.success(), "{untrusted:?}");
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("only http://"),
-        "{refused:?}"
+        String::from_utf8_lossy(&untrusted.stderr).contains("certificate"),
+        "refused for its certificate: {untrusted:?}"
     );
+}
+
+/// A certificate authority and a certificate for `localhost` it signed (the openssl CLI): (ca.pem, leaf.pem,
+/// leaf-key.pem).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let made = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("the TLS test needs the openssl CLI (Debian: apt-get install openssl): {e}")
+            });
+        assert!(made.status.success(), "openssl {args:?}: {made:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=test CA",
+                "-keyout",
+                "ca-key.pem",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "leaf-key.pem",
+                "-out",
+                "leaf.csr",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf-key.pem"),
+    )
+}
+
+/// A TLS front for `backend` on a loopback port (rustls), serving `cert`: each connection decrypted and passed on.
+async fn tls_front(backend: std::net::SocketAddr, cert: &Path, key: &Path) -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let (Ok(mut tls), Ok(mut plain)) = (
+                    acceptor.accept(stream).await,
+                    tokio::net::TcpStream::connect(backend).await,
+                ) else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    address
 }
 
 /// `--server`: the proxy asks a real `haltstate serve` (the agent's key in HALTSTATE_API_KEY), not an embedded

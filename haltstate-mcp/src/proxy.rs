@@ -29,7 +29,7 @@ pub enum ProxyError {
     #[error("the upstream MCP server did not initialize: {0}")]
     Upstream(String),
     /// The upstream URL is not one the proxy can reach.
-    #[error("upstream URL {0:?}: only http:// is supported for now (no TLS to the upstream yet)")]
+    #[error("upstream URL {0:?}: only http:// and https:// are served")]
     UpstreamUrl(String),
     /// The downstream client did not complete MCP's initialization.
     #[error("the MCP client on stdin did not initialize: {0}")]
@@ -41,8 +41,8 @@ pub enum ProxyError {
 pub enum Upstream {
     /// A command started as a child process, spoken to over its stdin and stdout.
     Command(tokio::process::Command),
-    /// A streamable-HTTP endpoint (`http://host:port/mcp`; not `https://` yet). The agent's credentials are
-    /// never sent to it.
+    /// A streamable-HTTP endpoint (`https://host/mcp`, or `http://`), its certificate checked against the
+    /// system's trusted roots (`SSL_CERT_FILE` names others). The agent's credentials are never sent to it.
     Url(String),
 }
 
@@ -69,10 +69,13 @@ impl Connected {
                     })?;
                 relay.serve(transport).await
             }
-            Upstream::Url(url) if !url.starts_with("http://") => {
+            Upstream::Url(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
                 return Err(ProxyError::UpstreamUrl(url));
             }
             Upstream::Url(url) => {
+                // rustls on ring for https (the system's trusted roots); installed once per process, and a
+                // provider already installed is as good.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 relay
                     .serve(StreamableHttpClientTransport::from_uri(url))
                     .await

@@ -33,8 +33,8 @@ pub struct ProxyArgs {
         conflicts_with = "upstream_url"
     )]
     pub upstream_cmd: Option<String>,
-    /// The upstream server's streamable-HTTP URL instead (`http://host:port/mcp`; https:// not yet). The agent's
-    /// credentials are never sent to it.
+    /// The upstream server's streamable-HTTP URL instead (https://host/mcp, its certificate checked against the
+    /// system's roots or SSL_CERT_FILE; or http://). The agent's credentials are never sent to it.
     #[arg(long)]
     pub upstream_url: Option<String>,
     /// Serve the agent's client on stdin and stdout.
