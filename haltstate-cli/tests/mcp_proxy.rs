@@ -565,14 +565,17 @@ async fn an_upstream_on_streamable_http_is_guarded_the_same() {
 /// A certificate authority and a certificate for `localhost` it signed (the openssl CLI): (ca.pem, leaf.pem,
 /// leaf-key.pem).
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    if let Err(why) = haltstate_testkit::apt::ensure("the TLS test", &["openssl"], || {
+        haltstate_testkit::apt::runs("openssl")
+    }) {
+        panic!("{why}");
+    }
     let openssl = |args: &[&str]| {
         let made = Command::new("openssl")
             .current_dir(dir)
             .args(args)
             .output()
-            .unwrap_or_else(|e| {
-                panic!("the TLS test needs the openssl CLI (Debian: apt-get install openssl): {e}")
-            });
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
         assert!(made.status.success(), "openssl {args:?}: {made:?}");
     };
     let ec = [

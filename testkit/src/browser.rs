@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder};
 
-const INSTALL: &str = "apt-get update && apt-get install -y chromium chromium-driver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";
 
@@ -21,29 +20,11 @@ fn install() -> Result<(), String> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED
         .get_or_init(|| {
-            if installed() {
-                return Ok(());
-            }
-            let root = Command::new("id")
-                .arg("-u")
-                .output()
-                .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
-            if !root || !Path::new("/usr/bin/apt-get").exists() {
-                return Err(format!(
-                    "the console tests need Chromium and ChromeDriver; install them with `{INSTALL}` (as root)"
-                ));
-            }
-            eprintln!("installing Chromium for the console tests: {INSTALL}");
-            let status = Command::new("sh")
-                .arg("-c")
-                .arg("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null")
-                .status()
-                .map_err(|e| format!("cannot run apt-get: {e}"))?;
-            if status.success() && installed() {
-                Ok(())
-            } else {
-                Err(format!("`{INSTALL}` failed ({status})"))
-            }
+            crate::apt::ensure(
+                "the console tests",
+                &["chromium", "chromium-driver"],
+                installed,
+            )
         })
         .clone()
 }

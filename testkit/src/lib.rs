@@ -4,6 +4,7 @@
 //!
 //! Not published: a dev-dependency of the other crates' tests.
 
+pub mod apt;
 pub mod browser;
 mod eventually;
 mod ledger;

@@ -146,6 +146,9 @@ pub fn install() {
         return;
     }
     std::fs::create_dir_all(&prefix).unwrap_or_else(|e| panic!("{}: {e}", prefix.display()));
+    if let Err(why) = crate::apt::ensure("the MCP tests", &["npm"], || crate::apt::runs("npm")) {
+        panic!("{why}");
+    }
     let output = Command::new("npm")
         .args(["install", "--no-audit", "--no-fund", "--prefix"])
         .arg(&prefix)

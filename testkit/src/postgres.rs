@@ -21,16 +21,6 @@ pub struct PgServer {
     run_as: Option<String>,
 }
 
-/// The command that installs the server, for the error when this process cannot.
-const INSTALL: &str = "apt-get update && apt-get install -y postgresql";
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-}
-
 /// The newest installed server's binaries (`/usr/lib/postgresql/<version>/bin`).
 fn find_bin() -> Option<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -53,24 +43,10 @@ fn install() -> Result<PathBuf, String> {
 }
 
 fn install_once() -> Result<PathBuf, String> {
-    if let Some(bin) = find_bin() {
-        return Ok(bin);
-    }
-    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
-        return Err(format!(
-            "the tests need a PostgreSQL server and none is installed; install it with `{INSTALL}` (as root)"
-        ));
-    }
-    eprintln!("installing the PostgreSQL server for the tests: {INSTALL}");
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null")
-        .status()
-        .map_err(|e| format!("cannot run apt-get: {e}"))?;
-    if !status.success() {
-        return Err(format!("`{INSTALL}` failed ({status})"));
-    }
-    find_bin().ok_or_else(|| format!("`{INSTALL}` succeeded but no initdb was found"))
+    crate::apt::ensure("the tests on PostgreSQL", &["postgresql"], || {
+        find_bin().is_some()
+    })?;
+    find_bin().ok_or_else(|| "PostgreSQL was installed but no initdb was found".to_owned())
 }
 
 fn free_port() -> u16 {
@@ -95,7 +71,7 @@ fn base_dir(bin: &Path) -> PathBuf {
                     bin: bin.to_owned(),
                     dir: entry.path(),
                     port: 0,
-                    run_as: is_root().then(|| "postgres".to_owned()),
+                    run_as: crate::apt::is_root().then(|| "postgres".to_owned()),
                 };
                 // Dropping it stops any server still running there and removes the directory.
                 drop(stale);
@@ -130,7 +106,7 @@ impl PgServer {
         let dir = base_dir(&bin).join(format!("{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("run")).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let run_as = is_root().then(|| "postgres".to_owned());
+        let run_as = crate::apt::is_root().then(|| "postgres".to_owned());
         if let Some(user) = &run_as {
             let status = Command::new("chown")
                 .args(["-R", &format!("{user}:"), &dir.display().to_string()])
