@@ -11,6 +11,7 @@
 //!   percent-encoded.
 
 mod calls;
+mod lines;
 mod stream;
 
 use std::sync::atomic::{AtomicU8, Ordering};

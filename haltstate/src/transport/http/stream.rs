@@ -7,6 +7,7 @@ use rand::Rng;
 use reqwest::Method;
 use time::OffsetDateTime;
 
+use super::lines::{Lines, MAX_LINE};
 use super::{Endpoint, HttpTransport, encode_segment, ok_body};
 use crate::error::GuardError;
 use crate::stream::{Cursor, STREAM_IDLE_TIMEOUT, parse_line};
@@ -140,7 +141,7 @@ async fn read_events(
     cursor: &mut Cursor,
     sender: &DecisionSender,
 ) -> Ended {
-    let mut buffer = String::new();
+    let mut lines = Lines::default();
     loop {
         let chunk = tokio::select! {
             () = sender.closed() => return Ended::Stop,
@@ -158,10 +159,14 @@ async fn read_events(
                 return Ended::Retry;
             }
         };
-        buffer.push_str(&String::from_utf8_lossy(&bytes));
-        while let Some(end) = buffer.find('\n') {
-            let line: String = buffer.drain(..=end).collect();
-            if let Some(event) = parse_line(line.trim_end_matches(['\r', '\n']))
+        let Ok(complete) = lines.push(&bytes) else {
+            tracing::warn!(
+                "approvals stream sent a line longer than {MAX_LINE} bytes; reconnecting"
+            );
+            return Ended::Retry;
+        };
+        for line in complete {
+            if let Some(event) = parse_line(&line)
                 && cursor.deliver(event, sender).await.is_err()
             {
                 return Ended::Stop;
