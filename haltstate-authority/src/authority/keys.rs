@@ -1,14 +1,17 @@
-//! API keys through the authority: created, listed, revoked, and authenticated (remembered for a second).
+//! API keys through the authority: who may ask it anything.
+//!
+//! - Making: [`create_key`](Authority::create_key), [`create_key_with`](Authority::create_key_with),
+//!   [`create_key_as`](Authority::create_key_as) (the secret is in the answer and nowhere else).
+//! - Changing: [`rotate_key`](Authority::rotate_key), [`revoke_key`](Authority::revoke_key),
+//!   [`revoke_key_as`](Authority::revoke_key_as).
+//! - Reading: [`keys`](Authority::keys), [`key`](Authority::key) (never their secrets).
+//! - [`authenticate`](Authority::authenticate): who a secret is (remembered for a second).
 
-use std::time::Duration;
-
-use haltstate_types::{KeyInfo, KeySpec, KeyState, NewKey, Principal, Role, validate_name};
+use haltstate_types::{KeyInfo, KeySpec, NewKey, Principal, Role, validate_name};
 
 use super::Authority;
 use crate::error::{AuthorityError, Result};
 use crate::ops;
-use crate::records::KeyStatus;
-use crate::store::job::WriterStats;
 use crate::store::pending::Pending;
 use crate::store::tx::Tx;
 
@@ -113,42 +116,5 @@ impl Authority {
         let principal = self.inner.reads.authenticate(tenant, secret)?;
         self.inner.key_cache.put(tenant, secret, &principal);
         Ok(principal)
-    }
-
-    /// The state of `agent`'s idempotency key (keys are scoped per agent) and, while claimed, the lease
-    /// remaining.
-    pub fn idempotency_state(
-        &self,
-        tenant: &str,
-        agent: &str,
-        key: &str,
-    ) -> Result<Option<(KeyState, Option<Duration>)>> {
-        Ok(self
-            .idempotency_status(tenant, agent, key)?
-            .map(|status| (status.state, status.lease_left)))
-    }
-
-    /// Where `agent`'s idempotency key stands: its state, which operation (generation) under it, its lifetime
-    /// and, while claimed, the lease remaining.
-    pub fn idempotency_status(
-        &self,
-        tenant: &str,
-        agent: &str,
-        key: &str,
-    ) -> Result<Option<KeyStatus>> {
-        let now = self.now();
-        self.inner.reads.key_state(tenant, agent, key, now)
-    }
-
-    /// How many approvals a tenant may have waiting at once
-    /// ([`AuthorityBuilder::max_pending_approvals_per_tenant`](crate::AuthorityBuilder::max_pending_approvals_per_tenant)):
-    /// a list of that many shows every one.
-    pub fn max_pending_approvals_per_tenant(&self) -> usize {
-        self.inner.windows.max_pending_per_tenant
-    }
-
-    /// How many transactions and operations the writer has committed (group commit at work).
-    pub fn writer_stats(&self) -> WriterStats {
-        self.inner.counters.snapshot()
     }
 }

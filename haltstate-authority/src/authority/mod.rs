@@ -1,12 +1,25 @@
 //! The authority: one handle over policies, approvals, idempotency claims, the kill switch and the ledger.
 //!
-//! `builder.rs` opens one; this file asks it for decisions (guard, check, report); `operator.rs` holds what
-//! operators do (approvals, the kill switch, evidence); `keys.rs` the API keys.
+//! Its API, by noun, a file each (each file's doc lists what it offers):
+//! - `builder.rs`: opening one ([`Authority::builder`]); this file: the handle itself (its clock, database and
+//!   policies);
+//! - `decisions.rs`: guard, report, check, and where idempotency keys stand;
+//! - `approvals.rs`: reading and deciding approvals, their expiry;
+//! - `kill_switch.rs`: stopping a tenant or an agent;
+//! - `ledger.rs`: the evidence and its hash chains; `evidence_proof.rs`: signed checkpoints and proof packs;
+//!   `state_check.rs`: the state tables checked against the ledger; `replay.rs`, `shadow.rs`: policy changes
+//!   tried on recorded decisions;
+//! - `keys.rs`: API keys; `webhooks.rs`: webhook endpoints and deliveries;
+//! - `database.rs`: readiness, schema migration, copying to PostgreSQL, the writer's counters.
 
+mod approvals;
 mod builder;
+mod database;
+mod decisions;
 mod evidence_proof;
 mod keys;
-mod operator;
+mod kill_switch;
+mod ledger;
 mod replay;
 mod shadow;
 mod state_check;
@@ -26,17 +39,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use haltstate_types::{
-    ActionRequest, CheckAnswer, CheckReport, CheckRequest, GuardAnswer, GuardRequest,
-    OutcomeReport, ReportAck, RequestError, UnverifiedOutcome, fingerprint, validate_name,
-};
-
 use crate::clock::Clock;
-use crate::decision::{Judgement, PolicyDecision};
 use crate::error::Result;
 use crate::events::ApprovalEvent;
 use crate::key_cache::KeyCache;
-use crate::ops;
 use crate::policy::{PolicyEngine, PolicyError};
 use crate::rules::Windows;
 use crate::store::job::WriterCounters;
@@ -171,106 +177,5 @@ impl Authority {
             self.inner.policies.set_shadow_file(shadow)?;
         }
         Ok(count)
-    }
-
-    /// What policy alone says, with no kill switch, idempotency or ledger involved. A policy that reads
-    /// `context.usage` has no usage to read here and fails to evaluate, which denies; a guard or check decides it
-    /// with the agent's usage ([`PolicyEngine::decide_with_usage`] takes usage given by hand).
-    pub fn decide(&self, tenant: &str, request: &ActionRequest) -> PolicyDecision {
-        self.inner.policies.decide(tenant, request, self.now())
-    }
-
-    /// Asks to run an action under an idempotency key: kill switch, then the key's record, then policy.
-    ///
-    /// `Allowed` and `Approved` answers carry a claim: run the body, then [`report`](Self::report). A key bound
-    /// to a different operation is refused with [`AuthorityError::IdempotencyConflict`](crate::AuthorityError::IdempotencyConflict).
-    pub fn guard(&self, tenant: &str, mut request: GuardRequest) -> Pending<GuardAnswer> {
-        let judged = validate_name("tenant", tenant)
-            .and_then(|()| request.normalize())
-            .and_then(|()| self.judge(tenant, &request.action));
-        let (policy, fingerprint) = match judged {
-            Ok(judged) => judged,
-            Err(e) => return Pending::ready(Err(e.into())),
-        };
-        let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(tenant, move |b, tenant| {
-            ops::guard::guard(b, windows, tenant, &request, &fingerprint, policy)
-        })
-    }
-
-    /// Policy's decision and the operation's fingerprint for a valid request. Policy runs on the caller's
-    /// thread, in parallel with other callers, unless a policy of the action reads usage: then it runs in the
-    /// transaction, which loads the usage and charges it.
-    fn judge(
-        &self,
-        tenant: &str,
-        action: &ActionRequest,
-    ) -> std::result::Result<(Judgement, String), RequestError> {
-        let fingerprint = fingerprint(action)?;
-        if self.inner.policies.reads_usage(&action.action) {
-            return Ok((
-                Judgement::WithUsage(self.inner.policies.clone()),
-                fingerprint,
-            ));
-        }
-        Ok((Judgement::Decided(self.decide(tenant, action)), fingerprint))
-    }
-
-    /// Reports how a guarded body ended: success completes the key, anything else releases the claim.
-    pub fn report(&self, tenant: &str, report: OutcomeReport) -> Pending<ReportAck> {
-        let report = match validate_name("tenant", tenant).and_then(|()| report.validated()) {
-            Ok(report) => report,
-            Err(e) => return Pending::ready(Err(e.into())),
-        };
-        let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(tenant, move |b, tenant| {
-            ops::report::report(b, windows, tenant, report)
-        })
-    }
-
-    /// Asks for a decision without claiming anything. APPROVAL_REQUIRED creates (or, for a known request id,
-    /// finds) an approval to wait for.
-    pub fn check(&self, tenant: &str, mut request: CheckRequest) -> Pending<CheckAnswer> {
-        let judged = validate_name("tenant", tenant)
-            .and_then(|()| request.normalize())
-            .and_then(|()| self.judge(tenant, &request.action));
-        let (policy, fingerprint) = match judged {
-            Ok(judged) => judged,
-            Err(e) => return Pending::ready(Err(e.into())),
-        };
-        let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(tenant, move |b, tenant| {
-            ops::check::check(b, windows, tenant, request, &fingerprint, policy)
-        })
-    }
-
-    /// Records evidence of an action a client ran fail-open. Recorded once per `evidence_id`: answers the ledger
-    /// sequence number and whether this delivery was a repeat (then nothing was written).
-    pub fn record_unverified(
-        &self,
-        tenant: &str,
-        evidence: UnverifiedOutcome,
-    ) -> Pending<(u64, bool)> {
-        let evidence = match validate_name("tenant", tenant).and_then(|()| evidence.validated()) {
-            Ok(evidence) => evidence,
-            Err(e) => return Pending::ready(Err(e.into())),
-        };
-        let tenant = tenant.to_owned();
-        self.submit(tenant, move |b, tenant| {
-            ops::unverified::record(b, tenant, evidence)
-        })
-    }
-
-    /// Records what a caller did after a check; answers the ledger sequence number. The record is `verified`
-    /// only when this authority made the decision the report names (see [`CheckReport`]).
-    pub fn report_check(&self, tenant: &str, report: CheckReport) -> Pending<u64> {
-        let report = match validate_name("tenant", tenant).and_then(|()| report.validated()) {
-            Ok(report) => report,
-            Err(e) => return Pending::ready(Err(e.into())),
-        };
-        let tenant = tenant.to_owned();
-        self.submit(tenant, move |b, tenant| {
-            ops::check::report(b, tenant, report)
-        })
     }
 }
