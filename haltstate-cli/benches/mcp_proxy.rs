@@ -106,8 +106,6 @@ async fn client(url: &str, key: Option<&str>) -> RunningService<RoleClient, ()> 
     if let Some(key) = key {
         config = config.auth_header(key);
     }
-    // reqwest's rustls comes without a crypto provider: ring, as the proxy's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     ().serve(StreamableHttpClientTransport::from_config(config))
         .await
         .expect("the client connects")

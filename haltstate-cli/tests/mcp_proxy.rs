@@ -812,11 +812,6 @@ fn create_key(db: &Path, tenant: &str, name: &str, role: &str) -> String {
     String::from_utf8_lossy(&created.stdout).trim().to_owned()
 }
 
-/// rmcp's HTTP client (reqwest, rustls without a built-in provider) needs the process's crypto provider: ring.
-fn with_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// A proxy started with `--listen 127.0.0.1:0`: its URL (`http://127.0.0.1:port/mcp`) read from its first line.
 struct Listening {
     /// Killed with the value.
@@ -854,7 +849,6 @@ impl Listening {
         use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
         let config =
             StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(key);
-        with_tls_provider();
         ().serve(StreamableHttpClientTransport::from_config(config))
             .await
     }
@@ -904,7 +898,6 @@ async fn over_http_each_agents_key_is_its_identity_and_nothing_else_gets_in() {
         use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
         let config =
             StreamableHttpClientTransportConfig::with_uri(proxy.url.clone()).auth_header(&alpha);
-        with_tls_provider();
         let modern = ()
             .serve_with_lifecycle(
                 StreamableHttpClientTransport::from_config(config),

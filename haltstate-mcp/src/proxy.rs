@@ -73,9 +73,6 @@ impl Connected {
                 return Err(ProxyError::UpstreamUrl(url));
             }
             Upstream::Url(url) => {
-                // rustls on ring for https (the system's trusted roots); installed once per process, and a
-                // provider already installed is as good.
-                let _ = rustls::crypto::ring::default_provider().install_default();
                 relay
                     .serve(StreamableHttpClientTransport::from_uri(url))
                     .await

@@ -109,6 +109,34 @@ fn one() -> u32 {
     1
 }
 
+impl Approval {
+    /// The approval as it stands at `now`: a pending one past its window is expired, decided at its expiry (its
+    /// stored row may lag until the sweep writes it; every read says the same).
+    ///
+    /// ```
+    /// # use haltstate_types::{Approval, ApprovalStatus};
+    /// # let mut approval: Approval = serde_json::from_value(serde_json::json!({
+    /// #     "id": "apr_1", "tenant": "acme", "idempotency_key": null, "agent_id": "a", "action": "x.y",
+    /// #     "resource": null, "params": {}, "risk": null, "metadata": null, "policy_id": null,
+    /// #     "policy_reason": "r", "status": "pending", "created_at": "2026-01-05T10:00:00Z",
+    /// #     "expires_at": "2026-01-05T11:00:00Z", "decided_at": null, "approver": null, "decision_reason": null,
+    /// # }))?;
+    /// let later = approval.expires_at + time::Duration::SECOND;
+    /// let read = approval.clone().as_of(later);
+    /// assert_eq!(read.status, ApprovalStatus::Expired);
+    /// assert_eq!(read.decided_at, Some(approval.expires_at));
+    /// assert_eq!(approval.clone().as_of(approval.created_at).status, ApprovalStatus::Pending);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn as_of(mut self, now: OffsetDateTime) -> Self {
+        if self.status == ApprovalStatus::Pending && self.expires_at <= now {
+            self.status = ApprovalStatus::Expired;
+            self.decided_at = Some(self.expires_at);
+        }
+        self
+    }
+}
+
 /// How an operator decides an approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

@@ -41,6 +41,14 @@ impl KillState {
     }
 }
 
+impl KillState {
+    /// A state read back from storage: one this build cannot read is KILL (fail closed: a damaged row must not
+    /// let a stopped agent run).
+    pub fn stored(text: &str) -> Self {
+        Self::parse(text).unwrap_or(KillState::Kill)
+    }
+}
+
 /// Read as [`KillState::parse`] reads: case-insensitively, `OK` and `RESUME` meaning RUN.
 impl<'de> Deserialize<'de> for KillState {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -109,6 +117,44 @@ pub struct KillStatus {
 }
 
 impl KillStatus {
+    /// The effective state for `agent_id` of `tenant`, from the tenant's own switch and the agent's: the more
+    /// severe, the tenant's when they are equal (a tenant-wide stop names the tenant).
+    ///
+    /// ```
+    /// use haltstate_types::{KillScope, KillState, KillStatus};
+    ///
+    /// let status = KillStatus::effective("acme", "bot", KillState::Pause, KillState::Kill);
+    /// assert_eq!(status.state, KillState::Kill);
+    /// assert_eq!(status.scope, Some(KillScope::Agent { tenant: "acme".into(), agent_id: "bot".into() }));
+    /// assert_eq!(KillStatus::effective("acme", "bot", KillState::Run, KillState::Run).scope, None);
+    /// ```
+    pub fn effective(
+        tenant: &str,
+        agent_id: &str,
+        tenant_state: KillState,
+        agent_state: KillState,
+    ) -> Self {
+        if tenant_state == KillState::Run && agent_state == KillState::Run {
+            KillStatus {
+                state: KillState::Run,
+                scope: None,
+            }
+        } else if tenant_state >= agent_state {
+            KillStatus {
+                state: tenant_state,
+                scope: Some(KillScope::Tenant(tenant.to_owned())),
+            }
+        } else {
+            KillStatus {
+                state: agent_state,
+                scope: Some(KillScope::Agent {
+                    tenant: tenant.to_owned(),
+                    agent_id: agent_id.to_owned(),
+                }),
+            }
+        }
+    }
+
     /// The denial reason a guard or check gets while this status holds.
     pub fn denial_reason(&self) -> Option<String> {
         let scope = self.scope.as_ref()?;

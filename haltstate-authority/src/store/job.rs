@@ -104,9 +104,12 @@ where
 
 impl<T: Send> Reply for OpReply<T> {
     fn finish(self: Box<Self>, commit_error: Option<&BatchFailure>) {
-        let result = match commit_error {
-            Some(failure) => Err(failure.to_error()),
-            None => self.result,
+        let result = match (commit_error, self.result) {
+            // An operation that itself failed (a row that does not decode, say) is told its own failure, not the
+            // batch's it caused: nothing of it was to be kept either way, and the cause is what the caller needs.
+            (Some(_), Err(own)) if own.is_operational() => Err(own),
+            (Some(failure), _) => Err(failure.to_error()),
+            (None, result) => result,
         };
         // A caller that stopped waiting is fine: the change is committed either way.
         let _ = self.reply.send(result);

@@ -3,17 +3,16 @@
 
 pub(crate) mod approvers;
 pub(crate) mod chain;
+pub(crate) mod decode;
 pub(crate) mod job;
-mod key_row;
 pub(crate) mod pending;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+mod row;
 pub(crate) mod sqlite;
 pub(crate) mod tx;
 pub(crate) mod usage;
 pub(crate) mod writer;
-
-pub(crate) use key_row::decode_key_state;
 
 /// How hard a commit works to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

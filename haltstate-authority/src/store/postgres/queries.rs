@@ -1,20 +1,21 @@
 //! SQL reads shared by the transaction ([`super::tx::PgTx`]) and the readers ([`super::reads::PgReads`]); the
-//! PostgreSQL twin of `sqlite/queries.rs`, with the same rules (an undecodable row is an error, never a default).
+//! PostgreSQL twin of `sqlite/queries.rs`. Rows are decoded by `store/decode.rs`, as SQLite's are.
 
-use postgres::Row;
-use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
+use haltstate_types::timestamp::{format_rfc3339, to_micros};
 use haltstate_types::{
-    AgentSet, Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo,
-    KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo, KillScope,
+    KillState, KillStatus, LedgerHead, Principal,
 };
 
 use super::conn::{Conn, unsigned};
 use crate::error::{AuthorityError, Result};
 use crate::records::{CheckRecord, KeyRecord, KeyStatus};
 use crate::secrets;
+use crate::store::decode::{
+    self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
+};
 
 pub(crate) fn load_key(
     conn: &mut Conn,
@@ -22,104 +23,24 @@ pub(crate) fn load_key(
     agent: &str,
     key: &str,
 ) -> Result<Option<KeyRecord>> {
-    let Some(row) = conn.query_opt(
-        "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-         lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest, \
-         lifetime, generation FROM idempotency WHERE tenant = $1 AND agent_id = $2 AND key = $3",
+    conn.query_opt(
+        concat!(
+            "SELECT ",
+            key_record_columns!(),
+            " FROM idempotency WHERE tenant = $1 AND agent_id = $2 AND key = $3"
+        ),
         &[&tenant, &agent, &key],
     )?
-    else {
-        return Ok(None);
-    };
-    let (state, lifetime) = crate::store::decode_key_state(key, row.try_get(3)?, row.try_get(16)?)?;
-    Ok(Some(KeyRecord {
-        key: key.to_owned(),
-        fingerprint: row.try_get(0)?,
-        agent_id: row.try_get(1)?,
-        action: row.try_get(2)?,
-        state,
-        lifetime,
-        generation: unsigned(row.try_get(17)?, "a key's generation")?,
-        approval_id: row.try_get(4)?,
-        policy_id: row.try_get(5)?,
-        reason: row.try_get(6)?,
-        claim_token: row.try_get(7)?,
-        retry_digest: row.try_get(15)?,
-        attempts: u32::try_from(row.try_get::<_, i64>(14)?).map_err(|_| {
-            AuthorityError::Corrupt(format!(
-                "idempotency key {key:?} has a negative attempt count"
-            ))
-        })?,
-        lease_until: row.try_get::<_, Option<i64>>(8)?.map(from_micros),
-        outcome_seq: row
-            .try_get::<_, Option<i64>>(9)?
-            .map(|seq| unsigned(seq, "an outcome's sequence number"))
-            .transpose()?,
-        claimed_by: row.try_get(10)?,
-        client_token: row.try_get(11)?,
-        charged: crate::store::usage::charge_of(row.try_get(12)?, row.try_get(13)?)?,
-    }))
+    .map(|row| decode::key_record(&row, key))
+    .transpose()
 }
 
-/// Maps a row; a pending approval past its window reads as expired at its expiry time.
-/// A query of approvals: the columns [`approval_from_row`] reads, then `$rest` (the statement text must be
+/// A query of approvals: the columns [`decode::approval`] reads, then `$rest` (the statement text must be
 /// `'static` to stay prepared on the connection).
 macro_rules! select_approvals {
     ($rest:literal) => {
-        concat!(
-            "SELECT id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, policy_id, \
-             policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason, \
-             approvals_required, approved_by, policy_version FROM approvals ",
-            $rest
-        )
+        concat!("SELECT ", approval_columns!(), " FROM approvals ", $rest)
     };
-}
-
-pub(crate) fn approval_from_row(row: &Row, now: OffsetDateTime) -> Result<Approval> {
-    let corrupt = |column: usize, why: String| {
-        AuthorityError::Corrupt(format!("approval column {column}: {why}"))
-    };
-    let params: String = row.try_get(6)?;
-    let metadata: Option<String> = row.try_get(8)?;
-    let status: String = row.try_get(11)?;
-    let expires_at = from_micros(row.try_get(13)?);
-    let mut status = ApprovalStatus::parse(&status)
-        .ok_or_else(|| corrupt(11, format!("unknown status {status:?}")))?;
-    let mut decided_at = row.try_get::<_, Option<i64>>(14)?.map(from_micros);
-    if status == ApprovalStatus::Pending && expires_at <= now {
-        status = ApprovalStatus::Expired;
-        decided_at = Some(expires_at);
-    }
-    let params = serde_json::from_str::<Map<String, Value>>(&params)
-        .map_err(|e| corrupt(6, e.to_string()))?;
-    let metadata = metadata
-        .map(|m| serde_json::from_str(&m))
-        .transpose()
-        .map_err(|e| corrupt(8, e.to_string()))?;
-    Ok(Approval {
-        id: row.try_get(0)?,
-        tenant: row.try_get(1)?,
-        idempotency_key: row.try_get(2)?,
-        agent_id: row.try_get(3)?,
-        action: row.try_get(4)?,
-        resource: row.try_get(5)?,
-        params,
-        risk: row.try_get(7)?,
-        metadata,
-        policy_id: row.try_get(9)?,
-        policy_reason: row.try_get(10)?,
-        status,
-        created_at: from_micros(row.try_get(12)?),
-        expires_at,
-        decided_at,
-        approver: row.try_get(15)?,
-        decision_reason: row.try_get(16)?,
-        approvals_required: u32::try_from(row.try_get::<_, i64>(17)?)
-            .map_err(|e| corrupt(17, e.to_string()))?,
-        approved_by: crate::store::approvers::decode(row.try_get(18)?)
-            .map_err(|e| corrupt(18, e))?,
-        policy_version: row.try_get(19)?,
-    })
 }
 
 pub(crate) fn load_approval(
@@ -132,7 +53,7 @@ pub(crate) fn load_approval(
         select_approvals!("WHERE tenant = $1 AND id = $2"),
         &[&tenant, &id],
     )?
-    .map(|row| approval_from_row(&row, now))
+    .map(|row| decode::approval(&row, now))
     .transpose()
 }
 
@@ -146,7 +67,7 @@ pub(crate) fn load_approval_by_request(
         select_approvals!("WHERE tenant = $1 AND request_id = $2"),
         &[&tenant, &request_id],
     )?
-    .map(|row| approval_from_row(&row, now))
+    .map(|row| decode::approval(&row, now))
     .transpose()
 }
 
@@ -173,7 +94,7 @@ pub(crate) fn list_approvals(
         ),
         &[&tenant, &filter, &to_micros(now), &limit],
     )?;
-    rows.iter().map(|row| approval_from_row(row, now)).collect()
+    rows.iter().map(|row| decode::approval(row, now)).collect()
 }
 
 /// Decided approvals with `decided_at > since`, oldest first (expiries count as decided at their expiry).
@@ -198,7 +119,7 @@ pub(crate) fn approvals_since(
             &i64::from(limit.clamp(1, 1000)),
         ],
     )?;
-    rows.iter().map(|row| approval_from_row(row, now)).collect()
+    rows.iter().map(|row| decode::approval(row, now)).collect()
 }
 
 /// The stored state of one scope (RUN when never set; an unreadable one is KILL: fail closed).
@@ -210,12 +131,10 @@ pub(crate) fn kill_state(conn: &mut Conn, scope: &KillScope) -> Result<KillState
         )?
         .map(|row| row.try_get(0))
         .transpose()?;
-    Ok(state.map_or(KillState::Run, |s| {
-        KillState::parse(&s).unwrap_or(KillState::Kill)
-    }))
+    Ok(state.map_or(KillState::Run, |s| KillState::stored(&s)))
 }
 
-/// The effective state for `agent_id`: the more severe of the tenant's and the agent's.
+/// The effective state for `agent_id` (see [`KillStatus::effective`]), in one query.
 pub(crate) fn kill_status(conn: &mut Conn, tenant: &str, agent_id: &str) -> Result<KillStatus> {
     let rows = conn.query(
         "SELECT agent_id, state FROM kill_switch WHERE tenant = $1 AND agent_id IN ('', $2)",
@@ -224,35 +143,19 @@ pub(crate) fn kill_status(conn: &mut Conn, tenant: &str, agent_id: &str) -> Resu
     let (mut tenant_state, mut agent_state) = (KillState::Run, KillState::Run);
     for row in rows {
         let (agent, state): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-        let state = KillState::parse(&state).unwrap_or(KillState::Kill);
+        let state = KillState::stored(&state);
         if agent.is_empty() {
             tenant_state = state;
         } else {
             agent_state = state;
         }
     }
-    let tenant_scope = KillScope::Tenant(tenant.to_owned());
-    Ok(
-        if tenant_state == KillState::Run && agent_state == KillState::Run {
-            KillStatus {
-                state: KillState::Run,
-                scope: None,
-            }
-        } else if tenant_state >= agent_state {
-            KillStatus {
-                state: tenant_state,
-                scope: Some(tenant_scope),
-            }
-        } else {
-            KillStatus {
-                state: agent_state,
-                scope: Some(KillScope::Agent {
-                    tenant: tenant.to_owned(),
-                    agent_id: agent_id.to_owned(),
-                }),
-            }
-        },
-    )
+    Ok(KillStatus::effective(
+        tenant,
+        agent_id,
+        tenant_state,
+        agent_state,
+    ))
 }
 
 pub(crate) fn tenant_head(conn: &mut Conn, tenant: &str) -> Result<LedgerHead> {
@@ -322,46 +225,22 @@ pub(crate) fn evidence(
         .collect()
 }
 
-fn key_from_row(row: &Row) -> Result<KeyInfo> {
-    let role: String = row.try_get(3)?;
-    let role = Role::parse(&role)
-        .ok_or_else(|| AuthorityError::Corrupt(format!("stored key role {role:?} is unknown")))?;
-    let agents = match (role, row.try_get::<_, Option<String>>(4)?) {
-        (Role::Operator | Role::Admin, _) => AgentSet::default(),
-        (Role::Agent, Some(stored)) => serde_json::from_str(&stored).map_err(|e| {
-            AuthorityError::Corrupt(format!("stored agent set does not decode: {e}"))
-        })?,
-        (Role::Agent, None) => AgentSet::one(&row.try_get::<_, String>(2)?)?,
-    };
-    let rate_limit = row
-        .try_get::<_, Option<i64>>(5)?
-        .and_then(|n| u32::try_from(n).ok())
-        .and_then(std::num::NonZeroU32::new);
-    Ok(KeyInfo {
-        id: row.try_get(0)?,
-        tenant: row.try_get(1)?,
-        name: row.try_get(2)?,
-        role,
-        agents,
-        rate_limit,
-        created_at: from_micros(row.try_get(6)?),
-        revoked_at: row.try_get::<_, Option<i64>>(7)?.map(from_micros),
-    })
-}
-
 /// Finds the key's principal; every failure is the same `Unauthenticated` (see `sqlite/queries.rs`).
 pub(crate) fn authenticate(conn: &mut Conn, tenant: &str, secret: &str) -> Result<Principal> {
     let presented = secrets::hash(secret);
     let row = conn.query_opt(
-        "SELECT id, tenant, name, role, agents, rate_limit, created_us, revoked_us, key_hash \
-         FROM api_keys WHERE tenant = $1 AND key_hash = $2",
+        concat!(
+            "SELECT ",
+            key_info_columns!(),
+            ", key_hash FROM api_keys WHERE tenant = $1 AND key_hash = $2"
+        ),
         &[&tenant, &presented.as_slice()],
     )?;
     let Some(row) = row else {
         return Err(AuthorityError::Unauthenticated);
     };
     let stored: Vec<u8> = row.try_get(8)?;
-    match key_from_row(&row) {
+    match decode::key_info(&row) {
         Ok(info)
             if info.revoked_at.is_none()
                 && info.tenant == tenant
@@ -387,20 +266,26 @@ pub(crate) fn authenticate(conn: &mut Conn, tenant: &str, secret: &str) -> Resul
 /// The tenant's keys, newest first (revoked ones too, unless `live_only`).
 pub(crate) fn list_keys(conn: &mut Conn, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>> {
     let rows = conn.query(
-        "SELECT id, tenant, name, role, agents, rate_limit, created_us, revoked_us FROM api_keys \
-         WHERE tenant = $1 AND (NOT $2 OR revoked_us IS NULL) ORDER BY created_us DESC, id",
+        concat!(
+            "SELECT ",
+            key_info_columns!(),
+            " FROM api_keys WHERE tenant = $1 AND (NOT $2 OR revoked_us IS NULL) ORDER BY created_us DESC, id"
+        ),
         &[&tenant, &live_only],
     )?;
-    rows.iter().map(key_from_row).collect()
+    rows.iter().map(decode::key_info).collect()
 }
 
 pub(crate) fn load_key_info(conn: &mut Conn, tenant: &str, id: &str) -> Result<Option<KeyInfo>> {
     conn.query_opt(
-        "SELECT id, tenant, name, role, agents, rate_limit, created_us, revoked_us FROM api_keys \
-         WHERE tenant = $1 AND id = $2",
+        concat!(
+            "SELECT ",
+            key_info_columns!(),
+            " FROM api_keys WHERE tenant = $1 AND id = $2"
+        ),
         &[&tenant, &id],
     )?
-    .map(|row| key_from_row(&row))
+    .map(|row| decode::key_info(&row))
     .transpose()
 }
 
@@ -420,19 +305,14 @@ pub(crate) fn load_check(
     request_id: &str,
 ) -> Result<Option<CheckRecord>> {
     conn.query_opt(
-        "SELECT fingerprint, agent_id, action, decision FROM check_requests \
-         WHERE tenant = $1 AND request_id = $2",
+        concat!(
+            "SELECT ",
+            check_record_columns!(),
+            " FROM check_requests WHERE tenant = $1 AND request_id = $2"
+        ),
         &[&tenant, &request_id],
     )?
-    .map(|row| {
-        Ok(CheckRecord {
-            request_id: request_id.to_owned(),
-            fingerprint: row.try_get(0)?,
-            agent_id: row.try_get(1)?,
-            action: row.try_get(2)?,
-            decision: row.try_get(3)?,
-        })
-    })
+    .map(|row| decode::check_record(&row, request_id))
     .transpose()
 }
 

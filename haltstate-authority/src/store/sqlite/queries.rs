@@ -1,18 +1,20 @@
 //! SQL reads shared by the transaction ([`super::tx::SqliteTx`]) and the read pool ([`super::SqliteReads`]).
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde_json::{Map, Value};
+use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
+use haltstate_types::timestamp::{format_rfc3339, to_micros};
 use haltstate_types::{
-    AgentSet, Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo,
-    KeyLifetime, KeyState, KillScope, KillState, KillStatus, LedgerHead, Principal, Role,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo, KillScope,
+    KillState, KillStatus, LedgerHead, Principal,
 };
 
 use crate::error::{AuthorityError, Result};
 use crate::records::{CheckRecord, KeyRecord, KeyStatus};
 use crate::secrets;
+use crate::store::decode::{
+    self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
+};
 
 pub(crate) fn load_key(
     conn: &Connection,
@@ -20,107 +22,30 @@ pub(crate) fn load_key(
     agent: &str,
     key: &str,
 ) -> Result<Option<KeyRecord>> {
-    let row = conn
-        .prepare_cached(
-            "SELECT fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
-             lease_until_us, outcome_seq, claimed_by, client_token, usage_us, usage, attempts, retry_digest, \
-             lifetime, generation FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3",
-        )?
-        .query_row(params![tenant, agent, key], |row| {
-            Ok((
-                (row.get::<_, String>(3)?, row.get::<_, String>(16)?),
-                (row.get::<_, Option<i64>>(12)?, row.get::<_, Option<String>>(13)?),
-                KeyRecord {
-                    key: key.to_owned(),
-                    fingerprint: row.get(0)?,
-                    agent_id: row.get(1)?,
-                    action: row.get(2)?,
-                    state: KeyState::Failed,
-                    lifetime: KeyLifetime::Once,
-                    // A generation below 1 is a decoding error (the column's CHECK keeps it out).
-                    generation: row.get::<_, u64>(17)?,
-                    approval_id: row.get(4)?,
-                    policy_id: row.get(5)?,
-                    reason: row.get(6)?,
-                    claim_token: row.get(7)?,
-                    retry_digest: row.get(15)?,
-                    attempts: row.get(14)?,
-                    lease_until: row.get::<_, Option<i64>>(8)?.map(from_micros),
-                    // A negative number is a decoding error, not sequence 0.
-                    outcome_seq: row.get::<_, Option<u64>>(9)?,
-                    claimed_by: row.get(10)?,
-                    client_token: row.get(11)?,
-                    charged: None,
-                },
-            ))
-        })
-        .optional()?;
-    row.map(|((state, lifetime), (usage_us, usage), record)| {
-        let (state, lifetime) = crate::store::decode_key_state(key, &state, &lifetime)?;
-        Ok(KeyRecord {
-            state,
-            lifetime,
-            charged: crate::store::usage::charge_of(usage_us, usage)?,
-            ..record
-        })
-    })
-    .transpose()
-}
-
-const APPROVAL_COLUMNS: &str = "id, tenant, idempotency_key, agent_id, action, resource, params, risk, metadata, \
-     policy_id, policy_reason, status, created_us, expires_us, decided_us, approver, decision_reason, \
-     approvals_required, approved_by, policy_version";
-
-/// Maps a row; a pending approval past its window reads as expired at its expiry time. A column that does not
-/// decode is an error, never an empty value an approver would be shown.
-fn approval_from_row(row: &Row<'_>, now: OffsetDateTime) -> rusqlite::Result<Approval> {
-    let corrupt = |column: usize, why: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            format!("approval column {column}: {why}").into(),
-        )
-    };
-    let params: String = row.get(6)?;
-    let metadata: Option<String> = row.get(8)?;
-    let status: String = row.get(11)?;
-    let expires_at = from_micros(row.get(13)?);
-    let mut status = ApprovalStatus::parse(&status)
-        .ok_or_else(|| corrupt(11, format!("unknown status {status:?}")))?;
-    let mut decided_at = row.get::<_, Option<i64>>(14)?.map(from_micros);
-    if status == ApprovalStatus::Pending && expires_at <= now {
-        status = ApprovalStatus::Expired;
-        decided_at = Some(expires_at);
-    }
-    let params = serde_json::from_str::<Map<String, Value>>(&params)
-        .map_err(|e| corrupt(6, e.to_string()))?;
-    let metadata = metadata
-        .map(|m| serde_json::from_str(&m))
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        key_record_columns!(),
+        " FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3"
+    ))?;
+    let mut rows = statement.query(params![tenant, agent, key])?;
+    rows.next()?
+        .map(|row| decode::key_record(row, key))
         .transpose()
-        .map_err(|e| corrupt(8, e.to_string()))?;
-    Ok(Approval {
-        id: row.get(0)?,
-        tenant: row.get(1)?,
-        idempotency_key: row.get(2)?,
-        agent_id: row.get(3)?,
-        action: row.get(4)?,
-        resource: row.get(5)?,
-        params,
-        risk: row.get(7)?,
-        metadata,
-        policy_id: row.get(9)?,
-        policy_reason: row.get(10)?,
-        status,
-        created_at: from_micros(row.get(12)?),
-        expires_at,
-        decided_at,
-        approver: row.get(15)?,
-        decision_reason: row.get(16)?,
-        approvals_required: row.get(17)?,
-        approved_by: crate::store::approvers::decode(row.get(18)?).map_err(|e| corrupt(18, e))?,
-        policy_version: row.get(19)?,
-    })
 }
+
+/// Every row `rows` holds, decoded by `decode`.
+fn all<T>(
+    mut rows: rusqlite::Rows<'_>,
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next()? {
+        decoded.push(decode(row)?);
+    }
+    Ok(decoded)
+}
+
+const APPROVAL_COLUMNS: &str = approval_columns!();
 
 pub(crate) fn load_approval(
     conn: &Connection,
@@ -129,10 +54,11 @@ pub(crate) fn load_approval(
     now: OffsetDateTime,
 ) -> Result<Option<Approval>> {
     let sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1 AND tenant = ?2");
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![id, tenant], |row| approval_from_row(row, now))
-        .optional()?)
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(params![id, tenant])?;
+    rows.next()?
+        .map(|row| decode::approval(row, now))
+        .transpose()
 }
 
 pub(crate) fn load_approval_by_request(
@@ -143,12 +69,11 @@ pub(crate) fn load_approval_by_request(
 ) -> Result<Option<Approval>> {
     let sql =
         format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tenant = ?1 AND request_id = ?2");
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![tenant, request_id], |row| {
-            approval_from_row(row, now)
-        })
-        .optional()?)
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(params![tenant, request_id])?;
+    rows.next()?
+        .map(|row| decode::approval(row, now))
+        .transpose()
 }
 
 /// Approvals of `tenant`, newest first, optionally only those in `status`.
@@ -173,10 +98,8 @@ pub(crate) fn list_approvals(
          ORDER BY created_us DESC, id LIMIT ?4"
     );
     let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(params![tenant, filter, now_us, limit], |row| {
-        approval_from_row(row, now)
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = statement.query(params![tenant, filter, now_us, limit])?;
+    all(rows, |row| decode::approval(row, now))
 }
 
 /// Decided approvals with `decided_at > since`, oldest first (expiries count as decided at their expiry).
@@ -194,16 +117,13 @@ pub(crate) fn approvals_since(
          ORDER BY COALESCE(decided_us, expires_us), id LIMIT ?4"
     );
     let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(
-        params![
-            tenant,
-            to_micros(since),
-            to_micros(now),
-            i64::from(limit.clamp(1, 1000))
-        ],
-        |row| approval_from_row(row, now),
-    )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = statement.query(params![
+        tenant,
+        to_micros(since),
+        to_micros(now),
+        i64::from(limit.clamp(1, 1000))
+    ])?;
+    all(rows, |row| decode::approval(row, now))
 }
 
 /// A stored kill-switch row as a scope and state (an unreadable state is KILL: fail closed).
@@ -213,7 +133,7 @@ pub(crate) fn kill_row(tenant: String, agent_id: String, state: &str) -> (KillSc
     } else {
         KillScope::Agent { tenant, agent_id }
     };
-    (scope, KillState::parse(state).unwrap_or(KillState::Kill))
+    (scope, KillState::stored(state))
 }
 
 /// The stored state of one scope (RUN when never set).
@@ -225,39 +145,25 @@ pub(crate) fn kill_state(conn: &Connection, scope: &KillScope) -> Result<KillSta
             |row| row.get(0),
         )
         .optional()?;
-    // An unreadable stored state is treated as KILL: fail closed.
-    Ok(state.map_or(KillState::Run, |s| {
-        KillState::parse(&s).unwrap_or(KillState::Kill)
-    }))
+    Ok(state.map_or(KillState::Run, |s| KillState::stored(&s)))
 }
 
-/// The effective state for `agent_id`: the more severe of the tenant's and the agent's.
+/// The effective state for `agent_id` (see [`KillStatus::effective`]).
 pub(crate) fn kill_status(conn: &Connection, tenant: &str, agent_id: &str) -> Result<KillStatus> {
-    let tenant_scope = KillScope::Tenant(tenant.to_owned());
-    let agent_scope = KillScope::Agent {
-        tenant: tenant.to_owned(),
-        agent_id: agent_id.to_owned(),
-    };
-    let tenant_state = kill_state(conn, &tenant_scope)?;
-    let agent_state = kill_state(conn, &agent_scope)?;
-    Ok(
-        if tenant_state == KillState::Run && agent_state == KillState::Run {
-            KillStatus {
-                state: KillState::Run,
-                scope: None,
-            }
-        } else if tenant_state >= agent_state {
-            KillStatus {
-                state: tenant_state,
-                scope: Some(tenant_scope),
-            }
-        } else {
-            KillStatus {
-                state: agent_state,
-                scope: Some(agent_scope),
-            }
+    let tenant_state = kill_state(conn, &KillScope::Tenant(tenant.to_owned()))?;
+    let agent_state = kill_state(
+        conn,
+        &KillScope::Agent {
+            tenant: tenant.to_owned(),
+            agent_id: agent_id.to_owned(),
         },
-    )
+    )?;
+    Ok(KillStatus::effective(
+        tenant,
+        agent_id,
+        tenant_state,
+        agent_state,
+    ))
 }
 
 /// The head a chain's last record makes, or the genesis head of an empty chain.
@@ -346,7 +252,7 @@ pub(crate) fn authenticate(conn: &Connection, tenant: &str, secret: &str) -> Res
             "SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?1"
         ))?
         .query_row(params![presented.as_slice()], |row| {
-            Ok((key_from_row(row), row.get::<_, Vec<u8>>(8)?))
+            Ok((decode::key_info(row), row.get::<_, Vec<u8>>(8)?))
         })
         .optional()?;
     match row {
@@ -373,35 +279,7 @@ pub(crate) fn authenticate(conn: &Connection, tenant: &str, secret: &str) -> Res
     }
 }
 
-const KEY_COLUMNS: &str = "id, tenant, name, role, agents, rate_limit, created_us, revoked_us";
-
-fn key_from_row(row: &Row<'_>) -> Result<KeyInfo> {
-    let role: String = row.get(3)?;
-    let role = Role::parse(&role)
-        .ok_or_else(|| AuthorityError::Corrupt(format!("stored key role {role:?} is unknown")))?;
-    let agents = match (role, row.get::<_, Option<String>>(4)?) {
-        (Role::Operator | Role::Admin, _) => AgentSet::default(),
-        (Role::Agent, Some(stored)) => serde_json::from_str(&stored).map_err(|e| {
-            AuthorityError::Corrupt(format!("stored agent set does not decode: {e}"))
-        })?,
-        // Keys from before agent sets act as the agent their name says.
-        (Role::Agent, None) => AgentSet::one(&row.get::<_, String>(2)?)?,
-    };
-    let rate_limit = row
-        .get::<_, Option<i64>>(5)?
-        .and_then(|n| u32::try_from(n).ok())
-        .and_then(std::num::NonZeroU32::new);
-    Ok(KeyInfo {
-        id: row.get(0)?,
-        tenant: row.get(1)?,
-        name: row.get(2)?,
-        role,
-        agents,
-        rate_limit,
-        created_at: from_micros(row.get(6)?),
-        revoked_at: row.get::<_, Option<i64>>(7)?.map(from_micros),
-    })
-}
+const KEY_COLUMNS: &str = key_info_columns!();
 
 /// The tenant's keys, newest first (revoked ones too, unless `live_only`).
 pub(crate) fn list_keys(conn: &Connection, tenant: &str, live_only: bool) -> Result<Vec<KeyInfo>> {
@@ -410,12 +288,8 @@ pub(crate) fn list_keys(conn: &Connection, tenant: &str, live_only: bool) -> Res
          ORDER BY created_us DESC, id"
     );
     let mut statement = conn.prepare_cached(&sql)?;
-    let mut rows = statement.query(params![tenant, live_only])?;
-    let mut keys = Vec::new();
-    while let Some(row) = rows.next()? {
-        keys.push(key_from_row(row)?);
-    }
-    Ok(keys)
+    let rows = statement.query(params![tenant, live_only])?;
+    all(rows, |row| decode::key_info(row))
 }
 
 /// One key of the tenant.
@@ -423,7 +297,7 @@ pub(crate) fn load_key_info(conn: &Connection, tenant: &str, id: &str) -> Result
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant = ?1 AND id = ?2");
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query(params![tenant, id])?;
-    rows.next()?.map(key_from_row).transpose()
+    rows.next()?.map(decode::key_info).transpose()
 }
 
 /// Whether a live key of the tenant has this name.
@@ -441,21 +315,15 @@ pub(crate) fn load_check(
     tenant: &str,
     request_id: &str,
 ) -> Result<Option<CheckRecord>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT fingerprint, agent_id, action, decision FROM check_requests \
-             WHERE tenant = ?1 AND request_id = ?2",
-        )?
-        .query_row(params![tenant, request_id], |row| {
-            Ok(CheckRecord {
-                request_id: request_id.to_owned(),
-                fingerprint: row.get(0)?,
-                agent_id: row.get(1)?,
-                action: row.get(2)?,
-                decision: row.get(3)?,
-            })
-        })
-        .optional()?)
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        check_record_columns!(),
+        " FROM check_requests WHERE tenant = ?1 AND request_id = ?2"
+    ))?;
+    let mut rows = statement.query(params![tenant, request_id])?;
+    rows.next()?
+        .map(|row| decode::check_record(row, request_id))
+        .transpose()
 }
 
 /// The key's state as `(state, lease remaining)`, for operators and tests.

@@ -1,0 +1,230 @@
+//! The same stored-row cases on both backends, one after the other in each test: what a row decodes to, what a
+//! rule applies on read (an overdue approval reads expired), and what a row that does not decode does (refused,
+//! never guessed; a kill switch fails closed). Rows are written with each driver's own client, behind the
+//! authority's back, as a damaged or hand-edited database would hold them.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use haltstate_authority::{
+    ActionRequest, ApprovalStatus, AuthorityError, Database, GuardRequest, GuardStatus, KillScope,
+    KillState, Role,
+};
+use std::sync::Arc;
+
+use haltstate_authority::{Authority, AuthorityBuilder, ManualClock};
+use haltstate_testkit::postgres::Backend;
+
+use common::{Env, MONDAY_10AM, TENANT};
+
+const POLICY: &str = r#"@id("held") @approval("required") permit(principal, action == Action::"refund.create", resource);"#;
+
+/// Where a test's rows are, for writing them behind the authority's back.
+enum Raw {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+/// An authority on `backend` (configured by `configure`, over the policy above), and its rows.
+struct World {
+    env: Env,
+    raw: Raw,
+}
+
+fn world(backend: Backend, configure: impl FnOnce(AuthorityBuilder) -> AuthorityBuilder) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (database, raw) = match backend {
+        Backend::Sqlite => {
+            let path = dir.path().join("haltstate.db");
+            (Database::Sqlite(path.clone()), Raw::Sqlite(path))
+        }
+        Backend::Postgres => {
+            let url = haltstate_testkit::postgres::test_database();
+            (Database::parse(&url), Raw::Postgres(url))
+        }
+    };
+    let clock = Arc::new(ManualClock::at(MONDAY_10AM));
+    let authority = configure(
+        Authority::builder(database.clone())
+            .clock(clock.clone())
+            .policy_source("p.cedar", POLICY),
+    )
+    .open()
+    .unwrap();
+    World {
+        env: Env {
+            dir,
+            clock,
+            database,
+            authority,
+        },
+        raw,
+    }
+}
+
+impl World {
+    /// Runs `sql` (placeholders written `$1`, `$2`) on the database directly.
+    fn raw(&self, sql: &str, args: &[&str]) {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                let sql = sql.replace('$', "?");
+                conn.execute(&sql, rusqlite::params_from_iter(args))
+                    .unwrap();
+            }
+            Raw::Postgres(url) => {
+                let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                let args: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
+                client.execute(sql, &args).unwrap();
+            }
+        }
+    }
+}
+
+fn each_backend(test: impl Fn(Backend)) {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        test(backend);
+    }
+}
+
+/// An approval held for `key`: its id.
+fn held(env: &Env, key: &str) -> String {
+    let answer = env
+        .authority
+        .guard(
+            TENANT,
+            GuardRequest::new(ActionRequest::new("agent-1", "refund.create"), key),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(answer.status, GuardStatus::Pending);
+    answer.approval_id.unwrap()
+}
+
+#[test]
+fn an_overdue_approval_reads_expired_at_its_expiry_on_both_backends() {
+    each_backend(|backend| {
+        let w = world(backend, |b| b.approval_ttl(Duration::from_secs(60)));
+        let env = &w.env;
+        let id = held(env, "k-1");
+        env.clock.advance(Duration::from_secs(61));
+        let read = env.authority.approval(TENANT, &id).unwrap();
+        assert_eq!(read.status, ApprovalStatus::Expired, "{backend:?}");
+        assert_eq!(read.decided_at, Some(read.expires_at), "{backend:?}");
+        let expired = env
+            .authority
+            .approvals(TENANT, Some(ApprovalStatus::Expired), 10)
+            .unwrap();
+        assert_eq!(expired.len(), 1, "{backend:?}");
+        let pending = env
+            .authority
+            .approvals(TENANT, Some(ApprovalStatus::Pending), 10)
+            .unwrap();
+        assert!(pending.is_empty(), "{backend:?}");
+    });
+}
+
+#[test]
+fn an_approval_with_an_unknown_status_is_refused_not_shown() {
+    each_backend(|backend| {
+        let w = world(backend, |b| b);
+        let env = &w.env;
+        let id = held(env, "k-1");
+        w.raw(
+            "UPDATE approvals SET status = 'maybe' WHERE id = $1",
+            &[&id],
+        );
+        let read = env.authority.approval(TENANT, &id);
+        assert!(
+            matches!(read, Err(AuthorityError::Corrupt(_))),
+            "{backend:?}: {read:?}"
+        );
+    });
+}
+
+#[test]
+fn a_key_row_with_an_unknown_state_is_refused_not_guessed() {
+    each_backend(|backend| {
+        let w = world(backend, |b| b);
+        let env = &w.env;
+        held(env, "k-1");
+        w.raw(
+            "UPDATE idempotency SET state = 'half-done' WHERE key = $1",
+            &["k-1"],
+        );
+        let status = env.authority.idempotency_status(TENANT, "agent-1", "k-1");
+        assert!(
+            matches!(status, Err(AuthorityError::Corrupt(_))),
+            "{backend:?}: {status:?}"
+        );
+        let again = env
+            .authority
+            .guard(
+                TENANT,
+                GuardRequest::new(ActionRequest::new("agent-1", "refund.create"), "k-1"),
+            )
+            .wait();
+        assert!(
+            matches!(again, Err(AuthorityError::Corrupt(_))),
+            "{backend:?}: {again:?}"
+        );
+    });
+}
+
+#[test]
+fn an_unreadable_kill_switch_stops_the_agent() {
+    each_backend(|backend| {
+        let w = world(backend, |b| b);
+        let env = &w.env;
+        env.authority
+            .set_kill_switch(
+                KillScope::Agent {
+                    tenant: TENANT.into(),
+                    agent_id: "agent-1".into(),
+                },
+                KillState::Pause,
+                "ops",
+            )
+            .wait()
+            .unwrap();
+        w.raw(
+            "UPDATE kill_switch SET state = 'SNOOZE' WHERE agent_id = $1",
+            &["agent-1"],
+        );
+        let status = env.authority.kill_switch(TENANT, Some("agent-1")).unwrap();
+        assert_eq!(status.state, KillState::Kill, "{backend:?}");
+    });
+}
+
+#[test]
+fn a_key_whose_agent_set_does_not_decode_authenticates_nobody() {
+    each_backend(|backend| {
+        let w = world(backend, |b| b);
+        let env = &w.env;
+        let made = env
+            .authority
+            .create_key(TENANT, "bot", Role::Agent)
+            .wait()
+            .unwrap();
+        w.raw(
+            "UPDATE api_keys SET agents = 'not json' WHERE id = $1",
+            &[&made.id],
+        );
+        let who = env.authority.authenticate(TENANT, &made.secret);
+        assert!(
+            matches!(who, Err(AuthorityError::Unauthenticated)),
+            "{backend:?}: {who:?}"
+        );
+        let listed = env.authority.keys(TENANT, false);
+        assert!(
+            matches!(listed, Err(AuthorityError::Corrupt(_))),
+            "{backend:?}: {listed:?}"
+        );
+    });
+}
