@@ -157,9 +157,9 @@ pub enum AuthorityError {
         problem: String,
     },
 
-    /// SQLite failed.
+    /// The database failed (SQLite or PostgreSQL): what its driver said.
     #[error("storage error: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[source] StorageError),
 
     /// A stored row does not decode (an unknown state, a malformed column): the authority refuses to guess.
     #[error("stored data is corrupt: {0}")]
@@ -192,10 +192,6 @@ pub enum AuthorityError {
     /// The database cannot be reached (connection refused or lost); nothing was decided. Retry later.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-
-    /// The database (other than SQLite) failed.
-    #[error("database error: {0}")]
-    Database(String),
 
     /// The file is not a HaltState database.
     #[error("{path} is not a HaltState database: {why}")]
@@ -240,7 +236,6 @@ impl AuthorityError {
             AuthorityError::SchemaTooNew { .. } => ErrorCode::SchemaTooNew,
             AuthorityError::SchemaTooOld { .. } => ErrorCode::SchemaTooOld,
             AuthorityError::Unavailable(_) => ErrorCode::Unavailable,
-            AuthorityError::Database(_) => ErrorCode::Storage,
             AuthorityError::Closed => ErrorCode::Closed,
         }
     }
@@ -265,8 +260,60 @@ impl AuthorityError {
                 | AuthorityError::SchemaTooNew { .. }
                 | AuthorityError::SchemaTooOld { .. }
                 | AuthorityError::Unavailable(_)
-                | AuthorityError::Database(_)
         )
+    }
+}
+
+/// What a database driver reported, whichever backend: its message, and the driver's own error as the source
+/// for whoever logs the chain. The same type for SQLite and PostgreSQL, so that no caller depends on a driver.
+#[derive(Debug)]
+pub struct StorageError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StorageError {
+    /// A failure described by `message`, caused by `source` when a driver's error is at hand.
+    pub(crate) fn new(
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// What the driver said.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl AuthorityError {
+    /// A storage failure described by `message` (no driver error behind it: a thread that would not start, say).
+    pub(crate) fn storage(message: impl Into<String>) -> Self {
+        AuthorityError::Storage(StorageError::new(message, None))
+    }
+}
+
+impl From<rusqlite::Error> for AuthorityError {
+    fn from(error: rusqlite::Error) -> Self {
+        AuthorityError::Storage(StorageError::new(error.to_string(), Some(Box::new(error))))
     }
 }
 

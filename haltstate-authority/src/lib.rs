@@ -53,7 +53,7 @@ pub use authority::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};
 pub use decision::{PolicyDecision, ShadowDecision};
-pub use error::{AuthorityError, Result};
+pub use error::{AuthorityError, Result, StorageError};
 pub use events::ApprovalEvent;
 pub use haltstate_types::limits::{
     MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, MAX_RISK_LEN,

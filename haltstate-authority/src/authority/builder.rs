@@ -263,7 +263,7 @@ struct Storage {
 /// The error for a PostgreSQL URL in a build without the `postgres` feature.
 #[cfg(not(feature = "postgres"))]
 pub(crate) fn no_postgres() -> AuthorityError {
-    AuthorityError::Database(
-        "this build has no PostgreSQL support (build haltstate-authority with the `postgres` feature)".into(),
+    AuthorityError::storage(
+        "this build has no PostgreSQL support (build haltstate-authority with the `postgres` feature)",
     )
 }

@@ -12,7 +12,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 
 use crate::database::PostgresUrl;
-use crate::error::{AuthorityError, Result};
+use crate::error::{AuthorityError, Result, StorageError};
 
 /// Parameters of a query.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -37,8 +37,8 @@ pub(crate) fn connect(url: &PostgresUrl) -> Result<Conn> {
             AuthorityError::Unavailable(why) => {
                 AuthorityError::Unavailable(format!("cannot connect to {url}: {why}"))
             }
-            AuthorityError::Database(why) => {
-                AuthorityError::Database(format!("cannot connect to {url}: {why}"))
+            AuthorityError::Storage(why) => {
+                AuthorityError::storage(format!("cannot connect to {url}: {why}"))
             }
             other => other,
         }
@@ -112,7 +112,8 @@ impl From<postgres::Error> for AuthorityError {
                 AuthorityError::Unavailable(db.message().to_owned())
             }
             Some(db) => {
-                AuthorityError::Database(format!("{} ({})", db.message(), db.code().code()))
+                let message = format!("{} ({})", db.message(), db.code().code());
+                AuthorityError::Storage(StorageError::new(message, Some(Box::new(error))))
             }
             // No answer from the server: a refused, reset or closed connection.
             None if error.is_closed()
@@ -121,7 +122,9 @@ impl From<postgres::Error> for AuthorityError {
             {
                 AuthorityError::Unavailable(with_causes(&error))
             }
-            None => AuthorityError::Database(error.to_string()),
+            None => {
+                AuthorityError::Storage(StorageError::new(error.to_string(), Some(Box::new(error))))
+            }
         }
     }
 }

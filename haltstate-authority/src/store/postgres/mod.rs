@@ -92,7 +92,7 @@ fn open_here(
         std::thread::Builder::new()
             .name("haltstate-listener".into())
             .spawn(move || listen::run(url, instance, clock, events, stop))
-            .map_err(|e| AuthorityError::Database(format!("cannot start the listener: {e}")))?;
+            .map_err(|e| AuthorityError::storage(format!("cannot start the listener: {e}")))?;
     }
     Ok(Opened {
         runner: PgRunner::new(url.clone(), conn, clock, counters, events, instance),

@@ -47,7 +47,7 @@ impl PgReads {
                 .name(format!("haltstate-reader-{index}"))
                 .spawn(move || serve(&url, &receiver))
                 .map_err(|e| {
-                    AuthorityError::Database(format!("cannot start a reader thread: {e}"))
+                    AuthorityError::storage(format!("cannot start a reader thread: {e}"))
                 })?;
         }
         Ok(Self {
