@@ -32,12 +32,12 @@ mod authority;
 pub mod checkpoint_file;
 mod clock;
 mod database;
-mod decision;
 mod error;
 mod events;
 mod key_cache;
 mod ops;
 mod policy;
+mod policy_decision;
 mod records;
 mod rules;
 mod secrets;
@@ -52,7 +52,6 @@ pub use authority::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};
-pub use decision::{PolicyDecision, ShadowDecision};
 pub use error::{AuthorityError, Result, StorageError};
 pub use events::ApprovalEvent;
 pub use haltstate_types::limits::{
@@ -73,6 +72,7 @@ pub use policy::{
     CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
     PolicyWarning, Usage, UsageWindow,
 };
+pub use policy_decision::{PolicyDecision, ShadowDecision};
 pub use records::KeyStatus;
 pub use signing::{SigningKey, SigningKeyError};
 pub use store::Durability;

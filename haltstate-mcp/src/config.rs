@@ -174,7 +174,7 @@ impl GuardConfig {
     /// request state sealed with `key` (at least 32 bytes; states sealed with another key are refused, so
     /// instances behind one address share it). Other clients get the pending tool result as before.
     pub fn request_state_key(mut self, key: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
-        self.sealer = Some(crate::elicit::Sealer::new(key)?);
+        self.sealer = Some(crate::elicit::Sealer::new(key).ok_or(ConfigError::StateKey)?);
         Ok(self)
     }
 

@@ -16,8 +16,6 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
-
 /// The name of the one input the proxy asks for.
 pub(crate) const APPROVAL_INPUT: &str = "haltstate_approval";
 
@@ -46,11 +44,11 @@ pub(crate) struct Held {
 }
 
 impl Sealer {
-    /// A sealer with `key` (at least 32 bytes).
-    pub(crate) fn new(key: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
+    /// A sealer with `key`; `None` when it is shorter than 32 bytes.
+    pub(crate) fn new(key: impl Into<Vec<u8>>) -> Option<Self> {
         RequestStateCodec::try_new(key)
+            .ok()
             .map(|codec| Self { codec })
-            .map_err(|_| ConfigError::StateKey)
     }
 
     /// `input_required` for `approval_id`, decided at `url`, bound to `binding` (the agent and the call's

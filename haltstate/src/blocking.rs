@@ -37,6 +37,13 @@ pub struct BlockingClient {
     client: HaltStateClient,
 }
 
+impl HaltStateClient {
+    /// The same client with blocking methods, for sync code.
+    pub fn blocking(&self) -> BlockingClient {
+        BlockingClient::new(self.clone())
+    }
+}
+
 impl BlockingClient {
     pub(crate) fn new(client: HaltStateClient) -> Self {
         Self { client }

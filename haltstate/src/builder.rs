@@ -95,6 +95,32 @@ impl Default for ClientBuilder {
     }
 }
 
+impl HaltStateClient {
+    /// A client for the authority at the default base URL.
+    pub fn new(
+        tenant_id: impl Into<String>,
+        api_key: impl Into<String>,
+    ) -> Result<Self, GuardError> {
+        Self::builder().tenant(tenant_id).api_key(api_key).build()
+    }
+
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client of an authority in this process (tenant `default`; use the builder for another).
+    #[cfg(feature = "embedded")]
+    pub fn embedded(authority: haltstate_authority::Authority) -> Result<Self, GuardError> {
+        Self::builder().authority(authority).build()
+    }
+
+    /// A client configured from the environment; see [`crate::env`] for the variables.
+    pub fn from_env() -> Result<Self, GuardError> {
+        ClientBuilder::from_env()?.build()
+    }
+}
+
 impl ClientBuilder {
     /// The tenant.
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use haltstate_types::KillState;
 
-use crate::builder::ClientBuilder;
 use crate::error::GuardError;
 use crate::fail_mode::FailMode;
 use crate::kill_switch::KillSwitch;
@@ -101,30 +100,6 @@ impl Background {
 }
 
 impl HaltStateClient {
-    /// A client for the authority at the default base URL.
-    pub fn new(
-        tenant_id: impl Into<String>,
-        api_key: impl Into<String>,
-    ) -> Result<Self, GuardError> {
-        Self::builder().tenant(tenant_id).api_key(api_key).build()
-    }
-
-    /// Starts configuring a client.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
-    /// A client of an authority in this process (tenant `default`; use the builder for another).
-    #[cfg(feature = "embedded")]
-    pub fn embedded(authority: haltstate_authority::Authority) -> Result<Self, GuardError> {
-        Self::builder().authority(authority).build()
-    }
-
-    /// A client configured from the environment; see [`crate::env`] for the variables.
-    pub fn from_env() -> Result<Self, GuardError> {
-        ClientBuilder::from_env()?.build()
-    }
-
     /// The tenant this client acts for.
     pub fn tenant(&self) -> &str {
         &self.inner.tenant
@@ -133,11 +108,6 @@ impl HaltStateClient {
     /// The agent id used when a call names none.
     pub fn agent_id(&self) -> &str {
         &self.inner.agent_id
-    }
-
-    /// The same client with blocking methods, for sync code.
-    pub fn blocking(&self) -> crate::blocking::BlockingClient {
-        crate::blocking::BlockingClient::new(self.clone())
     }
 
     pub(crate) fn ensure_open(&self) -> Result<(), GuardError> {

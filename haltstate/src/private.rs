@@ -167,7 +167,7 @@ pub fn fresh_key(action: &str) -> String {
 
 /// Parses one approvals-stream line as the subscriber does; for the fuzz target. Never panics.
 pub fn parse_sse_line(line: &str) -> bool {
-    crate::stream::parse_line_for_fuzzing(line)
+    crate::transport::cursor::parse_line_for_fuzzing(line)
 }
 
 /// Guards, from async code.

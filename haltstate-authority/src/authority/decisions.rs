@@ -17,16 +17,17 @@ use haltstate_types::{
 };
 
 use super::Authority;
-use crate::decision::{Judgement, PolicyDecision};
 use crate::error::Result;
 use crate::ops;
+use crate::ops::judgement::Judgement;
+use crate::policy_decision::PolicyDecision;
 use crate::records::KeyStatus;
 use crate::store::pending::Pending;
 
 impl Authority {
     /// What policy alone says, with no kill switch, idempotency or ledger involved. A policy that reads
     /// `context.usage` has no usage to read here and fails to evaluate, which denies; a guard or check decides it
-    /// with the agent's usage ([`PolicyEngine::decide_with_usage`] takes usage given by hand).
+    /// with the agent's usage ([`PolicyEngine::decide_with_usage`](crate::PolicyEngine::decide_with_usage) takes usage given by hand).
     pub fn decide(&self, tenant: &str, request: &ActionRequest) -> PolicyDecision {
         self.inner.policies.decide(tenant, request, self.now())
     }

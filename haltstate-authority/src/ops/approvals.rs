@@ -6,9 +6,9 @@ use haltstate_types::{
 };
 
 use super::new_id;
-use crate::decision::PolicyDecision;
 use crate::error::{AuthorityError, Result};
 use crate::events::ApprovalEvent;
+use crate::policy_decision::PolicyDecision;
 use crate::rules::Windows;
 use crate::rules::approval::{self, DecideStep, decide as decide_rule, expired};
 use crate::store::tx::Tx;

@@ -6,8 +6,8 @@ use haltstate_types::{
 };
 
 use super::{approvals, new_id, redaction_status};
-use crate::decision::Judgement;
 use crate::error::{AuthorityError, Result};
+use crate::ops::judgement::Judgement;
 use crate::records::CheckRecord;
 use crate::rules::Windows;
 use crate::rules::check::{check as decide, report_is_verified};

@@ -5,8 +5,9 @@ use haltstate_types::{
 };
 
 use super::{approvals, new_id, redaction_status};
-use crate::decision::{Judgement, PolicyDecision};
 use crate::error::{AuthorityError, Result};
+use crate::ops::judgement::Judgement;
+use crate::policy_decision::PolicyDecision;
 use crate::rules::Windows;
 use crate::rules::guard::{GuardFacts, GuardOutcome, guard as decide, starts_next};
 use crate::store::tx::Tx;
@@ -149,7 +150,7 @@ struct Decided<'a> {
     decision: Option<Decision>,
     policy_version: Option<&'a str>,
     usage: Option<&'a crate::policy::Usage>,
-    shadow: Option<&'a crate::decision::ShadowDecision>,
+    shadow: Option<&'a crate::policy_decision::ShadowDecision>,
 }
 
 /// Records the guard's answer in the ledger and returns it with its ledger sequence number.

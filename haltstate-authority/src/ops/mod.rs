@@ -5,6 +5,7 @@
 pub(crate) mod approvals;
 pub(crate) mod check;
 pub(crate) mod guard;
+pub(crate) mod judgement;
 pub(crate) mod keys;
 pub(crate) mod kill;
 pub(crate) mod report;

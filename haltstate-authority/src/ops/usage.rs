@@ -4,9 +4,10 @@
 use haltstate_types::ActionRequest;
 use serde_json::Value;
 
-use crate::decision::{Judgement, PolicyDecision};
 use crate::error::Result;
+use crate::ops::judgement::Judgement;
 use crate::policy::{Usage, UsageWindow};
+use crate::policy_decision::PolicyDecision;
 use crate::records::{Charge, KeyRecord};
 use crate::store::tx::Tx;
 use crate::store::usage::SPANS;

@@ -46,7 +46,7 @@ pub use compile::CompiledPolicies;
 pub use diagnostic::{PolicyDiagnostic, PolicyError};
 pub use usage::{Usage, UsageWindow};
 
-use crate::decision::PolicyDecision;
+use crate::policy_decision::PolicyDecision;
 use haltstate_types::ActionRequest;
 use haltstate_types::Decision;
 
@@ -166,7 +166,7 @@ impl PolicyEngine {
         let mut decision = self.evaluate(&live, tenant, request, now, usage);
         if let Some(shadow) = self.shadow() {
             let would = self.evaluate(&shadow, tenant, request, now, usage);
-            decision.shadow = Some(crate::decision::ShadowDecision {
+            decision.shadow = Some(crate::policy_decision::ShadowDecision {
                 decision: would.decision,
                 policy_id: would.policy_id,
             });

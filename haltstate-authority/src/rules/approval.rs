@@ -9,8 +9,8 @@ use haltstate_types::{
 };
 
 use super::Windows;
-use crate::decision::PolicyDecision;
 use crate::error::AuthorityError;
+use crate::policy_decision::PolicyDecision;
 
 /// The approval a human must decide before `action` runs, as the policy that asked for it explains; bound to
 /// `idempotency_key` when a guard asked, unbound when a check did.

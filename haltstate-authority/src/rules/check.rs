@@ -3,7 +3,7 @@
 use haltstate_types::{Decision, KillStatus};
 
 use super::micros;
-use crate::decision::PolicyDecision;
+use crate::policy_decision::PolicyDecision;
 use crate::records::CheckRecord;
 
 /// What a check answers.

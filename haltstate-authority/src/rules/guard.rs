@@ -27,7 +27,7 @@ use haltstate_types::{
 };
 
 use super::{Windows, approval as approvals, micros};
-use crate::decision::PolicyDecision;
+use crate::policy_decision::PolicyDecision;
 use crate::records::KeyRecord;
 
 /// Everything a guard is decided from.

@@ -19,7 +19,7 @@ use super::Windows;
 use super::approval::{DecideStep, decide};
 use super::guard::{GuardFacts, GuardOutcome, guard};
 use super::report::{ReportStep, report};
-use crate::decision::PolicyDecision;
+use crate::policy_decision::PolicyDecision;
 use crate::records::KeyRecord;
 
 const NOW: OffsetDateTime = datetime!(2026-01-05 10:00 UTC);

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::DecisionSender;
 use crate::error::GuardError;
-use crate::stream::Cursor;
+use crate::transport::cursor::Cursor;
 
 #[derive(Debug)]
 pub(crate) struct EmbeddedTransport {

@@ -4,6 +4,7 @@
 //! (permits, evidence, fail modes, the kill switch, the approvals stream) is written once, and no error above
 //! them carries an HTTP status.
 
+pub(crate) mod cursor;
 #[cfg(feature = "embedded")]
 pub(crate) mod embedded;
 pub(crate) mod http;

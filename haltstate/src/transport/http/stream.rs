@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use super::lines::{Lines, MAX_LINE};
 use super::{Endpoint, HttpTransport, encode_segment, ok_body};
 use crate::error::GuardError;
-use crate::stream::{Cursor, STREAM_IDLE_TIMEOUT, parse_line};
 use crate::transport::DecisionSender;
+use crate::transport::cursor::{Cursor, STREAM_IDLE_TIMEOUT, parse_line};
 use haltstate_types::wire::paths;
 
 const RECONNECT_BASE: Duration = Duration::from_millis(200);
