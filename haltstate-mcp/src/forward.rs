@@ -49,14 +49,21 @@ impl Forward {
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ServiceError> {
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let wanted = context.meta.get_progress_token();
+        // Progress may come back before the token is known here: the relay waits at the gate until it is routed.
+        let routing = match wanted {
+            Some(_) => Some(self.routes.hold().await),
+            None => None,
+        };
         let handle = self
             .upstream
             .send_request_with_option(request, PeerRequestOptions::no_options())
             .await?;
-        let _route = context.meta.get_progress_token().map(|token| {
+        let _route = wanted.map(|token| {
             self.routes
                 .route(handle.progress_token.clone(), context.peer.clone(), token)
         });
+        drop(routing);
         let mut abandoned = Abandoned {
             upstream: self.upstream.clone(),
             id: Some(handle.id.clone()),

@@ -24,9 +24,18 @@ type Subscribers = HashMap<String, HashMap<String, Peer<RoleServer>>>;
 pub struct Routes {
     table: Arc<Mutex<Table>>,
     subscribers: Arc<Mutex<Subscribers>>,
+    /// Held while a call that wants progress is sent and routed, and by the relay while it looks a token up: the
+    /// upstream may report progress before the sender learns its token, and that progress must wait for the
+    /// route rather than be dropped.
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Routes {
+    /// The gate a sender holds from sending a call to routing it.
+    pub(crate) async fn hold(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.gate.lock().await
+    }
+
     /// Routes progress on `upstream` to `client` under `token` until the returned route drops.
     pub(crate) fn route(
         &self,
@@ -96,9 +105,25 @@ pub(crate) struct Route {
     upstream: ProgressToken,
 }
 
+/// How long a route outlives its call. rmcp hands each notification to a task of its own, so the upstream's last
+/// progress, sent before its answer, may be relayed only after the answer reached the caller; dropped at once, the
+/// route would lose it.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Drop for Route {
     fn drop(&mut self) {
-        self.routes.lock().remove(&self.upstream);
+        let (routes, upstream) = (self.routes.clone(), self.upstream.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(LINGER).await;
+                    routes.lock().remove(&upstream);
+                });
+            }
+            Err(_) => {
+                routes.lock().remove(&upstream);
+            }
+        }
     }
 }
 
@@ -121,7 +146,11 @@ impl ClientHandler for Relay {
         mut params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let Some((client, token)) = self.routes.lock().get(&params.progress_token).cloned() else {
+        let found = {
+            let _routed = self.routes.hold().await;
+            self.routes.lock().get(&params.progress_token).cloned()
+        };
+        let Some((client, token)) = found else {
             // A call that asked for no progress, or one already over.
             return;
         };
