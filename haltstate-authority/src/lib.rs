@@ -3,8 +3,9 @@
 //! A guarded action asks the authority before it runs. The authority checks, in order, the **kill switch**,
 //! the **idempotency record** of the action's key (completed? in progress? waiting for a human?) and the
 //! **policy** (Cedar), answers, and appends the answer to a hash-chained **evidence ledger**. After the action
-//! ran, its outcome is reported and appended too. Everything lives in one SQLite file (WAL), which the app
-//! and the operator CLI may open at the same time.
+//! ran, its outcome is reported and appended too. Everything lives in one database: a SQLite file (WAL), which
+//! the app and the operator CLI may open at the same time, or PostgreSQL (feature `postgres`), which several
+//! instances share.
 //!
 //! The same API serves the embedded client transport (in-process) and the HTTP server.
 //!
@@ -28,23 +29,24 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod approval_event;
 mod authority;
 pub mod checkpoint_file;
 mod clock;
 mod database;
 mod error;
-mod events;
 mod key_cache;
 mod ops;
 mod policy;
 mod policy_decision;
-mod records;
 mod rules;
 mod secrets;
 mod signing;
+mod state_rows;
 mod store;
 pub mod webhooks;
 
+pub use approval_event::ApprovalEvent;
 pub use authority::{
     Authority, AuthorityBuilder, DEFAULT_APPROVAL_ATTEMPTS, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE,
     DEFAULT_MAX_PENDING_PER_AGENT, DEFAULT_MAX_PENDING_PER_TENANT, LOCAL_ACTOR, ProofSelection,
@@ -53,7 +55,6 @@ pub use authority::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, PostgresUrl};
 pub use error::{AuthorityError, Result, StorageError};
-pub use events::ApprovalEvent;
 pub use haltstate_types::limits::{
     MAX_ERROR_TEXT, MAX_KEY_LEN, MAX_NAME_LEN, MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, MAX_RISK_LEN,
 };
@@ -73,8 +74,8 @@ pub use policy::{
     PolicyWarning, Usage, UsageWindow,
 };
 pub use policy_decision::{PolicyDecision, ShadowDecision};
-pub use records::KeyStatus;
 pub use signing::{SigningKey, SigningKeyError};
+pub use state_rows::KeyStatus;
 pub use store::Durability;
 pub use store::job::WriterStats;
 pub use store::pending::{Pending, PendingFuture};

@@ -10,8 +10,8 @@ mod error;
 mod evidence_commands;
 mod mcp;
 mod open;
+mod policy_cases;
 mod policy_commands;
-mod policy_test;
 mod remote;
 mod webhooks;
 

@@ -130,7 +130,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
                     return Ok(ExitCode::from(1));
                 }
             };
-            match crate::policy_test::run(&engine, &cases) {
+            match crate::policy_cases::run(&engine, &cases) {
                 Ok(summary) => {
                     println!("{} passed, {} failed", summary.passed, summary.failed);
                     if summary.failed > 0 {

@@ -17,8 +17,8 @@ use haltstate_types::{
 };
 
 use super::Authority;
+use crate::approval_event::ApprovalEvent;
 use crate::error::{AuthorityError, Result};
-use crate::events::ApprovalEvent;
 use crate::ops;
 use crate::store::pending::Pending;
 

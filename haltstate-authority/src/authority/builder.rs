@@ -156,7 +156,7 @@ impl AuthorityBuilder {
     fn open_storage(
         &self,
         counters: Arc<WriterCounters>,
-        events: tokio::sync::broadcast::Sender<crate::events::ApprovalEvent>,
+        events: tokio::sync::broadcast::Sender<crate::approval_event::ApprovalEvent>,
     ) -> Result<Storage> {
         match &self.database {
             Database::Sqlite(path) => {

@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::ops;
 use crate::ops::judgement::Judgement;
 use crate::policy_decision::PolicyDecision;
-use crate::records::KeyStatus;
+use crate::state_rows::KeyStatus;
 use crate::store::pending::Pending;
 
 impl Authority {

@@ -39,9 +39,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::events::ApprovalEvent;
 use crate::key_cache::KeyCache;
 use crate::policy::{PolicyEngine, PolicyError};
 use crate::rules::Windows;

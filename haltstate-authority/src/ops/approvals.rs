@@ -6,8 +6,8 @@ use haltstate_types::{
 };
 
 use super::new_id;
+use crate::approval_event::ApprovalEvent;
 use crate::error::{AuthorityError, Result};
-use crate::events::ApprovalEvent;
 use crate::policy_decision::PolicyDecision;
 use crate::rules::Windows;
 use crate::rules::approval::{self, DecideStep, decide as decide_rule, expired};
@@ -69,7 +69,7 @@ fn move_key(tx: &mut dyn Tx, approval: &Approval, state: KeyState) -> Result<()>
         {
             tx.put_key(
                 &approval.tenant,
-                &crate::records::KeyRecord { state, ..record },
+                &crate::state_rows::KeyRecord { state, ..record },
             )?;
         }
     }

@@ -8,9 +8,9 @@ use haltstate_types::{
 use super::{approvals, new_id, redaction_status};
 use crate::error::{AuthorityError, Result};
 use crate::ops::judgement::Judgement;
-use crate::records::CheckRecord;
 use crate::rules::Windows;
 use crate::rules::check::{check as decide, report_is_verified};
+use crate::state_rows::CheckRecord;
 use crate::store::tx::Tx;
 
 pub(crate) fn check(

@@ -4,9 +4,9 @@ use haltstate_types::{EvidenceKind, EvidenceRecord, KeyState, OutcomeReport, Rep
 
 use super::redaction_status;
 use crate::error::{AuthorityError, Result};
-use crate::records::KeyRecord;
 use crate::rules::report::{ReportStep, report as decide};
 use crate::rules::{Windows, micros};
+use crate::state_rows::KeyRecord;
 use crate::store::tx::Tx;
 
 pub(crate) fn report(

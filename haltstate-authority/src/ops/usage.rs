@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::ops::judgement::Judgement;
 use crate::policy::{Usage, UsageWindow};
 use crate::policy_decision::PolicyDecision;
-use crate::records::{Charge, KeyRecord};
+use crate::state_rows::{Charge, KeyRecord};
 use crate::store::tx::Tx;
 use crate::store::usage::SPANS;
 

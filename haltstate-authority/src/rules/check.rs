@@ -4,7 +4,7 @@ use haltstate_types::{Decision, KillStatus};
 
 use super::micros;
 use crate::policy_decision::PolicyDecision;
-use crate::records::CheckRecord;
+use crate::state_rows::CheckRecord;
 
 /// What a check answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use haltstate_types::{
 
 use super::{Windows, approval as approvals, micros};
 use crate::policy_decision::PolicyDecision;
-use crate::records::KeyRecord;
+use crate::state_rows::KeyRecord;
 
 /// Everything a guard is decided from.
 #[derive(Debug)]

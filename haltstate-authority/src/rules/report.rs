@@ -3,7 +3,7 @@
 use haltstate_types::{KeyState, Outcome, OutcomeReport};
 
 use crate::error::AuthorityError;
-use crate::records::KeyRecord;
+use crate::state_rows::KeyRecord;
 
 /// What a report does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use super::approval::{DecideStep, decide};
 use super::guard::{GuardFacts, GuardOutcome, guard};
 use super::report::{ReportStep, report};
 use crate::policy_decision::PolicyDecision;
-use crate::records::KeyRecord;
+use crate::state_rows::KeyRecord;
 
 const NOW: OffsetDateTime = datetime!(2026-01-05 10:00 UTC);
 const WINDOWS: Windows = Windows {

@@ -13,7 +13,7 @@ use haltstate_types::{AgentSet, Approval, ApprovalStatus, KeyInfo, KeyLifetime, 
 
 use super::row::Row;
 use crate::error::{AuthorityError, Result};
-use crate::records::{CheckRecord, KeyRecord};
+use crate::state_rows::{CheckRecord, KeyRecord};
 
 /// The columns [`approval`] reads, in order.
 macro_rules! approval_columns {

@@ -9,10 +9,10 @@ use haltstate_types::{
     KillState, KillStatus, LedgerHead, Principal, Role, VerifyReport,
 };
 
+use crate::approval_event::ApprovalEvent;
 use crate::error::Result;
-use crate::events::ApprovalEvent;
 use crate::policy::Usage;
-use crate::records::{Charge, CheckRecord, KeyRecord};
+use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::webhooks::{
     Delivery, DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookSecret,
 };
@@ -244,5 +244,5 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
         agent: &str,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<crate::records::KeyStatus>>;
+    ) -> Result<Option<crate::state_rows::KeyStatus>>;
 }

@@ -114,9 +114,9 @@ pub(crate) fn decode_charge(text: &str) -> Result<UsageWindow> {
 pub(crate) fn charge_of(
     at: Option<i64>,
     figures: Option<String>,
-) -> Result<Option<crate::records::Charge>> {
+) -> Result<Option<crate::state_rows::Charge>> {
     match (at, figures) {
-        (Some(at), Some(figures)) => Ok(Some(crate::records::Charge {
+        (Some(at), Some(figures)) => Ok(Some(crate::state_rows::Charge {
             at: haltstate_types::timestamp::from_micros(at),
             figures: decode_charge(&figures)?,
         })),

@@ -1,7 +1,7 @@
 //! The writer: who runs the next batch.
 //!
 //! Callers queue operations. Whoever finds the connection free (a caller, or the writer thread when nobody
-//! else is) takes everything queued (up to a bound) and runs it as one batch (`batch.rs`): one transaction, one
+//! else is) takes everything queued (up to a bound) and runs it as one batch (the backend's `Runner`, `job.rs`): one transaction, one
 //! commit, answers only after it. Concurrent callers therefore share one fsync (group commit), and operations are
 //! serialized, which is what makes "exactly one of 32 concurrent claims wins" true by construction.
 //!

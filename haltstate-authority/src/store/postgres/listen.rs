@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::conn::{Conn, connect};
 use super::queries;
+use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
 use crate::database::PostgresUrl;
-use crate::events::ApprovalEvent;
 
 /// The channel approval changes are announced on.
 pub(crate) const CHANNEL: &str = "haltstate_approvals";

@@ -22,10 +22,10 @@ use std::sync::atomic::AtomicBool;
 
 use haltstate_types::VerifyReport;
 
+use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
-use crate::events::ApprovalEvent;
 use crate::store::job::WriterCounters;
 
 pub use copy::CopyReport;

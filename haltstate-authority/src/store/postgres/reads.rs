@@ -259,7 +259,7 @@ impl Reads for PgReads {
         agent: &str,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<crate::records::KeyStatus>> {
+    ) -> Result<Option<crate::state_rows::KeyStatus>> {
         let (tenant, agent, key) = (tenant.to_owned(), agent.to_owned(), key.to_owned());
         self.with(move |c| queries::key_state(c, &tenant, &agent, &key, now))
     }

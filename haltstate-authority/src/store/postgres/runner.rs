@@ -12,10 +12,10 @@ use haltstate_types::GENESIS_HASH;
 use super::conn::{Conn, connect, signed, unsigned};
 use super::listen::{CHANNEL, Notice};
 use super::tx::PgTx;
+use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
-use crate::events::ApprovalEvent;
 use crate::store::chain::Tail;
 use crate::store::job::{
     BatchFailure, Job, Reply, Runner, WriterCounters, fail_all, record_commit,

@@ -7,10 +7,10 @@ use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus
 
 use super::conn::{Conn, signed, unsigned};
 use super::queries;
+use crate::approval_event::ApprovalEvent;
 use crate::error::{AuthorityError, Result};
-use crate::events::ApprovalEvent;
 use crate::policy::Usage;
-use crate::records::{Charge, CheckRecord, KeyRecord};
+use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};

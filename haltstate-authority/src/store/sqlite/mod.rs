@@ -345,7 +345,7 @@ impl Reads for SqliteReads {
         agent: &str,
         key: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<crate::records::KeyStatus>> {
+    ) -> Result<Option<crate::state_rows::KeyStatus>> {
         self.readers
             .with(|conn| queries::key_state(conn, tenant, agent, key, now))
     }

@@ -10,8 +10,8 @@ use haltstate_types::{
 };
 
 use crate::error::{AuthorityError, Result};
-use crate::records::{CheckRecord, KeyRecord, KeyStatus};
 use crate::secrets;
+use crate::state_rows::{CheckRecord, KeyRecord, KeyStatus};
 use crate::store::decode::{
     self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
 };

@@ -9,8 +9,8 @@ use rusqlite::Connection;
 
 use super::ledger::Tails;
 use super::tx::SqliteTx;
+use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
-use crate::events::ApprovalEvent;
 use crate::store::job::{
     BatchFailure, Job, Reply, Runner, WriterCounters, fail_all, record_commit,
 };

@@ -8,10 +8,10 @@ use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus
 
 use super::ledger::Tails;
 use super::queries;
+use crate::approval_event::ApprovalEvent;
 use crate::error::Result;
-use crate::events::ApprovalEvent;
 use crate::policy::Usage;
-use crate::records::{Charge, CheckRecord, KeyRecord};
+use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};

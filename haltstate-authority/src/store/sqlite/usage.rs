@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::error::Result;
 use crate::policy::Usage;
-use crate::records::Charge;
+use crate::state_rows::Charge;
 use crate::store::usage::{SPANS, add_bucket, decode, encode_sums};
 
 pub(crate) fn load(
