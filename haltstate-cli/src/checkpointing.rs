@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use haltstate_authority::proof::SignedCheckpoint;
 use haltstate_authority::{Authority, SigningKey, checkpoint_file};
+use haltstate_types::proof::SignedCheckpoint;
 
 /// Where checkpoints go besides the database.
 #[derive(Debug)]

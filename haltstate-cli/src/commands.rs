@@ -7,9 +7,10 @@
 
 use std::process::ExitCode;
 
-use haltstate_authority::{
-    Actor, AgentSet, Approval, ApprovalStatus, Authority, KeyInfo, KeySpec, KillScope, KillState,
-    Role, Verdict, Via, timestamp::format_rfc3339,
+use haltstate_authority::Authority;
+use haltstate_types::{
+    Actor, AgentSet, Approval, ApprovalStatus, KeyInfo, KeySpec, KillScope, KillState, Role,
+    Verdict, Via, timestamp::format_rfc3339,
 };
 
 use crate::args::{

@@ -1,6 +1,7 @@
 //! What can go wrong in a command: one error type for every command but `serve`.
 
-use haltstate_authority::{AuthorityError, RequestError};
+use haltstate_authority::AuthorityError;
+use haltstate_types::RequestError;
 
 use crate::remote::RemoteError;
 

@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use haltstate_authority::proof::{ProofPack, parse_public_key, verify};
-use haltstate_authority::timestamp::format_rfc3339;
 use haltstate_authority::{Authority, AuthorityError, ProofSelection, SigningKey, checkpoint_file};
+use haltstate_types::proof::{ProofPack, parse_public_key, verify};
+use haltstate_types::timestamp::format_rfc3339;
 
 use crate::args::{LedgerCommand, ProofCommand, SigningCommand};
 use crate::error::CliError;
@@ -163,7 +163,7 @@ pub(crate) fn proof(command: ProofCommand) -> Result<ExitCode, CliError> {
             let text = std::fs::read_to_string(&pack)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", pack.display())))?;
             let verdict = serde_json::from_str::<ProofPack>(&text)
-                .map_err(|e| haltstate_authority::proof::ProofError::Format(e.to_string()))
+                .map_err(|e| haltstate_types::proof::ProofError::Format(e.to_string()))
                 .and_then(|parsed| verify(&parsed, &key));
             match verdict {
                 Ok(summary) => println!(

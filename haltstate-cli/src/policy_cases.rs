@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use haltstate_authority::{ActionRequest, Decision, PolicyEngine, Usage, UsageWindow};
+use haltstate_authority::{PolicyEngine, Usage, UsageWindow};
+use haltstate_types::{ActionRequest, Decision};
 
 /// When a case names no time: a Monday, 10:00 UTC (inside every business-hours rule).
 const DEFAULT_AT: OffsetDateTime = datetime!(2026-01-05 10:00 UTC);

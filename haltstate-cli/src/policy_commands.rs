@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use haltstate_authority::PolicyEngine;
-use haltstate_authority::timestamp::format_rfc3339;
+use haltstate_types::timestamp::format_rfc3339;
 
 use crate::args::PolicyCommand;
 use crate::error::CliError;

@@ -1,10 +1,10 @@
 //! The operator API seen from the CLI's `--server` mode.
 
-use haltstate_authority::{Approval, ApprovalStatus, KeyInfo, KillState, Verdict};
 use haltstate_types::wire::paths::OPERATOR;
 use haltstate_types::wire::{
     ApprovalsReply, DecideBody, ErrorBody, KeysReply, KillBody, KillReply, RevokedReply,
 };
+use haltstate_types::{Approval, ApprovalStatus, KeyInfo, KillState, Verdict};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -1,11 +1,11 @@
 //! `haltstate webhooks`: add, list and remove a tenant's webhooks, and see how their deliveries went, on the
 //! database (the server delivers; these commands never post anything).
 
-use haltstate_authority::timestamp::format_rfc3339;
 use haltstate_authority::webhooks::{
     DeliveryRecord, Webhook, WebhookEvent, WebhookFormat, WebhookSpec,
 };
-use haltstate_authority::{Actor, RequestError, Via};
+use haltstate_types::timestamp::format_rfc3339;
+use haltstate_types::{Actor, RequestError, Via};
 
 use crate::args::{FormatArg, WebhooksCommand};
 use crate::error::CliError;

@@ -13,7 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use haltstate_authority::{AuthorityError, ErrorCode, Principal, Role};
+use haltstate_authority::AuthorityError;
+use haltstate_types::{ErrorCode, Principal, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;

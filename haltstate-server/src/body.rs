@@ -29,7 +29,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for WireJson<T> {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
-                        haltstate_authority::ErrorCode::BodyTooLarge,
+                        haltstate_types::ErrorCode::BodyTooLarge,
                         format!("request body is larger than {MAX_BODY_BYTES} bytes"),
                     )
                 } else {

@@ -2,8 +2,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use haltstate_authority::{AuthorityError, ErrorCode, RequestError};
+use haltstate_authority::AuthorityError;
 use haltstate_types::wire::ErrorBody;
+use haltstate_types::{ErrorCode, RequestError};
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

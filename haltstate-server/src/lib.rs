@@ -78,9 +78,8 @@ pub mod fuzzing {
         }
         decoded += usize::from(crate::body::decode::<GuardReportBody>(bytes).is_ok());
         decoded += usize::from(crate::body::decode::<CheckReportBody>(bytes).is_ok());
-        decoded += usize::from(
-            crate::body::decode::<haltstate_authority::UnverifiedOutcome>(bytes).is_ok(),
-        );
+        decoded +=
+            usize::from(crate::body::decode::<haltstate_types::UnverifiedOutcome>(bytes).is_ok());
         if let Ok(text) = std::str::from_utf8(bytes) {
             decoded += usize::from(haltstate_types::timestamp::parse_iso8601(text).is_some());
         }
@@ -147,7 +146,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                haltstate_authority::ErrorCode::MethodNotAllowed,
+                haltstate_types::ErrorCode::MethodNotAllowed,
                 "method not allowed",
             )
         })
@@ -174,7 +173,7 @@ async fn readyz(
             tracing::warn!(%error, "not ready: storage does not answer");
             Err(ApiError::retry_later(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                haltstate_authority::ErrorCode::Unavailable,
+                haltstate_types::ErrorCode::Unavailable,
                 "storage does not answer",
                 1,
             ))

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use haltstate_authority::{Authority, KillScope, KillState};
+use haltstate_authority::Authority;
+use haltstate_types::{KillScope, KillState};
 
 /// Buckets for latencies, in seconds: 100 µs to 10 s.
 const LATENCY: &[f64] = &[

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use haltstate_authority::Principal;
+use haltstate_types::Principal;
 
 use crate::limits::ServeLimits;
 

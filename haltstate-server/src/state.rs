@@ -25,7 +25,7 @@ pub struct AppState {
     /// Whether `/ui` (the operators' console) is served.
     pub console: bool,
     /// The public half of the evidence signing key, when the server signs: the console checks proof packs with it.
-    pub signing_public: Option<haltstate_authority::proof::VerifyingKey>,
+    pub signing_public: Option<haltstate_types::proof::VerifyingKey>,
     /// Whether webhooks added in the console may name loopback, link-local or private addresses (see
     /// [`outbound`](crate::outbound)); the sender checks again at each attempt.
     pub allow_private_targets: bool,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use haltstate_authority::ErrorCode;
+use haltstate_types::ErrorCode;
 
 use crate::error::ApiError;
 use crate::slots::{Slot, Slots};

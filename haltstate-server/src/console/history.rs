@@ -7,8 +7,9 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use haltstate_authority::timestamp::{format_rfc3339, parse_iso8601};
-use haltstate_authority::{AuthorityError, ChainedRecord, EvidenceQuery, EvidenceRecord};
+use haltstate_authority::AuthorityError;
+use haltstate_types::timestamp::{format_rfc3339, parse_iso8601};
+use haltstate_types::{ChainedRecord, EvidenceQuery, EvidenceRecord};
 
 use super::pages::{layout, refused, urlencode};
 use super::proof::proof_link;

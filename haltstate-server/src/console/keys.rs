@@ -8,8 +8,8 @@ use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
 
-use haltstate_authority::timestamp::format_rfc3339;
-use haltstate_authority::{AgentSet, KeySpec, Role};
+use haltstate_types::timestamp::format_rfc3339;
+use haltstate_types::{AgentSet, KeySpec, Role};
 
 use super::pages::{layout, refused};
 use super::session::Session;

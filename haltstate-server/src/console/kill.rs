@@ -8,7 +8,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use haltstate_authority::{Actor, KillScope, KillState, Via, canonical_name};
+use haltstate_types::{Actor, KillScope, KillState, Via, canonical_name};
 
 use super::pages::{layout, refused};
 use super::session::Session;

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use haltstate_authority::ApprovalStatus;
+use haltstate_types::ApprovalStatus;
 use tokio::sync::mpsc;
 
 use crate::state::AppState;

@@ -29,9 +29,8 @@ use axum::{Form, Router};
 use maud::Markup;
 use serde::Deserialize;
 
-use haltstate_authority::{
-    Actor, ApprovalStatus, AuthorityError, Role, Verdict, Via, canonical_name,
-};
+use haltstate_authority::AuthorityError;
+use haltstate_types::{Actor, ApprovalStatus, Role, Verdict, Via, canonical_name};
 
 use crate::state::AppState;
 use session::Session;

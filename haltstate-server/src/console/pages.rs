@@ -4,8 +4,8 @@
 use maud::{DOCTYPE, Markup, html};
 use time::OffsetDateTime;
 
-use haltstate_authority::Approval;
-use haltstate_authority::timestamp::format_rfc3339;
+use haltstate_types::Approval;
+use haltstate_types::timestamp::format_rfc3339;
 
 use super::session::Session;
 use super::visible::Visible;
@@ -32,7 +32,7 @@ pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Ma
                 header {
                     strong { "HaltState" }
                     @if let Some(session) = session {
-                        @if session.principal.role == haltstate_authority::Role::Admin {
+                        @if session.principal.role == haltstate_types::Role::Admin {
                             a href="/ui/keys" { "Keys" }
                         } @else {
                             a href="/ui/inbox" { "Inbox" }
@@ -194,7 +194,7 @@ pub(crate) fn approval(session: &Session, approval: &Approval) -> Markup {
                     } }
                 }
             }
-            @if approval.status == haltstate_authority::ApprovalStatus::Pending {
+            @if approval.status == haltstate_types::ApprovalStatus::Pending {
                 h2 { "Decision" }
                 (decide_form(session, approval))
             }

@@ -9,9 +9,9 @@ use maud::html;
 use super::visible::Visible;
 use serde::Deserialize;
 
-use haltstate_authority::proof::{ProofPack, verify};
-use haltstate_authority::timestamp::format_rfc3339;
 use haltstate_authority::{AuthorityError, ProofSelection};
+use haltstate_types::proof::{ProofPack, verify};
+use haltstate_types::timestamp::format_rfc3339;
 
 use super::pages::{layout, refused};
 use super::session::Session;

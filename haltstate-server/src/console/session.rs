@@ -15,7 +15,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use haltstate_authority::{Authority, Principal};
+use haltstate_authority::Authority;
+use haltstate_types::Principal;
 
 /// How long a session lasts after sign-in.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);

@@ -7,7 +7,7 @@ use axum::response::Response;
 use maud::html;
 
 use haltstate_authority::ReplayQuery;
-use haltstate_authority::timestamp::format_rfc3339;
+use haltstate_types::timestamp::format_rfc3339;
 
 use super::pages::{layout, refused, urlencode};
 use super::{page, to_login};

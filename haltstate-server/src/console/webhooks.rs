@@ -8,10 +8,10 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use haltstate_authority::timestamp::format_rfc3339;
 use haltstate_authority::webhooks::{
     DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookFormat, WebhookSpec,
 };
+use haltstate_types::timestamp::format_rfc3339;
 
 use super::pages::{layout, refused};
 use super::session::Session;

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use haltstate_authority::{
-    Actor, AgentSet, Approval, ApprovalStatus, EvidenceQuery, KeySpec, KillScope, Principal,
-    Verdict, Via,
-};
 use haltstate_types::wire::{
     ApprovalsReply, DecideBody, EvidenceReply, KeyCreated, KeysReply, KillBody, KillReply,
     NewKeyBody, RevokedReply, TenantHeadReply,
+};
+use haltstate_types::{
+    Actor, AgentSet, Approval, ApprovalStatus, EvidenceQuery, KeySpec, KillScope, Principal,
+    Verdict, Via,
 };
 
 use crate::auth::{Admin, Operator};

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use haltstate_authority::{AuthorityError, OutcomeReport, UnverifiedOutcome};
+use haltstate_authority::AuthorityError;
 use haltstate_types::wire::{
     ApprovalReply, CheckBody, CheckReply, CheckReportBody, GuardBody, GuardReply, GuardReportBody,
     GuardReportReply, HeartbeatReply, RecordedReply, SinceReply,
 };
+use haltstate_types::{OutcomeReport, UnverifiedOutcome};
 
 use crate::auth::Agent;
 use crate::body::WireJson;

@@ -15,8 +15,9 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use haltstate_authority::{ApprovalStatus, Authority, Principal};
+use haltstate_authority::Authority;
 use haltstate_types::wire::{DecisionEvent, StreamEvent};
+use haltstate_types::{ApprovalStatus, Principal};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 

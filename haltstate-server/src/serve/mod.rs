@@ -278,7 +278,7 @@ async fn connection(
 pub(crate) async fn too_many_connections() -> axum::response::Response {
     ApiError::retry_later(
         StatusCode::SERVICE_UNAVAILABLE,
-        haltstate_authority::ErrorCode::TooManyConnections,
+        haltstate_types::ErrorCode::TooManyConnections,
         "the server is at its connection limit; retry shortly",
         1,
     )

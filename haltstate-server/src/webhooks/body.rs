@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use haltstate_authority::timestamp::format_rfc3339;
 use haltstate_authority::webhooks::{Delivery, WebhookEvent, WebhookFormat};
+use haltstate_types::timestamp::format_rfc3339;
 
 /// The JSON body of `delivery`, linking to `public_url`.
 pub(crate) fn body(delivery: &Delivery, public_url: &str) -> Vec<u8> {
