@@ -2,7 +2,7 @@
 //! timeline (guard, approval, outcome) with each record's chain links; the tenant's chain verified on demand.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -11,11 +11,11 @@ use haltstate_authority::AuthorityError;
 use haltstate_types::timestamp::{format_rfc3339, parse_iso8601};
 use haltstate_types::{ChainedRecord, EvidenceQuery, EvidenceRecord};
 
+use super::page;
 use super::pages::{layout, refused, urlencode};
 use super::proof::proof_link;
 use super::session::Session;
 use super::visible::Visible;
-use super::{page, to_login};
 use crate::state::AppState;
 
 /// Records a history page shows at most.
@@ -73,12 +73,9 @@ fn search_form(search: &Search) -> Markup {
 
 pub(crate) async fn history(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    session: Session,
     Query(search): Query<Search>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
     let bad_time = |field: &str, text: &str| {
         page(
             StatusCode::BAD_REQUEST,
@@ -171,12 +168,9 @@ pub(crate) struct KeyQuery {
 
 pub(crate) async fn timeline(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    session: Session,
     Query(query): Query<KeyQuery>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
     let Some(key) = given(&query.key) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -253,10 +247,7 @@ pub(crate) async fn timeline(
     page(StatusCode::OK, layout("Timeline", Some(&session), body))
 }
 
-pub(crate) async fn ledger(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
+pub(crate) async fn ledger(State(state): State<AppState>, session: Session) -> Response {
     let tenant = &session.principal.tenant;
     let body = match state.authority.verify_tenant_ledger(tenant) {
         Ok(report) => {

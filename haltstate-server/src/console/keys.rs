@@ -1,9 +1,8 @@
 //! Keys in the console: the tenant's keys (never a secret) for operators and admins; for admins only, a new key
 //! (its secret shown once) and revocation, each recorded in the ledger as theirs.
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
@@ -11,9 +10,10 @@ use serde::Deserialize;
 use haltstate_types::timestamp::format_rfc3339;
 use haltstate_types::{AgentSet, KeySpec, Role};
 
+use super::extract::CsrfForm;
+use super::page;
 use super::pages::{layout, refused};
 use super::session::Session;
-use super::{form_session, page, to_login};
 use crate::state::AppState;
 
 fn keys_page(state: &AppState, session: &Session, notice: Option<&str>) -> Response {
@@ -75,10 +75,7 @@ fn keys_page(state: &AppState, session: &Session, notice: Option<&str>) -> Respo
     page(StatusCode::OK, layout("Keys", Some(session), body))
 }
 
-pub(crate) async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
+pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Response {
     keys_page(&state, &session, None)
 }
 
@@ -94,13 +91,8 @@ pub(crate) struct CreateForm {
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<CreateForm>,
+    CsrfForm(session, form): CsrfForm<CreateForm>,
 ) -> Response {
-    let session = match form_session(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
     let bad = |why: &str| {
         page(
             StatusCode::BAD_REQUEST,
@@ -147,14 +139,9 @@ pub(crate) async fn create(
 
 pub(crate) async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<super::CsrfForm>,
+    CsrfForm(session, _form): CsrfForm<super::TokenForm>,
 ) -> Response {
-    let session = match form_session(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
     match state
         .authority
         .revoke_key_as(&session.principal.tenant, &id, &session.principal.name)
@@ -182,3 +169,5 @@ pub(crate) async fn revoke(
         }
     }
 }
+
+super::extract::csrf_field!(CreateForm);

@@ -1,18 +1,18 @@
 //! The kill switch in the console: the tenant's and each agent's state, and a change in two steps (review,
 //! then confirm), recorded as the signed-in operator, `via: console`.
 
-use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use haltstate_types::{Actor, KillScope, KillState, Via, canonical_name};
 
+use super::extract::CsrfForm;
+use super::page;
 use super::pages::{layout, refused};
 use super::session::Session;
-use super::{form_session, page, to_login};
 use crate::state::AppState;
 
 fn state_name(state: KillState) -> &'static str {
@@ -69,10 +69,7 @@ fn kill_page(state: &AppState, session: &Session, notice: Option<&str>) -> Respo
     page(StatusCode::OK, layout("Kill switch", Some(session), body))
 }
 
-pub(crate) async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
+pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Response {
     kill_page(&state, &session, None)
 }
 
@@ -110,13 +107,8 @@ fn confirm_page(session: &Session, form: &KillForm, target: &str, new_state: Kil
 
 pub(crate) async fn change(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<KillForm>,
+    CsrfForm(session, form): CsrfForm<KillForm>,
 ) -> Response {
-    let session = match form_session(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
     let bad = |why: &str| {
         page(
             StatusCode::BAD_REQUEST,
@@ -175,3 +167,5 @@ pub(crate) async fn change(
         }
     }
 }
+
+super::extract::csrf_field!(KillForm);

@@ -8,6 +8,7 @@
 //! cookie is `SameSite=Strict`); decisions are recorded as the operator, `via: console`, under the same identity
 //! rules as the API (no self-approval, a decision made meanwhile is shown, never overwritten).
 
+mod extract;
 mod history;
 mod keys;
 mod kill;
@@ -33,6 +34,7 @@ use haltstate_authority::AuthorityError;
 use haltstate_types::{Actor, ApprovalStatus, Role, Verdict, Via, canonical_name};
 
 use crate::state::AppState;
+use extract::CsrfForm;
 use session::Session;
 
 /// The console's routes, nested under `/ui`; every one behind [`roles`].
@@ -237,19 +239,18 @@ async fn login(
 
 /// A form that carries nothing but its CSRF token (sign out, revoke, remove).
 #[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
+pub(crate) struct TokenForm {
     #[serde(default)]
     csrf: String,
 }
 
+extract::csrf_field!(TokenForm, DecideForm);
+
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    CsrfForm(_session, _form): CsrfForm<TokenForm>,
 ) -> Response {
-    if let Err(refused) = form_session(&state, &headers, &form.csrf) {
-        return *refused;
-    }
     state.sessions.end(&headers);
     let mut response = Redirect::to("/ui/login").into_response();
     if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie()) {
@@ -260,20 +261,6 @@ async fn logout(
 
 /// The session a form was posted in, when the form carries that session's CSRF token; otherwise the answer to
 /// send instead (sign in, or refused). Every state-changing form starts here.
-fn form_session(
-    state: &AppState,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<Session, Box<Response>> {
-    let Some(session) = state.sessions.find(headers, &state.authority) else {
-        return Err(Box::new(to_login()));
-    };
-    if !session.csrf_matches(csrf) {
-        return Err(Box::new(csrf_refused(&session)));
-    }
-    Ok(session)
-}
-
 fn csrf_refused(session: &Session) -> Response {
     page(
         StatusCode::FORBIDDEN,
@@ -285,10 +272,7 @@ fn csrf_refused(session: &Session) -> Response {
     )
 }
 
-async fn inbox(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
+async fn inbox(State(state): State<AppState>, session: Session) -> Response {
     show_inbox(&state, &session, None)
 }
 
@@ -316,12 +300,9 @@ fn show_inbox(state: &AppState, session: &Session, notice: Option<&str>) -> Resp
 
 async fn approval_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
     match state.authority.approval(&session.principal.tenant, &id) {
         Ok(approval) => page(StatusCode::OK, pages::approval(&session, &approval)),
         Err(AuthorityError::ApprovalNotFound { .. }) => page(
@@ -365,14 +346,9 @@ impl std::fmt::Debug for DecideForm {
 
 async fn decide(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<DecideForm>,
+    CsrfForm(session, form): CsrfForm<DecideForm>,
 ) -> Response {
-    let session = match form_session(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
     let verdict = match form.verdict.as_str() {
         "approve" => Verdict::Approve,
         "reject" => Verdict::Reject,

@@ -13,9 +13,9 @@ use haltstate_authority::{AuthorityError, ProofSelection};
 use haltstate_types::proof::{ProofPack, verify};
 use haltstate_types::timestamp::format_rfc3339;
 
+use super::page;
 use super::pages::{layout, refused};
 use super::session::Session;
-use super::{page, to_login};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -65,12 +65,10 @@ fn pack_of(
 
 pub(crate) async fn download(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _headers: HeaderMap,
+    session: Session,
     Query(query): Query<KeyQuery>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
     let pack = match pack_of(&state, &session, &query) {
         Ok(pack) => pack,
         Err(refused) => return *refused,
@@ -115,12 +113,9 @@ pub(crate) fn proof_link(path: &str, key: &str, generation: Option<u64>) -> Stri
 
 pub(crate) async fn view(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    session: Session,
     Query(query): Query<KeyQuery>,
 ) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
     let key = query.key.trim();
     let pack = match pack_of(&state, &session, &query) {
         Ok(pack) => pack,

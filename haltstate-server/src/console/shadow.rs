@@ -2,15 +2,16 @@
 //! otherwise than the live set, over the last week, newest first.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
 use haltstate_authority::ReplayQuery;
 use haltstate_types::timestamp::format_rfc3339;
 
+use super::page;
 use super::pages::{layout, refused, urlencode};
-use super::{page, to_login};
+use super::session::Session;
 use crate::state::AppState;
 
 /// How far back the page looks.
@@ -18,10 +19,7 @@ const WINDOW: time::Duration = time::Duration::days(7);
 /// Rows shown.
 const SHOWN: usize = 200;
 
-pub(crate) async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
+pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Response {
     let query = ReplayQuery {
         tenant: Some(session.principal.tenant.clone()),
         since: Some(state.authority.now() - WINDOW),

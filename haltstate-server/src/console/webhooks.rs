@@ -1,9 +1,8 @@
 //! Webhooks in the console: the tenant's endpoints (never a secret), a new one (its secret shown once), removal,
 //! and the latest deliveries with their attempts, state and last error.
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -13,9 +12,10 @@ use haltstate_authority::webhooks::{
 };
 use haltstate_types::timestamp::format_rfc3339;
 
+use super::extract::CsrfForm;
+use super::page;
 use super::pages::{layout, refused};
 use super::session::Session;
-use super::{form_session, page, to_login};
 use crate::state::AppState;
 
 /// Deliveries listed.
@@ -143,10 +143,7 @@ fn field(event: WebhookEvent) -> &'static str {
     }
 }
 
-pub(crate) async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(session) = state.sessions.find(&headers, &state.authority) else {
-        return to_login();
-    };
+pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Response {
     webhooks_page(&state, &session, None)
 }
 
@@ -174,13 +171,8 @@ impl std::fmt::Debug for AddForm {
 
 pub(crate) async fn add(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<AddForm>,
+    CsrfForm(session, form): CsrfForm<AddForm>,
 ) -> Response {
-    let session = match form_session(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
     let bad = |why: &str| {
         page(
             StatusCode::BAD_REQUEST,
@@ -231,14 +223,9 @@ pub(crate) async fn add(
 
 pub(crate) async fn remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<super::CsrfForm>,
+    CsrfForm(session, _form): CsrfForm<super::TokenForm>,
 ) -> Response {
-    let session = match form_session(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
     match state
         .authority
         .remove_webhook(&session.principal.tenant, &id)
@@ -308,3 +295,5 @@ mod tests {
         assert_eq!(shown_url(&bare), "https://h.example");
     }
 }
+
+super::extract::csrf_field!(AddForm);

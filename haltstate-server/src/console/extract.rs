@@ -1,0 +1,65 @@
+//! What every console handler starts from, taken as extractors the way the API takes its key: the signed-in
+//! [`Session`] (its tenant scopes everything the handler reads; without one the request goes to the sign-in
+//! page), and a posted form whose CSRF token is that session's ([`CsrfForm`]; otherwise a 403 page, and the
+//! handler never runs).
+
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use super::session::Session;
+use super::{csrf_refused, to_login};
+use crate::state::AppState;
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        state
+            .sessions
+            .find(&parts.headers, &state.authority)
+            .ok_or_else(to_login)
+    }
+}
+
+/// A form that carries the CSRF token of the page it was posted from.
+pub(crate) trait CsrfToken {
+    /// The token it carries (empty when it carried none).
+    fn csrf(&self) -> &str;
+}
+
+/// Implements [`CsrfToken`] for forms whose `csrf` field holds the token.
+macro_rules! csrf_field {
+    ($($form:ty),+ $(,)?) => {
+        $(impl $crate::console::extract::CsrfToken for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+pub(crate) use csrf_field;
+
+/// A form posted from one of this session's pages: the session, then the form, once its token matched.
+pub(crate) struct CsrfForm<T>(pub(crate) Session, pub(crate) T);
+
+impl<T> FromRequest<AppState> for CsrfForm<T>
+where
+    T: DeserializeOwned + CsrfToken + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !session.csrf_matches(form.csrf()) {
+            return Err(csrf_refused(&session));
+        }
+        Ok(CsrfForm(session, form))
+    }
+}
