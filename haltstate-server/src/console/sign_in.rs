@@ -1,0 +1,143 @@
+//! Signing in and out: an operator's (or admin's) key exchanged for a session cookie, and the session ended.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use haltstate_authority::AuthorityError;
+use haltstate_types::Role;
+
+use super::extract::CsrfForm;
+use super::session::{self};
+use super::{TokenForm, home, page, pages, to_login};
+use crate::state::AppState;
+
+pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.sessions.find(&headers, &state.authority) {
+        Some(session) => Redirect::to(home(&session)).into_response(),
+        None => to_login(),
+    }
+}
+
+pub(crate) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(session) = state.sessions.find(&headers, &state.authority) {
+        return Redirect::to(home(&session)).into_response();
+    }
+    login_form(&headers, StatusCode::OK, None)
+}
+
+/// The sign-in page with a fresh CSRF token (paired with this browser by a short-lived cookie).
+fn login_form(headers: &HeaderMap, status: StatusCode, error: Option<&str>) -> Response {
+    let (token, cookie) = session::login_token(headers);
+    let mut response = page(status, pages::login(&token, error));
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    tenant: String,
+    key: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let address = connection.map_or(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(peer))| peer.ip(),
+    );
+    let too_many = || {
+        login_form(
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many failed sign-ins from this address; wait a minute."),
+        )
+    };
+    if state.rates.check_address(address).is_err() {
+        return too_many();
+    }
+    if !session::login_token_matches(&headers, &form.csrf) {
+        return login_form(
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form is stale or was posted from elsewhere; sign in again."),
+        );
+    }
+    let tenant = form.tenant.trim().to_owned();
+    match state.authority.authenticate(&tenant, form.key.trim()) {
+        Ok(principal) if matches!(principal.role, Role::Operator | Role::Admin) => {
+            let landing = match principal.role {
+                Role::Admin => "/ui/keys",
+                Role::Agent | Role::Operator => "/ui/inbox",
+            };
+            let Some(token) = state
+                .sessions
+                .start(principal, state.limits.max_sessions_per_tenant)
+            else {
+                return login_form(
+                    &headers,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some("The console holds as many sessions as it can; try again later."),
+                );
+            };
+            let mut response = Redirect::to(landing).into_response();
+            if let Ok(cookie) = HeaderValue::from_str(&session::set_cookie(&token, &headers)) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Ok(_) | Err(AuthorityError::Unauthenticated) => {
+            if state.rates.failed(address).is_some() {
+                return too_many();
+            }
+            login_form(
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                Some(
+                    "That tenant and key do not sign in: the key is wrong, revoked, of another tenant, or not an operator key.",
+                ),
+            )
+        }
+        Err(error) => {
+            tracing::warn!(%error, "console sign-in could not check the key");
+            login_form(
+                &headers,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("The authority cannot check keys right now; try again shortly."),
+            )
+        }
+    }
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(_session, _form): CsrfForm<TokenForm>,
+) -> Response {
+    state.sessions.end(&headers);
+    let mut response = Redirect::to("/ui/login").into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
