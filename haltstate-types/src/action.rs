@@ -1,4 +1,5 @@
-//! What a caller asks the authority: the safe context of one action, and a guard of it under an idempotency key.
+//! What a caller asks the authority about one action: its safe context, and the fingerprint that binds a key to
+//! it. (A guard of it under an idempotency key is `guard.rs`.)
 //!
 //! Only safe context crosses this boundary: ids, normalized amounts, action names, risk flags. Every field is
 //! bounded ([`crate::limits`]). One normalisation ([`ActionRequest::normalize`]) serves every entry point, so the
@@ -11,7 +12,6 @@ use sha2::{Digest, Sha256};
 use crate::canonical::to_canonical_bytes;
 use crate::error::{Result, invalid};
 use crate::identity::canonical_name;
-use crate::key_lifetime::KeyLifetime;
 use crate::limits::{MAX_KEY_LEN, MAX_RISK_LEN};
 use crate::validate::{validate_action, validate_fields, validate_object, validate_text};
 
@@ -124,78 +124,6 @@ impl ActionRequest {
             self.risk = None;
         }
         self.validate()
-    }
-}
-
-/// A guard: an action bound to an idempotency key, which the authority claims for the caller when allowed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GuardRequest {
-    /// The action.
-    #[serde(flatten)]
-    pub action: ActionRequest,
-    /// The key that makes retries safe: the same key is the same operation, forever or (see
-    /// [`lifetime`](Self::lifetime)) until that operation ends.
-    pub idempotency_key: String,
-    /// How long the key names one operation; `once` (forever) unless the caller says otherwise.
-    #[serde(
-        default,
-        rename = "key_lifetime",
-        skip_serializing_if = "KeyLifetime::is_once"
-    )]
-    pub lifetime: KeyLifetime,
-    /// A token the caller chose for the claim. A retried guard with the same token gets the same claim back
-    /// (its first answer may have been lost) instead of `in_progress`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claim_token: Option<String>,
-    /// The id of the API key asking, set by the server from the credentials (never from a body). A claim granted
-    /// to a caller that sent no claim token can be reported without one by this key only.
-    #[serde(skip)]
-    pub caller_key: Option<String>,
-}
-
-impl GuardRequest {
-    /// A guard for `action` under `idempotency_key`.
-    pub fn new(action: ActionRequest, idempotency_key: impl Into<String>) -> Self {
-        Self {
-            action,
-            idempotency_key: idempotency_key.into(),
-            lifetime: KeyLifetime::Once,
-            claim_token: None,
-            caller_key: None,
-        }
-    }
-
-    /// Sets how long the key names one operation (see [`KeyLifetime`]).
-    pub fn lifetime(mut self, lifetime: KeyLifetime) -> Self {
-        self.lifetime = lifetime;
-        self
-    }
-
-    /// Sets the id of the API key asking (see [`caller_key`](Self::caller_key)).
-    pub fn caller_key(mut self, key_id: impl Into<String>) -> Self {
-        self.caller_key = Some(key_id.into());
-        self
-    }
-
-    /// Sets the caller's claim token (see [`claim_token`](Self::claim_token)).
-    pub fn claim_token(mut self, token: impl Into<String>) -> Self {
-        self.claim_token = Some(token.into());
-        self
-    }
-
-    /// Normalises the action and checks every bound.
-    pub fn normalize(&mut self) -> Result<()> {
-        self.action.normalize()?;
-        self.validate()
-    }
-
-    /// Checks every bound.
-    pub fn validate(&self) -> Result<()> {
-        self.action.validate()?;
-        if let Some(token) = &self.claim_token {
-            validate_text("claim_token", token, MAX_KEY_LEN)?;
-        }
-        validate_text("idempotency_key", &self.idempotency_key, MAX_KEY_LEN)
     }
 }
 

@@ -1,12 +1,18 @@
-//! What the authority answers a guard: the status, and the claim a caller holds while it runs the body.
+//! A guard: the request to run an action under an idempotency key ([`GuardRequest`]), and what the authority
+//! answers ([`GuardAnswer`]: the status, and the claim a caller holds while it runs the body).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::action::ActionRequest;
+use crate::error::Result;
+use crate::key_lifetime::KeyLifetime;
 use crate::kill_switch::KillState;
+use crate::limits::MAX_KEY_LEN;
 use crate::timestamp::rfc3339;
+use crate::validate::validate_text;
 
 /// The guard's answer, in the wire contract's vocabulary plus our two additions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -107,6 +113,78 @@ pub struct GuardAnswer {
     pub ledger_seq: u64,
     /// Set when the kill switch denied the guard: the state that did.
     pub kill_switch: Option<KillState>,
+}
+
+/// A guard: an action bound to an idempotency key, which the authority claims for the caller when allowed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardRequest {
+    /// The action.
+    #[serde(flatten)]
+    pub action: ActionRequest,
+    /// The key that makes retries safe: the same key is the same operation, forever or (see
+    /// [`lifetime`](Self::lifetime)) until that operation ends.
+    pub idempotency_key: String,
+    /// How long the key names one operation; `once` (forever) unless the caller says otherwise.
+    #[serde(
+        default,
+        rename = "key_lifetime",
+        skip_serializing_if = "KeyLifetime::is_once"
+    )]
+    pub lifetime: KeyLifetime,
+    /// A token the caller chose for the claim. A retried guard with the same token gets the same claim back
+    /// (its first answer may have been lost) instead of `in_progress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_token: Option<String>,
+    /// The id of the API key asking, set by the server from the credentials (never from a body). A claim granted
+    /// to a caller that sent no claim token can be reported without one by this key only.
+    #[serde(skip)]
+    pub caller_key: Option<String>,
+}
+
+impl GuardRequest {
+    /// A guard for `action` under `idempotency_key`.
+    pub fn new(action: ActionRequest, idempotency_key: impl Into<String>) -> Self {
+        Self {
+            action,
+            idempotency_key: idempotency_key.into(),
+            lifetime: KeyLifetime::Once,
+            claim_token: None,
+            caller_key: None,
+        }
+    }
+
+    /// Sets how long the key names one operation (see [`KeyLifetime`]).
+    pub fn lifetime(mut self, lifetime: KeyLifetime) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Sets the id of the API key asking (see [`caller_key`](Self::caller_key)).
+    pub fn caller_key(mut self, key_id: impl Into<String>) -> Self {
+        self.caller_key = Some(key_id.into());
+        self
+    }
+
+    /// Sets the caller's claim token (see [`claim_token`](Self::claim_token)).
+    pub fn claim_token(mut self, token: impl Into<String>) -> Self {
+        self.claim_token = Some(token.into());
+        self
+    }
+
+    /// Normalises the action and checks every bound.
+    pub fn normalize(&mut self) -> Result<()> {
+        self.action.normalize()?;
+        self.validate()
+    }
+
+    /// Checks every bound.
+    pub fn validate(&self) -> Result<()> {
+        self.action.validate()?;
+        if let Some(token) = &self.claim_token {
+            validate_text("claim_token", token, MAX_KEY_LEN)?;
+        }
+        validate_text("idempotency_key", &self.idempotency_key, MAX_KEY_LEN)
+    }
 }
 
 #[cfg(test)]

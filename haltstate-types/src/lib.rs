@@ -42,7 +42,7 @@ pub mod timestamp;
 mod validate;
 pub mod wire;
 
-pub use action::{ActionRequest, GuardRequest, fingerprint};
+pub use action::{ActionRequest, fingerprint};
 pub use actor::{Actor, Via};
 pub use approval::{Approval, ApprovalStatus, Verdict};
 pub use chain::{ChainedRecord, GENESIS_HASH, LedgerHead, TenantHead, VerifyReport, record_hash};
@@ -51,7 +51,7 @@ pub use decision::Decision;
 pub use error::{RequestError, Result};
 pub use error_code::ErrorCode;
 pub use evidence::{EvidenceKind, EvidenceQuery, EvidenceRecord};
-pub use guard::{Claim, GuardAnswer, GuardStatus};
+pub use guard::{Claim, GuardAnswer, GuardRequest, GuardStatus};
 pub use identity::{
     AgentPattern, AgentSet, MAX_AGENT_PATTERNS, NAME_PUNCTUATION, PLACEHOLDER_AGENT, canonical_name,
 };

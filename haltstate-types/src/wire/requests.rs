@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::action::{ActionRequest, GuardRequest};
+use crate::action::ActionRequest;
 use crate::check::{CheckReport, CheckRequest};
 use crate::decision::Decision;
+use crate::guard::GuardRequest;
 use crate::key_lifetime::KeyLifetime;
 use crate::report::{LlmUsage, Outcome, OutcomeReport, ProofStatus};
 
