@@ -133,14 +133,10 @@ fn shown_url(webhook: &Webhook) -> String {
     haltstate_authority::webhooks::shown_url(&webhook.url)
 }
 
-/// The form field of an event's checkbox.
-fn field(event: WebhookEvent) -> &'static str {
-    match event {
-        WebhookEvent::ApprovalRequested => "approval_requested",
-        WebhookEvent::ApprovalDecided => "approval_decided",
-        WebhookEvent::ApprovalExpired => "approval_expired",
-        WebhookEvent::KillSwitchChanged => "kill_switch_changed",
-    }
+/// The form field of an event's checkbox: its name with `_` for `.` (`approval_requested`). Derived from the
+/// event, so a new event is offered and read back without a list kept here.
+fn field(event: WebhookEvent) -> String {
+    event.as_str().replace('.', "_")
 }
 
 pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Response {
@@ -154,10 +150,9 @@ pub(crate) struct AddForm {
     url: String,
     #[serde(default)]
     format: String,
-    approval_requested: Option<String>,
-    approval_decided: Option<String>,
-    approval_expired: Option<String>,
-    kill_switch_changed: Option<String>,
+    /// The other fields: the ticked events' checkboxes (see [`field`]).
+    #[serde(flatten)]
+    ticked: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for AddForm {
@@ -182,15 +177,10 @@ pub(crate) async fn add(
     let Some(format) = WebhookFormat::parse(&form.format) else {
         return bad("Standard Webhooks or Slack: nothing else.");
     };
-    let chosen = [
-        (&form.approval_requested, WebhookEvent::ApprovalRequested),
-        (&form.approval_decided, WebhookEvent::ApprovalDecided),
-        (&form.approval_expired, WebhookEvent::ApprovalExpired),
-        (&form.kill_switch_changed, WebhookEvent::KillSwitchChanged),
-    ]
-    .into_iter()
-    .filter_map(|(checked, event)| checked.is_some().then_some(event))
-    .collect();
+    let chosen = WebhookEvent::ALL
+        .into_iter()
+        .filter(|event| form.ticked.contains_key(&field(*event)))
+        .collect();
     let spec = match WebhookSpec::new(&form.url) {
         Ok(spec) => spec.events(chosen).format(format),
         Err(error) => return bad(&error.to_string()),
