@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use haltstate_types::timestamp::from_micros;
-use haltstate_types::{AgentSet, Approval, ApprovalStatus, KeyInfo, KeyLifetime, KeyState, Role};
+use haltstate_types::{
+    AgentSet, Approval, ApprovalStatus, KeyInfo, KeyLifetime, KeyState, Principal, Role,
+};
 
 use super::row::Row;
 use crate::error::{AuthorityError, Result};
@@ -169,6 +171,34 @@ pub(crate) fn key_info(row: &impl Row) -> Result<KeyInfo> {
         created_at: from_micros(row.int(6)?),
         revoked_at: row.int_opt(7)?.map(from_micros),
     })
+}
+
+/// Who a key row (the columns of [`key_info`], then `key_hash`) authenticates as within `tenant`, for a secret
+/// whose hash is `presented`. Every failure is the same `Unauthenticated`: a revoked key, another tenant's, a hash
+/// that does not match (compared in constant time), and a row that does not decode (logged: fail closed).
+pub(crate) fn principal(row: &impl Row, tenant: &str, presented: &[u8; 32]) -> Result<Principal> {
+    let stored = row.bytes(8)?;
+    match key_info(row) {
+        Ok(info)
+            if info.revoked_at.is_none()
+                && info.tenant == tenant
+                && crate::secrets::matches(&stored, presented) =>
+        {
+            Ok(Principal {
+                tenant: info.tenant,
+                key_id: info.id,
+                name: info.name,
+                role: info.role,
+                agents: info.agents,
+                rate_limit: info.rate_limit,
+            })
+        }
+        Err(error) => {
+            tracing::error!(%error, "an API key row does not decode; refusing it");
+            Err(AuthorityError::Unauthenticated)
+        }
+        Ok(_) => Err(AuthorityError::Unauthenticated),
+    }
 }
 
 /// A check's stored decision, under `request_id`.

@@ -16,6 +16,8 @@ pub(crate) trait Row {
     fn int_opt(&self, column: usize) -> Result<Option<i64>>;
     /// A boolean column (SQLite's 0 or 1, PostgreSQL's BOOLEAN).
     fn flag(&self, column: usize) -> Result<bool>;
+    /// A binary column (SQLite's BLOB, PostgreSQL's BYTEA).
+    fn bytes(&self, column: usize) -> Result<Vec<u8>>;
 }
 
 impl Row for rusqlite::Row<'_> {
@@ -36,6 +38,10 @@ impl Row for rusqlite::Row<'_> {
     }
 
     fn flag(&self, column: usize) -> Result<bool> {
+        Ok(self.get(column)?)
+    }
+
+    fn bytes(&self, column: usize) -> Result<Vec<u8>> {
         Ok(self.get(column)?)
     }
 }
@@ -59,6 +65,10 @@ impl Row for postgres::Row {
     }
 
     fn flag(&self, column: usize) -> Result<bool> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn bytes(&self, column: usize) -> Result<Vec<u8>> {
         Ok(self.try_get(column)?)
     }
 }

@@ -236,30 +236,10 @@ pub(crate) fn authenticate(conn: &mut Conn, tenant: &str, secret: &str) -> Resul
         ),
         &[&tenant, &presented.as_slice()],
     )?;
-    let Some(row) = row else {
-        return Err(AuthorityError::Unauthenticated);
-    };
-    let stored: Vec<u8> = row.try_get(8)?;
-    match decode::key_info(&row) {
-        Ok(info)
-            if info.revoked_at.is_none()
-                && info.tenant == tenant
-                && secrets::matches(&stored, &presented) =>
-        {
-            Ok(Principal {
-                tenant: info.tenant,
-                key_id: info.id,
-                name: info.name,
-                role: info.role,
-                agents: info.agents,
-                rate_limit: info.rate_limit,
-            })
-        }
-        Err(error) => {
-            tracing::error!(%error, "an API key row does not decode; refusing it");
-            Err(AuthorityError::Unauthenticated)
-        }
-        Ok(_) => Err(AuthorityError::Unauthenticated),
+    // By tenant and hash: PostgreSQL's unique index leads with the tenant (SQLite's is the hash alone).
+    match row {
+        Some(row) => decode::principal(&row, tenant, &presented),
+        None => Err(AuthorityError::Unauthenticated),
     }
 }
 

@@ -247,35 +247,13 @@ pub(crate) fn evidence(
 /// another tenant fails exactly like a wrong one.
 pub(crate) fn authenticate(conn: &Connection, tenant: &str, secret: &str) -> Result<Principal> {
     let presented = secrets::hash(secret);
-    let row = conn
-        .prepare_cached(&format!(
-            "SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?1"
-        ))?
-        .query_row(params![presented.as_slice()], |row| {
-            Ok((decode::key_info(row), row.get::<_, Vec<u8>>(8)?))
-        })
-        .optional()?;
-    match row {
-        Some((Ok(info), stored))
-            if info.revoked_at.is_none()
-                && info.tenant == tenant
-                && secrets::matches(&stored, &presented) =>
-        {
-            Ok(Principal {
-                tenant: info.tenant,
-                key_id: info.id,
-                name: info.name,
-                role: info.role,
-                agents: info.agents,
-                rate_limit: info.rate_limit,
-            })
-        }
-        // A row that does not decode authenticates nobody: fail closed, and say so in the log.
-        Some((Err(error), _)) => {
-            tracing::error!(%error, "an API key row does not decode; refusing it");
-            Err(AuthorityError::Unauthenticated)
-        }
-        _ => Err(AuthorityError::Unauthenticated),
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = ?1"
+    ))?;
+    let mut rows = statement.query(params![presented.as_slice()])?;
+    match rows.next()? {
+        Some(row) => decode::principal(row, tenant, &presented),
+        None => Err(AuthorityError::Unauthenticated),
     }
 }
 
