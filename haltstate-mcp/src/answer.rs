@@ -10,15 +10,16 @@ use time::format_description::well_known::Rfc3339;
 use crate::config::GuardConfig;
 
 /// The tool result for a call the authority did not let run.
-pub(crate) fn refused(config: &GuardConfig, error: &GuardError) -> CallToolResult {
+/// `expires_at`: a pending approval's window, when known.
+pub(crate) fn refused(
+    config: &GuardConfig,
+    error: &GuardError,
+    expires_at: Option<time::OffsetDateTime>,
+) -> CallToolResult {
     let mut decision =
         json!({"status": error.decision(), "reason": error.to_string(), "retry": Value::Null});
     let sentence = match error {
-        GuardError::ApprovalPending {
-            approval_id,
-            expires_at,
-            ..
-        } => {
+        GuardError::ApprovalPending { approval_id, .. } => {
             decision["approval_id"] = json!(approval_id);
             if let Some(at) = expires_at.and_then(|at| at.format(&Rfc3339).ok()) {
                 decision["expires_at"] = json!(at);

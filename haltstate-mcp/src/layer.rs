@@ -171,11 +171,15 @@ impl<H: ServerHandler> Guarded<H> {
                 Err(other) => answer = Err(other),
             }
         }
-        if let Err(GuardError::ApprovalPending {
-            approval_id,
-            expires_at,
-            ..
-        }) = &answer
+        // A pending approval's window: in the answer, and as the sealed state's lifetime. Asked separately (the
+        // guard's error names the approval only); not knowing it leaves it out, it never fails the answer.
+        let expires_at = match &answer {
+            Err(GuardError::ApprovalPending { approval_id, .. }) => {
+                client.approval_window(approval_id).await.ok().flatten()
+            }
+            _ => None,
+        };
+        if let Err(GuardError::ApprovalPending { approval_id, .. }) = &answer
             && let (Some(sealer), Some(template), Some(binding)) =
                 (&self.config.sealer, &self.config.approval_url, &binding)
             && !declined
@@ -188,7 +192,9 @@ impl<H: ServerHandler> Guarded<H> {
         }
         let mut permit = match answer {
             Ok(permit) => permit,
-            Err(refusal) => return Ok(answer::refused(&self.config, &refusal).into()),
+            Err(refusal) => {
+                return Ok(answer::refused(&self.config, &refusal, expires_at).into());
+            }
         };
         // Should this future be dropped mid-call (the session ended), the permit reports the call cancelled.
         permit.set_drop_outcome(Outcome::Cancelled);

@@ -39,8 +39,6 @@ pub enum GuardError {
         idempotency_key: String,
         /// The action waiting.
         action: String,
-        /// When the approval expires undecided (then the call's operation ends), when the authority says.
-        expires_at: Option<time::OffsetDateTime>,
     },
     /// Policy, a human or the authority denied the action.
     #[error("action denied: {reason}")]

@@ -102,7 +102,6 @@ impl HaltStateClient {
                 })?,
                 idempotency_key: key,
                 action: request.action.action,
-                expires_at: answer.expires_at,
             },
             GuardStatus::Expired => GuardError::ActionExpired {
                 idempotency_key: key,
@@ -191,6 +190,32 @@ impl HaltStateClient {
     pub async fn approval(&self, approval_id: &str) -> Result<ApprovalDecision, GuardError> {
         let (client, id) = (self.clone(), approval_id.to_owned());
         self.on_io(async move { client.inner.transport.approval(&id).await })
+            .await
+    }
+
+    /// When `approval_id` stops being decidable (it expires undecided then), as the authority says; `None` from a
+    /// server that does not say.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let authority = haltstate_authority::Authority::builder(dir.path().join("hs.db"))
+    /// #     .policy_source("p.cedar", r#"@id("held") @approval("required") permit(principal, action, resource);"#).open()?;
+    /// use haltstate::{Action, GuardError, HaltStateClient};
+    ///
+    /// let client = HaltStateClient::embedded(authority)?;
+    /// let Err(GuardError::ApprovalPending { approval_id, .. }) = client.guard(Action::new("refund.create").key("r:1")).await
+    /// else { unreachable!() };
+    /// assert!(client.approval_window(&approval_id).await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn approval_window(
+        &self,
+        approval_id: &str,
+    ) -> Result<Option<time::OffsetDateTime>, GuardError> {
+        let (client, id) = (self.clone(), approval_id.to_owned());
+        self.on_io(async move { client.inner.transport.approval_window(&id).await })
             .await
     }
 

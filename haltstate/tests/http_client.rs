@@ -53,7 +53,6 @@ async fn pending_approval_then_operator_approves_then_it_runs_once() {
         approval_id,
         idempotency_key,
         action,
-        ..
     } = client.guard(refund(2, 90_000)).await.unwrap_err()
     else {
         panic!("expected ApprovalPending");
@@ -61,6 +60,16 @@ async fn pending_approval_then_operator_approves_then_it_runs_once() {
     assert_eq!(
         (idempotency_key.as_str(), action.as_str()),
         ("refund:2", "refund.create")
+    );
+    // Its window, as the server stored it.
+    let expires = server
+        .authority
+        .approval(TENANT, &approval_id)
+        .unwrap()
+        .expires_at;
+    assert_eq!(
+        client.approval_window(&approval_id).await.unwrap(),
+        Some(expires)
     );
     // The waiter asks through a proxy, so the test sees it ask before the decision is made.
     let proxy = FaultProxy::start(&server.base_url());

@@ -90,6 +90,16 @@ impl EmbeddedTransport {
             .map_err(|e| map_error(e, None))
     }
 
+    pub(crate) async fn approval_window(
+        &self,
+        id: &str,
+    ) -> Result<Option<OffsetDateTime>, GuardError> {
+        self.authority
+            .approval(&self.tenant, id)
+            .map(|approval| Some(approval.expires_at))
+            .map_err(|e| map_error(e, None))
+    }
+
     pub(crate) async fn approvals_since(
         &self,
         since: OffsetDateTime,

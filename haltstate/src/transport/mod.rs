@@ -62,6 +62,13 @@ impl Transport {
         each!(self, t => t.approval(id).await)
     }
 
+    pub(crate) async fn approval_window(
+        &self,
+        id: &str,
+    ) -> Result<Option<OffsetDateTime>, GuardError> {
+        each!(self, t => t.approval_window(id).await)
+    }
+
     pub(crate) async fn approvals_since(
         &self,
         since: OffsetDateTime,

@@ -72,11 +72,22 @@ impl HttpTransport {
     }
 
     pub(crate) async fn approval(&self, id: &str) -> Result<ApprovalDecision, GuardError> {
+        Ok(self.approval_reply(id).await?.decision)
+    }
+
+    pub(crate) async fn approval_window(
+        &self,
+        id: &str,
+    ) -> Result<Option<OffsetDateTime>, GuardError> {
+        Ok(self.approval_reply(id).await?.expires_at)
+    }
+
+    async fn approval_reply(&self, id: &str) -> Result<ApprovalReply, GuardError> {
         let suffix = format!("{}/{}", paths::APPROVAL, encode_segment(id));
         let answer = self
             .send(Endpoint::Approval, Method::GET, &suffix, NO_BODY)
             .await?;
-        Ok(ok_body::<ApprovalReply>(answer, None)?.decision)
+        ok_body::<ApprovalReply>(answer, None)
     }
 
     pub(crate) async fn approvals_since(
