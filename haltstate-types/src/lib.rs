@@ -40,6 +40,7 @@ pub mod proof;
 mod report;
 pub mod timestamp;
 mod validate;
+mod webhook_data;
 pub mod wire;
 
 pub use action::{ActionRequest, fingerprint};
@@ -61,4 +62,5 @@ pub use keys::{KeyInfo, KeySpec, NewKey, Principal, Role};
 pub use kill_switch::{KillScope, KillState, KillStatus};
 pub use report::{LlmUsage, Outcome, OutcomeReport, ProofStatus, ReportAck, UnverifiedOutcome};
 pub use validate::{exact_number, truncate_chars, validate_action, validate_name, validate_text};
+pub use webhook_data::{ApprovalEventData, KillSwitchEventData};
 pub use wire::Lenient;

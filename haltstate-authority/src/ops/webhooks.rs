@@ -3,20 +3,28 @@
 
 use time::OffsetDateTime;
 
-use haltstate_types::{Approval, KillScope, KillState, RequestError};
+use haltstate_types::{
+    Approval, ApprovalEventData, KillScope, KillState, KillSwitchEventData, RequestError,
+};
 
 use super::new_id;
 use crate::error::Result;
 use crate::store::tx::{DeliveryUpdate, Tx};
 use crate::webhooks::{
     AttemptResult, Delivery, RetryPolicy, Webhook, WebhookEvent, WebhookSecret, WebhookSpec,
-    approval_data, kill_data, next_state,
+    next_state,
 };
+
+/// An event's data as stored and sent (typed in the vocabulary: `ApprovalEventData`, `KillSwitchEventData`).
+fn event_json(data: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(data)
+        .map_err(|e| crate::error::AuthorityError::Corrupt(format!("an event's data: {e}")))
+}
 
 /// Queues the announcement of an approval's new status.
 pub(crate) fn announce_approval(tx: &mut dyn Tx, approval: &Approval) -> Result<()> {
     let event = WebhookEvent::for_approval(approval.status);
-    let data = approval_data(approval).to_string();
+    let data = event_json(&ApprovalEventData::from(approval))?;
     tx.enqueue_webhooks(&approval.tenant, &new_id("msg"), event, &data)
 }
 
@@ -27,7 +35,7 @@ pub(crate) fn announce_kill(
     state: KillState,
     actor: &str,
 ) -> Result<()> {
-    let data = kill_data(scope, state, actor).to_string();
+    let data = event_json(&KillSwitchEventData::new(scope, state, actor))?;
     tx.enqueue_webhooks(
         scope.tenant(),
         &new_id("msg"),

@@ -1,10 +1,7 @@
 //! The events a webhook receives, and the data each carries: enough to act on, never the action's params
 //! (they stay in the console, behind sign-in; the payload links there).
 
-use serde_json::{Value, json};
-
-use haltstate_types::timestamp::format_rfc3339;
-use haltstate_types::{Approval, ApprovalStatus, KillScope, KillState};
+use haltstate_types::ApprovalStatus;
 
 /// What a webhook is told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,37 +54,4 @@ impl std::fmt::Display for WebhookEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// An approval's event data, linking to its console page.
-pub(crate) fn approval_data(approval: &Approval) -> Value {
-    json!({
-        "tenant": approval.tenant,
-        "approval_id": approval.id,
-        "status": approval.status.as_str(),
-        "action": approval.action,
-        "agent_id": approval.agent_id,
-        "idempotency_key": approval.idempotency_key,
-        "resource": approval.resource,
-        "risk": approval.risk,
-        "policy_id": approval.policy_id,
-        "policy_reason": approval.policy_reason,
-        "requested_at": format_rfc3339(approval.created_at),
-        "expires_at": format_rfc3339(approval.expires_at),
-        "decided_at": approval.decided_at.map(format_rfc3339),
-        "approver": approval.approver,
-        "decision_reason": approval.decision_reason,
-        "path": format!("/ui/approvals/{}", approval.id),
-    })
-}
-
-/// A kill switch's event data, linking to the kill-switch page.
-pub(crate) fn kill_data(scope: &KillScope, state: KillState, actor: &str) -> Value {
-    json!({
-        "tenant": scope.tenant(),
-        "agent_id": scope.agent_id(),
-        "state": state.as_str(),
-        "actor": actor,
-        "path": "/ui/kill",
-    })
 }

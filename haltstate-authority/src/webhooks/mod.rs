@@ -28,7 +28,6 @@ mod spec;
 pub(crate) mod stored;
 
 pub use event::WebhookEvent;
-pub(crate) use event::{approval_data, kill_data};
 pub(crate) use schedule::next_state;
 pub use schedule::{AttemptResult, DeliveryState, RetryPolicy};
 pub use secret::WebhookSecret;

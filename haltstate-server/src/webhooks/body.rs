@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use haltstate_authority::webhooks::{Delivery, WebhookEvent, WebhookFormat};
 use haltstate_types::timestamp::format_rfc3339;
+use haltstate_types::{ApprovalEventData, KillSwitchEventData};
 
 /// The JSON body of `delivery`, linking to `public_url`.
 pub(crate) fn body(delivery: &Delivery, public_url: &str) -> Vec<u8> {
@@ -23,49 +24,59 @@ pub(crate) fn body(delivery: &Delivery, public_url: &str) -> Vec<u8> {
             "data": data,
         }),
         WebhookFormat::Slack => {
-            json!({ "text": slack_text(delivery.event, &data, url.as_deref()) })
+            json!({ "text": slack_text(delivery.event, &delivery.data, url.as_deref()) })
         }
     };
     body.to_string().into_bytes()
 }
 
-/// One line a person reads in a channel. Slack's mrkdwn treats `<`, `>` and `&` as markup: they are escaped.
+/// One line a person reads in a channel, from the event's typed data. Slack's mrkdwn treats `<`, `>` and `&` as
+/// markup: they are escaped. Data that does not read as its event's says so rather than inventing fields.
 fn slack_text(event: WebhookEvent, data: &Value, url: Option<&str>) -> String {
-    let field = |name: &str| escape(data.get(name).and_then(Value::as_str).unwrap_or("-"));
     let what = match event {
-        WebhookEvent::ApprovalRequested => format!(
-            "Approval needed: {} by {} ({})",
-            field("action"),
-            field("agent_id"),
-            field("policy_reason")
-        ),
-        WebhookEvent::ApprovalDecided => format!(
-            "{} {} by {}: {} by {}",
-            field("tenant"),
-            field("action"),
-            field("agent_id"),
-            field("status"),
-            field("approver")
-        ),
-        WebhookEvent::ApprovalExpired => format!(
-            "Approval expired undecided: {} by {}",
-            field("action"),
-            field("agent_id")
-        ),
-        WebhookEvent::KillSwitchChanged => match data.get("agent_id").and_then(Value::as_str) {
-            Some(agent) => format!(
-                "Kill switch: agent {} of {} set to {} by {}",
-                escape(agent),
-                field("tenant"),
-                field("state"),
-                field("actor")
-            ),
-            None => format!(
-                "Kill switch: tenant {} set to {} by {}",
-                field("tenant"),
-                field("state"),
-                field("actor")
-            ),
+        WebhookEvent::KillSwitchChanged => {
+            match serde_json::from_value::<KillSwitchEventData>(data.clone()) {
+                Ok(kill) => match &kill.agent_id {
+                    Some(agent) => format!(
+                        "Kill switch: agent {} of {} set to {} by {}",
+                        escape(agent),
+                        escape(&kill.tenant),
+                        kill.state.as_str(),
+                        escape(&kill.actor)
+                    ),
+                    None => format!(
+                        "Kill switch: tenant {} set to {} by {}",
+                        escape(&kill.tenant),
+                        kill.state.as_str(),
+                        escape(&kill.actor)
+                    ),
+                },
+                Err(_) => format!("{event} (its data does not read)"),
+            }
+        }
+        approval => match serde_json::from_value::<ApprovalEventData>(data.clone()) {
+            Ok(a) => match approval {
+                WebhookEvent::ApprovalRequested => format!(
+                    "Approval needed: {} by {} ({})",
+                    escape(&a.action),
+                    escape(&a.agent_id),
+                    escape(&a.policy_reason)
+                ),
+                WebhookEvent::ApprovalExpired => format!(
+                    "Approval expired undecided: {} by {}",
+                    escape(&a.action),
+                    escape(&a.agent_id)
+                ),
+                _ => format!(
+                    "{} {} by {}: {} by {}",
+                    escape(&a.tenant),
+                    escape(&a.action),
+                    escape(&a.agent_id),
+                    a.status.as_str(),
+                    escape(a.approver.as_deref().unwrap_or("-"))
+                ),
+            },
+            Err(_) => format!("{event} (its data does not read)"),
         },
     };
     match url {
@@ -95,8 +106,25 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}")),
             format,
             event: WebhookEvent::ApprovalRequested,
-            data: json!({"action": "refund.create", "agent_id": "bot<1>", "policy_reason": "big",
-                         "path": "/ui/approvals/apr_1"}),
+            data: serde_json::to_value(ApprovalEventData {
+                action: "refund.create".into(),
+                agent_id: "bot<1>".into(),
+                approval_id: "apr_1".into(),
+                approver: None,
+                decided_at: None,
+                decision_reason: None,
+                expires_at: time::OffsetDateTime::UNIX_EPOCH,
+                idempotency_key: None,
+                path: "/ui/approvals/apr_1".into(),
+                policy_id: None,
+                policy_reason: "big".into(),
+                requested_at: time::OffsetDateTime::UNIX_EPOCH,
+                resource: None,
+                risk: None,
+                status: haltstate_types::ApprovalStatus::Pending,
+                tenant: "acme".into(),
+            })
+            .unwrap_or_else(|e| panic!("{e}")),
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             attempts: 0,
         }
