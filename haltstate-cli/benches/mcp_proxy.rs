@@ -9,9 +9,8 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
+use haltstate_testkit::tool_latency::{percentile, round};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ServerCapabilities,
     ServerConfig,
@@ -23,7 +22,6 @@ use rmcp::transport::{
     StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService,
 };
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
-use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
 const HALTSTATE: &str = env!("CARGO_BIN_EXE_haltstate");
@@ -109,52 +107,6 @@ async fn client(url: &str, key: Option<&str>) -> RunningService<RoleClient, ()> 
     ().serve(StreamableHttpClientTransport::from_config(config))
         .await
         .expect("the client connects")
-}
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-/// One call with arguments never seen before.
-async fn call(client: &RunningService<RoleClient, ()>) -> Duration {
-    let Value::Object(arguments): Value = json!({
-        "path": format!("/data/public/{}.txt", NEXT.fetch_add(1, Ordering::Relaxed)),
-        "content": "a line",
-    }) else {
-        unreachable!()
-    };
-    let started = Instant::now();
-    let result = client
-        .call_tool(CallToolRequestParams::new("write_file").with_arguments(arguments))
-        .await
-        .expect("the call answers");
-    assert_ne!(result.is_error, Some(true), "{result:?}");
-    started.elapsed()
-}
-
-/// `per_round` calls from each client at once; every call's latency.
-async fn round(clients: &[Arc<RunningService<RoleClient, ()>>], per_round: usize) -> Vec<Duration> {
-    let tasks: Vec<_> = clients
-        .iter()
-        .map(|client| {
-            let client = Arc::clone(client);
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(per_round);
-                for _ in 0..per_round {
-                    latencies.push(call(&client).await);
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.expect("a client task"));
-    }
-    all
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn main() {

@@ -98,6 +98,18 @@ when {{ context.params.path like "{public}/*" }};
     )
 }
 
+/// The filesystem server's world in `dir`: `files/` (with `public/` and `motd.txt` holding `motd`), the policy
+/// above in `mcp.cedar`, and the database path: (root, policy file, db).
+fn files_world(dir: &Path, motd: &str) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir.join("files/public")).unwrap();
+    // The server resolves symlinks in its allowed directory; so must the paths the agent sends.
+    let root = dir.join("files").canonicalize().unwrap();
+    std::fs::write(root.join("motd.txt"), motd).unwrap();
+    let policy_file = dir.join("mcp.cedar");
+    std::fs::write(&policy_file, policy(&root)).unwrap();
+    (root, policy_file, dir.join("hs.db"))
+}
+
 struct Proxy {
     client: RunningService<RoleClient, ()>,
     db: PathBuf,
@@ -112,13 +124,7 @@ async fn proxy() -> Proxy {
 async fn proxy_with(extra: &[&str]) -> Proxy {
     haltstate_testkit::mcp::install();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("files/public")).unwrap();
-    // The server resolves symlinks in its allowed directory; so must the paths the agent sends.
-    let root = dir.path().join("files").canonicalize().unwrap();
-    std::fs::write(root.join("motd.txt"), "hello from the upstream").unwrap();
-    let policy_file = dir.path().join("mcp.cedar");
-    std::fs::write(&policy_file, policy(&root)).unwrap();
-    let db = dir.path().join("hs.db");
+    let (root, policy_file, db) = files_world(dir.path(), "hello from the upstream");
     let upstream = upstream_line(&haltstate_testkit::mcp::filesystem_server(&root));
     let mut command = haltstate_process(&proxy_args("fs", "desktop-agent", &db, &policy_file));
     command
@@ -692,27 +698,8 @@ async fn tls_front(backend: std::net::SocketAddr, cert: &Path, key: &Path) -> st
 async fn the_proxy_asks_an_authority_server_with_the_agents_key() {
     haltstate_testkit::mcp::install();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("files/public")).unwrap();
-    let root = dir.path().join("files").canonicalize().unwrap();
-    std::fs::write(root.join("motd.txt"), "served").unwrap();
-    let policy = dir.path().join("mcp.cedar");
-    std::fs::write(&policy, self::policy(&root)).unwrap();
-    let db = dir.path().join("hs.db");
-    let created = Command::new(HALTSTATE)
-        .args(["keys", "create", "--db"])
-        .arg(&db)
-        .args([
-            "--tenant",
-            "acme",
-            "--name",
-            "desktop-agent",
-            "--role",
-            "agent",
-        ])
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{created:?}");
-    let key = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let (root, policy, db) = files_world(dir.path(), "served");
+    let key = create_key(&db, "acme", "desktop-agent", "agent");
     let server = haltstate_testkit::ServeProcess::start(Path::new(HALTSTATE), &db, &policy, &[]);
     let upstream = upstream_line(&haltstate_testkit::mcp::filesystem_server(&root));
     let proxy = |api_key: &str| {
@@ -864,12 +851,7 @@ impl Listening {
 async fn over_http_each_agents_key_is_its_identity_and_nothing_else_gets_in() {
     haltstate_testkit::mcp::install();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("files/public")).unwrap();
-    let root = dir.path().join("files").canonicalize().unwrap();
-    std::fs::write(root.join("motd.txt"), "served").unwrap();
-    let policy = dir.path().join("mcp.cedar");
-    std::fs::write(&policy, self::policy(&root)).unwrap();
-    let db = dir.path().join("hs.db");
+    let (root, policy, db) = files_world(dir.path(), "served");
     let alpha = create_key(&db, "default", "alpha", "agent");
     let beta = create_key(&db, "default", "beta", "agent");
     let operator = create_key(&db, "default", "olga", "operator");

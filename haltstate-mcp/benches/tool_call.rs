@@ -6,19 +6,18 @@
 //! `normal` measures the guard's own work rather than the disk's).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use haltstate::HaltStateClient;
 use haltstate_authority::{Authority, Durability};
 use haltstate_mcp::{GuardConfig, Guarded};
+use haltstate_testkit::tool_latency::{percentile, round};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ServerCapabilities,
     ServerConfig,
 };
 use rmcp::service::{RequestContext, RoleClient, RunningService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
-use serde_json::{Value, json};
 
 /// A tool that answers at once: what is measured is everything around it.
 #[derive(Clone)]
@@ -48,25 +47,6 @@ async fn connect<S: ServerHandler>(server: S) -> RunningService<RoleClient, ()> 
     ().serve(client_io).await.expect("the client connects")
 }
 
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-/// One call with arguments never seen before (each is a new operation).
-async fn call(client: &RunningService<RoleClient, ()>) -> Duration {
-    let Value::Object(arguments): Value = json!({
-        "path": format!("/data/public/{}.txt", NEXT.fetch_add(1, Ordering::Relaxed)),
-        "content": "a line",
-    }) else {
-        unreachable!()
-    };
-    let started = Instant::now();
-    let result = client
-        .call_tool(CallToolRequestParams::new("write_file").with_arguments(arguments))
-        .await
-        .expect("the call answers");
-    assert_ne!(result.is_error, Some(true), "{result:?}");
-    started.elapsed()
-}
-
 /// `rounds` rounds of `per_round` calls from each of `clients` concurrent clients; every call's latency.
 async fn measure(
     clients: &[Arc<RunningService<RoleClient, ()>>],
@@ -75,29 +55,9 @@ async fn measure(
 ) -> Vec<Duration> {
     let mut all = Vec::new();
     for _ in 0..rounds {
-        let tasks: Vec<_> = clients
-            .iter()
-            .map(|client| {
-                let client = Arc::clone(client);
-                tokio::spawn(async move {
-                    let mut latencies = Vec::with_capacity(per_round);
-                    for _ in 0..per_round {
-                        latencies.push(call(&client).await);
-                    }
-                    latencies
-                })
-            })
-            .collect();
-        for task in tasks {
-            all.extend(task.await.expect("a client task"));
-        }
+        all.extend(round(clients, per_round).await);
     }
     all
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn main() {

@@ -102,8 +102,12 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-async fn world(config: impl FnOnce(GuardConfig) -> GuardConfig) -> World {
-    let dir = tempfile::tempdir().unwrap();
+/// A guarded `Files` server on an embedded authority, configured by `config`, served on one end of a pipe: the
+/// authority, the server's record of what ran, and the client's end.
+fn serve_guarded(
+    dir: &tempfile::TempDir,
+    config: impl FnOnce(GuardConfig) -> GuardConfig,
+) -> (Authority, Files, tokio::io::DuplexStream) {
     let authority = Authority::builder(dir.path().join("hs.db"))
         .policy_source("mcp.cedar", POLICY)
         .open()
@@ -131,6 +135,12 @@ async fn world(config: impl FnOnce(GuardConfig) -> GuardConfig) -> World {
             let _ = server.waiting().await;
         }
     });
+    (authority, files, client_io)
+}
+
+async fn world(config: impl FnOnce(GuardConfig) -> GuardConfig) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, files, client_io) = serve_guarded(&dir, config);
     let client = ().serve(client_io).await.unwrap();
     World {
         authority,
@@ -456,29 +466,8 @@ async fn a_modern_client_is_sent_to_the_approval_page_and_its_retry_runs_once() 
     use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 
     let dir = tempfile::tempdir().unwrap();
-    let authority = Authority::builder(dir.path().join("hs.db"))
-        .policy_source("mcp.cedar", POLICY)
-        .open()
-        .unwrap();
-    let haltstate = HaltStateClient::builder()
-        .authority(authority.clone())
-        .tenant("acme")
-        .build()
-        .unwrap();
-    let files = Files::default();
-    let config = GuardConfig::new("files")
-        .unwrap()
-        .agent("desktop-agent")
-        .approval_url("https://authority.example/ui/approvals/{id}")
-        .request_state_key([7u8; 32])
-        .unwrap();
-    let guarded = Guarded::new(files.clone(), haltstate, config);
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        if let Ok(server) = guarded.serve(server_io).await {
-            let _ = server.waiting().await;
-        }
-    });
+    let (authority, files, client_io) =
+        serve_guarded(&dir, |c| c.request_state_key([7u8; 32]).unwrap());
     let mut capabilities = ClientCapabilities::default();
     capabilities.elicitation =
         Some(ElicitationCapability::new().with_url(UrlElicitationCapability::new()));

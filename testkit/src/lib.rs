@@ -16,6 +16,7 @@ pub mod python;
 mod receiver;
 mod scratch;
 mod server;
+pub mod tool_latency;
 
 pub use eventually::{eventually, eventually_async};
 pub use ledger::outcomes;

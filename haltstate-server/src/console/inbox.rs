@@ -47,14 +47,7 @@ pub(crate) async fn approval_page(
 ) -> Response {
     match state.authority.approval(&session.principal.tenant, &id) {
         Ok(approval) => page(StatusCode::OK, pages::approval(&session, &approval)),
-        Err(AuthorityError::ApprovalNotFound { .. }) => page(
-            StatusCode::NOT_FOUND,
-            pages::refused(
-                Some(&session),
-                "Not found",
-                "No such approval in this tenant.",
-            ),
-        ),
+        Err(AuthorityError::ApprovalNotFound { .. }) => not_found(&session),
         Err(error) => {
             tracing::warn!(%error, "console could not read an approval");
             page(
@@ -167,14 +160,7 @@ pub(crate) async fn decide(
             );
             show_inbox(&state, &session, Some(&notice))
         }
-        Err(AuthorityError::ApprovalNotFound { .. }) => page(
-            StatusCode::NOT_FOUND,
-            pages::refused(
-                Some(&session),
-                "Not found",
-                "No such approval in this tenant.",
-            ),
-        ),
+        Err(AuthorityError::ApprovalNotFound { .. }) => not_found(&session),
         Err(AuthorityError::SelfApproval { .. }) => page(
             StatusCode::FORBIDDEN,
             pages::refused(
@@ -198,3 +184,15 @@ pub(crate) async fn decide(
 }
 
 super::extract::csrf_field!(DecideForm);
+
+/// The page for an approval id this tenant does not have (another tenant's included: it says no more).
+fn not_found(session: &Session) -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        pages::refused(
+            Some(session),
+            "Not found",
+            "No such approval in this tenant.",
+        ),
+    )
+}
