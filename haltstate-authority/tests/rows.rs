@@ -228,3 +228,34 @@ fn a_key_whose_agent_set_does_not_decode_authenticates_nobody() {
         );
     });
 }
+
+#[test]
+fn a_usage_bucket_with_a_negative_count_is_refused_not_read_as_zero() {
+    const RATE: &str = r#"@id("exports.rate") permit(principal, action == Action::"data.export", resource)
+        when { context.usage.minute.count < 2 };"#;
+    each_backend(|backend| {
+        let w = world(backend, |b| b.policy_source("rate.cedar", RATE));
+        let env = &w.env;
+        let export = |key: &str| {
+            env.authority
+                .guard(
+                    TENANT,
+                    GuardRequest::new(ActionRequest::new("agent-1", "data.export"), key),
+                )
+                .wait()
+        };
+        assert_eq!(export("e:1").unwrap().status, GuardStatus::Allowed);
+        assert_eq!(export("e:2").unwrap().status, GuardStatus::Allowed);
+        assert_eq!(export("e:3").unwrap().status, GuardStatus::Denied);
+        // A count gone negative (a hand edit, a bad restore) must not reopen the budget.
+        w.raw(
+            "UPDATE usage_buckets SET count = -5 WHERE agent_id = $1",
+            &["agent-1"],
+        );
+        let refused = export("e:4").unwrap_err();
+        assert!(
+            matches!(refused, AuthorityError::Corrupt(ref why) if why.contains("count")),
+            "{backend:?}: {refused:?}"
+        );
+    });
+}

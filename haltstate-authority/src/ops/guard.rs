@@ -134,15 +134,7 @@ fn refused(outcome: &GuardOutcome, reason: String) -> GuardOutcome {
     answer.approval_id = None;
     answer.expires_at = None;
     answer.reason = reason;
-    GuardOutcome {
-        answer,
-        decision: None,
-        store: None,
-        create_approval: None,
-        expire_approval: None,
-        conflict: false,
-        generation: outcome.generation,
-    }
+    GuardOutcome::answer_only(answer, outcome.generation)
 }
 
 /// What policy decided, from what.

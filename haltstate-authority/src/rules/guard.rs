@@ -90,14 +90,21 @@ fn answer(status: GuardStatus, reason: impl Into<String>) -> GuardAnswer {
 }
 
 fn outcome(answer: GuardAnswer) -> GuardOutcome {
-    GuardOutcome {
-        answer,
-        decision: None,
-        store: None,
-        create_approval: None,
-        expire_approval: None,
-        conflict: false,
-        generation: None,
+    GuardOutcome::answer_only(answer, None)
+}
+
+impl GuardOutcome {
+    /// An answer that stores and decides nothing (a refusal, say), about `generation`.
+    pub(crate) fn answer_only(answer: GuardAnswer, generation: Option<u64>) -> Self {
+        Self {
+            answer,
+            decision: None,
+            store: None,
+            create_approval: None,
+            expire_approval: None,
+            conflict: false,
+            generation,
+        }
     }
 }
 

@@ -10,9 +10,11 @@ use time::OffsetDateTime;
 
 use haltstate_types::timestamp::from_micros;
 use haltstate_types::{
-    AgentSet, Approval, ApprovalStatus, KeyInfo, KeyLifetime, KeyState, Principal, Role,
+    AgentSet, Approval, ApprovalStatus, ChainedRecord, KeyInfo, KeyLifetime, KeyState, Principal,
+    Role,
 };
 
+use super::chain::StoredRecord;
 use super::row::Row;
 use crate::error::{AuthorityError, Result};
 use crate::state_rows::{CheckRecord, KeyRecord};
@@ -209,5 +211,42 @@ pub(crate) fn check_record(row: &impl Row, request_id: &str) -> Result<CheckReco
         agent_id: row.text(1)?,
         action: row.text(2)?,
         decision: row.text(3)?,
+    })
+}
+
+/// A ledger record as evidence (columns `body, prev_hash, hash`) of `tenant`.
+pub(crate) fn chained_record(row: &impl Row, tenant: &str) -> Result<ChainedRecord> {
+    let body = row.bytes(0)?;
+    let record = serde_json::from_slice(&body).map_err(|e| AuthorityError::LedgerBroken {
+        tenant: tenant.to_owned(),
+        seq: 0,
+        problem: format!("a record of tenant {tenant} does not decode: {e}"),
+    })?;
+    Ok(ChainedRecord {
+        record,
+        prev_hash: row.text(1)?,
+        hash: row.text(2)?,
+    })
+}
+
+/// The columns [`stored_record`] reads, in order.
+macro_rules! stored_record_columns {
+    () => {
+        "tenant, seq, prev_hash, hash, body, at, idempotency_key"
+    };
+}
+
+pub(crate) use stored_record_columns;
+
+/// A ledger row as the chain verifier walks it (decoding its body is the verifier's work).
+pub(crate) fn stored_record(row: &impl Row) -> Result<StoredRecord> {
+    Ok(StoredRecord {
+        tenant: row.text(0)?,
+        seq: row.int(1)?,
+        prev_hash: row.text(2)?,
+        hash: row.text(3)?,
+        body: row.bytes(4)?,
+        at: row.text(5)?,
+        idempotency_key: row.text_opt(6)?,
     })
 }

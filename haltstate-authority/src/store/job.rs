@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::tx::Tx;
+use crate::approval_event::ApprovalEvent;
 use crate::error::{AuthorityError, Result};
 
 /// Runs batches on one backend connection.
@@ -135,12 +136,30 @@ pub(crate) fn fail_all(jobs: Vec<Box<dyn Job>>, failure: &BatchFailure) {
     }
 }
 
-/// Records a committed transaction in the process's metrics (a no-op unless a recorder is installed, as the
-/// server does): how many operations it carried and how long it took from its start to its commit.
-pub(crate) fn record_commit(operations: u64, started: std::time::Instant) {
+/// After a batch's commit: counts it, records it in the process's metrics (a no-op unless a recorder is
+/// installed, as the server does: operations carried, time from start to commit), publishes its events, then
+/// answers its callers. Publishing comes first, so that a caller that sees its acknowledgement finds the event
+/// already out.
+pub(crate) fn acknowledge(
+    counters: &WriterCounters,
+    events: &tokio::sync::broadcast::Sender<ApprovalEvent>,
+    started: std::time::Instant,
+    published: Vec<ApprovalEvent>,
+    replies: Vec<Box<dyn Reply>>,
+) {
+    let operations = replies.len() as u64;
+    counters.transactions.fetch_add(1, Ordering::Relaxed);
+    counters.operations.fetch_add(operations, Ordering::Relaxed);
     metrics::histogram!("haltstate_commit_batch_size").record(operations as f64);
     metrics::histogram!("haltstate_commit_duration_seconds")
         .record(started.elapsed().as_secs_f64());
+    for event in published {
+        // No subscriber is not an error.
+        let _ = events.send(event);
+    }
+    for reply in replies {
+        reply.finish(None);
+    }
 }
 
 /// Counters that show group commit at work.

@@ -9,6 +9,7 @@ pub(crate) mod pending;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 mod row;
+pub(crate) mod sql;
 pub(crate) mod sqlite;
 pub(crate) mod tx;
 pub(crate) mod usage;

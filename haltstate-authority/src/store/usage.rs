@@ -10,8 +10,10 @@ use time::OffsetDateTime;
 
 use haltstate_types::timestamp::to_micros;
 
+use super::row::Row;
 use crate::error::{AuthorityError, Result};
 use crate::policy::{Usage, UsageWindow};
+use crate::state_rows::Charge;
 
 /// A bucket size: its name in storage, its length, and the window it serves.
 #[derive(Debug, Clone, Copy)]
@@ -63,28 +65,93 @@ impl Span {
     }
 }
 
-/// A bucket's stored figures.
-pub(crate) fn decode(count: i64, tokens: i64, sums: &str) -> Result<UsageWindow> {
-    let sums: BTreeMap<String, i64> = serde_json::from_str(sums)
+/// The stored buckets of one agent's action, as a backend reads and writes them inside its transaction. The
+/// rules (which buckets a window reads, which a charge touches, when old ones go) are [`load`] and [`charge`]'s.
+pub(crate) trait Buckets {
+    /// The buckets of each span starting at or after `firsts` (one start per span of [`SPANS`], in order).
+    fn since(&mut self, firsts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>>;
+    /// One bucket, if stored.
+    fn read(&mut self, span: &Span, start: i64) -> Result<Option<UsageWindow>>;
+    /// Stores one bucket's figures, replacing what it held.
+    fn write(&mut self, span: &Span, start: i64, figures: &UsageWindow) -> Result<()>;
+    /// Deletes the span's buckets that start before `first`.
+    fn prune(&mut self, span: &Span, first: i64) -> Result<()>;
+}
+
+/// The agent's usage of the action over each window, as of `now`.
+pub(crate) fn load(buckets: &mut impl Buckets, now: OffsetDateTime) -> Result<Usage> {
+    let firsts = [
+        SPANS[0].first(now),
+        SPANS[1].first(now),
+        SPANS[2].first(now),
+    ];
+    let mut usage = Usage::default();
+    for (span, figures) in buckets.since(firsts)? {
+        let span = Span::named(&span)?;
+        if let Some(window) = usage.window_mut(span.window) {
+            window.add(&figures, 1);
+        }
+    }
+    Ok(usage)
+}
+
+/// Adds (`sign` 1) or takes back (`sign` -1) one charge in the buckets holding its time. A bucket already out of
+/// every window is left alone; buckets that left the window go when a new one starts (once per bucket, not per
+/// charge).
+pub(crate) fn charge(
+    buckets: &mut impl Buckets,
+    charge: &Charge,
+    sign: i64,
+    now: OffsetDateTime,
+) -> Result<()> {
+    for span in &SPANS {
+        let (start, first) = (span.bucket(charge.at), span.first(now));
+        if start < first {
+            continue;
+        }
+        let stored = buckets.read(span, start)?;
+        let new_bucket = stored.is_none();
+        let mut figures = stored.unwrap_or_default();
+        figures.add(&charge.figures, sign);
+        buckets.write(span, start, &figures)?;
+        if new_bucket {
+            buckets.prune(span, first)?;
+        }
+    }
+    Ok(())
+}
+
+/// A bucket's figures from its `count, tokens, sums` columns, starting at `column`. A negative count is
+/// corrupt, not zero: reading it as zero would let an agent past its limit.
+pub(crate) fn figures(row: &impl Row, column: usize) -> Result<UsageWindow> {
+    let figure = |column: usize, what: &str| {
+        let value = row.int(column)?;
+        u64::try_from(value)
+            .map_err(|_| AuthorityError::Corrupt(format!("a usage bucket's {what} is {value}")))
+    };
+    let sums: BTreeMap<String, i64> = serde_json::from_str(&row.text(column + 2)?)
         .map_err(|e| AuthorityError::Corrupt(format!("usage sums do not decode: {e}")))?;
     Ok(UsageWindow {
-        count: u64::try_from(count).unwrap_or(0),
-        tokens: u64::try_from(tokens).unwrap_or(0),
+        count: figure(column, "count")?,
+        tokens: figure(column + 1, "token count")?,
         sums,
     })
 }
 
-pub(crate) fn encode_sums(window: &UsageWindow) -> String {
-    serde_json::to_string(&window.sums).unwrap_or_else(|_| "{}".into())
-}
-
-/// Adds one bucket row to the usage it belongs to.
-pub(crate) fn add_bucket(usage: &mut Usage, span: &str, figures: &UsageWindow) -> Result<()> {
-    let span = Span::named(span)?;
-    if let Some(window) = usage.window_mut(span.window) {
-        window.add(figures, 1);
-    }
-    Ok(())
+/// A bucket's figures as its columns store them: count and tokens (saturated: counting more than happened
+/// fails closed), and the sums as JSON.
+pub(crate) fn columns(figures: &UsageWindow) -> (i64, i64, String) {
+    (
+        i64::try_from(figures.count).unwrap_or(i64::MAX),
+        i64::try_from(figures.tokens).unwrap_or(i64::MAX),
+        serde_json::Value::from(serde_json::Map::from_iter(
+            figures
+                .sums
+                .iter()
+                .map(|(name, sum)| (name.clone(), serde_json::Value::from(*sum))),
+        ))
+        .to_string(),
+    )
 }
 
 /// A charge as stored on its key: `{"count", "tokens", "sums"}`.

@@ -4,6 +4,15 @@
 //! transactions, `tx.rs` the seam's implementation, `reads.rs` the reader threads, `listen.rs` approval changes
 //! from other instances, `verify.rs` the chains' check.
 
+/// The statements of `store/sql.rs` by the same names, in PostgreSQL's placeholders, made once: a statement
+/// stays prepared on the connection under its `'static` text.
+macro_rules! shared_statements {
+    ($($name:ident),*) => {
+        $(pub(crate) static $name: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| crate::store::sql::dollars(crate::store::sql::$name));)*
+    };
+}
+
 mod checkpoints;
 mod conn;
 mod copy;

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use haltstate_types::timestamp::{format_rfc3339, to_micros};
+use haltstate_types::timestamp::to_micros;
 use haltstate_types::{
     Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo, KillScope,
     KillState, KillStatus, LedgerHead, Principal,
@@ -16,6 +16,14 @@ use crate::state_rows::{CheckRecord, KeyRecord, KeyStatus};
 use crate::store::decode::{
     self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
 };
+use crate::store::sql::EvidenceStatement;
+
+shared_statements!(
+    LIST_APPROVALS,
+    APPROVALS_SINCE,
+    PENDING_COUNTS,
+    OVERDUE_TENANTS
+);
 
 pub(crate) fn load_key(
     conn: &mut Conn,
@@ -85,13 +93,7 @@ pub(crate) fn list_approvals(
         i64::from(limit.min(1000)),
     );
     let rows = conn.query(
-        select_approvals!(
-            "WHERE tenant = $1 AND ( $2::TEXT IS NULL \
-         OR ($2 = 'pending' AND status = 'pending' AND expires_us > $3) \
-         OR ($2 = 'expired' AND (status = 'expired' OR (status = 'pending' AND expires_us <= $3))) \
-         OR ($2 NOT IN ('pending', 'expired') AND status = $2) ) \
-         ORDER BY created_us DESC, id LIMIT $4"
-        ),
+        &LIST_APPROVALS,
         &[&tenant, &filter, &to_micros(now), &limit],
     )?;
     rows.iter().map(|row| decode::approval(row, now)).collect()
@@ -106,12 +108,7 @@ pub(crate) fn approvals_since(
     now: OffsetDateTime,
 ) -> Result<Vec<Approval>> {
     let rows = conn.query(
-        select_approvals!(
-            "WHERE tenant = $1 AND ( \
-           (decided_us IS NOT NULL AND decided_us > $2) \
-           OR (status = 'pending' AND expires_us > $2 AND expires_us <= $3) ) \
-         ORDER BY COALESCE(decided_us, expires_us), id LIMIT $4"
-        ),
+        &APPROVALS_SINCE,
         &[
             &tenant,
             &to_micros(since),
@@ -180,48 +177,18 @@ pub(crate) fn evidence(
     tenant: &str,
     query: &EvidenceQuery,
 ) -> Result<Vec<ChainedRecord>> {
-    let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
-    let after = query
-        .after_seq
-        .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
-    // Only the filters given go into the SQL, so that each query uses its index.
-    let mut sql =
-        String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = $1 AND seq > $2");
-    let mut text: Vec<String> = Vec::new();
-    let mut filter = |column_condition: &str, value: Option<String>| {
-        if let Some(value) = value {
-            text.push(value);
-            sql.push_str(&format!(" AND {column_condition} ${}", text.len() + 2));
-        }
-    };
-    filter("idempotency_key =", query.idempotency_key.clone());
-    filter("action =", query.action.clone());
-    filter("agent_id =", query.agent_id.clone());
-    filter("at >=", query.from.map(format_rfc3339));
-    filter("at <", query.to.map(format_rfc3339));
-    sql.push_str(&format!(" ORDER BY seq LIMIT ${}", text.len() + 3));
-    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&tenant, &after];
+    let statement = EvidenceStatement::new(query);
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&tenant, &statement.after];
     params.extend(
-        text.iter()
+        statement
+            .filters
+            .iter()
             .map(|t| t as &(dyn postgres::types::ToSql + Sync)),
     );
-    params.push(&limit);
-    let rows = conn.query_dynamic(&sql, &params)?;
+    params.push(&statement.limit);
+    let rows = conn.query_dynamic(&statement.postgres_sql(), &params)?;
     rows.iter()
-        .map(|row| {
-            let body: Vec<u8> = row.try_get(0)?;
-            let record =
-                serde_json::from_slice(&body).map_err(|e| AuthorityError::LedgerBroken {
-                    tenant: tenant.to_owned(),
-                    seq: 0,
-                    problem: format!("a record does not decode: {e}"),
-                })?;
-            Ok(ChainedRecord {
-                record,
-                prev_hash: row.try_get(1)?,
-                hash: row.try_get(2)?,
-            })
-        })
+        .map(|row| decode::chained_record(row, tenant))
         .collect()
 }
 
@@ -307,9 +274,6 @@ pub(crate) fn key_state(
 }
 
 pub(crate) fn overdue_tenants(conn: &mut Conn, now: OffsetDateTime) -> Result<Vec<String>> {
-    let rows = conn.query(
-        "SELECT DISTINCT tenant FROM approvals WHERE status = 'pending' AND expires_us <= $1",
-        &[&to_micros(now)],
-    )?;
+    let rows = conn.query(&OVERDUE_TENANTS, &[&to_micros(now)])?;
     rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
 }

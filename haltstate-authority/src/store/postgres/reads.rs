@@ -142,12 +142,16 @@ impl Reads for PgReads {
     fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<(String, u64)>> {
         self.with(move |c| {
             let rows = c.query(
-                "SELECT tenant, count(*) FROM approvals WHERE status = 'pending' AND expires_us > $1 \
-                 GROUP BY tenant",
+                &queries::PENDING_COUNTS,
                 &[&haltstate_types::timestamp::to_micros(now)],
             )?;
             rows.iter()
-                .map(|row| Ok((row.try_get(0)?, super::conn::unsigned(row.try_get(1)?, "a count")?)))
+                .map(|row| {
+                    Ok((
+                        row.try_get(0)?,
+                        super::conn::unsigned(row.try_get(1)?, "a count")?,
+                    ))
+                })
                 .collect()
         })
     }

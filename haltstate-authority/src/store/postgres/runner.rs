@@ -5,7 +5,6 @@
 //! and the transaction commits.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use haltstate_types::GENESIS_HASH;
 
@@ -17,9 +16,7 @@ use crate::clock::Clock;
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
 use crate::store::chain::Tail;
-use crate::store::job::{
-    BatchFailure, Job, Reply, Runner, WriterCounters, fail_all, record_commit,
-};
+use crate::store::job::{BatchFailure, Job, Reply, Runner, WriterCounters, acknowledge, fail_all};
 
 /// The writer's connection (reconnected when lost) and what it needs to run batches.
 pub(crate) struct PgRunner {
@@ -83,7 +80,6 @@ impl PgRunner {
             }
         };
         let mut tx = PgTx::new(conn, tenant, tail.clone(), self.clock.now());
-        let count = jobs.len() as u64;
         let mut replies: Vec<Box<dyn Reply>> = Vec::with_capacity(jobs.len());
         for job in jobs {
             match tx.poisoned() {
@@ -99,18 +95,7 @@ impl PgRunner {
             None => finish(conn, tenant, &tail, &after, &published, &self.instance),
         };
         match committed {
-            Ok(()) => {
-                self.counters.transactions.fetch_add(1, Ordering::Relaxed);
-                self.counters.operations.fetch_add(count, Ordering::Relaxed);
-                record_commit(count, started);
-                // Publish before answering: a caller that sees its acknowledgement finds the event already out.
-                for event in published {
-                    let _ = self.events.send(event);
-                }
-                for reply in replies {
-                    reply.finish(None);
-                }
-            }
+            Ok(()) => acknowledge(&self.counters, &self.events, started, published, replies),
             Err(error) => {
                 tracing::error!(%error, "commit failed; the batch is lost and every caller is told");
                 let _ = conn.batch("ROLLBACK");

@@ -442,7 +442,7 @@ impl Tx for PgTx<'_> {
 
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
         self.own(tenant)?;
-        super::usage::load(self.conn, tenant, agent, action, self.now)
+        super::usage::load(self.conn, (tenant, agent, action), self.now)
     }
 
     fn charge_usage(

@@ -7,7 +7,8 @@ use haltstate_types::VerifyReport;
 
 use super::conn::Conn;
 use crate::error::Result;
-use crate::store::chain::{ChainVerifier, StoredRecord};
+use crate::store::chain::ChainVerifier;
+use crate::store::decode::{self, stored_record_columns};
 
 /// Recomputes every tenant's chain.
 pub(crate) fn verify(conn: &mut Conn) -> Result<VerifyReport> {
@@ -45,26 +46,24 @@ fn verify_chains(conn: &mut Conn, tenant: Option<&str>) -> Result<VerifyReport> 
     let mut verifier = ChainVerifier::new(heads);
     let mut rows = match tenant {
         Some(tenant) => tx.query_raw(
-            "SELECT tenant, seq, prev_hash, hash, body, at, idempotency_key FROM ledger \
-             WHERE tenant = $1 ORDER BY seq",
+            concat!(
+                "SELECT ",
+                stored_record_columns!(),
+                " FROM ledger WHERE tenant = $1 ORDER BY seq"
+            ),
             [tenant],
         )?,
         None => tx.query_raw(
-            "SELECT tenant, seq, prev_hash, hash, body, at, idempotency_key FROM ledger \
-             ORDER BY tenant COLLATE \"C\", seq",
+            concat!(
+                "SELECT ",
+                stored_record_columns!(),
+                " FROM ledger ORDER BY tenant COLLATE \"C\", seq"
+            ),
             std::iter::empty::<&str>(),
         )?,
     };
     while let Some(row) = rows.next()? {
-        verifier.push(StoredRecord {
-            tenant: row.try_get(0)?,
-            seq: row.try_get(1)?,
-            prev_hash: row.try_get(2)?,
-            hash: row.try_get(3)?,
-            body: row.try_get(4)?,
-            at: row.try_get(5)?,
-            idempotency_key: row.try_get(6)?,
-        })?;
+        verifier.push(decode::stored_record(&row)?)?;
     }
     drop(rows);
     tx.commit()?;

@@ -1,9 +1,9 @@
-//! SQL reads shared by the transaction ([`super::tx::SqliteTx`]) and the read pool ([`super::SqliteReads`]).
+//! SQL reads shared by the transaction ([`super::tx::SqliteTx`]) and the read pool ([`super::reads::SqliteReads`]).
 
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use haltstate_types::timestamp::{format_rfc3339, to_micros};
+use haltstate_types::timestamp::to_micros;
 use haltstate_types::{
     Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo, KillScope,
     KillState, KillStatus, LedgerHead, Principal,
@@ -15,6 +15,7 @@ use crate::state_rows::{CheckRecord, KeyRecord, KeyStatus};
 use crate::store::decode::{
     self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
 };
+use crate::store::sql::{self, EvidenceStatement};
 
 pub(crate) fn load_key(
     conn: &Connection,
@@ -76,7 +77,8 @@ pub(crate) fn load_approval_by_request(
         .transpose()
 }
 
-/// Approvals of `tenant`, newest first, optionally only those in `status`.
+/// Approvals of `tenant`, newest first, optionally only those in `status` (effective: overdue pending ones are
+/// expired).
 pub(crate) fn list_approvals(
     conn: &Connection,
     tenant: &str,
@@ -84,21 +86,12 @@ pub(crate) fn list_approvals(
     limit: u32,
     now: OffsetDateTime,
 ) -> Result<Vec<Approval>> {
-    let now_us = to_micros(now);
     let (filter, limit) = (
         status.map(ApprovalStatus::as_str),
         i64::from(limit.min(1000)),
     );
-    // The stored status lags for overdue pending approvals: filter on the effective status.
-    let sql = format!(
-        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tenant = ?1 AND ( ?2 IS NULL \
-         OR (?2 = 'pending' AND status = 'pending' AND expires_us > ?3) \
-         OR (?2 = 'expired' AND (status = 'expired' OR (status = 'pending' AND expires_us <= ?3))) \
-         OR (?2 NOT IN ('pending', 'expired') AND status = ?2) ) \
-         ORDER BY created_us DESC, id LIMIT ?4"
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query(params![tenant, filter, now_us, limit])?;
+    let mut statement = conn.prepare_cached(sql::LIST_APPROVALS)?;
+    let rows = statement.query(params![tenant, filter, to_micros(now), limit])?;
     all(rows, |row| decode::approval(row, now))
 }
 
@@ -110,13 +103,7 @@ pub(crate) fn approvals_since(
     limit: u32,
     now: OffsetDateTime,
 ) -> Result<Vec<Approval>> {
-    let sql = format!(
-        "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE tenant = ?1 AND ( \
-           (decided_us IS NOT NULL AND decided_us > ?2) \
-           OR (status = 'pending' AND expires_us > ?2 AND expires_us <= ?3) ) \
-         ORDER BY COALESCE(decided_us, expires_us), id LIMIT ?4"
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
+    let mut statement = conn.prepare_cached(sql::APPROVALS_SINCE)?;
     let rows = statement.query(params![
         tenant,
         to_micros(since),
@@ -192,51 +179,14 @@ pub(crate) fn evidence(
     tenant: &str,
     query: &EvidenceQuery,
 ) -> Result<Vec<ChainedRecord>> {
-    let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
-    let after = query
-        .after_seq
-        .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
-    // Only the filters given go into the SQL: `(?x IS NULL OR col = ?x)` would keep SQLite from using the
-    // key and time indexes, and a query by key would scan the tenant's whole ledger.
-    let mut sql =
-        String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = ?1 AND seq > ?2");
-    let mut values: Vec<rusqlite::types::Value> = vec![tenant.to_owned().into(), after.into()];
-    let mut filter = |column_condition: &str, value: Option<String>| {
-        if let Some(value) = value {
-            values.push(value.into());
-            sql.push_str(&format!(" AND {column_condition} ?{}", values.len()));
-        }
-    };
-    filter("idempotency_key =", query.idempotency_key.clone());
-    filter("action =", query.action.clone());
-    filter("agent_id =", query.agent_id.clone());
-    filter("at >=", query.from.map(format_rfc3339));
-    filter("at <", query.to.map(format_rfc3339));
-    values.push(limit.into());
-    sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", values.len()));
-    let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
-        Ok((
-            row.get::<_, Vec<u8>>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-        ))
-    })?;
-    let mut records = Vec::new();
-    for row in rows {
-        let (body, prev_hash, hash) = row?;
-        let record = serde_json::from_slice(&body).map_err(|e| AuthorityError::LedgerBroken {
-            tenant: tenant.to_owned(),
-            seq: 0,
-            problem: format!("a record of tenant {tenant} does not decode: {e}"),
-        })?;
-        records.push(ChainedRecord {
-            record,
-            prev_hash,
-            hash,
-        });
-    }
-    Ok(records)
+    let statement = EvidenceStatement::new(query);
+    let mut values: Vec<rusqlite::types::Value> =
+        vec![tenant.to_owned().into(), statement.after.into()];
+    values.extend(statement.filters.into_iter().map(Into::into));
+    values.push(statement.limit.into());
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
+    let rows = prepared.query(rusqlite::params_from_iter(values))?;
+    all(rows, |row| decode::chained_record(row, tenant))
 }
 
 /// Finds the key's principal; every failure is the same `Unauthenticated`.

@@ -3,17 +3,14 @@
 //! data_version` and reloads the chains' ends before appending.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use rusqlite::Connection;
 
-use super::ledger::Tails;
+use super::tails::Tails;
 use super::tx::SqliteTx;
 use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
-use crate::store::job::{
-    BatchFailure, Job, Reply, Runner, WriterCounters, fail_all, record_commit,
-};
+use crate::store::job::{BatchFailure, Job, Reply, Runner, WriterCounters, acknowledge, fail_all};
 
 /// The connection and what the batch runner keeps between batches.
 pub(crate) struct SqliteRunner {
@@ -65,7 +62,6 @@ impl Runner for SqliteRunner {
             self.seen_data_version = data_version;
         }
         let mut tx = SqliteTx::new(conn, &mut self.tails, self.clock.now());
-        let count = jobs.len() as u64;
         let replies: Vec<Box<dyn Reply>> = jobs.into_iter().map(|job| job.run(&mut tx)).collect();
         let published = tx.finish();
         // Each moved chain's head row moves once per transaction, with the last record this batch appended.
@@ -81,19 +77,7 @@ impl Runner for SqliteRunner {
             })
             .map_err(BatchFailure::Failed);
         match committed {
-            Ok(()) => {
-                self.counters.transactions.fetch_add(1, Ordering::Relaxed);
-                self.counters.operations.fetch_add(count, Ordering::Relaxed);
-                record_commit(count, started);
-                // Publish before answering: a caller that sees its acknowledgement finds the event already out.
-                for event in published {
-                    // No subscriber is not an error.
-                    let _ = self.events.send(event);
-                }
-                for reply in replies {
-                    reply.finish(None);
-                }
-            }
+            Ok(()) => acknowledge(&self.counters, &self.events, started, published, replies),
             Err(failure) => {
                 tracing::error!(error = %failure, "commit failed; the batch is lost and every caller is told");
                 let _ = conn.execute_batch("ROLLBACK");

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use haltstate_types::timestamp::to_micros;
 use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
 
-use super::ledger::Tails;
 use super::queries;
+use super::tails::Tails;
 use crate::approval_event::ApprovalEvent;
 use crate::error::Result;
 use crate::policy::Usage;
@@ -377,7 +377,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
-        super::usage::load(self.conn, tenant, agent, action, self.now)
+        super::usage::load(self.conn, (tenant, agent, action), self.now)
     }
 
     fn charge_usage(

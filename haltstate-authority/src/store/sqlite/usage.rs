@@ -1,49 +1,95 @@
-//! Usage buckets in SQLite (see `store/usage.rs`).
+//! Usage buckets in SQLite: the statements of `store/sql.rs` for the rules of `store/usage.rs`.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::policy::Usage;
+use crate::policy::{Usage, UsageWindow};
 use crate::state_rows::Charge;
-use crate::store::usage::{SPANS, add_bucket, decode, encode_sums};
+use crate::store::sql;
+use crate::store::usage::{self, Buckets, Span};
+
+/// One agent's buckets for one action, on the writer's connection.
+struct Of<'a> {
+    conn: &'a Connection,
+    tenant: &'a str,
+    agent: &'a str,
+    action: &'a str,
+}
+
+impl Buckets for Of<'_> {
+    fn since(&mut self, firsts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
+        let mut statement = self.conn.prepare_cached(sql::USAGE_SINCE)?;
+        let mut rows = statement.query(params![
+            self.tenant,
+            self.agent,
+            self.action,
+            firsts[0],
+            firsts[1],
+            firsts[2]
+        ])?;
+        let mut buckets = Vec::new();
+        while let Some(row) = rows.next()? {
+            buckets.push((row.get(0)?, usage::figures(row, 1)?));
+        }
+        Ok(buckets)
+    }
+
+    fn read(&mut self, span: &Span, start: i64) -> Result<Option<UsageWindow>> {
+        let mut statement = self.conn.prepare_cached(sql::USAGE_BUCKET)?;
+        let mut rows = statement.query(params![
+            self.tenant,
+            self.agent,
+            self.action,
+            span.name,
+            start
+        ])?;
+        rows.next()?.map(|row| usage::figures(row, 0)).transpose()
+    }
+
+    fn write(&mut self, span: &Span, start: i64, figures: &UsageWindow) -> Result<()> {
+        let (count, tokens, sums) = usage::columns(figures);
+        self.conn
+            .prepare_cached(sql::USAGE_WRITE)?
+            .execute(params![
+                self.tenant,
+                self.agent,
+                self.action,
+                span.name,
+                start,
+                count,
+                tokens,
+                sums
+            ])?;
+        Ok(())
+    }
+
+    fn prune(&mut self, span: &Span, first: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(sql::USAGE_PRUNE)?
+            .execute(params![
+                self.tenant,
+                self.agent,
+                self.action,
+                span.name,
+                first
+            ])?;
+        Ok(())
+    }
+}
 
 pub(crate) fn load(
     conn: &Connection,
-    tenant: &str,
-    agent: &str,
-    action: &str,
+    (tenant, agent, action): (&str, &str, &str),
     now: OffsetDateTime,
 ) -> Result<Usage> {
-    let mut statement = conn.prepare_cached(
-        "SELECT span, count, tokens, sums FROM usage_buckets \
-         WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND ( \
-           (span = 's' AND start_us >= ?4) OR (span = 'm' AND start_us >= ?5) OR (span = 'h' AND start_us >= ?6))",
-    )?;
-    let rows = statement.query_map(
-        params![
-            tenant,
-            agent,
-            action,
-            SPANS[0].first(now),
-            SPANS[1].first(now),
-            SPANS[2].first(now)
-        ],
-        |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, String>(3)?,
-            ))
-        },
-    )?;
-    let mut usage = Usage::default();
-    for row in rows {
-        let (span, count, tokens, sums) = row?;
-        add_bucket(&mut usage, &span, &decode(count, tokens, &sums)?)?;
-    }
-    Ok(usage)
+    let mut of = Of {
+        conn,
+        tenant,
+        agent,
+        action,
+    };
+    usage::load(&mut of, now)
 }
 
 pub(crate) fn charge(
@@ -53,49 +99,11 @@ pub(crate) fn charge(
     sign: i64,
     now: OffsetDateTime,
 ) -> Result<()> {
-    for span in &SPANS {
-        let (start, first) = (span.bucket(charge.at), span.first(now));
-        if start >= first {
-            let stored = conn
-                .prepare_cached(
-                    "SELECT count, tokens, sums FROM usage_buckets \
-                     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND span = ?4 AND start_us = ?5",
-                )?
-                .query_row(params![tenant, agent, action, span.name, start], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
-                })
-                .optional()?;
-            let new_bucket = stored.is_none();
-            let mut figures = match stored {
-                Some((count, tokens, sums)) => decode(count, tokens, &sums)?,
-                None => Default::default(),
-            };
-            figures.add(&charge.figures, sign);
-            conn.prepare_cached(
-                "INSERT INTO usage_buckets (tenant, agent_id, action, span, start_us, count, tokens, sums) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (tenant, agent_id, action, span, start_us) DO UPDATE SET \
-                 count = excluded.count, tokens = excluded.tokens, sums = excluded.sums",
-            )?
-            .execute(params![
-                tenant,
-                agent,
-                action,
-                span.name,
-                start,
-                i64::try_from(figures.count).unwrap_or(i64::MAX),
-                i64::try_from(figures.tokens).unwrap_or(i64::MAX),
-                encode_sums(&figures),
-            ])?;
-            if new_bucket {
-                // Buckets that left the window go when a new one starts: once per bucket, not per charge.
-                conn.prepare_cached(
-                    "DELETE FROM usage_buckets \
-                     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND span = ?4 AND start_us < ?5",
-                )?
-                .execute(params![tenant, agent, action, span.name, first])?;
-            }
-        }
-    }
-    Ok(())
+    let mut of = Of {
+        conn,
+        tenant,
+        agent,
+        action,
+    };
+    usage::charge(&mut of, charge, sign, now)
 }

@@ -1,14 +1,14 @@
-//! The hash chains in SQLite: each tenant's running tail, and verification (the arithmetic is
-//! `haltstate_types::record_hash`, the walk `store::chain`).
+//! Each tenant's running chain tail in SQLite, kept by the writer between transactions (the arithmetic is
+//! `haltstate_types::record_hash`).
 
 use std::collections::{HashMap, HashSet};
 
+use haltstate_types::EvidenceRecord;
 use haltstate_types::timestamp::format_rfc3339;
-use haltstate_types::{EvidenceRecord, VerifyReport};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
-use crate::store::chain::{ChainVerifier, StoredRecord, Tail};
+use crate::store::chain::Tail;
 
 /// The tails this writer knows, by tenant, and which ones the open transaction moved.
 #[derive(Debug, Default)]
@@ -93,54 +93,4 @@ impl Tails {
         }
         Ok(())
     }
-}
-
-/// Recomputes every tenant's chain; the error names the tenant and the first broken record.
-pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
-    verify_chains(conn, None)
-}
-
-/// Recomputes one tenant's chain (what its operators may see verified).
-pub(crate) fn verify_tenant(conn: &Connection, tenant: &str) -> Result<VerifyReport> {
-    verify_chains(conn, Some(tenant))
-}
-
-/// The chains of `tenant`, or of every tenant (each query keeps its own SQL, so the one-tenant walk uses the
-/// `(tenant, seq)` index).
-fn verify_chains(conn: &Connection, tenant: Option<&str>) -> Result<VerifyReport> {
-    let (heads_sql, rows_sql, values): (&str, &str, Vec<&dyn rusqlite::ToSql>) = match &tenant {
-        Some(tenant) => (
-            "SELECT tenant, seq, hash FROM ledger_heads WHERE tenant = ?1",
-            "SELECT tenant, seq, prev_hash, hash, body, at, idempotency_key FROM ledger WHERE tenant = ?1 \
-             ORDER BY seq",
-            vec![tenant],
-        ),
-        None => (
-            "SELECT tenant, seq, hash FROM ledger_heads",
-            "SELECT tenant, seq, prev_hash, hash, body, at, idempotency_key FROM ledger ORDER BY tenant, seq",
-            Vec::new(),
-        ),
-    };
-    let mut heads = HashMap::new();
-    let mut statement = conn.prepare(heads_sql)?;
-    let mut rows = statement.query(values.as_slice())?;
-    while let Some(row) = rows.next()? {
-        heads.insert(row.get::<_, String>(0)?, (row.get(1)?, row.get(2)?));
-    }
-    drop(rows);
-    let mut verifier = ChainVerifier::new(heads);
-    let mut statement = conn.prepare(rows_sql)?;
-    let mut rows = statement.query(values.as_slice())?;
-    while let Some(row) = rows.next()? {
-        verifier.push(StoredRecord {
-            tenant: row.get(0)?,
-            seq: row.get(1)?,
-            prev_hash: row.get(2)?,
-            hash: row.get(3)?,
-            body: row.get(4)?,
-            at: row.get(5)?,
-            idempotency_key: row.get(6)?,
-        })?;
-    }
-    verifier.finish()
 }

@@ -1,0 +1,156 @@
+//! Statements both backends run with the same meaning, written once. They use SQLite's numbered placeholders
+//! (`?1`); PostgreSQL's (`$1`) are made from them by [`dollars`]. A rule that lives in SQL (which approvals
+//! count as pending or expired at a given time, which evidence a query selects) is then stated in one place.
+
+use haltstate_types::EvidenceQuery;
+use haltstate_types::timestamp::format_rfc3339;
+
+use super::decode::approval_columns;
+
+/// Approvals of tenant `?1` in effective status `?2` (all when NULL) at `?3` (microseconds), newest first, at
+/// most `?4`. The stored status lags for overdue pending approvals, so the filter is on the effective status,
+/// the one [`Approval::as_of`](haltstate_types::Approval::as_of) gives after decoding.
+pub(crate) const LIST_APPROVALS: &str = concat!(
+    "SELECT ",
+    approval_columns!(),
+    " FROM approvals WHERE tenant = ?1 AND ( CAST(?2 AS TEXT) IS NULL \
+     OR (?2 = 'pending' AND status = 'pending' AND expires_us > ?3) \
+     OR (?2 = 'expired' AND (status = 'expired' OR (status = 'pending' AND expires_us <= ?3))) \
+     OR (?2 NOT IN ('pending', 'expired') AND status = ?2) ) \
+     ORDER BY created_us DESC, id LIMIT ?4"
+);
+
+/// Approvals of tenant `?1` decided after `?2`, oldest first, as of `?3`, at most `?4`: an overdue pending
+/// approval counts as decided at its expiry.
+pub(crate) const APPROVALS_SINCE: &str = concat!(
+    "SELECT ",
+    approval_columns!(),
+    " FROM approvals WHERE tenant = ?1 AND ( \
+       (decided_us IS NOT NULL AND decided_us > ?2) \
+       OR (status = 'pending' AND expires_us > ?2 AND expires_us <= ?3) ) \
+     ORDER BY COALESCE(decided_us, expires_us), id LIMIT ?4"
+);
+
+/// Tenants with pending approvals, and how many, not past their window at `?1`.
+pub(crate) const PENDING_COUNTS: &str = "SELECT tenant, count(*) FROM approvals \
+     WHERE status = 'pending' AND expires_us > ?1 GROUP BY tenant";
+
+/// Tenants with pending approvals past their window at `?1`.
+pub(crate) const OVERDUE_TENANTS: &str =
+    "SELECT DISTINCT tenant FROM approvals WHERE status = 'pending' AND expires_us <= ?1";
+
+/// Usage buckets of tenant `?1`, agent `?2`, action `?3` still in their windows: seconds from `?4`, minutes from
+/// `?5`, hours from `?6`.
+pub(crate) const USAGE_SINCE: &str = "SELECT span, count, tokens, sums FROM usage_buckets \
+     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND ( \
+       (span = 's' AND start_us >= ?4) OR (span = 'm' AND start_us >= ?5) OR (span = 'h' AND start_us >= ?6))";
+
+/// One usage bucket: span `?4` starting at `?5`.
+pub(crate) const USAGE_BUCKET: &str = "SELECT count, tokens, sums FROM usage_buckets \
+     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND span = ?4 AND start_us = ?5";
+
+/// Stores one usage bucket's figures (`?6` count, `?7` tokens, `?8` sums).
+pub(crate) const USAGE_WRITE: &str = "INSERT INTO usage_buckets (tenant, agent_id, action, span, start_us, count, tokens, sums) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+     ON CONFLICT (tenant, agent_id, action, span, start_us) DO UPDATE SET \
+     count = excluded.count, tokens = excluded.tokens, sums = excluded.sums";
+
+/// Deletes the usage buckets of span `?4` starting before `?5`.
+pub(crate) const USAGE_PRUNE: &str = "DELETE FROM usage_buckets \
+     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND span = ?4 AND start_us < ?5";
+
+/// `sql` with each `?N` placeholder written `$N`.
+#[cfg(feature = "postgres")]
+pub(crate) fn dollars(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        let numbered = c == '?' && chars.peek().is_some_and(char::is_ascii_digit);
+        out.push(if numbered { '$' } else { c });
+    }
+    out
+}
+
+/// A ledger query as a statement: tenant `?1`, records after `?2`, then one placeholder for each filter given,
+/// then the limit.
+#[derive(Debug)]
+pub(crate) struct EvidenceStatement {
+    /// In SQLite's placeholders (see [`dollars`]).
+    pub(crate) sql: String,
+    pub(crate) after: i64,
+    /// The filters' values, in placeholder order from `?3`.
+    pub(crate) filters: Vec<String>,
+    pub(crate) limit: i64,
+}
+
+impl EvidenceStatement {
+    /// Only the filters given go into the SQL: `(?x IS NULL OR col = ?x)` would keep the planner from using
+    /// the key and time indexes, and a query by key would scan the tenant's whole ledger.
+    pub(crate) fn new(query: &EvidenceQuery) -> Self {
+        let mut sql =
+            String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = ?1 AND seq > ?2");
+        let mut filters = Vec::new();
+        let given = [
+            ("idempotency_key =", query.idempotency_key.clone()),
+            ("action =", query.action.clone()),
+            ("agent_id =", query.agent_id.clone()),
+            ("at >=", query.from.map(format_rfc3339)),
+            ("at <", query.to.map(format_rfc3339)),
+        ];
+        for (condition, value) in given {
+            if let Some(value) = value {
+                filters.push(value);
+                sql.push_str(&format!(" AND {condition} ?{}", filters.len() + 2));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", filters.len() + 3));
+        Self {
+            sql,
+            after: query
+                .after_seq
+                .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX)),
+            filters,
+            limit: i64::from(query.limit.unwrap_or(100).clamp(1, 1000)),
+        }
+    }
+
+    /// The statement text for PostgreSQL.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres_sql(&self) -> String {
+        dollars(&self.sql)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn dollars_rewrites_numbered_placeholders_only() {
+        assert_eq!(
+            dollars("a = ?1 AND b = ?12 AND c = '?' AND d IS NULL"),
+            "a = $1 AND b = $12 AND c = '?' AND d IS NULL"
+        );
+    }
+
+    #[test]
+    fn evidence_numbers_only_the_filters_given() {
+        let query = EvidenceQuery {
+            action: Some("refund".into()),
+            agent_id: Some("bot".into()),
+            limit: Some(5000),
+            ..EvidenceQuery::default()
+        };
+        let statement = EvidenceStatement::new(&query);
+        assert!(
+            statement
+                .sql
+                .ends_with("AND action = ?3 AND agent_id = ?4 ORDER BY seq LIMIT ?5"),
+            "{}",
+            statement.sql
+        );
+        assert_eq!(statement.filters, ["refund", "bot"]);
+        assert_eq!((statement.after, statement.limit), (0, 1000));
+    }
+}
