@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::future::IntoFuture;
+
 use common::{TENANT, env, guard_refund, refund};
 use haltstate_authority::{
     CheckRequest, Decision, EvidenceKind, EvidenceQuery, GuardStatus, KillScope, KillState,
@@ -204,4 +206,44 @@ fn a_kill_denies_keys_that_were_already_approved() {
             .status,
         GuardStatus::Approved
     );
+}
+
+/// A batch reads each agent's switch once (`store/kill_cache.rs`): a switch set by an operation of the batch must
+/// stop the guards queued behind it in the same transaction, and an operation rolled back must not leave its read
+/// behind. On SQLite the three operations below share one transaction (one task on a `current_thread` runtime
+/// queues all three before leading the batch); PostgreSQL's writer thread may split them, and the answers must be
+/// the same either way.
+#[test]
+fn a_switch_set_inside_a_batch_stops_the_guards_behind_it() {
+    let env = env();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let before = env.authority.writer_stats();
+    let (first, killed, second) = runtime.block_on(async {
+        tokio::join!(
+            env.authority
+                .guard(TENANT, guard_refund(100, "refund:batch-1"))
+                .into_future(),
+            env.authority
+                .set_kill_switch(agent_scope("billing-agent"), KillState::Kill, "oncall")
+                .into_future(),
+            env.authority
+                .guard(TENANT, guard_refund(100, "refund:batch-2"))
+                .into_future(),
+        )
+    });
+    assert_eq!(first.unwrap().status, GuardStatus::Allowed);
+    assert_eq!(killed.unwrap().state, KillState::Kill);
+    let second = second.unwrap();
+    assert_eq!(second.status, GuardStatus::Denied, "{second:?}");
+    assert!(second.reason.contains("kill switch"), "{}", second.reason);
+    if haltstate_testkit::postgres::backend() == haltstate_testkit::postgres::Backend::Sqlite {
+        let after = env.authority.writer_stats();
+        assert_eq!(
+            (after.transactions - before.transactions, after.operations - before.operations),
+            (1, 3),
+            "the three operations shared one transaction"
+        );
+    }
 }

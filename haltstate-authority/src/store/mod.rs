@@ -5,6 +5,7 @@ pub(crate) mod approvers;
 pub(crate) mod chain;
 pub(crate) mod decode;
 pub(crate) mod job;
+mod kill_cache;
 pub(crate) mod pending;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;

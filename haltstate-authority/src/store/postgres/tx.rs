@@ -12,6 +12,7 @@ use crate::error::{AuthorityError, Result};
 use crate::policy::Usage;
 use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
+use crate::store::kill_cache::KillCache;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
 
@@ -26,6 +27,7 @@ pub(crate) struct PgTx<'a> {
     saved: Vec<(Tail, usize)>,
     /// Why the transaction can no longer commit: an operation failed after it may have written.
     poisoned: Option<String>,
+    kill: KillCache,
 }
 
 impl<'a> PgTx<'a> {
@@ -43,6 +45,7 @@ impl<'a> PgTx<'a> {
             events: Vec::new(),
             saved: Vec::new(),
             poisoned: None,
+            kill: KillCache::default(),
         }
     }
 
@@ -89,6 +92,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.kill.clear();
         if let Some((tail, events)) = self.saved.pop() {
             self.tail = tail;
             self.events.truncate(events);
@@ -257,11 +261,14 @@ impl Tx for PgTx<'_> {
 
     fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus> {
         self.own(tenant)?;
-        queries::kill_status(self.conn, tenant, agent)
+        let conn = &mut *self.conn;
+        self.kill
+            .get_or_load(tenant, agent, || queries::kill_status(conn, tenant, agent))
     }
 
     fn put_kill(&mut self, scope: &KillScope, state: KillState, actor: &str) -> Result<()> {
         self.own(scope.tenant())?;
+        self.kill.clear();
         self.conn.execute(
             "INSERT INTO kill_switch (tenant, agent_id, state, updated_us, updated_by) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant, agent_id) DO UPDATE SET state = excluded.state, \

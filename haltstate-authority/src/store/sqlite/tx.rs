@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::policy::Usage;
 use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
+use crate::store::kill_cache::KillCache;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
 
@@ -24,6 +25,7 @@ pub(crate) struct SqliteTx<'a> {
     events: Vec<ApprovalEvent>,
     /// Per open savepoint: the tails it moved, as they were before, and the number of events before it.
     saved: Vec<(Vec<(String, Tail)>, usize)>,
+    kill: KillCache,
 }
 
 impl<'a> SqliteTx<'a> {
@@ -34,6 +36,7 @@ impl<'a> SqliteTx<'a> {
             now,
             events: Vec::new(),
             saved: Vec::new(),
+            kill: KillCache::default(),
         }
     }
 
@@ -59,6 +62,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.kill.clear();
         self.execute("ROLLBACK TO op", [])?;
         self.execute("RELEASE op", [])?;
         if let Some((moved, events)) = self.saved.pop() {
@@ -221,10 +225,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus> {
-        queries::kill_status(self.conn, tenant, agent)
+        let conn = self.conn;
+        self.kill
+            .get_or_load(tenant, agent, || queries::kill_status(conn, tenant, agent))
     }
 
     fn put_kill(&mut self, scope: &KillScope, state: KillState, actor: &str) -> Result<()> {
+        self.kill.clear();
         self.execute(
             "INSERT INTO kill_switch (tenant, agent_id, state, updated_us, updated_by) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (tenant, agent_id) DO UPDATE SET state = excluded.state, \
