@@ -241,7 +241,10 @@ fn a_switch_set_inside_a_batch_stops_the_guards_behind_it() {
     if haltstate_testkit::postgres::backend() == haltstate_testkit::postgres::Backend::Sqlite {
         let after = env.authority.writer_stats();
         assert_eq!(
-            (after.transactions - before.transactions, after.operations - before.operations),
+            (
+                after.transactions - before.transactions,
+                after.operations - before.operations
+            ),
             (1, 3),
             "the three operations shared one transaction"
         );
