@@ -153,4 +153,38 @@ mod tests {
         assert_eq!(statement.filters, ["refund", "bot"]);
         assert_eq!((statement.after, statement.limit), (0, 1000));
     }
+
+    /// A query by key must read the key's records through its index, in order, not walk the tenant's ledger
+    /// (SQLite chose the walk while the key index lacked the sequence number: linear in the ledger's size).
+    #[test]
+    fn a_query_by_key_reads_the_key_index_in_order_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::sqlite::open_writer(
+            &dir.path().join("plan.db"),
+            crate::store::Durability::Full,
+            crate::store::sqlite::DEFAULT_CHECKPOINT_PAGES,
+        )
+        .unwrap();
+        let query = EvidenceQuery {
+            idempotency_key: Some("refund:1".into()),
+            ..EvidenceQuery::default()
+        };
+        let statement = EvidenceStatement::new(&query);
+        let mut explain = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", statement.sql))
+            .unwrap();
+        let plan: Vec<String> = explain
+            .query_map(rusqlite::params!["acme", 0i64, "refund:1", 100i64], |row| {
+                row.get(3)
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            ["SEARCH ledger USING INDEX ledger_key_seq (tenant=? AND idempotency_key=? AND seq>?)"],
+            "{}",
+            statement.sql
+        );
+    }
 }

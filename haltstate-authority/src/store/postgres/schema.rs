@@ -228,6 +228,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE idempotency ADD COLUMN generation BIGINT NOT NULL DEFAULT 1 CHECK (generation >= 1);
     "#,
     ),
+    // 13: the key index ends with the sequence number, as in SQLite's schema 13 (a key's records in ledger
+    // order, without a sort).
+    (
+        13,
+        r#"
+    CREATE INDEX ledger_key_seq ON ledger (tenant, idempotency_key, seq);
+    DROP INDEX IF EXISTS ledger_tenant_key;
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).
