@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Where a profile's samples go, grouped as docs/perf/README.md quotes them: each sample counts for the first group
+(in this order) whose pattern matches a frame of its stack.
+    scripts/perf-groups.py PROFILE.folded[.gz]"""
+import collections
+import gzip
+import re
+import sys
+
+GROUPS = [
+    ('batch: commit', r'run_batch.*(closure#4|store_heads)'),
+    ('batch: guard op', r'ops::guard::guard'),
+    ('batch: report op', r'ops::report::report'),
+    ('batch: other', r'run_batch'),
+    ('policy (Cedar, context)', r'judge|PolicyEngine'),
+    ('authenticate', r'auth::authenticate'),
+    ('net send', r'tcp_sendmsg|__sys_sendto|sock_write_iter'),
+    ('net recv', r'tcp_recvmsg|sock_read_iter|__sys_recvfrom'),
+    ('epoll', r'epoll'),
+    ('futex/condvar', r'futex'),
+    ('kernel scheduling', r'schedule|finish_task_switch'),
+    ('body decode (json)', r'body::decode|from_trait|serde_json::de'),
+    ('reply encode (json)', r'to_writer|serde_json::ser'),
+    ('http parse/encode', r'hyper::proto::h1::role|httparse'),
+]
+
+path = sys.argv[1]
+opened = gzip.open(path, 'rt') if path.endswith('.gz') else open(path)
+total, counts = 0, collections.Counter()
+with opened as folded:
+    for line in folded:
+        stack, samples = line.rsplit(' ', 1)
+        total += int(samples)
+        group = next((name for name, pattern in GROUPS if re.search(pattern, stack)), 'other')
+        counts[group] += int(samples)
+for name in [name for name, _ in GROUPS] + ['other']:
+    print(f"{100 * counts[name] / max(total, 1):5.1f}% {name}")
