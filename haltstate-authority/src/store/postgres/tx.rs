@@ -7,6 +7,7 @@ use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus
 
 use super::conn::{Conn, signed, unsigned};
 use super::queries;
+use super::usage::UsageBuckets;
 use crate::approval_event::ApprovalEvent;
 use crate::error::{AuthorityError, Result};
 use crate::policy::Usage;
@@ -14,6 +15,7 @@ use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
 use crate::store::kill_cache::KillCache;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
+use crate::store::usage;
 use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
 
 /// The open transaction, its tenant's chain end, the batch's clock reading and the events it will publish.
@@ -160,7 +162,7 @@ impl Tx for PgTx<'_> {
                 &record
                     .charged
                     .as_ref()
-                    .map(|c| crate::store::usage::encode_charge(&c.figures)),
+                    .map(|c| usage::encode_charge(&c.figures)),
                 &i64::from(record.attempts),
                 &record.retry_digest,
                 &record.lifetime.as_str(),
@@ -449,7 +451,10 @@ impl Tx for PgTx<'_> {
 
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
         self.own(tenant)?;
-        super::usage::load(self.conn, (tenant, agent, action), self.now)
+        usage::load(
+            &mut UsageBuckets::new(self.conn, (tenant, agent, action)),
+            self.now,
+        )
     }
 
     fn charge_usage(
@@ -461,7 +466,12 @@ impl Tx for PgTx<'_> {
         sign: i64,
     ) -> Result<()> {
         self.own(tenant)?;
-        super::usage::charge(self.conn, (tenant, agent, action), charge, sign, self.now)
+        usage::charge(
+            &mut UsageBuckets::new(self.conn, (tenant, agent, action)),
+            charge,
+            sign,
+            self.now,
+        )
     }
 
     fn insert_checkpoint(

@@ -2,25 +2,36 @@
 //! tenant's transaction holds its head row, so the read, the decision and the charge of one guard are not
 //! interleaved with another instance's.
 
-use time::OffsetDateTime;
-
 use super::conn::Conn;
 use crate::error::Result;
-use crate::policy::{Usage, UsageWindow};
-use crate::state_rows::Charge;
+use crate::policy::UsageWindow;
 use crate::store::usage::{self, Buckets, Span};
 
 shared_statements!(USAGE_SINCE, USAGE_BUCKET, USAGE_WRITE, USAGE_PRUNE);
 
 /// One agent's buckets for one action, in the tenant's transaction.
-struct Of<'a> {
+pub(crate) struct UsageBuckets<'a> {
     conn: &'a mut Conn,
     tenant: &'a str,
     agent: &'a str,
     action: &'a str,
 }
 
-impl Buckets for Of<'_> {
+impl<'a> UsageBuckets<'a> {
+    pub(crate) fn new(
+        conn: &'a mut Conn,
+        (tenant, agent, action): (&'a str, &'a str, &'a str),
+    ) -> Self {
+        Self {
+            conn,
+            tenant,
+            agent,
+            action,
+        }
+    }
+}
+
+impl Buckets for UsageBuckets<'_> {
     fn since(&mut self, firsts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
         let rows = self.conn.query(
             &USAGE_SINCE,
@@ -73,34 +84,4 @@ impl Buckets for Of<'_> {
         )?;
         Ok(())
     }
-}
-
-pub(crate) fn load(
-    conn: &mut Conn,
-    (tenant, agent, action): (&str, &str, &str),
-    now: OffsetDateTime,
-) -> Result<Usage> {
-    let mut of = Of {
-        conn,
-        tenant,
-        agent,
-        action,
-    };
-    usage::load(&mut of, now)
-}
-
-pub(crate) fn charge(
-    conn: &mut Conn,
-    (tenant, agent, action): (&str, &str, &str),
-    charge: &Charge,
-    sign: i64,
-    now: OffsetDateTime,
-) -> Result<()> {
-    let mut of = Of {
-        conn,
-        tenant,
-        agent,
-        action,
-    };
-    usage::charge(&mut of, charge, sign, now)
 }

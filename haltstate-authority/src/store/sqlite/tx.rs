@@ -8,6 +8,7 @@ use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus
 
 use super::queries;
 use super::tails::Tails;
+use super::usage::UsageBuckets;
 use crate::approval_event::ApprovalEvent;
 use crate::error::Result;
 use crate::policy::Usage;
@@ -15,6 +16,7 @@ use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
 use crate::store::kill_cache::KillCache;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
+use crate::store::usage;
 use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
 
 /// The open transaction, the chains' tails, the batch's clock reading and the events it will publish.
@@ -129,7 +131,7 @@ impl Tx for SqliteTx<'_> {
                 record
                     .charged
                     .as_ref()
-                    .map(|c| crate::store::usage::encode_charge(&c.figures)),
+                    .map(|c| usage::encode_charge(&c.figures)),
                 record.attempts,
                 record.retry_digest,
                 record.lifetime.as_str(),
@@ -384,7 +386,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
-        super::usage::load(self.conn, (tenant, agent, action), self.now)
+        usage::load(
+            &mut UsageBuckets::new(self.conn, (tenant, agent, action)),
+            self.now,
+        )
     }
 
     fn charge_usage(
@@ -395,7 +400,12 @@ impl Tx for SqliteTx<'_> {
         charge: &Charge,
         sign: i64,
     ) -> Result<()> {
-        super::usage::charge(self.conn, (tenant, agent, action), charge, sign, self.now)
+        usage::charge(
+            &mut UsageBuckets::new(self.conn, (tenant, agent, action)),
+            charge,
+            sign,
+            self.now,
+        )
     }
 
     fn insert_checkpoint(

@@ -1,23 +1,35 @@
 //! Usage buckets in SQLite: the statements of `store/sql.rs` for the rules of `store/usage.rs`.
 
 use rusqlite::{Connection, params};
-use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::policy::{Usage, UsageWindow};
-use crate::state_rows::Charge;
+use crate::policy::UsageWindow;
 use crate::store::sql;
 use crate::store::usage::{self, Buckets, Span};
 
 /// One agent's buckets for one action, on the writer's connection.
-struct Of<'a> {
+pub(crate) struct UsageBuckets<'a> {
     conn: &'a Connection,
     tenant: &'a str,
     agent: &'a str,
     action: &'a str,
 }
 
-impl Buckets for Of<'_> {
+impl<'a> UsageBuckets<'a> {
+    pub(crate) fn new(
+        conn: &'a Connection,
+        (tenant, agent, action): (&'a str, &'a str, &'a str),
+    ) -> Self {
+        Self {
+            conn,
+            tenant,
+            agent,
+            action,
+        }
+    }
+}
+
+impl Buckets for UsageBuckets<'_> {
     fn since(&mut self, firsts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
         let mut statement = self.conn.prepare_cached(sql::USAGE_SINCE)?;
         let mut rows = statement.query(params![
@@ -76,34 +88,4 @@ impl Buckets for Of<'_> {
             ])?;
         Ok(())
     }
-}
-
-pub(crate) fn load(
-    conn: &Connection,
-    (tenant, agent, action): (&str, &str, &str),
-    now: OffsetDateTime,
-) -> Result<Usage> {
-    let mut of = Of {
-        conn,
-        tenant,
-        agent,
-        action,
-    };
-    usage::load(&mut of, now)
-}
-
-pub(crate) fn charge(
-    conn: &Connection,
-    (tenant, agent, action): (&str, &str, &str),
-    charge: &Charge,
-    sign: i64,
-    now: OffsetDateTime,
-) -> Result<()> {
-    let mut of = Of {
-        conn,
-        tenant,
-        agent,
-        action,
-    };
-    usage::charge(&mut of, charge, sign, now)
 }
