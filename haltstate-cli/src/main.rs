@@ -65,6 +65,8 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_listen,
         no_console,
         approval_attempts,
+        max_pending_approvals_per_agent,
+        max_pending_approvals_per_tenant,
         refund_usage_on_error,
         webhooks,
         signing,
@@ -79,6 +81,8 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .policy_file(&policy)
         .checkpoint_pages(checkpoint_pages)
         .approval_attempts(approval_attempts)
+        .max_pending_approvals_per_agent(max_pending_approvals_per_agent as usize)
+        .max_pending_approvals_per_tenant(max_pending_approvals_per_tenant as usize)
         .refund_usage_on_error(refund_usage_on_error);
     if let Some(shadow) = &shadow {
         builder = builder.shadow_policy_file(shadow);

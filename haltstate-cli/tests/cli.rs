@@ -232,6 +232,46 @@ async fn checkpoint_pages_sets_when_the_wal_is_copied_into_the_database() {
     );
 }
 
+#[tokio::test]
+async fn the_pending_approval_caps_are_set_by_serve_flags() {
+    let setup = common::setup(POLICY);
+    let server = common::serve(
+        &setup.db,
+        &setup.policy,
+        &["--max-pending-approvals-per-agent", "2"],
+    );
+    for i in 0..2 {
+        let answer = guard(
+            server.base_url(),
+            &setup.key,
+            90_000,
+            &format!("refund:big{i}"),
+        )
+        .await;
+        assert_eq!(answer["status"], "pending", "{answer}");
+    }
+    // The default cap (50) would let a third wait too.
+    let third = guard(server.base_url(), &setup.key, 90_000, "refund:big2").await;
+    assert_eq!(third["status"], "denied", "{third}");
+    assert!(third.to_string().contains("2 approvals waiting"), "{third}");
+    drop(server);
+    let refused = haltstate(&[
+        "serve",
+        "--db",
+        setup.db.to_str().unwrap(),
+        "--policy",
+        setup.policy.to_str().unwrap(),
+        "--max-pending-approvals-per-tenant",
+        "0",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("max-pending-approvals-per-tenant"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
 #[test]
 fn ledger_verify_names_the_first_broken_record() {
     let dir = tempfile::tempdir().unwrap();

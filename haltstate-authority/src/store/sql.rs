@@ -35,6 +35,14 @@ pub(crate) const APPROVALS_SINCE: &str = concat!(
 pub(crate) const PENDING_COUNTS: &str = "SELECT tenant, count(*) FROM approvals \
      WHERE status = 'pending' AND expires_us > ?1 GROUP BY tenant";
 
+/// Approvals agent `?2` of tenant `?1` has waiting, not past their window at `?3` (index `approvals_pending_agent`).
+pub(crate) const PENDING_OF_AGENT: &str = "SELECT COUNT(*) FROM approvals \
+     WHERE tenant = ?1 AND agent_id = ?2 AND status = 'pending' AND expires_us > ?3";
+
+/// Approvals tenant `?1` has waiting, not past their window at `?2` (index `approvals_pending`).
+pub(crate) const PENDING_OF_TENANT: &str = "SELECT COUNT(*) FROM approvals \
+     WHERE tenant = ?1 AND status = 'pending' AND expires_us > ?2";
+
 /// Tenants with pending approvals past their window at `?1`.
 pub(crate) const OVERDUE_TENANTS: &str =
     "SELECT DISTINCT tenant FROM approvals WHERE status = 'pending' AND expires_us <= ?1";
@@ -185,6 +193,39 @@ mod tests {
             ["SEARCH ledger USING INDEX ledger_key_seq (tenant=? AND idempotency_key=? AND seq>?)"],
             "{}",
             statement.sql
+        );
+    }
+
+    /// Counting an agent's waiting approvals (before each new one) must read the agent's index entries only, not
+    /// each of the tenant's pending rows: before schema 14 it cost as much as the tenant's whole inbox.
+    #[test]
+    fn pending_approvals_are_counted_from_covering_indexes_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::sqlite::open_writer(
+            &dir.path().join("plan.db"),
+            crate::store::Durability::Full,
+            crate::store::sqlite::DEFAULT_CHECKPOINT_PAGES,
+        )
+        .unwrap();
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+            let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            explain
+                .query_map(params, |row| row.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(
+            plan(PENDING_OF_AGENT, &[&"acme", &"bot", &0i64]),
+            [
+                "SEARCH approvals USING COVERING INDEX approvals_pending_agent \
+                 (tenant=? AND agent_id=? AND status=? AND expires_us>?)"
+            ]
+        );
+        assert_eq!(
+            plan(PENDING_OF_TENANT, &[&"acme", &0i64]),
+            ["SEARCH approvals USING COVERING INDEX approvals_pending \
+                 (tenant=? AND status=? AND expires_us>?)"]
         );
     }
 }

@@ -46,6 +46,15 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = haltstate_authority::DEFAULT_APPROVAL_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub approval_attempts: u32,
+    /// Approvals one agent may have waiting at once; past it, a guard that needs a human is denied (one agent
+    /// must not bury the others' requests in the approvers' inbox).
+    #[arg(long, default_value_t = haltstate_authority::DEFAULT_MAX_PENDING_PER_AGENT as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_pending_approvals_per_agent: u32,
+    /// Approvals one tenant may have waiting at once, all its agents together.
+    #[arg(long, default_value_t = haltstate_authority::DEFAULT_MAX_PENDING_PER_TENANT as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_pending_approvals_per_tenant: u32,
     /// Give a claim's usage back when its outcome is an error (by default it stays counted: the body may have
     /// acted before failing).
     #[arg(long)]

@@ -237,6 +237,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     DROP INDEX IF EXISTS ledger_tenant_key;
     "#,
     ),
+    // 14: an agent's pending approvals counted from an index, as in SQLite's schema 14.
+    (
+        14,
+        r#"
+    CREATE INDEX approvals_pending_agent ON approvals (tenant, agent_id, status, expires_us);
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

@@ -184,14 +184,19 @@ impl Tx for PgTx<'_> {
 
     fn pending_approvals(&mut self, tenant: &str, agent: Option<&str>) -> Result<usize> {
         self.own(tenant)?;
-        let count: i64 = self
-            .conn
-            .query_opt(
-                "SELECT COUNT(*) FROM approvals WHERE tenant = $1 AND status = 'pending' AND expires_us > $3 \
-                 AND ($2::TEXT IS NULL OR agent_id = $2)",
-                &[&tenant, &agent, &to_micros(self.now)],
-            )?
-            .map_or(Ok(0), |row| row.try_get(0))?;
+        let now = to_micros(self.now);
+        let row = match agent {
+            Some(agent) => self.conn.query_opt(
+                "SELECT COUNT(*) FROM approvals WHERE tenant = $1 AND agent_id = $2 AND status = 'pending' \
+                 AND expires_us > $3",
+                &[&tenant, &agent, &now],
+            )?,
+            None => self.conn.query_opt(
+                "SELECT COUNT(*) FROM approvals WHERE tenant = $1 AND status = 'pending' AND expires_us > $2",
+                &[&tenant, &now],
+            )?,
+        };
+        let count: i64 = row.map_or(Ok(0), |row| row.try_get(0))?;
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 

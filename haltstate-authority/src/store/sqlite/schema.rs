@@ -314,6 +314,13 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX ledger_key_seq ON ledger (tenant, idempotency_key, seq);
     DROP INDEX IF EXISTS ledger_tenant_key;
     "#),
+    // 14: an agent's pending approvals counted from an index. Every approval a guard asks for first counts the
+    // agent's waiting approvals against its cap; through `approvals_pending` that read each of the tenant's
+    // pending rows to compare its agent, so asking cost as much as the tenant's whole inbox (issue 25: 10^5
+    // pending approvals).
+    Sql(r#"
+    CREATE INDEX approvals_pending_agent ON approvals (tenant, agent_id, status, expires_us);
+    "#),
 ];
 
 /// The newest schema version this build knows.
