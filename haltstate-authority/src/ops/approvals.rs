@@ -22,14 +22,14 @@ pub(crate) fn flooded(
     tenant: &str,
     agent: &str,
 ) -> Result<Option<String>> {
-    let waiting = tx.pending_approvals(tenant, Some(agent))?;
+    let waiting = tx.pending_approvals(tenant, Some(agent), windows.max_pending_per_agent)?;
     if waiting >= windows.max_pending_per_agent {
         return Ok(Some(format!(
             "agent {agent} has {waiting} approvals waiting for a decision, as many as it may; wait for them to \
              be decided (or to expire) before asking for more"
         )));
     }
-    let waiting = tx.pending_approvals(tenant, None)?;
+    let waiting = tx.pending_approvals(tenant, None, windows.max_pending_per_tenant)?;
     if waiting >= windows.max_pending_per_tenant {
         return Ok(Some(format!(
             "tenant {tenant} has {waiting} approvals waiting for a decision, as many as it may; wait for them to \

@@ -36,12 +36,14 @@ pub(crate) const PENDING_COUNTS: &str = "SELECT tenant, count(*) FROM approvals 
      WHERE status = 'pending' AND expires_us > ?1 GROUP BY tenant";
 
 /// Approvals agent `?2` of tenant `?1` has waiting, not past their window at `?3` (index `approvals_pending_agent`).
-pub(crate) const PENDING_OF_AGENT: &str = "SELECT COUNT(*) FROM approvals \
-     WHERE tenant = ?1 AND agent_id = ?2 AND status = 'pending' AND expires_us > ?3";
+/// Counts no further than `?4`.
+pub(crate) const PENDING_OF_AGENT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM approvals \
+     WHERE tenant = ?1 AND agent_id = ?2 AND status = 'pending' AND expires_us > ?3 LIMIT ?4)";
 
 /// Approvals tenant `?1` has waiting, not past their window at `?2` (index `approvals_pending`).
-pub(crate) const PENDING_OF_TENANT: &str = "SELECT COUNT(*) FROM approvals \
-     WHERE tenant = ?1 AND status = 'pending' AND expires_us > ?2";
+/// Counts no further than `?3`.
+pub(crate) const PENDING_OF_TENANT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM approvals \
+     WHERE tenant = ?1 AND status = 'pending' AND expires_us > ?2 LIMIT ?3)";
 
 /// Tenants with pending approvals past their window at `?1`.
 pub(crate) const OVERDUE_TENANTS: &str =
@@ -215,17 +217,27 @@ mod tests {
                 .collect::<rusqlite::Result<_>>()
                 .unwrap()
         };
-        assert_eq!(
-            plan(PENDING_OF_AGENT, &[&"acme", &"bot", &0i64]),
-            [
-                "SEARCH approvals USING COVERING INDEX approvals_pending_agent \
-                 (tenant=? AND agent_id=? AND status=? AND expires_us>?)"
+        // The count reads index entries only (a covering index), as many as the cap at most.
+        let expected = |index: &str, terms: &str| {
+            vec![
+                "CO-ROUTINE (subquery-1)".to_owned(),
+                format!("SEARCH approvals USING COVERING INDEX {index} ({terms})"),
+                "SCAN (subquery-1)".to_owned(),
             ]
+        };
+        assert_eq!(
+            plan(PENDING_OF_AGENT, &[&"acme", &"bot", &0i64, &50i64]),
+            expected(
+                "approvals_pending_agent",
+                "tenant=? AND agent_id=? AND status=? AND expires_us>?"
+            )
         );
         assert_eq!(
-            plan(PENDING_OF_TENANT, &[&"acme", &0i64]),
-            ["SEARCH approvals USING COVERING INDEX approvals_pending \
-                 (tenant=? AND status=? AND expires_us>?)"]
+            plan(PENDING_OF_TENANT, &[&"acme", &0i64, &500i64]),
+            expected(
+                "approvals_pending",
+                "tenant=? AND status=? AND expires_us>?"
+            )
         );
     }
 }

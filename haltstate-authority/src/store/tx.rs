@@ -55,8 +55,14 @@ pub(crate) trait Tx {
     /// The approval a check created under a request id.
     fn approval_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<Approval>>;
     /// How many approvals `agent` (or, for `None`, the whole tenant) has waiting for a decision (pending, window
-    /// still open).
-    fn pending_approvals(&mut self, tenant: &str, agent: Option<&str>) -> Result<usize>;
+    /// still open), counting no further than `at_most`: the count runs in the writer's transaction, and must cost
+    /// no more than the cap it is checked against, however many are waiting.
+    fn pending_approvals(
+        &mut self,
+        tenant: &str,
+        agent: Option<&str>,
+        at_most: usize,
+    ) -> Result<usize>;
     /// Stores a new approval (with the check's request id, for one a check created).
     fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()>;
     /// Stores a pending approval's decision or expiry; `false` when it was no longer pending (nothing changed).

@@ -182,18 +182,25 @@ impl Tx for PgTx<'_> {
         queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
     }
 
-    fn pending_approvals(&mut self, tenant: &str, agent: Option<&str>) -> Result<usize> {
+    fn pending_approvals(
+        &mut self,
+        tenant: &str,
+        agent: Option<&str>,
+        at_most: usize,
+    ) -> Result<usize> {
         self.own(tenant)?;
         let now = to_micros(self.now);
+        let at_most = i64::try_from(at_most).unwrap_or(i64::MAX);
         let row = match agent {
             Some(agent) => self.conn.query_opt(
-                "SELECT COUNT(*) FROM approvals WHERE tenant = $1 AND agent_id = $2 AND status = 'pending' \
-                 AND expires_us > $3",
-                &[&tenant, &agent, &now],
+                "SELECT COUNT(*) FROM (SELECT 1 FROM approvals WHERE tenant = $1 AND agent_id = $2 \
+                 AND status = 'pending' AND expires_us > $3 LIMIT $4) AS waiting",
+                &[&tenant, &agent, &now, &at_most],
             )?,
             None => self.conn.query_opt(
-                "SELECT COUNT(*) FROM approvals WHERE tenant = $1 AND status = 'pending' AND expires_us > $2",
-                &[&tenant, &now],
+                "SELECT COUNT(*) FROM (SELECT 1 FROM approvals WHERE tenant = $1 AND status = 'pending' \
+                 AND expires_us > $2 LIMIT $3) AS waiting",
+                &[&tenant, &now, &at_most],
             )?,
         };
         let count: i64 = row.map_or(Ok(0), |row| row.try_get(0))?;

@@ -150,18 +150,24 @@ impl Tx for SqliteTx<'_> {
         queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
     }
 
-    fn pending_approvals(&mut self, tenant: &str, agent: Option<&str>) -> Result<usize> {
+    fn pending_approvals(
+        &mut self,
+        tenant: &str,
+        agent: Option<&str>,
+        at_most: usize,
+    ) -> Result<usize> {
         let now = to_micros(self.now);
+        let at_most = i64::try_from(at_most).unwrap_or(i64::MAX);
         // Two statements, not `(?2 IS NULL OR agent_id = ?2)`: that form keeps SQLite off the agent's index.
         let count: i64 = match agent {
             Some(agent) => self
                 .conn
                 .prepare_cached(PENDING_OF_AGENT)?
-                .query_row(params![tenant, agent, now], |row| row.get(0))?,
+                .query_row(params![tenant, agent, now, at_most], |row| row.get(0))?,
             None => self
                 .conn
                 .prepare_cached(PENDING_OF_TENANT)?
-                .query_row(params![tenant, now], |row| row.get(0))?,
+                .query_row(params![tenant, now, at_most], |row| row.get(0))?,
         };
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
