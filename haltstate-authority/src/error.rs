@@ -193,6 +193,11 @@ pub enum AuthorityError {
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
 
+    /// The database URL asks for what cannot be done (an unknown `sslmode`, a certificate file that cannot be
+    /// read): nothing was connected.
+    #[error("the database URL cannot be used: {0}")]
+    DatabaseConfig(String),
+
     /// The file is not a HaltState database.
     #[error("{path} is not a HaltState database: {why}")]
     NotADatabase {
@@ -236,6 +241,7 @@ impl AuthorityError {
             AuthorityError::SchemaTooNew { .. } => ErrorCode::SchemaTooNew,
             AuthorityError::SchemaTooOld { .. } => ErrorCode::SchemaTooOld,
             AuthorityError::Unavailable(_) => ErrorCode::Unavailable,
+            AuthorityError::DatabaseConfig(_) => ErrorCode::Storage,
             AuthorityError::Closed => ErrorCode::Closed,
         }
     }
@@ -257,6 +263,7 @@ impl AuthorityError {
                 | AuthorityError::Corrupt(_)
                 | AuthorityError::CommitFailed(_)
                 | AuthorityError::Closed
+                | AuthorityError::DatabaseConfig(_)
                 | AuthorityError::SchemaTooNew { .. }
                 | AuthorityError::SchemaTooOld { .. }
                 | AuthorityError::Unavailable(_)

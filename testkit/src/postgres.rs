@@ -19,6 +19,22 @@ pub struct PgServer {
     port: u16,
     /// The account the server runs as: `postgres` when the tests run as root (initdb refuses root).
     run_as: Option<String>,
+    /// Server settings beyond the defaults (`-c name=value ...`), e.g. TLS.
+    extra_options: String,
+}
+
+/// A server that speaks TLS only ([`PgServer::start_tls`]): its certificate and key, the CA its clients'
+/// certificates must chain to, and the `pg_hba.conf` it runs with (`hostssl` lines only, for a test of TLS).
+#[derive(Debug, Clone)]
+pub struct PgTls {
+    /// The server's certificate chain, PEM.
+    pub cert_pem: String,
+    /// The server's private key, PEM.
+    pub key_pem: String,
+    /// The CA that signs client certificates, PEM.
+    pub client_ca_pem: String,
+    /// The whole `pg_hba.conf`.
+    pub hba: String,
 }
 
 /// The newest installed server's binaries (`/usr/lib/postgresql/<version>/bin`).
@@ -72,6 +88,7 @@ fn base_dir(bin: &Path) -> PathBuf {
                     dir: entry.path(),
                     port: 0,
                     run_as: crate::apt::is_root().then(|| "postgres".to_owned()),
+                    extra_options: String::new(),
                 };
                 // Dropping it stops any server still running there and removes the directory.
                 drop(stale);
@@ -87,9 +104,21 @@ impl PgServer {
     /// # Panics
     /// When no server can be installed or started: the test fails loudly, naming the cause.
     pub fn start() -> PgServer {
-        match Self::try_start() {
+        match Self::try_start(None) {
             Ok(server) => server,
             Err(why) => panic!("cannot start PostgreSQL for the tests: {why}"),
+        }
+    }
+
+    /// Starts a server of this test process's own that serves TLS with `tls`'s certificate and accepts
+    /// connections only as its `pg_hba.conf` says.
+    ///
+    /// # Panics
+    /// When no server can be installed or started.
+    pub fn start_tls(tls: &PgTls) -> PgServer {
+        match Self::try_start(Some(tls)) {
+            Ok(server) => server,
+            Err(why) => panic!("cannot start PostgreSQL with TLS for the tests: {why}"),
         }
     }
 
@@ -99,7 +128,7 @@ impl PgServer {
         SHARED.get_or_init(PgServer::start)
     }
 
-    fn try_start() -> Result<PgServer, String> {
+    fn try_start(tls: Option<&PgTls>) -> Result<PgServer, String> {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let bin = install()?;
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -116,11 +145,18 @@ impl PgServer {
                 return Err(format!("cannot give {} to {user}", dir.display()));
             }
         }
+        let extra_options = if tls.is_some() {
+            " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c ssl_ca_file=client-ca.crt"
+                .to_owned()
+        } else {
+            String::new()
+        };
         let server = PgServer {
             bin,
             dir,
             port: free_port(),
             run_as,
+            extra_options,
         };
         server.run(
             "initdb",
@@ -135,9 +171,40 @@ impl PgServer {
                 "--no-sync",
             ],
         )?;
+        if let Some(tls) = tls {
+            server.write_tls(tls)?;
+        }
         server.pg_ctl(&["start"])?;
         server.watch_this_process()?;
         Ok(server)
+    }
+
+    /// Puts the certificates and `pg_hba.conf` in the data directory, owned by the server's account (the
+    /// server refuses a key others can read).
+    fn write_tls(&self, tls: &PgTls) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data();
+        for (name, contents) in [
+            ("server.crt", &tls.cert_pem),
+            ("server.key", &tls.key_pem),
+            ("client-ca.crt", &tls.client_ca_pem),
+            ("pg_hba.conf", &tls.hba),
+        ] {
+            let path = data.join(name);
+            std::fs::write(&path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if let Some(user) = &self.run_as {
+                let status = Command::new("chown")
+                    .args([&format!("{user}:"), &path.display().to_string()])
+                    .status()
+                    .map_err(|e| format!("chown: {e}"))?;
+                if !status.success() {
+                    return Err(format!("cannot give {} to {user}", path.display()));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn data(&self) -> PathBuf {
@@ -187,9 +254,10 @@ impl PgServer {
     fn pg_ctl(&self, action: &[&str]) -> Result<(), String> {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off \
-             -c full_page_writes=off -c shared_buffers=64MB",
+             -c full_page_writes=off -c shared_buffers=64MB{}",
             self.port,
-            self.dir.join("run").display()
+            self.dir.join("run").display(),
+            self.extra_options
         );
         let data = self.data().display().to_string();
         let log = self.dir.join("server.log").display().to_string();
@@ -224,6 +292,11 @@ impl PgServer {
             .spawn()
             .map(drop)
             .map_err(|e| format!("cannot start the server's watchdog: {e}"))
+    }
+
+    /// The directory of its Unix socket (a `host=` for a connection that needs no TCP, e.g. to a TLS-only server).
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.join("run")
     }
 
     /// The loopback port it listens on.

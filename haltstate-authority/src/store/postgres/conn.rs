@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
 
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result, StorageError};
@@ -29,9 +29,11 @@ impl std::fmt::Debug for Conn {
     }
 }
 
-/// Connects; an unreachable server is [`AuthorityError::Unavailable`] naming the URL without its password.
+/// Connects, over TLS as the URL's `sslmode` says ([`super::tls`]); an unreachable server, or one whose
+/// certificate is refused, is [`AuthorityError::Unavailable`] naming the URL without its password.
 pub(crate) fn connect(url: &PostgresUrl) -> Result<Conn> {
-    let client = Client::connect(url.expose(), NoTls).map_err(|e| {
+    let (config, tls) = super::tls::parse(url.expose())?;
+    let client = config.connect(tls.connector()?).map_err(|e| {
         let error = AuthorityError::from(e);
         match error {
             AuthorityError::Unavailable(why) => {

@@ -21,6 +21,7 @@ mod queries;
 mod reads;
 mod runner;
 mod schema;
+mod tls;
 mod tx;
 mod usage;
 mod verify;
