@@ -6,6 +6,7 @@
 mod args;
 mod checkpointing;
 mod commands;
+mod config_file;
 mod error;
 mod evidence_commands;
 mod mcp;
@@ -19,21 +20,70 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use args::{Cli, Command, ServeArgs};
-use clap::Parser;
+use args::{Cli, Command, LogFormat, ServeArgs};
+use clap::{CommandFactory, FromArgMatches};
 use haltstate_authority::Authority;
 use haltstate_server::{AppState, serve};
 
+/// The command line, with `serve`'s variables and `--config` file applied (see [`config_file`]).
+fn parse() -> Result<Cli, String> {
+    let command = config_file::with_variables(Cli::command());
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // First without serve's required flags (the file may give them); any error, or --help, is left to the
+    // strict parse below, which says it properly.
+    let mut matches = match config_file::relaxed(&command).try_get_matches_from(&argv) {
+        Ok(matches) => matches,
+        Err(_) => command.clone().get_matches_from(&argv),
+    };
+    let mut from_file = Default::default();
+    if let Some(("serve", serve_matches)) = matches.subcommand()
+        && let Some(file) = serve_matches.get_one::<std::path::PathBuf>("config")
+    {
+        let serve = command.find_subcommand("serve").ok_or("no serve command")?;
+        let (flags, set) =
+            config_file::file_flags(serve, serve_matches, file).map_err(|e| e.to_string())?;
+        // The file's settings as flags right after `serve` (no other flag precedes it).
+        let mut argv = argv.clone();
+        let at = argv.iter().position(|a| a == "serve").ok_or("no serve")? + 1;
+        argv.splice(at..at, flags);
+        matches = command.clone().get_matches_from(argv);
+        from_file = set;
+    } else {
+        matches = command.clone().get_matches_from(&argv);
+    }
+    if let Some(("serve", serve_matches)) = matches.subcommand()
+        && serve_matches.get_flag("print_config")
+    {
+        let serve = command.find_subcommand("serve").ok_or("no serve command")?;
+        print!("{}", config_file::print(serve, serve_matches, &from_file));
+        std::process::exit(0);
+    }
+    Cli::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("haltstate: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let json = matches!(&cli.command, Command::Serve(args) if args.log_format == LogFormat::Json);
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "haltstate=info,warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     match cli.command {
         Command::Serve(args) => {
             let runtime = match tokio::runtime::Runtime::new() {
@@ -57,6 +107,9 @@ fn main() -> ExitCode {
 
 async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let ServeArgs {
+        config: _,
+        print_config: _,
+        log_format: _,
         db,
         policy,
         shadow,

@@ -1268,3 +1268,133 @@ fn no_help_page_prints_a_secret_from_the_environment() {
     }
     assert!(pages > 20, "only {pages} help pages found");
 }
+
+/// `haltstate serve --print-config` with `env` set: its stdout and exit code.
+fn print_config(args: &[&str], env: &[(&str, &str)]) -> (String, String, Option<i32>) {
+    let output = Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .arg("serve")
+        .args(args)
+        .arg("--print-config")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        text(&output.stdout),
+        text(&output.stderr),
+        output.status.code(),
+    )
+}
+
+#[test]
+fn serve_settings_come_from_flags_then_variables_then_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("haltstate.toml");
+    std::fs::write(
+        &file,
+        "# the operator's file\n\
+         db = \"postgres://app:file-s3cret@db.internal:5432/hs\"\n\
+         policy = \"/etc/haltstate/policy.cedar\"\n\
+         listen = \"0.0.0.0:8787\"\n\
+         max-connections = 100\n\
+         header-timeout = \"3s\"\n\
+         no-console = true\n\
+         checkpoint-url = \"https://witness:w-s3cret@witness.example/add\"\n\
+         signing-key = \"/keys/signing\"\n\
+         checkpoint-file = \"/keys/checkpoints.jsonl\"\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let (printed, stderr, code) = print_config(
+        &["--config", config, "--listen", "127.0.0.1:9000"],
+        &[
+            ("HALTSTATE_MAX_CONNECTIONS", "200"),
+            ("HALTSTATE_HEADER_TIMEOUT", "4s"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    for line in [
+        "listen = \"127.0.0.1:9000\"  # flag",
+        "max-connections = 200  # environment",
+        "header-timeout = \"4s\"  # environment",
+        "no-console = true  # file",
+        "policy = \"/etc/haltstate/policy.cedar\"  # file",
+        "db = \"postgres://app:***@db.internal:5432/hs\"  # file",
+        "checkpoint-url = \"https://witness:***@witness.example/add\"  # file",
+        "body-timeout = \"30s\"  # default",
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "{line:?} in:\n{printed}"
+        );
+    }
+    assert!(!printed.contains("s3cret"), "{printed}");
+    // What it printed is itself a configuration file that gives the same settings.
+    let again = dir.path().join("printed.toml");
+    std::fs::write(&again, &printed).unwrap();
+    let (reprinted, stderr, code) = print_config(&["--config", again.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        reprinted.contains("max-connections = 200  # file"),
+        "{reprinted}"
+    );
+
+    // A misspelt key, a value of the wrong kind, a table: refused with the line, nothing served.
+    for (contents, expected) in [
+        (
+            "listen = \"127.0.0.1:1\"\n\nmax-conections = 5\n",
+            ":3: unknown key `max-conections`",
+        ),
+        ("no-console = \"yes\"\n", ":1: `no-console` is a switch"),
+        (
+            "[limits]\nmax-connections = 5\n",
+            ":1: unknown key `limits`",
+        ),
+        (
+            "listen = [\"a\"]\n",
+            ":1: `listen`: expected a string or a number",
+        ),
+        ("listen = \n", ":1:"),
+    ] {
+        std::fs::write(&file, contents).unwrap();
+        let (_, stderr, code) =
+            print_config(&["--config", config, "--db", "x.db", "--policy", "p"], &[]);
+        assert_eq!(code, Some(2), "{contents}: {stderr}");
+        assert!(stderr.contains(expected), "{contents}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_configured_by_file_applies_it_and_logs_json_lines() {
+    let setup = common::setup(POLICY);
+    let file = setup.dir.path().join("haltstate.toml");
+    std::fs::write(&file, "no-console = true\nlog-format = \"json\"\n").unwrap();
+    let server = common::serve(
+        &setup.db,
+        &setup.policy,
+        &["--config", file.to_str().unwrap()],
+    );
+    // The file's `no-console`: no console pages.
+    let console = reqwest::get(format!("{}/ui/login", server.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(console.status(), 404);
+    assert_eq!(
+        guard(server.base_url(), &setup.key, 100, "refund:json").await["status"],
+        "allowed"
+    );
+    server.wait_for_log("evidence is unsigned", 1, Duration::from_secs(10));
+    let log = server.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    assert!(!lines.is_empty(), "{log}");
+    for line in &lines {
+        assert!(
+            line["level"].is_string() && line["timestamp"].is_string(),
+            "{line}"
+        );
+        assert!(line["message"].is_string(), "{line}");
+    }
+}

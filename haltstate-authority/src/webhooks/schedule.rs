@@ -53,6 +53,24 @@ pub enum AttemptResult {
     },
 }
 
+impl AttemptResult {
+    /// The receiver's HTTP status, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            AttemptResult::Delivered { status } => Some(*status),
+            AttemptResult::Failed { status, .. } => *status,
+        }
+    }
+
+    /// What went wrong, when something did.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            AttemptResult::Delivered { .. } => None,
+            AttemptResult::Failed { error, .. } => Some(error),
+        }
+    }
+}
+
 /// The retry schedule: the n-th retry waits `base * 2^(n-1)` (at most `cap`), with up to a fifth more or less
 /// at random so that many deliveries failing together do not retry together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

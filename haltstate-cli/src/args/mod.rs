@@ -13,7 +13,7 @@ mod webhooks;
 
 pub use evidence::{LedgerCommand, ProofCommand, SigningCommand};
 pub use mcp::{McpCommand, ProxyArgs};
-pub use serve::ServeArgs;
+pub use serve::{LogFormat, ServeArgs};
 pub use webhooks::{FormatArg, WebhooksCommand};
 
 use haltstate_authority::Database;

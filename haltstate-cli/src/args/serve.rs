@@ -13,8 +13,24 @@ use haltstate_server::ServeLimits;
 use super::database;
 
 /// `haltstate serve`.
+///
+/// Every flag can also come from a `HALTSTATE_<FLAG>` variable (`--max-connections` from
+/// `HALTSTATE_MAX_CONNECTIONS`) or a key of the `--config` file (`max-connections = 512`); a flag wins over its
+/// variable, and a variable over the file ([`crate::config_file`]).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file of settings: each key a flag's name without its dashes (`listen = "0.0.0.0:8787"`). Flags and
+    /// HALTSTATE_* variables win over it; an unknown key is refused with its line.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration (as a --config file, each value's source beside it, secrets masked)
+    /// and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// How log lines are written to stderr: `text` for people, `json` for collectors (one object per line,
+    /// fields as values). What is logged is set with RUST_LOG (default `haltstate=info,warn`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// The database: a SQLite file (created when missing, readable by its owner only) or a PostgreSQL URL
     /// (postgres://user@host:port/dbname), migrated on start.
     #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
@@ -68,6 +84,15 @@ pub struct ServeArgs {
     /// Connection and request limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// How `serve` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The `serve` flags of evidence signing.

@@ -96,13 +96,14 @@ impl WebhookSender {
         let outcome = match recorded {
             Ok(Some((DeliveryState::Delivered, _))) => "delivered",
             Ok(Some((DeliveryState::Pending, next))) => {
-                tracing::info!(%tenant, %webhook, %id, attempt = delivery.attempts + 1, ?result,
-                    next = ?next.map(|at| at - OffsetDateTime::now_utc()), "webhook delivery failed; will retry");
+                let retry_in_s = next.map(|at| (at - OffsetDateTime::now_utc()).whole_seconds());
+                tracing::info!(%tenant, %webhook, %id, attempt = delivery.attempts + 1, status = result.status(),
+                    error = result.error(), retry_in_s, "webhook delivery failed; will retry");
                 "retry"
             }
             Ok(Some((DeliveryState::Failed, _))) => {
-                tracing::warn!(%tenant, %webhook, %id, attempts = delivery.attempts + 1, ?result,
-                    "webhook delivery failed for good");
+                tracing::warn!(%tenant, %webhook, %id, attempts = delivery.attempts + 1, status = result.status(),
+                    error = result.error(), "webhook delivery failed for good");
                 "failed"
             }
             Ok(None) => {
