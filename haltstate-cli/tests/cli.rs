@@ -1398,3 +1398,184 @@ async fn a_server_configured_by_file_applies_it_and_logs_json_lines() {
         assert!(line["message"].is_string(), "{line}");
     }
 }
+
+/// `promtool check metrics` on `scrape` (Prometheus's own linter; Debian's `prometheus` package, installed when
+/// missing and allowed, else the test fails saying how).
+fn promtool_check(scrape: &str) {
+    use std::io::Write;
+    let promtool = || {
+        Command::new("promtool")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    haltstate_testkit::apt::ensure("the metrics test", &["prometheus"], promtool).unwrap();
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let checked = child.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}\n{scrape}",
+        text(&checked.stdout),
+        text(&checked.stderr)
+    );
+}
+
+/// Every family the server exports (the dashboards and alerts under deploy/ use them).
+const FAMILIES: &[&str] = &[
+    "haltstate_decisions_total",
+    "haltstate_guard_duration_seconds",
+    "haltstate_approval_wait_seconds",
+    "haltstate_commit_batch_size",
+    "haltstate_commit_duration_seconds",
+    "haltstate_webhook_deliveries_total",
+    "haltstate_approvals_pending",
+    "haltstate_kill_switch_state",
+    "haltstate_agents_stopped",
+];
+
+#[tokio::test]
+async fn metrics_pass_promtool_from_the_first_scrape_and_count_approvals_decided_in_the_console() {
+    let setup = common::setup(POLICY);
+    let db = setup.db.to_str().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_at = format!("127.0.0.1:{port}");
+    let server = common::serve(&setup.db, &setup.policy, &["--metrics-listen", &metrics_at]);
+    let base = server.base_url().to_owned();
+    let scrape = || async {
+        reqwest::get(format!("http://{metrics_at}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+
+    // Before anything happened: every family announced, with its help text, and promtool content.
+    let first = scrape().await;
+    promtool_check(&first);
+    for family in FAMILIES {
+        assert!(
+            first.contains(&format!("# HELP {family} "))
+                && first.contains(&format!("# TYPE {family} ")),
+            "{family} missing from the first scrape:\n{first}"
+        );
+    }
+    assert_eq!(
+        sample(&first, "haltstate_guard_duration_seconds_count", &[]),
+        Some(0.0)
+    );
+
+    // A tenant with evidence but nothing pending and no switch: zeros, not absent series.
+    assert_eq!(
+        guard(&base, &setup.key, 100, "p:small").await["status"],
+        "allowed"
+    );
+    let quiet = scrape().await;
+    promtool_check(&quiet);
+    for (name, labels) in [
+        ("haltstate_approvals_pending", vec!["tenant=\"acme\""]),
+        ("haltstate_kill_switch_state", vec!["tenant=\"acme\""]),
+        (
+            "haltstate_agents_stopped",
+            vec!["tenant=\"acme\"", "state=\"kill\""],
+        ),
+        (
+            "haltstate_approval_wait_seconds_count",
+            vec!["tenant=\"acme\""],
+        ),
+    ] {
+        assert_eq!(sample(&quiet, name, &labels), Some(0.0), "{name}:\n{quiet}");
+    }
+
+    // An approval decided in the console counts its wait, as one decided through the API does.
+    let pending = guard(&base, &setup.key, 50_000, "p:big").await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    let id = pending["approval_id"].as_str().unwrap().to_owned();
+    let created = haltstate(&[
+        "keys", "create", "--db", db, "--tenant", "acme", "--name", "alice", "--role", "operator",
+    ]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let operator_key = text(&created.stdout).trim().to_owned();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser
+        .get(format!("{base}/ui/login"))
+        .send()
+        .await
+        .unwrap();
+    let form_cookie = form.headers()["set-cookie"].to_str().unwrap();
+    let form_cookie = form_cookie.split(';').next().unwrap().to_owned();
+    let csrf_of = |html: &str| {
+        let start = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+        html[start..start + 64].to_owned()
+    };
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let signed_in = browser
+        .post(format!("{base}/ui/login"))
+        .header("cookie", form_cookie)
+        .form(&[("tenant", "acme"), ("key", &operator_key), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|h| h.starts_with("haltstate_session="))
+        .expect("signed in")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let inbox = browser
+        .get(format!("{base}/ui/inbox"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let decided = browser
+        .post(format!("{base}/ui/approvals/{id}/decide"))
+        .header("cookie", &session)
+        .form(&[("verdict", "approve"), ("csrf", &csrf_of(&inbox))])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        decided.status().is_success() || decided.status().is_redirection(),
+        "{}",
+        decided.status()
+    );
+    let after = scrape().await;
+    promtool_check(&after);
+    assert_eq!(
+        sample(
+            &after,
+            "haltstate_approval_wait_seconds_count",
+            &["tenant=\"acme\""]
+        ),
+        Some(1.0),
+        "{after}"
+    );
+}

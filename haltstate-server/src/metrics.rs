@@ -23,6 +23,60 @@ const WAIT: &[f64] = &[1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0];
 /// Buckets for operations per transaction.
 const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
+/// Every family the server exports: its name, type and HELP text. Each is described at install, so every scrape
+/// carries its HELP and TYPE (promtool requires them), and a family with no series yet is still announced.
+const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        "haltstate_decisions_total",
+        "counter",
+        "Decisions answered, by tenant, action (`other` when no policy names it) and decision.",
+    ),
+    (
+        "haltstate_guard_duration_seconds",
+        "histogram",
+        "Time from a guard request to its answer, in seconds.",
+    ),
+    (
+        "haltstate_approval_wait_seconds",
+        "histogram",
+        "How long decided approvals waited for their decision (made through the API or the console), in seconds, \
+         by tenant.",
+    ),
+    (
+        "haltstate_commit_batch_size",
+        "histogram",
+        "Operations per committed database transaction.",
+    ),
+    (
+        "haltstate_commit_duration_seconds",
+        "histogram",
+        "Time to run and commit one database transaction, in seconds.",
+    ),
+    (
+        "haltstate_webhook_deliveries_total",
+        "counter",
+        "Webhook delivery attempts, by outcome (delivered, retry, failed, lost_lease, unrecorded).",
+    ),
+    (
+        "haltstate_approvals_pending",
+        "gauge",
+        "Approvals waiting for a decision now, by tenant (0 for a tenant with none).",
+    ),
+    (
+        "haltstate_kill_switch_state",
+        "gauge",
+        "A tenant's own kill switch: 0 run, 1 pause, 2 kill.",
+    ),
+    (
+        "haltstate_agents_stopped",
+        "gauge",
+        "Agents stopped by their own switch, by tenant and state (pause, kill).",
+    ),
+];
+
+/// The webhook outcomes, each counted from 0.
+const WEBHOOK_OUTCOMES: &[&str] = &["delivered", "retry", "failed", "lost_lease", "unrecorded"];
+
 /// The process's Prometheus recorder.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -75,6 +129,7 @@ impl Metrics {
                 let recorder = builder.build_recorder();
                 let handle = recorder.handle();
                 metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+                describe();
                 Ok(handle)
             })
             .clone()
@@ -86,6 +141,26 @@ impl Metrics {
 
     /// The scrape: stored-state gauges refreshed from `authority`, then everything in the text format.
     pub fn render(&self, authority: &Authority) -> String {
+        let tenants = match authority.known_tenants() {
+            Ok(tenants) => tenants,
+            Err(error) => {
+                tracing::warn!(%error, "metrics: cannot list the tenants");
+                Vec::new()
+            }
+        };
+        {
+            let mut reported = self
+                .pending_tenants
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for tenant in &tenants {
+                if reported.insert(tenant.clone()) {
+                    known_tenant(tenant);
+                    metrics::gauge!("haltstate_approvals_pending", "tenant" => tenant.clone())
+                        .set(0.0);
+                }
+            }
+        }
         match authority.pending_approval_counts() {
             Ok(counts) => {
                 let mut reported = self
@@ -110,11 +185,16 @@ impl Metrics {
             // Agent names are never label values: whoever may flip a switch could otherwise make a series per
             // made-up agent. The tenant's own switch, and how many agents are stopped, per state.
             Ok(switches) => {
-                let mut stopped: std::collections::BTreeMap<String, [usize; 2]> =
-                    std::collections::BTreeMap::new();
+                let mut stopped: std::collections::BTreeMap<String, [usize; 2]> = tenants
+                    .iter()
+                    .map(|tenant| (tenant.clone(), [0, 0]))
+                    .collect();
+                // A tenant whose own switch was never set runs: 0, not absent.
+                let mut running: std::collections::BTreeSet<&String> = tenants.iter().collect();
                 for (scope, state) in switches {
                     match scope {
                         KillScope::Tenant(tenant) => {
+                            running.remove(&tenant);
                             stopped.entry(tenant.clone()).or_default();
                             metrics::gauge!("haltstate_kill_switch_state", "tenant" => tenant)
                                 .set(kill_level(state));
@@ -129,6 +209,10 @@ impl Metrics {
                         }
                     }
                 }
+                for tenant in running {
+                    metrics::gauge!("haltstate_kill_switch_state", "tenant" => tenant.clone())
+                        .set(0.0);
+                }
                 for (tenant, [paused, killed]) in stopped {
                     metrics::gauge!("haltstate_agents_stopped", "tenant" => tenant.clone(), "state" => "pause")
                         .set(paused as f64);
@@ -138,8 +222,55 @@ impl Metrics {
             }
             Err(error) => tracing::warn!(%error, "metrics: cannot read the kill switches"),
         }
-        self.handle.render()
+        announce_missing(self.handle.render())
     }
+}
+
+/// Describes every family and starts the ones without a tenant label at zero, so that the first scrape shows them.
+fn describe() {
+    for &(name, kind, help) in FAMILIES {
+        match kind {
+            "counter" => metrics::describe_counter!(name, help),
+            "gauge" => metrics::describe_gauge!(name, help),
+            _ => metrics::describe_histogram!(name, help),
+        }
+    }
+    for outcome in WEBHOOK_OUTCOMES {
+        metrics::counter!("haltstate_webhook_deliveries_total", "outcome" => *outcome).increment(0);
+    }
+    for name in [
+        "haltstate_guard_duration_seconds",
+        "haltstate_commit_batch_size",
+        "haltstate_commit_duration_seconds",
+    ] {
+        // Registered, not recorded: the histogram shows with zero observations.
+        let _ = metrics::histogram!(name);
+    }
+}
+
+/// Starts `tenant`'s series at zero: a dashboard shows 0, not "no data", for a tenant that had nothing yet.
+fn known_tenant(tenant: &str) {
+    for decision in ["allowed", "denied", "pending"] {
+        metrics::counter!(
+            "haltstate_decisions_total",
+            "tenant" => tenant.to_owned(),
+            "action" => "other",
+            "decision" => decision
+        )
+        .increment(0);
+    }
+    let _ = metrics::histogram!("haltstate_approval_wait_seconds", "tenant" => tenant.to_owned());
+}
+
+/// `scrape` with HELP and TYPE lines for each family it has no series of (the exporter writes only families
+/// with series).
+fn announce_missing(mut scrape: String) -> String {
+    for &(name, kind, help) in FAMILIES {
+        if !scrape.contains(&format!("# TYPE {name} ")) {
+            scrape.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        }
+    }
+    scrape
 }
 
 /// RUN 0, PAUSE 1, KILL 2: a gauge an alert can compare.
@@ -176,8 +307,13 @@ pub(crate) fn guard_duration(elapsed: Duration) {
     metrics::histogram!("haltstate_guard_duration_seconds").record(elapsed.as_secs_f64());
 }
 
-/// Records how long an approval waited for its decision.
-pub(crate) fn approval_wait(tenant: &str, waited: Duration) {
-    metrics::histogram!("haltstate_approval_wait_seconds", "tenant" => tenant.to_owned())
-        .record(waited.as_secs_f64());
+/// Records how long `approval` waited, once it is decided (a quorum approval still waiting for its next approver
+/// is not).
+pub(crate) fn approval_decided(approval: &haltstate_types::Approval) {
+    if let Some(decided) = approval.decided_at {
+        let waited = (decided - approval.created_at).max(time::Duration::ZERO);
+        let waited = Duration::try_from(waited).unwrap_or_default();
+        metrics::histogram!("haltstate_approval_wait_seconds", "tenant" => approval.tenant.clone())
+            .record(waited.as_secs_f64());
+    }
 }

@@ -119,6 +119,11 @@ impl Authority {
         self.submit(tenant.to_owned(), ops::approvals::sweep_expired)
     }
 
+    /// Every tenant with evidence, in name order (for metrics: every tenant, so not for a tenant's operator).
+    pub fn known_tenants(&self) -> Result<Vec<String>> {
+        self.inner.reads.tenants()
+    }
+
     /// Per tenant, how many approvals wait for a decision now (for metrics; every tenant, so not for a tenant's
     /// operator).
     pub fn pending_approval_counts(&self) -> Result<Vec<(String, u64)>> {

@@ -115,6 +115,9 @@ pub(crate) async fn decide(
         .authority
         .decide_approval(&tenant, &id, verdict, approver, reason)
         .await;
+    if let Ok(approval) = &decided {
+        crate::metrics::approval_decided(approval);
+    }
     match decided {
         Ok(approval) if approval.status == ApprovalStatus::Pending => {
             let notice = format!(

@@ -72,13 +72,7 @@ async fn decide(
         .authority
         .decide_approval(&who.tenant, &id, verdict, approver, body.reason)
         .await?;
-    if let Some(decided) = approval.decided_at {
-        let waited = (decided - approval.created_at).max(time::Duration::ZERO);
-        crate::metrics::approval_wait(
-            &who.tenant,
-            std::time::Duration::try_from(waited).unwrap_or_default(),
-        );
-    }
+    crate::metrics::approval_decided(&approval);
     Ok(Json(approval))
 }
 
