@@ -37,6 +37,7 @@ mod database;
 mod error;
 mod key_cache;
 mod ops;
+mod pending_approvals;
 mod policy;
 mod policy_decision;
 mod rules;
@@ -69,6 +70,7 @@ pub use haltstate_types::{
     VerifyReport, Via, canonical, canonical_name, fingerprint, record_hash, timestamp,
 };
 pub use key_cache::KEY_CACHE_TTL;
+pub use pending_approvals::PendingApprovals;
 pub use policy::{
     CompiledPolicies, NO_POLICY_PERMITS, PolicyDiagnostic, PolicyEngine, PolicyError,
     PolicyWarning, Usage, UsageWindow,

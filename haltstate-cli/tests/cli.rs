@@ -1443,6 +1443,8 @@ const FAMILIES: &[&str] = &[
     "haltstate_approvals_pending",
     "haltstate_kill_switch_state",
     "haltstate_agents_stopped",
+    "haltstate_approval_oldest_pending_seconds",
+    "haltstate_ready",
 ];
 
 #[tokio::test]
@@ -1499,13 +1501,36 @@ async fn metrics_pass_promtool_from_the_first_scrape_and_count_approvals_decided
             "haltstate_approval_wait_seconds_count",
             vec!["tenant=\"acme\""],
         ),
+        (
+            "haltstate_approval_oldest_pending_seconds",
+            vec!["tenant=\"acme\""],
+        ),
     ] {
         assert_eq!(sample(&quiet, name, &labels), Some(0.0), "{name}:\n{quiet}");
     }
 
     // An approval decided in the console counts its wait, as one decided through the API does.
+    assert_eq!(sample(&quiet, "haltstate_ready", &[]), Some(1.0), "{quiet}");
     let pending = guard(&base, &setup.key, 50_000, "p:big").await;
     assert_eq!(pending["status"], "pending", "{pending}");
+    let waiting = scrape().await;
+    assert_eq!(
+        sample(
+            &waiting,
+            "haltstate_approvals_pending",
+            &["tenant=\"acme\""]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &waiting,
+            "haltstate_approval_oldest_pending_seconds",
+            &["tenant=\"acme\""]
+        )
+        .is_some_and(|age| age >= 0.0),
+        "{waiting}"
+    );
     let id = pending["approval_id"].as_str().unwrap().to_owned();
     let created = haltstate(&[
         "keys", "create", "--db", db, "--tenant", "acme", "--name", "alice", "--role", "operator",

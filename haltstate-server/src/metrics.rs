@@ -63,6 +63,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Approvals waiting for a decision now, by tenant (0 for a tenant with none).",
     ),
     (
+        "haltstate_ready",
+        "gauge",
+        "1 when the database answers (what /readyz says), 0 when it does not.",
+    ),
+    (
+        "haltstate_approval_oldest_pending_seconds",
+        "gauge",
+        "How long the tenant's longest-waiting pending approval has waited, in seconds (0 when none waits).",
+    ),
+    (
         "haltstate_kill_switch_state",
         "gauge",
         "A tenant's own kill switch: 0 run, 1 pause, 2 kill.",
@@ -141,6 +151,8 @@ impl Metrics {
 
     /// The scrape: stored-state gauges refreshed from `authority`, then everything in the text format.
     pub fn render(&self, authority: &Authority) -> String {
+        // What `/readyz` answers, for an alert: 1 when storage answers.
+        metrics::gauge!("haltstate_ready").set(if authority.ready().is_ok() { 1.0 } else { 0.0 });
         let tenants = match authority.known_tenants() {
             Ok(tenants) => tenants,
             Err(error) => {
@@ -158,6 +170,8 @@ impl Metrics {
                     known_tenant(tenant);
                     metrics::gauge!("haltstate_approvals_pending", "tenant" => tenant.clone())
                         .set(0.0);
+                    metrics::gauge!("haltstate_approval_oldest_pending_seconds", "tenant" => tenant.clone())
+                        .set(0.0);
                 }
             }
         }
@@ -168,15 +182,21 @@ impl Metrics {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
                 for tenant in reported.iter() {
-                    if !counts.iter().any(|(t, _)| t == tenant) {
+                    if !counts.iter().any(|c| &c.tenant == tenant) {
                         metrics::gauge!("haltstate_approvals_pending", "tenant" => tenant.clone())
+                            .set(0.0);
+                        metrics::gauge!("haltstate_approval_oldest_pending_seconds", "tenant" => tenant.clone())
                             .set(0.0);
                     }
                 }
-                for (tenant, count) in counts {
-                    reported.insert(tenant.clone());
-                    metrics::gauge!("haltstate_approvals_pending", "tenant" => tenant)
-                        .set(count as f64);
+                let now = authority.now();
+                for pending in counts {
+                    reported.insert(pending.tenant.clone());
+                    let age = (now - pending.oldest).as_seconds_f64().max(0.0);
+                    metrics::gauge!("haltstate_approval_oldest_pending_seconds", "tenant" => pending.tenant.clone())
+                        .set(age);
+                    metrics::gauge!("haltstate_approvals_pending", "tenant" => pending.tenant)
+                        .set(pending.count as f64);
                 }
             }
             Err(error) => tracing::warn!(%error, "metrics: cannot count pending approvals"),

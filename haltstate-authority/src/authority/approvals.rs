@@ -9,6 +9,7 @@
 //! - Limits and metrics: [`max_pending_approvals_per_tenant`](Authority::max_pending_approvals_per_tenant),
 //!   [`pending_approval_counts`](Authority::pending_approval_counts).
 
+use crate::pending_approvals::PendingApprovals;
 use time::OffsetDateTime;
 
 use haltstate_types::limits::MAX_KEY_LEN;
@@ -126,7 +127,7 @@ impl Authority {
 
     /// Per tenant, how many approvals wait for a decision now (for metrics; every tenant, so not for a tenant's
     /// operator).
-    pub fn pending_approval_counts(&self) -> Result<Vec<(String, u64)>> {
+    pub fn pending_approval_counts(&self) -> Result<Vec<PendingApprovals>> {
         self.inner.reads.pending_counts(self.now())
     }
 

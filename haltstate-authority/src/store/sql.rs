@@ -31,8 +31,8 @@ pub(crate) const APPROVALS_SINCE: &str = concat!(
      ORDER BY COALESCE(decided_us, expires_us), id LIMIT ?4"
 );
 
-/// Tenants with pending approvals, and how many, not past their window at `?1`.
-pub(crate) const PENDING_COUNTS: &str = "SELECT tenant, count(*) FROM approvals \
+/// Tenants with pending approvals, how many, and when the oldest was asked for, not past their window at `?1`.
+pub(crate) const PENDING_COUNTS: &str = "SELECT tenant, count(*), min(created_us) FROM approvals \
      WHERE status = 'pending' AND expires_us > ?1 GROUP BY tenant";
 
 /// Approvals agent `?2` of tenant `?1` has waiting, not past their window at `?3` (index `approvals_pending_agent`).

@@ -2,6 +2,7 @@
 //! authority reads outside one ([`Reads`]). The SQLite implementation is in `sqlite/`; a second backend is a second
 //! implementation of these two traits, and every rule above them is shared.
 
+use crate::pending_approvals::PendingApprovals;
 use time::OffsetDateTime;
 
 use haltstate_types::{
@@ -195,8 +196,8 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Approval>>;
     /// Answers when the database does (a trivial read).
     fn ping(&self) -> Result<()>;
-    /// Per tenant, how many approvals are pending (and not past their window) at `now`.
-    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<(String, u64)>>;
+    /// Per tenant, how many approvals are pending (and not past their window) at `now`, and the oldest's age.
+    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<PendingApprovals>>;
     /// Every scope whose kill switch was ever set, with its state.
     fn kill_switches(&self) -> Result<Vec<(KillScope, KillState)>>;
     /// Tenants with pending approvals past their window.

@@ -3,6 +3,7 @@
 //! The blocking client cannot run on a caller's thread (it may be an async runtime's), so a read is handed to a
 //! reader thread and the caller waits for its answer.
 
+use crate::pending_approvals::PendingApprovals;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -139,19 +140,14 @@ impl Reads for PgReads {
         self.with(|c| c.query_opt("SELECT 1", &[]).map(drop))
     }
 
-    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<(String, u64)>> {
+    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<PendingApprovals>> {
         self.with(move |c| {
             let rows = c.query(
                 &queries::PENDING_COUNTS,
                 &[&haltstate_types::timestamp::to_micros(now)],
             )?;
             rows.iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get(0)?,
-                        super::conn::unsigned(row.try_get(1)?, "a count")?,
-                    ))
-                })
+                .map(|row| PendingApprovals::new(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
                 .collect()
         })
     }

@@ -1,6 +1,7 @@
 //! Reads outside the writer's transaction, on a small pool of read-only connections (WAL lets them run beside
 //! the writer).
 
+use crate::pending_approvals::PendingApprovals;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -105,12 +106,21 @@ impl Reads for SqliteReads {
             .with(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
     }
 
-    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<(String, u64)>> {
+    fn pending_counts(&self, now: OffsetDateTime) -> Result<Vec<PendingApprovals>> {
         self.readers.with(|conn| {
             let mut statement = conn.prepare_cached(crate::store::sql::PENDING_COUNTS)?;
-            let rows =
-                statement.query_map([to_micros(now)], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let rows = statement.query_map([to_micros(now)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (tenant, count, oldest) = row?;
+                PendingApprovals::new(tenant, count, oldest)
+            })
+            .collect()
         })
     }
 
