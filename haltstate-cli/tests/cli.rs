@@ -1447,6 +1447,56 @@ const FAMILIES: &[&str] = &[
     "haltstate_ready",
 ];
 
+/// The dashboard and alerts under `deploy/` read only metrics `scrape` announces, and the alert rules pass
+/// promtool's check and their unit tests (`deploy/prometheus/alerts.test.yml`).
+fn check_deploy_files(scrape: &str) {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy.join("grafana/haltstate.json")).unwrap(),
+    )
+    .unwrap();
+    let mut read: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap().iter())
+        .map(|target| target["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(read.len() >= 10, "{read:?}");
+    read.push(std::fs::read_to_string(deploy.join("prometheus/alerts.yml")).unwrap());
+    for text in &read {
+        for name in text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("haltstate_"))
+        {
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            assert!(
+                scrape.contains(&format!("# TYPE {family} ")),
+                "deploy/ reads {name}, which the server does not export"
+            );
+        }
+    }
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts.test.yml"],
+    ] {
+        let ran = Command::new("promtool")
+            .args(args)
+            .current_dir(deploy.join("prometheus"))
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "promtool {args:?}: {}{}",
+            text(&ran.stdout),
+            text(&ran.stderr)
+        );
+    }
+}
+
 #[tokio::test]
 async fn metrics_pass_promtool_from_the_first_scrape_and_count_approvals_decided_in_the_console() {
     let setup = common::setup(POLICY);
@@ -1482,6 +1532,7 @@ async fn metrics_pass_promtool_from_the_first_scrape_and_count_approvals_decided
         sample(&first, "haltstate_guard_duration_seconds_count", &[]),
         Some(0.0)
     );
+    check_deploy_files(&first);
 
     // A tenant with evidence but nothing pending and no switch: zeros, not absent series.
     assert_eq!(
@@ -1603,4 +1654,59 @@ async fn metrics_pass_promtool_from_the_first_scrape_and_count_approvals_decided
         Some(1.0),
         "{after}"
     );
+}
+
+#[test]
+fn the_shipped_systemd_unit_verifies_hardened_and_the_example_configuration_is_read() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    // The example configuration: every key one `serve` knows.
+    let (printed, stderr, code) = print_config(
+        &["--config", deploy.join("haltstate.toml").to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        printed.contains("log-format = \"json\"  # file"),
+        "{printed}"
+    );
+
+    let present = || {
+        Command::new("systemd-analyze")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    haltstate_testkit::apt::ensure("the systemd unit's test", &["systemd"], present).unwrap();
+    // The unit as shipped, but running the binary under test (verify checks that ExecStart exists).
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(deploy.join("systemd/haltstate.service"))
+        .unwrap()
+        .replace("/usr/local/bin/haltstate", env!("CARGO_BIN_EXE_haltstate"));
+    let path = dir.path().join("haltstate.service");
+    std::fs::write(&path, unit).unwrap();
+    let verified = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success() && verified.stderr.is_empty(),
+        "systemd-analyze verify: {}{}",
+        text(&verified.stdout),
+        text(&verified.stderr)
+    );
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let report = text(&security.stdout);
+    let exposure: f64 = report
+        .split("Overall exposure level for haltstate.service: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|level| level.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{report}{}", text(&security.stderr)));
+    // systemd's scale: 0 (locked down) to 10 (unprotected); 2.0 and under reads "OK".
+    assert!(exposure <= 2.0, "exposure {exposure}:\n{report}");
 }
