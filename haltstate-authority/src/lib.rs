@@ -83,4 +83,4 @@ pub use store::job::WriterStats;
 pub use store::pending::{Pending, PendingFuture};
 #[cfg(feature = "postgres")]
 pub use store::postgres::CopyReport;
-pub use store::sqlite::DEFAULT_CHECKPOINT_PAGES;
+pub use store::sqlite::{BackupReport, DEFAULT_CHECKPOINT_PAGES};

@@ -137,6 +137,44 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 report.verified.chains.len()
             );
         }
+        Command::Db(DbCommand::Backup {
+            db,
+            out,
+            checkpoint_file,
+        }) => {
+            // Read before the copy: the server appends a checkpoint only after its head is committed, so each
+            // one read now is of a head the copy will hold.
+            let checkpoints = match &checkpoint_file {
+                Some(file) => Some(std::fs::read(file).map_err(|e| {
+                    CliError::Usage(format!("cannot read {}: {e}", file.display()))
+                })?),
+                None => None,
+            };
+            let report = Authority::backup_sqlite(&db, &out)?;
+            if let Some(checkpoints) = checkpoints {
+                let saved =
+                    std::path::PathBuf::from(format!("{}.checkpoints.jsonl", out.display()));
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                std::io::Write::write_all(
+                    &mut options.open(&saved).map_err(|e| {
+                        CliError::Usage(format!("cannot create {}: {e}", saved.display()))
+                    })?,
+                    &checkpoints,
+                )
+                .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", saved.display())))?;
+                println!("checkpoints as of the copy: {}", saved.display());
+            }
+            println!(
+                "backed up {} into {} ({} pages); ledger ok: {} records in {} tenant chain(s)",
+                db.display(),
+                out.display(),
+                report.pages,
+                report.verified.records,
+                report.verified.chains.len()
+            );
+        }
         Command::Ledger(command) => return crate::evidence_commands::ledger(command),
         Command::Proof(command) => return crate::evidence_commands::proof(command),
         Command::Policy(command) => return crate::policy_commands::run(command),

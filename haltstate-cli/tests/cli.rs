@@ -1710,3 +1710,247 @@ fn the_shipped_systemd_unit_verifies_hardened_and_the_example_configuration_is_r
     // systemd's scale: 0 (locked down) to 10 (unprotected); 2.0 and under reads "OK".
     assert!(exposure <= 2.0, "exposure {exposure}:\n{report}");
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_guards_commit_restores_and_verifies_against_its_checkpoints() {
+    let setup = common::setup(POLICY);
+    let dir = setup.dir.path();
+    let (key_file, checkpoints) = (dir.join("signing.key"), dir.join("checkpoints.jsonl"));
+    let created = haltstate(&[
+        "keys",
+        "signing",
+        "create",
+        "--out",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let public = text(&created.stdout).trim().to_owned();
+    let server = common::serve(
+        &setup.db,
+        &setup.policy,
+        &[
+            "--signing-key",
+            key_file.to_str().unwrap(),
+            "--checkpoint-file",
+            checkpoints.to_str().unwrap(),
+            "--checkpoint-every",
+            "50ms",
+        ],
+    );
+    // Guards committing all along, from four callers.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let callers: Vec<_> = (0..4)
+        .map(|caller| {
+            let (base, key) = (server.base_url().to_owned(), setup.key.clone());
+            let (stop, done) = (stop.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let answer = guard(&base, &key, 500, &format!("b:{caller}:{i}")).await;
+                    assert_eq!(answer["status"], "allowed", "{answer}");
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let guards_done = |n: usize| {
+        let done = done.clone();
+        move || (done.load(std::sync::atomic::Ordering::Relaxed) >= n).then_some(())
+    };
+    haltstate_testkit::eventually_async("guards committing", Duration::from_secs(20), {
+        let ready = guards_done(100);
+        move || {
+            let ready = ready();
+            async move { ready }
+        }
+    })
+    .await;
+    haltstate_testkit::eventually("a checkpoint", Duration::from_secs(10), || {
+        std::fs::read_to_string(&checkpoints)
+            .ok()
+            .filter(|lines| !lines.is_empty())
+    });
+    let copy = dir.join("backup.db");
+    let (db, copy_arg, checkpoints_arg) = (
+        setup.db.to_str().unwrap().to_owned(),
+        copy.to_str().unwrap().to_owned(),
+        checkpoints.to_str().unwrap().to_owned(),
+    );
+    let backed_up = tokio::task::spawn_blocking(move || {
+        haltstate(&[
+            "db",
+            "backup",
+            "--db",
+            &db,
+            "--out",
+            &copy_arg,
+            "--checkpoint-file",
+            &checkpoints_arg,
+        ])
+    })
+    .await
+    .unwrap();
+    let during = done.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(backed_up.status.success(), "{}", text(&backed_up.stderr));
+    assert!(
+        text(&backed_up.stdout).contains("ledger ok"),
+        "{}",
+        text(&backed_up.stdout)
+    );
+    // The guards went on while the copy was taken, and after.
+    haltstate_testkit::eventually_async("guards after the backup", Duration::from_secs(20), {
+        let ready = guards_done(during + 50);
+        move || {
+            let ready = ready();
+            async move { ready }
+        }
+    })
+    .await;
+    // ... and the server signed a head past the copy's end.
+    let copied: u64 = text(&backed_up.stdout)
+        .split("ledger ok: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap();
+    haltstate_testkit::eventually(
+        "a checkpoint past the copy",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&checkpoints)
+                .ok()?
+                .lines()
+                .find(|line| {
+                    serde_json::from_str::<Value>(line).is_ok_and(|c| {
+                        c["checkpoint"]["seq"]
+                            .as_u64()
+                            .is_some_and(|seq| seq > copied)
+                    })
+                })
+                .map(drop)
+        },
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let again = haltstate(&[
+        "db",
+        "backup",
+        "--db",
+        setup.db.to_str().unwrap(),
+        "--out",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success(), "a backup never overwrites");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for file in [copy.clone(), dir.join("backup.db.checkpoints.jsonl")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+    }
+    drop(server);
+
+    // The restore: the copy in the database's place, verified against the checkpoints saved with it.
+    let restored = dir.join("restored.db");
+    std::fs::copy(&copy, &restored).unwrap();
+    let verified = haltstate(&[
+        "ledger",
+        "verify",
+        "--db",
+        restored.to_str().unwrap(),
+        "--checkpoints",
+        dir.join("backup.db.checkpoints.jsonl").to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        text(&verified.stdout),
+        text(&verified.stderr)
+    );
+    // The server's file has since signed records the copy lacks: verified against it, the copy is a truncation.
+    let against_later = haltstate(&[
+        "ledger",
+        "verify",
+        "--db",
+        restored.to_str().unwrap(),
+        "--checkpoints",
+        checkpoints.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert!(
+        !against_later.status.success(),
+        "{}",
+        text(&against_later.stdout)
+    );
+    // And the restored copy serves.
+    let server = common::serve(&restored, &setup.policy, &[]);
+    assert_eq!(
+        guard(server.base_url(), &setup.key, 500, "after-restore").await["status"],
+        "allowed"
+    );
+}
+
+#[tokio::test]
+async fn a_postgres_authority_dumped_with_pg_dump_restores_and_verifies() {
+    let pg = haltstate_testkit::postgres::PgServer::shared();
+    let url = tokio::task::spawn_blocking(|| pg.create_database())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.cedar");
+    std::fs::write(&policy, POLICY).unwrap();
+    let created = haltstate(&[
+        "keys", "create", "--db", &url, "--tenant", "acme", "--name", "bot", "--role", "agent",
+    ]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let key = text(&created.stdout).trim().to_owned();
+    let server = ServeProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_haltstate")),
+        &url,
+        &policy,
+        &[],
+    );
+    for i in 0..20 {
+        let answer = guard(server.base_url(), &key, 500, &format!("pg:{i}")).await;
+        assert_eq!(answer["status"], "allowed", "{answer}");
+    }
+    // The documented path (README, "Backups"): pg_dump's custom format, while the server runs.
+    let dump = dir.path().join("haltstate.dump");
+    let dumped = Command::new(pg.program("pg_dump"))
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(dumped.status.success(), "{}", text(&dumped.stderr));
+    drop(server);
+    let restored = tokio::task::spawn_blocking(|| pg.create_database())
+        .await
+        .unwrap();
+    let loaded = Command::new(pg.program("pg_restore"))
+        .args(["--no-owner", "--exit-on-error", "--dbname", &restored])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+    let verified = haltstate(&["ledger", "verify", "--db", &restored]);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        text(&verified.stdout),
+        text(&verified.stderr)
+    );
+    // The key's creation and 20 guards.
+    assert!(
+        text(&verified.stdout).contains("21 records"),
+        "{}",
+        text(&verified.stdout)
+    );
+}

@@ -294,6 +294,11 @@ impl PgServer {
             .map_err(|e| format!("cannot start the server's watchdog: {e}"))
     }
 
+    /// One of the server distribution's programs (`pg_dump`, `pg_restore`, `psql`), matching the server's version.
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
     /// The directory of its Unix socket (a `host=` for a connection that needs no TCP, e.g. to a TLS-only server).
     pub fn socket_dir(&self) -> PathBuf {
         self.dir.join("run")

@@ -284,6 +284,25 @@ pub enum DbCommand {
         #[arg(long, value_parser = database)]
         to: Database,
     },
+    /// Back up a SQLite authority, while it serves: a consistent copy as of one commit, in a new file readable by
+    /// its owner only, then verified (integrity check and every chain). Restore: stop the server, put the copy
+    /// in the database's place, `ledger verify --checkpoints`, start the server. PostgreSQL: `pg_dump`
+    /// (README, "Backups").
+    ///
+    /// Example: haltstate db backup --db /var/lib/haltstate/haltstate.db --out /backups/haltstate-2026-12-02.db
+    Backup {
+        /// The SQLite file to back up (read only; it may be serving).
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true)]
+        db: PathBuf,
+        /// The new file (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// The server's checkpoint file: saved as OUT.checkpoints.jsonl, as it stood just before the copy (so
+        /// every checkpoint in it is of a head the copy holds), to verify a restore with `ledger verify
+        /// --checkpoints`. Checkpoints signed later name records the copy cannot have.
+        #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE", hide_env_values = true)]
+        checkpoint_file: Option<PathBuf>,
+    },
 }
 
 /// Reads `--db`: a PostgreSQL URL or a file path.

@@ -2,6 +2,7 @@
 //!
 //! WAL mode lets readers (and another process, such as the operator CLI) work while the writer writes.
 
+mod backup;
 mod checkpoints;
 pub(crate) mod queries;
 mod reads;
@@ -24,6 +25,8 @@ use haltstate_types::VerifyReport;
 use super::Durability;
 use crate::error::Result;
 
+pub use backup::BackupReport;
+pub(crate) use backup::backup;
 pub(crate) use reads::SqliteReads;
 pub(crate) use runner::SqliteRunner;
 
