@@ -775,7 +775,7 @@ mod outbox {
             requested.data.get("params").is_none(),
             "params stay behind sign-in"
         );
-        assert_eq!(requested.secret, secret);
+        assert_eq!(env.authority.webhook_secret(requested).unwrap(), secret);
         // One event to two endpoints is one message id.
         let kill_ids: Vec<&str> = claimed
             .iter()

@@ -14,7 +14,8 @@ use haltstate_types::{
 };
 
 use crate::args::{
-    ApprovalsCommand, Command, DbCommand, Decide, KeysCommand, KillArgs, RoleArg, StatusArg, Target,
+    ApprovalsCommand, Command, DbCommand, Decide, KeysCommand, KillArgs, RoleArg, SecretsCommand,
+    StatusArg, Target,
 };
 
 pub(crate) use crate::error::CliError;
@@ -185,6 +186,15 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
 fn keys(command: KeysCommand) -> Result<(), CliError> {
     match command {
         KeysCommand::Signing(command) => crate::evidence_commands::signing(command)?,
+        KeysCommand::Secrets(SecretsCommand::Create { out }) => {
+            let key = crate::secrets_key::create(&out)?;
+            eprintln!(
+                "created secrets key {} in {} (mode 0600); give it to serve with --secrets-key",
+                key.id(),
+                out.display()
+            );
+            println!("{}", key.id());
+        }
         KeysCommand::Create {
             db,
             tenant,

@@ -212,6 +212,10 @@ pub fn print(serve: &Command, matches: &ArgMatches, from_file: &BTreeSet<String>
 
 /// `scheme://user:password@host...` with the password masked (a witness or webhook URL may carry one).
 fn mask_credentials(value: &str) -> String {
+    // A secrets key given as its text (from the environment).
+    if value.trim_start().starts_with("hssk_") {
+        return "hssk_***".to_owned();
+    }
     let Some(start) = value.find("://").map(|i| i + 3) else {
         return value.to_owned();
     };

@@ -14,6 +14,7 @@ mod open;
 mod policy_cases;
 mod policy_commands;
 mod remote;
+mod secrets_key;
 mod webhooks;
 
 use std::io::IsTerminal;
@@ -120,6 +121,8 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         approval_attempts,
         max_pending_approvals_per_agent,
         max_pending_approvals_per_tenant,
+        secrets_key,
+        secrets_key_previous,
         refund_usage_on_error,
         webhooks,
         signing,
@@ -136,7 +139,11 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .approval_attempts(approval_attempts)
         .max_pending_approvals_per_agent(max_pending_approvals_per_agent as usize)
         .max_pending_approvals_per_tenant(max_pending_approvals_per_tenant as usize)
-        .refund_usage_on_error(refund_usage_on_error);
+        .refund_usage_on_error(refund_usage_on_error)
+        .secrets_keys(secrets_key::keyring(
+            secrets_key.as_deref(),
+            &secrets_key_previous.into_iter().collect::<Vec<_>>(),
+        )?);
     if let Some(shadow) = &shadow {
         builder = builder.shadow_policy_file(shadow);
     }
@@ -150,6 +157,26 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             since: Some(since),
         };
         tokio::task::spawn_blocking(move || authority.verify_state(&query)).await??;
+    }
+    // Webhook secrets at rest: sealed with the current key (those stored before it, or under the previous one,
+    // resealed now), or said to be in clear.
+    {
+        let authority = authority.clone();
+        if authority.seals_webhook_secrets() {
+            let resealed =
+                tokio::task::spawn_blocking(move || authority.reseal_webhook_secrets()).await??;
+            if resealed > 0 {
+                tracing::info!(
+                    resealed,
+                    "webhook secrets sealed with the current secrets key"
+                );
+            }
+        } else if tokio::task::spawn_blocking(move || authority.any_webhooks()).await?? {
+            tracing::warn!(
+                "no --secrets-key: webhook secrets stored in clear can be read (and used to sign deliveries as \
+                 this server) by whoever reads the database, and sealed ones cannot be opened"
+            );
+        }
     }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let metrics_server = match metrics_listen {

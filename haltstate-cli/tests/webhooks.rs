@@ -380,3 +380,117 @@ async fn webhooks_never_reach_private_addresses_and_listings_show_no_token() {
         "a private receiver was posted to"
     );
 }
+
+/// The stored secret of the tenant's one webhook, as the database holds it.
+fn stored_secret(db: &Path) -> String {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT secret FROM webhooks", [], |row| row.get(0))
+        .unwrap()
+}
+
+fn secrets_key(dir: &Path, name: &str) -> (String, String) {
+    let path = dir.join(name);
+    let id = String::from_utf8(
+        haltstate(&["keys", "secrets", "create", "--out", path.to_str().unwrap()]).stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    (path.to_str().unwrap().to_owned(), id)
+}
+
+#[tokio::test]
+async fn webhook_secrets_are_sealed_at_rest_rotated_and_useless_without_their_key() {
+    let setup = common::setup(POLICY);
+    let dir = setup.dir.path();
+    let receiver = WebhookReceiver::start();
+    // Added before any key: stored as it is, until a server with a key starts.
+    let secret = add_webhook(&setup.db, &receiver.url(), &[]);
+    assert_eq!(stored_secret(&setup.db), secret);
+    let (key, key_id) = secrets_key(dir, "secrets.key");
+    assert_eq!(key_id.len(), 8, "{key_id}");
+    let again = Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .args(["keys", "secrets", "create", "--out", &key])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a key is never overwritten");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let serve_with = |extra: &[&str], db: &Path| {
+        let mut args = vec!["--allow-private-targets"];
+        args.extend_from_slice(extra);
+        common::serve(db, &setup.policy, &args)
+    };
+    let server = serve_with(&["--secrets-key", &key], &setup.db);
+    // Sealed at start, with this key, and the secret's text is nowhere in the database.
+    let stored = stored_secret(&setup.db);
+    assert!(
+        stored.starts_with(&format!("sealed:v1:{key_id}:")),
+        "{stored}"
+    );
+    let raw = std::fs::read(&setup.db).unwrap();
+    let needle = &secret.as_bytes()[6..];
+    assert!(!raw.windows(needle.len()).any(|w| w == needle));
+    // Deliveries are signed with the secret the receiver holds.
+    assert_eq!(
+        guard(server.base_url(), &setup.key, 90_000, "seal:1").await["status"],
+        "pending"
+    );
+    let first = wait_for(&receiver, 1).remove(0);
+    assert_eq!(first.signature, expected_signature(&secret, &first));
+    drop(server);
+
+    // The database copied without its key: nothing is sent, and the delivery says why.
+    let copy = dir.join("copy.db");
+    std::fs::copy(&setup.db, &copy).unwrap();
+    let keyless = serve_with(&[], &copy);
+    assert_eq!(
+        guard(keyless.base_url(), &setup.key, 90_000, "seal:2").await["status"],
+        "pending"
+    );
+    eventually("the delivery to fail for want of the key", WITHIN, || {
+        deliveries(&copy).contains("not configured").then_some(())
+    });
+    assert_eq!(receiver.received().len(), 1, "nothing sent without the key");
+    drop(keyless);
+
+    // Rotation: a new key with the old one as previous reseals; then the new key alone signs.
+    let (new_key, new_id) = secrets_key(dir, "secrets-2.key");
+    let rotating = serve_with(
+        &["--secrets-key", &new_key, "--secrets-key-previous", &key],
+        &setup.db,
+    );
+    let stored = stored_secret(&setup.db);
+    assert!(
+        stored.starts_with(&format!("sealed:v1:{new_id}:")),
+        "{stored}"
+    );
+    drop(rotating);
+    let rotated = serve_with(&["--secrets-key", &new_key], &setup.db);
+    assert_eq!(
+        guard(rotated.base_url(), &setup.key, 90_000, "seal:3").await["status"],
+        "pending"
+    );
+    let received = wait_for(&receiver, 2);
+    let last = received.last().unwrap();
+    assert_eq!(last.signature, expected_signature(&secret, last));
+    drop(rotated);
+    // The old key alone no longer opens it: the server refuses to start rather than send nothing.
+    let old_only = Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .args(["serve", "--db", setup.db.to_str().unwrap(), "--policy"])
+        .arg(&setup.policy)
+        .args(["--listen", "127.0.0.1:0", "--secrets-key", &key])
+        .output()
+        .unwrap();
+    assert!(!old_only.status.success());
+    let said = String::from_utf8_lossy(&old_only.stderr);
+    assert!(
+        said.contains(&new_id) && said.contains("not configured"),
+        "{said}"
+    );
+}

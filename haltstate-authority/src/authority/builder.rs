@@ -38,6 +38,7 @@ pub struct AuthorityBuilder {
     checkpoint_pages: u32,
     migrate: bool,
     shadow_file: Option<PathBuf>,
+    keyring: crate::webhooks::Keyring,
 }
 
 impl AuthorityBuilder {
@@ -57,6 +58,7 @@ impl AuthorityBuilder {
             migrate: true,
             shadow_file: None,
             checkpoint_pages: sqlite::DEFAULT_CHECKPOINT_PAGES,
+            keyring: crate::webhooks::Keyring::default(),
         }
     }
 
@@ -114,6 +116,13 @@ impl AuthorityBuilder {
     /// many agents a key may act as. At least 1.
     pub fn max_pending_approvals_per_tenant(mut self, max: usize) -> Self {
         self.max_pending_per_tenant = max.max(1);
+        self
+    }
+
+    /// Seals webhook secrets at rest with `keyring`'s current key, and opens what any of its keys sealed (see
+    /// [`webhooks::Keyring`](crate::webhooks::Keyring)). Without one, secrets are stored as they are.
+    pub fn secrets_keys(mut self, keyring: crate::webhooks::Keyring) -> Self {
+        self.keyring = keyring;
         self
     }
 
@@ -246,6 +255,7 @@ impl AuthorityBuilder {
                 counters,
                 events,
                 key_cache: Arc::new(KeyCache::default()),
+                keyring: self.keyring,
             }),
         })
     }

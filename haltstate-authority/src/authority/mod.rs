@@ -116,6 +116,7 @@ struct Inner {
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
     key_cache: Arc<KeyCache>,
+    keyring: crate::webhooks::Keyring,
 }
 
 impl Drop for Inner {

@@ -8,11 +8,11 @@ use haltstate_types::{
 };
 
 use super::new_id;
-use crate::error::Result;
+use crate::error::{AuthorityError, Result};
 use crate::store::tx::{DeliveryUpdate, Tx};
 use crate::webhooks::{
-    AttemptResult, Delivery, RetryPolicy, Webhook, WebhookEvent, WebhookSecret, WebhookSpec,
-    next_state,
+    AttemptResult, Delivery, Keyring, RetryPolicy, Webhook, WebhookEvent, WebhookSecret,
+    WebhookSpec, next_state,
 };
 
 /// An event's data as stored and sent (typed in the vocabulary: `ApprovalEventData`, `KillSwitchEventData`).
@@ -53,6 +53,7 @@ pub(crate) fn add(
     tenant: &str,
     spec: WebhookSpec,
     actor: &str,
+    keyring: &Keyring,
 ) -> Result<(Webhook, WebhookSecret)> {
     if spec.events.is_empty() {
         return Err(RequestError::Invalid("a webhook needs at least one event".into()).into());
@@ -67,7 +68,10 @@ pub(crate) fn add(
         created_by: actor.to_owned(),
     };
     let secret = WebhookSecret::generate();
-    if !tx.insert_webhook(&webhook, &secret, MAX_WEBHOOKS_PER_TENANT)? {
+    let sealed = keyring
+        .seal(tenant, &webhook.id, &secret)
+        .map_err(|e| AuthorityError::storage(e.to_string()))?;
+    if !tx.insert_webhook(&webhook, &sealed, MAX_WEBHOOKS_PER_TENANT)? {
         return Err(RequestError::Invalid(format!(
             "this tenant has {MAX_WEBHOOKS_PER_TENANT} webhooks already; remove one first"
         ))

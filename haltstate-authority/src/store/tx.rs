@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::policy::Usage;
 use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::webhooks::{
-    Delivery, DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookSecret,
+    Delivery, DeliveryRecord, DeliveryState, SealedSecret, Webhook, WebhookEvent,
 };
 
 /// An API key as stored: its hash, never its secret.
@@ -113,9 +113,13 @@ pub(crate) trait Tx {
     fn insert_webhook(
         &mut self,
         webhook: &Webhook,
-        secret: &WebhookSecret,
+        secret: &SealedSecret,
         cap: usize,
     ) -> Result<bool>;
+    /// Every webhook of `tenant` (live or removed) with its stored secret.
+    fn webhook_secrets(&mut self, tenant: &str) -> Result<Vec<(String, SealedSecret)>>;
+    /// Replaces the stored secret of `tenant`'s webhook `id` (resealed with another key).
+    fn set_webhook_secret(&mut self, tenant: &str, id: &str, secret: &SealedSecret) -> Result<()>;
     /// Removes a live webhook and fails its pending deliveries; `false` when there was none.
     fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool>;
     /// Claims up to `limit` of the tenant's due deliveries (pending, due by now, not held by anyone) for
@@ -244,6 +248,8 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn deliveries(&self, tenant: &str, limit: u32) -> Result<Vec<DeliveryRecord>>;
     /// Tenants with deliveries due at `now` that nobody holds.
     fn due_delivery_tenants(&self, now: OffsetDateTime) -> Result<Vec<String>>;
+    /// Tenants with webhooks, live or removed.
+    fn webhook_tenants(&self) -> Result<Vec<String>>;
     /// Where a key stands: its state, generation and, while claimed, the lease remaining.
     fn key_state(
         &self,

@@ -23,6 +23,7 @@
 
 mod event;
 mod schedule;
+mod sealing;
 mod secret;
 mod spec;
 pub(crate) mod stored;
@@ -30,6 +31,7 @@ pub(crate) mod stored;
 pub use event::WebhookEvent;
 pub(crate) use schedule::next_state;
 pub use schedule::{AttemptResult, DeliveryState, RetryPolicy};
+pub use sealing::{Keyring, SealError, SealedSecret, SecretsKey};
 pub use secret::WebhookSecret;
 pub use spec::{WebhookFormat, WebhookSpec};
 
@@ -68,8 +70,9 @@ pub struct Delivery {
     pub webhook_id: String,
     /// The endpoint's URL.
     pub url: String,
-    /// The endpoint's signing secret.
-    pub secret: WebhookSecret,
+    /// The endpoint's signing secret as stored: sealed when a secrets key is configured. Signing takes it opened
+    /// ([`Authority::webhook_secret`](crate::Authority::webhook_secret)).
+    pub secret: SealedSecret,
     /// The body's shape.
     pub format: WebhookFormat,
     /// What happened.

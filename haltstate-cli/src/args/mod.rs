@@ -14,6 +14,7 @@ mod webhooks;
 pub use evidence::{LedgerCommand, ProofCommand, SigningCommand};
 pub use mcp::{McpCommand, ProxyArgs};
 pub use serve::{LogFormat, ServeArgs};
+
 pub use webhooks::{FormatArg, WebhooksCommand};
 
 use haltstate_authority::Database;
@@ -74,12 +75,29 @@ pub enum Command {
     Mcp(McpCommand),
 }
 
+/// `haltstate keys secrets ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create a secrets key in a new file (mode 0600) and print its id. Keep it outside the database: a copy of
+    /// the database without it cannot sign webhook deliveries.
+    ///
+    /// Example: haltstate keys secrets create --out /etc/haltstate/secrets.key
+    Create {
+        /// The file to create (an existing file is never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 /// `haltstate keys ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// The authority's evidence signing key.
     #[command(subcommand)]
     Signing(SigningCommand),
+    /// The key that seals webhook secrets at rest (`serve --secrets-key`).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Create a key and print it, alone, on stdout. It is shown only this once.
     ///
     /// An agent key acts as the agent its name says, or as the agents given with --agents (names, prefixes such

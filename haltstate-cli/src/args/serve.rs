@@ -71,6 +71,14 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = haltstate_authority::DEFAULT_MAX_PENDING_PER_TENANT as u32,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_pending_approvals_per_tenant: u32,
+    /// The key that seals webhook secrets at rest (`keys secrets create`): a file, or the key's text from the
+    /// environment or a credential. Secrets stored before it, or under --secrets-key-previous, are resealed at
+    /// start. Without it, webhook secrets are stored as they are (and the server warns).
+    #[arg(long, hide_env_values = true)]
+    pub secrets_key: Option<String>,
+    /// A key secrets were sealed with before a rotation: opened with it, resealed with --secrets-key at start.
+    #[arg(long, hide_env_values = true, requires = "secrets_key")]
+    pub secrets_key_previous: Option<String>,
     /// Give a claim's usage back when its outcome is an error (by default it stays counted: the body may have
     /// acted before failing).
     #[arg(long)]

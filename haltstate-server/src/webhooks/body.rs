@@ -94,7 +94,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use haltstate_authority::webhooks::WebhookSecret;
+    use haltstate_authority::webhooks::{Keyring, WebhookSecret};
 
     fn delivery(format: WebhookFormat) -> Delivery {
         Delivery {
@@ -102,7 +102,13 @@ mod tests {
             tenant: "acme".into(),
             webhook_id: "wh_1".into(),
             url: "https://example.com/".into(),
-            secret: WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            secret: Keyring::default()
+                .seal(
+                    "acme",
+                    "wh_1",
+                    &WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                        .unwrap_or_else(|e| panic!("{e}")),
+                )
                 .unwrap_or_else(|e| panic!("{e}")),
             format,
             event: WebhookEvent::ApprovalRequested,

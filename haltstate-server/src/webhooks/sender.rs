@@ -128,9 +128,19 @@ impl WebhookSender {
                 error: refused.to_string(),
             };
         }
+        // Sealed at rest: without its key (a database moved without it) nothing is sent, signed or not.
+        let secret = match self.authority.webhook_secret(delivery) {
+            Ok(secret) => secret,
+            Err(sealed) => {
+                return AttemptResult::Failed {
+                    status: None,
+                    error: sealed.to_string(),
+                };
+            }
+        };
         let body = body::body(delivery, &self.settings.public_url);
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
-        let signature = sign(&delivery.secret, &delivery.id, timestamp, &body);
+        let signature = sign(&secret, &delivery.id, timestamp, &body);
         let sent = self
             .client
             .post(&delivery.url)

@@ -214,6 +214,10 @@ impl Reads for PgReads {
         self.with(move |c| webhooks::due_tenants(c, now))
     }
 
+    fn webhook_tenants(&self) -> Result<Vec<String>> {
+        self.with(webhooks::tenants)
+    }
+
     fn kill_state(&self, scope: &KillScope) -> Result<KillState> {
         let scope = scope.clone();
         self.with(move |c| queries::kill_state(c, &scope))

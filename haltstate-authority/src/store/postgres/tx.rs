@@ -16,7 +16,7 @@ use crate::store::chain::Tail;
 use crate::store::kill_cache::KillCache;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::store::usage;
-use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
+use crate::webhooks::{Delivery, SealedSecret, Webhook, WebhookEvent};
 
 /// The open transaction, its tenant's chain end, the batch's clock reading and the events it will publish.
 pub(crate) struct PgTx<'a> {
@@ -433,11 +433,21 @@ impl Tx for PgTx<'_> {
     fn insert_webhook(
         &mut self,
         webhook: &Webhook,
-        secret: &WebhookSecret,
+        secret: &SealedSecret,
         cap: usize,
     ) -> Result<bool> {
         self.own(&webhook.tenant)?;
         super::webhooks::insert(self.conn, webhook, secret, cap)
+    }
+
+    fn webhook_secrets(&mut self, tenant: &str) -> Result<Vec<(String, SealedSecret)>> {
+        self.own(tenant)?;
+        super::webhooks::secrets(self.conn, tenant)
+    }
+
+    fn set_webhook_secret(&mut self, tenant: &str, id: &str, secret: &SealedSecret) -> Result<()> {
+        self.own(tenant)?;
+        super::webhooks::set_secret(self.conn, tenant, id, secret)
     }
 
     fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool> {

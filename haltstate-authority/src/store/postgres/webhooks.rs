@@ -13,7 +13,7 @@ use crate::webhooks::stored::{
     count, events_text, parse_event, parse_events, parse_format, record,
 };
 use crate::webhooks::{
-    Delivery, DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookSecret,
+    Delivery, DeliveryRecord, DeliveryState, SealedSecret, Webhook, WebhookEvent,
 };
 
 pub(crate) fn enqueue(
@@ -40,7 +40,7 @@ pub(crate) fn enqueue(
 pub(crate) fn insert(
     conn: &mut Conn,
     webhook: &Webhook,
-    secret: &WebhookSecret,
+    secret: &SealedSecret,
     cap: usize,
 ) -> Result<bool> {
     let inserted = conn.execute(
@@ -51,7 +51,7 @@ pub(crate) fn insert(
             &webhook.tenant,
             &webhook.id,
             &webhook.url,
-            &secret.expose(),
+            &secret.stored(),
             &events_text(&webhook.events),
             &webhook.format.as_str(),
             &to_micros(webhook.created_at),
@@ -119,7 +119,7 @@ fn delivery_from_row(tenant: &str, row: &Row) -> Result<Delivery> {
     Ok(Delivery {
         webhook_id: row.try_get(1)?,
         url: row.try_get(2)?,
-        secret: WebhookSecret::from_stored(row.try_get(3)?),
+        secret: SealedSecret::from_stored(row.try_get(3)?),
         format: parse_format(&format)?,
         event: parse_event(&event)?,
         data: serde_json::from_str(&data)
@@ -213,4 +213,35 @@ pub(crate) fn due_tenants(conn: &mut Conn, now: OffsetDateTime) -> Result<Vec<St
         &[&to_micros(now)],
     )?;
     rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
+
+/// Tenants with webhooks (live or removed: a removed one's secret is still stored).
+pub(crate) fn tenants(conn: &mut Conn) -> Result<Vec<String>> {
+    let rows = conn.query("SELECT DISTINCT tenant FROM webhooks ORDER BY tenant", &[])?;
+    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
+
+/// Every webhook of `tenant` with its stored secret.
+pub(crate) fn secrets(conn: &mut Conn, tenant: &str) -> Result<Vec<(String, SealedSecret)>> {
+    let rows = conn.query(
+        "SELECT id, secret FROM webhooks WHERE tenant = $1",
+        &[&tenant],
+    )?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, SealedSecret::from_stored(row.try_get(1)?))))
+        .collect()
+}
+
+/// Replaces the stored secret of `tenant`'s webhook `id`.
+pub(crate) fn set_secret(
+    conn: &mut Conn,
+    tenant: &str,
+    id: &str,
+    secret: &SealedSecret,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE webhooks SET secret = $3 WHERE tenant = $1 AND id = $2",
+        &[&tenant, &id, &secret.stored()],
+    )?;
+    Ok(())
 }

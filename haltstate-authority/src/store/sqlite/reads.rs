@@ -229,6 +229,10 @@ impl Reads for SqliteReads {
         self.readers.with(|conn| webhooks::due_tenants(conn, now))
     }
 
+    fn webhook_tenants(&self) -> Result<Vec<String>> {
+        self.readers.with(webhooks::tenants)
+    }
+
     fn key_state(
         &self,
         tenant: &str,

@@ -18,7 +18,7 @@ use crate::store::kill_cache::KillCache;
 use crate::store::sql::{PENDING_OF_AGENT, PENDING_OF_TENANT};
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::store::usage;
-use crate::webhooks::{Delivery, Webhook, WebhookEvent, WebhookSecret};
+use crate::webhooks::{Delivery, SealedSecret, Webhook, WebhookEvent};
 
 /// The open transaction, the chains' tails, the batch's clock reading and the events it will publish.
 pub(crate) struct SqliteTx<'a> {
@@ -373,10 +373,18 @@ impl Tx for SqliteTx<'_> {
     fn insert_webhook(
         &mut self,
         webhook: &Webhook,
-        secret: &WebhookSecret,
+        secret: &SealedSecret,
         cap: usize,
     ) -> Result<bool> {
         super::webhooks::insert(self.conn, webhook, secret, cap)
+    }
+
+    fn webhook_secrets(&mut self, tenant: &str) -> Result<Vec<(String, SealedSecret)>> {
+        super::webhooks::secrets(self.conn, tenant)
+    }
+
+    fn set_webhook_secret(&mut self, tenant: &str, id: &str, secret: &SealedSecret) -> Result<()> {
+        super::webhooks::set_secret(self.conn, tenant, id, secret)
     }
 
     fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool> {

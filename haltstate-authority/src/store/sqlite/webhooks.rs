@@ -12,7 +12,7 @@ use crate::webhooks::stored::{
     count, events_text, parse_event, parse_events, parse_format, record,
 };
 use crate::webhooks::{
-    Delivery, DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookSecret,
+    Delivery, DeliveryRecord, DeliveryState, SealedSecret, Webhook, WebhookEvent,
 };
 
 pub(crate) fn enqueue(
@@ -37,7 +37,7 @@ pub(crate) fn enqueue(
 pub(crate) fn insert(
     conn: &Connection,
     webhook: &Webhook,
-    secret: &WebhookSecret,
+    secret: &SealedSecret,
     cap: usize,
 ) -> Result<bool> {
     let inserted = conn
@@ -50,7 +50,7 @@ pub(crate) fn insert(
         webhook.tenant,
         webhook.id,
         webhook.url,
-        secret.expose(),
+        secret.stored(),
         events_text(&webhook.events),
         webhook.format.as_str(),
         to_micros(webhook.created_at),
@@ -133,7 +133,7 @@ fn delivery_from_row(tenant: &str, row: &Row<'_>) -> rusqlite::Result<Result<Del
         Ok(Delivery {
             webhook_id: row.get(1).map_err(AuthorityError::from)?,
             url: row.get(2).map_err(AuthorityError::from)?,
-            secret: WebhookSecret::from_stored(row.get(3).map_err(AuthorityError::from)?),
+            secret: SealedSecret::from_stored(row.get(3).map_err(AuthorityError::from)?),
             format: parse_format(&format)?,
             event: parse_event(&event)?,
             data: serde_json::from_str(&data)
@@ -250,4 +250,33 @@ pub(crate) fn due_tenants(conn: &Connection, now: OffsetDateTime) -> Result<Vec<
     )?;
     let rows = statement.query_map([to_micros(now)], |row| row.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Tenants with webhooks (live or removed: a removed one's secret is still stored).
+pub(crate) fn tenants(conn: &Connection) -> Result<Vec<String>> {
+    let mut statement =
+        conn.prepare_cached("SELECT DISTINCT tenant FROM webhooks ORDER BY tenant")?;
+    let rows = statement.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every webhook of `tenant` with its stored secret.
+pub(crate) fn secrets(conn: &Connection, tenant: &str) -> Result<Vec<(String, SealedSecret)>> {
+    let mut statement = conn.prepare_cached("SELECT id, secret FROM webhooks WHERE tenant = ?1")?;
+    let rows = statement.query_map([tenant], |row| {
+        Ok((row.get(0)?, SealedSecret::from_stored(row.get(1)?)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Replaces the stored secret of `tenant`'s webhook `id`.
+pub(crate) fn set_secret(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    secret: &SealedSecret,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE webhooks SET secret = ?3 WHERE tenant = ?1 AND id = ?2")?
+        .execute(params![tenant, id, secret.stored()])?;
+    Ok(())
 }
