@@ -212,7 +212,7 @@ impl PolicyEngine {
         if let Some(error) = diagnostics.errors().next() {
             let cedar_policy::AuthorizationError::PolicyEvaluationError(failed) = error;
             let policy_id = policies.meta.get(failed.policy_id()).map(|m| m.id.clone());
-            tracing::warn!(policy_id = ?policy_id, error = %error, "policy failed to evaluate; denying");
+            tracing::warn!(policy_id = policy_id.as_deref(), error = %error, "policy failed to evaluate; denying");
             return PolicyDecision {
                 decision: Decision::Deny,
                 reason: format!(
