@@ -45,7 +45,10 @@ pub fn with_variables(command: Command) -> Command {
     command.mut_subcommand("serve", |serve| {
         serve.mut_args(|arg| {
             let id = arg.get_id().as_str().to_owned();
-            if arg.get_long().is_none() || NOT_IN_FILE.contains(&arg.get_long().unwrap_or("")) {
+            // `--config` may come from HALTSTATE_CONFIG (a container's environment); what to do instead of
+            // serving may not.
+            let long = arg.get_long().unwrap_or("");
+            if long.is_empty() || ["print-config", "help", "version"].contains(&long) {
                 return arg;
             }
             let arg = if arg.get_env().is_none() {

@@ -1328,10 +1328,11 @@ fn serve_settings_come_from_flags_then_variables_then_the_config_file() {
         );
     }
     assert!(!printed.contains("s3cret"), "{printed}");
-    // What it printed is itself a configuration file that gives the same settings.
+    // What it printed is itself a configuration file that gives the same settings (named by HALTSTATE_CONFIG).
     let again = dir.path().join("printed.toml");
     std::fs::write(&again, &printed).unwrap();
-    let (reprinted, stderr, code) = print_config(&["--config", again.to_str().unwrap()], &[]);
+    let (reprinted, stderr, code) =
+        print_config(&[], &[("HALTSTATE_CONFIG", again.to_str().unwrap())]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         reprinted.contains("max-connections = 200  # file"),
