@@ -110,6 +110,12 @@ fn embedded_guard(c: &mut Criterion) {
             usage_policies(),
         ),
         ("no fsync (Normal)", Durability::Normal, twenty_policies()),
+        // Without the fsync, what reading usage costs shows (issue 25: <= 1.15x a plain guarded call).
+        (
+            "no fsync (Normal), usage budget",
+            Durability::Normal,
+            usage_policies(),
+        ),
     ] {
         let mut group = c.benchmark_group(format!("embedded guard+report ({label})"));
         group.throughput(Throughput::Elements(1));
