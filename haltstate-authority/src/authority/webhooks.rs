@@ -70,11 +70,9 @@ impl Authority {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let db = dir.path().join("hs.db");
-    /// let spec = WebhookSpec {
-    ///     url: "https://hooks.example.com/hs".into(),
-    ///     events: vec![WebhookEvent::ApprovalRequested],
-    ///     format: WebhookFormat::Standard,
-    /// };
+    /// let spec = WebhookSpec::new("https://hooks.example.com/hs")?
+    ///     .events(vec![WebhookEvent::ApprovalRequested])
+    ///     .format(WebhookFormat::Standard);
     /// // Added before any key: stored as it is.
     /// Authority::builder(&db).open()?.add_webhook("acme", spec, "alice").wait()?;
     /// let sealed = Authority::builder(&db)
