@@ -944,20 +944,19 @@ async fn serve_with_a_shadow_file_records_what_it_would_decide_and_shadow_report
     );
 }
 
+/// `haltstate keys signing create --out path`: the public key it prints.
+fn create_signing_key(path: &Path) -> String {
+    let created = haltstate(&["keys", "signing", "create", "--out", path.to_str().unwrap()]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    text(&created.stdout).trim().to_owned()
+}
+
 #[tokio::test]
 async fn signed_checkpoints_catch_a_perfect_forgery_and_proof_packs_verify_offline() {
     let setup = common::setup(POLICY);
     let dir = setup.dir.path();
     let (key_file, checkpoints) = (dir.join("signing.key"), dir.join("checkpoints.jsonl"));
-    let created = haltstate(&[
-        "keys",
-        "signing",
-        "create",
-        "--out",
-        key_file.to_str().unwrap(),
-    ]);
-    assert!(created.status.success(), "{}", text(&created.stderr));
-    let public = text(&created.stdout).trim().to_owned();
+    let public = create_signing_key(&key_file);
     assert!(
         public.starts_with("ed25519:") && public.len() == 8 + 64,
         "{public}"
@@ -1717,15 +1716,7 @@ async fn a_backup_taken_while_guards_commit_restores_and_verifies_against_its_ch
     let setup = common::setup(POLICY);
     let dir = setup.dir.path();
     let (key_file, checkpoints) = (dir.join("signing.key"), dir.join("checkpoints.jsonl"));
-    let created = haltstate(&[
-        "keys",
-        "signing",
-        "create",
-        "--out",
-        key_file.to_str().unwrap(),
-    ]);
-    assert!(created.status.success(), "{}", text(&created.stderr));
-    let public = text(&created.stdout).trim().to_owned();
+    let public = create_signing_key(&key_file);
     let server = common::serve(
         &setup.db,
         &setup.policy,

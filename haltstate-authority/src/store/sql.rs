@@ -164,10 +164,8 @@ mod tests {
         assert_eq!((statement.after, statement.limit), (0, 1000));
     }
 
-    /// A query by key must read the key's records through its index, in order, not walk the tenant's ledger
-    /// (SQLite chose the walk while the key index lacked the sequence number: linear in the ledger's size).
-    #[test]
-    fn a_query_by_key_reads_the_key_index_in_order_on_sqlite() {
+    /// A database with the current schema, for `EXPLAIN QUERY PLAN` (the directory lives as long as it).
+    fn plan_db() -> (tempfile::TempDir, rusqlite::Connection) {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::sqlite::open_writer(
             &dir.path().join("plan.db"),
@@ -175,6 +173,14 @@ mod tests {
             crate::store::sqlite::DEFAULT_CHECKPOINT_PAGES,
         )
         .unwrap();
+        (dir, conn)
+    }
+
+    /// A query by key must read the key's records through its index, in order, not walk the tenant's ledger
+    /// (SQLite chose the walk while the key index lacked the sequence number: linear in the ledger's size).
+    #[test]
+    fn a_query_by_key_reads_the_key_index_in_order_on_sqlite() {
+        let (_dir, conn) = plan_db();
         let query = EvidenceQuery {
             idempotency_key: Some("refund:1".into()),
             ..EvidenceQuery::default()
@@ -202,13 +208,7 @@ mod tests {
     /// each of the tenant's pending rows: before schema 14 it cost as much as the tenant's whole inbox.
     #[test]
     fn pending_approvals_are_counted_from_covering_indexes_on_sqlite() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::sqlite::open_writer(
-            &dir.path().join("plan.db"),
-            crate::store::Durability::Full,
-            crate::store::sqlite::DEFAULT_CHECKPOINT_PAGES,
-        )
-        .unwrap();
+        let (_dir, conn) = plan_db();
         let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
             let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             explain
