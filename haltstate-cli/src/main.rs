@@ -45,7 +45,8 @@ fn parse() -> Result<Cli, String> {
             config_file::file_flags(serve, serve_matches, file).map_err(|e| e.to_string())?;
         // The file's settings as flags right after `serve` (no other flag precedes it).
         let mut argv = argv.clone();
-        let at = argv.iter().position(|a| a == "serve").ok_or("no serve")? + 1;
+        // The subcommand's own position: after the program's name, which could itself be `serve`.
+        let at = argv.iter().skip(1).position(|a| a == "serve").ok_or("no serve")? + 2;
         argv.splice(at..at, flags);
         matches = command.clone().get_matches_from(argv);
         from_file = set;
