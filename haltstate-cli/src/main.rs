@@ -46,7 +46,12 @@ fn parse() -> Result<Cli, String> {
         // The file's settings as flags right after `serve` (no other flag precedes it).
         let mut argv = argv.clone();
         // The subcommand's own position: after the program's name, which could itself be `serve`.
-        let at = argv.iter().skip(1).position(|a| a == "serve").ok_or("no serve")? + 2;
+        let at = argv
+            .iter()
+            .skip(1)
+            .position(|a| a == "serve")
+            .ok_or("no serve")?
+            + 2;
         argv.splice(at..at, flags);
         matches = command.clone().get_matches_from(argv);
         from_file = set;
