@@ -155,16 +155,7 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             if let Some(checkpoints) = checkpoints {
                 let saved =
                     std::path::PathBuf::from(format!("{}.checkpoints.jsonl", out.display()));
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                std::io::Write::write_all(
-                    &mut options.open(&saved).map_err(|e| {
-                        CliError::Usage(format!("cannot create {}: {e}", saved.display()))
-                    })?,
-                    &checkpoints,
-                )
-                .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", saved.display())))?;
+                crate::private_file::create(&saved, &checkpoints)?;
                 println!("checkpoints as of the copy: {}", saved.display());
             }
             println!(

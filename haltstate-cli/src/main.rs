@@ -13,6 +13,7 @@ mod mcp;
 mod open;
 mod policy_cases;
 mod policy_commands;
+mod private_file;
 mod remote;
 mod secrets_key;
 mod webhooks;

@@ -10,14 +10,7 @@ use crate::error::CliError;
 /// Creates a key in the new file `out` (mode 0600, never overwritten).
 pub(crate) fn create(out: &Path) -> Result<SecretsKey, CliError> {
     let key = SecretsKey::generate();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(out)
-        .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", out.display())))?;
-    std::io::Write::write_all(&mut file, format!("{}\n", key.expose()).as_bytes())
-        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", out.display())))?;
+    crate::private_file::create(out, format!("{}\n", key.expose()).as_bytes())?;
     Ok(key)
 }
 
