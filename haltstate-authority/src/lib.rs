@@ -33,6 +33,7 @@ mod approval_event;
 mod authority;
 pub mod checkpoint_file;
 mod clock;
+mod console_session;
 mod database;
 mod error;
 mod key_cache;
@@ -54,6 +55,7 @@ pub use authority::{
     ReplayChange, ReplayQuery, ReplayReport, ShadowDisagreement, ShadowReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use console_session::{ConsoleSession, SessionId, SessionLimits};
 pub use database::{Database, PostgresUrl};
 pub use error::{AuthorityError, Result, StorageError};
 pub use haltstate_types::limits::{

@@ -340,3 +340,175 @@ fn migrating_to_identities_lowercases_names_and_renames_live_duplicates() {
     // A key from before agent sets acts as the agent its (now canonical) name says.
     assert_eq!(one.act_as(None).unwrap(), "bot");
 }
+
+#[test]
+fn console_sessions_are_shared_by_every_handle_bounded_and_end_with_their_key() {
+    use haltstate_authority::{SessionId, SessionLimits};
+    use std::time::Duration;
+    let env = env();
+    let key = env
+        .authority
+        .create_key("acme", "alice", Role::Operator)
+        .wait()
+        .unwrap();
+    let alice = env.authority.authenticate("acme", &key.secret).unwrap();
+    let limits = SessionLimits {
+        per_tenant: 2,
+        total: 3,
+    };
+    let ttl = Duration::from_secs(3600);
+    let ids: Vec<SessionId> = (0..3)
+        .map(|i| SessionId::of_token(&format!("token-{i}")))
+        .collect();
+    for id in &ids {
+        assert!(
+            env.authority
+                .start_console_session(&alice, id.clone(), ttl, limits)
+                .wait()
+                .unwrap()
+        );
+        env.clock.advance(Duration::from_secs(1));
+    }
+    // Past the tenant's share, its session closest to expiry ended.
+    assert!(env.authority.console_session(&ids[0]).unwrap().is_none());
+    // Another handle on the database (another instance) knows the same sessions.
+    let other = env.second_handle();
+    let found = other.console_session(&ids[2]).unwrap().unwrap();
+    assert_eq!(
+        (found.tenant.as_str(), found.key_id.as_str()),
+        ("acme", key.id.as_str())
+    );
+    assert!(!format!("{:?}", ids[2]).contains("token"), "{:?}", ids[2]);
+
+    // Past the total, another tenant's sign-in is refused; acme's sessions stay.
+    let globex_key = env
+        .authority
+        .create_key("globex", "gina", Role::Operator)
+        .wait()
+        .unwrap();
+    let gina = env
+        .authority
+        .authenticate("globex", &globex_key.secret)
+        .unwrap();
+    let g = |i: u32| SessionId::of_token(&format!("globex-{i}"));
+    assert!(
+        env.authority
+            .start_console_session(&gina, g(1), ttl, limits)
+            .wait()
+            .unwrap()
+    );
+    assert!(
+        !env.authority
+            .start_console_session(&gina, g(2), ttl, limits)
+            .wait()
+            .unwrap()
+    );
+    assert!(env.authority.console_session(&ids[1]).unwrap().is_some());
+    assert!(env.authority.console_session(&g(2)).unwrap().is_none());
+
+    // Ended through one handle, gone for every one; another tenant cannot end it.
+    assert!(
+        !other
+            .end_console_session("globex", ids[1].clone())
+            .wait()
+            .unwrap()
+    );
+    assert!(
+        other
+            .end_console_session("acme", ids[1].clone())
+            .wait()
+            .unwrap()
+    );
+    assert!(env.authority.console_session(&ids[1]).unwrap().is_none());
+
+    // Revoking the key ends the sessions it signed in; the history says who and why.
+    assert!(
+        env.authority
+            .revoke_key_because("acme", &key.id, "root", Some("left the team"))
+            .wait()
+            .unwrap()
+    );
+    assert!(env.authority.console_session(&ids[2]).unwrap().is_none());
+    let history = env.authority.key_history("acme", &key.id, 10).unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0].status.as_deref(), Some("revoked"));
+    assert_eq!(history[0].actor.as_deref(), Some("root"));
+    assert_eq!(history[0].reason.as_deref(), Some("revoked: left the team"));
+    assert_eq!(history[1].status.as_deref(), Some("created"));
+    assert!(
+        env.authority
+            .key_history("globex", &key.id, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A session past its time is gone.
+    assert!(
+        env.authority
+            .start_console_session(&gina, g(3), ttl, limits)
+            .wait()
+            .is_ok()
+    );
+    env.clock.advance(ttl + Duration::from_secs(1));
+    assert!(env.authority.console_session(&g(1)).unwrap().is_none());
+    // An overlong reason is refused, nothing revoked.
+    let other_key = env
+        .authority
+        .create_key("acme", "bob", Role::Operator)
+        .wait()
+        .unwrap();
+    let refused = env
+        .authority
+        .revoke_key_because("acme", &other_key.id, "root", Some(&"x".repeat(600)))
+        .wait();
+    assert!(
+        matches!(refused, Err(AuthorityError::Request(_))),
+        "{refused:?}"
+    );
+    assert!(
+        env.authority
+            .authenticate("acme", &other_key.secret)
+            .is_ok()
+    );
+}
+
+#[test]
+fn migrating_to_schema_15_finds_the_history_already_in_the_ledger() {
+    let env = sqlite_env();
+    let path = env.db_path();
+    let key = env
+        .authority
+        .create_key("acme", "alice", Role::Operator)
+        .wait()
+        .unwrap();
+    env.authority
+        .revoke_key_because("acme", &key.id, "root", Some("rotated staff"))
+        .wait()
+        .unwrap();
+    env.authority
+        .set_kill_switch(
+            haltstate_authority::KillScope::Tenant("acme".into()),
+            haltstate_authority::KillState::Pause,
+            "oncall",
+        )
+        .wait()
+        .unwrap();
+    drop(env.authority);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE change_history; DROP TABLE console_sessions; PRAGMA user_version = 14;",
+        )
+        .unwrap();
+    let authority = Authority::builder(&path).open().unwrap();
+    let keys = authority.key_history("acme", &key.id, 10).unwrap();
+    assert_eq!(
+        keys.iter()
+            .map(|r| r.status.as_deref().unwrap())
+            .collect::<Vec<_>>(),
+        ["revoked", "created"]
+    );
+    let kills = authority.kill_switch_history("acme", 10).unwrap();
+    assert_eq!(kills.len(), 1);
+    assert_eq!(kills[0].actor.as_deref(), Some("oncall"));
+}

@@ -250,3 +250,64 @@ fn a_switch_set_inside_a_batch_stops_the_guards_behind_it() {
         );
     }
 }
+
+#[test]
+fn the_switchs_history_says_who_changed_it_when_and_why() {
+    let env = env();
+    let actor = |name: &str| {
+        haltstate_authority::Actor::new(name, haltstate_authority::Via::Console).unwrap()
+    };
+    env.authority
+        .set_kill_switch_because(
+            KillScope::Tenant(TENANT.into()),
+            KillState::Kill,
+            actor("alice"),
+            Some("refund storm"),
+        )
+        .wait()
+        .unwrap();
+    env.authority
+        .set_kill_switch_because(
+            agent_scope("exporter"),
+            KillState::Pause,
+            actor("bob"),
+            None,
+        )
+        .wait()
+        .unwrap();
+    env.authority
+        .set_kill_switch(KillScope::Tenant("globex".into()), KillState::Kill, "gina")
+        .wait()
+        .unwrap();
+    let history = env.authority.kill_switch_history(TENANT, 10).unwrap();
+    let told: Vec<(Option<&str>, Option<&str>)> = history
+        .iter()
+        .map(|r| (r.actor.as_deref(), r.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (Some("bob"), Some("agent exporter set to PAUSE")),
+            (Some("alice"), Some("tenant acme set to KILL: refund storm")),
+        ]
+    );
+    assert_eq!(
+        env.authority.kill_switch_history(TENANT, 1).unwrap().len(),
+        1
+    );
+    // An overlong reason is refused and nothing changes.
+    let refused = env
+        .authority
+        .set_kill_switch_because(
+            KillScope::Tenant(TENANT.into()),
+            KillState::Run,
+            actor("alice"),
+            Some(&"x".repeat(600)),
+        )
+        .wait();
+    assert!(refused.is_err());
+    assert_eq!(
+        env.authority.kill_switch(TENANT, None).unwrap().state,
+        KillState::Kill
+    );
+}

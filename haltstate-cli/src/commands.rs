@@ -296,12 +296,14 @@ fn set_switch(args: KillArgs, state: KillState) -> Result<(), CliError> {
         Backend::Db { authority, tenant } => {
             let actor = cli_actor(args.actor, "the kill switch")?;
             let scope = KillScope::new(tenant.clone(), agent.clone());
-            let status = authority.set_kill_switch_as(scope, state, actor).wait()?;
+            let status = authority
+                .set_kill_switch_because(scope, state, actor, args.reason.as_deref())
+                .wait()?;
             (tenant, status.state)
         }
         Backend::Server(remote) => (
             "(the key's tenant)".to_owned(),
-            remote.set_kill(agent.clone(), state, args.actor)?,
+            remote.set_kill(agent.clone(), state, args.actor, args.reason)?,
         ),
     };
     match agent {

@@ -179,11 +179,13 @@ impl Remote {
         agent_id: Option<String>,
         state: KillState,
         actor: Option<String>,
+        reason: Option<String>,
     ) -> Result<KillState, RemoteError> {
         let body = KillBody {
             state,
             agent_id,
             actor,
+            reason,
         };
         let answer: KillReply = self.call(reqwest::Method::POST, "kill-switch", Some(&body))?;
         Ok(answer.state)

@@ -858,14 +858,12 @@ async fn decide_in_console(
     id: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, String) {
-    let response = browser()
-        .post(format!("{}/ui/approvals/{id}/decide", s.base))
-        .header("cookie", cookie)
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
+    post_form(
+        cookie,
+        format!("{}/ui/approvals/{id}/decide", s.base),
+        fields,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -950,8 +948,13 @@ async fn an_operator_approves_in_the_console_and_the_agents_retry_runs() {
         ],
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("Approved refund.create"), "{html}");
+    // A redirect (reloading never posts again) to the inbox, whose message says who decided what.
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        html.contains("alice approved <strong>refund.create</strong> requested by"),
+        "{html}"
+    );
+    assert!(html.contains("“checked the order”"), "{html}");
     let approval = s.authority.approval(TENANT, &id).unwrap();
     assert_eq!(approval.approver.as_deref(), Some("alice"));
     let evidence = s
@@ -970,9 +973,19 @@ async fn an_operator_approves_in_the_console_and_the_agents_retry_runs() {
     assert_eq!(retry["status"], "approved", "{retry}");
 
     // A second decision (another tab, another operator) is shown what happened, not recorded.
+    // A rejection needs a reason.
     let (status, html) =
         decide_in_console(&s, &cookie, &id, &[("verdict", "reject"), ("csrf", &csrf)]).await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("A rejection needs a reason"), "{html}");
+    let (status, html) = decide_in_console(
+        &s,
+        &cookie,
+        &id,
+        &[("verdict", "reject"), ("csrf", &csrf), ("reason", "no")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(html.contains("was already approved by alice"), "{html}");
     assert_eq!(
         s.authority.approval(TENANT, &id).unwrap().status,
@@ -1162,15 +1175,28 @@ async fn the_inbox_hears_of_new_and_decided_approvals_without_a_reload() {
     );
 }
 
+/// Posts a console form; a `303 See Other` answer is followed as a browser would (the page it names is fetched
+/// with the same cookie) and answered with its status, 303, and the page's text.
 async fn post_form(cookie: &str, url: String, fields: &[(&str, &str)]) -> (StatusCode, String) {
     let response = browser()
-        .post(url)
+        .post(&url)
         .header("cookie", cookie)
         .form(fields)
         .send()
         .await
         .unwrap();
-    (response.status(), response.text().await.unwrap())
+    let status = response.status();
+    if status == StatusCode::SEE_OTHER {
+        let location = response.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(location.starts_with("/ui/"), "{location}");
+        let origin = &url[..url.find("/ui/").unwrap()];
+        let (_, html) = page(cookie, format!("{origin}{location}")).await;
+        return (status, html);
+    }
+    (status, response.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -1202,6 +1228,7 @@ async fn the_console_flips_the_kill_switch_after_a_confirmation_and_manages_keys
             ("step", "review"),
             ("agent", "exporter"),
             ("state", "pause"),
+            ("reason", "runaway exports"),
         ],
     )
     .await;
@@ -1232,11 +1259,21 @@ async fn the_console_flips_the_kill_switch_after_a_confirmation_and_manages_keys
             ("step", "confirm"),
             ("agent", "exporter"),
             ("state", "pause"),
+            ("reason", "runaway exports"),
         ],
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("agent exporter is now PAUSE."), "{html}");
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        html.contains("alice recorded: agent exporter set to PAUSE: runaway exports."),
+        "{html}"
+    );
+    // The switch's history says who, when and why.
+    let history = &html[html.find("id=\"kill-history\"").unwrap()..];
+    assert!(
+        history.contains("alice") && history.contains("runaway exports"),
+        "{history}"
+    );
     assert_eq!(agent_state(), KillState::Pause);
     let records = s
         .authority
@@ -1290,14 +1327,24 @@ async fn the_console_flips_the_kill_switch_after_a_confirmation_and_manages_keys
     let (_, list) = page(&cookie, format!("{}/ui/keys", s.base)).await;
     assert!(list.contains("reports-bot") && list.contains("reports-*"));
     assert!(!list.contains(secret), "a secret is listed");
+    // Revoking asks first, and for a reason; nothing changes until confirmed.
+    let revoke = format!("{}/ui/keys/{}/revoke", s.base, principal.key_id);
+    let (status, html) = post_form(&cookie, revoke.clone(), &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Revoke reports-bot?"), "{html}");
+    assert!(s.authority.authenticate(TENANT, secret).is_ok());
     let (status, html) = post_form(
         &cookie,
-        format!("{}/ui/keys/{}/revoke", s.base, principal.key_id),
-        &[("csrf", &csrf)],
+        revoke,
+        &[
+            ("csrf", &csrf),
+            ("step", "confirm"),
+            ("reason", "leaked in a log"),
+        ],
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("is revoked"), "{html}");
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(html.contains("revoked: leaked in a log by root."), "{html}");
     assert!(s.authority.authenticate(TENANT, secret).is_err());
 }
 
@@ -1519,7 +1566,10 @@ async fn the_console_adds_a_webhook_shows_its_deliveries_and_links_to_an_approva
     // The page a notification links to: the approval, with the decision forms while it is pending.
     let (status, html) = page(&cookie, format!("{}/ui/approvals/{id}", s.base)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("<td id=\"status\">pending</td>"), "{html}");
+    assert!(
+        html.contains("<strong id=\"status\">pending</strong>"),
+        "{html}"
+    );
     assert!(
         html.contains(&format!("/ui/approvals/{id}/decide")),
         "{html}"

@@ -63,9 +63,26 @@ impl Authority {
     /// key as the revocation is written; a request authenticating at that moment, or through another process on
     /// the same database, may still be served for at most [`KEY_CACHE_TTL`](crate::KEY_CACHE_TTL).
     pub fn revoke_key_as(&self, tenant: &str, key_id: &str, actor: &str) -> Pending<bool> {
+        self.revoke_key_because(tenant, key_id, actor, None)
+    }
+
+    /// Revokes a key as [`revoke_key_as`](Self::revoke_key_as) does, with the revoker's reason in its ledger
+    /// record (at most [`MAX_ERROR_TEXT`](haltstate_types::limits::MAX_ERROR_TEXT) bytes). The console sessions the
+    /// key signed in end with it.
+    pub fn revoke_key_because(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Pending<bool> {
+        let reason = match super::given_reason(reason) {
+            Ok(reason) => reason,
+            Err(e) => return Pending::ready(Err(e)),
+        };
         let actor = actor.to_owned();
         self.change_key(tenant, key_id, move |tx, tenant, key_id| {
-            ops::keys::revoke(tx, tenant, key_id, &actor)
+            ops::keys::revoke(tx, tenant, key_id, &actor, reason.as_deref())
         })
     }
 

@@ -56,6 +56,23 @@ impl Authority {
         state: KillState,
         actor: Actor,
     ) -> Pending<KillStatus> {
+        self.set_kill_switch_because(scope, state, actor, None)
+    }
+
+    /// Sets the kill switch of `scope` as `actor`, with the reason in its ledger record (at most
+    /// [`MAX_ERROR_TEXT`](haltstate_types::limits::MAX_ERROR_TEXT) bytes): the switch's history says who, when and
+    /// why.
+    pub fn set_kill_switch_because(
+        &self,
+        scope: KillScope,
+        state: KillState,
+        actor: Actor,
+        reason: Option<&str>,
+    ) -> Pending<KillStatus> {
+        let reason = match super::given_reason(reason) {
+            Ok(reason) => reason,
+            Err(e) => return Pending::ready(Err(e)),
+        };
         let scope = match validate_name("tenant", scope.tenant()).and_then(|()| match scope {
             KillScope::Agent { tenant, agent_id } => Ok(KillScope::Agent {
                 agent_id: canonical_name("agent_id", &agent_id)?,
@@ -67,7 +84,7 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         self.submit(scope.tenant().to_owned(), move |b, _| {
-            ops::kill::set(b, &scope, state, &actor)
+            ops::kill::set(b, &scope, state, &actor, reason.as_deref())
         })
     }
 

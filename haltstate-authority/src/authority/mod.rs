@@ -14,6 +14,7 @@
 
 mod approvals;
 mod builder;
+mod console;
 mod database;
 mod decisions;
 mod evidence_proof;
@@ -178,5 +179,21 @@ impl Authority {
             self.inner.policies.set_shadow_file(shadow)?;
         }
         Ok(count)
+    }
+}
+
+/// An operator's reason for a change, trimmed: `None` when blank, refused past
+/// [`MAX_ERROR_TEXT`](haltstate_types::limits::MAX_ERROR_TEXT) bytes.
+fn given_reason(reason: Option<&str>) -> Result<Option<String>> {
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) => {
+            haltstate_types::validate_text(
+                "reason",
+                reason,
+                haltstate_types::limits::MAX_ERROR_TEXT,
+            )?;
+            Ok(Some(reason.to_owned()))
+        }
+        None => Ok(None),
     }
 }

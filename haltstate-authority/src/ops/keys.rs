@@ -45,6 +45,8 @@ pub(crate) fn rotate(tx: &mut dyn Tx, tenant: &str, id: &str, actor: &str) -> Re
     if !tx.rotate_api_key(tenant, id, &secrets::hash(&secret))? {
         return Err(AuthorityError::KeyNotFound { id: id.to_owned() });
     }
+    // Whoever signed in with the old secret signs in again with the new one.
+    tx.end_key_sessions(tenant, id)?;
     record(
         tx,
         tenant,
@@ -59,10 +61,19 @@ pub(crate) fn rotate(tx: &mut dyn Tx, tenant: &str, id: &str, actor: &str) -> Re
     })
 }
 
-pub(crate) fn revoke(tx: &mut dyn Tx, tenant: &str, id: &str, actor: &str) -> Result<bool> {
+/// Revokes a live key, with the revoker's reason when given; the console sessions it signed in end with it.
+pub(crate) fn revoke(
+    tx: &mut dyn Tx,
+    tenant: &str,
+    id: &str,
+    actor: &str,
+    reason: Option<&str>,
+) -> Result<bool> {
     let revoked = tx.revoke_api_key(tenant, id)?;
     if revoked {
-        record(tx, tenant, "revoked", actor, id, "revoked".into())?;
+        tx.end_key_sessions(tenant, id)?;
+        let text = reason.map_or_else(|| "revoked".to_owned(), |why| format!("revoked: {why}"));
+        record(tx, tenant, "revoked", actor, id, text)?;
     }
     Ok(revoked)
 }
@@ -79,7 +90,9 @@ fn record(
     record.status = Some(status.to_owned());
     record.actor = Some(actor.to_owned());
     record.reason = Some(reason);
-    record.resource_refs = vec![format!("key:{id}")];
-    tx.append(record)?;
+    let subject = format!("key:{id}");
+    record.resource_refs = vec![subject.clone()];
+    let seq = tx.append(record)?;
+    tx.note_change(tenant, &subject, seq)?;
     Ok(())
 }

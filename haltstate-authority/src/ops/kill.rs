@@ -5,11 +5,15 @@ use haltstate_types::{Actor, EvidenceKind, EvidenceRecord, KillScope, KillState,
 use crate::error::Result;
 use crate::store::tx::Tx;
 
+/// The subject under which kill-switch changes are noted (see `Tx::note_change`).
+pub(crate) const KILL_SWITCH_SUBJECT: &str = "kill-switch";
+
 pub(crate) fn set(
     tx: &mut dyn Tx,
     scope: &KillScope,
     state: KillState,
     actor: &Actor,
+    reason: Option<&str>,
 ) -> Result<KillStatus> {
     tx.put_kill(scope, state, actor.name())?;
     super::webhooks::announce_kill(tx, scope, state, actor.name())?;
@@ -18,11 +22,16 @@ pub(crate) fn set(
     record.status = Some(state.as_str().to_owned());
     record.actor = Some(actor.name().to_owned());
     record.via = Some(actor.via());
-    record.reason = Some(match scope.agent_id() {
+    let change = match scope.agent_id() {
         Some(agent) => format!("agent {agent} set to {state}"),
         None => format!("tenant {} set to {state}", scope.tenant()),
+    };
+    record.reason = Some(match reason {
+        Some(why) => format!("{change}: {why}"),
+        None => change,
     });
-    tx.append(record)?;
+    let seq = tx.append(record)?;
+    tx.note_change(scope.tenant(), KILL_SWITCH_SUBJECT, seq)?;
     Ok(match scope.agent_id() {
         Some(agent) => tx.kill_status(scope.tenant(), agent)?,
         None if state == KillState::Run => KillStatus { state, scope: None },

@@ -9,6 +9,7 @@ pub(crate) mod judgement;
 pub(crate) mod keys;
 pub(crate) mod kill;
 pub(crate) mod report;
+pub(crate) mod sessions;
 pub(crate) mod unverified;
 pub(crate) mod usage;
 pub(crate) mod webhooks;

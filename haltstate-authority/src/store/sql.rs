@@ -45,6 +45,42 @@ pub(crate) const PENDING_OF_AGENT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM a
 pub(crate) const PENDING_OF_TENANT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM approvals \
      WHERE tenant = ?1 AND status = 'pending' AND expires_us > ?2 LIMIT ?3)";
 
+/// A tenant's records at or after time `?2` (RFC 3339 text, as stored), oldest first, at most `?3` (index
+/// `ledger_tenant_at`): what the console's overview counts.
+pub(crate) const ACTIVITY_SINCE: &str = "SELECT body, prev_hash, hash FROM ledger \
+     WHERE tenant = ?1 AND at >= ?2 ORDER BY at LIMIT ?3";
+
+/// Notes that record `?3` of tenant `?1` is a change of `?2` (`kill-switch`, `key:<id>`).
+pub(crate) const CHANGE_NOTE: &str =
+    "INSERT INTO change_history (tenant, subject, seq) VALUES (?1, ?2, ?3)";
+/// The records of the changes of `?2`, newest first, at most `?3`.
+pub(crate) const CHANGES_OF: &str = "SELECT l.body, l.prev_hash, l.hash FROM change_history c \
+     JOIN ledger l ON l.tenant = c.tenant AND l.seq = c.seq \
+     WHERE c.tenant = ?1 AND c.subject = ?2 ORDER BY c.seq DESC LIMIT ?3";
+
+/// Console sessions past their expiry at `?1`.
+pub(crate) const SESSIONS_EXPIRE: &str = "DELETE FROM console_sessions WHERE expires_us <= ?1";
+/// Sessions of tenant `?1`.
+pub(crate) const SESSIONS_OF_TENANT: &str =
+    "SELECT COUNT(*) FROM console_sessions WHERE tenant = ?1";
+/// Sessions of every tenant.
+pub(crate) const SESSIONS_ALL: &str = "SELECT COUNT(*) FROM console_sessions";
+/// Ends the `?2` sessions of tenant `?1` closest to their expiry.
+pub(crate) const SESSIONS_END_OLDEST: &str = "DELETE FROM console_sessions WHERE token_hash IN \
+     (SELECT token_hash FROM console_sessions WHERE tenant = ?1 ORDER BY expires_us, token_hash LIMIT ?2)";
+/// Stores a session.
+pub(crate) const SESSION_INSERT: &str = "INSERT INTO console_sessions \
+     (token_hash, tenant, key_id, created_us, expires_us) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// Ends session `?2` of tenant `?1`.
+pub(crate) const SESSION_END: &str =
+    "DELETE FROM console_sessions WHERE tenant = ?1 AND token_hash = ?2";
+/// Ends every session of key `?2` of tenant `?1`.
+pub(crate) const SESSIONS_OF_KEY_END: &str =
+    "DELETE FROM console_sessions WHERE tenant = ?1 AND key_id = ?2";
+/// Session `?1`, unless expired at `?2`.
+pub(crate) const SESSION_FIND: &str = "SELECT tenant, key_id, created_us, expires_us \
+     FROM console_sessions WHERE token_hash = ?1 AND expires_us > ?2";
+
 /// Tenants with pending approvals past their window at `?1`.
 pub(crate) const OVERDUE_TENANTS: &str =
     "SELECT DISTINCT tenant FROM approvals WHERE status = 'pending' AND expires_us <= ?1";

@@ -11,6 +11,7 @@ use haltstate_types::{
 };
 
 use crate::approval_event::ApprovalEvent;
+use crate::console_session::{ConsoleSession, SessionId};
 use crate::error::Result;
 use crate::policy::Usage;
 use crate::state_rows::{Charge, CheckRecord, KeyRecord};
@@ -162,6 +163,21 @@ pub(crate) trait Tx {
         charge: &Charge,
         sign: i64,
     ) -> Result<()>;
+
+    /// Notes that record `seq` of `tenant` changed `subject` (its history is then read by index).
+    fn note_change(&mut self, tenant: &str, subject: &str, seq: u64) -> Result<()>;
+    /// Ends every console session past its expiry at [`now`](Self::now), whatever its tenant.
+    fn expire_sessions(&mut self) -> Result<()>;
+    /// How many console sessions `tenant` has (every tenant's: `None`).
+    fn session_count(&mut self, tenant: Option<&str>) -> Result<u64>;
+    /// Ends the `count` sessions of `tenant` closest to their expiry.
+    fn end_oldest_sessions(&mut self, tenant: &str, count: u64) -> Result<()>;
+    /// Stores a new session.
+    fn insert_session(&mut self, id: &SessionId, session: &ConsoleSession) -> Result<()>;
+    /// Ends one session of `tenant`; `false` when it had none of that id.
+    fn end_session(&mut self, tenant: &str, id: &SessionId) -> Result<bool>;
+    /// Ends every session a key of `tenant` started; answers how many.
+    fn end_key_sessions(&mut self, tenant: &str, key_id: &str) -> Result<u64>;
 }
 
 /// One delivery attempt's result, as stored.
@@ -258,4 +274,17 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
         key: &str,
         now: OffsetDateTime,
     ) -> Result<Option<crate::state_rows::KeyStatus>>;
+    /// A console session, unless it expired by `now`.
+    fn session(&self, id: &SessionId, now: OffsetDateTime) -> Result<Option<ConsoleSession>>;
+    /// How many approvals `tenant` has waiting at `now` (pending, window open), counting no further than `at_most`.
+    fn pending_count(&self, tenant: &str, now: OffsetDateTime, at_most: u64) -> Result<u64>;
+    /// The records of `subject`'s changes in `tenant` (`kill-switch`, `key:<id>`), newest first, at most `limit`.
+    fn changes(&self, tenant: &str, subject: &str, limit: u32) -> Result<Vec<EvidenceRecord>>;
+    /// The tenant's records at or after `since`, oldest first, at most `limit`.
+    fn activity(
+        &self,
+        tenant: &str,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<EvidenceRecord>>;
 }

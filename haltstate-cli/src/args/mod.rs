@@ -278,6 +278,9 @@ pub struct KillArgs {
     /// Who flips the switch: required with --db (recorded with `via: cli`); with --server, the key's operator.
     #[arg(long = "as")]
     pub actor: Option<String>,
+    /// Why, kept in the switch's ledger record (its history says who, when and why).
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 /// `haltstate db ...`.

@@ -17,10 +17,18 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        state
+        let mut session = state
             .sessions
             .find(&parts.headers, &state.authority)
-            .ok_or_else(to_login)
+            .ok_or_else(to_login)?;
+        // Shown on every page; the count stops where the authority's cap on waiting approvals does.
+        let cap =
+            u64::try_from(state.authority.max_pending_approvals_per_tenant()).unwrap_or(u64::MAX);
+        session.pending = state
+            .authority
+            .pending_count(&session.principal.tenant, cap)
+            .ok();
+        Ok(session)
     }
 }
 

@@ -7,12 +7,13 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::when::Exact;
 use haltstate_authority::AuthorityError;
-use haltstate_types::timestamp::{format_rfc3339, parse_iso8601};
+use haltstate_types::timestamp::parse_iso8601;
 use haltstate_types::{ChainedRecord, EvidenceQuery, EvidenceRecord};
 
+use super::layout::{layout, refused, urlencode};
 use super::page;
-use super::pages::{layout, refused, urlencode};
 use super::proof::proof_link;
 use super::session::Session;
 use super::visible::Visible;
@@ -129,7 +130,7 @@ pub(crate) async fn history(
                 @for record in &shown {
                     tr {
                         td { (record.seq) }
-                        td { (format_rfc3339(record.at)) }
+                        td { (Exact(record.at)) }
                         td { (record.kind.as_str()) }
                         td { (record.agent_id.as_deref().unwrap_or("-")) }
                         td { (record.action.as_deref().unwrap_or("-")) }
@@ -226,7 +227,7 @@ pub(crate) async fn timeline(
                     @let record = &chained.record;
                     tr {
                         td { (record.seq) }
-                        td { (format_rfc3339(record.at)) }
+                        td { (Exact(record.at)) }
                         td { (record.generation.map_or_else(|| "-".to_owned(), |g| g.to_string())) }
                         td { (record.kind.as_str()) }
                         td { (verdict(record)) }

@@ -1,64 +1,159 @@
 //! What waits for a decision: the inbox, one approval's page, and the decision an operator posts on it (recorded
-//! as that operator, `via: console`).
+//! as that operator, `via: console`). A decision answers with a redirect (reloading never posts it again) to the
+//! page it came from, whose message is read back from storage: who decided what.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use haltstate_authority::AuthorityError;
-use haltstate_types::{Actor, ApprovalStatus, Verdict, Via, canonical_name};
+use haltstate_types::{Actor, Approval, ApprovalStatus, Verdict, Via, canonical_name};
 
 use super::extract::CsrfForm;
+use super::layout::{refused, urlencode};
+use super::page;
+use super::pages::{self, Back};
 use super::session::Session;
-use super::{page, pages};
 use crate::state::AppState;
 
-pub(crate) async fn inbox(State(state): State<AppState>, session: Session) -> Response {
-    show_inbox(&state, &session, None)
+/// What became of a decision, carried by the redirect after it (the rest is read from storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Became {
+    /// Recorded, and the approval is decided.
+    Recorded,
+    /// Recorded as one approval of several needed.
+    Counted,
+    /// This operator had already approved it; nothing changed.
+    AlreadyYours,
+    /// Someone decided it first (or it expired); nothing changed.
+    AlreadyDecided,
 }
 
-fn show_inbox(state: &AppState, session: &Session, notice: Option<&str>) -> Response {
+impl Became {
+    fn as_str(self) -> &'static str {
+        match self {
+            Became::Recorded => "recorded",
+            Became::Counted => "counted",
+            Became::AlreadyYours => "already-yours",
+            Became::AlreadyDecided => "already-decided",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            Became::Recorded,
+            Became::Counted,
+            Became::AlreadyYours,
+            Became::AlreadyDecided,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+/// `?decided=<approval id>&result=<what became of it>`, after a decision.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Decided {
+    #[serde(default)]
+    decided: Option<String>,
+    #[serde(default)]
+    result: Option<String>,
+}
+
+/// The message about a decision just posted, from the approval as stored now (tenant-scoped: another tenant's id
+/// says nothing).
+fn decided_notice(state: &AppState, session: &Session, decided: &Decided) -> Option<Markup> {
+    let id = decided.decided.as_deref()?;
+    let result = Became::parse(decided.result.as_deref()?)?;
+    let approval = state
+        .authority
+        .approval(&session.principal.tenant, id)
+        .ok()?;
+    let me = &session.principal.name;
+    let what = html! { strong { (approval.action) } " requested by " (approval.agent_id) " (" code { (approval.id) } ")" };
+    let because = |approval: &Approval| {
+        html! { @if let Some(reason) = &approval.decision_reason { ": “" (super::visible::Visible(reason)) "”" } }
+    };
+    Some(match result {
+        Became::Recorded => {
+            let verb = match approval.status {
+                ApprovalStatus::Approved => "approved",
+                ApprovalStatus::Rejected => "rejected",
+                _ => return None,
+            };
+            let who =
+                if approval.status == ApprovalStatus::Approved && approval.approved_by.len() > 1 {
+                    approval.approved_by.join(" and ")
+                } else {
+                    approval.approver.clone().unwrap_or_else(|| me.clone())
+                };
+            html! { (who) " " (verb) " " (what) (because(&approval)) ". The agent's retry with the same key " @if verb == "approved" { "runs." } @else { "is refused." } }
+        }
+        Became::Counted => html! {
+            (me) " approved " (what) ": " (approval.approved_by.len()) " of " (approval.approvals_required)
+            " approvals; another operator must approve too."
+        },
+        Became::AlreadyYours => html! {
+            "You (" (me) ") already approved " (what) "; it needs another operator's approval. Nothing changed."
+        },
+        Became::AlreadyDecided => html! {
+            (what) " was already " (approval.status.as_str())
+            @if let Some(by) = &approval.approver { " by " (by) }
+            "; your decision was not recorded."
+        },
+    })
+}
+
+pub(crate) async fn inbox(
+    State(state): State<AppState>,
+    session: Session,
+    Query(decided): Query<Decided>,
+) -> Response {
+    let notice = decided_notice(&state, &session, &decided);
     match state.authority.approvals(
         &session.principal.tenant,
         Some(ApprovalStatus::Pending),
         // The authority keeps at most this many waiting per tenant: the inbox shows every one.
         u32::try_from(state.authority.max_pending_approvals_per_tenant()).unwrap_or(u32::MAX),
     ) {
-        Ok(pending) => page(StatusCode::OK, pages::inbox(session, &pending, notice)),
-        Err(error) => {
-            tracing::warn!(%error, "console inbox could not read approvals");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                pages::refused(
-                    Some(session),
-                    "Unavailable",
-                    "The authority cannot read approvals right now.",
-                ),
-            )
-        }
+        Ok(pending) => page(
+            StatusCode::OK,
+            pages::inbox(&session, pending, state.authority.now(), notice.as_ref()),
+        ),
+        Err(error) => unavailable(&session, &error),
     }
+}
+
+fn unavailable(session: &Session, error: &AuthorityError) -> Response {
+    tracing::warn!(%error, "console could not read approvals");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        refused(
+            Some(session),
+            "Unavailable",
+            "The authority cannot read approvals right now.",
+        ),
+    )
 }
 
 pub(crate) async fn approval_page(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    Query(decided): Query<Decided>,
 ) -> Response {
     match state.authority.approval(&session.principal.tenant, &id) {
-        Ok(approval) => page(StatusCode::OK, pages::approval(&session, &approval)),
-        Err(AuthorityError::ApprovalNotFound { .. }) => not_found(&session),
-        Err(error) => {
-            tracing::warn!(%error, "console could not read an approval");
+        Ok(approval) => {
+            let notice = decided_notice(&state, &session, &decided);
             page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                pages::refused(
-                    Some(&session),
-                    "Unavailable",
-                    "The authority cannot read approvals right now.",
-                ),
+                StatusCode::OK,
+                pages::approval(&session, &approval, state.authority.now(), notice.as_ref()),
             )
         }
+        Err(AuthorityError::ApprovalNotFound { .. }) => not_found(&session),
+        Err(error) => unavailable(&session, &error),
     }
 }
 
@@ -69,6 +164,8 @@ pub(crate) struct DecideForm {
     verdict: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    back: String,
 }
 
 impl std::fmt::Debug for DecideForm {
@@ -79,24 +176,40 @@ impl std::fmt::Debug for DecideForm {
     }
 }
 
+/// Back to where the form was, with what became of the decision (See Other: the browser GETs it).
+fn decided(back: Back, id: &str, result: Became) -> Response {
+    let query = format!("decided={}&result={}", urlencode(id), result.as_str());
+    let to = match back {
+        Back::Inbox => format!("/ui/inbox?{query}"),
+        Back::Approval => format!("/ui/approvals/{}?{query}", urlencode(id)),
+    };
+    Redirect::to(&to).into_response()
+}
+
 pub(crate) async fn decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
     CsrfForm(session, form): CsrfForm<DecideForm>,
 ) -> Response {
+    let bad = |why: &str| {
+        page(
+            StatusCode::BAD_REQUEST,
+            refused(Some(&session), "Refused", why),
+        )
+    };
+    let reason = Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty());
     let verdict = match form.verdict.as_str() {
         "approve" => Verdict::Approve,
-        "reject" => Verdict::Reject,
-        _ => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                pages::refused(
-                    Some(&session),
-                    "Refused",
-                    "Approve or reject: nothing else.",
-                ),
-            );
+        "reject" if reason.is_some() => Verdict::Reject,
+        "reject" => {
+            return bad("A rejection needs a reason: the agent's owner reads it. Nothing changed.");
         }
+        _ => return bad("Approve or reject: nothing else."),
+    };
+    let back = if form.back == Back::Approval.as_str() {
+        Back::Approval
+    } else {
+        Back::Inbox
     };
     let tenant = session.principal.tenant.clone();
     let approver = match canonical_name("operator", &session.principal.name)
@@ -106,77 +219,39 @@ pub(crate) async fn decide(
         Err(error) => {
             return page(
                 StatusCode::FORBIDDEN,
-                pages::refused(Some(&session), "Refused", &error.to_string()),
+                refused(Some(&session), "Refused", &error.to_string()),
             );
         }
     };
-    let reason = Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty());
-    let decided = state
+    let answer = state
         .authority
         .decide_approval(&tenant, &id, verdict, approver, reason)
         .await;
-    if let Ok(approval) = &decided {
+    if let Ok(approval) = &answer {
         crate::metrics::approval_decided(approval);
     }
-    match decided {
+    match answer {
         Ok(approval) if approval.status == ApprovalStatus::Pending => {
-            let notice = format!(
-                "Your approval of {} by {} ({}) is recorded: {} of {} approvals; another operator must approve too.",
-                approval.action,
-                approval.agent_id,
-                approval.id,
-                approval.approved_by.len(),
-                approval.approvals_required
-            );
-            show_inbox(&state, &session, Some(&notice))
+            decided(back, &id, Became::Counted)
         }
-        Ok(approval) => {
-            let notice = format!(
-                "{} {} by {} ({}).",
-                match approval.status {
-                    ApprovalStatus::Approved => "Approved",
-                    _ => "Rejected",
-                },
-                approval.action,
-                approval.agent_id,
-                approval.id
-            );
-            show_inbox(&state, &session, Some(&notice))
-        }
-        Err(AuthorityError::AlreadyApproved { .. }) => {
-            let notice = format!(
-                "You already approved {id}; it needs another operator's approval. Nothing changed."
-            );
-            show_inbox(&state, &session, Some(&notice))
-        }
-        Err(AuthorityError::ApprovalDecided { status, .. }) => {
-            let by = state
-                .authority
-                .approval(&tenant, &id)
-                .ok()
-                .and_then(|a| a.approver)
-                .map(|who| format!(" by {who}"))
-                .unwrap_or_default();
-            let notice = format!(
-                "Approval {id} was already {}{by}; your decision was not recorded.",
-                status.as_str()
-            );
-            show_inbox(&state, &session, Some(&notice))
-        }
+        Ok(_) => decided(back, &id, Became::Recorded),
+        Err(AuthorityError::AlreadyApproved { .. }) => decided(back, &id, Became::AlreadyYours),
+        Err(AuthorityError::ApprovalDecided { .. }) => decided(back, &id, Became::AlreadyDecided),
         Err(AuthorityError::ApprovalNotFound { .. }) => not_found(&session),
         Err(AuthorityError::SelfApproval { .. }) => page(
             StatusCode::FORBIDDEN,
-            pages::refused(
+            refused(
                 Some(&session),
                 "Refused",
                 "Nobody decides an approval requested under their own name.",
             ),
         ),
+        Err(AuthorityError::Request(error)) => bad(&error.to_string()),
         Err(error) => {
             tracing::warn!(%error, "console decision failed");
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                pages::refused(
+                refused(
                     Some(&session),
                     "Unavailable",
                     "The decision could not be recorded; try again.",
@@ -192,7 +267,7 @@ super::extract::csrf_field!(DecideForm);
 fn not_found(session: &Session) -> Response {
     page(
         StatusCode::NOT_FOUND,
-        pages::refused(
+        refused(
             Some(session),
             "Not found",
             "No such approval in this tenant.",

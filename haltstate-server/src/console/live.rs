@@ -14,19 +14,26 @@ use tokio::sync::mpsc;
 
 use crate::state::AppState;
 
-/// The script: on each change, fetch the inbox again and swap its table in, unless the operator has started a
-/// decision (typed a reason: their text would be lost, and the row they are deciding would move).
+/// The script, on every signed-in page: on each change, fetch the inbox again and update the count of waiting
+/// approvals in the navigation; on the inbox, swap its table in too, unless the operator has started a decision
+/// (typed a reason or opened a rejection: their text would be lost, and the row they are deciding would move).
 const SCRIPT: &str = r##""use strict";
 (function () {
-  if (!window.EventSource || !document.getElementById("inbox")) { return; }
+  if (!window.EventSource || !document.getElementById("pending-count")) { return; }
   var events = new EventSource("/ui/events");
   events.addEventListener("changed", function () {
-    var reasons = document.querySelectorAll("#inbox input[name=reason]");
-    for (var i = 0; i < reasons.length; i++) { if (reasons[i].value !== "") { return; } }
+    var busy = document.querySelectorAll("#inbox input[name=reason], #inbox details[open]");
     fetch("/ui/inbox", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
-        var next = new DOMParser().parseFromString(html, "text/html").getElementById("inbox");
+        var fetched = new DOMParser().parseFromString(html, "text/html");
+        var count = fetched.getElementById("pending-count");
+        var shown = document.getElementById("pending-count");
+        if (count && shown) { shown.replaceWith(count); }
+        for (var i = 0; i < busy.length; i++) {
+          if (busy[i].tagName === "DETAILS" || busy[i].value !== "") { return; }
+        }
+        var next = fetched.getElementById("inbox");
         var here = document.getElementById("inbox");
         if (next && here) { here.replaceWith(next); }
       })

@@ -10,12 +10,15 @@
 //! cookie is `SameSite=Strict`); decisions are recorded as the operator, `via: console`, under the same identity
 //! rules as the API (no self-approval, a decision made meanwhile is shown, never overwritten).
 
+mod charts;
 mod extract;
 mod history;
 mod inbox;
 mod keys;
 mod kill;
+mod layout;
 mod live;
+mod overview;
 mod pages;
 mod proof;
 pub(crate) mod session;
@@ -23,6 +26,7 @@ mod shadow;
 mod sign_in;
 mod visible;
 mod webhooks;
+mod when;
 
 use axum::Router;
 use axum::extract::State;
@@ -44,6 +48,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/login", get(sign_in::login_page).post(sign_in::login))
         .route("/logout", post(sign_in::logout))
         .route("/inbox", get(inbox::inbox))
+        .route("/overview", get(overview::show))
         .route("/events", get(live::events))
         .route("/history", get(history::history))
         .route("/timeline", get(history::timeline))
@@ -90,7 +95,7 @@ async fn roles(
     match refusal {
         Some(why) => page(
             StatusCode::FORBIDDEN,
-            pages::refused(Some(&session), "Not for this key", why),
+            layout::refused(Some(&session), "Not for this key", why),
         ),
         None => next.run(request).await,
     }
@@ -138,7 +143,7 @@ extract::csrf_field!(TokenForm);
 fn csrf_refused(session: &Session) -> Response {
     page(
         StatusCode::FORBIDDEN,
-        pages::refused(
+        layout::refused(
             Some(session),
             "Refused",
             "This form did not carry this session's token (an old page, or a form posted from elsewhere). Nothing changed.",

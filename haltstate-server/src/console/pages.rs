@@ -1,60 +1,22 @@
-//! The console's pages, rendered on the server (maud escapes every value it interpolates: a param of
-//! `<script>` is text). No script is needed to approve or reject: every action is a form.
+//! The pages an approver decides from, rendered on the server (maud escapes every value it interpolates: a param
+//! of `<script>` is text): sign-in, the inbox (what waits, most urgent first) and one approval's page (what a
+//! notification links to). No script is needed to approve or reject: every action is a form.
 
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
+use serde_json::Value;
 use time::OffsetDateTime;
 
-use haltstate_types::Approval;
-use haltstate_types::timestamp::format_rfc3339;
+use haltstate_types::{Approval, ApprovalStatus};
 
+use super::layout::{layout, urlencode};
 use super::session::Session;
 use super::visible::Visible;
+use super::when::When;
 
-const STYLE: &str = "body{font:15px system-ui,sans-serif;margin:0;color:#1d1d1f}\
-header{background:#1d1d1f;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center}\
-header a{color:#fff}main{padding:1.2em;max-width:72em}table{border-collapse:collapse;width:100%}\
-td,th{border-bottom:1px solid #ddd;padding:.45em;text-align:left;vertical-align:top}\
-pre{margin:0;white-space:pre-wrap;font-size:13px}.notice{background:#fff4ce;padding:.6em;margin-bottom:1em}\
-.error{background:#fde7e9;padding:.6em;margin-bottom:1em}form.inline{display:inline}\
-button{cursor:pointer}.who{margin-left:auto}input[name=reason]{width:9em}code{word-break:break-all}mark.hidden-char{background:#fd8;font:smaller monospace}";
-
-pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · HaltState" }
-                style { (STYLE) }
-            }
-            body {
-                header {
-                    strong { "HaltState" }
-                    @if let Some(session) = session {
-                        @if session.principal.role == haltstate_types::Role::Admin {
-                            a href="/ui/keys" { "Keys" }
-                        } @else {
-                            a href="/ui/inbox" { "Inbox" }
-                            a href="/ui/history" { "History" }
-                            a href="/ui/kill" { "Kill switch" }
-                            a href="/ui/keys" { "Keys" }
-                            a href="/ui/webhooks" { "Webhooks" }
-                            a href="/ui/shadow" { "Shadow" }
-                        }
-                        span.who { (session.principal.name) " · " (session.principal.tenant) " · " (session.principal.role.as_str()) }
-                        form.inline method="post" action="/ui/logout" {
-                            input type="hidden" name="csrf" value=(session.csrf);
-                            button type="submit" { "Sign out" }
-                        }
-                    }
-                }
-                main { (body) }
-                @if session.is_some() { script src="/ui/console.js" {} }
-            }
-        }
-    }
-}
+/// Params shown in an inbox row at most (the approval's page shows them all).
+const ROW_PARAMS: usize = 6;
+/// Characters of one param's value shown in a row.
+const ROW_VALUE_CHARS: usize = 120;
 
 /// The sign-in form with its CSRF token; `error` says why the last attempt failed.
 pub(crate) fn login(csrf: &str, error: Option<&str>) -> Markup {
@@ -63,7 +25,7 @@ pub(crate) fn login(csrf: &str, error: Option<&str>) -> Markup {
         None,
         html! {
             h1 { "Sign in" }
-            @if let Some(error) = error { p.error { (error) } }
+            @if let Some(error) = error { p.error role="alert" { (error) } }
             p { "Sign in with an operator key. The key is exchanged for a session; it is not kept in the browser." }
             form method="post" action="/ui/login" {
                 input type="hidden" name="csrf" value=(csrf);
@@ -75,11 +37,6 @@ pub(crate) fn login(csrf: &str, error: Option<&str>) -> Markup {
     )
 }
 
-fn time(at: OffsetDateTime) -> String {
-    format_rfc3339(at)
-}
-
-/// Pending approvals, newest first, each with approve and reject forms.
 /// How many approvals each agent has waiting, fewest first (a lone request is listed before a flood).
 fn per_agent(pending: &[Approval]) -> Vec<(&str, usize)> {
     let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -91,47 +48,117 @@ fn per_agent(pending: &[Approval]) -> Vec<(&str, usize)> {
     counts
 }
 
-pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str>) -> Markup {
+/// Where a decision form returns to after the decision: the page it was posted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Back {
+    Inbox,
+    Approval,
+}
+
+impl Back {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Back::Inbox => "inbox",
+            Back::Approval => "approval",
+        }
+    }
+}
+
+/// "1 of 2: alice" for an approval several operators must approve.
+fn quorum(approval: &Approval) -> Option<String> {
+    (approval.approvals_required > 1).then(|| {
+        let mut text = format!(
+            "{} of {}",
+            approval.approved_by.len(),
+            approval.approvals_required
+        );
+        if !approval.approved_by.is_empty() {
+            text.push_str(": ");
+            text.push_str(&approval.approved_by.join(", "));
+        }
+        text
+    })
+}
+
+/// One param as a row shows it: compact JSON, cut at [`ROW_VALUE_CHARS`].
+fn short_value(value: &Value) -> String {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(ROW_VALUE_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+fn params_list(approval: &Approval) -> Markup {
+    html! {
+        @if approval.params.is_empty() { span.muted { "none" } } @else {
+            ul.params {
+                @for (name, value) in approval.params.iter().take(ROW_PARAMS) {
+                    li { strong { (Visible(name)) } ": " (Visible(&short_value(value))) }
+                }
+                @if approval.params.len() > ROW_PARAMS {
+                    li { a href=(format!("/ui/approvals/{}", approval.id)) { "+" (approval.params.len() - ROW_PARAMS) " more" } }
+                }
+            }
+        }
+    }
+}
+
+/// Pending approvals, the soonest to expire first, each with its approve and reject forms.
+pub(crate) fn inbox(
+    session: &Session,
+    mut pending: Vec<Approval>,
+    now: OffsetDateTime,
+    notice: Option<&Markup>,
+) -> Markup {
+    pending.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
     layout(
         "Inbox",
         Some(session),
         html! {
             h1 { "Waiting for a decision" }
-            @if let Some(notice) = notice { p.notice { (notice) } }
+            @if let Some(notice) = notice { p.notice role="status" { (notice) } }
             div id="inbox" {
             @if pending.is_empty() {
                 p { "Nothing waits for a decision." }
             } @else {
                 // Who is asking, at a glance: one agent's flood of requests does not hide another's.
                 p id="inbox-summary" {
-                    (pending.len()) " waiting: "
-                    @for (i, (agent, count)) in per_agent(pending).iter().enumerate() {
+                    (pending.len()) " waiting, the soonest to expire first: "
+                    @for (i, (agent, count)) in per_agent(&pending).iter().enumerate() {
                         @if i > 0 { " · " }
                         (agent) " " (count)
                     }
                 }
-                table {
+                table.cards {
                     thead { tr {
-                        th { "Action" } th { "Agent" } th { "Resource" } th { "Params" } th { "Risk" }
-                        th { "Policy" } th { "Requested" } th { "Expires" } th { "Decision" }
+                        th scope="col" { "Request" } th scope="col" { "Agent" } th scope="col" { "Params" }
+                        th scope="col" { "Why" } th scope="col" { "Requested" } th scope="col" { "Expires" } th scope="col" { "Decision" }
                     } }
                     tbody {
-                        @for approval in pending {
+                        @for approval in &pending {
                             tr id=(format!("approval-{}", approval.id)) {
-                                td { (approval.action) }
-                                td { (approval.agent_id) }
-                                td { (Visible(approval.resource.as_deref().unwrap_or("-"))) }
-                                td { pre { (Visible(&serde_json::to_string_pretty(&approval.params).unwrap_or_default())) } }
-                                td { (approval.risk.as_deref().unwrap_or("-")) }
-                                td { (approval.policy_id.as_deref().unwrap_or("-")) br; small { (approval.policy_reason) } }
-                                td { (time(approval.created_at)) }
-                                td { (time(approval.expires_at)) }
-                                td {
-                                    @if approval.approvals_required > 1 {
-                                        p.progress { (approval.approved_by.len()) " of " (approval.approvals_required) " approvals"
-                                            @if !approval.approved_by.is_empty() { " (" (approval.approved_by.join(", ")) ")" } }
-                                    }
-                                    (decide_form(session, approval))
+                                td data-label="Request" {
+                                    a href=(format!("/ui/approvals/{}", approval.id)) { strong { (approval.action) } }
+                                    @if let Some(resource) = &approval.resource { " on " (Visible(resource)) }
+                                    br; small.muted { code { (approval.id) } }
+                                    @if let Some(key) = &approval.idempotency_key { br; small { "key " code.key { (Visible(key)) } } }
+                                }
+                                td data-label="Agent" { (approval.agent_id) }
+                                td data-label="Params" { (params_list(approval)) }
+                                td data-label="Why" {
+                                    (approval.policy_reason)
+                                    @if let Some(policy) = &approval.policy_id { br; small.muted { "policy " (policy) } }
+                                    @if let Some(risk) = &approval.risk { br; small { "risk " strong { (risk) } } }
+                                }
+                                td data-label="Requested" { (When { at: approval.created_at, now }) }
+                                td data-label="Expires" { (When { at: approval.expires_at, now }) }
+                                td data-label="Decision" {
+                                    @if let Some(progress) = quorum(approval) { p.progress { (progress) } }
+                                    (decide_forms(session, approval, Back::Inbox))
                                 }
                             }
                         }
@@ -143,79 +170,79 @@ pub(crate) fn inbox(session: &Session, pending: &[Approval], notice: Option<&str
     )
 }
 
-fn decide_form(session: &Session, approval: &Approval) -> Markup {
+/// Approve (a reason welcome) and reject (a reason required), as two distinct forms.
+fn decide_forms(session: &Session, approval: &Approval, back: Back) -> Markup {
+    let action = format!("/ui/approvals/{}/decide", approval.id);
     html! {
-        form method="post" action=(format!("/ui/approvals/{}/decide", approval.id)) {
+        form.decide method="post" action=(action) {
             input type="hidden" name="csrf" value=(session.csrf);
-            input name="reason" placeholder="reason" maxlength="500";
-            " "
-            button type="submit" name="verdict" value="approve" { "Approve" }
-            " "
-            button type="submit" name="verdict" value="reject" { "Reject" }
+            input type="hidden" name="back" value=(back.as_str());
+            label { "Reason (optional)" input name="reason" maxlength="500" autocomplete="off"; }
+            button.approve type="submit" name="verdict" value="approve" { "Approve" }
+        }
+        details.reject {
+            summary { "Reject…" }
+            form.decide method="post" action=(action) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="back" value=(back.as_str());
+                label { "Why reject? (required)" input name="reason" required maxlength="500" autocomplete="off"; }
+                button.reject type="submit" name="verdict" value="reject" { "Reject" }
+            }
         }
     }
 }
 
 /// One approval, whatever its status: what was asked, and its decision or the forms to make it (the page a
-/// notification links to).
-pub(crate) fn approval(session: &Session, approval: &Approval) -> Markup {
+/// notification links to: the decision first, then every detail).
+pub(crate) fn approval(
+    session: &Session,
+    approval: &Approval,
+    now: OffsetDateTime,
+    notice: Option<&Markup>,
+) -> Markup {
+    let pending = approval.status == ApprovalStatus::Pending;
     layout(
         "Approval",
         Some(session),
         html! {
-            h1 { "Approval " code { (approval.id) } }
+            @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+            h1 { (approval.action) " by " (approval.agent_id) }
+            p {
+                "Status " strong id="status" { (approval.status.as_str()) }
+                " · requested " (When { at: approval.created_at, now })
+                @if pending { " · expires " (When { at: approval.expires_at, now }) }
+                @if let Some(progress) = quorum(approval) { " · " span id="approvals" { (progress) } }
+            }
+            p { (approval.policy_reason) }
+            @if pending {
+                h2 { "Decision" }
+                (decide_forms(session, approval, Back::Approval))
+            }
+            h2 { "Details" }
             table id="approval" {
-                tr { th { "Status" } td id="status" { (approval.status.as_str()) } }
-                tr { th { "Action" } td { (approval.action) } }
-                tr { th { "Agent" } td { (approval.agent_id) } }
-                tr { th { "Resource" } td { (Visible(approval.resource.as_deref().unwrap_or("-"))) } }
-                tr { th { "Params" } td { pre { (Visible(&serde_json::to_string_pretty(&approval.params).unwrap_or_default())) } } }
-                tr { th { "Risk" } td { (approval.risk.as_deref().unwrap_or("-")) } }
-                tr { th { "Policy" } td { (approval.policy_id.as_deref().unwrap_or("-")) br; small { (approval.policy_reason) } } }
-                tr { th { "Requested" } td { (time(approval.created_at)) } }
-                tr { th { "Expires" } td { (time(approval.expires_at)) } }
-                @if approval.approvals_required > 1 {
-                    tr { th { "Approvals" } td id="approvals" {
-                        (approval.approved_by.len()) " of " (approval.approvals_required)
-                        @if !approval.approved_by.is_empty() { " (" (approval.approved_by.join(", ")) ")" }
-                    } }
-                }
+                tr { th scope="row" { "Approval" } td { code { (approval.id) } } }
+                tr { th scope="row" { "Action" } td { (approval.action) } }
+                tr { th scope="row" { "Agent" } td { (approval.agent_id) } }
+                tr { th scope="row" { "Resource" } td { (Visible(approval.resource.as_deref().unwrap_or("-"))) } }
+                tr { th scope="row" { "Params" } td { pre { (Visible(&serde_json::to_string_pretty(&approval.params).unwrap_or_default())) } } }
+                tr { th scope="row" { "Risk" } td { (approval.risk.as_deref().unwrap_or("-")) } }
+                tr { th scope="row" { "Policy" } td { (approval.policy_id.as_deref().unwrap_or("-")) } }
                 @if let Some(version) = &approval.policy_version {
-                    tr { th { "Policy set" } td { code { (version.get(..12).unwrap_or(version)) } } }
+                    tr { th scope="row" { "Policy set" } td { code { (version.get(..12).unwrap_or(version)) } } }
                 }
                 @if let Some(key) = &approval.idempotency_key {
-                    tr { th { "Key" } td { a href=(format!("/ui/timeline?key={}", urlencode(key))) { code { (key) } } } }
+                    tr { th scope="row" { "Key" } td { a href=(format!("/ui/timeline?key={}", urlencode(key))) { code { (Visible(key)) } } } }
                 }
+                tr { th scope="row" { "Requested" } td { (super::when::Exact(approval.created_at)) } }
+                tr { th scope="row" { "Expires" } td { (super::when::Exact(approval.expires_at)) } }
                 @if let Some(decided) = approval.decided_at {
-                    tr { th { "Decided" } td {
-                        (time(decided))
+                    tr { th scope="row" { "Decided" } td id="decided" {
+                        (super::when::Exact(decided))
                         @if let Some(approver) = &approval.approver { " by " (approver) }
                         @if let Some(reason) = &approval.decision_reason { br; small { (Visible(reason)) } }
                     } }
                 }
             }
-            @if approval.status == haltstate_types::ApprovalStatus::Pending {
-                h2 { "Decision" }
-                (decide_form(session, approval))
-            }
-        },
-    )
-}
-
-/// A query parameter's value, percent-encoded (maud escapes HTML, not URLs).
-pub(crate) fn urlencode(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// A refusal page (bad CSRF token, unknown approval) with its status.
-pub(crate) fn refused(session: Option<&Session>, title: &str, why: &str) -> Markup {
-    layout(
-        title,
-        session,
-        html! {
-            h1 { (title) }
-            p.error { (why) }
-            p { a href="/ui/inbox" { "Back to the inbox" } }
         },
     )
 }

@@ -9,12 +9,12 @@ use maud::html;
 use super::visible::Visible;
 use serde::Deserialize;
 
+use super::when::Exact;
 use haltstate_authority::{AuthorityError, ProofSelection};
 use haltstate_types::proof::{ProofPack, verify};
-use haltstate_types::timestamp::format_rfc3339;
 
+use super::layout::{layout, refused};
 use super::page;
-use super::pages::{layout, refused};
 use super::session::Session;
 use crate::state::AppState;
 
@@ -104,7 +104,7 @@ pub(crate) async fn download(
 
 /// A link to the pack of `key` (one operation under it, or all).
 pub(crate) fn proof_link(path: &str, key: &str, generation: Option<u64>) -> String {
-    let mut link = format!("{path}?key={}", super::pages::urlencode(key));
+    let mut link = format!("{path}?key={}", super::layout::urlencode(key));
     if let Some(generation) = generation {
         link.push_str(&format!("&generation={generation}"));
     }
@@ -139,7 +139,7 @@ pub(crate) async fn view(
         p {
             "Tenant " (pack.tenant) ", " (pack.records.len()) " records; chain from record "
             (pack.chain.first().map_or(0, |l| l.seq)) " to " (checkpoint.seq)
-            ", signed " (format_rfc3339(checkpoint.at)) " by key " code { (checkpoint.key_id) } ". "
+            ", signed " (Exact(checkpoint.at)) " by key " code { (checkpoint.key_id) } ". "
             a href=(proof_link("/ui/proof", key, query.generation)) { "Download (JSON)" }
         }
         table id="proof" {
@@ -151,7 +151,7 @@ pub(crate) async fn view(
                 @for r in &pack.records {
                     tr {
                         td { (r.ledger_entry_id) br; small { (r.proof_id) } }
-                        td { (format_rfc3339(r.at)) }
+                        td { (Exact(r.at)) }
                         td { (r.kind) }
                         td { (r.agent.as_deref().unwrap_or("-")) }
                         td { (r.action.as_deref().unwrap_or("-")) }

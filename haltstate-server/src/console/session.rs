@@ -1,22 +1,21 @@
 //! Console sessions: an operator key, presented once at sign-in, exchanged for a random session token in an
-//! `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the request came over TLS), with a CSRF token for its forms.
+//! `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the request came over TLS); the forms' CSRF token is derived
+//! from the session token, so nothing but the session's name needs keeping.
 //!
-//! Sessions live in this process's memory under the SHA-256 of their token (never the token, never the key). A
-//! session ends at sign-out, after [`SESSION_TTL`], or as soon as its key is revoked (checked on every request).
-//! With several instances behind a load balancer, a console session belongs to the instance that created it
-//! (route `/ui` with session affinity).
+//! Sessions are stored by the authority under the SHA-256 of their token (never the token, never the key), so every
+//! instance on the same database knows every session: a load balancer needs no affinity. A session ends at
+//! sign-out (on every instance), after [`SESSION_TTL`], or as soon as its key is revoked or rotated (checked on
+//! every request).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use haltstate_authority::Authority;
-use haltstate_types::Principal;
+use haltstate_authority::{Authority, AuthorityError, SessionId, SessionLimits};
+use haltstate_types::{Principal, Role};
 
 /// How long a session lasts after sign-in.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);
@@ -25,12 +24,13 @@ pub(crate) const COOKIE: &str = "haltstate_session";
 /// Sessions kept at most, over all tenants; past it, sign-in is refused (never another tenant's session ended).
 const CAPACITY: usize = 10_000;
 
-/// A signed-in operator.
+/// A signed-in operator (or admin).
 #[derive(Clone)]
 pub(crate) struct Session {
     pub(crate) principal: Principal,
     pub(crate) csrf: String,
-    expires: Instant,
+    /// How many approvals the tenant has waiting (for the navigation), when it could be read.
+    pub(crate) pending: Option<u64>,
 }
 
 impl std::fmt::Debug for Session {
@@ -50,17 +50,9 @@ impl Session {
     }
 }
 
-/// The process's console sessions.
-#[derive(Default)]
-pub(crate) struct Sessions {
-    by_token_hash: Mutex<HashMap<[u8; 32], Session>>,
-}
-
-impl std::fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sessions").finish_non_exhaustive()
-    }
-}
+/// The console's sessions, kept by the authority.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions;
 
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -68,74 +60,70 @@ fn random_token() -> String {
     hex::encode(bytes)
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// The forms' token of the session whose token is `token`: only its holder can compute it, and it tells nothing
+/// of the session token (a different digest than the stored name).
+fn csrf_of(token: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"haltstate console csrf\n");
+    digest.update(token.as_bytes());
+    hex::encode(digest.finalize())
 }
 
 impl Sessions {
-    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
-        self.by_token_hash.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Starts a session for `principal`; answers its token (for the cookie). Past `per_tenant` sessions of its
-    /// tenant, that tenant's oldest ends: one tenant's sign-ins never end another's sessions. `None` when the
-    /// process holds [`CAPACITY`] sessions of other tenants.
-    pub(crate) fn start(&self, principal: Principal, per_tenant: usize) -> Option<String> {
+    /// tenant, that tenant's oldest ends: one tenant's sign-ins never end another's sessions. `Ok(None)` when
+    /// [`CAPACITY`] sessions are stored.
+    pub(crate) async fn start(
+        &self,
+        authority: &Authority,
+        principal: &Principal,
+        per_tenant: usize,
+    ) -> Result<Option<String>, AuthorityError> {
         let token = random_token();
-        let now = Instant::now();
-        let mut sessions = self.locked();
-        sessions.retain(|_, s| s.expires > now);
-        let tenant = principal.tenant.clone();
-        let mut own: Vec<([u8; 32], Instant)> = sessions
-            .iter()
-            .filter(|(_, s)| s.principal.tenant == tenant)
-            .map(|(k, s)| (*k, s.expires))
-            .collect();
-        if own.len() >= per_tenant.max(1) {
-            own.sort_by_key(|(_, expires)| *expires);
-            for (hash, _) in &own[..=own.len() - per_tenant.max(1)] {
-                sessions.remove(hash);
-            }
-        }
-        if sessions.len() >= CAPACITY {
-            return None;
-        }
-        sessions.insert(
-            token_hash(&token),
-            Session {
-                principal,
-                csrf: random_token(),
-                expires: now + SESSION_TTL,
-            },
-        );
-        Some(token)
+        let limits = SessionLimits {
+            per_tenant,
+            total: CAPACITY,
+        };
+        let started = authority
+            .start_console_session(principal, SessionId::of_token(&token), SESSION_TTL, limits)
+            .await?;
+        Ok(started.then_some(token))
     }
 
-    /// The live session the request's cookie names, if its key is still live; a session whose key was revoked
-    /// ends here.
+    /// The live session the request's cookie names, if its key is still live (read fresh: a revoked key, or one
+    /// whose role changed, signs nobody in).
     pub(crate) fn find(&self, headers: &HeaderMap, authority: &Authority) -> Option<Session> {
         let token = cookie(headers)?;
-        let hash = token_hash(&token);
-        let session = {
-            let sessions = self.locked();
-            sessions.get(&hash).cloned()
-        }?;
-        let live = session.expires > Instant::now()
-            && authority
-                .key(&session.principal.tenant, &session.principal.key_id)
-                .is_ok_and(|key| key.revoked_at.is_none());
-        if live {
-            Some(session)
-        } else {
-            self.locked().remove(&hash);
-            None
+        let stored = authority
+            .console_session(&SessionId::of_token(&token))
+            .inspect_err(|error| tracing::warn!(%error, "console session could not be read"))
+            .ok()??;
+        let key = authority.key(&stored.tenant, &stored.key_id).ok()?;
+        if key.revoked_at.is_some() || !matches!(key.role, Role::Operator | Role::Admin) {
+            return None;
         }
+        Some(Session {
+            principal: Principal {
+                tenant: key.tenant,
+                key_id: key.id,
+                name: key.name,
+                role: key.role,
+                agents: key.agents,
+                rate_limit: key.rate_limit,
+            },
+            csrf: csrf_of(&token),
+            pending: None,
+        })
     }
 
-    /// Ends the session the request's cookie names.
-    pub(crate) fn end(&self, headers: &HeaderMap) {
-        if let Some(token) = cookie(headers) {
-            self.locked().remove(&token_hash(&token));
+    /// Ends the session the request's cookie names (on every instance).
+    pub(crate) async fn end(&self, headers: &HeaderMap, authority: &Authority, tenant: &str) {
+        if let Some(token) = cookie(headers)
+            && let Err(error) = authority
+                .end_console_session(tenant, SessionId::of_token(&token))
+                .await
+        {
+            tracing::warn!(%error, "console session could not be ended");
         }
     }
 }

@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
+use super::when::Exact;
 use haltstate_authority::ReplayQuery;
-use haltstate_types::timestamp::format_rfc3339;
 
+use super::layout::{layout, refused, urlencode};
 use super::page;
-use super::pages::{layout, refused, urlencode};
 use super::session::Session;
 use crate::state::AppState;
 
@@ -53,7 +53,7 @@ pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Res
                 tbody {
                     @for d in report.disagreements.iter().rev().take(SHOWN) {
                         tr {
-                            td { (format_rfc3339(d.record.at)) }
+                            td { (Exact(d.record.at)) }
                             td {
                                 @if let Some(key) = &d.record.idempotency_key {
                                     a href=(format!("/ui/timeline?key={}", urlencode(key))) { code { (key) } }

@@ -90,15 +90,31 @@ pub(crate) async fn login(
                 Role::Admin => "/ui/keys",
                 Role::Agent | Role::Operator => "/ui/inbox",
             };
-            let Some(token) = state
+            let started = state
                 .sessions
-                .start(principal, state.limits.max_sessions_per_tenant)
-            else {
-                return login_form(
-                    &headers,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some("The console holds as many sessions as it can; try again later."),
-                );
+                .start(
+                    &state.authority,
+                    &principal,
+                    state.limits.max_sessions_per_tenant,
+                )
+                .await;
+            let token = match started {
+                Ok(Some(token)) => token,
+                Ok(None) => {
+                    return login_form(
+                        &headers,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Some("The console holds as many sessions as it can; try again later."),
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "console sign-in could not store its session");
+                    return login_form(
+                        &headers,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Some("The authority cannot start a session right now; try again shortly."),
+                    );
+                }
             };
             let mut response = Redirect::to(landing).into_response();
             if let Ok(cookie) = HeaderValue::from_str(&session::set_cookie(&token, &headers)) {
@@ -132,9 +148,12 @@ pub(crate) async fn login(
 pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    CsrfForm(_session, _form): CsrfForm<TokenForm>,
+    CsrfForm(session, _form): CsrfForm<TokenForm>,
 ) -> Response {
-    state.sessions.end(&headers);
+    state
+        .sessions
+        .end(&headers, &state.authority, &session.principal.tenant)
+        .await;
     let mut response = Redirect::to("/ui/login").into_response();
     if let Ok(cookie) = HeaderValue::from_str(&session::clear_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);

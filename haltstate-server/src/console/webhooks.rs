@@ -7,14 +7,14 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::when::Exact;
 use haltstate_authority::webhooks::{
     DeliveryRecord, DeliveryState, Webhook, WebhookEvent, WebhookFormat, WebhookSpec,
 };
-use haltstate_types::timestamp::format_rfc3339;
 
 use super::extract::CsrfForm;
+use super::layout::{layout, refused};
 use super::page;
-use super::pages::{layout, refused};
 use super::session::Session;
 use crate::state::AppState;
 
@@ -77,7 +77,7 @@ fn endpoints(session: &Session, webhooks: &[Webhook]) -> Markup {
                             td { code { (shown_url(webhook)) } }
                             td { @for event in &webhook.events { (event.as_str()) br; } }
                             td { (webhook.format.as_str()) }
-                            td { (format_rfc3339(webhook.created_at)) " by " (webhook.created_by) }
+                            td { (Exact(webhook.created_at)) " by " (webhook.created_by) }
                             td {
                                 form method="post" action=(format!("/ui/webhooks/{}/remove", webhook.id)) {
                                     input type="hidden" name="csrf" value=(session.csrf);
@@ -116,10 +116,10 @@ fn delivery_table(deliveries: &[DeliveryRecord]) -> Markup {
                             }
                             td {
                                 @if delivery.state == DeliveryState::Pending {
-                                    (delivery.next_attempt_at.map(format_rfc3339).unwrap_or_default())
+                                    (delivery.next_attempt_at.map(super::when::exact).unwrap_or_default())
                                 }
                             }
-                            td { (format_rfc3339(delivery.created_at)) }
+                            td { (Exact(delivery.created_at)) }
                         }
                     }
                 }

@@ -118,7 +118,7 @@ pub async fn set_kill_switch(
     let scope = KillScope::new(who.tenant.clone(), body.agent_id);
     let status = state
         .authority
-        .set_kill_switch_as(scope, body.state, actor)
+        .set_kill_switch_because(scope, body.state, actor, body.reason.as_deref())
         .await?;
     Ok(Json(KillReply::from(&status)))
 }

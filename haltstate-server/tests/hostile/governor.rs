@@ -400,6 +400,9 @@ async fn the_inbox_shows_who_is_waiting_so_a_flood_hides_nobody() {
         .text()
         .await
         .unwrap();
-    assert!(inbox.contains("4 waiting: billing-a 1 · bot 3"), "{inbox}");
+    assert!(
+        inbox.contains("4 waiting, the soonest to expire first: billing-a 1 · bot 3"),
+        "{inbox}"
+    );
     assert!(inbox.contains(&format!("approval-{real_id}")), "{inbox}");
 }

@@ -34,6 +34,9 @@ pub struct KillBody {
     /// Who flips it: when given, it must be the key's own operator.
     #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// Why: kept in the switch's ledger record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What a scope of the kill switch says.

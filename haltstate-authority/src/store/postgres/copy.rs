@@ -130,6 +130,10 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "change_history",
+        &[("tenant", Text), ("subject", Text), ("seq", Int)],
+    ),
+    (
         "webhooks",
         &[
             ("tenant", Text),

@@ -15,6 +15,7 @@ macro_rules! shared_statements {
 
 mod checkpoints;
 mod conn;
+mod console;
 mod copy;
 mod listen;
 mod queries;

@@ -16,6 +16,7 @@ use haltstate_types::{
 
 use super::conn::{Conn, connect};
 use super::{checkpoints, queries, verify, webhooks};
+use crate::console_session::{ConsoleSession, SessionId};
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
 use crate::store::tx::Reads;
@@ -266,5 +267,35 @@ impl Reads for PgReads {
     ) -> Result<Option<crate::state_rows::KeyStatus>> {
         let (tenant, agent, key) = (tenant.to_owned(), agent.to_owned(), key.to_owned());
         self.with(move |c| queries::key_state(c, &tenant, &agent, &key, now))
+    }
+
+    fn session(&self, id: &SessionId, now: OffsetDateTime) -> Result<Option<ConsoleSession>> {
+        let id = id.clone();
+        self.with(move |c| super::console::find(c, &id, now))
+    }
+
+    fn pending_count(&self, tenant: &str, now: OffsetDateTime, at_most: u64) -> Result<u64> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| super::console::pending_count(c, &tenant, now, at_most))
+    }
+
+    fn changes(
+        &self,
+        tenant: &str,
+        subject: &str,
+        limit: u32,
+    ) -> Result<Vec<haltstate_types::EvidenceRecord>> {
+        let (tenant, subject) = (tenant.to_owned(), subject.to_owned());
+        self.with(move |c| super::console::changes(c, &tenant, &subject, limit))
+    }
+
+    fn activity(
+        &self,
+        tenant: &str,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<haltstate_types::EvidenceRecord>> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| super::console::activity(c, &tenant, since, limit))
     }
 }

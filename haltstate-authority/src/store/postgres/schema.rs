@@ -244,6 +244,36 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX approvals_pending_agent ON approvals (tenant, agent_id, status, expires_us);
     "#,
     ),
+    // 15: console sessions stored, and where operator changes are in the ledger, as in SQLite's schema 15.
+    (
+        15,
+        r#"
+    CREATE TABLE console_sessions (
+        token_hash  TEXT PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        key_id      TEXT NOT NULL,
+        created_us  BIGINT NOT NULL,
+        expires_us  BIGINT NOT NULL
+    );
+    CREATE INDEX console_sessions_tenant ON console_sessions (tenant, expires_us);
+    CREATE INDEX console_sessions_key ON console_sessions (tenant, key_id);
+    CREATE INDEX console_sessions_expiry ON console_sessions (expires_us);
+
+    CREATE TABLE change_history (
+        tenant   TEXT NOT NULL,
+        subject  TEXT NOT NULL,
+        seq      BIGINT NOT NULL,
+        PRIMARY KEY (tenant, subject, seq)
+    );
+    INSERT INTO change_history (tenant, subject, seq)
+        SELECT tenant, 'kill-switch', seq FROM ledger
+        WHERE convert_from(body, 'UTF8')::jsonb ->> 'kind' = 'kill_switch';
+    INSERT INTO change_history (tenant, subject, seq)
+        SELECT tenant, convert_from(body, 'UTF8')::jsonb -> 'resource_refs' ->> 0, seq FROM ledger
+        WHERE convert_from(body, 'UTF8')::jsonb ->> 'kind' = 'key'
+          AND convert_from(body, 'UTF8')::jsonb -> 'resource_refs' ->> 0 IS NOT NULL;
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

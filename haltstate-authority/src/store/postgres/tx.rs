@@ -9,6 +9,7 @@ use super::conn::{Conn, signed, unsigned};
 use super::queries;
 use super::usage::UsageBuckets;
 use crate::approval_event::ApprovalEvent;
+use crate::console_session::{ConsoleSession, SessionId};
 use crate::error::{AuthorityError, Result};
 use crate::policy::Usage;
 use crate::state_rows::{Charge, CheckRecord, KeyRecord};
@@ -524,5 +525,38 @@ impl Tx for PgTx<'_> {
             )?
             .map(|row| unsigned(row.try_get(0)?, "a ledger sequence number"))
             .transpose()
+    }
+
+    fn note_change(&mut self, tenant: &str, subject: &str, seq: u64) -> Result<()> {
+        self.own(tenant)?;
+        super::console::note_change(self.conn, tenant, subject, seq)
+    }
+
+    fn expire_sessions(&mut self) -> Result<()> {
+        super::console::expire(self.conn, self.now)
+    }
+
+    fn session_count(&mut self, tenant: Option<&str>) -> Result<u64> {
+        super::console::count_of(self.conn, tenant)
+    }
+
+    fn end_oldest_sessions(&mut self, tenant: &str, count: u64) -> Result<()> {
+        self.own(tenant)?;
+        super::console::end_oldest(self.conn, tenant, count)
+    }
+
+    fn insert_session(&mut self, id: &SessionId, session: &ConsoleSession) -> Result<()> {
+        self.own(&session.tenant)?;
+        super::console::insert(self.conn, id, session)
+    }
+
+    fn end_session(&mut self, tenant: &str, id: &SessionId) -> Result<bool> {
+        self.own(tenant)?;
+        super::console::end(self.conn, tenant, id)
+    }
+
+    fn end_key_sessions(&mut self, tenant: &str, key_id: &str) -> Result<u64> {
+        self.own(tenant)?;
+        super::console::end_of_key(self.conn, tenant, key_id)
     }
 }

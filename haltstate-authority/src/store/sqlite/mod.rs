@@ -4,6 +4,7 @@
 
 mod backup;
 mod checkpoints;
+mod console;
 pub(crate) mod queries;
 mod reads;
 mod rechain;

@@ -10,11 +10,12 @@ use time::OffsetDateTime;
 
 use haltstate_types::timestamp::to_micros;
 use haltstate_types::{
-    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, KeyInfo, KillScope, KillState,
-    KillStatus, LedgerHead, Principal, VerifyReport,
+    Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, EvidenceRecord, KeyInfo, KillScope,
+    KillState, KillStatus, LedgerHead, Principal, VerifyReport,
 };
 
 use super::{BUSY_TIMEOUT, checkpoints, queries, verify, webhooks};
+use crate::console_session::{ConsoleSession, SessionId};
 use crate::error::Result;
 use crate::store::tx::Reads;
 use crate::webhooks::{DeliveryRecord, Webhook};
@@ -242,5 +243,52 @@ impl Reads for SqliteReads {
     ) -> Result<Option<crate::state_rows::KeyStatus>> {
         self.readers
             .with(|conn| queries::key_state(conn, tenant, agent, key, now))
+    }
+
+    fn session(&self, id: &SessionId, now: OffsetDateTime) -> Result<Option<ConsoleSession>> {
+        self.readers
+            .with(|conn| super::console::find(conn, id, now))
+    }
+
+    fn pending_count(&self, tenant: &str, now: OffsetDateTime, at_most: u64) -> Result<u64> {
+        self.readers.with(|conn| {
+            let counted: i64 = conn
+                .prepare_cached(crate::store::sql::PENDING_OF_TENANT)?
+                .query_row(
+                    rusqlite::params![
+                        tenant,
+                        to_micros(now),
+                        i64::try_from(at_most).unwrap_or(i64::MAX)
+                    ],
+                    |row| row.get(0),
+                )?;
+            Ok(u64::try_from(counted).unwrap_or(0))
+        })
+    }
+
+    fn changes(&self, tenant: &str, subject: &str, limit: u32) -> Result<Vec<EvidenceRecord>> {
+        self.readers
+            .with(|conn| super::console::changes(conn, tenant, subject, limit))
+    }
+
+    fn activity(
+        &self,
+        tenant: &str,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<EvidenceRecord>> {
+        self.readers.with(|conn| {
+            let mut statement = conn.prepare_cached(crate::store::sql::ACTIVITY_SINCE)?;
+            let mut rows = statement.query(rusqlite::params![
+                tenant,
+                haltstate_types::timestamp::format_rfc3339(since),
+                i64::from(limit)
+            ])?;
+            let mut records = Vec::new();
+            while let Some(row) = rows.next()? {
+                records.push(crate::store::decode::chained_record(row, tenant)?.record);
+            }
+            Ok(records)
+        })
     }
 }

@@ -321,6 +321,36 @@ const MIGRATIONS: &[Migration] = &[
     Sql(r#"
     CREATE INDEX approvals_pending_agent ON approvals (tenant, agent_id, status, expires_us);
     "#),
+    // 15: console sessions stored, so that every instance on the database knows every session (no affinity at the
+    // load balancer) and signing out or revoking the key ends it everywhere. Only the token's SHA-256 is kept.
+    Sql(r#"
+    CREATE TABLE console_sessions (
+        token_hash  TEXT PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        key_id      TEXT NOT NULL,
+        created_us  INTEGER NOT NULL,
+        expires_us  INTEGER NOT NULL
+    );
+    CREATE INDEX console_sessions_tenant ON console_sessions (tenant, expires_us);
+    CREATE INDEX console_sessions_key ON console_sessions (tenant, key_id);
+    CREATE INDEX console_sessions_expiry ON console_sessions (expires_us);
+
+    -- Where the records of a tenant's operator changes are (the kill switch, each key), so that their history
+    -- is read from the ledger by index, not by decoding every record. Filled from the ledger as it stands.
+    CREATE TABLE change_history (
+        tenant   TEXT NOT NULL,
+        subject  TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        PRIMARY KEY (tenant, subject, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO change_history (tenant, subject, seq)
+        SELECT tenant, 'kill-switch', seq FROM ledger
+        WHERE json_extract(CAST(body AS TEXT), '$.kind') = 'kill_switch';
+    INSERT INTO change_history (tenant, subject, seq)
+        SELECT tenant, json_extract(CAST(body AS TEXT), '$.resource_refs[0]'), seq FROM ledger
+        WHERE json_extract(CAST(body AS TEXT), '$.kind') = 'key'
+          AND json_extract(CAST(body AS TEXT), '$.resource_refs[0]') IS NOT NULL;
+    "#),
 ];
 
 /// The newest schema version this build knows.

@@ -10,6 +10,7 @@ use super::queries;
 use super::tails::Tails;
 use super::usage::UsageBuckets;
 use crate::approval_event::ApprovalEvent;
+use crate::console_session::{ConsoleSession, SessionId};
 use crate::error::Result;
 use crate::policy::Usage;
 use crate::state_rows::{Charge, CheckRecord, KeyRecord};
@@ -454,5 +455,33 @@ impl Tx for SqliteTx<'_> {
             )?
             .query_row(params![tenant, key, agent, generation], |row| row.get(0))
             .optional()?)
+    }
+
+    fn note_change(&mut self, tenant: &str, subject: &str, seq: u64) -> Result<()> {
+        super::console::note_change(self.conn, tenant, subject, seq)
+    }
+
+    fn expire_sessions(&mut self) -> Result<()> {
+        super::console::expire(self.conn, self.now)
+    }
+
+    fn session_count(&mut self, tenant: Option<&str>) -> Result<u64> {
+        super::console::count_of(self.conn, tenant)
+    }
+
+    fn end_oldest_sessions(&mut self, tenant: &str, count: u64) -> Result<()> {
+        super::console::end_oldest(self.conn, tenant, count)
+    }
+
+    fn insert_session(&mut self, id: &SessionId, session: &ConsoleSession) -> Result<()> {
+        super::console::insert(self.conn, id, session)
+    }
+
+    fn end_session(&mut self, tenant: &str, id: &SessionId) -> Result<bool> {
+        super::console::end(self.conn, tenant, id)
+    }
+
+    fn end_key_sessions(&mut self, tenant: &str, key_id: &str) -> Result<u64> {
+        super::console::end_of_key(self.conn, tenant, key_id)
     }
 }
