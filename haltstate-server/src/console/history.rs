@@ -129,18 +129,18 @@ pub(crate) async fn history(
             tbody {
                 @for record in &shown {
                     tr {
-                        td { (record.seq) }
-                        td { (Exact(record.at)) }
-                        td { (record.kind.as_str()) }
-                        td { (record.agent_id.as_deref().unwrap_or("-")) }
-                        td { (record.action.as_deref().unwrap_or("-")) }
-                        td {
+                        td data-label="#" { (record.seq) }
+                        td data-label="At" { (Exact(record.at)) }
+                        td data-label="Kind" { (record.kind.as_str()) }
+                        td data-label="Agent" { (record.agent_id.as_deref().unwrap_or("-")) }
+                        td data-label="Action" { (record.action.as_deref().unwrap_or("-")) }
+                        td data-label="Key" {
                             @if let Some(key) = &record.idempotency_key {
                                 a href=(format!("/ui/timeline?key={}", urlencode(key))) { (Visible(key)) }
                             } @else { "-" }
                         }
-                        td { (verdict(record)) }
-                        td { (record.actor.as_deref().unwrap_or("")) }
+                        td data-label="Decision" { (verdict(record)) }
+                        td data-label="By" { (record.actor.as_deref().unwrap_or("")) }
                     }
                 }
             }
@@ -226,12 +226,12 @@ pub(crate) async fn timeline(
                 @for chained in &records {
                     @let record = &chained.record;
                     tr {
-                        td { (record.seq) }
-                        td { (Exact(record.at)) }
-                        td { (record.generation.map_or_else(|| "-".to_owned(), |g| g.to_string())) }
-                        td { (record.kind.as_str()) }
-                        td { (verdict(record)) }
-                        td {
+                        td data-label="#" { (record.seq) }
+                        td data-label="At" { (Exact(record.at)) }
+                        td data-label="Operation" { (record.generation.map_or_else(|| "-".to_owned(), |g| g.to_string())) }
+                        td data-label="Kind" { (record.kind.as_str()) }
+                        td data-label="Decision" { (verdict(record)) }
+                        td data-label="Detail" {
                             @if let Some(reason) = &record.reason { (Visible(reason)) br; }
                             @if let Some(error) = &record.error { "error " (Visible(error)) br; }
                             @for resource in &record.resource_refs { "resource " (Visible(resource)) br; }
@@ -239,7 +239,7 @@ pub(crate) async fn timeline(
                             @if let Some(approval) = &record.approval_id { "approval " (approval) br; }
                             @if let Some(actor) = &record.actor { "by " (actor) br; }
                         }
-                        td { small { "prev " code { (chained.prev_hash) } br; "hash " code { (chained.hash) } } }
+                        td data-label="Chain" { small { "prev " code { (chained.prev_hash) } br; "hash " code { (chained.hash) } } }
                     }
                 }
             }

@@ -8,7 +8,7 @@ use haltstate_types::Role;
 use super::session::Session;
 
 /// One style sheet, inline (the CSP allows inline style, no other origin). Colours meet WCAG AA contrast on their
-/// backgrounds; below 720 px tables marked `cards` become one card per row, with each cell's label before it.
+/// backgrounds; below 720 px every table becomes one card per row, with each cell's label (`data-label`) before it.
 const STYLE: &str = "*{box-sizing:border-box}body{font:16px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fff}\
 a{color:#0645ad}header{background:#1d1d1f;color:#fff;padding:.5em 1em;display:flex;flex-wrap:wrap;gap:.4em 1.1em;align-items:center}\
 header a{color:#fff}header nav{display:flex;flex-wrap:wrap;gap:.4em 1em}.who{margin-left:auto;font-size:.9em}\
@@ -27,9 +27,9 @@ mark.hidden-char{background:#fd8;font:smaller monospace}.muted{color:#57606a}.pa
 .scroll{overflow-x:auto}.cols{display:flex;flex-wrap:wrap;gap:1em 2em}.cols>section{flex:1 1 20em;min-width:0}\
 svg{max-width:100%;height:auto}.legend span{display:inline-block;margin-right:1em}.swatch{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}\
 .skip{position:absolute;left:-999px}.skip:focus{left:1em;top:1em;background:#fff;color:#0645ad;padding:.3em;z-index:2}\
-@media (max-width:720px){main{padding:.7em}table.cards thead{display:none}table.cards tr{display:block;border:1px solid #d0d7de;border-radius:8px;margin:0 0 1em;padding:.4em}\
-table.cards td{display:block;border:0;padding:.25em .3em}table.cards td[data-label]::before{content:attr(data-label);display:block;font-size:.8em;color:#57606a}\
-.who{margin-left:0;width:100%}input{width:100%}table:not(.cards){display:block;overflow-x:auto}}";
+@media (max-width:720px){main{padding:.7em}table thead{display:none}table tr{display:block;border:1px solid #d0d7de;border-radius:8px;margin:0 0 1em;padding:.4em}\
+table td,table th{display:block;border:0;padding:.25em .3em}td[data-label]::before{content:attr(data-label);display:block;font-size:.8em;color:#57606a}\
+.who{margin-left:0;width:100%}input{width:100%}}";
 
 /// A page: the navigation (with the count of approvals waiting) when signed in, then `body`.
 pub(crate) fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {

@@ -254,14 +254,6 @@ fn overview(
                     }
                 }
             }
-            section aria-labelledby="wait-heading" {
-                h2 id="wait-heading" { "How long approvals wait" }
-                p { "Decided in the last 24 h: " (figure("decided-day", waits.len() as u64))
-                    "; waited " strong id="wait-p50" { (duration_text(percentile(&waits, 50))) } " (p50), "
-                    strong id="wait-p95" { (duration_text(percentile(&waits, 95))) } " (p95)." }
-                (stacked_columns("chart-waits", "Approvals decided in the last 24 hours, by how long they waited",
-                    &[Series { name: "decided", colour: "#0969da" }], &wait_buckets, &wait_labels))
-            }
         }
         h2 { "Decisions" }
         dl.cols id="decision-figures" {
@@ -283,6 +275,14 @@ fn overview(
         (stacked_columns("chart-hour", "Decisions in the last hour, per 5 minutes", &DECISIONS, &decisions.hour, &hour_labels))
         (stacked_columns("chart-day", "Decisions in the last 24 hours, per hour", &DECISIONS, &decisions.day, &day_labels))
         div.cols {
+            section aria-labelledby="wait-heading" {
+                h2 id="wait-heading" { "How long approvals wait" }
+                p { "Decided in the last 24 h: " (figure("decided-day", waits.len() as u64))
+                    "; waited " strong id="wait-p50" { (duration_text(percentile(&waits, 50))) } " (p50), "
+                    strong id="wait-p95" { (duration_text(percentile(&waits, 95))) } " (p95)." }
+                (stacked_columns("chart-waits", "Approvals decided in the last 24 hours, by how long they waited",
+                    &[Series { name: "decided", colour: "#0969da" }], &wait_buckets, &wait_labels))
+            }
             section aria-labelledby="denied-actions-heading" {
                 h2 id="denied-actions-heading" { "Most denied actions, 24 hours" }
                 (bars("chart-denied-actions", "Most denied actions in the last 24 hours", &top(&decisions.denied_actions), "#cf222e"))
