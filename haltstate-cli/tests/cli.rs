@@ -141,8 +141,22 @@ async fn operator_approves_and_kills_on_the_db_while_the_server_runs() {
         "billing-agent",
         "--as",
         "oncall",
+        "--reason",
+        "refund storm",
     ]);
     assert!(paused.status.success(), "{}", text(&paused.stderr));
+    let why = haltstate_authority::Authority::builder(&db)
+        .open()
+        .unwrap()
+        .kill_switch_history("acme", 1)
+        .unwrap();
+    assert_eq!(
+        (why[0].actor.as_deref(), why[0].reason.as_deref()),
+        (
+            Some("oncall"),
+            Some("agent billing-agent set to PAUSE: refund storm")
+        )
+    );
     let denied = guard(server.base_url(), &key, 100, "refund:paused").await;
     assert_eq!(denied["status"], "denied");
     assert_eq!(

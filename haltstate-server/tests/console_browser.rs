@@ -431,7 +431,7 @@ async fn an_approver_decides_from_a_phone_and_the_overview_counts_the_day() {
     let bob = key("bob", Role::Operator).await.secret;
     let root = key("root", Role::Admin).await.secret;
 
-    // A scripted hour: 4 refunds allowed, 3 denied (over the limit), 3 waiting for a human (one of them a payout
+    // A scripted hour: 4 refunds allowed, 3 denied (over the limit), 4 waiting for a human (one of them a payout
     // that needs two).
     for i in 0..4 {
         let answer = guard_action(
@@ -473,6 +473,15 @@ async fn an_approver_decides_from_a_phone_and_the_overview_counts_the_day() {
     )
     .await;
     let doubtful_id = doubtful["approval_id"].as_str().unwrap().to_owned();
+    let by_keyboard = guard_action(
+        &base,
+        &agent,
+        "refund.create",
+        "refund:1044",
+        json!({"amount_cents": 70_000}),
+    )
+    .await;
+    let by_keyboard_id = by_keyboard["approval_id"].as_str().unwrap().to_owned();
     let payout = guard_action(
         &base,
         &agent,
@@ -497,7 +506,7 @@ async fn an_approver_decides_from_a_phone_and_the_overview_counts_the_day() {
     sign_in(&phone, &base, &alice).await;
     assert_eq!(
         text_of(&phone, "#pending-count").await,
-        "3",
+        "4",
         "the count waiting, in the navigation"
     );
     look(
@@ -624,18 +633,70 @@ async fn an_approver_decides_from_a_phone_and_the_overview_counts_the_day() {
         "{notice}"
     );
 
+    // Keyboard only: the skip link first, then Tab to the reason, type, Tab to Approve, Enter.
+    desktop
+        .goto(&format!("{base}/ui/approvals/{by_keyboard_id}"))
+        .await
+        .unwrap();
+    let tab = "\u{E004}";
+    let body = desktop.find(Locator::Css("body")).await.unwrap();
+    body.send_keys(tab).await.unwrap();
+    let first = desktop.active_element().await.unwrap();
+    assert_eq!(first.text().await.unwrap(), "Skip to the content");
+    let mut reached = false;
+    for _ in 0..40 {
+        desktop
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(tab)
+            .await
+            .unwrap();
+        let focused = desktop.active_element().await.unwrap();
+        if focused.attr("name").await.unwrap().as_deref() == Some("reason") {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "the reason field is not reachable with Tab");
+    let reason = desktop.active_element().await.unwrap();
+    reason.send_keys("typed, never clicked").await.unwrap();
+    reason.send_keys(tab).await.unwrap();
+    let button = desktop.active_element().await.unwrap();
+    assert_eq!(
+        button.attr("value").await.unwrap().as_deref(),
+        Some("approve")
+    );
+    button.send_keys("\u{E007}").await.unwrap();
+    let notice = haltstate_testkit::eventually_async(
+        "the keyboard's decision",
+        Duration::from_secs(10),
+        || async {
+            let text = desktop
+                .find(Locator::Css("p.notice"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.contains(&by_keyboard_id).then_some(text)
+        },
+    )
+    .await;
+    assert!(notice.starts_with("bob approved refund.create"), "{notice}");
+
     // The overview counts the scripted hour.
     for (window, phone_sized) in [(&desktop, false), (&phone, true)] {
         look(window, &base, "/ui/overview", "overview", phone_sized).await;
         for (id, expected) in [
             ("#hour-allowed", "4"),
             ("#hour-denied", "3"),
-            ("#hour-approval", "3"),
+            ("#hour-approval", "4"),
             ("#day-allowed", "4"),
             ("#day-denied", "3"),
-            ("#day-approval", "3"),
+            ("#day-approval", "4"),
             ("#pending-now", "0"),
-            ("#decided-day", "3"),
+            ("#decided-day", "4"),
             ("#kill-state", "RUN"),
         ] {
             assert_eq!(text_of(window, id).await, expected, "{id}");
