@@ -48,18 +48,9 @@ async fn sign_in(window: &Client, base: &str, key: &str) {
         .unwrap();
 }
 
+/// A refund guarded by the agent's key over HTTP.
 async fn guard(base: &str, key: &str, idempotency_key: &str, params: Value) -> Value {
-    reqwest::Client::new()
-        .post(format!("{base}/api/sentinel/action/guard"))
-        .header("X-Tenant-Id", TENANT)
-        .header("X-API-Key", key)
-        .json(&json!({"action": "refund.create", "params": params, "idempotency_key": idempotency_key}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    guard_action(base, key, "refund.create", idempotency_key, params).await
 }
 
 async fn text_of(window: &Client, css: &str) -> String {
@@ -503,7 +494,38 @@ async fn an_approver_decides_from_a_phone_and_the_overview_counts_the_day() {
         .unwrap();
     assert_eq!(width, json!(haltstate_testkit::browser::PHONE_WIDTH));
 
-    sign_in(&phone, &base, &alice).await;
+    // The notification's link, opened signed out: sign in, and land on the approval it names.
+    let link = format!("/ui/approvals/{large_id}");
+    phone.goto(&format!("{base}{link}")).await.unwrap();
+    phone
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("input[name=key]"))
+        .await
+        .unwrap();
+    for (field, value) in [("tenant", TENANT), ("key", alice.as_str())] {
+        phone
+            .find(Locator::Css(&format!("input[name={field}]")))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    phone
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    phone
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".who"))
+        .await
+        .unwrap();
+    assert_eq!(phone.current_url().await.unwrap().path(), link);
     assert_eq!(
         text_of(&phone, "#pending-count").await,
         "4",

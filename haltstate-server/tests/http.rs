@@ -1700,3 +1700,93 @@ async fn the_console_downloads_and_shows_a_keys_proof_pack() {
     let (status, _) = page(&other, format!("{}/ui/proof/view?key=proof%3A1", s.base)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A notification's link opened signed out: the sign-in page, then back to the approval it named; never to
+/// another origin or a page outside the console.
+#[tokio::test]
+async fn signing_in_from_a_link_returns_to_it_and_nowhere_else() {
+    let s = start().await;
+    let (_, pending) = s
+        .post(
+            "action/guard",
+            json!({"action": "refund.create", "params": {"amount_cents": 90_000}, "idempotency_key": "link:1"}),
+        )
+        .await;
+    let id = pending["approval_id"].as_str().unwrap().to_owned();
+    let link = format!("/ui/approvals/{id}");
+    let response = browser()
+        .get(format!("{}{link}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to_login = response.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(to_login, format!("/ui/login?next=%2Fui%2Fapprovals%2F{id}"));
+
+    // The sign-in page carries the target; a sign-in with it lands there.
+    let sign_in_with = |next: String| {
+        let s = &s;
+        async move {
+            let (login_cookie, csrf) = login_form(s).await;
+            let response = browser()
+                .post(format!("{}/ui/login", s.base))
+                .header("cookie", login_cookie)
+                .form(&[
+                    ("tenant", TENANT),
+                    ("key", s.operator_key.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("next", next.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            response.headers()[reqwest::header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let html = browser()
+        .get(format!("{}{to_login}", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("name=\"next\" value=\"{link}\"")),
+        "{html}"
+    );
+    assert_eq!(sign_in_with(link.clone()).await, link);
+    // Anything that is not a console page of this server lands on the inbox.
+    for hostile in [
+        "//evil.example/ui/",
+        "https://evil.example/ui/inbox",
+        "/ui/..//evil.example",
+        "/\\evil.example",
+        "/ui/login?next=/ui/kill",
+        "/api/haltstate/v1/keys",
+        "/ui/inbox\r\nSet-Cookie: x=1",
+        "javascript:alert(1)",
+    ] {
+        assert_eq!(
+            sign_in_with(hostile.to_owned()).await,
+            "/ui/inbox",
+            "{hostile:?}"
+        );
+    }
+    let page = browser()
+        .get(format!("{}/ui/login?next=%2F%2Fevil.example", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("evil.example"), "{page}");
+}

@@ -10,17 +10,25 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::session::Session;
-use super::{csrf_refused, to_login};
+use super::{csrf_refused, to_login, to_login_then};
 use crate::state::AppState;
 
 impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let mut session = state
-            .sessions
-            .find(&parts.headers, &state.authority)
-            .ok_or_else(to_login)?;
+        let Some(mut session) = state.sessions.find(&parts.headers, &state.authority) else {
+            return Err(if parts.method == axum::http::Method::GET {
+                // The router is nested under `/ui`: the request's own URI lost that prefix.
+                let original = parts
+                    .extensions
+                    .get::<axum::extract::OriginalUri>()
+                    .map_or(&parts.uri, |original| &original.0);
+                to_login_then(original.path_and_query().map_or("", |p| p.as_str()))
+            } else {
+                to_login()
+            });
+        };
         // Shown on every page; the count stops where the authority's cap on waiting approvals does.
         let cap =
             u64::try_from(state.authority.max_pending_approvals_per_tenant()).unwrap_or(u64::MAX);

@@ -121,6 +121,31 @@ fn to_login() -> Response {
     Redirect::to("/ui/login").into_response()
 }
 
+/// To the sign-in page, coming back to `target` after it (a notification's link opened signed out lands on the
+/// approval it names, not the inbox).
+fn to_login_then(target: &str) -> Response {
+    match return_path(target) {
+        Some(target) => {
+            Redirect::to(&format!("/ui/login?next={}", layout::urlencode(target))).into_response()
+        }
+        None => to_login(),
+    }
+}
+
+/// `target`, if it is a console page of this server to return to after signing in: a path under `/ui/`, never
+/// another origin (`//host`, `/\host`), the sign-in page itself, or anything with characters outside a plain path
+/// and query.
+fn return_path(target: &str) -> Option<&str> {
+    let plain = target.len() <= 512
+        && target.starts_with("/ui/")
+        && !target.starts_with("/ui/login")
+        && !target.contains("//")
+        && target
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.~%?=&+:".contains(&b));
+    plain.then_some(target)
+}
+
 /// Where a session lands: the inbox, or the keys page for an admin.
 fn home(session: &Session) -> &'static str {
     match session.principal.role {

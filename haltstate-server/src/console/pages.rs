@@ -18,8 +18,8 @@ const ROW_PARAMS: usize = 6;
 /// Characters of one param's value shown in a row.
 const ROW_VALUE_CHARS: usize = 120;
 
-/// The sign-in form with its CSRF token; `error` says why the last attempt failed.
-pub(crate) fn login(csrf: &str, error: Option<&str>) -> Markup {
+/// The sign-in form with its CSRF token; `error` says why the last attempt failed, `next` is the page to return to.
+pub(crate) fn login(csrf: &str, error: Option<&str>, next: Option<&str>) -> Markup {
     layout(
         "Sign in",
         None,
@@ -29,6 +29,7 @@ pub(crate) fn login(csrf: &str, error: Option<&str>) -> Markup {
             p { "Sign in with an operator key. The key is exchanged for a session; it is not kept in the browser." }
             form method="post" action="/ui/login" {
                 input type="hidden" name="csrf" value=(csrf);
+                @if let Some(next) = next { input type="hidden" name="next" value=(next); }
                 p { label { "Tenant " input name="tenant" required autocomplete="organization"; } }
                 p { label { "Operator key " input name="key" type="password" required autocomplete="current-password"; } }
                 p { button type="submit" { "Sign in" } }

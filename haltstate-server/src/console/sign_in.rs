@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Extension, State};
+use axum::extract::{ConnectInfo, Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use haltstate_types::Role;
 
 use super::extract::CsrfForm;
 use super::session::{self};
-use super::{TokenForm, home, page, pages, to_login};
+use super::{TokenForm, home, page, pages, return_path, to_login};
 use crate::state::AppState;
 
 pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -23,17 +23,34 @@ pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> R
     }
 }
 
-pub(crate) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `?next=`: the console page to return to after signing in.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Next {
+    #[serde(default)]
+    next: String,
+}
+
+pub(crate) async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(next): Query<Next>,
+) -> Response {
     if let Some(session) = state.sessions.find(&headers, &state.authority) {
         return Redirect::to(home(&session)).into_response();
     }
-    login_form(&headers, StatusCode::OK, None)
+    login_form(&headers, StatusCode::OK, None, &next.next)
 }
 
 /// The sign-in page with a fresh CSRF token (paired with this browser by a short-lived cookie).
-fn login_form(headers: &HeaderMap, status: StatusCode, error: Option<&str>) -> Response {
+fn login_form(
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+) -> Response {
     let (token, cookie) = session::login_token(headers);
-    let mut response = page(status, pages::login(&token, error));
+    let next = return_path(next);
+    let mut response = page(status, pages::login(&token, error, next));
     if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
@@ -46,6 +63,8 @@ pub(crate) struct LoginForm {
     csrf: String,
     tenant: String,
     key: String,
+    #[serde(default)]
+    next: String,
 }
 
 impl std::fmt::Debug for LoginForm {
@@ -71,6 +90,7 @@ pub(crate) async fn login(
             &headers,
             StatusCode::TOO_MANY_REQUESTS,
             Some("Too many failed sign-ins from this address; wait a minute."),
+            &form.next,
         )
     };
     if state.rates.check_address(address).is_err() {
@@ -81,15 +101,18 @@ pub(crate) async fn login(
             &headers,
             StatusCode::FORBIDDEN,
             Some("This sign-in form is stale or was posted from elsewhere; sign in again."),
+            &form.next,
         );
     }
     let tenant = form.tenant.trim().to_owned();
     match state.authority.authenticate(&tenant, form.key.trim()) {
         Ok(principal) if matches!(principal.role, Role::Operator | Role::Admin) => {
+            // An operator returns to the page that sent them here (a notification's link); an admin has one page.
             let landing = match principal.role {
                 Role::Admin => "/ui/keys",
-                Role::Agent | Role::Operator => "/ui/inbox",
-            };
+                Role::Agent | Role::Operator => return_path(&form.next).unwrap_or("/ui/inbox"),
+            }
+            .to_owned();
             let started = state
                 .sessions
                 .start(
@@ -105,6 +128,7 @@ pub(crate) async fn login(
                         &headers,
                         StatusCode::SERVICE_UNAVAILABLE,
                         Some("The console holds as many sessions as it can; try again later."),
+                        &form.next,
                     );
                 }
                 Err(error) => {
@@ -113,10 +137,11 @@ pub(crate) async fn login(
                         &headers,
                         StatusCode::SERVICE_UNAVAILABLE,
                         Some("The authority cannot start a session right now; try again shortly."),
+                        &form.next,
                     );
                 }
             };
-            let mut response = Redirect::to(landing).into_response();
+            let mut response = Redirect::to(&landing).into_response();
             if let Ok(cookie) = HeaderValue::from_str(&session::set_cookie(&token, &headers)) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
@@ -132,6 +157,7 @@ pub(crate) async fn login(
                 Some(
                     "That tenant and key do not sign in: the key is wrong, revoked, of another tenant, or not an operator key.",
                 ),
+                &form.next,
             )
         }
         Err(error) => {
@@ -140,6 +166,7 @@ pub(crate) async fn login(
                 &headers,
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some("The authority cannot check keys right now; try again shortly."),
+                &form.next,
             )
         }
     }
