@@ -86,7 +86,11 @@ fn status_of(status: StatusArg) -> ApprovalStatus {
 
 fn execute(command: Command) -> Result<ExitCode, CliError> {
     match command {
-        Command::Serve(_) => return Err(CliError::Usage("serve is handled by main".into())),
+        Command::Serve(_) | Command::Audit(_) => {
+            return Err(CliError::Usage(
+                "serve and audit are handled by main".into(),
+            ));
+        }
         Command::Keys(command) => keys(command)?,
         Command::Approvals(ApprovalsCommand::List {
             target,

@@ -109,6 +109,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Audit(options) => haltstate_audit::cli::run(&options),
         other => commands::run(other),
     }
 }

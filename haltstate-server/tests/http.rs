@@ -881,7 +881,10 @@ async fn an_operator_approves_in_the_console_and_the_agents_retry_runs() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()["location"], "/ui/login");
+    assert_eq!(
+        response.headers()["location"],
+        "/ui/login?next=%2Fui%2Finbox"
+    );
     // A wrong key, and an agent's key, do not sign in; neither sets a cookie.
     assert_eq!(
         sign_in(&s, TENANT, "hs_wrong").await,

@@ -73,6 +73,14 @@ pub enum Command {
     /// Guard what agents do through MCP: an MCP server's tool calls under policy, approval and evidence.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Find the side effects (HTTP and SQL writes, files, processes, email, model calls, payments) no guard covers.
+    ///
+    /// Reads the workspace's sources without compiling them. Exit 1 with --fail-on when a sink is uncovered.
+    ///
+    /// Example: haltstate audit . --fail-on uncovered
+    ///
+    /// Example: haltstate audit --format sarif > haltstate.sarif
+    Audit(haltstate_audit::cli::Options),
 }
 
 /// `haltstate keys secrets ...`.
