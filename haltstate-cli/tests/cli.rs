@@ -1960,3 +1960,28 @@ async fn a_postgres_authority_dumped_with_pg_dump_restores_and_verifies() {
         text(&verified.stdout)
     );
 }
+
+/// `haltstate audit` is the audit's command line: the table and summary on stdout, `--fail-on` for CI.
+#[test]
+fn audit_reports_the_side_effects_no_guard_covers() {
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../haltstate-audit/tests/fixtures/shop");
+    let shop = shop.to_str().unwrap();
+    let report = haltstate(&["audit", shop]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let table = text(&report.stdout);
+    assert!(
+        table.contains("src/main.rs:12")
+            && table.contains("crate::main is the program's entry point"),
+        "{table}"
+    );
+    assert!(
+        table
+            .trim_end()
+            .ends_with("25 sinks: 10 covered, 11 uncovered, 3 unknown, 1 allowed"),
+        "{table}"
+    );
+    let gate = haltstate(&["audit", shop, "--fail-on", "uncovered", "--format", "json"]);
+    assert_eq!(gate.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&gate.stdout).unwrap();
+    assert_eq!(json["summary"]["uncovered"], 11);
+}
