@@ -37,6 +37,7 @@ mod console_session;
 mod database;
 mod error;
 mod key_cache;
+pub mod merkle;
 mod ops;
 mod pending_approvals;
 mod policy;

@@ -567,7 +567,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 15, "migrated to the current schema");
+    assert_eq!(version, 17, "migrated to the current schema");
 }
 
 #[test]

@@ -25,7 +25,7 @@ impl Authority {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let authority = Authority::builder(dir.path().join("haltstate.db"))
-    ///     .policy_source("p.cedar", "permit(principal, action, resource);")
+    ///     .policy_source("p.cedar", r#"@id("all") permit(principal, action, resource);"#)
     ///     .open()?;
     /// let key = authority.create_key("acme", "alice", Role::Operator).wait()?;
     /// let alice = authority.authenticate("acme", &key.secret)?;

@@ -21,6 +21,7 @@ mod evidence_proof;
 mod keys;
 mod kill_switch;
 mod ledger;
+mod merkle;
 mod replay;
 mod shadow;
 mod state_check;

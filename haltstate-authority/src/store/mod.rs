@@ -12,6 +12,7 @@ pub(crate) mod postgres;
 mod row;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
+pub(crate) mod tree;
 pub(crate) mod tx;
 pub(crate) mod usage;
 pub(crate) mod writer;

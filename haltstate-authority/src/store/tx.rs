@@ -274,6 +274,8 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
         key: &str,
         now: OffsetDateTime,
     ) -> Result<Option<crate::state_rows::KeyStatus>>;
+    /// The stored hashes of `tenant`'s Merkle tree at `indexes` (every one must exist).
+    fn tree_hashes(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
     /// A console session, unless it expired by `now`.
     fn session(&self, id: &SessionId, now: OffsetDateTime) -> Result<Option<ConsoleSession>>;
     /// How many approvals `tenant` has waiting at `now` (pending, window open), counting no further than `at_most`.

@@ -130,6 +130,10 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "tlog_hashes",
+        &[("tenant", Text), ("idx", Int), ("hash", Blob)],
+    ),
+    (
         "change_history",
         &[("tenant", Text), ("subject", Text), ("seq", Int)],
     ),

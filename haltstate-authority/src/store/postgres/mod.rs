@@ -23,6 +23,7 @@ mod reads;
 mod runner;
 mod schema;
 mod tls;
+mod tree;
 mod tx;
 mod usage;
 mod verify;

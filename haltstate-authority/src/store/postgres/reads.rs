@@ -269,6 +269,14 @@ impl Reads for PgReads {
         self.with(move |c| queries::key_state(c, &tenant, &agent, &key, now))
     }
 
+    fn tree_hashes(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        use crate::store::tree::HashStore;
+        let (tenant, indexes) = (tenant.to_owned(), indexes.to_vec());
+        self.with(move |c| {
+            super::tree::PgHashes(std::cell::RefCell::new(c)).read(&tenant, &indexes)
+        })
+    }
+
     fn session(&self, id: &SessionId, now: OffsetDateTime) -> Result<Option<ConsoleSession>> {
         let id = id.clone();
         self.with(move |c| super::console::find(c, &id, now))

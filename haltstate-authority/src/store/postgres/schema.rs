@@ -274,6 +274,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
           AND convert_from(body, 'UTF8')::jsonb -> 'resource_refs' ->> 0 IS NOT NULL;
     "#,
     ),
+    // 16: each tenant's ledger as a Merkle tree, as in SQLite's schema 16.
+    (
+        16,
+        r#"
+    CREATE TABLE tlog_hashes (
+        tenant  TEXT NOT NULL,
+        idx     BIGINT NOT NULL,
+        hash    BYTEA NOT NULL,
+        PRIMARY KEY (tenant, idx)
+    );
+    "#,
+    ),
+    // 17: the trees of the records already in the ledger (SQLite's 17): built by `migrate` in Rust.
+    (17, "SELECT 1;"),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).
@@ -331,6 +345,9 @@ pub(crate) fn migrate(conn: &mut Conn) -> Result<()> {
             "INSERT INTO haltstate_schema (version) VALUES ($1)",
             &[version],
         )?;
+    }
+    if found < 17 {
+        super::tree::build_all(&mut tx)?;
     }
     tx.commit()?;
     Ok(())

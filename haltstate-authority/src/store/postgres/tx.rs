@@ -409,6 +409,13 @@ impl Tx for PgTx<'_> {
                 &record.agent_id,
             ],
         )?;
+        // The tree keeps pace with the chain, in the same transaction.
+        crate::store::tree::append(
+            &super::tree::PgHashes(std::cell::RefCell::new(&mut *self.conn)),
+            &record.tenant,
+            record.seq - 1,
+            &body,
+        )?;
         self.tail = Tail {
             seq: record.seq,
             hash,

@@ -11,6 +11,7 @@ mod rechain;
 mod runner;
 mod schema;
 mod tails;
+mod tree;
 mod tx;
 mod usage;
 mod verify;

@@ -245,6 +245,12 @@ impl Reads for SqliteReads {
             .with(|conn| queries::key_state(conn, tenant, agent, key, now))
     }
 
+    fn tree_hashes(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        use crate::store::tree::HashStore;
+        self.readers
+            .with(|conn| super::tree::SqliteHashes(conn).read(tenant, indexes))
+    }
+
     fn session(&self, id: &SessionId, now: OffsetDateTime) -> Result<Option<ConsoleSession>> {
         self.readers
             .with(|conn| super::console::find(conn, id, now))

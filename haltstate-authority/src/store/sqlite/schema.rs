@@ -351,6 +351,18 @@ const MIGRATIONS: &[Migration] = &[
         WHERE json_extract(CAST(body AS TEXT), '$.kind') = 'key'
           AND json_extract(CAST(body AS TEXT), '$.resource_refs[0]') IS NOT NULL;
     "#),
+    // 16: each tenant's ledger as a Merkle tree (`store/tree.rs`): the hash of every complete subtree, stored as
+    // records are appended, so that proofs of one record and of append-only growth never need every leaf.
+    Sql(r#"
+    CREATE TABLE tlog_hashes (
+        tenant  TEXT NOT NULL,
+        idx     INTEGER NOT NULL,
+        hash    BLOB NOT NULL,
+        PRIMARY KEY (tenant, idx)
+    ) WITHOUT ROWID;
+    "#),
+    // 17: the trees of the records already in the ledger, built once its chains verify.
+    Code(super::tree::build_all),
 ];
 
 /// The newest schema version this build knows.

@@ -68,6 +68,13 @@ impl Tails {
             format_rfc3339(record.at),
             record.idempotency_key
         ])?;
+        // The tree keeps pace with the chain, in the same transaction.
+        crate::store::tree::append(
+            &super::tree::SqliteHashes(conn),
+            &record.tenant,
+            record.seq - 1,
+            &body,
+        )?;
         self.known.insert(
             record.tenant.clone(),
             Tail {
