@@ -4,6 +4,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use postgres::Row;
+use postgres::types::ToSql;
+
 use super::conn::{Conn, signed};
 use crate::error::{AuthorityError, Result};
 use crate::store::chain::ChainVerifier;
@@ -12,49 +15,44 @@ use crate::store::tree::{self, HashStore};
 
 shared_statements!(TREE_READ, TREE_WRITE);
 
-/// A connection's view of the stored hashes (its prepared statements kept).
-pub(crate) struct PgHashes<'c>(pub(crate) RefCell<&'c mut Conn>);
+/// What the stored hashes are read and written through: the writer's or a reader's connection (its prepared
+/// statements kept), or the migration's transaction.
+pub(crate) trait Client {
+    fn one(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>>;
+    fn run(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64>;
+}
 
-impl HashStore for PgHashes<'_> {
-    fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
-        let mut conn = self.0.borrow_mut();
-        indexes
-            .iter()
-            .map(|i| {
-                let row = conn
-                    .query_opt(&TREE_READ, &[&tenant, &signed(*i)])?
-                    .ok_or_else(|| {
-                        AuthorityError::Corrupt(format!("tenant {tenant}'s tree has no hash {i}"))
-                    })?;
-                let bytes: Vec<u8> = row.try_get(0)?;
-                tree::hash_of(&bytes)
-            })
-            .collect()
+impl Client for &mut Conn {
+    fn one(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
+        self.query_opt(sql, params)
     }
 
-    fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
-        let mut conn = self.0.borrow_mut();
-        for (offset, hash) in hashes.iter().enumerate() {
-            conn.execute(
-                &TREE_WRITE,
-                &[&tenant, &signed(start + offset as u64), &hash.as_slice()],
-            )?;
-        }
-        Ok(())
+    fn run(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.execute(sql, params)
     }
 }
 
-/// The migration's transaction seen as a hash store.
-struct MigrationHashes<'t, 'c>(RefCell<&'t mut postgres::Transaction<'c>>);
+impl Client for &mut postgres::Transaction<'_> {
+    fn one(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
+        Ok(self.query_opt(sql, params)?)
+    }
 
-impl HashStore for MigrationHashes<'_, '_> {
+    fn run(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        Ok(self.execute(sql, params)?)
+    }
+}
+
+/// The stored hashes through a [`Client`].
+pub(crate) struct PgHashes<C>(pub(crate) RefCell<C>);
+
+impl<C: Client> HashStore for PgHashes<C> {
     fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
-        let mut tx = self.0.borrow_mut();
+        let mut client = self.0.borrow_mut();
         indexes
             .iter()
             .map(|i| {
-                let row = tx
-                    .query_opt(TREE_READ.as_str(), &[&tenant, &signed(*i)])?
+                let row = client
+                    .one(TREE_READ.as_str(), &[&tenant, &signed(*i)])?
                     .ok_or_else(|| {
                         AuthorityError::Corrupt(format!("tenant {tenant}'s tree has no hash {i}"))
                     })?;
@@ -65,9 +63,9 @@ impl HashStore for MigrationHashes<'_, '_> {
     }
 
     fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
-        let mut tx = self.0.borrow_mut();
+        let mut client = self.0.borrow_mut();
         for (offset, hash) in hashes.iter().enumerate() {
-            tx.execute(
+            client.run(
                 TREE_WRITE.as_str(),
                 &[&tenant, &signed(start + offset as u64), &hash.as_slice()],
             )?;
@@ -99,7 +97,7 @@ pub(crate) fn build_all(tx: &mut postgres::Transaction<'_>) -> Result<()> {
         verifier.push(record)?;
     }
     verifier.finish()?;
-    let store = MigrationHashes(RefCell::new(tx));
+    let store = PgHashes(RefCell::new(tx));
     for (tenant, seq, body) in leaves {
         let leaf = u64::try_from(seq - 1)
             .map_err(|_| AuthorityError::Corrupt(format!("tenant {tenant}: record {seq}")))?;
