@@ -12,6 +12,9 @@ use crate::facts::{Call, Facts};
 
 /// Callers followed at most, from a sink's function outwards.
 pub const MAX_DEPTH: usize = 8;
+/// Functions visited at most to decide one function (a helper called from hundreds of places, each called from
+/// hundreds more, must not take the audit exponential time): past it, the answer is unknown.
+pub const MAX_VISITS: usize = 20_000;
 
 /// Where a sink stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +30,7 @@ pub(crate) struct Coverage<'f> {
     root: &'f std::path::Path,
     by_name: HashMap<&'f str, Vec<&'f Call>>,
     memo: HashMap<usize, Verdict>,
+    visits: usize,
 }
 
 impl<'f> Coverage<'f> {
@@ -40,6 +44,7 @@ impl<'f> Coverage<'f> {
             root,
             by_name,
             memo: HashMap::new(),
+            visits: 0,
         }
     }
 
@@ -73,6 +78,7 @@ impl<'f> Coverage<'f> {
 
     /// The verdict of function `id` (how its body is reached).
     pub(crate) fn function(&mut self, id: usize) -> Verdict {
+        self.visits = 0;
         self.function_at(id, 0, &mut Vec::new())
     }
 
@@ -82,6 +88,7 @@ impl<'f> Coverage<'f> {
         }
         let function = &self.facts.functions[id];
         let name = function.qualified.clone();
+        self.visits += 1;
         let verdict = if function.guarded {
             Verdict::Covered(format!("guard attribute on {name}"))
         } else if function.entry {
@@ -100,6 +107,10 @@ impl<'f> Coverage<'f> {
             ))
         } else if path.contains(&id) {
             return Verdict::Unknown(format!("{name} is reached through a loop of calls"));
+        } else if self.visits > MAX_VISITS {
+            return Verdict::Unknown(format!(
+                "{name}'s callers fan out past {MAX_VISITS} functions: not followed"
+            ));
         } else if depth >= MAX_DEPTH {
             return Verdict::Unknown(format!(
                 "{name} is more than {MAX_DEPTH} calls from a guard"
@@ -121,10 +132,10 @@ impl<'f> Coverage<'f> {
                     match verdict {
                         Verdict::Covered(_) => {}
                         Verdict::Uncovered(why) => {
-                            uncovered.get_or_insert(format!(
-                                "called at {} unguarded: {why}",
-                                self.place(call)
-                            ));
+                            // One unguarded way in settles it.
+                            uncovered =
+                                Some(format!("called at {} unguarded: {why}", self.place(call)));
+                            break;
                         }
                         Verdict::Unknown(why) => {
                             unknown.get_or_insert(format!("called at {}: {why}", self.place(call)));

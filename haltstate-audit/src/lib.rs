@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 
 pub use catalogue::SinkKind;
 pub use config::{CONFIG_FILE, Config, ProjectSink};
-pub use coverage::MAX_DEPTH;
+pub use coverage::{MAX_DEPTH, MAX_VISITS};
 pub use error::AuditError;
 pub use report::{Finding, Report, Status};
 pub use sarif::sarif;

@@ -102,3 +102,40 @@ proptest! {
         }
     }
 }
+
+/// A helper called from many places, each called from many more: deciding it stays bounded (and says so).
+#[test]
+fn wide_fan_in_is_bounded_not_exponential() {
+    let mut source = String::from(
+        "fn main() {}\nfn helper() { std::fs::write(\"/tmp/x\", b\"x\").unwrap(); }\n",
+    );
+    let width = 40;
+    for level in 0..6 {
+        for i in 0..width {
+            source.push_str(&format!("fn l{level}_{i}() {{\n"));
+            for j in 0..width {
+                if level == 0 {
+                    source.push_str("    helper();\n");
+                    break;
+                }
+                source.push_str(&format!("    l{}_{j}();\n", level - 1));
+            }
+            source.push_str("}\n");
+        }
+    }
+    let started = std::time::Instant::now();
+    let report = audit_source(&source).unwrap();
+    // 40^6 paths to main; the walk gives up early and says why.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(
+        report.findings[0].status,
+        Status::Uncovered,
+        "{}",
+        report.findings[0].why
+    );
+}
