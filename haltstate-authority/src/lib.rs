@@ -47,6 +47,7 @@ mod secrets;
 mod signing;
 mod state_rows;
 mod store;
+pub mod tree_checkpoint;
 pub mod webhooks;
 
 pub use approval_event::ApprovalEvent;

@@ -130,6 +130,11 @@ impl SigningKey {
         key_id(&self.public())
     }
 
+    /// An Ed25519 signature of `message` (for the signed notes of tree heads, `tree_checkpoint.rs`).
+    pub(crate) fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     /// Signs `checkpoint` (whose `key_id` is set to this key's).
     ///
     /// # Errors

@@ -102,6 +102,36 @@ pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
                 file.display()
             );
         }
+        LedgerCommand::TreeHead {
+            db,
+            tenant,
+            origin,
+            signing_key,
+        } => {
+            let authority = open(&db)?;
+            let head = authority.tree_head(&tenant)?;
+            let origin = origin.unwrap_or_else(|| format!("haltstate/{tenant}"));
+            match signing_key {
+                Some(path) => {
+                    let key =
+                        SigningKey::from_file(&path).map_err(|e| CliError::Usage(e.to_string()))?;
+                    let note =
+                        haltstate_authority::tree_checkpoint::sign_tree_head(&key, &origin, &head)
+                            .map_err(|e| CliError::Usage(e.to_string()))?;
+                    print!("{note}");
+                    eprintln!(
+                        "verifier key: {}",
+                        haltstate_authority::tree_checkpoint::verifier_key(&origin, &key.public())
+                    );
+                }
+                None => {
+                    let text =
+                        haltstate_authority::tree_checkpoint::checkpoint_text(&origin, &head)
+                            .map_err(|e| CliError::Usage(e.to_string()))?;
+                    print!("{text}");
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1985,3 +1985,72 @@ fn audit_reports_the_side_effects_no_guard_covers() {
     let json: Value = serde_json::from_slice(&gate.stdout).unwrap();
     assert_eq!(json["summary"]["uncovered"], 11);
 }
+
+/// `ledger tree-head`: a tenant's Merkle tree head as a C2SP checkpoint, signed as a C2SP note with the signing
+/// key; the note verifies with the key's public half and names the tree the authority holds.
+#[test]
+fn ledger_tree_head_prints_a_signed_c2sp_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hs.db");
+    let authority = haltstate_authority::Authority::builder(&db)
+        .policy_source(
+            "p.cedar",
+            r#"@id("all") permit(principal, action, resource);"#,
+        )
+        .open()
+        .unwrap();
+    for i in 0..5 {
+        let request = haltstate_authority::GuardRequest::new(
+            haltstate_authority::ActionRequest::new("bot", "export"),
+            format!("export:{i}"),
+        );
+        authority.guard("acme", request).wait().unwrap();
+    }
+    let head = authority.tree_head("acme").unwrap();
+    drop(authority);
+    let key_path = dir.path().join("signing.key");
+    create_signing_key(&key_path);
+    let origin = "haltstate.example/acme";
+    let db_arg = db.to_str().unwrap();
+    let signed = haltstate(&[
+        "ledger",
+        "tree-head",
+        "--db",
+        db_arg,
+        "--tenant",
+        "acme",
+        "--origin",
+        origin,
+        "--signing-key",
+        key_path.to_str().unwrap(),
+    ]);
+    assert!(signed.status.success(), "{}", text(&signed.stderr));
+    let note = text(&signed.stdout);
+    assert!(note.starts_with(&format!("{origin}\n5\n")), "{note}");
+    let key = haltstate_authority::SigningKey::from_file(&key_path).unwrap();
+    let verified =
+        haltstate_authority::tree_checkpoint::verify_tree_head(&note, origin, &key.public())
+            .unwrap();
+    assert_eq!(verified, head);
+    assert!(text(&signed.stderr).contains(&format!("verifier key: {origin}+")));
+    // Unsigned, the checkpoint's three lines; a name with a space is refused.
+    let plain = haltstate(&["ledger", "tree-head", "--db", db_arg, "--tenant", "acme"]);
+    assert_eq!(
+        text(&plain.stdout).lines().count(),
+        3,
+        "{}",
+        text(&plain.stdout)
+    );
+    assert!(text(&plain.stdout).starts_with("haltstate/acme\n5\n"));
+    let bad = haltstate(&[
+        "ledger",
+        "tree-head",
+        "--db",
+        db_arg,
+        "--tenant",
+        "acme",
+        "--origin",
+        "a b",
+    ]);
+    assert!(!bad.status.success());
+}

@@ -43,6 +43,24 @@ pub enum LedgerCommand {
         #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE", hide_env_values = true)]
         checkpoint_file: PathBuf,
     },
+    /// Print a tenant's Merkle tree head as a C2SP checkpoint (origin, size, base64 root), signed as a C2SP note
+    /// when a signing key is given; and the verifier key a witness or monitor is configured with.
+    ///
+    /// Example: haltstate ledger tree-head --db haltstate.db --tenant acme --origin haltstate.example/acme --signing-key signing.key
+    TreeHead {
+        /// The database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
+        db: Database,
+        /// The tenant whose tree.
+        #[arg(long)]
+        tenant: String,
+        /// The log's name (the checkpoint's origin line and the signing key's name); default `haltstate/<tenant>`.
+        #[arg(long)]
+        origin: Option<String>,
+        /// Sign it with this key (`keys signing create`).
+        #[arg(long, env = "HALTSTATE_SIGNING_KEY", hide_env_values = true)]
+        signing_key: Option<PathBuf>,
+    },
 }
 
 /// `haltstate keys signing ...`.
