@@ -1793,3 +1793,28 @@ async fn signing_in_from_a_link_returns_to_it_and_nowhere_else() {
         .unwrap();
     assert!(!page.contains("evil.example"), "{page}");
 }
+
+/// The message after a decision is read from storage: a link claiming "you approved" what you did not shows
+/// nothing.
+#[tokio::test]
+async fn a_forged_decision_message_link_claims_nothing() {
+    let s = start().await;
+    let (_, pending) = s
+        .post(
+            "action/guard",
+            json!({"action": "refund.create", "params": {"amount_cents": 90_000}, "idempotency_key": "msg:1"}),
+        )
+        .await;
+    let id = pending["approval_id"].as_str().unwrap().to_owned();
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    for result in ["counted", "already-yours", "recorded", "nonsense"] {
+        let (status, html) = page(
+            &cookie,
+            format!("{}/ui/inbox?decided={id}&result={result}", s.base),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!html.contains("class=\"notice\""), "{result}: {html}");
+    }
+}

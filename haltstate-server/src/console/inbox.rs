@@ -72,6 +72,11 @@ fn decided_notice(state: &AppState, session: &Session, decided: &Decided) -> Opt
         .approval(&session.principal.tenant, id)
         .ok()?;
     let me = &session.principal.name;
+    // A link can carry any `result`: a message that says "you approved" must be true of storage.
+    let mine = approval.approved_by.iter().any(|who| who == me);
+    if matches!(result, Became::Counted | Became::AlreadyYours) && !mine {
+        return None;
+    }
     let what = html! { strong { (approval.action) } " requested by " (approval.agent_id) " (" code { (approval.id) } ")" };
     let because = |approval: &Approval| {
         html! { @if let Some(reason) = &approval.decision_reason { ": “" (super::visible::Visible(reason)) "”" } }
