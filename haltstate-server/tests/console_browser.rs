@@ -18,6 +18,17 @@ const TENANT: &str = "acme";
 
 async fn sign_in(window: &Client, base: &str, key: &str) {
     window.goto(&format!("{base}/ui/login")).await.unwrap();
+    fill_sign_in(window, key).await;
+}
+
+/// Fills the sign-in form the window shows and waits for the page signing in leads to.
+async fn fill_sign_in(window: &Client, key: &str) {
+    window
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("input[name=key]"))
+        .await
+        .unwrap();
     window
         .find(Locator::Css("input[name=tenant]"))
         .await
@@ -497,34 +508,7 @@ async fn an_approver_decides_from_a_phone_and_the_overview_counts_the_day() {
     // The notification's link, opened signed out: sign in, and land on the approval it names.
     let link = format!("/ui/approvals/{large_id}");
     phone.goto(&format!("{base}{link}")).await.unwrap();
-    phone
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("input[name=key]"))
-        .await
-        .unwrap();
-    for (field, value) in [("tenant", TENANT), ("key", alice.as_str())] {
-        phone
-            .find(Locator::Css(&format!("input[name={field}]")))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
-    }
-    phone
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    phone
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(".who"))
-        .await
-        .unwrap();
+    fill_sign_in(&phone, &alice).await;
     assert_eq!(phone.current_url().await.unwrap().path(), link);
     assert_eq!(
         text_of(&phone, "#pending-count").await,

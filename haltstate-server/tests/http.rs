@@ -799,14 +799,7 @@ fn browser() -> reqwest::Client {
 
 /// The session cookie a sign-in set (`name=value`), and the whole `Set-Cookie` header.
 async fn sign_in(s: &Server, tenant: &str, key: &str) -> (StatusCode, Option<(String, String)>) {
-    let (login_cookie, csrf) = login_form(s).await;
-    let response = browser()
-        .post(format!("{}/ui/login", s.base))
-        .header("cookie", login_cookie)
-        .form(&[("tenant", tenant), ("key", key), ("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let response = post_sign_in(s, tenant, key, &[]).await;
     // A refused sign-in sets a new form cookie, never a session.
     let cookie = response
         .headers()
@@ -816,6 +809,25 @@ async fn sign_in(s: &Server, tenant: &str, key: &str) -> (StatusCode, Option<(St
         .find(|header| header.starts_with("haltstate_session="))
         .map(|header| (header.split(';').next().unwrap().to_owned(), header));
     (response.status(), cookie)
+}
+
+/// Posts the sign-in form (with its cookie and token, and `extra` fields) as a browser would; the answer.
+async fn post_sign_in(
+    s: &Server,
+    tenant: &str,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let (login_cookie, csrf) = login_form(s).await;
+    let mut fields = vec![("tenant", tenant), ("key", key), ("csrf", csrf.as_str())];
+    fields.extend_from_slice(extra);
+    browser()
+        .post(format!("{}/ui/login", s.base))
+        .header("cookie", login_cookie)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The sign-in form's cookie (`name=value`) and CSRF token, as a browser gets them.
@@ -1733,19 +1745,8 @@ async fn signing_in_from_a_link_returns_to_it_and_nowhere_else() {
     let sign_in_with = |next: String| {
         let s = &s;
         async move {
-            let (login_cookie, csrf) = login_form(s).await;
-            let response = browser()
-                .post(format!("{}/ui/login", s.base))
-                .header("cookie", login_cookie)
-                .form(&[
-                    ("tenant", TENANT),
-                    ("key", s.operator_key.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("next", next.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let response =
+                post_sign_in(s, TENANT, &s.operator_key, &[("next", next.as_str())]).await;
             assert_eq!(response.status(), StatusCode::SEE_OTHER);
             response.headers()[reqwest::header::LOCATION]
                 .to_str()

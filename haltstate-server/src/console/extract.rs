@@ -17,7 +17,10 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(mut session) = state.sessions.find(&parts.headers, &state.authority) else {
+        // Found (and its role checked) by the `roles` layer every console route runs behind.
+        let found = parts.extensions.get::<Session>().cloned();
+        let found = found.or_else(|| state.sessions.find(&parts.headers, &state.authority));
+        let Some(mut session) = found else {
             return Err(if parts.method == axum::http::Method::GET {
                 // The router is nested under `/ui`: the request's own URI lost that prefix.
                 let original = parts

@@ -71,7 +71,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
 /// everything but changing keys. Pages without a session handle that themselves (sign-in, redirects).
 async fn roles(
     State(state): State<AppState>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let path = request.uri().path();
@@ -97,7 +97,11 @@ async fn roles(
             StatusCode::FORBIDDEN,
             layout::refused(Some(&session), "Not for this key", why),
         ),
-        None => next.run(request).await,
+        None => {
+            // The handler's `Session` extractor takes it from here: one read of the session per request.
+            request.extensions_mut().insert(session);
+            next.run(request).await
+        }
     }
 }
 
