@@ -37,7 +37,11 @@ mod console_session;
 mod database;
 mod error;
 mod key_cache;
-pub mod merkle;
+/// Checking a tenant's Merkle tree from outside (the verifiers live with the proof formats, in
+/// `haltstate_types::proof`).
+pub mod merkle {
+    pub use haltstate_types::proof::{ProofError, TreeHead, verify_consistency, verify_inclusion};
+}
 mod ops;
 mod pending_approvals;
 mod policy;
@@ -53,8 +57,8 @@ pub mod webhooks;
 pub use approval_event::ApprovalEvent;
 pub use authority::{
     Authority, AuthorityBuilder, DEFAULT_APPROVAL_ATTEMPTS, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE,
-    DEFAULT_MAX_PENDING_PER_AGENT, DEFAULT_MAX_PENDING_PER_TENANT, LOCAL_ACTOR, ProofSelection,
-    ReplayChange, ReplayQuery, ReplayReport, ShadowDisagreement, ShadowReport,
+    DEFAULT_LOG_PREFIX, DEFAULT_MAX_PENDING_PER_AGENT, DEFAULT_MAX_PENDING_PER_TENANT, LOCAL_ACTOR,
+    ProofSelection, ReplayChange, ReplayQuery, ReplayReport, ShadowDisagreement, ShadowReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use console_session::{ConsoleSession, SessionId, SessionLimits};

@@ -145,6 +145,7 @@ impl SigningKey {
         Ok(SignedCheckpoint {
             checkpoint,
             signature: hex::encode(signature.to_bytes()),
+            tree: None,
         })
     }
 }

@@ -1,4 +1,4 @@
-//! A tenant's tree head as a C2SP checkpoint (<https://c2sp.org/tlog-checkpoint>): the origin line, the tree size
+//! Signing a tenant's tree head as a C2SP checkpoint (<https://c2sp.org/tlog-checkpoint>): the origin line, the tree size
 //! and the base64 root, signed as a C2SP signed note (<https://c2sp.org/signed-note>) with the authority's Ed25519
 //! key, under the origin as the key's name. The formats' own crates write and read them (`tlog_tiles`'s
 //! checkpoint, `signed_note`), so a standard witness or monitor reads what this signs.
@@ -16,42 +16,14 @@
 //! # Ok::<(), haltstate_authority::tree_checkpoint::TreeCheckpointError>(())
 //! ```
 
-use signed_note::{Note, Signer, StandardVerifier, VerifierList};
+use signed_note::{Note, Signer};
+
+pub use haltstate_types::proof::{
+    TreeCheckpointError, checkpoint_text, log_key_id, verifier_key, verify_tree_head,
+};
 
 use crate::merkle::TreeHead;
 use crate::signing::SigningKey;
-
-/// Why a tree head could not be signed, or a signed one does not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TreeCheckpointError {
-    /// The origin is not a key name (empty, or holding a space or a `+`).
-    #[error("{0:?} cannot name a log: it must be non-empty, without spaces or '+'")]
-    Origin(String),
-    /// Not a signed note, or its text not a checkpoint.
-    #[error("not a checkpoint: {0}")]
-    Format(String),
-    /// No valid signature of the expected key.
-    #[error("the checkpoint is not signed by this key: {0}")]
-    Signature(String),
-    /// Signed, but for another log.
-    #[error("the checkpoint is of {found:?}, not {expected:?}")]
-    OtherLog {
-        /// The origin asked for.
-        expected: String,
-        /// The origin it names.
-        found: String,
-    },
-}
-
-/// The C2SP encoding of an Ed25519 public key: its algorithm byte, then the key.
-fn encoded(key: &ed25519_dalek::VerifyingKey) -> Vec<u8> {
-    [&[1u8][..], key.as_bytes()].concat()
-}
-
-/// The verifier key a witness or monitor is configured with: `origin+keyid+base64(0x01 || key)`.
-pub fn verifier_key(origin: &str, key: &ed25519_dalek::VerifyingKey) -> String {
-    signed_note::new_ed25519_verifier_key(origin, key)
-}
 
 struct NoteSigner<'k> {
     origin: &'k str,
@@ -73,17 +45,6 @@ impl Signer for NoteSigner<'_> {
     }
 }
 
-/// The checkpoint's text (unsigned): the origin line, the size, the base64 root.
-pub fn checkpoint_text(origin: &str, head: &TreeHead) -> Result<String, TreeCheckpointError> {
-    if !signed_note::is_key_name_valid(origin) {
-        return Err(TreeCheckpointError::Origin(origin.to_owned()));
-    }
-    let checkpoint =
-        tlog_tiles::Checkpoint::new(origin, head.size, tlog_tiles::Hash(head.root), "")
-            .map_err(|e| TreeCheckpointError::Format(e.to_string()))?;
-    String::from_utf8(checkpoint.to_bytes()).map_err(|e| TreeCheckpointError::Format(e.to_string()))
-}
-
 /// The signed checkpoint of `head` in the log `origin` (a schema-less URL-like name, e.g. `haltstate.example/acme`).
 pub fn sign_tree_head(
     key: &SigningKey,
@@ -96,43 +57,17 @@ pub fn sign_tree_head(
     let signer = NoteSigner {
         origin,
         key,
-        id: signed_note::key_id(origin, &encoded(&key.public())),
+        id: log_key_id(origin, &key.public()),
     };
     note.add_sigs(&[&signer])
         .map_err(|e| TreeCheckpointError::Format(e.to_string()))?;
     String::from_utf8(note.to_bytes()).map_err(|e| TreeCheckpointError::Format(e.to_string()))
 }
 
-/// The tree head a signed checkpoint of the log `origin` names, once its signature by `key` verifies.
-pub fn verify_tree_head(
-    note: &str,
-    origin: &str,
-    key: &ed25519_dalek::VerifyingKey,
-) -> Result<TreeHead, TreeCheckpointError> {
-    let verifier = StandardVerifier::new(&verifier_key(origin, key))
-        .map_err(|e| TreeCheckpointError::Signature(e.to_string()))?;
-    let parsed = Note::from_bytes(note.as_bytes())
-        .map_err(|e| TreeCheckpointError::Format(e.to_string()))?;
-    parsed
-        .verify(&VerifierList::new(vec![Box::new(verifier)]))
-        .map_err(|e| TreeCheckpointError::Signature(e.to_string()))?;
-    let checkpoint = tlog_tiles::Checkpoint::from_bytes(parsed.text())
-        .map_err(|e| TreeCheckpointError::Format(e.to_string()))?;
-    if checkpoint.origin() != origin {
-        return Err(TreeCheckpointError::OtherLog {
-            expected: origin.to_owned(),
-            found: checkpoint.origin().to_owned(),
-        });
-    }
-    Ok(TreeHead {
-        size: checkpoint.size(),
-        root: checkpoint.hash().0,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use signed_note::{StandardVerifier, VerifierList};
 
     /// The example of Go's `sumdb/note` (golang.org/x/mod), which the C2SP signed-note format is: a note signed by
     /// the key `PeterNeumann`, read by the same verifier this module uses.

@@ -358,7 +358,7 @@ fn a_proof_pack_of_one_operation_holds_that_operation_and_verifies() {
     let kinds: Vec<(&str, Option<u64>)> = second
         .records
         .iter()
-        .map(|r| (r.kind.as_str(), r.generation))
+        .map(|r| (r.record.kind.as_str(), r.record.generation))
         .collect();
     assert_eq!(
         kinds,

@@ -567,7 +567,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 17, "migrated to the current schema");
+    assert_eq!(version, 18, "migrated to the current schema");
 }
 
 #[test]
@@ -972,7 +972,7 @@ mod signed {
 /// key alone.
 mod packs {
     use super::*;
-    use haltstate_authority::proof::{ProofError, ProofPack, verify};
+    use haltstate_authority::proof::{ProofError, ProofPack, TreeCheckpointError, verify};
     use haltstate_authority::{ProofSelection, SigningKey};
 
     fn pack_of_key(authority: &Authority, key: &str) -> ProofPack {
@@ -1040,17 +1040,57 @@ mod packs {
         let pack: ProofPack = serde_json::from_str(&pack_text).unwrap();
         let summary = verify(&pack, &public).unwrap();
         assert_eq!(summary.records, 3, "guard, approval, approved guard");
-        let kinds: Vec<&str> = pack.records.iter().map(|r| r.kind.as_str()).collect();
+        let kinds: Vec<&str> = pack
+            .records
+            .iter()
+            .map(|r| r.record.kind.as_str())
+            .collect();
         assert_eq!(kinds, ["guard", "approval", "guard"]);
-        let approval = &pack.records[1];
+        let approval = &pack.records[1].record;
         assert_eq!(approval.approval_state.as_deref(), Some("approved"));
         assert_eq!(approval.approver.as_deref(), Some("alice"));
         assert_eq!(
-            pack.records[0].decision.as_deref(),
+            pack.records[0].record.decision.as_deref(),
             Some("APPROVAL_REQUIRED")
         );
-        assert_eq!(pack.records[0].signature_status, "signed");
-        assert!(pack.records.iter().all(|r| r.proof_id.starts_with("prf_")));
+        assert_eq!(pack.records[0].record.signature_status, "signed");
+        assert!(
+            pack.records
+                .iter()
+                .all(|r| r.record.proof_id.starts_with("prf_"))
+        );
+        // Nothing of the other keys' records between them.
+        assert!(!pack_text.contains("refund:p1") && !pack_text.contains("refund:other"));
+    }
+
+    /// The first pack format (the whole chain between the records and a checkpoint) is still written on request
+    /// and still verified; it carries the records between, which the tree pack does not.
+    #[test]
+    fn a_chain_pack_still_verifies_and_carries_what_lies_between() {
+        use haltstate_authority::proof::{CHAIN_PACK_FORMAT, ChainPack, verify_chain_pack};
+        let key = SigningKey::generate();
+        let env = common::env();
+        history(&env.authority);
+        env.authority.checkpoint(&key).unwrap();
+        let selection = ProofSelection {
+            key: Some("refund:p1".into()),
+            ..ProofSelection::default()
+        };
+        let pack = env.authority.chain_proof_pack(TENANT, &selection).unwrap();
+        assert_eq!(pack.format, CHAIN_PACK_FORMAT);
+        let text = serde_json::to_string(&pack).unwrap();
+        assert!(text.contains("refund:other"));
+        let read: ChainPack = serde_json::from_str(&text).unwrap();
+        assert_eq!(verify_chain_pack(&read, &key.public()).unwrap().records, 2);
+        let edited: ChainPack =
+            serde_json::from_str(&text.replacen("\"allowed\"", "\"denied\"", 1)).unwrap();
+        assert!(verify_chain_pack(&edited, &key.public()).is_err());
+        let tree = pack_of_key(&env.authority, "refund:p1");
+        assert!(
+            !serde_json::to_string(&tree)
+                .unwrap()
+                .contains("refund:other")
+        );
     }
 
     #[test]
@@ -1125,7 +1165,7 @@ mod packs {
         assert!(verify(&early, &old.public()).is_ok());
         assert!(matches!(
             verify(&early, &new.public()),
-            Err(ProofError::WrongKey { .. })
+            Err(ProofError::TreeHead(TreeCheckpointError::Signature(_)))
         ));
         assert!(verify(&later, &new.public()).is_ok());
         assert!(verify(&later, &old.public()).is_err());

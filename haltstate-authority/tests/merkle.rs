@@ -119,7 +119,8 @@ fn an_older_database_gets_its_trees_on_migration_and_a_broken_chain_stops_it() {
     let head = env.authority.tree_head(TENANT).unwrap();
     let path = env.db_path();
     drop(env.authority);
-    let downgrade = "DROP TABLE tlog_hashes; PRAGMA user_version = 15;";
+    let downgrade =
+        "DROP TABLE tlog_hashes; DROP TABLE tree_checkpoints; PRAGMA user_version = 15;";
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(downgrade)

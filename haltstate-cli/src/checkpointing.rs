@@ -1,9 +1,13 @@
-//! Signing the chains while serving: every interval (and once more at shutdown) each tenant's new chain head is
-//! signed, stored, appended to the checkpoint file and, when configured, posted to a witness URL.
+//! Signing the logs while serving: every interval (and once more at shutdown) each tenant's new chain head and
+//! tree head are signed, stored, appended to the checkpoint file and, when configured, submitted to witnesses by
+//! the C2SP tlog-witness protocol (<https://c2sp.org/tlog-witness>); their cosignatures are stored with the head
+//! and the cosigned checkpoint is appended to the file again.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::Engine;
 use tokio_util::sync::CancellationToken;
 
 use haltstate_authority::{Authority, SigningKey, checkpoint_file};
@@ -13,10 +17,14 @@ use haltstate_types::proof::SignedCheckpoint;
 #[derive(Debug)]
 pub(crate) struct Sinks {
     pub(crate) file: PathBuf,
-    pub(crate) url: Option<String>,
-    /// Whether the witness may be on a loopback, link-local or private address.
+    /// The witnesses' submission prefixes.
+    pub(crate) witnesses: Vec<String>,
+    /// Whether a witness may be on a loopback, link-local or private address.
     pub(crate) allow_private: bool,
 }
+
+/// The most a witness's answer may hold: cosignature lines are about 150 bytes each.
+const MAX_ANSWER: usize = 16 * 1024;
 
 pub(crate) async fn run(
     authority: Authority,
@@ -33,9 +41,13 @@ pub(crate) async fn run(
     ) {
         Ok(client) => Some(client),
         Err(error) => {
-            tracing::error!(%error, "no HTTP client for the checkpoint witness; checkpoints go to the file only");
+            tracing::error!(%error, "no HTTP client for the witnesses; checkpoints go to the file only");
             None
         }
+    };
+    let mut witnesses = Witnesses {
+        urls: sinks.witnesses.clone(),
+        known: HashMap::new(),
     };
     loop {
         let stopping = tokio::select! {
@@ -52,12 +64,15 @@ pub(crate) async fn run(
                 if let Err(error) = checkpoint_file::append(&sinks.file, &signed) {
                     tracing::error!(%error, "checkpoints could not be written outside the database");
                 }
-                // The URL was checked once, when `serve` started (it refuses a non-public one); names are checked
-                // as the client resolves them.
-                if let (Some(url), Some(client)) = (&sinks.url, &client) {
-                    post(client, url, &signed).await;
+                if let Some(client) = &client {
+                    let cosigned = witnesses.submit(client, &authority, &signed).await;
+                    if !cosigned.is_empty()
+                        && let Err(error) = checkpoint_file::append(&sinks.file, &cosigned)
+                    {
+                        tracing::error!(%error, "cosigned checkpoints could not be written outside the database");
+                    }
                 }
-                tracing::info!(count = signed.len(), "chain heads signed");
+                tracing::info!(count = signed.len(), "chain and tree heads signed");
             }
             Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "signing the chain heads failed; will retry"),
@@ -69,22 +84,165 @@ pub(crate) async fn run(
     }
 }
 
-async fn post(client: &reqwest::Client, url: &str, signed: &[SignedCheckpoint]) {
-    for checkpoint in signed {
-        let sent = client
-            .post(url)
-            .timeout(Duration::from_secs(10))
-            .json(checkpoint)
-            .send()
-            .await;
-        match sent {
-            Ok(response) if response.status().is_success() => {}
-            // The URL may carry a token: log the status, not the address.
-            Ok(response) => {
-                tracing::warn!(status = %response.status(), "the checkpoint witness refused a checkpoint")
+/// The witnesses, and the size of the newest head of each log each one cosigned (as far as this process knows:
+/// a witness that knows better says so with a 409, and is believed only within the log's size).
+struct Witnesses {
+    urls: Vec<String>,
+    known: HashMap<(usize, String), u64>,
+}
+
+impl Witnesses {
+    /// Submits each checkpoint's tree head to every witness; answers the checkpoints that gained cosignatures,
+    /// as now stored.
+    async fn submit(
+        &mut self,
+        client: &reqwest::Client,
+        authority: &Authority,
+        signed: &[SignedCheckpoint],
+    ) -> Vec<SignedCheckpoint> {
+        let mut cosigned = Vec::new();
+        for checkpoint in signed {
+            let Some(note) = &checkpoint.tree else {
+                continue;
+            };
+            let c = &checkpoint.checkpoint;
+            let mut lines = String::new();
+            for index in 0..self.urls.len() {
+                if let Some(answer) = self.submit_one(client, authority, index, c, note).await {
+                    lines.push_str(&answer);
+                }
             }
+            if lines.is_empty() {
+                continue;
+            }
+            let (authority, tenant, key_id) =
+                (authority.clone(), c.tenant.clone(), c.key_id.clone());
+            let seq = c.seq;
+            let stored = tokio::task::spawn_blocking(move || {
+                authority.add_cosignatures(&tenant, seq, &key_id, &lines)
+            })
+            .await;
+            match stored {
+                Ok(Ok(checkpoint)) => cosigned.push(checkpoint),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "a witness's cosignatures could not be kept")
+                }
+                Err(error) => tracing::error!(%error, "the cosignature task failed"),
+            }
+        }
+        cosigned
+    }
+
+    /// One witness's cosignature lines for one head, or `None` (logged) when it gave none.
+    async fn submit_one(
+        &mut self,
+        client: &reqwest::Client,
+        authority: &Authority,
+        index: usize,
+        c: &haltstate_types::proof::Checkpoint,
+        note: &str,
+    ) -> Option<String> {
+        let url = format!("{}/add-checkpoint", self.urls[index].trim_end_matches('/'));
+        let origin = haltstate_types::proof::note_origin(note)?.to_owned();
+        let mut old = self
+            .known
+            .get(&(index, origin.clone()))
+            .copied()
+            .unwrap_or(0);
+        // At most once more, after the witness says which head it cosigned last.
+        for _ in 0..2 {
+            if old > c.seq {
+                tracing::warn!(
+                    witness = index,
+                    tenant = %c.tenant,
+                    witness_size = old,
+                    size = c.seq,
+                    "a witness claims a larger tree than this log holds: not submitted"
+                );
+                return None;
+            }
+            let proof = {
+                let (authority, tenant, size) = (authority.clone(), c.tenant.clone(), c.seq);
+                tokio::task::spawn_blocking(move || authority.consistency_proof(&tenant, old, size))
+                    .await
+            };
+            let proof = match proof {
+                Ok(Ok(proof)) => proof,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "no consistency proof for a witness");
+                    return None;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the consistency proof task failed");
+                    return None;
+                }
+            };
+            let mut body = format!("old {old}\n");
+            for hash in &proof {
+                body.push_str(&base64::engine::general_purpose::STANDARD.encode(hash));
+                body.push('\n');
+            }
+            body.push('\n');
+            body.push_str(note);
+            let sent = client.post(&url).body(body).send().await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) => {
+                    // The URL may carry a token: the error without it.
+                    tracing::warn!(witness = index, error = %error.without_url(), "a witness could not be reached");
+                    return None;
+                }
+            };
+            let status = response.status();
+            let is_size = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes() == b"text/x.tlog.size");
+            let answer = read_capped(response).await?;
+            match status.as_u16() {
+                200 => {
+                    self.known.insert((index, origin), c.seq);
+                    return Some(answer);
+                }
+                409 if is_size => match answer.trim().parse::<u64>() {
+                    Ok(size) => old = size,
+                    Err(_) => {
+                        tracing::warn!(witness = index, "a witness's 409 did not hold a size");
+                        return None;
+                    }
+                },
+                _ => {
+                    tracing::warn!(
+                        witness = index,
+                        %status,
+                        tenant = %c.tenant,
+                        size = c.seq,
+                        "a witness refused a tree head"
+                    );
+                    return None;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The response's body as text, or `None` (logged) when it is longer than a witness's answer can be.
+async fn read_capped(mut response: reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_ANSWER => {
+                body.extend_from_slice(&chunk)
+            }
+            Ok(Some(_)) => {
+                tracing::warn!("a witness's answer is longer than {MAX_ANSWER} bytes: ignored");
+                return None;
+            }
+            Ok(None) => return Some(String::from_utf8_lossy(&body).into_owned()),
             Err(error) => {
-                tracing::warn!(error = %error.without_url(), "the checkpoint witness could not be reached")
+                tracing::warn!(error = %error.without_url(), "a witness's answer could not be read");
+                return None;
             }
         }
     }

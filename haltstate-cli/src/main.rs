@@ -138,11 +138,12 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     } = args;
     let limits = limits.limits();
     // A witness on a non-public address is refused at start, not at the first interval.
-    if let Some(url) = &signing.checkpoint_url {
+    for url in &signing.checkpoint_url {
         haltstate_server::outbound::check_url(url, webhooks.allow_private_targets)?;
     }
     let mut builder = Authority::builder(db.clone())
         .policy_file(&policy)
+        .log_origin_prefix(&signing.log_origin_prefix)
         .checkpoint_pages(checkpoint_pages)
         .approval_attempts(approval_attempts)
         .max_pending_approvals_per_agent(max_pending_approvals_per_agent as usize)
@@ -251,7 +252,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                         .checkpoint_file
                         .clone()
                         .ok_or("--signing-key needs --checkpoint-file: checkpoints are kept outside the database too")?,
-                    url: signing.checkpoint_url.clone(),
+                    witnesses: signing.checkpoint_url.clone(),
                     allow_private: webhooks.allow_private_targets,
                 },
                 signing.checkpoint_every,

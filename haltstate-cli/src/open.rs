@@ -8,6 +8,14 @@ pub(crate) fn open(db: &Database) -> Result<Authority, AuthorityError> {
     Authority::builder(db.clone()).open()
 }
 
+/// Opens an existing authority that signs tree heads under the log names `<prefix>/<tenant>`.
+pub(crate) fn open_signing(db: &Database, prefix: &str) -> Result<Authority, AuthorityError> {
+    existing(db)?;
+    Authority::builder(db.clone())
+        .log_origin_prefix(prefix)
+        .open()
+}
+
 /// Opens an existing authority as it is, for commands that only read it: never migrated, so a database of
 /// another schema version is refused.
 pub(crate) fn open_as_is(db: &Database) -> Result<Authority, AuthorityError> {

@@ -93,7 +93,7 @@ pub use state::AppState;
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     use haltstate_types::wire::paths;
-    use routes::{operator, sentinel, stream};
+    use routes::{operator, sentinel, stream, tlog};
     let at = |suffix: &str| format!("/{suffix}");
     let contract = || {
         Router::new()
@@ -124,6 +124,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/evidence", get(operator::evidence))
         .route("/ledger/head", get(operator::ledger_head))
+        .route("/ledger/checkpoint", get(tlog::checkpoint))
+        .route("/ledger/consistency", get(tlog::consistency))
+        .route("/ledger/inclusion", get(tlog::inclusion))
         .route("/keys", get(operator::list_keys).post(operator::create_key))
         .route("/keys/{id}/revoke", post(operator::revoke_key))
         .route("/keys/{id}/rotate", post(operator::rotate_key));

@@ -39,7 +39,11 @@ pub struct AuthorityBuilder {
     migrate: bool,
     shadow_file: Option<PathBuf>,
     keyring: crate::webhooks::Keyring,
+    log_prefix: String,
 }
+
+/// The default prefix of each tenant's log name (`haltstate/<tenant>`).
+pub const DEFAULT_LOG_PREFIX: &str = "haltstate";
 
 impl AuthorityBuilder {
     pub(super) fn new(database: Database) -> Self {
@@ -59,7 +63,16 @@ impl AuthorityBuilder {
             shadow_file: None,
             checkpoint_pages: sqlite::DEFAULT_CHECKPOINT_PAGES,
             keyring: crate::webhooks::Keyring::default(),
+            log_prefix: DEFAULT_LOG_PREFIX.to_owned(),
         }
+    }
+
+    /// The prefix of each tenant's log name, the origin line of its signed tree heads: `<prefix>/<tenant>`
+    /// (default `haltstate`). A name the world can tell apart from other logs, such as `ledger.example.com`, lets
+    /// witnesses and monitors watch it; it must hold no spaces and no `+`.
+    pub fn log_origin_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.log_prefix = prefix.into();
+        self
     }
 
     /// Loads policies from this Cedar file (and [`Authority::reload_policies`] re-reads it).
@@ -212,6 +225,13 @@ impl AuthorityBuilder {
     /// With no policy configured every decision is DENY; that suits an operator tool that only approves,
     /// flips the kill switch or verifies the ledger.
     pub fn open(self) -> Result<Authority> {
+        if !signed_note::is_key_name_valid(&self.log_prefix) || self.log_prefix.ends_with('/') {
+            return Err(crate::RequestError::Invalid(format!(
+                "log origin prefix {:?}: it must be non-empty, without spaces, '+' or a trailing '/'",
+                self.log_prefix
+            ))
+            .into());
+        }
         let policies = match (&self.policy_file, &self.policy_source) {
             (Some(path), _) => PolicyEngine::from_file(path)?,
             (None, Some((name, source))) => PolicyEngine::from_source(name, source)?,
@@ -256,6 +276,7 @@ impl AuthorityBuilder {
                 events,
                 key_cache: Arc::new(KeyCache::default()),
                 keyring: self.keyring,
+                log_prefix: self.log_prefix,
             }),
         })
     }

@@ -5,7 +5,8 @@
 use time::OffsetDateTime;
 
 use haltstate_types::proof::{
-    ChainLink, Checkpoint, PACK_FORMAT, ProofPack, SignedCheckpoint, VerifyingKey, proof_record,
+    CHAIN_PACK_FORMAT, ChainLink, ChainPack, Checkpoint, SignedCheckpoint, VerifyingKey,
+    proof_record,
 };
 use haltstate_types::{ChainedRecord, EvidenceQuery};
 
@@ -27,8 +28,9 @@ pub struct ProofSelection {
 }
 
 impl Authority {
-    /// Signs every tenant's chain head that no checkpoint of `key` covers yet, stores the checkpoints and answers
-    /// them (for the caller to write outside the database too).
+    /// Signs every tenant's chain head that no checkpoint of `key` covers yet, and its tree head at the same
+    /// record as a C2SP checkpoint (`SignedCheckpoint::tree`), stores the checkpoints and answers them (for the
+    /// caller to write outside the database and hand to witnesses).
     pub fn checkpoint(&self, key: &SigningKey) -> Result<Vec<SignedCheckpoint>> {
         let mut signed = Vec::new();
         for tenant in self.inner.reads.tenants()? {
@@ -41,12 +43,20 @@ impl Authority {
                 .reads
                 .checkpoint_from(&tenant, u64::MAX)?
                 .is_some_and(|c| {
-                    c.checkpoint.seq == head.seq && c.checkpoint.key_id == key.key_id()
+                    c.checkpoint.seq == head.seq
+                        && c.checkpoint.key_id == key.key_id()
+                        && c.tree.is_some()
                 });
             if covered {
                 continue;
             }
-            let checkpoint = key
+            let tree_head = self.tree_head_at(&tenant, head.seq)?;
+            let note =
+                crate::tree_checkpoint::sign_tree_head(key, &self.log_origin(&tenant), &tree_head)
+                    .map_err(|e| {
+                        AuthorityError::Corrupt(format!("cannot sign a tree head: {e}"))
+                    })?;
+            let mut checkpoint = key
                 .sign(Checkpoint {
                     at: self.now(),
                     hash: head.hash,
@@ -55,6 +65,7 @@ impl Authority {
                     tenant: tenant.clone(),
                 })
                 .map_err(|e| AuthorityError::Corrupt(format!("cannot sign a checkpoint: {e}")))?;
+            checkpoint.tree = Some(note);
             let stored = checkpoint.clone();
             self.submit(tenant, move |tx, _| tx.insert_checkpoint(&stored))
                 .wait()?;
@@ -141,24 +152,11 @@ impl Authority {
         Ok(found.into_iter().next().filter(|r| r.record.seq == seq))
     }
 
-    /// A proof pack of the tenant's records that `selection` picks: the records, the chain from the first of
-    /// them to the first stored checkpoint covering the last, and that checkpoint.
-    pub fn proof_pack(&self, tenant: &str, selection: &ProofSelection) -> Result<ProofPack> {
-        let query = EvidenceQuery {
-            idempotency_key: selection.key.clone(),
-            from: selection.since,
-            to: selection.until,
-            ..EvidenceQuery::default()
-        };
-        if selection.generation.is_some() && selection.key.is_none() {
-            return Err(AuthorityError::invalid(
-                "a proof pack of one operation names its idempotency key",
-            ));
-        }
-        let mut records = self.all_chained(tenant, query)?;
-        if let Some(generation) = selection.generation {
-            records.retain(|c| c.record.generation.unwrap_or(1) == generation);
-        }
+    /// A chain pack (the first proof pack format) of the tenant's records that `selection` picks: the records,
+    /// the chain from the first of them to the first stored checkpoint covering the last (every record between,
+    /// whoever's), and that checkpoint. [`Authority::proof_pack`] proves the same records with nothing else.
+    pub fn chain_proof_pack(&self, tenant: &str, selection: &ProofSelection) -> Result<ChainPack> {
+        let records = self.selected(tenant, selection)?;
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Err(AuthorityError::invalid(format!(
                 "tenant {tenant} has no records of that selection"
@@ -197,8 +195,8 @@ impl Authority {
                     .map_err(|e| AuthorityError::Corrupt(e.to_string()))?,
             });
         }
-        Ok(ProofPack {
-            format: PACK_FORMAT.to_owned(),
+        Ok(ChainPack {
+            format: CHAIN_PACK_FORMAT.to_owned(),
             tenant: tenant.to_owned(),
             records: records
                 .iter()
@@ -207,6 +205,30 @@ impl Authority {
             chain: links,
             checkpoint,
         })
+    }
+
+    /// The records of `tenant` that `selection` picks, with their links (possibly none).
+    pub(super) fn selected(
+        &self,
+        tenant: &str,
+        selection: &ProofSelection,
+    ) -> Result<Vec<ChainedRecord>> {
+        let query = EvidenceQuery {
+            idempotency_key: selection.key.clone(),
+            from: selection.since,
+            to: selection.until,
+            ..EvidenceQuery::default()
+        };
+        if selection.generation.is_some() && selection.key.is_none() {
+            return Err(AuthorityError::invalid(
+                "a proof pack of one operation names its idempotency key",
+            ));
+        }
+        let mut records = self.all_chained(tenant, query)?;
+        if let Some(generation) = selection.generation {
+            records.retain(|c| c.record.generation.unwrap_or(1) == generation);
+        }
+        Ok(records)
     }
 
     /// Every record of `tenant` that `query` matches (its `after_seq` as the start).

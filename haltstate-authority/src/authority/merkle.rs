@@ -8,7 +8,13 @@ use crate::store::tree::{self, HashStore};
 use crate::store::tx::Reads;
 
 /// The authority's readers seen as a hash store.
-struct ReadHashes<'a>(&'a dyn Reads);
+pub(super) struct ReadHashes<'a>(&'a dyn Reads);
+
+impl ReadHashes<'_> {
+    pub(super) fn of(authority: &Authority) -> ReadHashes<'_> {
+        ReadHashes(authority.inner.reads.as_ref())
+    }
+}
 
 impl HashStore for ReadHashes<'_> {
     fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {

@@ -25,9 +25,11 @@ mod merkle;
 mod replay;
 mod shadow;
 mod state_check;
+mod tree_pack;
+mod tree_verify;
 mod webhooks;
 
-pub use builder::AuthorityBuilder;
+pub use builder::{AuthorityBuilder, DEFAULT_LOG_PREFIX};
 pub use evidence_proof::ProofSelection;
 pub use keys::LOCAL_ACTOR;
 pub use replay::{ReplayChange, ReplayQuery, ReplayReport};
@@ -119,6 +121,8 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
     key_cache: Arc<KeyCache>,
     keyring: crate::webhooks::Keyring,
+    /// Each tenant's log is named `<log_prefix>/<tenant>`.
+    log_prefix: String,
 }
 
 impl Drop for Inner {

@@ -91,6 +91,24 @@ pub(crate) fn consistency<S: HashStore + ?Sized>(
         .map_err(|e| tree_error(tenant, &e))
 }
 
+/// The stored hashes of leaves `first..first + count` (what the tree says each record's bytes hash to).
+pub(crate) fn leaf_hashes<S: HashStore + ?Sized>(
+    store: &S,
+    tenant: &str,
+    first: u64,
+    count: u64,
+) -> Result<Vec<[u8; 32]>> {
+    let indexes: Vec<u64> = (first..first + count)
+        .map(|leaf| tlog_tiles::stored_hash_index(0, leaf))
+        .collect();
+    store.read(tenant, &indexes)
+}
+
+/// The hash a leaf of `body` has.
+pub(crate) fn leaf_hash(body: &[u8]) -> [u8; 32] {
+    tlog_tiles::record_hash(body).0
+}
+
 /// Hashes from stored bytes (a BLOB of 32 bytes); anything else is corruption.
 pub(crate) fn hash_of(bytes: &[u8]) -> Result<[u8; 32]> {
     bytes.try_into().map_err(|_| {

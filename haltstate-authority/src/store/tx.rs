@@ -150,6 +150,8 @@ pub(crate) trait Tx {
         &mut self,
         checkpoint: &haltstate_types::proof::SignedCheckpoint,
     ) -> Result<()>;
+    /// Replaces the note of a stored tree checkpoint (the same head, with witnesses' cosignatures added).
+    fn set_tree_note(&mut self, tenant: &str, size: u64, key_id: &str, note: &str) -> Result<()>;
 
     /// The agent's usage of `action` over each window, as of [`now`](Self::now).
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage>;
@@ -254,6 +256,12 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn checkpoints(&self, tenant: &str) -> Result<Vec<haltstate_types::proof::SignedCheckpoint>>;
     /// The first stored checkpoint at or after record `seq` (`u64::MAX`: the newest), if any.
     fn checkpoint_from(
+        &self,
+        tenant: &str,
+        seq: u64,
+    ) -> Result<Option<haltstate_types::proof::SignedCheckpoint>>;
+    /// The first stored checkpoint with a signed tree head at or after record `seq`, if any.
+    fn tree_checkpoint_from(
         &self,
         tenant: &str,
         seq: u64,

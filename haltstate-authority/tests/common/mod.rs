@@ -155,7 +155,7 @@ pub fn downgrade_to_schema_5(path: &std::path::Path) {
          ALTER TABLE approvals DROP COLUMN policy_version;
          DROP TABLE checkpoints;
          DROP INDEX approvals_pending_agent;
-         DROP TABLE console_sessions; DROP TABLE change_history; DROP TABLE tlog_hashes;
+         DROP TABLE console_sessions; DROP TABLE change_history; DROP TABLE tlog_hashes; DROP TABLE tree_checkpoints;
          ALTER TABLE idempotency DROP COLUMN attempts; ALTER TABLE idempotency DROP COLUMN retry_digest;
          ALTER TABLE ledger_v5 RENAME TO ledger;
          CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);

@@ -12,9 +12,11 @@ use super::database;
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Recompute every tenant's hash chain, then check the state rows (keys, approvals, kill switches) against
-    /// it, and with --checkpoints the chains against signed checkpoints; changes nothing. Exit 0 with the record
-    /// count and each chain's head, 2 naming the tenant and the first broken record or contradicted row, 1 when
-    /// the database is not a HaltState database.
+    /// it, and with --checkpoints the chains and Merkle trees against signed checkpoints (each signed tree head
+    /// must be the database's tree at that size, and each must extend the one before); changes nothing. Exit 0
+    /// with the record count and each chain's head, 2 naming the tenant and the first broken record (on a forged
+    /// record, the first whose leaf is not in the signed tree) or contradicted row, 1 when the database is not a
+    /// HaltState database.
     ///
     /// Example: haltstate ledger verify --db haltstate.db
     Verify {
@@ -42,6 +44,9 @@ pub enum LedgerCommand {
         /// Where checkpoints are appended outside the database (JSON lines).
         #[arg(long, env = "HALTSTATE_CHECKPOINT_FILE", hide_env_values = true)]
         checkpoint_file: PathBuf,
+        /// Each tenant's log is named `<prefix>/<tenant>` in its signed tree heads.
+        #[arg(long, env = "HALTSTATE_LOG_ORIGIN_PREFIX", default_value = haltstate_authority::DEFAULT_LOG_PREFIX)]
+        log_origin_prefix: String,
     },
     /// Print a tenant's Merkle tree head as a C2SP checkpoint (origin, size, base64 root), signed as a C2SP note
     /// when a signing key is given; and the verifier key a witness or monitor is configured with.
@@ -54,12 +59,34 @@ pub enum LedgerCommand {
         /// The tenant whose tree.
         #[arg(long)]
         tenant: String,
-        /// The log's name (the checkpoint's origin line and the signing key's name); default `haltstate/<tenant>`.
-        #[arg(long)]
+        /// The log's name (the checkpoint's origin line and the signing key's name); default `<prefix>/<tenant>`.
+        #[arg(long, conflicts_with = "log_origin_prefix")]
         origin: Option<String>,
+        /// Each tenant's log is named `<prefix>/<tenant>`.
+        #[arg(long, env = "HALTSTATE_LOG_ORIGIN_PREFIX", default_value = haltstate_authority::DEFAULT_LOG_PREFIX)]
+        log_origin_prefix: String,
         /// Sign it with this key (`keys signing create`).
         #[arg(long, env = "HALTSTATE_SIGNING_KEY", hide_env_values = true)]
         signing_key: Option<PathBuf>,
+    },
+    /// Prove that a later signed tree head extends an earlier one of the same log: both signatures are checked,
+    /// the consistency proof is read from the database and checked against both roots, then printed (base64
+    /// hashes, one per line, as the C2SP witness protocol carries them). Exit 0 when consistent, 2 when not.
+    ///
+    /// Example: haltstate ledger consistency --db haltstate.db --public-key ed25519:3b6a... --from old.checkpoint --to new.checkpoint
+    Consistency {
+        /// The database: a SQLite file or a PostgreSQL URL (only read).
+        #[arg(long, env = "HALTSTATE_DB", hide_env_values = true, value_parser = database)]
+        db: Database,
+        /// The earlier signed tree head (a C2SP signed note, as `ledger tree-head` prints or a witness keeps).
+        #[arg(long)]
+        from: PathBuf,
+        /// The later signed tree head.
+        #[arg(long)]
+        to: PathBuf,
+        /// The public key both must be signed with (`ed25519:...`, from `keys signing public`).
+        #[arg(long)]
+        public_key: String,
     },
 }
 
@@ -87,8 +114,9 @@ pub enum SigningCommand {
 /// `haltstate proof ...`.
 #[derive(Debug, Subcommand)]
 pub enum ProofCommand {
-    /// Write a proof pack: a tenant's records (one key's, or a time range's), the chain to a signed checkpoint
-    /// and the checkpoint, as one JSON document.
+    /// Write a proof pack: a tenant's records (one key's, or a time range's), each with its canonical bytes and
+    /// its inclusion proof against the newest signed tree head, and that head, as one JSON document; nothing of
+    /// any other record.
     ///
     /// Example: haltstate proof export --db haltstate.db --tenant acme --key refund:1042 --out refund-1042.json
     Export {
@@ -114,6 +142,10 @@ pub enum ProofCommand {
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Write the first pack format instead (`haltstate.proof-pack/1`: the whole chain from the first record
+        /// to a checkpoint, other keys' records included), for verifiers that only read that one.
+        #[arg(long)]
+        chain: bool,
     },
     /// Verify a proof pack with the authority's public key alone: no database, no network.
     ///
@@ -124,6 +156,10 @@ pub enum ProofCommand {
         /// The authority's public key (`ed25519:...`).
         #[arg(long)]
         public_key: String,
+        /// Also require a cosignature of the pack's tree head by this witness (its verifier key,
+        /// `name+keyid+base64key`); repeat for several.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
     },
 }
 

@@ -127,9 +127,15 @@ pub struct SigningArgs {
     /// How often chain heads are signed.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub checkpoint_every: Duration,
-    /// Also POST each checkpoint (JSON) to this URL: a witness the operator runs, or a webhook.
+    /// A witness to submit each signed tree head to, by the C2SP tlog-witness protocol (its submission prefix:
+    /// `<url>/add-checkpoint` is posted, with the consistency proof from the last head it cosigned); its
+    /// cosignatures are kept with the checkpoint. Repeat for several witnesses.
     #[arg(long, requires = "signing_key")]
-    pub checkpoint_url: Option<String>,
+    pub checkpoint_url: Vec<String>,
+    /// Each tenant's log is named `<prefix>/<tenant>` in its signed tree heads (a name the world can tell apart
+    /// from other logs, such as `ledger.example.com`, lets witnesses and monitors watch it).
+    #[arg(long, env = "HALTSTATE_LOG_ORIGIN_PREFIX", default_value = haltstate_authority::DEFAULT_LOG_PREFIX)]
+    pub log_origin_prefix: String,
 }
 
 /// The `serve` flags of webhook delivery.

@@ -45,7 +45,7 @@ fn pack_of(
             let (status, why) = match &error {
                 AuthorityError::NotCheckpointed { .. } => (
                     StatusCode::CONFLICT,
-                    "No signed checkpoint covers this key's records yet: the server signs chain heads when started with --signing-key, or run `haltstate ledger checkpoint`.".to_owned(),
+                    "No signed tree head covers this key's records yet: the server signs them when started with --signing-key, or run `haltstate ledger checkpoint`.".to_owned(),
                 ),
                 AuthorityError::Request(_) => (
                     StatusCode::NOT_FOUND,
@@ -121,7 +121,6 @@ pub(crate) async fn view(
         Ok(pack) => pack,
         Err(refused) => return *refused,
     };
-    let checkpoint = &pack.checkpoint.checkpoint;
     let verdict = state
         .signing_public
         .as_ref()
@@ -132,23 +131,23 @@ pub(crate) async fn view(
             @if let Some(generation) = query.generation { ", operation " (generation) }
         }
         @match &verdict {
-            Some(Ok(_)) => p.notice id="proof-verdict" { "Verified: every record links through the chain to a checkpoint signed by this server's key." },
+            Some(Ok(_)) => p.notice id="proof-verdict" { "Verified: every record is in the tree whose head this server's key signed." },
             Some(Err(error)) => p.error id="proof-verdict" { "Does not verify: " (error.to_string()) },
             None => p id="proof-verdict" { "This server holds no signing key to check it with; verify the download offline with " code { "haltstate proof verify" } "." },
         }
         p {
-            "Tenant " (pack.tenant) ", " (pack.records.len()) " records; chain from record "
-            (pack.chain.first().map_or(0, |l| l.seq)) " to " (checkpoint.seq)
-            ", signed " (Exact(checkpoint.at)) " by key " code { (checkpoint.key_id) } ". "
+            "Tenant " (pack.tenant) ", " (pack.records.len()) " records, each with its proof of inclusion in the log "
+            code { (pack.origin) } " as of this signed tree head (and nothing of any other record). "
             a href=(proof_link("/ui/proof", key, query.generation)) { "Download (JSON)" }
         }
+        pre id="tree-head" { (pack.checkpoint) }
         table id="proof" {
             thead { tr {
                 th { "Entry" } th { "At" } th { "Kind" } th { "Agent" } th { "Action" } th { "Operation" } th { "Decision" }
                 th { "Reason" } th { "Latency" } th { "Proof" } th { "Redaction" } th { "Policy" } th { "Approval" } th { "Hash" }
             } }
             tbody {
-                @for r in &pack.records {
+                @for r in pack.records.iter().map(|included| &included.record) {
                     tr {
                         td { (r.ledger_entry_id) br; small { (r.proof_id) } }
                         td { (Exact(r.at)) }

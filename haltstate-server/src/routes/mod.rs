@@ -3,3 +3,4 @@
 pub mod operator;
 pub mod sentinel;
 pub mod stream;
+pub mod tlog;

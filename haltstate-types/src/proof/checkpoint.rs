@@ -48,6 +48,11 @@ pub struct SignedCheckpoint {
     pub checkpoint: Checkpoint,
     /// The Ed25519 signature of [`Checkpoint::signed_bytes`], hex.
     pub signature: String,
+    /// The tenant's tree head at the same record (size `checkpoint.seq`), as a C2SP signed note: the same key's
+    /// signature under the log's origin, then any witnesses' cosignatures. Absent from checkpoints signed before
+    /// the tree existed. It is not covered by `signature`: it carries its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
 }
 
 impl SignedCheckpoint {

@@ -1,9 +1,11 @@
-//! Evidence that holds without the database: signed checkpoints and proof packs, and their verifier.
+//! Evidence that holds without the database: signed tree heads, proof packs, and their verifiers.
 //!
-//! A proof pack is one JSON document: the records asked for, with the fields auditors read; the chain from the
-//! first of them to a signed checkpoint (every record's canonical bytes and hashes); and that checkpoint with its
-//! Ed25519 signature. [`verify`] needs the pack and the authority's public key, nothing else: no database, no
-//! network. Change any field of any record, any link, the checkpoint or its signature, and it fails.
+//! Each tenant's records are the leaves of a Merkle tree (RFC 9162 hashing). The authority signs the tree's head
+//! (size and root) as a C2SP checkpoint, which witnesses may cosign after checking that it extends the last one
+//! they saw. A proof pack is one JSON document: the records asked for, each with its canonical bytes and its
+//! inclusion proof, and the signed head. [`verify`] needs the pack and the authority's public key, nothing else:
+//! no database, no network. Change any field of any record, any proof hash, the head or its signature, and it
+//! fails.
 //!
 //! ```
 //! use haltstate_types::proof::{ProofError, ProofPack, parse_public_key, verify};
@@ -13,13 +15,33 @@
 //! assert!(pack.is_err()); // a pack is read from its file, then `verify(&pack, &key)`
 //! # Ok::<(), ProofError>(())
 //! ```
+//!
+//! The first format (`haltstate.proof-pack/1`, [`ChainPack`]) proved records with the whole chain between them
+//! and a JSON checkpoint; [`verify_chain_pack`] still checks such packs.
 
+mod chain_pack;
 mod checkpoint;
-mod pack;
+mod merkle;
+mod note;
+mod record;
+mod tree_pack;
+mod witness;
 
+pub use chain_pack::{
+    CHAIN_PACK_FORMAT, ChainLink, ChainPack, ChainPackSummary, verify_chain_pack,
+};
 pub use checkpoint::{Checkpoint, SignedCheckpoint, key_id, parse_public_key, public_key_text};
 pub use ed25519_dalek::VerifyingKey;
-pub use pack::{ChainLink, PACK_FORMAT, PackSummary, ProofPack, ProofRecord, proof_record, verify};
+pub use merkle::{TreeHead, verify_consistency, verify_inclusion};
+pub use note::{
+    TreeCheckpointError, VerifiedTreeHead, checkpoint_text, log_key_id, log_origin, note_origin,
+    origin_names_tenant, origin_tenant, verifier_key, verify_cosigned_tree_head, verify_tree_head,
+};
+pub use record::{ProofRecord, proof_record};
+pub use tree_pack::{
+    IncludedRecord, PACK_FORMAT, PackSummary, ProofPack, verify, verify_with_witnesses,
+};
+pub use witness::{Witness, add_signatures, cosignature_line};
 
 /// Why a checkpoint or a proof pack does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,4 +79,23 @@ pub enum ProofError {
         /// What differs.
         why: String,
     },
+    /// The record is not in the tree the head names (or the proof or the record was changed).
+    #[error("record {} is not in the tree of {size} records this head names", index + 1)]
+    NotIncluded {
+        /// The leaf (the record's sequence number less one).
+        index: u64,
+        /// The tree's size.
+        size: u64,
+    },
+    /// The later tree does not extend the earlier one (or the proof was changed).
+    #[error("the tree of {new} records does not extend the tree of {old}")]
+    NotConsistent {
+        /// The earlier size.
+        old: u64,
+        /// The later size.
+        new: u64,
+    },
+    /// A signed tree head (a C2SP checkpoint) that does not hold.
+    #[error(transparent)]
+    TreeHead(#[from] TreeCheckpointError),
 }

@@ -6,6 +6,14 @@ use haltstate_types::timestamp::{from_micros, to_micros};
 use super::conn::{Conn, signed, unsigned};
 use crate::error::Result;
 
+/// A checkpoint with its tree head, when it has one.
+macro_rules! SELECT {
+    () => {
+        "SELECT c.seq, c.key_id, c.hash, c.at_us, c.signature, t.note FROM checkpoints c \
+         LEFT JOIN tree_checkpoints t ON t.tenant = c.tenant AND t.size = c.seq AND t.key_id = c.key_id "
+    };
+}
+
 pub(crate) fn insert(conn: &mut Conn, checkpoint: &SignedCheckpoint) -> Result<()> {
     let c = &checkpoint.checkpoint;
     conn.execute(
@@ -20,12 +28,34 @@ pub(crate) fn insert(conn: &mut Conn, checkpoint: &SignedCheckpoint) -> Result<(
             &checkpoint.signature,
         ],
     )?;
+    if let Some(note) = &checkpoint.tree {
+        conn.execute(
+            "INSERT INTO tree_checkpoints (tenant, size, key_id, note) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant, size, key_id) DO UPDATE SET note = excluded.note",
+            &[&c.tenant, &signed(c.seq), &c.key_id, note],
+        )?;
+    }
+    Ok(())
+}
+
+/// Replaces the stored note of the tree checkpoint (`tenant`, `size`, `key_id`), with cosignatures added.
+pub(crate) fn set_tree_note(
+    conn: &mut Conn,
+    tenant: &str,
+    size: u64,
+    key_id: &str,
+    note: &str,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE tree_checkpoints SET note = $4 WHERE tenant = $1 AND size = $2 AND key_id = $3",
+        &[&tenant, &signed(size), &key_id, &note],
+    )?;
     Ok(())
 }
 
 pub(crate) fn list(conn: &mut Conn, tenant: &str) -> Result<Vec<SignedCheckpoint>> {
     let rows = conn.query(
-        "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = $1 ORDER BY seq, at_us",
+        concat!(SELECT!(), "WHERE c.tenant = $1 ORDER BY c.seq, c.at_us"),
         &[&tenant],
     )?;
     decode(&rows, tenant)
@@ -35,17 +65,37 @@ pub(crate) fn list(conn: &mut Conn, tenant: &str) -> Result<Vec<SignedCheckpoint
 pub(crate) fn from(conn: &mut Conn, tenant: &str, seq: u64) -> Result<Option<SignedCheckpoint>> {
     let rows = if seq == u64::MAX {
         conn.query(
-            "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = $1 \
-             ORDER BY seq DESC, at_us DESC LIMIT 1",
+            concat!(
+                SELECT!(),
+                "WHERE c.tenant = $1 ORDER BY c.seq DESC, c.at_us DESC LIMIT 1"
+            ),
             &[&tenant],
         )?
     } else {
         conn.query(
-            "SELECT seq, key_id, hash, at_us, signature FROM checkpoints WHERE tenant = $1 AND seq >= $2 \
-             ORDER BY seq, at_us LIMIT 1",
+            concat!(
+                SELECT!(),
+                "WHERE c.tenant = $1 AND c.seq >= $2 ORDER BY c.seq, c.at_us LIMIT 1"
+            ),
             &[&tenant, &signed(seq)],
         )?
     };
+    Ok(decode(&rows, tenant)?.into_iter().next())
+}
+
+/// The first checkpoint with a signed tree head at or after `seq`.
+pub(crate) fn tree_from(
+    conn: &mut Conn,
+    tenant: &str,
+    seq: u64,
+) -> Result<Option<SignedCheckpoint>> {
+    let rows = conn.query(
+        concat!(
+            SELECT!(),
+            "WHERE c.tenant = $1 AND c.seq >= $2 AND t.note IS NOT NULL ORDER BY c.seq, c.at_us LIMIT 1"
+        ),
+        &[&tenant, &signed(seq)],
+    )?;
     Ok(decode(&rows, tenant)?.into_iter().next())
 }
 
@@ -61,6 +111,7 @@ fn decode(rows: &[postgres::Row], tenant: &str) -> Result<Vec<SignedCheckpoint>>
                     tenant: tenant.to_owned(),
                 },
                 signature: row.try_get(4)?,
+                tree: row.try_get(5)?,
             })
         })
         .collect()

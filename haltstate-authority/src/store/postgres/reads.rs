@@ -201,6 +201,15 @@ impl Reads for PgReads {
         self.with(move |c| checkpoints::from(c, &tenant, seq))
     }
 
+    fn tree_checkpoint_from(
+        &self,
+        tenant: &str,
+        seq: u64,
+    ) -> Result<Option<haltstate_types::proof::SignedCheckpoint>> {
+        let tenant = tenant.to_owned();
+        self.with(move |c| checkpoints::tree_from(c, &tenant, seq))
+    }
+
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>> {
         let tenant = tenant.to_owned();
         self.with(move |c| webhooks::list(c, &tenant))

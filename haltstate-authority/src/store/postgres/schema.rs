@@ -288,6 +288,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // 17: the trees of the records already in the ledger (SQLite's 17): built by `migrate` in Rust.
     (17, "SELECT 1;"),
+    // 18: each checkpoint's tree head as a signed C2SP checkpoint, as in SQLite's schema 18.
+    (
+        18,
+        r#"
+    CREATE TABLE tree_checkpoints (
+        tenant  TEXT NOT NULL,
+        size    BIGINT NOT NULL,
+        key_id  TEXT NOT NULL,
+        note    TEXT NOT NULL,
+        PRIMARY KEY (tenant, size, key_id)
+    );
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

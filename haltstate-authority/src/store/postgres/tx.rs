@@ -512,6 +512,11 @@ impl Tx for PgTx<'_> {
         super::checkpoints::insert(self.conn, checkpoint)
     }
 
+    fn set_tree_note(&mut self, tenant: &str, size: u64, key_id: &str, note: &str) -> Result<()> {
+        self.own(tenant)?;
+        super::checkpoints::set_tree_note(self.conn, tenant, size, key_id, note)
+    }
+
     fn completed_in_ledger(
         &mut self,
         tenant: &str,

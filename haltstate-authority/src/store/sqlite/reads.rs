@@ -217,6 +217,15 @@ impl Reads for SqliteReads {
             .with(|conn| checkpoints::from(conn, tenant, seq))
     }
 
+    fn tree_checkpoint_from(
+        &self,
+        tenant: &str,
+        seq: u64,
+    ) -> Result<Option<haltstate_types::proof::SignedCheckpoint>> {
+        self.readers
+            .with(|conn| checkpoints::tree_from(conn, tenant, seq))
+    }
+
     fn webhooks(&self, tenant: &str) -> Result<Vec<Webhook>> {
         self.readers.with(|conn| webhooks::list(conn, tenant))
     }

@@ -363,6 +363,16 @@ const MIGRATIONS: &[Migration] = &[
     "#),
     // 17: the trees of the records already in the ledger, built once its chains verify.
     Code(super::tree::build_all),
+    // 18: each checkpoint's tree head, signed as a C2SP checkpoint (and the witnesses' cosignatures added to it).
+    Sql(r#"
+    CREATE TABLE tree_checkpoints (
+        tenant  TEXT NOT NULL,
+        size    INTEGER NOT NULL,
+        key_id  TEXT NOT NULL,
+        note    TEXT NOT NULL,
+        PRIMARY KEY (tenant, size, key_id)
+    ) WITHOUT ROWID;
+    "#),
 ];
 
 /// The newest schema version this build knows.

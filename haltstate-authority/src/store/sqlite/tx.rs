@@ -436,6 +436,10 @@ impl Tx for SqliteTx<'_> {
         super::checkpoints::insert(self.conn, checkpoint)
     }
 
+    fn set_tree_note(&mut self, tenant: &str, size: u64, key_id: &str, note: &str) -> Result<()> {
+        super::checkpoints::set_tree_note(self.conn, tenant, size, key_id, note)
+    }
+
     fn completed_in_ledger(
         &mut self,
         tenant: &str,

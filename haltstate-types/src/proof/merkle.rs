@@ -2,6 +2,8 @@
 //! and the proof that a later head extends an earlier one, with RFC 9162 hashing (`tlog_tiles`, a port of Go's
 //! `sumdb/tlog`). Leaf `i` is the canonical body of the tenant's record `i + 1`.
 
+use super::ProofError;
+
 /// A tree's size (records) and root hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeHead {
@@ -9,27 +11,6 @@ pub struct TreeHead {
     pub size: u64,
     /// Its root: SHA-256, leaves and nodes domain-separated.
     pub root: [u8; 32],
-}
-
-/// A proof that does not hold.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProofError {
-    /// The record is not in the tree the head names (or the proof or the record was changed).
-    #[error("record {index} is not in the tree of {size} records this head names")]
-    NotIncluded {
-        /// The leaf.
-        index: u64,
-        /// The tree's size.
-        size: u64,
-    },
-    /// The later tree does not extend the earlier one (or the proof was changed).
-    #[error("the tree of {new} records does not extend the tree of {old}")]
-    NotConsistent {
-        /// The earlier size.
-        old: u64,
-        /// The later size.
-        new: u64,
-    },
 }
 
 fn hashes(proof: &[[u8; 32]]) -> Vec<tlog_tiles::Hash> {
