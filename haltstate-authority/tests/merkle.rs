@@ -1,7 +1,8 @@
 //! Each tenant's evidence as a Merkle tree: every record's inclusion proof verifies at every size and fails for
 //! an edited record or proof; every pair of sizes has a consistency proof that verifies and fails for a rewritten
 //! earlier head; another tenant's records are not in the tree; trees of an older database are built on migration,
-//! and a broken chain stops that migration.
+//! and a broken chain stops that migration. Proof packs hold exactly the records asked for; signed tree heads carry
+//! witnesses' cosignatures; a forgery re-signed with another key is caught.
 
 #![allow(clippy::unwrap_used)]
 
@@ -147,4 +148,277 @@ fn an_older_database_gets_its_trees_on_migration_and_a_broken_chain_stops_it() {
         matches!(refused, Err(AuthorityError::LedgerBroken { .. })),
         "{refused:?}"
     );
+}
+
+mod packs {
+    use super::*;
+    use haltstate_authority::proof::{
+        ProofError, TreeCheckpointError, Witness, cosignature_line, verify, verify_with_witnesses,
+    };
+    use haltstate_authority::{ProofSelection, SigningKey};
+
+    fn key_name(i: usize) -> String {
+        // No name is part of another (`key:1:end` is not in `key:11:end`).
+        format!("key:{i}:end")
+    }
+
+    fn selection(key: &str) -> ProofSelection {
+        ProofSelection {
+            key: Some(key.to_owned()),
+            ..ProofSelection::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Whatever the log, a key's pack holds that key's records, each proven, and nothing of any other key.
+        #[test]
+        fn a_keys_pack_holds_its_records_and_nothing_of_any_other_key(
+            order in proptest::collection::vec(0usize..6, 1..40)
+        ) {
+            let env = env();
+            let signing = SigningKey::generate();
+            for &k in &order {
+                // A key's first guard, then its retries: each one a record.
+                env.authority.guard(TENANT, guard_refund(100, &key_name(k))).wait().unwrap();
+            }
+            env.authority.checkpoint(&signing).unwrap();
+            for k in 0..6 {
+                let name = key_name(k);
+                let expected = order.iter().filter(|&&o| o == k).count();
+                let pack = env.authority.proof_pack(TENANT, &selection(&name));
+                if expected == 0 {
+                    prop_assert!(pack.is_err());
+                    continue;
+                }
+                let pack = pack.unwrap();
+                prop_assert_eq!(pack.records.len(), expected);
+                let summary = verify(&pack, &signing.public()).unwrap();
+                prop_assert_eq!(summary.tree_size, order.len() as u64);
+                let text = serde_json::to_string(&pack).unwrap();
+                for other in (0..6).filter(|&o| o != k) {
+                    prop_assert!(!text.contains(&key_name(other)), "{} in the pack of {}", key_name(other), name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_pack_stays_a_few_kilobytes_however_long_the_log() {
+        let env = log_of(300);
+        let signing = SigningKey::generate();
+        env.authority.checkpoint(&signing).unwrap();
+        let pack = env
+            .authority
+            .proof_pack(TENANT, &selection("r:17"))
+            .unwrap();
+        let size = serde_json::to_vec(&pack).unwrap().len();
+        assert!(size < 8 * 1024, "{size} bytes");
+        // Nine hashes prove one record of 300.
+        assert_eq!(pack.records[0].inclusion.len(), 9);
+        verify(&pack, &signing.public()).unwrap();
+    }
+
+    #[test]
+    fn witnesses_cosignatures_are_kept_with_the_head_and_required_on_request() {
+        let env = log_of(5);
+        let signing = SigningKey::generate();
+        let signed = env.authority.checkpoint(&signing).unwrap();
+        let ours = signed
+            .iter()
+            .find(|c| c.checkpoint.tenant == TENANT)
+            .unwrap();
+        let note = ours.tree.clone().unwrap();
+        let text = &note[..note.find("\n\n").unwrap() + 1];
+        let witness_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let witness = Witness::new("witness.example/w1", witness_key.verifying_key()).unwrap();
+        let line = cosignature_line(witness.name(), &witness_key, text, 1_700_000_000);
+        let stored = env
+            .authority
+            .add_cosignatures(TENANT, 5, &ours.checkpoint.key_id, &line)
+            .unwrap();
+        assert!(stored.tree.as_deref().unwrap().ends_with(&line));
+        // Kept: the pack made now carries it, and a verifier that requires the witness accepts it.
+        let pack = env.authority.proof_pack(TENANT, &selection("r:2")).unwrap();
+        let summary =
+            verify_with_witnesses(&pack, &signing.public(), std::slice::from_ref(&witness))
+                .unwrap();
+        assert_eq!(
+            summary.cosigned,
+            [("witness.example/w1".to_owned(), 1_700_000_000)]
+        );
+        // Adding it again changes nothing.
+        let again = env
+            .authority
+            .add_cosignatures(TENANT, 5, &ours.checkpoint.key_id, &line)
+            .unwrap();
+        assert_eq!(again.tree, stored.tree);
+        // A witness that did not cosign is missing; a cosignature line whose signature was changed is refused.
+        let other_key = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
+        let other = Witness::new("witness.example/w2", other_key.verifying_key()).unwrap();
+        assert!(matches!(
+            verify_with_witnesses(&pack, &signing.public(), &[other]),
+            Err(ProofError::TreeHead(TreeCheckpointError::NotCosigned(_)))
+        ));
+        let mut forged = pack.clone();
+        let tampered = cosignature_line(witness.name(), &witness_key, text, 1_700_000_001);
+        let (_, sig) = tampered.trim_end().rsplit_once(' ').unwrap();
+        let (_, good) = line.trim_end().rsplit_once(' ').unwrap();
+        // The later time's signature under the earlier time's bytes: the key id and time parse, the signature fails.
+        let mixed = format!("{}{}", &good[..16], &sig[16..]);
+        forged.checkpoint = forged.checkpoint.replace(good, &mixed);
+        assert!(
+            verify_with_witnesses(&forged, &signing.public(), std::slice::from_ref(&witness))
+                .is_err()
+        );
+        // A line that is not a signature is refused before anything is stored.
+        assert!(
+            env.authority
+                .add_cosignatures(TENANT, 5, &ours.checkpoint.key_id, "not a signature\n")
+                .is_err()
+        );
+    }
+
+    /// Heads signed over time: the database's trees agree with each and each extends the one before.
+    #[test]
+    fn signed_tree_heads_agree_with_the_database_and_each_extends_the_one_before() {
+        let env = env();
+        let signing = SigningKey::generate();
+        let mut kept = Vec::new();
+        for round in 0..4 {
+            for i in 0..3 {
+                env.authority
+                    .guard(TENANT, guard_refund(100, &format!("h:{round}:{i}")))
+                    .wait()
+                    .unwrap();
+            }
+            kept.extend(env.authority.checkpoint(&signing).unwrap());
+        }
+        assert_eq!(kept.len(), 4);
+        assert_eq!(
+            env.authority
+                .verify_tree_checkpoints(&kept, &signing.public())
+                .unwrap(),
+            4
+        );
+        // Another key's heads, or a head whose note was edited, are refused.
+        let other = SigningKey::generate();
+        assert!(
+            env.authority
+                .verify_tree_checkpoints(&kept, &other.public())
+                .is_err()
+        );
+        let mut edited = kept.clone();
+        let note = edited[1].tree.take().unwrap();
+        edited[1].tree = Some(note.replacen("\n6\n", "\n7\n", 1));
+        assert!(matches!(
+            env.authority
+                .verify_tree_checkpoints(&edited, &signing.public()),
+            Err(AuthorityError::CheckpointMismatch { seq: 6, .. })
+        ));
+    }
+}
+
+/// The forger rewrites a record, recomputes the chain and rebuilds the tree, then signs new heads with a key of
+/// their own: the heads kept outside (signed with the authority's key) catch it, and the forger's heads do not
+/// verify with the authority's public key.
+#[test]
+fn a_forgery_with_every_hash_recomputed_and_re_signed_by_another_key_is_caught() {
+    use haltstate_authority::SigningKey;
+    use haltstate_authority::proof::verify;
+    let env = sqlite_env();
+    let signing = SigningKey::generate();
+    let mut kept = Vec::new();
+    for round in 0..3 {
+        for i in 0..4 {
+            env.authority
+                .guard(TENANT, guard_refund(100, &format!("f:{round}:{i}")))
+                .wait()
+                .unwrap();
+        }
+        kept.extend(env.authority.checkpoint(&signing).unwrap());
+    }
+    let path = env.db_path();
+    let clock = env.clock.clone();
+    drop(env.authority);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let rows: Vec<(i64, Vec<u8>)> = conn
+            .prepare("SELECT seq, body FROM ledger WHERE tenant = ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([TENANT], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut prev = haltstate_authority::GENESIS_HASH.to_owned();
+        for (seq, body) in rows {
+            let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if seq == 6 {
+                value["status"] = serde_json::json!("denied");
+            }
+            let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
+            let hash = haltstate_authority::record_hash(&prev, &body);
+            conn.execute(
+                "UPDATE ledger SET body = ?1, prev_hash = ?2, hash = ?3 WHERE tenant = ?4 AND seq = ?5",
+                rusqlite::params![body, prev, hash, TENANT, seq],
+            )
+            .unwrap();
+            prev = hash;
+        }
+        conn.execute(
+            "UPDATE ledger_heads SET hash = ?1 WHERE tenant = ?2",
+            rusqlite::params![prev, TENANT],
+        )
+        .unwrap();
+        // The stored tree and heads, rebuilt from the forged records by the migration that builds trees.
+        conn.execute_batch(
+            "DELETE FROM tlog_hashes; DROP TABLE tree_checkpoints; DELETE FROM checkpoints; \
+             PRAGMA user_version = 16;",
+        )
+        .unwrap();
+    }
+    let forged = Authority::builder(&path)
+        .clock(clock)
+        .policy_file(common::sample_policy_path())
+        .open()
+        .unwrap();
+    assert_eq!(
+        forged.verify_ledger().unwrap().records,
+        12,
+        "self-consistent"
+    );
+    let forger = SigningKey::generate();
+    let forged_heads = forged.checkpoint(&forger).unwrap();
+    // Self-consistent under the forger's key...
+    assert!(
+        forged
+            .verify_tree_checkpoints(&forged_heads, &forger.public())
+            .is_ok()
+    );
+    let pack = forged
+        .proof_pack(
+            TENANT,
+            &haltstate_authority::ProofSelection {
+                key: Some("f:1:1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(verify(&pack, &forger.public()).is_ok());
+    // ... but not under the authority's: its pack and heads are refused, and the heads kept outside catch the
+    // change, in the span between the head before it (4 records) and the first after it (8).
+    assert!(verify(&pack, &signing.public()).is_err());
+    assert!(
+        forged
+            .verify_tree_checkpoints(&forged_heads, &signing.public())
+            .is_err()
+    );
+    match forged.verify_tree_checkpoints(&kept, &signing.public()) {
+        Err(AuthorityError::CheckpointMismatch { seq, problem, .. }) => {
+            assert_eq!(seq, 5, "{problem}");
+            assert!(problem.contains("records 5 to 8"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

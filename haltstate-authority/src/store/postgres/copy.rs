@@ -134,6 +134,15 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         &[("tenant", Text), ("idx", Int), ("hash", Blob)],
     ),
     (
+        "tree_checkpoints",
+        &[
+            ("tenant", Text),
+            ("size", Int),
+            ("key_id", Text),
+            ("note", Text),
+        ],
+    ),
+    (
         "change_history",
         &[("tenant", Text), ("subject", Text), ("seq", Int)],
     ),
