@@ -1099,36 +1099,7 @@ async fn signed_checkpoints_catch_a_perfect_forgery_and_proof_packs_verify_offli
     );
 
     // The forger rewrites record 2 and recomputes every later hash and the head: the chain alone verifies...
-    {
-        let conn = rusqlite::Connection::open(&setup.db).unwrap();
-        let rows: Vec<(i64, Vec<u8>)> = conn
-            .prepare("SELECT seq, body FROM ledger WHERE tenant = 'acme' ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let mut prev = haltstate_authority::GENESIS_HASH.to_owned();
-        for (seq, body) in rows {
-            let mut value: Value = serde_json::from_slice(&body).unwrap();
-            if seq == 2 {
-                value["status"] = json!("denied");
-            }
-            let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
-            let hash = haltstate_authority::record_hash(&prev, &body);
-            conn.execute(
-                "UPDATE ledger SET body = ?1, prev_hash = ?2, hash = ?3 WHERE tenant = 'acme' AND seq = ?4",
-                rusqlite::params![body, prev, hash, seq],
-            )
-            .unwrap();
-            prev = hash;
-        }
-        conn.execute(
-            "UPDATE ledger_heads SET hash = ?1 WHERE tenant = 'acme'",
-            [&prev],
-        )
-        .unwrap();
-    }
+    forge(&setup.db, 2, |record| record["status"] = json!("denied"));
     assert!(
         verify(&[]).status.success(),
         "the forgery is self-consistent"
@@ -1145,13 +1116,7 @@ async fn signed_checkpoints_catch_a_perfect_forgery_and_proof_packs_verify_offli
 
     // The forger also rebuilds the stored tree from the forged records (the migration that builds trees from
     // verified chains does it): the signed heads still catch it, and say where the change lies.
-    {
-        let conn = rusqlite::Connection::open(&setup.db).unwrap();
-        conn.execute_batch(
-            "DELETE FROM tlog_hashes; DROP TABLE tree_checkpoints; PRAGMA user_version = 16;",
-        )
-        .unwrap();
-    }
+    rebuild_trees(&setup.db);
     let rebuilt = haltstate(&["ledger", "tree-head", "--db", db, "--tenant", "acme"]);
     assert!(rebuilt.status.success(), "{}", text(&rebuilt.stderr));
     let signed_sizes: Vec<u64> = std::fs::read_to_string(&checkpoints)
@@ -1189,6 +1154,253 @@ async fn signed_checkpoints_catch_a_perfect_forgery_and_proof_packs_verify_offli
     } else {
         assert!(said.contains("record 2 was changed"), "{said}");
     }
+}
+
+/// What a forger with the database does: `edit` record `seq` of acme's chain, recompute every later hash and the
+/// head, so that the chain alone verifies.
+fn forge(db: &Path, seq: i64, edit: impl Fn(&mut Value)) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT seq, body FROM ledger WHERE tenant = 'acme' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut prev = haltstate_authority::GENESIS_HASH.to_owned();
+    for (at, body) in rows {
+        let mut value: Value = serde_json::from_slice(&body).unwrap();
+        if at == seq {
+            edit(&mut value);
+        }
+        let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
+        let hash = haltstate_authority::record_hash(&prev, &body);
+        conn.execute(
+            "UPDATE ledger SET body = ?1, prev_hash = ?2, hash = ?3 WHERE tenant = 'acme' AND seq = ?4",
+            rusqlite::params![body, prev, hash, at],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    conn.execute(
+        "UPDATE ledger_heads SET hash = ?1 WHERE tenant = 'acme'",
+        [&prev],
+    )
+    .unwrap();
+}
+
+/// The forger goes on: the stored trees are dropped so that the next open rebuilds them from the (forged) chains,
+/// as the migration that builds trees does.
+fn rebuild_trees(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "DELETE FROM tlog_hashes; DROP TABLE tree_checkpoints; DELETE FROM checkpoints; \
+         PRAGMA user_version = 16;",
+    )
+    .unwrap();
+}
+
+/// The lines of the checkpoint file: each signed checkpoint of acme that has a tree head, in file order.
+fn tree_heads(checkpoints: &Path) -> Vec<(u64, String)> {
+    std::fs::read_to_string(checkpoints)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|c| c["checkpoint"]["tenant"] == "acme")
+        .filter_map(|c| {
+            Some((
+                c["checkpoint"]["seq"].as_u64()?,
+                c["tree"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_witness_cosigns_each_tree_head_by_the_c2sp_protocol_and_refuses_a_rewritten_log() {
+    let setup = common::setup(POLICY);
+    let dir = setup.dir.path();
+    let db = setup.db.to_str().unwrap();
+    let (key_file, checkpoints) = (dir.join("signing.key"), dir.join("checkpoints.jsonl"));
+    let public = create_signing_key(&key_file);
+    // The log's verifier key, as `ledger tree-head` prints it for witnesses.
+    let shown = haltstate(&[
+        "ledger",
+        "tree-head",
+        "--db",
+        db,
+        "--tenant",
+        "acme",
+        "--signing-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let vkey = text(&shown.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("verifier key: "))
+        .unwrap()
+        .to_owned();
+    assert!(vkey.starts_with("haltstate/acme+"), "{vkey}");
+    let witness = haltstate_testkit::Witness::start("witness.example/w1", [5; 32], &[vkey]);
+    let url = witness.url();
+    let args = [
+        "--signing-key",
+        key_file.to_str().unwrap(),
+        "--checkpoint-file",
+        checkpoints.to_str().unwrap(),
+        "--checkpoint-every",
+        "100ms",
+        "--checkpoint-url",
+        url.as_str(),
+        "--allow-private-targets",
+    ];
+    let mut server = common::serve(&setup.db, &setup.policy, &args);
+    // A sequence of heads, each cosigned as it extends the one before (the key's creation is record 1).
+    for round in 0..3u64 {
+        for i in 0..2 {
+            let key = format!("w:{round}:{i}");
+            let answer = guard(server.base_url(), &setup.key, 500, &key).await;
+            assert_eq!(answer["status"], "allowed", "{answer}");
+        }
+        let size = 1 + 2 * (round + 1);
+        haltstate_testkit::eventually("the witness cosigns", Duration::from_secs(10), || {
+            (witness.size_of("haltstate/acme") == size).then_some(())
+        });
+    }
+    let accepted: Vec<u64> = witness
+        .submissions()
+        .iter()
+        .filter(|s| s.status == 200)
+        .filter_map(|s| s.size)
+        .collect();
+    assert!(
+        accepted.len() >= 3 && accepted.ends_with(&[7]),
+        "{accepted:?}"
+    );
+    // Kept with the checkpoint: the newest head in the file carries the cosignature, and a pack made now verifies
+    // with the witness required.
+    let cosigned = haltstate_testkit::eventually(
+        "a cosigned head in the file",
+        Duration::from_secs(10),
+        || {
+            tree_heads(&checkpoints)
+                .into_iter()
+                .find(|(size, note)| *size == 7 && note.contains("— witness.example/w1 "))
+        },
+    );
+    let pack = dir.join("pack.json");
+    let exported = haltstate(&[
+        "proof",
+        "export",
+        "--db",
+        db,
+        "--tenant",
+        "acme",
+        "--key",
+        "w:2:1",
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let verified = haltstate(&[
+        "proof",
+        "verify",
+        pack.to_str().unwrap(),
+        "--public-key",
+        &public,
+        "--witness",
+        &witness.verifier_key(),
+    ]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    assert!(
+        text(&verified.stdout).contains("cosigned by witness.example/w1"),
+        "{}",
+        text(&verified.stdout)
+    );
+
+    // `ledger consistency` proves the newest head extends an earlier one; given the wrong way round, it refuses.
+    let (early_size, early) = tree_heads(&checkpoints)
+        .into_iter()
+        .find(|(size, _)| *size < 7)
+        .unwrap();
+    let (from, to) = (dir.join("from.checkpoint"), dir.join("to.checkpoint"));
+    std::fs::write(&from, &early).unwrap();
+    std::fs::write(&to, &cosigned.1).unwrap();
+    let consistency = |from: &Path, to: &Path| {
+        haltstate(&[
+            "ledger",
+            "consistency",
+            "--db",
+            db,
+            "--public-key",
+            &public,
+            "--from",
+            from.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+        ])
+    };
+    let proven = consistency(&from, &to);
+    assert!(proven.status.success(), "{}", text(&proven.stderr));
+    assert!(
+        text(&proven.stderr).starts_with(&format!(
+            "consistent: haltstate/acme's tree of 7 records extends its tree of {early_size}"
+        )),
+        "{}",
+        text(&proven.stderr)
+    );
+    assert!(!text(&proven.stdout).trim().is_empty() || early_size == 0);
+    assert!(!consistency(&to, &from).status.success());
+
+    // The database is rewritten behind the server's back, its tree rebuilt over the forged record, and the
+    // server started again: its next head does not extend what the witness cosigned, and the witness refuses it.
+    server.signal("TERM");
+    assert!(
+        server
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    forge(&setup.db, 3, |record| {
+        record["reason"] = json!("rewritten");
+    });
+    rebuild_trees(&setup.db);
+    let server = common::serve(&setup.db, &setup.policy, &args);
+    let answer = guard(server.base_url(), &setup.key, 500, "w:after").await;
+    assert_eq!(answer["status"], "allowed", "{answer}");
+    haltstate_testkit::eventually(
+        "the witness refuses the head",
+        Duration::from_secs(10),
+        || {
+            witness
+                .submissions()
+                .iter()
+                .any(|s| s.status == 422 && s.size == Some(8))
+                .then_some(())
+        },
+    );
+    // It had answered 409 with its size first (this server knew nothing of it), and kept its last cosigned head.
+    assert!(
+        witness
+            .submissions()
+            .iter()
+            .any(|s| s.status == 409 && s.size == Some(8) && s.old == 0)
+    );
+    assert_eq!(witness.size_of("haltstate/acme"), 7);
+    server.wait_for_log("a witness refused a tree head", 1, Duration::from_secs(10));
+    // And `ledger consistency` from the cosigned head to the forged one says so.
+    let forged = tree_heads(&checkpoints)
+        .into_iter()
+        .find(|(size, _)| *size == 8)
+        .unwrap();
+    std::fs::write(&from, &cosigned.1).unwrap();
+    std::fs::write(&to, &forged.1).unwrap();
+    let refused = consistency(&from, &to);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).starts_with("NOT CONSISTENT"),
+        "{}",
+        text(&refused.stderr)
+    );
 }
 
 #[test]

@@ -464,6 +464,93 @@ async fn operator_api_lists_approves_kills_and_queries_evidence() {
     assert_eq!(head["seq"], 5);
 }
 
+/// A monitor or witness reads the tenant's newest signed tree head and the proofs that a record is in a tree and
+/// that a later tree extends an earlier one; they check with the formats' verifiers, and another tenant's operator
+/// reads only its own log.
+#[tokio::test]
+async fn the_log_serves_its_signed_tree_head_and_proofs_to_monitors() {
+    use base64::Engine;
+    use haltstate_authority::proof::{verify_consistency, verify_inclusion, verify_tree_head};
+    use reqwest::Method;
+    let s = start().await;
+    let op = s.operator_key.clone();
+    let text = |path: &str| {
+        let request = s
+            .http
+            .get(s.url("/api/haltstate/v1", path))
+            .header("X-Tenant-Id", TENANT)
+            .header("X-API-Key", &op);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let hashes = |body: &str| -> Vec<[u8; 32]> {
+        body.lines()
+            .map(|l| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(l)
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (status, _) = s
+        .operator(Method::GET, "ledger/checkpoint", &op, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing signed yet");
+    for i in 0..5 {
+        let (_, answer) = s
+            .post("action/guard", guard(100, &format!("mon:{i}")))
+            .await;
+        assert_eq!(answer["status"], "allowed", "{answer}");
+    }
+    let key = haltstate_authority::SigningKey::generate();
+    s.authority.checkpoint(&key).unwrap();
+    let (status, note) = text("ledger/checkpoint").await;
+    assert_eq!(status, StatusCode::OK);
+    let head = verify_tree_head(&note, &format!("haltstate/{TENANT}"), &key.public()).unwrap();
+    // The two keys made at the start and five guards.
+    assert_eq!(head.size, 7);
+    let (status, proof) = text("ledger/inclusion?seq=4&size=7").await;
+    assert_eq!(status, StatusCode::OK);
+    let body = s.authority.record_body(TENANT, 4).unwrap();
+    verify_inclusion(&hashes(&proof), &head, 3, &body).unwrap();
+    let earlier = s.authority.tree_head_at(TENANT, 3).unwrap();
+    let (status, proof) = text("ledger/consistency?old=3&new=7").await;
+    assert_eq!(status, StatusCode::OK);
+    verify_consistency(&hashes(&proof), &earlier, &head).unwrap();
+    // Sizes the log does not hold, and bad numbers, are refused.
+    for bad in [
+        "ledger/consistency?old=3&new=70",
+        "ledger/consistency?old=5&new=3",
+        "ledger/consistency?old=x&new=3",
+        "ledger/inclusion?seq=0&size=7",
+        "ledger/inclusion?seq=8&size=7",
+        "ledger/inclusion?seq=1",
+    ] {
+        let (status, _) = s.operator(Method::GET, bad, &op, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // Another tenant's operator: its own (empty) log, never this one's.
+    let other = s
+        .authority
+        .create_key("globex", "bob", Role::Operator)
+        .await
+        .unwrap()
+        .secret;
+    let response = s
+        .http
+        .get(s.url("/api/haltstate/v1", "ledger/consistency?old=3&new=7"))
+        .header("X-Tenant-Id", "globex")
+        .header("X-API-Key", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test]
 async fn agent_keys_get_403_on_every_operator_endpoint() {
     use reqwest::Method;
@@ -477,6 +564,9 @@ async fn agent_keys_get_403_on_every_operator_endpoint() {
         (Method::POST, "kill-switch"),
         (Method::GET, "evidence"),
         (Method::GET, "ledger/head"),
+        (Method::GET, "ledger/checkpoint"),
+        (Method::GET, "ledger/consistency?old=0&new=1"),
+        (Method::GET, "ledger/inclusion?seq=1&size=1"),
         (Method::GET, "keys"),
         (Method::POST, "keys"),
         (Method::POST, "keys/key_x/revoke"),
@@ -1675,7 +1765,7 @@ async fn the_console_downloads_and_shows_a_keys_proof_pack() {
     let view = format!("{}/ui/proof/view?key=proof%3A1", s.base);
     let (status, html) = page(&cookie, view.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "no checkpoint yet");
-    assert!(html.contains("No signed checkpoint covers"), "{html}");
+    assert!(html.contains("No signed tree head covers"), "{html}");
 
     let key = haltstate_authority::SigningKey::generate();
     s.authority.checkpoint(&key).unwrap();
@@ -1685,7 +1775,11 @@ async fn the_console_downloads_and_shows_a_keys_proof_pack() {
         html.contains("Proof pack of <code>proof:1</code>"),
         "{html}"
     );
-    assert!(html.contains(&key.key_id()), "{html}");
+    // The signed tree head the record is proven in, as its C2SP text.
+    assert!(
+        html.contains(&format!("<pre id=\"tree-head\">haltstate/{TENANT}\n")),
+        "{html}"
+    );
     let response = browser()
         .get(format!("{}/ui/proof?key=proof%3A1", s.base))
         .header("cookie", &cookie)

@@ -17,6 +17,7 @@ mod receiver;
 mod scratch;
 mod server;
 pub mod tool_latency;
+mod witness;
 
 pub use eventually::{eventually, eventually_async};
 pub use ledger::outcomes;
@@ -24,3 +25,4 @@ pub use process::ServeProcess;
 pub use receiver::{Received, WebhookReceiver};
 pub use scratch::scratch_authority;
 pub use server::LoopbackServer;
+pub use witness::{Submission, Witness};
