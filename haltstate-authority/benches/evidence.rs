@@ -1,5 +1,6 @@
-//! Signed evidence: what a checkpoint costs (sign every tenant's head and store it), and making and verifying a
-//! proof pack over 100,000 records. Figures go to BENCHMARKS.md.
+//! Signed evidence: what a checkpoint costs (sign every tenant's chain and tree heads and store them); making and
+//! verifying a chain pack of every one of 100,000 records; a tree pack of one key (made from the database, verified)
+//! and a consistency proof read from the database. Figures go to BENCHMARKS.md.
 //!
 //! `cargo bench -p haltstate-authority --bench evidence`
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use haltstate_authority::proof::verify;
+use haltstate_authority::proof::{verify, verify_chain_pack};
 use haltstate_authority::{
     ActionRequest, Authority, Durability, GuardRequest, ProofSelection, SigningKey,
 };
@@ -85,21 +86,52 @@ fn evidence(c: &mut Criterion) {
         since: Some(time::OffsetDateTime::UNIX_EPOCH),
         ..ProofSelection::default()
     };
-    group.bench_function("proof pack export, 100,000 records", |b| {
-        b.iter(|| authority.proof_pack("acme", &all).expect("pack"))
+    group.bench_function("chain pack export, 100,000 records", |b| {
+        b.iter(|| authority.chain_proof_pack("acme", &all).expect("pack"))
     });
-    let pack = authority.proof_pack("acme", &all).expect("pack");
+    let pack = authority.chain_proof_pack("acme", &all).expect("pack");
     assert!(pack.records.len() as u64 >= RECORDS);
     let public = key.public();
-    group.bench_function("proof pack verify, 100,000 records", |b| {
-        b.iter(|| verify(&pack, &public).expect("verifies"))
+    group.bench_function("chain pack verify, 100,000 records", |b| {
+        b.iter(|| verify_chain_pack(&pack, &public).expect("verifies"))
     });
     let text = serde_json::to_string(&pack).expect("json");
     println!(
-        "pack of {} records: {} MB of JSON",
+        "chain pack of {} records: {} MB of JSON",
         pack.records.len(),
         text.len() / 1_000_000
     );
+
+    // One key of the middle of the log, as an auditor asks for it.
+    let one = ProofSelection {
+        key: Some(format!("k3:{}", RECORDS / 16)),
+        ..ProofSelection::default()
+    };
+    group.bench_function("tree pack of one key: export", |b| {
+        b.iter(|| authority.proof_pack("acme", &one).expect("pack"))
+    });
+    let pack = authority.proof_pack("acme", &one).expect("pack");
+    let text = serde_json::to_string_pretty(&pack).expect("json");
+    group.bench_function("tree pack of one key: parse and verify", |b| {
+        b.iter(|| {
+            let read: haltstate_authority::proof::ProofPack =
+                serde_json::from_str(&text).expect("pack");
+            verify(&read, &public).expect("verifies")
+        })
+    });
+    let size = authority.tree_head("acme").expect("head").size;
+    println!(
+        "tree pack of one key in a log of {size} records: {} bytes of JSON, {} proof hashes",
+        text.len(),
+        pack.records[0].inclusion.len()
+    );
+    group.bench_function("consistency proof, half the log to all of it", |b| {
+        b.iter(|| {
+            authority
+                .consistency_proof("acme", size / 2, size)
+                .expect("proof")
+        })
+    });
     group.finish();
 }
 
