@@ -26,6 +26,10 @@ pub(crate) struct Sinks {
 /// The most a witness's answer may hold: cosignature lines are about 150 bytes each.
 const MAX_ANSWER: usize = 16 * 1024;
 
+/// The most cosignature lines kept from one witness's answer (a witness signs with one key, or a few while it
+/// rotates them): a hostile one cannot crowd the note's signatures.
+const MAX_LINES: usize = 4;
+
 pub(crate) async fn run(
     authority: Authority,
     key: SigningKey,
@@ -202,7 +206,12 @@ impl Witnesses {
             match status.as_u16() {
                 200 => {
                     self.known.insert((index, origin), c.seq);
-                    return Some(answer);
+                    let lines: Vec<&str> = answer
+                        .lines()
+                        .filter(|l| !l.is_empty())
+                        .take(MAX_LINES)
+                        .collect();
+                    return Some(lines.iter().map(|l| format!("{l}\n")).collect());
                 }
                 409 if is_size => match answer.trim().parse::<u64>() {
                     Ok(size) => old = size,

@@ -5,6 +5,7 @@
 //! Not published: a dev-dependency of the other crates' tests.
 
 pub mod apt;
+mod background;
 pub mod browser;
 mod eventually;
 mod ledger;

@@ -2,7 +2,6 @@
 //! runs out) and keeps what it was sent, headers and bytes, for the test to check.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -10,6 +9,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+
+use crate::background::Background;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -43,12 +44,18 @@ struct Shared {
 }
 
 /// The receiver; it stops when dropped.
-#[derive(Debug)]
 pub struct WebhookReceiver {
-    addr: SocketAddr,
+    server: Background,
     shared: Arc<Mutex<Shared>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WebhookReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookReceiver")
+            .field("addr", &self.server.addr)
+            .field("shared", &self.shared)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -59,52 +66,17 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 impl WebhookReceiver {
     /// Listens on a free loopback port, on a thread and runtime of its own (so sync and async tests can use it
     /// alike).
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .unwrap_or_else(|e| panic!("cannot bind the receiver: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("no receiver address: {e}"));
         let shared = Arc::new(Mutex::new(Shared::default()));
         let router = Router::new()
             .fallback(post(receive))
             .with_state(shared.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap_or_else(|e| panic!("cannot start the receiver's runtime: {e}"));
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)
-                    .unwrap_or_else(|e| panic!("cannot listen: {e}"));
-                let _ = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
         Self {
-            addr,
+            server: Background::serve(router, "receiver"),
             shared,
-            stop: Some(stop),
-            thread: Some(thread),
         }
     }
 
@@ -115,7 +87,7 @@ impl WebhookReceiver {
 
     /// `http://127.0.0.1:port` and `path` (it answers a POST to any path alike).
     pub fn url_at(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("http://{}{path}", self.server.addr)
     }
 
     /// Answers the next requests with `statuses`, in order (then 200 again).

@@ -6,7 +6,6 @@
 //! the proof does not hold, 403 for a bad signature, 404 for a log it does not know, 400 for a malformed body.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -17,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use ed25519_dalek::Signer as _;
+
+use crate::background::Background;
 
 const B64: base64::engine::general_purpose::GeneralPurpose =
     base64::engine::general_purpose::STANDARD;
@@ -49,28 +50,15 @@ struct Shared {
 
 /// The witness; it stops when dropped.
 pub struct Witness {
-    addr: SocketAddr,
+    server: Background,
     shared: Arc<Mutex<Shared>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Witness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Witness")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Witness {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -96,42 +84,18 @@ impl Witness {
             logs,
             submissions: Vec::new(),
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .unwrap_or_else(|e| panic!("cannot bind the witness: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("no witness address: {e}"));
         let router = Router::new()
             .route("/add-checkpoint", post(add_checkpoint))
             .with_state(shared.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap_or_else(|e| panic!("cannot start the witness's runtime: {e}"));
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)
-                    .unwrap_or_else(|e| panic!("cannot listen: {e}"));
-                let _ = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
         Self {
-            addr,
+            server: Background::serve(router, "witness"),
             shared,
-            stop: Some(stop),
-            thread: Some(thread),
         }
     }
 
     /// Its submission prefix: `http://127.0.0.1:port`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// Its verifier key, `name+keyid+base64(0x04 || key)`, as verifiers are configured with.

@@ -30,8 +30,10 @@ pub(crate) fn insert(conn: &mut Conn, checkpoint: &SignedCheckpoint) -> Result<(
     )?;
     if let Some(note) = &checkpoint.tree {
         conn.execute(
+            // Never over a stored one (another instance's, perhaps cosigned by now): the same key signs the same
+            // head into the same note.
             "INSERT INTO tree_checkpoints (tenant, size, key_id, note) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant, size, key_id) DO UPDATE SET note = excluded.note",
+             ON CONFLICT (tenant, size, key_id) DO NOTHING",
             &[&c.tenant, &signed(c.seq), &c.key_id, note],
         )?;
     }

@@ -23,8 +23,10 @@ pub(crate) fn insert(conn: &Connection, signed: &SignedCheckpoint) -> Result<()>
     ])?;
     if let Some(note) = &signed.tree {
         conn.prepare_cached(
+            // Never over a stored one: the same key signs the same head into the same note, and the stored one may
+            // carry witnesses' cosignatures by now.
             "INSERT INTO tree_checkpoints (tenant, size, key_id, note) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT DO UPDATE SET note = excluded.note",
+             ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             c.tenant,
