@@ -115,3 +115,102 @@ pub(crate) fn hash_of(bytes: &[u8]) -> Result<[u8; 32]> {
         AuthorityError::Corrupt(format!("a stored tree hash of {} bytes", bytes.len()))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Memory(RefCell<HashMap<u64, [u8; 32]>>);
+
+    impl HashStore for Memory {
+        fn read(&self, _: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+            let stored = self.0.borrow();
+            indexes
+                .iter()
+                .map(|i| {
+                    stored
+                        .get(i)
+                        .copied()
+                        .ok_or_else(|| AuthorityError::Corrupt(format!("no hash {i}")))
+                })
+                .collect()
+        }
+
+        fn write(&self, _: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
+            let mut stored = self.0.borrow_mut();
+            for (offset, hash) in hashes.iter().enumerate() {
+                stored.insert(start + offset as u64, *hash);
+            }
+            Ok(())
+        }
+    }
+
+    /// The roots of the RFC 6962 test vectors' trees (transparency-dev/merkle's `testonly`), of every size, from
+    /// the hashes the writer stores.
+    #[test]
+    fn the_stored_tree_has_the_rfc_6962_roots() {
+        let leaves = [
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        ];
+        let roots = [
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        let store = Memory::default();
+        assert_eq!(hex::encode(root(&store, "t", 0).unwrap()), roots[0]);
+        for (index, leaf) in leaves.iter().enumerate() {
+            append(&store, "t", index as u64, &hex::decode(leaf).unwrap()).unwrap();
+            for size in 1..=index as u64 + 1 {
+                assert_eq!(
+                    hex::encode(root(&store, "t", size).unwrap()),
+                    roots[size as usize],
+                    "size {size}"
+                );
+            }
+        }
+        // And the proofs the vectors publish: record 6's inclusion in 8, and 2 -> 5.
+        let proof: Vec<String> = inclusion(&store, "t", 8, 5)
+            .unwrap()
+            .iter()
+            .map(hex::encode)
+            .collect();
+        assert_eq!(
+            proof,
+            [
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ]
+        );
+        let proof: Vec<String> = consistency(&store, "t", 2, 5)
+            .unwrap()
+            .iter()
+            .map(hex::encode)
+            .collect();
+        assert_eq!(
+            proof,
+            [
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ]
+        );
+    }
+}

@@ -81,3 +81,117 @@ pub fn verify_consistency(
     )
     .map_err(|_| refused)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(text: &str) -> [u8; 32] {
+        hex::decode(text)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_else(|| panic!("{text}"))
+    }
+
+    /// The RFC 6962 test vectors (Certificate Transparency; transparency-dev/merkle's `testonly`): the leaves,
+    /// the root of each size, proofs of inclusion and of consistency.
+    const LEAVES: [&str; 8] = [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ];
+    const ROOTS: [&str; 9] = [
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    ];
+
+    fn head(size: u64) -> TreeHead {
+        TreeHead {
+            size,
+            root: hash(ROOTS[size as usize]),
+        }
+    }
+
+    fn leaf(index: usize) -> Vec<u8> {
+        hex::decode(LEAVES[index]).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_rfc_6962_inclusion_vectors_verify_and_edited_ones_do_not() {
+        let vectors: [(u64, [&str; 3]); 2] = [
+            (
+                0,
+                [
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                [
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+        ];
+        for (index, proof) in vectors {
+            let proof: Vec<[u8; 32]> = proof.iter().map(|h| hash(h)).collect();
+            let body = leaf(index as usize);
+            assert_eq!(verify_inclusion(&proof, &head(8), index, &body), Ok(()));
+            let mut edited = proof.clone();
+            edited[1][0] ^= 1;
+            assert!(verify_inclusion(&edited, &head(8), index, &body).is_err());
+            assert!(verify_inclusion(&proof, &head(8), index + 1, &body).is_err());
+            assert!(verify_inclusion(&proof, &head(7), index, &body).is_err());
+        }
+    }
+
+    #[test]
+    fn the_rfc_6962_consistency_vectors_verify_and_edited_ones_do_not() {
+        let vectors: [(u64, u64, &[&str]); 2] = [
+            (
+                1,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                2,
+                5,
+                &[
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
+        ];
+        for (old, new, proof) in vectors {
+            let proof: Vec<[u8; 32]> = proof.iter().map(|h| hash(h)).collect();
+            assert_eq!(verify_consistency(&proof, &head(old), &head(new)), Ok(()));
+            let mut edited = proof.clone();
+            edited[0][31] ^= 1;
+            assert!(verify_consistency(&edited, &head(old), &head(new)).is_err());
+            assert!(verify_consistency(&proof, &head(old + 1), &head(new)).is_err());
+        }
+        // Every tree extends the empty one and itself, with no proof.
+        assert_eq!(verify_consistency(&[], &head(0), &head(8)), Ok(()));
+        assert_eq!(verify_consistency(&[], &head(8), &head(8)), Ok(()));
+        assert!(verify_consistency(&[], &head(8), &head(7)).is_err());
+    }
+}
