@@ -1134,3 +1134,46 @@ mod staying_true {
         }
     }
 }
+
+/// A decision's reason is evidence others read: past 512 bytes or with a control character it is refused and the
+/// approval stays pending; a blank one is no reason; one within bounds is kept.
+#[test]
+fn a_decisions_reason_is_bounded_and_printable() {
+    let env = env();
+    let id = env
+        .authority
+        .guard(TENANT, guard_refund(90_000, "refund:reason"))
+        .wait()
+        .unwrap()
+        .approval_id
+        .unwrap();
+    for bad in ["x".repeat(513), "line\u{1b}[2Jcleared".to_owned()] {
+        let refused = env
+            .authority
+            .reject(TENANT, &id, "alice", Some(bad.clone()))
+            .wait();
+        assert!(
+            matches!(refused, Err(AuthorityError::Request(_))),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        env.authority.approval(TENANT, &id).unwrap().status,
+        ApprovalStatus::Pending
+    );
+    let kept = env
+        .authority
+        .approve(
+            TENANT,
+            &id,
+            "alice",
+            Some(format!("  {}  ", "y".repeat(512))),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(kept.status, ApprovalStatus::Approved);
+    assert_eq!(
+        kept.decision_reason.as_deref(),
+        Some("y".repeat(512).as_str())
+    );
+}

@@ -94,7 +94,8 @@ impl Authority {
 
     /// Decides a pending approval as `approver`, recorded with the channel it acted through. Nobody decides an
     /// approval requested under their own name ([`AuthorityError::SelfApproval`](crate::AuthorityError::SelfApproval)), and a decided approval stays
-    /// decided ([`AuthorityError::ApprovalDecided`](crate::AuthorityError::ApprovalDecided)).
+    /// decided ([`AuthorityError::ApprovalDecided`](crate::AuthorityError::ApprovalDecided)). A reason is trimmed
+    /// (blank is none) and refused past 512 bytes or with control characters.
     pub fn decide_approval(
         &self,
         tenant: &str,
@@ -108,6 +109,12 @@ impl Authority {
         if let Err(e) = valid {
             return Pending::ready(Err(e.into()));
         }
+        // A reason is evidence others read (the ledger, the console, webhooks): bounded, without control
+        // characters, as the kill switch's and a key revocation's are.
+        let reason = match super::given_reason(reason.as_deref()) {
+            Ok(reason) => reason,
+            Err(e) => return Pending::ready(Err(e)),
+        };
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
         self.submit(tenant, move |b, tenant| {
             ops::approvals::decide(b, tenant, &id, verdict, &approver, reason)
