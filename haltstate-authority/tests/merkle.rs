@@ -422,3 +422,35 @@ fn a_forgery_with_every_hash_recomputed_and_re_signed_by_another_key_is_caught()
         other => panic!("{other:?}"),
     }
 }
+
+/// Hashes deleted from the stored tree: the signed heads name it as a damaged tree, not a storage failure.
+#[test]
+fn a_stored_tree_with_hashes_deleted_is_named_against_the_signed_heads() {
+    use haltstate_authority::SigningKey;
+    let env = sqlite_env();
+    let signing = SigningKey::generate();
+    for i in 0..6 {
+        env.authority
+            .guard(TENANT, guard_refund(100, &format!("d:{i}")))
+            .wait()
+            .unwrap();
+    }
+    let kept = env.authority.checkpoint(&signing).unwrap();
+    rusqlite::Connection::open(env.db_path())
+        .unwrap()
+        .execute("DELETE FROM tlog_hashes WHERE tenant = ?1", [TENANT])
+        .unwrap();
+    match env
+        .authority
+        .verify_tree_checkpoints(&kept, &signing.public())
+    {
+        Err(AuthorityError::CheckpointMismatch { seq, problem, .. }) => {
+            assert_eq!(seq, 6);
+            assert!(
+                problem.starts_with("the stored tree is damaged"),
+                "{problem}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -93,10 +93,20 @@ impl Authority {
                         ),
                     ));
                 }
-                if self.tree_head_at(tenant, head.size)?.root != head.root {
+                // A stored tree with hashes missing is as broken as one with hashes changed.
+                let damaged = |error: AuthorityError| match error {
+                    AuthorityError::Corrupt(why) => {
+                        mismatch(head.size, format!("the stored tree is damaged: {why}"))
+                    }
+                    other => other,
+                };
+                let stored = self.tree_head_at(tenant, head.size).map_err(damaged)?;
+                if stored.root != head.root {
                     return Err(self.first_leaf_not_in(tenant, head, agreed.size, &when)?);
                 }
-                let proof = self.consistency_proof(tenant, agreed.size, head.size)?;
+                let proof = self
+                    .consistency_proof(tenant, agreed.size, head.size)
+                    .map_err(damaged)?;
                 verify_consistency(&proof, &agreed, head).map_err(|e| {
                     mismatch(
                         head.size,
