@@ -238,7 +238,11 @@ mod packs {
             .authority
             .add_cosignatures(TENANT, 5, &ours.checkpoint.key_id, &line)
             .unwrap();
-        assert!(stored.tree.as_deref().unwrap().ends_with(&line));
+        assert!(stored.ends_with(&line));
+        assert_eq!(
+            env.authority.newest_tree_head(TENANT).unwrap(),
+            Some(stored.clone())
+        );
         // Kept: the pack made now carries it, and a verifier that requires the witness accepts it.
         let pack = env.authority.proof_pack(TENANT, &selection("r:2")).unwrap();
         let summary =
@@ -253,7 +257,7 @@ mod packs {
             .authority
             .add_cosignatures(TENANT, 5, &ours.checkpoint.key_id, &line)
             .unwrap();
-        assert_eq!(again.tree, stored.tree);
+        assert_eq!(again, stored);
         // A witness that did not cosign is missing; a cosignature line whose signature was changed is refused.
         let other_key = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
         let other = Witness::new("witness.example/w2", other_key.verifying_key()).unwrap();

@@ -127,7 +127,11 @@ impl Witnesses {
             })
             .await;
             match stored {
-                Ok(Ok(checkpoint)) => cosigned.push(checkpoint),
+                Ok(Ok(note)) => {
+                    let mut checkpoint = checkpoint.clone();
+                    checkpoint.tree = Some(note);
+                    cosigned.push(checkpoint);
+                }
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "a witness's cosignatures could not be kept")
                 }

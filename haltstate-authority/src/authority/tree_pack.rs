@@ -4,8 +4,7 @@
 use base64::Engine;
 
 use haltstate_types::proof::{
-    IncludedRecord, PACK_FORMAT, ProofPack, SignedCheckpoint, add_signatures, log_origin,
-    note_origin, proof_record,
+    IncludedRecord, PACK_FORMAT, ProofPack, add_signatures, log_origin, note_origin, proof_record,
 };
 
 use super::{Authority, ProofSelection};
@@ -94,26 +93,25 @@ impl Authority {
     }
 
     /// Adds witnesses' cosignature `lines` to the stored tree head of `tenant` at `size` signed by the key
-    /// `key_id`, and answers the checkpoint as now stored. The lines are kept as given (well-formed, one per
-    /// witness key): verifiers check the witnesses they trust.
+    /// `key_id`, and answers the note as now stored. The lines are kept as given (well-formed, one per witness
+    /// key): verifiers check the witnesses they trust.
     pub fn add_cosignatures(
         &self,
         tenant: &str,
         size: u64,
         key_id: &str,
         lines: &str,
-    ) -> Result<SignedCheckpoint> {
-        let mut signed = self
-            .checkpoints(tenant)?
-            .into_iter()
-            .find(|c| c.checkpoint.seq == size && c.checkpoint.key_id == key_id && c.tree.is_some())
+    ) -> Result<String> {
+        let note = self
+            .inner
+            .reads
+            .tree_note(tenant, size, key_id)?
             .ok_or_else(|| {
                 AuthorityError::invalid(format!(
                     "tenant {tenant} has no signed tree head of size {size} by key {key_id}"
                 ))
             })?;
-        let note = signed.tree.as_deref().unwrap_or_default();
-        let cosigned = add_signatures(note, lines)
+        let cosigned = add_signatures(&note, lines)
             .map_err(|e| AuthorityError::invalid(format!("cosignatures: {e}")))?;
         if cosigned != note {
             let (stored, key_id) = (cosigned.clone(), key_id.to_owned());
@@ -122,7 +120,15 @@ impl Authority {
             })
             .wait()?;
         }
-        signed.tree = Some(cosigned);
-        Ok(signed)
+        Ok(cosigned)
+    }
+
+    /// The newest stored signed tree head of `tenant` (with any cosignatures), if its newest checkpoint has one.
+    pub fn newest_tree_head(&self, tenant: &str) -> Result<Option<String>> {
+        Ok(self
+            .inner
+            .reads
+            .checkpoint_from(tenant, u64::MAX)?
+            .and_then(|c| c.tree))
     }
 }

@@ -260,6 +260,8 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
         tenant: &str,
         seq: u64,
     ) -> Result<Option<haltstate_types::proof::SignedCheckpoint>>;
+    /// The stored signed tree head of `tenant` at `size` by the key `key_id`, if any.
+    fn tree_note(&self, tenant: &str, size: u64, key_id: &str) -> Result<Option<String>>;
     /// The first stored checkpoint with a signed tree head at or after record `seq`, if any.
     fn tree_checkpoint_from(
         &self,

@@ -48,13 +48,7 @@ pub async fn checkpoint(
     State(state): State<AppState>,
     Operator(who): Operator,
 ) -> Result<Response, ApiError> {
-    let newest = state
-        .authority
-        .checkpoints(&who.tenant)?
-        .into_iter()
-        .rev()
-        .find_map(|c| c.tree);
-    match newest {
+    match state.authority.newest_tree_head(&who.tenant)? {
         Some(note) => Ok(text(note)),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -118,3 +118,19 @@ fn decode(rows: &[postgres::Row], tenant: &str) -> Result<Vec<SignedCheckpoint>>
         })
         .collect()
 }
+
+/// The stored note of the tree checkpoint (`tenant`, `size`, `key_id`).
+pub(crate) fn tree_note(
+    conn: &mut Conn,
+    tenant: &str,
+    size: u64,
+    key_id: &str,
+) -> Result<Option<String>> {
+    Ok(conn
+        .query_opt(
+            "SELECT note FROM tree_checkpoints WHERE tenant = $1 AND size = $2 AND key_id = $3",
+            &[&tenant, &signed(size), &key_id],
+        )?
+        .map(|row| row.try_get(0))
+        .transpose()?)
+}

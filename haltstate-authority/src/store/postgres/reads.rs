@@ -201,6 +201,11 @@ impl Reads for PgReads {
         self.with(move |c| checkpoints::from(c, &tenant, seq))
     }
 
+    fn tree_note(&self, tenant: &str, size: u64, key_id: &str) -> Result<Option<String>> {
+        let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
+        self.with(move |c| checkpoints::tree_note(c, &tenant, size, &key_id))
+    }
+
     fn tree_checkpoint_from(
         &self,
         tenant: &str,

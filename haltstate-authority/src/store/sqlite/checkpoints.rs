@@ -1,6 +1,6 @@
 //! Signed checkpoints in SQLite.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use haltstate_types::proof::{Checkpoint, SignedCheckpoint};
 use haltstate_types::timestamp::{from_micros, to_micros};
@@ -153,4 +153,22 @@ pub(crate) fn set_tree_note(
         note
     ])?;
     Ok(())
+}
+
+/// The stored note of the tree checkpoint (`tenant`, `size`, `key_id`).
+pub(crate) fn tree_note(
+    conn: &Connection,
+    tenant: &str,
+    size: u64,
+    key_id: &str,
+) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT note FROM tree_checkpoints WHERE tenant = ?1 AND size = ?2 AND key_id = ?3",
+        )?
+        .query_row(
+            params![tenant, i64::try_from(size).unwrap_or(i64::MAX), key_id],
+            |row| row.get(0),
+        )
+        .optional()?)
 }

@@ -217,6 +217,11 @@ impl Reads for SqliteReads {
             .with(|conn| checkpoints::from(conn, tenant, seq))
     }
 
+    fn tree_note(&self, tenant: &str, size: u64, key_id: &str) -> Result<Option<String>> {
+        self.readers
+            .with(|conn| checkpoints::tree_note(conn, tenant, size, key_id))
+    }
+
     fn tree_checkpoint_from(
         &self,
         tenant: &str,
