@@ -210,12 +210,21 @@ impl Witnesses {
             match status.as_u16() {
                 200 => {
                     self.known.insert((index, origin), c.seq);
-                    let lines: Vec<&str> = answer
+                    // Only well-formed signature lines: one witness's junk must not cost another's cosignature.
+                    let lines: Vec<String> = answer
                         .lines()
-                        .filter(|l| !l.is_empty())
+                        .filter(|l| !l.trim().is_empty())
+                        .map(|l| format!("{l}\n"))
+                        .filter(|l| haltstate_types::proof::add_signatures(note, l).is_ok())
                         .take(MAX_LINES)
                         .collect();
-                    return Some(lines.iter().map(|l| format!("{l}\n")).collect());
+                    if lines.is_empty() {
+                        tracing::warn!(
+                            witness = index,
+                            "a witness answered 200 without a cosignature"
+                        );
+                    }
+                    return Some(lines.concat());
                 }
                 409 if is_size => match answer.trim().parse::<u64>() {
                     Ok(size) => old = size,
