@@ -1054,19 +1054,7 @@ async fn signed_checkpoints_catch_a_perfect_forgery_and_proof_packs_verify_offli
 
     // A proof pack of one key, verified with the public key alone; an edited copy is refused.
     let pack = dir.join("pack.json");
-    let exported = haltstate(&[
-        "proof",
-        "export",
-        "--db",
-        db,
-        "--tenant",
-        "acme",
-        "--key",
-        "signed:1",
-        "--out",
-        pack.to_str().unwrap(),
-    ]);
-    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    export_pack(db, "signed:1", &pack);
     let verified = haltstate(&[
         "proof",
         "verify",
@@ -1154,6 +1142,23 @@ async fn signed_checkpoints_catch_a_perfect_forgery_and_proof_packs_verify_offli
     } else {
         assert!(said.contains("record 2 was changed"), "{said}");
     }
+}
+
+/// `haltstate proof export` of acme's key `key` into `out`, which must succeed.
+fn export_pack(db: &str, key: &str, out: &Path) {
+    let exported = haltstate(&[
+        "proof",
+        "export",
+        "--db",
+        db,
+        "--tenant",
+        "acme",
+        "--key",
+        key,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
 }
 
 /// What a forger with the database does: `edit` record `seq` of acme's chain, recompute every later hash and the
@@ -1289,19 +1294,7 @@ async fn a_witness_cosigns_each_tree_head_by_the_c2sp_protocol_and_refuses_a_rew
         },
     );
     let pack = dir.join("pack.json");
-    let exported = haltstate(&[
-        "proof",
-        "export",
-        "--db",
-        db,
-        "--tenant",
-        "acme",
-        "--key",
-        "w:2:1",
-        "--out",
-        pack.to_str().unwrap(),
-    ]);
-    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    export_pack(db, "w:2:1", &pack);
     let verified = haltstate(&[
         "proof",
         "verify",

@@ -25,6 +25,16 @@ pub(crate) fn limit(
     }
 }
 
+/// The required non-negative integer `name`.
+pub(crate) fn count(params: &HashMap<String, String>, name: &str) -> Result<u64, ApiError> {
+    let value = params
+        .get(name)
+        .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))?;
+    value
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer")))
+}
+
 /// An ISO-8601 timestamp (see [`parse_iso8601`]).
 pub(crate) fn timestamp(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
     parse_iso8601(text).ok_or_else(|| {

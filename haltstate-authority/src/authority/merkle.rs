@@ -33,7 +33,8 @@ impl Authority {
         Ok(self.tenant_head(tenant)?.seq)
     }
 
-    fn within(&self, tenant: &str, size: u64) -> Result<()> {
+    /// Refuses a size larger than the tenant's log.
+    pub(super) fn within(&self, tenant: &str, size: u64) -> Result<()> {
         let current = self.tree_size(tenant)?;
         if size > current {
             return Err(crate::RequestError::Invalid(format!(
@@ -86,7 +87,18 @@ impl Authority {
             ))
             .into());
         }
-        tree::inclusion(&ReadHashes(self.inner.reads.as_ref()), tenant, size, index)
+        self.stored_inclusion(tenant, index, size)
+    }
+
+    /// [`inclusion_proof`](Self::inclusion_proof) for a size the caller has checked (see `within`): many proofs
+    /// of one tree read the log's size once.
+    pub(super) fn stored_inclusion(
+        &self,
+        tenant: &str,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<[u8; 32]>> {
+        tree::inclusion(&ReadHashes::of(self), tenant, size, index)
     }
 
     /// The proof that `tenant`'s tree of `new` records extends its tree of `old` records.

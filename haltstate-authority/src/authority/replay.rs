@@ -2,6 +2,8 @@
 //! record keeps (params, resource, risk, time and the usage the decision read), to see what a change would do
 //! before it goes live.
 
+use std::ops::ControlFlow;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -132,8 +134,20 @@ impl Authority {
     pub(super) fn each_chained(
         &self,
         tenant: &str,
-        mut query: EvidenceQuery,
+        query: EvidenceQuery,
         mut visit: impl FnMut(ChainedRecord) -> Result<()>,
+    ) -> Result<()> {
+        self.each_chained_while(tenant, query, |chained| {
+            visit(chained).map(|()| ControlFlow::Continue(()))
+        })
+    }
+
+    /// [`each_chained`](Self::each_chained), until `visit` answers `Break`: no page after that is read.
+    pub(super) fn each_chained_while(
+        &self,
+        tenant: &str,
+        mut query: EvidenceQuery,
+        mut visit: impl FnMut(ChainedRecord) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         query.limit = Some(PAGE);
         loop {
@@ -143,7 +157,9 @@ impl Authority {
                 query.after_seq = Some(last.record.seq);
             }
             for chained in page {
-                visit(chained)?;
+                if visit(chained)?.is_break() {
+                    return Ok(());
+                }
             }
             if done {
                 return Ok(());

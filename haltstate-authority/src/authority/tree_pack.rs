@@ -64,6 +64,7 @@ impl Authority {
         let origin = note_origin(&note)
             .ok_or_else(|| AuthorityError::Corrupt(format!("tenant {tenant}'s stored tree head")))?
             .to_owned();
+        self.within(tenant, size)?;
         let mut included = Vec::with_capacity(records.len());
         for chained in records {
             let seq = chained.record.seq;
@@ -71,7 +72,7 @@ impl Authority {
                 .record
                 .canonical_bytes()
                 .map_err(|e| AuthorityError::Corrupt(e.to_string()))?;
-            let proof = self.inclusion_proof(tenant, seq - 1, size)?;
+            let proof = self.stored_inclusion(tenant, seq - 1, size)?;
             included.push(IncludedRecord {
                 record: proof_record(&chained.record, &chained.hash),
                 prev_hash: chained.prev_hash,

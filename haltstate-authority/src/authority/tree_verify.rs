@@ -3,6 +3,7 @@
 //! first whose leaf is not in the signed tree.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use haltstate_types::EvidenceQuery;
 use haltstate_types::proof::{
@@ -14,9 +15,6 @@ use haltstate_types::timestamp::format_rfc3339;
 use super::Authority;
 use crate::error::{AuthorityError, Result};
 use crate::store::tree;
-
-/// Records read at a time while looking for a changed one.
-const PAGE: u32 = 512;
 
 /// A signed tree head, verified, and when it was signed.
 struct Signed {
@@ -128,42 +126,31 @@ impl Authority {
     /// record edited in place, even with the chain recomputed, is named.
     fn leaves_are_records(&self, tenant: &str, head: &TreeHead) -> Result<()> {
         let store = super::merkle::ReadHashes::of(self);
-        let mut query = EvidenceQuery {
+        let from_start = EvidenceQuery {
             after_seq: Some(0),
-            limit: Some(PAGE),
             ..EvidenceQuery::default()
         };
-        loop {
-            let page = self.inner.reads.chained_evidence(tenant, &query)?;
-            let Some(first) = page.first().map(|c| c.record.seq) else {
-                return Ok(());
-            };
-            let within: Vec<_> = page.iter().filter(|c| c.record.seq <= head.size).collect();
-            let stored = tree::leaf_hashes(&store, tenant, first - 1, within.len() as u64)?;
-            for (chained, leaf) in within.iter().zip(stored) {
-                let body = chained
-                    .record
-                    .canonical_bytes()
-                    .map_err(|e| AuthorityError::Corrupt(e.to_string()))?;
-                if tree::leaf_hash(&body) != leaf {
-                    let seq = chained.record.seq;
-                    return Err(AuthorityError::CheckpointMismatch {
-                        tenant: tenant.to_owned(),
-                        seq,
-                        problem: format!(
-                            "its leaf is not in the signed tree of {} records: record {seq} was changed",
-                            head.size
-                        ),
-                    });
-                }
+        self.each_chained_while(tenant, from_start, |chained| {
+            let seq = chained.record.seq;
+            if seq > head.size {
+                return Ok(ControlFlow::Break(()));
             }
-            match page.last() {
-                Some(last) if page.len() == PAGE as usize && last.record.seq < head.size => {
-                    query.after_seq = Some(last.record.seq);
-                }
-                _ => return Ok(()),
+            let body = chained
+                .record
+                .canonical_bytes()
+                .map_err(|e| AuthorityError::Corrupt(e.to_string()))?;
+            if tree::leaf_hashes(&store, tenant, seq - 1, 1)? != [tree::leaf_hash(&body)] {
+                return Err(AuthorityError::CheckpointMismatch {
+                    tenant: tenant.to_owned(),
+                    seq,
+                    problem: format!(
+                        "its leaf is not in the signed tree of {} records: record {seq} was changed",
+                        head.size
+                    ),
+                });
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })
     }
 
     /// The error naming the first record after `after` whose leaf is not in the signed tree `head` (each
@@ -177,38 +164,29 @@ impl Authority {
     ) -> Result<AuthorityError> {
         let mut first_out = None;
         let mut any_in = false;
-        let mut query = EvidenceQuery {
+        let since = EvidenceQuery {
             after_seq: Some(after),
-            limit: Some(PAGE),
             ..EvidenceQuery::default()
         };
         // Every leaf up to the first out of the tree and one in it (then the stored tree is the signed one, and
         // that first one is the changed record), or to the head's size.
-        'pages: loop {
-            let page = self.inner.reads.chained_evidence(tenant, &query)?;
-            for chained in &page {
-                let seq = chained.record.seq;
-                if seq > head.size || (first_out.is_some() && any_in) {
-                    break 'pages;
-                }
-                let body = chained
-                    .record
-                    .canonical_bytes()
-                    .map_err(|e| AuthorityError::Corrupt(e.to_string()))?;
-                let proof = self.inclusion_proof(tenant, seq - 1, head.size)?;
-                if verify_inclusion(&proof, head, seq - 1, &body).is_ok() {
-                    any_in = true;
-                } else if first_out.is_none() {
-                    first_out = Some(seq);
-                }
+        self.each_chained_while(tenant, since, |chained| {
+            let seq = chained.record.seq;
+            if seq > head.size || (first_out.is_some() && any_in) {
+                return Ok(ControlFlow::Break(()));
             }
-            match page.last() {
-                Some(last) if page.len() == PAGE as usize => {
-                    query.after_seq = Some(last.record.seq)
-                }
-                _ => break,
+            let body = chained
+                .record
+                .canonical_bytes()
+                .map_err(|e| AuthorityError::Corrupt(e.to_string()))?;
+            let proof = self.stored_inclusion(tenant, seq - 1, head.size)?;
+            if verify_inclusion(&proof, head, seq - 1, &body).is_ok() {
+                any_in = true;
+            } else if first_out.is_none() {
+                first_out = Some(seq);
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         let span = format!("records {} to {}", after + 1, head.size);
         Ok(AuthorityError::CheckpointMismatch {
             tenant: tenant.to_owned(),

@@ -187,11 +187,8 @@ mod tests {
             }
         }
         // And the proofs the vectors publish: record 6's inclusion in 8, and 2 -> 5.
-        let proof: Vec<String> = inclusion(&store, "t", 8, 5)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect();
+        let hexes = |proof: Vec<[u8; 32]>| proof.iter().map(hex::encode).collect::<Vec<_>>();
+        let proof = hexes(inclusion(&store, "t", 8, 5).unwrap());
         assert_eq!(
             proof,
             [
@@ -200,11 +197,7 @@ mod tests {
                 "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
             ]
         );
-        let proof: Vec<String> = consistency(&store, "t", 2, 5)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect();
+        let proof = hexes(consistency(&store, "t", 2, 5).unwrap());
         assert_eq!(
             proof,
             [

@@ -13,6 +13,7 @@ use haltstate_types::ErrorCode;
 
 use crate::auth::Operator;
 use crate::error::ApiError;
+use crate::query;
 use crate::state::AppState;
 
 fn text(body: String) -> Response {
@@ -31,15 +32,6 @@ fn lines(proof: &[[u8; 32]]) -> Response {
         body.push('\n');
     }
     text(body)
-}
-
-fn size(params: &HashMap<String, String>, name: &str) -> Result<u64, ApiError> {
-    let value = params
-        .get(name)
-        .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))?;
-    value
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer")))
 }
 
 /// `GET ledger/checkpoint`: the newest signed tree head of the caller's tenant's log, as stored (with the
@@ -65,7 +57,7 @@ pub async fn consistency(
     Operator(who): Operator,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (old, new) = (size(&params, "old")?, size(&params, "new")?);
+    let (old, new) = (query::count(&params, "old")?, query::count(&params, "new")?);
     Ok(lines(&state.authority.consistency_proof(
         &who.tenant,
         old,
@@ -80,7 +72,10 @@ pub async fn inclusion(
     Operator(who): Operator,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (seq, size) = (size(&params, "seq")?, size(&params, "size")?);
+    let (seq, size) = (
+        query::count(&params, "seq")?,
+        query::count(&params, "size")?,
+    );
     if seq == 0 {
         return Err(ApiError::bad_request("seq starts at 1"));
     }
