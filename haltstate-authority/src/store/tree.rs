@@ -46,12 +46,23 @@ pub(crate) fn append<S: HashStore + ?Sized>(
     index: u64,
     body: &[u8],
 ) -> Result<()> {
+    let (start, hashes) = new_hashes(store, tenant, index, body)?;
+    store.write(tenant, start, &hashes)
+}
+
+/// What appending leaf `index` stores: the leaf's hash and every subtree it completes, from the stored index
+/// of the first (for a backend that writes them in one statement with the record).
+pub(crate) fn new_hashes<S: HashStore + ?Sized>(
+    store: &S,
+    tenant: &str,
+    index: u64,
+    body: &[u8],
+) -> Result<(u64, Vec<[u8; 32]>)> {
     let reader = Reader { store, tenant };
     let hashes =
         tlog_tiles::stored_hashes(index, body, &reader).map_err(|e| tree_error(tenant, &e))?;
     let start = tlog_tiles::stored_hash_index(0, index);
-    let raw: Vec<[u8; 32]> = hashes.into_iter().map(|hash| hash.0).collect();
-    store.write(tenant, start, &raw)
+    Ok((start, hashes.into_iter().map(|hash| hash.0).collect()))
 }
 
 /// The root of the tenant's tree of its first `size` records.

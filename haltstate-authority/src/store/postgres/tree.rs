@@ -13,18 +13,34 @@ use crate::store::chain::ChainVerifier;
 use crate::store::decode::{self, stored_record_columns};
 use crate::store::tree::{self, HashStore};
 
-shared_statements!(TREE_READ, TREE_WRITE);
+shared_statements!(TREE_READ);
+
+/// The stored hashes of tenant `$1` at the indexes `$2`, in one round trip (an inclusion proof asks for about
+/// 20). Not for the writer's appends, which miss one or two: there it took 0.45 ms a statement against 7 µs for
+/// the one-hash statement (PostgreSQL plans it again at every execution: its generic plan, costed for an array of
+/// 10, loses to a custom one).
+const TREE_READ_MANY: &str =
+    "SELECT idx, hash FROM tlog_hashes WHERE tenant = $1 AND idx = ANY($2::bigint[])";
+/// Stores tenant `$1`'s hashes `$3` at the indexes `$2`, in one round trip.
+const TREE_WRITE_MANY: &str = "INSERT INTO tlog_hashes (tenant, idx, hash) \
+     SELECT $1, t.idx, t.hash FROM UNNEST($2::bigint[], $3::bytea[]) AS t(idx, hash)";
+/// A record and the tree hashes its append stores, in one statement (one round trip where they took three or
+/// four): the ledger's columns `$1`-`$9`, then the hashes' indexes `$10` and hashes `$11`.
+pub(crate) const APPEND_WITH_TREE: &str = "WITH tree AS (INSERT INTO tlog_hashes (tenant, idx, hash) \
+     SELECT $1, t.idx, t.hash FROM UNNEST($10::bigint[], $11::bytea[]) AS t(idx, hash)) \
+     INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, action, agent_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// What the stored hashes are read and written through: the writer's or a reader's connection (its prepared
 /// statements kept), or the migration's transaction.
 pub(crate) trait Client {
-    fn one(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>>;
+    fn all(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>>;
     fn run(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64>;
 }
 
 impl Client for &mut Conn {
-    fn one(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
-        self.query_opt(sql, params)
+    fn all(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.query(sql, params)
     }
 
     fn run(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
@@ -33,8 +49,8 @@ impl Client for &mut Conn {
 }
 
 impl Client for &mut postgres::Transaction<'_> {
-    fn one(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
-        Ok(self.query_opt(sql, params)?)
+    fn all(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        Ok(self.query(sql, params)?)
     }
 
     fn run(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
@@ -42,35 +58,122 @@ impl Client for &mut postgres::Transaction<'_> {
     }
 }
 
+/// The indexes and hashes of an append as PostgreSQL arrays.
+pub(crate) fn hash_arrays(start: u64, hashes: &[[u8; 32]]) -> (Vec<i64>, Vec<&[u8]>) {
+    let indexes = (0..hashes.len() as u64)
+        .map(|offset| signed(start + offset))
+        .collect();
+    (indexes, hashes.iter().map(<[u8; 32]>::as_slice).collect())
+}
+
 /// The stored hashes through a [`Client`].
 pub(crate) struct PgHashes<C>(pub(crate) RefCell<C>);
 
 impl<C: Client> HashStore for PgHashes<C> {
     fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
-        let mut client = self.0.borrow_mut();
-        indexes
+        match indexes {
+            [] => return Ok(Vec::new()),
+            [index] => {
+                let row = self
+                    .0
+                    .borrow_mut()
+                    .all(TREE_READ.as_str(), &[&tenant, &signed(*index)])?;
+                let bytes: Vec<u8> = match row.first() {
+                    Some(row) => row.try_get(0)?,
+                    None => {
+                        return Err(AuthorityError::Corrupt(format!(
+                            "tenant {tenant}'s tree has no hash {index}"
+                        )));
+                    }
+                };
+                return Ok(vec![tree::hash_of(&bytes)?]);
+            }
+            _ => {}
+        }
+        let wanted: Vec<i64> = indexes.iter().map(|i| signed(*i)).collect();
+        let rows = self
+            .0
+            .borrow_mut()
+            .all(TREE_READ_MANY, &[&tenant, &wanted])?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let index: i64 = row.try_get(0)?;
+            let bytes: Vec<u8> = row.try_get(1)?;
+            found.insert(index, tree::hash_of(&bytes)?);
+        }
+        wanted
             .iter()
             .map(|i| {
-                let row = client
-                    .one(TREE_READ.as_str(), &[&tenant, &signed(*i)])?
-                    .ok_or_else(|| {
-                        AuthorityError::Corrupt(format!("tenant {tenant}'s tree has no hash {i}"))
-                    })?;
-                let bytes: Vec<u8> = row.try_get(0)?;
-                tree::hash_of(&bytes)
+                found.get(i).copied().ok_or_else(|| {
+                    AuthorityError::Corrupt(format!("tenant {tenant}'s tree has no hash {i}"))
+                })
             })
             .collect()
     }
 
     fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
-        let mut client = self.0.borrow_mut();
-        for (offset, hash) in hashes.iter().enumerate() {
-            client.run(
-                TREE_WRITE.as_str(),
-                &[&tenant, &signed(start + offset as u64), &hash.as_slice()],
-            )?;
-        }
+        let (indexes, hashes) = hash_arrays(start, hashes);
+        self.0
+            .borrow_mut()
+            .run(TREE_WRITE_MANY, &[&tenant, &indexes, &hashes])?;
         Ok(())
+    }
+}
+
+/// The hashes an append of the writer's transaction reads: those the transaction stored itself from memory, the
+/// rest (at most one read per transaction's first append, most of the time) from the database.
+pub(crate) struct TxHashes<'a> {
+    conn: RefCell<&'a mut Conn>,
+    written: &'a HashMap<u64, [u8; 32]>,
+}
+
+impl<'a> TxHashes<'a> {
+    pub(crate) fn new(conn: &'a mut Conn, written: &'a HashMap<u64, [u8; 32]>) -> Self {
+        Self {
+            conn: RefCell::new(conn),
+            written,
+        }
+    }
+}
+
+impl HashStore for TxHashes<'_> {
+    fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        let missing: Vec<u64> = indexes
+            .iter()
+            .copied()
+            .filter(|i| !self.written.contains_key(i))
+            .collect();
+        let mut conn = self.conn.borrow_mut();
+        let store = PgHashes(RefCell::new(&mut **conn));
+        // One statement per hash: the array form costs PostgreSQL far more than the round trips it saves for
+        // the one or two hashes an append misses (0.45 ms against 7 µs here, measured with
+        // `log_min_duration_statement`).
+        let mut read = HashMap::with_capacity(missing.len());
+        for index in missing {
+            let [hash] = store.read(tenant, &[index])?[..] else {
+                return Err(AuthorityError::Corrupt(format!(
+                    "tenant {tenant}'s tree has no hash {index}"
+                )));
+            };
+            read.insert(index, hash);
+        }
+        indexes
+            .iter()
+            .map(|i| {
+                self.written
+                    .get(i)
+                    .or_else(|| read.get(i))
+                    .copied()
+                    .ok_or_else(|| {
+                        AuthorityError::Corrupt(format!("tenant {tenant}'s tree has no hash {i}"))
+                    })
+            })
+            .collect()
+    }
+
+    fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
+        let mut conn = self.conn.borrow_mut();
+        PgHashes(RefCell::new(&mut **conn)).write(tenant, start, hashes)
     }
 }
 

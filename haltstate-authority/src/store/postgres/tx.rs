@@ -1,5 +1,7 @@
 //! [`Tx`] on a PostgreSQL transaction of one tenant, whose head row it holds locked.
 
+use std::collections::HashMap;
+
 use time::OffsetDateTime;
 
 use haltstate_types::timestamp::{format_rfc3339, to_micros};
@@ -31,6 +33,9 @@ pub(crate) struct PgTx<'a> {
     /// Why the transaction can no longer commit: an operation failed after it may have written.
     poisoned: Option<String>,
     kill: KillCache,
+    /// The tree hashes this transaction stored (by stored index), which the next appends read instead of the
+    /// database: a batch of one tenant appends many records in a row.
+    tree: HashMap<u64, [u8; 32]>,
 }
 
 impl<'a> PgTx<'a> {
@@ -49,6 +54,7 @@ impl<'a> PgTx<'a> {
             saved: Vec::new(),
             poisoned: None,
             kill: KillCache::default(),
+            tree: HashMap::new(),
         }
     }
 
@@ -394,9 +400,17 @@ impl Tx for PgTx<'_> {
     fn append(&mut self, mut record: EvidenceRecord) -> Result<u64> {
         self.own(&record.tenant)?;
         let (body, hash) = self.tail.next(&mut record)?;
+        // The tree keeps pace with the chain, in the same statement: its new hashes are computed first (from the
+        // hashes this transaction stored, or read), then written with the record.
+        let (start, hashes) = crate::store::tree::new_hashes(
+            &super::tree::TxHashes::new(&mut *self.conn, &self.tree),
+            &record.tenant,
+            record.seq - 1,
+            &body,
+        )?;
+        let (indexes, hash_bytes) = super::tree::hash_arrays(start, &hashes);
         self.conn.execute(
-            "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, action, agent_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            super::tree::APPEND_WITH_TREE,
             &[
                 &record.tenant,
                 &signed(record.seq),
@@ -407,15 +421,11 @@ impl Tx for PgTx<'_> {
                 &record.idempotency_key,
                 &record.action,
                 &record.agent_id,
+                &indexes,
+                &hash_bytes,
             ],
         )?;
-        // The tree keeps pace with the chain, in the same transaction.
-        crate::store::tree::append(
-            &super::tree::PgHashes(std::cell::RefCell::new(&mut *self.conn)),
-            &record.tenant,
-            record.seq - 1,
-            &body,
-        )?;
+        self.tree.extend((start..).zip(hashes.iter().copied()));
         self.tail = Tail {
             seq: record.seq,
             hash,
