@@ -10,6 +10,7 @@ use crate::error::GuardError;
 use crate::fail_mode::FailMode;
 use crate::kill_switch::KillSwitch;
 use crate::redact::{REDACTED, RedactionKey};
+use crate::runtime::IoRuntime;
 use crate::spool::Spool;
 use crate::transport::Transport;
 use crate::transport::http::{HttpSettings, HttpTransport};
@@ -45,6 +46,7 @@ pub struct ClientBuilder {
     redaction_key: Option<Vec<u8>>,
     user_agent: String,
     spool_dir: Option<std::path::PathBuf>,
+    io_runtime: Option<tokio::runtime::Handle>,
     #[cfg(feature = "embedded")]
     authority: Option<haltstate_authority::Authority>,
 }
@@ -67,7 +69,8 @@ impl std::fmt::Debug for ClientBuilder {
                 &self.redaction_key.as_ref().map(|_| REDACTED),
             )
             .field("user_agent", &self.user_agent)
-            .field("spool_dir", &self.spool_dir);
+            .field("spool_dir", &self.spool_dir)
+            .field("io_runtime", &self.io_runtime.is_some());
         #[cfg(feature = "embedded")]
         out.field("authority", &self.authority);
         out.finish()
@@ -89,6 +92,7 @@ impl Default for ClientBuilder {
             redaction_key: None,
             user_agent: format!("haltstate-rust/{}", env!("CARGO_PKG_VERSION")),
             spool_dir: None,
+            io_runtime: None,
             #[cfg(feature = "embedded")]
             authority: None,
         }
@@ -198,6 +202,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Runs the client's HTTP I/O and background tasks (heartbeat, spool delivery) on this multi-thread runtime
+    /// instead of a runtime of its own (two threads). A call made from a task of that runtime then runs where it
+    /// was made, instead of being handed to the client's thread and back: for a service that lives on one
+    /// runtime, less CPU and latency per call (BENCHMARKS.md). Calls from anywhere else still work; the blocking
+    /// API must not be called from this runtime's worker threads (it would hold one while it waits).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let runtime = tokio::runtime::Runtime::new()?;
+    /// let client = haltstate::HaltStateClient::builder()
+    ///     .tenant("acme")
+    ///     .api_key("hs_example")
+    ///     .io_runtime(runtime.handle().clone())
+    ///     .build()?;
+    /// # drop(client);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A `current_thread` runtime is refused when the client is built ([`GuardError::Config`]): the I/O of a
+    /// blocking call made on its thread would wait for that very thread.
+    pub fn io_runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.io_runtime = Some(handle);
+        self
+    }
+
     /// Talks to this in-process authority instead of HTTP.
     #[cfg(feature = "embedded")]
     pub fn authority(mut self, authority: haltstate_authority::Authority) -> Self {
@@ -207,12 +237,10 @@ impl ClientBuilder {
 
     /// Builds the client.
     pub fn build(self) -> Result<HaltStateClient, GuardError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("haltstate-io")
-            .enable_all()
-            .build()
-            .map_err(|e| GuardError::Config(format!("cannot start the client runtime: {e}")))?;
+        let runtime = match self.io_runtime.clone() {
+            Some(handle) => IoRuntime::shared(handle)?,
+            None => IoRuntime::own()?,
+        };
         let (transport, tenant, redaction) = self.transport()?;
         let spool = Spool::new(
             self.spool_dir

@@ -63,14 +63,13 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     /// Whether the spool's delivery task runs.
     pub(crate) delivering: AtomicBool,
-    pub(crate) runtime: Option<tokio::runtime::Runtime>,
+    pub(crate) runtime: Option<crate::runtime::IoRuntime>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Dropping a runtime from async code panics; shutting it down in the background never does.
         if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+            runtime.release();
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Where the client's work runs: its own small runtime for HTTP I/O and timers, the caller's thread for the
-//! embedded authority, and [`block_on`] for sync callers.
+//! Where the client's work runs: its own small runtime (or the application's, given to the builder) for HTTP I/O
+//! and timers, the caller's thread for the embedded authority, and [`block_on`] for sync callers.
 //!
-//! All I/O runs on the client's own runtime, so the client works the same from any async runtime, from
-//! `spawn_blocking`, from a sync function called inside a `current_thread` runtime, and with no runtime at all.
+//! All I/O runs on that runtime, so the client works the same from any async runtime, from `spawn_blocking`, from
+//! a sync function called inside a `current_thread` runtime, and with no runtime at all. A call already on that
+//! runtime runs where it is: handing it to another task costs two cross-thread wake-ups per request.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +11,66 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::client::HaltStateClient;
 use crate::error::GuardError;
+
+/// The runtime the client's HTTP I/O, timers and background tasks run on.
+#[derive(Debug)]
+pub(crate) enum IoRuntime {
+    /// The client's own (two threads), shut down with the client.
+    Own(tokio::runtime::Runtime),
+    /// The application's multi-thread runtime (`ClientBuilder::io_runtime`), which outlives the client.
+    Shared(tokio::runtime::Handle),
+}
+
+impl IoRuntime {
+    pub(crate) fn own() -> Result<Self, GuardError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("haltstate-io")
+            .enable_all()
+            .build()
+            .map(Self::Own)
+            .map_err(|e| GuardError::Config(format!("cannot start the client runtime: {e}")))
+    }
+
+    pub(crate) fn shared(handle: tokio::runtime::Handle) -> Result<Self, GuardError> {
+        match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => Ok(Self::Shared(handle)),
+            flavor => Err(GuardError::Config(format!(
+                "io_runtime needs a multi-thread runtime, not {flavor:?}: a blocking call on a single-threaded \
+                 runtime's thread would wait for its own I/O"
+            ))),
+        }
+    }
+
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        match self {
+            Self::Own(runtime) => runtime.handle(),
+            Self::Shared(handle) => handle,
+        }
+    }
+
+    pub(crate) fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle().spawn(future)
+    }
+
+    /// Whether this thread runs a task of this runtime: work started here needs no hand-over.
+    fn is_current(&self) -> bool {
+        tokio::runtime::Handle::try_current()
+            .is_ok_and(|current| current.id() == self.handle().id())
+    }
+
+    /// Lets go of the runtime: the client's own is shut down without waiting (dropping a runtime from async code
+    /// panics); the application's is left running.
+    pub(crate) fn release(self) {
+        if let Self::Own(runtime) = self {
+            runtime.shutdown_background();
+        }
+    }
+}
 
 impl HaltStateClient {
     /// Runs `work` where the transport needs it: on the client's runtime for HTTP (whatever runtime, or none,
@@ -20,7 +81,7 @@ impl HaltStateClient {
         T: Send + 'static,
     {
         match (&self.inner.runtime, self.inner.transport.needs_io_runtime()) {
-            (Some(runtime), true) => runtime
+            (Some(runtime), true) if !runtime.is_current() => runtime
                 .spawn(work)
                 .await
                 .map_err(|e| GuardError::Protocol(format!("the client's I/O task failed: {e}")))?,
@@ -35,6 +96,7 @@ impl HaltStateClient {
         T: Send + 'static,
     {
         match &self.inner.runtime {
+            Some(runtime) if runtime.is_current() => work.await,
             Some(runtime) => runtime
                 .spawn(work)
                 .await

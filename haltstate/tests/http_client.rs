@@ -748,3 +748,79 @@ async fn a_key_names_its_agent_and_other_keys_are_refused() {
         "{wrong:?}"
     );
 }
+
+#[test]
+fn a_client_on_the_applications_runtime_works_on_it_and_from_elsewhere() {
+    let server = TestServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = server
+        .builder_at(&server.base_url(), FailMode::Closed)
+        .io_runtime(runtime.handle().clone())
+        .build()
+        .unwrap();
+    // On the runtime: from its block_on and from its tasks, the requests run where they are made.
+    runtime.block_on(async {
+        let permit = client.guard(refund(40, 100)).await.unwrap();
+        assert!(permit.is_verified());
+        permit.complete().await.unwrap();
+        let tasks: Vec<_> = (41..45)
+            .map(|order| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let permit = client.guard(refund(order, 100)).await?;
+                    permit.complete().await.map(drop)
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+    });
+    // Off it: from another runtime and from a thread without one, the I/O is handed to it.
+    let other = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    other.block_on(async {
+        let permit = client.guard(refund(45, 100)).await.unwrap();
+        permit.complete().await.unwrap();
+    });
+    let blocking = client.blocking();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let permit = blocking.guard(refund(46, 100)).unwrap();
+            permit.complete().unwrap();
+        });
+    });
+    for order in 40..47 {
+        assert_eq!(
+            haltstate_testkit::outcomes(&server.authority, TENANT, &format!("refund:{order}")),
+            vec![haltstate_authority::Outcome::Success],
+            "order {order}"
+        );
+    }
+    // The client ends; the application's runtime goes on.
+    drop((client, blocking));
+    assert_eq!(runtime.block_on(async { 7 }), 7);
+}
+
+#[test]
+fn a_single_threaded_runtime_is_refused_as_the_clients() {
+    let server = TestServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let refused = server
+        .builder_at(&server.base_url(), FailMode::Closed)
+        .io_runtime(runtime.handle().clone())
+        .build()
+        .unwrap_err();
+    let GuardError::Config(why) = refused else {
+        panic!("expected a configuration error, got {refused:?}");
+    };
+    assert!(why.contains("multi-thread runtime"), "{why}");
+}

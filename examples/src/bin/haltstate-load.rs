@@ -56,6 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .tenant(&args.tenant)
         .api_key(&args.key)
         .agent_id("load")
+        // The workers are tasks of this runtime: their requests run where they are made.
+        .io_runtime(tokio::runtime::Handle::current())
         .build()?;
     let run = uuid_like();
     let stop = Arc::new(AtomicBool::new(false));

@@ -81,6 +81,11 @@ impl TestServer {
 
     /// A client of this server's agent that talks to `base` (a proxy in front of the server).
     pub fn client_at(&self, base: &str, fail_mode: FailMode) -> HaltStateClient {
+        self.builder_at(base, fail_mode).build().unwrap()
+    }
+
+    /// The settings of [`client_at`](Self::client_at), to add to.
+    pub fn builder_at(&self, base: &str, fail_mode: FailMode) -> haltstate::ClientBuilder {
         HaltStateClient::builder()
             .base_url(base)
             .tenant(TENANT)
@@ -91,8 +96,6 @@ impl TestServer {
             .fail_mode(fail_mode)
             .redaction_key("test-redaction-key")
             .spool_dir(self.spool_dir())
-            .build()
-            .unwrap()
     }
 
     /// How many ledger records the authority holds: proof of whether a call reached it.
