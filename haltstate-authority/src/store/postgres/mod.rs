@@ -18,6 +18,7 @@ mod conn;
 mod console;
 mod copy;
 mod listen;
+mod pending;
 mod queries;
 mod reads;
 mod runner;

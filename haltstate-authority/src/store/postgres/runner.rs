@@ -88,6 +88,7 @@ impl PgRunner {
                 None => replies.push(job.run(&mut tx)),
             }
         }
+        tx.flush();
         let poisoned = tx.poisoned();
         let (after, published) = tx.finish();
         let committed = match poisoned {

@@ -24,13 +24,6 @@ const TREE_READ_MANY: &str =
 /// Stores tenant `$1`'s hashes `$3` at the indexes `$2`, in one round trip.
 const TREE_WRITE_MANY: &str = "INSERT INTO tlog_hashes (tenant, idx, hash) \
      SELECT $1, t.idx, t.hash FROM UNNEST($2::bigint[], $3::bytea[]) AS t(idx, hash)";
-/// A record and the tree hashes its append stores, in one statement (one round trip where they took three or
-/// four): the ledger's columns `$1`-`$9`, then the hashes' indexes `$10` and hashes `$11`.
-pub(crate) const APPEND_WITH_TREE: &str = "WITH tree AS (INSERT INTO tlog_hashes (tenant, idx, hash) \
-     SELECT $1, t.idx, t.hash FROM UNNEST($10::bigint[], $11::bytea[]) AS t(idx, hash)) \
-     INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, action, agent_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-
 /// What the stored hashes are read and written through: the writer's or a reader's connection (its prepared
 /// statements kept), or the migration's transaction.
 pub(crate) trait Client {

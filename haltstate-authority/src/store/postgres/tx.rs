@@ -8,6 +8,7 @@ use haltstate_types::timestamp::{format_rfc3339, to_micros};
 use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
 
 use super::conn::{Conn, signed, unsigned};
+use super::pending::{KeyRow, Pending, RecordRow};
 use super::queries;
 use super::usage::UsageBuckets;
 use crate::approval_event::ApprovalEvent;
@@ -23,7 +24,9 @@ use crate::webhooks::{Delivery, SealedSecret, Webhook, WebhookEvent};
 
 /// The open transaction, its tenant's chain end, the batch's clock reading and the events it will publish.
 pub(crate) struct PgTx<'a> {
-    conn: &'a mut Conn,
+    /// The connection: reached through [`flushed`], which first sends the held writes.
+    raw: &'a mut Conn,
+    pending: Pending,
     tenant: &'a str,
     tail: Tail,
     now: OffsetDateTime,
@@ -46,7 +49,8 @@ impl<'a> PgTx<'a> {
         now: OffsetDateTime,
     ) -> Self {
         Self {
-            conn,
+            raw: conn,
+            pending: Pending::default(),
             tenant,
             tail,
             now,
@@ -62,11 +66,20 @@ impl<'a> PgTx<'a> {
     /// may retry) or an operation failed.
     pub(crate) fn poisoned(&self) -> Option<AuthorityError> {
         let why = self.poisoned.as_ref()?;
-        Some(if self.conn.is_closed() {
+        Some(if self.raw.is_closed() {
             AuthorityError::Unavailable("the connection to the database was lost".into())
         } else {
             AuthorityError::CommitFailed(why.clone())
         })
+    }
+
+    /// Sends the held writes (before `COMMIT`); a failure spoils the transaction.
+    pub(crate) fn flush(&mut self) {
+        if self.poisoned.is_none()
+            && let Err(error) = self.pending.flush(self.raw)
+        {
+            self.poisoned = Some(error.to_string());
+        }
     }
 
     /// The tail after the batch, and the events to publish once it commits.
@@ -118,7 +131,7 @@ impl Tx for PgTx<'_> {
 
     fn key_agents(&mut self, tenant: &str, key: &str) -> Result<Vec<String>> {
         self.own(tenant)?;
-        self.conn
+        flushed(self.raw, &mut self.pending)?
             .query(
                 "SELECT agent_id FROM idempotency WHERE tenant = $1 AND key = $2 LIMIT 16",
                 &[&tenant, &key],
@@ -130,63 +143,32 @@ impl Tx for PgTx<'_> {
 
     fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {
         self.own(tenant)?;
-        queries::load_key(self.conn, tenant, agent, key)
+        queries::load_key(flushed(self.raw, &mut self.pending)?, tenant, agent, key)
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
         self.own(tenant)?;
-        let now = to_micros(self.now);
-        self.conn.execute(
-            "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
-             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
-             usage_us, usage, attempts, retry_digest, lifetime, generation) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-             ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, action = excluded.action, \
-             state = excluded.state, approval_id = excluded.approval_id, \
-             policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
-             lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
-             updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-             client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
-             attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
-             generation = excluded.generation",
-            &[
-                &tenant,
-                &record.key,
-                &record.fingerprint,
-                &record.agent_id,
-                &record.action,
-                &record.state.as_str(),
-                &record.approval_id,
-                &record.policy_id,
-                &record.reason,
-                &record.claim_token,
-                &record.lease_until.map(to_micros),
-                &record.outcome_seq.map(signed),
-                &now,
-                &record.claimed_by,
-                &record.client_token,
-                &record.charged.as_ref().map(|c| to_micros(c.at)),
-                &record
-                    .charged
-                    .as_ref()
-                    .map(|c| usage::encode_charge(&c.figures)),
-                &i64::from(record.attempts),
-                &record.retry_digest,
-                &record.lifetime.as_str(),
-                &signed(record.generation),
-            ],
-        )?;
-        Ok(())
+        let row = KeyRow {
+            tenant: tenant.to_owned(),
+            record: record.clone(),
+            now_us: to_micros(self.now),
+        };
+        self.pending.key(self.raw, row)
     }
 
     fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>> {
         self.own(tenant)?;
-        queries::load_approval(self.conn, tenant, id, self.now)
+        queries::load_approval(flushed(self.raw, &mut self.pending)?, tenant, id, self.now)
     }
 
     fn approval_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<Approval>> {
         self.own(tenant)?;
-        queries::load_approval_by_request(self.conn, tenant, request_id, self.now)
+        queries::load_approval_by_request(
+            flushed(self.raw, &mut self.pending)?,
+            tenant,
+            request_id,
+            self.now,
+        )
     }
 
     fn pending_approvals(
@@ -199,12 +181,12 @@ impl Tx for PgTx<'_> {
         let now = to_micros(self.now);
         let at_most = i64::try_from(at_most).unwrap_or(i64::MAX);
         let row = match agent {
-            Some(agent) => self.conn.query_opt(
+            Some(agent) => flushed(self.raw, &mut self.pending)?.query_opt(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM approvals WHERE tenant = $1 AND agent_id = $2 \
                  AND status = 'pending' AND expires_us > $3 LIMIT $4) AS waiting",
                 &[&tenant, &agent, &now, &at_most],
             )?,
-            None => self.conn.query_opt(
+            None => flushed(self.raw, &mut self.pending)?.query_opt(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM approvals WHERE tenant = $1 AND status = 'pending' \
                  AND expires_us > $2 LIMIT $3) AS waiting",
                 &[&tenant, &now, &at_most],
@@ -221,7 +203,7 @@ impl Tx for PgTx<'_> {
             .metadata
             .clone()
             .map(|m| serde_json::Value::Object(m).to_string());
-        self.conn.execute(
+        flushed(self.raw, &mut self.pending)?.execute(
             "INSERT INTO approvals (id, tenant, idempotency_key, request_id, agent_id, action, resource, params, \
              risk, metadata, policy_id, policy_reason, status, created_us, expires_us, approvals_required, \
              policy_version) \
@@ -250,7 +232,7 @@ impl Tx for PgTx<'_> {
 
     fn settle_approval(&mut self, approval: &Approval) -> Result<bool> {
         self.own(&approval.tenant)?;
-        let changed = self.conn.execute(
+        let changed = flushed(self.raw, &mut self.pending)?.execute(
             "UPDATE approvals SET status = $3, decided_us = $4, approver = $5, decision_reason = $6, \
              approved_by = $7 WHERE tenant = $2 AND id = $1 AND status = 'pending'",
             &[
@@ -268,7 +250,7 @@ impl Tx for PgTx<'_> {
 
     fn overdue_approvals(&mut self, tenant: &str, limit: usize) -> Result<Vec<String>> {
         self.own(tenant)?;
-        let rows = self.conn.query(
+        let rows = flushed(self.raw, &mut self.pending)?.query(
             "SELECT id FROM approvals WHERE tenant = $1 AND status = 'pending' AND expires_us <= $2 \
              ORDER BY expires_us LIMIT $3",
             &[
@@ -282,7 +264,7 @@ impl Tx for PgTx<'_> {
 
     fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus> {
         self.own(tenant)?;
-        let conn = &mut *self.conn;
+        let conn = flushed(self.raw, &mut self.pending)?;
         self.kill
             .get_or_load(tenant, agent, || queries::kill_status(conn, tenant, agent))
     }
@@ -290,7 +272,7 @@ impl Tx for PgTx<'_> {
     fn put_kill(&mut self, scope: &KillScope, state: KillState, actor: &str) -> Result<()> {
         self.own(scope.tenant())?;
         self.kill.clear();
-        self.conn.execute(
+        flushed(self.raw, &mut self.pending)?.execute(
             "INSERT INTO kill_switch (tenant, agent_id, state, updated_us, updated_by) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant, agent_id) DO UPDATE SET state = excluded.state, \
              updated_us = excluded.updated_us, updated_by = excluded.updated_by",
@@ -307,12 +289,12 @@ impl Tx for PgTx<'_> {
 
     fn check(&mut self, tenant: &str, request_id: &str) -> Result<Option<CheckRecord>> {
         self.own(tenant)?;
-        queries::load_check(self.conn, tenant, request_id)
+        queries::load_check(flushed(self.raw, &mut self.pending)?, tenant, request_id)
     }
 
     fn put_check(&mut self, tenant: &str, record: &CheckRecord) -> Result<()> {
         self.own(tenant)?;
-        self.conn.execute(
+        flushed(self.raw, &mut self.pending)?.execute(
             "INSERT INTO check_requests (tenant, request_id, fingerprint, agent_id, action, decision, created_us) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (tenant, request_id) DO UPDATE SET decision = excluded.decision",
@@ -331,7 +313,7 @@ impl Tx for PgTx<'_> {
 
     fn key_name_taken(&mut self, tenant: &str, name: &str) -> Result<bool> {
         self.own(tenant)?;
-        queries::name_ever_taken(self.conn, tenant, name)
+        queries::name_ever_taken(flushed(self.raw, &mut self.pending)?, tenant, name)
     }
 
     fn insert_api_key(&mut self, tenant: &str, key: &StoredKey) -> Result<()> {
@@ -342,7 +324,7 @@ impl Tx for PgTx<'_> {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| AuthorityError::invalid(e.to_string()))?;
-        self.conn.execute(
+        flushed(self.raw, &mut self.pending)?.execute(
             "INSERT INTO api_keys (id, tenant, name, role, key_hash, created_us, agents, rate_limit) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
@@ -361,7 +343,7 @@ impl Tx for PgTx<'_> {
 
     fn rotate_api_key(&mut self, tenant: &str, id: &str, hash: &[u8; 32]) -> Result<bool> {
         self.own(tenant)?;
-        let changed = self.conn.execute(
+        let changed = flushed(self.raw, &mut self.pending)?.execute(
             "UPDATE api_keys SET key_hash = $3 WHERE tenant = $1 AND id = $2 AND revoked_us IS NULL",
             &[&tenant, &id, &hash.as_slice()],
         )?;
@@ -370,7 +352,7 @@ impl Tx for PgTx<'_> {
 
     fn revoke_api_key(&mut self, tenant: &str, id: &str) -> Result<bool> {
         self.own(tenant)?;
-        let changed = self.conn.execute(
+        let changed = flushed(self.raw, &mut self.pending)?.execute(
             "UPDATE api_keys SET revoked_us = $3 WHERE tenant = $1 AND id = $2 AND revoked_us IS NULL",
             &[&tenant, &id, &to_micros(self.now)],
         )?;
@@ -379,7 +361,7 @@ impl Tx for PgTx<'_> {
 
     fn unverified(&mut self, tenant: &str, evidence_id: &str) -> Result<Option<u64>> {
         self.own(tenant)?;
-        self.conn
+        flushed(self.raw, &mut self.pending)?
             .query_opt(
                 "SELECT seq FROM unverified_imports WHERE tenant = $1 AND evidence_id = $2",
                 &[&tenant, &evidence_id],
@@ -390,7 +372,7 @@ impl Tx for PgTx<'_> {
 
     fn put_unverified(&mut self, tenant: &str, evidence_id: &str, seq: u64) -> Result<()> {
         self.own(tenant)?;
-        self.conn.execute(
+        flushed(self.raw, &mut self.pending)?.execute(
             "INSERT INTO unverified_imports (tenant, evidence_id, seq) VALUES ($1, $2, $3)",
             &[&tenant, &evidence_id, &signed(seq)],
         )?;
@@ -401,30 +383,29 @@ impl Tx for PgTx<'_> {
         self.own(&record.tenant)?;
         let (body, hash) = self.tail.next(&mut record)?;
         // The tree keeps pace with the chain, in the same statement: its new hashes are computed first (from the
-        // hashes this transaction stored, or read), then written with the record.
+        // hashes this transaction stored, or read: only `tlog_hashes`, which no held write touches), then
+        // written with the record.
         let (start, hashes) = crate::store::tree::new_hashes(
-            &super::tree::TxHashes::new(&mut *self.conn, &self.tree),
+            &super::tree::TxHashes::new(&mut *self.raw, &self.tree),
             &record.tenant,
             record.seq - 1,
             &body,
         )?;
-        let (indexes, hash_bytes) = super::tree::hash_arrays(start, &hashes);
-        self.conn.execute(
-            super::tree::APPEND_WITH_TREE,
-            &[
-                &record.tenant,
-                &signed(record.seq),
-                &self.tail.hash,
-                &hash,
-                &body,
-                &format_rfc3339(record.at),
-                &record.idempotency_key,
-                &record.action,
-                &record.agent_id,
-                &indexes,
-                &hash_bytes,
-            ],
-        )?;
+        let (tree_indexes, tree_hashes) = super::tree::hash_arrays(start, &hashes);
+        let row = RecordRow {
+            tenant: record.tenant.clone(),
+            seq: signed(record.seq),
+            prev_hash: self.tail.hash.clone(),
+            hash: hash.clone(),
+            body,
+            at: format_rfc3339(record.at),
+            key: record.idempotency_key.clone(),
+            action: record.action.clone(),
+            agent: record.agent_id.clone(),
+            tree_indexes,
+            tree_hashes: tree_hashes.into_iter().map(<[u8]>::to_vec).collect(),
+        };
+        self.pending.record(self.raw, row)?;
         self.tree.extend((start..).zip(hashes.iter().copied()));
         self.tail = Tail {
             seq: record.seq,
@@ -445,7 +426,14 @@ impl Tx for PgTx<'_> {
         data: &str,
     ) -> Result<()> {
         self.own(tenant)?;
-        super::webhooks::enqueue(self.conn, tenant, id, event, data, self.now)
+        super::webhooks::enqueue(
+            flushed(self.raw, &mut self.pending)?,
+            tenant,
+            id,
+            event,
+            data,
+            self.now,
+        )
     }
 
     fn insert_webhook(
@@ -455,22 +443,22 @@ impl Tx for PgTx<'_> {
         cap: usize,
     ) -> Result<bool> {
         self.own(&webhook.tenant)?;
-        super::webhooks::insert(self.conn, webhook, secret, cap)
+        super::webhooks::insert(flushed(self.raw, &mut self.pending)?, webhook, secret, cap)
     }
 
     fn webhook_secrets(&mut self, tenant: &str) -> Result<Vec<(String, SealedSecret)>> {
         self.own(tenant)?;
-        super::webhooks::secrets(self.conn, tenant)
+        super::webhooks::secrets(flushed(self.raw, &mut self.pending)?, tenant)
     }
 
     fn set_webhook_secret(&mut self, tenant: &str, id: &str, secret: &SealedSecret) -> Result<()> {
         self.own(tenant)?;
-        super::webhooks::set_secret(self.conn, tenant, id, secret)
+        super::webhooks::set_secret(flushed(self.raw, &mut self.pending)?, tenant, id, secret)
     }
 
     fn remove_webhook(&mut self, tenant: &str, id: &str) -> Result<bool> {
         self.own(tenant)?;
-        super::webhooks::remove(self.conn, tenant, id, self.now)
+        super::webhooks::remove(flushed(self.raw, &mut self.pending)?, tenant, id, self.now)
     }
 
     fn claim_deliveries(
@@ -481,18 +469,33 @@ impl Tx for PgTx<'_> {
         limit: usize,
     ) -> Result<Vec<Delivery>> {
         self.own(tenant)?;
-        super::webhooks::claim(self.conn, tenant, holder, self.now, until, limit)
+        super::webhooks::claim(
+            flushed(self.raw, &mut self.pending)?,
+            tenant,
+            holder,
+            self.now,
+            until,
+            limit,
+        )
     }
 
     fn finish_delivery(&mut self, tenant: &str, update: &DeliveryUpdate<'_>) -> Result<bool> {
         self.own(tenant)?;
-        super::webhooks::finish(self.conn, tenant, update, self.now)
+        super::webhooks::finish(
+            flushed(self.raw, &mut self.pending)?,
+            tenant,
+            update,
+            self.now,
+        )
     }
 
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
         self.own(tenant)?;
         usage::load(
-            &mut UsageBuckets::new(self.conn, (tenant, agent, action)),
+            &mut UsageBuckets::new(
+                flushed(self.raw, &mut self.pending)?,
+                (tenant, agent, action),
+            ),
             self.now,
         )
     }
@@ -507,7 +510,10 @@ impl Tx for PgTx<'_> {
     ) -> Result<()> {
         self.own(tenant)?;
         usage::charge(
-            &mut UsageBuckets::new(self.conn, (tenant, agent, action)),
+            &mut UsageBuckets::new(
+                flushed(self.raw, &mut self.pending)?,
+                (tenant, agent, action),
+            ),
             charge,
             sign,
             self.now,
@@ -519,12 +525,18 @@ impl Tx for PgTx<'_> {
         checkpoint: &haltstate_types::proof::SignedCheckpoint,
     ) -> Result<()> {
         self.own(&checkpoint.checkpoint.tenant)?;
-        super::checkpoints::insert(self.conn, checkpoint)
+        super::checkpoints::insert(flushed(self.raw, &mut self.pending)?, checkpoint)
     }
 
     fn set_tree_note(&mut self, tenant: &str, size: u64, key_id: &str, note: &str) -> Result<()> {
         self.own(tenant)?;
-        super::checkpoints::set_tree_note(self.conn, tenant, size, key_id, note)
+        super::checkpoints::set_tree_note(
+            flushed(self.raw, &mut self.pending)?,
+            tenant,
+            size,
+            key_id,
+            note,
+        )
     }
 
     fn completed_in_ledger(
@@ -535,7 +547,7 @@ impl Tx for PgTx<'_> {
         generation: u64,
     ) -> Result<Option<u64>> {
         self.own(tenant)?;
-        self.conn
+        flushed(self.raw, &mut self.pending)?
             .query_opt(
                 "SELECT seq FROM ledger WHERE tenant = $1 AND idempotency_key = $2 \
                  AND convert_from(body, 'UTF8')::jsonb ->> 'kind' = 'outcome' \
@@ -551,34 +563,41 @@ impl Tx for PgTx<'_> {
 
     fn note_change(&mut self, tenant: &str, subject: &str, seq: u64) -> Result<()> {
         self.own(tenant)?;
-        super::console::note_change(self.conn, tenant, subject, seq)
+        super::console::note_change(flushed(self.raw, &mut self.pending)?, tenant, subject, seq)
     }
 
     fn expire_sessions(&mut self) -> Result<()> {
-        super::console::expire(self.conn, self.now)
+        super::console::expire(flushed(self.raw, &mut self.pending)?, self.now)
     }
 
     fn session_count(&mut self, tenant: Option<&str>) -> Result<u64> {
-        super::console::count_of(self.conn, tenant)
+        super::console::count_of(flushed(self.raw, &mut self.pending)?, tenant)
     }
 
     fn end_oldest_sessions(&mut self, tenant: &str, count: u64) -> Result<()> {
         self.own(tenant)?;
-        super::console::end_oldest(self.conn, tenant, count)
+        super::console::end_oldest(flushed(self.raw, &mut self.pending)?, tenant, count)
     }
 
     fn insert_session(&mut self, id: &SessionId, session: &ConsoleSession) -> Result<()> {
         self.own(&session.tenant)?;
-        super::console::insert(self.conn, id, session)
+        super::console::insert(flushed(self.raw, &mut self.pending)?, id, session)
     }
 
     fn end_session(&mut self, tenant: &str, id: &SessionId) -> Result<bool> {
         self.own(tenant)?;
-        super::console::end(self.conn, tenant, id)
+        super::console::end(flushed(self.raw, &mut self.pending)?, tenant, id)
     }
 
     fn end_key_sessions(&mut self, tenant: &str, key_id: &str) -> Result<u64> {
         self.own(tenant)?;
-        super::console::end_of_key(self.conn, tenant, key_id)
+        super::console::end_of_key(flushed(self.raw, &mut self.pending)?, tenant, key_id)
     }
+}
+
+/// The connection, once every held write is sent: what every statement but the held ones goes through (a
+/// function of the two fields, so that a statement's parameters may borrow the transaction's others).
+fn flushed<'c>(raw: &'c mut Conn, pending: &mut Pending) -> Result<&'c mut Conn> {
+    pending.flush(raw)?;
+    Ok(raw)
 }
