@@ -8,11 +8,13 @@ import re
 import sys
 
 GROUPS = [
-    ('batch: commit', r'run_batch.*(closure#4|store_heads)'),
-    ('batch: guard op', r'ops::guard::guard'),
-    ('batch: report op', r'ops::report::report'),
-    ('batch: other', r'run_batch'),
+    # First: the decision may run inside an operation of the writer's batch; it counts as policy wherever it runs.
     ('policy (Cedar, context)', r'judge|PolicyEngine'),
+    ('batch: commit', r'run_batch.*(closure#4|store_heads)'),
+    # The operations' frames: `ops::*` in builds before 2026-12, the writer's closures of `decisions` after.
+    ('batch: guard op', r'ops::guard::guard|decisions::\{impl#0\}::guard::\{closure_env'),
+    ('batch: report op', r'ops::report::report|decisions::\{impl#0\}::report::\{closure_env'),
+    ('batch: other', r'run_batch'),
     ('authenticate', r'auth::authenticate'),
     ('net send', r'tcp_sendmsg|__sys_sendto|sock_write_iter'),
     ('net recv', r'tcp_recvmsg|sock_read_iter|__sys_recvfrom'),
