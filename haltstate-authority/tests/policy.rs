@@ -622,6 +622,35 @@ mod usage {
         assert_eq!(claim("refund:a").status, GuardStatus::Denied);
     }
 
+    /// A charge given back after its second has left the minute's window comes out of the minute and hour
+    /// buckets that still count it, and only those (the write then holds two buckets, not three).
+    #[test]
+    fn usage_given_back_later_leaves_the_buckets_still_counting_it() {
+        let env = env_with(|b| {
+            b.policy_source("budget.cedar", BUDGET)
+                .refund_usage_on_error(true)
+        });
+        let first = env
+            .authority
+            .guard(TENANT, GuardRequest::new(refund(6000), "late:a"))
+            .wait()
+            .unwrap();
+        assert_eq!(first.status, GuardStatus::Allowed);
+        env.clock.advance(Duration::from_secs(2 * 60));
+        assert_eq!(guard(&env, refund(6000), "late:b"), GuardStatus::Denied);
+        env.authority
+            .report(
+                TENANT,
+                OutcomeReport::new("late:a", Outcome::Error)
+                    .claim_token(first.claim.unwrap().token),
+            )
+            .wait()
+            .unwrap();
+        // The day's sum is back to zero: the whole budget fits, and one cent more does not.
+        assert_eq!(guard(&env, refund(10000), "late:c"), GuardStatus::Allowed);
+        assert_eq!(guard(&env, refund(1), "late:d"), GuardStatus::Denied);
+    }
+
     #[test]
     fn reported_tokens_count_against_a_token_budget() {
         let env = budget_env();

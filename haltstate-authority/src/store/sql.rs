@@ -2,6 +2,9 @@
 //! (`?1`); PostgreSQL's (`$1`) are made from them by [`dollars`]. A rule that lives in SQL (which approvals
 //! count as pending or expired at a given time, which evidence a query selects) is then stated in one place.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use haltstate_types::EvidenceQuery;
 use haltstate_types::timestamp::format_rfc3339;
 
@@ -97,15 +100,38 @@ pub(crate) const USAGE_SINCE: &str = "SELECT span, count, tokens, sums FROM usag
      WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND ( \
        (span = 's' AND start_us >= ?4) OR (span = 'm' AND start_us >= ?5) OR (span = 'h' AND start_us >= ?6))";
 
-/// One usage bucket: span `?4` starting at `?5`.
-pub(crate) const USAGE_BUCKET: &str = "SELECT count, tokens, sums FROM usage_buckets \
-     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND span = ?4 AND start_us = ?5";
+/// The usage buckets of tenant `?1`, agent `?2`, action `?3` that start exactly at: second `?4`, minute `?5`,
+/// hour `?6` (the buckets one charge touches).
+pub(crate) const USAGE_AT: &str = "SELECT span, count, tokens, sums FROM usage_buckets \
+     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND ( \
+       (span = 's' AND start_us = ?4) OR (span = 'm' AND start_us = ?5) OR (span = 'h' AND start_us = ?6))";
 
-/// Stores one usage bucket's figures (`?6` count, `?7` tokens, `?8` sums).
-pub(crate) const USAGE_WRITE: &str = "INSERT INTO usage_buckets (tenant, agent_id, action, span, start_us, count, tokens, sums) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-     ON CONFLICT (tenant, agent_id, action, span, start_us) DO UPDATE SET \
-     count = excluded.count, tokens = excluded.tokens, sums = excluded.sums";
+/// Stores `rows` usage buckets' figures, replacing what they held, in one statement: tenant `?1`, agent `?2`,
+/// action `?3`, then per bucket its span, start, count, tokens and sums (`?4` to `?8` for the first). A charge
+/// writes one bucket per span, so one to three rows: those statements are made once.
+pub(crate) fn usage_write(rows: usize) -> Cow<'static, str> {
+    static MADE: LazyLock<[String; 3]> = LazyLock::new(|| [1, 2, 3].map(usage_write_sql));
+    match rows.checked_sub(1).and_then(|n| MADE.get(n)) {
+        Some(sql) => Cow::Borrowed(sql),
+        None => Cow::Owned(usage_write_sql(rows)),
+    }
+}
+
+fn usage_write_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let first = 4 + row * 5;
+            let placeholders: Vec<String> = (first..first + 5).map(|n| format!("?{n}")).collect();
+            format!("(?1, ?2, ?3, {})", placeholders.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO usage_buckets (tenant, agent_id, action, span, start_us, count, tokens, sums) \
+         VALUES {} ON CONFLICT (tenant, agent_id, action, span, start_us) DO UPDATE SET \
+         count = excluded.count, tokens = excluded.tokens, sums = excluded.sums",
+        values.join(", ")
+    )
+}
 
 /// Deletes the usage buckets of span `?4` starting before `?5`.
 pub(crate) const USAGE_PRUNE: &str = "DELETE FROM usage_buckets \

@@ -2,12 +2,21 @@
 //! tenant's transaction holds its head row, so the read, the decision and the charge of one guard are not
 //! interleaved with another instance's.
 
+use std::sync::LazyLock;
+
+use postgres::types::ToSql;
+
 use super::conn::Conn;
 use crate::error::Result;
 use crate::policy::UsageWindow;
+use crate::store::sql;
 use crate::store::usage::{self, Buckets, Span};
 
-shared_statements!(USAGE_SINCE, USAGE_BUCKET, USAGE_WRITE, USAGE_PRUNE);
+shared_statements!(USAGE_SINCE, USAGE_AT, USAGE_PRUNE);
+
+/// The writes of one to three buckets (what a charge writes), kept prepared.
+static USAGE_WRITES: LazyLock<[String; 3]> =
+    LazyLock::new(|| [1, 2, 3].map(|rows| sql::dollars(&sql::usage_write(rows))));
 
 /// One agent's buckets for one action, in the tenant's transaction.
 pub(crate) struct UsageBuckets<'a> {
@@ -49,31 +58,42 @@ impl Buckets for UsageBuckets<'_> {
             .collect()
     }
 
-    fn read(&mut self, span: &Span, start: i64) -> Result<Option<UsageWindow>> {
-        self.conn
-            .query_opt(
-                &USAGE_BUCKET,
-                &[&self.tenant, &self.agent, &self.action, &span.name, &start],
-            )?
-            .map(|row| usage::figures(&row, 0))
-            .transpose()
-    }
-
-    fn write(&mut self, span: &Span, start: i64, figures: &UsageWindow) -> Result<()> {
-        let (count, tokens, sums) = usage::columns(figures);
-        self.conn.execute(
-            &USAGE_WRITE,
+    fn at(&mut self, starts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
+        let rows = self.conn.query(
+            &USAGE_AT,
             &[
                 &self.tenant,
                 &self.agent,
                 &self.action,
-                &span.name,
-                &start,
-                &count,
-                &tokens,
-                &sums,
+                &starts[0],
+                &starts[1],
+                &starts[2],
             ],
         )?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, usage::figures(row, 1)?)))
+            .collect()
+    }
+
+    fn write(&mut self, buckets: &[(&Span, i64, UsageWindow)]) -> Result<()> {
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<_> = buckets
+            .iter()
+            .map(|(span, start, figures)| (span.name, *start, usage::columns(figures)))
+            .collect();
+        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&self.tenant, &self.agent, &self.action];
+        for (span, start, (count, tokens, sums)) in &columns {
+            values.extend([span as &(dyn ToSql + Sync), start, count, tokens, sums]);
+        }
+        match USAGE_WRITES.get(buckets.len() - 1) {
+            Some(sql) => self.conn.execute(sql, &values)?,
+            None => {
+                let sql = sql::dollars(&sql::usage_write(buckets.len()));
+                self.conn.client().execute(sql.as_str(), &values)?
+            }
+        };
         Ok(())
     }
 

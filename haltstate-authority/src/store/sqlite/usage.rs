@@ -1,6 +1,6 @@
 //! Usage buckets in SQLite: the statements of `store/sql.rs` for the rules of `store/usage.rs`.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, ToSql, params, params_from_iter};
 
 use crate::error::Result;
 use crate::policy::UsageWindow;
@@ -47,32 +47,38 @@ impl Buckets for UsageBuckets<'_> {
         Ok(buckets)
     }
 
-    fn read(&mut self, span: &Span, start: i64) -> Result<Option<UsageWindow>> {
-        let mut statement = self.conn.prepare_cached(sql::USAGE_BUCKET)?;
+    fn at(&mut self, starts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
+        let mut statement = self.conn.prepare_cached(sql::USAGE_AT)?;
         let mut rows = statement.query(params![
             self.tenant,
             self.agent,
             self.action,
-            span.name,
-            start
+            starts[0],
+            starts[1],
+            starts[2]
         ])?;
-        rows.next()?.map(|row| usage::figures(row, 0)).transpose()
+        let mut buckets = Vec::new();
+        while let Some(row) = rows.next()? {
+            buckets.push((row.get(0)?, usage::figures(row, 1)?));
+        }
+        Ok(buckets)
     }
 
-    fn write(&mut self, span: &Span, start: i64, figures: &UsageWindow) -> Result<()> {
-        let (count, tokens, sums) = usage::columns(figures);
+    fn write(&mut self, buckets: &[(&Span, i64, UsageWindow)]) -> Result<()> {
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<_> = buckets
+            .iter()
+            .map(|(span, start, figures)| (span.name, *start, usage::columns(figures)))
+            .collect();
+        let mut values: Vec<&dyn ToSql> = vec![&self.tenant, &self.agent, &self.action];
+        for (span, start, (count, tokens, sums)) in &columns {
+            values.extend([span as &dyn ToSql, start, count, tokens, sums]);
+        }
         self.conn
-            .prepare_cached(sql::USAGE_WRITE)?
-            .execute(params![
-                self.tenant,
-                self.agent,
-                self.action,
-                span.name,
-                start,
-                count,
-                tokens,
-                sums
-            ])?;
+            .prepare_cached(&sql::usage_write(buckets.len()))?
+            .execute(params_from_iter(values))?;
         Ok(())
     }
 
