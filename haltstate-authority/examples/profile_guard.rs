@@ -1,20 +1,30 @@
 //! A loop for profilers: guard + report from N callers (threads), 20,000 actions each by default.
 //!
 //! `cargo build --release -p haltstate-authority --example profile_guard &&
-//!  perf record -g target/release/examples/profile_guard [callers] [actions per caller] [full|normal]`
+//!  perf record -g target/release/examples/profile_guard [callers] [actions per caller] [full|normal] [usage]`
+//!
+//! `usage`: a policy that reads and charges the agent's usage (a daily budget) instead of one that permits all.
 mod common;
 
 use std::sync::Arc;
 
 use haltstate_authority::{Durability, GuardRequest, Outcome, OutcomeReport};
 
+/// Permits every action within a daily budget of its `amount` param: each guard reads and charges usage.
+const DAILY_BUDGET: &str = r#"@id("budget") permit(principal, action, resource)
+    when { context.usage.day.sum.amount + context.params.amount <= 1000000000000 };"#;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let callers: u64 = args.next().map_or(Ok(1), |a| a.parse())?;
     let per_caller: u64 = args.next().map_or(Ok(20_000), |a| a.parse())?;
     let durability = common::durability(args.next().as_deref(), Durability::Normal);
+    let policies = match args.next().as_deref() {
+        Some("usage") => DAILY_BUDGET,
+        _ => common::PERMIT_ALL,
+    };
     let dir = tempfile::tempdir()?;
-    let authority = Arc::new(common::open(&dir, durability)?);
+    let authority = Arc::new(common::open_with(&dir, durability, policies)?);
     let started = std::time::Instant::now();
     let workers: Vec<_> = (0..callers)
         .map(|c| {

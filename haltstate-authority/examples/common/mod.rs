@@ -12,13 +12,23 @@ pub fn durability(arg: Option<&str>, default: Durability) -> Durability {
     }
 }
 
+/// The policy that permits every action.
+pub const PERMIT_ALL: &str = r#"@id("all") permit(principal, action, resource);"#;
+
 /// An authority on a fresh file in `dir` whose one policy permits every action.
+#[allow(dead_code, reason = "profile_guard chooses its policy with open_with")]
 pub fn open(dir: &tempfile::TempDir, durability: Durability) -> Result<Authority> {
+    open_with(dir, durability, PERMIT_ALL)
+}
+
+/// An authority on a fresh file in `dir` deciding by `policies`.
+pub fn open_with(
+    dir: &tempfile::TempDir,
+    durability: Durability,
+    policies: &str,
+) -> Result<Authority> {
     Authority::builder(dir.path().join("p.db"))
-        .policy_source(
-            "p.cedar",
-            r#"@id("all") permit(principal, action, resource);"#,
-        )
+        .policy_source("p.cedar", policies)
         .durability(durability)
         .open()
 }
