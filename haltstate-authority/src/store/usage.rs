@@ -104,8 +104,8 @@ pub(crate) fn charge(
     sign: i64,
     now: OffsetDateTime,
 ) -> Result<()> {
-    // One read and one write for the three spans: per span, they were a third of a usage-reading guard's cost
-    // (and six round trips on PostgreSQL).
+    // One read and one write for the three spans, not one of each per span: two statements instead of six (on
+    // PostgreSQL, two round trips instead of six).
     let starts = SPANS.map(|span| span.bucket(charge.at));
     let mut stored: [Option<UsageWindow>; 3] = Default::default();
     for (name, figures) in buckets.at(starts)? {
