@@ -20,8 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per_caller: u64 = args.next().map_or(Ok(20_000), |a| a.parse())?;
     let durability = common::durability(args.next().as_deref(), Durability::Normal);
     let policies = match args.next().as_deref() {
+        None => common::PERMIT_ALL,
         Some("usage") => DAILY_BUDGET,
-        _ => common::PERMIT_ALL,
+        Some(other) => {
+            return Err(format!("unknown policy {other:?}: the one choice is `usage`").into());
+        }
     };
     let dir = tempfile::tempdir()?;
     let authority = Arc::new(common::open_with(&dir, durability, policies)?);
