@@ -65,13 +65,29 @@ impl Span {
     }
 }
 
+/// Which buckets [`Buckets::read`] reads: those in the windows (a load), or the ones a charge touches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Starting {
+    Since,
+    At,
+}
+
+/// A charge's buckets as [`Buckets::write`] stores them: span, start, and the figures' [`columns`].
+pub(crate) fn rows(
+    buckets: &[(&Span, i64, UsageWindow)],
+) -> Vec<(&'static str, i64, (i64, i64, String))> {
+    buckets
+        .iter()
+        .map(|(span, start, figures)| (span.name, *start, columns(figures)))
+        .collect()
+}
+
 /// The stored buckets of one agent's action, as a backend reads and writes them inside its transaction. The
 /// rules (which buckets a window reads, which a charge touches, when old ones go) are [`load`] and [`charge`]'s.
 pub(crate) trait Buckets {
-    /// The buckets of each span starting at or after `firsts` (one start per span of [`SPANS`], in order).
-    fn since(&mut self, firsts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>>;
-    /// The stored buckets that start at `starts` (one start per span of [`SPANS`], in order), by span name.
-    fn at(&mut self, starts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>>;
+    /// The stored buckets of each span starting at or after (`Since`), or exactly at (`At`), its bound (one per
+    /// span of [`SPANS`], in order), by span name.
+    fn read(&mut self, starting: Starting, bounds: [i64; 3]) -> Result<Vec<(String, UsageWindow)>>;
     /// Stores buckets' figures (one to three, each of another span), replacing what they held.
     fn write(&mut self, buckets: &[(&Span, i64, UsageWindow)]) -> Result<()>;
     /// Deletes the span's buckets that start before `first`.
@@ -86,7 +102,7 @@ pub(crate) fn load(buckets: &mut impl Buckets, now: OffsetDateTime) -> Result<Us
         SPANS[2].first(now),
     ];
     let mut usage = Usage::default();
-    for (span, figures) in buckets.since(firsts)? {
+    for (span, figures) in buckets.read(Starting::Since, firsts)? {
         let span = Span::named(&span)?;
         if let Some(window) = usage.window_mut(span.window) {
             window.add(&figures, 1);
@@ -108,7 +124,7 @@ pub(crate) fn charge(
     // PostgreSQL, two round trips instead of six).
     let starts = SPANS.map(|span| span.bucket(charge.at));
     let mut stored: [Option<UsageWindow>; 3] = Default::default();
-    for (name, figures) in buckets.at(starts)? {
+    for (name, figures) in buckets.read(Starting::At, starts)? {
         let span = Span::named(&name)?;
         if let Some(slot) = SPANS.iter().position(|s| s.name == span.name) {
             stored[slot] = Some(figures);

@@ -10,7 +10,7 @@ use super::conn::Conn;
 use crate::error::Result;
 use crate::policy::UsageWindow;
 use crate::store::sql;
-use crate::store::usage::{self, Buckets, Span};
+use crate::store::usage::{self, Buckets, Span, Starting};
 
 shared_statements!(USAGE_SINCE, USAGE_AT, USAGE_PRUNE);
 
@@ -41,33 +41,20 @@ impl<'a> UsageBuckets<'a> {
 }
 
 impl Buckets for UsageBuckets<'_> {
-    fn since(&mut self, firsts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
+    fn read(&mut self, starting: Starting, bounds: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
+        let sql: &'static str = match starting {
+            Starting::Since => &USAGE_SINCE,
+            Starting::At => &USAGE_AT,
+        };
         let rows = self.conn.query(
-            &USAGE_SINCE,
+            sql,
             &[
                 &self.tenant,
                 &self.agent,
                 &self.action,
-                &firsts[0],
-                &firsts[1],
-                &firsts[2],
-            ],
-        )?;
-        rows.iter()
-            .map(|row| Ok((row.try_get(0)?, usage::figures(row, 1)?)))
-            .collect()
-    }
-
-    fn at(&mut self, starts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
-        let rows = self.conn.query(
-            &USAGE_AT,
-            &[
-                &self.tenant,
-                &self.agent,
-                &self.action,
-                &starts[0],
-                &starts[1],
-                &starts[2],
+                &bounds[0],
+                &bounds[1],
+                &bounds[2],
             ],
         )?;
         rows.iter()
@@ -79,10 +66,7 @@ impl Buckets for UsageBuckets<'_> {
         if buckets.is_empty() {
             return Ok(());
         }
-        let columns: Vec<_> = buckets
-            .iter()
-            .map(|(span, start, figures)| (span.name, *start, usage::columns(figures)))
-            .collect();
+        let columns = usage::rows(buckets);
         let mut values: Vec<&(dyn ToSql + Sync)> = vec![&self.tenant, &self.agent, &self.action];
         for (span, start, (count, tokens, sums)) in &columns {
             values.extend([span as &(dyn ToSql + Sync), start, count, tokens, sums]);

@@ -5,7 +5,7 @@ use rusqlite::{Connection, ToSql, params, params_from_iter};
 use crate::error::Result;
 use crate::policy::UsageWindow;
 use crate::store::sql;
-use crate::store::usage::{self, Buckets, Span};
+use crate::store::usage::{self, Buckets, Span, Starting};
 
 /// One agent's buckets for one action, on the writer's connection.
 pub(crate) struct UsageBuckets<'a> {
@@ -30,32 +30,19 @@ impl<'a> UsageBuckets<'a> {
 }
 
 impl Buckets for UsageBuckets<'_> {
-    fn since(&mut self, firsts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
-        let mut statement = self.conn.prepare_cached(sql::USAGE_SINCE)?;
+    fn read(&mut self, starting: Starting, bounds: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
+        let sql = match starting {
+            Starting::Since => sql::USAGE_SINCE,
+            Starting::At => sql::USAGE_AT,
+        };
+        let mut statement = self.conn.prepare_cached(sql)?;
         let mut rows = statement.query(params![
             self.tenant,
             self.agent,
             self.action,
-            firsts[0],
-            firsts[1],
-            firsts[2]
-        ])?;
-        let mut buckets = Vec::new();
-        while let Some(row) = rows.next()? {
-            buckets.push((row.get(0)?, usage::figures(row, 1)?));
-        }
-        Ok(buckets)
-    }
-
-    fn at(&mut self, starts: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
-        let mut statement = self.conn.prepare_cached(sql::USAGE_AT)?;
-        let mut rows = statement.query(params![
-            self.tenant,
-            self.agent,
-            self.action,
-            starts[0],
-            starts[1],
-            starts[2]
+            bounds[0],
+            bounds[1],
+            bounds[2]
         ])?;
         let mut buckets = Vec::new();
         while let Some(row) = rows.next()? {
@@ -68,10 +55,7 @@ impl Buckets for UsageBuckets<'_> {
         if buckets.is_empty() {
             return Ok(());
         }
-        let columns: Vec<_> = buckets
-            .iter()
-            .map(|(span, start, figures)| (span.name, *start, usage::columns(figures)))
-            .collect();
+        let columns = usage::rows(buckets);
         let mut values: Vec<&dyn ToSql> = vec![&self.tenant, &self.agent, &self.action];
         for (span, start, (count, tokens, sums)) in &columns {
             values.extend([span as &dyn ToSql, start, count, tokens, sums]);
