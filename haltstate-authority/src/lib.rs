@@ -57,8 +57,9 @@ pub mod webhooks;
 pub use approval_event::ApprovalEvent;
 pub use authority::{
     Authority, AuthorityBuilder, DEFAULT_APPROVAL_ATTEMPTS, DEFAULT_APPROVAL_TTL, DEFAULT_LEASE,
-    DEFAULT_LOG_PREFIX, DEFAULT_MAX_PENDING_PER_AGENT, DEFAULT_MAX_PENDING_PER_TENANT, LOCAL_ACTOR,
-    ProofSelection, ReplayChange, ReplayQuery, ReplayReport, ShadowDisagreement, ShadowReport,
+    DEFAULT_LOG_PREFIX, DEFAULT_MAX_PENDING_PER_AGENT, DEFAULT_MAX_PENDING_PER_TENANT,
+    DEFAULT_POSTGRES_WRITERS, LOCAL_ACTOR, MAX_POSTGRES_WRITERS, ProofSelection, ReplayChange,
+    ReplayQuery, ReplayReport, ShadowDisagreement, ShadowReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use console_session::{ConsoleSession, SessionId, SessionLimits};

@@ -129,6 +129,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         shadow,
         listen,
         checkpoint_pages,
+        postgres_writers,
         metrics_listen,
         no_console,
         approval_attempts,
@@ -160,6 +161,9 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         )?);
     if let Some(shadow) = &shadow {
         builder = builder.shadow_policy_file(shadow);
+    }
+    if let Some(writers) = postgres_writers.and_then(|n| std::num::NonZeroUsize::new(n as usize)) {
+        builder = builder.postgres_writers(writers);
     }
     let authority = builder.open()?;
     // Cheaply, at start: the rows the last day's evidence fixes must agree with it, or nothing is served.

@@ -1466,6 +1466,37 @@ fn ledger_verify_names_a_state_row_the_ledger_contradicts_and_serve_refuses_to_s
     );
 }
 
+#[test]
+fn serve_refuses_several_writers_on_sqlite_and_more_than_the_most_anywhere() {
+    let setup = common::setup(POLICY);
+    let fresh = setup.dir.path().join("fresh.db");
+    let serve = |writers: &str| {
+        Command::new(env!("CARGO_BIN_EXE_haltstate"))
+            .args(["serve", "--db", fresh.to_str().unwrap()])
+            .args(["--policy", setup.policy.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--postgres-writers", writers])
+            .output()
+            .unwrap()
+    };
+    let refused = serve("2");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("a SQLite database has one writer"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!fresh.exists(), "the refused server created its database");
+    for out_of_range in ["0", "65"] {
+        let refused = serve(out_of_range);
+        assert_eq!(refused.status.code(), Some(2), "{out_of_range}");
+        assert!(
+            text(&refused.stderr).contains("--postgres-writers"),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+}
+
 /// Hostile (issue 21): `--help` of any command never prints a secret that an environment variable holds (clap
 /// shows an `env` argument's value by default: `HALTSTATE_DB`'s URL carries the database password).
 #[test]

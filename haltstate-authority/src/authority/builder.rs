@@ -1,5 +1,6 @@
 //! Configuring and opening an [`Authority`].
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -11,7 +12,7 @@ use super::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::database::Database;
-use crate::error::{AuthorityError, Result};
+use crate::error::Result;
 use crate::key_cache::KeyCache;
 use crate::policy::PolicyEngine;
 use crate::rules::Windows;
@@ -19,7 +20,7 @@ use crate::store::Durability;
 use crate::store::job::{Runner, WriterCounters};
 use crate::store::sqlite::{self, SqliteReads, SqliteRunner};
 use crate::store::tx::Reads;
-use crate::store::writer::Writer;
+use crate::store::writers::Writers;
 
 /// Configures and opens an [`Authority`].
 #[derive(Debug)]
@@ -40,7 +41,15 @@ pub struct AuthorityBuilder {
     shadow_file: Option<PathBuf>,
     keyring: crate::webhooks::Keyring,
     log_prefix: String,
+    /// Set by [`postgres_writers`](AuthorityBuilder::postgres_writers); `None` is the backend's default.
+    writers: Option<NonZeroUsize>,
 }
+
+/// How many connections write to PostgreSQL unless [`AuthorityBuilder::postgres_writers`] says otherwise.
+pub const DEFAULT_POSTGRES_WRITERS: usize = 4;
+
+/// The most connections that may write to PostgreSQL from one authority.
+pub const MAX_POSTGRES_WRITERS: usize = 64;
 
 /// The default prefix of each tenant's log name (`haltstate/<tenant>`).
 pub const DEFAULT_LOG_PREFIX: &str = "haltstate";
@@ -64,6 +73,7 @@ impl AuthorityBuilder {
             checkpoint_pages: sqlite::DEFAULT_CHECKPOINT_PAGES,
             keyring: crate::webhooks::Keyring::default(),
             log_prefix: DEFAULT_LOG_PREFIX.to_owned(),
+            writers: None,
         }
     }
 
@@ -175,6 +185,28 @@ impl AuthorityBuilder {
         self
     }
 
+    /// How many connections write to PostgreSQL (default [`DEFAULT_POSTGRES_WRITERS`], at most
+    /// [`MAX_POSTGRES_WRITERS`]), each for a share of the tenants: one connection commits one transaction at a
+    /// time, so an instance serving many tenants needs several to commit them side by side. One tenant's
+    /// operations always go through one of them, in the order they were queued. A SQLite database has one writer:
+    /// more than one is refused when the authority opens.
+    ///
+    /// ```
+    /// # use std::num::NonZeroUsize;
+    /// # use haltstate_authority::Authority;
+    /// # let dir = tempfile::tempdir()?;
+    /// let one = NonZeroUsize::MIN;
+    /// let authority = Authority::builder(dir.path().join("hs.db")).postgres_writers(one).open()?;
+    /// # drop(authority);
+    /// let two = NonZeroUsize::new(2).expect("two is not zero");
+    /// assert!(Authority::builder(dir.path().join("hs.db")).postgres_writers(two).open().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn postgres_writers(mut self, writers: NonZeroUsize) -> Self {
+        self.writers = Some(writers);
+        self
+    }
+
     fn open_storage(
         &self,
         counters: Arc<WriterCounters>,
@@ -186,14 +218,20 @@ impl AuthorityBuilder {
                     // Refuses a missing file, another schema version, or a file that is not ours.
                     drop(sqlite::open_existing_read_only(path)?);
                 }
+                if let Some(writers) = self.writers.filter(|n| n.get() > 1) {
+                    return Err(crate::RequestError::Invalid(format!(
+                        "{writers} writers: a SQLite database has one writer (several need PostgreSQL)"
+                    ))
+                    .into());
+                }
                 let conn = sqlite::open_writer(path, self.durability, self.checkpoint_pages)?;
                 Ok(Storage {
-                    runner: Box::new(SqliteRunner::new(
+                    runners: vec![Box::new(SqliteRunner::new(
                         conn,
                         self.clock.clone(),
                         counters,
                         events,
-                    )),
+                    ))],
                     reads: Arc::new(SqliteReads::new(path.clone())),
                     callers_lead: true,
                     stop_listener: None,
@@ -201,15 +239,25 @@ impl AuthorityBuilder {
             }
             #[cfg(feature = "postgres")]
             Database::Postgres(url) => {
+                let writers = self
+                    .writers
+                    .map_or(DEFAULT_POSTGRES_WRITERS, NonZeroUsize::get);
+                if writers > MAX_POSTGRES_WRITERS {
+                    return Err(crate::RequestError::Invalid(format!(
+                        "{writers} PostgreSQL writers: at most {MAX_POSTGRES_WRITERS} (each holds a connection)"
+                    ))
+                    .into());
+                }
                 let opened = crate::store::postgres::open(
                     url,
                     self.migrate,
+                    writers,
                     self.clock.clone(),
                     counters,
                     events,
                 )?;
                 Ok(Storage {
-                    runner: Box::new(opened.runner),
+                    runners: opened.runners,
                     reads: Arc::new(opened.reads),
                     callers_lead: false,
                     stop_listener: Some(opened.stop_listener),
@@ -243,16 +291,7 @@ impl AuthorityBuilder {
         let counters = Arc::new(WriterCounters::default());
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let storage = self.open_storage(counters.clone(), events.clone())?;
-        let writer = Writer::new(storage.runner, storage.callers_lead);
-        let thread = {
-            let writer = writer.clone();
-            std::thread::Builder::new()
-                .name("haltstate-writer".into())
-                .spawn(move || writer.run())
-                .map_err(|e| {
-                    AuthorityError::CommitFailed(format!("cannot start the writer thread: {e}"))
-                })?
-        };
+        let writers = Writers::start(storage.runners, storage.callers_lead)?;
         Ok(Authority {
             inner: Arc::new(Inner {
                 policies: Arc::new(policies),
@@ -261,8 +300,7 @@ impl AuthorityBuilder {
                 reads: storage.reads,
                 database: self.database,
                 stop_listener: storage.stop_listener,
-                writer,
-                writer_thread: Some(thread),
+                writers,
                 clock: self.clock,
                 windows: Windows {
                     approval_ttl: self.approval_ttl,
@@ -284,7 +322,8 @@ impl AuthorityBuilder {
 
 /// A backend, opened.
 struct Storage {
-    runner: Box<dyn Runner>,
+    /// One per writer.
+    runners: Vec<Box<dyn Runner>>,
     reads: Arc<dyn Reads>,
     /// Whether callers' threads may run batches (see `Writer`).
     callers_lead: bool,
@@ -293,8 +332,8 @@ struct Storage {
 
 /// The error for a PostgreSQL URL in a build without the `postgres` feature.
 #[cfg(not(feature = "postgres"))]
-pub(crate) fn no_postgres() -> AuthorityError {
-    AuthorityError::storage(
+pub(crate) fn no_postgres() -> crate::error::AuthorityError {
+    crate::error::AuthorityError::storage(
         "this build has no PostgreSQL support (build haltstate-authority with the `postgres` feature)",
     )
 }

@@ -29,7 +29,9 @@ mod tree_pack;
 mod tree_verify;
 mod webhooks;
 
-pub use builder::{AuthorityBuilder, DEFAULT_LOG_PREFIX};
+pub use builder::{
+    AuthorityBuilder, DEFAULT_LOG_PREFIX, DEFAULT_POSTGRES_WRITERS, MAX_POSTGRES_WRITERS,
+};
 pub use evidence_proof::ProofSelection;
 pub use keys::LOCAL_ACTOR;
 pub use replay::{ReplayChange, ReplayQuery, ReplayReport};
@@ -38,7 +40,6 @@ pub use shadow::{ShadowDisagreement, ShadowReport};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -52,7 +53,7 @@ use crate::rules::Windows;
 use crate::store::job::WriterCounters;
 use crate::store::pending::{self, Pending};
 use crate::store::tx::{Reads, Tx};
-use crate::store::writer::Writer;
+use crate::store::writers::Writers;
 
 /// How long an approval stays decidable unless configured otherwise.
 pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -113,8 +114,8 @@ struct Inner {
     /// Stops the thread listening for other instances' changes (PostgreSQL).
     stop_listener: Option<Arc<AtomicBool>>,
     reads: Arc<dyn Reads>,
-    writer: Arc<Writer>,
-    writer_thread: Option<JoinHandle<()>>,
+    /// One writer per connection that writes (several on PostgreSQL), each owning a share of the tenants.
+    writers: Writers,
     clock: Arc<dyn Clock>,
     windows: Windows,
     counters: Arc<WriterCounters>,
@@ -127,15 +128,12 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the queue lets the writer thread finish what is queued and stop; joining makes that durable
+        // Closing the queues lets the writer threads finish what is queued and stop; joining makes that durable
         // before the last handle is gone.
         if let Some(stop) = &self.stop_listener {
             stop.store(true, Ordering::Relaxed);
         }
-        self.writer.close();
-        if let Some(thread) = self.writer_thread.take() {
-            let _ = thread.join();
-        }
+        self.writers.close();
     }
 }
 
@@ -152,7 +150,8 @@ impl Authority {
         F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        pending::submit(&self.inner.writer, tenant, op)
+        let writer = self.inner.writers.for_tenant(&tenant);
+        pending::submit(writer, tenant, op)
     }
 
     /// The current time, as the authority sees it.

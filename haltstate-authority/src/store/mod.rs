@@ -16,6 +16,7 @@ pub(crate) mod tree;
 pub(crate) mod tx;
 pub(crate) mod usage;
 pub(crate) mod writer;
+pub(crate) mod writers;
 
 /// How hard a commit works to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

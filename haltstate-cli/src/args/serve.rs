@@ -50,6 +50,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = haltstate_authority::DEFAULT_CHECKPOINT_PAGES,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub checkpoint_pages: u32,
+    /// PostgreSQL: how many connections write (default 4), each for a share of the tenants, so that tenants
+    /// commit side by side. One tenant's operations always go through one of them. More than one is refused on
+    /// SQLite, which has one writer.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=haltstate_authority::MAX_POSTGRES_WRITERS as i64))]
+    pub postgres_writers: Option<u32>,
     /// Serve Prometheus metrics (`GET /metrics`) on this address, e.g. 127.0.0.1:9464. They span every tenant,
     /// so they are not on the API's address; off unless given.
     #[arg(long)]

@@ -47,7 +47,8 @@ pub(crate) use runner::PgRunner;
 
 /// What an authority on PostgreSQL runs on.
 pub(crate) struct Opened {
-    pub(crate) runner: PgRunner,
+    /// One per writer, each on a connection of its own.
+    pub(crate) runners: Vec<Box<dyn crate::store::job::Runner>>,
     pub(crate) reads: PgReads,
     /// Set to stop the listener thread.
     pub(crate) stop_listener: Arc<AtomicBool>,
@@ -66,20 +67,22 @@ fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 }
 
 /// Connects (an unreachable database is an error naming the URL without its password), migrates, and starts the
-/// readers and the listener.
+/// readers and the listener; `writers` connections are opened for the writers.
 pub(crate) fn open(
     url: &PostgresUrl,
     migrate: bool,
+    writers: usize,
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
 ) -> Result<Opened> {
-    off_runtime(|| open_here(url, migrate, clock, counters, events))
+    off_runtime(|| open_here(url, migrate, writers, clock, counters, events))
 }
 
 fn open_here(
     url: &PostgresUrl,
     migrate: bool,
+    writers: usize,
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
@@ -89,6 +92,12 @@ fn open_here(
         schema::migrate(&mut conn)?;
     } else {
         schema::check(&mut conn)?;
+    }
+    // Every writer's connection at start: a database that cannot take them all (its max_connections) is told
+    // now, not by the first batch of some tenants.
+    let mut conns = vec![conn];
+    for _ in 1..writers {
+        conns.push(conn::connect(url)?);
     }
     // The readers first: if they cannot start, no listener thread is left behind.
     let reads = PgReads::start(url.clone())?;
@@ -107,8 +116,21 @@ fn open_here(
             .spawn(move || listen::run(url, instance, clock, events, stop))
             .map_err(|e| AuthorityError::storage(format!("cannot start the listener: {e}")))?;
     }
+    let runners = conns
+        .into_iter()
+        .map(|conn| {
+            Box::new(PgRunner::new(
+                url.clone(),
+                conn,
+                clock.clone(),
+                counters.clone(),
+                events.clone(),
+                instance.clone(),
+            )) as Box<dyn crate::store::job::Runner>
+        })
+        .collect();
     Ok(Opened {
-        runner: PgRunner::new(url.clone(), conn, clock, counters, events, instance),
+        runners,
         reads,
         stop_listener,
     })
