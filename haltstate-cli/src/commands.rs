@@ -20,6 +20,7 @@ use crate::args::{
 
 pub(crate) use crate::error::CliError;
 use crate::open::open;
+use crate::output::out;
 use crate::remote::Remote;
 
 /// An opened target.
@@ -103,7 +104,7 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 Backend::Server(remote) => remote.approvals(status, limit)?,
             };
             for approval in approvals {
-                println!("{}", summary(&approval));
+                out!("{}", summary(&approval));
             }
         }
         Command::Approvals(ApprovalsCommand::Show { id, target }) => {
@@ -113,13 +114,13 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
             };
             let shown = serde_json::to_string_pretty(&approval)
                 .map_err(|e| CliError::Usage(format!("cannot show the approval: {e}")))?;
-            println!("{shown}");
+            out!("{shown}");
         }
         Command::Approvals(ApprovalsCommand::Approve(d)) => {
-            println!("{}", summary(&decide(d, Verdict::Approve)?))
+            out!("{}", summary(&decide(d, Verdict::Approve)?))
         }
         Command::Approvals(ApprovalsCommand::Reject(d)) => {
-            println!("{}", summary(&decide(d, Verdict::Reject)?))
+            out!("{}", summary(&decide(d, Verdict::Reject)?))
         }
         Command::Kill(args) => set_switch(args, KillState::Kill)?,
         Command::Pause(args) => set_switch(args, KillState::Pause)?,
@@ -128,14 +129,14 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
         Command::Mcp(command) => crate::mcp::run(command)?,
         Command::Db(DbCommand::Migrate { db }) => {
             let version = Authority::migrate(&db)?;
-            println!("{db}: schema version {version}");
+            out!("{db}: schema version {version}");
         }
         Command::Db(DbCommand::Copy { from, to }) => {
             let report = Authority::copy_database(&from, &to)?;
             for (table, rows) in &report.rows {
-                println!("  {table}: {rows} rows");
+                out!("  {table}: {rows} rows");
             }
-            println!(
+            out!(
                 "copied {} into {to}; ledger ok: {} records in {} tenant chain(s)",
                 from.display(),
                 report.verified.records,
@@ -160,9 +161,9 @@ fn execute(command: Command) -> Result<ExitCode, CliError> {
                 let saved =
                     std::path::PathBuf::from(format!("{}.checkpoints.jsonl", out.display()));
                 crate::private_file::create(&saved, &checkpoints)?;
-                println!("checkpoints as of the copy: {}", saved.display());
+                out!("checkpoints as of the copy: {}", saved.display());
             }
-            println!(
+            out!(
                 "backed up {} into {} ({} pages); ledger ok: {} records in {} tenant chain(s)",
                 db.display(),
                 out.display(),
@@ -188,7 +189,7 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
                 key.id(),
                 out.display()
             );
-            println!("{}", key.id());
+            out!("{}", key.id());
         }
         KeysCommand::Create {
             db,
@@ -206,7 +207,7 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
             let authority = Authority::builder(db).open()?;
             let key = authority.create_key_with(&tenant, spec).wait()?;
             let info = authority.key(&tenant, &key.id)?;
-            println!("{}", key.secret);
+            out!("{}", key.secret);
             eprintln!(
                 "created {} key {} ({}) for tenant {tenant}{}; it will not be shown again",
                 info.role,
@@ -224,7 +225,7 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
                 Backend::Server(remote) => remote.keys(!all)?,
             };
             for key in keys {
-                println!("{}", key_line(&key));
+                out!("{}", key_line(&key));
             }
         }
         KeysCommand::Rotate { id, target } => {
@@ -238,7 +239,7 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
                 }
                 Backend::Server(remote) => remote.rotate_key(&id)?,
             };
-            println!("{secret}");
+            out!("{secret}");
             eprintln!(
                 "{}: a new secret; the old one no longer works",
                 key_line(&key)
@@ -253,7 +254,7 @@ fn keys(command: KeysCommand) -> Result<(), CliError> {
                 }
                 Backend::Server(remote) => remote.revoke_key(&id)?,
             };
-            println!("{}", key_line(&key));
+            out!("{}", key_line(&key));
             if !revoked {
                 eprintln!("key {id} was already revoked");
             }
@@ -311,8 +312,8 @@ fn set_switch(args: KillArgs, state: KillState) -> Result<(), CliError> {
         ),
     };
     match agent {
-        Some(agent) => println!("agent {agent} of tenant {what}: {state} (effective: {effective})"),
-        None => println!("tenant {what}: {state} (effective: {effective})"),
+        Some(agent) => out!("agent {agent} of tenant {what}: {state} (effective: {effective})"),
+        None => out!("tenant {what}: {state} (effective: {effective})"),
     }
     Ok(())
 }

@@ -26,6 +26,9 @@ pub(crate) enum CliError {
     /// The client of the authority could not be made.
     #[error(transparent)]
     Client(#[from] haltstate::GuardError),
+    /// Stdout could not be written (its reader leaving is not an error: `output.rs`).
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),

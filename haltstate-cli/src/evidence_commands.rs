@@ -13,6 +13,7 @@ use haltstate_types::timestamp::format_rfc3339;
 use crate::args::{LedgerCommand, ProofCommand, SigningCommand};
 use crate::error::CliError;
 use crate::open::{open, open_as_is, open_signing};
+use crate::output::out;
 
 pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
     match command {
@@ -69,7 +70,7 @@ pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
                 }
                 Err(other) => return Err(other.into()),
             };
-            println!(
+            out!(
                 "ledger ok: {} records in {} tenant chain(s), {state_rows} state rows agree{}",
                 report.records,
                 report.chains.len(),
@@ -80,9 +81,11 @@ pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
                     .unwrap_or_default()
             );
             for chain in &report.chains {
-                println!(
+                out!(
                     "  {}: {} records, head {}",
-                    chain.tenant, chain.head.seq, chain.head.hash
+                    chain.tenant,
+                    chain.head.seq,
+                    chain.head.hash
                 );
             }
         }
@@ -99,7 +102,7 @@ pub(crate) fn ledger(command: LedgerCommand) -> Result<ExitCode, CliError> {
             checkpoint_file::append(&file, &signed).map_err(|e| CliError::Usage(e.to_string()))?;
             for checkpoint in &signed {
                 let c = &checkpoint.checkpoint;
-                println!(
+                out!(
                     "{}\t{}\t{}\tsigned {}",
                     c.tenant,
                     c.seq,
@@ -211,7 +214,7 @@ fn consistency(
         return Ok(ExitCode::from(2));
     }
     for hash in &proof {
-        println!("{}", base64::engine::general_purpose::STANDARD.encode(hash));
+        out!("{}", base64::engine::general_purpose::STANDARD.encode(hash));
     }
     eprintln!(
         "consistent: {origin}'s tree of {} records extends its tree of {} ({} proof hashes)",
@@ -237,7 +240,7 @@ pub(crate) fn signing(command: SigningCommand) -> Result<(), CliError> {
             SigningKey::from_file(&key).map_err(|e| CliError::Usage(e.to_string()))?
         }
     };
-    println!("{}", key.public_text());
+    out!("{}", key.public_text());
     Ok(())
 }
 
@@ -299,7 +302,7 @@ pub(crate) fn proof(command: ProofCommand) -> Result<ExitCode, CliError> {
             let text = std::fs::read_to_string(&pack)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", pack.display())))?;
             match verify_pack_text(&text, &key, &witnesses) {
-                Ok(summary) => println!("proof pack ok: {summary}"),
+                Ok(summary) => out!("proof pack ok: {summary}"),
                 Err(error) => {
                     eprintln!("proof pack INVALID: {error}");
                     return Ok(ExitCode::from(2));

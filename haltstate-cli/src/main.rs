@@ -16,6 +16,7 @@ mod error;
 mod evidence_commands;
 mod mcp;
 mod open;
+mod output;
 mod policy_cases;
 mod policy_commands;
 mod private_file;
@@ -68,7 +69,8 @@ fn parse() -> Result<Cli, String> {
         && serve_matches.get_flag("print_config")
     {
         let serve = command.find_subcommand("serve").ok_or("no serve command")?;
-        print!("{}", config_file::print(serve, serve_matches, &from_file));
+        output::text(&config_file::print(serve, serve_matches, &from_file))
+            .map_err(|e| format!("cannot write the output: {e}"))?;
         std::process::exit(0);
     }
     Cli::from_arg_matches(&matches).map_err(|e| e.to_string())

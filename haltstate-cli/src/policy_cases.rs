@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+use crate::output::out;
 use haltstate_authority::{PolicyEngine, Usage, UsageWindow};
 use haltstate_types::{ActionRequest, Decision};
 
@@ -107,6 +108,9 @@ pub(crate) enum CasesError {
     /// The file is not valid cases (the message names line and column).
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// A failure could not be written (its reader leaving is not an error: `output.rs`).
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
 }
 
 /// Runs every case of `cases` against `engine`, printing each failure; answers the counts.
@@ -129,7 +133,7 @@ pub(crate) fn run(engine: &PolicyEngine, cases: &Path) -> Result<Summary, CasesE
             Ok(()) => summary.passed += 1,
             Err(why) => {
                 summary.failed += 1;
-                println!("FAIL {}: {why}", case.name);
+                out!("FAIL {}: {why}", case.name);
             }
         }
     }

@@ -9,6 +9,7 @@ use haltstate_types::timestamp::format_rfc3339;
 use crate::args::PolicyCommand;
 use crate::error::CliError;
 use crate::open::open_as_is;
+use crate::output::out;
 
 pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
     match command {
@@ -18,7 +19,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
                 for warning in policies.warnings() {
                     eprintln!("{warning}");
                 }
-                println!(
+                out!(
                     "{}: {} policies ok{}",
                     path.display(),
                     policies.len(),
@@ -42,7 +43,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
             let report = authority.shadow_report(&query)?;
             for d in &report.disagreements {
                 let record = &d.record;
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}\t{}\tlive {} ({}) shadow {} ({})",
                     record.tenant,
                     record.seq,
@@ -60,7 +61,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
                     record.shadow_policy_id.as_deref().unwrap_or("none"),
                 );
             }
-            println!(
+            out!(
                 "compared {} decisions: {} disagreed",
                 report.compared,
                 report.disagreements.len()
@@ -87,7 +88,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
             };
             let report = authority.replay(&candidate, &query)?;
             for change in &report.changes {
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}\t{} -> {}\t{}{}",
                     change.tenant,
                     change.seq,
@@ -113,7 +114,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
                     report.without_context
                 );
             }
-            println!(
+            out!(
                 "replayed {} decisions: {} would change",
                 report.replayed,
                 report.changes.len()
@@ -132,7 +133,7 @@ pub(crate) fn run(command: PolicyCommand) -> Result<ExitCode, CliError> {
             };
             match crate::policy_cases::run(&engine, &cases) {
                 Ok(summary) => {
-                    println!("{} passed, {} failed", summary.passed, summary.failed);
+                    out!("{} passed, {} failed", summary.passed, summary.failed);
                     if summary.failed > 0 {
                         return Ok(ExitCode::from(1));
                     }

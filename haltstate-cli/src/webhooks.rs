@@ -10,6 +10,7 @@ use haltstate_types::{Actor, RequestError, Via};
 use crate::args::{FormatArg, WebhooksCommand};
 use crate::error::CliError;
 use crate::open::open;
+use crate::output::out;
 
 pub(crate) fn run(command: WebhooksCommand) -> Result<(), CliError> {
     match command {
@@ -47,7 +48,7 @@ pub(crate) fn run(command: WebhooksCommand) -> Result<(), CliError> {
             }
             let authority = open(&db)?;
             let (webhook, secret) = authority.add_webhook(&tenant, spec, actor.name()).wait()?;
-            println!("{}", secret.expose());
+            out!("{}", secret.expose());
             eprintln!(
                 "added webhook {} for tenant {tenant}: {}; its secret will not be shown again",
                 webhook.id,
@@ -56,7 +57,7 @@ pub(crate) fn run(command: WebhooksCommand) -> Result<(), CliError> {
         }
         WebhooksCommand::List { db, tenant } => {
             for webhook in open(&db)?.webhooks(&tenant)? {
-                println!("{}", webhook_line(&webhook));
+                out!("{}", webhook_line(&webhook));
             }
         }
         WebhooksCommand::Remove { id, db, tenant } => {
@@ -69,7 +70,7 @@ pub(crate) fn run(command: WebhooksCommand) -> Result<(), CliError> {
         }
         WebhooksCommand::Deliveries { db, tenant, limit } => {
             for delivery in open(&db)?.webhook_deliveries(&tenant, limit)? {
-                println!("{}", delivery_line(&delivery));
+                out!("{}", delivery_line(&delivery));
             }
         }
     }

@@ -1466,6 +1466,59 @@ fn ledger_verify_names_a_state_row_the_ledger_contradicts_and_serve_refuses_to_s
     );
 }
 
+/// Runs `haltstate args` with stdout a pipe whose reader has already gone, as `haltstate ... | head -0` would.
+fn with_stdout_closed(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haltstate"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The only read end: every write the command makes fails with EPIPE.
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_reader_that_leaves_early_ends_no_command_in_a_panic_and_changes_no_exit_code() {
+    let setup = common::setup(POLICY);
+    let db = setup.db.to_str().unwrap();
+    let verified = with_stdout_closed(&["ledger", "verify", "--db", db]);
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        text(&verified.stderr)
+    );
+    assert_eq!(text(&verified.stderr), "");
+    let listed = with_stdout_closed(&["keys", "list", "--db", db, "--tenant", "acme"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    assert_eq!(text(&listed.stderr), "");
+    // Cases that fail still fail with nobody reading which.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
+    let failing = setup.dir.path().join("failing.toml");
+    std::fs::write(
+        &failing,
+        "[[case]]\nname = \"small refunds are denied\"\nagent = \"bot\"\naction = \"refund.create\"\n\
+         params = { amount_cents = 500 }\nexpect = \"DENY\"\n",
+    )
+    .unwrap();
+    let policy = root.join("haltstate.cedar");
+    let tested = with_stdout_closed(&[
+        "policy",
+        "test",
+        failing.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(tested.status.code(), Some(1), "{}", text(&tested.stderr));
+    assert!(
+        !text(&tested.stderr).contains("panicked"),
+        "{}",
+        text(&tested.stderr)
+    );
+}
+
 #[test]
 fn serve_refuses_several_writers_on_sqlite_and_more_than_the_most_anywhere() {
     let setup = common::setup(POLICY);
