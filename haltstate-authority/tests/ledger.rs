@@ -1260,6 +1260,38 @@ mod state {
         assert!(said.contains("kill switch of agent exporter"), "{said}");
     }
 
+    /// What `serve` checks before it listens: each tenant's newest records of the last day, so that its start
+    /// takes a bounded time however many records the tenant's agents wrote.
+    #[test]
+    fn the_recent_state_check_reads_each_tenants_newest_records_only() {
+        let (_dir, path, _) = history();
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE idempotency SET state = 'failed' WHERE key = 'refund:done'",
+                [],
+            )
+            .unwrap();
+        let authority = Authority::builder(&path).open().unwrap();
+        let head = authority.verify_ledger().unwrap().chains[0].head.seq;
+        let day_before = common::MONDAY_10AM - time::Duration::days(1);
+        // Record 2 completed the key: among the newest `head - 1` records, not among the newest `head - 2`.
+        match authority.verify_recent_state(day_before, head - 1) {
+            Err(AuthorityError::StateMismatch { problem, .. }) => {
+                assert!(problem.contains("record 2 completed it"), "{problem}");
+            }
+            other => panic!("the tampered row went unnoticed: {other:?}"),
+        }
+        let checked = authority.verify_recent_state(day_before, head - 2).unwrap();
+        assert_eq!(
+            checked, 3,
+            "the other key, the approval and the kill switch"
+        );
+        // Nothing newer than the records: nothing to check.
+        let after = common::MONDAY_10AM + time::Duration::days(1);
+        assert_eq!(authority.verify_recent_state(after, head).unwrap(), 0);
+    }
+
     #[test]
     fn a_completed_key_set_back_to_failed_is_refused_not_run_again() {
         let (_dir, path, _) = history();

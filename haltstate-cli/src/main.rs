@@ -140,6 +140,7 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         secrets_key,
         secrets_key_previous,
         refund_usage_on_error,
+        start_check_records,
         webhooks,
         signing,
         limits,
@@ -168,15 +169,22 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.postgres_writers(writers);
     }
     let authority = builder.open()?;
-    // Cheaply, at start: the rows the last day's evidence fixes must agree with it, or nothing is served.
+    // Cheaply, at start: the rows each tenant's newest evidence of the last day fixes must agree with it, or
+    // nothing is served.
     {
         let authority = authority.clone();
         let since = authority.now() - time::Duration::days(1);
-        let query = haltstate_authority::ReplayQuery {
-            tenant: None,
-            since: Some(since),
-        };
-        tokio::task::spawn_blocking(move || authority.verify_state(&query)).await??;
+        let started = std::time::Instant::now();
+        let rows = tokio::task::spawn_blocking(move || {
+            authority.verify_recent_state(since, start_check_records)
+        })
+        .await??;
+        tracing::info!(
+            rows,
+            per_tenant = start_check_records,
+            took_ms = started.elapsed().as_millis() as u64,
+            "state rows agree with the newest evidence"
+        );
     }
     // Webhook secrets at rest: sealed with the current key (those stored before it, or under the previous one,
     // resealed now), or said to be in clear.

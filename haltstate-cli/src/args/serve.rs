@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// acted before failing).
     #[arg(long)]
     pub refund_usage_on_error: bool,
+    /// Before listening, the state rows are checked against the last day's evidence: at most this many of each
+    /// tenant's newest records, so that a restart takes a bounded time whatever the agents wrote that day
+    /// (`ledger verify` checks everything).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub start_check_records: u64,
     /// Webhook delivery.
     #[command(flatten)]
     pub webhooks: WebhookArgs,
