@@ -1,8 +1,9 @@
 //! PostgreSQL storage: many authority instances on one database.
 //!
 //! `conn.rs` holds the driver choice and error mapping, `schema.rs` the tables, `runner.rs` the per-tenant
-//! transactions, `tx.rs` the seam's implementation, `reads.rs` the reader threads, `listen.rs` approval changes
-//! from other instances, `verify.rs` the chains' check.
+//! transactions, `tx.rs` the seam's implementation (with `approvals.rs` and `api_keys.rs`, those tables'
+//! statements), `reads.rs` the reader threads, `listen.rs` approval changes from other instances, `verify.rs` the
+//! chains' check.
 
 /// The statements of `store/sql.rs` by the same names, in PostgreSQL's placeholders, made once: a statement
 /// stays prepared on the connection under its `'static` text.
@@ -13,6 +14,8 @@ macro_rules! shared_statements {
     };
 }
 
+mod api_keys;
+mod approvals;
 mod checkpoints;
 mod conn;
 mod console;

@@ -11,6 +11,7 @@ use super::conn::{Conn, signed, unsigned};
 use super::pending::{KeyRow, Pending, RecordRow};
 use super::queries;
 use super::usage::UsageBuckets;
+use super::{api_keys, approvals};
 use crate::approval_event::ApprovalEvent;
 use crate::console_session::{ConsoleSession, SessionId};
 use crate::error::{AuthorityError, Result};
@@ -178,88 +179,28 @@ impl Tx for PgTx<'_> {
         at_most: usize,
     ) -> Result<usize> {
         self.own(tenant)?;
-        let now = to_micros(self.now);
-        let at_most = i64::try_from(at_most).unwrap_or(i64::MAX);
-        let row = match agent {
-            Some(agent) => flushed(self.raw, &mut self.pending)?.query_opt(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM approvals WHERE tenant = $1 AND agent_id = $2 \
-                 AND status = 'pending' AND expires_us > $3 LIMIT $4) AS waiting",
-                &[&tenant, &agent, &now, &at_most],
-            )?,
-            None => flushed(self.raw, &mut self.pending)?.query_opt(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM approvals WHERE tenant = $1 AND status = 'pending' \
-                 AND expires_us > $2 LIMIT $3) AS waiting",
-                &[&tenant, &now, &at_most],
-            )?,
-        };
-        let count: i64 = row.map_or(Ok(0), |row| row.try_get(0))?;
-        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+        let conn = flushed(self.raw, &mut self.pending)?;
+        approvals::waiting(conn, tenant, agent, self.now, at_most)
     }
 
     fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()> {
         self.own(&approval.tenant)?;
-        let params_json = serde_json::Value::Object(approval.params.clone()).to_string();
-        let metadata_json = approval
-            .metadata
-            .clone()
-            .map(|m| serde_json::Value::Object(m).to_string());
-        flushed(self.raw, &mut self.pending)?.execute(
-            "INSERT INTO approvals (id, tenant, idempotency_key, request_id, agent_id, action, resource, params, \
-             risk, metadata, policy_id, policy_reason, status, created_us, expires_us, approvals_required, \
-             policy_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14, $15, $16)",
-            &[
-                &approval.id,
-                &approval.tenant,
-                &approval.idempotency_key,
-                &request_id,
-                &approval.agent_id,
-                &approval.action,
-                &approval.resource,
-                &params_json,
-                &approval.risk,
-                &metadata_json,
-                &approval.policy_id,
-                &approval.policy_reason,
-                &to_micros(approval.created_at),
-                &to_micros(approval.expires_at),
-                &i64::from(approval.approvals_required),
-                &approval.policy_version,
-            ],
-        )?;
-        Ok(())
+        approvals::insert(flushed(self.raw, &mut self.pending)?, approval, request_id)
     }
 
     fn settle_approval(&mut self, approval: &Approval) -> Result<bool> {
         self.own(&approval.tenant)?;
-        let changed = flushed(self.raw, &mut self.pending)?.execute(
-            "UPDATE approvals SET status = $3, decided_us = $4, approver = $5, decision_reason = $6, \
-             approved_by = $7 WHERE tenant = $2 AND id = $1 AND status = 'pending'",
-            &[
-                &approval.id,
-                &approval.tenant,
-                &approval.status.as_str(),
-                &approval.decided_at.map(to_micros),
-                &approval.approver,
-                &approval.decision_reason,
-                &crate::store::approvers::encode(approval)?,
-            ],
-        )?;
-        Ok(changed > 0)
+        approvals::settle(flushed(self.raw, &mut self.pending)?, approval)
     }
 
     fn overdue_approvals(&mut self, tenant: &str, limit: usize) -> Result<Vec<String>> {
         self.own(tenant)?;
-        let rows = flushed(self.raw, &mut self.pending)?.query(
-            "SELECT id FROM approvals WHERE tenant = $1 AND status = 'pending' AND expires_us <= $2 \
-             ORDER BY expires_us LIMIT $3",
-            &[
-                &tenant,
-                &to_micros(self.now),
-                &i64::try_from(limit).unwrap_or(i64::MAX),
-            ],
-        )?;
-        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+        approvals::overdue(
+            flushed(self.raw, &mut self.pending)?,
+            tenant,
+            self.now,
+            limit,
+        )
     }
 
     fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus> {
@@ -318,45 +259,17 @@ impl Tx for PgTx<'_> {
 
     fn insert_api_key(&mut self, tenant: &str, key: &StoredKey) -> Result<()> {
         self.own(tenant)?;
-        let agents = key
-            .agents
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| AuthorityError::invalid(e.to_string()))?;
-        flushed(self.raw, &mut self.pending)?.execute(
-            "INSERT INTO api_keys (id, tenant, name, role, key_hash, created_us, agents, rate_limit) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &key.id,
-                &tenant,
-                &key.name,
-                &key.role.as_str(),
-                &key.hash.as_slice(),
-                &to_micros(self.now),
-                &agents,
-                &key.rate_limit.map(i64::from),
-            ],
-        )?;
-        Ok(())
+        api_keys::insert(flushed(self.raw, &mut self.pending)?, tenant, key, self.now)
     }
 
     fn rotate_api_key(&mut self, tenant: &str, id: &str, hash: &[u8; 32]) -> Result<bool> {
         self.own(tenant)?;
-        let changed = flushed(self.raw, &mut self.pending)?.execute(
-            "UPDATE api_keys SET key_hash = $3 WHERE tenant = $1 AND id = $2 AND revoked_us IS NULL",
-            &[&tenant, &id, &hash.as_slice()],
-        )?;
-        Ok(changed > 0)
+        api_keys::rotate(flushed(self.raw, &mut self.pending)?, tenant, id, hash)
     }
 
     fn revoke_api_key(&mut self, tenant: &str, id: &str) -> Result<bool> {
         self.own(tenant)?;
-        let changed = flushed(self.raw, &mut self.pending)?.execute(
-            "UPDATE api_keys SET revoked_us = $3 WHERE tenant = $1 AND id = $2 AND revoked_us IS NULL",
-            &[&tenant, &id, &to_micros(self.now)],
-        )?;
-        Ok(changed > 0)
+        api_keys::revoke(flushed(self.raw, &mut self.pending)?, tenant, id, self.now)
     }
 
     fn unverified(&mut self, tenant: &str, evidence_id: &str) -> Result<Option<u64>> {
