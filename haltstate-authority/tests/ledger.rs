@@ -1260,11 +1260,9 @@ mod state {
         assert!(said.contains("kill switch of agent exporter"), "{said}");
     }
 
-    /// What `serve` checks before it listens: each tenant's newest records of the last day, so that its start
-    /// takes a bounded time however many records the tenant's agents wrote.
-    #[test]
-    fn the_recent_state_check_reads_each_tenants_newest_records_only() {
-        let (_dir, path, _) = history();
+    /// [`history`] with its completed key's row set back to `failed` behind the authority's back.
+    fn completed_key_set_back_to_failed() -> (tempfile::TempDir, std::path::PathBuf) {
+        let (dir, path, _) = history();
         Connection::open(&path)
             .unwrap()
             .execute(
@@ -1272,6 +1270,14 @@ mod state {
                 [],
             )
             .unwrap();
+        (dir, path)
+    }
+
+    /// What `serve` checks before it listens: each tenant's newest records of the last day, so that its start
+    /// takes a bounded time however many records the tenant's agents wrote.
+    #[test]
+    fn the_recent_state_check_reads_each_tenants_newest_records_only() {
+        let (_dir, path) = completed_key_set_back_to_failed();
         let authority = Authority::builder(&path).open().unwrap();
         let head = authority.verify_ledger().unwrap().chains[0].head.seq;
         let day_before = common::MONDAY_10AM - time::Duration::days(1);
@@ -1294,14 +1300,7 @@ mod state {
 
     #[test]
     fn a_completed_key_set_back_to_failed_is_refused_not_run_again() {
-        let (_dir, path, _) = history();
-        Connection::open(&path)
-            .unwrap()
-            .execute(
-                "UPDATE idempotency SET state = 'failed' WHERE key = 'refund:done'",
-                [],
-            )
-            .unwrap();
+        let (_dir, path) = completed_key_set_back_to_failed();
         // On the suite's clock: the sample policy freezes refunds at night, whatever the wall clock says.
         let authority = Authority::builder(&path)
             .policy_file(common::sample_policy_path())
