@@ -112,7 +112,7 @@ fn proxy(args: ProxyArgs) -> Result<(), CliError> {
                 let bound = listener.local_addr().map_err(CliError::Runtime)?;
                 tracing::info!(address = %bound, "MCP proxy listening at /mcp");
                 // The first line on stdout, as `haltstate serve` writes it: what a supervisor waits for.
-                println!("listening on http://{bound}/mcp");
+                crate::output::line(format_args!("listening on http://{bound}/mcp"))?;
                 haltstate_server::serve_router(listener, router, limits, shutdown)
                     .await
                     .map_err(CliError::Runtime)?;
