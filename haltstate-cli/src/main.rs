@@ -237,7 +237,10 @@ async fn run_server(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // Machine-readable for scripts and tests that start the server on port 0.
-    output::line(format_args!("listening on http://{}", listener.local_addr()?))?;
+    output::line(format_args!(
+        "listening on http://{}",
+        listener.local_addr()?
+    ))?;
 
     let stop_sender = tokio_util::sync::CancellationToken::new();
     let sender = {

@@ -26,13 +26,19 @@ const POLICY: &str = r#"
     when { context.params.amount_cents > 1000 };
 "#;
 
-/// A database on `server`, a policy file, an agent key and an operator key of tenant `acme`.
+/// Tenants with an agent key each: `acme`, which also has an operator key, first.
+const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
+
+/// A database on `server`, a policy file, an agent key and an operator key of tenant `acme`, and an agent key of
+/// each other tenant of [`TENANTS`].
 struct Deployment {
     dir: TempDir,
     url: String,
     policy: PathBuf,
     agent: String,
     operator: String,
+    /// Each tenant's agent key, in [`TENANTS`]' order.
+    agents: Vec<String>,
 }
 
 fn deploy(server: &PgServer) -> Deployment {
@@ -51,12 +57,18 @@ fn deploy(server: &PgServer) -> Deployment {
         .wait()
         .unwrap()
         .secret;
+    let mut agents = vec![agent.clone()];
+    for tenant in &TENANTS[1..] {
+        let key = authority.create_key(tenant, "load", Role::Agent).wait();
+        agents.push(key.unwrap().secret);
+    }
     Deployment {
         dir,
         url,
         policy,
         agent,
         operator,
+        agents,
     }
 }
 
@@ -66,10 +78,20 @@ impl Deployment {
     }
 
     fn client(&self, instance: &ServeProcess, deadline: Duration) -> HaltStateClient {
+        self.client_of(0, instance, deadline)
+    }
+
+    /// A client of [`TENANTS`]`[tenant]`.
+    fn client_of(
+        &self,
+        tenant: usize,
+        instance: &ServeProcess,
+        deadline: Duration,
+    ) -> HaltStateClient {
         HaltStateClient::builder()
             .base_url(instance.base_url())
-            .tenant("acme")
-            .api_key(&self.agent)
+            .tenant(TENANTS[tenant])
+            .api_key(&self.agents[tenant])
             .agent_id("load")
             .request_timeout(Duration::from_millis(1000))
             .deadline(deadline)
@@ -171,9 +193,10 @@ fn three_instances_64_workers_on_shared_keys_run_each_body_once() {
             "round {round}"
         );
     }
-    let report = authority.verify_ledger().unwrap();
-    // Every guard of every worker is a record (granted or refused), every completion, and the deployment's two
-    // keys' creation.
+    authority.verify_ledger().unwrap();
+    let report = authority.verify_tenant_ledger("acme").unwrap();
+    // Every guard of every worker is a record (granted or refused), every completion, and the creation of acme's
+    // two keys.
     assert_eq!(report.records as usize, ROUNDS * WORKERS + ROUNDS + 2);
 }
 
@@ -234,8 +257,12 @@ fn an_approval_made_on_one_instance_releases_a_guard_waiting_on_another() {
     );
 }
 
-/// Workers drive unique keys through every instance while `fault` strikes once `before` completions were
-/// acknowledged; the run goes on until `after` more were. Nothing acknowledged is lost, nothing granted twice.
+/// (Tenant, key) -> (claims granted, completion acknowledged).
+type Granted = HashMap<(usize, String), (u32, bool)>;
+
+/// Workers drive unique keys of every tenant through every instance (each instance writing for several tenants on
+/// its writer connections) while `fault` strikes once `before` completions were acknowledged; the run goes on until
+/// `after` more were. Nothing acknowledged is lost, nothing granted twice.
 fn load_through(
     deployment: &Deployment,
     instances: &[ServeProcess],
@@ -244,23 +271,27 @@ fn load_through(
     after: usize,
     fault: impl FnOnce(),
 ) {
-    let clients: Vec<HaltStateClient> = instances
-        .iter()
-        .map(|i| deployment.client(i, deadline))
-        .collect();
-    let granted: Arc<Mutex<HashMap<String, (u32, bool)>>> = Arc::default();
+    // Worker w: tenant w mod 4, instance (w / 4) mod the instances: every tenant on every instance.
+    let client_of = |worker: usize| {
+        let instance = &instances[(worker / TENANTS.len()) % instances.len()];
+        deployment.client_of(worker % TENANTS.len(), instance, deadline)
+    };
+    let granted: Arc<Mutex<Granted>> = Arc::default();
     let unexpected: Arc<Mutex<Vec<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(AtomicUsize::new(0));
+    let per_tenant: Arc<[AtomicUsize; TENANTS.len()]> = Arc::default();
     let runtime = runtime();
     let tasks: Vec<_> = (0..24)
         .map(|worker| {
-            let (client, granted, unexpected, stop, acknowledged) = (
-                clients[worker % clients.len()].clone(),
+            let tenant = worker % TENANTS.len();
+            let (client, granted, unexpected, stop, acknowledged, per_tenant) = (
+                client_of(worker),
                 granted.clone(),
                 unexpected.clone(),
                 stop.clone(),
                 acknowledged.clone(),
+                per_tenant.clone(),
             );
             runtime.spawn(async move {
                 let mut n = 0u32;
@@ -272,10 +303,12 @@ fn load_through(
                         .param("amount_cents", 100);
                     match client.guard(action).await {
                         Ok(permit) => {
-                            granted.lock().unwrap().entry(key.clone()).or_default().0 += 1;
+                            let entry = (tenant, key.clone());
+                            granted.lock().unwrap().entry(entry.clone()).or_default().0 += 1;
                             if permit.complete().await.is_ok() {
-                                granted.lock().unwrap().entry(key).or_default().1 = true;
+                                granted.lock().unwrap().entry(entry).or_default().1 = true;
                                 acknowledged.fetch_add(1, Ordering::Relaxed);
+                                per_tenant[tenant].fetch_add(1, Ordering::Relaxed);
                             }
                         }
                         // An instance that is gone, or a database that was away past the deadline.
@@ -295,10 +328,26 @@ fn load_through(
     );
     fault();
     let target = acknowledged.load(Ordering::Relaxed) + after;
+    let at_fault: Vec<usize> = per_tenant
+        .iter()
+        .map(|n| n.load(Ordering::Relaxed))
+        .collect();
     eventually(
         &format!("{after} more completions after the fault"),
         Duration::from_secs(120),
         || (acknowledged.load(Ordering::Relaxed) >= target).then_some(()),
+    );
+    // Every tenant's writer came back, not only some.
+    eventually(
+        "completions of every tenant after the fault",
+        Duration::from_secs(120),
+        || {
+            let counts = per_tenant.iter().map(|n| n.load(Ordering::Relaxed));
+            counts
+                .zip(&at_fault)
+                .all(|(now, then)| now > *then)
+                .then_some(())
+        },
     );
     stop.store(true, Ordering::Relaxed);
     runtime.block_on(async {
@@ -312,7 +361,7 @@ fn load_through(
     let lost: Vec<_> = granted
         .iter()
         .filter(|(_, (_, acked))| *acked)
-        .filter(|(k, _)| outcomes(&authority, "acme", k).is_empty())
+        .filter(|((tenant, key), _)| outcomes(&authority, TENANTS[*tenant], key).is_empty())
         .collect();
     println!(
         "{} keys granted, {} acknowledged, {} lost, {} twice, {} unexpected",
@@ -332,7 +381,10 @@ fn load_through(
         "{:?}",
         unexpected.lock().unwrap()
     );
-    authority.verify_ledger().unwrap();
+    assert_eq!(
+        authority.verify_ledger().unwrap().chains.len(),
+        TENANTS.len()
+    );
 }
 
 #[test]
