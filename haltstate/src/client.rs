@@ -66,6 +66,33 @@ pub(crate) struct Inner {
     pub(crate) runtime: Option<crate::runtime::IoRuntime>,
 }
 
+impl HaltStateClient {
+    /// Runs `work` where the transport needs it: on the client's runtime for HTTP (whatever runtime, or none,
+    /// the caller is on), inline for the embedded authority.
+    pub(crate) async fn on_io<T, F>(&self, work: F) -> Result<T, GuardError>
+    where
+        F: std::future::Future<Output = Result<T, GuardError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match (&self.inner.runtime, self.inner.transport.needs_io_runtime()) {
+            (Some(runtime), true) => runtime.run(work, "I/O task").await,
+            _ => work.await,
+        }
+    }
+
+    /// Runs `work` on the client's runtime whatever the transport (for timers: waits and heartbeats).
+    pub(crate) async fn on_runtime<T, F>(&self, work: F) -> Result<T, GuardError>
+    where
+        F: std::future::Future<Output = Result<T, GuardError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.inner.runtime {
+            Some(runtime) => runtime.run(work, "task").await,
+            None => Err(GuardError::Config("the client has shut down".into())),
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {

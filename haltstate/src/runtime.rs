@@ -9,7 +9,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::client::HaltStateClient;
 use crate::error::GuardError;
 
 /// The runtime the client's HTTP I/O, timers and background tasks run on.
@@ -57,6 +56,21 @@ impl IoRuntime {
         self.handle().spawn(future)
     }
 
+    /// Runs `work` on this runtime: where it is when already on it, else as a task of it (`what` names the task
+    /// in the error should it fail).
+    pub(crate) async fn run<T, F>(&self, work: F, what: &str) -> Result<T, GuardError>
+    where
+        F: Future<Output = Result<T, GuardError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.is_current() {
+            return work.await;
+        }
+        self.spawn(work)
+            .await
+            .map_err(|e| GuardError::Protocol(format!("the client's {what} failed: {e}")))?
+    }
+
     /// Whether this thread runs a task of this runtime: work started here needs no hand-over.
     fn is_current(&self) -> bool {
         tokio::runtime::Handle::try_current()
@@ -68,40 +82,6 @@ impl IoRuntime {
     pub(crate) fn release(self) {
         if let Self::Own(runtime) = self {
             runtime.shutdown_background();
-        }
-    }
-}
-
-impl HaltStateClient {
-    /// Runs `work` where the transport needs it: on the client's runtime for HTTP (whatever runtime, or none,
-    /// the caller is on), inline for the embedded authority.
-    pub(crate) async fn on_io<T, F>(&self, work: F) -> Result<T, GuardError>
-    where
-        F: Future<Output = Result<T, GuardError>> + Send + 'static,
-        T: Send + 'static,
-    {
-        match (&self.inner.runtime, self.inner.transport.needs_io_runtime()) {
-            (Some(runtime), true) if !runtime.is_current() => runtime
-                .spawn(work)
-                .await
-                .map_err(|e| GuardError::Protocol(format!("the client's I/O task failed: {e}")))?,
-            _ => work.await,
-        }
-    }
-
-    /// Runs `work` on the client's runtime whatever the transport (for timers: waits and heartbeats).
-    pub(crate) async fn on_runtime<T, F>(&self, work: F) -> Result<T, GuardError>
-    where
-        F: Future<Output = Result<T, GuardError>> + Send + 'static,
-        T: Send + 'static,
-    {
-        match &self.inner.runtime {
-            Some(runtime) if runtime.is_current() => work.await,
-            Some(runtime) => runtime
-                .spawn(work)
-                .await
-                .map_err(|e| GuardError::Protocol(format!("the client's task failed: {e}")))?,
-            None => Err(GuardError::Config("the client has shut down".into())),
         }
     }
 }
