@@ -41,12 +41,40 @@ pub(crate) const PENDING_COUNTS: &str = "SELECT tenant, count(*), min(created_us
 /// Approvals agent `?2` of tenant `?1` has waiting, not past their window at `?3` (index `approvals_pending_agent`).
 /// Counts no further than `?4`.
 pub(crate) const PENDING_OF_AGENT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM approvals \
-     WHERE tenant = ?1 AND agent_id = ?2 AND status = 'pending' AND expires_us > ?3 LIMIT ?4)";
+     WHERE tenant = ?1 AND agent_id = ?2 AND status = 'pending' AND expires_us > ?3 LIMIT ?4) AS waiting";
 
 /// Approvals tenant `?1` has waiting, not past their window at `?2` (index `approvals_pending`).
 /// Counts no further than `?3`.
 pub(crate) const PENDING_OF_TENANT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM approvals \
-     WHERE tenant = ?1 AND status = 'pending' AND expires_us > ?2 LIMIT ?3)";
+     WHERE tenant = ?1 AND status = 'pending' AND expires_us > ?2 LIMIT ?3) AS waiting";
+
+/// A new approval, pending: id `?1`, tenant `?2`, key `?3`, request `?4`, agent `?5`, action `?6`, resource `?7`,
+/// params `?8` and metadata `?10` as JSON text ([`approval_json`]), risk `?9`, policy `?11` and its reason `?12`,
+/// created `?13` and expiring `?14` (microseconds), approvals required `?15`, policy version `?16`.
+pub(crate) const APPROVAL_INSERT: &str = "INSERT INTO approvals (id, tenant, idempotency_key, request_id, \
+     agent_id, action, resource, params, risk, metadata, policy_id, policy_reason, status, created_us, expires_us, \
+     approvals_required, policy_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?14, ?15, ?16)";
+
+/// Approval `?1` of tenant `?2` decided, if still pending: status `?3` at `?4` (microseconds) by `?5` for reason
+/// `?6`, its approvers so far `?7` (`approvers::encode`).
+pub(crate) const APPROVAL_SETTLE: &str = "UPDATE approvals SET status = ?3, decided_us = ?4, approver = ?5, \
+     decision_reason = ?6, approved_by = ?7 WHERE id = ?1 AND tenant = ?2 AND status = 'pending'";
+
+/// Up to `?3` of tenant `?1`'s pending approvals past their expiry at `?2` (microseconds), the longest overdue
+/// first.
+pub(crate) const APPROVALS_OVERDUE: &str = "SELECT id FROM approvals \
+     WHERE tenant = ?1 AND status = 'pending' AND expires_us <= ?2 ORDER BY expires_us LIMIT ?3";
+
+/// An approval's params and metadata as [`APPROVAL_INSERT`] stores them: JSON text (metadata NULL when absent).
+pub(crate) fn approval_json(approval: &haltstate_types::Approval) -> (String, Option<String>) {
+    let params = serde_json::Value::Object(approval.params.clone()).to_string();
+    let metadata = approval
+        .metadata
+        .clone()
+        .map(|m| serde_json::Value::Object(m).to_string());
+    (params, metadata)
+}
 
 /// A tenant's records at or after time `?2` (RFC 3339 text, as stored), oldest first, at most `?3` (index
 /// `ledger_tenant_at`): what the console's overview counts.
@@ -288,9 +316,10 @@ mod tests {
         // The count reads index entries only (a covering index), as many as the cap at most.
         let expected = |index: &str, terms: &str| {
             vec![
-                "CO-ROUTINE (subquery-1)".to_owned(),
+                // The subquery is named `waiting` (PostgreSQL needs the alias; SQLite shows it here).
+                "CO-ROUTINE waiting".to_owned(),
                 format!("SEARCH approvals USING COVERING INDEX {index} ({terms})"),
-                "SCAN (subquery-1)".to_owned(),
+                "SCAN waiting".to_owned(),
             ]
         };
         assert_eq!(

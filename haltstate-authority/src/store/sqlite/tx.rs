@@ -16,7 +16,10 @@ use crate::policy::Usage;
 use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
 use crate::store::kill_cache::KillCache;
-use crate::store::sql::{PENDING_OF_AGENT, PENDING_OF_TENANT};
+use crate::store::sql::{
+    APPROVAL_INSERT, APPROVAL_SETTLE, APPROVALS_OVERDUE, PENDING_OF_AGENT, PENDING_OF_TENANT,
+    approval_json,
+};
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::store::usage;
 use crate::webhooks::{Delivery, SealedSecret, Webhook, WebhookEvent};
@@ -174,16 +177,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_approval(&mut self, approval: &Approval, request_id: Option<&str>) -> Result<()> {
-        let params_json = serde_json::Value::Object(approval.params.clone()).to_string();
-        let metadata_json = approval
-            .metadata
-            .clone()
-            .map(|m| serde_json::Value::Object(m).to_string());
+        let (params_json, metadata_json) = approval_json(approval);
         self.execute(
-            "INSERT INTO approvals (id, tenant, idempotency_key, request_id, agent_id, action, resource, params, \
-             risk, metadata, policy_id, policy_reason, status, created_us, expires_us, approvals_required, \
-             policy_version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13, ?14, ?15, ?16)",
+            APPROVAL_INSERT,
             params![
                 approval.id,
                 approval.tenant,
@@ -208,8 +204,7 @@ impl Tx for SqliteTx<'_> {
 
     fn settle_approval(&mut self, approval: &Approval) -> Result<bool> {
         let changed = self.execute(
-            "UPDATE approvals SET status = ?3, decided_us = ?4, approver = ?5, decision_reason = ?6, \
-             approved_by = ?7 WHERE id = ?1 AND tenant = ?2 AND status = 'pending'",
+            APPROVAL_SETTLE,
             params![
                 approval.id,
                 approval.tenant,
@@ -224,10 +219,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn overdue_approvals(&mut self, tenant: &str, limit: usize) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id FROM approvals WHERE tenant = ?1 AND status = 'pending' AND expires_us <= ?2 \
-             ORDER BY expires_us LIMIT ?3",
-        )?;
+        let mut statement = self.conn.prepare_cached(APPROVALS_OVERDUE)?;
         let rows = statement.query_map(
             params![
                 tenant,
