@@ -7,15 +7,18 @@
 
 mod common;
 
+use std::future::{Future, IntoFuture};
 use std::num::NonZeroUsize;
+use std::pin::Pin;
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
+use std::task::Context;
 use std::time::Duration;
 
 use common::{MONDAY_10AM, guard_refund, sample_policy_path};
 use haltstate_authority::{
     Authority, AuthorityError, Database, GuardAnswer, GuardStatus, MAX_POSTGRES_WRITERS,
-    ManualClock, RequestError,
+    ManualClock, Pending, PendingFuture, RequestError,
 };
 
 /// Long enough for any commit on a loaded machine; a deadline, not a pause: every wait ends on its answer.
@@ -50,6 +53,35 @@ fn guard_in_background(
     });
 }
 
+/// Returns once a session of this database waits for a lock (a writer's transaction queued behind a held row).
+fn wait_for_a_lock_wait(url: &str, never: &str) {
+    let mut watch = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while watch
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "{never}");
+        std::thread::yield_now();
+    }
+}
+
+/// `pending`'s operation queued for its writer (a first poll does that), to be awaited later.
+fn queued<T>(pending: Pending<T>) -> Pin<Box<PendingFuture<T>>> {
+    let mut future = Box::pin(pending.into_future());
+    let poll = future
+        .as_mut()
+        .poll(&mut Context::from_waker(std::task::Waker::noop()));
+    assert!(poll.is_pending(), "answered before its writer was free");
+    future
+}
+
 #[test]
 fn a_tenant_whose_chain_is_held_does_not_stop_the_tenants_of_other_writers() {
     let url = haltstate_testkit::postgres::test_database();
@@ -76,24 +108,7 @@ fn a_tenant_whose_chain_is_held_does_not_stop_the_tenants_of_other_writers() {
     let (held_answers, stuck) = mpsc::channel();
     guard_in_background(&authority, held, "refund:second", 0, &held_answers);
     // Its writer is waiting for the row before any other tenant's guard is queued.
-    let mut watch = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let deadline = std::time::Instant::now() + DEADLINE;
-    while watch
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE wait_event_type = 'Lock' AND datname = current_database()",
-            &[],
-        )
-        .unwrap()
-        .get::<_, i64>(0)
-        == 0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the held tenant's guard never waited for its row"
-        );
-        std::thread::yield_now();
-    }
+    wait_for_a_lock_wait(&url, "the held tenant's guard never waited for its row");
     // Eight other tenants: with four writers, some are on another writer than `held` (which ones is the
     // writers' business), and those answer while its row is held.
     let (answers, others) = mpsc::channel();
@@ -198,4 +213,86 @@ fn a_sqlite_database_has_one_writer_and_refuses_more() {
         .wait()
         .unwrap();
     assert_eq!(answer.status, GuardStatus::Allowed);
+}
+
+/// A writer holds writes back and sends them together (a key row with its record, in one statement), and runs
+/// no SQL savepoints: a write the database refuses must fail its whole transaction, the operations batched
+/// after it too (none acknowledged, none stored), and the writer must go on from the chain as stored.
+#[test]
+fn a_write_the_database_refuses_fails_its_whole_transaction_and_the_writer_goes_on() {
+    let url = haltstate_testkit::postgres::test_database();
+    let authority = open(&url, None).unwrap();
+    let tenant = "refusing";
+    let guard = |key: &str| authority.guard(tenant, guard_refund(100, key));
+    assert_eq!(
+        guard("refund:before").wait().unwrap().status,
+        GuardStatus::Allowed
+    );
+    // The database refuses one key's ledger record (a full disk, a constraint a migration added: any refusal).
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.idempotency_key = 'refund:poison' THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger \
+             FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+        )
+        .unwrap();
+
+    // With the tenant's head row held, a first guard's transaction waits for it and everything queued behind
+    // it goes into the next transaction: the refused key first, four others after it.
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut hold = other.transaction().unwrap();
+    hold.execute(
+        "SELECT seq FROM ledger_heads WHERE tenant = $1 FOR UPDATE",
+        &[&tenant],
+    )
+    .unwrap();
+    let first = queued(guard("refund:first"));
+    wait_for_a_lock_wait(&url, "the first guard never waited for the head row");
+    let poison = queued(guard("refund:poison"));
+    let behind: Vec<_> = (0..4)
+        .map(|i| queued(guard(&format!("refund:behind-{i}"))))
+        .collect();
+    hold.rollback().unwrap();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(
+        runtime.block_on(first).unwrap().status,
+        GuardStatus::Allowed
+    );
+    // Its caller hears the database's refusal; the others, that their transaction failed.
+    let refused = runtime.block_on(poison).unwrap_err();
+    assert!(
+        matches!(&refused, AuthorityError::Storage(e) if e.to_string().contains("refused")),
+        "{refused:?}"
+    );
+    for (i, answer) in behind.into_iter().enumerate() {
+        let error = runtime.block_on(answer).unwrap_err();
+        assert!(
+            matches!(error, AuthorityError::CommitFailed(_)),
+            "behind-{i}: {error:?}"
+        );
+    }
+
+    // Nothing of that transaction was stored: a key batched behind the refused one is fresh (a stored claim
+    // would answer InProgress), and the chain goes on from the last committed record.
+    assert_eq!(
+        guard("refund:behind-0").wait().unwrap().status,
+        GuardStatus::Allowed
+    );
+    assert_eq!(
+        guard("refund:after").wait().unwrap().status,
+        GuardStatus::Allowed
+    );
+    let report = authority.verify_ledger().unwrap();
+    assert_eq!(report.records, 4, "{report:?}");
+    drop(authority);
+    assert_eq!(
+        open(&url, Some(1)).unwrap().verify_ledger().unwrap(),
+        report
+    );
 }
