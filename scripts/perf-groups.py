@@ -10,6 +10,8 @@ import sys
 GROUPS = [
     # First: the decision may run inside an operation of the writer's batch; it counts as policy wherever it runs.
     ('policy (Cedar, context)', r'judge|PolicyEngine'),
+    # The recorder's frames, wherever they run (a batch records its size and duration).
+    ('metrics', r'haltstate_server::metrics|metrics_exporter|metrics_util|metrics::recorder'),
     ('batch: commit', r'run_batch.*(closure#4|store_heads)'),
     # The operations' frames: `ops::*` in builds before 2026-12, the writer's closures of `decisions` after.
     ('batch: guard op', r'ops::guard::guard|decisions::\{impl#0\}::guard::\{closure_env'),
