@@ -22,6 +22,7 @@ use crate::ops;
 use crate::ops::judgement::Judgement;
 use crate::policy_decision::PolicyDecision;
 use crate::state_rows::KeyStatus;
+use crate::store::job::KeyHint;
 use crate::store::pending::Pending;
 
 impl Authority {
@@ -45,7 +46,11 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(tenant, move |b, tenant| {
+        let key = KeyHint {
+            agent: request.action.agent_id.clone(),
+            key: request.idempotency_key.clone(),
+        };
+        self.submit_keyed(tenant, Some(key), move |b, tenant| {
             ops::guard::guard(b, windows, tenant, &request, &fingerprint, policy)
         })
     }
@@ -75,7 +80,11 @@ impl Authority {
             Err(e) => return Pending::ready(Err(e.into())),
         };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
-        self.submit(tenant, move |b, tenant| {
+        let key = report.agent_id.as_ref().map(|agent| KeyHint {
+            agent: agent.clone(),
+            key: report.idempotency_key.clone(),
+        });
+        self.submit_keyed(tenant, key, move |b, tenant| {
             ops::report::report(b, windows, tenant, report)
         })
     }

@@ -50,7 +50,7 @@ use crate::error::Result;
 use crate::key_cache::KeyCache;
 use crate::policy::{PolicyEngine, PolicyError};
 use crate::rules::Windows;
-use crate::store::job::WriterCounters;
+use crate::store::job::{KeyHint, WriterCounters};
 use crate::store::pending::{self, Pending};
 use crate::store::tx::{Reads, Tx};
 use crate::store::writers::Writers;
@@ -150,8 +150,18 @@ impl Authority {
         F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.submit_keyed(tenant, None, op)
+    }
+
+    /// [`submit`](Self::submit) for an operation that first reads `key`'s row (its batch may read them all at
+    /// once).
+    fn submit_keyed<T, F>(&self, tenant: String, key: Option<KeyHint>, op: F) -> Pending<T>
+    where
+        F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let writer = self.inner.writers.for_tenant(&tenant);
-        pending::submit(writer, tenant, op)
+        pending::submit(writer, tenant, key, op)
     }
 
     /// The current time, as the authority sees it.

@@ -28,6 +28,10 @@ pub(crate) trait Job: Send {
     /// transaction).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     fn tenant(&self) -> &str;
+    /// The key row (agent, key) the operation reads first, when it is known before it runs: a backend whose
+    /// reads are round trips may read the rows of a whole batch at once.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    fn key(&self) -> Option<&KeyHint>;
     /// Runs the operation; the answer is held until the commit.
     fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply>;
     /// Answers without running (the transaction could not start).
@@ -68,8 +72,16 @@ impl std::fmt::Display for BatchFailure {
     }
 }
 
+/// An idempotency key and the agent whose row of it an operation reads.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyHint {
+    pub(crate) agent: String,
+    pub(crate) key: String,
+}
+
 pub(crate) struct OpJob<F, T> {
     pub(crate) tenant: String,
+    pub(crate) key: Option<KeyHint>,
     pub(crate) op: F,
     pub(crate) reply: oneshot::Sender<Result<T>>,
 }
@@ -86,6 +98,10 @@ where
 {
     fn tenant(&self) -> &str {
         &self.tenant
+    }
+
+    fn key(&self) -> Option<&KeyHint> {
+        self.key.as_ref()
     }
 
     fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply> {

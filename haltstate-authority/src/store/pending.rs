@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::job::OpJob;
+use super::job::{KeyHint, OpJob};
 use super::tx::Tx;
 use super::writer::Writer;
 use crate::error::{AuthorityError, Result};
@@ -60,7 +60,12 @@ impl std::fmt::Debug for Unsent {
 }
 
 /// Prepares `op` for `writer`; it runs when the answer is first waited for.
-pub(crate) fn submit<T, F>(writer: &Arc<Writer>, tenant: String, op: F) -> Pending<T>
+pub(crate) fn submit<T, F>(
+    writer: &Arc<Writer>,
+    tenant: String,
+    key: Option<KeyHint>,
+    op: F,
+) -> Pending<T>
 where
     F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
     T: Send + 'static,
@@ -68,7 +73,12 @@ where
     let (reply, receiver) = oneshot::channel();
     Pending {
         unsent: Unsent(Some((
-            Box::new(OpJob { tenant, op, reply }),
+            Box::new(OpJob {
+                tenant,
+                key,
+                op,
+                reply,
+            }),
             writer.clone(),
         ))),
         receiver,

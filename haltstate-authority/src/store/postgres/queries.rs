@@ -16,6 +16,7 @@ use crate::state_rows::{CheckRecord, KeyRecord, KeyStatus};
 use crate::store::decode::{
     self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
 };
+use crate::store::job::KeyHint;
 use crate::store::sql::EvidenceStatement;
 
 shared_statements!(
@@ -42,6 +43,39 @@ pub(crate) fn load_key(
     .map(|row| decode::key_record(&row, key))
     .transpose()
 }
+
+/// The rows of `hints` (an agent's row of a key each), read in one statement: each hinted row found, or `None`
+/// for one that does not exist (rows of other agents of the same keys come along).
+pub(crate) fn load_keys(conn: &mut Conn, tenant: &str, hints: &[&KeyHint]) -> Result<KnownKeys> {
+    let mut keys: Vec<&str> = hints.iter().map(|hint| hint.key.as_str()).collect();
+    let mut agents: Vec<&str> = hints.iter().map(|hint| hint.agent.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    agents.sort_unstable();
+    agents.dedup();
+    let mut known: KnownKeys = hints
+        .iter()
+        .map(|hint| ((hint.agent.clone(), hint.key.clone()), None))
+        .collect();
+    // The primary key (tenant, key, agent_id) answers both arrays.
+    let rows = conn.query(
+        concat!(
+            "SELECT ",
+            key_record_columns!(),
+            ", key FROM idempotency WHERE tenant = $1 AND key = ANY($2) AND agent_id = ANY($3)"
+        ),
+        &[&tenant, &keys, &agents],
+    )?;
+    for row in rows {
+        let key: String = row.try_get(18)?;
+        let record = decode::key_record(&row, &key)?;
+        known.insert((record.agent_id.clone(), key), Some(record));
+    }
+    Ok(known)
+}
+
+/// Key rows a transaction knows, by (agent, key): `None` for a row that does not exist.
+pub(crate) type KnownKeys = std::collections::HashMap<(String, String), Option<KeyRecord>>;
 
 /// A query of approvals: the columns [`decode::approval`] reads, then `$rest` (the statement text must be
 /// `'static` to stay prepared on the connection).

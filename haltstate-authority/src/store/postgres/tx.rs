@@ -9,7 +9,7 @@ use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus
 
 use super::conn::{Conn, signed, unsigned};
 use super::pending::{KeyRow, Pending, RecordRow};
-use super::queries;
+use super::queries::{self, KnownKeys};
 use super::usage::UsageBuckets;
 use super::{api_keys, approvals};
 use crate::approval_event::ApprovalEvent;
@@ -40,6 +40,10 @@ pub(crate) struct PgTx<'a> {
     /// The tree hashes this transaction stored (by stored index), which the next appends read instead of the
     /// database: a batch of one tenant appends many records in a row.
     tree: HashMap<u64, [u8; 32]>,
+    /// Key rows read for the whole batch before it ran ([`queries::load_keys`]), kept current by
+    /// [`put_key`](Tx::put_key): an operation whose row is here reads no further. Nothing else writes key rows,
+    /// and the tenant's head row, locked since `BEGIN`, keeps every other writer of them out.
+    keys: KnownKeys,
 }
 
 impl<'a> PgTx<'a> {
@@ -60,7 +64,14 @@ impl<'a> PgTx<'a> {
             poisoned: None,
             kill: KillCache::default(),
             tree: HashMap::new(),
+            keys: KnownKeys::new(),
         }
+    }
+
+    /// Starts the transaction knowing `keys`, the batch's key rows.
+    pub(crate) fn knowing(mut self, keys: KnownKeys) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Why the transaction must be rolled back, if it must: the database went away (`Unavailable`, the callers
@@ -144,11 +155,18 @@ impl Tx for PgTx<'_> {
 
     fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {
         self.own(tenant)?;
+        if let Some(known) = self.keys.get(&(agent.to_owned(), key.to_owned())) {
+            return Ok(known.clone());
+        }
         queries::load_key(flushed(self.raw, &mut self.pending)?, tenant, agent, key)
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
         self.own(tenant)?;
+        self.keys.insert(
+            (record.agent_id.clone(), record.key.clone()),
+            Some(record.clone()),
+        );
         let row = KeyRow {
             tenant: tenant.to_owned(),
             record: record.clone(),
