@@ -74,6 +74,7 @@ impl std::fmt::Display for BatchFailure {
 
 /// An idempotency key and the agent whose row of it an operation reads.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) struct KeyHint {
     pub(crate) agent: String,
     pub(crate) key: String,
