@@ -20,6 +20,7 @@ use haltstate_authority::{
     Authority, AuthorityError, Database, GuardAnswer, GuardStatus, MAX_POSTGRES_WRITERS,
     ManualClock, Pending, PendingFuture, RequestError,
 };
+use haltstate_types::{Outcome, OutcomeReport};
 
 /// Long enough for any commit on a loaded machine; a deadline, not a pause: every wait ends on its answer.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -295,4 +296,62 @@ fn a_write_the_database_refuses_fails_its_whole_transaction_and_the_writer_goes_
         open(&url, Some(1)).unwrap().verify_ledger().unwrap(),
         report
     );
+}
+
+/// A tenant transaction of several guards and reports reads their key rows in one statement before it runs them:
+/// each operation must still see what the operations before it in the same transaction wrote, agent by agent.
+#[test]
+fn the_operations_of_one_transaction_see_each_others_key_rows() {
+    let url = haltstate_testkit::postgres::test_database();
+    let authority = open(&url, None).unwrap();
+    let tenant = "batched";
+    let guard_as = |agent: &str, key: &str| {
+        let mut request = guard_refund(100, key);
+        request.action.agent_id = agent.to_owned();
+        authority.guard(tenant, request)
+    };
+    assert_eq!(
+        guard_as("billing-agent", "refund:done")
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Allowed
+    );
+
+    // Everything queued while a first guard waits for the held head row runs in the next transaction, in order.
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut hold = other.transaction().unwrap();
+    hold.execute(
+        "SELECT seq FROM ledger_heads WHERE tenant = $1 FOR UPDATE",
+        &[&tenant],
+    )
+    .unwrap();
+    let first = queued(guard_as("billing-agent", "refund:first"));
+    wait_for_a_lock_wait(&url, "the first guard never waited for the head row");
+    let completed = queued(authority.report(
+        tenant,
+        OutcomeReport::new("refund:done", Outcome::Success).agent("billing-agent"),
+    ));
+    let done_again = queued(guard_as("billing-agent", "refund:done"));
+    let other_agent = queued(guard_as("support-agent", "refund:done"));
+    let fresh = queued(guard_as("billing-agent", "refund:fresh"));
+    let fresh_again = queued(guard_as("billing-agent", "refund:fresh"));
+    let other_again = queued(guard_as("support-agent", "refund:done"));
+    hold.rollback().unwrap();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let status =
+        |future: Pin<Box<PendingFuture<GuardAnswer>>>| runtime.block_on(future).unwrap().status;
+    assert_eq!(status(first), GuardStatus::Allowed);
+    runtime.block_on(completed).unwrap();
+    // The report completed the key earlier in the same transaction.
+    assert_eq!(status(done_again), GuardStatus::Completed);
+    // Keys are per agent: another agent's row of the same key is its own, claimed once.
+    assert_eq!(status(other_agent), GuardStatus::Allowed);
+    assert_eq!(status(fresh), GuardStatus::Allowed);
+    assert_eq!(status(fresh_again), GuardStatus::InProgress);
+    assert_eq!(status(other_again), GuardStatus::InProgress);
+    authority.verify_ledger().unwrap();
 }
