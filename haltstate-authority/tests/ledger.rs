@@ -6,8 +6,8 @@ mod common;
 
 use common::{TENANT, env, guard_refund, sqlite_env};
 use haltstate_authority::{
-    Authority, AuthorityError, Decision, EvidenceKind, EvidenceQuery, GENESIS_HASH, KillScope,
-    KillState, Outcome, OutcomeReport, ProofStatus, record_hash,
+    Authority, AuthorityError, Decision, EvidenceKind, EvidenceQuery, GENESIS_HASH, GuardStatus,
+    KillScope, KillState, Outcome, OutcomeReport, ProofStatus, record_hash,
 };
 use proptest::prelude::*;
 use rusqlite::{Connection, params};
@@ -1367,4 +1367,52 @@ mod state {
         assert!(retry.claim.is_some(), "{retry:?}");
         a.verify_state(&Default::default()).unwrap();
     }
+}
+
+/// Free text an agent sends (param values and names, a report's error, why evidence ran fail-open) may hold any
+/// character, NUL included, which PostgreSQL's text columns refuse: it is stored as sent on both backends, and
+/// never fails the transaction it shares with other operations.
+#[test]
+fn agent_text_with_a_nul_is_stored_as_sent() {
+    let env = env();
+    let mut request = guard_refund(100, "refund:nul");
+    request
+        .action
+        .params
+        .insert("note".into(), serde_json::json!("a\u{0}b"));
+    request
+        .action
+        .params
+        .insert("n\u{0}".into(), serde_json::json!(1));
+    let answer = env.authority.guard(TENANT, request).wait().unwrap();
+    assert_eq!(answer.status, GuardStatus::Allowed);
+    let mut report = OutcomeReport::new("refund:nul", Outcome::Error);
+    report.error = Some("boom\u{0}".into());
+    env.authority.report(TENANT, report).wait().unwrap();
+    let mut fail_open = unverified("ev-nul");
+    fail_open.reason = Some("why\u{0}".into());
+    fail_open.error = Some("err\u{0}".into());
+    env.authority
+        .record_unverified(TENANT, fail_open)
+        .wait()
+        .unwrap();
+
+    let by_key = |key: &str| {
+        env.authority
+            .evidence(
+                TENANT,
+                &EvidenceQuery {
+                    idempotency_key: Some(key.into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    let records = by_key("refund:nul");
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1].error.as_deref(), Some("boom\u{0}"));
+    let records = by_key("refund:ev-nul");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].error.as_deref(), Some("err\u{0}"));
+    env.authority.verify_ledger().unwrap();
 }
