@@ -24,16 +24,7 @@ fn decision_and_outcome_records_hold_the_evidence() {
         .resource_ref("refund:re_9");
     env.authority.report(TENANT, report).wait().unwrap();
 
-    let records = env
-        .authority
-        .evidence(
-            TENANT,
-            &EvidenceQuery {
-                idempotency_key: Some("refund:ev1".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let records = evidence_of_key(&env.authority, "refund:ev1");
     assert_eq!(records.len(), 2);
     let decision = &records[0];
     assert_eq!(decision.kind, EvidenceKind::Guard);
@@ -453,6 +444,19 @@ proptest! {
     }
 }
 
+/// Every record of `key` in the tenant's ledger, oldest first.
+fn evidence_of_key(authority: &Authority, key: &str) -> Vec<haltstate_authority::EvidenceRecord> {
+    authority
+        .evidence(
+            TENANT,
+            &EvidenceQuery {
+                idempotency_key: Some(key.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+}
+
 fn unverified(id: &str) -> haltstate_authority::UnverifiedOutcome {
     haltstate_authority::UnverifiedOutcome {
         evidence_id: id.into(),
@@ -558,11 +562,7 @@ fn a_version_1_database_is_migrated_in_place() {
     );
     assert_eq!(reopened.verify_ledger().unwrap().records, 2);
     // The record written before the migration is still found through the (now stored) key column.
-    let by_key = EvidenceQuery {
-        idempotency_key: Some("refund:old".into()),
-        ..EvidenceQuery::default()
-    };
-    assert_eq!(reopened.evidence(TENANT, &by_key).unwrap().len(), 1);
+    assert_eq!(evidence_of_key(&reopened, "refund:old").len(), 1);
     let version: i64 = Connection::open(&path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -1397,21 +1397,10 @@ fn agent_text_with_a_nul_is_stored_as_sent() {
         .wait()
         .unwrap();
 
-    let by_key = |key: &str| {
-        env.authority
-            .evidence(
-                TENANT,
-                &EvidenceQuery {
-                    idempotency_key: Some(key.into()),
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-    };
-    let records = by_key("refund:nul");
+    let records = evidence_of_key(&env.authority, "refund:nul");
     assert_eq!(records.len(), 2, "{records:?}");
     assert_eq!(records[1].error.as_deref(), Some("boom\u{0}"));
-    let records = by_key("refund:ev-nul");
+    let records = evidence_of_key(&env.authority, "refund:ev-nul");
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].error.as_deref(), Some("err\u{0}"));
     env.authority.verify_ledger().unwrap();

@@ -73,6 +73,29 @@ fn wait_for_a_lock_wait(url: &str, never: &str) {
     }
 }
 
+/// Another session holding `tenant`'s head row, as another instance's transaction would while it commits,
+/// until [`release`](HeldHead::release).
+struct HeldHead(postgres::Client);
+
+impl HeldHead {
+    fn hold(url: &str, tenant: &str) -> HeldHead {
+        let mut session = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        session.batch_execute("BEGIN").unwrap();
+        let locked = session
+            .query(
+                "SELECT seq FROM ledger_heads WHERE tenant = $1 FOR UPDATE",
+                &[&tenant],
+            )
+            .unwrap();
+        assert_eq!(locked.len(), 1, "{tenant} has no head row to hold");
+        HeldHead(session)
+    }
+
+    fn release(mut self) {
+        self.0.batch_execute("ROLLBACK").unwrap();
+    }
+}
+
 /// `pending`'s operation queued for its writer (a first poll does that), to be awaited later.
 fn queued<T>(pending: Pending<T>) -> Pin<Box<PendingFuture<T>>> {
     let mut future = Box::pin(pending.into_future());
@@ -95,16 +118,7 @@ fn a_tenant_whose_chain_is_held_does_not_stop_the_tenants_of_other_writers() {
         .unwrap();
     assert_eq!(first.status, GuardStatus::Allowed);
 
-    // Another session holds the tenant's head row, as another instance's transaction would while it commits.
-    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let mut hold = other.transaction().unwrap();
-    let locked = hold
-        .query(
-            "SELECT seq FROM ledger_heads WHERE tenant = $1 FOR UPDATE",
-            &[&held],
-        )
-        .unwrap();
-    assert_eq!(locked.len(), 1);
+    let hold = HeldHead::hold(&url, held);
 
     let (held_answers, stuck) = mpsc::channel();
     guard_in_background(&authority, held, "refund:second", 0, &held_answers);
@@ -129,7 +143,7 @@ fn a_tenant_whose_chain_is_held_does_not_stop_the_tenants_of_other_writers() {
         "the held tenant's guard answered while its head row was locked"
     );
 
-    hold.rollback().unwrap();
+    hold.release();
     let (_, second) = stuck.recv_timeout(DEADLINE).unwrap();
     assert_eq!(second.status, GuardStatus::Allowed);
     for _ in 1..8 {
@@ -243,20 +257,14 @@ fn a_write_the_database_refuses_fails_its_whole_transaction_and_the_writer_goes_
 
     // With the tenant's head row held, a first guard's transaction waits for it and everything queued behind
     // it goes into the next transaction: the refused key first, four others after it.
-    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let mut hold = other.transaction().unwrap();
-    hold.execute(
-        "SELECT seq FROM ledger_heads WHERE tenant = $1 FOR UPDATE",
-        &[&tenant],
-    )
-    .unwrap();
+    let hold = HeldHead::hold(&url, tenant);
     let first = queued(guard("refund:first"));
     wait_for_a_lock_wait(&url, "the first guard never waited for the head row");
     let poison = queued(guard("refund:poison"));
     let behind: Vec<_> = (0..4)
         .map(|i| queued(guard(&format!("refund:behind-{i}"))))
         .collect();
-    hold.rollback().unwrap();
+    hold.release();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -319,13 +327,7 @@ fn the_operations_of_one_transaction_see_each_others_key_rows() {
     );
 
     // Everything queued while a first guard waits for the held head row runs in the next transaction, in order.
-    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let mut hold = other.transaction().unwrap();
-    hold.execute(
-        "SELECT seq FROM ledger_heads WHERE tenant = $1 FOR UPDATE",
-        &[&tenant],
-    )
-    .unwrap();
+    let hold = HeldHead::hold(&url, tenant);
     let first = queued(guard_as("billing-agent", "refund:first"));
     wait_for_a_lock_wait(&url, "the first guard never waited for the head row");
     let completed = queued(authority.report(
@@ -337,7 +339,7 @@ fn the_operations_of_one_transaction_see_each_others_key_rows() {
     let fresh = queued(guard_as("billing-agent", "refund:fresh"));
     let fresh_again = queued(guard_as("billing-agent", "refund:fresh"));
     let other_again = queued(guard_as("support-agent", "refund:done"));
-    hold.rollback().unwrap();
+    hold.release();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
