@@ -357,3 +357,108 @@ fn the_operations_of_one_transaction_see_each_others_key_rows() {
     assert_eq!(status(other_again), GuardStatus::InProgress);
     authority.verify_ledger().unwrap();
 }
+
+/// A tenant transaction keeps the usage buckets it reads and charges in memory and writes them before its
+/// `COMMIT`: guards of one agent batched in one transaction must each see the charges before them (exactly the
+/// budget is admitted), the next transaction must see them stored, and a transaction that fails must store none.
+#[test]
+fn one_transactions_guards_charge_each_others_budget_and_a_failed_one_charges_nothing() {
+    let url = haltstate_testkit::postgres::test_database();
+    let authority = Authority::builder(Database::parse(&url))
+        .clock(Arc::new(ManualClock::at(MONDAY_10AM)))
+        .policy_source(
+            "budget.cedar",
+            r#"@id("refunds.budget")
+               permit(principal, action == Action::"refund.create", resource)
+               when { context.usage.day.sum.amount_cents + context.params.amount_cents <= 1000 };"#,
+        )
+        .open()
+        .unwrap();
+    let tenant = "budgeted";
+    let guard_as = |agent: &str, key: &str| {
+        let mut request = guard_refund(100, key);
+        request.action.agent_id = agent.to_owned();
+        authority.guard(tenant, request)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let status =
+        |future: Pin<Box<PendingFuture<GuardAnswer>>>| runtime.block_on(future).unwrap().status;
+    assert_eq!(
+        guard_as("billing-agent", "refund:0").wait().unwrap().status,
+        GuardStatus::Allowed
+    );
+
+    // Twelve refunds of 100 queued behind a first one, in one transaction: 100 + 100 were charged before them, so
+    // eight fit the budget of 1,000 and four do not.
+    let hold = HeldHead::hold(&url, tenant);
+    let first = queued(guard_as("billing-agent", "refund:first"));
+    wait_for_a_lock_wait(&url, "the first guard never waited for the head row");
+    let batched: Vec<_> = (1..=12)
+        .map(|i| queued(guard_as("billing-agent", &format!("refund:{i}"))))
+        .collect();
+    hold.release();
+    assert_eq!(status(first), GuardStatus::Allowed);
+    let statuses: Vec<_> = batched.into_iter().map(status).collect();
+    let expected: Vec<_> = (1..=12)
+        .map(|i| {
+            if i <= 8 {
+                GuardStatus::Allowed
+            } else {
+                GuardStatus::Denied
+            }
+        })
+        .collect();
+    assert_eq!(statuses, expected);
+    // Stored: the next transaction finds the budget spent.
+    assert_eq!(
+        guard_as("billing-agent", "refund:13")
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Denied
+    );
+
+    // Another agent's transaction fails (the database refuses one key's record): none of its charges is stored.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "CREATE FUNCTION refuse_budget_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.idempotency_key = 'refund:poison' THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_budget_poison BEFORE INSERT ON ledger \
+             FOR EACH ROW EXECUTE FUNCTION refuse_budget_poison()",
+        )
+        .unwrap();
+    let hold = HeldHead::hold(&url, tenant);
+    let first = queued(guard_as("billing-agent", "refund:14"));
+    wait_for_a_lock_wait(&url, "the first guard never waited for the head row");
+    let before = queued(guard_as("support-agent", "refund:before-poison"));
+    let poison = queued(guard_as("support-agent", "refund:poison"));
+    let after = queued(guard_as("support-agent", "refund:after-poison"));
+    hold.release();
+    assert_eq!(status(first), GuardStatus::Denied);
+    for failed in [before, poison, after] {
+        assert!(runtime.block_on(failed).is_err());
+    }
+    // The whole budget is still the support agent's: ten refunds of 100 fit, the eleventh does not.
+    for i in 0..10 {
+        assert_eq!(
+            guard_as("support-agent", &format!("support:{i}"))
+                .wait()
+                .unwrap()
+                .status,
+            GuardStatus::Allowed,
+            "support:{i}"
+        );
+    }
+    assert_eq!(
+        guard_as("support-agent", "support:10")
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Denied
+    );
+    authority.verify_ledger().unwrap();
+}

@@ -32,8 +32,14 @@ impl UsageWindow {
         self.count = apply(self.count, other.count, sign);
         self.tokens = apply(self.tokens, other.tokens, sign);
         for (name, value) in &other.sums {
-            let sum = self.sums.entry(name.clone()).or_default();
-            *sum = sum.saturating_add(value.saturating_mul(sign));
+            let delta = value.saturating_mul(sign);
+            // A window sums every bucket of its span into the same few names: look up before allocating one.
+            match self.sums.get_mut(name) {
+                Some(sum) => *sum = sum.saturating_add(delta),
+                None => {
+                    self.sums.insert(name.clone(), delta);
+                }
+            }
         }
     }
 }

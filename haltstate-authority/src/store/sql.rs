@@ -124,19 +124,13 @@ pub(crate) const OVERDUE_TENANTS: &str =
 
 /// Usage buckets of tenant `?1`, agent `?2`, action `?3` still in their windows: seconds from `?4`, minutes from
 /// `?5`, hours from `?6`.
-pub(crate) const USAGE_SINCE: &str = "SELECT span, count, tokens, sums FROM usage_buckets \
+pub(crate) const USAGE_SINCE: &str = "SELECT span, start_us, count, tokens, sums FROM usage_buckets \
      WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND ( \
        (span = 's' AND start_us >= ?4) OR (span = 'm' AND start_us >= ?5) OR (span = 'h' AND start_us >= ?6))";
 
-/// The usage buckets of tenant `?1`, agent `?2`, action `?3` that start exactly at: second `?4`, minute `?5`,
-/// hour `?6` (the buckets one charge touches).
-pub(crate) const USAGE_AT: &str = "SELECT span, count, tokens, sums FROM usage_buckets \
-     WHERE tenant = ?1 AND agent_id = ?2 AND action = ?3 AND ( \
-       (span = 's' AND start_us = ?4) OR (span = 'm' AND start_us = ?5) OR (span = 'h' AND start_us = ?6))";
-
 /// Stores `rows` usage buckets' figures, replacing what they held, in one statement: tenant `?1`, agent `?2`,
-/// action `?3`, then per bucket its span, start, count, tokens and sums (`?4` to `?8` for the first). A charge
-/// writes one bucket per span, so one to three rows: those statements are made once.
+/// action `?3`, then per bucket its span, start, count, tokens and sums (`?4` to `?8` for the first). A
+/// transaction's charges usually touch one bucket per span, so one to three rows: those statements are made once.
 pub(crate) fn usage_write(rows: usize) -> Cow<'static, str> {
     static MADE: LazyLock<[String; 3]> = LazyLock::new(|| [1, 2, 3].map(usage_write_sql));
     match rows.checked_sub(1).and_then(|n| MADE.get(n)) {

@@ -12,8 +12,7 @@ use haltstate_types::timestamp::to_micros;
 
 use super::row::Row;
 use crate::error::{AuthorityError, Result};
-use crate::policy::{Usage, UsageWindow};
-use crate::state_rows::Charge;
+use crate::policy::UsageWindow;
 
 /// A bucket size: its name in storage, its length, and the window it serves.
 #[derive(Debug, Clone, Copy)]
@@ -56,23 +55,9 @@ impl Span {
     pub(crate) fn first(&self, now: OffsetDateTime) -> i64 {
         self.bucket(now - self.covers)
     }
-
-    pub(crate) fn named(name: &str) -> Result<&'static Span> {
-        SPANS
-            .iter()
-            .find(|span| span.name == name)
-            .ok_or_else(|| AuthorityError::Corrupt(format!("unknown usage bucket span {name:?}")))
-    }
 }
 
-/// Which buckets [`Buckets::read`] reads: those in the windows (a load), or the ones a charge touches.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Starting {
-    Since,
-    At,
-}
-
-/// A charge's buckets as [`Buckets::write`] stores them: span, start, and the figures' [`columns`].
+/// A scope's changed buckets as [`Buckets::write`] stores them: span, start, and the figures' [`columns`].
 pub(crate) fn rows(
     buckets: &[(&Span, i64, UsageWindow)],
 ) -> Vec<(&'static str, i64, (i64, i64, String))> {
@@ -82,75 +67,16 @@ pub(crate) fn rows(
         .collect()
 }
 
-/// The stored buckets of one agent's action, as a backend reads and writes them inside its transaction. The
-/// rules (which buckets a window reads, which a charge touches, when old ones go) are [`load`] and [`charge`]'s.
+/// The stored buckets of one agent's action, as a backend reads and writes them inside its transaction. Which
+/// buckets a window reads, which a charge touches and when old ones go are [`super::usage_batch`]'s rules.
 pub(crate) trait Buckets {
-    /// The stored buckets of each span starting at or after (`Since`), or exactly at (`At`), its bound (one per
-    /// span of [`SPANS`], in order), by span name.
-    fn read(&mut self, starting: Starting, bounds: [i64; 3]) -> Result<Vec<(String, UsageWindow)>>;
-    /// Stores buckets' figures (one to three, each of another span), replacing what they held.
+    /// The stored buckets of each span starting at or after its bound (one per span of [`SPANS`], in order): span
+    /// name, start and figures.
+    fn read(&mut self, bounds: [i64; 3]) -> Result<Vec<(String, i64, UsageWindow)>>;
+    /// Stores buckets' figures, replacing what they held.
     fn write(&mut self, buckets: &[(&Span, i64, UsageWindow)]) -> Result<()>;
     /// Deletes the span's buckets that start before `first`.
     fn prune(&mut self, span: &Span, first: i64) -> Result<()>;
-}
-
-/// The agent's usage of the action over each window, as of `now`.
-pub(crate) fn load(buckets: &mut impl Buckets, now: OffsetDateTime) -> Result<Usage> {
-    let firsts = [
-        SPANS[0].first(now),
-        SPANS[1].first(now),
-        SPANS[2].first(now),
-    ];
-    let mut usage = Usage::default();
-    for (span, figures) in buckets.read(Starting::Since, firsts)? {
-        let span = Span::named(&span)?;
-        if let Some(window) = usage.window_mut(span.window) {
-            window.add(&figures, 1);
-        }
-    }
-    Ok(usage)
-}
-
-/// Adds (`sign` 1) or takes back (`sign` -1) one charge in the buckets holding its time. A bucket already out of
-/// every window is left alone; buckets that left the window go when a new one starts (once per bucket, not per
-/// charge).
-pub(crate) fn charge(
-    buckets: &mut impl Buckets,
-    charge: &Charge,
-    sign: i64,
-    now: OffsetDateTime,
-) -> Result<()> {
-    // One read and one write for the three spans, not one of each per span: two statements instead of six (on
-    // PostgreSQL, two round trips instead of six).
-    let starts = SPANS.map(|span| span.bucket(charge.at));
-    let mut stored: [Option<UsageWindow>; 3] = Default::default();
-    for (name, figures) in buckets.read(Starting::At, starts)? {
-        let span = Span::named(&name)?;
-        if let Some(slot) = SPANS.iter().position(|s| s.name == span.name) {
-            stored[slot] = Some(figures);
-        }
-    }
-    let mut writes = Vec::with_capacity(SPANS.len());
-    let mut new_buckets = Vec::new();
-    for ((span, start), stored) in SPANS.iter().zip(starts).zip(stored) {
-        let first = span.first(now);
-        if start < first {
-            continue;
-        }
-        if stored.is_none() {
-            new_buckets.push((span, first));
-        }
-        let mut figures = stored.unwrap_or_default();
-        figures.add(&charge.figures, sign);
-        writes.push((span, start, figures));
-    }
-    if !writes.is_empty() {
-        buckets.write(&writes)?;
-    }
-    for (span, first) in new_buckets {
-        buckets.prune(span, first)?;
-    }
-    Ok(())
 }
 
 /// A bucket's figures from its `count, tokens, sums` columns, starting at `column`. A negative count is

@@ -20,7 +20,7 @@ use crate::state_rows::{Charge, CheckRecord, KeyRecord};
 use crate::store::chain::Tail;
 use crate::store::kill_cache::KillCache;
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
-use crate::store::usage;
+use crate::store::usage_batch::UsageBatch;
 use crate::webhooks::{Delivery, SealedSecret, Webhook, WebhookEvent};
 
 /// The open transaction, its tenant's chain end, the batch's clock reading and the events it will publish.
@@ -44,6 +44,8 @@ pub(crate) struct PgTx<'a> {
     /// [`put_key`](Tx::put_key): an operation whose row is here reads no further. Nothing else writes key rows,
     /// and the tenant's head row, locked since `BEGIN`, keeps every other writer of them out.
     keys: KnownKeys,
+    /// The usage buckets read and charged, written by [`flush`](Self::flush).
+    usage: UsageBatch,
 }
 
 impl<'a> PgTx<'a> {
@@ -65,6 +67,7 @@ impl<'a> PgTx<'a> {
             kill: KillCache::default(),
             tree: HashMap::new(),
             keys: KnownKeys::new(),
+            usage: UsageBatch::default(),
         }
     }
 
@@ -85,13 +88,25 @@ impl<'a> PgTx<'a> {
         })
     }
 
-    /// Sends the held writes (before `COMMIT`); a failure spoils the transaction.
+    /// Sends the held writes and the usage buckets charged (before `COMMIT`); a failure spoils the transaction.
     pub(crate) fn flush(&mut self) {
-        if self.poisoned.is_none()
-            && let Err(error) = self.pending.flush(self.raw)
-        {
+        if self.poisoned.is_some() {
+            return;
+        }
+        if let Err(error) = self.store_usage() {
             self.poisoned = Some(error.to_string());
         }
+    }
+
+    fn store_usage(&mut self) -> Result<()> {
+        for changes in self.usage.drain(self.now) {
+            changes.store(&mut UsageBuckets::new(
+                self.raw,
+                &mut self.pending,
+                (&changes.tenant, &changes.agent, &changes.action),
+            ))?;
+        }
+        self.pending.flush(self.raw)
     }
 
     /// The tail after the batch, and the events to publish once it commits.
@@ -122,11 +137,13 @@ impl Tx for PgTx<'_> {
     // tenant's whole transaction: it is rolled back and every caller of it told, none acknowledged.
     fn savepoint(&mut self) -> Result<()> {
         self.saved.push((self.tail.clone(), self.events.len()));
+        self.usage.savepoint();
         Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.kill.clear();
+        self.usage.rollback_to_savepoint();
         if let Some((tail, events)) = self.saved.pop() {
             self.tail = tail;
             self.events.truncate(events);
@@ -138,6 +155,7 @@ impl Tx for PgTx<'_> {
 
     fn release_savepoint(&mut self) -> Result<()> {
         self.saved.pop();
+        self.usage.release_savepoint();
         Ok(())
     }
 
@@ -422,11 +440,10 @@ impl Tx for PgTx<'_> {
 
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
         self.own(tenant)?;
-        usage::load(
-            &mut UsageBuckets::new(
-                flushed(self.raw, &mut self.pending)?,
-                (tenant, agent, action),
-            ),
+        let scope = (tenant, agent, action);
+        self.usage.usage(
+            &mut UsageBuckets::new(self.raw, &mut self.pending, scope),
+            scope,
             self.now,
         )
     }
@@ -440,11 +457,10 @@ impl Tx for PgTx<'_> {
         sign: i64,
     ) -> Result<()> {
         self.own(tenant)?;
-        usage::charge(
-            &mut UsageBuckets::new(
-                flushed(self.raw, &mut self.pending)?,
-                (tenant, agent, action),
-            ),
+        let scope = (tenant, agent, action);
+        self.usage.charge(
+            &mut UsageBuckets::new(self.raw, &mut self.pending, scope),
+            scope,
             charge,
             sign,
             self.now,

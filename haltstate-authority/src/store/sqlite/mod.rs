@@ -14,6 +14,8 @@ mod tails;
 mod tree;
 mod tx;
 mod usage;
+#[cfg(test)]
+mod usage_tests;
 mod verify;
 mod webhooks;
 

@@ -63,21 +63,24 @@ impl Runner for SqliteRunner {
         }
         let mut tx = SqliteTx::new(conn, &mut self.tails, self.clock.now());
         let replies: Vec<Box<dyn Reply>> = jobs.into_iter().map(|job| job.run(&mut tx)).collect();
-        let published = tx.finish();
+        let finished = tx.finish().map_err(|e| e.to_string());
         // Each moved chain's head row moves once per transaction, with the last record this batch appended.
-        let committed = self
-            .tails
-            .store_heads(conn)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
+        let committed = finished
+            .and_then(|published| {
+                self.tails
+                    .store_heads(conn)
+                    .map(|()| published)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|published| {
                 conn.prepare_cached("COMMIT")
                     .and_then(|mut s| s.execute([]))
-                    .map(drop)
+                    .map(|_| published)
                     .map_err(|e| e.to_string())
             })
             .map_err(BatchFailure::Failed);
         match committed {
-            Ok(()) => acknowledge(&self.counters, &self.events, started, published, replies),
+            Ok(published) => acknowledge(&self.counters, &self.events, started, published, replies),
             Err(failure) => {
                 tracing::error!(error = %failure, "commit failed; the batch is lost and every caller is told");
                 let _ = conn.execute_batch("ROLLBACK");

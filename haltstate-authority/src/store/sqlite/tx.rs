@@ -22,6 +22,7 @@ use crate::store::sql::{
 };
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::store::usage;
+use crate::store::usage_batch::UsageBatch;
 use crate::webhooks::{Delivery, SealedSecret, Webhook, WebhookEvent};
 
 /// The open transaction, the chains' tails, the batch's clock reading and the events it will publish.
@@ -33,6 +34,7 @@ pub(crate) struct SqliteTx<'a> {
     /// Per open savepoint: the tails it moved, as they were before, and the number of events before it.
     saved: Vec<(Vec<(String, Tail)>, usize)>,
     kill: KillCache,
+    usage: UsageBatch,
 }
 
 impl<'a> SqliteTx<'a> {
@@ -44,12 +46,20 @@ impl<'a> SqliteTx<'a> {
             events: Vec::new(),
             saved: Vec::new(),
             kill: KillCache::default(),
+            usage: UsageBatch::default(),
         }
     }
 
-    /// The events to publish once the batch commits.
-    pub(crate) fn finish(self) -> Vec<ApprovalEvent> {
-        self.events
+    /// Stores what the batch kept in memory (the usage buckets it charged), then hands out the events to publish
+    /// once it commits. An error means the batch cannot commit.
+    pub(crate) fn finish(mut self) -> Result<Vec<ApprovalEvent>> {
+        for changes in self.usage.drain(self.now) {
+            changes.store(&mut UsageBuckets::new(
+                self.conn,
+                (&changes.tenant, &changes.agent, &changes.action),
+            ))?;
+        }
+        Ok(self.events)
     }
 
     fn execute(&self, sql: &str, values: impl rusqlite::Params) -> Result<usize> {
@@ -65,12 +75,19 @@ impl Tx for SqliteTx<'_> {
     fn savepoint(&mut self) -> Result<()> {
         self.execute("SAVEPOINT op", [])?;
         self.saved.push((Vec::new(), self.events.len()));
+        self.usage.savepoint();
         Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.kill.clear();
-        self.execute("ROLLBACK TO op", [])?;
+        let rolled_back = self.execute("ROLLBACK TO op", []);
+        // The charges go with the writes: if the database kept those, the charges stay counted.
+        match rolled_back {
+            Ok(_) => self.usage.rollback_to_savepoint(),
+            Err(_) => self.usage.release_savepoint(),
+        }
+        rolled_back?;
         self.execute("RELEASE op", [])?;
         if let Some((moved, events)) = self.saved.pop() {
             for (tenant, tail) in moved {
@@ -82,6 +99,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
+        self.usage.release_savepoint();
         self.execute("RELEASE op", [])?;
         self.saved.pop();
         Ok(())
@@ -399,10 +417,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn usage(&mut self, tenant: &str, agent: &str, action: &str) -> Result<Usage> {
-        usage::load(
-            &mut UsageBuckets::new(self.conn, (tenant, agent, action)),
-            self.now,
-        )
+        let scope = (tenant, agent, action);
+        self.usage
+            .usage(&mut UsageBuckets::new(self.conn, scope), scope, self.now)
     }
 
     fn charge_usage(
@@ -413,8 +430,10 @@ impl Tx for SqliteTx<'_> {
         charge: &Charge,
         sign: i64,
     ) -> Result<()> {
-        usage::charge(
-            &mut UsageBuckets::new(self.conn, (tenant, agent, action)),
+        let scope = (tenant, agent, action);
+        self.usage.charge(
+            &mut UsageBuckets::new(self.conn, scope),
+            scope,
             charge,
             sign,
             self.now,

@@ -1,11 +1,11 @@
-//! Usage buckets in SQLite: the statements of `store/sql.rs` for the rules of `store/usage.rs`.
+//! Usage buckets in SQLite: the statements of `store/sql.rs` for the rules of `store/usage_batch.rs`.
 
 use rusqlite::{Connection, ToSql, params, params_from_iter};
 
 use crate::error::Result;
 use crate::policy::UsageWindow;
 use crate::store::sql;
-use crate::store::usage::{self, Buckets, Span, Starting};
+use crate::store::usage::{self, Buckets, Span};
 
 /// One agent's buckets for one action, on the writer's connection.
 pub(crate) struct UsageBuckets<'a> {
@@ -30,12 +30,8 @@ impl<'a> UsageBuckets<'a> {
 }
 
 impl Buckets for UsageBuckets<'_> {
-    fn read(&mut self, starting: Starting, bounds: [i64; 3]) -> Result<Vec<(String, UsageWindow)>> {
-        let sql = match starting {
-            Starting::Since => sql::USAGE_SINCE,
-            Starting::At => sql::USAGE_AT,
-        };
-        let mut statement = self.conn.prepare_cached(sql)?;
+    fn read(&mut self, bounds: [i64; 3]) -> Result<Vec<(String, i64, UsageWindow)>> {
+        let mut statement = self.conn.prepare_cached(sql::USAGE_SINCE)?;
         let mut rows = statement.query(params![
             self.tenant,
             self.agent,
@@ -46,7 +42,7 @@ impl Buckets for UsageBuckets<'_> {
         ])?;
         let mut buckets = Vec::new();
         while let Some(row) = rows.next()? {
-            buckets.push((row.get(0)?, usage::figures(row, 1)?));
+            buckets.push((row.get(0)?, row.get(1)?, usage::figures(row, 2)?));
         }
         Ok(buckets)
     }
