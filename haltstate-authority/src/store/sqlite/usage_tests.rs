@@ -134,3 +134,131 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
     tx.finish().unwrap();
     conn.execute_batch("COMMIT").unwrap();
 }
+
+mod against_a_model {
+    //! Random histories of charges, give-backs, undone operations and transactions over two agents, decided from
+    //! the transaction's copy, against a model that applies every charge to the stored buckets at once (what the
+    //! database held when each charge was written as it came): every usage read must be the model's.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::usage::SPANS;
+
+    const AGENTS: [&str; 2] = ["billing-agent", "support-agent"];
+
+    /// One charge: the agent, how many seconds before the transaction's clock it was made, cents, and whether it
+    /// is given back.
+    type Charged = (usize, u32, i64, bool);
+
+    #[derive(Debug, Clone)]
+    struct Operation {
+        charges: Vec<Charged>,
+        undone: bool,
+    }
+
+    /// The stored buckets by (agent, span, start), as the model keeps them.
+    type Buckets = BTreeMap<(usize, usize, i64), UsageWindow>;
+
+    fn model_charge(
+        buckets: &mut Buckets,
+        now: OffsetDateTime,
+        (agent, back, cents, back_given): Charged,
+    ) {
+        let charged = charge(now - time::Duration::seconds(i64::from(back)), cents);
+        for (index, span) in SPANS.iter().enumerate() {
+            let start = span.bucket(charged.at);
+            if start >= span.first(now) {
+                buckets
+                    .entry((agent, index, start))
+                    .or_default()
+                    .add(&charged.figures, if back_given { -1 } else { 1 });
+            }
+        }
+    }
+
+    fn model_usage(buckets: &Buckets, agent: usize, now: OffsetDateTime) -> Usage {
+        let mut usage = Usage::default();
+        for ((of, span, start), figures) in buckets {
+            let span = &SPANS[*span];
+            if *of == agent
+                && *start >= span.first(now)
+                && let Some(window) = usage.window_mut(span.window)
+            {
+                window.add(figures, 1);
+            }
+        }
+        usage
+    }
+
+    fn check(tx: &mut SqliteTx<'_>, model: &Buckets, now: OffsetDateTime, when: &str) {
+        for (agent, name) in AGENTS.iter().enumerate() {
+            let read = tx.usage(SCOPE.0, name, SCOPE.2).unwrap();
+            assert_eq!(read, model_usage(model, agent, now), "{name}, {when}");
+        }
+    }
+
+    fn operation() -> impl Strategy<Value = Operation> {
+        let charged = (
+            0..AGENTS.len(),
+            prop_oneof![0..5u32, 0..120u32, 0..7_200u32, 80_000..90_000u32],
+            -50..1_000i64,
+            prop::bool::weighted(0.25),
+        );
+        (
+            prop::collection::vec(charged, 0..4),
+            prop::bool::weighted(0.25),
+        )
+            .prop_map(|(charges, undone)| Operation { charges, undone })
+    }
+
+    fn history() -> impl Strategy<Value = Vec<(Vec<Operation>, u32)>> {
+        let advance = prop_oneof![Just(0u32), 1..3u32, 50..70u32, 3_500..3_700u32];
+        prop::collection::vec((prop::collection::vec(operation(), 0..6), advance), 1..6)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn every_usage_read_is_what_charges_written_at_once_would_give(history in history()) {
+            let dir = tempfile::tempdir().unwrap();
+            let conn = crate::store::sqlite::open_writer(
+                &dir.path().join("haltstate.db"),
+                Durability::Normal,
+                crate::store::sqlite::DEFAULT_CHECKPOINT_PAGES,
+            )
+            .unwrap();
+            let mut tails = Tails::default();
+            let mut now = OffsetDateTime::from_unix_timestamp(1_800_000_007).unwrap();
+            let mut stored = Buckets::new();
+            for (number, (operations, advance)) in history.into_iter().enumerate() {
+                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                let mut tx = SqliteTx::new(&conn, &mut tails, now);
+                check(&mut tx, &stored, now, &format!("as transaction {number} begins"));
+                let mut seen = stored.clone();
+                for (i, operation) in operations.into_iter().enumerate() {
+                    let before = seen.clone();
+                    op(&mut tx, operation.undone, |tx| {
+                        for &charged in &operation.charges {
+                            let (agent, back, cents, given_back) = charged;
+                            let at = now - time::Duration::seconds(i64::from(back));
+                            let sign = if given_back { -1 } else { 1 };
+                            tx.charge_usage(SCOPE.0, AGENTS[agent], SCOPE.2, &charge(at, cents), sign)
+                                .unwrap();
+                            model_charge(&mut seen, now, charged);
+                        }
+                    });
+                    if operation.undone {
+                        seen = before;
+                    }
+                    check(&mut tx, &seen, now, &format!("after operation {i} of transaction {number}"));
+                }
+                tx.finish().unwrap();
+                conn.execute_batch("COMMIT").unwrap();
+                stored = seen;
+                now += time::Duration::seconds(i64::from(advance));
+            }
+        }
+    }
+}
