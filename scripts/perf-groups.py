@@ -12,7 +12,8 @@ GROUPS = [
     ('policy (Cedar, context)', r'judge|PolicyEngine'),
     # The recorder's frames, wherever they run (a batch records its size and duration).
     ('metrics', r'haltstate_server::metrics|metrics_exporter|metrics_util|metrics::recorder'),
-    ('batch: commit', r'run_batch.*(closure#4|store_heads)'),
+    # The COMMIT statement: in a closure of the runner's `run_batch` until 2068a93, inlined into it since.
+    ('batch: commit', r'run_batch.*(closure#4|store_heads)|>::run_batch;execute_with_bound_parameters'),
     # The operations' frames: `ops::*` in builds before 2026-12, the writer's closures of `decisions` after.
     ('batch: guard op', r'ops::guard::guard|decisions::\{impl#0\}::guard::\{closure_env'),
     ('batch: report op', r'ops::report::report|decisions::\{impl#0\}::report::\{closure_env'),
