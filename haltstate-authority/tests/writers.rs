@@ -230,9 +230,9 @@ fn a_sqlite_database_has_one_writer_and_refuses_more() {
     assert_eq!(answer.status, GuardStatus::Allowed);
 }
 
-/// A writer holds writes back and sends them together (a key row with its record, in one statement), and runs
-/// no SQL savepoints: a write the database refuses must fail its whole transaction, the operations batched
-/// after it too (none acknowledged, none stored), and the writer must go on from the chain as stored.
+/// A writer holds a transaction's key rows and records back and sends them together (one statement), and runs no
+/// SQL savepoints: a write the database refuses must fail its whole transaction, every operation of it (none
+/// acknowledged, none stored), and the writer must go on from the chain as stored.
 #[test]
 fn a_write_the_database_refuses_fails_its_whole_transaction_and_the_writer_goes_on() {
     let url = haltstate_testkit::postgres::test_database();
@@ -273,17 +273,13 @@ fn a_write_the_database_refuses_fails_its_whole_transaction_and_the_writer_goes_
         runtime.block_on(first).unwrap().status,
         GuardStatus::Allowed
     );
-    // Its caller hears the database's refusal; the others, that their transaction failed.
-    let refused = runtime.block_on(poison).unwrap_err();
-    assert!(
-        matches!(&refused, AuthorityError::Storage(e) if e.to_string().contains("refused")),
-        "{refused:?}"
-    );
-    for (i, answer) in behind.into_iter().enumerate() {
+    // The transaction's key rows and records go to the database together, before its COMMIT: every caller of it
+    // hears that it failed, with the database's reason (none of them is told the refusal was its own write's).
+    for (i, answer) in std::iter::once(poison).chain(behind).enumerate() {
         let error = runtime.block_on(answer).unwrap_err();
         assert!(
-            matches!(error, AuthorityError::CommitFailed(_)),
-            "behind-{i}: {error:?}"
+            matches!(&error, AuthorityError::CommitFailed(why) if why.contains("refused")),
+            "operation {i} of the failed transaction: {error:?}"
         );
     }
 
@@ -339,6 +335,12 @@ fn the_operations_of_one_transaction_see_each_others_key_rows() {
     let fresh = queued(guard_as("billing-agent", "refund:fresh"));
     let fresh_again = queued(guard_as("billing-agent", "refund:fresh"));
     let other_again = queued(guard_as("support-agent", "refund:done"));
+    // A key claimed and completed in the same transaction: its row is written twice, stored once as completed.
+    let claimed = queued(guard_as("billing-agent", "refund:both"));
+    let reported = queued(authority.report(
+        tenant,
+        OutcomeReport::new("refund:both", Outcome::Success).agent("billing-agent"),
+    ));
     hold.release();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -355,6 +357,15 @@ fn the_operations_of_one_transaction_see_each_others_key_rows() {
     assert_eq!(status(fresh), GuardStatus::Allowed);
     assert_eq!(status(fresh_again), GuardStatus::InProgress);
     assert_eq!(status(other_again), GuardStatus::InProgress);
+    assert_eq!(status(claimed), GuardStatus::Allowed);
+    runtime.block_on(reported).unwrap();
+    assert_eq!(
+        guard_as("billing-agent", "refund:both")
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Completed
+    );
     authority.verify_ledger().unwrap();
 }
 

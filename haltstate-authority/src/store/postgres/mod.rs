@@ -16,6 +16,7 @@ macro_rules! shared_statements {
 
 mod api_keys;
 mod approvals;
+mod bulk;
 mod checkpoints;
 mod conn;
 mod console;

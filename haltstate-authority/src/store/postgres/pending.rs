@@ -1,18 +1,19 @@
-//! The writer's last key row and ledger record, held until the next statement needs the database: a guard writes
-//! its key row then its record, a report its record then its key row, and each pair goes to PostgreSQL as one
-//! statement (a round trip fewer per operation; round trips bound an instance's throughput).
+//! The writer's key rows and ledger records, held until the next statement needs the database or the transaction
+//! commits: a transaction of one tenant's guards and reports (each a key row and a record) then sends them all as
+//! one statement instead of one per operation (round trips bound an instance's throughput, and each statement
+//! costs PostgreSQL its own planning and executor start). One operation's pair is sent as one row each.
 //!
 //! Anything else the transaction sends first sends what is held ([`super::tx::PgTx`] reaches the connection only
 //! through the flush), so every read sees every earlier write of the transaction, and the runner flushes before
 //! `COMMIT`. A held write that fails fails at its flush, which spoils the tenant's transaction as any failed
-//! statement does: rolled back, every caller of the batch told.
+//! statement does: rolled back, every caller of the batch told, with the database's reason.
 
 use postgres::types::ToSql;
 
 use haltstate_types::timestamp::to_micros;
 
 use super::conn::{Conn, signed};
-use crate::error::Result;
+use crate::error::{AuthorityError, Result};
 use crate::state_rows::KeyRecord;
 use crate::store::usage;
 
@@ -78,74 +79,98 @@ const KEY_AND_RECORD_INSERT: &str = "WITH k AS (INSERT INTO idempotency (tenant,
      INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, action, agent_id) \
      VALUES ($22, $23, $24, $25, $26, $27, $28, $29, $30)";
 
-/// The writes held back, at most one of each kind.
+/// The writes held back, in the order they were made.
 #[derive(Default)]
 pub(crate) struct Pending {
-    key: Option<KeyRow>,
-    record: Option<RecordRow>,
+    keys: Vec<KeyRow>,
+    records: Vec<RecordRow>,
 }
 
 impl Pending {
-    /// Holds `row` (sending a key row already held first); sends it with a held record.
-    pub(crate) fn key(&mut self, conn: &mut Conn, row: KeyRow) -> Result<()> {
-        if self.key.is_some() {
-            self.flush(conn)?;
-        }
-        self.key = Some(row);
-        self.flush_pair(conn)
+    /// Holds `row`.
+    pub(crate) fn key(&mut self, row: KeyRow) {
+        self.keys.push(row);
     }
 
-    /// Holds `row` (sending a record already held first); sends it with a held key row.
-    pub(crate) fn record(&mut self, conn: &mut Conn, row: RecordRow) -> Result<()> {
-        if self.record.is_some() {
-            self.flush(conn)?;
-        }
-        self.record = Some(row);
-        self.flush_pair(conn)
+    /// Holds `row`.
+    pub(crate) fn record(&mut self, row: RecordRow) {
+        self.records.push(row);
     }
 
-    fn flush_pair(&mut self, conn: &mut Conn) -> Result<()> {
-        if self.key.is_some() && self.record.is_some() {
-            self.flush(conn)?;
-        }
-        Ok(())
-    }
-
-    /// Sends what is held, in one statement.
+    /// Sends what is held, in one statement. A refusal is the transaction's, not the operation's that happened
+    /// to need the database next: it is told as the commit failing, with the database's reason.
     pub(crate) fn flush(&mut self, conn: &mut Conn) -> Result<()> {
-        match (self.key.take(), self.record.take()) {
-            (None, None) => Ok(()),
-            (Some(key), None) => {
-                let values = key_values(&key);
+        self.send(conn).map_err(|error| match error {
+            AuthorityError::Storage(refused) => AuthorityError::CommitFailed(format!(
+                "the database refused the transaction's writes: {refused}"
+            )),
+            other => other,
+        })
+    }
+
+    fn send(&mut self, conn: &mut Conn) -> Result<()> {
+        let keys = latest(std::mem::take(&mut self.keys));
+        let records = std::mem::take(&mut self.records);
+        match (keys.as_slice(), records.as_slice()) {
+            ([], []) => Ok(()),
+            ([key], []) => {
+                let values = key_values(key);
                 conn.execute(KEY_INSERT, &key_refs(&values)).map(drop)
             }
-            (None, Some(record)) => conn
-                .execute(RECORD_INSERT, &record_params(&record))
+            ([], [record]) => conn
+                .execute(RECORD_INSERT, &record_params(record))
                 .map(drop),
-            (Some(key), Some(record)) => {
-                let values = key_values(&key);
+            ([key], [record]) => {
+                let values = key_values(key);
                 let mut params = key_refs(&values);
-                params.extend(record_params(&record));
+                params.extend(record_params(record));
                 conn.execute(KEY_AND_RECORD_INSERT, &params).map(drop)
             }
+            _ => super::bulk::insert(conn, &keys, &records),
         }
     }
+}
+
+/// Each key row's last version, in the order of those: one statement may not upsert a row twice, and the last
+/// write of a row is all of it (every column but `created_us`, which is the transaction's clock either way).
+fn latest(rows: Vec<KeyRow>) -> Vec<KeyRow> {
+    if rows.len() < 2 {
+        return rows;
+    }
+    let keep: Vec<bool> = {
+        let mut last = std::collections::HashMap::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let record = &row.record;
+            last.insert((&row.tenant, &record.key, &record.agent_id), i);
+        }
+        rows.iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let record = &row.record;
+                last.get(&(&row.tenant, &record.key, &record.agent_id)) == Some(&i)
+            })
+            .collect()
+    };
+    rows.into_iter()
+        .zip(keep)
+        .filter_map(|(row, keep)| keep.then_some(row))
+        .collect()
 }
 
 /// The key row's values that are computed from it (the rest are borrowed).
-struct KeyValues<'a> {
-    row: &'a KeyRow,
-    state: &'static str,
-    lease_until: Option<i64>,
-    outcome_seq: Option<i64>,
-    usage_us: Option<i64>,
-    usage: Option<String>,
-    attempts: i64,
-    lifetime: &'static str,
-    generation: i64,
+pub(super) struct KeyValues<'a> {
+    pub(super) row: &'a KeyRow,
+    pub(super) state: &'static str,
+    pub(super) lease_until: Option<i64>,
+    pub(super) outcome_seq: Option<i64>,
+    pub(super) usage_us: Option<i64>,
+    pub(super) usage: Option<String>,
+    pub(super) attempts: i64,
+    pub(super) lifetime: &'static str,
+    pub(super) generation: i64,
 }
 
-fn key_values(row: &KeyRow) -> KeyValues<'_> {
+pub(super) fn key_values(row: &KeyRow) -> KeyValues<'_> {
     let record = &row.record;
     KeyValues {
         row,

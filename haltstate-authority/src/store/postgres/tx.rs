@@ -94,7 +94,10 @@ impl<'a> PgTx<'a> {
             return;
         }
         if let Err(error) = self.store_usage() {
-            self.poisoned = Some(error.to_string());
+            self.poisoned = Some(match error {
+                AuthorityError::CommitFailed(why) => why,
+                other => other.to_string(),
+            });
         }
     }
 
@@ -190,7 +193,8 @@ impl Tx for PgTx<'_> {
             record: record.clone(),
             now_us: to_micros(self.now),
         };
-        self.pending.key(self.raw, row)
+        self.pending.key(row);
+        Ok(())
     }
 
     fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>> {
@@ -241,9 +245,12 @@ impl Tx for PgTx<'_> {
 
     fn kill_status(&mut self, tenant: &str, agent: &str) -> Result<KillStatus> {
         self.own(tenant)?;
-        let conn = flushed(self.raw, &mut self.pending)?;
-        self.kill
-            .get_or_load(tenant, agent, || queries::kill_status(conn, tenant, agent))
+        // Read once per transaction: no held write touches the kill switch, so a known state sends nothing (and
+        // the key rows and records held back stay held for the batch's one statement).
+        let (raw, pending) = (&mut *self.raw, &mut self.pending);
+        self.kill.get_or_load(tenant, agent, || {
+            queries::kill_status(flushed(raw, pending)?, tenant, agent)
+        })
     }
 
     fn put_kill(&mut self, scope: &KillScope, state: KillState, actor: &str) -> Result<()> {
@@ -354,7 +361,7 @@ impl Tx for PgTx<'_> {
             tree_indexes,
             tree_hashes: tree_hashes.into_iter().map(<[u8]>::to_vec).collect(),
         };
-        self.pending.record(self.raw, row)?;
+        self.pending.record(row);
         self.tree.extend((start..).zip(hashes.iter().copied()));
         self.tail = Tail {
             seq: record.seq,
