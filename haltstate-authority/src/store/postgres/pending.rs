@@ -1,7 +1,7 @@
 //! The writer's key rows and ledger records, held until the next statement needs the database or the transaction
 //! commits: a transaction of one tenant's guards and reports (each a key row and a record) then sends them all as
 //! one statement instead of one per operation (round trips bound an instance's throughput, and each statement
-//! costs PostgreSQL its own planning and executor start). One operation's pair is sent as one row each.
+//! costs PostgreSQL its own planning and executor start). A lone operation's pair goes by the one-row statements.
 //!
 //! Anything else the transaction sends first sends what is held ([`super::tx::PgTx`] reaches the connection only
 //! through the flush), so every read sees every earlier write of the transaction, and the runner flushes before
