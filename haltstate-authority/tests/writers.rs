@@ -96,6 +96,21 @@ impl HeldHead {
     }
 }
 
+/// From now on the database refuses every ledger record of key `refund:poison` (a trigger: a full disk, a
+/// constraint a migration added, any refusal).
+fn refuse_records_of_poison(url: &str) {
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.idempotency_key = 'refund:poison' THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger \
+             FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+        )
+        .unwrap();
+}
+
 /// `pending`'s operation queued for its writer (a first poll does that), to be awaited later.
 fn queued<T>(pending: Pending<T>) -> Pin<Box<PendingFuture<T>>> {
     let mut future = Box::pin(pending.into_future());
@@ -243,17 +258,8 @@ fn a_write_the_database_refuses_fails_its_whole_transaction_and_the_writer_goes_
         guard("refund:before").wait().unwrap().status,
         GuardStatus::Allowed
     );
-    // The database refuses one key's ledger record (a full disk, a constraint a migration added: any refusal).
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    admin
-        .batch_execute(
-            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN IF NEW.idempotency_key = 'refund:poison' THEN RAISE EXCEPTION 'refused'; END IF; \
-             RETURN NEW; END $$; \
-             CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger \
-             FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
-        )
-        .unwrap();
+    // The database refuses one key's ledger record.
+    refuse_records_of_poison(&url);
 
     // With the tenant's head row held, a first guard's transaction waits for it and everything queued behind
     // it goes into the next transaction: the refused key first, four others after it.
@@ -432,16 +438,7 @@ fn one_transactions_guards_charge_each_others_budget_and_a_failed_one_charges_no
     );
 
     // Another agent's transaction fails (the database refuses one key's record): none of its charges is stored.
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    admin
-        .batch_execute(
-            "CREATE FUNCTION refuse_budget_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN IF NEW.idempotency_key = 'refund:poison' THEN RAISE EXCEPTION 'refused'; END IF; \
-             RETURN NEW; END $$; \
-             CREATE TRIGGER refuse_budget_poison BEFORE INSERT ON ledger \
-             FOR EACH ROW EXECUTE FUNCTION refuse_budget_poison()",
-        )
-        .unwrap();
+    refuse_records_of_poison(&url);
     let hold = HeldHead::hold(&url, tenant);
     let first = queued(guard_as("billing-agent", "refund:14"));
     wait_for_a_lock_wait(&url, "the first guard never waited for the head row");

@@ -122,6 +122,32 @@ pub(crate) const SESSION_FIND: &str = "SELECT tenant, key_id, created_us, expire
 pub(crate) const OVERDUE_TENANTS: &str =
     "SELECT DISTINCT tenant FROM approvals WHERE status = 'pending' AND expires_us <= ?1";
 
+/// The head of a key row's upsert: the table and its columns, `created_us` then `updated_us` (both backends write
+/// the transaction's clock into both; an update keeps the stored `created_us`, see `key_upsert_conflict!`).
+macro_rules! key_upsert_into {
+    () => {
+        "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
+         reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
+         usage_us, usage, attempts, retry_digest, lifetime, generation) "
+    };
+}
+
+/// The tail of a key row's upsert: a stored row takes every column but `created_us`.
+macro_rules! key_upsert_conflict {
+    () => {
+        " ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, \
+         action = excluded.action, state = excluded.state, approval_id = excluded.approval_id, \
+         policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
+         lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
+         updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
+         client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
+         attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
+         generation = excluded.generation"
+    };
+}
+
+pub(crate) use {key_upsert_conflict, key_upsert_into};
+
 /// Usage buckets of tenant `?1`, agent `?2`, action `?3` still in their windows: seconds from `?4`, minutes from
 /// `?5`, hours from `?6`.
 pub(crate) const USAGE_SINCE: &str = "SELECT span, start_us, count, tokens, sums FROM usage_buckets \

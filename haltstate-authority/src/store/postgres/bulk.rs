@@ -7,14 +7,15 @@ use postgres::types::ToSql;
 use super::conn::Conn;
 use super::pending::{KeyRow, RecordRow, key_values};
 use crate::error::{AuthorityError, Result};
+use crate::store::sql::{key_upsert_conflict, key_upsert_into};
 
 /// The tenant `$1`; the key rows' columns `$2`-`$21` (one array each, `$13` both `created_us` and `updated_us`);
 /// the tree hashes' indexes `$22` and hashes `$23`; the records' columns `$24`-`$31`. The key rows come first in
 /// the statement's order of effects only nominally: the three tables are distinct, so no part sees another's rows.
-const BULK_INSERT: &str = "WITH k AS (INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, \
-     state, approval_id, policy_id, reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, \
-     claimed_by, client_token, usage_us, usage, attempts, retry_digest, lifetime, generation) \
-     SELECT $1, k.key, k.fingerprint, k.agent_id, k.action, k.state, k.approval_id, k.policy_id, k.reason, \
+const BULK_INSERT: &str = concat!(
+    "WITH k AS (",
+    key_upsert_into!(),
+    "SELECT $1, k.key, k.fingerprint, k.agent_id, k.action, k.state, k.approval_id, k.policy_id, k.reason, \
      k.claim_token, k.lease_until_us, k.outcome_seq, k.now_us, k.now_us, k.claimed_by, k.client_token, \
      k.usage_us, k.usage, k.attempts, k.retry_digest, k.lifetime, k.generation \
      FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
@@ -22,21 +23,16 @@ const BULK_INSERT: &str = "WITH k AS (INSERT INTO idempotency (tenant, key, fing
      $16::bigint[], $17::text[], $18::bigint[], $19::text[], $20::text[], $21::bigint[]) \
      AS k(key, fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
      lease_until_us, outcome_seq, now_us, claimed_by, client_token, usage_us, usage, attempts, retry_digest, \
-     lifetime, generation) \
-     ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, action = excluded.action, \
-     state = excluded.state, approval_id = excluded.approval_id, \
-     policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
-     lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
-     updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-     client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
-     attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
-     generation = excluded.generation), \
+     lifetime, generation)",
+    key_upsert_conflict!(),
+    "), \
      tree AS (INSERT INTO tlog_hashes (tenant, idx, hash) \
      SELECT $1, t.idx, t.hash FROM UNNEST($22::bigint[], $23::bytea[]) AS t(idx, hash)) \
      INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, action, agent_id) \
      SELECT $1, r.seq, r.prev_hash, r.hash, r.body, r.at, r.key, r.action, r.agent \
      FROM UNNEST($24::bigint[], $25::text[], $26::text[], $27::bytea[], $28::text[], $29::text[], \
-     $30::text[], $31::text[]) AS r(seq, prev_hash, hash, body, at, key, action, agent)";
+     $30::text[], $31::text[]) AS r(seq, prev_hash, hash, body, at, key, action, agent)"
+);
 
 /// Sends `keys` (each row once: [`super::pending`] keeps a row's last version) and `records`, all of one tenant.
 pub(super) fn insert(conn: &mut Conn, keys: &[KeyRow], records: &[RecordRow]) -> Result<()> {

@@ -15,6 +15,7 @@ use haltstate_types::timestamp::to_micros;
 use super::conn::{Conn, signed};
 use crate::error::{AuthorityError, Result};
 use crate::state_rows::KeyRecord;
+use crate::store::sql::{key_upsert_conflict, key_upsert_into};
 use crate::store::usage;
 
 /// A key row to upsert.
@@ -41,18 +42,11 @@ pub(crate) struct RecordRow {
 }
 
 /// The key row's columns, `$1` to `$21` (`$13` is both `created_us` and `updated_us`).
-const KEY_INSERT: &str = "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, \
-     policy_id, reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
-     usage_us, usage, attempts, retry_digest, lifetime, generation) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-     ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, action = excluded.action, \
-     state = excluded.state, approval_id = excluded.approval_id, \
-     policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
-     lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
-     updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-     client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
-     attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
-     generation = excluded.generation";
+const KEY_INSERT: &str = concat!(
+    key_upsert_into!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+    key_upsert_conflict!()
+);
 
 /// A record and its tree hashes: the ledger's columns `$1`-`$9`, the hashes' indexes `$10` and hashes `$11`.
 const RECORD_INSERT: &str = "WITH tree AS (INSERT INTO tlog_hashes (tenant, idx, hash) \
@@ -62,22 +56,17 @@ const RECORD_INSERT: &str = "WITH tree AS (INSERT INTO tlog_hashes (tenant, idx,
 
 /// Both in one statement: the key row's `$1`-`$21`, then the record's as [`RECORD_INSERT`] numbers them, each
 /// plus 21. The two touch different tables, so neither sees (or needs) the other's change.
-const KEY_AND_RECORD_INSERT: &str = "WITH k AS (INSERT INTO idempotency (tenant, key, fingerprint, agent_id, \
-     action, state, approval_id, policy_id, reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, \
-     claimed_by, client_token, usage_us, usage, attempts, retry_digest, lifetime, generation) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-     ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, action = excluded.action, \
-     state = excluded.state, approval_id = excluded.approval_id, \
-     policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
-     lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
-     updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-     client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
-     attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
-     generation = excluded.generation), \
+const KEY_AND_RECORD_INSERT: &str = concat!(
+    "WITH k AS (",
+    key_upsert_into!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+    key_upsert_conflict!(),
+    "), \
      tree AS (INSERT INTO tlog_hashes (tenant, idx, hash) \
      SELECT $22, t.idx, t.hash FROM UNNEST($31::bigint[], $32::bytea[]) AS t(idx, hash)) \
      INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, action, agent_id) \
-     VALUES ($22, $23, $24, $25, $26, $27, $28, $29, $30)";
+     VALUES ($22, $23, $24, $25, $26, $27, $28, $29, $30)"
+);
 
 /// The writes held back, in the order they were made.
 #[derive(Default)]

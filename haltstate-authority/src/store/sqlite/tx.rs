@@ -18,7 +18,7 @@ use crate::store::chain::Tail;
 use crate::store::kill_cache::KillCache;
 use crate::store::sql::{
     APPROVAL_INSERT, APPROVAL_SETTLE, APPROVALS_OVERDUE, PENDING_OF_AGENT, PENDING_OF_TENANT,
-    approval_json,
+    approval_json, key_upsert_conflict, key_upsert_into,
 };
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
 use crate::store::usage;
@@ -122,18 +122,11 @@ impl Tx for SqliteTx<'_> {
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
         let now = to_micros(self.now);
         self.execute(
-            "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
-             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
-             usage_us, usage, attempts, retry_digest, lifetime, generation) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
-             ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, action = excluded.action, \
-             state = excluded.state, approval_id = excluded.approval_id, \
-             policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
-             lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
-             updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-             client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
-             attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
-             generation = excluded.generation",
+            concat!(
+                key_upsert_into!(),
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                key_upsert_conflict!()
+            ),
             params![
                 tenant,
                 record.key,
