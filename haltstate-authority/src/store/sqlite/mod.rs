@@ -18,6 +18,8 @@ mod usage;
 mod usage_tests;
 mod verify;
 mod webhooks;
+#[cfg(all(test, target_os = "linux"))]
+mod writer_tests;
 
 use std::path::Path;
 use std::time::Duration;
@@ -66,6 +68,10 @@ pub(crate) fn open_writer(
     conn.pragma_update(None, "secure_delete", "FAST")?;
     conn.set_prepared_statement_cache_capacity(64);
     schema::migrate(&mut conn)?;
+    // After the migrations, whose index builds may sort more than memory should hold. An operation's savepoint
+    // journal lives as long as the operation: on disk (spilled after 64 KiB) each page it saves was a `pwrite`,
+    // ~16 system calls per guard; in memory it is a copy.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
 
