@@ -18,7 +18,7 @@ mod usage;
 mod usage_tests;
 mod verify;
 mod webhooks;
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod writer_tests;
 
 use std::path::Path;

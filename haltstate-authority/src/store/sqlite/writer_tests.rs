@@ -1,4 +1,5 @@
 //! The writer connection's settings, observed from what SQLite does with them.
+#![cfg(target_os = "linux")]
 
 use super::open_writer;
 use crate::store::Durability;
