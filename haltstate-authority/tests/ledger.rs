@@ -210,6 +210,80 @@ fn state_survives_reopening_the_file() {
     assert_eq!(reopened.verify_ledger().unwrap().records, 2);
 }
 
+/// Schema 19 drops the ledger's generated `action` and `agent_id` columns (computed on every insert); a file
+/// that had them loses them, and queries filter on the records' action and agent as before.
+#[test]
+fn a_file_with_the_generated_ledger_columns_loses_them_and_filters_as_before() {
+    let env = sqlite_env();
+    let mut export = guard_refund(100, "export:1");
+    export.action.action = "data.export".into();
+    export.action.agent_id = "exporter".into();
+    env.authority.guard(TENANT, export).wait().unwrap();
+    env.authority
+        .guard(TENANT, guard_refund(100, "refund:1"))
+        .wait()
+        .unwrap();
+    let path = env.db_path();
+    drop(env.authority);
+    let columns = |conn: &Connection| -> Vec<String> {
+        conn.prepare("SELECT name FROM pragma_table_xinfo('ledger')")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE ledger ADD COLUMN action TEXT \
+                 GENERATED ALWAYS AS (json_extract(body, '$.action')) VIRTUAL;
+             ALTER TABLE ledger ADD COLUMN agent_id TEXT \
+                 GENERATED ALWAYS AS (json_extract(body, '$.agent_id')) VIRTUAL;
+             PRAGMA user_version = 18;",
+        )
+        .unwrap();
+        assert!(columns(&conn).contains(&"action".to_owned()));
+    }
+    let reopened = Authority::builder(&path)
+        .clock(env.clock.clone())
+        .policy_file(common::sample_policy_path())
+        .open()
+        .unwrap();
+    let left = columns(&Connection::open(&path).unwrap());
+    assert!(
+        !left.iter().any(|c| c == "action" || c == "agent_id"),
+        "{left:?}"
+    );
+    reopened
+        .guard(TENANT, guard_refund(100, "refund:2"))
+        .wait()
+        .unwrap();
+    let keys = |query: EvidenceQuery| -> Vec<String> {
+        reopened
+            .evidence(TENANT, &query)
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r.idempotency_key)
+            .collect()
+    };
+    assert_eq!(
+        keys(EvidenceQuery {
+            action: Some("data.export".into()),
+            ..Default::default()
+        }),
+        ["export:1"]
+    );
+    assert_eq!(
+        keys(EvidenceQuery {
+            agent_id: Some("billing-agent".into()),
+            ..Default::default()
+        }),
+        ["refund:1", "refund:2"]
+    );
+    assert_eq!(reopened.verify_ledger().unwrap().records, 3);
+}
+
 #[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -567,7 +641,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 18, "migrated to the current schema");
+    assert_eq!(version, 19, "migrated to the current schema");
 }
 
 #[test]

@@ -197,6 +197,28 @@ pub(crate) fn dollars(sql: &str) -> String {
     out
 }
 
+/// How a backend's ledger gives a record's action and agent, which evidence queries may filter on.
+#[derive(Debug)]
+pub(crate) struct LedgerColumns {
+    pub(crate) action: &'static str,
+    pub(crate) agent_id: &'static str,
+}
+
+impl LedgerColumns {
+    /// SQLite reads them from the record's body: a generated column was computed on every insert, for a filter
+    /// that is rarely used and never indexed.
+    pub(crate) const SQLITE: Self = Self {
+        action: "json_extract(body, '$.action')",
+        agent_id: "json_extract(body, '$.agent_id')",
+    };
+    /// PostgreSQL stores them as columns of the row.
+    #[cfg(feature = "postgres")]
+    pub(crate) const POSTGRES: Self = Self {
+        action: "action",
+        agent_id: "agent_id",
+    };
+}
+
 /// A ledger query as a statement: tenant `?1`, records after `?2`, then one placeholder for each filter given,
 /// then the limit.
 #[derive(Debug)]
@@ -212,21 +234,24 @@ pub(crate) struct EvidenceStatement {
 impl EvidenceStatement {
     /// Only the filters given go into the SQL: `(?x IS NULL OR col = ?x)` would keep the planner from using
     /// the key and time indexes, and a query by key would scan the tenant's whole ledger.
-    pub(crate) fn new(query: &EvidenceQuery) -> Self {
+    pub(crate) fn new(query: &EvidenceQuery, columns: &LedgerColumns) -> Self {
         let mut sql =
             String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = ?1 AND seq > ?2");
         let mut filters = Vec::new();
         let given = [
-            ("idempotency_key =", query.idempotency_key.clone()),
-            ("action =", query.action.clone()),
-            ("agent_id =", query.agent_id.clone()),
-            ("at >=", query.from.map(format_rfc3339)),
-            ("at <", query.to.map(format_rfc3339)),
+            ("idempotency_key", "=", query.idempotency_key.clone()),
+            (columns.action, "=", query.action.clone()),
+            (columns.agent_id, "=", query.agent_id.clone()),
+            ("at", ">=", query.from.map(format_rfc3339)),
+            ("at", "<", query.to.map(format_rfc3339)),
         ];
-        for (condition, value) in given {
+        for (column, comparison, value) in given {
             if let Some(value) = value {
                 filters.push(value);
-                sql.push_str(&format!(" AND {condition} ?{}", filters.len() + 2));
+                sql.push_str(&format!(
+                    " AND {column} {comparison} ?{}",
+                    filters.len() + 2
+                ));
             }
         }
         sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", filters.len() + 3));
@@ -268,11 +293,12 @@ mod tests {
             limit: Some(5000),
             ..EvidenceQuery::default()
         };
-        let statement = EvidenceStatement::new(&query);
+        let statement = EvidenceStatement::new(&query, &LedgerColumns::SQLITE);
         assert!(
-            statement
-                .sql
-                .ends_with("AND action = ?3 AND agent_id = ?4 ORDER BY seq LIMIT ?5"),
+            statement.sql.ends_with(
+                "AND json_extract(body, '$.action') = ?3 AND json_extract(body, '$.agent_id') = ?4 \
+                 ORDER BY seq LIMIT ?5"
+            ),
             "{}",
             statement.sql
         );
@@ -301,7 +327,7 @@ mod tests {
             idempotency_key: Some("refund:1".into()),
             ..EvidenceQuery::default()
         };
-        let statement = EvidenceStatement::new(&query);
+        let statement = EvidenceStatement::new(&query, &LedgerColumns::SQLITE);
         let mut explain = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", statement.sql))
             .unwrap();

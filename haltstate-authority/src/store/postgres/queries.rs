@@ -17,7 +17,7 @@ use crate::store::decode::{
     self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
 };
 use crate::store::job::KeyHint;
-use crate::store::sql::EvidenceStatement;
+use crate::store::sql::{EvidenceStatement, LedgerColumns};
 
 shared_statements!(
     LIST_APPROVALS,
@@ -211,7 +211,7 @@ pub(crate) fn evidence(
     tenant: &str,
     query: &EvidenceQuery,
 ) -> Result<Vec<ChainedRecord>> {
-    let statement = EvidenceStatement::new(query);
+    let statement = EvidenceStatement::new(query, &LedgerColumns::POSTGRES);
     let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&tenant, &statement.after];
     params.extend(
         statement

@@ -15,7 +15,7 @@ use crate::state_rows::{CheckRecord, KeyRecord, KeyStatus};
 use crate::store::decode::{
     self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
 };
-use crate::store::sql::{self, EvidenceStatement};
+use crate::store::sql::{self, EvidenceStatement, LedgerColumns};
 
 pub(crate) fn load_key(
     conn: &Connection,
@@ -179,7 +179,7 @@ pub(crate) fn evidence(
     tenant: &str,
     query: &EvidenceQuery,
 ) -> Result<Vec<ChainedRecord>> {
-    let statement = EvidenceStatement::new(query);
+    let statement = EvidenceStatement::new(query, &LedgerColumns::SQLITE);
     let mut values: Vec<rusqlite::types::Value> =
         vec![tenant.to_owned().into(), statement.after.into()];
     values.extend(statement.filters.into_iter().map(Into::into));
