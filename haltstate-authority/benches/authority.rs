@@ -1,6 +1,6 @@
-//! The authority's hot paths: one policy decision over a 20-policy set, and guard + report on the durable
-//! ledger from 1 and 8 concurrent callers; each again with a policy reading usage (`context.usage`), whose
-//! decision is made and charged in the transaction. Figures go to BENCHMARKS.md.
+//! The authority's hot paths: one policy decision over a 20-policy set, an action's fingerprint, and guard +
+//! report on the durable ledger from 1 and 8 concurrent callers; each again with a policy reading usage
+//! (`context.usage`), whose decision is made and charged in the transaction. Figures go to BENCHMARKS.md.
 //!
 //! `cargo bench -p haltstate-authority --bench authority`
 
@@ -62,6 +62,10 @@ fn decision(c: &mut Criterion) {
     usage.day.sums.insert("amount".into(), 4_000_000);
     c.bench_function("decision/20-policy set + usage budget", |b| {
         b.iter(|| with_usage.decide_with_usage("acme", &request, now, Some(&usage)))
+    });
+    // What binds a key to its action, computed for every guard before it is queued.
+    c.bench_function("fingerprint", |b| {
+        b.iter(|| haltstate_authority::fingerprint(&request))
     });
 }
 

@@ -4,13 +4,13 @@
 //! shortest round-trip form (so `1.0` and `1` are the same amount). The sort is done by the serializer, not by
 //! `serde_json::Map`, whose order a dependency enabling `preserve_order` changes (cedar-policy does).
 
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::error::{RequestError, Result};
 
 /// The canonical (RFC 8785) bytes of `value`. An error is returned, never empty bytes: two values that both
 /// failed must not fingerprint (or hash) the same.
-pub fn to_canonical_bytes(value: &Value) -> Result<Vec<u8>> {
+pub fn to_canonical_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     serde_jcs::to_vec(value)
         .map_err(|e| RequestError::Invalid(format!("not representable as canonical JSON: {e}")))
 }
