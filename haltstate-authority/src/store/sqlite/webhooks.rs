@@ -95,7 +95,7 @@ pub(crate) fn claim(
          FROM webhook_outbox o JOIN webhooks w ON w.tenant = o.tenant AND w.id = o.webhook_id \
          WHERE o.tenant = ?1 AND o.state = 'pending' AND o.next_attempt_us <= ?2 \
            AND (o.claim_until_us IS NULL OR o.claim_until_us <= ?2) \
-         ORDER BY o.next_attempt_us, o.created_us LIMIT ?3",
+         ORDER BY o.next_attempt_us, o.created_us LIMIT CAST(?3 AS BIGINT)",
     )?;
     let rows = statement.query_map(
         params![
@@ -213,7 +213,7 @@ pub(crate) fn deliveries(
 ) -> Result<Vec<DeliveryRecord>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, webhook_id, event, created_us, attempts, state, next_attempt_us, last_status, last_error, \
-         finished_us FROM webhook_outbox WHERE tenant = ?1 ORDER BY created_us DESC, id, webhook_id LIMIT ?2",
+         finished_us FROM webhook_outbox WHERE tenant = ?1 ORDER BY created_us DESC, id, webhook_id LIMIT CAST(?2 AS BIGINT)",
     )?;
     let rows = statement.query_map(params![tenant, limit], |row| {
         Ok((
