@@ -81,10 +81,7 @@ pub(crate) fn report(
 /// whose claim the reporting API key holds. Several that fit are refused: the report must name its agent.
 fn unnamed(tx: &mut dyn Tx, tenant: &str, report: &OutcomeReport) -> Result<Option<KeyRecord>> {
     let key = &report.idempotency_key;
-    let mut records = Vec::new();
-    for agent in tx.key_agents(tenant, key)? {
-        records.extend(tx.key(tenant, &agent, key)?);
-    }
+    let mut records = tx.key_records(tenant, key)?;
     if records.len() > 1 {
         records.retain(|r| r.claimed_by.is_some() && r.claimed_by == report.caller_key);
         if records.len() != 1 {

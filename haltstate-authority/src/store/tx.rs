@@ -47,8 +47,9 @@ pub(crate) trait Tx {
 
     /// The record of `agent`'s idempotency key (keys are scoped per agent).
     fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>>;
-    /// The agents that have a record under the idempotency key `key`.
-    fn key_agents(&mut self, tenant: &str, key: &str) -> Result<Vec<String>>;
+    /// Every agent's record under the idempotency key `key`, at most 16 (past a few, a report must name its agent
+    /// anyway), in one read: what a report that names no agent chooses from.
+    fn key_records(&mut self, tenant: &str, key: &str) -> Result<Vec<KeyRecord>>;
     /// Stores a key's record (inserting or replacing it).
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()>;
 

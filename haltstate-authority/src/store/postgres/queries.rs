@@ -44,6 +44,21 @@ pub(crate) fn load_key(
     .transpose()
 }
 
+/// Every agent's record under `key` (see `Tx::key_records`).
+pub(crate) fn load_key_records(conn: &mut Conn, tenant: &str, key: &str) -> Result<Vec<KeyRecord>> {
+    conn.query(
+        concat!(
+            "SELECT ",
+            key_record_columns!(),
+            " FROM idempotency WHERE tenant = $1 AND key = $2 LIMIT 16"
+        ),
+        &[&tenant, &key],
+    )?
+    .iter()
+    .map(|row| decode::key_record(row, key))
+    .collect()
+}
+
 /// The rows of `hints` (an agent's row of a key each), read in one statement: each hinted row found, or `None`
 /// for one that does not exist (rows of other agents of the same keys come along).
 pub(crate) fn load_keys(conn: &mut Conn, tenant: &str, hints: &[&KeyHint]) -> Result<KnownKeys> {

@@ -162,16 +162,9 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn key_agents(&mut self, tenant: &str, key: &str) -> Result<Vec<String>> {
+    fn key_records(&mut self, tenant: &str, key: &str) -> Result<Vec<KeyRecord>> {
         self.own(tenant)?;
-        flushed(self.raw, &mut self.pending)?
-            .query(
-                "SELECT agent_id FROM idempotency WHERE tenant = $1 AND key = $2 LIMIT 16",
-                &[&tenant, &key],
-            )?
-            .iter()
-            .map(|row| Ok(row.try_get(0)?))
-            .collect()
+        queries::load_key_records(flushed(self.raw, &mut self.pending)?, tenant, key)
     }
 
     fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {

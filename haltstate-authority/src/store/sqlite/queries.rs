@@ -34,6 +34,22 @@ pub(crate) fn load_key(
         .transpose()
 }
 
+/// Every agent's record under `key` (see `Tx::key_records`).
+pub(crate) fn load_key_records(
+    conn: &Connection,
+    tenant: &str,
+    key: &str,
+) -> Result<Vec<KeyRecord>> {
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        key_record_columns!(),
+        // A literal: SQLite prepares a statement again each time a parameter of its LIMIT is bound.
+        " FROM idempotency WHERE tenant = ?1 AND key = ?2 LIMIT 16"
+    ))?;
+    let rows = statement.query(params![tenant, key])?;
+    all(rows, |row| decode::key_record(row, key))
+}
+
 /// Every row `rows` holds, decoded by `decode`.
 fn all<T>(
     mut rows: rusqlite::Rows<'_>,

@@ -109,14 +109,8 @@ impl Tx for SqliteTx<'_> {
         queries::load_key(self.conn, tenant, agent, key)
     }
 
-    fn key_agents(&mut self, tenant: &str, key: &str) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT agent_id FROM idempotency WHERE tenant = ?1 AND key = ?2 LIMIT 16",
-        )?;
-        let agents = statement
-            .query_map(params![tenant, key], |row| row.get(0))?
-            .collect::<std::result::Result<Vec<String>, _>>()?;
-        Ok(agents)
+    fn key_records(&mut self, tenant: &str, key: &str) -> Result<Vec<KeyRecord>> {
+        queries::load_key_records(self.conn, tenant, key)
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
