@@ -12,6 +12,7 @@ use super::conn::{Conn, connect};
 use super::{schema, verify};
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
+use crate::store::sql::LedgerColumns;
 use crate::store::sqlite;
 
 /// How a column is carried over.
@@ -256,6 +257,16 @@ fn is_empty(conn: &mut Conn) -> Result<bool> {
 }
 
 /// Copies the SQLite authority at `from` into the empty PostgreSQL database at `to`.
+/// What the copy reads from SQLite for a column of PostgreSQL's: SQLite's ledger has no `action` and `agent_id`
+/// columns since its schema 19, they are read from the record's body.
+fn source_column<'a>(table: &str, column: &'a str) -> &'a str {
+    match (table, column) {
+        ("ledger", "action") => LedgerColumns::SQLITE.action,
+        ("ledger", "agent_id") => LedgerColumns::SQLITE.agent_id,
+        _ => column,
+    }
+}
+
 pub(crate) fn copy(from: &std::path::Path, to: &PostgresUrl) -> Result<CopyReport> {
     let source = sqlite::open_existing_read_only(from)?;
     sqlite::verify_connection(&source)?;
@@ -276,7 +287,8 @@ pub(crate) fn copy(from: &std::path::Path, to: &PostgresUrl) -> Result<CopyRepor
             names.join(", "),
             placeholders.join(", ")
         ))?;
-        let mut select = source.prepare(&format!("SELECT {} FROM {table}", names.join(", ")))?;
+        let read: Vec<&str> = names.iter().map(|c| source_column(table, c)).collect();
+        let mut select = source.prepare(&format!("SELECT {} FROM {table}", read.join(", ")))?;
         let mut source_rows = select.query([])?;
         let mut count = 0u64;
         while let Some(row) = source_rows.next()? {
