@@ -44,7 +44,8 @@ pub(crate) const PENDING_COUNTS: &str = "SELECT tenant, count(*), min(created_us
 /// Approvals agent `?2` of tenant `?1` has waiting, not past their window at `?3` (index `approvals_pending_agent`).
 /// Counts no further than `?4`.
 pub(crate) const PENDING_OF_AGENT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM approvals \
-     WHERE tenant = ?1 AND agent_id = ?2 AND status = 'pending' AND expires_us > ?3 LIMIT CAST(?4 AS BIGINT)) AS waiting";
+     WHERE tenant = ?1 AND agent_id = ?2 AND status = 'pending' AND expires_us > ?3 \
+     LIMIT CAST(?4 AS BIGINT)) AS waiting";
 
 /// Approvals tenant `?1` has waiting, not past their window at `?2` (index `approvals_pending`).
 /// Counts no further than `?3`.
@@ -107,7 +108,8 @@ pub(crate) const SESSIONS_OF_TENANT: &str =
 pub(crate) const SESSIONS_ALL: &str = "SELECT COUNT(*) FROM console_sessions";
 /// Ends the `?2` sessions of tenant `?1` closest to their expiry.
 pub(crate) const SESSIONS_END_OLDEST: &str = "DELETE FROM console_sessions WHERE token_hash IN \
-     (SELECT token_hash FROM console_sessions WHERE tenant = ?1 ORDER BY expires_us, token_hash LIMIT CAST(?2 AS BIGINT))";
+     (SELECT token_hash FROM console_sessions WHERE tenant = ?1 ORDER BY expires_us, token_hash \
+     LIMIT CAST(?2 AS BIGINT))";
 /// Stores a session.
 pub(crate) const SESSION_INSERT: &str = "INSERT INTO console_sessions \
      (token_hash, tenant, key_id, created_us, expires_us) VALUES (?1, ?2, ?3, ?4, ?5)";

@@ -213,7 +213,8 @@ pub(crate) fn deliveries(
 ) -> Result<Vec<DeliveryRecord>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, webhook_id, event, created_us, attempts, state, next_attempt_us, last_status, last_error, \
-         finished_us FROM webhook_outbox WHERE tenant = ?1 ORDER BY created_us DESC, id, webhook_id LIMIT CAST(?2 AS BIGINT)",
+         finished_us FROM webhook_outbox WHERE tenant = ?1 ORDER BY created_us DESC, id, webhook_id \
+         LIMIT CAST(?2 AS BIGINT)",
     )?;
     let rows = statement.query_map(params![tenant, limit], |row| {
         Ok((
