@@ -227,6 +227,18 @@ mod tests {
         assert_eq!(reference(&request), known);
     }
 
+    /// The characters JSON serializers disagree on (a solidus, DEL, line and paragraph separators, control
+    /// characters, HTML's specials, a non-BMP character) in every fingerprinted text, including a key.
+    #[test]
+    fn texts_escape_as_the_canonical_form_does() {
+        let text = "a/b\u{7f}\u{2028}\u{2029}\u{1f}\u{0}<&>'\"\\\té😀\u{e000}";
+        let request = ActionRequest::new(text, text)
+            .resource(text)
+            .risk(text)
+            .param(text, json!({ text: [text, 1e21, -0.0, 1.5e-7] }));
+        assert_eq!(fingerprint(&request).unwrap(), reference(&request));
+    }
+
     fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
