@@ -336,6 +336,8 @@ mod tests {
             CHANGES_OF,
             SESSIONS_END_OLDEST,
             &evidence.sql,
+            crate::store::sqlite::webhooks::CLAIM_DUE,
+            crate::store::sqlite::webhooks::DELIVERIES,
         ];
         for sql in statements {
             let mut statement = conn.prepare(sql).unwrap();

@@ -17,7 +17,7 @@ mod usage;
 #[cfg(test)]
 mod usage_tests;
 mod verify;
-mod webhooks;
+pub(crate) mod webhooks;
 #[cfg(test)]
 mod writer_tests;
 

@@ -82,6 +82,18 @@ pub(crate) fn remove(
     Ok(removed > 0)
 }
 
+/// Up to `?3` of tenant `?1`'s deliveries due at `?2` and not held by another sender, the longest waiting first.
+pub(crate) const CLAIM_DUE: &str = "SELECT o.id, o.webhook_id, w.url, w.secret, w.format, o.event, o.data, o.created_us, o.attempts \
+     FROM webhook_outbox o JOIN webhooks w ON w.tenant = o.tenant AND w.id = o.webhook_id \
+     WHERE o.tenant = ?1 AND o.state = 'pending' AND o.next_attempt_us <= ?2 \
+       AND (o.claim_until_us IS NULL OR o.claim_until_us <= ?2) \
+     ORDER BY o.next_attempt_us, o.created_us LIMIT CAST(?3 AS BIGINT)";
+
+/// Tenant `?1`'s newest `?2` deliveries.
+pub(crate) const DELIVERIES: &str = "SELECT id, webhook_id, event, created_us, attempts, state, next_attempt_us, last_status, last_error, \
+     finished_us FROM webhook_outbox WHERE tenant = ?1 ORDER BY created_us DESC, id, webhook_id \
+     LIMIT CAST(?2 AS BIGINT)";
+
 pub(crate) fn claim(
     conn: &Connection,
     tenant: &str,
@@ -90,13 +102,7 @@ pub(crate) fn claim(
     until: OffsetDateTime,
     limit: usize,
 ) -> Result<Vec<Delivery>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT o.id, o.webhook_id, w.url, w.secret, w.format, o.event, o.data, o.created_us, o.attempts \
-         FROM webhook_outbox o JOIN webhooks w ON w.tenant = o.tenant AND w.id = o.webhook_id \
-         WHERE o.tenant = ?1 AND o.state = 'pending' AND o.next_attempt_us <= ?2 \
-           AND (o.claim_until_us IS NULL OR o.claim_until_us <= ?2) \
-         ORDER BY o.next_attempt_us, o.created_us LIMIT CAST(?3 AS BIGINT)",
-    )?;
+    let mut statement = conn.prepare_cached(CLAIM_DUE)?;
     let rows = statement.query_map(
         params![
             tenant,
@@ -211,11 +217,7 @@ pub(crate) fn deliveries(
     tenant: &str,
     limit: u32,
 ) -> Result<Vec<DeliveryRecord>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, webhook_id, event, created_us, attempts, state, next_attempt_us, last_status, last_error, \
-         finished_us FROM webhook_outbox WHERE tenant = ?1 ORDER BY created_us DESC, id, webhook_id \
-         LIMIT CAST(?2 AS BIGINT)",
-    )?;
+    let mut statement = conn.prepare_cached(DELIVERIES)?;
     let rows = statement.query_map(params![tenant, limit], |row| {
         Ok((
             (row.get::<_, String>(0)?, row.get::<_, String>(1)?),
