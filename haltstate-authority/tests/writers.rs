@@ -245,6 +245,89 @@ fn a_sqlite_database_has_one_writer_and_refuses_more() {
     assert_eq!(answer.status, GuardStatus::Allowed);
 }
 
+/// A SQLite batch runs its operations without savepoints (copying each changed page into a savepoint's journal was
+/// a fifth of the writer's work), yet an operation whose write the database refuses half-way must still fail alone:
+/// the transaction is rolled back and run again with a savepoint per operation, so the operations before it in the
+/// batch (whose first run was rolled back) and after it are answered and stored as if it had never been queued,
+/// and it stores nothing. The batch after that one runs with savepoints, and fails only its own refused operation
+/// too.
+#[test]
+fn a_sqlite_write_refused_half_way_fails_only_its_operation_and_the_batch_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("haltstate.db");
+    let authority = open(path.to_str().unwrap(), None).unwrap();
+    let tenant = "refusing";
+    let guard = |key: &str| authority.guard(tenant, guard_refund(100, key));
+    assert_eq!(
+        guard("refund:before").wait().unwrap().status,
+        GuardStatus::Allowed
+    );
+    let admin = rusqlite::Connection::open(&path).unwrap();
+    // The key's row is written before its record, so the refusal comes after a write of the same operation.
+    admin
+        .execute_batch(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger \
+             WHEN json_extract(NEW.body, '$.idempotency_key') = 'refund:poison' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+
+    for round in 0..2 {
+        let stats = authority.writer_stats();
+        // With the file's write lock held, the writer waits at its first batch's BEGIN, and the rest queue behind
+        // it: the refused guard shares its transaction with at least one guard before it and two after.
+        admin.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let before: Vec<_> = (0..2)
+            .map(|i| queued(guard(&format!("refund:{round}:before-{i}"))))
+            .collect();
+        let poison = queued(guard("refund:poison"));
+        let after: Vec<_> = (0..2)
+            .map(|i| queued(guard(&format!("refund:{round}:after-{i}"))))
+            .collect();
+        admin.execute_batch("COMMIT").unwrap();
+
+        let error = runtime.block_on(poison).unwrap_err();
+        assert!(
+            matches!(&error, AuthorityError::Storage(why) if why.to_string().contains("refused")),
+            "round {round}: {error:?}"
+        );
+        for (i, answer) in before.into_iter().chain(after).enumerate() {
+            let answer = runtime.block_on(answer).unwrap();
+            assert_eq!(
+                answer.status,
+                GuardStatus::Allowed,
+                "round {round}, guard {i}"
+            );
+            assert!(answer.claim.is_some(), "round {round}, guard {i}");
+        }
+        let now = authority.writer_stats();
+        assert_eq!(now.operations - stats.operations, 5, "round {round}");
+        assert!(
+            now.transactions - stats.transactions <= 2,
+            "round {round}: the refused guard had a transaction of its own: {stats:?} -> {now:?}"
+        );
+    }
+
+    // What the answered guards stored is there (a second guard of a claimed key is told it is in progress), the
+    // refused guard stored nothing (its key is fresh once the database takes its record), and the chain verifies.
+    assert_eq!(
+        guard("refund:0:before-0").wait().unwrap().status,
+        GuardStatus::InProgress
+    );
+    assert_eq!(
+        guard("refund:1:after-1").wait().unwrap().status,
+        GuardStatus::InProgress
+    );
+    admin.execute_batch("DROP TRIGGER refuse_poison").unwrap();
+    let poison = guard("refund:poison").wait().unwrap();
+    assert_eq!(poison.status, GuardStatus::Allowed);
+    let report = authority.verify_ledger().unwrap();
+    assert_eq!(report.records, 1 + 2 * 4 + 2 + 1, "{report:?}");
+}
+
 /// A writer holds a transaction's key rows and records back and sends them together (one statement), and runs no
 /// SQL savepoints: a write the database refuses must fail its whole transaction, every operation of it (none
 /// acknowledged, none stored), and the writer must go on from the chain as stored.

@@ -117,7 +117,7 @@ impl Authority {
         };
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
         self.submit(tenant, move |b, tenant| {
-            ops::approvals::decide(b, tenant, &id, verdict, &approver, reason)
+            ops::approvals::decide(b, tenant, &id, verdict, &approver, reason.clone())
         })
     }
 

@@ -51,7 +51,7 @@ impl Authority {
             key: request.idempotency_key.clone(),
         };
         self.submit_keyed(tenant, Some(key), move |b, tenant| {
-            ops::guard::guard(b, windows, tenant, &request, &fingerprint, policy)
+            ops::guard::guard(b, windows, tenant, &request, &fingerprint, &policy)
         })
     }
 
@@ -85,7 +85,7 @@ impl Authority {
             key: report.idempotency_key.clone(),
         });
         self.submit_keyed(tenant, key, move |b, tenant| {
-            ops::report::report(b, windows, tenant, report)
+            ops::report::report(b, windows, tenant, &report)
         })
     }
 
@@ -101,7 +101,7 @@ impl Authority {
         };
         let (tenant, windows) = (tenant.to_owned(), self.inner.windows);
         self.submit(tenant, move |b, tenant| {
-            ops::check::check(b, windows, tenant, request, &fingerprint, policy)
+            ops::check::check(b, windows, tenant, &request, &fingerprint, &policy)
         })
     }
 
@@ -118,7 +118,7 @@ impl Authority {
         };
         let tenant = tenant.to_owned();
         self.submit(tenant, move |b, tenant| {
-            ops::unverified::record(b, tenant, evidence)
+            ops::unverified::record(b, tenant, &evidence)
         })
     }
 
@@ -131,7 +131,7 @@ impl Authority {
         };
         let tenant = tenant.to_owned();
         self.submit(tenant, move |b, tenant| {
-            ops::check::report(b, tenant, report)
+            ops::check::report(b, tenant, &report)
         })
     }
 

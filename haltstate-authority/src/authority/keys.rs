@@ -92,12 +92,13 @@ impl Authority {
         &self,
         tenant: &str,
         key_id: &str,
-        change: impl FnOnce(&mut dyn Tx, &str, &str) -> Result<T> + Send + 'static,
+        change: impl FnMut(&mut dyn Tx, &str, &str) -> Result<T> + Send + 'static,
     ) -> Pending<T> {
         self.inner.key_cache.forget(key_id);
         let (tenant, key_id) = (tenant.to_owned(), key_id.to_owned());
         // Only the cache: a queued operation holding the whole authority would keep it alive past its last handle.
         let cache = self.inner.key_cache.clone();
+        let mut change = change;
         self.submit(tenant, move |tx, tenant| {
             let changed = change(tx, tenant, &key_id);
             cache.forget(&key_id);

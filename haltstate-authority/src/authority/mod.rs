@@ -144,10 +144,12 @@ impl Authority {
         AuthorityBuilder::new(database.into())
     }
 
-    /// Queues `op`, which reads and writes `tenant`'s state only.
+    /// Queues `op`, which reads and writes `tenant`'s state only. It may run more than once (its batch's
+    /// transaction rolled back and run again), so it changes nothing outside the transaction that a second run
+    /// would change again.
     fn submit<T, F>(&self, tenant: String, op: F) -> Pending<T>
     where
-        F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
+        F: FnMut(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         self.submit_keyed(tenant, None, op)
@@ -157,7 +159,7 @@ impl Authority {
     /// once).
     fn submit_keyed<T, F>(&self, tenant: String, key: Option<KeyHint>, op: F) -> Pending<T>
     where
-        F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
+        F: FnMut(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let writer = self.inner.writers.for_tenant(&tenant);

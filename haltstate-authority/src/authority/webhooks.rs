@@ -31,7 +31,7 @@ impl Authority {
         }
         let (actor, keyring) = (actor.to_owned(), self.inner.keyring.clone());
         self.submit(tenant.to_owned(), move |tx, tenant| {
-            ops::webhooks::add(tx, tenant, spec, &actor, &keyring)
+            ops::webhooks::add(tx, tenant, spec.clone(), &actor, &keyring)
         })
     }
 

@@ -17,9 +17,9 @@ pub(crate) fn check(
     tx: &mut dyn Tx,
     windows: Windows,
     tenant: &str,
-    request: CheckRequest,
+    request: &CheckRequest,
     fingerprint: &str,
-    judgement: Judgement,
+    judgement: &Judgement,
 ) -> Result<CheckAnswer> {
     let request_id = request.request_id.clone().unwrap_or_else(|| new_id("req"));
     let bound = tx.check(tenant, &request_id)?;
@@ -29,7 +29,7 @@ pub(crate) fn check(
     let Some(mut verdict) = decide(bound.as_ref(), fingerprint, &kill, &policy) else {
         // A request id is one operation, as an idempotency key is: reusing it for another operation could pick
         // up the approval granted to the first one.
-        let mut record = check_record(tx, tenant, &request, &request_id);
+        let mut record = check_record(tx, tenant, request, &request_id);
         record.decision = Some(Decision::Deny);
         record.status = Some(Decision::Deny.as_str().to_owned());
         record.reason = Some("request id is bound to a different operation".into());
@@ -69,7 +69,7 @@ pub(crate) fn check(
             decision: verdict.decision.as_str().to_owned(),
         },
     )?;
-    let mut record = check_record(tx, tenant, &request, &request_id);
+    let mut record = check_record(tx, tenant, request, &request_id);
     record.decision = Some(verdict.decision);
     record.status = Some(verdict.decision.as_str().to_owned());
     record.reason = Some(verdict.reason.clone());
@@ -116,7 +116,7 @@ fn check_record(
 
 /// Records what a caller says it did after a check. The record is `verified` only when the authority made the
 /// decision it names.
-pub(crate) fn report(tx: &mut dyn Tx, tenant: &str, report: CheckReport) -> Result<u64> {
+pub(crate) fn report(tx: &mut dyn Tx, tenant: &str, report: &CheckReport) -> Result<u64> {
     let decided = match &report.request_id {
         Some(id) => tx.check(tenant, id)?,
         None => None,
@@ -130,14 +130,14 @@ pub(crate) fn report(tx: &mut dyn Tx, tenant: &str, report: CheckReport) -> Resu
     let outcome = Outcome::parse(&report.status)
         .ok_or_else(|| AuthorityError::invalid(format!("unknown status {:?}", report.status)))?;
     let mut record = EvidenceRecord::new(EvidenceKind::CheckReport, tenant, tx.now());
-    record.agent_id = Some(report.agent_id);
-    record.action = Some(report.action).filter(|a| !a.is_empty());
-    record.request_id = report.request_id;
+    record.agent_id = Some(report.agent_id.clone());
+    record.action = Some(report.action.clone()).filter(|a| !a.is_empty());
+    record.request_id = report.request_id.clone();
     record.decision = report.decision;
     record.outcome = Some(outcome);
-    record.status = Some(report.status);
-    record.policy_id = report.policy_id;
-    record.error = report.error;
+    record.status = Some(report.status.clone());
+    record.policy_id = report.policy_id.clone();
+    record.error = report.error.clone();
     record.proof_status = Some(if verified {
         ProofStatus::Verified
     } else {

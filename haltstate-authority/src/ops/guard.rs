@@ -1,5 +1,7 @@
 //! A guard, applied: load the kill switch and the key's record, decide by the rule, store and record.
 
+use std::borrow::Cow;
+
 use haltstate_types::{
     Decision, EvidenceKind, EvidenceRecord, GuardAnswer, GuardRequest, ProofStatus,
 };
@@ -20,7 +22,7 @@ pub(crate) fn guard(
     tenant: &str,
     request: &GuardRequest,
     fingerprint: &str,
-    judgement: Judgement,
+    judgement: &Judgement,
 ) -> Result<GuardAnswer> {
     let kill = tx.kill_status(tenant, &request.action.agent_id)?;
     // A stopped agent's guard reads nothing else.
@@ -39,7 +41,7 @@ pub(crate) fn guard(
         .filter(|r| !starts_next(r, request, approval.as_ref(), now));
     let (policy, usage) = match (kill.denial_reason(), judgement) {
         // Stopped: the rule answers from the kill switch; no usage is read for it.
-        (Some(why), Judgement::WithUsage(_)) => (PolicyDecision::deny(why), None),
+        (Some(why), Judgement::WithUsage(_)) => (Cow::Owned(PolicyDecision::deny(why)), None),
         (_, judgement) => super::usage::decide(
             tx,
             tenant,

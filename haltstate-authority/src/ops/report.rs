@@ -13,18 +13,18 @@ pub(crate) fn report(
     tx: &mut dyn Tx,
     windows: Windows,
     tenant: &str,
-    report: OutcomeReport,
+    report: &OutcomeReport,
 ) -> Result<ReportAck> {
     let key = report.idempotency_key.clone();
     let record = match &report.agent_id {
         Some(agent) => tx.key(tenant, agent, &key)?,
-        None => unnamed(tx, tenant, &report)?,
+        None => unnamed(tx, tenant, report)?,
     }
     .ok_or_else(|| AuthorityError::NotClaimed {
         key: key.clone(),
         state: "unknown".into(),
     })?;
-    let state = match decide(&record, &report)? {
+    let state = match decide(&record, report)? {
         ReportStep::Duplicate { seq } => {
             return Ok(ReportAck {
                 ledger_seq: seq,
@@ -43,13 +43,13 @@ pub(crate) fn report(
     evidence.outcome = Some(report.outcome);
     evidence.policy_id = record.policy_id.clone();
     evidence.approval_id = record.approval_id.clone();
-    evidence.resource_refs = report.resource_refs;
+    evidence.resource_refs = report.resource_refs.clone();
     evidence.body_latency_us = report.body_latency.map(micros);
     evidence.proof_status = Some(report.proof_status);
     evidence.redaction_status = Some(redaction_status(&report.redacted_fields));
-    evidence.redacted_fields = report.redacted_fields;
-    evidence.error = report.error;
-    evidence.usage = report.usage;
+    evidence.redacted_fields = report.redacted_fields.clone();
+    evidence.error = report.error.clone();
+    evidence.usage = report.usage.clone();
     let tokens = evidence.usage.as_ref().map(|u| u.total_tokens);
     let seq = tx.append(evidence)?;
     let mut record = KeyRecord {

@@ -1,6 +1,7 @@
 //! Usage, applied: the decision of an action whose policies read `context.usage` is made here, in the
 //! transaction, from the agent's usage as stored; an allowed claim charges it; an error gives it back.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use haltstate_types::ActionRequest;
@@ -16,15 +17,15 @@ use crate::store::usage::SPANS;
 
 /// Policy's decision: as judged on the caller's thread, or now, from the usage stored (without the charge
 /// `own`, the key's earlier claim, which this guard would replace). Answers the usage it read, if it did.
-pub(crate) fn decide(
+pub(crate) fn decide<'j>(
     tx: &mut dyn Tx,
     tenant: &str,
     action: &ActionRequest,
-    judgement: Judgement,
+    judgement: &'j Judgement,
     own: Option<&Charge>,
-) -> Result<(PolicyDecision, Option<Usage>)> {
+) -> Result<(Cow<'j, PolicyDecision>, Option<Usage>)> {
     match judgement {
-        Judgement::Decided(policy) => Ok((policy, None)),
+        Judgement::Decided(policy) => Ok((Cow::Borrowed(policy), None)),
         Judgement::WithUsage(engine) => {
             let mut usage = tx.usage(tenant, &action.agent_id, &action.action)?;
             if let Some(own) = own {
@@ -36,10 +37,10 @@ pub(crate) fn decide(
                 let reason = format!(
                     "usage limits count integer params only: send {name:?} as an integer in minor units"
                 );
-                return Ok((PolicyDecision::deny(reason), Some(usage)));
+                return Ok((Cow::Owned(PolicyDecision::deny(reason)), Some(usage)));
             }
             let decided = engine.decide_with_usage(tenant, action, now, Some(&usage));
-            Ok((decided, Some(usage)))
+            Ok((Cow::Owned(decided), Some(usage)))
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Operations queued for a batch, and the answers they hold until the batch commits.
 //!
-//! Each operation runs under its own savepoint and its answer is held until the commit, so every acknowledged
-//! change is durable and a failed commit is told to every caller in the batch. What a batch is (a transaction
-//! on one connection) is the backend's: a [`Runner`].
+//! An operation's answer is held until the commit, so every acknowledged change is durable and a failed commit is
+//! told to every caller in the batch. An operational error (the database's, not a refusal) must undo only the
+//! failing operation's writes: either it ran under its own savepoint ([`Isolation::Savepoint`]), or the backend
+//! rolls the whole transaction back and runs the batch again with savepoints ([`Isolation::None`]; SQLite copies
+//! every page an operation changes into a savepoint's journal, a fifth of its writer's work). What a batch is (a
+//! transaction on one connection) is the backend's: a [`Runner`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +25,26 @@ pub(crate) trait Runner: Send {
     fn close(&mut self) {}
 }
 
+/// How an operation runs in its batch's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// Under its own savepoint: an operational error undoes its writes and leaves the rest of the batch alone.
+    Savepoint,
+    /// Directly in the transaction: after an operational error ([`Ran::Failed`]) its writes may be half made, and
+    /// the runner must roll the transaction back before anything of it commits.
+    None,
+}
+
+/// What running an operation left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Ran {
+    /// An answer (a refusal included) whose writes belong in the transaction.
+    Done,
+    /// An operational error: nothing of the operation is to be kept.
+    Failed,
+}
+
 /// One queued operation, of one tenant.
 pub(crate) trait Job: Send {
     /// The tenant whose state the operation reads and writes (a backend may give each tenant its own
@@ -32,16 +55,13 @@ pub(crate) trait Job: Send {
     /// reads are round trips may read the rows of a whole batch at once.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     fn key(&self) -> Option<&KeyHint>;
-    /// Runs the operation; the answer is held until the commit.
-    fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply>;
+    /// Runs the operation, or runs it again in a new transaction after the one it ran in was rolled back; the
+    /// answer of the last run is held until [`finish`](Self::finish).
+    fn run(&mut self, tx: &mut dyn Tx, isolation: Isolation) -> Ran;
+    /// Sends the held answer, or the commit's error.
+    fn finish(self: Box<Self>, commit_error: Option<&BatchFailure>);
     /// Answers without running (the transaction could not start).
     fn fail(self: Box<Self>, error: AuthorityError);
-}
-
-/// An answer waiting for the commit.
-pub(crate) trait Reply: Send {
-    /// Sends the answer, or the commit error.
-    fn finish(self: Box<Self>, commit_error: Option<&BatchFailure>);
 }
 
 /// Why a batch did not commit, as every caller of the batch is told.
@@ -80,21 +100,20 @@ pub(crate) struct KeyHint {
     pub(crate) key: String,
 }
 
+/// An operation (which may run more than once: its batch's transaction may be rolled back and run again) and
+/// where its answer goes.
 pub(crate) struct OpJob<F, T> {
     pub(crate) tenant: String,
     pub(crate) key: Option<KeyHint>,
     pub(crate) op: F,
     pub(crate) reply: oneshot::Sender<Result<T>>,
-}
-
-struct OpReply<T> {
-    result: Result<T>,
-    reply: oneshot::Sender<Result<T>>,
+    /// The answer of the last run.
+    pub(crate) result: Option<Result<T>>,
 }
 
 impl<F, T> Job for OpJob<F, T>
 where
-    F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send,
+    F: FnMut(&mut dyn Tx, &str) -> Result<T> + Send,
     T: Send + 'static,
 {
     fn tenant(&self) -> &str {
@@ -105,32 +124,38 @@ where
         self.key.as_ref()
     }
 
-    fn run(self: Box<Self>, tx: &mut dyn Tx) -> Box<dyn Reply> {
-        let this = *self;
-        let (op, tenant) = (this.op, this.tenant.as_str());
-        let result = run_in_savepoint(tx, |tx| op(tx, tenant));
-        Box::new(OpReply {
-            result,
-            reply: this.reply,
-        })
+    fn run(&mut self, tx: &mut dyn Tx, isolation: Isolation) -> Ran {
+        let (op, tenant) = (&mut self.op, self.tenant.as_str());
+        let result = match isolation {
+            Isolation::Savepoint => run_in_savepoint(tx, |tx| op(tx, tenant)),
+            Isolation::None => op(tx, tenant),
+        };
+        let ran = match &result {
+            Err(error) if error.is_operational() => Ran::Failed,
+            _ => Ran::Done,
+        };
+        self.result = Some(result);
+        ran
     }
 
-    fn fail(self: Box<Self>, error: AuthorityError) {
-        let _ = self.reply.send(Err(error));
-    }
-}
-
-impl<T: Send> Reply for OpReply<T> {
     fn finish(self: Box<Self>, commit_error: Option<&BatchFailure>) {
         let result = match (commit_error, self.result) {
             // An operation that itself failed (a row that does not decode, say) is told its own failure, not the
             // batch's it caused: nothing of it was to be kept either way, and the cause is what the caller needs.
-            (Some(_), Err(own)) if own.is_operational() => Err(own),
+            (Some(_), Some(Err(own))) if own.is_operational() => Err(own),
             (Some(failure), _) => Err(failure.to_error()),
-            (None, result) => result,
+            (None, Some(result)) => result,
+            // Not run, so nothing of it was decided (a runner answers before running every job only on failure).
+            (None, None) => Err(AuthorityError::CommitFailed(
+                "the operation was not run".into(),
+            )),
         };
         // A caller that stopped waiting is fine: the change is committed either way.
         let _ = self.reply.send(result);
+    }
+
+    fn fail(self: Box<Self>, error: AuthorityError) {
+        let _ = self.reply.send(Err(error));
     }
 }
 
@@ -162,9 +187,9 @@ pub(crate) fn acknowledge(
     events: &tokio::sync::broadcast::Sender<ApprovalEvent>,
     started: std::time::Instant,
     published: Vec<ApprovalEvent>,
-    replies: Vec<Box<dyn Reply>>,
+    jobs: Vec<Box<dyn Job>>,
 ) {
-    let operations = replies.len() as u64;
+    let operations = jobs.len() as u64;
     counters.transactions.fetch_add(1, Ordering::Relaxed);
     counters.operations.fetch_add(operations, Ordering::Relaxed);
     metrics::histogram!("haltstate_commit_batch_size").record(operations as f64);
@@ -174,8 +199,8 @@ pub(crate) fn acknowledge(
         // No subscriber is not an error.
         let _ = events.send(event);
     }
-    for reply in replies {
-        reply.finish(None);
+    for job in jobs {
+        job.finish(None);
     }
 }
 

@@ -67,7 +67,7 @@ pub(crate) fn submit<T, F>(
     op: F,
 ) -> Pending<T>
 where
-    F: FnOnce(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
+    F: FnMut(&mut dyn Tx, &str) -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
     let (reply, receiver) = oneshot::channel();
@@ -78,6 +78,7 @@ where
                 key,
                 op,
                 reply,
+                result: None,
             }),
             writer.clone(),
         ))),

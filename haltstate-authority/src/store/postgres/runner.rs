@@ -18,7 +18,7 @@ use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
 use crate::store::chain::Tail;
 use crate::store::job::{
-    BatchFailure, Job, KeyHint, Reply, Runner, WriterCounters, acknowledge, fail_all,
+    BatchFailure, Isolation, Job, KeyHint, Runner, WriterCounters, acknowledge, fail_all,
 };
 
 /// The writer's connection (reconnected when lost) and what it needs to run batches.
@@ -97,12 +97,17 @@ impl PgRunner {
             KnownKeys::new()
         };
         let mut tx = PgTx::new(conn, tenant, tail.clone(), self.clock.now()).knowing(keys);
-        let mut replies: Vec<Box<dyn Reply>> = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        let mut ran: Vec<Box<dyn Job>> = Vec::with_capacity(jobs.len());
+        for mut job in jobs {
             match tx.poisoned() {
                 // The transaction will be rolled back: the rest of the batch is not run.
                 Some(error) => job.fail(error),
-                None => replies.push(job.run(&mut tx)),
+                None => {
+                    // A savepoint here is the transaction's own bookkeeping (no statement): an operational error
+                    // poisons the transaction, and the tenant's batch fails as a whole.
+                    let _ = job.run(&mut tx, Isolation::Savepoint);
+                    ran.push(job);
+                }
             }
         }
         tx.flush();
@@ -113,7 +118,7 @@ impl PgRunner {
             None => finish(conn, tenant, &tail, &after, &published, &self.instance),
         };
         match committed {
-            Ok(()) => acknowledge(&self.counters, &self.events, started, published, replies),
+            Ok(()) => acknowledge(&self.counters, &self.events, started, published, ran),
             Err(error) => {
                 tracing::error!(%error, "commit failed; the batch is lost and every caller is told");
                 let _ = conn.batch("ROLLBACK");
@@ -122,8 +127,8 @@ impl PgRunner {
                 } else {
                     Self::failure(&error)
                 };
-                for reply in replies {
-                    reply.finish(Some(&failure));
+                for job in ran {
+                    job.finish(Some(&failure));
                 }
             }
         }

@@ -69,8 +69,9 @@ pub(crate) fn open_writer(
     conn.set_prepared_statement_cache_capacity(64);
     schema::migrate(&mut conn)?;
     // After the migrations, whose index builds may sort more than memory should hold. An operation's savepoint
-    // journal lives as long as the operation: on disk (spilled after 64 KiB) each page it saves was a `pwrite`,
-    // ~16 system calls per guard; in memory it is a copy.
+    // journal (a batch runs again with one per operation after an operational error) lives as long as the
+    // operation: on disk (spilled after 64 KiB) each page it saves was a `pwrite`, ~16 system calls per guard; in
+    // memory it is a copy.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }

@@ -1,6 +1,12 @@
-//! A SQLite batch: `BEGIN IMMEDIATE`, every queued operation in its savepoint, each moved chain's head row once, then
-//! `COMMIT`. Another process (the operator CLI) may write the same file; the runner notices through `PRAGMA
-//! data_version` and reloads the chains' ends before appending.
+//! A SQLite batch: `BEGIN IMMEDIATE`, every queued operation, each moved chain's head row once, then `COMMIT`.
+//! Another process (the operator CLI) may write the same file; the runner notices through `PRAGMA data_version`
+//! and reloads the chains' ends before appending.
+//!
+//! Operations run without savepoints: SQLite copies every page an operation changes into its savepoint's journal,
+//! a fifth of the writer's work. When one fails operationally (its writes may be half made), the transaction is
+//! rolled back and the batch runs again with a savepoint per operation, the failed one's answer kept; the batches
+//! after it keep their savepoints until one passes without such a failure, so an operation that keeps failing
+//! costs its batch one run, not two.
 
 use std::sync::Arc;
 
@@ -10,13 +16,17 @@ use super::tails::Tails;
 use super::tx::SqliteTx;
 use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
-use crate::store::job::{BatchFailure, Job, Reply, Runner, WriterCounters, acknowledge, fail_all};
+use crate::store::job::{
+    BatchFailure, Isolation, Job, Ran, Runner, WriterCounters, acknowledge, fail_all,
+};
 
 /// The connection and what the batch runner keeps between batches.
 pub(crate) struct SqliteRunner {
     conn: Connection,
     tails: Tails,
     seen_data_version: Option<i64>,
+    /// The last batch had an operation fail operationally: this one runs each under a savepoint.
+    isolate: bool,
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
@@ -33,27 +43,20 @@ impl SqliteRunner {
             conn,
             tails: Tails::default(),
             seen_data_version: None,
+            isolate: false,
             clock,
             counters,
             events,
         }
     }
-}
 
-impl Runner for SqliteRunner {
-    fn run_batch(&mut self, jobs: Vec<Box<dyn Job>>) {
-        let started = std::time::Instant::now();
-        let conn = &self.conn;
-        if let Err(error) = conn
+    /// `BEGIN IMMEDIATE`; the chains' ends are forgotten if another process wrote since our last commit.
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        self.conn
             .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut s| s.execute([]))
-        {
-            tracing::error!(%error, "cannot start a write transaction");
-            fail_all(jobs, &BatchFailure::Failed(error.to_string()));
-            return;
-        }
-        // Another process may have appended to the ledger since our last commit.
-        let data_version = conn
+            .and_then(|mut s| s.execute([]))?;
+        let data_version = self
+            .conn
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |row| row.get::<_, i64>(0)))
             .ok();
@@ -61,8 +64,71 @@ impl Runner for SqliteRunner {
             self.tails.clear();
             self.seen_data_version = data_version;
         }
-        let mut tx = SqliteTx::new(conn, &mut self.tails, self.clock.now());
-        let replies: Vec<Box<dyn Reply>> = jobs.into_iter().map(|job| job.run(&mut tx)).collect();
+        Ok(())
+    }
+
+    /// Rolls the open transaction back, and forgets the chains' ends it had moved.
+    fn roll_back(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+        self.tails.clear();
+        self.seen_data_version = None;
+    }
+}
+
+/// Runs `jobs` in order, but the one at `skip` (whose answer stands); returns the index of the first that failed
+/// operationally. Without isolation it stops there: the transaction is to be rolled back.
+fn run_jobs(
+    tx: &mut SqliteTx<'_>,
+    jobs: &mut [Box<dyn Job>],
+    isolation: Isolation,
+    skip: Option<usize>,
+) -> Option<usize> {
+    let mut failed = None;
+    for (at, job) in jobs.iter_mut().enumerate() {
+        if Some(at) == skip {
+            continue;
+        }
+        if job.run(tx, isolation) == Ran::Failed {
+            failed.get_or_insert(at);
+            if isolation == Isolation::None {
+                break;
+            }
+        }
+    }
+    failed
+}
+
+impl Runner for SqliteRunner {
+    fn run_batch(&mut self, mut jobs: Vec<Box<dyn Job>>) {
+        let started = std::time::Instant::now();
+        if let Err(error) = self.begin() {
+            tracing::error!(%error, "cannot start a write transaction");
+            fail_all(jobs, &BatchFailure::Failed(error.to_string()));
+            return;
+        }
+        let isolation = if self.isolate {
+            Isolation::Savepoint
+        } else {
+            Isolation::None
+        };
+        let mut tx = SqliteTx::new(&self.conn, &mut self.tails, self.clock.now());
+        let mut failed = run_jobs(&mut tx, &mut jobs, isolation, None);
+        if let (Isolation::None, Some(at)) = (isolation, failed) {
+            drop(tx);
+            tracing::warn!(
+                "an operation failed part-way; its batch runs again, each operation under a savepoint"
+            );
+            self.roll_back();
+            if let Err(error) = self.begin() {
+                tracing::error!(%error, "cannot start a write transaction");
+                fail_all(jobs, &BatchFailure::Failed(error.to_string()));
+                return;
+            }
+            tx = SqliteTx::new(&self.conn, &mut self.tails, self.clock.now());
+            failed = run_jobs(&mut tx, &mut jobs, Isolation::Savepoint, Some(at)).or(failed);
+        }
+        self.isolate = failed.is_some();
+        let conn = &self.conn;
         let finished = tx.finish().map_err(|e| e.to_string());
         // Each moved chain's head row moves once per transaction, with the last record this batch appended.
         let committed = finished
@@ -80,14 +146,12 @@ impl Runner for SqliteRunner {
             })
             .map_err(BatchFailure::Failed);
         match committed {
-            Ok(published) => acknowledge(&self.counters, &self.events, started, published, replies),
+            Ok(published) => acknowledge(&self.counters, &self.events, started, published, jobs),
             Err(failure) => {
                 tracing::error!(error = %failure, "commit failed; the batch is lost and every caller is told");
-                let _ = conn.execute_batch("ROLLBACK");
-                self.tails.clear();
-                self.seen_data_version = None;
-                for reply in replies {
-                    reply.finish(Some(&failure));
+                self.roll_back();
+                for job in jobs {
+                    job.finish(Some(&failure));
                 }
             }
         }

@@ -31,7 +31,7 @@ fn usage(tx: &mut SqliteTx<'_>) -> Usage {
     tx.usage(tenant, agent, action).unwrap()
 }
 
-/// Runs `op` as the runner does: under a savepoint, undone when it fails.
+/// Runs `op` as the runner does when it isolates operations: under a savepoint, undone when it fails.
 fn op(tx: &mut SqliteTx<'_>, fails: bool, f: impl FnOnce(&mut SqliteTx<'_>)) {
     tx.savepoint().unwrap();
     f(tx);

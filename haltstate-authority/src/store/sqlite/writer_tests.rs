@@ -14,7 +14,8 @@ fn open_sqlite_temp_files() -> usize {
         .count()
 }
 
-/// Every operation runs under a savepoint, so each page it changes is first copied to the savepoint's journal.
+/// An operation under a savepoint (every one of a batch run again after an operational error, and of the batch
+/// after it) has each page it changes copied to the savepoint's journal first.
 /// On disk that is a write system call per page (and a temporary file per transaction), for a journal that only
 /// ever lives as long as one operation; the writer keeps it in memory. Without `temp_store = MEMORY` SQLite
 /// spills it to a file after 64 KiB.
