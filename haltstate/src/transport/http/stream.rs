@@ -52,7 +52,7 @@ impl HttpTransport {
         let mut refused = None;
         for &(prefix, choice) in self.candidates(Endpoint::Stream) {
             let response = self
-                .request(Method::GET, prefix, &suffix)
+                .request(Method::GET, Endpoint::Stream, (prefix, choice), &suffix)
                 .header(reqwest::header::ACCEPT, "text/event-stream")
                 // The stream lives longer than any request timeout; idleness is watched while reading.
                 .timeout(Duration::from_secs(365 * 24 * 3600))
