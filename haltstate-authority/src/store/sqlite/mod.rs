@@ -7,6 +7,7 @@ mod checkpoints;
 mod console;
 pub(crate) mod queries;
 mod reads;
+mod recent_hashes;
 mod rechain;
 mod runner;
 mod schema;

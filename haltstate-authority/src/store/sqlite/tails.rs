@@ -7,14 +7,18 @@ use haltstate_types::EvidenceRecord;
 use haltstate_types::timestamp::format_rfc3339;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::recent_hashes::{RecentHashes, WriterHashes};
+use super::tree::SqliteHashes;
 use crate::error::Result;
 use crate::store::chain::Tail;
 
-/// The tails this writer knows, by tenant, and which ones the open transaction moved.
+/// The tails this writer knows, by tenant, which ones the open transaction moved, and the hashes each tenant's
+/// tree stored last.
 #[derive(Debug, Default)]
 pub(crate) struct Tails {
     known: HashMap<String, Tail>,
     moved: HashSet<String>,
+    hashes: HashMap<String, RecentHashes>,
 }
 
 impl Tails {
@@ -22,6 +26,7 @@ impl Tails {
     pub(crate) fn clear(&mut self) {
         self.known.clear();
         self.moved.clear();
+        self.hashes.clear();
     }
 
     fn load(conn: &Connection, tenant: &str) -> Result<Tail> {
@@ -48,6 +53,8 @@ impl Tails {
 
     /// Puts a tail back as it was before an operation that was undone.
     pub(crate) fn restore(&mut self, tenant: String, tail: Tail) {
+        // The undone operation's tree hashes are gone from the database too.
+        self.hashes.remove(&tenant);
         self.known.insert(tenant, tail);
     }
 
@@ -69,12 +76,18 @@ impl Tails {
             record.idempotency_key
         ])?;
         // The tree keeps pace with the chain, in the same transaction.
-        crate::store::tree::append(
-            &super::tree::SqliteHashes(conn),
-            &record.tenant,
-            record.seq - 1,
-            &body,
-        )?;
+        if !self.hashes.contains_key(&record.tenant) {
+            self.hashes
+                .insert(record.tenant.clone(), RecentHashes::default());
+        }
+        let recent = self.hashes.get_mut(&record.tenant).ok_or_else(|| {
+            crate::error::AuthorityError::Corrupt("a tree's hashes went missing".into())
+        })?;
+        let store = WriterHashes {
+            stored: SqliteHashes(conn),
+            recent: std::cell::RefCell::new(recent),
+        };
+        crate::store::tree::append(&store, &record.tenant, record.seq - 1, &body)?;
         self.known.insert(
             record.tenant.clone(),
             Tail {
