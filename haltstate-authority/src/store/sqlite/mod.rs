@@ -5,6 +5,7 @@
 mod backup;
 mod checkpoints;
 mod console;
+mod held;
 pub(crate) mod queries;
 mod reads;
 mod recent_hashes;

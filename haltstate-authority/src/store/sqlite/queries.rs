@@ -9,6 +9,7 @@ use haltstate_types::{
     KillState, KillStatus, LedgerHead, Principal,
 };
 
+use super::held::Prepare;
 use crate::error::{AuthorityError, Result};
 use crate::secrets;
 use crate::state_rows::{CheckRecord, KeyRecord, KeyStatus};
@@ -18,36 +19,40 @@ use crate::store::decode::{
 use crate::store::sql::{self, EvidenceStatement, LedgerColumns};
 
 pub(crate) fn load_key(
-    conn: &Connection,
+    conn: &(impl Prepare + ?Sized),
     tenant: &str,
     agent: &str,
     key: &str,
 ) -> Result<Option<KeyRecord>> {
-    let mut statement = conn.prepare_cached(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         key_record_columns!(),
         " FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3"
-    ))?;
-    let mut rows = statement.query(params![tenant, agent, key])?;
-    rows.next()?
-        .map(|row| decode::key_record(row, key))
-        .transpose()
+    );
+    conn.with(SQL, |statement| {
+        let mut rows = statement.query(params![tenant, agent, key])?;
+        rows.next()?
+            .map(|row| decode::key_record(row, key))
+            .transpose()
+    })
 }
 
 /// Every agent's record under `key` (see `Tx::key_records`).
 pub(crate) fn load_key_records(
-    conn: &Connection,
+    conn: &(impl Prepare + ?Sized),
     tenant: &str,
     key: &str,
 ) -> Result<Vec<KeyRecord>> {
-    let mut statement = conn.prepare_cached(concat!(
+    const SQL: &str = concat!(
         "SELECT ",
         key_record_columns!(),
         // A literal: SQLite prepares a statement again each time a parameter of its LIMIT is bound.
         " FROM idempotency WHERE tenant = ?1 AND key = ?2 LIMIT 16"
-    ))?;
-    let rows = statement.query(params![tenant, key])?;
-    all(rows, |row| decode::key_record(row, key))
+    );
+    conn.with(SQL, |statement| {
+        let rows = statement.query(params![tenant, key])?;
+        all(rows, |row| decode::key_record(row, key))
+    })
 }
 
 /// Every row `rows` holds, decoded by `decode`.

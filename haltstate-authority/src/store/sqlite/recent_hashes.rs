@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
+use super::held::Held;
 use super::tree::SqliteHashes;
 use crate::error::{AuthorityError, Result};
 use crate::store::tree::HashStore;
@@ -38,12 +39,12 @@ impl RecentHashes {
 
 /// The stored hashes with one tenant's recent ones in front: reads look there first, writes go to both (the
 /// database first: what it refused is not kept).
-pub(crate) struct WriterHashes<'c, 'r> {
-    pub(crate) stored: SqliteHashes<'c>,
+pub(crate) struct WriterHashes<'c, 'h, 'r> {
+    pub(crate) stored: SqliteHashes<'h, Held<'c>>,
     pub(crate) recent: RefCell<&'r mut RecentHashes>,
 }
 
-impl HashStore for WriterHashes<'_, '_> {
+impl HashStore for WriterHashes<'_, '_, '_> {
     fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
         let recent = self.recent.borrow();
         indexes

@@ -7,10 +7,15 @@ use haltstate_types::EvidenceRecord;
 use haltstate_types::timestamp::format_rfc3339;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::held::{Held, Prepare};
 use super::recent_hashes::{RecentHashes, WriterHashes};
 use super::tree::SqliteHashes;
 use crate::error::Result;
 use crate::store::chain::Tail;
+
+/// Appends one record to the ledger.
+const LEDGER_INSERT: &str = "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// The tails this writer knows, by tenant, which ones the open transaction moved, and the hashes each tenant's
 /// tree stored last.
@@ -59,22 +64,21 @@ impl Tails {
     }
 
     /// Appends `record` to its tenant's chain, assigning its `seq`.
-    pub(crate) fn append(&mut self, conn: &Connection, record: &mut EvidenceRecord) -> Result<u64> {
-        let tail = self.get(conn, &record.tenant)?;
+    pub(crate) fn append(&mut self, held: &Held<'_>, record: &mut EvidenceRecord) -> Result<u64> {
+        let tail = self.get(held.conn(), &record.tenant)?;
         let (body, hash) = tail.next(record)?;
-        conn.prepare_cached(
-            "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            record.tenant,
-            record.seq,
-            tail.hash,
-            hash,
-            body,
-            format_rfc3339(record.at),
-            record.idempotency_key
-        ])?;
+        held.with(LEDGER_INSERT, |statement| {
+            statement.execute(params![
+                record.tenant,
+                record.seq,
+                tail.hash,
+                hash,
+                body,
+                format_rfc3339(record.at),
+                record.idempotency_key
+            ])?;
+            Ok(())
+        })?;
         // The tree keeps pace with the chain, in the same transaction.
         if !self.hashes.contains_key(&record.tenant) {
             self.hashes
@@ -84,7 +88,7 @@ impl Tails {
             crate::error::AuthorityError::Corrupt("a tree's hashes went missing".into())
         })?;
         let store = WriterHashes {
-            stored: SqliteHashes(conn),
+            stored: SqliteHashes(held),
             recent: std::cell::RefCell::new(recent),
         };
         crate::store::tree::append(&store, &record.tenant, record.seq - 1, &body)?;

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use haltstate_types::timestamp::to_micros;
 use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
 
+use super::held::{Held, Prepare};
 use super::queries;
 use super::tails::Tails;
 use super::usage::UsageBuckets;
@@ -28,6 +29,8 @@ use crate::webhooks::{Delivery, SealedSecret, Webhook, WebhookEvent};
 /// The open transaction, the chains' tails, the batch's clock reading and the events it will publish.
 pub(crate) struct SqliteTx<'a> {
     conn: &'a Connection,
+    /// The hot path's statements, held for the batch.
+    held: Held<'a>,
     tails: &'a mut Tails,
     now: OffsetDateTime,
     events: Vec<ApprovalEvent>,
@@ -41,6 +44,7 @@ impl<'a> SqliteTx<'a> {
     pub(crate) fn new(conn: &'a Connection, tails: &'a mut Tails, now: OffsetDateTime) -> Self {
         Self {
             conn,
+            held: Held::new(conn),
             tails,
             now,
             events: Vec::new(),
@@ -106,49 +110,50 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {
-        queries::load_key(self.conn, tenant, agent, key)
+        queries::load_key(&self.held, tenant, agent, key)
     }
 
     fn key_records(&mut self, tenant: &str, key: &str) -> Result<Vec<KeyRecord>> {
-        queries::load_key_records(self.conn, tenant, key)
+        queries::load_key_records(&self.held, tenant, key)
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
+        const UPSERT: &str = concat!(
+            key_upsert_into!(),
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            key_upsert_conflict!()
+        );
         let now = to_micros(self.now);
-        self.execute(
-            concat!(
-                key_upsert_into!(),
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-                key_upsert_conflict!()
-            ),
-            params![
-                tenant,
-                record.key,
-                record.fingerprint,
-                record.agent_id,
-                record.action,
-                record.state.as_str(),
-                record.approval_id,
-                record.policy_id,
-                record.reason,
-                record.claim_token,
-                record.lease_until.map(to_micros),
-                record.outcome_seq,
-                now,
-                record.claimed_by,
-                record.client_token,
-                record.charged.as_ref().map(|c| to_micros(c.at)),
-                record
-                    .charged
-                    .as_ref()
-                    .map(|c| usage::encode_charge(&c.figures)),
-                record.attempts,
-                record.retry_digest,
-                record.lifetime.as_str(),
-                record.generation,
-            ],
-        )?;
-        Ok(())
+        let values = params![
+            tenant,
+            record.key,
+            record.fingerprint,
+            record.agent_id,
+            record.action,
+            record.state.as_str(),
+            record.approval_id,
+            record.policy_id,
+            record.reason,
+            record.claim_token,
+            record.lease_until.map(to_micros),
+            record.outcome_seq,
+            now,
+            record.claimed_by,
+            record.client_token,
+            record.charged.as_ref().map(|c| to_micros(c.at)),
+            record
+                .charged
+                .as_ref()
+                .map(|c| usage::encode_charge(&c.figures)),
+            record.attempts,
+            record.retry_digest,
+            record.lifetime.as_str(),
+            record.generation,
+        ];
+        self.held.with(UPSERT, |statement| {
+            statement.execute(values)?;
+            Ok(())
+        })
     }
 
     fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>> {
@@ -351,7 +356,7 @@ impl Tx for SqliteTx<'_> {
             let before = self.tails.get(self.conn, &record.tenant)?;
             moved.push((record.tenant.clone(), before));
         }
-        self.tails.append(self.conn, &mut record)
+        self.tails.append(&self.held, &mut record)
     }
 
     fn publish(&mut self, event: ApprovalEvent) {
