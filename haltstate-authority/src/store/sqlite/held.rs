@@ -30,8 +30,8 @@ impl Prepare for Connection {
     }
 }
 
-/// How many statements a batch holds; the writer's hot path uses five (ledger record, tree hash, key row upsert,
-/// key row reads).
+/// How many statements a batch holds; the writer's hot path uses six (ledger record, tree hash read and write,
+/// key row upsert, key row reads by agent and by key).
 const HELD: usize = 8;
 
 /// A batch's held statements, on the writer's connection. Each goes back to the connection's cache when the
