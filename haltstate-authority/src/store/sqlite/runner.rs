@@ -50,11 +50,17 @@ impl SqliteRunner {
         }
     }
 
-    /// `BEGIN IMMEDIATE`; the chains' ends are forgotten if another process wrote since our last commit.
-    fn begin(&mut self) -> rusqlite::Result<()> {
-        self.conn
+    /// `BEGIN IMMEDIATE`; the chains' ends are forgotten if another process wrote since our last commit. A
+    /// transaction that does not start is logged, and is what every caller of the batch is told.
+    fn begin(&mut self) -> Result<(), BatchFailure> {
+        if let Err(error) = self
+            .conn
             .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut s| s.execute([]))?;
+            .and_then(|mut s| s.execute([]))
+        {
+            tracing::error!(%error, "cannot start a write transaction");
+            return Err(BatchFailure::Failed(error.to_string()));
+        }
         let data_version = self
             .conn
             .prepare_cached("PRAGMA data_version")
@@ -67,9 +73,11 @@ impl SqliteRunner {
         Ok(())
     }
 
-    /// Rolls the open transaction back, and forgets the chains' ends it had moved.
+    /// Rolls the open transaction back, if one is open, and forgets the chains' ends it had moved.
     fn roll_back(&mut self) {
-        let _ = self.conn.execute_batch("ROLLBACK");
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
         self.tails.clear();
         self.seen_data_version = None;
     }
@@ -101,10 +109,8 @@ fn run_jobs(
 impl Runner for SqliteRunner {
     fn run_batch(&mut self, mut jobs: Vec<Box<dyn Job>>) {
         let started = std::time::Instant::now();
-        if let Err(error) = self.begin() {
-            tracing::error!(%error, "cannot start a write transaction");
-            fail_all(jobs, &BatchFailure::Failed(error.to_string()));
-            return;
+        if let Err(failure) = self.begin() {
+            return fail_all(jobs, &failure);
         }
         let isolation = if self.isolate {
             Isolation::Savepoint
@@ -119,10 +125,8 @@ impl Runner for SqliteRunner {
                 "an operation failed part-way; its batch runs again, each operation under a savepoint"
             );
             self.roll_back();
-            if let Err(error) = self.begin() {
-                tracing::error!(%error, "cannot start a write transaction");
-                fail_all(jobs, &BatchFailure::Failed(error.to_string()));
-                return;
+            if let Err(failure) = self.begin() {
+                return fail_all(jobs, &failure);
             }
             tx = SqliteTx::new(&self.conn, &mut self.tails, self.clock.now());
             failed = run_jobs(&mut tx, &mut jobs, Isolation::Savepoint, Some(at)).or(failed);
@@ -158,10 +162,6 @@ impl Runner for SqliteRunner {
     }
 
     fn recover(&mut self) {
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        self.tails.clear();
-        self.seen_data_version = None;
+        self.roll_back();
     }
 }

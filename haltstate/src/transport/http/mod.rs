@@ -184,22 +184,17 @@ impl HttpTransport {
         (prefix, choice): (&str, u8),
         suffix: &str,
     ) -> reqwest::RequestBuilder {
+        let text = || format!("{}{prefix}/{suffix}", self.settings.base_url);
         let parsed = (endpoint.fixed_path() == Some(suffix))
             .then(|| self.urls[endpoint as usize].get(usize::from(choice).wrapping_sub(1)))
             .flatten()
             .and_then(|slot| {
-                slot.get_or_init(|| {
-                    reqwest::Url::parse(&format!("{}{prefix}/{suffix}", self.settings.base_url))
-                        .ok()
-                })
-                .clone()
+                slot.get_or_init(|| reqwest::Url::parse(&text()).ok())
+                    .clone()
             });
         let request = match parsed {
             Some(url) => self.http.request(method, url),
-            None => self.http.request(
-                method,
-                format!("{}{prefix}/{suffix}", self.settings.base_url),
-            ),
+            None => self.http.request(method, text()),
         };
         request
             .header(X_TENANT_ID, self.tenant_header.clone())
