@@ -523,6 +523,25 @@ mod usage {
     }
 
     #[test]
+    fn a_policy_using_the_usage_record_whole_sees_every_window() {
+        // A decision builds only the windows its policies name; one that compares the record whole names them all.
+        let env = env_with(|b| {
+            b.policy_source(
+                "whole.cedar",
+                r#"@id("whole") permit(principal, action == Action::"data.export", resource)
+                   when { context.usage.day.count < 5 && context.usage != {"day": context.usage.day} };"#,
+            )
+        });
+        for i in 0..5 {
+            assert_eq!(
+                guard(&env, export(), &format!("whole:{i}")),
+                GuardStatus::Allowed
+            );
+        }
+        assert_eq!(guard(&env, export(), "whole:5"), GuardStatus::Denied);
+    }
+
+    #[test]
     fn a_rate_limit_rolls_with_its_window() {
         let env = budget_env();
         for i in 0..3 {

@@ -1,7 +1,7 @@
 //! Loading a policy file: parse, check the annotations Cedar does not check, re-key by `@id`, and slice the
 //! set per action so a decision only evaluates the policies that can apply.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use cedar_policy::{ActionConstraint, Effect, Policy, PolicyId, PolicySet};
 use miette::Diagnostic;
@@ -9,6 +9,7 @@ use miette::Diagnostic;
 use super::context::EntityTypes;
 use super::diagnostic::{PolicyDiagnostic, PolicyError};
 use super::reads::ContextReads;
+use super::usage::UsageReads;
 
 /// The annotation keys we read. Cedar accepts any key, so a typo such as `@aproval` would load silently and
 /// turn an approval gate into a plain permit: every other key fails the load.
@@ -34,8 +35,8 @@ pub(crate) struct Slice {
     pub(crate) set: PolicySet,
     /// The context attributes its policies read.
     pub(crate) reads: ContextReads,
-    /// The params its policies sum over a usage window (`context.usage.<w>.sum.<param>`).
-    pub(crate) usage_sums: BTreeSet<String>,
+    /// The usage windows its policies read and the params they sum (`context.usage.<w>.sum.<param>`).
+    pub(crate) usage: UsageReads,
 }
 
 /// A loaded, validated policy set.
@@ -66,7 +67,7 @@ impl CompiledPolicies {
             unconstrained: Slice {
                 set: PolicySet::new(),
                 reads: ContextReads::NONE,
-                usage_sums: BTreeSet::new(),
+                usage: UsageReads::default(),
             },
             meta: HashMap::new(),
             source_name: "<empty>".to_owned(),
@@ -218,7 +219,7 @@ impl CompiledPolicies {
             };
             let approval_required = approvals > 0;
 
-            if let Err(bad) = super::usage::sums_of(policy) {
+            if let Err(bad) = super::usage::reads_of(policy) {
                 fail(
                     at(&bad.needle),
                     bad.message,
@@ -271,11 +272,14 @@ impl CompiledPolicies {
         let build = |policies: Vec<Policy>| -> Result<Slice, PolicyError> {
             let mut set = PolicySet::new();
             let mut reads = ContextReads::NONE;
-            let mut usage_sums = BTreeSet::new();
+            let mut usage = UsageReads::default();
             for policy in policies {
                 reads = reads.union(ContextReads::of_policy(&policy));
-                // A policy with a bad usage name failed the load above; every one here reads.
-                usage_sums.extend(super::usage::sums_of(&policy).unwrap_or_default());
+                // A policy with a bad usage name failed the load above: here it cannot, and reading every window
+                // would be the safe answer if it did.
+                usage.extend(
+                    super::usage::reads_of(&policy).unwrap_or_else(|_| UsageReads::every_window()),
+                );
                 set.add(policy).map_err(|e| {
                     PolicyError::Invalid(vec![PolicyDiagnostic::at(
                         source_name,
@@ -286,11 +290,7 @@ impl CompiledPolicies {
                     )])
                 })?;
             }
-            Ok(Slice {
-                set,
-                reads,
-                usage_sums,
-            })
+            Ok(Slice { set, reads, usage })
         };
         let sliced =
             |policies: Vec<Policy>| -> Result<(HashMap<String, Slice>, Slice), PolicyError> {

@@ -8,10 +8,8 @@ use cedar_policy::{Context, EntityId, EntityTypeName, EntityUid, RestrictedExpre
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use std::collections::BTreeSet;
-
 use super::reads::{Attr, ContextReads};
-use super::usage::Usage;
+use super::usage::{Usage, UsageReads};
 use haltstate_types::ActionRequest;
 
 /// Entity type names, parsed once.
@@ -60,7 +58,7 @@ pub(crate) fn build_context(
     request: &ActionRequest,
     now: OffsetDateTime,
     reads: ContextReads,
-    usage: Option<(&Usage, &BTreeSet<String>)>,
+    usage: Option<(&Usage, &UsageReads)>,
 ) -> Result<Context, String> {
     let utc = now.to_offset(time::UtcOffset::UTC);
     // Params are converted whether or not a policy reads them: one that Cedar cannot hold exactly is refused the
@@ -96,8 +94,8 @@ pub(crate) fn build_context(
             RestrictedExpression::new_long(i64::from(weekday)),
         );
     }
-    if let (true, Some((usage, sums))) = (reads.reads(Attr::Usage), usage) {
-        add(Attr::Usage, usage.expression(sums)?);
+    if let (true, Some((usage, windows))) = (reads.reads(Attr::Usage), usage) {
+        add(Attr::Usage, usage.expression(windows)?);
     }
     Context::from_pairs(pairs).map_err(|e| e.to_string())
 }

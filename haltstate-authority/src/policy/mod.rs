@@ -187,7 +187,7 @@ impl PolicyEngine {
         if slice.set.is_empty() {
             return PolicyDecision::deny(NO_POLICY_PERMITS);
         }
-        let usage = usage.map(|usage| (usage, &slice.usage_sums));
+        let usage = usage.map(|usage| (usage, &slice.usage));
         let context = match context::build_context(tenant, request, now, slice.reads, usage) {
             Ok(context) => context,
             Err(why) => return PolicyDecision::deny(format!("invalid params: {why}")),

@@ -74,15 +74,14 @@ impl Usage {
         }
     }
 
-    /// The Cedar record `{minute: {count, tokens, sum: {..}}, hour: .., day: ..}`, with every param in `sums`
-    /// present (0 when nothing was summed), so a policy reading one never fails on a missing attribute.
-    pub(crate) fn expression(
-        &self,
-        sums: &BTreeSet<String>,
-    ) -> Result<RestrictedExpression, String> {
+    /// The Cedar record `{minute: {count, tokens, sum: {..}}, hour: .., day: ..}` with the windows `reads` names,
+    /// and in each every param it sums present (0 when nothing was summed), so a policy reading one never fails on
+    /// a missing attribute. A window no policy of the slice names cannot change its answer; Cedar turns each one
+    /// built into values, a third of a usage-reading decision's context.
+    pub(crate) fn expression(&self, reads: &UsageReads) -> Result<RestrictedExpression, String> {
         let window = |w: &UsageWindow| {
             let mut fields: BTreeMap<String, i64> =
-                sums.iter().map(|name| (name.clone(), 0)).collect();
+                reads.sums.iter().map(|name| (name.clone(), 0)).collect();
             fields.extend(w.sums.iter().map(|(k, v)| (k.clone(), *v)));
             let sum = RestrictedExpression::new_record(
                 fields
@@ -97,12 +96,50 @@ impl Usage {
             ])
             .map_err(|e| e.to_string())
         };
-        RestrictedExpression::new_record([
-            ("minute".to_owned(), window(&self.minute)?),
-            ("hour".to_owned(), window(&self.hour)?),
-            ("day".to_owned(), window(&self.day)?),
-        ])
-        .map_err(|e| e.to_string())
+        let mut windows = Vec::with_capacity(WINDOWS.len());
+        for (name, figures) in WINDOWS
+            .into_iter()
+            .zip([&self.minute, &self.hour, &self.day])
+        {
+            if reads.window(name) {
+                windows.push((name.to_owned(), window(figures)?));
+            }
+        }
+        RestrictedExpression::new_record(windows).map_err(|e| e.to_string())
+    }
+}
+
+/// What a slice's policies read of `context.usage`: its windows, and the params they sum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UsageReads {
+    /// By [`WINDOWS`]' order.
+    windows: [bool; 3],
+    sums: BTreeSet<String>,
+}
+
+impl UsageReads {
+    /// Every window, no sums: what a policy reads whose structure cannot be inspected.
+    pub(crate) fn every_window() -> Self {
+        Self {
+            windows: [true; 3],
+            sums: BTreeSet::new(),
+        }
+    }
+
+    /// Whether the window `name` is read.
+    pub(crate) fn window(&self, name: &str) -> bool {
+        WINDOWS
+            .iter()
+            .position(|w| *w == name)
+            .is_some_and(|i| self.windows[i])
+    }
+
+    /// What either reads.
+    pub(crate) fn extend(&mut self, other: UsageReads) {
+        for (mine, theirs) in self.windows.iter_mut().zip(other.windows) {
+            *mine |= theirs;
+        }
+        self.sums.extend(other.sums);
     }
 }
 
@@ -117,29 +154,38 @@ pub(crate) struct BadUsageName {
     pub(crate) message: String,
 }
 
-/// The params a policy sums (`context.usage.<w>.sum.<param>`), or the first usage name it gets wrong.
-pub(crate) fn sums_of(policy: &Policy) -> Result<BTreeSet<String>, BadUsageName> {
-    let mut sums = BTreeSet::new();
+/// What a policy reads of `context.usage` (every window when its structure cannot be inspected, or when it uses
+/// the usage record as a whole), or the first usage name it gets wrong.
+pub(crate) fn reads_of(policy: &Policy) -> Result<UsageReads, BadUsageName> {
     let Ok(est) = policy.to_json() else {
-        return Ok(sums);
+        return Ok(UsageReads::every_window());
     };
+    let mut reads = UsageReads::default();
     let mut paths = Vec::new();
     collect(&est, &mut paths);
     for path in paths {
+        if path.is_empty() {
+            // The context compared or passed whole: so is its usage record.
+            reads.windows = [true; 3];
+            continue;
+        }
         let Some(rest) = path.strip_prefix(&["usage".to_owned()][..]) else {
             continue;
         };
         let Some(window) = rest.first() else {
+            // `context.usage` compared or passed whole, or tested with `has`: it must be all there.
+            reads.windows = [true; 3];
             continue;
         };
-        if !WINDOWS.contains(&window.as_str()) {
+        let Some(index) = WINDOWS.iter().position(|w| w == window) else {
             return Err(BadUsageName {
                 needle: format!("usage.{window}"),
                 message: format!(
                     "`context.usage.{window}` is not a usage window; the windows are minute, hour and day"
                 ),
             });
-        }
+        };
+        reads.windows[index] = true;
         let Some(figure) = rest.get(1) else {
             continue;
         };
@@ -154,23 +200,29 @@ pub(crate) fn sums_of(policy: &Policy) -> Result<BTreeSet<String>, BadUsageName>
         if figure == "sum"
             && let Some(param) = rest.get(2)
         {
-            sums.insert(param.clone());
+            reads.sums.insert(param.clone());
         }
     }
-    Ok(sums)
+    Ok(reads)
 }
 
-/// Every attribute path under `context` the policy's JSON form reads or tests (`context.a.b` -> `[a, b]`).
+/// Every attribute path under `context` the policy's JSON form reads or tests (`context.a.b` -> `[a, b]`), each
+/// whole: `context.a.b` does not also count as a use of `context.a` (a use of `context.a` alone needs all of it);
+/// `context` used any other way is the empty path.
 fn collect(value: &Value, paths: &mut Vec<Vec<String>>) {
     match value {
         Value::Object(object) => {
-            for operator in [".", "has"] {
-                if let Some(path) = object.get(operator).and_then(path_of) {
-                    paths.push(path);
-                }
+            // Reached here, `context` is not under an access: it is used whole (the empty path).
+            if object.len() == 1 && object.get("Var").and_then(Value::as_str) == Some("context") {
+                paths.push(Vec::new());
+                return;
             }
-            for v in object.values() {
-                collect(v, paths);
+            for (operator, v) in object {
+                match (operator.as_str(), path_of(v)) {
+                    // An access chain holds nothing but `context` and names: nothing more to find inside.
+                    ("." | "has", Some(path)) => paths.push(path),
+                    _ => collect(v, paths),
+                }
             }
         }
         Value::Array(items) => items.iter().for_each(|v| collect(v, paths)),
@@ -202,10 +254,18 @@ fn path_of(access: &Value) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
-    fn sums(when: &str) -> Result<BTreeSet<String>, BadUsageName> {
+    fn reads(when: &str) -> Result<UsageReads, BadUsageName> {
         let source = format!("permit(principal, action, resource) when {{ {when} }};");
         let policy: Policy = source.parse().unwrap_or_else(|e| panic!("{source}: {e}"));
-        sums_of(&policy)
+        reads_of(&policy)
+    }
+
+    fn sums(when: &str) -> Result<BTreeSet<String>, BadUsageName> {
+        reads(when).map(|reads| reads.sums)
+    }
+
+    fn windows(when: &str) -> [bool; 3] {
+        reads(when).map_or_else(|e| panic!("{when}: {}", e.message), |r| r.windows)
     }
 
     #[test]
@@ -221,6 +281,24 @@ mod tests {
             sums("context.usage.day has sum.rows"),
             Ok(["rows".to_owned()].into())
         );
+    }
+
+    #[test]
+    fn only_the_windows_named_are_read_and_the_record_used_whole_reads_all() {
+        assert_eq!(windows("context.usage.day.count < 3"), [false, false, true]);
+        assert_eq!(
+            windows("context.usage.minute.count < 3 && context.usage.day has sum.rows"),
+            [true, false, true]
+        );
+        assert_eq!(windows("context.usage has hour"), [false, true, false]);
+        assert_eq!(windows("context.params.amount < 3"), [false; 3]);
+        assert_eq!(windows("context has usage"), [true; 3]);
+        assert_eq!(windows("context.usage == {}"), [true; 3]);
+        assert_eq!(
+            windows("context.usage.day.count < 3 && [context.usage].isEmpty()"),
+            [true; 3]
+        );
+        assert_eq!(windows("context == {}"), [true; 3]);
     }
 
     #[test]
