@@ -4,6 +4,8 @@
 //!  perf record -g target/release/examples/profile_guard [callers] [actions per caller] [full|normal] [usage]`
 //!
 //! `usage`: a policy that reads and charges the agent's usage (a daily budget) instead of one that permits all.
+//! `usage history`: the same, with the agent's windows full beforehand (a bucket in each of the last 59 seconds,
+//! 59 minutes and 23 hours), as after a day of steady use.
 mod common;
 
 use std::sync::Arc;
@@ -26,7 +28,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("unknown policy {other:?}: the one choice is `usage`").into());
         }
     };
+    let history = match args.next().as_deref() {
+        None => false,
+        Some("history") => true,
+        Some(other) => {
+            return Err(format!("unknown option {other:?}: the one choice is `history`").into());
+        }
+    };
     let dir = tempfile::tempdir()?;
+    if history {
+        drop(common::open_with(&dir, durability, policies)?);
+        seed_history(&dir.path().join("p.db"))?;
+    }
     let authority = Arc::new(common::open_with(&dir, durability, policies)?);
     let started = std::time::Instant::now();
     let workers: Vec<_> = (0..callers)
@@ -61,5 +74,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_micros() as f64 / actions as f64,
         common::operations_per_transaction(&authority)
     );
+    Ok(())
+}
+
+/// One stored bucket per second, minute and hour of the agent's windows before now, each one action of amount 1.
+fn seed_history(db: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as i64;
+    let conn = rusqlite::Connection::open(db)?;
+    let tx = conn.unchecked_transaction()?;
+    for (span, length, buckets) in [
+        ("s", 1_000_000i64, 59),
+        ("m", 60_000_000, 59),
+        ("h", 3_600_000_000, 23),
+    ] {
+        for back in 1..=buckets {
+            let start = (now / length - back) * length;
+            tx.execute(
+                "INSERT INTO usage_buckets (tenant, agent_id, action, span, start_us, count, tokens, sums) \
+                 VALUES ('acme', 'agent', 'refund.create', ?1, ?2, 1, 0, '{\"amount\":1}')",
+                rusqlite::params![span, start],
+            )?;
+        }
+    }
+    tx.commit()?;
     Ok(())
 }

@@ -328,6 +328,94 @@ fn a_sqlite_write_refused_half_way_fails_only_its_operation_and_the_batch_commit
     assert_eq!(report.records, 1 + 2 * 4 + 2 + 1, "{report:?}");
 }
 
+/// SQLite's writer keeps the usage buckets it charged from one transaction to the next. A batch that is rolled
+/// back and run again (an operation refused half-way) must charge each guard once: the charges of the run rolled
+/// back go with it.
+#[test]
+fn a_sqlite_batch_run_again_after_a_refused_write_charges_each_guard_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("haltstate.db");
+    let authority = Authority::builder(Database::parse(path.to_str().unwrap()))
+        .clock(Arc::new(ManualClock::at(MONDAY_10AM)))
+        .policy_source(
+            "budget.cedar",
+            r#"@id("refunds.budget")
+               permit(principal, action == Action::"refund.create", resource)
+               when { context.usage.day.sum.amount_cents + context.params.amount_cents <= 500 };"#,
+        )
+        .open()
+        .unwrap();
+    let tenant = "budgeted";
+    let guard = |key: &str| authority.guard(tenant, guard_refund(100, key));
+    assert_eq!(
+        guard("refund:first").wait().unwrap().status,
+        GuardStatus::Allowed
+    );
+    let admin = rusqlite::Connection::open(&path).unwrap();
+    admin
+        .execute_batch(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger \
+             WHEN json_extract(NEW.body, '$.idempotency_key') = 'refund:poison' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+    // Held at its BEGIN, the writer takes all five in one batch: two guards charge before the refused one.
+    admin.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let queued: Vec<_> = ["before-0", "before-1", "poison", "after-0", "after-1"]
+        .map(|key| queued(guard(&format!("refund:{key}"))))
+        .into_iter()
+        .collect();
+    admin.execute_batch("COMMIT").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let answers: Vec<_> = queued
+        .into_iter()
+        .map(|answer| runtime.block_on(answer).map(|a| a.status))
+        .collect();
+    assert!(answers[2].is_err(), "{answers:?}");
+    // 100 before, and four of 100 in the batch: the budget of 500 is spent exactly, not at the second guard after.
+    for at in [0, 1, 3, 4] {
+        assert_eq!(
+            answers[at].as_ref().ok(),
+            Some(&GuardStatus::Allowed),
+            "{answers:?}"
+        );
+    }
+    assert_eq!(
+        guard("refund:over").wait().unwrap().status,
+        GuardStatus::Denied
+    );
+    drop(authority);
+    // What was stored says the same to a writer that reads it afresh.
+    let reopened = Authority::builder(Database::parse(path.to_str().unwrap()))
+        .clock(Arc::new(ManualClock::at(MONDAY_10AM)))
+        .policy_source(
+            "budget.cedar",
+            r#"@id("refunds.budget")
+               permit(principal, action == Action::"refund.create", resource)
+               when { context.usage.day.sum.amount_cents + context.params.amount_cents <= 600 };"#,
+        )
+        .open()
+        .unwrap();
+    assert_eq!(
+        reopened
+            .guard(tenant, guard_refund(100, "refund:last"))
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Allowed
+    );
+    assert_eq!(
+        reopened
+            .guard(tenant, guard_refund(100, "refund:beyond"))
+            .wait()
+            .unwrap()
+            .status,
+        GuardStatus::Denied
+    );
+}
+
 /// A writer holds a transaction's key rows and records back and sends them together (one statement), and runs no
 /// SQL savepoints: a write the database refuses must fail its whole transaction, every operation of it (none
 /// acknowledged, none stored), and the writer must go on from the chain as stored.

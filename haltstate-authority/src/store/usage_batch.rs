@@ -1,4 +1,5 @@
-//! The usage buckets one transaction reads and charges, held in memory from its first read to its commit.
+//! The usage buckets one transaction reads and charges, held in memory from its first read to its commit, and
+//! by a writer that owns its database (SQLite's) from one transaction to the next.
 //!
 //! A batch often carries many guards of one agent's action (an agent in a loop). Each used to read every bucket
 //! of the agent's windows, then read and write the three its charge touched: three statements per guard, on
@@ -10,7 +11,12 @@
 //! transaction, so the windows do not move under it) and nothing else writes these rows during the transaction
 //! (the writer owns the tenant), so a decision sees what the database would answer had each charge been written
 //! at once. An operation undone (its savepoint rolled back) takes its charges out of the copy too.
-
+//!
+//! After a day of steady use a window holds up to 141 buckets (59 seconds, 59 minutes, 23 hours before the
+//! current ones), and reading and decoding them was over a third of a usage-reading guard. A writer that is the
+//! only one writing its file keeps the copies after the commit: the next transaction trims each to its windows
+//! (what the read would have left out) instead of reading it again. It must [`UsageBatch::clear`] them whenever
+//! the database may hold something else: another process wrote, a transaction rolled back.
 use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
@@ -20,6 +26,9 @@ use crate::error::{AuthorityError, Result};
 use crate::policy::{Usage, UsageWindow};
 use crate::state_rows::Charge;
 
+/// The largest count or token figure a bucket's columns store (`usage::columns` saturates there).
+const STORED_MAX: u64 = i64::MAX as u64;
+
 /// Tenant, agent, action.
 type Scope = (String, String, String);
 
@@ -27,7 +36,7 @@ type Scope = (String, String, String);
 type Slot = (usize, i64);
 
 /// One scope's buckets inside the windows, as this transaction sees them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Copy {
     buckets: BTreeMap<Slot, UsageWindow>,
     /// Buckets changed since they were read: written before the commit.
@@ -35,9 +44,28 @@ struct Copy {
     /// Spans in which a bucket began: their buckets that left the window are deleted before the commit (once per
     /// new bucket, not per charge).
     began: [bool; 3],
+    /// The clock reading whose windows `buckets` holds.
+    at: OffsetDateTime,
 }
 
 impl Copy {
+    fn new(at: OffsetDateTime) -> Self {
+        Self {
+            buckets: BTreeMap::new(),
+            changed: BTreeSet::new(),
+            began: [false; 3],
+            at,
+        }
+    }
+
+    /// Leaves out the buckets that are not inside the windows at `now`, as reading them from the database would.
+    fn trim(&mut self, now: OffsetDateTime) {
+        let firsts = SPANS.map(|span| span.first(now));
+        self.buckets
+            .retain(|(span, start), _| *start >= firsts[*span]);
+        self.at = now;
+    }
+
     /// The windows' figures: each window the sum of its span's buckets, in the order of their starts.
     fn usage(&self) -> Usage {
         let mut usage = Usage::default();
@@ -69,7 +97,13 @@ pub(crate) struct UsageBatch {
     journal: Vec<Undo>,
     /// Per open savepoint, the journal's length when it opened.
     marks: Vec<usize>,
+    /// The clock reading of the transaction the copies were last used in.
+    now: Option<OffsetDateTime>,
 }
+
+/// How many buckets the copies kept between transactions may hold (each about 100 to 500 bytes with its sums):
+/// beyond it, those the last transaction did not use are dropped, and all of them if that is not enough.
+const KEPT_BUCKETS: usize = 16_384;
 
 /// One scope's changed buckets and the spans to prune, as [`UsageBatch::drain`] hands them out.
 pub(crate) struct Changes {
@@ -94,6 +128,25 @@ impl Changes {
 }
 
 impl UsageBatch {
+    /// Starts a transaction whose one clock reading is `now`, with the copies kept from the last. A clock that
+    /// went back could put buckets the copies left out inside the windows again: only the database still has
+    /// them, so the copies go.
+    pub(crate) fn begin(&mut self, now: OffsetDateTime) {
+        if self.now.is_some_and(|last| now < last) {
+            self.clear();
+        }
+        self.now = Some(now);
+    }
+
+    /// Forgets every copy: the database may hold something else (another process wrote, a transaction rolled
+    /// back).
+    pub(crate) fn clear(&mut self) {
+        self.copies.clear();
+        self.journal.clear();
+        self.marks.clear();
+        self.now = None;
+    }
+
     /// The agent's usage of the action over each window, as of `now` (the transaction's clock reading).
     pub(crate) fn usage(
         &mut self,
@@ -176,33 +229,47 @@ impl UsageBatch {
         }
     }
 
-    /// What the transaction must store before its commit, per scope; the copies are gone after.
+    /// What the transaction must store before its commit, per scope. The copies stay, as the database will hold
+    /// them once that is stored: counts as their columns keep them.
     pub(crate) fn drain(&mut self, now: OffsetDateTime) -> Vec<Changes> {
         self.journal.clear();
         self.marks.clear();
-        std::mem::take(&mut self.copies)
-            .into_iter()
-            .filter(|(_, copy)| !copy.changed.is_empty())
-            .map(|((tenant, agent, action), copy)| Changes {
-                tenant,
-                agent,
-                action,
-                writes: copy
-                    .changed
-                    .iter()
-                    .filter_map(|slot| {
-                        let figures = copy.buckets.get(slot)?.clone();
-                        Some((&SPANS[slot.0], slot.1, figures))
-                    })
-                    .collect(),
-                prunes: SPANS
-                    .iter()
-                    .zip(copy.began)
-                    .filter(|(_, began)| *began)
-                    .map(|(span, _)| (span, span.first(now)))
-                    .collect(),
-            })
-            .collect()
+        let mut changes = Vec::new();
+        let mut kept = 0;
+        for ((tenant, agent, action), copy) in &mut self.copies {
+            kept += copy.buckets.len();
+            if copy.changed.is_empty() {
+                continue;
+            }
+            let mut writes = Vec::with_capacity(copy.changed.len());
+            for slot in std::mem::take(&mut copy.changed) {
+                if let Some(figures) = copy.buckets.get_mut(&slot) {
+                    figures.count = figures.count.min(STORED_MAX);
+                    figures.tokens = figures.tokens.min(STORED_MAX);
+                    writes.push((&SPANS[slot.0], slot.1, figures.clone()));
+                }
+            }
+            let prunes = SPANS
+                .iter()
+                .zip(std::mem::take(&mut copy.began))
+                .filter(|(_, began)| *began)
+                .map(|(span, _)| (span, span.first(now)))
+                .collect();
+            changes.push(Changes {
+                tenant: tenant.clone(),
+                agent: agent.clone(),
+                action: action.clone(),
+                writes,
+                prunes,
+            });
+        }
+        if kept > KEPT_BUCKETS {
+            self.copies.retain(|_, copy| copy.at == now);
+            if self.copies.values().map(|c| c.buckets.len()).sum::<usize>() > KEPT_BUCKETS {
+                self.copies.clear();
+            }
+        }
+        changes
     }
 
     /// The scope's copy, read from `buckets` the first time.
@@ -213,9 +280,13 @@ impl UsageBatch {
         now: OffsetDateTime,
     ) -> Result<&mut Copy> {
         let key = owned(scope);
-        if !self.copies.contains_key(&key) {
-            let copy = read(buckets, now)?;
-            self.copies.insert(key.clone(), copy);
+        match self.copies.get_mut(&key) {
+            Some(copy) if copy.at != now => copy.trim(now),
+            Some(_) => {}
+            None => {
+                let copy = read(buckets, now)?;
+                self.copies.insert(key.clone(), copy);
+            }
         }
         self.copies
             .get_mut(&key)
@@ -230,7 +301,7 @@ fn owned((tenant, agent, action): (&str, &str, &str)) -> Scope {
 /// The stored buckets inside the windows at `now`.
 fn read(buckets: &mut impl Buckets, now: OffsetDateTime) -> Result<Copy> {
     let firsts = SPANS.map(|span| span.first(now));
-    let mut copy = Copy::default();
+    let mut copy = Copy::new(now);
     for (name, start, figures) in buckets.read(firsts)? {
         let index = SPANS
             .iter()

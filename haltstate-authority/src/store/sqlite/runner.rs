@@ -1,6 +1,6 @@
 //! A SQLite batch: `BEGIN IMMEDIATE`, every queued operation, each moved chain's head row once, then `COMMIT`.
 //! Another process (the operator CLI) may write the same file; the runner notices through `PRAGMA data_version`
-//! and reloads the chains' ends before appending.
+//! and reloads the chains' ends and the usage buckets before using them.
 //!
 //! Operations run without savepoints: SQLite copies every page an operation changes into its savepoint's journal,
 //! a fifth of the writer's work. When one fails operationally (its writes may be half made), the transaction is
@@ -19,11 +19,14 @@ use crate::clock::Clock;
 use crate::store::job::{
     BatchFailure, Isolation, Job, Ran, Runner, WriterCounters, acknowledge, fail_all,
 };
+use crate::store::usage_batch::UsageBatch;
 
 /// The connection and what the batch runner keeps between batches.
 pub(crate) struct SqliteRunner {
     conn: Connection,
     tails: Tails,
+    /// The usage buckets the last transactions read and charged, as stored.
+    usage: UsageBatch,
     seen_data_version: Option<i64>,
     /// The last batch had an operation fail operationally: this one runs each under a savepoint.
     isolate: bool,
@@ -42,6 +45,7 @@ impl SqliteRunner {
         Self {
             conn,
             tails: Tails::default(),
+            usage: UsageBatch::default(),
             seen_data_version: None,
             isolate: false,
             clock,
@@ -68,17 +72,19 @@ impl SqliteRunner {
             .ok();
         if data_version.is_none() || data_version != self.seen_data_version {
             self.tails.clear();
+            self.usage.clear();
             self.seen_data_version = data_version;
         }
         Ok(())
     }
 
-    /// Rolls the open transaction back, if one is open, and forgets the chains' ends it had moved.
+    /// Rolls the open transaction back, if one is open, and forgets the chains' ends and usage copies it had moved.
     fn roll_back(&mut self) {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         self.tails.clear();
+        self.usage.clear();
         self.seen_data_version = None;
     }
 }
@@ -117,7 +123,12 @@ impl Runner for SqliteRunner {
         } else {
             Isolation::None
         };
-        let mut tx = SqliteTx::new(&self.conn, &mut self.tails, self.clock.now());
+        let mut tx = SqliteTx::new(
+            &self.conn,
+            &mut self.tails,
+            &mut self.usage,
+            self.clock.now(),
+        );
         let mut failed = run_jobs(&mut tx, &mut jobs, isolation, None);
         if let (Isolation::None, Some(at)) = (isolation, failed) {
             drop(tx);
@@ -128,7 +139,12 @@ impl Runner for SqliteRunner {
             if let Err(failure) = self.begin() {
                 return fail_all(jobs, &failure);
             }
-            tx = SqliteTx::new(&self.conn, &mut self.tails, self.clock.now());
+            tx = SqliteTx::new(
+                &self.conn,
+                &mut self.tails,
+                &mut self.usage,
+                self.clock.now(),
+            );
             failed = run_jobs(&mut tx, &mut jobs, Isolation::Savepoint, Some(at)).or(failed);
         }
         self.isolate = failed.is_some();

@@ -37,11 +37,18 @@ pub(crate) struct SqliteTx<'a> {
     /// Per open savepoint: the tails it moved, as they were before, and the number of events before it.
     saved: Vec<(Vec<(String, Tail)>, usize)>,
     kill: KillCache,
-    usage: UsageBatch,
+    /// The writer's usage copies, kept from one transaction to the next.
+    usage: &'a mut UsageBatch,
 }
 
 impl<'a> SqliteTx<'a> {
-    pub(crate) fn new(conn: &'a Connection, tails: &'a mut Tails, now: OffsetDateTime) -> Self {
+    pub(crate) fn new(
+        conn: &'a Connection,
+        tails: &'a mut Tails,
+        usage: &'a mut UsageBatch,
+        now: OffsetDateTime,
+    ) -> Self {
+        usage.begin(now);
         Self {
             conn,
             held: Held::new(conn),
@@ -50,13 +57,13 @@ impl<'a> SqliteTx<'a> {
             events: Vec::new(),
             saved: Vec::new(),
             kill: KillCache::default(),
-            usage: UsageBatch::default(),
+            usage,
         }
     }
 
     /// Stores what the batch kept in memory (the usage buckets it charged), then hands out the events to publish
     /// once it commits. An error means the batch cannot commit.
-    pub(crate) fn finish(mut self) -> Result<Vec<ApprovalEvent>> {
+    pub(crate) fn finish(self) -> Result<Vec<ApprovalEvent>> {
         for changes in self.usage.drain(self.now) {
             changes.store(&mut UsageBuckets::new(
                 self.conn,

@@ -12,6 +12,7 @@ use crate::policy::{Usage, UsageWindow};
 use crate::state_rows::Charge;
 use crate::store::Durability;
 use crate::store::tx::Tx;
+use crate::store::usage_batch::UsageBatch;
 
 const SCOPE: (&str, &str, &str) = ("acme", "billing-agent", "refund.create");
 
@@ -69,11 +70,12 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
     )
     .unwrap();
     let mut tails = Tails::default();
+    let mut kept = UsageBatch::default();
     let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
 
     // A transaction whose only charge is undone stores nothing: no bucket row begun, none written.
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, now);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, now);
     assert_eq!(day(&usage(&mut tx)), (0, None));
     charge_op(&mut tx, true, &charge(now, 5000));
     assert_eq!(day(&usage(&mut tx)), (0, None));
@@ -83,7 +85,7 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
 
     // Kept, undone, kept: the operation after the undone one decides without its charge.
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, now);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, now);
     charge_op(&mut tx, false, &charge(now, 100));
     assert_eq!(day(&usage(&mut tx)), (1, Some(100)));
     charge_op(&mut tx, true, &charge(now, 1000));
@@ -100,7 +102,7 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
     // The next transaction reads what was stored, a minute later too (the second's bucket has left its window).
     for later in [now, now + time::Duration::seconds(90)] {
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let mut tx = SqliteTx::new(&conn, &mut tails, later);
+        let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, later);
         let read = usage(&mut tx);
         assert_eq!(day(&read), (2, Some(110)));
         assert_eq!(read.minute.count, if later == now { 2 } else { 0 });
@@ -111,7 +113,7 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
     // A charge given back in a later transaction, then that operation undone: the charge stays counted.
     let later = now + time::Duration::seconds(90);
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, later);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, later);
     let (tenant, agent, action) = SCOPE;
     op(&mut tx, true, |tx| {
         tx.charge_usage(tenant, agent, action, &charge(now, 100), -1)
@@ -129,10 +131,45 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
         "minute and hour kept, old second pruned"
     );
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, later);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, later);
     assert_eq!(day(&usage(&mut tx)), (3, Some(111)));
     tx.finish().unwrap();
     conn.execute_batch("COMMIT").unwrap();
+}
+
+#[test]
+fn a_clock_that_went_back_reads_the_buckets_the_kept_copy_had_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = super::open_writer(
+        &dir.path().join("haltstate.db"),
+        Durability::Normal,
+        super::DEFAULT_CHECKPOINT_PAGES,
+    )
+    .unwrap();
+    let (mut tails, mut kept) = (Tails::default(), UsageBatch::default());
+    let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let minute = |kept: &mut UsageBatch, tails: &mut Tails, at: OffsetDateTime| {
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut tx = SqliteTx::new(&conn, tails, kept, at);
+        let count = usage(&mut tx).minute.count;
+        tx.finish().unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        count
+    };
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, now);
+    charge_op(&mut tx, false, &charge(now, 100));
+    tx.finish().unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+    // Ninety seconds on, the second's bucket has left the minute: the kept copy lets it go, the database keeps it
+    // (nothing began a new bucket to prune it).
+    assert_eq!(
+        minute(&mut kept, &mut tails, now + time::Duration::seconds(90)),
+        0
+    );
+    assert_eq!(stored_rows(&conn), 3);
+    // The clock back where it was: the bucket is inside the minute again, as the database still holds it.
+    assert_eq!(minute(&mut kept, &mut tails, now), 1);
 }
 
 mod against_a_model {
@@ -230,11 +267,18 @@ mod against_a_model {
             )
             .unwrap();
             let mut tails = Tails::default();
+    let mut kept = UsageBatch::default();
             let mut now = OffsetDateTime::from_unix_timestamp(1_800_000_007).unwrap();
             let mut stored = Buckets::new();
             for (number, (operations, advance)) in history.into_iter().enumerate() {
                 conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-                let mut tx = SqliteTx::new(&conn, &mut tails, now);
+                {
+                    // What the database holds, read afresh: the writer's kept copies must equal it.
+                    let (mut tails, mut fresh) = (Tails::default(), UsageBatch::default());
+                    let mut tx = SqliteTx::new(&conn, &mut tails, &mut fresh, now);
+                    check(&mut tx, &stored, now, &format!("read afresh as transaction {number} begins"));
+                }
+                let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, now);
                 check(&mut tx, &stored, now, &format!("as transaction {number} begins"));
                 let mut seen = stored.clone();
                 for (i, operation) in operations.into_iter().enumerate() {
