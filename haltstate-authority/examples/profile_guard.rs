@@ -6,6 +6,8 @@
 //! `usage`: a policy that reads and charges the agent's usage (a daily budget) instead of one that permits all.
 //! `usage history`: the same, with the agent's windows full beforehand (a bucket in each of the last 59 seconds,
 //! 59 minutes and 23 hours), as after a day of steady use.
+//!
+//! `PROFILE_POSTGRES=1` runs it on a PostgreSQL server the test kit starts (build with `--features postgres`).
 mod common;
 
 use std::sync::Arc;
@@ -36,11 +38,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let dir = tempfile::tempdir()?;
+    let postgres = std::env::var_os("PROFILE_POSTGRES")
+        .is_some()
+        .then(haltstate_testkit::postgres::PgServer::start);
+    let location = match &postgres {
+        Some(server) => server.create_database(),
+        None => dir.path().join("p.db").display().to_string(),
+    };
     if history {
-        drop(common::open_with(&dir, durability, policies)?);
-        seed_history(&dir.path().join("p.db"))?;
+        drop(common::open_at(&location, durability, policies)?);
+        seed_history(&location)?;
     }
-    let authority = Arc::new(common::open_with(&dir, durability, policies)?);
+    let authority = Arc::new(common::open_at(&location, durability, policies)?);
     let started = std::time::Instant::now();
     let workers: Vec<_> = (0..callers)
         .map(|c| {
@@ -78,26 +87,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// One stored bucket per second, minute and hour of the agent's windows before now, each one action of amount 1.
-fn seed_history(db: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+fn seed_history(location: &str) -> Result<(), Box<dyn std::error::Error>> {
+    const INSERT: &str = "INSERT INTO usage_buckets (tenant, agent_id, action, span, start_us, count, tokens, sums) \
+         VALUES ('acme', 'agent', 'refund.create', $1, $2, 1, 0, '{\"amount\":1}')";
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_micros() as i64;
-    let conn = rusqlite::Connection::open(db)?;
-    let tx = conn.unchecked_transaction()?;
-    for (span, length, buckets) in [
+    let buckets = [
         ("s", 1_000_000i64, 59),
         ("m", 60_000_000, 59),
         ("h", 3_600_000_000, 23),
-    ] {
-        for back in 1..=buckets {
-            let start = (now / length - back) * length;
-            tx.execute(
-                "INSERT INTO usage_buckets (tenant, agent_id, action, span, start_us, count, tokens, sums) \
-                 VALUES ('acme', 'agent', 'refund.create', ?1, ?2, 1, 0, '{\"amount\":1}')",
-                rusqlite::params![span, start],
-            )?;
+    ]
+    .into_iter()
+    .flat_map(|(span, length, count)| {
+        (1..=count).map(move |back| (span, (now / length - back) * length))
+    });
+    if location.starts_with("postgres") {
+        let mut client = postgres::Client::connect(location, postgres::NoTls)?;
+        let mut tx = client.transaction()?;
+        for (span, start) in buckets {
+            tx.execute(INSERT, &[&span, &start])?;
         }
+        tx.commit()?;
+    } else {
+        let conn = rusqlite::Connection::open(location)?;
+        let tx = conn.unchecked_transaction()?;
+        for (span, start) in buckets {
+            tx.execute(INSERT, rusqlite::params![span, start])?;
+        }
+        tx.commit()?;
     }
-    tx.commit()?;
     Ok(())
 }

@@ -22,12 +22,22 @@ pub fn open(dir: &tempfile::TempDir, durability: Durability) -> Result<Authority
 }
 
 /// An authority on a fresh file in `dir` deciding by `policies`.
+#[allow(dead_code, reason = "profile_guard chooses its database with open_at")]
 pub fn open_with(
     dir: &tempfile::TempDir,
     durability: Durability,
     policies: &str,
 ) -> Result<Authority> {
     Authority::builder(dir.path().join("p.db"))
+        .policy_source("p.cedar", policies)
+        .durability(durability)
+        .open()
+}
+
+/// An authority on the database at `location` (a SQLite path or a `postgres://` URL) deciding by `policies`.
+#[allow(dead_code, reason = "only profile_guard chooses its database")]
+pub fn open_at(location: &str, durability: Durability, policies: &str) -> Result<Authority> {
+    Authority::builder(haltstate_authority::Database::parse(location))
         .policy_source("p.cedar", policies)
         .durability(durability)
         .open()
