@@ -111,6 +111,17 @@ fn refuse_records_of_poison(url: &str) {
         .unwrap();
 }
 
+/// The SQLite file of `admin` refuses every ledger record of key `refund:poison` from now on.
+fn refuse_sqlite_records_of_poison(admin: &rusqlite::Connection) {
+    admin
+        .execute_batch(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger \
+             WHEN json_extract(NEW.body, '$.idempotency_key') = 'refund:poison' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+}
+
 /// `pending`'s operation queued for its writer (a first poll does that), to be awaited later.
 fn queued<T>(pending: Pending<T>) -> Pin<Box<PendingFuture<T>>> {
     let mut future = Box::pin(pending.into_future());
@@ -264,13 +275,7 @@ fn a_sqlite_write_refused_half_way_fails_only_its_operation_and_the_batch_commit
     );
     let admin = rusqlite::Connection::open(&path).unwrap();
     // The key's row is written before its record, so the refusal comes after a write of the same operation.
-    admin
-        .execute_batch(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger \
-             WHEN json_extract(NEW.body, '$.idempotency_key') = 'refund:poison' \
-             BEGIN SELECT RAISE(ABORT, 'refused'); END",
-        )
-        .unwrap();
+    refuse_sqlite_records_of_poison(&admin);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -335,16 +340,21 @@ fn a_sqlite_write_refused_half_way_fails_only_its_operation_and_the_batch_commit
 fn a_sqlite_batch_run_again_after_a_refused_write_charges_each_guard_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("haltstate.db");
-    let authority = Authority::builder(Database::parse(path.to_str().unwrap()))
-        .clock(Arc::new(ManualClock::at(MONDAY_10AM)))
-        .policy_source(
-            "budget.cedar",
-            r#"@id("refunds.budget")
-               permit(principal, action == Action::"refund.create", resource)
-               when { context.usage.day.sum.amount_cents + context.params.amount_cents <= 500 };"#,
-        )
-        .open()
-        .unwrap();
+    let budgeted = |budget: u32| {
+        Authority::builder(Database::parse(path.to_str().unwrap()))
+            .clock(Arc::new(ManualClock::at(MONDAY_10AM)))
+            .policy_source(
+                "budget.cedar",
+                format!(
+                    r#"@id("refunds.budget")
+                       permit(principal, action == Action::"refund.create", resource)
+                       when {{ context.usage.day.sum.amount_cents + context.params.amount_cents <= {budget} }};"#
+                ),
+            )
+            .open()
+            .unwrap()
+    };
+    let authority = budgeted(500);
     let tenant = "budgeted";
     let guard = |key: &str| authority.guard(tenant, guard_refund(100, key));
     assert_eq!(
@@ -352,13 +362,7 @@ fn a_sqlite_batch_run_again_after_a_refused_write_charges_each_guard_once() {
         GuardStatus::Allowed
     );
     let admin = rusqlite::Connection::open(&path).unwrap();
-    admin
-        .execute_batch(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON ledger \
-             WHEN json_extract(NEW.body, '$.idempotency_key') = 'refund:poison' \
-             BEGIN SELECT RAISE(ABORT, 'refused'); END",
-        )
-        .unwrap();
+    refuse_sqlite_records_of_poison(&admin);
     // Held at its BEGIN, the writer takes all five in one batch: two guards charge before the refused one.
     admin.execute_batch("BEGIN IMMEDIATE").unwrap();
     let queued: Vec<_> = ["before-0", "before-1", "poison", "after-0", "after-1"]
@@ -388,16 +392,7 @@ fn a_sqlite_batch_run_again_after_a_refused_write_charges_each_guard_once() {
     );
     drop(authority);
     // What was stored says the same to a writer that reads it afresh.
-    let reopened = Authority::builder(Database::parse(path.to_str().unwrap()))
-        .clock(Arc::new(ManualClock::at(MONDAY_10AM)))
-        .policy_source(
-            "budget.cedar",
-            r#"@id("refunds.budget")
-               permit(principal, action == Action::"refund.create", resource)
-               when { context.usage.day.sum.amount_cents + context.params.amount_cents <= 600 };"#,
-        )
-        .open()
-        .unwrap();
+    let reopened = budgeted(600);
     assert_eq!(
         reopened
             .guard(tenant, guard_refund(100, "refund:last"))

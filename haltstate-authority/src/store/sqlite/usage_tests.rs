@@ -50,6 +50,16 @@ fn charge_op(tx: &mut SqliteTx<'_>, fails: bool, charged: &Charge) {
     });
 }
 
+/// The writer's connection to a new file in `dir`.
+fn writer(dir: &tempfile::TempDir) -> Connection {
+    super::open_writer(
+        &dir.path().join("haltstate.db"),
+        Durability::Normal,
+        super::DEFAULT_CHECKPOINT_PAGES,
+    )
+    .unwrap()
+}
+
 fn stored_rows(conn: &Connection) -> i64 {
     conn.query_row("SELECT count(*) FROM usage_buckets", [], |row| row.get(0))
         .unwrap()
@@ -63,12 +73,7 @@ fn day(usage: &Usage) -> (u64, Option<i64>) {
 fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_transaction_finishes()
  {
     let dir = tempfile::tempdir().unwrap();
-    let conn = super::open_writer(
-        &dir.path().join("haltstate.db"),
-        Durability::Normal,
-        super::DEFAULT_CHECKPOINT_PAGES,
-    )
-    .unwrap();
+    let conn = writer(&dir);
     let mut tails = Tails::default();
     let mut kept = UsageBatch::default();
     let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
@@ -140,12 +145,7 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
 #[test]
 fn a_clock_that_went_back_reads_the_buckets_the_kept_copy_had_left_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = super::open_writer(
-        &dir.path().join("haltstate.db"),
-        Durability::Normal,
-        super::DEFAULT_CHECKPOINT_PAGES,
-    )
-    .unwrap();
+    let conn = writer(&dir);
     let (mut tails, mut kept) = (Tails::default(), UsageBatch::default());
     let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
     let minute = |kept: &mut UsageBatch, tails: &mut Tails, at: OffsetDateTime| {
@@ -260,12 +260,7 @@ mod against_a_model {
         #[test]
         fn every_usage_read_is_what_charges_written_at_once_would_give(history in history()) {
             let dir = tempfile::tempdir().unwrap();
-            let conn = crate::store::sqlite::open_writer(
-                &dir.path().join("haltstate.db"),
-                Durability::Normal,
-                crate::store::sqlite::DEFAULT_CHECKPOINT_PAGES,
-            )
-            .unwrap();
+            let conn = writer(&dir);
             let mut tails = Tails::default();
     let mut kept = UsageBatch::default();
             let mut now = OffsetDateTime::from_unix_timestamp(1_800_000_007).unwrap();
