@@ -1,11 +1,13 @@
 //! A loop for profilers: guard + report from N callers (threads), 20,000 actions each by default.
 //!
 //! `cargo build --release -p haltstate-authority --example profile_guard &&
-//!  perf record -g target/release/examples/profile_guard [callers] [actions per caller] [full|normal] [usage]`
+//!  perf record -g target/release/examples/profile_guard [callers] [actions per caller] [full|normal]
+//!  [usage [history]|params]`
 //!
 //! `usage`: a policy that reads and charges the agent's usage (a daily budget) instead of one that permits all.
 //! `usage history`: the same, with the agent's windows full beforehand (a bucket in each of the last 59 seconds,
 //! 59 minutes and 23 hours), as after a day of steady use.
+//! `params`: the budget policy's check of the action's param alone: the plain call to hold `usage` against.
 //!
 //! `PROFILE_POSTGRES=1` runs it on a PostgreSQL server the test kit starts (build with `--features postgres`).
 mod common;
@@ -13,6 +15,10 @@ mod common;
 use std::sync::Arc;
 
 use haltstate_authority::{Durability, GuardRequest, Outcome, OutcomeReport};
+
+/// Permits every action whose `amount` param is in range: what the usage policy checks, without the usage.
+const AMOUNT_LIMIT: &str = r#"@id("limit") permit(principal, action, resource)
+    when { context.params.amount <= 1000000000000 };"#;
 
 /// Permits every action within a daily budget of its `amount` param: each guard reads and charges usage.
 const DAILY_BUDGET: &str = r#"@id("budget") permit(principal, action, resource)
@@ -26,8 +32,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policies = match args.next().as_deref() {
         None => common::PERMIT_ALL,
         Some("usage") => DAILY_BUDGET,
+        Some("params") => AMOUNT_LIMIT,
         Some(other) => {
-            return Err(format!("unknown policy {other:?}: the one choice is `usage`").into());
+            return Err(
+                format!("unknown policy {other:?}: the choices are `usage` and `params`").into(),
+            );
         }
     };
     let history = match args.next().as_deref() {
