@@ -57,13 +57,14 @@ impl Span {
     }
 }
 
-/// A scope's changed buckets as [`Buckets::write`] stores them: span, start, and the figures' [`columns`].
-pub(crate) fn rows(
-    buckets: &[(&Span, i64, UsageWindow)],
-) -> Vec<(&'static str, i64, (i64, i64, String))> {
+/// One bucket as [`Buckets::write`] stores it: span name, start, and the figures' [`columns`].
+pub(crate) type BucketRow = (&'static str, i64, (i64, i64, String));
+
+/// A scope's changed buckets as [`Buckets::write`] stores them.
+pub(crate) fn rows(buckets: &[(&Span, i64, UsageWindow)]) -> Result<Vec<BucketRow>> {
     buckets
         .iter()
-        .map(|(span, start, figures)| (span.name, *start, columns(figures)))
+        .map(|(span, start, figures)| Ok((span.name, *start, columns(figures)?)))
         .collect()
 }
 
@@ -98,24 +99,31 @@ pub(crate) fn figures(row: &impl Row, column: usize) -> Result<UsageWindow> {
 
 /// A bucket's figures as its columns store them: count and tokens (saturated: counting more than happened
 /// fails closed), and the sums as JSON.
-pub(crate) fn columns(figures: &UsageWindow) -> (i64, i64, String) {
-    (
+pub(crate) fn columns(figures: &UsageWindow) -> Result<(i64, i64, String)> {
+    let sums = serde_json::to_string(&figures.sums)
+        .map_err(|e| AuthorityError::Corrupt(format!("usage sums do not encode: {e}")))?;
+    Ok((
         i64::try_from(figures.count).unwrap_or(i64::MAX),
         i64::try_from(figures.tokens).unwrap_or(i64::MAX),
-        serde_json::Value::from(serde_json::Map::from_iter(
-            figures
-                .sums
-                .iter()
-                .map(|(name, sum)| (name.clone(), serde_json::Value::from(*sum))),
-        ))
-        .to_string(),
-    )
+        sums,
+    ))
 }
 
-/// A charge as stored on its key: `{"count", "tokens", "sums"}`.
-pub(crate) fn encode_charge(figures: &UsageWindow) -> String {
-    serde_json::json!({"count": figures.count, "tokens": figures.tokens, "sums": figures.sums})
-        .to_string()
+/// A charge as stored on its key: `{"count", "tokens", "sums"}`, as the `Value` it was once built as wrote it.
+/// Serialized from the figures in place: building a `Value` copied every name.
+pub(crate) fn encode_charge(figures: &UsageWindow) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Stored<'a> {
+        count: u64,
+        tokens: u64,
+        sums: &'a BTreeMap<String, i64>,
+    }
+    serde_json::to_string(&Stored {
+        count: figures.count,
+        tokens: figures.tokens,
+        sums: &figures.sums,
+    })
+    .map_err(|e| AuthorityError::Corrupt(format!("a usage charge does not encode: {e}")))
 }
 
 pub(crate) fn decode_charge(text: &str) -> Result<UsageWindow> {
@@ -164,5 +172,22 @@ mod tests {
         assert_eq!(SPANS[2].bucket(at), 3_600_000_000);
         assert_eq!(SPANS[0].first(at), 3_665_000_000);
         assert_eq!(SPANS[1].first(at), 120_000_000);
+    }
+
+    #[test]
+    fn a_charge_and_a_bucket_encode_as_their_json_values_did_and_decode_back() {
+        let figures = UsageWindow {
+            count: 3,
+            tokens: u64::MAX,
+            sums: BTreeMap::from([("z\"é".to_owned(), -7), ("amount".to_owned(), i64::MAX)]),
+        };
+        let charge = encode_charge(&figures).unwrap();
+        let as_value =
+            serde_json::json!({"count": 3, "tokens": u64::MAX, "sums": figures.sums}).to_string();
+        assert_eq!(charge, as_value);
+        assert_eq!(decode_charge(&charge).unwrap(), figures);
+        let (count, tokens, sums) = columns(&figures).unwrap();
+        assert_eq!((count, tokens), (3, i64::MAX));
+        assert_eq!(sums, serde_json::json!(figures.sums).to_string());
     }
 }

@@ -50,7 +50,7 @@ pub(super) fn insert(conn: &mut Conn, keys: &[KeyRow], records: &[RecordRow]) ->
             "a transaction held writes of two tenants".into(),
         ));
     }
-    let k = KeyColumns::of(keys);
+    let k = KeyColumns::of(keys)?;
     let r = RecordColumns::of(records);
     let params: [&(dyn ToSql + Sync); 31] = [
         tenant,
@@ -114,10 +114,10 @@ struct KeyColumns<'a> {
 }
 
 impl<'a> KeyColumns<'a> {
-    fn of(rows: &'a [KeyRow]) -> Self {
+    fn of(rows: &'a [KeyRow]) -> Result<Self> {
         let mut c = Self::default();
         for row in rows {
-            let v = key_values(row);
+            let v = key_values(row)?;
             let record = &row.record;
             c.key.push(&record.key);
             c.fingerprint.push(&record.fingerprint);
@@ -140,7 +140,7 @@ impl<'a> KeyColumns<'a> {
             c.lifetime.push(v.lifetime);
             c.generation.push(v.generation);
         }
-        c
+        Ok(c)
     }
 }
 

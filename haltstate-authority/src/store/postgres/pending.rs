@@ -103,14 +103,14 @@ impl Pending {
         match (keys.as_slice(), records.as_slice()) {
             ([], []) => Ok(()),
             ([key], []) => {
-                let values = key_values(key);
+                let values = key_values(key)?;
                 conn.execute(KEY_INSERT, &key_refs(&values)).map(drop)
             }
             ([], [record]) => conn
                 .execute(RECORD_INSERT, &record_params(record))
                 .map(drop),
             ([key], [record]) => {
-                let values = key_values(key);
+                let values = key_values(key)?;
                 let mut params = key_refs(&values);
                 params.extend(record_params(record));
                 conn.execute(KEY_AND_RECORD_INSERT, &params).map(drop)
@@ -159,9 +159,9 @@ pub(super) struct KeyValues<'a> {
     pub(super) generation: i64,
 }
 
-pub(super) fn key_values(row: &KeyRow) -> KeyValues<'_> {
+pub(super) fn key_values(row: &KeyRow) -> Result<KeyValues<'_>> {
     let record = &row.record;
-    KeyValues {
+    Ok(KeyValues {
         row,
         state: record.state.as_str(),
         lease_until: record.lease_until.map(to_micros),
@@ -170,11 +170,12 @@ pub(super) fn key_values(row: &KeyRow) -> KeyValues<'_> {
         usage: record
             .charged
             .as_ref()
-            .map(|c| usage::encode_charge(&c.figures)),
+            .map(|c| usage::encode_charge(&c.figures))
+            .transpose()?,
         attempts: i64::from(record.attempts),
         lifetime: record.lifetime.as_str(),
         generation: signed(record.generation),
-    }
+    })
 }
 
 fn key_refs<'a>(v: &'a KeyValues<'a>) -> Vec<&'a (dyn ToSql + Sync)> {

@@ -66,7 +66,7 @@ impl Buckets for UsageBuckets<'_> {
         if buckets.is_empty() {
             return Ok(());
         }
-        let columns = usage::rows(buckets);
+        let columns = usage::rows(buckets)?;
         let (tenant, agent, action) = (self.tenant, self.agent, self.action);
         let mut values: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &agent, &action];
         for (span, start, (count, tokens, sums)) in &columns {

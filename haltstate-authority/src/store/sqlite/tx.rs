@@ -151,7 +151,8 @@ impl Tx for SqliteTx<'_> {
             record
                 .charged
                 .as_ref()
-                .map(|c| usage::encode_charge(&c.figures)),
+                .map(|c| usage::encode_charge(&c.figures))
+                .transpose()?,
             record.attempts,
             record.retry_digest,
             record.lifetime.as_str(),

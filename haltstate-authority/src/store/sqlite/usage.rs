@@ -1,6 +1,6 @@
 //! Usage buckets in SQLite: the statements of `store/sql.rs` for the rules of `store/usage_batch.rs`.
 
-use rusqlite::{Connection, ToSql, params, params_from_iter};
+use rusqlite::{Connection, params};
 
 use crate::error::Result;
 use crate::policy::UsageWindow;
@@ -51,14 +51,21 @@ impl Buckets for UsageBuckets<'_> {
         if buckets.is_empty() {
             return Ok(());
         }
-        let columns = usage::rows(buckets);
-        let mut values: Vec<&dyn ToSql> = vec![&self.tenant, &self.agent, &self.action];
-        for (span, start, (count, tokens, sums)) in &columns {
-            values.extend([span as &dyn ToSql, start, count, tokens, sums]);
+        // One single-row statement per bucket: SQLite runs a multi-row `VALUES` with `ON CONFLICT` through an
+        // ephemeral table and a statement journal, which cost more than the two statements it saves.
+        let mut statement = self.conn.prepare_cached(&sql::usage_write(1))?;
+        for (span, start, (count, tokens, sums)) in usage::rows(buckets)? {
+            statement.execute(params![
+                self.tenant,
+                self.agent,
+                self.action,
+                span,
+                start,
+                count,
+                tokens,
+                sums
+            ])?;
         }
-        self.conn
-            .prepare_cached(&sql::usage_write(buckets.len()))?
-            .execute(params_from_iter(values))?;
         Ok(())
     }
 
