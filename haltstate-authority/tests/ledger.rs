@@ -641,7 +641,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 19, "migrated to the current schema");
+    assert_eq!(version, 20, "migrated to the current schema");
 }
 
 #[test]

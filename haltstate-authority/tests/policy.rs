@@ -641,6 +641,65 @@ mod usage {
         assert_eq!(claim("refund:a").status, GuardStatus::Denied);
     }
 
+    /// Schema 20 rebuilt SQLite's bucket table to check the span with `=`s (an `IN` list of three made SQLite
+    /// build an ephemeral table at every bucket write): the buckets stored before still count, the span is still
+    /// checked, and a write builds no such table.
+    #[test]
+    fn usage_stored_under_schema_19_still_counts_after_the_rebuild() {
+        use haltstate_testkit::postgres::Backend;
+        use rusqlite::Connection;
+        let env = common::env_on(Backend::Sqlite, |b| b.policy_source("budget.cedar", BUDGET));
+        assert_eq!(guard(&env, refund(9000), "old:a"), GuardStatus::Allowed);
+        let path = env.db_path();
+        drop(env.authority);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE usage_buckets_19 (
+                    tenant TEXT NOT NULL, agent_id TEXT NOT NULL, action TEXT NOT NULL,
+                    span TEXT NOT NULL CHECK (span IN ('s', 'm', 'h')), start_us INTEGER NOT NULL,
+                    count INTEGER NOT NULL, tokens INTEGER NOT NULL, sums TEXT NOT NULL,
+                    PRIMARY KEY (tenant, agent_id, action, span, start_us)) WITHOUT ROWID;
+                 INSERT INTO usage_buckets_19 SELECT * FROM usage_buckets;
+                 DROP TABLE usage_buckets;
+                 ALTER TABLE usage_buckets_19 RENAME TO usage_buckets;
+                 PRAGMA user_version = 19;",
+            )
+            .unwrap();
+        let reopened = haltstate_authority::Authority::builder(&path)
+            .clock(env.clock.clone())
+            .policy_source("budget.cedar", BUDGET)
+            .open()
+            .unwrap();
+        let guard = |cents: i64, key: &str| {
+            reopened
+                .guard(TENANT, GuardRequest::new(refund(cents), key))
+                .wait()
+                .unwrap()
+                .status
+        };
+        // 9,000 of the day's 10,000 were charged before the rebuild.
+        assert_eq!(guard(1001, "old:b"), GuardStatus::Denied);
+        assert_eq!(guard(1000, "old:c"), GuardStatus::Allowed);
+        let conn = Connection::open(&path).unwrap();
+        let write = "INSERT INTO usage_buckets (tenant, agent_id, action, span, start_us, count, tokens, sums) \
+                     VALUES ('t', 'a', 'x', ?1, 0, 1, 0, '{}') ON CONFLICT (tenant, agent_id, action, span, start_us) \
+                     DO UPDATE SET count = excluded.count";
+        assert!(conn.execute(write, ["d"]).is_err(), "a span that is none");
+        let opcodes: Vec<String> = conn
+            .prepare(&format!("EXPLAIN {write}"))
+            .unwrap()
+            .query_map(["s"], |row| row.get(1))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(opcodes.iter().any(|op| op == "OpenWrite"), "{opcodes:?}");
+        assert!(
+            !opcodes.iter().any(|op| op == "OpenEphemeral"),
+            "{opcodes:?}"
+        );
+    }
+
     /// A charge given back after its second has left the minute's window comes out of the minute and hour
     /// buckets that still count it, and only those (the write then holds two buckets, not three).
     #[test]

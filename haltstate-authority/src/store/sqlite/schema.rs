@@ -375,6 +375,27 @@ const MIGRATIONS: &[Migration] = &[
     "#),
     // 19: the ledger's generated `action` and `agent_id` columns go (`drop_generated_ledger_columns`).
     Code(drop_generated_ledger_columns),
+    // 20: a usage bucket's span checked with `=`s. SQLite evaluates a CHECK's `IN` list of three or more values
+    // through an ephemeral table it builds at every write of the row: about half of writing a bucket, which a
+    // usage-reading guard does for three of them. The table is rebuilt (a CHECK cannot be altered); it holds one
+    // day of buckets per agent and action.
+    Sql(r#"
+    CREATE TABLE usage_buckets_20 (
+        tenant    TEXT NOT NULL,
+        agent_id  TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        span      TEXT NOT NULL CHECK (span = 's' OR span = 'm' OR span = 'h'),
+        start_us  INTEGER NOT NULL,
+        count     INTEGER NOT NULL,
+        tokens    INTEGER NOT NULL,
+        sums      TEXT NOT NULL,
+        PRIMARY KEY (tenant, agent_id, action, span, start_us)
+    ) WITHOUT ROWID;
+    INSERT INTO usage_buckets_20 (tenant, agent_id, action, span, start_us, count, tokens, sums)
+        SELECT tenant, agent_id, action, span, start_us, count, tokens, sums FROM usage_buckets;
+    DROP TABLE usage_buckets;
+    ALTER TABLE usage_buckets_20 RENAME TO usage_buckets;
+    "#),
 ];
 
 /// Schema 19. SQLite computed the ledger's generated `action` and `agent_id` columns on every insert (two
