@@ -4,6 +4,7 @@
 use haltstate_authority::{ActionRequest, Authority, Durability, Result};
 
 /// `full` or `normal`; anything else (or nothing) is `default`.
+#[allow(dead_code, reason = "wal_pages runs without a sync")]
 pub fn durability(arg: Option<&str>, default: Durability) -> Durability {
     match arg {
         Some("full") => Durability::Full,
