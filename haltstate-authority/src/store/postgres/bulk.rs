@@ -5,7 +5,7 @@
 use postgres::types::ToSql;
 
 use super::conn::Conn;
-use super::pending::{KeyRow, RecordRow, key_values};
+use super::held_rows::{KeyRow, RecordRow, key_values};
 use crate::error::{AuthorityError, Result};
 use crate::store::sql::{key_upsert_conflict, key_upsert_into};
 

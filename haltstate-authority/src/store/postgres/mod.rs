@@ -21,6 +21,7 @@ mod checkpoints;
 mod conn;
 mod console;
 mod copy;
+mod held_rows;
 mod listen;
 mod pending;
 mod queries;

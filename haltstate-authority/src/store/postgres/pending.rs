@@ -10,36 +10,10 @@
 
 use postgres::types::ToSql;
 
-use haltstate_types::timestamp::to_micros;
-
-use super::conn::{Conn, signed};
+use super::conn::Conn;
+use super::held_rows::{KeyRow, KeyValues, RecordRow, key_values};
 use crate::error::{AuthorityError, Result};
-use crate::state_rows::KeyRecord;
 use crate::store::sql::{key_upsert_conflict, key_upsert_into};
-use crate::store::usage;
-
-/// A key row to upsert.
-pub(crate) struct KeyRow {
-    pub(crate) tenant: String,
-    pub(crate) record: KeyRecord,
-    /// `updated_us` (and `created_us` for a new row).
-    pub(crate) now_us: i64,
-}
-
-/// A ledger record and the tree hashes its append stores.
-pub(crate) struct RecordRow {
-    pub(crate) tenant: String,
-    pub(crate) seq: i64,
-    pub(crate) prev_hash: String,
-    pub(crate) hash: String,
-    pub(crate) body: Vec<u8>,
-    pub(crate) at: String,
-    pub(crate) key: Option<String>,
-    pub(crate) action: Option<String>,
-    pub(crate) agent: Option<String>,
-    pub(crate) tree_indexes: Vec<i64>,
-    pub(crate) tree_hashes: Vec<Vec<u8>>,
-}
 
 /// The key row's columns, `$1` to `$21` (`$13` is both `created_us` and `updated_us`).
 const KEY_INSERT: &str = concat!(
@@ -144,38 +118,6 @@ fn latest(rows: Vec<KeyRow>) -> Vec<KeyRow> {
         .zip(keep)
         .filter_map(|(row, keep)| keep.then_some(row))
         .collect()
-}
-
-/// The key row's values that are computed from it (the rest are borrowed).
-pub(super) struct KeyValues<'a> {
-    pub(super) row: &'a KeyRow,
-    pub(super) state: &'static str,
-    pub(super) lease_until: Option<i64>,
-    pub(super) outcome_seq: Option<i64>,
-    pub(super) usage_us: Option<i64>,
-    pub(super) usage: Option<String>,
-    pub(super) attempts: i64,
-    pub(super) lifetime: &'static str,
-    pub(super) generation: i64,
-}
-
-pub(super) fn key_values(row: &KeyRow) -> Result<KeyValues<'_>> {
-    let record = &row.record;
-    Ok(KeyValues {
-        row,
-        state: record.state.as_str(),
-        lease_until: record.lease_until.map(to_micros),
-        outcome_seq: record.outcome_seq.map(signed),
-        usage_us: record.charged.as_ref().map(|c| to_micros(c.at)),
-        usage: record
-            .charged
-            .as_ref()
-            .map(|c| usage::encode_charge(&c.figures))
-            .transpose()?,
-        attempts: i64::from(record.attempts),
-        lifetime: record.lifetime.as_str(),
-        generation: signed(record.generation),
-    })
 }
 
 fn key_refs<'a>(v: &'a KeyValues<'a>) -> Vec<&'a (dyn ToSql + Sync)> {

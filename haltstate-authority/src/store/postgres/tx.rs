@@ -8,7 +8,8 @@ use haltstate_types::timestamp::{format_rfc3339, to_micros};
 use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
 
 use super::conn::{Conn, signed, unsigned};
-use super::pending::{KeyRow, Pending, RecordRow};
+use super::held_rows::{KeyRow, RecordRow};
+use super::pending::Pending;
 use super::queries::{self, KnownKeys};
 use super::usage::UsageBuckets;
 use super::{api_keys, approvals};
