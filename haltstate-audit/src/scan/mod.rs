@@ -5,12 +5,17 @@
 use proc_macro2::LineColumn;
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
-use syn::{Expr, Item, Pat, Stmt};
+use syn::{Expr, Item};
 
 use crate::catalogue::{self, CratesUsed, SinkKind};
 use crate::config::Config;
 use crate::facts::{Call, Facts, Function, Sink};
 use crate::imports::Imports;
+
+mod shapes;
+mod walk;
+
+use shapes::{segments, string_literal};
 
 /// The guard macros' attribute names (their last path segment).
 const GUARD_ATTRIBUTES: [&str; 4] = [
@@ -19,8 +24,6 @@ const GUARD_ATTRIBUTES: [&str; 4] = [
     "ahaltstate_guard",
     "openai_guard",
 ];
-/// The client's calls that answer a permit.
-const GUARD_CALLS: [&str; 3] = ["guard", "guard_blocking", "guard_waiting"];
 
 /// Where the file sits in its crate and what the crate is.
 pub(crate) struct Place<'a> {
@@ -102,104 +105,6 @@ struct Scanner<'p, 'f> {
     /// Names bound in the function being scanned (parameters, `let`, closure parameters, arms): a path naming one
     /// is a variable, not a function handed on.
     locals: std::collections::HashSet<String>,
-}
-
-fn is_test(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|attr| {
-        let path = attr.path();
-        path.is_ident("test")
-            || path.segments.last().is_some_and(|s| s.ident == "test")
-            || (path.is_ident("cfg")
-                && attr
-                    .parse_args::<syn::Meta>()
-                    .is_ok_and(|meta| meta.path().is_ident("test")))
-    })
-}
-
-fn segments(path: &syn::Path) -> Vec<String> {
-    path.segments.iter().map(|s| s.ident.to_string()).collect()
-}
-
-fn string_literal(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(text),
-            ..
-        }) => Some(text.value()),
-        Expr::Reference(reference) => string_literal(&reference.expr),
-        Expr::Paren(inner) => string_literal(&inner.expr),
-        _ => None,
-    }
-}
-
-/// Whether `expr` asks for a permit (`client.guard(..)`, `guard_blocking(..)`).
-fn asks_permit(expr: &Expr) -> bool {
-    struct Finder(bool);
-    impl Visit<'_> for Finder {
-        fn visit_expr_method_call(&mut self, call: &syn::ExprMethodCall) {
-            if GUARD_CALLS.contains(&call.method.to_string().as_str()) {
-                self.0 = true;
-            }
-            visit::visit_expr_method_call(self, call);
-        }
-        fn visit_expr_call(&mut self, call: &syn::ExprCall) {
-            if let Expr::Path(path) = &*call.func
-                && path
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|s| GUARD_CALLS.contains(&s.ident.to_string().as_str()))
-            {
-                self.0 = true;
-            }
-            visit::visit_expr_call(self, call);
-        }
-    }
-    let mut finder = Finder(false);
-    finder.visit_expr(expr);
-    finder.0
-}
-
-/// Whether `expr` goes on only when it succeeded (`?`, `.unwrap()`, `.expect(..)`).
-fn only_on_success(expr: &Expr) -> bool {
-    struct Finder(bool);
-    impl Visit<'_> for Finder {
-        fn visit_expr_try(&mut self, _: &syn::ExprTry) {
-            self.0 = true;
-        }
-        fn visit_expr_method_call(&mut self, call: &syn::ExprMethodCall) {
-            if matches!(call.method.to_string().as_str(), "unwrap" | "expect") {
-                self.0 = true;
-            }
-            visit::visit_expr_method_call(self, call);
-        }
-    }
-    let mut finder = Finder(false);
-    finder.visit_expr(expr);
-    finder.0
-}
-
-/// Whether `pat` only matches a success (`Ok(permit)`).
-fn matches_ok(pat: &Pat) -> bool {
-    match pat {
-        Pat::TupleStruct(tuple) => tuple.path.segments.last().is_some_and(|s| s.ident == "Ok"),
-        Pat::Ident(ident) => ident
-            .subpat
-            .as_ref()
-            .is_some_and(|(_, sub)| matches_ok(sub)),
-        _ => false,
-    }
-}
-
-/// Whether a statement leaves a permit held for the statements after it in its block.
-fn holds_permit(stmt: &Stmt) -> bool {
-    let Stmt::Local(local) = stmt else {
-        return false;
-    };
-    let Some(init) = &local.init else {
-        return false;
-    };
-    asks_permit(&init.expr) && (matches_ok(&local.pat) || only_on_success(&init.expr))
 }
 
 impl Scanner<'_, '_> {
@@ -487,197 +392,6 @@ impl Scanner<'_, '_> {
                     format!("{}!", resolved.join("::")),
                     mac.path.span().start(),
                 );
-            }
-        }
-    }
-}
-
-impl<'ast> Visit<'ast> for Scanner<'_, '_> {
-    fn visit_item(&mut self, item: &'ast Item) {
-        let attrs: &[syn::Attribute] = match item {
-            Item::Fn(f) => &f.attrs,
-            Item::Mod(m) => &m.attrs,
-            Item::Impl(i) => &i.attrs,
-            _ => &[],
-        };
-        if is_test(attrs) {
-            return;
-        }
-        visit::visit_item(self, item);
-    }
-
-    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
-        // A `use` inside a function counts for the rest of the module too (a close enough scope).
-        if let Some(imports) = self.imports.last_mut() {
-            imports.add(&item.tree);
-        }
-        if matches!(item.vis, syn::Visibility::Public(_)) {
-            self.reexport(&item.tree, &mut Vec::new());
-        }
-    }
-
-    fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
-        let mut module = self.module.clone();
-        module.push(item.ident.to_string());
-        let public_path = self.public_path && matches!(item.vis, syn::Visibility::Public(_));
-        match &item.content {
-            None => {
-                let path_attr = item.attrs.iter().find_map(|attr| match &attr.meta {
-                    syn::Meta::NameValue(nv) if nv.path.is_ident("path") => {
-                        string_literal(&nv.value)
-                    }
-                    _ => None,
-                });
-                self.mods.push(ModDecl {
-                    module,
-                    path_attr,
-                    public_path,
-                });
-            }
-            Some((_, items)) => {
-                let saved = std::mem::replace(&mut self.module, module);
-                let saved_public = std::mem::replace(&mut self.public_path, public_path);
-                self.imports.push(Imports::default());
-                self.note_crates_of(items);
-                for item in items {
-                    self.visit_item(item);
-                }
-                self.imports.pop();
-                self.public_path = saved_public;
-                self.module = saved;
-            }
-        }
-    }
-
-    fn visit_item_impl(&mut self, item: &'ast syn::ItemImpl) {
-        let owner = match &*item.self_ty {
-            syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
-            _ => None,
-        }
-        .unwrap_or_else(|| "_".to_owned());
-        let saved = self.owner.replace((owner, item.trait_.is_some()));
-        for item in &item.items {
-            if let syn::ImplItem::Fn(f) = item {
-                if is_test(&f.attrs) {
-                    continue;
-                }
-                let id = self.enter_function(&f.attrs, &f.vis, &f.sig, true);
-                self.function_body(id, &f.sig, &f.block);
-            }
-        }
-        self.owner = saved;
-    }
-
-    fn visit_item_trait(&mut self, item: &'ast syn::ItemTrait) {
-        let saved = self.owner.replace((item.ident.to_string(), true));
-        for item in &item.items {
-            if let syn::TraitItem::Fn(f) = item
-                && let Some(block) = &f.default
-            {
-                let id = self.enter_function(&f.attrs, &syn::Visibility::Inherited, &f.sig, true);
-                self.function_body(id, &f.sig, block);
-            }
-        }
-        self.owner = saved;
-    }
-
-    fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
-        if is_test(&item.attrs) {
-            return;
-        }
-        // A function inside another is its own function (its callers are followed like any other's).
-        let saved_owner = self.owner.take();
-        let id = self.enter_function(&item.attrs, &item.vis, &item.sig, false);
-        self.function_body(id, &item.sig, &item.block);
-        self.owner = saved_owner;
-    }
-
-    fn visit_block(&mut self, block: &'ast syn::Block) {
-        let depth = self.cover.len();
-        for stmt in &block.stmts {
-            self.visit_stmt(stmt);
-            if holds_permit(stmt) {
-                self.cover.push(true);
-            }
-        }
-        self.cover.truncate(depth);
-    }
-
-    fn visit_expr_match(&mut self, expr: &'ast syn::ExprMatch) {
-        self.visit_expr(&expr.expr);
-        let permit = asks_permit(&expr.expr);
-        for arm in &expr.arms {
-            let held = self.covered() || (permit && matches_ok(&arm.pat));
-            self.cover.push(held);
-            self.visit_arm(arm);
-            self.cover.pop();
-        }
-    }
-
-    fn visit_expr_if(&mut self, expr: &'ast syn::ExprIf) {
-        self.visit_expr(&expr.cond);
-        let held = match &*expr.cond {
-            Expr::Let(binding) => asks_permit(&binding.expr) && matches_ok(&binding.pat),
-            _ => false,
-        };
-        self.cover.push(self.covered() || held);
-        self.visit_block(&expr.then_branch);
-        self.cover.pop();
-        if let Some((_, otherwise)) = &expr.else_branch {
-            self.visit_expr(otherwise);
-        }
-    }
-
-    fn visit_expr_closure(&mut self, expr: &'ast syn::ExprClosure) {
-        self.closures += 1;
-        visit::visit_expr_closure(self, expr);
-        self.closures -= 1;
-    }
-
-    fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
-        match &*call.func {
-            Expr::Path(path) => self.check_path_call(call, &path.path),
-            other => self.visit_expr(other),
-        }
-        for arg in &call.args {
-            self.visit_expr(arg);
-        }
-    }
-
-    fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
-        self.check_method(call);
-        self.add_call(
-            call.method.to_string(),
-            None,
-            true,
-            call.method.span().start(),
-        );
-        visit::visit_expr_method_call(self, call);
-    }
-
-    fn visit_expr_path(&mut self, expr: &'ast syn::ExprPath) {
-        // A name in value position may be a function handed on (`map(handler)`): its callers are not all seen.
-        if let Some(last) = expr.path.segments.last() {
-            let name = last.ident.to_string();
-            if expr.path.segments.len() > 1 || !self.locals.contains(&name) {
-                self.facts.values.insert(name);
-            }
-        }
-    }
-
-    fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
-        self.locals.insert(pat.ident.to_string());
-        visit::visit_pat_ident(self, pat);
-    }
-
-    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        self.check_macro(mac);
-        // A macro's arguments are usually expressions (`format!`, `vec!`, `tokio::join!`): read what parses.
-        if let Ok(args) = mac
-            .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
-        {
-            for arg in &args {
-                self.visit_expr(arg);
             }
         }
     }
