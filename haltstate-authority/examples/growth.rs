@@ -11,28 +11,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use haltstate_authority::{
-    Authority, Durability, EvidenceQuery, GuardRequest, Outcome, OutcomeReport,
-};
+use haltstate_authority::{Authority, Durability, EvidenceQuery};
 
-const TENANT: &str = "acme";
-
-/// One guarded action: guard, then report success under its claim.
-fn act(authority: &Authority, key: &str, amount: u64) -> Result<(), String> {
-    let answer = authority
-        .guard(TENANT, GuardRequest::new(common::refund(amount), key))
-        .wait()
-        .map_err(|e| e.to_string())?;
-    let token = answer.claim.ok_or("no claim")?.token;
-    authority
-        .report(
-            TENANT,
-            OutcomeReport::new(key, Outcome::Success).claim_token(token),
-        )
-        .wait()
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
+use common::TENANT;
 
 fn records(authority: &Authority) -> Result<u64, String> {
     Ok(authority
@@ -50,7 +31,7 @@ fn fill(authority: &Arc<Authority>, target: u64, round: usize) -> Result<(), Str
                 let mut i = 0u64;
                 while records(&authority)? < target {
                     for _ in 0..100 {
-                        act(&authority, &format!("fill{round}-{thread}-{i}"), i)?;
+                        common::act(&authority, &format!("fill{round}-{thread}-{i}"), i)?;
                         i += 1;
                     }
                 }
@@ -88,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut pairs = Vec::with_capacity(2_000);
         for i in 0..2_000u64 {
             let started = Instant::now();
-            act(&authority, &format!("measure{round}-{i}"), i)?;
+            common::act(&authority, &format!("measure{round}-{i}"), i)?;
             pairs.push(started.elapsed());
         }
         pairs.sort_unstable();

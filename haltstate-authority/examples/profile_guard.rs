@@ -14,7 +14,7 @@ mod common;
 
 use std::sync::Arc;
 
-use haltstate_authority::{Durability, GuardRequest, Outcome, OutcomeReport};
+use haltstate_authority::Durability;
 
 /// Permits every action whose `amount` param is in range: what the usage policy checks, without the usage.
 const AMOUNT_LIMIT: &str = r#"@id("limit") permit(principal, action, resource)
@@ -60,32 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let authority = Arc::new(common::open_at(&location, durability, policies)?);
     let started = std::time::Instant::now();
-    let workers: Vec<_> = (0..callers)
-        .map(|c| {
-            let authority = authority.clone();
-            std::thread::spawn(move || -> Result<(), String> {
-                for i in 0..per_caller {
-                    let key = format!("k{c}-{i}");
-                    let answer = authority
-                        .guard("acme", GuardRequest::new(common::refund(i), &key))
-                        .wait()
-                        .map_err(|e| e.to_string())?;
-                    let token = answer.claim.ok_or("no claim")?.token;
-                    authority
-                        .report(
-                            "acme",
-                            OutcomeReport::new(&key, Outcome::Success).claim_token(token),
-                        )
-                        .wait()
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().map_err(|_| "worker panicked")??;
-    }
+    common::run_callers(&authority, callers, per_caller)?;
     let actions = callers * per_caller;
     println!(
         "{callers} callers, {durability:?}: {:.1} µs per guard+report (amortised), {:.1} operations per transaction",

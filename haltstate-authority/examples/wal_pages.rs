@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use haltstate_authority::{Authority, Durability, GuardRequest, Outcome, OutcomeReport};
+use haltstate_authority::{Authority, Durability};
 
 /// The WAL's header, then each frame's header before its page (https://sqlite.org/fileformat.html#walformat).
 const WAL_HEADER: usize = 32;
@@ -33,32 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .checkpoint_pages(1_000_000)
             .open()?,
     );
-    let workers: Vec<_> = (0..callers)
-        .map(|c| {
-            let authority = authority.clone();
-            std::thread::spawn(move || -> Result<(), String> {
-                for i in 0..per_caller {
-                    let key = format!("k{c}-{i}");
-                    let answer = authority
-                        .guard("acme", GuardRequest::new(common::refund(i), &key))
-                        .wait()
-                        .map_err(|e| e.to_string())?;
-                    let token = answer.claim.ok_or("no claim")?.token;
-                    authority
-                        .report(
-                            "acme",
-                            OutcomeReport::new(&key, Outcome::Success).claim_token(token),
-                        )
-                        .wait()
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().map_err(|_| "a caller panicked")??;
-    }
+    common::run_callers(&authority, callers, per_caller)?;
     // Read while the authority is open: closing it would checkpoint the WAL away.
     let wal = std::fs::read(dir.path().join("p.db-wal"))?;
     let commits = commits(&wal)?;

@@ -1,7 +1,12 @@
-//! What the profiling loops share: an authority that permits everything, the action they guard, how the
-//! durability is chosen on the command line, and the batch size they print.
+//! What the profiling loops share: an authority that permits everything, the action they guard, the guarded
+//! action itself and the threads that repeat it, how the durability is chosen on the command line, and the batch
+//! size they print.
 
-use haltstate_authority::{ActionRequest, Authority, Durability, Result};
+use std::sync::Arc;
+
+use haltstate_authority::{
+    ActionRequest, Authority, Durability, GuardRequest, Outcome, OutcomeReport, Result,
+};
 
 /// `full` or `normal`; anything else (or nothing) is `default`.
 #[allow(dead_code, reason = "wal_pages runs without a sync")]
@@ -53,4 +58,52 @@ pub fn refund(amount: u64) -> ActionRequest {
 pub fn operations_per_transaction(authority: &Authority) -> f64 {
     let stats = authority.writer_stats();
     stats.operations as f64 / stats.transactions.max(1) as f64
+}
+
+/// The tenant every loop acts for.
+pub const TENANT: &str = "acme";
+
+/// One guarded action of [`TENANT`]: guard, then report success under its claim.
+#[allow(
+    dead_code,
+    reason = "the async and writer loops call the authority their own way"
+)]
+pub fn act(authority: &Authority, key: &str, amount: u64) -> std::result::Result<(), String> {
+    let answer = authority
+        .guard(TENANT, GuardRequest::new(refund(amount), key))
+        .wait()
+        .map_err(|e| e.to_string())?;
+    let token = answer.claim.ok_or("no claim")?.token;
+    authority
+        .report(
+            TENANT,
+            OutcomeReport::new(key, Outcome::Success).claim_token(token),
+        )
+        .wait()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `callers` threads, each acting `per_caller` times under keys of its own (`k{caller}-{i}`); waits for them all.
+#[allow(dead_code, reason = "only the threaded loops run callers")]
+pub fn run_callers(
+    authority: &Arc<Authority>,
+    callers: u64,
+    per_caller: u64,
+) -> std::result::Result<(), String> {
+    let workers: Vec<_> = (0..callers)
+        .map(|c| {
+            let authority = authority.clone();
+            std::thread::spawn(move || -> std::result::Result<(), String> {
+                for i in 0..per_caller {
+                    act(&authority, &format!("k{c}-{i}"), i)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().map_err(|_| "a caller panicked")??;
+    }
+    Ok(())
 }
