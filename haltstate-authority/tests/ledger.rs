@@ -641,7 +641,95 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 20, "migrated to the current schema");
+    assert_eq!(version, 21, "migrated to the current schema");
+}
+
+/// Schema 21 stores key rows in the order they were made (a table with row ids and a key index) instead of by key.
+/// A schema-20 file keeps its rows through the copy: a completed key stays completed, a held claim can still be
+/// reported, and a new key is claimed as before.
+#[test]
+fn key_rows_of_a_schema_20_file_survive_the_move_to_rows_in_order() {
+    let env = sqlite_env();
+    let done = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:done"))
+        .wait()
+        .unwrap();
+    env.authority
+        .report(
+            TENANT,
+            OutcomeReport::new("refund:done", Outcome::Success)
+                .claim_token(done.claim.unwrap().token),
+        )
+        .wait()
+        .unwrap();
+    let held = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:held"))
+        .wait()
+        .unwrap()
+        .claim
+        .unwrap()
+        .token;
+    let path = env.db_path();
+    drop(env.authority);
+    {
+        let conn = Connection::open(&path).unwrap();
+        // Schema 20's table: the same columns, ordered by key.
+        conn.execute_batch(
+            "CREATE TABLE idempotency_20 (
+                 tenant TEXT NOT NULL, agent_id TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                 action TEXT NOT NULL, state TEXT NOT NULL, approval_id TEXT, policy_id TEXT,
+                 reason TEXT NOT NULL DEFAULT '', claim_token TEXT, lease_until_us INTEGER, outcome_seq INTEGER,
+                 created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL, claimed_by TEXT,
+                 client_token INTEGER NOT NULL DEFAULT 0, usage_us INTEGER, usage TEXT,
+                 attempts INTEGER NOT NULL DEFAULT 0, retry_digest TEXT,
+                 lifetime TEXT NOT NULL DEFAULT 'once' CHECK (lifetime IN ('once', 'operation')),
+                 generation INTEGER NOT NULL DEFAULT 1 CHECK (generation >= 1),
+                 PRIMARY KEY (tenant, key, agent_id)) WITHOUT ROWID;
+             INSERT INTO idempotency_20 SELECT tenant, agent_id, key, fingerprint, action, state, approval_id,
+                 policy_id, reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by,
+                 client_token, usage_us, usage, attempts, retry_digest, lifetime, generation FROM idempotency;
+             DROP TABLE idempotency;
+             ALTER TABLE idempotency_20 RENAME TO idempotency;
+             PRAGMA user_version = 20;",
+        )
+        .unwrap();
+    }
+    let reopened = Authority::builder(&path)
+        .clock(env.clock.clone())
+        .policy_file(common::sample_policy_path())
+        .open()
+        .unwrap();
+    let again = reopened
+        .guard(TENANT, guard_refund(100, "refund:done"))
+        .wait()
+        .unwrap();
+    assert_eq!(again.status, GuardStatus::Completed);
+    let ack = reopened
+        .report(
+            TENANT,
+            OutcomeReport::new("refund:held", Outcome::Success).claim_token(held),
+        )
+        .wait()
+        .unwrap();
+    assert!(!ack.duplicate);
+    let fresh = reopened
+        .guard(TENANT, guard_refund(100, "refund:new"))
+        .wait()
+        .unwrap();
+    assert_eq!(fresh.status, GuardStatus::Allowed);
+    let conn = Connection::open(&path).unwrap();
+    let (rows, without_rowid): (i64, bool) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM idempotency), \
+                    (SELECT wr FROM pragma_table_list WHERE name = 'idempotency')",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, without_rowid), (3, false));
+    assert_eq!(reopened.verify_ledger().unwrap().records, 6);
 }
 
 #[test]

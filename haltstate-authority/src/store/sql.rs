@@ -367,6 +367,45 @@ mod tests {
         (dir, conn)
     }
 
+    /// A key's row is found through the key index (schema 21: the rows themselves lie in the order they were made,
+    /// so that a new row and its update dirty the table's newest pages, not a random one): by its agent, and by the
+    /// key alone (a report that names no agent).
+    #[test]
+    fn key_rows_are_found_through_the_key_index_on_sqlite() {
+        let (_dir, conn) = plan_db();
+        let plan = |sql: &str| -> Vec<String> {
+            let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let count = explain.parameter_count();
+            explain
+                .query_map(
+                    rusqlite::params_from_iter((1..=count).map(|_| "k")),
+                    |row| row.get(3),
+                )
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(
+            plan("SELECT state FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3"),
+            ["SEARCH idempotency USING INDEX idempotency_key (tenant=? AND key=? AND agent_id=?)"]
+        );
+        assert_eq!(
+            plan("SELECT state FROM idempotency WHERE tenant = ?1 AND key = ?2 LIMIT 16"),
+            ["SEARCH idempotency USING INDEX idempotency_key (tenant=? AND key=?)"]
+        );
+        let without_rowid: bool = conn
+            .query_row(
+                "SELECT wr FROM pragma_table_list WHERE name = 'idempotency'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(
+            !without_rowid,
+            "key rows are stored in the order they were made"
+        );
+    }
+
     /// A query by key must read the key's records through its index, in order, not walk the tenant's ledger
     /// (SQLite chose the walk while the key index lacked the sequence number: linear in the ledger's size).
     #[test]

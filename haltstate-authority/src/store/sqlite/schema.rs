@@ -396,6 +396,49 @@ const MIGRATIONS: &[Migration] = &[
     DROP TABLE usage_buckets;
     ALTER TABLE usage_buckets_20 RENAME TO usage_buckets;
     "#),
+    // 21: key rows stored in the order they were made, found through an index. In a table ordered by key
+    // (`WITHOUT ROWID`, schema 11) a random key's row sits on a random page, and its operation's guard and report
+    // each dirtied that page in a different commit: two whole 4 KiB WAL frames per action for ~300 bytes, most of
+    // what a commit wrote with many callers (`examples/wal_pages.rs`). Now the row lands on the table's newest
+    // pages and is updated there (the report comes soon after the guard), and only the index entry, written once
+    // per key and not changed by an update, is random: 0.935x server CPU per action, 1.078x actions/s at 64
+    // connections (BENCHMARKS.md, "2026-12-04, late").
+    Sql(r#"
+    CREATE TABLE idempotency_21 (
+        tenant          TEXT NOT NULL,
+        agent_id        TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        fingerprint     TEXT NOT NULL,
+        action          TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        approval_id     TEXT,
+        policy_id       TEXT,
+        reason          TEXT NOT NULL DEFAULT '',
+        claim_token     TEXT,
+        lease_until_us  INTEGER,
+        outcome_seq     INTEGER,
+        created_us      INTEGER NOT NULL,
+        updated_us      INTEGER NOT NULL,
+        claimed_by      TEXT,
+        client_token    INTEGER NOT NULL DEFAULT 0,
+        usage_us        INTEGER,
+        usage           TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        retry_digest    TEXT,
+        lifetime        TEXT NOT NULL DEFAULT 'once' CHECK (lifetime IN ('once', 'operation')),
+        generation      INTEGER NOT NULL DEFAULT 1 CHECK (generation >= 1)
+    );
+    INSERT INTO idempotency_21 (tenant, agent_id, key, fingerprint, action, state, approval_id, policy_id, reason,
+            claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, usage_us,
+            usage, attempts, retry_digest, lifetime, generation)
+        SELECT tenant, agent_id, key, fingerprint, action, state, approval_id, policy_id, reason, claim_token,
+            lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, usage_us, usage,
+            attempts, retry_digest, lifetime, generation
+        FROM idempotency ORDER BY created_us;
+    DROP TABLE idempotency;
+    ALTER TABLE idempotency_21 RENAME TO idempotency;
+    CREATE UNIQUE INDEX idempotency_key ON idempotency (tenant, key, agent_id);
+    "#),
 ];
 
 /// Schema 19. SQLite computed the ledger's generated `action` and `agent_id` columns on every insert (two
