@@ -641,12 +641,74 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 21, "migrated to the current schema");
+    assert_eq!(version, 22, "migrated to the current schema");
+}
+
+/// Since schema 22 a query by key finds a key's records through the key's first record (`key_first`). A record
+/// filed under another key's head, or under none, or a key given a second head, would hide records from their
+/// key's evidence: `verify` names the record.
+#[test]
+fn a_record_filed_under_the_wrong_key_head_is_caught_by_verify() {
+    let env = sqlite_env();
+    for key in ["refund:a", "refund:b"] {
+        let claim = env
+            .authority
+            .guard(TENANT, guard_refund(100, key))
+            .wait()
+            .unwrap()
+            .claim
+            .unwrap();
+        env.authority
+            .report(
+                TENANT,
+                OutcomeReport::new(key, Outcome::Success).claim_token(claim.token),
+            )
+            .wait()
+            .unwrap();
+    }
+    // Records 1 and 2 are refund:a's guard and outcome, 3 and 4 refund:b's.
+    assert_eq!(evidence_of_key(&env.authority, "refund:a").len(), 2);
+    let path = env.db_path();
+    let tampered = |sql: &str| {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(sql).unwrap();
+        let result = env.authority.verify_ledger();
+        conn.execute_batch(
+            "UPDATE ledger SET key_first = 1 WHERE seq IN (1, 2);
+             UPDATE ledger SET key_first = 3 WHERE seq IN (3, 4);
+             CREATE UNIQUE INDEX IF NOT EXISTS ledger_key_head ON ledger (tenant, idempotency_key)
+                 WHERE key_first = seq;",
+        )
+        .unwrap();
+        assert_eq!(env.authority.verify_ledger().unwrap().records, 4);
+        result
+    };
+    for (sql, seq) in [
+        // refund:a's outcome filed under refund:b: a query for refund:a would miss it.
+        ("UPDATE ledger SET key_first = 3 WHERE seq = 2", 2),
+        ("UPDATE ledger SET key_first = NULL WHERE seq = 4", 4),
+        ("UPDATE ledger SET key_first = 99 WHERE seq = 4", 4),
+        // A second head for refund:a (possible once the unique index is gone).
+        (
+            "DROP INDEX ledger_key_head; UPDATE ledger SET key_first = 2 WHERE seq = 2",
+            2,
+        ),
+    ] {
+        match tampered(sql) {
+            Err(AuthorityError::LedgerBroken {
+                seq: at, problem, ..
+            }) => {
+                assert_eq!(at, seq, "{sql}: {problem}");
+                assert!(problem.contains("idempotency key"), "{sql}: {problem}");
+            }
+            other => panic!("{sql} went unnoticed: {other:?}"),
+        }
+    }
 }
 
 /// Schema 21 stores key rows in the order they were made (a table with row ids and a key index) instead of by key.
 /// A schema-20 file keeps its rows through the copy: a completed key stays completed, a held claim can still be
-/// reported, and a new key is claimed as before.
+/// reported, and a new key is claimed as before; schema 22 files its records under their keys' first records.
 #[test]
 fn key_rows_of_a_schema_20_file_survive_the_move_to_rows_in_order() {
     let env = sqlite_env();
@@ -730,6 +792,9 @@ fn key_rows_of_a_schema_20_file_survive_the_move_to_rows_in_order() {
         .unwrap();
     assert_eq!((rows, without_rowid), (3, false));
     assert_eq!(reopened.verify_ledger().unwrap().records, 6);
+    // Schema 22 filed the records already there under their keys' first records: each key's evidence is whole.
+    assert_eq!(evidence_of_key(&reopened, "refund:done").len(), 3);
+    assert_eq!(evidence_of_key(&reopened, "refund:held").len(), 2);
 }
 
 #[test]
@@ -959,6 +1024,8 @@ mod signed {
         conn.execute("DELETE FROM ledger WHERE tenant = ?1", [TENANT])
             .unwrap();
         let mut prev = GENESIS_HASH.to_owned();
+        // A perfect forger also files each record under its key's first record (schema 22).
+        let mut heads = std::collections::HashMap::new();
         for (index, body) in bodies.iter().enumerate() {
             let seq = index as i64 + 1;
             let mut value: serde_json::Value = serde_json::from_slice(body).unwrap();
@@ -966,18 +1033,12 @@ mod signed {
             let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
             let hash = record_hash(&prev, &body);
             let at = value["at"].as_str().unwrap().to_owned();
+            let key = value["idempotency_key"].as_str();
+            let key_first = key.map(|key| *heads.entry(key.to_owned()).or_insert(seq));
             conn.execute(
-                "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    TENANT,
-                    seq,
-                    prev,
-                    hash,
-                    body,
-                    at,
-                    value["idempotency_key"].as_str()
-                ],
+                "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, key_first) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![TENANT, seq, prev, hash, body, at, key, key_first],
             )
             .unwrap();
             prev = hash;

@@ -66,7 +66,7 @@ pub(crate) struct ChainVerifier {
     records: u64,
 }
 
-fn broken(tenant: &str, seq: u64, problem: impl Into<String>) -> AuthorityError {
+pub(crate) fn broken(tenant: &str, seq: u64, problem: impl Into<String>) -> AuthorityError {
     AuthorityError::LedgerBroken {
         tenant: tenant.to_owned(),
         seq,

@@ -202,23 +202,44 @@ pub(crate) fn dollars(sql: &str) -> String {
     out
 }
 
-/// How a backend's ledger gives a record's action and agent, which evidence queries may filter on.
+/// How a backend's ledger finds a key's records and gives a record's action and agent, which evidence queries may
+/// filter on.
 #[derive(Debug)]
 pub(crate) struct LedgerColumns {
+    /// The condition on a key given as `?3` (the first filter's placeholder), after ` AND `.
+    pub(crate) key: &'static str,
     pub(crate) action: &'static str,
     pub(crate) agent_id: &'static str,
 }
 
+/// SQLite's records of the key in `?2` of tenant `?1`: those that name the key's first record (schema 22), found
+/// through that record, the key's head. The key is compared too, so a query never depends on `key_first` alone.
+macro_rules! sqlite_key_records {
+    ($tenant:literal, $key:literal) => {
+        concat!(
+            "key_first = (SELECT head.seq FROM ledger AS head WHERE head.tenant = ",
+            $tenant,
+            " AND head.idempotency_key = ",
+            $key,
+            " AND head.key_first = head.seq) AND idempotency_key = ",
+            $key
+        )
+    };
+}
+pub(crate) use sqlite_key_records;
+
 impl LedgerColumns {
-    /// SQLite reads them from the record's body: a generated column was computed on every insert, for a filter
-    /// that is rarely used and never indexed.
+    /// SQLite finds a key's records through its head (schema 22), and reads action and agent from the record's
+    /// body: a generated column was computed on every insert, for a filter that is rarely used and never indexed.
     pub(crate) const SQLITE: Self = Self {
+        key: sqlite_key_records!("?1", "?3"),
         action: "json_extract(body, '$.action')",
         agent_id: "json_extract(body, '$.agent_id')",
     };
-    /// PostgreSQL stores them as columns of the row.
+    /// PostgreSQL indexes the key and stores action and agent as columns of the row.
     #[cfg(feature = "postgres")]
     pub(crate) const POSTGRES: Self = Self {
+        key: "idempotency_key = ?3",
         action: "action",
         agent_id: "agent_id",
     };
@@ -243,8 +264,13 @@ impl EvidenceStatement {
         let mut sql =
             String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = ?1 AND seq > ?2");
         let mut filters = Vec::new();
+        // The key first: its condition names its placeholder, `?3`.
+        if let Some(key) = &query.idempotency_key {
+            filters.push(key.clone());
+            sql.push_str(" AND ");
+            sql.push_str(columns.key);
+        }
         let given = [
-            ("idempotency_key", "=", query.idempotency_key.clone()),
             (columns.action, "=", query.action.clone()),
             (columns.agent_id, "=", query.agent_id.clone()),
             ("at", ">=", query.from.map(format_rfc3339)),
@@ -406,8 +432,9 @@ mod tests {
         );
     }
 
-    /// A query by key must read the key's records through its index, in order, not walk the tenant's ledger
-    /// (SQLite chose the walk while the key index lacked the sequence number: linear in the ledger's size).
+    /// A query by key must read the key's records through an index, in order, not walk the tenant's ledger
+    /// (SQLite chose the walk while the key index lacked the sequence number: linear in the ledger's size). Since
+    /// schema 22 that is the key's head, then the records that name it.
     #[test]
     fn a_query_by_key_reads_the_key_index_in_order_on_sqlite() {
         let (_dir, conn) = plan_db();
@@ -428,9 +455,35 @@ mod tests {
             .unwrap();
         assert_eq!(
             plan,
-            ["SEARCH ledger USING INDEX ledger_key_seq (tenant=? AND idempotency_key=? AND seq>?)"],
+            [
+                "SEARCH ledger USING INDEX ledger_key_records (tenant=? AND key_first=? AND seq>?)",
+                "SCALAR SUBQUERY 1",
+                "SEARCH head USING INDEX ledger_key_head (tenant=? AND idempotency_key=?)"
+            ],
             "{}",
             statement.sql
+        );
+        // Appending a record finds its key's head through the same index (one read, no scan).
+        let mut explain = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                crate::store::sqlite::LEDGER_INSERT
+            ))
+            .unwrap();
+        let plan: Vec<String> = explain
+            .query_map(
+                rusqlite::params!["acme", 7i64, "p", "h", b"{}", "t", "refund:1"],
+                |row| row.get(3),
+            )
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            [
+                "SCALAR SUBQUERY 1",
+                "SEARCH ledger USING INDEX ledger_key_head (tenant=? AND idempotency_key=?)"
+            ]
         );
     }
 

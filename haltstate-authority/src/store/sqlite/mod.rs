@@ -13,6 +13,8 @@ mod rechain;
 mod runner;
 mod schema;
 mod tails;
+#[cfg(test)]
+pub(crate) use tails::LEDGER_INSERT;
 mod tree;
 mod tx;
 mod usage;

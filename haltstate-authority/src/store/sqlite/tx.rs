@@ -460,14 +460,15 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<Option<u64>> {
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT seq FROM ledger WHERE tenant = ?1 AND idempotency_key = ?2 \
-                 AND json_extract(CAST(body AS TEXT), '$.kind') = 'outcome' \
+            .prepare_cached(concat!(
+                "SELECT seq FROM ledger WHERE tenant = ?1 AND ",
+                crate::store::sql::sqlite_key_records!("?1", "?2"),
+                " AND json_extract(CAST(body AS TEXT), '$.kind') = 'outcome' \
                  AND json_extract(CAST(body AS TEXT), '$.outcome') = 'success' \
                  AND json_extract(CAST(body AS TEXT), '$.status') IS NOT 'unverified' \
                  AND json_extract(CAST(body AS TEXT), '$.agent_id') = ?3 \
                  AND coalesce(json_extract(CAST(body AS TEXT), '$.generation'), ?4) >= ?4 LIMIT 1",
-            )?
+            ))?
             .query_row(params![tenant, key, agent, generation], |row| row.get(0))
             .optional()?)
     }
