@@ -674,7 +674,8 @@ fn a_record_filed_under_the_wrong_key_head_is_caught_by_verify() {
         conn.execute_batch(sql).unwrap();
         let result = env.authority.verify_ledger();
         conn.execute_batch(
-            "UPDATE ledger SET key_first = 1 WHERE seq IN (1, 2);
+            "UPDATE ledger SET key_first = NULL;
+             UPDATE ledger SET key_first = 1 WHERE seq IN (1, 2);
              UPDATE ledger SET key_first = 3 WHERE seq IN (3, 4);
              CREATE UNIQUE INDEX IF NOT EXISTS ledger_key_head ON ledger (tenant, idempotency_key)
                  WHERE key_first = seq;",
@@ -688,6 +689,12 @@ fn a_record_filed_under_the_wrong_key_head_is_caught_by_verify() {
         ("UPDATE ledger SET key_first = 3 WHERE seq = 2", 2),
         ("UPDATE ledger SET key_first = NULL WHERE seq = 4", 4),
         ("UPDATE ledger SET key_first = 99 WHERE seq = 4", 4),
+        // refund:b's head moved to its outcome, the guard filed under it: both still one key, one head, but the
+        // head is no longer the key's first record.
+        (
+            "UPDATE ledger SET key_first = NULL WHERE seq IN (3, 4); UPDATE ledger SET key_first = 4 WHERE seq IN (3, 4)",
+            3,
+        ),
         // A second head for refund:a (possible once the unique index is gone).
         (
             "DROP INDEX ledger_key_head; UPDATE ledger SET key_first = 2 WHERE seq = 2",

@@ -60,13 +60,15 @@ fn verify_chains(conn: &Connection, tenant: Option<&str>) -> Result<VerifyReport
     Ok(report)
 }
 
-/// A record whose key's head is wrong (`key_first`, schema 22): one that names no head, or the head of another
-/// key (`{scope}`: the records checked). A query by key finds a key's records through its head, so such a record
-/// would be hidden from its key's evidence or slipped into another's.
+/// A record whose key's head is wrong (`key_first`, schema 22): one that names no head, a later record, or the head
+/// of another key (`{scope}`: the records checked). A query by key finds a key's records through its head, so such
+/// a record would be hidden from its key's evidence or slipped into another's. With one head per key (below), each
+/// key's head is then its first record.
 const MISFILED_RECORD: &str = "SELECT record.tenant, record.seq FROM ledger AS record \
      LEFT JOIN ledger AS head ON head.tenant = record.tenant AND head.seq = record.key_first \
      WHERE {scope} AND ((record.idempotency_key IS NULL) <> (record.key_first IS NULL) \
-       OR (record.key_first IS NOT NULL AND (head.seq IS NULL OR head.key_first IS NOT head.seq \
+       OR (record.key_first IS NOT NULL AND (head.seq IS NULL OR record.key_first > record.seq \
+         OR head.key_first IS NOT head.seq \
          OR head.idempotency_key IS NOT record.idempotency_key))) \
      ORDER BY record.tenant, record.seq LIMIT 1";
 
