@@ -692,7 +692,8 @@ fn a_record_filed_under_the_wrong_key_head_is_caught_by_verify() {
         // refund:b's head moved to its outcome, the guard filed under it: both still one key, one head, but the
         // head is no longer the key's first record.
         (
-            "UPDATE ledger SET key_first = NULL WHERE seq IN (3, 4); UPDATE ledger SET key_first = 4 WHERE seq IN (3, 4)",
+            "UPDATE ledger SET key_first = NULL WHERE seq IN (3, 4);
+             UPDATE ledger SET key_first = 4 WHERE seq IN (3, 4)",
             3,
         ),
         // A second head for refund:a (possible once the unique index is gone).
