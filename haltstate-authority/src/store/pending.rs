@@ -141,9 +141,10 @@ impl<T> IntoFuture for Pending<T> {
 /// The future of a [`Pending`].
 ///
 /// On a tokio runtime with more than one worker, its first poll runs the batch on the polling thread when no
-/// other batch is running (a few tens of microseconds of SQLite work per operation, plus the commit's fsync with
-/// [`Durability::Full`](crate::Durability::Full)); tasks on the other workers queue behind it and share the
-/// next commit. On one thread (a `current_thread` runtime, a one-worker `multi_thread` one, or an executor other
+/// other batch is running and the last one held a single operation (a few tens of microseconds of SQLite work
+/// per operation, plus the commit's fsync with [`Durability::Full`](crate::Durability::Full)); tasks on the
+/// other workers queue behind it and share the next commit. Once operations queue behind each other, the
+/// writer's own thread runs the batches and the runtime's workers stay free for the other tasks. On one thread (a `current_thread` runtime, a one-worker `multi_thread` one, or an executor other
 /// than tokio) nothing else could queue while that batch runs, so the first poll only queues the operation and
 /// yields; the executor's other ready tasks queue theirs, and the second poll runs them all in one transaction:
 /// one fsync for the batch instead of one per operation (8 tasks on a `current_thread` runtime, fsync per
@@ -168,7 +169,7 @@ impl<T> Future for PendingFuture<T> {
         let this = &mut *self;
         if let Some((job, writer)) = this.unsent.0.take() {
             if other_workers_can_queue() {
-                writer.submit_and_lead(job);
+                writer.submit_from_worker(job);
             } else if writer.submit_to_lead_later(job) {
                 this.queued.0 = Some(writer);
                 // A task woken during its own poll is rescheduled behind the ones already ready, so their

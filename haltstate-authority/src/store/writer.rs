@@ -10,12 +10,15 @@
 //! caller that finds it busy waits for its answer; the thread committing at that moment hands anything queued
 //! behind it to the writer thread, so nothing queued is left without a thread to run it. An async caller on a
 //! single-threaded executor queues first and leads on its next poll instead (`pending.rs`), so that the other
-//! tasks of its thread can join the batch.
+//! tasks of its thread can join the batch. An async caller on a runtime with several workers leads only while
+//! each batch holds one operation: under load its worker has other connections to serve, so the writer thread
+//! runs the batches ([`Writer::submit_from_worker`]).
 //!
 //! A backend whose connection must not be used from a caller's thread (PostgreSQL's blocking client, which would
 //! start a runtime inside the caller's async one) opens the writer with `callers_lead = false`: callers only queue
 //! and wake the writer thread, which runs every batch.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 
 use super::job::{Job, Runner};
@@ -51,6 +54,8 @@ pub(crate) struct Writer {
     /// Whether a caller's thread may run a batch. Not for a backend whose connection must stay on the writer
     /// thread (PostgreSQL's blocking client cannot run inside the async runtime a caller may be on).
     callers_lead: bool,
+    /// How many operations the last batch took: one means nobody queued behind a lone caller.
+    last_batch_size: AtomicUsize,
 }
 
 impl std::fmt::Debug for Writer {
@@ -66,6 +71,7 @@ impl Writer {
             wake: Condvar::new(),
             state: Mutex::new(state),
             callers_lead,
+            last_batch_size: AtomicUsize::new(0),
         })
     }
 
@@ -111,6 +117,23 @@ impl Writer {
             self.submit_in_background(job);
         } else if self.submit_to_lead_later(job) {
             self.lead_if_free();
+        }
+    }
+
+    /// Queues `job` from a task on a multi-threaded async runtime. Its thread leads the batch only while batches
+    /// hold one operation each; once callers queue behind each other, the writer thread runs the batches.
+    ///
+    /// A batch led here holds a runtime worker for its statements and its commit's fsync, and on a server that
+    /// worker serves every other connection meanwhile. Leading saves one thread wake-up, which matters to a lone
+    /// caller only. Under load it also split the commits: the first request after a large batch found the
+    /// connection free and committed alone (27% of the commits at 64 connections, each with its own fsync).
+    /// A blocking caller ([`submit_and_lead`](Self::submit_and_lead)) has nothing else for its thread to do.
+    pub(crate) fn submit_from_worker(&self, job: Box<dyn Job>) {
+        if !self.callers_lead || self.last_batch_size.load(Ordering::Relaxed) <= 1 {
+            self.submit_and_lead(job);
+        } else if self.submit_to_lead_later(job) {
+            // Whoever holds the connection hands the queue on when done; a sleeping writer thread is woken.
+            self.nudge();
         }
     }
 
@@ -193,6 +216,8 @@ impl Writer {
     /// Runs one batch of what is queued, then makes sure anything queued meanwhile has a thread to run it.
     fn lead(&self, mut state: MutexGuard<'_, Box<dyn Runner>>) {
         let jobs = self.take_jobs();
+        // A hint for callers choosing whether to lead (`submit_from_worker`); either choice runs the job.
+        self.last_batch_size.store(jobs.len(), Ordering::Relaxed);
         if !jobs.is_empty() {
             state.run_batch(jobs);
         }
@@ -231,3 +256,7 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
