@@ -17,7 +17,7 @@ use haltstate_authority::AuthorityError;
 use haltstate_types::{ErrorCode, Principal, Role};
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// An authenticated agent key.
 #[derive(Debug, Clone)]
@@ -130,34 +130,34 @@ fn with_role(principal: Principal, role: Role) -> Result<Principal, ApiError> {
     ))
 }
 
-impl FromRequestParts<AppState> for Agent {
+impl FromRequestParts<Shared> for Agent {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &Shared,
     ) -> Result<Self, Self::Rejection> {
         with_role(authenticate(parts, state)?, Role::Agent).map(Agent)
     }
 }
 
-impl FromRequestParts<AppState> for Admin {
+impl FromRequestParts<Shared> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &Shared,
     ) -> Result<Self, Self::Rejection> {
         with_role(authenticate(parts, state)?, Role::Admin).map(Admin)
     }
 }
 
-impl FromRequestParts<AppState> for Operator {
+impl FromRequestParts<Shared> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &Shared,
     ) -> Result<Self, Self::Rejection> {
         with_role(authenticate(parts, state)?, Role::Operator).map(Operator)
     }

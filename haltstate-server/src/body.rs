@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::Shared;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -17,10 +17,10 @@ pub const MAX_JSON_DEPTH: usize = 32;
 #[derive(Debug, Clone)]
 pub struct WireJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for WireJson<T> {
+impl<T: DeserializeOwned> FromRequest<Shared> for WireJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
         let limit = state.limits().body_timeout;
         let bytes = tokio::time::timeout(limit, Bytes::from_request(request, state))
             .await

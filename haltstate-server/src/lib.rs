@@ -88,11 +88,12 @@ pub mod fuzzing {
 }
 pub use body::{MAX_BODY_BYTES, MAX_JSON_DEPTH};
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     use haltstate_types::wire::paths;
+    let state = state::Shared::new(state);
     use routes::{operator, sentinel, stream, tlog};
     let at = |suffix: &str| format!("/{suffix}");
     let contract = || {
@@ -168,7 +169,7 @@ async fn healthz() -> axum::Json<serde_json::Value> {
 /// Ready when storage answers: 200, or 503 `unavailable` with `Retry-After` (a load balancer then sends the
 /// traffic elsewhere). Says nothing about any tenant.
 async fn readyz(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<state::Shared>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     match state.authority.ready() {
         Ok(()) => Ok(axum::Json(serde_json::json!({ "status": "ready" }))),
@@ -216,7 +217,7 @@ pub(crate) fn health_router() -> Router {
 /// per request cost 3% of the server's CPU under load, and a burst of bad requests must not flood the log, so
 /// refusals are also counted and summarised at `info` once a minute. Server errors log at `warn`.
 async fn log_request(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<state::Shared>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {

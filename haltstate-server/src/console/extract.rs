@@ -11,12 +11,12 @@ use serde::de::DeserializeOwned;
 
 use super::session::Session;
 use super::{csrf_refused, to_login, to_login_then};
-use crate::state::AppState;
+use crate::state::Shared;
 
-impl FromRequestParts<AppState> for Session {
+impl FromRequestParts<Shared> for Session {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
         // Found (and its role checked) by the `roles` layer every console route runs behind.
         let found = parts.extensions.get::<Session>().cloned();
         let found = found.or_else(|| state.sessions.find(&parts.headers, &state.authority));
@@ -64,13 +64,13 @@ pub(crate) use csrf_field;
 /// A form posted from one of this session's pages: the session, then the form, once its token matched.
 pub(crate) struct CsrfForm<T>(pub(crate) Session, pub(crate) T);
 
-impl<T> FromRequest<AppState> for CsrfForm<T>
+impl<T> FromRequest<Shared> for CsrfForm<T>
 where
     T: DeserializeOwned + CsrfToken + Send,
 {
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let session = Session::from_request_parts(&mut parts, state).await?;
         let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)

@@ -17,7 +17,7 @@ use super::page;
 use super::proof::proof_link;
 use super::session::Session;
 use super::visible::Visible;
-use crate::state::AppState;
+use crate::state::Shared;
 
 /// Records a history page shows at most.
 const PAGE: u32 = 200;
@@ -73,7 +73,7 @@ fn search_form(search: &Search) -> Markup {
 }
 
 pub(crate) async fn history(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     session: Session,
     Query(search): Query<Search>,
 ) -> Response {
@@ -168,7 +168,7 @@ pub(crate) struct KeyQuery {
 }
 
 pub(crate) async fn timeline(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     session: Session,
     Query(query): Query<KeyQuery>,
 ) -> Response {
@@ -248,7 +248,7 @@ pub(crate) async fn timeline(
     page(StatusCode::OK, layout("Timeline", Some(&session), body))
 }
 
-pub(crate) async fn ledger(State(state): State<AppState>, session: Session) -> Response {
+pub(crate) async fn ledger(State(state): State<Shared>, session: Session) -> Response {
     let tenant = &session.principal.tenant;
     let body = match state.authority.verify_tenant_ledger(tenant) {
         Ok(report) => {

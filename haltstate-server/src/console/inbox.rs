@@ -16,7 +16,7 @@ use super::layout::{refused, urlencode};
 use super::page;
 use super::pages::{self, Back};
 use super::session::Session;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// What became of a decision, carried by the redirect after it (the rest is read from storage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ fn decided_notice(state: &AppState, session: &Session, decided: &Decided) -> Opt
 }
 
 pub(crate) async fn inbox(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     session: Session,
     Query(decided): Query<Decided>,
 ) -> Response {
@@ -144,7 +144,7 @@ fn unavailable(session: &Session, error: &AuthorityError) -> Response {
 }
 
 pub(crate) async fn approval_page(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     session: Session,
     Path(id): Path<String>,
     Query(decided): Query<Decided>,
@@ -192,7 +192,7 @@ fn decided(back: Back, id: &str, result: Became) -> Response {
 }
 
 pub(crate) async fn decide(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     CsrfForm(session, form): CsrfForm<DecideForm>,
 ) -> Response {

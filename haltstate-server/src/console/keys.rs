@@ -16,7 +16,7 @@ use super::page;
 use super::session::Session;
 use super::visible::Visible;
 use super::when::When;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 fn keys_page(state: &AppState, session: &Session, notice: Option<&str>) -> Response {
     let Ok(keys) = state.authority.keys(&session.principal.tenant, false) else {
@@ -120,7 +120,7 @@ pub(crate) struct Revoked {
 }
 
 pub(crate) async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     session: Session,
     Query(revoked): Query<Revoked>,
 ) -> Response {
@@ -152,7 +152,7 @@ pub(crate) struct CreateForm {
 }
 
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     CsrfForm(session, form): CsrfForm<CreateForm>,
 ) -> Response {
     let bad = |why: &str| {
@@ -232,7 +232,7 @@ fn confirm_revoke(session: &Session, key: &KeyInfo) -> Markup {
 }
 
 pub(crate) async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     CsrfForm(session, form): CsrfForm<RevokeForm>,
 ) -> Response {

@@ -15,7 +15,7 @@ use super::page;
 use super::session::Session;
 use super::visible::Visible;
 use super::when::{Exact, When};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 fn state_name(state: KillState) -> &'static str {
     state.as_str()
@@ -101,7 +101,7 @@ pub(crate) struct Changed {
 }
 
 pub(crate) async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     session: Session,
     Query(changed): Query<Changed>,
 ) -> Response {
@@ -162,7 +162,7 @@ fn confirm_page(session: &Session, form: &KillForm, target: &str, new_state: Kil
 }
 
 pub(crate) async fn change(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     CsrfForm(session, form): CsrfForm<KillForm>,
 ) -> Response {
     let bad = |why: &str| {

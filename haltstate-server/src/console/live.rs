@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use haltstate_types::ApprovalStatus;
 use tokio::sync::mpsc;
 
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// The script, on every signed-in page: on each change, fetch the inbox again and update the count of waiting
 /// approvals in the navigation; on the inbox, swap its table in too, unless the operator has started a decision
@@ -54,7 +54,7 @@ pub(crate) async fn script() -> Response {
 }
 
 /// `GET /ui/events`: `changed` whenever the set of the tenant's pending approvals changes.
-pub(crate) async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let Some(session) = state.sessions.find(&headers, &state.authority) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };

@@ -38,11 +38,11 @@ use serde::Deserialize;
 
 use haltstate_types::Role;
 
-use crate::state::AppState;
+use crate::state::Shared;
 use session::Session;
 
 /// The console's routes, nested under `/ui`; every one behind [`roles`].
-pub(crate) fn router(state: AppState) -> Router<AppState> {
+pub(crate) fn router(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/", get(sign_in::root))
         .route("/login", get(sign_in::login_page).post(sign_in::login))
@@ -70,7 +70,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
 /// What a signed-in role may reach: an admin session the keys page (and signing out) only; an operator session
 /// everything but changing keys. Pages without a session handle that themselves (sign-in, redirects).
 async fn roles(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {

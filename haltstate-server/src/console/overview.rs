@@ -19,7 +19,7 @@ use super::layout::{layout, refused};
 use super::page;
 use super::session::Session;
 use super::when::{Exact, When, span};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// Records of the last day read at most; past it the page says its figures are partial.
 const DAY_RECORDS: u32 = 200_000;
@@ -136,7 +136,7 @@ const WAITS: [(i64, &str); 7] = [
     (i64::MAX, "> 24 h"),
 ];
 
-pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Response {
+pub(crate) async fn show(State(state): State<Shared>, session: Session) -> Response {
     match overview(&state, &session) {
         Ok(body) => page(StatusCode::OK, layout("Overview", Some(&session), body)),
         Err(error) => {

@@ -16,7 +16,7 @@ use haltstate_types::proof::{ProofPack, verify};
 use super::layout::{layout, refused};
 use super::page;
 use super::session::Session;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct KeyQuery {
@@ -64,7 +64,7 @@ fn pack_of(
 }
 
 pub(crate) async fn download(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     _headers: HeaderMap,
     session: Session,
     Query(query): Query<KeyQuery>,
@@ -112,7 +112,7 @@ pub(crate) fn proof_link(path: &str, key: &str, generation: Option<u64>) -> Stri
 }
 
 pub(crate) async fn view(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     session: Session,
     Query(query): Query<KeyQuery>,
 ) -> Response {

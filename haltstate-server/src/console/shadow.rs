@@ -12,14 +12,14 @@ use haltstate_authority::ReplayQuery;
 use super::layout::{layout, refused, urlencode};
 use super::page;
 use super::session::Session;
-use crate::state::AppState;
+use crate::state::Shared;
 
 /// How far back the page looks.
 const WINDOW: time::Duration = time::Duration::days(7);
 /// Rows shown.
 const SHOWN: usize = 200;
 
-pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Response {
+pub(crate) async fn show(State(state): State<Shared>, session: Session) -> Response {
     let query = ReplayQuery {
         tenant: Some(session.principal.tenant.clone()),
         since: Some(state.authority.now() - WINDOW),

@@ -14,9 +14,9 @@ use haltstate_types::Role;
 use super::extract::CsrfForm;
 use super::session::{self};
 use super::{TokenForm, home, page, pages, return_path, to_login};
-use crate::state::AppState;
+use crate::state::Shared;
 
-pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn root(State(state): State<Shared>, headers: HeaderMap) -> Response {
     match state.sessions.find(&headers, &state.authority) {
         Some(session) => Redirect::to(home(&session)).into_response(),
         None => to_login(),
@@ -31,7 +31,7 @@ pub(crate) struct Next {
 }
 
 pub(crate) async fn login_page(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     headers: HeaderMap,
     Query(next): Query<Next>,
 ) -> Response {
@@ -76,7 +76,7 @@ impl std::fmt::Debug for LoginForm {
 }
 
 pub(crate) async fn login(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     headers: HeaderMap,
     connection: Option<Extension<ConnectInfo<SocketAddr>>>,
     Form(form): Form<LoginForm>,
@@ -173,7 +173,7 @@ pub(crate) async fn login(
 }
 
 pub(crate) async fn logout(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     headers: HeaderMap,
     CsrfForm(session, _form): CsrfForm<TokenForm>,
 ) -> Response {

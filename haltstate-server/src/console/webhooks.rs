@@ -16,7 +16,7 @@ use super::extract::CsrfForm;
 use super::layout::{layout, refused};
 use super::page;
 use super::session::Session;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// Deliveries listed.
 const SHOWN: u32 = 100;
@@ -139,7 +139,7 @@ fn field(event: WebhookEvent) -> String {
     event.as_str().replace('.', "_")
 }
 
-pub(crate) async fn show(State(state): State<AppState>, session: Session) -> Response {
+pub(crate) async fn show(State(state): State<Shared>, session: Session) -> Response {
     webhooks_page(&state, &session, None)
 }
 
@@ -165,7 +165,7 @@ impl std::fmt::Debug for AddForm {
 }
 
 pub(crate) async fn add(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     CsrfForm(session, form): CsrfForm<AddForm>,
 ) -> Response {
     let bad = |why: &str| {
@@ -212,7 +212,7 @@ pub(crate) async fn add(
 }
 
 pub(crate) async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     CsrfForm(session, _form): CsrfForm<super::TokenForm>,
 ) -> Response {

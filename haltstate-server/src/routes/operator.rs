@@ -20,14 +20,14 @@ use crate::auth::{Admin, Operator};
 use crate::body::WireJson;
 use crate::error::ApiError;
 use crate::query;
-use crate::state::AppState;
+use crate::state::Shared;
 
 /// The most any list answers at once.
 const MAX_LIMIT: u32 = 1000;
 
 /// `GET approvals?status=&limit=`.
 pub async fn list_approvals(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<ApprovalsReply>, ApiError> {
@@ -47,7 +47,7 @@ pub async fn list_approvals(
 
 /// `GET approvals/{id}`.
 pub async fn show_approval(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<Approval>, ApiError> {
@@ -61,7 +61,7 @@ fn actor(who: &Principal, claimed: Option<&str>) -> Result<Actor, ApiError> {
 }
 
 async fn decide(
-    state: AppState,
+    state: Shared,
     who: Principal,
     id: String,
     body: DecideBody,
@@ -78,7 +78,7 @@ async fn decide(
 
 /// `POST approvals/{id}/approve`.
 pub async fn approve(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     Path(id): Path<String>,
     WireJson(body): WireJson<DecideBody>,
@@ -88,7 +88,7 @@ pub async fn approve(
 
 /// `POST approvals/{id}/reject`.
 pub async fn reject(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     Path(id): Path<String>,
     WireJson(body): WireJson<DecideBody>,
@@ -98,7 +98,7 @@ pub async fn reject(
 
 /// `GET kill-switch?agent_id=`.
 pub async fn get_kill_switch(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<KillReply>, ApiError> {
@@ -110,7 +110,7 @@ pub async fn get_kill_switch(
 
 /// `POST kill-switch`.
 pub async fn set_kill_switch(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     WireJson(body): WireJson<KillBody>,
 ) -> Result<Json<KillReply>, ApiError> {
@@ -125,7 +125,7 @@ pub async fn set_kill_switch(
 
 /// `GET evidence?idempotency_key=&action=&agent_id=&from=&to=&after_seq=&limit=`.
 pub async fn evidence(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<EvidenceReply>, ApiError> {
@@ -158,7 +158,7 @@ pub async fn evidence(
 
 /// `GET ledger/head`: the last record of this tenant's evidence, never another tenant's.
 pub async fn ledger_head(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
 ) -> Result<Json<TenantHeadReply>, ApiError> {
     let head = state.authority.tenant_head(&who.tenant)?;
@@ -171,7 +171,7 @@ pub async fn ledger_head(
 
 /// `GET keys?live=true`: the tenant's keys, never their secrets. Admin keys only, as every key route.
 pub async fn list_keys(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Admin(who): Admin,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<KeysReply>, ApiError> {
@@ -192,7 +192,7 @@ pub async fn list_keys(
 /// `POST keys`: creates a key, recorded in the ledger as made by this admin; the answer holds its secret, shown
 /// this once.
 pub async fn create_key(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Admin(who): Admin,
     WireJson(body): WireJson<NewKeyBody>,
 ) -> Result<Json<KeyCreated>, ApiError> {
@@ -215,7 +215,7 @@ pub async fn create_key(
 
 /// `POST keys/{id}/rotate`: a new secret for a live key (same id, name and role), shown this once.
 pub async fn rotate_key(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Admin(who): Admin,
     Path(id): Path<String>,
 ) -> Result<Json<KeyCreated>, ApiError> {
@@ -234,7 +234,7 @@ pub async fn rotate_key(
 
 /// `POST keys/{id}/revoke`.
 pub async fn revoke_key(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Admin(who): Admin,
     Path(id): Path<String>,
 ) -> Result<Json<RevokedReply>, ApiError> {

@@ -17,11 +17,11 @@ use crate::body::WireJson;
 use crate::error::ApiError;
 use crate::metrics;
 use crate::query;
-use crate::state::AppState;
+use crate::state::Shared;
 
 /// E1: `POST action/check`.
 pub async fn check(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     WireJson(body): WireJson<CheckBody>,
 ) -> Result<Json<CheckReply>, ApiError> {
@@ -37,7 +37,7 @@ pub async fn check(
 
 /// E2: `POST action/guard`.
 pub async fn guard(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     WireJson(body): WireJson<GuardBody>,
 ) -> Result<Json<GuardReply>, ApiError> {
@@ -58,7 +58,7 @@ pub async fn guard(
 
 /// E3: `POST action/guard/report`.
 pub async fn guard_report(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     WireJson(body): WireJson<GuardReportBody>,
 ) -> Result<Json<GuardReportReply>, ApiError> {
@@ -79,7 +79,7 @@ pub async fn guard_report(
 /// Our extension: `POST action/guard/unverified`, evidence a client ran fail-open and delivers later. Recorded
 /// once per `evidence_id`; a repeat delivery answers `duplicate: true`.
 pub async fn guard_unverified(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     WireJson(mut body): WireJson<UnverifiedOutcome>,
 ) -> Result<Json<RecordedReply>, ApiError> {
@@ -94,7 +94,7 @@ pub async fn guard_unverified(
 
 /// E4: `POST action/report`.
 pub async fn report(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     WireJson(body): WireJson<CheckReportBody>,
 ) -> Result<Json<RecordedReply>, ApiError> {
@@ -112,7 +112,7 @@ pub async fn report(
 
 /// E5: `GET approval/{id}`.
 pub async fn approval(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     Path(id): Path<String>,
 ) -> Result<Json<ApprovalReply>, ApiError> {
@@ -126,7 +126,7 @@ pub async fn approval(
 
 /// E6: `GET approvals/since?since=&limit=`.
 pub async fn approvals_since(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<SinceReply>, ApiError> {
@@ -147,7 +147,7 @@ pub async fn approvals_since(
 
 /// E8: `GET heartbeat?agent_id=`: `OK`, `PAUSE` or `KILL`.
 pub async fn heartbeat(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {

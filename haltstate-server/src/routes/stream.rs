@@ -24,11 +24,11 @@ use tokio::sync::mpsc;
 use crate::auth::Agent;
 use crate::error::ApiError;
 use crate::query;
-use crate::state::AppState;
+use crate::state::Shared;
 
 /// `GET approvals/stream?tenant_id=&last_seen=`.
 pub async fn approvals_stream(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Agent(who): Agent,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -74,7 +74,7 @@ fn end_reason(authority: &Authority, who: &Principal) -> Option<&'static str> {
 }
 
 async fn feed(
-    state: AppState,
+    state: Shared,
     who: Principal,
     last_seen: Option<OffsetDateTime>,
     connected_at: OffsetDateTime,

@@ -14,7 +14,7 @@ use haltstate_types::ErrorCode;
 use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::query;
-use crate::state::AppState;
+use crate::state::Shared;
 
 fn text(body: String) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
@@ -37,7 +37,7 @@ fn lines(proof: &[[u8; 32]]) -> Response {
 /// `GET ledger/checkpoint`: the newest signed tree head of the caller's tenant's log, as stored (with the
 /// witnesses' cosignatures).
 pub async fn checkpoint(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
 ) -> Result<Response, ApiError> {
     match state.authority.newest_tree_head(&who.tenant)? {
@@ -53,7 +53,7 @@ pub async fn checkpoint(
 /// `GET ledger/consistency?old=M&new=N`: the proof that the tenant's tree of `new` records extends its tree of
 /// `old`.
 pub async fn consistency(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -68,7 +68,7 @@ pub async fn consistency(
 /// `GET ledger/inclusion?seq=S&size=N`: the proof that the tenant's record `seq` is in its tree of `size`
 /// records.
 pub async fn inclusion(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Operator(who): Operator,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
