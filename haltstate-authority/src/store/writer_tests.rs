@@ -71,6 +71,37 @@ fn on_thread<R: Send + 'static>(name: &str, run: impl FnOnce() -> R + Send + 'st
         .unwrap()
 }
 
+/// Two operations queued behind each other on the thread `name`, which then leads: the batch holds both.
+fn batch_of_two_on(writer: &Arc<Writer>, name: &'static str) {
+    until_writer_sleeps(writer);
+    let (first, first_answer) = probe();
+    let (second, second_answer) = probe();
+    on_thread(name, {
+        let writer = writer.clone();
+        move || {
+            assert!(writer.submit_to_lead_later(first));
+            assert!(writer.submit_to_lead_later(second));
+            writer.lead_if_free();
+        }
+    });
+    assert_eq!(first_answer.recv().unwrap(), name);
+    assert_eq!(second_answer.recv().unwrap(), name);
+}
+
+/// Submits one operation from a thread named `name`, the way `submit` does; answers which thread ran it.
+fn answered_on(
+    writer: &Arc<Writer>,
+    name: &'static str,
+    submit: fn(&Writer, Box<dyn Job>),
+) -> String {
+    let (job, answer) = probe();
+    on_thread(name, {
+        let writer = writer.clone();
+        move || submit(&writer, job)
+    });
+    answer.recv().unwrap()
+}
+
 #[test]
 fn a_worker_leads_a_lone_callers_batch_and_leaves_queued_ones_to_the_writer_thread() {
     let writer = Writer::new(Box::new(Answering), true);
@@ -82,58 +113,27 @@ fn a_worker_leads_a_lone_callers_batch_and_leaves_queued_ones_to_the_writer_thre
             .unwrap()
     };
 
-    // Two callers queue behind each other; the first to lead takes both.
-    until_writer_sleeps(&writer);
-    let (first, first_answer) = probe();
-    let (second, second_answer) = probe();
-    on_thread("caller", {
-        let writer = writer.clone();
-        move || {
-            assert!(writer.submit_to_lead_later(first));
-            assert!(writer.submit_to_lead_later(second));
-            writer.lead_if_free();
-        }
-    });
-    assert_eq!(first_answer.recv().unwrap(), "caller");
-    assert_eq!(second_answer.recv().unwrap(), "caller");
+    batch_of_two_on(&writer, "caller");
 
     // After a batch of two, a runtime worker only queues: the writer thread runs the batch.
-    let (queued, queued_answer) = probe();
-    on_thread("worker", {
-        let writer = writer.clone();
-        move || writer.submit_from_worker(queued)
-    });
-    assert_eq!(queued_answer.recv().unwrap(), "writer");
+    assert_eq!(
+        answered_on(&writer, "worker", Writer::submit_from_worker),
+        "writer"
+    );
 
     // That batch held one operation: the next caller is alone and leads on its own thread, with no wake-up.
     until_writer_sleeps(&writer);
-    let (alone, alone_answer) = probe();
-    on_thread("worker", {
-        let writer = writer.clone();
-        move || writer.submit_from_worker(alone)
-    });
-    assert_eq!(alone_answer.recv().unwrap(), "worker");
+    assert_eq!(
+        answered_on(&writer, "worker", Writer::submit_from_worker),
+        "worker"
+    );
 
     // A blocking caller leads whenever the connection is free, whatever the last batch held.
-    until_writer_sleeps(&writer);
-    let (a, a_answer) = probe();
-    let (b, b_answer) = probe();
-    on_thread("caller", {
-        let writer = writer.clone();
-        move || {
-            assert!(writer.submit_to_lead_later(a));
-            assert!(writer.submit_to_lead_later(b));
-            writer.lead_if_free();
-        }
-    });
-    assert_eq!(a_answer.recv().unwrap(), "caller");
-    assert_eq!(b_answer.recv().unwrap(), "caller");
-    let (blocking, blocking_answer) = probe();
-    on_thread("blocking", {
-        let writer = writer.clone();
-        move || writer.submit_and_lead(blocking)
-    });
-    assert_eq!(blocking_answer.recv().unwrap(), "blocking");
+    batch_of_two_on(&writer, "caller");
+    assert_eq!(
+        answered_on(&writer, "blocking", Writer::submit_and_lead),
+        "blocking"
+    );
 
     writer.close();
     thread.join().unwrap();
