@@ -4,6 +4,7 @@
 
 mod backup;
 mod checkpoints;
+mod columns;
 mod console;
 mod held;
 pub(crate) mod queries;

@@ -6,6 +6,7 @@
 
 use rusqlite::{Connection, Transaction};
 
+use super::columns::ledger_has_column;
 use crate::error::{AuthorityError, Result};
 
 /// One step up: SQL, or code for a step SQL cannot take.
@@ -479,16 +480,6 @@ fn drop_generated_ledger_columns(tx: &Transaction<'_>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether the file's ledger has `column` (generated columns included), for the steps that a file set back by hand
-/// or by a test must survive, and for checks that exist only from a schema on.
-pub(super) fn ledger_has_column(conn: &Connection, column: &str) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_xinfo('ledger') WHERE name = ?1)",
-        [column],
-        |row| row.get(0),
-    )?)
 }
 
 /// The newest schema version this build knows.

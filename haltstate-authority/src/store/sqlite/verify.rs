@@ -80,7 +80,7 @@ const SECOND_HEAD: &str = "SELECT record.tenant, max(record.seq) FROM ledger AS 
 /// Every record of `tenant` (or of every tenant) names the first record of its own key, and a key has one.
 /// A file before schema 22 (verified by a migration before it, e.g. schema 17's trees) has no heads to check.
 fn check_key_heads(conn: &Connection, tenant: Option<&str>) -> Result<()> {
-    if !super::schema::ledger_has_column(conn, "key_first")? {
+    if !super::columns::ledger_has_column(conn, "key_first")? {
         return Ok(());
     }
     // One tenant's records through the `(tenant, seq)` index; every tenant's with `?1` bound to NULL.

@@ -1,0 +1,16 @@
+//! What columns a file's ledger has: its schema's migrations and `verify` ask, and neither may import the other
+//! (a migration step builds the Merkle tree, which verifies the chain first).
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+
+/// Whether the file's ledger has `column` (generated columns included), for the steps that a file set back by hand
+/// or by a test must survive, and for checks that exist only from a schema on.
+pub(super) fn ledger_has_column(conn: &Connection, column: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_xinfo('ledger') WHERE name = ?1)",
+        [column],
+        |row| row.get(0),
+    )?)
+}
