@@ -93,8 +93,8 @@ pub use state::{AppState, Shared};
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     use haltstate_types::wire::paths;
-    let state = state::Shared::new(state);
     use routes::{operator, sentinel, stream, tlog};
+    let state = state::Shared::new(state);
     let at = |suffix: &str| format!("/{suffix}");
     let contract = || {
         Router::new()

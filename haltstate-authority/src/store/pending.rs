@@ -144,12 +144,12 @@ impl<T> IntoFuture for Pending<T> {
 /// other batch is running and the last one held a single operation (a few tens of microseconds of SQLite work
 /// per operation, plus the commit's fsync with [`Durability::Full`](crate::Durability::Full)); tasks on the
 /// other workers queue behind it and share the next commit. Once operations queue behind each other, the
-/// writer's own thread runs the batches and the runtime's workers stay free for the other tasks. On one thread (a `current_thread` runtime, a one-worker `multi_thread` one, or an executor other
-/// than tokio) nothing else could queue while that batch runs, so the first poll only queues the operation and
-/// yields; the executor's other ready tasks queue theirs, and the second poll runs them all in one transaction:
-/// one fsync for the batch instead of one per operation (8 tasks on a `current_thread` runtime, fsync per
-/// commit: 8.0 operations per transaction instead of 1.0, 483 -> 134 µs per guard + report;
-/// `examples/profile_async.rs`).
+/// writer's own thread runs the batches and the runtime's workers stay free for the other tasks. On one thread
+/// (a `current_thread` runtime, a one-worker `multi_thread` one, or an executor other than tokio) nothing else
+/// could queue while that batch runs, so the first poll only queues the operation and yields; the executor's
+/// other ready tasks queue theirs, and the second poll runs them all in one transaction: one fsync for the batch
+/// instead of one per operation (8 tasks on a `current_thread` runtime, fsync per commit: 8.0 operations per
+/// transaction instead of 1.0, 483 -> 134 µs per guard + report; `examples/profile_async.rs`).
 #[derive(Debug)]
 pub struct PendingFuture<T> {
     unsent: Unsent,
