@@ -212,16 +212,30 @@ pub(crate) struct LedgerColumns {
     pub(crate) agent_id: &'static str,
 }
 
-/// SQLite's records of the key in `?2` of tenant `?1`: those that name the key's first record (schema 22), found
-/// through that record, the key's head. The key is compared too, so a query never depends on `key_first` alone.
-macro_rules! sqlite_key_records {
+/// SQLite's head of a key (schema 22): the sequence number of the key's first record, the one record of the key
+/// that names itself in `key_first`, found through the `ledger_key_head` index. `$tenant` and `$key` are
+/// placeholders; NULL when the key has no record yet.
+macro_rules! sqlite_key_head {
     ($tenant:literal, $key:literal) => {
         concat!(
-            "key_first = (SELECT head.seq FROM ledger AS head WHERE head.tenant = ",
+            "(SELECT head.seq FROM ledger AS head WHERE head.tenant = ",
             $tenant,
             " AND head.idempotency_key = ",
             $key,
-            " AND head.key_first = head.seq) AND idempotency_key = ",
+            " AND head.key_first = head.seq)"
+        )
+    };
+}
+pub(crate) use sqlite_key_head;
+
+/// SQLite's records of the key in `$key` of tenant `$tenant`: those that name the key's head. The key is compared
+/// too, so a query never depends on `key_first` alone.
+macro_rules! sqlite_key_records {
+    ($tenant:literal, $key:literal) => {
+        concat!(
+            "key_first = ",
+            $crate::store::sql::sqlite_key_head!($tenant, $key),
+            " AND idempotency_key = ",
             $key
         )
     };
@@ -482,7 +496,7 @@ mod tests {
             plan,
             [
                 "SCALAR SUBQUERY 1",
-                "SEARCH ledger USING INDEX ledger_key_head (tenant=? AND idempotency_key=?)"
+                "SEARCH head USING INDEX ledger_key_head (tenant=? AND idempotency_key=?)"
             ]
         );
     }

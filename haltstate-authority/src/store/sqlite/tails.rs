@@ -15,9 +15,12 @@ use crate::store::chain::Tail;
 
 /// Appends one record to the ledger. A record with a key names the key's first record (`key_first`, schema 22):
 /// its own sequence number when it is the first, else the one the key's head gives.
-pub(crate) const LEDGER_INSERT: &str = "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, \
-     key_first) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?7 IS NOT NULL THEN coalesce((SELECT seq FROM ledger \
-     WHERE tenant = ?1 AND idempotency_key = ?7 AND key_first = seq), ?2) END)";
+pub(crate) const LEDGER_INSERT: &str = concat!(
+    "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, key_first) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?7 IS NOT NULL THEN coalesce(",
+    crate::store::sql::sqlite_key_head!("?1", "?7"),
+    ", ?2) END)"
+);
 
 /// The tails this writer knows, by tenant, which ones the open transaction moved, and the hashes each tenant's
 /// tree stored last.
