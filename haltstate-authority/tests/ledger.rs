@@ -641,7 +641,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 22, "migrated to the current schema");
+    assert_eq!(version, 23, "migrated to the current schema");
 }
 
 /// Since schema 22 a query by key finds a key's records through the key's first record (`key_first`). A record
@@ -803,6 +803,110 @@ fn key_rows_of_a_schema_20_file_survive_the_move_to_rows_in_order() {
     // Schema 22 filed the records already there under their keys' first records: each key's evidence is whole.
     assert_eq!(evidence_of_key(&reopened, "refund:done").len(), 3);
     assert_eq!(evidence_of_key(&reopened, "refund:held").len(), 2);
+}
+
+/// Schema 23 files key rows under their key's first ledger record. A schema-22 file's rows, two agents' under one
+/// key among them, are filed so and found as before. A row whose key has no record (the authority records a guard
+/// before it stores the key's row, so it was written outside it) is refused, and the file left as it was: no query
+/// could find that row, so its key would run again.
+#[test]
+fn key_rows_of_a_schema_22_file_are_filed_under_their_keys_first_records() {
+    let env = sqlite_env();
+    let done = env
+        .authority
+        .guard(TENANT, guard_refund(100, "refund:shared"))
+        .wait()
+        .unwrap();
+    env.authority
+        .report(
+            TENANT,
+            OutcomeReport::new("refund:shared", Outcome::Success)
+                .claim_token(done.claim.unwrap().token),
+        )
+        .wait()
+        .unwrap();
+    let mut other = guard_refund(100, "refund:shared");
+    other.action.agent_id = "bot-2".into();
+    let held = env
+        .authority
+        .guard(TENANT, other.clone())
+        .wait()
+        .unwrap()
+        .claim
+        .unwrap()
+        .token;
+    let path = env.db_path();
+    drop(env.authority);
+    let conn = Connection::open(&path).unwrap();
+    // Schema 22's key rows: no `key_head`, found through their own key index; and one row no record backs.
+    conn.execute_batch(
+        "DROP INDEX idempotency_head;
+         ALTER TABLE idempotency DROP COLUMN key_head;
+         CREATE UNIQUE INDEX idempotency_key ON idempotency (tenant, key, agent_id);
+         PRAGMA user_version = 22;",
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, created_us, updated_us) \
+         VALUES (?1, 'refund:ghost', 'f', 'bot', 'refund.create', 'completed', 0, 0)",
+        [TENANT],
+    )
+    .unwrap();
+    let open = || {
+        Authority::builder(&path)
+            .clock(env.clock.clone())
+            .policy_file(common::sample_policy_path())
+            .open()
+    };
+    match open() {
+        Err(AuthorityError::Corrupt(why)) => assert!(why.contains("refund:ghost"), "{why}"),
+        other => panic!(
+            "a row no record backs was migrated: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    let version = || -> i64 {
+        conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(), 22, "the refused file is left as it was");
+    conn.execute("DELETE FROM idempotency WHERE key = 'refund:ghost'", [])
+        .unwrap();
+    let reopened = open().unwrap();
+    assert_eq!(version(), 23);
+    let again = reopened
+        .guard(TENANT, guard_refund(100, "refund:shared"))
+        .wait()
+        .unwrap();
+    assert_eq!(again.status, GuardStatus::Completed);
+    let ack = reopened
+        .report(
+            TENANT,
+            OutcomeReport::new("refund:shared", Outcome::Success)
+                .agent("bot-2")
+                .claim_token(held),
+        )
+        .wait()
+        .unwrap();
+    assert!(!ack.duplicate);
+    assert_eq!(
+        reopened.guard(TENANT, other).wait().unwrap().status,
+        GuardStatus::Completed
+    );
+    let fresh = reopened
+        .guard(TENANT, guard_refund(100, "refund:new"))
+        .wait()
+        .unwrap();
+    assert_eq!(fresh.status, GuardStatus::Allowed);
+    assert_eq!(reopened.verify_state(&Default::default()).unwrap(), 3);
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_index_list('idempotency') ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(indexes, ["idempotency_head"]);
 }
 
 #[test]
@@ -1476,6 +1580,15 @@ mod state {
             "{said}"
         );
         let said = mismatch_after("DELETE FROM idempotency WHERE key = 'refund:big'");
+        assert!(
+            said.contains("key \"refund:big\": the ledger holds its guard but its row is missing"),
+            "{said}"
+        );
+        // Since schema 23 a row is found through its key's first record: a row filed under another record is as
+        // good as gone, and named so.
+        let said = mismatch_after(
+            "UPDATE idempotency SET key_head = key_head + 1 WHERE key = 'refund:big'",
+        );
         assert!(
             said.contains("key \"refund:big\": the ledger holds its guard but its row is missing"),
             "{said}"

@@ -98,19 +98,20 @@ pub(crate) fn guard(
             );
         }
     }
-    if let Some(record) = &mut outcome.store {
-        if usage.is_some() && outcome.answer.claim.is_some() {
-            super::usage::charge_claim(tx, tenant, &request.action, record)?;
-        }
-        tx.put_key(tenant, record)?;
-    }
     let decided = Decided {
         decision: outcome.decision,
         policy_version: policy.policy_version.as_deref(),
         usage: usage.as_ref(),
         shadow: policy.shadow.as_ref(),
     };
+    // The record first: a new key's row is filed under the key's first record (`Tx::put_key`).
     let answer = record_guard(tx, tenant, request, &decided, &outcome)?;
+    if let Some(record) = &mut outcome.store {
+        if usage.is_some() && outcome.answer.claim.is_some() {
+            super::usage::charge_claim(tx, tenant, &request.action, record)?;
+        }
+        tx.put_key(tenant, record)?;
+    }
     if outcome.conflict {
         return Err(AuthorityError::IdempotencyConflict {
             key: request.idempotency_key.clone(),

@@ -128,19 +128,28 @@ pub(crate) const OVERDUE_TENANTS: &str =
     "SELECT DISTINCT tenant FROM approvals WHERE status = 'pending' AND expires_us <= ?1";
 
 /// The head of a key row's upsert: the table and its columns, `created_us` then `updated_us` (both backends write
-/// the transaction's clock into both; an update keeps the stored `created_us`, see `key_upsert_conflict!`).
+/// the transaction's clock into both; an update keeps the stored `created_us`, see `key_upsert_conflict!`), then
+/// the backend's own columns (`$more`, each after a comma: SQLite's `key_head`).
 macro_rules! key_upsert_into {
-    () => {
-        "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
-         reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
-         usage_us, usage, attempts, retry_digest, lifetime, generation) "
+    ($($more:literal)?) => {
+        concat!(
+            "INSERT INTO idempotency (tenant, key, fingerprint, agent_id, action, state, approval_id, policy_id, \
+             reason, claim_token, lease_until_us, outcome_seq, created_us, updated_us, claimed_by, client_token, \
+             usage_us, usage, attempts, retry_digest, lifetime, generation",
+            $($more,)?
+            ") "
+        )
     };
 }
 
-/// The tail of a key row's upsert: a stored row takes every column but `created_us`.
+/// The tail of a key row's upsert on the backend's unique key of a row (`$unique`): a stored row takes every
+/// column but `created_us` (and that key).
 macro_rules! key_upsert_conflict {
-    () => {
-        " ON CONFLICT (tenant, key, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, \
+    ($unique:literal) => {
+        concat!(
+            " ON CONFLICT (",
+            $unique,
+            ") DO UPDATE SET fingerprint = excluded.fingerprint, \
          action = excluded.action, state = excluded.state, approval_id = excluded.approval_id, \
          policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
          lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
@@ -148,6 +157,7 @@ macro_rules! key_upsert_conflict {
          client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
          attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
          generation = excluded.generation"
+        )
     };
 }
 
@@ -407,11 +417,12 @@ mod tests {
         (dir, conn)
     }
 
-    /// A key's row is found through the key index (schema 21: the rows themselves lie in the order they were made,
-    /// so that a new row and its update dirty the table's newest pages, not a random one): by its agent, and by the
-    /// key alone (a report that names no agent).
+    /// A key's row is found through its key's head (schema 23), then the rows' index by head (schema 21: the rows
+    /// themselves lie in the order they were made, so that a new row and its update dirty the table's newest
+    /// pages, not a random one): by its agent, and by the key alone (a report that names no agent). The one
+    /// random page a key costs is the head's.
     #[test]
-    fn key_rows_are_found_through_the_key_index_on_sqlite() {
+    fn key_rows_are_found_through_the_key_head_on_sqlite() {
         let (_dir, conn) = plan_db();
         let plan = |sql: &str| -> Vec<String> {
             let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -425,14 +436,31 @@ mod tests {
                 .collect::<rusqlite::Result<_>>()
                 .unwrap()
         };
+        let head = "SEARCH head USING INDEX ledger_key_head (tenant=? AND idempotency_key=?)";
         assert_eq!(
-            plan("SELECT state FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3"),
-            ["SEARCH idempotency USING INDEX idempotency_key (tenant=? AND key=? AND agent_id=?)"]
+            plan(super::super::sqlite::queries::KEY_ROW),
+            [
+                "SEARCH idempotency USING INDEX idempotency_head (tenant=? AND key_head=? AND agent_id=?)",
+                "SCALAR SUBQUERY 1",
+                head
+            ]
         );
         assert_eq!(
-            plan("SELECT state FROM idempotency WHERE tenant = ?1 AND key = ?2 LIMIT 16"),
-            ["SEARCH idempotency USING INDEX idempotency_key (tenant=? AND key=?)"]
+            plan(super::super::sqlite::queries::KEY_ROWS),
+            [
+                "SEARCH idempotency USING INDEX idempotency_head (tenant=? AND key_head=?)",
+                "SCALAR SUBQUERY 1",
+                head
+            ]
         );
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_index_list('idempotency') ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(indexes, ["idempotency_head"], "no index by key");
         let without_rowid: bool = conn
             .query_row(
                 "SELECT wr FROM pragma_table_list WHERE name = 'idempotency'",

@@ -50,7 +50,8 @@ pub(crate) trait Tx {
     /// Every agent's record under the idempotency key `key`, at most 16 (past a few, a report must name its agent
     /// anyway), in one read: what a report that names no agent chooses from.
     fn key_records(&mut self, tenant: &str, key: &str) -> Result<Vec<KeyRecord>>;
-    /// Stores a key's record (inserting or replacing it).
+    /// Stores a key's record (inserting or replacing it). A new key's first ledger record is appended before its
+    /// row: SQLite files the row under that record (schema 23) and refuses a row whose key has none.
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()>;
 
     /// An approval, as of [`now`](Self::now): an overdue pending approval reads as expired.

@@ -24,7 +24,7 @@ const BULK_INSERT: &str = concat!(
      AS k(key, fingerprint, agent_id, action, state, approval_id, policy_id, reason, claim_token, \
      lease_until_us, outcome_seq, now_us, claimed_by, client_token, usage_us, usage, attempts, retry_digest, \
      lifetime, generation)",
-    key_upsert_conflict!(),
+    key_upsert_conflict!("tenant, key, agent_id"),
     "), \
      tree AS (INSERT INTO tlog_hashes (tenant, idx, hash) \
      SELECT $1, t.idx, t.hash FROM UNNEST($22::bigint[], $23::bytea[]) AS t(idx, hash)) \

@@ -19,7 +19,7 @@ use crate::store::sql::{key_upsert_conflict, key_upsert_into};
 const KEY_INSERT: &str = concat!(
     key_upsert_into!(),
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    key_upsert_conflict!()
+    key_upsert_conflict!("tenant, key, agent_id")
 );
 
 /// A record and its tree hashes: the ledger's columns `$1`-`$9`, the hashes' indexes `$10` and hashes `$11`.
@@ -34,7 +34,7 @@ const KEY_AND_RECORD_INSERT: &str = concat!(
     "WITH k AS (",
     key_upsert_into!(),
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    key_upsert_conflict!(),
+    key_upsert_conflict!("tenant, key, agent_id"),
     "), \
      tree AS (INSERT INTO tlog_hashes (tenant, idx, hash) \
      SELECT $22, t.idx, t.hash FROM UNNEST($31::bigint[], $32::bytea[]) AS t(idx, hash)) \

@@ -7,6 +7,7 @@ mod checkpoints;
 mod columns;
 mod console;
 mod held;
+mod key_heads;
 pub(crate) mod queries;
 mod reads;
 mod recent_hashes;

@@ -18,18 +18,33 @@ use crate::store::decode::{
 };
 use crate::store::sql::{self, EvidenceStatement, LedgerColumns};
 
+/// The row of agent `?2` under key `?3` of tenant `?1`, found through the key's first ledger record (schema 23).
+/// The key is compared too, so a row is never found by its `key_head` alone.
+pub(crate) const KEY_ROW: &str = concat!(
+    "SELECT ",
+    key_record_columns!(),
+    " FROM idempotency WHERE tenant = ?1 AND key_head = ",
+    sql::sqlite_key_head!("?1", "?3"),
+    " AND agent_id = ?2 AND key = ?3"
+);
+
+/// Every agent's row under key `?2` of tenant `?1`, at most 16.
+pub(crate) const KEY_ROWS: &str = concat!(
+    "SELECT ",
+    key_record_columns!(),
+    " FROM idempotency WHERE tenant = ?1 AND key_head = ",
+    sql::sqlite_key_head!("?1", "?2"),
+    // A literal: SQLite prepares a statement again each time a parameter of its LIMIT is bound.
+    " AND key = ?2 LIMIT 16"
+);
+
 pub(crate) fn load_key(
     conn: &(impl Prepare + ?Sized),
     tenant: &str,
     agent: &str,
     key: &str,
 ) -> Result<Option<KeyRecord>> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        key_record_columns!(),
-        " FROM idempotency WHERE tenant = ?1 AND agent_id = ?2 AND key = ?3"
-    );
-    conn.with(SQL, |statement| {
+    conn.with(KEY_ROW, |statement| {
         let mut rows = statement.query(params![tenant, agent, key])?;
         rows.next()?
             .map(|row| decode::key_record(row, key))
@@ -43,13 +58,7 @@ pub(crate) fn load_key_records(
     tenant: &str,
     key: &str,
 ) -> Result<Vec<KeyRecord>> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        key_record_columns!(),
-        // A literal: SQLite prepares a statement again each time a parameter of its LIMIT is bound.
-        " FROM idempotency WHERE tenant = ?1 AND key = ?2 LIMIT 16"
-    );
-    conn.with(SQL, |statement| {
+    conn.with(KEY_ROWS, |statement| {
         let rows = statement.query(params![tenant, key])?;
         all(rows, |row| decode::key_record(row, key))
     })

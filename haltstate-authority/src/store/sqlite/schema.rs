@@ -7,6 +7,7 @@
 use rusqlite::{Connection, Transaction};
 
 use super::columns::ledger_has_column;
+use super::key_heads::{file_key_rows_under_key_heads, file_records_under_key_heads};
 use crate::error::{AuthorityError, Result};
 
 /// One step up: SQL, or code for a step SQL cannot take.
@@ -448,26 +449,13 @@ const MIGRATIONS: &[Migration] = &[
     // names a head of its own key and that a key has one head, so a query by key finds exactly its records.
     // Filled from the ledger as it stands (`file_records_under_key_heads`).
     Code(file_records_under_key_heads),
+    // 23: key rows filed under their key's first record. Schema 21 left one entry at a random place per key in the
+    // key rows' index `(tenant, key, agent_id)`, beside the key's head in the ledger's (schema 22): two random
+    // pages per new key, about half of what a commit wrote with many callers (`examples/wal_pages.rs`). Now a row
+    // names its key's head (`key_head`) and is found through it, by `(tenant, key_head, agent_id)`, whose entry
+    // for a new key lands beside the newest ones. A key row is stored after its key's first record.
+    Code(file_key_rows_under_key_heads),
 ];
-
-/// Schema 22. A column already there is kept (a file set back to an older version by a test) and only its
-/// empty entries filled.
-fn file_records_under_key_heads(tx: &Transaction<'_>) -> Result<()> {
-    if !ledger_has_column(tx, "key_first")? {
-        tx.execute_batch("ALTER TABLE ledger ADD COLUMN key_first INTEGER")?;
-    }
-    tx.execute_batch(
-        "UPDATE ledger SET key_first = (SELECT min(first.seq) FROM ledger AS first
-             WHERE first.tenant = ledger.tenant AND first.idempotency_key = ledger.idempotency_key)
-             WHERE idempotency_key IS NOT NULL AND key_first IS NULL;
-         CREATE UNIQUE INDEX IF NOT EXISTS ledger_key_head ON ledger (tenant, idempotency_key)
-             WHERE key_first = seq;
-         CREATE INDEX IF NOT EXISTS ledger_key_records ON ledger (tenant, key_first, seq)
-             WHERE key_first IS NOT NULL;
-         DROP INDEX IF EXISTS ledger_key_seq;",
-    )?;
-    Ok(())
-}
 
 /// Schema 19. SQLite computed the ledger's generated `action` and `agent_id` columns on every insert (two
 /// `json_extract`s of the body, ~4% of the writer's CPU per record) for a filter of operator queries that is not

@@ -125,10 +125,14 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
+        // The row is filed under its key's first ledger record (schema 23), which the operation appended before
+        // a new key's row: without one `key_head` is NULL, which its NOT NULL refuses.
         const UPSERT: &str = concat!(
-            key_upsert_into!(),
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-            key_upsert_conflict!()
+            key_upsert_into!(", key_head"),
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ",
+            crate::store::sql::sqlite_key_head!("?1", "?2"),
+            ")",
+            key_upsert_conflict!("tenant, key_head, agent_id")
         );
         let now = to_micros(self.now);
         let values = params![
