@@ -11,7 +11,7 @@ use crate::error::{AuthorityError, Result};
 use crate::ops::judgement::Judgement;
 use crate::policy_decision::PolicyDecision;
 use crate::rules::Windows;
-use crate::rules::guard::{GuardFacts, GuardOutcome, guard as decide, starts_next};
+use crate::rules::guard::{FreshId, GuardFacts, GuardOutcome, guard as decide, starts_next};
 use crate::store::tx::Tx;
 
 /// Guards `request` under policy (decided before the transaction on the caller's thread, or here when it reads
@@ -61,7 +61,7 @@ pub(crate) fn guard(
         now,
         windows,
         fresh_token: claim_token(),
-        fresh_approval_id: new_id("apr"),
+        fresh_approval_id: FreshId(&|| new_id("apr")),
     });
     if let Some(overdue) = &outcome.expire_approval {
         approvals::expire(tx, overdue)?;

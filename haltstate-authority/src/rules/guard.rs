@@ -48,7 +48,17 @@ pub(crate) struct GuardFacts<'a> {
     pub(crate) windows: Windows,
     /// The token a new claim takes, and the id a new approval takes.
     pub(crate) fresh_token: String,
-    pub(crate) fresh_approval_id: String,
+    pub(crate) fresh_approval_id: FreshId<'a>,
+}
+
+/// Makes the id of a new approval, only when the guard creates one: a fresh id asks the OS for randomness (a
+/// system call per guard, most of which create none).
+pub(crate) struct FreshId<'a>(pub(crate) &'a dyn Fn() -> String);
+
+impl std::fmt::Debug for FreshId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FreshId")
+    }
 }
 
 /// What a guard answers and changes.
@@ -271,7 +281,7 @@ fn decide_afresh(facts: &GuardFacts<'_>, generation: u64) -> GuardOutcome {
         }
         Decision::ApprovalRequired => {
             let approval = approvals::pending(
-                facts.fresh_approval_id.clone(),
+                (facts.fresh_approval_id.0)(),
                 facts.tenant,
                 Some(facts.request.idempotency_key.clone()),
                 &facts.request.action,

@@ -17,7 +17,7 @@ use haltstate_types::{
 
 use super::Windows;
 use super::approval::{DecideStep, decide};
-use super::guard::{GuardFacts, GuardOutcome, guard};
+use super::guard::{FreshId, GuardFacts, GuardOutcome, guard};
 use super::report::{ReportStep, report};
 use crate::policy_decision::PolicyDecision;
 use crate::state_rows::KeyRecord;
@@ -128,7 +128,7 @@ fn decide_guard(
         now,
         windows: WINDOWS,
         fresh_token: "fresh".into(),
-        fresh_approval_id: "apr_new".into(),
+        fresh_approval_id: FreshId(&|| "apr_new".into()),
     })
 }
 
@@ -646,7 +646,7 @@ proptest! {
                         windows: WINDOWS,
                         // The authority's token, which the worker learns from the answer.
                         fresh_token: token.clone(),
-                        fresh_approval_id: format!("apr_{}", model.approvals.len()),
+                        fresh_approval_id: FreshId(&|| format!("apr_{}", model.approvals.len())),
                     });
                     model.apply(&out);
                     if out.answer.status.may_run() {
