@@ -143,25 +143,44 @@ macro_rules! key_upsert_into {
 }
 
 /// The tail of a key row's upsert on the backend's unique key of a row (`$unique`): a stored row takes every
-/// column but `created_us` (and that key).
+/// column of `key_row_changes!`.
 macro_rules! key_upsert_conflict {
     ($unique:literal) => {
         concat!(
             " ON CONFLICT (",
             $unique,
-            ") DO UPDATE SET fingerprint = excluded.fingerprint, \
-         action = excluded.action, state = excluded.state, approval_id = excluded.approval_id, \
-         policy_id = excluded.policy_id, reason = excluded.reason, claim_token = excluded.claim_token, \
-         lease_until_us = excluded.lease_until_us, outcome_seq = excluded.outcome_seq, \
-         updated_us = excluded.updated_us, claimed_by = excluded.claimed_by, \
-         client_token = excluded.client_token, usage_us = excluded.usage_us, usage = excluded.usage, \
-         attempts = excluded.attempts, retry_digest = excluded.retry_digest, lifetime = excluded.lifetime, \
-         generation = excluded.generation"
+            ") DO UPDATE SET ",
+            $crate::store::sql::key_row_changes!(excluded)
         )
     };
 }
 
-pub(crate) use {key_upsert_conflict, key_upsert_into};
+/// The columns a stored key row takes from a new write: all but the row's identity (tenant, key, agent,
+/// `created_us`, SQLite's `key_head`), as the assignments of an update: `excluded` takes each from the upsert's
+/// new row, `numbered` from its placeholder in SQLite's `put_key`. One list, so that the upsert and SQLite's update
+/// of a row found by its rowid never assign different columns.
+macro_rules! key_row_changes {
+    ($from:ident) => {
+        $crate::store::sql::key_row_changes!(@ $from fingerprint 3, action 5, state 6, approval_id 7,
+            policy_id 8, reason 9, claim_token 10, lease_until_us 11, outcome_seq 12, updated_us 13,
+            claimed_by 14, client_token 15, usage_us 16, usage 17, attempts 18, retry_digest 19, lifetime 20,
+            generation 21)
+    };
+    (@ excluded $first:ident $first_n:literal $(, $column:ident $n:literal)*) => {
+        concat!(
+            stringify!($first), " = excluded.", stringify!($first)
+            $(, ", ", stringify!($column), " = excluded.", stringify!($column))*
+        )
+    };
+    (@ numbered $first:ident $first_n:literal $(, $column:ident $n:literal)*) => {
+        concat!(
+            stringify!($first), " = ?", stringify!($first_n)
+            $(, ", ", stringify!($column), " = ?", stringify!($n))*
+        )
+    };
+}
+
+pub(crate) use {key_row_changes, key_upsert_conflict, key_upsert_into};
 
 /// Usage buckets of tenant `?1`, agent `?2`, action `?3` still in their windows: seconds from `?4`, minutes from
 /// `?5`, hours from `?6`.
@@ -471,6 +490,37 @@ mod tests {
         assert!(
             !without_rowid,
             "key rows are stored in the order they were made"
+        );
+    }
+
+    /// An update of a stored key row takes every column but the row's identity: a column missing from
+    /// `key_row_changes!` would keep its old value at every update, by upsert and in place alike.
+    #[test]
+    fn a_key_rows_update_takes_every_column_but_its_identity() {
+        let (_dir, conn) = plan_db();
+        let mut columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('idempotency') ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        columns.retain(|c| {
+            !["tenant", "key", "agent_id", "created_us", "key_head"].contains(&c.as_str())
+        });
+        let assigned = |sql: &str| -> Vec<String> {
+            let mut names: Vec<String> = sql
+                .split(", ")
+                .map(|assignment| assignment.split(" = ").next().unwrap().to_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(assigned(key_row_changes!(excluded)), columns);
+        assert_eq!(assigned(key_row_changes!(numbered)), columns);
+        assert!(
+            key_row_changes!(excluded).contains("generation = excluded.generation")
+                && key_row_changes!(numbered).contains("generation = ?21")
         );
     }
 

@@ -30,9 +30,9 @@ impl Prepare for Connection {
     }
 }
 
-/// How many statements a batch holds; the writer's hot path uses six (ledger record, tree hash read and write,
-/// key row upsert, key row reads by agent and by key).
-const HELD: usize = 8;
+/// How many statements a batch holds; the writer's hot path uses eight (ledger record, tree hash read and write,
+/// key row upsert and update in place, key row reads by rowid, by agent and by key).
+const HELD: usize = 10;
 
 /// A batch's held statements, on the writer's connection. Each goes back to the connection's cache when the
 /// batch ends (this is dropped before its `COMMIT` or `ROLLBACK`).

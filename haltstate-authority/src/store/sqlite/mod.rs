@@ -8,6 +8,8 @@ mod columns;
 mod console;
 mod held;
 mod key_heads;
+mod key_rowids;
+mod key_rows;
 pub(crate) mod queries;
 mod reads;
 mod recent_hashes;

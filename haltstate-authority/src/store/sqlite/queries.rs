@@ -28,6 +28,13 @@ pub(crate) const KEY_ROW: &str = concat!(
     " AND agent_id = ?2 AND key = ?3"
 );
 
+/// The row at rowid `?1`, if it is still the row of agent `?3` under key `?4` of tenant `?2` (see `KeyRowids`).
+pub(crate) const KEY_ROW_AT: &str = concat!(
+    "SELECT ",
+    key_record_columns!(),
+    " FROM idempotency WHERE rowid = ?1 AND tenant = ?2 AND agent_id = ?3 AND key = ?4"
+);
+
 /// Every agent's row under key `?2` of tenant `?1`, at most 16.
 pub(crate) const KEY_ROWS: &str = concat!(
     "SELECT ",
@@ -46,6 +53,22 @@ pub(crate) fn load_key(
 ) -> Result<Option<KeyRecord>> {
     conn.with(KEY_ROW, |statement| {
         let mut rows = statement.query(params![tenant, agent, key])?;
+        rows.next()?
+            .map(|row| decode::key_record(row, key))
+            .transpose()
+    })
+}
+
+/// The row of `agent`'s `key` at `rowid`, if that is still where it is.
+pub(crate) fn load_key_at(
+    conn: &(impl Prepare + ?Sized),
+    rowid: i64,
+    tenant: &str,
+    agent: &str,
+    key: &str,
+) -> Result<Option<KeyRecord>> {
+    conn.with(KEY_ROW_AT, |statement| {
+        let mut rows = statement.query(params![rowid, tenant, agent, key])?;
         rows.next()?
             .map(|row| decode::key_record(row, key))
             .transpose()

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+use super::key_rowids::KeyRowids;
 use super::tails::Tails;
 use super::tx::SqliteTx;
 use crate::approval_event::ApprovalEvent;
@@ -27,6 +28,8 @@ pub(crate) struct SqliteRunner {
     tails: Tails,
     /// The usage buckets the last transactions read and charged, as stored.
     usage: UsageBatch,
+    /// Where recent key rows were stored.
+    rowids: KeyRowids,
     seen_data_version: Option<i64>,
     /// The last batch had an operation fail operationally: this one runs each under a savepoint.
     isolate: bool,
@@ -46,6 +49,7 @@ impl SqliteRunner {
             conn,
             tails: Tails::default(),
             usage: UsageBatch::default(),
+            rowids: KeyRowids::default(),
             seen_data_version: None,
             isolate: false,
             clock,
@@ -73,6 +77,7 @@ impl SqliteRunner {
         if data_version.is_none() || data_version != self.seen_data_version {
             self.tails.clear();
             self.usage.clear();
+            self.rowids.clear();
             self.seen_data_version = data_version;
         }
         Ok(())
@@ -85,6 +90,7 @@ impl SqliteRunner {
         }
         self.tails.clear();
         self.usage.clear();
+        self.rowids.clear();
         self.seen_data_version = None;
     }
 }
@@ -128,7 +134,8 @@ impl Runner for SqliteRunner {
             &mut self.tails,
             &mut self.usage,
             self.clock.now(),
-        );
+        )
+        .remembering_rows(&mut self.rowids);
         let mut failed = run_jobs(&mut tx, &mut jobs, isolation, None);
         if let (Isolation::None, Some(at)) = (isolation, failed) {
             drop(tx);
@@ -144,7 +151,8 @@ impl Runner for SqliteRunner {
                 &mut self.tails,
                 &mut self.usage,
                 self.clock.now(),
-            );
+            )
+            .remembering_rows(&mut self.rowids);
             failed = run_jobs(&mut tx, &mut jobs, Isolation::Savepoint, Some(at)).or(failed);
         }
         self.isolate = failed.is_some();

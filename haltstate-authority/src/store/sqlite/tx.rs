@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use haltstate_types::timestamp::to_micros;
 use haltstate_types::{Approval, EvidenceRecord, KillScope, KillState, KillStatus};
 
-use super::held::{Held, Prepare};
+use super::held::Held;
+use super::key_rowids::KeyRowids;
 use super::queries;
 use super::tails::Tails;
 use super::usage::UsageBuckets;
@@ -19,10 +20,9 @@ use crate::store::chain::Tail;
 use crate::store::kill_cache::KillCache;
 use crate::store::sql::{
     APPROVAL_INSERT, APPROVAL_SETTLE, APPROVALS_OVERDUE, PENDING_OF_AGENT, PENDING_OF_TENANT,
-    approval_json, key_upsert_conflict, key_upsert_into,
+    approval_json,
 };
 use crate::store::tx::{DeliveryUpdate, StoredKey, Tx};
-use crate::store::usage;
 use crate::store::usage_batch::UsageBatch;
 use crate::webhooks::{Delivery, SealedSecret, Webhook, WebhookEvent};
 
@@ -39,6 +39,9 @@ pub(crate) struct SqliteTx<'a> {
     kill: KillCache,
     /// The writer's usage copies, kept from one transaction to the next.
     usage: &'a mut UsageBatch,
+    /// Where the writer stored recent key rows, kept from one transaction to the next (none: every row is found
+    /// through its key's head).
+    rowids: Option<&'a mut KeyRowids>,
 }
 
 impl<'a> SqliteTx<'a> {
@@ -58,7 +61,14 @@ impl<'a> SqliteTx<'a> {
             saved: Vec::new(),
             kill: KillCache::default(),
             usage,
+            rowids: None,
         }
+    }
+
+    /// Finds and updates the key rows the writer stored lately by their rowids, and remembers those it stores.
+    pub(crate) fn remembering_rows(mut self, rowids: &'a mut KeyRowids) -> Self {
+        self.rowids = Some(rowids);
+        self
     }
 
     /// Stores what the batch kept in memory (the usage buckets it charged), then hands out the events to publish
@@ -117,7 +127,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {
-        queries::load_key(&self.held, tenant, agent, key)
+        super::key_rows::load(&self.held, self.rowids.as_deref(), tenant, agent, key)
     }
 
     fn key_records(&mut self, tenant: &str, key: &str) -> Result<Vec<KeyRecord>> {
@@ -125,47 +135,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
-        // The row is filed under its key's first ledger record (schema 23), which the operation appended before
-        // a new key's row: without one `key_head` is NULL, which its NOT NULL refuses.
-        const UPSERT: &str = concat!(
-            key_upsert_into!(", key_head"),
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ",
-            crate::store::sql::sqlite_key_head!("?1", "?2"),
-            ")",
-            key_upsert_conflict!("tenant, key_head, agent_id")
-        );
-        let now = to_micros(self.now);
-        let values = params![
+        super::key_rows::store(
+            &self.held,
+            self.rowids.as_deref_mut(),
+            self.now,
             tenant,
-            record.key,
-            record.fingerprint,
-            record.agent_id,
-            record.action,
-            record.state.as_str(),
-            record.approval_id,
-            record.policy_id,
-            record.reason,
-            record.claim_token,
-            record.lease_until.map(to_micros),
-            record.outcome_seq,
-            now,
-            record.claimed_by,
-            record.client_token,
-            record.charged.as_ref().map(|c| to_micros(c.at)),
-            record
-                .charged
-                .as_ref()
-                .map(|c| usage::encode_charge(&c.figures))
-                .transpose()?,
-            record.attempts,
-            record.retry_digest,
-            record.lifetime.as_str(),
-            record.generation,
-        ];
-        self.held.with(UPSERT, |statement| {
-            statement.execute(values)?;
-            Ok(())
-        })
+            record,
+        )
     }
 
     fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>> {
