@@ -38,6 +38,12 @@ impl KeyRowids {
         self.rows.insert(slot, rowid);
     }
 
+    /// Forgets where the row of `agent`'s `key` is (it was not where remembered).
+    pub(crate) fn forget(&mut self, tenant: &str, agent: &str, key: &str) {
+        let slot = self.slot(tenant, agent, key);
+        self.rows.remove(&slot);
+    }
+
     /// Forgets every row (another process may have changed the file).
     pub(crate) fn clear(&mut self) {
         self.rows.clear();
@@ -57,6 +63,8 @@ mod tests {
         assert_eq!(rowids.get("other", "bot", "k"), None);
         // The parts are hashed as three strings, not their concatenation.
         assert_eq!(rowids.get("acme", "bo", "tk"), None);
+        rowids.forget("acme", "bot", "k");
+        assert_eq!(rowids.get("acme", "bot", "k"), None);
         for n in 0..REMEMBERED as i64 {
             rowids.remember("acme", "bot", &n.to_string(), n);
         }
