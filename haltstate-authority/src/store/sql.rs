@@ -564,7 +564,7 @@ mod tests {
             .unwrap();
         let plan: Vec<String> = explain
             .query_map(
-                rusqlite::params!["acme", 7i64, "p", "h", b"{}", "t", "refund:1"],
+                rusqlite::params!["acme", 7i64, "p", "h", b"{}", "t", "refund:1", None::<i64>],
                 |row| row.get(3),
             )
             .unwrap()

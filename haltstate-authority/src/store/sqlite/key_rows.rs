@@ -31,6 +31,13 @@ const UPDATE_AT: &str = concat!(
     " WHERE rowid = ?22 AND tenant = ?1 AND key = ?2 AND agent_id = ?4"
 );
 
+/// A key row as the writer found it, and the key's first ledger record when the row was found by its rowid (the
+/// row names it: a record of the key appended next is filed under it without a search of the key's head).
+pub(super) struct Found {
+    pub(super) record: Option<KeyRecord>,
+    pub(super) key_head: Option<u64>,
+}
+
 /// The row of `agent`'s `key`: where the writer last stored it, if it is still there, else through the key's head.
 pub(super) fn load(
     held: &Held<'_>,
@@ -38,13 +45,19 @@ pub(super) fn load(
     tenant: &str,
     agent: &str,
     key: &str,
-) -> Result<Option<KeyRecord>> {
+) -> Result<Found> {
     if let Some(rowid) = rowids.and_then(|rowids| rowids.get(tenant, agent, key))
-        && let Some(record) = queries::load_key_at(held, rowid, tenant, agent, key)?
+        && let Some((record, key_head)) = queries::load_key_at(held, rowid, tenant, agent, key)?
     {
-        return Ok(Some(record));
+        return Ok(Found {
+            record: Some(record),
+            key_head: Some(key_head),
+        });
     }
-    queries::load_key(held, tenant, agent, key)
+    Ok(Found {
+        record: queries::load_key(held, tenant, agent, key)?,
+        key_head: None,
+    })
 }
 
 /// Stores `record` as of `now`: in place where the writer last stored it, if it is still there, else by the
@@ -204,6 +217,7 @@ mod tests {
         let state = |key: &str| {
             load(&held, None, "acme", "bot", key)
                 .unwrap()
+                .record
                 .map(|row| row.state)
         };
         assert_eq!(state("k2"), Some(KeyState::Claimed), "k2's row untouched");

@@ -28,11 +28,12 @@ pub(crate) const KEY_ROW: &str = concat!(
     " AND agent_id = ?2 AND key = ?3"
 );
 
-/// The row at rowid `?1`, if it is still the row of agent `?3` under key `?4` of tenant `?2` (see `KeyRowids`).
+/// The row at rowid `?1`, if it is still the row of agent `?3` under key `?4` of tenant `?2` (see `KeyRowids`),
+/// and the key's first ledger record it is filed under.
 pub(crate) const KEY_ROW_AT: &str = concat!(
     "SELECT ",
     key_record_columns!(),
-    " FROM idempotency WHERE rowid = ?1 AND tenant = ?2 AND agent_id = ?3 AND key = ?4"
+    ", key_head FROM idempotency WHERE rowid = ?1 AND tenant = ?2 AND agent_id = ?3 AND key = ?4"
 );
 
 /// Every agent's row under key `?2` of tenant `?1`, at most 16.
@@ -59,18 +60,18 @@ pub(crate) fn load_key(
     })
 }
 
-/// The row of `agent`'s `key` at `rowid`, if that is still where it is.
+/// The row of `agent`'s `key` at `rowid`, if that is still where it is, with the key's first record.
 pub(crate) fn load_key_at(
     conn: &(impl Prepare + ?Sized),
     rowid: i64,
     tenant: &str,
     agent: &str,
     key: &str,
-) -> Result<Option<KeyRecord>> {
+) -> Result<Option<(KeyRecord, u64)>> {
     conn.with(KEY_ROW_AT, |statement| {
         let mut rows = statement.query(params![rowid, tenant, agent, key])?;
         rows.next()?
-            .map(|row| decode::key_record(row, key))
+            .map(|row| Ok((decode::key_record(row, key)?, row.get(18)?)))
             .transpose()
     })
 }

@@ -14,10 +14,12 @@ use crate::error::Result;
 use crate::store::chain::Tail;
 
 /// Appends one record to the ledger. A record with a key names the key's first record (`key_first`, schema 22):
-/// its own sequence number when it is the first, else the one the key's head gives.
+/// `?8` when the caller knows it (the key's row names it, schema 23), else the one the key's head in the ledger
+/// gives (`coalesce` stops at the first value, so a known head reads no index page), else its own sequence number
+/// (it is the first).
 pub(crate) const LEDGER_INSERT: &str = concat!(
     "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, key_first) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?7 IS NOT NULL THEN coalesce(",
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?7 IS NOT NULL THEN coalesce(?8, ",
     crate::store::sql::sqlite_key_head!("?1", "?7"),
     ", ?2) END)"
 );
@@ -68,8 +70,14 @@ impl Tails {
         self.known.insert(tenant, tail);
     }
 
-    /// Appends `record` to its tenant's chain, assigning its `seq`.
-    pub(crate) fn append(&mut self, held: &Held<'_>, record: &mut EvidenceRecord) -> Result<u64> {
+    /// Appends `record` to its tenant's chain, assigning its `seq`; `key_first` is its key's first record, when
+    /// the caller knows it.
+    pub(crate) fn append(
+        &mut self,
+        held: &Held<'_>,
+        record: &mut EvidenceRecord,
+        key_first: Option<u64>,
+    ) -> Result<u64> {
         let tail = self.get(held.conn(), &record.tenant)?;
         let (body, hash) = tail.next(record)?;
         held.with(LEDGER_INSERT, |statement| {
@@ -80,7 +88,8 @@ impl Tails {
                 hash,
                 body,
                 format_rfc3339(record.at),
-                record.idempotency_key
+                record.idempotency_key,
+                key_first
             ])?;
             Ok(())
         })?;

@@ -42,6 +42,9 @@ pub(crate) struct SqliteTx<'a> {
     /// Where the writer stored recent key rows, kept from one transaction to the next (none: every row is found
     /// through its key's head).
     rowids: Option<&'a mut KeyRowids>,
+    /// The tenant, key and first ledger record of the key row the operation read last by its rowid: the record
+    /// it appends under that key is filed there without a search (forgotten at each savepoint).
+    key_head: Option<(String, String, u64)>,
 }
 
 impl<'a> SqliteTx<'a> {
@@ -62,6 +65,7 @@ impl<'a> SqliteTx<'a> {
             kill: KillCache::default(),
             usage,
             rowids: None,
+            key_head: None,
         }
     }
 
@@ -94,6 +98,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn savepoint(&mut self) -> Result<()> {
+        self.key_head = None;
         self.execute("SAVEPOINT op", [])?;
         self.saved.push((Vec::new(), self.events.len()));
         self.usage.savepoint();
@@ -102,6 +107,7 @@ impl Tx for SqliteTx<'_> {
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.kill.clear();
+        self.key_head = None;
         let rolled_back = self.execute("ROLLBACK TO op", []);
         // The charges go with the writes: if the database kept those, the charges stay counted.
         match rolled_back {
@@ -127,7 +133,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {
-        super::key_rows::load(&self.held, self.rowids.as_deref(), tenant, agent, key)
+        let found = super::key_rows::load(&self.held, self.rowids.as_deref(), tenant, agent, key)?;
+        self.key_head = found
+            .key_head
+            .map(|head| (tenant.to_owned(), key.to_owned(), head));
+        Ok(found.record)
     }
 
     fn key_records(&mut self, tenant: &str, key: &str) -> Result<Vec<KeyRecord>> {
@@ -344,7 +354,13 @@ impl Tx for SqliteTx<'_> {
             let before = self.tails.get(self.conn, &record.tenant)?;
             moved.push((record.tenant.clone(), before));
         }
-        self.tails.append(&self.held, &mut record)
+        let key_first = match (&self.key_head, &record.idempotency_key) {
+            (Some((tenant, key, head)), Some(of)) if *tenant == record.tenant && key == of => {
+                Some(*head)
+            }
+            _ => None,
+        };
+        self.tails.append(&self.held, &mut record, key_first)
     }
 
     fn publish(&mut self, event: ApprovalEvent) {
