@@ -202,10 +202,8 @@ mod tests {
             "the case under test: k1's rowid now names k2's row"
         );
 
-        assert_eq!(
-            load(&held, Some(&rowids), "acme", "bot", "k1").unwrap(),
-            None
-        );
+        let found = load(&held, Some(&rowids), "acme", "bot", "k1").unwrap();
+        assert_eq!((found.record, found.key_head), (None, None));
         store(
             &held,
             Some(&mut rowids),
@@ -229,10 +227,9 @@ mod tests {
         let mut failed = record("k1", KeyState::Failed);
         failed.attempts = 2;
         store(&held, Some(&mut rowids), now, "acme", &failed).unwrap();
-        assert_eq!(
-            load(&held, Some(&rowids), "acme", "bot", "k1").unwrap(),
-            Some(failed)
-        );
+        // Found by its rowid, it names its key's first record (k1's: record 1).
+        let found = load(&held, Some(&rowids), "acme", "bot", "k1").unwrap();
+        assert_eq!((found.record, found.key_head), (Some(failed), Some(1)));
         let rows: i64 = conn
             .query_row("SELECT count(*) FROM idempotency", [], |row| row.get(0))
             .unwrap();
