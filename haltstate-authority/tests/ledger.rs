@@ -518,6 +518,23 @@ proptest! {
     }
 }
 
+/// Guards `key` (a small refund, allowed) and reports it completed.
+fn completed(authority: &Authority, key: &str) {
+    let claim = authority
+        .guard(TENANT, guard_refund(100, key))
+        .wait()
+        .unwrap()
+        .claim
+        .unwrap();
+    authority
+        .report(
+            TENANT,
+            OutcomeReport::new(key, Outcome::Success).claim_token(claim.token),
+        )
+        .wait()
+        .unwrap();
+}
+
 /// Every record of `key` in the tenant's ledger, oldest first.
 fn evidence_of_key(authority: &Authority, key: &str) -> Vec<haltstate_authority::EvidenceRecord> {
     authority
@@ -720,19 +737,7 @@ fn a_record_filed_under_the_wrong_key_head_is_caught_by_verify() {
 #[test]
 fn key_rows_of_a_schema_20_file_survive_the_move_to_rows_in_order() {
     let env = sqlite_env();
-    let done = env
-        .authority
-        .guard(TENANT, guard_refund(100, "refund:done"))
-        .wait()
-        .unwrap();
-    env.authority
-        .report(
-            TENANT,
-            OutcomeReport::new("refund:done", Outcome::Success)
-                .claim_token(done.claim.unwrap().token),
-        )
-        .wait()
-        .unwrap();
+    completed(&env.authority, "refund:done");
     let held = env
         .authority
         .guard(TENANT, guard_refund(100, "refund:held"))
@@ -812,19 +817,7 @@ fn key_rows_of_a_schema_20_file_survive_the_move_to_rows_in_order() {
 #[test]
 fn key_rows_of_a_schema_22_file_are_filed_under_their_keys_first_records() {
     let env = sqlite_env();
-    let done = env
-        .authority
-        .guard(TENANT, guard_refund(100, "refund:shared"))
-        .wait()
-        .unwrap();
-    env.authority
-        .report(
-            TENANT,
-            OutcomeReport::new("refund:shared", Outcome::Success)
-                .claim_token(done.claim.unwrap().token),
-        )
-        .wait()
-        .unwrap();
+    completed(&env.authority, "refund:shared");
     let mut other = guard_refund(100, "refund:shared");
     other.action.agent_id = "bot-2".into();
     let held = env
