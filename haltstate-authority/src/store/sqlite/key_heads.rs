@@ -49,7 +49,8 @@ pub(super) fn file_key_rows_under_key_heads(tx: &Transaction<'_>) -> Result<()> 
         return Err(AuthorityError::Corrupt(format!(
             "not migrating to schema 23: the row of idempotency key {key:?} (tenant {tenant:?}, agent {agent:?}) \
              has no ledger record of its key; the authority records a key's guard before it stores the key's \
-             row, so the row was written outside it"
+             row, so the row was written outside it. Remove that row or restore the file from a backup, then \
+             open it again"
         )));
     }
     tx.execute_batch(
