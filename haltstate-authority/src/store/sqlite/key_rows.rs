@@ -41,12 +41,12 @@ pub(super) struct Found {
 /// The row of `agent`'s `key`: where the writer last stored it, if it is still there, else through the key's head.
 pub(super) fn load(
     held: &Held<'_>,
-    rowids: Option<&KeyRowids>,
+    rowids: &KeyRowids,
     tenant: &str,
     agent: &str,
     key: &str,
 ) -> Result<Found> {
-    if let Some(rowid) = rowids.and_then(|rowids| rowids.get(tenant, agent, key))
+    if let Some(rowid) = rowids.get(tenant, agent, key)
         && let Some((record, key_head)) = queries::load_key_at(held, rowid, tenant, agent, key)?
     {
         return Ok(Found {
@@ -64,7 +64,7 @@ pub(super) fn load(
 /// upsert (and remembers where a row it inserted went).
 pub(super) fn store(
     held: &Held<'_>,
-    rowids: Option<&mut KeyRowids>,
+    rowids: &mut KeyRowids,
     now: OffsetDateTime,
     tenant: &str,
     record: &KeyRecord,
@@ -97,10 +97,7 @@ pub(super) fn store(
         record.lifetime.as_str(),
         record.generation,
     ];
-    if let Some(rowid) = rowids
-        .as_ref()
-        .and_then(|rowids| rowids.get(tenant, &record.agent_id, &record.key))
-    {
+    if let Some(rowid) = rowids.get(tenant, &record.agent_id, &record.key) {
         let at: &dyn rusqlite::ToSql = &rowid;
         let changed = held.with(UPDATE_AT, |statement| {
             Ok(statement.execute(rusqlite::params_from_iter(
@@ -117,12 +114,10 @@ pub(super) fn store(
     let before = held.conn().last_insert_rowid();
     held.with(UPSERT, |statement| Ok(statement.execute(values)?))?;
     let inserted = held.conn().last_insert_rowid();
-    if let Some(rowids) = rowids {
-        if inserted == before {
-            rowids.forget(tenant, &record.agent_id, &record.key);
-        } else {
-            rowids.remember(tenant, &record.agent_id, &record.key, inserted);
-        }
+    if inserted == before {
+        rowids.forget(tenant, &record.agent_id, &record.key);
+    } else {
+        rowids.remember(tenant, &record.agent_id, &record.key, inserted);
     }
     Ok(())
 }
@@ -180,7 +175,7 @@ mod tests {
         let mut rowids = KeyRowids::default();
         store(
             &held,
-            Some(&mut rowids),
+            &mut rowids,
             now,
             "acme",
             &record("k1", KeyState::Claimed),
@@ -189,7 +184,14 @@ mod tests {
         let first = rowids.get("acme", "bot", "k1").unwrap();
         conn.execute("DELETE FROM idempotency WHERE rowid = ?1", [first])
             .unwrap();
-        store(&held, None, now, "acme", &record("k2", KeyState::Claimed)).unwrap();
+        store(
+            &held,
+            &mut KeyRowids::default(),
+            now,
+            "acme",
+            &record("k2", KeyState::Claimed),
+        )
+        .unwrap();
         let taken: i64 = conn
             .query_row(
                 "SELECT rowid FROM idempotency WHERE key = 'k2'",
@@ -202,18 +204,18 @@ mod tests {
             "the case under test: k1's rowid now names k2's row"
         );
 
-        let found = load(&held, Some(&rowids), "acme", "bot", "k1").unwrap();
+        let found = load(&held, &rowids, "acme", "bot", "k1").unwrap();
         assert_eq!((found.record, found.key_head), (None, None));
         store(
             &held,
-            Some(&mut rowids),
+            &mut rowids,
             now,
             "acme",
             &record("k1", KeyState::Completed),
         )
         .unwrap();
         let state = |key: &str| {
-            load(&held, None, "acme", "bot", key)
+            load(&held, &KeyRowids::default(), "acme", "bot", key)
                 .unwrap()
                 .record
                 .map(|row| row.state)
@@ -226,9 +228,9 @@ mod tests {
         // Remembered where it is, the row is read and updated there.
         let mut failed = record("k1", KeyState::Failed);
         failed.attempts = 2;
-        store(&held, Some(&mut rowids), now, "acme", &failed).unwrap();
+        store(&held, &mut rowids, now, "acme", &failed).unwrap();
         // Found by its rowid, it names its key's first record (k1's: record 1).
-        let found = load(&held, Some(&rowids), "acme", "bot", "k1").unwrap();
+        let found = load(&held, &rowids, "acme", "bot", "k1").unwrap();
         assert_eq!((found.record, found.key_head), (Some(failed), Some(1)));
         let rows: i64 = conn
             .query_row("SELECT count(*) FROM idempotency", [], |row| row.get(0))

@@ -133,9 +133,9 @@ impl Runner for SqliteRunner {
             &self.conn,
             &mut self.tails,
             &mut self.usage,
+            &mut self.rowids,
             self.clock.now(),
-        )
-        .remembering_rows(&mut self.rowids);
+        );
         let mut failed = run_jobs(&mut tx, &mut jobs, isolation, None);
         if let (Isolation::None, Some(at)) = (isolation, failed) {
             drop(tx);
@@ -150,9 +150,9 @@ impl Runner for SqliteRunner {
                 &self.conn,
                 &mut self.tails,
                 &mut self.usage,
+                &mut self.rowids,
                 self.clock.now(),
-            )
-            .remembering_rows(&mut self.rowids);
+            );
             failed = run_jobs(&mut tx, &mut jobs, Isolation::Savepoint, Some(at)).or(failed);
         }
         self.isolate = failed.is_some();

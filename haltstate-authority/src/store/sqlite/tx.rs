@@ -39,9 +39,8 @@ pub(crate) struct SqliteTx<'a> {
     kill: KillCache,
     /// The writer's usage copies, kept from one transaction to the next.
     usage: &'a mut UsageBatch,
-    /// Where the writer stored recent key rows, kept from one transaction to the next (none: every row is found
-    /// through its key's head).
-    rowids: Option<&'a mut KeyRowids>,
+    /// Where the writer stored recent key rows, kept from one transaction to the next.
+    rowids: &'a mut KeyRowids,
     /// The tenant, key and first ledger record of the key row the operation read last by its rowid: the record
     /// it appends under that key is filed there without a search (forgotten at each savepoint).
     key_head: Option<(String, String, u64)>,
@@ -52,6 +51,7 @@ impl<'a> SqliteTx<'a> {
         conn: &'a Connection,
         tails: &'a mut Tails,
         usage: &'a mut UsageBatch,
+        rowids: &'a mut KeyRowids,
         now: OffsetDateTime,
     ) -> Self {
         usage.begin(now);
@@ -64,15 +64,9 @@ impl<'a> SqliteTx<'a> {
             saved: Vec::new(),
             kill: KillCache::default(),
             usage,
-            rowids: None,
+            rowids,
             key_head: None,
         }
-    }
-
-    /// Finds and updates the key rows the writer stored lately by their rowids, and remembers those it stores.
-    pub(crate) fn remembering_rows(mut self, rowids: &'a mut KeyRowids) -> Self {
-        self.rowids = Some(rowids);
-        self
     }
 
     /// Stores what the batch kept in memory (the usage buckets it charged), then hands out the events to publish
@@ -133,7 +127,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn key(&mut self, tenant: &str, agent: &str, key: &str) -> Result<Option<KeyRecord>> {
-        let found = super::key_rows::load(&self.held, self.rowids.as_deref(), tenant, agent, key)?;
+        let found = super::key_rows::load(&self.held, self.rowids, tenant, agent, key)?;
         self.key_head = found
             .key_head
             .map(|head| (tenant.to_owned(), key.to_owned(), head));
@@ -145,13 +139,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn put_key(&mut self, tenant: &str, record: &KeyRecord) -> Result<()> {
-        super::key_rows::store(
-            &self.held,
-            self.rowids.as_deref_mut(),
-            self.now,
-            tenant,
-            record,
-        )
+        super::key_rows::store(&self.held, self.rowids, self.now, tenant, record)
     }
 
     fn approval(&mut self, tenant: &str, id: &str) -> Result<Option<Approval>> {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 use time::OffsetDateTime;
 
+use super::key_rowids::KeyRowids;
 use super::tails::Tails;
 use super::tx::SqliteTx;
 use crate::policy::{Usage, UsageWindow};
@@ -76,11 +77,12 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
     let conn = writer(&dir);
     let mut tails = Tails::default();
     let mut kept = UsageBatch::default();
+    let mut rows = KeyRowids::default();
     let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
 
     // A transaction whose only charge is undone stores nothing: no bucket row begun, none written.
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, now);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, &mut rows, now);
     assert_eq!(day(&usage(&mut tx)), (0, None));
     charge_op(&mut tx, true, &charge(now, 5000));
     assert_eq!(day(&usage(&mut tx)), (0, None));
@@ -90,7 +92,7 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
 
     // Kept, undone, kept: the operation after the undone one decides without its charge.
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, now);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, &mut rows, now);
     charge_op(&mut tx, false, &charge(now, 100));
     assert_eq!(day(&usage(&mut tx)), (1, Some(100)));
     charge_op(&mut tx, true, &charge(now, 1000));
@@ -107,7 +109,7 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
     // The next transaction reads what was stored, a minute later too (the second's bucket has left its window).
     for later in [now, now + time::Duration::seconds(90)] {
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, later);
+        let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, &mut rows, later);
         let read = usage(&mut tx);
         assert_eq!(day(&read), (2, Some(110)));
         assert_eq!(read.minute.count, if later == now { 2 } else { 0 });
@@ -118,7 +120,7 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
     // A charge given back in a later transaction, then that operation undone: the charge stays counted.
     let later = now + time::Duration::seconds(90);
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, later);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, &mut rows, later);
     let (tenant, agent, action) = SCOPE;
     op(&mut tx, true, |tx| {
         tx.charge_usage(tenant, agent, action, &charge(now, 100), -1)
@@ -136,7 +138,7 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
         "minute and hour kept, old second pruned"
     );
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, later);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, &mut rows, later);
     assert_eq!(day(&usage(&mut tx)), (3, Some(111)));
     tx.finish().unwrap();
     conn.execute_batch("COMMIT").unwrap();
@@ -146,18 +148,23 @@ fn an_undone_operations_charges_leave_the_copy_and_the_rest_are_stored_when_the_
 fn a_clock_that_went_back_reads_the_buckets_the_kept_copy_had_left_behind() {
     let dir = tempfile::tempdir().unwrap();
     let conn = writer(&dir);
-    let (mut tails, mut kept) = (Tails::default(), UsageBatch::default());
+    let (mut tails, mut kept, mut rows) = (
+        Tails::default(),
+        UsageBatch::default(),
+        KeyRowids::default(),
+    );
     let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
     let minute = |kept: &mut UsageBatch, tails: &mut Tails, at: OffsetDateTime| {
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let mut tx = SqliteTx::new(&conn, tails, kept, at);
+        let mut rows = KeyRowids::default();
+        let mut tx = SqliteTx::new(&conn, tails, kept, &mut rows, at);
         let count = usage(&mut tx).minute.count;
         tx.finish().unwrap();
         conn.execute_batch("COMMIT").unwrap();
         count
     };
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, now);
+    let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, &mut rows, now);
     charge_op(&mut tx, false, &charge(now, 100));
     tx.finish().unwrap();
     conn.execute_batch("COMMIT").unwrap();
@@ -263,17 +270,18 @@ mod against_a_model {
             let conn = writer(&dir);
             let mut tails = Tails::default();
     let mut kept = UsageBatch::default();
+            let mut rows = KeyRowids::default();
             let mut now = OffsetDateTime::from_unix_timestamp(1_800_000_007).unwrap();
             let mut stored = Buckets::new();
             for (number, (operations, advance)) in history.into_iter().enumerate() {
                 conn.execute_batch("BEGIN IMMEDIATE").unwrap();
                 {
                     // What the database holds, read afresh: the writer's kept copies must equal it.
-                    let (mut tails, mut fresh) = (Tails::default(), UsageBatch::default());
-                    let mut tx = SqliteTx::new(&conn, &mut tails, &mut fresh, now);
+                    let (mut tails, mut fresh, mut rows) = (Tails::default(), UsageBatch::default(), KeyRowids::default());
+                    let mut tx = SqliteTx::new(&conn, &mut tails, &mut fresh, &mut rows, now);
                     check(&mut tx, &stored, now, &format!("read afresh as transaction {number} begins"));
                 }
-                let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, now);
+                let mut tx = SqliteTx::new(&conn, &mut tails, &mut kept, &mut rows, now);
                 check(&mut tx, &stored, now, &format!("as transaction {number} begins"));
                 let mut seen = stored.clone();
                 for (i, operation) in operations.into_iter().enumerate() {
