@@ -6,8 +6,8 @@ mod common;
 
 use common::{TENANT, env, guard_refund, sqlite_env};
 use haltstate_authority::{
-    Authority, AuthorityError, Decision, EvidenceKind, EvidenceQuery, GENESIS_HASH, GuardStatus,
-    KillScope, KillState, Outcome, OutcomeReport, ProofStatus, record_hash,
+    Authority, AuthorityError, Decision, EvidenceKind, EvidenceQuery, GENESIS_HASH, GuardRequest,
+    GuardStatus, KillScope, KillState, Outcome, OutcomeReport, ProofStatus, record_hash,
 };
 use proptest::prelude::*;
 use rusqlite::{Connection, params};
@@ -518,18 +518,24 @@ proptest! {
     }
 }
 
-/// Guards `key` (a small refund, allowed) and reports it completed.
-fn completed(authority: &Authority, key: &str) {
-    let claim = authority
-        .guard(TENANT, guard_refund(100, key))
+/// Guards `request`, which policy allows, and answers its claim's token.
+fn claimed(authority: &Authority, request: GuardRequest) -> String {
+    authority
+        .guard(TENANT, request)
         .wait()
         .unwrap()
         .claim
-        .unwrap();
+        .unwrap()
+        .token
+}
+
+/// Guards `key` (a small refund, allowed) and reports it completed.
+fn completed(authority: &Authority, key: &str) {
+    let token = claimed(authority, guard_refund(100, key));
     authority
         .report(
             TENANT,
-            OutcomeReport::new(key, Outcome::Success).claim_token(claim.token),
+            OutcomeReport::new(key, Outcome::Success).claim_token(token),
         )
         .wait()
         .unwrap();
@@ -668,20 +674,7 @@ fn a_version_1_database_is_migrated_in_place() {
 fn a_record_filed_under_the_wrong_key_head_is_caught_by_verify() {
     let env = sqlite_env();
     for key in ["refund:a", "refund:b"] {
-        let claim = env
-            .authority
-            .guard(TENANT, guard_refund(100, key))
-            .wait()
-            .unwrap()
-            .claim
-            .unwrap();
-        env.authority
-            .report(
-                TENANT,
-                OutcomeReport::new(key, Outcome::Success).claim_token(claim.token),
-            )
-            .wait()
-            .unwrap();
+        completed(&env.authority, key);
     }
     // Records 1 and 2 are refund:a's guard and outcome, 3 and 4 refund:b's.
     assert_eq!(evidence_of_key(&env.authority, "refund:a").len(), 2);
@@ -738,14 +731,7 @@ fn a_record_filed_under_the_wrong_key_head_is_caught_by_verify() {
 fn key_rows_of_a_schema_20_file_survive_the_move_to_rows_in_order() {
     let env = sqlite_env();
     completed(&env.authority, "refund:done");
-    let held = env
-        .authority
-        .guard(TENANT, guard_refund(100, "refund:held"))
-        .wait()
-        .unwrap()
-        .claim
-        .unwrap()
-        .token;
+    let held = claimed(&env.authority, guard_refund(100, "refund:held"));
     let path = env.db_path();
     drop(env.authority);
     {
@@ -820,14 +806,7 @@ fn key_rows_of_a_schema_22_file_are_filed_under_their_keys_first_records() {
     completed(&env.authority, "refund:shared");
     let mut other = guard_refund(100, "refund:shared");
     other.action.agent_id = "bot-2".into();
-    let held = env
-        .authority
-        .guard(TENANT, other.clone())
-        .wait()
-        .unwrap()
-        .claim
-        .unwrap()
-        .token;
+    let held = claimed(&env.authority, other.clone());
     let path = env.db_path();
     drop(env.authority);
     let conn = Connection::open(&path).unwrap();
