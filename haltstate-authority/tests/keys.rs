@@ -497,7 +497,7 @@ fn migrating_to_schema_15_finds_the_history_already_in_the_ledger() {
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "DROP TABLE change_history; DROP TABLE console_sessions; DROP TABLE tlog_hashes; DROP TABLE tree_checkpoints;\n             PRAGMA user_version = 14;",
+            "DROP TABLE change_history; DROP TABLE console_sessions; ALTER TABLE ledger DROP COLUMN tree; DROP TABLE tree_checkpoints;\n             PRAGMA user_version = 14;",
         )
         .unwrap();
     let authority = Authority::builder(&path).open().unwrap();

@@ -664,7 +664,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 23, "migrated to the current schema");
+    assert_eq!(version, 24, "migrated to the current schema");
 }
 
 /// Since schema 22 a query by key finds a key's records through the key's first record (`key_first`). A record
@@ -845,7 +845,7 @@ fn key_rows_of_a_schema_22_file_are_filed_under_their_keys_first_records() {
     conn.execute("DELETE FROM idempotency WHERE key = 'refund:ghost'", [])
         .unwrap();
     let reopened = open().unwrap();
-    assert_eq!(version(), 23);
+    assert_eq!(version(), 24);
     let again = reopened
         .guard(TENANT, guard_refund(100, "refund:shared"))
         .wait()

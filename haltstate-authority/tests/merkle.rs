@@ -120,8 +120,7 @@ fn an_older_database_gets_its_trees_on_migration_and_a_broken_chain_stops_it() {
     let head = env.authority.tree_head(TENANT).unwrap();
     let path = env.db_path();
     drop(env.authority);
-    let downgrade =
-        "DROP TABLE tlog_hashes; DROP TABLE tree_checkpoints; PRAGMA user_version = 15;";
+    let downgrade = "ALTER TABLE ledger DROP COLUMN tree; DROP TABLE tree_checkpoints; PRAGMA user_version = 15;";
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(downgrade)
@@ -148,6 +147,98 @@ fn an_older_database_gets_its_trees_on_migration_and_a_broken_chain_stops_it() {
         matches!(refused, Err(AuthorityError::LedgerBroken { .. })),
         "{refused:?}"
     );
+}
+
+/// Schema 24 moves each record's stored hashes from `tlog_hashes` (one row per hash) into the record's row, as
+/// they were: an intact tree keeps its head and proofs; a record missing a hash keeps none (its tree reads as
+/// damaged, as before); an altered hash moves altered (the move recomputes nothing).
+#[test]
+fn a_schema_23_files_tree_hashes_move_into_their_records_rows_as_they_were() {
+    use tlog_tiles::stored_hash_index;
+    let env = sqlite_env();
+    for i in 0..9 {
+        env.authority
+            .guard(TENANT, guard_refund(100, &format!("v:{i}")))
+            .wait()
+            .unwrap();
+    }
+    let head = env.authority.tree_head(TENANT).unwrap();
+    let proof = env.authority.inclusion_proof(TENANT, 2, 9).unwrap();
+    let path = env.db_path();
+    drop(env.authority);
+    // The file as schema 23 kept it, and `damage` done to its hashes.
+    let set_back = |damage: &str| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tlog_hashes (tenant TEXT NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, \
+             PRIMARY KEY (tenant, idx)) WITHOUT ROWID;",
+        )
+        .unwrap();
+        let rows: Vec<(String, u64, Vec<u8>)> = conn
+            .prepare("SELECT tenant, seq, tree FROM ledger")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for (tenant, seq, tree) in rows {
+            let start = stored_hash_index(0, seq - 1);
+            for (index, hash) in (start..).zip(tree.chunks(32)) {
+                conn.execute(
+                    "INSERT INTO tlog_hashes (tenant, idx, hash) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![tenant, index, hash],
+                )
+                .unwrap();
+            }
+        }
+        conn.execute_batch(&format!(
+            "ALTER TABLE ledger DROP COLUMN tree; {damage} PRAGMA user_version = 23;"
+        ))
+        .unwrap();
+    };
+    let tree_of = |seq: u64| -> Option<Vec<u8>> {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT tree FROM ledger WHERE tenant = ?1 AND seq = ?2",
+                rusqlite::params![TENANT, seq],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    set_back("");
+    let reopened = Authority::builder(&path).open().unwrap();
+    assert_eq!(reopened.tree_head(TENANT).unwrap(), head);
+    assert_eq!(reopened.inclusion_proof(TENANT, 2, 9).unwrap(), proof);
+    drop(reopened);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (empty, table): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM ledger WHERE tree IS NULL), \
+             (SELECT count(*) FROM sqlite_schema WHERE name = 'tlog_hashes')",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (empty, table),
+        (0, 0),
+        "every row holds its hashes, the table is gone"
+    );
+    // Record 6 (leaf 5) stored two hashes: its leaf's and the subtree of leaves 4 and 5.
+    let six = tree_of(6).unwrap();
+    assert_eq!(six.len(), 64);
+    // Record 5's hash gone, and the second hash of record 6 altered.
+    set_back(&format!(
+        "DELETE FROM tlog_hashes WHERE tenant = '{TENANT}' AND idx = {}; \
+         UPDATE tlog_hashes SET hash = zeroblob(32) WHERE tenant = '{TENANT}' AND idx = {};",
+        stored_hash_index(0, 4),
+        stored_hash_index(1, 2),
+    ));
+    drop(Authority::builder(&path).open().unwrap());
+    assert_eq!(tree_of(5), None, "a record missing a hash keeps none");
+    assert_eq!(tree_of(6).unwrap(), [&six[..32], &[0u8; 32]].concat());
+    assert_eq!(tree_of(4).unwrap().len(), 96, "the others as they were");
 }
 
 mod packs {
@@ -376,11 +467,7 @@ fn a_forgery_with_every_hash_recomputed_and_re_signed_by_another_key_is_caught()
         )
         .unwrap();
         // The stored tree and heads, rebuilt from the forged records by the migration that builds trees.
-        conn.execute_batch(
-            "DELETE FROM tlog_hashes; DROP TABLE tree_checkpoints; DELETE FROM checkpoints; \
-             PRAGMA user_version = 16;",
-        )
-        .unwrap();
+        conn.execute_batch(common::TREES_DROPPED).unwrap();
     }
     let forged = Authority::builder(&path)
         .clock(clock)
@@ -442,7 +529,7 @@ fn a_stored_tree_with_hashes_deleted_is_named_against_the_signed_heads() {
     let kept = env.authority.checkpoint(&signing).unwrap();
     rusqlite::Connection::open(env.db_path())
         .unwrap()
-        .execute("DELETE FROM tlog_hashes WHERE tenant = ?1", [TENANT])
+        .execute("UPDATE ledger SET tree = NULL WHERE tenant = ?1", [TENANT])
         .unwrap();
     match env
         .authority

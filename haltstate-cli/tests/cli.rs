@@ -1199,8 +1199,10 @@ fn forge(db: &Path, seq: i64, edit: impl Fn(&mut Value)) {
 fn rebuild_trees(db: &Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch(
-        "DELETE FROM tlog_hashes; DROP TABLE tree_checkpoints; DELETE FROM checkpoints; \
-         PRAGMA user_version = 16;",
+        "ALTER TABLE ledger DROP COLUMN tree; \
+         CREATE TABLE tlog_hashes (tenant TEXT NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, \
+         PRIMARY KEY (tenant, idx)) WITHOUT ROWID; \
+         DROP TABLE tree_checkpoints; DELETE FROM checkpoints; PRAGMA user_version = 16;",
     )
     .unwrap();
 }

@@ -555,8 +555,11 @@ fn db_copy_moves_a_sqlite_authority_chain_and_all_and_verify_catches_an_edit_the
                 authority.guard(tenant, request).wait().unwrap();
             }
         }
-        key
+        let heads = ["acme", "globex"].map(|tenant| authority.tree_head(tenant).unwrap());
+        let proof = authority.inclusion_proof("acme", 2, 6).unwrap();
+        (key, heads, proof)
     };
+    let (key, heads, proof) = key;
     let url = PgServer::shared().create_database();
     let run = |args: &[&str]| {
         let out = std::process::Command::new(bin())
@@ -584,6 +587,12 @@ fn db_copy_moves_a_sqlite_authority_chain_and_all_and_verify_catches_an_edit_the
     // What the file held works on the copy: its key, its pending approvals, its completed keys.
     let copy = Authority::builder(Database::parse(&url)).open().unwrap();
     assert_eq!(copy.authenticate("acme", &key).unwrap().name, "load");
+    // ... and its trees: SQLite keeps a record's hashes in its row, PostgreSQL one row per hash.
+    assert_eq!(
+        ["acme", "globex"].map(|tenant| copy.tree_head(tenant).unwrap()),
+        heads
+    );
+    assert_eq!(copy.inclusion_proof("acme", 2, 6).unwrap(), proof);
     assert_eq!(
         copy.approvals(
             "globex",

@@ -20,12 +20,6 @@ impl HashStore for ReadHashes<'_> {
     fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
         self.0.tree_hashes(tenant, indexes)
     }
-
-    fn write(&self, _: &str, _: u64, _: &[[u8; 32]]) -> Result<()> {
-        Err(AuthorityError::Corrupt(
-            "the readers do not write the tree".into(),
-        ))
-    }
 }
 
 impl Authority {

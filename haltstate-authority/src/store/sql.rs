@@ -93,12 +93,6 @@ pub(crate) const CHANGES_OF: &str = "SELECT l.body, l.prev_hash, l.hash FROM cha
      JOIN ledger l ON l.tenant = c.tenant AND l.seq = c.seq \
      WHERE c.tenant = ?1 AND c.subject = ?2 ORDER BY c.seq DESC LIMIT CAST(?3 AS BIGINT)";
 
-/// One stored hash of tenant `?1`'s Merkle tree.
-pub(crate) const TREE_READ: &str = "SELECT hash FROM tlog_hashes WHERE tenant = ?1 AND idx = ?2";
-/// Stores one hash of tenant `?1`'s Merkle tree.
-pub(crate) const TREE_WRITE: &str =
-    "INSERT INTO tlog_hashes (tenant, idx, hash) VALUES (?1, ?2, ?3)";
-
 /// Console sessions past their expiry at `?1`.
 pub(crate) const SESSIONS_EXPIRE: &str = "DELETE FROM console_sessions WHERE expires_us <= ?1";
 /// Sessions of tenant `?1`.
@@ -564,7 +558,17 @@ mod tests {
             .unwrap();
         let plan: Vec<String> = explain
             .query_map(
-                rusqlite::params!["acme", 7i64, "p", "h", b"{}", "t", "refund:1", None::<i64>],
+                rusqlite::params![
+                    "acme",
+                    7i64,
+                    "p",
+                    "h",
+                    b"{}",
+                    "t",
+                    "refund:1",
+                    None::<i64>,
+                    [0u8; 32]
+                ],
                 |row| row.get(3),
             )
             .unwrap()

@@ -1,7 +1,9 @@
 //! Each tenant's ledger as a Merkle tree (RFC 9162 hashing: leaves and interior nodes domain-separated), kept by
-//! the writer as records are appended: every complete subtree's hash is stored once (`tlog_hashes`, in the layout
-//! of Go's `sumdb/tlog`, through the `tlog_tiles` crate), so the root of any size, the proof that a record is in
-//! the tree and the proof that a later tree extends an earlier one each read `O(log n)` hashes, never every leaf.
+//! the writer as records are appended: every complete subtree's hash is stored once (in the layout of Go's
+//! `sumdb/tlog`, through the `tlog_tiles` crate), so the root of any size, the proof that a record is in the tree
+//! and the proof that a later tree extends an earlier one each read `O(log n)` hashes, never every leaf.
+//! PostgreSQL stores them in `tlog_hashes`, one row per hash; SQLite in the row of the record whose append made
+//! them (schema 24, [`stored_by`]).
 //!
 //! A leaf is a record's canonical body (what its chain hash covers); leaf `i` is the tenant's record `i + 1`.
 
@@ -9,10 +11,15 @@ use tlog_tiles::{Hash, HashReader};
 
 use crate::error::{AuthorityError, Result};
 
-/// Where a tenant's stored hashes are read and written.
+/// Where a tenant's stored hashes are read.
 pub(crate) trait HashStore {
     /// The stored hashes at `indexes` (every one must exist).
     fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
+}
+
+/// A store that takes hashes on their own, for [`append`]: a tree built from its chain. The writers store an
+/// append's hashes with its record ([`new_hashes`]).
+pub(crate) trait HashWriter: HashStore {
     /// Stores `hashes` at consecutive indexes from `start`.
     fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()>;
 }
@@ -40,7 +47,7 @@ fn tree_error(tenant: &str, error: &tlog_tiles::Error) -> AuthorityError {
 
 /// Adds leaf `index` (the record's canonical `body`) to the tenant's tree: the leaf's hash and every subtree it
 /// completes.
-pub(crate) fn append<S: HashStore + ?Sized>(
+pub(crate) fn append<S: HashWriter + ?Sized>(
     store: &S,
     tenant: &str,
     index: u64,
@@ -63,6 +70,23 @@ pub(crate) fn new_hashes<S: HashStore + ?Sized>(
         tlog_tiles::stored_hashes(index, body, &reader).map_err(|e| tree_error(tenant, &e))?;
     let start = tlog_tiles::stored_hash_index(0, index);
     Ok((start, hashes.into_iter().map(|hash| hash.0).collect()))
+}
+
+/// The leaf whose append stored hash `index`, and the hash's place among the hashes that append stored (its
+/// level: the leaf's own hash first, then each subtree it completed, smallest first). `None` for an index no
+/// ledger reaches: `split_stored_hash_index` panics near `u64::MAX`, and below 2^62 it cannot (a tree of 2^61
+/// leaves stores fewer hashes; a record's `seq` is an `i64`).
+pub(crate) fn stored_by(index: u64) -> Option<(u64, u8)> {
+    if index >= 1 << 62 {
+        return None;
+    }
+    let (level, n) = tlog_tiles::split_stored_hash_index(index);
+    // Subtree `n` of `level` is complete once its last leaf, `(n + 1) * 2^level - 1`, is appended.
+    let leaf = n
+        .checked_add(1)?
+        .checked_mul(1u64.checked_shl(u32::from(level))?)?
+        - 1;
+    Some((leaf, level))
 }
 
 /// The root of the tenant's tree of its first `size` records.
@@ -150,7 +174,9 @@ mod tests {
                 })
                 .collect()
         }
+    }
 
+    impl HashWriter for Memory {
         fn write(&self, _: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
             let mut stored = self.0.borrow_mut();
             for (offset, hash) in hashes.iter().enumerate() {
@@ -158,6 +184,25 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    /// Every hash an append stores is found again from its index: the appending leaf, and its place.
+    #[test]
+    fn a_stored_hash_names_the_append_that_stored_it() {
+        let store = Memory::default();
+        for leaf in 0..1100u64 {
+            let (start, hashes) = new_hashes(&store, "t", leaf, &leaf.to_be_bytes()).unwrap();
+            assert_eq!(hashes.len() as u32, 1 + leaf.trailing_ones());
+            for (place, hash) in hashes.iter().enumerate() {
+                assert_eq!(stored_by(start + place as u64), Some((leaf, place as u8)));
+                store.write("t", start + place as u64, &[*hash]).unwrap();
+            }
+        }
+        assert_eq!(stored_by(u64::MAX), None);
+        assert_eq!(stored_by(1 << 62), None);
+        let last = (1 << 62) - 1;
+        let (leaf, level) = stored_by(last).unwrap();
+        assert_eq!(tlog_tiles::stored_hash_index(level, leaf >> level), last);
     }
 
     /// The roots of the RFC 6962 test vectors' trees (transparency-dev/merkle's `testonly`), of every size, from

@@ -21,6 +21,13 @@ pub const MONDAY_10AM: OffsetDateTime = datetime!(2026-01-05 10:00 UTC);
 
 pub const TENANT: &str = "acme";
 
+/// A file's stored trees set back to schema 16 (no hashes in the ledger's rows, an empty `tlog_hashes`, no tree
+/// heads), so that the next open builds them from the chains again: what a forger who rewrote records would do.
+pub const TREES_DROPPED: &str = "ALTER TABLE ledger DROP COLUMN tree; \
+     CREATE TABLE tlog_hashes (tenant TEXT NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, \
+     PRIMARY KEY (tenant, idx)) WITHOUT ROWID; \
+     DROP TABLE tree_checkpoints; DELETE FROM checkpoints; PRAGMA user_version = 16;";
+
 pub struct Env {
     pub dir: TempDir,
     pub clock: Arc<ManualClock>,
@@ -155,7 +162,7 @@ pub fn downgrade_to_schema_5(path: &std::path::Path) {
          ALTER TABLE approvals DROP COLUMN policy_version;
          DROP TABLE checkpoints;
          DROP INDEX approvals_pending_agent;
-         DROP TABLE console_sessions; DROP TABLE change_history; DROP TABLE tlog_hashes; DROP TABLE tree_checkpoints;
+         DROP TABLE console_sessions; DROP TABLE change_history; DROP TABLE tree_checkpoints;
          ALTER TABLE idempotency DROP COLUMN attempts; ALTER TABLE idempotency DROP COLUMN retry_digest;
          ALTER TABLE ledger_v5 RENAME TO ledger;
          CREATE INDEX ledger_tenant_key ON ledger (tenant, idempotency_key);

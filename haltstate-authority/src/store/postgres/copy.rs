@@ -267,6 +267,39 @@ fn source_column<'a>(table: &str, column: &'a str) -> &'a str {
     }
 }
 
+/// Each row of `table` in the SQLite file, as the values of the columns `names`. SQLite keeps the tree's hashes
+/// in the records' rows since its schema 24; they are read from there, one row per hash.
+fn each_source_row(
+    source: &rusqlite::Connection,
+    table: &str,
+    names: &[&str],
+    mut each: impl FnMut(Vec<Value>) -> Result<()>,
+) -> Result<()> {
+    if table == "tlog_hashes" {
+        return sqlite::each_stored_hash(source, |tenant, index, hash| {
+            let index = i64::try_from(index).map_err(|_| {
+                AuthorityError::Corrupt(format!("tenant {tenant}'s tree hash {index}"))
+            })?;
+            each(vec![
+                Value::Text(tenant.to_owned()),
+                Value::Integer(index),
+                Value::Blob(hash.to_vec()),
+            ])
+        });
+    }
+    let read: Vec<&str> = names.iter().map(|c| source_column(table, c)).collect();
+    let mut select = source.prepare(&format!("SELECT {} FROM {table}", read.join(", ")))?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        each(
+            (0..names.len())
+                .map(|index| row.get::<_, Value>(index))
+                .collect::<rusqlite::Result<_>>()?,
+        )?;
+    }
+    Ok(())
+}
+
 pub(crate) fn copy(from: &std::path::Path, to: &PostgresUrl) -> Result<CopyReport> {
     let source = sqlite::open_existing_read_only(from)?;
     sqlite::verify_connection(&source)?;
@@ -287,19 +320,17 @@ pub(crate) fn copy(from: &std::path::Path, to: &PostgresUrl) -> Result<CopyRepor
             names.join(", "),
             placeholders.join(", ")
         ))?;
-        let read: Vec<&str> = names.iter().map(|c| source_column(table, c)).collect();
-        let mut select = source.prepare(&format!("SELECT {} FROM {table}", read.join(", ")))?;
-        let mut source_rows = select.query([])?;
         let mut count = 0u64;
-        while let Some(row) = source_rows.next()? {
+        each_source_row(&source, table, &names, |row| {
             let mut values = Vec::with_capacity(columns.len());
-            for (index, (column, kind)) in columns.iter().enumerate() {
-                values.push(value(row.get::<_, Value>(index)?, *kind, table, column)?);
+            for (cell, (column, kind)) in row.into_iter().zip(columns.iter()) {
+                values.push(value(cell, *kind, table, column)?);
             }
             let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
             tx.execute(&insert, &params)?;
             count += 1;
-        }
+            Ok(())
+        })?;
         rows.push(((*table).to_owned(), count));
     }
     tx.commit()?;

@@ -1,5 +1,6 @@
-//! The tenants' Merkle trees on PostgreSQL (`store/tree.rs`), as SQLite keeps them: stored hashes through the
-//! writer's or a reader's connection, and the trees of a ledger from before schema 16 built once its chains verify.
+//! The tenants' Merkle trees on PostgreSQL (`store/tree.rs`), one row per stored hash in `tlog_hashes`: read and
+//! written through the writer's or a reader's connection, and the trees of a ledger from before schema 16 built
+//! once its chains verify.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,9 +12,10 @@ use super::conn::{Conn, signed};
 use crate::error::{AuthorityError, Result};
 use crate::store::chain::ChainVerifier;
 use crate::store::decode::{self, stored_record_columns};
-use crate::store::tree::{self, HashStore};
+use crate::store::tree::{self, HashStore, HashWriter};
 
-shared_statements!(TREE_READ);
+/// One stored hash of tenant `$1`'s Merkle tree.
+const TREE_READ: &str = "SELECT hash FROM tlog_hashes WHERE tenant = $1 AND idx = $2";
 
 /// The stored hashes of tenant `$1` at the indexes `$2`, in one round trip (an inclusion proof asks for about
 /// 20). Not for the writer's appends, which miss one or two: there it took 0.45 ms a statement against 7 µs for
@@ -70,7 +72,7 @@ impl<C: Client> HashStore for PgHashes<C> {
                 let row = self
                     .0
                     .borrow_mut()
-                    .all(TREE_READ.as_str(), &[&tenant, &signed(*index)])?;
+                    .all(TREE_READ, &[&tenant, &signed(*index)])?;
                 let bytes: Vec<u8> = match row.first() {
                     Some(row) => row.try_get(0)?,
                     None => {
@@ -103,7 +105,9 @@ impl<C: Client> HashStore for PgHashes<C> {
             })
             .collect()
     }
+}
 
+impl<C: Client> HashWriter for PgHashes<C> {
     fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
         let (indexes, hashes) = hash_arrays(start, hashes);
         self.0
@@ -162,11 +166,6 @@ impl HashStore for TxHashes<'_> {
                     })
             })
             .collect()
-    }
-
-    fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
-        let mut conn = self.conn.borrow_mut();
-        PgHashes(RefCell::new(&mut **conn)).write(tenant, start, hashes)
     }
 }
 

@@ -20,6 +20,8 @@ mod tails;
 #[cfg(test)]
 pub(crate) use tails::LEDGER_INSERT;
 mod tree;
+pub(crate) use tree::each_stored_hash;
+mod tree_legacy;
 mod tx;
 mod usage;
 #[cfg(test)]

@@ -37,8 +37,8 @@ impl RecentHashes {
     }
 }
 
-/// The stored hashes with one tenant's recent ones in front: reads look there first, writes go to both (the
-/// database first: what it refused is not kept).
+/// The stored hashes with one tenant's recent ones in front: reads look there first. An append's new hashes are
+/// remembered once its record is stored with them (what the database refused is not kept).
 pub(crate) struct WriterHashes<'c, 'h, 'r> {
     pub(crate) stored: SqliteHashes<'h, Held<'c>>,
     pub(crate) recent: RefCell<&'r mut RecentHashes>,
@@ -57,13 +57,14 @@ impl HashStore for WriterHashes<'_, '_, '_> {
             })
             .collect()
     }
+}
 
-    fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
-        self.stored.write(tenant, start, hashes)?;
+impl WriterHashes<'_, '_, '_> {
+    /// Keeps `hashes`, stored at consecutive indexes from `start`.
+    pub(crate) fn remember(&self, start: u64, hashes: &[[u8; 32]]) {
         let mut recent = self.recent.borrow_mut();
         for (index, hash) in (start..).zip(hashes) {
             recent.push(index, *hash);
         }
-        Ok(())
     }
 }

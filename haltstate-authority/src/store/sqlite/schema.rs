@@ -364,7 +364,7 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     "#),
     // 17: the trees of the records already in the ledger, built once its chains verify.
-    Code(super::tree::build_all),
+    Code(super::tree_legacy::build_all),
     // 18: each checkpoint's tree head, signed as a C2SP checkpoint (and the witnesses' cosignatures added to it).
     Sql(r#"
     CREATE TABLE tree_checkpoints (
@@ -455,6 +455,9 @@ const MIGRATIONS: &[Migration] = &[
     // names its key's head (`key_head`) and is found through it, by `(tenant, key_head, agent_id)`, whose entry
     // for a new key lands beside the newest ones. A key row is stored after its key's first record.
     Code(file_key_rows_under_key_heads),
+    // 24: the tree's hashes in the row of the record whose append stored them (`tree`), not rows of their own in
+    // `tlog_hashes`, whose index B-tree SQLite rewrote three or four pages of at every commit (`tree.rs`).
+    Code(super::tree_legacy::move_into_ledger),
 ];
 
 /// Schema 19. SQLite computed the ledger's generated `action` and `agent_id` columns on every insert (two

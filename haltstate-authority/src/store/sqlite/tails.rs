@@ -16,12 +16,12 @@ use crate::store::chain::Tail;
 /// Appends one record to the ledger. A record with a key names the key's first record (`key_first`, schema 22):
 /// `?8` when the caller knows it (the key's row names it, schema 23), else the one the key's head in the ledger
 /// gives (`coalesce` stops at the first value, so a known head reads no index page), else its own sequence number
-/// (it is the first).
+/// (it is the first). `?9` is the hashes its append adds to the tenant's tree (schema 24, `tree.rs`).
 pub(crate) const LEDGER_INSERT: &str = concat!(
-    "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, key_first) \
+    "INSERT INTO ledger (tenant, seq, prev_hash, hash, body, at, idempotency_key, key_first, tree) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?7 IS NOT NULL THEN coalesce(?8, ",
     crate::store::sql::sqlite_key_head!("?1", "?7"),
-    ", ?2) END)"
+    ", ?2) END, ?9)"
 );
 
 /// The tails this writer knows, by tenant, which ones the open transaction moved, and the hashes each tenant's
@@ -80,20 +80,7 @@ impl Tails {
     ) -> Result<u64> {
         let tail = self.get(held.conn(), &record.tenant)?;
         let (body, hash) = tail.next(record)?;
-        held.with(LEDGER_INSERT, |statement| {
-            statement.execute(params![
-                record.tenant,
-                record.seq,
-                tail.hash,
-                hash,
-                body,
-                format_rfc3339(record.at),
-                record.idempotency_key,
-                key_first
-            ])?;
-            Ok(())
-        })?;
-        // The tree keeps pace with the chain, in the same transaction.
+        // The tree keeps pace with the chain: the hashes this append adds go in the record's row.
         if !self.hashes.contains_key(&record.tenant) {
             self.hashes
                 .insert(record.tenant.clone(), RecentHashes::default());
@@ -105,7 +92,23 @@ impl Tails {
             stored: SqliteHashes(held),
             recent: std::cell::RefCell::new(recent),
         };
-        crate::store::tree::append(&store, &record.tenant, record.seq - 1, &body)?;
+        let (start, hashes) =
+            crate::store::tree::new_hashes(&store, &record.tenant, record.seq - 1, &body)?;
+        held.with(LEDGER_INSERT, |statement| {
+            statement.execute(params![
+                record.tenant,
+                record.seq,
+                tail.hash,
+                hash,
+                body,
+                format_rfc3339(record.at),
+                record.idempotency_key,
+                key_first,
+                hashes.as_flattened()
+            ])?;
+            Ok(())
+        })?;
+        store.remember(start, &hashes);
         self.known.insert(
             record.tenant.clone(),
             Tail {

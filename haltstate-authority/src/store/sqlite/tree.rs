@@ -1,66 +1,81 @@
-//! The tenants' Merkle trees in SQLite (`store/tree.rs`): stored hashes read and written on one connection (the
-//! writer's transaction, or a reader), and the trees of a ledger from before schema 16 built once its chains verify.
+//! The tenants' Merkle trees in SQLite (`store/tree.rs`): each record's row holds the hashes its append stored
+//! (schema 24), read on one connection (the writer's transaction, or a reader).
+//!
+//! They were rows of their own before (`tlog_hashes`, `tree_legacy.rs`), ordered by tenant and index: appended in
+//! order, yet SQLite rebalances an index B-tree's last three leaves whenever the last one fills, so with many
+//! callers each commit rewrote three or four of that table's pages for about half a page of hashes (~12% of a
+//! commit's WAL frames, `examples/wal_pages.rs`), and each hash was an INSERT of its own. In the record's row they
+//! add ~64 bytes to a row the commit writes anyway.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
+use tlog_tiles::stored_hash_index;
 
 use super::held::Prepare;
 use crate::error::{AuthorityError, Result};
-use crate::store::sql::{TREE_READ, TREE_WRITE};
 use crate::store::tree::{self, HashStore};
+
+/// Hash `?3` (1-based byte offset) of the hashes record `?2` of tenant `?1` stored.
+const TREE_READ: &str = "SELECT substr(tree, ?3, 32) FROM ledger WHERE tenant = ?1 AND seq = ?2";
 
 /// A connection's view of the stored hashes (or the writer's batch's, whose statements it holds).
 pub(crate) struct SqliteHashes<'c, P: Prepare + ?Sized = Connection>(pub(crate) &'c P);
 
-fn index(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// Record `seq` and the byte offset (1-based, for `substr`) of stored hash `index` in its row.
+fn place(index: u64) -> Option<(i64, i64)> {
+    let (leaf, level) = tree::stored_by(index)?;
+    let seq = i64::try_from(leaf.checked_add(1)?).ok()?;
+    Some((seq, i64::from(level) * 32 + 1))
 }
 
 impl<P: Prepare + ?Sized> HashStore for SqliteHashes<'_, P> {
     fn read(&self, tenant: &str, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        let missing =
+            |i: u64| AuthorityError::Corrupt(format!("tenant {tenant}'s tree has no hash {i}"));
         self.0.with(TREE_READ, |statement| {
             indexes
                 .iter()
-                .map(|i| {
+                .map(|&i| {
+                    let (seq, offset) = place(i).ok_or_else(|| missing(i))?;
                     let bytes: Option<Vec<u8>> = statement
-                        .query_row(params![tenant, index(*i)], |row| row.get(0))
-                        .optional()?;
-                    let bytes = bytes.ok_or_else(|| {
-                        AuthorityError::Corrupt(format!("tenant {tenant}'s tree has no hash {i}"))
-                    })?;
-                    tree::hash_of(&bytes)
+                        .query_row(params![tenant, seq, offset], |row| row.get(0))
+                        .optional()?
+                        .flatten();
+                    // A row without the hash (its tree is NULL or shorter) reads as an empty blob or NULL.
+                    match bytes {
+                        Some(bytes) if bytes.len() == 32 => tree::hash_of(&bytes),
+                        _ => Err(missing(i)),
+                    }
                 })
                 .collect()
         })
     }
-
-    fn write(&self, tenant: &str, start: u64, hashes: &[[u8; 32]]) -> Result<()> {
-        self.0.with(TREE_WRITE, |statement| {
-            for (offset, hash) in hashes.iter().enumerate() {
-                statement.execute(params![
-                    tenant,
-                    index(start + offset as u64),
-                    hash.as_slice()
-                ])?;
-            }
-            Ok(())
-        })
-    }
 }
 
-/// Schema 16: every tenant's tree from its chain, after the chains verify (a broken chain stops the migration:
-/// a tree must not sign what the chain cannot vouch for).
-pub(crate) fn build_all(tx: &Transaction<'_>) -> Result<()> {
-    super::verify::verify(tx)?;
-    let store = SqliteHashes::<Connection>(tx);
-    let mut statement = tx.prepare("SELECT tenant, seq, body FROM ledger ORDER BY tenant, seq")?;
+/// Every stored hash of every tenant, as `(tenant, index, hash)`, record by record (for a copy into a store that
+/// keeps one row per hash). A record whose row holds no hashes (a damaged tree) gives none.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn each_stored_hash(
+    conn: &Connection,
+    mut each: impl FnMut(&str, u64, &[u8; 32]) -> Result<()>,
+) -> Result<()> {
+    let mut statement =
+        conn.prepare("SELECT tenant, seq, tree FROM ledger WHERE tree IS NOT NULL")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let tenant: String = row.get(0)?;
-        let seq: i64 = row.get(1)?;
-        let body: Vec<u8> = row.get(2)?;
-        let leaf = u64::try_from(seq - 1)
-            .map_err(|_| AuthorityError::Corrupt(format!("tenant {tenant}: record {seq}")))?;
-        tree::append(&store, &tenant, leaf, &body)?;
+        let (tenant, seq, hashes): (String, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let bad =
+            || AuthorityError::Corrupt(format!("tenant {tenant}'s record {seq}: its tree hashes"));
+        let leaf = u64::try_from(seq)
+            .ok()
+            .and_then(|seq| seq.checked_sub(1))
+            .ok_or_else(bad)?;
+        if hashes.len() % 32 != 0 {
+            return Err(bad());
+        }
+        let (chunks, _) = hashes.as_chunks::<32>();
+        for (index, hash) in (stored_hash_index(0, leaf)..).zip(chunks) {
+            each(&tenant, index, hash)?;
+        }
     }
     Ok(())
 }
