@@ -20,6 +20,7 @@ mod tails;
 #[cfg(test)]
 pub(crate) use tails::LEDGER_INSERT;
 mod tree;
+#[cfg(feature = "postgres")]
 pub(crate) use tree::each_stored_hash;
 mod tree_legacy;
 mod tx;

@@ -8,7 +8,6 @@
 //! add ~64 bytes to a row the commit writes anyway.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tlog_tiles::stored_hash_index;
 
 use super::held::Prepare;
 use crate::error::{AuthorityError, Result};
@@ -53,7 +52,7 @@ impl<P: Prepare + ?Sized> HashStore for SqliteHashes<'_, P> {
 
 /// Every stored hash of every tenant, as `(tenant, index, hash)`, record by record (for a copy into a store that
 /// keeps one row per hash). A record whose row holds no hashes (a damaged tree) gives none.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#[cfg(feature = "postgres")]
 pub(crate) fn each_stored_hash(
     conn: &Connection,
     mut each: impl FnMut(&str, u64, &[u8; 32]) -> Result<()>,
@@ -73,7 +72,7 @@ pub(crate) fn each_stored_hash(
             return Err(bad());
         }
         let (chunks, _) = hashes.as_chunks::<32>();
-        for (index, hash) in (stored_hash_index(0, leaf)..).zip(chunks) {
+        for (index, hash) in (tlog_tiles::stored_hash_index(0, leaf)..).zip(chunks) {
             each(&tenant, index, hash)?;
         }
     }
