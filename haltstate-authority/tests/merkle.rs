@@ -150,8 +150,8 @@ fn an_older_database_gets_its_trees_on_migration_and_a_broken_chain_stops_it() {
 }
 
 /// Schema 24 moves each record's stored hashes from `tlog_hashes` (one row per hash) into the record's row, as
-/// they were: an intact tree keeps its head and proofs; a record missing a hash keeps none (its tree reads as
-/// damaged, as before); an altered hash moves altered (the move recomputes nothing).
+/// they were: an intact tree keeps its head and proofs; a record missing a hash keeps those before it (its tree
+/// reads as damaged, as before); an altered hash moves altered (the move recomputes nothing).
 #[test]
 fn a_schema_23_files_tree_hashes_move_into_their_records_rows_as_they_were() {
     use tlog_tiles::stored_hash_index;
@@ -228,17 +228,35 @@ fn a_schema_23_files_tree_hashes_move_into_their_records_rows_as_they_were() {
     // Record 6 (leaf 5) stored two hashes: its leaf's and the subtree of leaves 4 and 5.
     let six = tree_of(6).unwrap();
     assert_eq!(six.len(), 64);
-    // Record 5's hash gone, and the second hash of record 6 altered.
+    let four = tree_of(4).unwrap();
+    assert_eq!(
+        four.len(),
+        96,
+        "leaf 3 completes subtrees of 2 and 4 leaves"
+    );
+    // Record 5's only hash gone, record 4's second of three gone, and the second hash of record 6 altered.
     set_back(&format!(
-        "DELETE FROM tlog_hashes WHERE tenant = '{TENANT}' AND idx = {}; \
+        "DELETE FROM tlog_hashes WHERE tenant = '{TENANT}' AND idx IN ({}, {}); \
          UPDATE tlog_hashes SET hash = zeroblob(32) WHERE tenant = '{TENANT}' AND idx = {};",
         stored_hash_index(0, 4),
+        stored_hash_index(1, 1),
         stored_hash_index(1, 2),
     ));
-    drop(Authority::builder(&path).open().unwrap());
-    assert_eq!(tree_of(5), None, "a record missing a hash keeps none");
+    let reopened = Authority::builder(&path).open().unwrap();
+    assert_eq!(
+        tree_of(5),
+        None,
+        "a record missing its only hash keeps none"
+    );
+    assert_eq!(
+        tree_of(4).unwrap(),
+        &four[..32],
+        "the hashes before a missing one"
+    );
     assert_eq!(tree_of(6).unwrap(), [&six[..32], &[0u8; 32]].concat());
-    assert_eq!(tree_of(4).unwrap().len(), 96, "the others as they were");
+    assert_eq!(tree_of(8).unwrap().len(), 128, "the others as they were");
+    // A proof through a missing hash is refused, not made up.
+    assert!(reopened.inclusion_proof(TENANT, 0, 9).is_err());
 }
 
 mod packs {

@@ -65,9 +65,10 @@ pub(super) fn build_all(tx: &Transaction<'_>) -> Result<()> {
 }
 
 /// Schema 24: each record's hashes into its row (`tree`), and `tlog_hashes` dropped. A record whose hashes are
-/// not all there keeps a NULL `tree`: its tree reads as damaged, as it did (a proof through it fails, and the
-/// signed heads name it), and nothing that was there is lost. Hashes of no record (past a tenant's last) were
-/// part of no tree and go with the table.
+/// not all there keeps those before the first one missing (a hash's place in the row is its level, so none after
+/// a gap can be kept, and nothing stands in for a missing one): its tree reads as damaged, as it did (a proof
+/// through it fails, and the signed heads name it). Hashes of no record (past a tenant's last) were part of no
+/// tree and go with the table.
 pub(super) fn move_into_ledger(tx: &Transaction<'_>) -> Result<()> {
     // A file set back by hand or by a test to an older version may hold the column already, and no table.
     if !ledger_has_column(tx, "tree")? {
@@ -105,7 +106,7 @@ pub(super) fn move_into_ledger(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Record `seq`'s hashes into its row `id`, when they are all there.
+/// Record `seq`'s hashes into its row `id`: all of them, or those before the first missing one.
 fn move_one(
     hashes: &mut rusqlite::Statement<'_>,
     update: &mut rusqlite::Statement<'_>,
@@ -132,7 +133,7 @@ fn move_one(
         next += 1;
     }
     drop(found);
-    if next == start + count {
+    if !tree.is_empty() {
         update.execute(params![id, tree])?;
     }
     Ok(())
