@@ -169,11 +169,8 @@ fn a_schema_23_files_tree_hashes_move_into_their_records_rows_as_they_were() {
     // The file as schema 23 kept it, and `damage` done to its hashes.
     let set_back = |damage: &str| {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE tlog_hashes (tenant TEXT NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, \
-             PRIMARY KEY (tenant, idx)) WITHOUT ROWID;",
-        )
-        .unwrap();
+        conn.execute_batch(haltstate_testkit::ledger::SQLITE_TLOG_HASHES_TABLE)
+            .unwrap();
         let rows: Vec<(String, u64, Vec<u8>)> = conn
             .prepare("SELECT tenant, seq, tree FROM ledger")
             .unwrap()
@@ -485,7 +482,8 @@ fn a_forgery_with_every_hash_recomputed_and_re_signed_by_another_key_is_caught()
         )
         .unwrap();
         // The stored tree and heads, rebuilt from the forged records by the migration that builds trees.
-        conn.execute_batch(common::TREES_DROPPED).unwrap();
+        conn.execute_batch(haltstate_testkit::ledger::SQLITE_TREES_DROPPED)
+            .unwrap();
     }
     let forged = Authority::builder(&path)
         .clock(clock)

@@ -1198,13 +1198,8 @@ fn forge(db: &Path, seq: i64, edit: impl Fn(&mut Value)) {
 /// as the migration that builds trees does.
 fn rebuild_trees(db: &Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch(
-        "ALTER TABLE ledger DROP COLUMN tree; \
-         CREATE TABLE tlog_hashes (tenant TEXT NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, \
-         PRIMARY KEY (tenant, idx)) WITHOUT ROWID; \
-         DROP TABLE tree_checkpoints; DELETE FROM checkpoints; PRAGMA user_version = 16;",
-    )
-    .unwrap();
+    conn.execute_batch(haltstate_testkit::ledger::SQLITE_TREES_DROPPED)
+        .unwrap();
 }
 
 /// The lines of the checkpoint file: each signed checkpoint of acme that has a tree head, in file order.

@@ -8,7 +8,7 @@ pub mod apt;
 mod background;
 pub mod browser;
 mod eventually;
-mod ledger;
+pub mod ledger;
 pub mod mcp;
 pub mod policies;
 pub mod postgres;

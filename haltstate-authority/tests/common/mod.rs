@@ -21,13 +21,6 @@ pub const MONDAY_10AM: OffsetDateTime = datetime!(2026-01-05 10:00 UTC);
 
 pub const TENANT: &str = "acme";
 
-/// A file's stored trees set back to schema 16 (no hashes in the ledger's rows, an empty `tlog_hashes`, no tree
-/// heads), so that the next open builds them from the chains again: what a forger who rewrote records would do.
-pub const TREES_DROPPED: &str = "ALTER TABLE ledger DROP COLUMN tree; \
-     CREATE TABLE tlog_hashes (tenant TEXT NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, \
-     PRIMARY KEY (tenant, idx)) WITHOUT ROWID; \
-     DROP TABLE tree_checkpoints; DELETE FROM checkpoints; PRAGMA user_version = 16;";
-
 pub struct Env {
     pub dir: TempDir,
     pub clock: Arc<ManualClock>,
