@@ -664,7 +664,7 @@ fn a_version_1_database_is_migrated_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 24, "migrated to the current schema");
+    assert_eq!(version, 25, "migrated to the current schema");
 }
 
 /// Since schema 22 a query by key finds a key's records through the key's first record (`key_first`). A record
@@ -845,7 +845,7 @@ fn key_rows_of_a_schema_22_file_are_filed_under_their_keys_first_records() {
     conn.execute("DELETE FROM idempotency WHERE key = 'refund:ghost'", [])
         .unwrap();
     let reopened = open().unwrap();
-    assert_eq!(version(), 24);
+    assert_eq!(version(), 25);
     let again = reopened
         .guard(TENANT, guard_refund(100, "refund:shared"))
         .wait()
@@ -1720,4 +1720,302 @@ fn agent_text_with_a_nul_is_stored_as_sent() {
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].error.as_deref(), Some("err\u{0}"));
     env.authority.verify_ledger().unwrap();
+}
+
+/// Finding records by time. A SQLite file since schema 25 has no index by time: its records' times are kept in
+/// sequence order by the writer and a time range is found by bisecting the sequence numbers. A file written before
+/// whose times go backwards somewhere keeps the index and is read through it.
+mod times {
+    use super::*;
+    use std::time::Duration;
+    use time::OffsetDateTime;
+
+    fn has_time_index(path: &std::path::Path) -> bool {
+        Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'ledger_tenant_at'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 1
+    }
+
+    fn all(authority: &Authority, tenant: &str) -> Vec<haltstate_authority::EvidenceRecord> {
+        let query = EvidenceQuery {
+            limit: Some(1000),
+            ..Default::default()
+        };
+        authority.evidence(tenant, &query).unwrap()
+    }
+
+    fn seqs(records: &[haltstate_authority::EvidenceRecord]) -> Vec<u64> {
+        records.iter().map(|r| r.seq).collect()
+    }
+
+    /// Every range (bounds on, between, before and after the records' times; with a key, an action, a start
+    /// after a record, a limit) answers what filtering the whole ledger answers, on both backends.
+    #[test]
+    fn time_ranges_find_exactly_the_records_a_scan_finds() {
+        let env = env();
+        // Steps of 0 to 3 seconds: several records share a time.
+        for i in 0..30u64 {
+            env.clock.advance(Duration::from_secs(i * 7 % 4));
+            let key = format!("refund:t{i}");
+            let mut request = guard_refund(100, &key);
+            if i % 5 == 0 {
+                request.action.action = "data.export".into();
+            }
+            let answer = env.authority.guard(TENANT, request).wait().unwrap();
+            if i % 4 == 0 && answer.status == GuardStatus::Allowed {
+                env.clock.advance(Duration::from_secs(i % 2));
+                env.authority
+                    .report(TENANT, OutcomeReport::new(key, Outcome::Success))
+                    .wait()
+                    .unwrap();
+            }
+            if i % 3 == 0 {
+                env.authority
+                    .guard("globex", guard_refund(100, &format!("refund:g{i}")))
+                    .wait()
+                    .unwrap();
+            }
+        }
+        if let haltstate_authority::Database::Sqlite(path) = &env.database {
+            assert!(!has_time_index(path), "a new file has no index by time");
+        }
+        let everything = all(&env.authority, TENANT);
+        assert!(everything.len() >= 30);
+        let (first, last) = (everything[0].at, everything[everything.len() - 1].at);
+        let mut times: Vec<OffsetDateTime> = vec![
+            first - Duration::from_secs(1),
+            last + Duration::from_secs(1),
+            first + Duration::from_millis(500),
+        ];
+        times.extend(everything.iter().map(|r| r.at));
+        times.sort();
+        times.dedup();
+        let bounds: Vec<Option<OffsetDateTime>> = std::iter::once(None)
+            .chain(times.iter().copied().map(Some))
+            .collect();
+        let mut checked = 0;
+        for (from, to) in bounds
+            .iter()
+            .step_by(2)
+            .flat_map(|from| bounds.iter().step_by(3).map(move |to| (*from, *to)))
+        {
+            for (key, action, after_seq, limit) in [
+                (None, None, None, None),
+                (Some("refund:t4"), None, None, None),
+                (None, Some("data.export"), None, None),
+                (None, None, Some(11), Some(5)),
+            ] {
+                let query = EvidenceQuery {
+                    from,
+                    to,
+                    idempotency_key: key.map(str::to_owned),
+                    action: action.map(str::to_owned),
+                    after_seq,
+                    limit,
+                    ..Default::default()
+                };
+                let expected: Vec<u64> = everything
+                    .iter()
+                    .filter(|r| from.is_none_or(|from| r.at >= from))
+                    .filter(|r| to.is_none_or(|to| r.at < to))
+                    .filter(|r| key.is_none_or(|key| r.idempotency_key.as_deref() == Some(key)))
+                    .filter(|r| action.is_none_or(|action| r.action.as_deref() == Some(action)))
+                    .filter(|r| after_seq.is_none_or(|after| r.seq > after))
+                    .map(|r| r.seq)
+                    .take(limit.map_or(usize::MAX, |l| l as usize))
+                    .collect();
+                let found = seqs(&env.authority.evidence(TENANT, &query).unwrap());
+                assert_eq!(found, expected, "{query:?}");
+                checked += usize::from(!expected.is_empty());
+            }
+        }
+        assert!(checked > 100, "the ranges select records: {checked}");
+        for since in &times {
+            for limit in [1, 4, 1000] {
+                let expected: Vec<u64> = everything
+                    .iter()
+                    .filter(|r| r.at >= *since)
+                    .map(|r| r.seq)
+                    .take(limit as usize)
+                    .collect();
+                let found = seqs(&env.authority.activity(TENANT, *since, limit).unwrap());
+                assert_eq!(found, expected, "since {since}, at most {limit}");
+            }
+        }
+    }
+
+    /// When the clock steps back, a record takes its tenant's last time, not an earlier one (and not another
+    /// tenant's), also after the file is opened again.
+    #[test]
+    fn a_clock_that_steps_back_does_not_move_a_record_before_its_predecessor_on_sqlite() {
+        let env = sqlite_env();
+        env.authority
+            .guard(TENANT, guard_refund(100, "refund:c1"))
+            .wait()
+            .unwrap();
+        let first = all(&env.authority, TENANT)[0].at;
+        env.clock.set(first - Duration::from_secs(3600));
+        env.authority
+            .guard(TENANT, guard_refund(100, "refund:c2"))
+            .wait()
+            .unwrap();
+        env.authority
+            .guard("globex", guard_refund(100, "refund:c3"))
+            .wait()
+            .unwrap();
+        let reopened = env.second_handle();
+        drop(env.authority);
+        reopened
+            .guard(TENANT, guard_refund(100, "refund:c4"))
+            .wait()
+            .unwrap();
+        let times: Vec<OffsetDateTime> = all(&reopened, TENANT).iter().map(|r| r.at).collect();
+        assert_eq!(times, [first, first, first]);
+        assert_eq!(
+            all(&reopened, "globex")[0].at,
+            first - Duration::from_secs(3600),
+            "each tenant's own order"
+        );
+        let from = |at| EvidenceQuery {
+            from: Some(at),
+            ..Default::default()
+        };
+        assert_eq!(reopened.evidence(TENANT, &from(first)).unwrap().len(), 3);
+        reopened.verify_ledger().unwrap();
+    }
+
+    /// Tenant `acme`'s three records at 10:00, 10:01 and 10:02 (and one of `globex`), rewritten with the second
+    /// at `second` (its chain re-hashed, the trees rebuilt by the next open), the file set back to schema 16 with
+    /// its index by time: a file an older version wrote while the clock stepped back (or, with `second` in
+    /// order, one it wrote with a steady clock).
+    fn older_file(second: OffsetDateTime) -> (common::Env, std::path::PathBuf) {
+        let env = sqlite_env();
+        for i in 0..3 {
+            env.authority
+                .guard(TENANT, guard_refund(100, &format!("refund:o{i}")))
+                .wait()
+                .unwrap();
+            env.clock.advance(Duration::from_secs(60));
+        }
+        env.authority
+            .guard("globex", guard_refund(100, "refund:o"))
+            .wait()
+            .unwrap();
+        let path = env.db_path();
+        let conn = Connection::open(&path).unwrap();
+        let rows: Vec<(i64, Vec<u8>)> = conn
+            .prepare("SELECT seq, body FROM ledger WHERE tenant = ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([TENANT], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut prev = GENESIS_HASH.to_owned();
+        for (seq, body) in rows {
+            let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if seq == 2 {
+                value["at"] =
+                    serde_json::json!(haltstate_authority::timestamp::format_rfc3339(second));
+            }
+            let at = value["at"].as_str().unwrap().to_owned();
+            let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
+            let hash = record_hash(&prev, &body);
+            conn.execute(
+                "UPDATE ledger SET body = ?1, prev_hash = ?2, hash = ?3, at = ?4 WHERE tenant = ?5 AND seq = ?6",
+                params![body, prev, hash, at, TENANT, seq],
+            )
+            .unwrap();
+            prev = hash;
+        }
+        conn.execute(
+            "UPDATE ledger_heads SET hash = ?1 WHERE tenant = ?2",
+            params![prev, TENANT],
+        )
+        .unwrap();
+        conn.execute_batch("CREATE INDEX ledger_tenant_at ON ledger (tenant, at);")
+            .unwrap();
+        conn.execute_batch(haltstate_testkit::ledger::SQLITE_TREES_DROPPED)
+            .unwrap();
+        (env, path)
+    }
+
+    fn reopen(
+        path: &std::path::Path,
+        clock: &std::sync::Arc<haltstate_authority::ManualClock>,
+    ) -> Authority {
+        Authority::builder(path)
+            .clock(clock.clone())
+            .policy_file(common::sample_policy_path())
+            .open()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_older_file_whose_times_go_backwards_keeps_its_index_by_time_and_is_read_through_it() {
+        let nine = common::MONDAY_10AM - Duration::from_secs(3600);
+        let (env, path) = older_file(nine);
+        drop(env.authority);
+        let reopened = reopen(&path, &env.clock);
+        assert!(has_time_index(&path), "kept: record 2 is before record 1");
+        assert_eq!(reopened.verify_ledger().unwrap().records, 4);
+        let range = |from: Option<OffsetDateTime>, to: Option<OffsetDateTime>| {
+            let query = EvidenceQuery {
+                from,
+                to,
+                ..Default::default()
+            };
+            seqs(&reopened.evidence(TENANT, &query).unwrap())
+        };
+        let half_past_nine = nine + Duration::from_secs(1800);
+        assert_eq!(range(Some(half_past_nine), None), [1, 3]);
+        assert_eq!(range(None, Some(half_past_nine)), [2]);
+        assert_eq!(
+            seqs(&reopened.activity(TENANT, half_past_nine, 10).unwrap()),
+            [1, 3]
+        );
+        // New records still never go before their tenant's last.
+        reopened
+            .guard(TENANT, guard_refund(100, "refund:o9"))
+            .wait()
+            .unwrap();
+        drop(reopened);
+
+        // Without the index the same file is a ledger time queries would misread: verify says where.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP INDEX ledger_tenant_at")
+            .unwrap();
+        match reopen(&path, &env.clock).verify_ledger() {
+            Err(AuthorityError::LedgerBroken {
+                tenant,
+                seq,
+                problem,
+            }) => {
+                assert_eq!((tenant.as_str(), seq), (TENANT, 2));
+                assert!(problem.contains("time is before"), "{problem}");
+            }
+            other => panic!("not caught: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_older_file_whose_times_are_in_order_loses_its_index_by_time() {
+        let (env, path) = older_file(common::MONDAY_10AM + Duration::from_secs(30));
+        drop(env.authority);
+        let reopened = reopen(&path, &env.clock);
+        assert!(!has_time_index(&path));
+        assert_eq!(reopened.verify_ledger().unwrap().records, 4);
+        let query = EvidenceQuery {
+            from: Some(common::MONDAY_10AM + Duration::from_secs(30)),
+            to: Some(common::MONDAY_10AM + Duration::from_secs(121)),
+            ..Default::default()
+        };
+        assert_eq!(seqs(&reopened.evidence(TENANT, &query).unwrap()), [2, 3]);
+    }
 }

@@ -81,7 +81,8 @@ pub(crate) fn approval_json(approval: &haltstate_types::Approval) -> (String, Op
 }
 
 /// A tenant's records at or after time `?2` (RFC 3339 text, as stored), oldest first, at most `?3` (index
-/// `ledger_tenant_at`): what the console's overview counts.
+/// `ledger_tenant_at`): what the console's overview counts. A SQLite file without that index (schema 25) reads
+/// them by sequence number (`sqlite/times.rs`).
 pub(crate) const ACTIVITY_SINCE: &str = "SELECT body, prev_hash, hash FROM ledger \
      WHERE tenant = ?1 AND at >= ?2 ORDER BY at LIMIT CAST(?3 AS BIGINT)";
 
@@ -283,7 +284,7 @@ impl LedgerColumns {
 }
 
 /// A ledger query as a statement: tenant `?1`, records after `?2`, then one placeholder for each filter given,
-/// then the limit.
+/// then, when the records end at a sequence number, that number, then the limit.
 #[derive(Debug)]
 pub(crate) struct EvidenceStatement {
     /// In SQLite's placeholders (see [`dollars`]).
@@ -291,13 +292,38 @@ pub(crate) struct EvidenceStatement {
     pub(crate) after: i64,
     /// The filters' values, in placeholder order from `?3`.
     pub(crate) filters: Vec<String>,
+    /// Only records before this sequence number.
+    pub(crate) before: Option<i64>,
     pub(crate) limit: i64,
+}
+
+/// Where a tenant's records at or after a query's `from` begin and those at or after its `to` begin, as sequence
+/// numbers: how a ledger without an index by time finds a time range (`sqlite/times.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeqRange {
+    pub(crate) from: Option<i64>,
+    pub(crate) to: Option<i64>,
 }
 
 impl EvidenceStatement {
     /// Only the filters given go into the SQL: `(?x IS NULL OR col = ?x)` would keep the planner from using
     /// the key and time indexes, and a query by key would scan the tenant's whole ledger.
     pub(crate) fn new(query: &EvidenceQuery, columns: &LedgerColumns) -> Self {
+        Self::build(query, columns, None)
+    }
+
+    /// As [`new`](Self::new), with the time range also bounded by the sequence numbers where it begins and ends
+    /// (`seqs`), so that the `(tenant, seq)` index serves it. The times are compared too: the range stays exact
+    /// whatever was appended after `seqs` were found.
+    pub(crate) fn by_sequence(
+        query: &EvidenceQuery,
+        columns: &LedgerColumns,
+        seqs: SeqRange,
+    ) -> Self {
+        Self::build(query, columns, Some(seqs))
+    }
+
+    fn build(query: &EvidenceQuery, columns: &LedgerColumns, seqs: Option<SeqRange>) -> Self {
         let mut sql =
             String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = ?1 AND seq > ?2");
         let mut filters = Vec::new();
@@ -322,16 +348,26 @@ impl EvidenceStatement {
                 ));
             }
         }
-        sql.push_str(&format!(
-            " ORDER BY seq LIMIT CAST(?{} AS BIGINT)",
-            filters.len() + 3
-        ));
+        let mut after = query
+            .after_seq
+            .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX));
+        let mut before = None;
+        if let Some(seqs) = seqs {
+            if let Some(first) = seqs.from {
+                after = after.max(first.saturating_sub(1));
+            }
+            if let Some(end) = seqs.to {
+                before = Some(end);
+                sql.push_str(&format!(" AND seq < ?{}", filters.len() + 3));
+            }
+        }
+        let limit_at = filters.len() + 3 + usize::from(before.is_some());
+        sql.push_str(&format!(" ORDER BY seq LIMIT CAST(?{limit_at} AS BIGINT)"));
         Self {
             sql,
-            after: query
-                .after_seq
-                .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX)),
+            after,
             filters,
+            before,
             limit: i64::from(query.limit.unwrap_or(100).clamp(1, 1000)),
         }
     }

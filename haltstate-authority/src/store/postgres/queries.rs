@@ -234,6 +234,9 @@ pub(crate) fn evidence(
             .iter()
             .map(|t| t as &(dyn postgres::types::ToSql + Sync)),
     );
+    if let Some(before) = &statement.before {
+        params.push(before);
+    }
     params.push(&statement.limit);
     let rows = conn.query_dynamic(&statement.postgres_sql(), &params)?;
     rows.iter()

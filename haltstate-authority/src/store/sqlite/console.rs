@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use haltstate_types::timestamp::{from_micros, to_micros};
+use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
 
 use crate::console_session::{ConsoleSession, SessionId};
 use crate::error::{AuthorityError, Result};
@@ -88,6 +88,32 @@ pub(crate) fn note_change(conn: &Connection, tenant: &str, subject: &str, seq: u
         i64::try_from(seq).unwrap_or(i64::MAX)
     ])?;
     Ok(())
+}
+
+/// A tenant's records at or after `since`, oldest first, at most `limit`: through the index by time where the
+/// file keeps one, else from the first such record by sequence number (`times.rs`), in one snapshot.
+pub(crate) fn activity(
+    conn: &Connection,
+    tenant: &str,
+    since: OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<haltstate_types::EvidenceRecord>> {
+    let since = format_rfc3339(since);
+    let snapshot = conn.unchecked_transaction()?;
+    let mut statement;
+    let mut rows = if super::times::indexed(&snapshot)? {
+        statement = snapshot.prepare_cached(sql::ACTIVITY_SINCE)?;
+        statement.query(params![tenant, since, i64::from(limit)])?
+    } else {
+        let first = super::times::first_at_or_after(&snapshot, tenant, &since)?;
+        statement = snapshot.prepare_cached(super::times::ACTIVITY_FROM)?;
+        statement.query(params![tenant, first, since, i64::from(limit)])?
+    };
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        records.push(crate::store::decode::chained_record(row, tenant)?.record);
+    }
+    Ok(records)
 }
 
 pub(crate) fn changes(

@@ -17,6 +17,7 @@ mod rechain;
 mod runner;
 mod schema;
 mod tails;
+mod times;
 #[cfg(test)]
 pub(crate) use tails::LEDGER_INSERT;
 mod tree;

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use haltstate_types::timestamp::to_micros;
+use haltstate_types::timestamp::{format_rfc3339, to_micros};
 use haltstate_types::{
     Approval, ApprovalStatus, ChainedRecord, EvidenceQuery, GENESIS_HASH, KeyInfo, KillScope,
     KillState, KillStatus, LedgerHead, Principal,
@@ -233,10 +233,40 @@ pub(crate) fn evidence(
     tenant: &str,
     query: &EvidenceQuery,
 ) -> Result<Vec<ChainedRecord>> {
-    let statement = EvidenceStatement::new(query, &LedgerColumns::SQLITE);
+    if query.from.is_none() && query.to.is_none() {
+        return evidence_as(
+            conn,
+            tenant,
+            EvidenceStatement::new(query, &LedgerColumns::SQLITE),
+        );
+    }
+    // A snapshot: the time range's sequence numbers and the records are read from the same ledger.
+    let snapshot = conn.unchecked_transaction()?;
+    let statement = if super::times::indexed(&snapshot)? {
+        EvidenceStatement::new(query, &LedgerColumns::SQLITE)
+    } else {
+        let first = |at: Option<OffsetDateTime>| {
+            at.map(|at| super::times::first_at_or_after(&snapshot, tenant, &format_rfc3339(at)))
+                .transpose()
+        };
+        let seqs = sql::SeqRange {
+            from: first(query.from)?,
+            to: first(query.to)?,
+        };
+        EvidenceStatement::by_sequence(query, &LedgerColumns::SQLITE, seqs)
+    };
+    evidence_as(&snapshot, tenant, statement)
+}
+
+fn evidence_as(
+    conn: &Connection,
+    tenant: &str,
+    statement: EvidenceStatement,
+) -> Result<Vec<ChainedRecord>> {
     let mut values: Vec<rusqlite::types::Value> =
         vec![tenant.to_owned().into(), statement.after.into()];
     values.extend(statement.filters.into_iter().map(Into::into));
+    values.extend(statement.before.map(Into::into));
     values.push(statement.limit.into());
     let mut prepared = conn.prepare_cached(&statement.sql)?;
     let rows = prepared.query(rusqlite::params_from_iter(values))?;

@@ -297,18 +297,7 @@ impl Reads for SqliteReads {
         since: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<EvidenceRecord>> {
-        self.readers.with(|conn| {
-            let mut statement = conn.prepare_cached(crate::store::sql::ACTIVITY_SINCE)?;
-            let mut rows = statement.query(rusqlite::params![
-                tenant,
-                haltstate_types::timestamp::format_rfc3339(since),
-                i64::from(limit)
-            ])?;
-            let mut records = Vec::new();
-            while let Some(row) = rows.next()? {
-                records.push(crate::store::decode::chained_record(row, tenant)?.record);
-            }
-            Ok(records)
-        })
+        self.readers
+            .with(|conn| super::console::activity(conn, tenant, since, limit))
     }
 }

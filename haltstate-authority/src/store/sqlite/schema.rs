@@ -458,6 +458,9 @@ const MIGRATIONS: &[Migration] = &[
     // 24: the tree's hashes in the row of the record whose append stored them (`tree`), not rows of their own in
     // `tlog_hashes`, whose index B-tree SQLite rewrote three or four pages of at every commit (`tree.rs`).
     Code(super::tree_legacy::move_into_ledger),
+    // 25: the index by time goes where every tenant's record times are in sequence order (`times.rs`): time
+    // queries bisect the sequence numbers instead, and the writer keeps new records in order (`tails.rs`).
+    Code(super::times::drop_unless_backwards),
 ];
 
 /// Schema 19. SQLite computed the ledger's generated `action` and `agent_id` columns on every insert (two
