@@ -50,6 +50,9 @@ fn verify_chains(conn: &Connection, tenant: Option<&str>) -> Result<VerifyReport
     }
     drop(rows);
     let mut verifier = ChainVerifier::new(heads);
+    if !super::times::indexed(conn)? {
+        verifier = verifier.times_in_order();
+    }
     let mut statement = conn.prepare(rows_sql)?;
     let mut rows = statement.query(values.as_slice())?;
     while let Some(row) = rows.next()? {
@@ -57,24 +60,7 @@ fn verify_chains(conn: &Connection, tenant: Option<&str>) -> Result<VerifyReport
     }
     let report = verifier.finish()?;
     check_key_heads(conn, tenant)?;
-    check_times(conn, tenant)?;
     Ok(report)
-}
-
-/// Without the index by time (schema 25), time queries bisect a tenant's records by sequence number: a record
-/// earlier than the one before it would be hidden from them (or slip into a range it is not in).
-fn check_times(conn: &Connection, tenant: Option<&str>) -> Result<()> {
-    if super::times::indexed(conn)? {
-        return Ok(());
-    }
-    match super::times::first_out_of_order(conn, tenant)? {
-        Some((tenant, seq)) => Err(broken(
-            &tenant,
-            seq,
-            "its time is before the previous record's, and this file finds records by time through their order",
-        )),
-        None => Ok(()),
-    }
 }
 
 /// A record whose key's head is wrong (`key_first`, schema 22): one that names no head, a later record, or the head
