@@ -1851,10 +1851,10 @@ mod times {
     }
 
     /// When the clock steps back, a record takes its tenant's last time, not an earlier one (and not another
-    /// tenant's), also after the file is opened again.
+    /// tenant's), also when another handle (another process, another instance) writes the next one.
     #[test]
-    fn a_clock_that_steps_back_does_not_move_a_record_before_its_predecessor_on_sqlite() {
-        let env = sqlite_env();
+    fn a_clock_that_steps_back_does_not_move_a_record_before_its_predecessor() {
+        let env = env();
         env.authority
             .guard(TENANT, guard_refund(100, "refund:c1"))
             .wait()
@@ -1888,6 +1888,41 @@ mod times {
         };
         assert_eq!(reopened.evidence(TENANT, &from(first)).unwrap().len(), 3);
         reopened.verify_ledger().unwrap();
+    }
+
+    /// A PostgreSQL head row keeps its chain's last time since schema 25; one from before learns it from the ledger
+    /// as the database is migrated, so the first record after the migration keeps the order too.
+    #[test]
+    fn a_postgres_head_row_from_before_schema_25_learns_its_chains_last_time() {
+        let url = haltstate_testkit::postgres::test_database();
+        let clock = std::sync::Arc::new(haltstate_authority::ManualClock::at(common::MONDAY_10AM));
+        let open = || {
+            Authority::builder(haltstate_authority::Database::parse(&url))
+                .clock(clock.clone())
+                .policy_file(common::sample_policy_path())
+                .open()
+                .unwrap()
+        };
+        let first = open();
+        first
+            .guard(TENANT, guard_refund(100, "refund:p1"))
+            .wait()
+            .unwrap();
+        drop(first);
+        postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap()
+            .batch_execute(
+                "ALTER TABLE ledger_heads DROP COLUMN at; UPDATE haltstate_schema SET version = 18",
+            )
+            .unwrap();
+        clock.set(common::MONDAY_10AM - Duration::from_secs(3600));
+        let migrated = open();
+        migrated
+            .guard(TENANT, guard_refund(100, "refund:p2"))
+            .wait()
+            .unwrap();
+        let times: Vec<OffsetDateTime> = all(&migrated, TENANT).iter().map(|r| r.at).collect();
+        assert_eq!(times, [common::MONDAY_10AM, common::MONDAY_10AM]);
     }
 
     /// Tenant `acme`'s three records at 10:00, 10:01 and 10:02 (and one of `globex`), rewritten with the second

@@ -64,7 +64,8 @@ pub struct EvidenceRecord {
     /// The approval involved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
-    /// When it was recorded.
+    /// When it was recorded: the authority's clock, or the tenant's previous record's time if the clock stood
+    /// before it (a tenant's record times never go backwards along its chain).
     #[serde(with = "rfc3339")]
     pub at: OffsetDateTime,
     /// Time the guarded body ran, in microseconds.

@@ -9,12 +9,16 @@ use haltstate_types::{
 };
 
 use crate::error::{AuthorityError, Result};
+use time::OffsetDateTime;
 
 /// The end of one tenant's chain, advanced record by record inside a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Tail {
     pub(crate) seq: u64,
     pub(crate) hash: String,
+    /// The last record's time, before which the next record's may not be (`None`: no record, or a chain being
+    /// rebuilt as it was written).
+    pub(crate) at: Option<OffsetDateTime>,
 }
 
 impl Tail {
@@ -22,11 +26,17 @@ impl Tail {
         Tail {
             seq: 0,
             hash: GENESIS_HASH.to_owned(),
+            at: None,
         }
     }
 
-    /// Assigns `record` the next sequence number and answers its canonical bytes and hash.
+    /// Assigns `record` the next sequence number and answers its canonical bytes and hash. A record never takes a
+    /// time before the last record's, even when the clock steps back: a tenant's record times are in sequence
+    /// order, which SQLite's time queries rely on (schema 25, `sqlite/times.rs`), and so do readers of a ledger.
     pub(crate) fn next(&self, record: &mut EvidenceRecord) -> Result<(Vec<u8>, String)> {
+        if let Some(at) = self.at {
+            record.at = record.at.max(at);
+        }
         record.seq = self.seq + 1;
         record.saturate_numbers();
         let body = record.canonical_bytes().map_err(|e| {

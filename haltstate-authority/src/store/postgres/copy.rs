@@ -333,6 +333,11 @@ pub(crate) fn copy(from: &std::path::Path, to: &PostgresUrl) -> Result<CopyRepor
         })?;
         rows.push(((*table).to_owned(), count));
     }
+    // SQLite's writer finds its chains' last times in the ledger; PostgreSQL's in the head rows.
+    tx.batch_execute(
+        "UPDATE ledger_heads AS head SET at = record.at FROM ledger AS record \
+         WHERE record.tenant = head.tenant AND record.seq = head.seq",
+    )?;
     tx.commit()?;
     let verified = verify::verify(&mut conn)?;
     Ok(CopyReport { rows, verified })

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use haltstate_types::GENESIS_HASH;
+use haltstate_types::timestamp::{format_rfc3339, parse_iso8601};
 
 use super::conn::{Conn, connect, signed, unsigned};
 use super::listen::{CHANNEL, Notice};
@@ -16,7 +17,7 @@ use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
 use crate::database::PostgresUrl;
 use crate::error::{AuthorityError, Result};
-use crate::store::chain::Tail;
+use crate::store::chain::{Tail, broken};
 use crate::store::job::{
     BatchFailure, Isolation, Job, KeyHint, Runner, WriterCounters, acknowledge, fail_all,
 };
@@ -140,13 +141,21 @@ fn begin(conn: &mut Conn, tenant: &str) -> Result<Tail> {
     conn.batch("BEGIN")?;
     let row = conn.query_opt(
         "INSERT INTO ledger_heads (tenant, seq, hash) VALUES ($1, 0, $2) \
-         ON CONFLICT (tenant) DO UPDATE SET tenant = excluded.tenant RETURNING seq, hash",
+         ON CONFLICT (tenant) DO UPDATE SET tenant = excluded.tenant RETURNING seq, hash, at",
         &[&tenant, &GENESIS_HASH],
     )?;
     let row = row.ok_or_else(|| AuthorityError::Corrupt("the head row did not answer".into()))?;
+    let seq = unsigned(row.try_get(0)?, "a chain head's sequence number")?;
+    let at = row
+        .try_get::<_, Option<String>>(2)?
+        .map(|at| {
+            parse_iso8601(&at).ok_or_else(|| broken(tenant, seq, "its head's time does not parse"))
+        })
+        .transpose()?;
     Ok(Tail {
-        seq: unsigned(row.try_get(0)?, "a chain head's sequence number")?,
+        seq,
         hash: row.try_get(1)?,
+        at,
     })
 }
 
@@ -161,8 +170,13 @@ fn finish(
 ) -> Result<()> {
     if after != before {
         conn.execute(
-            "UPDATE ledger_heads SET seq = $2, hash = $3 WHERE tenant = $1",
-            &[&tenant, &signed(after.seq), &after.hash],
+            "UPDATE ledger_heads SET seq = $2, hash = $3, at = $4 WHERE tenant = $1",
+            &[
+                &tenant,
+                &signed(after.seq),
+                &after.hash,
+                &after.at.map(format_rfc3339),
+            ],
         )?;
     }
     for event in published {

@@ -301,6 +301,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    // 25: the head row keeps its chain's last record's time, before which the next record's may not be (as the
+    // SQLite writer keeps it since its schema 25; PostgreSQL keeps its index by time). NULL for a chain with no
+    // records.
+    (
+        25,
+        r#"
+    ALTER TABLE ledger_heads ADD COLUMN at TEXT;
+    UPDATE ledger_heads AS head SET at = record.at FROM ledger AS record
+        WHERE record.tenant = head.tenant AND record.seq = head.seq;
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same number as SQLite's).

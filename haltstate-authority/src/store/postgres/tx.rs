@@ -360,6 +360,7 @@ impl Tx for PgTx<'_> {
         self.tail = Tail {
             seq: record.seq,
             hash,
+            at: Some(record.at),
         };
         Ok(record.seq)
     }

@@ -94,9 +94,11 @@ pub(super) fn per_tenant_chains(tx: &Transaction<'_>) -> Result<()> {
                 record.idempotency_key
             ])?;
             map.execute(params![seq, record.seq])?;
+            // `at: None`: the records keep the times they were written with.
             *tail = Tail {
                 seq: record.seq,
                 hash: new_hash,
+                at: None,
             };
             prev = hash;
             expected += 1;

@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use haltstate_types::EvidenceRecord;
 use haltstate_types::timestamp::{format_rfc3339, parse_iso8601};
 use rusqlite::{Connection, OptionalExtension, params};
-use time::OffsetDateTime;
 
 use super::held::{Held, Prepare};
 use super::recent_hashes::{RecentHashes, WriterHashes};
@@ -25,16 +24,13 @@ pub(crate) const LEDGER_INSERT: &str = concat!(
     ", ?2) END, ?9)"
 );
 
-/// The tails this writer knows, by tenant, which ones the open transaction moved, the hashes each tenant's
-/// tree stored last, and the time before which no record of a tenant may be written.
+/// The tails this writer knows, by tenant, which ones the open transaction moved, and the hashes each tenant's
+/// tree stored last.
 #[derive(Debug, Default)]
 pub(crate) struct Tails {
     known: HashMap<String, Tail>,
     moved: HashSet<String>,
     hashes: HashMap<String, RecentHashes>,
-    /// The time of each tenant's last record (or later: an undone operation's record leaves its time here,
-    /// which is no earlier than the last record kept and no later than the clock had already reached).
-    floors: HashMap<String, OffsetDateTime>,
 }
 
 impl Tails {
@@ -43,10 +39,9 @@ impl Tails {
         self.known.clear();
         self.moved.clear();
         self.hashes.clear();
-        self.floors.clear();
     }
 
-    fn load(conn: &Connection, tenant: &str) -> Result<(Tail, Option<OffsetDateTime>)> {
+    fn load(conn: &Connection, tenant: &str) -> Result<Tail> {
         let row = conn
             .prepare_cached(
                 "SELECT seq, hash, at FROM ledger WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1",
@@ -60,11 +55,15 @@ impl Tails {
             })
             .optional()?;
         let Some((seq, hash, at)) = row else {
-            return Ok((Tail::genesis(), None));
+            return Ok(Tail::genesis());
         };
         let at = parse_iso8601(&at)
             .ok_or_else(|| crate::store::chain::broken(tenant, seq, "its time does not parse"))?;
-        Ok((Tail { seq, hash }, Some(at)))
+        Ok(Tail {
+            seq,
+            hash,
+            at: Some(at),
+        })
     }
 
     /// The tail of `tenant` as of now, for undoing an operation.
@@ -72,11 +71,8 @@ impl Tails {
         if let Some(tail) = self.known.get(tenant) {
             return Ok(tail.clone());
         }
-        let (tail, at) = Self::load(conn, tenant)?;
+        let tail = Self::load(conn, tenant)?;
         self.known.insert(tenant.to_owned(), tail.clone());
-        if let Some(at) = at {
-            self.floors.insert(tenant.to_owned(), at);
-        }
         Ok(tail)
     }
 
@@ -96,11 +92,6 @@ impl Tails {
         key_first: Option<u64>,
     ) -> Result<u64> {
         let tail = self.get(held.conn(), &record.tenant)?;
-        // A tenant's record times never go backwards, even when the clock does: time queries bisect the sequence
-        // numbers (schema 25, `times.rs`).
-        if let Some(floor) = self.floors.get(&record.tenant) {
-            record.at = record.at.max(*floor);
-        }
         let (body, hash) = tail.next(record)?;
         // The tree keeps pace with the chain: the hashes this append adds go in the record's row.
         if !self.hashes.contains_key(&record.tenant) {
@@ -131,17 +122,12 @@ impl Tails {
             Ok(())
         })?;
         store.remember(start, &hashes);
-        match self.floors.get_mut(&record.tenant) {
-            Some(floor) => *floor = record.at,
-            None => {
-                self.floors.insert(record.tenant.clone(), record.at);
-            }
-        }
         self.known.insert(
             record.tenant.clone(),
             Tail {
                 seq: record.seq,
                 hash,
+                at: Some(record.at),
             },
         );
         self.moved.insert(record.tenant.clone());
