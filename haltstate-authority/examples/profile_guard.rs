@@ -20,10 +20,6 @@ use haltstate_authority::Durability;
 const AMOUNT_LIMIT: &str = r#"@id("limit") permit(principal, action, resource)
     when { context.params.amount <= 1000000000000 };"#;
 
-/// Permits every action within a daily budget of its `amount` param: each guard reads and charges usage.
-const DAILY_BUDGET: &str = r#"@id("budget") permit(principal, action, resource)
-    when { context.usage.day.sum.amount + context.params.amount <= 1000000000000 };"#;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let callers: u64 = args.next().map_or(Ok(1), |a| a.parse())?;
@@ -31,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let durability = common::durability(args.next().as_deref(), Durability::Normal);
     let policies = match args.next().as_deref() {
         None => common::PERMIT_ALL,
-        Some("usage") => DAILY_BUDGET,
+        Some("usage") => common::DAILY_BUDGET,
         Some("params") => AMOUNT_LIMIT,
         Some(other) => {
             return Err(

@@ -1,7 +1,9 @@
 //! Which b-trees a commit writes: guard + report from N callers (threads), then each commit's WAL frames counted
 //! by the table or index their page belongs to.
 //!
-//! `cargo run --release -p haltstate-authority --example wal_pages [callers] [actions per caller]`
+//! `cargo run --release -p haltstate-authority --example wal_pages [callers] [actions per caller] [usage]`
+//! (`usage`: a policy that reads and charges a daily budget, `common::DAILY_BUDGET`, instead of one that permits
+//! all)
 //!
 //! A frame is a page SQLite copies into the WAL at a commit: two `pwrite`s, a checksum, and a page to copy back at
 //! the next checkpoint. On SQLite's writer they are the largest cost of a guarded action (BENCHMARKS.md), so
@@ -23,12 +25,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let callers: u64 = args.next().map_or(Ok(1), |a| a.parse())?;
     let per_caller: u64 = args.next().map_or(Ok(2_000), |a| a.parse())?;
+    let policy = match args.next().as_deref() {
+        None => common::PERMIT_ALL,
+        Some("usage") => common::DAILY_BUDGET,
+        Some(other) => {
+            return Err(format!("unknown policy {other:?}: the choice is `usage`").into());
+        }
+    };
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("p.db");
     // No checkpoint during the run: the WAL keeps every commit's frames.
     let authority = Arc::new(
         Authority::builder(&path)
-            .policy_source("p.cedar", common::PERMIT_ALL)
+            .policy_source("p.cedar", policy)
             .durability(Durability::Normal)
             .checkpoint_pages(1_000_000)
             .open()?,

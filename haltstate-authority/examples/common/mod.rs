@@ -21,6 +21,11 @@ pub fn durability(arg: Option<&str>, default: Durability) -> Durability {
 /// The policy that permits every action.
 pub const PERMIT_ALL: &str = r#"@id("all") permit(principal, action, resource);"#;
 
+/// Permits every action within a daily budget of its `amount` param: each guard reads and charges usage.
+#[allow(dead_code, reason = "the loops that read no usage do not use it")]
+pub const DAILY_BUDGET: &str = r#"@id("budget") permit(principal, action, resource)
+    when { context.usage.day.sum.amount + context.params.amount <= 1000000000000 };"#;
+
 /// An authority on a fresh file in `dir` whose one policy permits every action.
 #[allow(dead_code, reason = "profile_guard chooses its policy with open_with")]
 pub fn open(dir: &tempfile::TempDir, durability: Durability) -> Result<Authority> {
