@@ -1850,17 +1850,18 @@ mod times {
         }
     }
 
-    /// When the clock steps back, a record takes its tenant's last time, not an earlier one (and not another
-    /// tenant's), also when another handle (another process, another instance) writes the next one.
+    /// When the clock steps back a little (up to a minute), a record takes its tenant's last time, not an earlier
+    /// one (and not another tenant's), also when another handle (another process, another instance) writes the
+    /// next one.
     #[test]
-    fn a_clock_that_steps_back_does_not_move_a_record_before_its_predecessor() {
+    fn a_clock_that_steps_back_a_little_does_not_move_a_record_before_its_predecessor() {
         let env = env();
         env.authority
             .guard(TENANT, guard_refund(100, "refund:c1"))
             .wait()
             .unwrap();
         let first = all(&env.authority, TENANT)[0].at;
-        env.clock.set(first - Duration::from_secs(3600));
+        env.clock.set(first - Duration::from_secs(60));
         env.authority
             .guard(TENANT, guard_refund(100, "refund:c2"))
             .wait()
@@ -1879,7 +1880,7 @@ mod times {
         assert_eq!(times, [first, first, first]);
         assert_eq!(
             all(&reopened, "globex")[0].at,
-            first - Duration::from_secs(3600),
+            first - Duration::from_secs(60),
             "each tenant's own order"
         );
         let from = |at| EvidenceQuery {
@@ -1888,6 +1889,75 @@ mod times {
         };
         assert_eq!(reopened.evidence(TENANT, &from(first)).unwrap().len(), 3);
         reopened.verify_ledger().unwrap();
+        if let haltstate_authority::Database::Sqlite(path) = &env.database {
+            assert!(!has_time_index(path), "the times are in order");
+        }
+    }
+
+    /// A clock further behind (set back by hand, or back from a leap forward) gives its records their own time,
+    /// out of order, rather than the last record's for as long as it takes to catch up; SQLite builds its index by
+    /// time again in the same transaction, and every time range still finds exactly its records.
+    #[test]
+    fn a_clock_far_behind_gives_records_their_own_time_and_time_ranges_stay_exact() {
+        let env = env();
+        let later = common::MONDAY_10AM + Duration::from_secs(3600);
+        env.clock.set(later);
+        env.authority
+            .guard(TENANT, guard_refund(100, "refund:f1"))
+            .wait()
+            .unwrap();
+        env.clock.set(common::MONDAY_10AM);
+        for i in 2..5 {
+            env.authority
+                .guard(TENANT, guard_refund(100, &format!("refund:f{i}")))
+                .wait()
+                .unwrap();
+            env.clock.advance(Duration::from_secs(30));
+        }
+        let records = all(&env.authority, TENANT);
+        let times: Vec<OffsetDateTime> = records.iter().map(|r| r.at).collect();
+        let ten = common::MONDAY_10AM;
+        assert_eq!(
+            times,
+            [
+                later,
+                ten,
+                ten + Duration::from_secs(30),
+                ten + Duration::from_secs(60)
+            ]
+        );
+        if let haltstate_authority::Database::Sqlite(path) = &env.database {
+            assert!(
+                has_time_index(path),
+                "built again: record 2 is before record 1"
+            );
+        }
+        env.authority.verify_ledger().unwrap();
+        for (from, to, expected) in [
+            (Some(ten + Duration::from_secs(10)), None, vec![1, 3, 4]),
+            (None, Some(ten + Duration::from_secs(45)), vec![2, 3]),
+            (Some(ten), Some(later), vec![2, 3, 4]),
+        ] {
+            let query = EvidenceQuery {
+                from,
+                to,
+                ..Default::default()
+            };
+            assert_eq!(
+                seqs(&env.authority.evidence(TENANT, &query).unwrap()),
+                expected,
+                "{query:?}"
+            );
+        }
+        assert_eq!(
+            seqs(
+                &env.authority
+                    .activity(TENANT, ten + Duration::from_secs(45), 10)
+                    .unwrap()
+            ),
+            [4, 1],
+            "oldest first"
+        );
     }
 
     /// A PostgreSQL head row keeps its chain's last time since schema 25; one from before learns it from the ledger
@@ -1915,7 +1985,7 @@ mod times {
                 "ALTER TABLE ledger_heads DROP COLUMN at; UPDATE haltstate_schema SET version = 18",
             )
             .unwrap();
-        clock.set(common::MONDAY_10AM - Duration::from_secs(3600));
+        clock.set(common::MONDAY_10AM - Duration::from_secs(30));
         let migrated = open();
         migrated
             .guard(TENANT, guard_refund(100, "refund:p2"))

@@ -64,8 +64,9 @@ pub struct EvidenceRecord {
     /// The approval involved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
-    /// When it was recorded: the authority's clock, or the tenant's previous record's time if the clock stood
-    /// before it (a tenant's record times never go backwards along its chain).
+    /// When it was recorded: the authority's clock, or the tenant's previous record's time if the clock stood up
+    /// to a minute before it (so that a tenant's record times do not go backwards along its chain when a clock is
+    /// corrected; a clock further behind gives the record its own time).
     #[serde(with = "rfc3339")]
     pub at: OffsetDateTime,
     /// Time the guarded body ran, in microseconds.

@@ -16,10 +16,16 @@ use time::OffsetDateTime;
 pub(crate) struct Tail {
     pub(crate) seq: u64,
     pub(crate) hash: String,
-    /// The last record's time, before which the next record's may not be (`None`: no record, or a chain being
+    /// The last record's time, before which the next record's is not put (`None`: no record, or a chain being
     /// rebuilt as it was written).
     pub(crate) at: Option<OffsetDateTime>,
 }
+
+/// How far the clock may stand behind a chain's last record for the next record to take the last record's time
+/// instead of its own: the steps back of clock corrections and paused machines. A clock further behind (set back by
+/// hand, or back from a leap forward) gives records their own time, out of order, rather than a time that may be
+/// far off for as long as the clock takes to catch up; SQLite then keeps an index by time again (`sqlite/times.rs`).
+pub(crate) const STEP_BACK_ABSORBED: time::Duration = time::Duration::minutes(1);
 
 impl Tail {
     pub(crate) fn genesis() -> Self {
@@ -30,12 +36,23 @@ impl Tail {
         }
     }
 
-    /// Assigns `record` the next sequence number and answers its canonical bytes and hash. A record never takes a
-    /// time before the last record's, even when the clock steps back: a tenant's record times are in sequence
+    /// Whether a record at `at` goes before the last record: the clock stands more than [`STEP_BACK_ABSORBED`]
+    /// behind it.
+    pub(crate) fn out_of_order(&self, at: OffsetDateTime) -> bool {
+        self.at
+            .and_then(|last| last.checked_sub(STEP_BACK_ABSORBED))
+            .is_some_and(|floor| at < floor)
+    }
+
+    /// Assigns `record` the next sequence number and answers its canonical bytes and hash. A record whose clock
+    /// stands a little behind the last record's time takes that time: a tenant's record times stay in sequence
     /// order, which SQLite's time queries rely on (schema 25, `sqlite/times.rs`), and so do readers of a ledger.
+    /// Further behind, it keeps its own ([`out_of_order`](Self::out_of_order)).
     pub(crate) fn next(&self, record: &mut EvidenceRecord) -> Result<(Vec<u8>, String)> {
-        if let Some(at) = self.at {
-            record.at = record.at.max(at);
+        if let Some(last) = self.at
+            && !self.out_of_order(record.at)
+        {
+            record.at = record.at.max(last);
         }
         record.seq = self.seq + 1;
         record.saturate_numbers();

@@ -92,6 +92,10 @@ impl Tails {
         key_first: Option<u64>,
     ) -> Result<u64> {
         let tail = self.get(held.conn(), &record.tenant)?;
+        if tail.out_of_order(record.at) {
+            // The tenant's times go backwards here: time queries need the index by time again.
+            super::times::index_again(held.conn())?;
+        }
         let (body, hash) = tail.next(record)?;
         // The tree keeps pace with the chain: the hashes this append adds go in the record's row.
         if !self.hashes.contains_key(&record.tenant) {

@@ -8,8 +8,11 @@
 //! through the `(tenant, seq)` index, about 20 lookups in a million records.
 //!
 //! Files written before schema 25 made no such promise: the migration drops the index only when every tenant's
-//! times are already in order, and a file that keeps it is read through it as before ([`indexed`]). Where the
-//! index is gone, `verify` checks the order (a record out of order would be hidden from time queries).
+//! times are already in order, and a file that keeps it is read through it as before ([`indexed`]). Nor does a
+//! clock that stands far behind a tenant's last record (`chain::STEP_BACK_ABSORBED`): its record keeps its own
+//! time and the writer builds the index again in the same transaction ([`index_again`]; ~1 s per million records,
+//! once). Where the index is gone, `verify` checks the order (a record out of order would be hidden from time
+//! queries).
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -31,6 +34,15 @@ pub(super) fn indexed(conn: &Connection) -> Result<bool> {
         .query_row([TIME_INDEX], |_| Ok(()))
         .optional()?
         .is_some())
+}
+
+/// Builds the index by time (if the file lacks it) before a record goes out of order: readers choose how to find a
+/// time range by whether the index exists ([`indexed`]), so from the commit on they read through it.
+pub(super) fn index_again(conn: &Connection) -> Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS {TIME_INDEX} ON ledger (tenant, at)"
+    ))?;
+    Ok(())
 }
 
 /// The sequence number of `tenant`'s first record at or after `at` (as stored), or one past its last when none
