@@ -3,9 +3,9 @@
 //! The index `ledger_tenant_at` took an entry for every record, and like every index B-tree SQLite rewrote three of
 //! its leaves whenever the last one split (`tree.rs` says why): measured by dropping it, 0.942x server CPU and
 //! 1.059x actions/s at 64 connections (BENCHMARKS.md). A tenant's records are numbered in the order they were
-//! written, and the writer never gives a record a time before its tenant's last (`chain::Tail::next`), so their
-//! times are in sequence order too: the first record at or after a time is found by bisecting the sequence numbers
-//! through the `(tenant, seq)` index, about 20 lookups in a million records.
+//! written, and the writer keeps their times in that order (`chain::Tail::next`: a record whose clock stands a
+//! little behind its tenant's last record takes that record's time), so the first record at or after a time is
+//! found by bisecting the sequence numbers through the `(tenant, seq)` index, about 20 lookups in a million records.
 //!
 //! Files written before schema 25 made no such promise: the migration drops the index only when every tenant's
 //! times are already in order, and a file that keeps it is read through it as before ([`indexed`]). Nor does a
