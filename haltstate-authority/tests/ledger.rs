@@ -1995,6 +1995,63 @@ mod times {
         assert_eq!(times, [common::MONDAY_10AM, common::MONDAY_10AM]);
     }
 
+    /// A clock step: mostly forward or still, sometimes a little back (absorbed), sometimes far back.
+    fn clock_step() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            4 => 0i64..5,
+            2 => -59i64..0,
+            1 => -7_200i64..-61,
+            1 => 61i64..7_200,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever the clock does, each time range and the activity answer what filtering every record answers
+        /// (ranges in sequence order, the activity in time order), and the ledger verifies.
+        #[test]
+        fn time_ranges_stay_exact_whatever_the_clock_does(
+            steps in proptest::collection::vec((0usize..2, clock_step()), 1..16)
+        ) {
+            let env = sqlite_env();
+            let mut now = common::MONDAY_10AM;
+            for (i, (tenant, step)) in steps.iter().enumerate() {
+                let by = Duration::from_secs(step.unsigned_abs());
+                now = if *step < 0 { now - by } else { now + by };
+                env.clock.set(now);
+                env.authority
+                    .guard(["acme", "globex"][*tenant], guard_refund(100, &format!("refund:p{i}")))
+                    .wait()
+                    .unwrap();
+            }
+            env.authority.verify_ledger().unwrap();
+            for tenant in ["acme", "globex"] {
+                let records = all(&env.authority, tenant);
+                let mut bounds: Vec<OffsetDateTime> = records.iter().map(|r| r.at).collect();
+                bounds.extend(records.iter().map(|r| r.at + Duration::from_secs(1)));
+                bounds.push(common::MONDAY_10AM - Duration::from_secs(86_400));
+                for from in &bounds {
+                    for to in [None, Some(*from + Duration::from_secs(90))] {
+                        let query = EvidenceQuery { from: Some(*from), to, ..Default::default() };
+                        let expected: Vec<u64> = records
+                            .iter()
+                            .filter(|r| r.at >= *from && to.is_none_or(|to| r.at < to))
+                            .map(|r| r.seq)
+                            .collect();
+                        prop_assert_eq!(seqs(&env.authority.evidence(tenant, &query).unwrap()), expected);
+                    }
+                    let mut since: Vec<&haltstate_authority::EvidenceRecord> =
+                        records.iter().filter(|r| r.at >= *from).collect();
+                    since.sort_by_key(|r| (r.at, r.seq));
+                    let expected: Vec<u64> = since.iter().map(|r| r.seq).collect();
+                    let found = seqs(&env.authority.activity(tenant, *from, 1000).unwrap());
+                    prop_assert_eq!(found, expected);
+                }
+            }
+        }
+    }
+
     /// Tenant `acme`'s three records at 10:00, 10:01 and 10:02 (and one of `globex`), rewritten with the second
     /// at `second` (its chain re-hashed, the trees rebuilt by the next open), the file set back to schema 16 with
     /// its index by time: a file an older version wrote while the clock stepped back (or, with `second` in
