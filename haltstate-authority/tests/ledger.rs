@@ -2071,35 +2071,12 @@ mod times {
             .unwrap();
         let path = env.db_path();
         let conn = Connection::open(&path).unwrap();
-        let rows: Vec<(i64, Vec<u8>)> = conn
-            .prepare("SELECT seq, body FROM ledger WHERE tenant = ?1 ORDER BY seq")
-            .unwrap()
-            .query_map([TENANT], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let mut prev = GENESIS_HASH.to_owned();
-        for (seq, body) in rows {
-            let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        haltstate_testkit::ledger::rehash_sqlite_chain(&conn, TENANT, |seq, value| {
             if seq == 2 {
                 value["at"] =
                     serde_json::json!(haltstate_authority::timestamp::format_rfc3339(second));
             }
-            let at = value["at"].as_str().unwrap().to_owned();
-            let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
-            let hash = record_hash(&prev, &body);
-            conn.execute(
-                "UPDATE ledger SET body = ?1, prev_hash = ?2, hash = ?3, at = ?4 WHERE tenant = ?5 AND seq = ?6",
-                params![body, prev, hash, at, TENANT, seq],
-            )
-            .unwrap();
-            prev = hash;
-        }
-        conn.execute(
-            "UPDATE ledger_heads SET hash = ?1 WHERE tenant = ?2",
-            params![prev, TENANT],
-        )
-        .unwrap();
+        });
         conn.execute_batch("CREATE INDEX ledger_tenant_at ON ledger (tenant, at);")
             .unwrap();
         conn.execute_batch(haltstate_testkit::ledger::SQLITE_TREES_DROPPED)

@@ -454,33 +454,11 @@ fn a_forgery_with_every_hash_recomputed_and_re_signed_by_another_key_is_caught()
     drop(env.authority);
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let rows: Vec<(i64, Vec<u8>)> = conn
-            .prepare("SELECT seq, body FROM ledger WHERE tenant = ?1 ORDER BY seq")
-            .unwrap()
-            .query_map([TENANT], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let mut prev = haltstate_authority::GENESIS_HASH.to_owned();
-        for (seq, body) in rows {
-            let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        haltstate_testkit::ledger::rehash_sqlite_chain(&conn, TENANT, |seq, value| {
             if seq == 6 {
                 value["status"] = serde_json::json!("denied");
             }
-            let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
-            let hash = haltstate_authority::record_hash(&prev, &body);
-            conn.execute(
-                "UPDATE ledger SET body = ?1, prev_hash = ?2, hash = ?3 WHERE tenant = ?4 AND seq = ?5",
-                rusqlite::params![body, prev, hash, TENANT, seq],
-            )
-            .unwrap();
-            prev = hash;
-        }
-        conn.execute(
-            "UPDATE ledger_heads SET hash = ?1 WHERE tenant = ?2",
-            rusqlite::params![prev, TENANT],
-        )
-        .unwrap();
+        });
         // The stored tree and heads, rebuilt from the forged records by the migration that builds trees.
         conn.execute_batch(haltstate_testkit::ledger::SQLITE_TREES_DROPPED)
             .unwrap();

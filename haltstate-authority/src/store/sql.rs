@@ -425,6 +425,18 @@ mod tests {
             },
             &LedgerColumns::SQLITE,
         );
+        let by_sequence = EvidenceStatement::by_sequence(
+            &EvidenceQuery {
+                from: Some(time::OffsetDateTime::UNIX_EPOCH),
+                to: Some(time::OffsetDateTime::UNIX_EPOCH),
+                ..EvidenceQuery::default()
+            },
+            &LedgerColumns::SQLITE,
+            SeqRange {
+                from: Some(1),
+                to: Some(2),
+            },
+        );
         let statements = [
             LIST_APPROVALS,
             APPROVALS_SINCE,
@@ -435,6 +447,8 @@ mod tests {
             CHANGES_OF,
             SESSIONS_END_OLDEST,
             &evidence.sql,
+            &by_sequence.sql,
+            crate::store::sqlite::times::ACTIVITY_FROM,
             crate::store::sqlite::webhooks::CLAIM_DUE,
             crate::store::sqlite::webhooks::DELIVERIES,
         ];

@@ -17,7 +17,7 @@ mod rechain;
 mod runner;
 mod schema;
 mod tails;
-mod times;
+pub(crate) mod times;
 #[cfg(test)]
 pub(crate) use tails::LEDGER_INSERT;
 mod tree;
