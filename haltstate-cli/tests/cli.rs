@@ -1165,33 +1165,11 @@ fn export_pack(db: &str, key: &str, out: &Path) {
 /// head, so that the chain alone verifies.
 fn forge(db: &Path, seq: i64, edit: impl Fn(&mut Value)) {
     let conn = rusqlite::Connection::open(db).unwrap();
-    let rows: Vec<(i64, Vec<u8>)> = conn
-        .prepare("SELECT seq, body FROM ledger WHERE tenant = 'acme' ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut prev = haltstate_authority::GENESIS_HASH.to_owned();
-    for (at, body) in rows {
-        let mut value: Value = serde_json::from_slice(&body).unwrap();
+    haltstate_testkit::ledger::rehash_sqlite_chain(&conn, "acme", |at, value| {
         if at == seq {
-            edit(&mut value);
+            edit(value);
         }
-        let body = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
-        let hash = haltstate_authority::record_hash(&prev, &body);
-        conn.execute(
-            "UPDATE ledger SET body = ?1, prev_hash = ?2, hash = ?3 WHERE tenant = 'acme' AND seq = ?4",
-            rusqlite::params![body, prev, hash, at],
-        )
-        .unwrap();
-        prev = hash;
-    }
-    conn.execute(
-        "UPDATE ledger_heads SET hash = ?1 WHERE tenant = 'acme'",
-        [&prev],
-    )
-    .unwrap();
+    });
 }
 
 /// The forger goes on: the stored trees are dropped so that the next open rebuilds them from the (forged) chains,

@@ -593,6 +593,17 @@ fn db_copy_moves_a_sqlite_authority_chain_and_all_and_verify_catches_an_edit_the
         heads
     );
     assert_eq!(copy.inclusion_proof("acme", 2, 6).unwrap(), proof);
+    // ... and each chain's last time, which PostgreSQL's head rows keep (its schema 25) and SQLite's do not.
+    let unset: i64 = postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM ledger_heads AS head JOIN ledger AS record \
+             ON record.tenant = head.tenant AND record.seq = head.seq WHERE head.at IS DISTINCT FROM record.at",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(unset, 0, "every head row holds its last record's time");
     assert_eq!(
         copy.approvals(
             "globex",

@@ -212,7 +212,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     (
         "ledger_heads",
-        &[("tenant", Text), ("seq", Int), ("hash", Text)],
+        &[("tenant", Text), ("seq", Int), ("hash", Text), ("at", Text)],
     ),
 ];
 
@@ -258,11 +258,16 @@ fn is_empty(conn: &mut Conn) -> Result<bool> {
 
 /// Copies the SQLite authority at `from` into the empty PostgreSQL database at `to`.
 /// What the copy reads from SQLite for a column of PostgreSQL's: SQLite's ledger has no `action` and `agent_id`
-/// columns since its schema 19, they are read from the record's body.
+/// columns since its schema 19, they are read from the record's body; its head rows keep no time (its writer reads
+/// the chain's last record), which PostgreSQL's keep since its schema 25: the last record's.
 fn source_column<'a>(table: &str, column: &'a str) -> &'a str {
     match (table, column) {
         ("ledger", "action") => LedgerColumns::SQLITE.action,
         ("ledger", "agent_id") => LedgerColumns::SQLITE.agent_id,
+        ("ledger_heads", "at") => {
+            "(SELECT record.at FROM ledger AS record \
+              WHERE record.tenant = ledger_heads.tenant AND record.seq = ledger_heads.seq)"
+        }
         _ => column,
     }
 }
@@ -333,11 +338,6 @@ pub(crate) fn copy(from: &std::path::Path, to: &PostgresUrl) -> Result<CopyRepor
         })?;
         rows.push(((*table).to_owned(), count));
     }
-    // SQLite's writer finds its chains' last times in the ledger; PostgreSQL's in the head rows.
-    tx.batch_execute(
-        "UPDATE ledger_heads AS head SET at = record.at FROM ledger AS record \
-         WHERE record.tenant = head.tenant AND record.seq = head.seq",
-    )?;
     tx.commit()?;
     let verified = verify::verify(&mut conn)?;
     Ok(CopyReport { rows, verified })
