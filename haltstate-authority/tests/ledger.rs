@@ -210,6 +210,60 @@ fn state_survives_reopening_the_file() {
     assert_eq!(reopened.verify_ledger().unwrap().records, 2);
 }
 
+fn page_size(path: &std::path::Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// A new file has 2 KiB pages (a commit writes each page it changed whole); a file SQLite made with its default
+/// 4 KiB keeps them, and its ledger grows, reopens and verifies as before.
+#[test]
+fn a_new_file_has_2_kib_pages_and_a_4_kib_file_keeps_its_own() {
+    let env = sqlite_env();
+    env.authority
+        .guard(TENANT, guard_refund(100, "refund:new"))
+        .wait()
+        .unwrap();
+    assert_eq!(page_size(&env.db_path()), 2048);
+
+    let older = env.dir.path().join("older.db");
+    Connection::open(&older)
+        .unwrap()
+        .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;")
+        .unwrap();
+    assert_eq!(page_size(&older), 4096, "the file is made with 4 KiB pages");
+    let open = || {
+        Authority::builder(&older)
+            .clock(env.clock.clone())
+            .policy_file(common::sample_policy_path())
+            .open()
+            .unwrap()
+    };
+    let authority = open();
+    for i in 0..200 {
+        let key = format!("refund:old:{i}");
+        let claim = authority
+            .guard(TENANT, guard_refund(100, &key))
+            .wait()
+            .unwrap()
+            .claim
+            .unwrap();
+        authority
+            .report(
+                TENANT,
+                OutcomeReport::new(&key, Outcome::Success).claim_token(claim.token),
+            )
+            .wait()
+            .unwrap();
+    }
+    drop(authority);
+    let reopened = open();
+    assert_eq!(reopened.verify_ledger().unwrap().records, 400);
+    assert_eq!(page_size(&older), 4096);
+}
+
 /// Schema 19 drops the ledger's generated `action` and `agent_id` columns (computed on every insert); a file
 /// that had them loses them, and queries filter on the records' action and agent as before.
 #[test]
