@@ -163,8 +163,8 @@ impl AuthorityBuilder {
 
     /// How many pages the write-ahead log may hold before a commit copies them into the database (default
     /// [`DEFAULT_CHECKPOINT_PAGES`](crate::DEFAULT_CHECKPOINT_PAGES), about 20 MB of 2 KiB pages; 40 MB in an older
-    /// file with 4 KiB pages). Lower keeps the `-wal` file
-    /// smaller at some throughput; every acknowledged change is durable either way.
+    /// file with 4 KiB pages). Lower keeps the `-wal` file smaller at some throughput; every acknowledged change is
+    /// durable either way.
     pub fn checkpoint_pages(mut self, pages: u32) -> Self {
         self.checkpoint_pages = pages;
         self

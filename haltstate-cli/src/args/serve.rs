@@ -45,9 +45,8 @@ pub struct ServeArgs {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
-    /// WAL pages after which a commit copies them into the database (2 KiB each; 4 KiB in a file made before
-    /// 2 KiB pages). Lower keeps the
-    /// `-wal` file and the slowest commits smaller, at some throughput.
+    /// WAL pages after which a commit copies them into the database (2 KiB each, 4 KiB in an older file). Lower
+    /// keeps the `-wal` file and the slowest commits smaller, at some throughput.
     #[arg(long, default_value_t = haltstate_authority::DEFAULT_CHECKPOINT_PAGES,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub checkpoint_pages: u32,

@@ -77,7 +77,7 @@ pub(crate) fn open_writer(
     create_private(path)?;
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // Before anything is written: SQLite fixes a file's page size when it creates it (a no-op on a file made).
+    // Before anything is written: SQLite fixes a file's page size when it creates it (a no-op on an existing one).
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
