@@ -14,7 +14,7 @@ use haltstate_types::VerifyReport;
 /// What a backup copied, and what its copy verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupReport {
-    /// Database pages copied (4 KiB each).
+    /// Database pages copied (2 KiB each; 4 KiB in an older file).
     pub pages: u64,
     /// The copy's ledger, verified.
     pub verified: VerifyReport,
