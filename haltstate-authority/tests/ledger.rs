@@ -1796,7 +1796,8 @@ mod times {
     }
 
     /// Every range (bounds on, between, before and after the records' times; with a key, an action, a start
-    /// after a record, a limit) answers what filtering the whole ledger answers, on both backends.
+    /// after a record, a limit, the newest first) answers what filtering the whole ledger answers, on both
+    /// backends.
     #[test]
     fn time_ranges_find_exactly_the_records_a_scan_finds() {
         let env = env();
@@ -1846,11 +1847,14 @@ mod times {
             .step_by(2)
             .flat_map(|from| bounds.iter().step_by(3).map(move |to| (*from, *to)))
         {
-            for (key, action, after_seq, limit) in [
-                (None, None, None, None),
-                (Some("refund:t4"), None, None, None),
-                (None, Some("data.export"), None, None),
-                (None, None, Some(11), Some(5)),
+            for (key, action, after_seq, limit, newest_first) in [
+                (None, None, None, None, false),
+                (Some("refund:t4"), None, None, None, false),
+                (None, Some("data.export"), None, None, false),
+                (None, None, Some(11), Some(5), false),
+                (None, None, None, Some(3), true),
+                (None, Some("data.export"), None, Some(2), true),
+                (None, None, Some(11), Some(5), true),
             ] {
                 let query = EvidenceQuery {
                     from,
@@ -1859,9 +1863,10 @@ mod times {
                     action: action.map(str::to_owned),
                     after_seq,
                     limit,
+                    newest_first,
                     ..Default::default()
                 };
-                let expected: Vec<u64> = everything
+                let mut matching: Vec<u64> = everything
                     .iter()
                     .filter(|r| from.is_none_or(|from| r.at >= from))
                     .filter(|r| to.is_none_or(|to| r.at < to))
@@ -1869,6 +1874,12 @@ mod times {
                     .filter(|r| action.is_none_or(|action| r.action.as_deref() == Some(action)))
                     .filter(|r| after_seq.is_none_or(|after| r.seq > after))
                     .map(|r| r.seq)
+                    .collect();
+                if newest_first {
+                    matching.reverse();
+                }
+                let expected: Vec<u64> = matching
+                    .into_iter()
                     .take(limit.map_or(usize::MAX, |l| l as usize))
                     .collect();
                 let found = seqs(&env.authority.evidence(TENANT, &query).unwrap());

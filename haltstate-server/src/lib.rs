@@ -25,6 +25,7 @@ mod body;
 mod console;
 mod error;
 mod limits;
+mod long_reads;
 mod metrics;
 pub mod outbound;
 mod query;

@@ -1453,6 +1453,76 @@ async fn the_console_flips_the_kill_switch_after_a_confirmation_and_manages_keys
     assert!(s.authority.authenticate(TENANT, secret).is_err());
 }
 
+/// A ledger longer than a history page reads (1,000 records): the console shows its newest records, and the
+/// operator API answers the newest first when asked (both used to begin at the tenant's first record).
+#[tokio::test]
+async fn the_history_page_and_the_evidence_api_show_a_long_ledgers_newest_records() {
+    use reqwest::Method;
+    let s = start().await;
+    for i in 0..1_100 {
+        let request = haltstate_authority::GuardRequest::new(
+            haltstate_authority::ActionRequest::new("bot", "refund.create")
+                .param("amount_cents", json!(500)),
+            format!("long:{i:04}"),
+        );
+        s.authority.guard(TENANT, request).await.unwrap();
+    }
+    let (_, cookie) = sign_in(&s, TENANT, &s.operator_key).await;
+    let (cookie, _) = cookie.unwrap();
+    let (status, html) = page(&cookie, format!("{}/ui/history", s.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    // A page: the newest 200.
+    for (key, shown) in [
+        ("long:1099", true),
+        ("long:0900", true),
+        ("long:0899", false),
+        ("long:0000", false),
+    ] {
+        assert_eq!(html.contains(key), shown, "{key}");
+    }
+    assert!(
+        html.find("long:1099") < html.find("long:1098"),
+        "newest first"
+    );
+    let (_, html) = page(
+        &cookie,
+        format!("{}/ui/history?action=refund.create", s.base),
+    )
+    .await;
+    assert!(html.contains("long:1099") && !html.contains("long:0899"));
+
+    let keys = |answer: &Value| -> Vec<String> {
+        answer["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["idempotency_key"].as_str().unwrap_or("-").to_owned())
+            .collect()
+    };
+    let op = s.operator_key.clone();
+    let (status, newest) = s
+        .operator(Method::GET, "evidence?newest_first=true&limit=2", &op, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&newest), ["long:1099", "long:1098"]);
+    let (_, oldest) = s
+        .operator(
+            Method::GET,
+            "evidence?action=refund.create&limit=2",
+            &op,
+            None,
+        )
+        .await;
+    assert_eq!(keys(&oldest), ["long:0000", "long:0001"]);
+    let (status, refused) = s
+        .operator(Method::GET, "evidence?newest_first=yes", &op, None)
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+}
+
 #[tokio::test]
 async fn the_console_searches_history_shows_a_keys_timeline_with_hashes_and_verifies_the_chain() {
     let s = start().await;

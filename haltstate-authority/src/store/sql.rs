@@ -362,7 +362,10 @@ impl EvidenceStatement {
             }
         }
         let limit_at = filters.len() + 3 + usize::from(before.is_some());
-        sql.push_str(&format!(" ORDER BY seq LIMIT CAST(?{limit_at} AS BIGINT)"));
+        let order = if query.newest_first { "DESC" } else { "ASC" };
+        sql.push_str(&format!(
+            " ORDER BY seq {order} LIMIT CAST(?{limit_at} AS BIGINT)"
+        ));
         Self {
             sql,
             after,
@@ -404,7 +407,7 @@ mod tests {
         assert!(
             statement.sql.ends_with(
                 "AND json_extract(body, '$.action') = ?3 AND json_extract(body, '$.agent_id') = ?4 \
-                 ORDER BY seq LIMIT CAST(?5 AS BIGINT)"
+                 ORDER BY seq ASC LIMIT CAST(?5 AS BIGINT)"
             ),
             "{}",
             statement.sql

@@ -17,6 +17,7 @@ use super::page;
 use super::proof::proof_link;
 use super::session::Session;
 use super::visible::Visible;
+use crate::long_reads::off_workers;
 use crate::state::Shared;
 
 /// Records a history page shows at most.
@@ -102,17 +103,18 @@ pub(crate) async fn history(
         from,
         to,
         limit: Some(1000),
+        newest_first: true,
         ..EvidenceQuery::default()
     };
-    let records = match state.authority.evidence(&session.principal.tenant, &query) {
+    let (authority, tenant) = (state.authority.clone(), session.principal.tenant.clone());
+    let records = match off_workers(move || authority.evidence(&tenant, &query)).await {
         Ok(records) => records,
         Err(error) => return unavailable(&session, &error),
     };
     let wanted = given(&search.decision).map(|d| d.to_ascii_lowercase());
-    // Newest first, at most a page.
+    // The newest that match, at most a page.
     let shown: Vec<&EvidenceRecord> = records
         .iter()
-        .rev()
         .filter(|r| {
             wanted
                 .as_ref()
@@ -250,7 +252,9 @@ pub(crate) async fn timeline(
 
 pub(crate) async fn ledger(State(state): State<Shared>, session: Session) -> Response {
     let tenant = &session.principal.tenant;
-    let body = match state.authority.verify_tenant_ledger(tenant) {
+    // Reads and hashes every record of the tenant's chain.
+    let (authority, verified) = (state.authority.clone(), tenant.clone());
+    let body = match off_workers(move || authority.verify_tenant_ledger(&verified)).await {
         Ok(report) => {
             let head = report.chains.first();
             html! {

@@ -12,6 +12,7 @@ use haltstate_authority::ReplayQuery;
 use super::layout::{layout, refused, urlencode};
 use super::page;
 use super::session::Session;
+use crate::long_reads::off_workers;
 use crate::state::Shared;
 
 /// How far back the page looks.
@@ -24,7 +25,9 @@ pub(crate) async fn show(State(state): State<Shared>, session: Session) -> Respo
         tenant: Some(session.principal.tenant.clone()),
         since: Some(state.authority.now() - WINDOW),
     };
-    let report = match state.authority.shadow_report(&query) {
+    // Reads every decision of the window: a week of a busy tenant's ledger.
+    let authority = state.authority.clone();
+    let report = match off_workers(move || authority.shadow_report(&query)).await {
         Ok(report) => report,
         Err(error) => {
             tracing::warn!(%error, "console could not read the shadow decisions");

@@ -19,6 +19,7 @@ use haltstate_types::{
 use crate::auth::{Admin, Operator};
 use crate::body::WireJson;
 use crate::error::ApiError;
+use crate::long_reads::off_workers;
 use crate::query;
 use crate::state::Shared;
 
@@ -123,7 +124,9 @@ pub async fn set_kill_switch(
     Ok(Json(KillReply::from(&status)))
 }
 
-/// `GET evidence?idempotency_key=&action=&agent_id=&from=&to=&after_seq=&limit=`.
+/// `GET evidence?idempotency_key=&action=&agent_id=&from=&to=&after_seq=&limit=&newest_first=`: oldest first
+/// (page on with `after_seq`), or with `newest_first=true` the newest that match, newest first. Run off the
+/// runtime's workers: a search by action or agent reads the tenant's ledger until it has `limit` records.
 pub async fn evidence(
     State(state): State<Shared>,
     Operator(who): Operator,
@@ -150,10 +153,15 @@ pub async fn evidence(
         to: time("to")?,
         after_seq,
         limit: Some(query::limit(&params, 100, MAX_LIMIT)?),
+        newest_first: match params.get("newest_first").map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::bad_request("newest_first must be true or false")),
+        },
     };
-    Ok(Json(EvidenceReply {
-        records: state.authority.evidence(&who.tenant, &filter)?,
-    }))
+    let authority = state.authority.clone();
+    let records = off_workers(move || authority.evidence(&who.tenant, &filter)).await?;
+    Ok(Json(EvidenceReply { records }))
 }
 
 /// `GET ledger/head`: the last record of this tenant's evidence, never another tenant's.
