@@ -1,26 +1,151 @@
-//! Reads whose time grows with a tenant's ledger, run off the runtime's workers.
+//! Reads whose time grows with a tenant's ledger: run off the runtime's workers, at most
+//! [`PER_TENANT`] of one tenant's at once.
 //!
 //! An evidence search by action or agent is not indexed: one that matches little reads the tenant's whole ledger
 //! (~1 µs a record: a second at 10^6 records, ten at 10^7); the console's chain check reads and hashes all of it,
 //! its shadow page a week of it. Run on a worker, such a read holds one of the few threads that serve every
 //! tenant's agents: four operators searching a 1.26-million-record ledger stopped a 2-core server's guards
 //! (0 actions/s, p50 2.8 s at one connection; 345 actions/s and p50 1.3 ms with the searches here instead). On
-//! the blocking pool they share the CPU with the workers.
+//! the blocking pool they share the CPU with the workers; the cap keeps one tenant's operators from taking more
+//! than [`PER_TENANT`] threads' worth of it (and as many pinned snapshots of the database), however many requests
+//! they send. It counts per tenant so that another tenant's searches never wait behind them.
 
-use haltstate_authority::{AuthorityError, Result};
+use std::sync::Arc;
 
-/// Runs `read` on tokio's blocking pool and answers what it answered. A read that panics answers
-/// [`AuthorityError::Unavailable`] (a bug, reported as a failure to read, never as an empty answer).
-pub(crate) async fn off_workers<T, F>(read: F) -> Result<T>
+use axum::http::StatusCode;
+use haltstate_authority::AuthorityError;
+use haltstate_types::ErrorCode;
+
+use crate::error::ApiError;
+use crate::slots::Slots;
+
+/// A tenant's long reads at once; past it, 429 until one ends.
+pub(crate) const PER_TENANT: usize = 2;
+
+/// The long reads running, by tenant.
+pub(crate) type LongReads = Slots<String>;
+
+/// Why a long read answered nothing.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LongReadError {
+    /// The tenant has [`PER_TENANT`] long reads running already.
+    #[error("this tenant already has {PER_TENANT} long reads running; retry when one ends")]
+    Busy,
+    /// The read failed (or panicked, as [`AuthorityError::Unavailable`]: a bug, never an empty answer).
+    #[error(transparent)]
+    Read(#[from] AuthorityError),
+}
+
+impl From<LongReadError> for ApiError {
+    fn from(error: LongReadError) -> Self {
+        match error {
+            LongReadError::Busy => ApiError::retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                &error.to_string(),
+                1,
+            ),
+            LongReadError::Read(error) => error.into(),
+        }
+    }
+}
+
+/// Runs `read` for `tenant` on tokio's blocking pool, holding one of the tenant's places until it returns (also
+/// when the request that asked is gone: the read still runs).
+pub(crate) async fn off_workers<T, F>(
+    reads: &Arc<LongReads>,
+    tenant: &str,
+    read: F,
+) -> Result<T, LongReadError>
 where
-    F: FnOnce() -> Result<T> + Send + 'static,
+    F: FnOnce() -> haltstate_authority::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(read)
-        .await
-        .unwrap_or_else(|stopped| {
-            Err(AuthorityError::Unavailable(format!(
-                "the read stopped: {stopped}"
-            )))
+    let place = reads
+        .take(tenant.to_owned(), PER_TENANT)
+        .ok_or(LongReadError::Busy)?;
+    let answer = tokio::task::spawn_blocking(move || {
+        let answer = read();
+        drop(place);
+        answer
+    })
+    .await
+    .unwrap_or_else(|stopped| {
+        Err(AuthorityError::Unavailable(format!(
+            "the read stopped: {stopped}"
+        )))
+    });
+    Ok(answer?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A read of `tenant` that runs until the sender answered is sent to (or dropped).
+    fn held(
+        reads: &Arc<LongReads>,
+        tenant: &str,
+    ) -> (
+        mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<u32, LongReadError>>,
+    ) {
+        let (release, wait) = mpsc::channel::<()>();
+        let (reads, tenant) = (reads.clone(), tenant.to_owned());
+        let read = tokio::spawn(async move {
+            off_workers(&reads, &tenant, move || {
+                wait.recv().ok();
+                Ok(7)
+            })
+            .await
+        });
+        (release, read)
+    }
+
+    /// Until `tenant` holds `count` places (each read takes its place before it starts waiting).
+    async fn until_held(reads: &Arc<LongReads>, tenant: &str, count: usize) {
+        while reads.held(&tenant.to_owned()) < count {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_tenant_runs_at_most_its_cap_at_once_and_another_tenant_is_not_counted() {
+        let reads: Arc<LongReads> = Arc::default();
+        let (first, first_read) = held(&reads, "acme");
+        let (second, second_read) = held(&reads, "acme");
+        until_held(&reads, "acme", PER_TENANT).await;
+        // Both reads hold a blocking thread; the one worker still answers.
+        let refused = off_workers(&reads, "acme", || Ok(1)).await;
+        assert!(matches!(refused, Err(LongReadError::Busy)), "{refused:?}");
+        let other = off_workers(&reads, "globex", || Ok(2)).await;
+        assert_eq!(other.ok(), Some(2), "another tenant's read is not held up");
+        first.send(()).unwrap();
+        assert_eq!(first_read.await.unwrap().ok(), Some(7));
+        assert_eq!(off_workers(&reads, "acme", || Ok(3)).await.ok(), Some(3));
+        second.send(()).unwrap();
+        assert_eq!(second_read.await.unwrap().ok(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_answers_its_error_and_gives_its_place_back() {
+        let reads: Arc<LongReads> = Arc::default();
+        let failed = off_workers(&reads, "acme", || -> haltstate_authority::Result<()> {
+            Err(AuthorityError::Corrupt("a row".into()))
         })
+        .await;
+        assert!(matches!(
+            failed,
+            Err(LongReadError::Read(AuthorityError::Corrupt(_)))
+        ));
+        // (A read that panics answers `Unavailable`; not run here: the panic's backtrace would grow this test
+        // process's memory beside `metrics`' test of it.)
+        assert_eq!(
+            reads.held(&"acme".to_owned()),
+            0,
+            "the place was given back"
+        );
+    }
 }

@@ -42,6 +42,15 @@ impl<K: Hash + Eq + Clone> Slots<K> {
     }
 }
 
+#[cfg(test)]
+impl<K: Hash + Eq> Slots<K> {
+    /// The places `holder` holds now.
+    pub(crate) fn held(&self, holder: &K) -> usize {
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.get(holder).copied().unwrap_or(0)
+    }
+}
+
 impl<K: Hash + Eq> Drop for Slot<K> {
     fn drop(&mut self) {
         let mut held = self

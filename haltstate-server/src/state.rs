@@ -34,6 +34,7 @@ pub struct AppState {
     pub(crate) rates: Arc<RateLimits>,
     pub(crate) refusals: Arc<Refusals>,
     pub(crate) streams: Arc<crate::streams::Streams>,
+    pub(crate) long_reads: Arc<crate::long_reads::LongReads>,
 }
 
 /// The state the [`router`](crate::router)'s handlers share: one [`AppState`] behind a reference count. The
@@ -81,6 +82,7 @@ impl AppState {
             rates: Arc::new(RateLimits::new(&limits)),
             refusals: Arc::new(Refusals::default()),
             streams: Arc::default(),
+            long_reads: Arc::default(),
         }
     }
 

@@ -13,11 +13,11 @@ use haltstate_types::timestamp::parse_iso8601;
 use haltstate_types::{ChainedRecord, EvidenceQuery, EvidenceRecord};
 
 use super::layout::{layout, refused, urlencode};
-use super::page;
 use super::proof::proof_link;
 use super::session::Session;
 use super::visible::Visible;
-use crate::long_reads::off_workers;
+use super::{busy, page};
+use crate::long_reads::{LongReadError, off_workers};
 use crate::state::Shared;
 
 /// Records a history page shows at most.
@@ -107,9 +107,14 @@ pub(crate) async fn history(
         ..EvidenceQuery::default()
     };
     let (authority, tenant) = (state.authority.clone(), session.principal.tenant.clone());
-    let records = match off_workers(move || authority.evidence(&tenant, &query)).await {
+    let records = match off_workers(&state.long_reads, &session.principal.tenant, move || {
+        authority.evidence(&tenant, &query)
+    })
+    .await
+    {
         Ok(records) => records,
-        Err(error) => return unavailable(&session, &error),
+        Err(LongReadError::Busy) => return busy(&session),
+        Err(LongReadError::Read(error)) => return unavailable(&session, &error),
     };
     let wanted = given(&search.decision).map(|d| d.to_ascii_lowercase());
     // The newest that match, at most a page.
@@ -254,7 +259,10 @@ pub(crate) async fn ledger(State(state): State<Shared>, session: Session) -> Res
     let tenant = &session.principal.tenant;
     // Reads and hashes every record of the tenant's chain.
     let (authority, verified) = (state.authority.clone(), tenant.clone());
-    let body = match off_workers(move || authority.verify_tenant_ledger(&verified)).await {
+    let checked = off_workers(&state.long_reads, tenant, move || {
+        authority.verify_tenant_ledger(&verified)
+    });
+    let body = match checked.await {
         Ok(report) => {
             let head = report.chains.first();
             html! {
@@ -266,11 +274,12 @@ pub(crate) async fn ledger(State(state): State<Shared>, session: Session) -> Res
                 }
             }
         }
-        Err(AuthorityError::LedgerBroken { seq, problem, .. }) => html! {
+        Err(LongReadError::Read(AuthorityError::LedgerBroken { seq, problem, .. })) => html! {
             h1 { "Ledger" }
             p.error id="ledger-status" { "BROKEN at record " (seq) ": " (problem) }
         },
-        Err(error) => return unavailable(&session, &error),
+        Err(LongReadError::Busy) => return busy(&session),
+        Err(LongReadError::Read(error)) => return unavailable(&session, &error),
     };
     page(StatusCode::OK, layout("Ledger", Some(&session), body))
 }

@@ -121,6 +121,23 @@ fn page(status: StatusCode, markup: Markup) -> Response {
     response
 }
 
+/// The page for a search, check or report refused because the tenant has as many running as it may
+/// ([`long_reads`](crate::long_reads)).
+fn busy(session: &Session) -> Response {
+    let mut response = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        layout::refused(
+            Some(session),
+            "Busy",
+            "Other searches of this tenant's evidence are running; try again when they end.",
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 fn to_login() -> Response {
     Redirect::to("/ui/login").into_response()
 }

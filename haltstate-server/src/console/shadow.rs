@@ -10,9 +10,9 @@ use super::when::Exact;
 use haltstate_authority::ReplayQuery;
 
 use super::layout::{layout, refused, urlencode};
-use super::page;
 use super::session::Session;
-use crate::long_reads::off_workers;
+use super::{busy, page};
+use crate::long_reads::{LongReadError, off_workers};
 use crate::state::Shared;
 
 /// How far back the page looks.
@@ -27,9 +27,13 @@ pub(crate) async fn show(State(state): State<Shared>, session: Session) -> Respo
     };
     // Reads every decision of the window: a week of a busy tenant's ledger.
     let authority = state.authority.clone();
-    let report = match off_workers(move || authority.shadow_report(&query)).await {
+    let read = off_workers(&state.long_reads, &session.principal.tenant, move || {
+        authority.shadow_report(&query)
+    });
+    let report = match read.await {
         Ok(report) => report,
-        Err(error) => {
+        Err(LongReadError::Busy) => return busy(&session),
+        Err(LongReadError::Read(error)) => {
             tracing::warn!(%error, "console could not read the shadow decisions");
             return page(
                 StatusCode::SERVICE_UNAVAILABLE,

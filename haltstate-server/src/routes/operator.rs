@@ -160,7 +160,11 @@ pub async fn evidence(
         },
     };
     let authority = state.authority.clone();
-    let records = off_workers(move || authority.evidence(&who.tenant, &filter)).await?;
+    let tenant = who.tenant.clone();
+    let records = off_workers(&state.long_reads, &who.tenant, move || {
+        authority.evidence(&tenant, &filter)
+    })
+    .await?;
     Ok(Json(EvidenceReply { records }))
 }
 
