@@ -1,14 +1,15 @@
-//! Reads whose time grows with a tenant's ledger: run off the runtime's workers, at most
-//! [`PER_TENANT`] of one tenant's at once.
+//! Reads whose time grows with a tenant's ledger: run off the runtime's workers, at most [`PER_TENANT`] of one
+//! tenant's at once.
 //!
 //! An evidence search by action or agent is not indexed: one that matches little reads the tenant's whole ledger
 //! (~1 µs a record: a second at 10^6 records, ten at 10^7); the console's chain check reads and hashes all of it,
-//! its shadow page a week of it. Run on a worker, such a read holds one of the few threads that serve every
-//! tenant's agents: four operators searching a 1.26-million-record ledger stopped a 2-core server's guards
-//! (0 actions/s, p50 2.8 s at one connection; 345 actions/s and p50 1.3 ms with the searches here instead). On
-//! the blocking pool they share the CPU with the workers; the cap keeps one tenant's operators from taking more
-//! than [`PER_TENANT`] threads' worth of it (and as many pinned snapshots of the database), however many requests
-//! they send. It counts per tenant so that another tenant's searches never wait behind them.
+//! its shadow page a week of it, its overview up to a day of it (200,000 records). Run on a worker, such a read
+//! holds one of the few threads that serve every tenant's agents: four operators searching a 1.26-million-record
+//! ledger stopped a 2-core server's guards (0 actions/s, p50 2.8 s at one connection; 345 actions/s and p50
+//! 1.3 ms with the searches here instead). On the blocking pool they share the CPU with the workers; the cap keeps
+//! one tenant's operators from taking more than [`PER_TENANT`] threads' worth of it (and as many pinned snapshots
+//! of the database), however many requests they send. It counts per tenant so that another tenant's searches
+//! never wait behind them.
 
 use std::sync::Arc;
 

@@ -16,9 +16,10 @@ use haltstate_types::{
 
 use super::charts::{Series, bars, stacked_columns};
 use super::layout::{layout, refused};
-use super::page;
 use super::session::Session;
 use super::when::{Exact, When, span};
+use super::{busy, page};
+use crate::long_reads::{LongReadError, off_workers};
 use crate::state::{AppState, Shared};
 
 /// Records of the last day read at most; past it the page says its figures are partial.
@@ -137,9 +138,15 @@ const WAITS: [(i64, &str); 7] = [
 ];
 
 pub(crate) async fn show(State(state): State<Shared>, session: Session) -> Response {
-    match overview(&state, &session) {
+    // Reads up to a day of the tenant's records ([`DAY_RECORDS`]).
+    let (shared, reader) = (state.clone(), session.clone());
+    let read = off_workers(&state.long_reads, &session.principal.tenant, move || {
+        overview(&shared, &reader)
+    });
+    match read.await {
         Ok(body) => page(StatusCode::OK, layout("Overview", Some(&session), body)),
-        Err(error) => {
+        Err(LongReadError::Busy) => busy(&session),
+        Err(LongReadError::Read(error)) => {
             tracing::warn!(%error, "console overview could not read storage");
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
