@@ -1863,7 +1863,6 @@ mod times {
                     action: action.map(str::to_owned),
                     after_seq,
                     limit,
-                    newest_first,
                     ..Default::default()
                 };
                 let mut matching: Vec<u64> = everything
@@ -1882,8 +1881,16 @@ mod times {
                     .into_iter()
                     .take(limit.map_or(usize::MAX, |l| l as usize))
                     .collect();
-                let found = seqs(&env.authority.evidence(TENANT, &query).unwrap());
-                assert_eq!(found, expected, "{query:?}");
+                let found = if newest_first {
+                    env.authority.newest_evidence(TENANT, &query)
+                } else {
+                    env.authority.evidence(TENANT, &query)
+                };
+                assert_eq!(
+                    seqs(&found.unwrap()),
+                    expected,
+                    "{query:?}, newest first: {newest_first}"
+                );
                 checked += usize::from(!expected.is_empty());
             }
         }

@@ -247,10 +247,6 @@ pub struct EvidenceQuery {
     pub after_seq: Option<u64>,
     /// At most this many records (capped at 1000; 100 when unset).
     pub limit: Option<u32>,
-    /// The newest records that match, newest first (the limit counts from the end of the ledger): what a page
-    /// of recent activity shows. By default the oldest come first, which is how a reader pages through the
-    /// ledger with [`after_seq`](Self::after_seq).
-    pub newest_first: bool,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use haltstate_types::{ChainedRecord, EvidenceQuery};
 use super::Authority;
 use crate::error::{AuthorityError, Result};
 use crate::signing::SigningKey;
+use crate::store::sql::Order;
 
 /// Which records a proof pack proves.
 #[derive(Debug, Clone, Default)]
@@ -148,6 +149,7 @@ impl Authority {
                 limit: Some(1),
                 ..EvidenceQuery::default()
             },
+            Order::OldestFirst,
         )?;
         Ok(found.into_iter().next().filter(|r| r.record.seq == seq))
     }

@@ -16,12 +16,39 @@ use haltstate_types::{EvidenceQuery, EvidenceRecord, LedgerHead, VerifyReport};
 use super::Authority;
 use crate::database::Database;
 use crate::error::Result;
+use crate::store::sql::Order;
 use crate::store::sqlite;
 
 impl Authority {
-    /// Evidence of `tenant` matching `query`, in ledger order.
+    /// Evidence of `tenant` matching `query`, in ledger order: the oldest that match first, so that a reader
+    /// pages on with `after_seq`.
     pub fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
-        self.inner.reads.evidence(tenant, query)
+        self.inner.reads.evidence(tenant, query, Order::OldestFirst)
+    }
+
+    /// The newest evidence of `tenant` matching `query`, newest first: its `limit` counts from the end of the
+    /// ledger (`after_seq` still bounds the records from below). What a page of recent activity shows.
+    ///
+    /// ```
+    /// # use haltstate_authority::{ActionRequest, Authority, EvidenceQuery, GuardRequest};
+    /// # let dir = tempfile::tempdir()?;
+    /// let authority = Authority::builder(dir.path().join("hs.db")).open()?;
+    /// for key in ["refund:1", "refund:2", "refund:3"] {
+    ///     let request = GuardRequest::new(ActionRequest::new("bot", "refund.create"), key);
+    ///     authority.guard("acme", request).wait()?;
+    /// }
+    /// let query = EvidenceQuery { limit: Some(2), ..EvidenceQuery::default() };
+    /// let newest = authority.newest_evidence("acme", &query)?;
+    /// let keys: Vec<_> = newest.iter().map(|r| r.idempotency_key.as_deref()).collect();
+    /// assert_eq!(keys, [Some("refund:3"), Some("refund:2")]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn newest_evidence(
+        &self,
+        tenant: &str,
+        query: &EvidenceQuery,
+    ) -> Result<Vec<EvidenceRecord>> {
+        self.inner.reads.evidence(tenant, query, Order::NewestFirst)
     }
 
     /// Evidence of `tenant` matching `query`, with each record's chain links (its hash and the one before).
@@ -30,7 +57,9 @@ impl Authority {
         tenant: &str,
         query: &EvidenceQuery,
     ) -> Result<Vec<haltstate_types::ChainedRecord>> {
-        self.inner.reads.chained_evidence(tenant, query)
+        self.inner
+            .reads
+            .chained_evidence(tenant, query, Order::OldestFirst)
     }
 
     /// The last record of `tenant`'s evidence (sequence 0 and the genesis hash when it has none): what an

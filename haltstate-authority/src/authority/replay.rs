@@ -15,6 +15,7 @@ use haltstate_types::{
 use super::Authority;
 use crate::error::{AuthorityError, Result};
 use crate::policy::{PolicyEngine, Usage, UsageWindow};
+use crate::store::sql::Order;
 
 /// Which records to replay (or report on).
 #[derive(Debug, Clone, Default)]
@@ -151,7 +152,10 @@ impl Authority {
     ) -> Result<()> {
         query.limit = Some(PAGE);
         loop {
-            let page = self.inner.reads.chained_evidence(tenant, &query)?;
+            let page = self
+                .inner
+                .reads
+                .chained_evidence(tenant, &query, Order::OldestFirst)?;
             let done = page.len() < PAGE as usize;
             if let Some(last) = page.last() {
                 query.after_seq = Some(last.record.seq);

@@ -283,6 +283,15 @@ impl LedgerColumns {
     };
 }
 
+/// Which end of a tenant's ledger a query's records come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// The oldest that match first: how a reader pages through the ledger with `after_seq`.
+    OldestFirst,
+    /// The newest that match first (the limit counts from the end): a page of recent activity.
+    NewestFirst,
+}
+
 /// A ledger query as a statement: tenant `?1`, records after `?2`, then one placeholder for each filter given,
 /// then, when the records end at a sequence number, that number, then the limit.
 #[derive(Debug)]
@@ -308,8 +317,8 @@ pub(crate) struct SeqRange {
 impl EvidenceStatement {
     /// Only the filters given go into the SQL: `(?x IS NULL OR col = ?x)` would keep the planner from using
     /// the key and time indexes, and a query by key would scan the tenant's whole ledger.
-    pub(crate) fn new(query: &EvidenceQuery, columns: &LedgerColumns) -> Self {
-        Self::build(query, columns, None)
+    pub(crate) fn new(query: &EvidenceQuery, columns: &LedgerColumns, order: Order) -> Self {
+        Self::build(query, columns, None, order)
     }
 
     /// As [`new`](Self::new), with the time range also bounded by the sequence numbers where it begins and ends
@@ -319,11 +328,17 @@ impl EvidenceStatement {
         query: &EvidenceQuery,
         columns: &LedgerColumns,
         seqs: SeqRange,
+        order: Order,
     ) -> Self {
-        Self::build(query, columns, Some(seqs))
+        Self::build(query, columns, Some(seqs), order)
     }
 
-    fn build(query: &EvidenceQuery, columns: &LedgerColumns, seqs: Option<SeqRange>) -> Self {
+    fn build(
+        query: &EvidenceQuery,
+        columns: &LedgerColumns,
+        seqs: Option<SeqRange>,
+        order: Order,
+    ) -> Self {
         let mut sql =
             String::from("SELECT body, prev_hash, hash FROM ledger WHERE tenant = ?1 AND seq > ?2");
         let mut filters = Vec::new();
@@ -362,7 +377,10 @@ impl EvidenceStatement {
             }
         }
         let limit_at = filters.len() + 3 + usize::from(before.is_some());
-        let order = if query.newest_first { "DESC" } else { "ASC" };
+        let order = match order {
+            Order::OldestFirst => "ASC",
+            Order::NewestFirst => "DESC",
+        };
         sql.push_str(&format!(
             " ORDER BY seq {order} LIMIT CAST(?{limit_at} AS BIGINT)"
         ));
@@ -403,7 +421,7 @@ mod tests {
             limit: Some(5000),
             ..EvidenceQuery::default()
         };
-        let statement = EvidenceStatement::new(&query, &LedgerColumns::SQLITE);
+        let statement = EvidenceStatement::new(&query, &LedgerColumns::SQLITE, Order::OldestFirst);
         assert!(
             statement.sql.ends_with(
                 "AND json_extract(body, '$.action') = ?3 AND json_extract(body, '$.agent_id') = ?4 \
@@ -427,6 +445,7 @@ mod tests {
                 ..EvidenceQuery::default()
             },
             &LedgerColumns::SQLITE,
+            Order::OldestFirst,
         );
         let by_sequence = EvidenceStatement::by_sequence(
             &EvidenceQuery {
@@ -439,6 +458,7 @@ mod tests {
                 from: Some(1),
                 to: Some(2),
             },
+            Order::OldestFirst,
         );
         let statements = [
             LIST_APPROVALS,
@@ -581,7 +601,7 @@ mod tests {
             idempotency_key: Some("refund:1".into()),
             ..EvidenceQuery::default()
         };
-        let statement = EvidenceStatement::new(&query, &LedgerColumns::SQLITE);
+        let statement = EvidenceStatement::new(&query, &LedgerColumns::SQLITE, Order::OldestFirst);
         let mut explain = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", statement.sql))
             .unwrap();

@@ -3,6 +3,7 @@
 //! implementation of these two traits, and every rule above them is shared.
 
 use crate::pending_approvals::PendingApprovals;
+use crate::store::sql::Order;
 use time::OffsetDateTime;
 
 use haltstate_types::{
@@ -230,16 +231,26 @@ pub(crate) trait Reads: Send + Sync + std::fmt::Debug {
     fn kill_status(&self, tenant: &str, agent: &str) -> Result<KillStatus>;
     /// One scope's own kill switch.
     fn kill_state(&self, scope: &KillScope) -> Result<KillState>;
-    /// Evidence of a tenant, in ledger order.
-    fn evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<EvidenceRecord>> {
+    /// Evidence of a tenant, from the end `order` names.
+    fn evidence(
+        &self,
+        tenant: &str,
+        query: &EvidenceQuery,
+        order: Order,
+    ) -> Result<Vec<EvidenceRecord>> {
         Ok(self
-            .chained_evidence(tenant, query)?
+            .chained_evidence(tenant, query, order)?
             .into_iter()
             .map(|chained| chained.record)
             .collect())
     }
     /// The same, with each record's chain links.
-    fn chained_evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<ChainedRecord>>;
+    fn chained_evidence(
+        &self,
+        tenant: &str,
+        query: &EvidenceQuery,
+        order: Order,
+    ) -> Result<Vec<ChainedRecord>>;
     /// Recomputes one tenant's chain.
     fn verify_tenant(&self, tenant: &str) -> Result<VerifyReport>;
     /// The last record of a tenant's evidence.

@@ -103,12 +103,11 @@ pub(crate) async fn history(
         from,
         to,
         limit: Some(1000),
-        newest_first: true,
         ..EvidenceQuery::default()
     };
     let (authority, tenant) = (state.authority.clone(), session.principal.tenant.clone());
     let records = match off_workers(&state.long_reads, &session.principal.tenant, move || {
-        authority.evidence(&tenant, &query)
+        authority.newest_evidence(&tenant, &query)
     })
     .await
     {

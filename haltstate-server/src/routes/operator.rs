@@ -153,16 +153,20 @@ pub async fn evidence(
         to: time("to")?,
         after_seq,
         limit: Some(query::limit(&params, 100, MAX_LIMIT)?),
-        newest_first: match params.get("newest_first").map(String::as_str) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(ApiError::bad_request("newest_first must be true or false")),
-        },
+    };
+    let newest_first = match params.get("newest_first").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::bad_request("newest_first must be true or false")),
     };
     let authority = state.authority.clone();
     let tenant = who.tenant.clone();
     let records = off_workers(&state.long_reads, &who.tenant, move || {
-        authority.evidence(&tenant, &filter)
+        if newest_first {
+            authority.newest_evidence(&tenant, &filter)
+        } else {
+            authority.evidence(&tenant, &filter)
+        }
     })
     .await?;
     Ok(Json(EvidenceReply { records }))

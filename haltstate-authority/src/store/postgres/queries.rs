@@ -17,7 +17,7 @@ use crate::store::decode::{
     self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
 };
 use crate::store::job::KeyHint;
-use crate::store::sql::{EvidenceStatement, LedgerColumns};
+use crate::store::sql::{EvidenceStatement, LedgerColumns, Order};
 
 shared_statements!(
     LIST_APPROVALS,
@@ -225,8 +225,9 @@ pub(crate) fn evidence(
     conn: &mut Conn,
     tenant: &str,
     query: &EvidenceQuery,
+    order: Order,
 ) -> Result<Vec<ChainedRecord>> {
-    let statement = EvidenceStatement::new(query, &LedgerColumns::POSTGRES);
+    let statement = EvidenceStatement::new(query, &LedgerColumns::POSTGRES, order);
     let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&tenant, &statement.after];
     params.extend(
         statement

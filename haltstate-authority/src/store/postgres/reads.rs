@@ -4,6 +4,7 @@
 //! reader thread and the caller waits for its answer.
 
 use crate::pending_approvals::PendingApprovals;
+use crate::store::sql::Order;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -238,9 +239,14 @@ impl Reads for PgReads {
         self.with(move |c| queries::kill_state(c, &scope))
     }
 
-    fn chained_evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<ChainedRecord>> {
+    fn chained_evidence(
+        &self,
+        tenant: &str,
+        query: &EvidenceQuery,
+        order: Order,
+    ) -> Result<Vec<ChainedRecord>> {
         let (tenant, query) = (tenant.to_owned(), query.clone());
-        self.with(move |c| queries::evidence(c, &tenant, &query))
+        self.with(move |c| queries::evidence(c, &tenant, &query, order))
     }
 
     fn verify_tenant(&self, tenant: &str) -> Result<VerifyReport> {

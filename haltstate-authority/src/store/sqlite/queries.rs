@@ -16,7 +16,7 @@ use crate::state_rows::{CheckRecord, KeyRecord, KeyStatus};
 use crate::store::decode::{
     self, approval_columns, check_record_columns, key_info_columns, key_record_columns,
 };
-use crate::store::sql::{self, EvidenceStatement, LedgerColumns};
+use crate::store::sql::{self, EvidenceStatement, LedgerColumns, Order};
 
 /// The row of agent `?2` under key `?3` of tenant `?1`, found through the key's first ledger record (schema 23).
 /// The key is compared too, so a row is never found by its `key_head` alone.
@@ -232,18 +232,19 @@ pub(crate) fn evidence(
     conn: &Connection,
     tenant: &str,
     query: &EvidenceQuery,
+    order: Order,
 ) -> Result<Vec<ChainedRecord>> {
     if query.from.is_none() && query.to.is_none() {
         return evidence_as(
             conn,
             tenant,
-            EvidenceStatement::new(query, &LedgerColumns::SQLITE),
+            EvidenceStatement::new(query, &LedgerColumns::SQLITE, order),
         );
     }
     // A snapshot: the time range's sequence numbers and the records are read from the same ledger.
     let snapshot = conn.unchecked_transaction()?;
     let statement = if super::times::indexed(&snapshot)? {
-        EvidenceStatement::new(query, &LedgerColumns::SQLITE)
+        EvidenceStatement::new(query, &LedgerColumns::SQLITE, order)
     } else {
         let first = |at: Option<OffsetDateTime>| {
             at.map(|at| super::times::first_at_or_after(&snapshot, tenant, &format_rfc3339(at)))
@@ -253,7 +254,7 @@ pub(crate) fn evidence(
             from: first(query.from)?,
             to: first(query.to)?,
         };
-        EvidenceStatement::by_sequence(query, &LedgerColumns::SQLITE, seqs)
+        EvidenceStatement::by_sequence(query, &LedgerColumns::SQLITE, seqs, order)
     };
     evidence_as(&snapshot, tenant, statement)
 }

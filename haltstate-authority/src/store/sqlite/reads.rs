@@ -2,6 +2,7 @@
 //! the writer).
 
 use crate::pending_approvals::PendingApprovals;
+use crate::store::sql::Order;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -162,9 +163,14 @@ impl Reads for SqliteReads {
         self.readers.with(|conn| queries::kill_state(conn, scope))
     }
 
-    fn chained_evidence(&self, tenant: &str, query: &EvidenceQuery) -> Result<Vec<ChainedRecord>> {
+    fn chained_evidence(
+        &self,
+        tenant: &str,
+        query: &EvidenceQuery,
+        order: Order,
+    ) -> Result<Vec<ChainedRecord>> {
         self.readers
-            .with(|conn| queries::evidence(conn, tenant, query))
+            .with(|conn| queries::evidence(conn, tenant, query, order))
     }
 
     fn verify_tenant(&self, tenant: &str) -> Result<VerifyReport> {

@@ -207,6 +207,7 @@ mod tests {
             &query,
             &crate::store::sql::LedgerColumns::SQLITE,
             seqs,
+            crate::store::sql::Order::OldestFirst,
         );
         assert_eq!((evidence.after, evidence.before), (0, Some(2)));
         for sql in [ACTIVITY_FROM, evidence.sql.as_str()] {
