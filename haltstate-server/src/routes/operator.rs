@@ -125,8 +125,8 @@ pub async fn set_kill_switch(
 }
 
 /// `GET evidence?idempotency_key=&action=&agent_id=&from=&to=&after_seq=&limit=&newest_first=`: oldest first
-/// (page on with `after_seq`), or with `newest_first=true` the newest that match, newest first. Run off the
-/// runtime's workers: a search by action or agent reads the tenant's ledger until it has `limit` records.
+/// (page on with `after_seq`), or with `newest_first=true` the newest that match, newest first. Without a key, run
+/// off the runtime's workers: a search by action or agent reads the tenant's ledger until it has `limit` records.
 pub async fn evidence(
     State(state): State<Shared>,
     Operator(who): Operator,
@@ -159,16 +159,21 @@ pub async fn evidence(
         Some("true") => true,
         Some(_) => return Err(ApiError::bad_request("newest_first must be true or false")),
     };
-    let authority = state.authority.clone();
-    let tenant = who.tenant.clone();
-    let records = off_workers(&state.long_reads, &who.tenant, move || {
+    let (authority, tenant) = (state.authority.clone(), who.tenant.clone());
+    let read = move || {
         if newest_first {
             authority.newest_evidence(&tenant, &filter)
         } else {
             authority.evidence(&tenant, &filter)
         }
-    })
-    .await?;
+    };
+    // A key's records are found through the key index, however long the ledger: read here, never refused
+    // because other searches of the tenant are running.
+    let records = if params.contains_key("idempotency_key") {
+        read()?
+    } else {
+        off_workers(&state.long_reads, &who.tenant, read).await?
+    };
     Ok(Json(EvidenceReply { records }))
 }
 
@@ -265,4 +270,75 @@ pub async fn revoke_key(
         key: state.authority.key(&who.tenant, &id)?,
         revoked,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use haltstate_authority::{Authority, Role};
+    use tower::ServiceExt;
+
+    use crate::long_reads::PER_TENANT;
+    use crate::state::AppState;
+
+    /// With the tenant's long reads all taken, a search without a key is refused with 429 and `Retry-After`, and
+    /// a lookup by key (through the key index, bounded) still answers; another tenant's search is not counted.
+    #[tokio::test]
+    async fn a_lookup_by_key_answers_while_the_tenants_long_reads_are_all_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let authority = Authority::builder(dir.path().join("hs.db")).open().unwrap();
+        let acme = authority
+            .create_key("acme", "alice", Role::Operator)
+            .await
+            .unwrap();
+        let globex = authority
+            .create_key("globex", "bob", Role::Operator)
+            .await
+            .unwrap();
+        let state = AppState::new(authority);
+        let long_reads = state.long_reads.clone();
+        let router = crate::router(state);
+        let get = |tenant: &str, secret: &str, query: &str| {
+            let mut request = Request::get(format!("/api/haltstate/v1/evidence?{query}"))
+                .header("X-Tenant-Id", tenant)
+                .header("X-API-Key", secret)
+                .body(Body::empty())
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+            router.clone().oneshot(request)
+        };
+        let held: Vec<_> = (0..PER_TENANT)
+            .map(|_| long_reads.take("acme".to_owned(), PER_TENANT).unwrap())
+            .collect();
+
+        let refused = get("acme", &acme.secret, "action=refund.create")
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.headers().contains_key("retry-after"));
+        let by_key = get("acme", &acme.secret, "idempotency_key=refund:1")
+            .await
+            .unwrap();
+        assert_eq!(by_key.status(), StatusCode::OK);
+        let other = get("globex", &globex.secret, "action=refund.create")
+            .await
+            .unwrap();
+        assert_eq!(
+            other.status(),
+            StatusCode::OK,
+            "another tenant is not counted"
+        );
+
+        drop(held);
+        let searched = get("acme", &acme.secret, "action=refund.create")
+            .await
+            .unwrap();
+        assert_eq!(searched.status(), StatusCode::OK);
+    }
 }
