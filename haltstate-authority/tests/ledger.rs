@@ -2217,3 +2217,147 @@ mod times {
         assert_eq!(seqs(&reopened.evidence(TENANT, &query).unwrap()), [2, 3]);
     }
 }
+
+/// A tenant's chain check (the console's Ledger page): what its operators may see verified.
+mod tenant_check {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// `count` guarded refunds of [`TENANT`], from 8 threads (their commits grouped).
+    fn fill(authority: &Authority, count: usize) {
+        let threads: Vec<_> = (0..8)
+            .map(|thread| {
+                let authority = authority.clone();
+                std::thread::spawn(move || {
+                    for i in (thread..count).step_by(8) {
+                        authority
+                            .guard(TENANT, guard_refund(100, &format!("refund:fill{i}")))
+                            .wait()
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    }
+
+    /// The check reads the head, then the records: records the agents append in between are not a broken chain
+    /// (it said "record 267 is past the head (266)" under one agent's guards).
+    #[test]
+    fn a_tenants_chain_verifies_while_its_agents_append() {
+        let env = env();
+        fill(&env.authority, 200);
+        let stop = Arc::new(AtomicBool::new(false));
+        let guarding = {
+            let (authority, stop) = (env.authority.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut made = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("refund:live{made}");
+                    authority
+                        .guard(TENANT, guard_refund(100, &key))
+                        .wait()
+                        .unwrap();
+                    made += 1;
+                }
+                made
+            })
+        };
+        let mut checks = 0;
+        let grown = loop {
+            let checked = env.authority.verify_tenant_ledger(TENANT);
+            let report = checked.unwrap_or_else(|e| {
+                stop.store(true, Ordering::Relaxed);
+                panic!("check {checks}: {e:?}")
+            });
+            checks += 1;
+            if report.records >= 500 && checks >= 30 {
+                break report.records;
+            }
+        };
+        stop.store(true, Ordering::Relaxed);
+        let made = guarding.join().unwrap();
+        assert!(grown >= 500 && made >= 300, "{grown} {made}");
+    }
+
+    /// Past the 4,096 records one statement reads (`store/windows.rs`) the walk goes on: a record rewritten there,
+    /// a record appended past the head and a head taken away are all found.
+    #[test]
+    fn the_check_walks_past_one_window_and_finds_tampering_there() {
+        let env = common::env_on(haltstate_testkit::postgres::Backend::Sqlite, |b| {
+            b.policy_file(common::sample_policy_path())
+                .durability(haltstate_authority::Durability::Normal)
+        });
+        fill(&env.authority, 4_200);
+        assert_eq!(
+            env.authority.verify_tenant_ledger(TENANT).unwrap().records,
+            4_200
+        );
+        let conn = Connection::open(env.db_path()).unwrap();
+        let broken_at = |authority: &Authority| match authority.verify_tenant_ledger(TENANT) {
+            Err(AuthorityError::LedgerBroken { seq, problem, .. }) => (seq, problem),
+            other => panic!("not caught: {other:?}"),
+        };
+
+        let body: Vec<u8> = conn
+            .query_row(
+                "SELECT body FROM ledger WHERE tenant = ?1 AND seq = 4150",
+                [TENANT],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        value["reason"] = serde_json::json!("nothing to see here");
+        let forged = haltstate_authority::canonical::to_canonical_bytes(&value).unwrap();
+        let put = |body: &[u8]| {
+            conn.execute(
+                "UPDATE ledger SET body = ?1 WHERE tenant = ?2 AND seq = 4150",
+                params![body, TENANT],
+            )
+            .unwrap()
+        };
+        put(&forged);
+        assert_eq!(broken_at(&env.authority).0, 4_150);
+        put(&body);
+
+        // A copy of the head's record one past it, with the chain's hashes made to fit.
+        let columns: String = conn
+            .query_row(
+                "SELECT group_concat(name) FROM pragma_table_info('ledger') \
+                 WHERE name NOT IN ('id', 'seq', 'prev_hash')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        conn.execute(
+            &format!(
+                "INSERT INTO ledger (seq, prev_hash, {columns}) \
+                 SELECT seq + 1, hash, {columns} FROM ledger WHERE tenant = ?1 AND seq = 4200"
+            ),
+            [TENANT],
+        )
+        .unwrap();
+        let (seq, problem) = broken_at(&env.authority);
+        assert_eq!(seq, 4_201, "{problem}");
+        conn.execute(
+            "DELETE FROM ledger WHERE tenant = ?1 AND seq = 4201",
+            [TENANT],
+        )
+        .unwrap();
+        assert_eq!(
+            env.authority.verify_tenant_ledger(TENANT).unwrap().records,
+            4_200
+        );
+
+        conn.execute("DELETE FROM ledger_heads WHERE tenant = ?1", [TENANT])
+            .unwrap();
+        let (seq, problem) = broken_at(&env.authority);
+        assert!(
+            seq == 4_200 && problem.contains("head is missing"),
+            "{seq} {problem}"
+        );
+    }
+}

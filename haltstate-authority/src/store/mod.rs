@@ -16,6 +16,7 @@ pub(crate) mod tree;
 pub(crate) mod tx;
 pub(crate) mod usage;
 pub(crate) mod usage_batch;
+pub(crate) mod windows;
 pub(crate) mod writer;
 pub(crate) mod writers;
 

@@ -3,64 +3,110 @@
 use std::collections::HashMap;
 
 use haltstate_types::VerifyReport;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 use crate::store::chain::{ChainVerifier, broken};
 use crate::store::decode::{self, stored_record_columns};
+use crate::store::windows::Windows;
 
 /// Recomputes every tenant's chain; the error names the tenant and the first broken record.
+///
+/// In one snapshot: the heads and the records, read apart, disagree whenever the writer appends in between.
+/// (Whoever holds the file runs this, not an operator over HTTP; a migration runs it inside its own transaction.)
 pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
-    verify_chains(conn, None)
-}
-
-/// Recomputes one tenant's chain (what its operators may see verified).
-pub(crate) fn verify_tenant(conn: &Connection, tenant: &str) -> Result<VerifyReport> {
-    verify_chains(conn, Some(tenant))
-}
-
-/// The chains of `tenant`, or of every tenant (each query keeps its own SQL, so the one-tenant walk uses the
-/// `(tenant, seq)` index).
-fn verify_chains(conn: &Connection, tenant: Option<&str>) -> Result<VerifyReport> {
-    let (heads_sql, rows_sql, values): (&str, &str, Vec<&dyn rusqlite::ToSql>) = match &tenant {
-        Some(tenant) => (
-            "SELECT tenant, seq, hash FROM ledger_heads WHERE tenant = ?1",
-            concat!(
-                "SELECT ",
-                stored_record_columns!(),
-                " FROM ledger WHERE tenant = ?1 ORDER BY seq"
-            ),
-            vec![tenant],
-        ),
-        None => (
-            "SELECT tenant, seq, hash FROM ledger_heads",
-            concat!(
-                "SELECT ",
-                stored_record_columns!(),
-                " FROM ledger ORDER BY tenant, seq"
-            ),
-            Vec::new(),
-        ),
+    let snapshot = if conn.is_autocommit() {
+        Some(conn.unchecked_transaction()?)
+    } else {
+        None
     };
     let mut heads = HashMap::new();
-    let mut statement = conn.prepare(heads_sql)?;
-    let mut rows = statement.query(values.as_slice())?;
+    let mut statement = conn.prepare("SELECT tenant, seq, hash FROM ledger_heads")?;
+    let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         heads.insert(row.get::<_, String>(0)?, (row.get(1)?, row.get(2)?));
     }
     drop(rows);
-    let mut verifier = ChainVerifier::new(heads);
-    if !super::times::indexed(conn)? {
-        verifier = verifier.times_in_order();
-    }
-    let mut statement = conn.prepare(rows_sql)?;
-    let mut rows = statement.query(values.as_slice())?;
+    let mut verifier = verifier(conn, heads)?;
+    let mut statement = conn.prepare(concat!(
+        "SELECT ",
+        stored_record_columns!(),
+        " FROM ledger ORDER BY tenant, seq"
+    ))?;
+    let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         verifier.push(decode::stored_record(row)?)?;
     }
     let report = verifier.finish()?;
-    check_key_heads(conn, tenant)?;
+    check_key_heads(conn, None)?;
+    drop(snapshot);
     Ok(report)
+}
+
+/// Recomputes one tenant's chain (what its operators may see verified) up to the head it reads first, in windows
+/// of records (`store/windows.rs`), each its own snapshot: records the writer appends meanwhile are past the head
+/// read, not a broken chain, and no snapshot is held for the whole walk.
+pub(crate) fn verify_tenant(conn: &Connection, tenant: &str) -> Result<VerifyReport> {
+    let head: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hash FROM ledger_heads WHERE tenant = ?1")?
+        .query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    // Without a head there is nothing to walk: any record at all is then a broken chain (below).
+    let end = head.as_ref().map_or(0, |(seq, _)| seq.saturating_add(1));
+    let heads = head
+        .map(|head| (tenant.to_owned(), head))
+        .into_iter()
+        .collect();
+    let mut verifier = verifier(conn, heads)?;
+    let mut statement = conn.prepare_cached(concat!(
+        "SELECT ",
+        stored_record_columns!(),
+        " FROM ledger WHERE tenant = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq"
+    ))?;
+    for (after, before) in Windows::new(0, end, false) {
+        let mut rows = statement.query(params![tenant, after, before])?;
+        while let Some(row) = rows.next()? {
+            verifier.push(decode::stored_record(row)?)?;
+        }
+    }
+    let report = verifier.finish()?;
+    // A record past the head, in one snapshot with it: the writer moves both in one transaction, so one there is
+    // a record appended around the authority (the walk above stops at the head).
+    let (head_seq, last): (Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT (SELECT seq FROM ledger_heads WHERE tenant = ?1), \
+                    (SELECT max(seq) FROM ledger WHERE tenant = ?1)",
+        )?
+        .query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    match (head_seq, last) {
+        (None, Some(last)) => {
+            return Err(broken(
+                tenant,
+                u64::try_from(last).unwrap_or(0),
+                "the chain's head is missing",
+            ));
+        }
+        (Some(head_seq), Some(last)) if last > head_seq => {
+            return Err(broken(
+                tenant,
+                u64::try_from(last).unwrap_or(0),
+                format!("record {last} is past the head ({head_seq})"),
+            ));
+        }
+        _ => {}
+    }
+    check_key_heads(conn, Some((tenant, end)))?;
+    Ok(report)
+}
+
+/// A walk over `heads` (`tenant -> (seq, hash)`), checking times in order where the file has no index by time.
+fn verifier(conn: &Connection, heads: HashMap<String, (i64, String)>) -> Result<ChainVerifier> {
+    let verifier = ChainVerifier::new(heads);
+    Ok(if super::times::indexed(conn)? {
+        verifier
+    } else {
+        verifier.times_in_order()
+    })
 }
 
 /// A record whose key's head is wrong (`key_first`, schema 22): one that names no head, a later record, or the head
@@ -82,33 +128,78 @@ const SECOND_HEAD: &str = "SELECT record.tenant, max(record.seq) FROM ledger AS 
 
 /// Every record of `tenant` (or of every tenant) names the first record of its own key, and a key has one.
 /// A file before schema 22 (verified by a migration before it, e.g. schema 17's trees) has no heads to check.
-fn check_key_heads(conn: &Connection, tenant: Option<&str>) -> Result<()> {
+fn check_key_heads(conn: &Connection, tenant: Option<(&str, i64)>) -> Result<()> {
     if !super::columns::ledger_has_column(conn, "key_first")? {
         return Ok(());
     }
-    // One tenant's records through the `(tenant, seq)` index; every tenant's with `?1` bound to NULL.
-    let scope = if tenant.is_some() {
-        "record.tenant = ?1"
-    } else {
-        "?1 IS NULL"
-    };
-    for (sql, problem) in [
-        (
-            MISFILED_RECORD,
-            "its key_first column does not name the first record of its idempotency key",
-        ),
-        (
-            SECOND_HEAD,
-            "its idempotency key has a first record already",
-        ),
-    ] {
-        let found: Option<(String, u64)> = conn
-            .prepare(&sql.replace("{scope}", scope))?
-            .query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        if let Some((tenant, seq)) = found {
-            return Err(broken(&tenant, seq, problem));
+    let found = match tenant {
+        // Every tenant's, in the caller's snapshot, with `?1` bound to NULL.
+        None => first_misfiled(conn, "?1 IS NULL", params![None::<&str>])?,
+        // One tenant's records through the `(tenant, seq)` index, a window at a time up to `end` (exclusive); a
+        // second head is looked for among the key heads alone (an index of one entry per key).
+        Some((tenant, end)) => {
+            let mut found = None;
+            for (after, before) in Windows::new(0, end, false) {
+                let scope = "record.tenant = ?1 AND record.seq > ?2 AND record.seq < ?3";
+                let sql = MISFILED_RECORD.replace("{scope}", scope);
+                found = first(conn, &sql, params![tenant, after, before])?.map(misfiled);
+                if found.is_some() {
+                    break;
+                }
+            }
+            match found {
+                Some(found) => Some(found),
+                None => first(
+                    conn,
+                    &SECOND_HEAD.replace("{scope}", "record.tenant = ?1"),
+                    params![tenant],
+                )?
+                .map(second_head),
+            }
         }
+    };
+    match found {
+        Some((tenant, seq, problem)) => Err(broken(&tenant, seq, problem)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// What [`MISFILED_RECORD`] then [`SECOND_HEAD`] find first in `scope`.
+fn first_misfiled(
+    conn: &Connection,
+    scope: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<Option<(String, u64, &'static str)>> {
+    if let Some(found) = first(conn, &MISFILED_RECORD.replace("{scope}", scope), values)? {
+        return Ok(Some(misfiled(found)));
+    }
+    Ok(first(conn, &SECOND_HEAD.replace("{scope}", scope), values)?.map(second_head))
+}
+
+fn misfiled((tenant, seq): (String, u64)) -> (String, u64, &'static str) {
+    (
+        tenant,
+        seq,
+        "its key_first column does not name the first record of its idempotency key",
+    )
+}
+
+fn second_head((tenant, seq): (String, u64)) -> (String, u64, &'static str) {
+    (
+        tenant,
+        seq,
+        "its idempotency key has a first record already",
+    )
+}
+
+/// The tenant and sequence number of the first row `sql` answers.
+fn first(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<Option<(String, u64)>> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(values, |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
 }
