@@ -18,7 +18,7 @@ use crate::policy::PolicyEngine;
 use crate::rules::Windows;
 use crate::store::Durability;
 use crate::store::job::{Runner, WriterCounters};
-use crate::store::sqlite::{self, SqliteReads, SqliteRunner};
+use crate::store::sqlite::{self, SqliteReads, SqliteRunner, WalBound};
 use crate::store::tx::Reads;
 use crate::store::writers::Writers;
 
@@ -226,13 +226,12 @@ impl AuthorityBuilder {
                     .into());
                 }
                 let conn = sqlite::open_writer(path, self.durability, self.checkpoint_pages)?;
+                let wal = WalBound::new(&conn, path, self.checkpoint_pages)?;
                 Ok(Storage {
-                    runners: vec![Box::new(SqliteRunner::new(
-                        conn,
-                        self.clock.clone(),
-                        counters,
-                        events,
-                    ))],
+                    runners: vec![Box::new(
+                        SqliteRunner::new(conn, self.clock.clone(), counters, events)
+                            .bounding_wal(wal),
+                    )],
                     reads: Arc::new(SqliteReads::new(path.clone())),
                     callers_lead: true,
                     stop_listener: None,

@@ -12,6 +12,7 @@ use haltstate_types::EvidenceQuery;
 use haltstate_types::timestamp::format_rfc3339;
 
 use super::decode::approval_columns;
+use super::windows::Windows;
 
 /// Approvals of tenant `?1` in effective status `?2` (all when NULL) at `?3` (microseconds), newest first, at
 /// most `?4`. The stored status lags for overdue pending approvals, so the filter is on the effective status,
@@ -304,6 +305,18 @@ pub(crate) struct EvidenceStatement {
     /// Only records before this sequence number.
     pub(crate) before: Option<i64>,
     pub(crate) limit: i64,
+    /// No key: the statement reads a range of sequence numbers, a window at a time ([`run`](Self::run)).
+    scan: bool,
+    order: Order,
+}
+
+/// What one execution of an [`EvidenceStatement`] binds: records after `after` (`?2`), before `before` (the
+/// placeholder after the filters, when the statement has one), at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    pub(crate) after: i64,
+    pub(crate) before: Option<i64>,
+    pub(crate) limit: i64,
 }
 
 /// Where a tenant's records at or after a query's `from` begin and those at or after its `to` begin, as sequence
@@ -371,18 +384,23 @@ impl EvidenceStatement {
             if let Some(first) = seqs.from {
                 after = after.max(first.saturating_sub(1));
             }
-            if let Some(end) = seqs.to {
-                before = Some(end);
-                sql.push_str(&format!(" AND seq < ?{}", filters.len() + 3));
-            }
+            before = seqs.to;
+        }
+        // A scan (no key) reads its range a window at a time (`run`): it always has an end.
+        let scan = query.idempotency_key.is_none();
+        if scan {
+            before = Some(before.unwrap_or(i64::MAX));
+        }
+        if before.is_some() {
+            sql.push_str(&format!(" AND seq < ?{}", filters.len() + 3));
         }
         let limit_at = filters.len() + 3 + usize::from(before.is_some());
-        let order = match order {
+        let direction = match order {
             Order::OldestFirst => "ASC",
             Order::NewestFirst => "DESC",
         };
         sql.push_str(&format!(
-            " ORDER BY seq {order} LIMIT CAST(?{limit_at} AS BIGINT)"
+            " ORDER BY seq {direction} LIMIT CAST(?{limit_at} AS BIGINT)"
         ));
         Self {
             sql,
@@ -390,7 +408,42 @@ impl EvidenceStatement {
             filters,
             before,
             limit: i64::from(query.limit.unwrap_or(100).clamp(1, 1000)),
+            scan,
+            order,
         }
+    }
+
+    /// Runs the statement through `read` (which binds `?2`, the end and the limit from the [`Bounds`] it is given):
+    /// once for a query by key, whose index finds its few records; a window of sequence numbers at a time for a
+    /// scan (`store/windows.rs`), up to `head` (the tenant's last record), until it has its limit. The records come
+    /// in the statement's order.
+    pub(crate) fn run<T>(
+        &self,
+        head: i64,
+        mut read: impl FnMut(Bounds) -> crate::error::Result<Vec<T>>,
+    ) -> crate::error::Result<Vec<T>> {
+        if !self.scan {
+            return read(Bounds {
+                after: self.after,
+                before: self.before,
+                limit: self.limit,
+            });
+        }
+        let end = self.before.unwrap_or(i64::MAX).min(head.saturating_add(1));
+        let newest_first = self.order == Order::NewestFirst;
+        let mut records = Vec::new();
+        for (after, before) in Windows::new(self.after, end, newest_first) {
+            let limit = self.limit - i64::try_from(records.len()).unwrap_or(i64::MAX);
+            if limit <= 0 {
+                break;
+            }
+            records.extend(read(Bounds {
+                after,
+                before: Some(before),
+                limit,
+            })?);
+        }
+        Ok(records)
     }
 
     /// The statement text for PostgreSQL.
@@ -425,13 +478,63 @@ mod tests {
         assert!(
             statement.sql.ends_with(
                 "AND json_extract(body, '$.action') = ?3 AND json_extract(body, '$.agent_id') = ?4 \
-                 ORDER BY seq ASC LIMIT CAST(?5 AS BIGINT)"
+                 AND seq < ?5 ORDER BY seq ASC LIMIT CAST(?6 AS BIGINT)"
             ),
             "{}",
             statement.sql
         );
         assert_eq!(statement.filters, ["refund", "bot"]);
         assert_eq!((statement.after, statement.limit), (0, 1000));
+        assert_eq!(statement.before, Some(i64::MAX));
+    }
+
+    /// A scan reads window by window and stops at its limit; a query by key runs once with its own bounds.
+    #[test]
+    fn a_scan_runs_a_window_at_a_time_until_its_limit() {
+        let scan = |order, after_seq| {
+            let query = EvidenceQuery {
+                action: Some("refund".into()),
+                after_seq,
+                limit: Some(3),
+                ..EvidenceQuery::default()
+            };
+            EvidenceStatement::new(&query, &LedgerColumns::SQLITE, order)
+        };
+        let windows = |statement: &EvidenceStatement, head, found: usize| {
+            let mut asked = Vec::new();
+            let records: Vec<i64> = statement
+                .run(head, |bounds| {
+                    asked.push((bounds.after, bounds.before, bounds.limit));
+                    Ok(vec![bounds.after; found.min(bounds.limit as usize)])
+                })
+                .unwrap();
+            (asked, records.len())
+        };
+        let w = super::super::windows::WINDOW;
+        let (asked, found) = windows(&scan(Order::OldestFirst, None), 10_000, 1);
+        assert_eq!(
+            asked,
+            [
+                (0, Some(w + 1), 3),
+                (w, Some(2 * w + 1), 2),
+                (2 * w, Some(10_001), 1)
+            ]
+        );
+        assert_eq!(found, 3);
+        let (asked, found) = windows(&scan(Order::NewestFirst, Some(9_000)), 10_000, 0);
+        assert_eq!(asked, [(9_000, Some(10_001), 3)]);
+        assert_eq!(found, 0);
+        let (asked, _) = windows(&scan(Order::OldestFirst, None), 0, 1);
+        assert!(asked.is_empty(), "an empty ledger is not read");
+        let by_key = EvidenceStatement::new(
+            &EvidenceQuery {
+                idempotency_key: Some("k".into()),
+                ..EvidenceQuery::default()
+            },
+            &LedgerColumns::SQLITE,
+            Order::OldestFirst,
+        );
+        assert_eq!(windows(&by_key, 10_000, 7).0, [(0, None, 100)]);
     }
 
     /// Run twice with fresh bindings, no statement is prepared again: a bare `LIMIT ?n` is (measured: a report's

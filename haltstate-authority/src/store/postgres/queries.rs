@@ -228,21 +228,27 @@ pub(crate) fn evidence(
     order: Order,
 ) -> Result<Vec<ChainedRecord>> {
     let statement = EvidenceStatement::new(query, &LedgerColumns::POSTGRES, order);
-    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&tenant, &statement.after];
-    params.extend(
-        statement
-            .filters
-            .iter()
-            .map(|t| t as &(dyn postgres::types::ToSql + Sync)),
-    );
-    if let Some(before) = &statement.before {
-        params.push(before);
-    }
-    params.push(&statement.limit);
-    let rows = conn.query_dynamic(&statement.postgres_sql(), &params)?;
-    rows.iter()
-        .map(|row| decode::chained_record(row, tenant))
-        .collect()
+    let sql = statement.postgres_sql();
+    // Each window a statement of its own: a snapshot held for a whole scan keeps VACUUM from the head rows'
+    // dead versions (`store/windows.rs`).
+    let head = i64::try_from(tenant_head(conn, tenant)?.seq).unwrap_or(i64::MAX);
+    statement.run(head, |bounds| {
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&tenant, &bounds.after];
+        params.extend(
+            statement
+                .filters
+                .iter()
+                .map(|t| t as &(dyn postgres::types::ToSql + Sync)),
+        );
+        if let Some(before) = &bounds.before {
+            params.push(before);
+        }
+        params.push(&bounds.limit);
+        let rows = conn.query_dynamic(&sql, &params)?;
+        rows.iter()
+            .map(|row| decode::chained_record(row, tenant))
+            .collect()
+    })
 }
 
 /// Finds the key's principal; every failure is the same `Unauthenticated` (see `sqlite/queries.rs`).

@@ -29,6 +29,7 @@ mod usage;
 #[cfg(test)]
 mod usage_tests;
 mod verify;
+mod wal_bound;
 pub(crate) mod webhooks;
 #[cfg(test)]
 mod writer_tests;
@@ -47,6 +48,7 @@ pub use backup::BackupReport;
 pub(crate) use backup::backup;
 pub(crate) use reads::SqliteReads;
 pub(crate) use runner::SqliteRunner;
+pub(crate) use wal_bound::WalBound;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -234,44 +234,39 @@ pub(crate) fn evidence(
     query: &EvidenceQuery,
     order: Order,
 ) -> Result<Vec<ChainedRecord>> {
-    if query.from.is_none() && query.to.is_none() {
-        return evidence_as(
-            conn,
-            tenant,
-            EvidenceStatement::new(query, &LedgerColumns::SQLITE, order),
-        );
-    }
-    // A snapshot: the time range's sequence numbers and the records are read from the same ledger.
-    let snapshot = conn.unchecked_transaction()?;
-    let statement = if super::times::indexed(&snapshot)? {
+    let statement = if query.from.is_none() && query.to.is_none() {
         EvidenceStatement::new(query, &LedgerColumns::SQLITE, order)
     } else {
-        let first = |at: Option<OffsetDateTime>| {
-            at.map(|at| super::times::first_at_or_after(&snapshot, tenant, &format_rfc3339(at)))
-                .transpose()
+        // The time range's sequence numbers in one snapshot. The records are read after it, in windows: the
+        // ledger only grows, and the statement compares the times too, so the range stays exact.
+        let snapshot = conn.unchecked_transaction()?;
+        let statement = if super::times::indexed(&snapshot)? {
+            EvidenceStatement::new(query, &LedgerColumns::SQLITE, order)
+        } else {
+            let first = |at: Option<OffsetDateTime>| {
+                at.map(|at| super::times::first_at_or_after(&snapshot, tenant, &format_rfc3339(at)))
+                    .transpose()
+            };
+            let seqs = sql::SeqRange {
+                from: first(query.from)?,
+                to: first(query.to)?,
+            };
+            EvidenceStatement::by_sequence(query, &LedgerColumns::SQLITE, seqs, order)
         };
-        let seqs = sql::SeqRange {
-            from: first(query.from)?,
-            to: first(query.to)?,
-        };
-        EvidenceStatement::by_sequence(query, &LedgerColumns::SQLITE, seqs, order)
+        snapshot.finish()?;
+        statement
     };
-    evidence_as(&snapshot, tenant, statement)
-}
-
-fn evidence_as(
-    conn: &Connection,
-    tenant: &str,
-    statement: EvidenceStatement,
-) -> Result<Vec<ChainedRecord>> {
-    let mut values: Vec<rusqlite::types::Value> =
-        vec![tenant.to_owned().into(), statement.after.into()];
-    values.extend(statement.filters.into_iter().map(Into::into));
-    values.extend(statement.before.map(Into::into));
-    values.push(statement.limit.into());
+    let head = i64::try_from(tenant_head(conn, tenant)?.seq).unwrap_or(i64::MAX);
     let mut prepared = conn.prepare_cached(&statement.sql)?;
-    let rows = prepared.query(rusqlite::params_from_iter(values))?;
-    all(rows, |row| decode::chained_record(row, tenant))
+    statement.run(head, |bounds| {
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![tenant.to_owned().into(), bounds.after.into()];
+        values.extend(statement.filters.iter().cloned().map(Into::into));
+        values.extend(bounds.before.map(Into::into));
+        values.push(bounds.limit.into());
+        let rows = prepared.query(rusqlite::params_from_iter(values))?;
+        all(rows, |row| decode::chained_record(row, tenant))
+    })
 }
 
 /// Finds the key's principal; every failure is the same `Unauthenticated`.

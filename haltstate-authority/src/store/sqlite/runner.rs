@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use super::key_rowids::KeyRowids;
 use super::tails::Tails;
 use super::tx::SqliteTx;
+use super::wal_bound::WalBound;
 use crate::approval_event::ApprovalEvent;
 use crate::clock::Clock;
 use crate::store::job::{
@@ -36,6 +37,8 @@ pub(crate) struct SqliteRunner {
     clock: Arc<dyn Clock>,
     counters: Arc<WriterCounters>,
     events: tokio::sync::broadcast::Sender<ApprovalEvent>,
+    /// Starts the WAL over when readers kept it growing (none in tests of the runner alone).
+    wal: Option<WalBound>,
 }
 
 impl SqliteRunner {
@@ -55,7 +58,14 @@ impl SqliteRunner {
             clock,
             counters,
             events,
+            wal: None,
         }
+    }
+
+    /// Keeps the WAL within `bound` (after the batches' callers are answered).
+    pub(crate) fn bounding_wal(mut self, bound: WalBound) -> Self {
+        self.wal = Some(bound);
+        self
     }
 
     /// `BEGIN IMMEDIATE`; the chains' ends are forgotten if another process wrote since our last commit. A
@@ -174,7 +184,12 @@ impl Runner for SqliteRunner {
             })
             .map_err(BatchFailure::Failed);
         match committed {
-            Ok(published) => acknowledge(&self.counters, &self.events, started, published, jobs),
+            Ok(published) => {
+                acknowledge(&self.counters, &self.events, started, published, jobs);
+                if let Some(wal) = &mut self.wal {
+                    wal.after_commit(&self.conn, super::BUSY_TIMEOUT);
+                }
+            }
             Err(failure) => {
                 tracing::error!(error = %failure, "commit failed; the batch is lost and every caller is told");
                 self.roll_back();
