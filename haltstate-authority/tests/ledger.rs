@@ -2283,6 +2283,65 @@ mod tenant_check {
         assert!(grown >= 500 && made >= 300, "{grown} {made}");
     }
 
+    /// Searches and a day's activity read past the 4,096 records one statement reads (`store/windows.rs`), oldest
+    /// or newest first, and stop at their limit.
+    #[test]
+    fn searches_read_past_one_window_and_stop_at_their_limit() {
+        let env = common::env_with(|b| {
+            b.policy_file(common::sample_policy_path())
+                .durability(haltstate_authority::Durability::Normal)
+        });
+        fill(&env.authority, 4_200);
+        let refunds = |after_seq, limit| EvidenceQuery {
+            action: Some("refund.create".into()),
+            after_seq,
+            limit: Some(limit),
+            ..Default::default()
+        };
+        let seqs = |records: Vec<haltstate_authority::EvidenceRecord>| -> Vec<u64> {
+            records.iter().map(|r| r.seq).collect()
+        };
+        let found = seqs(
+            env.authority
+                .evidence(TENANT, &refunds(Some(4_000), 1000))
+                .unwrap(),
+        );
+        assert_eq!(found, (4_001..=4_200).collect::<Vec<_>>());
+        let found = seqs(
+            env.authority
+                .evidence(TENANT, &refunds(Some(4_090), 10))
+                .unwrap(),
+        );
+        assert_eq!(found, (4_091..=4_100).collect::<Vec<_>>());
+        let found = seqs(
+            env.authority
+                .newest_evidence(TENANT, &refunds(None, 1000))
+                .unwrap(),
+        );
+        assert_eq!(found, (3_201..=4_200).rev().collect::<Vec<_>>());
+        let nothing = EvidenceQuery {
+            action: Some("nothing.at.all".into()),
+            ..Default::default()
+        };
+        assert!(env.authority.evidence(TENANT, &nothing).unwrap().is_empty());
+        assert!(
+            env.authority
+                .newest_evidence(TENANT, &nothing)
+                .unwrap()
+                .is_empty()
+        );
+        let day = env
+            .authority
+            .activity(TENANT, common::MONDAY_10AM, 4_150)
+            .unwrap();
+        assert_eq!(seqs(day), (1..=4_150).collect::<Vec<_>>());
+        let day = env
+            .authority
+            .activity(TENANT, common::MONDAY_10AM, 10_000)
+            .unwrap();
+        assert_eq!(day.len(), 4_200);
+    }
+
     /// Past the 4,096 records one statement reads (`store/windows.rs`) the walk goes on: a record rewritten there,
     /// a record appended past the head and a head taken away are all found.
     #[test]

@@ -9,6 +9,7 @@ use haltstate_types::timestamp::{format_rfc3339, from_micros, to_micros};
 use crate::console_session::{ConsoleSession, SessionId};
 use crate::error::{AuthorityError, Result};
 use crate::store::sql;
+use crate::store::windows::Windows;
 
 fn count(value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| AuthorityError::Corrupt(format!("a negative count: {value}")))
@@ -99,19 +100,34 @@ pub(crate) fn activity(
     limit: u32,
 ) -> Result<Vec<haltstate_types::EvidenceRecord>> {
     let since = format_rfc3339(since);
-    let snapshot = conn.unchecked_transaction()?;
-    let mut statement;
-    let mut rows = if super::times::indexed(&snapshot)? {
-        statement = snapshot.prepare_cached(sql::ACTIVITY_SINCE)?;
-        statement.query(params![tenant, since, i64::from(limit)])?
-    } else {
-        let first = super::times::first_at_or_after(&snapshot, tenant, &since)?;
-        statement = snapshot.prepare_cached(super::times::ACTIVITY_FROM)?;
-        statement.query(params![tenant, first, since, i64::from(limit)])?
-    };
     let mut records = Vec::new();
-    while let Some(row) = rows.next()? {
-        records.push(crate::store::decode::chained_record(row, tenant)?.record);
+    let snapshot = conn.unchecked_transaction()?;
+    if super::times::indexed(&snapshot)? {
+        let mut statement = snapshot.prepare_cached(sql::ACTIVITY_SINCE)?;
+        let mut rows = statement.query(params![tenant, since, i64::from(limit)])?;
+        while let Some(row) = rows.next()? {
+            records.push(crate::store::decode::chained_record(row, tenant)?.record);
+        }
+        return Ok(records);
+    }
+    // Where the range begins and where the ledger ends, in one snapshot; the records a window at a time
+    // (`store/windows.rs`): up to a day of them, which one snapshot would hold for as long as they take to read.
+    let first = super::times::first_at_or_after(&snapshot, tenant, &since)?;
+    let last: Option<i64> = snapshot
+        .prepare_cached("SELECT max(seq) FROM ledger WHERE tenant = ?1")?
+        .query_row([tenant], |row| row.get(0))?;
+    snapshot.finish()?;
+    let end = last.unwrap_or(0).saturating_add(1);
+    let mut statement = conn.prepare_cached(super::times::ACTIVITY_FROM)?;
+    for (after, before) in Windows::new(first.saturating_sub(1), end, false) {
+        let left = i64::from(limit) - i64::try_from(records.len()).unwrap_or(i64::MAX);
+        if left <= 0 {
+            break;
+        }
+        let mut rows = statement.query(params![tenant, after, before, since, left])?;
+        while let Some(row) = rows.next()? {
+            records.push(crate::store::decode::chained_record(row, tenant)?.record);
+        }
     }
     Ok(records)
 }

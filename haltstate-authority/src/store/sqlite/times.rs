@@ -21,11 +21,11 @@ use crate::error::{AuthorityError, Result};
 /// The index by time, kept only by files whose times go backwards somewhere.
 const TIME_INDEX: &str = "ledger_tenant_at";
 
-/// A tenant's records at or after time `?3` (RFC 3339 text, as stored), from record `?2` (the first such, found
-/// by [`first_at_or_after`]) on, oldest first, at most `?4`. The time is compared too, so that the answer stays
-/// exact whatever was appended between the bisection and this read.
+/// A tenant's records at or after time `?4` (RFC 3339 text, as stored) between records `?2` and `?3` (exclusive: a
+/// window from the record before the first such, found by [`first_at_or_after`]), oldest first, at most `?5`. The
+/// time is compared too, so that the answer stays exact whatever was appended between the bisection and this read.
 pub(crate) const ACTIVITY_FROM: &str = "SELECT body, prev_hash, hash FROM ledger \
-     WHERE tenant = ?1 AND seq >= ?2 AND at >= ?3 ORDER BY seq LIMIT CAST(?4 AS BIGINT)";
+     WHERE tenant = ?1 AND seq > ?2 AND seq < ?3 AND at >= ?4 ORDER BY seq LIMIT CAST(?5 AS BIGINT)";
 
 /// Whether the file still has the index by time (its times go backwards somewhere, see the module's doc).
 pub(super) fn indexed(conn: &Connection) -> Result<bool> {
@@ -220,16 +220,11 @@ mod tests {
                 .unwrap()
                 .collect::<rusqlite::Result<_>>()
                 .unwrap();
-            let range = if sql == ACTIVITY_FROM {
-                "(tenant=? AND seq>?)"
-            } else {
-                "(tenant=? AND seq>? AND seq<?)"
-            };
             assert_eq!(
                 plan,
-                [format!(
-                    "SEARCH ledger USING INDEX sqlite_autoindex_ledger_1 {range}"
-                )],
+                [
+                    "SEARCH ledger USING INDEX sqlite_autoindex_ledger_1 (tenant=? AND seq>? AND seq<?)"
+                ],
                 "{sql}"
             );
         }
