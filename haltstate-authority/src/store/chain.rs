@@ -104,6 +104,30 @@ pub(crate) fn broken(tenant: &str, seq: u64, problem: impl Into<String>) -> Auth
     }
 }
 
+/// After a walk of one tenant's chain up to the head it read first (a window at a time, `store/windows.rs`): the
+/// head's number and the tenant's last record's, read together in one snapshot. The writer moves both in one
+/// transaction, so a record past the head was appended around the authority, and records without a head are a
+/// chain whose head was taken away.
+pub(crate) fn check_tail(tenant: &str, head: Option<i64>, last: Option<i64>) -> Result<()> {
+    match (head, last) {
+        (None, Some(last)) => Err(broken(
+            tenant,
+            u64::try_from(last).unwrap_or(0),
+            "the chain's head is missing",
+        )),
+        (Some(head), Some(last)) if last > head => Err(broken(
+            tenant,
+            u64::try_from(last).unwrap_or(0),
+            format!("record {last} is past the head ({head})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The statement that reads a tenant's head and last record for [`check_tail`] (`?1` the tenant).
+pub(crate) const TAIL: &str = "SELECT (SELECT seq FROM ledger_heads WHERE tenant = ?1), \
+     (SELECT max(seq) FROM ledger WHERE tenant = ?1)";
+
 impl ChainVerifier {
     /// A verifier for chains whose stored head rows are `heads`.
     pub(crate) fn new(heads: HashMap<String, (i64, String)>) -> Self {

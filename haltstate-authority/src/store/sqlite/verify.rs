@@ -6,7 +6,7 @@ use haltstate_types::VerifyReport;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
-use crate::store::chain::{ChainVerifier, broken};
+use crate::store::chain::{self, ChainVerifier, broken};
 use crate::store::decode::{self, stored_record_columns};
 use crate::store::windows::Windows;
 
@@ -70,31 +70,10 @@ pub(crate) fn verify_tenant(conn: &Connection, tenant: &str) -> Result<VerifyRep
         }
     }
     let report = verifier.finish()?;
-    // A record past the head, in one snapshot with it: the writer moves both in one transaction, so one there is
-    // a record appended around the authority (the walk above stops at the head).
-    let (head_seq, last): (Option<i64>, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT (SELECT seq FROM ledger_heads WHERE tenant = ?1), \
-                    (SELECT max(seq) FROM ledger WHERE tenant = ?1)",
-        )?
+    let (head, last) = conn
+        .prepare_cached(chain::TAIL)?
         .query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    match (head_seq, last) {
-        (None, Some(last)) => {
-            return Err(broken(
-                tenant,
-                u64::try_from(last).unwrap_or(0),
-                "the chain's head is missing",
-            ));
-        }
-        (Some(head_seq), Some(last)) if last > head_seq => {
-            return Err(broken(
-                tenant,
-                u64::try_from(last).unwrap_or(0),
-                format!("record {last} is past the head ({head_seq})"),
-            ));
-        }
-        _ => {}
-    }
+    chain::check_tail(tenant, head, last)?;
     check_key_heads(conn, Some((tenant, end)))?;
     Ok(report)
 }
