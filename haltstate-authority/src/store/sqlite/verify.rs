@@ -126,8 +126,11 @@ fn check_key_heads(conn: &Connection, tenant: Option<(&str, i64)>) -> Result<()>
                     break;
                 }
             }
+            // With the unique index SQLite refuses a second head; without it (a file changed by hand) one statement
+            // looks, reading every key head of the tenant (1.5 s at 1.3 million records, 34 s from a cold cache).
             match found {
                 Some(found) => Some(found),
+                None if unique_key_heads(conn)? => None,
                 None => first(
                     conn,
                     &SECOND_HEAD.replace("{scope}", "record.tenant = ?1"),
@@ -141,6 +144,17 @@ fn check_key_heads(conn: &Connection, tenant: Option<(&str, i64)>) -> Result<()>
         Some((tenant, seq, problem)) => Err(broken(&tenant, seq, problem)),
         None => Ok(()),
     }
+}
+
+/// Whether the file has the unique index of key heads (schema 22), which forbids a key a second head.
+fn unique_key_heads(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM pragma_index_list('ledger') WHERE name = 'ledger_key_head' AND \"unique\" = 1",
+        )?
+        .query_row([], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// What [`MISFILED_RECORD`] then [`SECOND_HEAD`] find first in `scope`.
