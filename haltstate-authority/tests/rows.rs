@@ -259,3 +259,42 @@ fn a_usage_bucket_with_a_negative_count_is_refused_not_read_as_zero() {
         );
     });
 }
+
+/// A tenant's chain check (a window of records at a time, up to the head it read first) finds what lies past the
+/// head: a record the head row no longer reaches, and records whose head row is gone.
+#[test]
+fn a_tenants_chain_check_finds_a_record_past_its_head_and_a_missing_head() {
+    each_backend(|backend| {
+        let world = world(backend, |b| b);
+        for i in 0..3 {
+            held(&world.env, &format!("refund:{i}"));
+        }
+        let records = world
+            .env
+            .authority
+            .verify_tenant_ledger(TENANT)
+            .unwrap()
+            .records;
+        assert!(records >= 3, "{backend:?}: {records}");
+        let broken = |world: &World| match world.env.authority.verify_tenant_ledger(TENANT) {
+            Err(AuthorityError::LedgerBroken { seq, problem, .. }) => (seq, problem),
+            other => panic!("{backend:?}: not caught: {other:?}"),
+        };
+        // The head set back one record, hash and all: the chain up to it is whole, the last record past it.
+        world.raw(
+            "UPDATE ledger_heads SET seq = seq - 1, hash = (SELECT hash FROM ledger \
+             WHERE ledger.tenant = $1 AND ledger.seq = ledger_heads.seq - 1) WHERE tenant = $1",
+            &[TENANT],
+        );
+        let (seq, problem) = broken(&world);
+        assert_eq!(seq, records, "{backend:?}: {problem}");
+        assert!(problem.contains("past the head"), "{backend:?}: {problem}");
+        world.raw("DELETE FROM ledger_heads WHERE tenant = $1", &[TENANT]);
+        let (seq, problem) = broken(&world);
+        assert_eq!(seq, records, "{backend:?}: {problem}");
+        assert!(
+            problem.contains("head is missing"),
+            "{backend:?}: {problem}"
+        );
+    });
+}
