@@ -305,7 +305,8 @@ pub(crate) struct EvidenceStatement {
     /// Only records before this sequence number.
     pub(crate) before: Option<i64>,
     pub(crate) limit: i64,
-    /// No key: the statement reads a range of sequence numbers, a window at a time ([`run`](Self::run)).
+    /// No key, and no time range but as sequence numbers: the statement reads a range of sequence numbers, a window
+    /// at a time ([`run`](Self::run)).
     scan: bool,
     order: Order,
 }
@@ -386,8 +387,12 @@ impl EvidenceStatement {
             }
             before = seqs.to;
         }
-        // A scan (no key) reads its range a window at a time (`run`): it always has an end.
-        let scan = query.idempotency_key.is_none();
+        // A scan reads its range a window at a time (`run`), so it always has an end: a query with neither a key
+        // nor a time range, or one whose time range was found as sequence numbers (SQLite). A time range left to
+        // an index by time (PostgreSQL's, an older SQLite file's) runs as one statement: the planner may walk that
+        // index for each window, the whole range each time.
+        let scan = query.idempotency_key.is_none()
+            && (seqs.is_some() || (query.from.is_none() && query.to.is_none()));
         if scan {
             before = Some(before.unwrap_or(i64::MAX));
         }
@@ -414,9 +419,9 @@ impl EvidenceStatement {
     }
 
     /// Runs the statement through `read` (which binds `?2`, the end and the limit from the [`Bounds`] it is given):
-    /// once for a query by key, whose index finds its few records; a window of sequence numbers at a time for a
-    /// scan (`store/windows.rs`), up to `head` (the tenant's last record), until it has its limit. The records come
-    /// in the statement's order.
+    /// once for a query by key (its index finds its few records) or by time through an index by time; a window of
+    /// sequence numbers at a time for a scan (`store/windows.rs`), up to `head` (the tenant's last record), until
+    /// it has its limit. The records come in the statement's order.
     pub(crate) fn run<T>(
         &self,
         head: i64,
@@ -535,6 +540,27 @@ mod tests {
             Order::OldestFirst,
         );
         assert_eq!(windows(&by_key, 10_000, 7).0, [(0, None, 100)]);
+        let by_time = EvidenceQuery {
+            action: Some("refund".into()),
+            from: Some(time::OffsetDateTime::UNIX_EPOCH),
+            ..EvidenceQuery::default()
+        };
+        let indexed = EvidenceStatement::new(&by_time, &LedgerColumns::SQLITE, Order::OldestFirst);
+        assert_eq!(windows(&indexed, 10_000, 7).0, [(0, None, 100)]);
+        let seqs = SeqRange {
+            from: Some(9_001),
+            to: Some(9_500),
+        };
+        let by_sequence = EvidenceStatement::by_sequence(
+            &by_time,
+            &LedgerColumns::SQLITE,
+            seqs,
+            Order::OldestFirst,
+        );
+        assert_eq!(
+            windows(&by_sequence, 10_000, 7).0,
+            [(9_000, Some(9_500), 100)]
+        );
     }
 
     /// Run twice with fresh bindings, no statement is prepared again: a bare `LIMIT ?n` is (measured: a report's
