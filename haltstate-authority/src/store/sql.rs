@@ -420,35 +420,37 @@ impl EvidenceStatement {
 
     /// Runs the statement through `read` (which binds `?2`, the end and the limit from the [`Bounds`] it is given):
     /// once for a query by key (its index finds its few records) or by time through an index by time; a window of
-    /// sequence numbers at a time for a scan (`store/windows.rs`), up to `head` (the tenant's last record), until
-    /// it has its limit. The records come in the statement's order.
-    pub(crate) fn run<T>(
+    /// sequence numbers at a time for a scan (`store/windows.rs`), up to `head` (the tenant's last record, read only
+    /// for a scan), until it has its limit. The records come in the statement's order. Both read through `conn`.
+    pub(crate) fn run<C, T>(
         &self,
-        head: i64,
-        mut read: impl FnMut(Bounds) -> crate::error::Result<Vec<T>>,
+        conn: &mut C,
+        head: impl FnOnce(&mut C) -> crate::error::Result<i64>,
+        mut read: impl FnMut(&mut C, Bounds) -> crate::error::Result<Vec<T>>,
     ) -> crate::error::Result<Vec<T>> {
         if !self.scan {
-            return read(Bounds {
+            let once = Bounds {
                 after: self.after,
                 before: self.before,
                 limit: self.limit,
-            });
+            };
+            return read(conn, once);
         }
-        let end = self.before.unwrap_or(i64::MAX).min(head.saturating_add(1));
-        let newest_first = self.order == Order::NewestFirst;
-        let mut records = Vec::new();
-        for (after, before) in Windows::new(self.after, end, newest_first) {
-            let limit = self.limit - i64::try_from(records.len()).unwrap_or(i64::MAX);
-            if limit <= 0 {
-                break;
-            }
-            records.extend(read(Bounds {
-                after,
-                before: Some(before),
-                limit,
-            })?);
-        }
-        Ok(records)
+        let end = self
+            .before
+            .unwrap_or(i64::MAX)
+            .min(head(conn)?.saturating_add(1));
+        Windows::new(self.after, end, self.order == Order::NewestFirst).read_until(
+            self.limit,
+            |after, before, limit| {
+                let window = Bounds {
+                    after,
+                    before: Some(before),
+                    limit,
+                };
+                read(conn, window)
+            },
+        )
     }
 
     /// The statement text for PostgreSQL.
@@ -505,10 +507,14 @@ mod tests {
             };
             EvidenceStatement::new(&query, &LedgerColumns::SQLITE, order)
         };
-        let windows = |statement: &EvidenceStatement, head, found: usize| {
+        // `head` None: reading it fails (a query by key or through an index by time must not read it).
+        let windows = |statement: &EvidenceStatement, head: Option<i64>, found: usize| {
             let mut asked = Vec::new();
+            let head = |_: &mut ()| {
+                head.ok_or_else(|| crate::AuthorityError::storage("the head was read"))
+            };
             let records: Vec<i64> = statement
-                .run(head, |bounds| {
+                .run(&mut (), head, |_, bounds| {
                     asked.push((bounds.after, bounds.before, bounds.limit));
                     Ok(vec![bounds.after; found.min(bounds.limit as usize)])
                 })
@@ -516,7 +522,7 @@ mod tests {
             (asked, records.len())
         };
         let w = super::super::windows::WINDOW;
-        let (asked, found) = windows(&scan(Order::OldestFirst, None), 10_000, 1);
+        let (asked, found) = windows(&scan(Order::OldestFirst, None), Some(10_000), 1);
         assert_eq!(
             asked,
             [
@@ -526,10 +532,10 @@ mod tests {
             ]
         );
         assert_eq!(found, 3);
-        let (asked, found) = windows(&scan(Order::NewestFirst, Some(9_000)), 10_000, 0);
+        let (asked, found) = windows(&scan(Order::NewestFirst, Some(9_000)), Some(10_000), 0);
         assert_eq!(asked, [(9_000, Some(10_001), 3)]);
         assert_eq!(found, 0);
-        let (asked, _) = windows(&scan(Order::OldestFirst, None), 0, 1);
+        let (asked, _) = windows(&scan(Order::OldestFirst, None), Some(0), 1);
         assert!(asked.is_empty(), "an empty ledger is not read");
         let by_key = EvidenceStatement::new(
             &EvidenceQuery {
@@ -539,14 +545,14 @@ mod tests {
             &LedgerColumns::SQLITE,
             Order::OldestFirst,
         );
-        assert_eq!(windows(&by_key, 10_000, 7).0, [(0, None, 100)]);
+        assert_eq!(windows(&by_key, None, 7).0, [(0, None, 100)]);
         let by_time = EvidenceQuery {
             action: Some("refund".into()),
             from: Some(time::OffsetDateTime::UNIX_EPOCH),
             ..EvidenceQuery::default()
         };
         let indexed = EvidenceStatement::new(&by_time, &LedgerColumns::SQLITE, Order::OldestFirst);
-        assert_eq!(windows(&indexed, 10_000, 7).0, [(0, None, 100)]);
+        assert_eq!(windows(&indexed, None, 7).0, [(0, None, 100)]);
         let seqs = SeqRange {
             from: Some(9_001),
             to: Some(9_500),
@@ -558,7 +564,7 @@ mod tests {
             Order::OldestFirst,
         );
         assert_eq!(
-            windows(&by_sequence, 10_000, 7).0,
+            windows(&by_sequence, Some(10_000), 7).0,
             [(9_000, Some(9_500), 100)]
         );
     }

@@ -37,6 +37,26 @@ impl Windows {
     }
 }
 
+impl Windows {
+    /// Reads window by window, in order, until `limit` items were read: `read` gets each window's `(after,
+    /// before)` and how many are still wanted.
+    pub(crate) fn read_until<T>(
+        self,
+        limit: i64,
+        mut read: impl FnMut(i64, i64, i64) -> crate::error::Result<Vec<T>>,
+    ) -> crate::error::Result<Vec<T>> {
+        let mut items = Vec::new();
+        for (after, before) in self {
+            let wanted = limit - i64::try_from(items.len()).unwrap_or(i64::MAX);
+            if wanted <= 0 {
+                break;
+            }
+            items.extend(read(after, before, wanted)?);
+        }
+        Ok(items)
+    }
+}
+
 impl Iterator for Windows {
     type Item = (i64, i64);
 

@@ -9,7 +9,7 @@ use haltstate_types::{
     KillState, KillStatus, LedgerHead, Principal,
 };
 
-use super::conn::{Conn, unsigned};
+use super::conn::{Conn, signed, unsigned};
 use crate::error::{AuthorityError, Result};
 use crate::secrets;
 use crate::state_rows::{CheckRecord, KeyRecord, KeyStatus};
@@ -231,8 +231,8 @@ pub(crate) fn evidence(
     let sql = statement.postgres_sql();
     // Each window a statement of its own: a snapshot held for a whole scan keeps VACUUM from the head rows'
     // dead versions (`store/windows.rs`).
-    let head = i64::try_from(tenant_head(conn, tenant)?.seq).unwrap_or(i64::MAX);
-    statement.run(head, |bounds| {
+    let head = |conn: &mut Conn| Ok(signed(tenant_head(conn, tenant)?.seq));
+    statement.run(conn, head, |conn, bounds| {
         let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&tenant, &bounds.after];
         params.extend(
             statement

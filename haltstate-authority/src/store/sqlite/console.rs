@@ -92,7 +92,8 @@ pub(crate) fn note_change(conn: &Connection, tenant: &str, subject: &str, seq: u
 }
 
 /// A tenant's records at or after `since`, oldest first, at most `limit`: through the index by time where the
-/// file keeps one, else from the first such record by sequence number (`times.rs`), in one snapshot.
+/// file keeps one (in one snapshot), else from the first such record by sequence number (`times.rs`), a window at a
+/// time.
 pub(crate) fn activity(
     conn: &Connection,
     tenant: &str,
@@ -100,9 +101,9 @@ pub(crate) fn activity(
     limit: u32,
 ) -> Result<Vec<haltstate_types::EvidenceRecord>> {
     let since = format_rfc3339(since);
-    let mut records = Vec::new();
     let snapshot = conn.unchecked_transaction()?;
     if super::times::indexed(&snapshot)? {
+        let mut records = Vec::new();
         let mut statement = snapshot.prepare_cached(sql::ACTIVITY_SINCE)?;
         let mut rows = statement.query(params![tenant, since, i64::from(limit)])?;
         while let Some(row) = rows.next()? {
@@ -119,17 +120,17 @@ pub(crate) fn activity(
     snapshot.finish()?;
     let end = last.unwrap_or(0).saturating_add(1);
     let mut statement = conn.prepare_cached(super::times::ACTIVITY_FROM)?;
-    for (after, before) in Windows::new(first.saturating_sub(1), end, false) {
-        let left = i64::from(limit) - i64::try_from(records.len()).unwrap_or(i64::MAX);
-        if left <= 0 {
-            break;
-        }
-        let mut rows = statement.query(params![tenant, after, before, since, left])?;
-        while let Some(row) = rows.next()? {
-            records.push(crate::store::decode::chained_record(row, tenant)?.record);
-        }
-    }
-    Ok(records)
+    Windows::new(first.saturating_sub(1), end, false).read_until(
+        i64::from(limit),
+        |after, before, wanted| {
+            let mut rows = statement.query(params![tenant, after, before, since, wanted])?;
+            let mut records = Vec::new();
+            while let Some(row) = rows.next()? {
+                records.push(crate::store::decode::chained_record(row, tenant)?.record);
+            }
+            Ok(records)
+        },
+    )
 }
 
 pub(crate) fn changes(

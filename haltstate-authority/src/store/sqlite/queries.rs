@@ -256,9 +256,10 @@ pub(crate) fn evidence(
         snapshot.finish()?;
         statement
     };
-    let head = i64::try_from(tenant_head(conn, tenant)?.seq).unwrap_or(i64::MAX);
+    // The connection is shared: both closures hold it, and `run` passes nothing through.
+    let head = |_: &mut ()| Ok(i64::try_from(tenant_head(conn, tenant)?.seq).unwrap_or(i64::MAX));
     let mut prepared = conn.prepare_cached(&statement.sql)?;
-    statement.run(head, |bounds| {
+    statement.run(&mut (), head, |_, bounds| {
         let mut values: Vec<rusqlite::types::Value> =
             vec![tenant.to_owned().into(), bounds.after.into()];
         values.extend(statement.filters.iter().cloned().map(Into::into));
