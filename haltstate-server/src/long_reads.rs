@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use haltstate_authority::AuthorityError;
-use haltstate_types::ErrorCode;
+use haltstate_types::{ErrorCode, EvidenceQuery};
 
 use crate::error::ApiError;
 use crate::slots::Slots;
@@ -79,6 +79,25 @@ where
     Ok(answer?)
 }
 
+/// An evidence search: read in place when `query` names an idempotency key (the key's index finds its few records
+/// however long the ledger, so it is never refused for the tenant's other searches), else a long read
+/// ([`off_workers`]).
+pub(crate) async fn evidence<T, F>(
+    reads: &Arc<LongReads>,
+    tenant: &str,
+    query: EvidenceQuery,
+    read: F,
+) -> Result<T, LongReadError>
+where
+    F: FnOnce(&EvidenceQuery) -> haltstate_authority::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    if query.idempotency_key.is_some() {
+        return Ok(read(&query)?);
+    }
+    off_workers(reads, tenant, move || read(&query)).await
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;
@@ -128,6 +147,31 @@ mod tests {
         assert_eq!(off_workers(&reads, "acme", || Ok(3)).await.ok(), Some(3));
         second.send(()).unwrap();
         assert_eq!(second_read.await.unwrap().ok(), Some(7));
+    }
+
+    /// With the tenant's places taken, a search that names a key is read in place; one that does not is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn an_evidence_search_by_key_is_never_refused() {
+        let reads: Arc<LongReads> = Arc::default();
+        let (first, first_read) = held(&reads, "acme");
+        let (second, second_read) = held(&reads, "acme");
+        until_held(&reads, "acme", PER_TENANT).await;
+        let by_key = EvidenceQuery {
+            idempotency_key: Some("refund:1".into()),
+            ..EvidenceQuery::default()
+        };
+        let found = evidence(&reads, "acme", by_key, |q| Ok(q.idempotency_key.clone())).await;
+        assert_eq!(found.ok().flatten().as_deref(), Some("refund:1"));
+        let by_action = EvidenceQuery {
+            action: Some("refund.create".into()),
+            ..EvidenceQuery::default()
+        };
+        let refused = evidence(&reads, "acme", by_action, |_| Ok(())).await;
+        assert!(matches!(refused, Err(LongReadError::Busy)), "{refused:?}");
+        for (release, read) in [(first, first_read), (second, second_read)] {
+            release.send(()).unwrap();
+            assert_eq!(read.await.unwrap().ok(), Some(7));
+        }
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use super::proof::proof_link;
 use super::session::Session;
 use super::visible::Visible;
 use super::{busy, page};
-use crate::long_reads::{LongReadError, off_workers};
+use crate::long_reads::{self, LongReadError, off_workers};
 use crate::state::Shared;
 
 /// Records a history page shows at most.
@@ -106,11 +106,13 @@ pub(crate) async fn history(
         ..EvidenceQuery::default()
     };
     let (authority, tenant) = (state.authority.clone(), session.principal.tenant.clone());
-    let records = match off_workers(&state.long_reads, &session.principal.tenant, move || {
-        authority.newest_evidence(&tenant, &query)
-    })
-    .await
-    {
+    let found = long_reads::evidence(
+        &state.long_reads,
+        &session.principal.tenant,
+        query,
+        move |q| authority.newest_evidence(&tenant, q),
+    );
+    let records = match found.await {
         Ok(records) => records,
         Err(LongReadError::Busy) => return busy(&session),
         Err(LongReadError::Read(error)) => return unavailable(&session, &error),

@@ -19,7 +19,7 @@ use haltstate_types::{
 use crate::auth::{Admin, Operator};
 use crate::body::WireJson;
 use crate::error::ApiError;
-use crate::long_reads::off_workers;
+use crate::long_reads;
 use crate::query;
 use crate::state::Shared;
 
@@ -160,20 +160,14 @@ pub async fn evidence(
         Some(_) => return Err(ApiError::bad_request("newest_first must be true or false")),
     };
     let (authority, tenant) = (state.authority.clone(), who.tenant.clone());
-    let read = move || {
+    let records = long_reads::evidence(&state.long_reads, &who.tenant, filter, move |filter| {
         if newest_first {
-            authority.newest_evidence(&tenant, &filter)
+            authority.newest_evidence(&tenant, filter)
         } else {
-            authority.evidence(&tenant, &filter)
+            authority.evidence(&tenant, filter)
         }
-    };
-    // A key's records are found through the key index, however long the ledger: read here, never refused
-    // because other searches of the tenant are running.
-    let records = if params.contains_key("idempotency_key") {
-        read()?
-    } else {
-        off_workers(&state.long_reads, &who.tenant, read).await?
-    };
+    })
+    .await?;
     Ok(Json(EvidenceReply { records }))
 }
 
