@@ -26,6 +26,7 @@ mod console;
 mod error;
 mod limits;
 mod long_reads;
+mod low_priority;
 mod metrics;
 pub mod outbound;
 mod query;

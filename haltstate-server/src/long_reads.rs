@@ -1,5 +1,5 @@
-//! Reads whose time grows with a tenant's ledger: run off the runtime's workers, at most [`PER_TENANT`] of one
-//! tenant's at once.
+//! Reads whose time grows with a tenant's ledger: run off the runtime's workers, each on a thread of its own at a
+//! lower CPU priority ([`low_priority`](crate::low_priority)), at most [`PER_TENANT`] of one tenant's at once.
 //!
 //! An evidence search by action or agent is not indexed: one that matches little reads the tenant's whole ledger
 //! (~1 µs a record: a second at 10^6 records, ten at 10^7); the console's chain check reads and hashes all of it,
@@ -51,8 +51,8 @@ impl From<LongReadError> for ApiError {
     }
 }
 
-/// Runs `read` for `tenant` on tokio's blocking pool, holding one of the tenant's places until it returns (also
-/// when the request that asked is gone: the read still runs).
+/// Runs `read` for `tenant` on a thread of its own at a lower priority than the workers', holding one of the
+/// tenant's places until it returns (also when the request that asked is gone: the read still runs).
 pub(crate) async fn off_workers<T, F>(
     reads: &Arc<LongReads>,
     tenant: &str,
@@ -65,17 +65,13 @@ where
     let place = reads
         .take(tenant.to_owned(), PER_TENANT)
         .ok_or(LongReadError::Busy)?;
-    let answer = tokio::task::spawn_blocking(move || {
+    let answer = crate::low_priority::run(move || {
         let answer = read();
         drop(place);
         answer
     })
     .await
-    .unwrap_or_else(|stopped| {
-        Err(AuthorityError::Unavailable(format!(
-            "the read stopped: {stopped}"
-        )))
-    });
+    .unwrap_or_else(|stopped| Err(AuthorityError::Unavailable(stopped.to_string())));
     Ok(answer?)
 }
 
@@ -172,6 +168,22 @@ mod tests {
             release.send(()).unwrap();
             assert_eq!(read.await.unwrap().ok(), Some(7));
         }
+    }
+
+    /// A long read yields the CPU to the workers that serve the agents.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_long_read_runs_at_a_lower_priority_than_the_workers() {
+        use rustix::process::getpriority_process;
+        let reads: Arc<LongReads> = Arc::default();
+        let worker = getpriority_process(None).unwrap();
+        let read = off_workers(&reads, "acme", || Ok(getpriority_process(None).unwrap()))
+            .await
+            .unwrap();
+        assert!(
+            read > worker || worker == 19,
+            "read at {read}, worker at {worker}"
+        );
     }
 
     #[tokio::test]
