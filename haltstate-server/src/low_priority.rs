@@ -4,7 +4,8 @@
 //! On tokio's blocking pool such a read ran at the priority of the workers that serve every tenant's agents: two
 //! evidence searches of one tenant's operator took a 2-core server's guards at 8 connections from 4,842 to 2,045
 //! actions/s (BENCHMARKS.md, "2026-12-06, fourth session"). [`NICER_BY`] lower (Linux weighs a thread at nice
-//! +10 about a tenth of one at 0), a read takes the CPU the agents leave, and all of it when they leave it all.
+//! +10 about a tenth of one at 0), a read takes the CPU the agents leave, and all of it when they leave it all
+//! (on SQLite, whose reads run in this process; PostgreSQL's run in its own, which this does not reach).
 //! One thread per read, not a pool: the reads are few (two per tenant at once) and run for milliseconds to
 //! seconds, against tens of microseconds to start a thread, and no read waits behind another tenant's.
 
