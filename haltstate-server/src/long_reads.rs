@@ -6,9 +6,9 @@
 //! its shadow page a week of it, its overview up to a day of it (200,000 records). Run on a worker, such a read
 //! holds one of the few threads that serve every tenant's agents: four operators searching a 1.26-million-record
 //! ledger stopped a 2-core server's guards (0 actions/s, p50 2.8 s at one connection; 345 actions/s and p50
-//! 1.3 ms with the searches here instead). On the blocking pool they share the CPU with the workers; the cap keeps
-//! one tenant's operators from taking more than [`PER_TENANT`] threads' worth of it (and as many pinned snapshots
-//! of the database), however many requests they send. It counts per tenant so that another tenant's searches
+//! 1.3 ms with the searches here instead). On threads of their own at a lower priority they take the CPU the
+//! workers leave; the cap keeps one tenant's operators from running more than [`PER_TENANT`] such threads (and
+//! holding as many snapshots of the database), however many requests they send. It counts per tenant so that another tenant's searches
 //! never wait behind them.
 
 use std::sync::Arc;
