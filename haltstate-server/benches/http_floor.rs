@@ -10,7 +10,8 @@
 //! cargo build --release -p haltstate-server --bench http_floor
 //! scripts/bench-http-floor   # this server against `haltstate serve`, interleaved, one load generator
 //! ```
-//! Prints `listening on http://ADDR` once bound (as `haltstate serve` does) and serves until killed.
+//! `http_floor [ADDR]` prints `listening on http://ADDR` once bound (as `haltstate serve` does) and serves until
+//! killed; under `cargo bench` (`--bench`) it exits at once.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -68,10 +69,15 @@ async fn guard_report(body: Bytes) -> Result<Json<GuardReportReply>, StatusCode>
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // `cargo bench` passes `--bench`; the address is the first other argument.
-    let listen = std::env::args()
-        .skip(1)
-        .find(|arg| !arg.starts_with("--"))
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` runs every bench target with `--bench`: a server that never exits would hang it.
+    if args.iter().any(|arg| arg == "--bench") {
+        println!("http_floor: a server for scripts/bench-http-floor, not run by `cargo bench`");
+        return Ok(());
+    }
+    let listen = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:0".to_owned());
     // The runtime `haltstate serve` runs on: tokio's defaults, a worker per core.
     let runtime = tokio::runtime::Runtime::new()?;
