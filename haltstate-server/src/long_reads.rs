@@ -133,7 +133,7 @@ mod tests {
         let (first, first_read) = held(&reads, "acme");
         let (second, second_read) = held(&reads, "acme");
         until_held(&reads, "acme", PER_TENANT).await;
-        // Both reads hold a blocking thread; the one worker still answers.
+        // Both reads hold a thread of their own; the one worker still answers.
         let refused = off_workers(&reads, "acme", || Ok(1)).await;
         assert!(matches!(refused, Err(LongReadError::Busy)), "{refused:?}");
         let other = off_workers(&reads, "globex", || Ok(2)).await;

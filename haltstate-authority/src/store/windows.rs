@@ -35,9 +35,7 @@ impl Windows {
             size: size.max(1),
         }
     }
-}
 
-impl Windows {
     /// Reads window by window, in order, until `limit` items were read: `read` gets each window's `(after,
     /// before)` and how many are still wanted.
     pub(crate) fn read_until<T>(

@@ -118,9 +118,9 @@ fn check_key_heads(conn: &Connection, tenant: Option<(&str, i64)>) -> Result<()>
         // second head is looked for among the key heads alone (an index of one entry per key).
         Some((tenant, end)) => {
             let mut found = None;
+            let scope = "record.tenant = ?1 AND record.seq > ?2 AND record.seq < ?3";
+            let sql = MISFILED_RECORD.replace("{scope}", scope);
             for (after, before) in Windows::new(0, end, false) {
-                let scope = "record.tenant = ?1 AND record.seq > ?2 AND record.seq < ?3";
-                let sql = MISFILED_RECORD.replace("{scope}", scope);
                 found = first(conn, &sql, params![tenant, after, before])?.map(misfiled);
                 if found.is_some() {
                     break;
